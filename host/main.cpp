@@ -1,0 +1,5 @@
+#include <cstdio>
+int main() {
+    std::puts("swarmhost " SWH_VERSION);
+    return 0;
+}

@@ -1,0 +1,89 @@
+// The YAML manifest: which plugins to load and how to wire them.
+// Shape: ../shared/design.md "The manifest". Every error carries the
+// file:line:col of the offending node.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+#include <string>
+#include <vector>
+#include <yaml-cpp/yaml.h>
+
+namespace swh::manifest {
+
+// A place in a manifest file; line and column are 1-based.
+struct SourceMark {
+    std::string file;
+    int line = 0;
+    int column = 0;
+    std::string str() const; // "file:line:col"
+};
+
+// One problem found in a manifest.
+struct Diagnostic {
+    SourceMark mark;
+    std::string message; // e.g. "expected a string for key 'path', got a sequence"
+    std::string str() const { return mark.str() + ": " + message; }
+};
+
+// Thrown when a manifest cannot be used; what() lists every diagnostic, one per line.
+class ManifestError : public std::runtime_error {
+  public:
+    explicit ManifestError(std::vector<Diagnostic> diagnostics);
+    const std::vector<Diagnostic> &diagnostics() const { return diagnostics_; }
+
+  private:
+    std::vector<Diagnostic> diagnostics_;
+};
+
+struct ServerSettings {
+    std::string listen = "127.0.0.1:8080";
+    int io_threads = 0;                       // 0 = number of cores
+    int worker_threads = 0;                   // 0 = 2 x cores, storage calls run here
+    std::size_t max_body_bytes = 1024 * 1024; // larger bodies get 413
+    int request_timeout_seconds = 300;
+    int shutdown_grace_seconds = 10; // in-flight requests get this long on SIGTERM
+    SourceMark mark;
+};
+
+// A plugin instance as the manifest asks for it. `config` keeps the YAML node
+// (with its marks) so schema errors can point into the file.
+struct PluginRef {
+    std::string name;   // instance name; defaults to `plugin`
+    std::string plugin; // descriptor name of the plugin to load
+    YAML::Node config;  // may be null/undefined = no config given
+    SourceMark mark;    // where the entry starts
+};
+
+struct ProviderRef : PluginRef {
+    std::vector<std::string> fallback; // names of other providers
+};
+
+struct MiddlewareRef : PluginRef {
+    int priority = 0;                // higher runs first
+    nlohmann::json when = nlohmann::json::object(); // user_type / provider / model
+    std::vector<std::string> after;  // instance names that must run first
+    std::string fail = "open";       // "open" | "closed"
+};
+
+struct Manifest {
+    std::string path; // the file it came from
+    ServerSettings server;
+    std::vector<std::string> plugin_dirs; // resolved against the manifest's folder
+    PluginRef storage;
+    std::vector<ProviderRef> providers;
+    std::string default_provider; // first provider unless `default_provider:` says otherwise
+    std::vector<MiddlewareRef> middleware;
+    std::vector<PluginRef> hooks;
+    std::vector<PluginRef> session_types;
+};
+
+// Parse and structurally validate a manifest file (keys, types, references
+// between entries). Plugin configs are validated later against each plugin's
+// declared schema (config_schema.hpp). Throws ManifestError.
+Manifest load_manifest(const std::string &path);
+// Same, from text (tests); `file_label` is used in marks.
+Manifest parse_manifest(const std::string &yaml_text, const std::string &file_label,
+                        const std::string &base_dir = ".");
+
+} // namespace swh::manifest

@@ -1,0 +1,40 @@
+// The host's own C++ view of sessions and messages (the guide's
+// SessionMessage / session row). Converted to and from the C ABI structs at
+// the plugin edge (host/loader/abi_convert.hpp).
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace swh {
+
+using Json = nlohmann::json;
+
+struct Message {
+    std::string id;
+    std::string session_id;
+    std::string role;
+    std::string content;
+    int64_t timestamp = 0; // microseconds since the epoch, UTC
+    Json metadata = Json::object();
+    std::string provider_message_id;
+    Json provider_metadata = Json::object();
+};
+
+struct Session {
+    std::string id;
+    std::string user_id;
+    std::string provider;
+    std::string model;
+    std::string status = "active";
+    std::string type;
+    int64_t created_at = 0;
+    int64_t last_activity = 0;
+    uint64_t message_count = 0;
+    Json config = Json::object();
+    Json context = Json{{"user_context", Json::object()}, {"system_context", Json::object()}};
+    Json metadata = Json::object();
+};
+
+} // namespace swh
