@@ -4,6 +4,7 @@
 
 #include "manifest/manifest.hpp"
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -34,5 +35,13 @@ nlohmann::json validate_config(const YAML::Node &config, const std::vector<Confi
 // The closest candidate to `word` by edit distance, if it is close enough to
 // be a plausible typo ("did you mean 'path'?"); empty if none.
 std::string did_you_mean(const std::string &word, const std::vector<std::string> &candidates);
+
+// The tail of an "unknown key" message: "; did you mean 'x'?" when there is a
+// close candidate, else " (allowed: a, b, c)" (or " (none allowed)").
+std::string typo_hint(const std::string &word, const std::vector<std::string> &candidates);
+
+// The value of a plain (unquoted) decimal integer scalar such as `42` or `-3`;
+// nullopt for anything else. A quoted "42" is a string in YAML, not a number.
+std::optional<std::int64_t> plain_int(const YAML::Node &node);
 
 } // namespace swh::manifest

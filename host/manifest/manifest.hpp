@@ -26,6 +26,14 @@ struct Diagnostic {
     std::string str() const { return mark.str() + ": " + message; }
 };
 
+// Where `node` sits, in `fallback.file`; `fallback` itself when the node has no
+// mark (undefined nodes, an empty document).
+SourceMark mark_of(const YAML::Node &node, const SourceMark &fallback);
+
+// What a node is, for "expected X, got Y" messages: "a map", "a list", "an
+// empty list", "null", the scalar text ("'abc'") or "the quoted string '80'".
+std::string describe(const YAML::Node &node);
+
 // Thrown when a manifest cannot be used; what() lists every diagnostic, one per line.
 class ManifestError : public std::runtime_error {
   public:
@@ -60,10 +68,10 @@ struct ProviderRef : PluginRef {
 };
 
 struct MiddlewareRef : PluginRef {
-    int priority = 0;                // higher runs first
+    int priority = 0;                               // higher runs first
     nlohmann::json when = nlohmann::json::object(); // user_type / provider / model
-    std::vector<std::string> after;  // instance names that must run first
-    std::string fail = "open";       // "open" | "closed"
+    std::vector<std::string> after;                 // instance names that must run first
+    std::string fail = "open";                      // "open" | "closed"
 };
 
 struct Manifest {

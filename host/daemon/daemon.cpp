@@ -1,0 +1,186 @@
+#include "daemon/daemon.hpp"
+
+#include "http/api.hpp"
+#include "http/server.hpp"
+#include "session/pipeline.hpp"
+#include "session/session_manager.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <iostream>
+#include <spdlog/spdlog.h>
+#include <thread>
+
+namespace swh::daemon {
+
+namespace net = boost::asio;
+
+namespace {
+
+// "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80"
+net::ip::tcp::endpoint parse_listen(const std::string &listen) {
+    const auto colon = listen.rfind(':');
+    if (colon == std::string::npos) throw std::invalid_argument("listen address '" + listen + "' is not HOST:PORT");
+    std::string host = listen.substr(0, colon);
+    if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+    int port = -1;
+    try {
+        std::size_t used = 0;
+        port = std::stoi(listen.substr(colon + 1), &used);
+        if (used != listen.size() - colon - 1) port = -1;
+    } catch (const std::exception &) {
+    }
+    if (port < 0 || port > 65535) throw std::invalid_argument("listen address '" + listen + "' has a bad port");
+    boost::system::error_code ec;
+    auto address = net::ip::make_address(host, ec);
+    if (ec) throw std::invalid_argument("listen address '" + listen + "': '" + host + "' is not an IP address");
+    return {address, static_cast<unsigned short>(port)};
+}
+
+int cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+
+manifest::Manifest load_with_extra_dirs(const std::string &path, const std::vector<std::string> &extra_dirs) {
+    auto manifest = manifest::load_manifest(path);
+    manifest.plugin_dirs.insert(manifest.plugin_dirs.end(), extra_dirs.begin(), extra_dirs.end());
+    return manifest;
+}
+
+// Stops accepting, lets in-flight requests finish (bounded by the grace
+// period), then stops the I/O loop.
+void drain_then_stop(net::io_context &io, http::Server &server, int grace_seconds) {
+    server.stop_accepting();
+    auto timer = std::make_shared<net::steady_timer>(io);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(grace_seconds);
+    auto poll = std::make_shared<std::function<void()>>();
+    *poll = [&io, &server, timer, deadline, poll] {
+        if (server.in_flight() == 0 || std::chrono::steady_clock::now() >= deadline) {
+            if (server.in_flight() > 0)
+                spdlog::warn("shutdown grace period over with {} requests still open", server.in_flight());
+            io.stop();
+            *poll = nullptr; // break the self-reference
+            return;
+        }
+        timer->expires_after(std::chrono::milliseconds(20));
+        timer->async_wait([poll](const boost::system::error_code &) {
+            if (*poll) (*poll)();
+        });
+    };
+    (*poll)();
+}
+
+} // namespace
+
+int serve(const ServeOptions &options) {
+    manifest::Manifest manifest;
+    loader::PluginRegistry registry;
+    std::unique_ptr<Pipeline> pipeline;
+    try {
+        manifest = load_with_extra_dirs(options.manifest_path, options.extra_plugin_dirs);
+        registry.scan(manifest.plugin_dirs);
+        pipeline = std::make_unique<Pipeline>(build_pipeline(manifest, registry, loader::null_environment()));
+    } catch (const manifest::ManifestError &e) {
+        spdlog::error("cannot start: {}", e.what());
+        return 1;
+    }
+    const std::string listen = options.listen_override.empty() ? manifest.server.listen : options.listen_override;
+    net::ip::tcp::endpoint endpoint;
+    try {
+        endpoint = parse_listen(listen);
+    } catch (const std::exception &e) {
+        spdlog::error("cannot start: {}", e.what());
+        return 1;
+    }
+
+    const int io_threads = manifest.server.io_threads > 0 ? manifest.server.io_threads : cores();
+    const int worker_threads = manifest.server.worker_threads > 0 ? manifest.server.worker_threads : 2 * cores();
+    net::thread_pool workers(worker_threads);
+    PostBlocking post_blocking = [&workers](std::function<void()> job) { net::post(workers, std::move(job)); };
+    SessionManager sessions(*pipeline, post_blocking);
+    http::ApiHandler api(sessions, registry, post_blocking);
+
+    net::io_context io(io_threads);
+    http::ServerLimits limits;
+    limits.max_body_bytes = manifest.server.max_body_bytes;
+    limits.write_timeout_seconds = manifest.server.request_timeout_seconds;
+    std::unique_ptr<http::Server> server;
+    try {
+        server = std::make_unique<http::Server>(io, endpoint, api, limits);
+    } catch (const boost::system::system_error &e) {
+        spdlog::error("cannot listen on {}: {}", listen, e.code().message());
+        return 1;
+    }
+    server->start();
+    const auto bound = server->local_endpoint();
+    spdlog::info("swarmhost {} listening on http://{}:{} (storage {}, providers {}, {} io threads, {} workers)",
+                 SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin,
+                 pipeline->providers.size(), io_threads, worker_threads);
+
+    net::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code &ec, int signal) {
+        if (ec) return;
+        spdlog::info("signal {} received: finishing {} in-flight requests, then stopping", signal, server->in_flight());
+        drain_then_stop(io, *server, manifest.server.shutdown_grace_seconds);
+    });
+
+    std::vector<std::thread> threads;
+    for (int i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+    io.run();
+    for (auto &t : threads) t.join();
+    workers.join(); // storage writes in progress complete before plugins unload
+    server.reset();
+    spdlog::info("stopped");
+    return 0;
+}
+
+int check(const std::string &manifest_path, const std::vector<std::string> &extra_plugin_dirs) {
+    try {
+        auto manifest = load_with_extra_dirs(manifest_path, extra_plugin_dirs);
+        parse_listen(manifest.server.listen);
+        loader::PluginRegistry registry;
+        registry.scan(manifest.plugin_dirs);
+        check_pipeline(manifest, registry);
+        std::cout << manifest_path << ": OK (storage " << manifest.storage.plugin << ", " << manifest.providers.size()
+                  << " providers, " << manifest.middleware.size() << " middleware, " << manifest.hooks.size()
+                  << " hooks, " << manifest.session_types.size() << " session types)\n";
+        return 0;
+    } catch (const manifest::ManifestError &e) {
+        std::cerr << e.what() << "\n";
+    } catch (const std::invalid_argument &e) {
+        std::cerr << manifest_path << ": " << e.what() << "\n";
+    }
+    return 1;
+}
+
+int list_plugins(const std::string &manifest_path, const std::vector<std::string> &plugin_dirs) {
+    std::vector<std::string> dirs = plugin_dirs;
+    if (!manifest_path.empty()) {
+        try {
+            auto manifest = manifest::load_manifest(manifest_path);
+            dirs.insert(dirs.begin(), manifest.plugin_dirs.begin(), manifest.plugin_dirs.end());
+        } catch (const manifest::ManifestError &e) {
+            std::cerr << e.what() << "\n";
+            return 1;
+        }
+    }
+    loader::PluginRegistry registry;
+    registry.scan(dirs);
+    for (const auto &lib : registry.plugins()) {
+        std::cout << lib->name() << "  " << loader::kind_name(lib->kind()) << "  v" << lib->version() << "  (ABI "
+                  << lib->abi_major() << "." << lib->abi_minor() << ")  " << lib->file() << "\n";
+        if (!lib->description().empty()) std::cout << "    " << lib->description() << "\n";
+        for (const auto &field : lib->schema()) {
+            std::cout << "    " << field.key << " (" << manifest::to_string(field.type)
+                      << (field.required ? ", required" : "") << ")";
+            if (field.default_value) std::cout << " default " << field.default_value->dump();
+            if (!field.description.empty()) std::cout << " — " << field.description;
+            std::cout << "\n";
+        }
+    }
+    for (const auto &failure : registry.failures()) std::cout << "NOT LOADED  " << failure.reason << "\n";
+    return registry.plugins().empty() ? 1 : 0;
+}
+
+} // namespace swh::daemon

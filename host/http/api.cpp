@@ -1,0 +1,231 @@
+#include "http/api.hpp"
+
+#include "http/json_codec.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace swh::http {
+
+namespace {
+
+constexpr const char *kJson = "application/json";
+
+std::vector<std::string> split_path(const std::string &path) {
+    std::vector<std::string> parts;
+    std::size_t start = 0;
+    while (start < path.size()) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string::npos) end = path.size();
+        if (end > start) parts.push_back(path.substr(start, end - start));
+        start = end + 1;
+    }
+    return parts;
+}
+
+void respond_json(Exchange &exchange, int status, const Json &body) {
+    exchange.respond(status, kJson, status == 204 ? std::string() : body.dump());
+}
+
+// Answers one non-streamed send once the reply is stored.
+class WholeReply : public SendObserver {
+  public:
+    explicit WholeReply(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
+    void on_user_stored(const Message &) override {}
+    bool on_chunk(std::string_view) override { return !exchange_->client_gone(); }
+    void on_complete(const Message &user, const Message &assistant) override {
+        respond_json(*exchange_, 201, {{"user_message", to_json(user)}, {"assistant_message", to_json(assistant)}});
+    }
+    void on_error(const ApiError &error) override { respond_error(*exchange_, error.kind(), error.what()); }
+
+  private:
+    std::shared_ptr<Exchange> exchange_;
+};
+
+// Relays a send as server-sent events (docs/http-api.md, Streaming).
+class StreamedReply : public SendObserver {
+  public:
+    explicit StreamedReply(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
+    void on_user_stored(const Message &user) override {
+        exchange_->start_stream();
+        started_ = true;
+        exchange_->send_event("user_message", to_json(user).dump());
+    }
+    bool on_chunk(std::string_view text) override {
+        return exchange_->send_event("chunk", Json{{"text", text}}.dump());
+    }
+    void on_complete(const Message &, const Message &assistant) override {
+        exchange_->send_event("assistant_message", to_json(assistant).dump());
+        exchange_->send_event("done", "{}");
+        exchange_->end_stream();
+    }
+    void on_error(const ApiError &error) override {
+        if (!started_) {
+            respond_error(*exchange_, error.kind(), error.what());
+            return;
+        }
+        exchange_->send_event("error", error_body(error.kind(), error.what()).dump());
+        exchange_->end_stream();
+    }
+
+  private:
+    std::shared_ptr<Exchange> exchange_;
+    bool started_ = false;
+};
+
+void method_not_allowed(Exchange &exchange, const std::string &method, const std::string &allow) {
+    respond_error(exchange, ErrorKind::MethodNotAllowed, "method " + method + " is not allowed here (allowed: " + allow + ")",
+                  {{"Allow", allow}});
+}
+
+} // namespace
+
+void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,
+                   std::vector<std::pair<std::string, std::string>> extra_headers) {
+    exchange.respond(http_status(kind), kJson, error_body(kind, message).dump(), std::move(extra_headers));
+}
+
+ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, PostBlocking post_blocking)
+    : sessions_(sessions), registry_(registry), post_blocking_(std::move(post_blocking)) {}
+
+void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job) {
+    post_blocking_([exchange = std::move(exchange), status, job = std::move(job)] {
+        try {
+            respond_json(*exchange, status, job());
+        } catch (const ApiError &e) {
+            respond_error(*exchange, e.kind(), e.what());
+        } catch (const std::exception &e) {
+            spdlog::error("internal error: {}", e.what());
+            respond_error(*exchange, ErrorKind::Internal, "internal error");
+        }
+    });
+}
+
+void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
+    const auto parts = split_path(request.path);
+    const std::string &method = request.method;
+    try {
+        if (parts == std::vector<std::string>{"healthz"}) {
+            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
+            post_blocking_([this, exchange] {
+                Json report = sessions_.health();
+                respond_json(*exchange, report["status"] == "healthy" ? 200 : 503, report);
+            });
+            return;
+        }
+        if (parts.size() < 2 || parts[0] != "v1")
+            throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
+        if (parts.size() == 2 && parts[1] == "plugins") {
+            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
+            return respond_json(*exchange, 200, plugins_report());
+        }
+        if (parts[1] != "sessions" || parts.size() > 4)
+            throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
+
+        if (parts.size() == 2) {
+            if (method == "POST") {
+                auto params = decode_create_session(parse_body(request.body));
+                return blocking_json(exchange, 201, [this, params = std::move(params)]() mutable {
+                    return to_json(sessions_.create_session(std::move(params)));
+                });
+            }
+            if (method == "GET") {
+                auto filter = decode_session_filter(request.query);
+                return blocking_json(exchange, 200, [this, filter] {
+                    Json list = Json::array();
+                    for (const auto &s : sessions_.list_sessions(filter)) list.push_back(to_json(s));
+                    return Json{{"sessions", std::move(list)}};
+                });
+            }
+            return method_not_allowed(*exchange, method, "GET, POST");
+        }
+        const std::string id = parts[2];
+        if (parts.size() == 3) {
+            if (method == "GET")
+                return blocking_json(exchange, 200, [this, id] { return to_json(sessions_.get_session(id)); });
+            if (method == "PATCH") {
+                auto patch = decode_session_patch(parse_body(request.body));
+                return blocking_json(exchange, 200,
+                                     [this, id, patch] { return to_json(sessions_.update_session(id, patch)); });
+            }
+            if (method == "DELETE")
+                return blocking_json(exchange, 204, [this, id] {
+                    sessions_.delete_session(id);
+                    return Json();
+                });
+            return method_not_allowed(*exchange, method, "GET, PATCH, DELETE");
+        }
+        if (parts[3] == "archive") {
+            if (method != "POST") return method_not_allowed(*exchange, method, "POST");
+            return blocking_json(exchange, 200, [this, id] { return to_json(sessions_.archive_session(id)); });
+        }
+        if (parts[3] == "messages") {
+            if (method == "POST") return send_message(request, id, exchange);
+            if (method == "GET") {
+                auto query = decode_message_query(request.query, id);
+                return blocking_json(exchange, 200, [this, query] {
+                    Json list = Json::array();
+                    for (const auto &m : sessions_.get_messages(query)) list.push_back(to_json(m));
+                    return Json{{"messages", std::move(list)}};
+                });
+            }
+            return method_not_allowed(*exchange, method, "GET, POST");
+        }
+        throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
+    } catch (const ApiError &e) {
+        respond_error(*exchange, e.kind(), e.what());
+    }
+}
+
+void ApiHandler::send_message(const Request &request, const std::string &session_id,
+                              std::shared_ptr<Exchange> exchange) {
+    SendParams params = decode_send(parse_body(request.body), session_id);
+    std::shared_ptr<SendObserver> observer;
+    if (params.stream)
+        observer = std::make_shared<StreamedReply>(exchange);
+    else
+        observer = std::make_shared<WholeReply>(exchange);
+    post_blocking_([this, params = std::move(params), observer, exchange] {
+        try {
+            sessions_.send_message(params, observer);
+        } catch (const ApiError &e) {
+            observer->on_error(e);
+        } catch (const std::exception &e) {
+            spdlog::error("send failed: {}", e.what());
+            observer->on_error(ApiError(ErrorKind::Internal, "internal error"));
+        }
+    });
+}
+
+Json ApiHandler::plugins_report() const {
+    Json plugins = Json::array();
+    for (const auto &lib : registry_.plugins()) {
+        Json schema = Json::array();
+        for (const auto &field : lib->schema()) {
+            Json entry = {{"key", field.key},
+                          {"type", manifest::to_string(field.type)},
+                          {"required", field.required},
+                          {"description", field.description}};
+            if (field.default_value) entry["default"] = *field.default_value;
+            schema.push_back(std::move(entry));
+        }
+        plugins.push_back({{"name", lib->name()},
+                           {"version", lib->version()},
+                           {"kind", loader::kind_name(lib->kind())},
+                           {"description", lib->description()},
+                           {"file", lib->file()},
+                           {"abi", std::to_string(lib->abi_major()) + "." + std::to_string(lib->abi_minor())},
+                           {"config_schema", std::move(schema)}});
+    }
+    Json failures = Json::array();
+    for (const auto &f : registry_.failures()) failures.push_back({{"file", f.file}, {"reason", f.reason}});
+    Json instances = Json::array();
+    const Pipeline &pipeline = sessions_.pipeline();
+    instances.push_back({{"name", pipeline.storage->name()},
+                         {"plugin", pipeline.storage->library().name()},
+                         {"kind", "storage"}});
+    for (const auto &[name, provider] : pipeline.providers)
+        instances.push_back({{"name", name}, {"plugin", provider->library().name()}, {"kind", "provider"}});
+    return {{"plugins", std::move(plugins)}, {"instances", std::move(instances)}, {"load_failures", std::move(failures)}};
+}
+
+} // namespace swh::http

@@ -1,0 +1,31 @@
+// The routes of docs/http-api.md on top of the SessionManager. Parsing and
+// routing happen on the I/O thread; anything that touches storage is posted
+// to the worker pool.
+#pragma once
+
+#include "http/server.hpp"
+#include "loader/plugin_library.hpp"
+#include "session/session_manager.hpp"
+
+namespace swh::http {
+
+class ApiHandler : public RequestHandler {
+  public:
+    ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, PostBlocking post_blocking);
+    void handle(Request request, std::shared_ptr<Exchange> exchange) override;
+
+  private:
+    // Runs `job` on a worker and answers with its JSON (or its error).
+    void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
+    void send_message(const Request &request, const std::string &session_id, std::shared_ptr<Exchange> exchange);
+    Json plugins_report() const;
+
+    SessionManager &sessions_;
+    const loader::PluginRegistry &registry_;
+    PostBlocking post_blocking_;
+};
+
+void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,
+                   std::vector<std::pair<std::string, std::string>> extra_headers = {});
+
+} // namespace swh::http

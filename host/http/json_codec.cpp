@@ -1,0 +1,183 @@
+#include "http/json_codec.hpp"
+
+#include "util/clock.hpp"
+
+#include <charconv>
+#include <set>
+
+namespace swh::http {
+
+Json to_json(const Session &s) {
+    return {{"id", s.id},
+            {"user_id", s.user_id},
+            {"provider", s.provider},
+            {"model", s.model},
+            {"status", s.status},
+            {"type", s.type},
+            {"created_at", format_iso8601(s.created_at)},
+            {"last_activity", format_iso8601(s.last_activity)},
+            {"message_count", s.message_count},
+            {"config", s.config},
+            {"context", s.context},
+            {"metadata", s.metadata}};
+}
+
+Json to_json(const Message &m) {
+    return {{"id", m.id},
+            {"session_id", m.session_id},
+            {"role", m.role},
+            {"content", m.content},
+            {"timestamp", format_iso8601(m.timestamp)},
+            {"metadata", m.metadata},
+            {"provider_message_id", m.provider_message_id},
+            {"provider_metadata", m.provider_metadata}};
+}
+
+Json error_body(ErrorKind kind, const std::string &message) {
+    return {{"error", {{"code", error_code(kind)}, {"message", message}}}};
+}
+
+Json parse_body(const std::string &body) {
+    if (body.empty()) throw ApiError(ErrorKind::InvalidJson, "request body is empty; expected a JSON object");
+    Json value;
+    try {
+        value = Json::parse(body);
+    } catch (const Json::parse_error &e) {
+        throw ApiError(ErrorKind::InvalidJson, std::string("request body is not valid JSON: ") + e.what());
+    }
+    if (!value.is_object()) throw ApiError(ErrorKind::InvalidRequest, "request body must be a JSON object");
+    return value;
+}
+
+namespace {
+
+// Rejects keys the route does not know, so a typo is an error and not a
+// silently ignored field.
+void only_known_fields(const Json &body, const std::set<std::string> &known) {
+    for (const auto &[key, value] : body.items()) {
+        if (known.count(key)) continue;
+        std::string list;
+        for (const auto &k : known) list += (list.empty() ? "" : ", ") + k;
+        throw ApiError(ErrorKind::InvalidRequest, "unknown field '" + key + "' (expected one of: " + list + ")");
+    }
+}
+
+std::optional<std::string> optional_string(const Json &body, const char *key) {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string()) throw ApiError(ErrorKind::InvalidRequest, std::string("field '") + key + "' must be a string");
+    return it->get<std::string>();
+}
+
+std::optional<Json> optional_object(const Json &body, const char *key) {
+    auto it = body.find(key);
+    if (it == body.end() || it->is_null()) return std::nullopt;
+    if (!it->is_object())
+        throw ApiError(ErrorKind::InvalidRequest, std::string("field '") + key + "' must be a JSON object");
+    return *it;
+}
+
+Json checked_context(Json context) {
+    for (const char *key : {"user_context", "system_context"})
+        if (context.contains(key) && !context[key].is_object())
+            throw ApiError(ErrorKind::InvalidRequest, std::string("context.") + key + " must be a JSON object");
+    return context;
+}
+
+uint32_t query_uint(const std::map<std::string, std::string> &query, const char *key) {
+    auto it = query.find(key);
+    if (it == query.end()) return 0;
+    uint32_t value = 0;
+    const auto &text = it->second;
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (ec != std::errc() || end != text.data() + text.size() || text.empty())
+        throw ApiError(ErrorKind::InvalidRequest,
+                       std::string("query parameter '") + key + "' must be a non-negative integer, got '" + text + "'");
+    return value;
+}
+
+void only_known_params(const std::map<std::string, std::string> &query, const std::set<std::string> &known) {
+    for (const auto &[key, value] : query)
+        if (!known.count(key)) throw ApiError(ErrorKind::InvalidRequest, "unknown query parameter '" + key + "'");
+}
+
+} // namespace
+
+CreateSessionParams decode_create_session(const Json &body) {
+    only_known_fields(body, {"user_id", "provider", "model", "type", "config", "context", "metadata"});
+    CreateSessionParams params;
+    auto user_id = optional_string(body, "user_id");
+    if (!user_id || user_id->empty())
+        throw ApiError(ErrorKind::InvalidRequest, "field 'user_id' is required and must be a non-empty string");
+    params.user_id = *user_id;
+    params.provider = optional_string(body, "provider").value_or("");
+    params.model = optional_string(body, "model").value_or("");
+    params.type = optional_string(body, "type").value_or("");
+    params.config = optional_object(body, "config").value_or(Json::object());
+    params.context = checked_context(optional_object(body, "context").value_or(Json::object()));
+    params.metadata = optional_object(body, "metadata").value_or(Json::object());
+    return params;
+}
+
+SessionPatch decode_session_patch(const Json &body) {
+    only_known_fields(body, {"model", "status", "config", "context", "metadata"});
+    SessionPatch patch;
+    patch.model = optional_string(body, "model");
+    patch.status = optional_string(body, "status");
+    patch.config = optional_object(body, "config");
+    if (auto context = optional_object(body, "context")) patch.context = checked_context(*context);
+    patch.metadata = optional_object(body, "metadata");
+    return patch;
+}
+
+SendParams decode_send(const Json &body, const std::string &session_id) {
+    only_known_fields(body, {"content", "role", "metadata", "stream"});
+    SendParams params;
+    params.session_id = session_id;
+    auto content = optional_string(body, "content");
+    if (!content) throw ApiError(ErrorKind::InvalidRequest, "field 'content' is required and must be a string");
+    params.content = *content;
+    params.role = optional_string(body, "role").value_or("user");
+    params.metadata = optional_object(body, "metadata").value_or(Json::object());
+    if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
+        if (!it->is_boolean()) throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
+        params.stream = it->get<bool>();
+    }
+    return params;
+}
+
+loader::SessionFilter decode_session_filter(const std::map<std::string, std::string> &query) {
+    only_known_params(query, {"user_id", "status", "limit", "offset"});
+    loader::SessionFilter filter;
+    if (auto it = query.find("user_id"); it != query.end()) filter.user_id = it->second;
+    if (auto it = query.find("status"); it != query.end()) filter.status = it->second;
+    filter.limit = query_uint(query, "limit");
+    filter.offset = query_uint(query, "offset");
+    return filter;
+}
+
+loader::MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
+                                          const std::string &session_id) {
+    only_known_params(query, {"limit", "role", "since"});
+    loader::MessageQuery q;
+    q.session_id = session_id;
+    q.limit = query_uint(query, "limit");
+    if (auto it = query.find("role"); it != query.end()) q.role = it->second;
+    if (auto it = query.find("since"); it != query.end()) {
+        const std::string &text = it->second;
+        int64_t micros = 0;
+        auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), micros);
+        if (!text.empty() && ec == std::errc() && end == text.data() + text.size()) {
+            q.since = micros;
+        } else if (auto parsed = parse_iso8601(text)) {
+            q.since = *parsed;
+        } else {
+            throw ApiError(ErrorKind::InvalidRequest,
+                           "query parameter 'since' must be ISO 8601 (2026-01-31T12:00:00Z) or microseconds "
+                           "since the epoch, got '" + text + "'");
+        }
+    }
+    return q;
+}
+
+} // namespace swh::http

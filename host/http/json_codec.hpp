@@ -1,0 +1,27 @@
+// The API's JSON shapes (docs/http-api.md): sessions and messages out,
+// request bodies in, with field-by-field validation errors.
+#pragma once
+
+#include "session/session_manager.hpp"
+
+#include <map>
+#include <string>
+
+namespace swh::http {
+
+Json to_json(const Session &session);
+Json to_json(const Message &message);
+Json error_body(ErrorKind kind, const std::string &message);
+
+// Parse a request body as a JSON object; ApiError InvalidJson/InvalidRequest.
+Json parse_body(const std::string &body);
+
+CreateSessionParams decode_create_session(const Json &body);
+SessionPatch decode_session_patch(const Json &body);
+SendParams decode_send(const Json &body, const std::string &session_id);
+
+loader::SessionFilter decode_session_filter(const std::map<std::string, std::string> &query);
+loader::MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
+                                          const std::string &session_id);
+
+} // namespace swh::http

@@ -1,0 +1,351 @@
+#include "http/server.hpp"
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <deque>
+#include <mutex>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <spdlog/spdlog.h>
+#include <sstream>
+
+namespace swh::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+// RAII count of requests being served, for graceful shutdown.
+class InFlight {
+  public:
+    explicit InFlight(std::shared_ptr<std::atomic<std::size_t>> counter) : counter_(std::move(counter)) { ++*counter_; }
+    ~InFlight() { --*counter_; }
+    InFlight(const InFlight &) = delete;
+    InFlight &operator=(const InFlight &) = delete;
+
+  private:
+    std::shared_ptr<std::atomic<std::size_t>> counter_;
+};
+
+std::string chunk_frame(std::string_view data) {
+    std::ostringstream out;
+    out << std::hex << data.size() << "\r\n" << data << "\r\n";
+    return out.str();
+}
+
+std::string sse_frame(std::string_view event, std::string_view data) {
+    std::string frame;
+    if (!event.empty()) frame.append("event: ").append(event).append("\n");
+    // A data value with newlines becomes several data: lines (SSE framing).
+    std::size_t start = 0;
+    while (true) {
+        const std::size_t end = data.find('\n', start);
+        frame.append("data: ").append(data.substr(start, end == std::string_view::npos ? end : end - start)).append("\n");
+        if (end == std::string_view::npos) break;
+        start = end + 1;
+    }
+    frame.append("\n");
+    return frame;
+}
+
+class Connection;
+
+// Answers one request of a Connection; see Exchange.
+class ExchangeImpl : public Exchange {
+  public:
+    ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version,
+                 std::shared_ptr<std::atomic<std::size_t>> in_flight)
+        : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version),
+          in_flight_(std::move(in_flight)) {}
+
+    void respond(int status, std::string content_type, std::string body,
+                 std::vector<std::pair<std::string, std::string>> extra_headers) override;
+    void start_stream() override;
+    bool send_event(std::string_view event, std::string_view data) override;
+    void end_stream() override;
+    bool client_gone() const override { return gone_->load(); }
+
+  private:
+    std::shared_ptr<Connection> connection_;
+    bool keep_alive_;
+    unsigned version_;
+    InFlight in_flight_;
+    std::mutex mutex_;
+    bool answered_ = false; // a respond or start_stream happened
+    bool ended_ = false;
+    std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
+};
+
+class Connection : public std::enable_shared_from_this<Connection> {
+  public:
+    Connection(tcp::socket socket, RequestHandler &handler, const ServerLimits &limits,
+               std::shared_ptr<std::atomic<std::size_t>> in_flight)
+        : stream_(std::move(socket)), handler_(handler), limits_(limits), in_flight_(std::move(in_flight)) {}
+
+    void start() {
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+    }
+
+    // Queue bytes for writing in order. `then_read` resumes reading the next
+    // request after this write (end of a keep-alive response); `close_after`
+    // shuts the socket after it. `gone` is set when writing fails.
+    void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<std::atomic<bool>> gone) {
+        net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last, keep_alive,
+                                           gone = std::move(gone)]() mutable {
+            self->queue_.push_back({std::move(bytes), last, keep_alive, std::move(gone)});
+            if (self->queue_.size() == 1) self->write_next();
+        });
+    }
+
+  private:
+    struct Pending {
+        std::string bytes;
+        bool last;
+        bool keep_alive;
+        std::shared_ptr<std::atomic<bool>> gone;
+    };
+
+    void do_read() {
+        parser_.emplace();
+        parser_->body_limit(limits_.max_body_bytes);
+        parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+        stream_.expires_after(std::chrono::seconds(limits_.read_timeout_seconds));
+        bhttp::async_read(stream_, buffer_, *parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+        if (ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == beast::error::timeout ||
+            ec == net::error::connection_reset || ec == net::error::operation_aborted) {
+            close();
+            return;
+        }
+        if (ec == bhttp::error::body_limit) {
+            reply_and_close(413, "payload_too_large",
+                            "request body is larger than server.max_body_bytes (" +
+                                std::to_string(limits_.max_body_bytes) + " bytes)");
+            return;
+        }
+        if (ec == bhttp::error::header_limit) {
+            reply_and_close(431, "invalid_request", "request headers are too large");
+            return;
+        }
+        if (ec) {
+            reply_and_close(400, "invalid_request", "malformed HTTP request: " + ec.message());
+            return;
+        }
+        auto message = parser_->release();
+        Request request;
+        request.method = std::string(message.method_string());
+        const std::string_view target(message.target().data(), message.target().size());
+        const auto qpos = target.find('?');
+        request.path = percent_decode(target.substr(0, qpos));
+        if (qpos != std::string_view::npos) request.query = parse_query(target.substr(qpos + 1));
+        request.content_type = std::string(message[bhttp::field::content_type]);
+        request.body = std::move(message.body());
+        stream_.expires_never(); // the handler may take as long as the provider does
+        auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(), message.version(),
+                                                       in_flight_);
+        try {
+            handler_.handle(std::move(request), exchange);
+        } catch (const std::exception &e) {
+            spdlog::error("request handler threw: {}", e.what());
+            exchange->respond(500, "application/json",
+                              R"({"error":{"code":"internal","message":"internal error"}})", {});
+        }
+    }
+
+    // Errors found while reading: answer and close, the stream is unusable.
+    void reply_and_close(int status, const std::string &code, const std::string &message) {
+        bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
+        res.set(bhttp::field::content_type, "application/json");
+        res.set(bhttp::field::connection, "close");
+        res.body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
+        res.prepare_payload();
+        std::ostringstream out;
+        out << res;
+        queue_.push_back({out.str(), true, false, std::make_shared<std::atomic<bool>>(false)});
+        if (queue_.size() == 1) write_next();
+    }
+
+    void write_next() {
+        stream_.expires_after(std::chrono::seconds(limits_.write_timeout_seconds));
+        net::async_write(stream_, net::buffer(queue_.front().bytes),
+                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+    }
+
+    void on_write(beast::error_code ec) {
+        Pending done = std::move(queue_.front());
+        queue_.pop_front();
+        if (ec) {
+            done.gone->store(true);
+            for (auto &p : queue_) p.gone->store(true);
+            queue_.clear();
+            close();
+            return;
+        }
+        if (done.last) {
+            if (!done.keep_alive) {
+                close();
+                return;
+            }
+            stream_.expires_never();
+            do_read();
+        }
+        if (!queue_.empty()) write_next();
+    }
+
+    void close() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+        stream_.socket().close(ignored);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+    RequestHandler &handler_;
+    ServerLimits limits_;
+    std::shared_ptr<std::atomic<std::size_t>> in_flight_;
+    std::deque<Pending> queue_;
+};
+
+void ExchangeImpl::respond(int status, std::string content_type, std::string body,
+                           std::vector<std::pair<std::string, std::string>> extra_headers) {
+    {
+        std::lock_guard lock(mutex_);
+        if (answered_) return;
+        answered_ = ended_ = true;
+    }
+    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version_};
+    res.set(bhttp::field::server, "swarmhost");
+    if (!content_type.empty()) res.set(bhttp::field::content_type, content_type);
+    for (const auto &[name, value] : extra_headers) res.set(name, value);
+    res.keep_alive(keep_alive_);
+    res.body() = std::move(body);
+    res.prepare_payload();
+    std::ostringstream out;
+    out << res;
+    connection_->enqueue(out.str(), true, keep_alive_, gone_);
+}
+
+void ExchangeImpl::start_stream() {
+    {
+        std::lock_guard lock(mutex_);
+        if (answered_) return;
+        answered_ = true;
+    }
+    bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version_};
+    res.set(bhttp::field::server, "swarmhost");
+    res.set(bhttp::field::content_type, "text/event-stream");
+    res.set(bhttp::field::cache_control, "no-cache");
+    res.set("X-Accel-Buffering", "no"); // keep reverse proxies from buffering the stream
+    res.keep_alive(keep_alive_);
+    res.chunked(true);
+    std::ostringstream out;
+    out << res.base();
+    connection_->enqueue(out.str(), false, keep_alive_, gone_);
+}
+
+bool ExchangeImpl::send_event(std::string_view event, std::string_view data) {
+    {
+        std::lock_guard lock(mutex_);
+        if (!answered_ || ended_) return false;
+    }
+    if (gone_->load()) return false;
+    connection_->enqueue(chunk_frame(sse_frame(event, data)), false, keep_alive_, gone_);
+    return true;
+}
+
+void ExchangeImpl::end_stream() {
+    {
+        std::lock_guard lock(mutex_);
+        if (!answered_ || ended_) return;
+        ended_ = true;
+    }
+    connection_->enqueue("0\r\n\r\n", true, keep_alive_, gone_);
+}
+
+} // namespace
+
+Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandler &handler, ServerLimits limits)
+    : io_(io), acceptor_(net::make_strand(io)), handler_(handler), limits_(limits) {
+    acceptor_.open(endpoint.protocol());
+    acceptor_.set_option(net::socket_base::reuse_address(true));
+    acceptor_.bind(endpoint);
+    acceptor_.listen(net::socket_base::max_listen_connections);
+}
+
+tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
+
+void Server::start() { do_accept(); }
+
+void Server::stop_accepting() {
+    net::post(acceptor_.get_executor(), [this] {
+        beast::error_code ignored;
+        acceptor_.close(ignored);
+    });
+}
+
+void Server::do_accept() {
+    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+        if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
+        if (!ec) {
+            socket.set_option(tcp::no_delay(true), ec);
+            std::make_shared<Connection>(std::move(socket), handler_, limits_, in_flight_)->start();
+        } else {
+            spdlog::warn("accept failed: {}", ec.message());
+        }
+        do_accept();
+    });
+}
+
+std::string percent_decode(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] == '%' && i + 2 < text.size() && hex(text[i + 1]) >= 0 && hex(text[i + 2]) >= 0) {
+            out.push_back(static_cast<char>(hex(text[i + 1]) * 16 + hex(text[i + 2])));
+            i += 2;
+        } else {
+            out.push_back(text[i]);
+        }
+    }
+    return out;
+}
+
+std::map<std::string, std::string> parse_query(std::string_view query) {
+    std::map<std::string, std::string> out;
+    std::size_t start = 0;
+    while (start <= query.size()) {
+        std::size_t end = query.find('&', start);
+        if (end == std::string_view::npos) end = query.size();
+        std::string_view pair = query.substr(start, end - start);
+        if (!pair.empty()) {
+            const auto eq = pair.find('=');
+            std::string key(pair.substr(0, eq));
+            std::string value(eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1));
+            for (auto *s : {&key, &value})
+                for (char &c : *s)
+                    if (c == '+') c = ' ';
+            out[percent_decode(key)] = percent_decode(value);
+        }
+        start = end + 1;
+    }
+    return out;
+}
+
+} // namespace swh::http

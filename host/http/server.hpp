@@ -1,0 +1,84 @@
+// The HTTP/1.1 front end on Boost.Beast: accepts connections on a few I/O
+// threads, reads one request at a time per connection (size and time
+// limited) and hands it to a RequestHandler with an Exchange to answer on.
+// An Exchange may be answered from any thread, once, either whole or as a
+// server-sent-event stream.
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace swh::http {
+
+struct Request {
+    std::string method; // "GET", "POST", ...
+    std::string path;   // percent-decoded path, no query
+    std::map<std::string, std::string> query;
+    std::string content_type;
+    std::string body;
+};
+
+// One request's answer channel. Thread-safe; every call is posted to the
+// connection's strand. After the answer (or end_stream) further calls are
+// ignored.
+class Exchange {
+  public:
+    virtual ~Exchange() = default;
+    // A whole response; `extra_headers` e.g. {{"Allow","GET, POST"}}.
+    virtual void respond(int status, std::string content_type, std::string body,
+                         std::vector<std::pair<std::string, std::string>> extra_headers = {}) = 0;
+    // Begin a text/event-stream response (status 200).
+    virtual void start_stream() = 0;
+    // Send one SSE event; false once the client has gone away.
+    virtual bool send_event(std::string_view event, std::string_view data) = 0;
+    virtual void end_stream() = 0;
+    virtual bool client_gone() const = 0;
+};
+
+class RequestHandler {
+  public:
+    virtual ~RequestHandler() = default;
+    // Called on an I/O thread: must not block. Answer on `exchange`, now or
+    // later from another thread.
+    virtual void handle(Request request, std::shared_ptr<Exchange> exchange) = 0;
+};
+
+struct ServerLimits {
+    std::size_t max_body_bytes = 1024 * 1024;
+    std::size_t max_header_bytes = 16 * 1024;
+    int read_timeout_seconds = 30;  // idle keep-alive and slow request bodies
+    int write_timeout_seconds = 300; // one response / one stream event
+};
+
+class Server {
+  public:
+    Server(boost::asio::io_context &io, const boost::asio::ip::tcp::endpoint &endpoint, RequestHandler &handler,
+           ServerLimits limits);
+    // The bound address (useful when listening on port 0).
+    boost::asio::ip::tcp::endpoint local_endpoint() const;
+    void start();
+    // Stop accepting; connections finish the request they are serving.
+    void stop_accepting();
+    // Requests read but not yet fully answered.
+    std::size_t in_flight() const { return in_flight_->load(); }
+
+  private:
+    void do_accept();
+    boost::asio::io_context &io_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    RequestHandler &handler_;
+    ServerLimits limits_;
+    std::shared_ptr<std::atomic<std::size_t>> in_flight_ = std::make_shared<std::atomic<std::size_t>>(0);
+};
+
+// Split "a=1&b=x%20y" into a map (percent-decoded, '+' as space).
+std::map<std::string, std::string> parse_query(std::string_view query);
+std::string percent_decode(std::string_view text);
+
+} // namespace swh::http

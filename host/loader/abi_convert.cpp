@@ -1,0 +1,75 @@
+#include "loader/abi_convert.hpp"
+
+#include <stdexcept>
+
+namespace swh::loader {
+
+SessionAbi::SessionAbi(const Session &s)
+    : config_(s.config.dump()), context_(s.context.dump()), metadata_(s.metadata.dump()) {
+    raw_.struct_size = sizeof(swh_session);
+    raw_.id = to_str(s.id);
+    raw_.user_id = to_str(s.user_id);
+    raw_.provider = to_str(s.provider);
+    raw_.model = to_str(s.model);
+    raw_.status = to_str(s.status);
+    raw_.type = to_str(s.type);
+    raw_.created_at = s.created_at;
+    raw_.last_activity = s.last_activity;
+    raw_.message_count = s.message_count;
+    raw_.config_json = to_str(config_);
+    raw_.context_json = to_str(context_);
+    raw_.metadata_json = to_str(metadata_);
+}
+
+MessageAbi::MessageAbi(const Message &m) : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()) {
+    raw_.struct_size = sizeof(swh_message);
+    raw_.id = to_str(m.id);
+    raw_.session_id = to_str(m.session_id);
+    raw_.role = to_str(m.role);
+    raw_.content = to_str(m.content);
+    raw_.timestamp = m.timestamp;
+    raw_.metadata_json = to_str(metadata_);
+    raw_.provider_message_id = to_str(m.provider_message_id);
+    raw_.provider_metadata_json = to_str(provider_metadata_);
+}
+
+Json parse_object(std::string_view text, const char *what) {
+    if (text.empty()) return Json::object();
+    Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    if (!value.is_object()) throw std::runtime_error(std::string("plugin returned a ") + what + " that is not a JSON object");
+    return value;
+}
+
+Session from_abi(const swh_session &raw) {
+    if (raw.struct_size < sizeof(swh_session)) throw std::runtime_error("plugin returned a short swh_session");
+    Session s;
+    s.id = to_string(raw.id);
+    s.user_id = to_string(raw.user_id);
+    s.provider = to_string(raw.provider);
+    s.model = to_string(raw.model);
+    s.status = to_string(raw.status);
+    s.type = to_string(raw.type);
+    s.created_at = raw.created_at;
+    s.last_activity = raw.last_activity;
+    s.message_count = raw.message_count;
+    s.config = parse_object(to_string(raw.config_json), "session config");
+    s.context = parse_object(to_string(raw.context_json), "session context");
+    s.metadata = parse_object(to_string(raw.metadata_json), "session metadata");
+    return s;
+}
+
+Message from_abi(const swh_message &raw) {
+    if (raw.struct_size < sizeof(swh_message)) throw std::runtime_error("plugin returned a short swh_message");
+    Message m;
+    m.id = to_string(raw.id);
+    m.session_id = to_string(raw.session_id);
+    m.role = to_string(raw.role);
+    m.content = to_string(raw.content);
+    m.timestamp = raw.timestamp;
+    m.metadata = parse_object(to_string(raw.metadata_json), "message metadata");
+    m.provider_message_id = to_string(raw.provider_message_id);
+    m.provider_metadata = parse_object(to_string(raw.provider_metadata_json), "provider metadata");
+    return m;
+}
+
+} // namespace swh::loader

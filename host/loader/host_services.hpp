@@ -1,0 +1,52 @@
+// The host side of swh_host_api: one table per plugin instance, so every
+// callback knows which instance called (log lines carry its name).
+#pragma once
+
+#include "session/model.hpp"
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <swarmhost/swarmhost.h>
+
+// The opaque config handle of the ABI, defined on the host side: a view of
+// the validated JSON config, alive only during `create`.
+struct swh_config {
+    const swh::Json *json;
+    std::string dumped; // storage for config_json's answer
+};
+
+namespace swh::loader {
+
+// Host-wide services shared by every instance (event bus, metrics, storage
+// accessor). The daemon installs a real one; the default does nothing but log.
+class HostEnvironment {
+  public:
+    virtual ~HostEnvironment() = default;
+    virtual void metric_add(std::string_view instance, std::string_view name, std::string_view labels_json,
+                            double value);
+    virtual void publish_event(std::string_view instance, std::string_view type, std::string_view payload_json);
+    virtual swh_status read_session(std::string_view session_id, const swh_result_sink *sink);
+};
+
+// The default environment, for tools (`swarmhost plugins`) and tests that
+// load a plugin outside the daemon.
+HostEnvironment &null_environment();
+
+class HostServices {
+  public:
+    HostServices(std::string instance_name, HostEnvironment &environment);
+    HostServices(const HostServices &) = delete;
+    HostServices &operator=(const HostServices &) = delete;
+
+    const swh_host_api *api() const { return &api_; }
+    const std::string &instance_name() const { return instance_name_; }
+    HostEnvironment &environment() const { return environment_; }
+
+  private:
+    std::string instance_name_;
+    HostEnvironment &environment_;
+    swh_host_api api_{};
+};
+
+} // namespace swh::loader

@@ -1,0 +1,355 @@
+#include "loader/instances.hpp"
+
+#include "loader/abi_convert.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace swh::loader {
+
+namespace {
+
+const char *status_name(swh_status status) {
+    switch (status) {
+    case SWH_OK: return "ok";
+    case SWH_E_INVALID: return "invalid";
+    case SWH_E_NOT_FOUND: return "not_found";
+    case SWH_E_CONFLICT: return "conflict";
+    case SWH_E_UNAVAILABLE: return "unavailable";
+    case SWH_E_TIMEOUT: return "timeout";
+    case SWH_E_UNSUPPORTED: return "unsupported";
+    case SWH_E_REJECTED: return "rejected";
+    case SWH_E_INTERNAL: return "internal";
+    case SWH_E_CANCELLED: return "cancelled";
+    case SWH_E_RATE_LIMITED: return "rate_limited";
+    case SWH_E_UPSTREAM: return "upstream";
+    case SWH_E_PERMISSION: return "permission";
+    default: return "out-of-range";
+    }
+}
+
+// Collects what a plugin emits through a swh_result_sink. The callbacks
+// copy, as the ABI promises, and never throw into plugin code.
+struct Collector {
+    std::vector<Session> sessions;
+    std::vector<Message> messages;
+    std::vector<std::string> json;
+    std::string error; // set when the plugin emitted something malformed
+    swh_result_sink sink{};
+
+    Collector() {
+        sink.struct_size = sizeof(swh_result_sink);
+        sink.ctx = this;
+        sink.session = [](void *ctx, const swh_session *s) noexcept -> swh_status {
+            return static_cast<Collector *>(ctx)->guard([&](Collector &c) { c.sessions.push_back(from_abi(*s)); });
+        };
+        sink.message = [](void *ctx, const swh_message *m) noexcept -> swh_status {
+            return static_cast<Collector *>(ctx)->guard([&](Collector &c) { c.messages.push_back(from_abi(*m)); });
+        };
+        sink.json = [](void *ctx, swh_str text) noexcept -> swh_status {
+            return static_cast<Collector *>(ctx)->guard([&](Collector &c) { c.json.push_back(to_string(text)); });
+        };
+    }
+    Collector(const Collector &) = delete;
+    Collector &operator=(const Collector &) = delete;
+
+    template <class F> swh_status guard(F &&f) noexcept {
+        try {
+            if (!error.empty()) return SWH_E_INVALID;
+            f(*this);
+            return SWH_OK;
+        } catch (const std::exception &e) {
+            error = e.what();
+            return SWH_E_INVALID;
+        }
+    }
+};
+
+} // namespace
+
+// ----------------------------------------------------------- InstanceBase
+
+InstanceBase::InstanceBase(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                           HostEnvironment &env)
+    : library_(std::move(library)), name_(std::move(name)), config_(std::move(config)),
+      host_(std::make_unique<HostServices>(name_, env)) {}
+
+InstanceBase::~InstanceBase() {
+    if (handle_ && destroy_) destroy_(handle_);
+}
+
+void InstanceBase::create_handle(swh_status (*create)(const swh_host_api *, const swh_config *, void **),
+                                 const char *(*last_error)(void *), void (*destroy)(void *)) {
+    if (!create || !destroy || !last_error)
+        throw LoadError(library_->file() + ": instance '" + name_ + "': plugin table lacks create/destroy/last_error");
+    last_error_ = last_error;
+    destroy_ = destroy;
+    swh_config cfg{&config_, config_.dump()};
+    void *handle = nullptr;
+    const swh_status status = create(host_->api(), &cfg, &handle);
+    if (status != SWH_OK) {
+        std::string reason = handle ? last_error(handle) : "";
+        if (handle) destroy(handle); // the plugin handed us its state so we could read the error
+        if (reason.empty()) reason = std::string("create returned ") + status_name(status);
+        throw LoadError(library_->file() + ": instance '" + name_ + "' failed to start: " + reason);
+    }
+    if (!handle) throw LoadError(library_->file() + ": instance '" + name_ + "': create returned OK but no handle");
+    handle_ = handle;
+}
+
+void InstanceBase::check(swh_status status, const char *operation) const {
+    if (status == SWH_OK) return;
+    if (status < 0 || status > SWH_STATUS_LAST) {
+        spdlog::error("[{}] plugin bug: {} returned status {} outside the ABI's range", name_, operation, status);
+        throw PluginError(SWH_E_INTERNAL, name_ + ": " + operation + " returned invalid status " + std::to_string(status));
+    }
+    const char *detail = last_error_ ? last_error_(handle_) : "";
+    std::string message = name_ + ": " + operation + " failed (" + status_name(status) + ")";
+    if (detail && *detail) message += ": " + std::string(detail);
+    throw PluginError(status, message);
+}
+
+// --------------------------------------------------------- StorageInstance
+
+namespace {
+template <class Table> const Table *table_of(const PluginLibrary &lib, uint32_t kind, const std::string &instance) {
+    if (lib.kind() != kind)
+        throw LoadError(lib.file() + ": plugin '" + lib.name() + "' is a " + kind_name(lib.kind()) +
+                        " plugin, but instance '" + instance + "' needs a " + kind_name(kind) + " plugin");
+    return static_cast<const Table *>(lib.vtable());
+}
+
+void check_collector(const Collector &c, const std::string &instance, const char *operation) {
+    if (!c.error.empty())
+        throw PluginError(SWH_E_INTERNAL, instance + ": " + operation + " emitted malformed data: " + c.error);
+}
+} // namespace
+
+StorageInstance::StorageInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                                 HostEnvironment &env)
+    : InstanceBase(std::move(library), std::move(name), std::move(config), env),
+      table_(table_of<swh_storage_v1>(*library_, SWH_KIND_STORAGE, name_)) {
+    create_handle(table_->create, table_->last_error, table_->destroy);
+}
+
+void StorageInstance::create_session(const Session &session) {
+    SessionAbi abi(session);
+    check(table_->create_session(handle_, abi.get()), "create_session");
+}
+
+std::optional<Session> StorageInstance::get_session(const std::string &id) {
+    Collector c;
+    const swh_status status = table_->get_session(handle_, to_str(id), &c.sink);
+    if (status == SWH_E_NOT_FOUND) return std::nullopt;
+    check_collector(c, name_, "get_session");
+    check(status, "get_session");
+    if (c.sessions.size() != 1)
+        throw PluginError(SWH_E_INTERNAL, name_ + ": get_session emitted " + std::to_string(c.sessions.size()) +
+                                              " sessions instead of 1");
+    return std::move(c.sessions.front());
+}
+
+void StorageInstance::update_session(const Session &session, uint32_t fields) {
+    SessionAbi abi(session);
+    check(table_->update_session(handle_, abi.get(), fields), "update_session");
+}
+
+void StorageInstance::delete_session(const std::string &id) {
+    check(table_->delete_session(handle_, to_str(id)), "delete_session");
+}
+
+std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter) {
+    swh_session_filter raw{};
+    raw.struct_size = sizeof raw;
+    raw.user_id = to_str(filter.user_id);
+    raw.status = to_str(filter.status);
+    raw.limit = filter.limit;
+    raw.offset = filter.offset;
+    Collector c;
+    const swh_status status = table_->list_sessions(handle_, &raw, &c.sink);
+    check_collector(c, name_, "list_sessions");
+    check(status, "list_sessions");
+    return std::move(c.sessions);
+}
+
+void StorageInstance::add_message(const Message &message) {
+    MessageAbi abi(message);
+    check(table_->add_message(handle_, abi.get()), "add_message");
+}
+
+std::vector<Message> StorageInstance::get_messages(const MessageQuery &query) {
+    swh_message_query raw{};
+    raw.struct_size = sizeof raw;
+    raw.session_id = to_str(query.session_id);
+    raw.role = to_str(query.role);
+    raw.since = query.since;
+    raw.limit = query.limit;
+    Collector c;
+    const swh_status status = table_->get_messages(handle_, &raw, &c.sink);
+    check_collector(c, name_, "get_messages");
+    check(status, "get_messages");
+    return std::move(c.messages);
+}
+
+namespace {
+// Shared by storage and provider: ask a plugin for its health JSON and never
+// throw (health answers must come back even from a broken plugin).
+template <class Fn> Json health_from(const std::string &instance, Fn &&call) {
+    try {
+        Collector c;
+        const swh_status status = call(&c.sink);
+        Json health = c.json.empty() ? Json::object() : parse_object(c.json.back(), "health report");
+        if (!health.contains("status")) health["status"] = status == SWH_OK ? "healthy" : "unhealthy";
+        if (status != SWH_OK) health["status"] = "unhealthy";
+        return health;
+    } catch (const std::exception &e) {
+        return Json{{"status", "unhealthy"}, {"error", instance + ": " + e.what()}};
+    }
+}
+} // namespace
+
+Json StorageInstance::health_check() {
+    return health_from(name_, [&](const swh_result_sink *sink) { return table_->health_check(handle_, sink); });
+}
+
+// -------------------------------------------------------- ProviderInstance
+
+// One provider call in flight. The plugin's sink points here; the Call
+// deletes itself after `done` (the ABI promises nothing follows it).
+struct ProviderInstance::Call {
+    ProviderInstance *owner;
+    ProviderCallbacks callbacks;
+    swh_provider_sink sink{};
+    std::atomic<bool> finished{false};
+
+    static Call &of(void *ctx) { return *static_cast<Call *>(ctx); }
+
+    static swh_status on_chunk(void *ctx, swh_str text) noexcept {
+        Call &call = of(ctx);
+        if (call.finished) return SWH_E_CANCELLED;
+        try {
+            return call.callbacks.on_chunk(std::string_view(text.ptr ? text.ptr : "", text.len)) ? SWH_OK
+                                                                                                    : SWH_E_CANCELLED;
+        } catch (const std::exception &e) {
+            spdlog::error("[{}] chunk handler failed: {}", call.owner->name(), e.what());
+            return SWH_E_CANCELLED;
+        }
+    }
+    static void on_metadata(void *ctx, swh_str id, swh_str json) noexcept {
+        Call &call = of(ctx);
+        if (call.finished) return;
+        try {
+            call.callbacks.on_metadata(to_string(id), parse_object(to_string(json), "provider metadata"));
+        } catch (const std::exception &e) {
+            spdlog::warn("[{}] ignored provider metadata: {}", call.owner->name(), e.what());
+        }
+    }
+    static void on_done(void *ctx, swh_status status, swh_str error) noexcept {
+        // Done is the last thing that touches this call (the ABI forbids a
+        // second done), so it takes the ownership back and frees the call.
+        std::unique_ptr<Call> call(&of(ctx));
+        call->finished = true;
+        if (status < 0 || status > SWH_STATUS_LAST) {
+            spdlog::error("[{}] plugin bug: done with status {} outside the ABI's range", call->owner->name(), status);
+            status = SWH_E_INTERNAL;
+        }
+        try {
+            call->callbacks.on_done(status, to_string(error));
+        } catch (const std::exception &e) {
+            spdlog::error("[{}] done handler failed: {}", call->owner->name(), e.what());
+        }
+        ProviderInstance *owner = call->owner;
+        call.reset();
+        owner->call_finished();
+    }
+};
+
+ProviderInstance::ProviderInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                                   HostEnvironment &env)
+    : InstanceBase(std::move(library), std::move(name), std::move(config), env),
+      table_(table_of<swh_provider_v1>(*library_, SWH_KIND_PROVIDER, name_)) {
+    if (!table_->start) throw LoadError(library_->file() + ": provider table lacks start");
+    create_handle(table_->create, table_->last_error, table_->destroy);
+}
+
+ProviderInstance::~ProviderInstance() {
+    // The plugin may still be streaming into callbacks that point at us:
+    // wait for every started call to finish before destroy runs.
+    std::unique_lock lock(calls_mutex_);
+    if (open_calls_ > 0) spdlog::info("[{}] waiting for {} open provider calls before unloading", name_, open_calls_);
+    calls_cv_.wait(lock, [&] { return open_calls_ == 0; });
+}
+
+void ProviderInstance::call_finished() {
+    std::lock_guard lock(calls_mutex_);
+    --open_calls_;
+    calls_cv_.notify_all();
+}
+
+uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbacks callbacks) {
+    std::vector<std::unique_ptr<MessageAbi>> owned;
+    std::vector<swh_message> messages;
+    if (request.messages) {
+        owned.reserve(request.messages->size());
+        messages.reserve(request.messages->size());
+        for (const auto &m : *request.messages) {
+            owned.push_back(std::make_unique<MessageAbi>(m));
+            messages.push_back(*owned.back()->get());
+        }
+    }
+    std::optional<SessionAbi> session;
+    if (request.session) session.emplace(*request.session);
+
+    swh_provider_request raw{};
+    raw.struct_size = sizeof raw;
+    raw.call_id = next_call_id_++;
+    raw.session = session ? session->get() : nullptr;
+    raw.messages = messages.data();
+    raw.message_count = messages.size();
+    raw.model = to_str(request.model);
+    raw.system_prompt = to_str(request.system_prompt);
+    raw.assistant_prefix = to_str(request.assistant_prefix);
+    raw.stream = request.stream ? 1 : 0;
+
+    auto call = std::make_unique<Call>();
+    call->owner = this;
+    call->callbacks = std::move(callbacks);
+    call->sink.struct_size = sizeof(swh_provider_sink);
+    call->sink.ctx = call.get();
+    call->sink.chunk = &Call::on_chunk;
+    call->sink.metadata = &Call::on_metadata;
+    call->sink.done = &Call::on_done;
+    {
+        std::lock_guard lock(calls_mutex_);
+        ++open_calls_;
+    }
+    // From here the plugin owns the call until it reports done, which may
+    // happen before start returns.
+    Call *raw_call = call.release();
+    const swh_status status = table_->start(handle_, &raw, &raw_call->sink);
+    if (status != SWH_OK) {
+        std::unique_ptr<Call> refused(raw_call); // on failure the plugin never touches the sink
+        call_finished();
+        check(status, "start");
+    }
+    return raw.call_id;
+}
+
+void ProviderInstance::cancel(uint64_t call_id) {
+    if (table_->cancel) table_->cancel(handle_, call_id);
+}
+
+Json ProviderInstance::metadata() {
+    if (!table_->get_metadata) return Json::object();
+    Collector c;
+    const swh_status status = table_->get_metadata(handle_, &c.sink);
+    check_collector(c, name_, "get_metadata");
+    check(status, "get_metadata");
+    return c.json.empty() ? Json::object() : parse_object(c.json.back(), "provider metadata");
+}
+
+Json ProviderInstance::health_check() {
+    if (!table_->health_check) return Json{{"status", "healthy"}, {"note", "plugin reports no health"}};
+    return health_from(name_, [&](const swh_result_sink *sink) { return table_->health_check(handle_, sink); });
+}
+
+} // namespace swh::loader

@@ -1,0 +1,130 @@
+// Typed, RAII wrappers over plugin instances: the only place where host C++
+// types meet the C ABI. Each wrapper owns its handle (destroy on
+// destruction), keeps its library alive, turns statuses into PluginError and
+// contains misbehaviour (statuses outside the enum).
+#pragma once
+
+#include "loader/host_services.hpp"
+#include "loader/plugin_library.hpp"
+#include "session/model.hpp"
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <mutex>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace swh::loader {
+
+// A plugin call failed; status() is the SWH_E_* code, what() the plugin's
+// last_error prefixed with the instance name.
+class PluginError : public std::runtime_error {
+  public:
+    PluginError(swh_status status, const std::string &message) : std::runtime_error(message), status_(status) {}
+    swh_status status() const { return status_; }
+
+  private:
+    swh_status status_;
+};
+
+// Common part of every instance: the library, the name, the host table.
+class InstanceBase {
+  public:
+    InstanceBase(const InstanceBase &) = delete;
+    InstanceBase &operator=(const InstanceBase &) = delete;
+    virtual ~InstanceBase();
+    const std::string &name() const { return name_; }
+    const PluginLibrary &library() const { return *library_; }
+    const Json &config() const { return config_; }
+
+  protected:
+    InstanceBase(std::shared_ptr<PluginLibrary> library, std::string name, Json config, HostEnvironment &env);
+    // Calls the kind's create with a host table bound to this instance.
+    // Throws LoadError naming file, instance and the plugin's reason.
+    void create_handle(swh_status (*create)(const swh_host_api *, const swh_config *, void **),
+                       const char *(*last_error)(void *), void (*destroy)(void *));
+    // Turns a non-OK status into PluginError (statuses outside the enum are
+    // reported as a plugin bug).
+    void check(swh_status status, const char *operation) const;
+
+    std::shared_ptr<PluginLibrary> library_;
+    std::string name_;
+    Json config_;
+    std::unique_ptr<HostServices> host_;
+    void *handle_ = nullptr;
+    const char *(*last_error_)(void *) = nullptr;
+    void (*destroy_)(void *) = nullptr;
+};
+
+struct SessionFilter {
+    std::string user_id, status;
+    uint32_t limit = 0, offset = 0;
+};
+
+struct MessageQuery {
+    std::string session_id, role;
+    int64_t since = 0;
+    uint32_t limit = 0;
+};
+
+class StorageInstance : public InstanceBase {
+  public:
+    // Creates the plugin instance; throws LoadError if the kind is wrong or create fails.
+    StorageInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                    HostEnvironment &env = null_environment());
+    void create_session(const Session &session);
+    std::optional<Session> get_session(const std::string &id);
+    void update_session(const Session &session, uint32_t fields); // SWH_SESSION_FIELD_*
+    void delete_session(const std::string &id);                    // PluginError NOT_FOUND if absent
+    std::vector<Session> list_sessions(const SessionFilter &filter);
+    void add_message(const Message &message);
+    std::vector<Message> get_messages(const MessageQuery &query); // NOT_FOUND if no session
+    Json health_check();                                          // never throws
+
+  private:
+    const swh_storage_v1 *table_;
+};
+
+// What a provider reports while it answers one call. Called from any thread,
+// never concurrently for one call; on_done exactly once.
+struct ProviderCallbacks {
+    std::function<bool(std::string_view text)> on_chunk; // false = stop (cancelled)
+    std::function<void(std::string provider_message_id, Json provider_metadata)> on_metadata;
+    std::function<void(swh_status status, std::string error)> on_done;
+};
+
+struct ProviderRequest {
+    const Session *session = nullptr;
+    const std::vector<Message> *messages = nullptr; // chronological, ends with the user message
+    std::string model, system_prompt, assistant_prefix;
+    bool stream = false;
+};
+
+class ProviderInstance : public InstanceBase {
+  public:
+    // Creates the plugin instance; throws LoadError if the kind is wrong or create fails.
+    ProviderInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                    HostEnvironment &env = null_environment());
+    ~ProviderInstance() override;
+    // Starts a call; returns its id. Throws PluginError if the plugin refuses
+    // to start (then no callback runs).
+    uint64_t start(const ProviderRequest &request, ProviderCallbacks callbacks);
+    void cancel(uint64_t call_id);
+    Json metadata();     // {} when the plugin does not offer it
+    Json health_check(); // never throws
+
+  private:
+    struct Call;
+    void call_finished();
+    const swh_provider_v1 *table_;
+    std::atomic<uint64_t> next_call_id_{1};
+    // destroy must wait until every started call has reported done.
+    std::mutex calls_mutex_;
+    std::condition_variable calls_cv_;
+    std::size_t open_calls_ = 0;
+};
+
+} // namespace swh::loader

@@ -1,0 +1,601 @@
+// Manifest parsing: YAML text -> Manifest, with every structural problem
+// collected as a located diagnostic before anything is thrown, so one run of
+// the daemon shows the user all of their mistakes at once.
+#include "manifest/manifest.hpp"
+#include "manifest/config_schema.hpp"
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <limits>
+#include <map>
+#include <optional>
+#include <system_error>
+
+namespace swh::manifest {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Keys = std::vector<std::string>;
+
+const Keys kTopKeys{"server",    "plugin_dirs", "storage", "default_provider",
+                    "providers", "middleware",  "hooks",   "session_types"};
+const Keys kServerKeys{"listen",
+                       "io_threads",
+                       "worker_threads",
+                       "max_body_bytes",
+                       "request_timeout_seconds",
+                       "shutdown_grace_seconds"};
+const Keys kPluginKeys{"name", "plugin", "config"};
+const Keys kProviderKeys{"name", "plugin", "config", "fallback"};
+const Keys kMiddlewareKeys{"name", "plugin", "config", "priority", "when", "after", "fail"};
+const Keys kWhenKeys{"user_type", "provider", "model"};
+
+struct Located {
+    std::string value;
+    SourceMark mark;
+};
+
+// One YAML map whose keys have been checked once (unknown, duplicate,
+// non-string); fields are then looked up by name. `context` names the map in
+// messages ("providers[0]"); empty for the top level.
+struct MapView {
+    struct Entry {
+        YAML::Node value;
+        SourceMark key_mark;
+        SourceMark value_mark; // the key's mark when the value is empty
+    };
+    std::string context;
+    SourceMark mark;
+    std::map<std::string, Entry> entries;
+
+    const Entry *get(const std::string &key) const {
+        const auto it = entries.find(key);
+        return it == entries.end() ? nullptr : &it->second;
+    }
+};
+
+// A parsed entry plus the marks the cross-entry checks point at.
+template <class Ref> struct Parsed {
+    Ref ref;
+    SourceMark name_mark; // `name:` value, or `plugin:` when the name defaults to it
+};
+struct ParsedMiddleware : Parsed<MiddlewareRef> {
+    std::vector<SourceMark> after_marks; // parallel to ref.after
+};
+
+// A use of an instance name that must resolve; checked once all entries are read.
+struct Reference {
+    std::string name;
+    SourceMark mark;
+    std::string message; // the error if `name` is undefined
+};
+
+template <class Entries> std::vector<std::string> names_of(const Entries &entries) {
+    std::vector<std::string> names;
+    for (const auto &entry : entries)
+        names.push_back(entry.ref.name);
+    return names;
+}
+
+// "; did you mean 'echo'?" for a near miss, else the names that do exist.
+std::string defined_hint(const std::string &name, const std::vector<std::string> &names) {
+    if (const std::string guess = did_you_mean(name, names); !guess.empty())
+        return "; did you mean '" + guess + "'?";
+    std::vector<std::string> unique; // duplicates are reported on their own
+    for (const auto &defined : names)
+        if (std::find(unique.begin(), unique.end(), defined) == unique.end()) unique.push_back(defined);
+    std::string list;
+    for (const auto &defined : unique)
+        list += (list.empty() ? "" : ", ") + defined;
+    return " (defined: " + list + ")";
+}
+
+// Why `listen` is unusable, or nullopt. Accepts HOST:PORT and [IPV6]:PORT.
+std::optional<std::string> listen_problem(const std::string &listen) {
+    std::string host, port;
+    if (listen.starts_with('[')) {
+        const std::size_t close = listen.find(']');
+        if (close != std::string::npos && listen.compare(close + 1, 1, ":") == 0) {
+            host = listen.substr(1, close - 1);
+            port = listen.substr(close + 2);
+        }
+    } else if (const std::size_t colon = listen.rfind(':'); colon != std::string::npos) {
+        host = listen.substr(0, colon);
+        port = listen.substr(colon + 1);
+    }
+    unsigned value = 0;
+    const auto [end, error] = std::from_chars(port.data(), port.data() + port.size(), value);
+    const bool port_ok =
+        !port.empty() && error == std::errc() && end == port.data() + port.size() && value <= 65535;
+    const bool host_ok = !host.empty() && (listen.starts_with('[') || host.find(':') == std::string::npos);
+    if (host_ok && port_ok) return std::nullopt;
+    return "listen must be HOST:PORT (IPv6 as [::1]:8080) with port 0..65535, got '" + listen + "'";
+}
+
+// Finds cycles in middleware `after` edges by depth-first search; each back
+// edge found is one cycle, reported at the `after` item that closes it.
+class CycleFinder {
+  public:
+    CycleFinder(const std::vector<ParsedMiddleware> &middleware, std::vector<Diagnostic> &diagnostics)
+        : middleware_(middleware), diagnostics_(diagnostics), state_(middleware.size(), State::New) {
+        for (std::size_t i = 0; i < middleware.size(); ++i)
+            index_.emplace(middleware[i].ref.name, i);
+    }
+
+    void run() {
+        for (std::size_t i = 0; i < middleware_.size(); ++i)
+            if (state_[i] == State::New) visit(i);
+    }
+
+  private:
+    enum class State { New, OnStack, Done };
+    const std::vector<ParsedMiddleware> &middleware_;
+    std::vector<Diagnostic> &diagnostics_;
+    std::vector<State> state_;
+    std::vector<std::size_t> stack_;
+    std::map<std::string, std::size_t> index_; // first definition wins, as for lookups
+
+    void visit(std::size_t node) {
+        state_[node] = State::OnStack;
+        stack_.push_back(node);
+        const auto &entry = middleware_[node];
+        for (std::size_t k = 0; k < entry.ref.after.size(); ++k) {
+            const auto target = index_.find(entry.ref.after[k]);
+            if (target == index_.end()) continue; // reported as an unknown dependency
+            if (state_[target->second] == State::OnStack)
+                report(target->second, entry.after_marks[k]);
+            else if (state_[target->second] == State::New)
+                visit(target->second);
+        }
+        stack_.pop_back();
+        state_[node] = State::Done;
+    }
+
+    void report(std::size_t first, const SourceMark &mark) {
+        std::string path;
+        for (auto it = std::find(stack_.begin(), stack_.end(), first); it != stack_.end(); ++it)
+            path += middleware_[*it].ref.name + " -> ";
+        diagnostics_.push_back({mark, "middleware dependency cycle: " + path + middleware_[first].ref.name});
+    }
+};
+
+SourceMark mark_of_exception(const YAML::Exception &e, const std::string &file) {
+    if (e.mark.is_null() || e.mark.line < 0) return {file, 1, 1};
+    return {file, e.mark.line + 1, e.mark.column + 1};
+}
+
+[[noreturn]] void throw_open_error(const std::string &path, int error_number) {
+    // Line 0: the problem is the file itself, so the diagnostic reads "path: cannot open ...".
+    throw ManifestError(
+        {{SourceMark{path, 0, 0}, "cannot open manifest: " + std::generic_category().message(error_number)}});
+}
+
+std::string read_text(const std::string &path) {
+    std::error_code ignored;
+    if (fs::is_directory(path, ignored)) throw_open_error(path, EISDIR); // ifstream "opens" folders on Linux
+    errno = 0;
+    std::ifstream in(path, std::ios::binary);
+    if (!in) throw_open_error(path, errno != 0 ? errno : ENOENT);
+    std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    if (in.bad()) throw_open_error(path, errno != 0 ? errno : EIO);
+    return text;
+}
+
+class Parser {
+  public:
+    Parser(std::string file, fs::path base_dir) : file_(std::move(file)), base_dir_(std::move(base_dir)) {}
+
+    Manifest run(const YAML::Node &root) {
+        const SourceMark start{file_, 1, 1};
+        if (!root.IsDefined() || root.IsNull())
+            fail(start,
+                 "manifest is empty (expected a map with at least storage, providers and plugin_dirs)");
+        if (!root.IsMap())
+            fail(mark_of(root, start), "expected a map at the top level, got " + describe(root));
+        read_sections(view(root, "", kTopKeys));
+        check_names();
+        check_references();
+        CycleFinder(middleware_, diagnostics_).run();
+        if (!diagnostics_.empty()) throw_all();
+        return assemble();
+    }
+
+  private:
+    std::string file_;
+    fs::path base_dir_;
+    std::vector<Diagnostic> diagnostics_;
+    Manifest manifest_;
+    std::vector<Parsed<ProviderRef>> providers_;
+    std::vector<ParsedMiddleware> middleware_;
+    std::vector<Parsed<PluginRef>> hooks_, session_types_;
+    std::optional<Located> default_provider_;
+    std::vector<Reference> provider_refs_, middleware_refs_;
+
+    // ---- diagnostics
+
+    void error(const SourceMark &mark, std::string message) {
+        diagnostics_.push_back({mark, std::move(message)});
+    }
+
+    [[noreturn]] void fail(const SourceMark &mark, std::string message) {
+        error(mark, std::move(message));
+        throw_all();
+    }
+
+    [[noreturn]] void throw_all() {
+        // Cross-entry checks run last; sorting puts every message in file order.
+        std::stable_sort(diagnostics_.begin(), diagnostics_.end(), [](const auto &a, const auto &b) {
+            return std::pair(a.mark.line, a.mark.column) < std::pair(b.mark.line, b.mark.column);
+        });
+        throw ManifestError(std::move(diagnostics_));
+    }
+
+    // ---- maps and fields
+
+    MapView view(const YAML::Node &map, const std::string &context, const Keys &allowed) {
+        MapView view{context, mark_of(map, {file_, 1, 1}), {}};
+        for (const auto &item : map)
+            add_key(view, item.first, item.second, allowed);
+        return view;
+    }
+
+    void add_key(MapView &view, const YAML::Node &key, const YAML::Node &value, const Keys &allowed) {
+        const SourceMark key_mark = mark_of(key, view.mark);
+        const std::string in = view.context.empty() ? " at the top level" : " in " + view.context;
+        if (!key.IsScalar()) return error(key_mark, "expected a string key" + in + ", got " + describe(key));
+        const std::string &name = key.Scalar();
+        const std::string what = view.context.empty() ? "top-level key '" + name + "'" : "key '" + name + "'";
+        if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+            return error(key_mark,
+                         "unknown " + what + (view.context.empty() ? "" : in) + typo_hint(name, allowed));
+        const SourceMark value_mark = value.IsNull() ? key_mark : mark_of(value, key_mark);
+        const auto [it, fresh] = view.entries.emplace(name, MapView::Entry{value, key_mark, value_mark});
+        if (!fresh)
+            error(key_mark, "duplicate " + what + (view.context.empty() ? "" : in) + " (first given at " +
+                                it->second.key_mark.str() + ")");
+    }
+
+    // A map-valued entry ("providers[0]"), or nullopt after reporting what it is instead.
+    std::optional<MapView> entry_view(const YAML::Node &node, const SourceMark &mark,
+                                      const std::string &context, const Keys &allowed) {
+        if (node.IsMap()) return view(node, context, allowed);
+        error(mark, "expected a map like { plugin: NAME } for " + context + ", got " + describe(node));
+        return std::nullopt;
+    }
+
+    std::optional<Located> string_at(const MapView &view, const std::string &key) {
+        const auto *entry = view.get(key);
+        if (entry == nullptr) return std::nullopt;
+        if (!entry->value.IsScalar()) {
+            error(entry->value_mark, "expected a string for '" + key + "', got " + describe(entry->value));
+            return std::nullopt;
+        }
+        if (entry->value.Scalar().empty()) {
+            error(entry->value_mark, "expected a non-empty string for '" + key + "', got ''");
+            return std::nullopt;
+        }
+        return Located{entry->value.Scalar(), entry->value_mark};
+    }
+
+    // Integers in [min, max]; `what` is "an integer" or "a non-negative integer".
+    std::optional<std::int64_t> int_at(const MapView &view, const std::string &key, std::int64_t min,
+                                       std::int64_t max, const std::string &what) {
+        const auto *entry = view.get(key);
+        if (entry == nullptr) return std::nullopt;
+        const auto value = plain_int(entry->value);
+        if (value && *value >= min && *value <= max) return value;
+        const std::string limit = value && *value > max ? " of at most " + std::to_string(max) : "";
+        error(entry->value_mark,
+              "expected " + what + limit + " for '" + key + "', got " + describe(entry->value));
+        return std::nullopt;
+    }
+
+    template <class T> void count_at(const MapView &view, const std::string &key, T &out) {
+        const auto max = static_cast<std::int64_t>(
+            std::min<std::uint64_t>(std::numeric_limits<T>::max(), std::numeric_limits<std::int64_t>::max()));
+        if (const auto value = int_at(view, key, 0, max, "a non-negative integer"))
+            out = static_cast<T>(*value);
+    }
+
+    std::vector<Located> strings_at(const MapView &view, const std::string &key) {
+        const auto *entry = view.get(key);
+        if (entry == nullptr || entry->value.IsNull()) return {};
+        if (!entry->value.IsSequence()) {
+            error(entry->value_mark,
+                  "expected a list of strings for '" + key + "', got " + describe(entry->value));
+            return {};
+        }
+        std::vector<Located> items;
+        for (std::size_t i = 0; i < entry->value.size(); ++i) {
+            const YAML::Node item = entry->value[i];
+            const SourceMark mark = mark_of(item, entry->value_mark);
+            const std::string label = key + "[" + std::to_string(i) + "]";
+            if (!item.IsScalar() || item.Scalar().empty())
+                error(mark, "expected a non-empty string for '" + label + "', got " + describe(item));
+            else
+                items.push_back({item.Scalar(), mark});
+        }
+        return items;
+    }
+
+    // `config:` stays YAML; its schema is only known once the plugin is loaded.
+    YAML::Node config_at(const MapView &view) {
+        const auto *entry = view.get("config");
+        if (entry == nullptr) return {};
+        if (entry->value.IsMap() || entry->value.IsNull()) return entry->value;
+        error(entry->value_mark, "expected a map for 'config', got " + describe(entry->value));
+        return {};
+    }
+
+    // Calls `read(item, mark, "key[i]")` for each item of the list under `key`.
+    template <class Read> void each_item(const MapView &top, const std::string &key, Read read) {
+        const auto *entry = top.get(key);
+        if (entry == nullptr || entry->value.IsNull()) return;
+        if (!entry->value.IsSequence())
+            return error(entry->value_mark,
+                         "expected a list for '" + key + "', got " + describe(entry->value));
+        for (std::size_t i = 0; i < entry->value.size(); ++i) {
+            const YAML::Node item = entry->value[i];
+            read(item, mark_of(item, entry->value_mark), key + "[" + std::to_string(i) + "]");
+        }
+    }
+
+    // ---- sections
+
+    void read_sections(const MapView &top) {
+        read_server(top);
+        read_plugin_dirs(top);
+        read_storage(top);
+        read_providers(top);
+        read_default_provider(top);
+        each_item(top, "middleware", [&](const auto &node, const auto &mark, const auto &context) {
+            read_middleware(node, mark, context);
+        });
+        read_plugin_list(top, "hooks", hooks_);
+        read_plugin_list(top, "session_types", session_types_);
+    }
+
+    void read_server(const MapView &top) {
+        ServerSettings &server = manifest_.server;
+        server.mark = top.mark;
+        const auto *entry = top.get("server");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        server.mark = entry->value_mark;
+        if (!entry->value.IsMap())
+            return error(entry->value_mark,
+                         "expected a map like { listen: \"127.0.0.1:8080\" } for 'server', got " +
+                             describe(entry->value));
+        const MapView view = this->view(entry->value, "server", kServerKeys);
+        if (const auto listen = string_at(view, "listen")) {
+            if (const auto problem = listen_problem(listen->value))
+                error(listen->mark, *problem);
+            else
+                server.listen = listen->value;
+        }
+        count_at(view, "io_threads", server.io_threads);
+        count_at(view, "worker_threads", server.worker_threads);
+        count_at(view, "max_body_bytes", server.max_body_bytes);
+        count_at(view, "request_timeout_seconds", server.request_timeout_seconds);
+        count_at(view, "shutdown_grace_seconds", server.shutdown_grace_seconds);
+    }
+
+    void read_plugin_dirs(const MapView &top) {
+        const auto *entry = top.get("plugin_dirs");
+        if (entry == nullptr)
+            return error(top.mark, "missing required key 'plugin_dirs' (expected a list of folders like "
+                                   "[ ./build/plugins ])");
+        if (!entry->value.IsSequence() || entry->value.size() == 0)
+            return error(entry->value_mark, "expected a non-empty list of folders for 'plugin_dirs', got " +
+                                                describe(entry->value));
+        for (const auto &dir : strings_at(top, "plugin_dirs"))
+            manifest_.plugin_dirs.push_back(resolve(dir.value));
+    }
+
+    // Relative to the manifest's folder, so a config works from any working directory.
+    std::string resolve(const std::string &dir) const {
+        fs::path path(dir);
+        if (path.is_relative()) path = base_dir_ / path;
+        return path.lexically_normal().string();
+    }
+
+    void read_storage(const MapView &top) {
+        const auto *entry = top.get("storage");
+        if (entry == nullptr)
+            return error(top.mark, "missing required key 'storage' (expected a map like { plugin: sqlite })");
+        if (const auto view = entry_view(entry->value, entry->value_mark, "storage", kPluginKeys)) {
+            SourceMark name_mark;
+            read_plugin_fields(*view, manifest_.storage, name_mark);
+        }
+    }
+
+    void read_providers(const MapView &top) {
+        const auto *entry = top.get("providers");
+        if (entry == nullptr)
+            return error(top.mark, "missing required key 'providers' (expected a list like "
+                                   "[ { name: echo, plugin: echo } ])");
+        if (!entry->value.IsSequence() || entry->value.size() == 0)
+            return error(entry->value_mark, "expected a non-empty list of providers for 'providers', got " +
+                                                describe(entry->value));
+        each_item(top, "providers", [&](const auto &node, const auto &mark, const auto &context) {
+            read_provider(node, mark, context);
+        });
+    }
+
+    void read_provider(const YAML::Node &node, const SourceMark &mark, const std::string &context) {
+        const auto view = entry_view(node, mark, context, kProviderKeys);
+        if (!view) return;
+        Parsed<ProviderRef> provider;
+        read_plugin_fields(*view, provider.ref, provider.name_mark);
+        const std::string &name = provider.ref.name;
+        for (auto &fallback : strings_at(*view, "fallback")) {
+            if (fallback.value == name)
+                error(fallback.mark, "provider '" + name + "' lists itself as a fallback");
+            else
+                provider_refs_.push_back({fallback.value, fallback.mark,
+                                          "fallback '" + fallback.value + "' of provider '" + name +
+                                              "' is not a defined provider"});
+            provider.ref.fallback.push_back(std::move(fallback.value));
+        }
+        providers_.push_back(std::move(provider));
+    }
+
+    void read_default_provider(const MapView &top) {
+        default_provider_ = string_at(top, "default_provider");
+        if (default_provider_)
+            provider_refs_.push_back(
+                {default_provider_->value, default_provider_->mark,
+                 "default_provider '" + default_provider_->value + "' is not a defined provider"});
+    }
+
+    void read_middleware(const YAML::Node &node, const SourceMark &mark, const std::string &context) {
+        const auto view = entry_view(node, mark, context, kMiddlewareKeys);
+        if (!view) return;
+        ParsedMiddleware middleware;
+        MiddlewareRef &ref = middleware.ref;
+        read_plugin_fields(*view, ref, middleware.name_mark);
+        const auto limit = std::numeric_limits<int>::max();
+        if (const auto priority = int_at(*view, "priority", -limit, limit, "an integer"))
+            ref.priority = static_cast<int>(*priority);
+        read_when(*view, ref);
+        for (auto &after : strings_at(*view, "after")) {
+            middleware_refs_.push_back(
+                {after.value, after.mark,
+                 "middleware '" + ref.name + "' lists unknown dependency '" + after.value + "' in after"});
+            ref.after.push_back(std::move(after.value));
+            middleware.after_marks.push_back(after.mark);
+        }
+        if (const auto fail = string_at(*view, "fail")) {
+            if (fail->value == "open" || fail->value == "closed")
+                ref.fail = fail->value;
+            else
+                error(fail->mark, "fail must be 'open' or 'closed', got '" + fail->value + "'");
+        }
+        middleware_.push_back(std::move(middleware));
+    }
+
+    void read_when(const MapView &entry_view, MiddlewareRef &ref) {
+        const auto *entry = entry_view.get("when");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        if (!entry->value.IsMap())
+            return error(entry->value_mark,
+                         "expected a map like { user_type: free } for 'when', got " + describe(entry->value));
+        const MapView when = view(entry->value, entry_view.context + ".when", kWhenKeys);
+        for (const auto &key : kWhenKeys) {
+            const auto value = string_at(when, key);
+            if (!value) continue;
+            ref.when[key] = value->value;
+            if (key == "provider")
+                provider_refs_.push_back({value->value, value->mark,
+                                          "when.provider '" + value->value + "' of middleware '" + ref.name +
+                                              "' is not a defined provider"});
+        }
+    }
+
+    void read_plugin_list(const MapView &top, const std::string &key, std::vector<Parsed<PluginRef>> &out) {
+        each_item(top, key, [&](const auto &node, const auto &mark, const auto &context) {
+            if (const auto view = entry_view(node, mark, context, kPluginKeys)) {
+                Parsed<PluginRef> parsed;
+                read_plugin_fields(*view, parsed.ref, parsed.name_mark);
+                out.push_back(std::move(parsed));
+            }
+        });
+    }
+
+    void read_plugin_fields(const MapView &view, PluginRef &ref, SourceMark &name_mark) {
+        ref.mark = view.mark;
+        const auto plugin = string_at(view, "plugin");
+        if (view.get("plugin") == nullptr)
+            error(view.mark, "missing required key 'plugin' in " + view.context +
+                                 " (expected the name of the plugin to load, e.g. plugin: echo)");
+        const auto name = string_at(view, "name");
+        ref.plugin = plugin ? plugin->value : "";
+        ref.name = name ? name->value : ref.plugin;
+        name_mark = name ? name->mark : plugin ? plugin->mark : view.mark;
+        ref.config = config_at(view);
+    }
+
+    // ---- cross-entry checks
+
+    // Instance names are how entries refer to each other, so each kind needs unique ones.
+    template <class Entries> void check_unique(const Entries &entries, const std::string &kind) {
+        std::map<std::string, SourceMark> first;
+        for (const auto &entry : entries) {
+            if (entry.ref.name.empty()) continue; // already reported as missing `plugin`
+            const auto [it, fresh] = first.emplace(entry.ref.name, entry.name_mark);
+            if (!fresh)
+                error(entry.name_mark, "duplicate " + kind + " name '" + entry.ref.name +
+                                           "' (first defined at " + it->second.str() + ")");
+        }
+    }
+
+    void check_names() {
+        check_unique(providers_, "provider");
+        check_unique(middleware_, "middleware");
+        check_unique(hooks_, "hook");
+        check_unique(session_types_, "session type");
+    }
+
+    void check_resolved(const std::vector<Reference> &references, const std::vector<std::string> &names) {
+        for (const auto &reference : references)
+            if (std::find(names.begin(), names.end(), reference.name) == names.end())
+                error(reference.mark, reference.message + defined_hint(reference.name, names));
+    }
+
+    void check_references() {
+        check_resolved(provider_refs_, names_of(providers_));
+        check_resolved(middleware_refs_, names_of(middleware_));
+    }
+
+    // ---- result
+
+    template <class Ref> static std::vector<Ref> refs_of(std::vector<Parsed<Ref>> &entries) {
+        std::vector<Ref> refs;
+        for (auto &entry : entries)
+            refs.push_back(std::move(entry.ref));
+        return refs;
+    }
+
+    Manifest assemble() {
+        manifest_.path = file_;
+        manifest_.providers = refs_of(providers_);
+        for (auto &middleware : middleware_)
+            manifest_.middleware.push_back(std::move(middleware.ref));
+        manifest_.hooks = refs_of(hooks_);
+        manifest_.session_types = refs_of(session_types_);
+        if (default_provider_)
+            manifest_.default_provider = default_provider_->value;
+        else if (!manifest_.providers.empty())
+            manifest_.default_provider = manifest_.providers.front().name;
+        return std::move(manifest_);
+    }
+};
+
+YAML::Node load_yaml(const std::string &text, const std::string &file) {
+    try {
+        return YAML::Load(text);
+    } catch (const YAML::Exception &e) {
+        throw ManifestError({{mark_of_exception(e, file), "invalid YAML: " + e.msg}});
+    }
+}
+
+} // namespace
+
+Manifest parse_manifest(const std::string &yaml_text, const std::string &file_label,
+                        const std::string &base_dir) {
+    const YAML::Node root = load_yaml(yaml_text, file_label);
+    return Parser(file_label, base_dir).run(root);
+}
+
+Manifest load_manifest(const std::string &path) {
+    const std::string text = read_text(path);
+    // Absolute, so resolved plugin_dirs survive a later change of working directory.
+    const fs::path base_dir = fs::absolute(path).parent_path();
+    return parse_manifest(text, path, base_dir.string());
+}
+
+} // namespace swh::manifest

@@ -1,0 +1,42 @@
+// Errors inside the host are exceptions carrying an API error kind; the HTTP
+// layer maps the kind to a status and the JSON error body.
+#pragma once
+
+#include <stdexcept>
+#include <string>
+#include <swarmhost/abi.h>
+
+namespace swh {
+
+enum class ErrorKind {
+    InvalidJson,      // 400
+    InvalidRequest,   // 400
+    NotFound,         // 404
+    MethodNotAllowed, // 405
+    Conflict,         // 409
+    PayloadTooLarge,  // 413
+    Rejected,         // 422
+    Upstream,         // 502
+    Unavailable,      // 503
+    Timeout,          // 504
+    Internal,         // 500
+};
+
+class ApiError : public std::runtime_error {
+  public:
+    ApiError(ErrorKind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
+    ErrorKind kind() const { return kind_; }
+
+  private:
+    ErrorKind kind_;
+};
+
+int http_status(ErrorKind kind);
+const char *error_code(ErrorKind kind); // "invalid_request", ...
+
+// How a plugin status surfaces to the client: a storage that is down is 503,
+// a provider that failed is 502, and so on.
+ErrorKind kind_for_storage_status(swh_status status);
+ErrorKind kind_for_provider_status(swh_status status);
+
+} // namespace swh

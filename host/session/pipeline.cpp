@@ -1,0 +1,102 @@
+#include "session/pipeline.hpp"
+
+#include "manifest/config_schema.hpp"
+
+#include <spdlog/spdlog.h>
+
+namespace swh {
+
+namespace {
+
+// Resolves one manifest entry to its plugin library and validated config;
+// records a diagnostic and returns nullptr when it cannot.
+std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, uint32_t kind,
+                                               const loader::PluginRegistry &registry, Json &config_out,
+                                               std::vector<manifest::Diagnostic> &diagnostics) {
+    auto library = registry.find(ref.plugin);
+    if (!library) {
+        std::string message = "no " + std::string(loader::kind_name(kind)) + " plugin named '" + ref.plugin +
+                               "' in plugin_dirs";
+        std::vector<std::string> names;
+        for (const auto &lib : registry.plugins()) names.push_back(lib->name());
+        if (auto hint = registry.failure_hint(ref.plugin); !hint.empty())
+            message += " (a file that may be it failed to load: " + hint + ")";
+        else if (auto guess = manifest::did_you_mean(ref.plugin, names); !guess.empty())
+            message += "; did you mean '" + guess + "'?";
+        diagnostics.push_back({ref.mark, message});
+        return nullptr;
+    }
+    if (library->kind() != kind) {
+        diagnostics.push_back({ref.mark, "plugin '" + ref.plugin + "' is a " + loader::kind_name(library->kind()) +
+                                             " plugin, expected a " + loader::kind_name(kind) + " plugin"});
+        return nullptr;
+    }
+    const std::size_t before = diagnostics.size();
+    config_out = manifest::validate_config(ref.config, library->schema(), ref.plugin, ref.mark, diagnostics);
+    return diagnostics.size() == before ? library : nullptr;
+}
+
+// Instance creation failures (e.g. the database cannot be opened) are
+// reported at the manifest entry that asked for the instance.
+template <class Instance>
+std::unique_ptr<Instance> instantiate(const manifest::PluginRef &ref, std::shared_ptr<loader::PluginLibrary> library,
+                                      Json config, loader::HostEnvironment &environment,
+                                      std::vector<manifest::Diagnostic> &diagnostics) {
+    try {
+        return std::make_unique<Instance>(std::move(library), ref.name, std::move(config), environment);
+    } catch (const loader::LoadError &e) {
+        diagnostics.push_back({ref.mark, e.what()});
+        return nullptr;
+    }
+}
+
+// Middleware, hooks and session types are checked (the plugin exists, its
+// config is valid) but not yet run by this version: say so plainly instead
+// of pretending they run.
+void check_unwired_kinds(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
+                         std::vector<manifest::Diagnostic> &diagnostics) {
+    auto check = [&](const manifest::PluginRef &ref, uint32_t kind) {
+        Json ignored;
+        if (resolve(ref, kind, registry, ignored, diagnostics))
+            spdlog::warn("{}: {} '{}' is not wired into the pipeline by this version; ignored", ref.mark.str(),
+                         loader::kind_name(kind), ref.name);
+    };
+    for (const auto &ref : manifest.middleware) check(ref, SWH_KIND_MIDDLEWARE);
+    for (const auto &ref : manifest.hooks) check(ref, SWH_KIND_HOOK);
+    for (const auto &ref : manifest.session_types) check(ref, SWH_KIND_SESSION_TYPE);
+}
+
+} // namespace
+
+void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry) {
+    std::vector<manifest::Diagnostic> diagnostics;
+    Json ignored;
+    resolve(manifest.storage, SWH_KIND_STORAGE, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.providers) resolve(ref, SWH_KIND_PROVIDER, registry, ignored, diagnostics);
+    check_unwired_kinds(manifest, registry, diagnostics);
+    if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+}
+
+Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
+                        loader::HostEnvironment &environment) {
+    std::vector<manifest::Diagnostic> diagnostics;
+    Pipeline pipeline;
+    pipeline.default_provider = manifest.default_provider;
+
+    Json storage_config;
+    if (auto lib = resolve(manifest.storage, SWH_KIND_STORAGE, registry, storage_config, diagnostics))
+        pipeline.storage = instantiate<loader::StorageInstance>(manifest.storage, lib, std::move(storage_config),
+                                                                environment, diagnostics);
+    for (const auto &ref : manifest.providers) {
+        Json config;
+        if (auto lib = resolve(ref, SWH_KIND_PROVIDER, registry, config, diagnostics))
+            if (auto instance =
+                    instantiate<loader::ProviderInstance>(ref, lib, std::move(config), environment, diagnostics))
+                pipeline.providers.emplace(ref.name, std::move(instance));
+    }
+    check_unwired_kinds(manifest, registry, diagnostics);
+    if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+    return pipeline;
+}
+
+} // namespace swh

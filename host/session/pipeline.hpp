@@ -1,0 +1,36 @@
+// The plugin instances one manifest asks for, created and wired: the storage,
+// the providers by name. Built once at start (and, later, on reload).
+#pragma once
+
+#include "loader/instances.hpp"
+#include "manifest/manifest.hpp"
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace swh {
+
+struct Pipeline {
+    std::unique_ptr<loader::StorageInstance> storage;
+    std::map<std::string, std::unique_ptr<loader::ProviderInstance>> providers;
+    std::string default_provider;
+
+    loader::ProviderInstance *provider(const std::string &name) const {
+        auto it = providers.find(name);
+        return it == providers.end() ? nullptr : it->second.get();
+    }
+};
+
+// Finds each plugin the manifest names, validates its config against the
+// plugin's declared schema and creates the instance. Every problem is
+// reported at once as a ManifestError with file:line:col (a missing plugin
+// also says why, when a file by that name failed to load).
+Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
+                        loader::HostEnvironment &environment);
+
+// The same checks without creating any instance (no side effects such as
+// opening a database): what `swarmhost check` runs.
+void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry);
+
+} // namespace swh

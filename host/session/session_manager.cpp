@@ -1,0 +1,261 @@
+#include "session/session_manager.hpp"
+
+#include "util/clock.hpp"
+#include "util/ids.hpp"
+
+#include <mutex>
+#include <spdlog/spdlog.h>
+
+namespace swh {
+
+namespace {
+
+// Runs a storage call and turns its PluginError into the ApiError the client
+// should see (a store that is down is a 503, not a 500).
+template <class F> auto storage_call(F &&f) -> decltype(f()) {
+    try {
+        return f();
+    } catch (const loader::PluginError &e) {
+        throw ApiError(kind_for_storage_status(e.status()), e.what());
+    }
+}
+
+// The conversation handed to the provider is capped so a long session does
+// not turn every send into a full history read; sessions may set their own.
+constexpr uint32_t kDefaultHistoryLimit = 1000;
+
+uint32_t history_limit(const Session &session) {
+    auto it = session.config.find("max_history_messages");
+    if (it != session.config.end() && it->is_number_unsigned()) return it->get<uint32_t>();
+    return kDefaultHistoryLimit;
+}
+
+std::string system_prompt_of(const Session &session, const Json &metadata) {
+    if (auto it = metadata.find("system_prompt"); it != metadata.end() && it->is_string()) return *it;
+    if (auto it = session.config.find("system_prompt"); it != session.config.end() && it->is_string()) return *it;
+    return "";
+}
+
+Json normalised_context(const Json &given) {
+    Json context = {{"user_context", Json::object()}, {"system_context", Json::object()}};
+    for (const auto &[key, value] : given.items()) context[key] = value;
+    return context;
+}
+
+} // namespace
+
+// Everything one send needs after the provider started: the reply is
+// collected here until the provider reports done.
+struct SessionManager::SendState {
+    Session session;
+    Message user;
+    std::shared_ptr<SendObserver> observer;
+    int64_t started_at = 0;
+    bool stream = false;
+    std::mutex mutex; // chunk / metadata / done may come from another thread
+    std::string reply;
+    std::string provider_message_id;
+    Json provider_metadata = Json::object();
+};
+
+SessionManager::SessionManager(Pipeline &pipeline, PostBlocking post_blocking)
+    : pipeline_(pipeline), post_blocking_(std::move(post_blocking)) {}
+
+Session SessionManager::create_session(CreateSessionParams params) {
+    if (params.user_id.empty()) throw ApiError(ErrorKind::InvalidRequest, "user_id must be a non-empty string");
+    if (params.provider.empty()) params.provider = pipeline_.default_provider;
+    if (!pipeline_.provider(params.provider))
+        throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
+    if (!params.type.empty())
+        throw ApiError(ErrorKind::InvalidRequest, "unknown session type '" + params.type + "'");
+    Session session;
+    session.id = new_uuid();
+    session.user_id = std::move(params.user_id);
+    session.provider = std::move(params.provider);
+    session.model = std::move(params.model);
+    session.type = std::move(params.type);
+    session.created_at = session.last_activity = now_us();
+    session.config = std::move(params.config);
+    session.context = normalised_context(params.context);
+    session.context["system_context"]["provider"] = session.provider;
+    session.context["system_context"]["model"] = session.model;
+    session.metadata = std::move(params.metadata);
+    storage_call([&] { storage().create_session(session); });
+    return session;
+}
+
+Session SessionManager::get_session(const std::string &id) {
+    auto session = storage_call([&] { return storage().get_session(id); });
+    if (!session) throw ApiError(ErrorKind::NotFound, "session '" + id + "' not found");
+    return *session;
+}
+
+std::vector<Session> SessionManager::list_sessions(const loader::SessionFilter &filter) {
+    return storage_call([&] { return storage().list_sessions(filter); });
+}
+
+Session SessionManager::update_session(const std::string &id, const SessionPatch &patch) {
+    Session session = get_session(id);
+    uint32_t fields = 0;
+    if (patch.model) {
+        session.model = *patch.model;
+        session.context["system_context"]["model"] = session.model;
+        fields |= SWH_SESSION_FIELD_MODEL | SWH_SESSION_FIELD_CONTEXT;
+    }
+    if (patch.status) {
+        if (*patch.status != SWH_SESSION_ACTIVE && *patch.status != SWH_SESSION_ARCHIVED)
+            throw ApiError(ErrorKind::InvalidRequest, "status must be 'active' or 'archived'");
+        session.status = *patch.status;
+        fields |= SWH_SESSION_FIELD_STATUS;
+    }
+    if (patch.config) {
+        session.config = *patch.config;
+        fields |= SWH_SESSION_FIELD_CONFIG;
+    }
+    if (patch.context) {
+        // Keep what the host maintains in system_context unless replaced.
+        Json context = normalised_context(*patch.context);
+        for (const auto &[key, value] : session.context["system_context"].items())
+            if (!context["system_context"].contains(key)) context["system_context"][key] = value;
+        session.context = std::move(context);
+        fields |= SWH_SESSION_FIELD_CONTEXT;
+    }
+    if (patch.metadata) {
+        session.metadata = *patch.metadata;
+        fields |= SWH_SESSION_FIELD_METADATA;
+    }
+    if (fields) storage_call([&] { storage().update_session(session, fields); });
+    return session;
+}
+
+Session SessionManager::archive_session(const std::string &id) {
+    SessionPatch patch;
+    patch.status = SWH_SESSION_ARCHIVED;
+    return update_session(id, patch);
+}
+
+void SessionManager::delete_session(const std::string &id) {
+    storage_call([&] { storage().delete_session(id); });
+}
+
+std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &query) {
+    return storage_call([&] { return storage().get_messages(query); });
+}
+
+void SessionManager::send_message(const SendParams &params, std::shared_ptr<SendObserver> observer) {
+    if (params.role != "user" && params.role != "system")
+        throw ApiError(ErrorKind::InvalidRequest, "role must be 'user' or 'system'");
+    auto state = std::make_shared<SendState>();
+    state->session = get_session(params.session_id);
+    if (state->session.status != SWH_SESSION_ACTIVE)
+        throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " + state->session.status +
+                                                "; only active sessions take messages");
+    loader::ProviderInstance *provider = pipeline_.provider(state->session.provider);
+    if (!provider)
+        throw ApiError(ErrorKind::Unavailable,
+                       "provider '" + state->session.provider + "' of this session is not configured");
+
+    state->user.id = new_uuid();
+    state->user.session_id = state->session.id;
+    state->user.role = params.role;
+    state->user.content = params.content;
+    state->user.timestamp = now_us();
+    state->user.metadata = params.metadata;
+    state->observer = std::move(observer);
+    state->stream = params.stream;
+
+    // 1. The user message is durable before anything goes upstream.
+    storage_call([&] { storage().add_message(state->user); });
+    state->session.message_count += 1;
+    state->session.last_activity = state->user.timestamp;
+    state->observer->on_user_stored(state->user);
+
+    loader::MessageQuery history_query;
+    history_query.session_id = state->session.id;
+    history_query.limit = history_limit(state->session);
+    std::vector<Message> history;
+    try {
+        history = storage_call([&] { return storage().get_messages(history_query); });
+    } catch (const ApiError &e) {
+        state->observer->on_error(e);
+        return;
+    }
+
+    loader::ProviderRequest request;
+    request.session = &state->session;
+    request.messages = &history;
+    request.model = state->session.model;
+    request.system_prompt = system_prompt_of(state->session, params.metadata);
+    request.stream = params.stream;
+    state->started_at = now_us();
+
+    loader::ProviderCallbacks callbacks;
+    callbacks.on_chunk = [state](std::string_view text) {
+        {
+            std::lock_guard lock(state->mutex);
+            state->reply.append(text);
+        }
+        return state->observer->on_chunk(text);
+    };
+    callbacks.on_metadata = [state](std::string id, Json metadata) {
+        std::lock_guard lock(state->mutex);
+        if (!id.empty()) state->provider_message_id = std::move(id);
+        state->provider_metadata.update(metadata);
+    };
+    callbacks.on_done = [this, state](swh_status status, std::string error) {
+        // Storing the reply blocks; done may arrive on an I/O thread.
+        post_blocking_([this, state, status, error = std::move(error)]() mutable {
+            finish_send(state, status, std::move(error));
+        });
+    };
+    try {
+        provider->start(request, std::move(callbacks));
+    } catch (const loader::PluginError &e) {
+        state->observer->on_error(ApiError(kind_for_provider_status(e.status()), e.what()));
+    }
+}
+
+void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error) {
+    if (status != SWH_OK) {
+        // The user message stays stored; no partial reply is stored as the
+        // assistant's answer.
+        spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, state->session.provider, error);
+        state->observer->on_error(ApiError(kind_for_provider_status(status),
+                                           "provider '" + state->session.provider + "' failed: " + error));
+        return;
+    }
+    Message assistant;
+    {
+        std::lock_guard lock(state->mutex);
+        assistant.content = std::move(state->reply);
+        assistant.provider_message_id = std::move(state->provider_message_id);
+        assistant.provider_metadata = std::move(state->provider_metadata);
+    }
+    assistant.id = new_uuid();
+    assistant.session_id = state->session.id;
+    assistant.role = "assistant";
+    assistant.timestamp = std::max(now_us(), state->user.timestamp + 1); // strictly after the question
+    assistant.metadata = {{"provider", state->session.provider},
+                          {"response_time_ms", (now_us() - state->started_at) / 1000.0},
+                          {"streaming", state->stream}};
+    try {
+        storage_call([&] { storage().add_message(assistant); });
+    } catch (const ApiError &e) {
+        state->observer->on_error(e);
+        return;
+    }
+    state->observer->on_complete(state->user, assistant);
+}
+
+Json SessionManager::health() {
+    Json report = {{"storage", pipeline_.storage->health_check()}, {"providers", Json::object()}};
+    bool healthy = report["storage"].value("status", "") == "healthy";
+    for (const auto &[name, provider] : pipeline_.providers) {
+        report["providers"][name] = provider->health_check();
+        healthy = healthy && report["providers"][name].value("status", "") == "healthy";
+    }
+    report["status"] = healthy ? "healthy" : "unhealthy";
+    return report;
+}
+
+} // namespace swh

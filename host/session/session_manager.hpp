@@ -1,0 +1,89 @@
+// The guide's SessionManager: sessions and messages on top of the storage
+// plugin, and the send path of design.md:
+//   load session -> store user message -> provider -> store assistant
+//   message -> answer the client.
+// Storage calls block, so every public call runs on a worker thread; the
+// provider answers asynchronously through a SendObserver.
+#pragma once
+
+#include "session/errors.hpp"
+#include "session/model.hpp"
+#include "session/pipeline.hpp"
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace swh {
+
+struct CreateSessionParams {
+    std::string user_id;
+    std::string provider; // "" = the manifest's default provider
+    std::string model;
+    std::string type;
+    Json config = Json::object();
+    Json context = Json::object(); // may hold user_context / system_context
+    Json metadata = Json::object();
+};
+
+struct SessionPatch {
+    std::optional<std::string> model, status;
+    std::optional<Json> config, context, metadata;
+};
+
+struct SendParams {
+    std::string session_id;
+    std::string role = "user";
+    std::string content;
+    Json metadata = Json::object();
+    bool stream = false;
+};
+
+// What the HTTP layer hears while a message is answered. Calls for one send
+// never overlap; exactly one of on_complete / on_error ends it.
+class SendObserver {
+  public:
+    virtual ~SendObserver() = default;
+    virtual void on_user_stored(const Message &user) = 0;
+    // A piece of the reply; return false when the client is gone (cancels).
+    virtual bool on_chunk(std::string_view text) = 0;
+    virtual void on_complete(const Message &user, const Message &assistant) = 0;
+    virtual void on_error(const ApiError &error) = 0;
+};
+
+// Runs a blocking job on the worker pool.
+using PostBlocking = std::function<void(std::function<void()>)>;
+
+class SessionManager {
+  public:
+    SessionManager(Pipeline &pipeline, PostBlocking post_blocking);
+
+    // All of these block on storage: call them from a worker thread.
+    Session create_session(CreateSessionParams params);
+    Session get_session(const std::string &id);
+    std::vector<Session> list_sessions(const loader::SessionFilter &filter);
+    Session update_session(const std::string &id, const SessionPatch &patch);
+    Session archive_session(const std::string &id);
+    void delete_session(const std::string &id);
+    std::vector<Message> get_messages(const loader::MessageQuery &query);
+
+    // Validates, stores the user message, then starts the provider; returns
+    // once the provider started (the reply arrives through `observer`).
+    // Throws ApiError for problems found before the user message is stored.
+    void send_message(const SendParams &params, std::shared_ptr<SendObserver> observer);
+
+    Json health();
+    Pipeline &pipeline() { return pipeline_; }
+
+  private:
+    struct SendState;
+    void finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error);
+    loader::StorageInstance &storage() { return *pipeline_.storage; }
+
+    Pipeline &pipeline_;
+    PostBlocking post_blocking_;
+};
+
+} // namespace swh
