@@ -25,6 +25,18 @@ bool is_digit(char c) {
     return c >= '0' && c <= '9';
 }
 
+// The text of a plain scalar that starts like a number after an optional sign,
+// with a leading '+' dropped because from_chars rejects it. Screening here
+// also keeps from_chars' "inf"/"nan" spellings out.
+std::optional<std::string_view> numeric_text(const YAML::Node &node, bool allow_dot) {
+    if (!is_plain(node)) return std::nullopt;
+    const std::string_view full = node.Scalar();
+    const bool plus = full.starts_with('+'), minus = full.starts_with('-');
+    const std::string_view body = full.substr(plus || minus ? 1 : 0);
+    if (body.empty() || !(is_digit(body.front()) || (allow_dot && body.front() == '.'))) return std::nullopt;
+    return plus ? body : full;
+}
+
 // `yaml11` also accepts yes/no/on/off: wanted where a bool is declared, but not
 // when guessing types inside free-form objects (`country: no` stays a string).
 std::optional<bool> plain_bool(const YAML::Node &node, bool yaml11) {
@@ -44,14 +56,11 @@ std::optional<bool> plain_bool(const YAML::Node &node, bool yaml11) {
 // No inf/nan: JSON cannot carry them.
 std::optional<json> plain_number(const YAML::Node &node) {
     if (const auto integer = plain_int(node)) return json(*integer);
-    if (!is_plain(node)) return std::nullopt;
-    std::string_view text = node.Scalar();
-    if (!text.empty() && text.front() == '+') text.remove_prefix(1);
-    const std::size_t first = (!text.empty() && text.front() == '-') ? 1 : 0;
-    if (text.size() <= first || !(is_digit(text[first]) || text[first] == '.')) return std::nullopt;
+    const auto text = numeric_text(node, true);
+    if (!text) return std::nullopt;
     double value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc() || end != text.data() + text.size() || !std::isfinite(value))
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (error != std::errc() || end != text->data() + text->size() || !std::isfinite(value))
         return std::nullopt;
     return json(value);
 }
@@ -249,14 +258,11 @@ const char *to_string(ConfigType type) {
 }
 
 std::optional<std::int64_t> plain_int(const YAML::Node &node) {
-    if (!is_plain(node)) return std::nullopt;
-    std::string_view text = node.Scalar();
-    if (!text.empty() && text.front() == '+') text.remove_prefix(1); // from_chars rejects '+'
-    const std::size_t first = (!text.empty() && text.front() == '-') ? 1 : 0;
-    if (text.size() <= first || !is_digit(text[first])) return std::nullopt;
+    const auto text = numeric_text(node, false);
+    if (!text) return std::nullopt;
     std::int64_t value = 0;
-    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
-    if (error != std::errc() || end != text.data() + text.size()) return std::nullopt;
+    const auto [end, error] = std::from_chars(text->data(), text->data() + text->size(), value);
+    if (error != std::errc() || end != text->data() + text->size()) return std::nullopt;
     return value;
 }
 

@@ -246,18 +246,19 @@ class Parser {
 
     void add_key(MapView &view, const YAML::Node &key, const YAML::Node &value, const Keys &allowed) {
         const SourceMark key_mark = mark_of(key, view.mark);
-        const std::string in = view.context.empty() ? " at the top level" : " in " + view.context;
-        if (!key.IsScalar()) return error(key_mark, "expected a string key" + in + ", got " + describe(key));
+        const bool top = view.context.empty();
+        const std::string in = top ? "" : " in " + view.context;
+        if (!key.IsScalar())
+            return error(key_mark, "expected a string key" + (top ? " at the top level" : in) + ", got " +
+                                       describe(key));
         const std::string &name = key.Scalar();
-        const std::string what = view.context.empty() ? "top-level key '" + name + "'" : "key '" + name + "'";
+        const std::string what = (top ? "top-level key '" : "key '") + name + "'" + in;
         if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
-            return error(key_mark,
-                         "unknown " + what + (view.context.empty() ? "" : in) + typo_hint(name, allowed));
+            return error(key_mark, "unknown " + what + typo_hint(name, allowed));
         const SourceMark value_mark = value.IsNull() ? key_mark : mark_of(value, key_mark);
         const auto [it, fresh] = view.entries.emplace(name, MapView::Entry{value, key_mark, value_mark});
         if (!fresh)
-            error(key_mark, "duplicate " + what + (view.context.empty() ? "" : in) + " (first given at " +
-                                it->second.key_mark.str() + ")");
+            error(key_mark, "duplicate " + what + " (first given at " + it->second.key_mark.str() + ")");
     }
 
     // A map-valued entry ("providers[0]"), or nullopt after reporting what it is instead.
@@ -462,13 +463,7 @@ class Parser {
         if (const auto priority = int_at(*view, "priority", -limit, limit, "an integer"))
             ref.priority = static_cast<int>(*priority);
         read_when(*view, ref);
-        for (auto &after : strings_at(*view, "after")) {
-            middleware_refs_.push_back(
-                {after.value, after.mark,
-                 "middleware '" + ref.name + "' lists unknown dependency '" + after.value + "' in after"});
-            ref.after.push_back(std::move(after.value));
-            middleware.after_marks.push_back(after.mark);
-        }
+        read_after(*view, middleware);
         if (const auto fail = string_at(*view, "fail")) {
             if (fail->value == "open" || fail->value == "closed")
                 ref.fail = fail->value;
@@ -476,6 +471,16 @@ class Parser {
                 error(fail->mark, "fail must be 'open' or 'closed', got '" + fail->value + "'");
         }
         middleware_.push_back(std::move(middleware));
+    }
+
+    void read_after(const MapView &view, ParsedMiddleware &middleware) {
+        for (auto &after : strings_at(view, "after")) {
+            middleware_refs_.push_back({after.value, after.mark,
+                                        "middleware '" + middleware.ref.name +
+                                            "' lists unknown dependency '" + after.value + "' in after"});
+            middleware.ref.after.push_back(std::move(after.value));
+            middleware.after_marks.push_back(after.mark);
+        }
     }
 
     void read_when(const MapView &entry_view, MiddlewareRef &ref) {
