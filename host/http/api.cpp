@@ -23,7 +23,7 @@ std::vector<std::string> split_path(const std::string &path) {
 }
 
 void respond_json(Exchange &exchange, int status, const Json &body) {
-    exchange.respond(status, kJson, status == 204 ? std::string() : body.dump());
+    exchange.respond(status, kJson, status == 204 ? std::string() : dump_json(body));
 }
 
 // Answers one non-streamed send once the reply is stored.
@@ -48,13 +48,13 @@ class StreamedReply : public SendObserver {
     void on_user_stored(const Message &user) override {
         exchange_->start_stream();
         started_ = true;
-        exchange_->send_event("user_message", to_json(user).dump());
+        exchange_->send_event("user_message", dump_json(to_json(user)));
     }
     bool on_chunk(std::string_view text) override {
-        return exchange_->send_event("chunk", Json{{"text", text}}.dump());
+        return exchange_->send_event("chunk", dump_json(Json{{"text", text}}));
     }
     void on_complete(const Message &, const Message &assistant) override {
-        exchange_->send_event("assistant_message", to_json(assistant).dump());
+        exchange_->send_event("assistant_message", dump_json(to_json(assistant)));
         exchange_->send_event("done", "{}");
         exchange_->end_stream();
     }
@@ -63,7 +63,7 @@ class StreamedReply : public SendObserver {
             respond_error(*exchange_, error.kind(), error.what());
             return;
         }
-        exchange_->send_event("error", error_body(error.kind(), error.what()).dump());
+        exchange_->send_event("error", dump_json(error_body(error.kind(), error.what())));
         exchange_->end_stream();
     }
 
@@ -81,7 +81,7 @@ void method_not_allowed(Exchange &exchange, const std::string &method, const std
 
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,
                    std::vector<std::pair<std::string, std::string>> extra_headers) {
-    exchange.respond(http_status(kind), kJson, error_body(kind, message).dump(), std::move(extra_headers));
+    exchange.respond(http_status(kind), kJson, dump_json(error_body(kind, message)), std::move(extra_headers));
 }
 
 ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, PostBlocking post_blocking)

@@ -37,6 +37,8 @@ Json error_body(ErrorKind kind, const std::string &message) {
     return {{"error", {{"code", error_code(kind)}, {"message", message}}}};
 }
 
+std::string dump_json(const Json &value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+
 Json parse_body(const std::string &body) {
     if (body.empty()) throw ApiError(ErrorKind::InvalidJson, "request body is empty; expected a JSON object");
     Json value;

@@ -12,6 +12,9 @@ namespace swh::http {
 Json to_json(const Session &session);
 Json to_json(const Message &message);
 Json error_body(ErrorKind kind, const std::string &message);
+// Serialise for the wire; invalid UTF-8 (e.g. echoed from a bad request) is
+// replaced rather than thrown on.
+std::string dump_json(const Json &value);
 
 // Parse a request body as a JSON object; ApiError InvalidJson/InvalidRequest.
 Json parse_body(const std::string &body);

@@ -167,7 +167,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
         res.set(bhttp::field::content_type, "application/json");
         res.set(bhttp::field::connection, "close");
-        res.body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump();
+        res.body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
+            -1, ' ', false, nlohmann::json::error_handler_t::replace);
         res.prepare_payload();
         std::ostringstream out;
         out << res;

@@ -3,6 +3,7 @@
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
+#include <algorithm>
 #include <mutex>
 #include <spdlog/spdlog.h>
 
@@ -180,6 +181,14 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
         state->observer->on_error(e);
         return;
     }
+
+    // Writers to the same session may have stored messages after ours; the
+    // provider must see the conversation as it stood at our message.
+    auto ours = std::find_if(history.begin(), history.end(), [&](const Message &m) { return m.id == state->user.id; });
+    if (ours != history.end())
+        history.erase(ours + 1, history.end());
+    else
+        history.push_back(state->user);
 
     loader::ProviderRequest request;
     request.session = &state->session;

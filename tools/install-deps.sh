@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages swarmhost needs to build, run and test,
+# only those that are missing (so a second run costs nothing).
+set -euo pipefail
+
+packages=(
+  build-essential cmake ninja-build pkg-config
+  libboost-dev libboost-filesystem-dev libboost-program-options-dev
+  libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcurl4-openssl-dev
+  libsqlite3-dev sqlite3 catch2 python3 curl
+)
+if [ "${1:-}" = "--test" ]; then
+  # The test suite also needs the real servers and tools it drives.
+  packages+=(libhiredis-dev redis-server libpq-dev postgresql abigail-tools clang)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "installing missing Debian packages: ${missing[*]}"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
