@@ -2,6 +2,8 @@
 
 #include "loader/abi_convert.hpp"
 
+#include <algorithm>
+#include <cstring>
 #include <spdlog/spdlog.h>
 
 namespace swh::loader {
@@ -111,11 +113,17 @@ void InstanceBase::check(swh_status status, const char *operation) const {
 // --------------------------------------------------------- StorageInstance
 
 namespace {
-template <class Table> const Table *table_of(const PluginLibrary &lib, uint32_t kind, const std::string &instance) {
+// A copy of the plugin's kind table, sized by the plugin: members that an
+// older plugin's smaller table lacks read as NULL ("not offered"), so no call
+// site has to compare struct sizes.
+template <class Table> Table table_of(const PluginLibrary &lib, uint32_t kind, const std::string &instance) {
     if (lib.kind() != kind)
         throw LoadError(lib.file() + ": plugin '" + lib.name() + "' is a " + kind_name(lib.kind()) +
                         " plugin, but instance '" + instance + "' needs a " + kind_name(kind) + " plugin");
-    return static_cast<const Table *>(lib.vtable());
+    Table table{};
+    std::memcpy(&table, lib.vtable(), std::min<std::size_t>(lib.vtable_size(), sizeof(Table)));
+    table.struct_size = sizeof(Table);
+    return table;
 }
 
 void check_collector(const Collector &c, const std::string &instance, const char *operation) {
@@ -128,17 +136,17 @@ StorageInstance::StorageInstance(std::shared_ptr<PluginLibrary> library, std::st
                                  HostEnvironment &env)
     : InstanceBase(std::move(library), std::move(name), std::move(config), env),
       table_(table_of<swh_storage_v1>(*library_, SWH_KIND_STORAGE, name_)) {
-    create_handle(table_->create, table_->last_error, table_->destroy);
+    create_handle(table_.create, table_.last_error, table_.destroy);
 }
 
 void StorageInstance::create_session(const Session &session) {
     SessionAbi abi(session);
-    check(table_->create_session(handle_, abi.get()), "create_session");
+    check(table_.create_session(handle_, abi.get()), "create_session");
 }
 
 std::optional<Session> StorageInstance::get_session(const std::string &id) {
     Collector c;
-    const swh_status status = table_->get_session(handle_, to_str(id), &c.sink);
+    const swh_status status = table_.get_session(handle_, to_str(id), &c.sink);
     if (status == SWH_E_NOT_FOUND) return std::nullopt;
     check_collector(c, name_, "get_session");
     check(status, "get_session");
@@ -150,11 +158,11 @@ std::optional<Session> StorageInstance::get_session(const std::string &id) {
 
 void StorageInstance::update_session(const Session &session, uint32_t fields) {
     SessionAbi abi(session);
-    check(table_->update_session(handle_, abi.get(), fields), "update_session");
+    check(table_.update_session(handle_, abi.get(), fields), "update_session");
 }
 
 void StorageInstance::delete_session(const std::string &id) {
-    check(table_->delete_session(handle_, to_str(id)), "delete_session");
+    check(table_.delete_session(handle_, to_str(id)), "delete_session");
 }
 
 std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter) {
@@ -165,7 +173,7 @@ std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter)
     raw.limit = filter.limit;
     raw.offset = filter.offset;
     Collector c;
-    const swh_status status = table_->list_sessions(handle_, &raw, &c.sink);
+    const swh_status status = table_.list_sessions(handle_, &raw, &c.sink);
     check_collector(c, name_, "list_sessions");
     check(status, "list_sessions");
     return std::move(c.sessions);
@@ -173,7 +181,7 @@ std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter)
 
 void StorageInstance::add_message(const Message &message) {
     MessageAbi abi(message);
-    check(table_->add_message(handle_, abi.get()), "add_message");
+    check(table_.add_message(handle_, abi.get()), "add_message");
 }
 
 std::vector<Message> StorageInstance::get_messages(const MessageQuery &query) {
@@ -184,7 +192,7 @@ std::vector<Message> StorageInstance::get_messages(const MessageQuery &query) {
     raw.since = query.since;
     raw.limit = query.limit;
     Collector c;
-    const swh_status status = table_->get_messages(handle_, &raw, &c.sink);
+    const swh_status status = table_.get_messages(handle_, &raw, &c.sink);
     check_collector(c, name_, "get_messages");
     check(status, "get_messages");
     return std::move(c.messages);
@@ -208,7 +216,7 @@ template <class Fn> Json health_from(const std::string &instance, Fn &&call) {
 } // namespace
 
 Json StorageInstance::health_check() {
-    return health_from(name_, [&](const swh_result_sink *sink) { return table_->health_check(handle_, sink); });
+    return health_from(name_, [&](const swh_result_sink *sink) { return table_.health_check(handle_, sink); });
 }
 
 // -------------------------------------------------------- ProviderInstance
@@ -267,8 +275,8 @@ ProviderInstance::ProviderInstance(std::shared_ptr<PluginLibrary> library, std::
                                    HostEnvironment &env)
     : InstanceBase(std::move(library), std::move(name), std::move(config), env),
       table_(table_of<swh_provider_v1>(*library_, SWH_KIND_PROVIDER, name_)) {
-    if (!table_->start) throw LoadError(library_->file() + ": provider table lacks start");
-    create_handle(table_->create, table_->last_error, table_->destroy);
+    if (!table_.start) throw LoadError(library_->file() + ": provider table lacks start");
+    create_handle(table_.create, table_.last_error, table_.destroy);
 }
 
 ProviderInstance::~ProviderInstance() {
@@ -325,7 +333,7 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
     // From here the plugin owns the call until it reports done, which may
     // happen before start returns.
     Call *raw_call = call.release();
-    const swh_status status = table_->start(handle_, &raw, &raw_call->sink);
+    const swh_status status = table_.start(handle_, &raw, &raw_call->sink);
     if (status != SWH_OK) {
         std::unique_ptr<Call> refused(raw_call); // on failure the plugin never touches the sink
         call_finished();
@@ -335,21 +343,218 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
 }
 
 void ProviderInstance::cancel(uint64_t call_id) {
-    if (table_->cancel) table_->cancel(handle_, call_id);
+    if (table_.cancel) table_.cancel(handle_, call_id);
 }
 
 Json ProviderInstance::metadata() {
-    if (!table_->get_metadata) return Json::object();
+    if (!table_.get_metadata) return Json::object();
     Collector c;
-    const swh_status status = table_->get_metadata(handle_, &c.sink);
+    const swh_status status = table_.get_metadata(handle_, &c.sink);
     check_collector(c, name_, "get_metadata");
     check(status, "get_metadata");
     return c.json.empty() ? Json::object() : parse_object(c.json.back(), "provider metadata");
 }
 
 Json ProviderInstance::health_check() {
-    if (!table_->health_check) return Json{{"status", "healthy"}, {"note", "plugin reports no health"}};
-    return health_from(name_, [&](const swh_result_sink *sink) { return table_->health_check(handle_, sink); });
+    if (!table_.health_check) return Json{{"status", "healthy"}, {"note", "plugin reports no health"}};
+    return health_from(name_, [&](const swh_result_sink *sink) { return table_.health_check(handle_, sink); });
+}
+
+} // namespace swh::loader
+
+// ------------------------------------------------------ MiddlewareInstance
+
+namespace swh::loader {
+
+namespace {
+
+// Collects a middleware's edits through swh_message_editor. Malformed
+// metadata (not a JSON object) is recorded as a failure of the middleware.
+struct EditCollector {
+    MiddlewareOutcome outcome;
+    swh_message_editor editor{};
+
+    EditCollector() {
+        editor.struct_size = sizeof editor;
+        editor.ctx = this;
+        editor.set_content = [](void *ctx, swh_str content) noexcept {
+            self(ctx).guard([&](EditCollector &c) { c.outcome.content = to_string(content); });
+        };
+        editor.merge_metadata = [](void *ctx, swh_str json) noexcept {
+            self(ctx).guard(
+                [&](EditCollector &c) { c.outcome.metadata_patch.update(parse_object(to_string(json), "metadata")); });
+        };
+        editor.reject = [](void *ctx, swh_str reason) noexcept {
+            self(ctx).guard([&](EditCollector &c) { c.outcome.rejection = to_string(reason); });
+        };
+    }
+    EditCollector(const EditCollector &) = delete;
+    EditCollector &operator=(const EditCollector &) = delete;
+    static EditCollector &self(void *ctx) { return *static_cast<EditCollector *>(ctx); }
+    template <class F> void guard(F &&f) noexcept {
+        try {
+            f(*this);
+        } catch (const std::exception &e) {
+            outcome.status = SWH_E_INTERNAL;
+            outcome.error = std::string("malformed edit: ") + e.what();
+        }
+    }
+};
+
+// Text and metadata a middleware emits while streaming.
+struct EmitCollector {
+    StreamOutput output;
+    std::string error;
+    swh_chunk_emitter emitter{};
+
+    EmitCollector() {
+        emitter.struct_size = sizeof emitter;
+        emitter.ctx = this;
+        emitter.emit = [](void *ctx, swh_str text) noexcept {
+            auto &c = *static_cast<EmitCollector *>(ctx);
+            try {
+                c.output.text.append(text.ptr ? text.ptr : "", text.len);
+            } catch (const std::exception &e) {
+                c.error = e.what();
+            }
+        };
+        emitter.merge_metadata = [](void *ctx, swh_str json) noexcept {
+            auto &c = *static_cast<EmitCollector *>(ctx);
+            try {
+                c.output.metadata_patch.update(parse_object(to_string(json), "metadata"));
+            } catch (const std::exception &e) {
+                c.error = e.what();
+            }
+        };
+    }
+    EmitCollector(const EmitCollector &) = delete;
+    EmitCollector &operator=(const EmitCollector &) = delete;
+};
+
+// The borrowed input struct and the text it points into.
+struct MiddlewareInputAbi {
+    SessionAbi session;
+    MessageAbi message;
+    std::string context;
+    swh_middleware_input raw{};
+    MiddlewareInputAbi(uint32_t stage, const Session &s, const Message &m, const Json &ctx)
+        : session(s), message(m), context(ctx.dump()) {
+        raw.struct_size = sizeof raw;
+        raw.stage = stage;
+        raw.session = session.get();
+        raw.message = message.get();
+        raw.context_json = to_str(context);
+    }
+};
+
+} // namespace
+
+MiddlewareInstance::MiddlewareInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                                       HostEnvironment &env)
+    : InstanceBase(std::move(library), std::move(name), std::move(config), env),
+      table_(table_of<swh_middleware_v1>(*library_, SWH_KIND_MIDDLEWARE, name_)) {
+    if (!table_.stages || !table_.process)
+        throw LoadError(library_->file() + ": middleware table lacks stages/process");
+    create_handle(table_.create, table_.last_error, table_.destroy);
+    stages_ = table_.stages(handle_);
+}
+
+MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &session, const Message &message,
+                                              const Json &context) {
+    EditCollector edits;
+    try {
+        MiddlewareInputAbi input(stage, session, message, context);
+        const swh_status status = table_.process(handle_, &input.raw, &edits.editor);
+        if (status != SWH_OK) {
+            edits.outcome.status = status;
+            const char *detail = last_error_(handle_);
+            edits.outcome.error = detail && *detail ? detail : "process failed";
+            if (status < 0 || status > SWH_STATUS_LAST)
+                edits.outcome.error = "returned status " + std::to_string(status) + " outside the ABI's range";
+        }
+    } catch (const std::exception &e) {
+        edits.outcome.status = SWH_E_INTERNAL;
+        edits.outcome.error = e.what();
+    }
+    return std::move(edits.outcome);
+}
+
+void MiddlewareInstance::on_error(uint32_t stage, const Session &session, const Message &message, const Json &context,
+                                  swh_status status, const std::string &error) {
+    if (!table_.on_error) return;
+    MiddlewareInputAbi input(stage, session, message, context);
+    table_.on_error(handle_, &input.raw, status, to_str(error));
+}
+
+std::unique_ptr<MiddlewareInstance::Stream> MiddlewareInstance::open_stream(const Session &session,
+                                                                            const Message &message,
+                                                                            const Json &context) {
+    MiddlewareInputAbi input(SWH_STAGE_ASSISTANT, session, message, context);
+    void *state = nullptr;
+    check(table_.stream_open(handle_, &input.raw, &state), "stream_open");
+    return std::unique_ptr<Stream>(new Stream(*this, state));
+}
+
+MiddlewareInstance::Stream::~Stream() {
+    if (closed_) return;
+    EmitCollector discard; // the state must be freed even when nobody reads the rest
+    owner_.table_.stream_close(owner_.handle_, state_, &discard.emitter);
+}
+
+StreamOutput MiddlewareInstance::Stream::push(std::string_view text) {
+    EmitCollector out;
+    owner_.check(owner_.table_.stream_chunk(owner_.handle_, state_, to_str(text), &out.emitter), "stream_chunk");
+    if (!out.error.empty()) throw PluginError(SWH_E_INTERNAL, owner_.name() + ": stream_chunk: " + out.error);
+    return std::move(out.output);
+}
+
+StreamOutput MiddlewareInstance::Stream::close() {
+    closed_ = true;
+    EmitCollector out;
+    owner_.check(owner_.table_.stream_close(owner_.handle_, state_, &out.emitter), "stream_close");
+    if (!out.error.empty()) throw PluginError(SWH_E_INTERNAL, owner_.name() + ": stream_close: " + out.error);
+    return std::move(out.output);
+}
+
+// ------------------------------------------------------------ HookInstance
+
+HookInstance::HookInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                           HostEnvironment &env)
+    : InstanceBase(std::move(library), std::move(name), std::move(config), env),
+      table_(table_of<swh_hook_v1>(*library_, SWH_KIND_HOOK, name_)) {
+    if (!table_.events || !table_.on_event) throw LoadError(library_->file() + ": hook table lacks events/on_event");
+    create_handle(table_.create, table_.last_error, table_.destroy);
+    events_ = table_.events(handle_);
+}
+
+void HookInstance::on_event(uint32_t type, int64_t time, const Session &session, const Message *message,
+                            const Json &details) {
+    SessionAbi session_abi(session);
+    std::optional<MessageAbi> message_abi;
+    if (message) message_abi.emplace(*message);
+    const std::string details_text = details.dump();
+    swh_event event{};
+    event.struct_size = sizeof event;
+    event.type = type;
+    event.time = time;
+    event.session = session_abi.get();
+    event.message = message_abi ? message_abi->get() : nullptr;
+    event.details_json = to_str(details_text);
+    check(table_.on_event(handle_, &event), "on_event");
+}
+
+std::string HookInstance::render_metrics() {
+    if (!table_.render_metrics) return "";
+    try {
+        Collector c;
+        if (table_.render_metrics(handle_, &c.sink) != SWH_OK) return "";
+        std::string text;
+        for (const auto &part : c.json) text += part;
+        return text;
+    } catch (const std::exception &e) {
+        spdlog::warn("[{}] render_metrics failed: {}", name_, e.what());
+        return "";
+    }
 }
 
 } // namespace swh::loader

@@ -85,7 +85,7 @@ class StorageInstance : public InstanceBase {
     Json health_check();                                          // never throws
 
   private:
-    const swh_storage_v1 *table_;
+    swh_storage_v1 table_;
 };
 
 // What a provider reports while it answers one call. Called from any thread,
@@ -119,12 +119,77 @@ class ProviderInstance : public InstanceBase {
   private:
     struct Call;
     void call_finished();
-    const swh_provider_v1 *table_;
+    swh_provider_v1 table_;
     std::atomic<uint64_t> next_call_id_{1};
     // destroy must wait until every started call has reported done.
     std::mutex calls_mutex_;
     std::condition_variable calls_cv_;
     std::size_t open_calls_ = 0;
+};
+
+// What a middleware did to one message.
+struct MiddlewareOutcome {
+    swh_status status = SWH_OK;       // non-OK = the middleware failed
+    std::string error;                // its last_error / our reason
+    std::optional<std::string> content; // set_content
+    Json metadata_patch = Json::object(); // merged merge_metadata calls
+    std::optional<std::string> rejection; // reject(reason)
+};
+
+// Streamed text after one middleware; metadata it asked to record.
+struct StreamOutput {
+    std::string text;
+    Json metadata_patch = Json::object();
+};
+
+class MiddlewareInstance : public InstanceBase {
+  public:
+    MiddlewareInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                       HostEnvironment &env = null_environment());
+    uint32_t stages() const { return stages_; }
+    bool streams() const { return table_.stream_open && table_.stream_chunk && table_.stream_close; }
+    // Never throws: failures come back in the outcome.
+    MiddlewareOutcome process(uint32_t stage, const Session &session, const Message &message, const Json &context);
+    void on_error(uint32_t stage, const Session &session, const Message &message, const Json &context,
+                  swh_status status, const std::string &error);
+
+    // One streamed reply through this middleware. Throws PluginError when the
+    // plugin fails (the chain decides what that means).
+    class Stream {
+      public:
+        ~Stream();
+        Stream(const Stream &) = delete;
+        Stream &operator=(const Stream &) = delete;
+        StreamOutput push(std::string_view text);
+        StreamOutput close();
+
+      private:
+        friend class MiddlewareInstance;
+        Stream(MiddlewareInstance &owner, void *state) : owner_(owner), state_(state) {}
+        MiddlewareInstance &owner_;
+        void *state_;
+        bool closed_ = false;
+    };
+    std::unique_ptr<Stream> open_stream(const Session &session, const Message &message, const Json &context);
+
+  private:
+    swh_middleware_v1 table_;
+    uint32_t stages_ = 0;
+};
+
+class HookInstance : public InstanceBase {
+  public:
+    HookInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                 HostEnvironment &env = null_environment());
+    uint32_t events() const { return events_; }
+    // Throws PluginError on failure.
+    void on_event(uint32_t type, int64_t time, const Session &session, const Message *message, const Json &details);
+    // "" when the plugin renders none. Never throws.
+    std::string render_metrics();
+
+  private:
+    swh_hook_v1 table_;
+    uint32_t events_ = 0;
 };
 
 } // namespace swh::loader

@@ -50,20 +50,16 @@ std::unique_ptr<Instance> instantiate(const manifest::PluginRef &ref, std::share
     }
 }
 
-// Middleware, hooks and session types are checked (the plugin exists, its
-// config is valid) but not yet run by this version: say so plainly instead
-// of pretending they run.
-void check_unwired_kinds(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
+// Session types are checked (the plugin exists, its config is valid) but not
+// yet run by this version: say so plainly instead of pretending they run.
+void check_session_types(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
                          std::vector<manifest::Diagnostic> &diagnostics) {
-    auto check = [&](const manifest::PluginRef &ref, uint32_t kind) {
+    for (const auto &ref : manifest.session_types) {
         Json ignored;
-        if (resolve(ref, kind, registry, ignored, diagnostics))
-            spdlog::warn("{}: {} '{}' is not wired into the pipeline by this version; ignored", ref.mark.str(),
-                         loader::kind_name(kind), ref.name);
-    };
-    for (const auto &ref : manifest.middleware) check(ref, SWH_KIND_MIDDLEWARE);
-    for (const auto &ref : manifest.hooks) check(ref, SWH_KIND_HOOK);
-    for (const auto &ref : manifest.session_types) check(ref, SWH_KIND_SESSION_TYPE);
+        if (resolve(ref, SWH_KIND_SESSION_TYPE, registry, ignored, diagnostics))
+            spdlog::warn("{}: session type '{}' is not wired into the pipeline by this version; ignored",
+                         ref.mark.str(), ref.name);
+    }
 }
 
 } // namespace
@@ -73,7 +69,9 @@ void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegi
     Json ignored;
     resolve(manifest.storage, SWH_KIND_STORAGE, registry, ignored, diagnostics);
     for (const auto &ref : manifest.providers) resolve(ref, SWH_KIND_PROVIDER, registry, ignored, diagnostics);
-    check_unwired_kinds(manifest, registry, diagnostics);
+    for (const auto &ref : manifest.middleware) resolve(ref, SWH_KIND_MIDDLEWARE, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.hooks) resolve(ref, SWH_KIND_HOOK, registry, ignored, diagnostics);
+    check_session_types(manifest, registry, diagnostics);
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
 }
 
@@ -94,8 +92,25 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
                     instantiate<loader::ProviderInstance>(ref, lib, std::move(config), environment, diagnostics))
                 pipeline.providers.emplace(ref.name, std::move(instance));
     }
-    check_unwired_kinds(manifest, registry, diagnostics);
+    std::vector<MiddlewareSpec> middleware;
+    for (const auto &ref : manifest.middleware) {
+        Json config;
+        if (auto lib = resolve(ref, SWH_KIND_MIDDLEWARE, registry, config, diagnostics))
+            if (auto instance =
+                    instantiate<loader::MiddlewareInstance>(ref, lib, std::move(config), environment, diagnostics))
+                middleware.push_back({std::move(instance), ref.priority, ref.when, ref.after, ref.fail == "closed"});
+    }
+    std::vector<std::unique_ptr<loader::HookInstance>> hooks;
+    for (const auto &ref : manifest.hooks) {
+        Json config;
+        if (auto lib = resolve(ref, SWH_KIND_HOOK, registry, config, diagnostics))
+            if (auto instance = instantiate<loader::HookInstance>(ref, lib, std::move(config), environment, diagnostics))
+                hooks.push_back(std::move(instance));
+    }
+    check_session_types(manifest, registry, diagnostics);
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+    pipeline.middleware = MiddlewareChain(std::move(middleware));
+    pipeline.hooks = std::make_unique<HookBus>(std::move(hooks), kHookQueueCapacity);
     return pipeline;
 }
 

@@ -2,8 +2,10 @@
 // the providers by name. Built once at start (and, later, on reload).
 #pragma once
 
+#include "hooks/hook_bus.hpp"
 #include "loader/instances.hpp"
 #include "manifest/manifest.hpp"
+#include "session/middleware_chain.hpp"
 
 #include <map>
 #include <memory>
@@ -11,10 +13,14 @@
 
 namespace swh {
 
+// Members are destroyed in reverse order: hooks (which may still read the
+// store) go before the storage.
 struct Pipeline {
     std::unique_ptr<loader::StorageInstance> storage;
     std::map<std::string, std::unique_ptr<loader::ProviderInstance>> providers;
     std::string default_provider;
+    MiddlewareChain middleware;
+    std::unique_ptr<HookBus> hooks;
 
     loader::ProviderInstance *provider(const std::string &name) const {
         auto it = providers.find(name);
@@ -32,5 +38,8 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
 // The same checks without creating any instance (no side effects such as
 // opening a database): what `swarmhost check` runs.
 void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry);
+
+// How many events may wait for one hook before new ones are dropped.
+constexpr std::size_t kHookQueueCapacity = 10000;
 
 } // namespace swh

@@ -53,6 +53,8 @@ struct SessionManager::SendState {
     std::shared_ptr<SendObserver> observer;
     int64_t started_at = 0;
     bool stream = false;
+    std::unique_ptr<MiddlewareChain::Stream> filter; // assistant-stage stream middleware
+    std::exception_ptr stream_failure;               // a fail-closed stream middleware failed
     std::mutex mutex; // chunk / metadata / done may come from another thread
     std::string reply;
     std::string provider_message_id;
@@ -82,6 +84,7 @@ Session SessionManager::create_session(CreateSessionParams params) {
     session.context["system_context"]["model"] = session.model;
     session.metadata = std::move(params.metadata);
     storage_call([&] { storage().create_session(session); });
+    publish(SWH_EVENT_SESSION_CREATED, session);
     return session;
 }
 
@@ -132,11 +135,28 @@ Session SessionManager::update_session(const std::string &id, const SessionPatch
 Session SessionManager::archive_session(const std::string &id) {
     SessionPatch patch;
     patch.status = SWH_SESSION_ARCHIVED;
-    return update_session(id, patch);
+    Session session = update_session(id, patch);
+    publish(SWH_EVENT_SESSION_ARCHIVED, session);
+    return session;
 }
 
 void SessionManager::delete_session(const std::string &id) {
+    const bool wanted = pipeline_.hooks && !pipeline_.hooks->empty();
+    std::optional<Session> before; // hooks get the row as it was
+    if (wanted) before = storage_call([&] { return storage().get_session(id); });
     storage_call([&] { storage().delete_session(id); });
+    if (before) publish(SWH_EVENT_SESSION_DELETED, *before);
+}
+
+void SessionManager::publish(uint32_t type, const Session &session, const Message *message, Json details) {
+    if (!pipeline_.hooks || pipeline_.hooks->empty()) return;
+    HookEvent event;
+    event.type = type;
+    event.time = now_us();
+    event.session = session;
+    if (message) event.message = *message;
+    event.details = std::move(details);
+    pipeline_.hooks->publish(event);
 }
 
 std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &query) {
@@ -165,10 +185,18 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
     state->observer = std::move(observer);
     state->stream = params.stream;
 
-    // 1. The user message is durable before anything goes upstream.
+    // 1. The user-stage middleware may rewrite, enrich or refuse it.
+    if (!pipeline_.middleware.empty()) {
+        ChainResult checked = pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
+        if (checked.rejection)
+            throw ApiError(ErrorKind::Rejected, "message rejected by middleware " + *checked.rejection);
+        state->user = std::move(checked.message);
+    }
+    // 2. The user message is durable before anything goes upstream.
     storage_call([&] { storage().add_message(state->user); });
     state->session.message_count += 1;
     state->session.last_activity = state->user.timestamp;
+    publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
     state->observer->on_user_stored(state->user);
 
     loader::MessageQuery history_query;
@@ -199,12 +227,36 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
     state->started_at = now_us();
 
     loader::ProviderCallbacks callbacks;
+    if (params.stream && !pipeline_.middleware.empty()) {
+        Message draft;
+        draft.session_id = state->session.id;
+        draft.role = "assistant";
+        try {
+            state->filter = pipeline_.middleware.open_stream(state->session, draft);
+        } catch (const ApiError &e) {
+            state->observer->on_error(e);
+            return;
+        }
+    }
     callbacks.on_chunk = [state](std::string_view text) {
+        std::string passed;
         {
             std::lock_guard lock(state->mutex);
-            state->reply.append(text);
+            if (state->stream_failure) return false;
+            if (!state->filter) {
+                passed.assign(text);
+            } else {
+                // Stream guardrails see every piece before the client does.
+                try {
+                    passed = state->filter->push(text);
+                } catch (const ApiError &) {
+                    state->stream_failure = std::current_exception();
+                    return false;
+                }
+            }
+            state->reply.append(passed);
         }
-        return state->observer->on_chunk(text);
+        return passed.empty() || state->observer->on_chunk(passed);
     };
     callbacks.on_metadata = [state](std::string id, Json metadata) {
         std::lock_guard lock(state->mutex);
@@ -225,7 +277,17 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
 }
 
 void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error) {
+    if (state->stream_failure) {
+        try {
+            std::rethrow_exception(state->stream_failure);
+        } catch (const ApiError &e) {
+            state->observer->on_error(e);
+        }
+        return;
+    }
     if (status != SWH_OK) {
+        publish(SWH_EVENT_PROVIDER_ERROR, state->session, &state->user,
+                {{"provider", state->session.provider}, {"status", status}, {"error", error}});
         // The user message stays stored; no partial reply is stored as the
         // assistant's answer.
         spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, state->session.provider, error);
@@ -248,12 +310,35 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
                           {"response_time_ms", (now_us() - state->started_at) / 1000.0},
                           {"streaming", state->stream}};
     try {
+        assistant = run_assistant_stage(*state, std::move(assistant));
         storage_call([&] { storage().add_message(assistant); });
     } catch (const ApiError &e) {
         state->observer->on_error(e);
         return;
     }
+    publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
+            {{"response_time_ms", assistant.metadata["response_time_ms"]}});
     state->observer->on_complete(state->user, assistant);
+}
+
+Message SessionManager::run_assistant_stage(SendState &state, Message assistant) {
+    if (pipeline_.middleware.empty()) return assistant;
+    ChainResult result;
+    if (state.filter) {
+        // Flush what stream guardrails held back, then let the middleware that
+        // do not stream see the complete reply before it is stored.
+        std::string tail = state.filter->close();
+        if (!tail.empty()) {
+            assistant.content += tail;
+            state.observer->on_chunk(tail);
+        }
+        assistant.metadata.update(state.filter->metadata());
+        result = pipeline_.middleware.run_after_stream(state.session, std::move(assistant));
+    } else {
+        result = pipeline_.middleware.run(SWH_STAGE_ASSISTANT, state.session, std::move(assistant));
+    }
+    if (result.rejection) throw ApiError(ErrorKind::Rejected, "reply rejected by middleware " + *result.rejection);
+    return std::move(result.message);
 }
 
 Json SessionManager::health() {

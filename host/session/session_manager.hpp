@@ -80,6 +80,9 @@ class SessionManager {
   private:
     struct SendState;
     void finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error);
+    Message run_assistant_stage(SendState &state, Message assistant);
+    void publish(uint32_t type, const Session &session, const Message *message = nullptr,
+                 Json details = Json::object());
     loader::StorageInstance &storage() { return *pipeline_.storage; }
 
     Pipeline &pipeline_;

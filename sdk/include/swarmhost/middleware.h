@@ -44,7 +44,11 @@ typedef struct swh_message_editor {
 typedef struct swh_chunk_emitter {
     uint32_t struct_size;
     void *ctx;
+    /* Pass text on to the next middleware / the client. */
     void (*emit)(void *ctx, swh_str text);
+    /* Merge a JSON object into the metadata of the reply being streamed
+     * (e.g. {"content_filtered":true}); stored with the final message. */
+    void (*merge_metadata)(void *ctx, swh_str json_object);
 } swh_chunk_emitter;
 
 typedef struct swh_middleware_v1 {
@@ -63,8 +67,11 @@ typedef struct swh_middleware_v1 {
      * NULL. */
     void (*on_error)(void *handle, const swh_middleware_input *input, swh_status status, swh_str error);
 
-    /* Streaming (all may be NULL = this middleware does not touch streams;
-     * then the host runs `process` on the completed reply only).
+    /* Streaming of assistant replies. All three NULL = this middleware does
+     * not touch streams: the host then runs `process` on the completed reply
+     * before storing it (the client has already seen the raw text, so a
+     * guardrail that must cover streams implements these). When present, the
+     * host calls them INSTEAD of `process` for streamed replies.
      * [serial per stream] One stream's calls never overlap. */
     swh_status (*stream_open)(void *handle, const swh_middleware_input *input, void **out_stream);
     swh_status (*stream_chunk)(void *handle, void *stream, swh_str text, const swh_chunk_emitter *out);

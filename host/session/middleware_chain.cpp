@@ -1,0 +1,173 @@
+#include "session/middleware_chain.hpp"
+
+#include "session/errors.hpp"
+
+#include <algorithm>
+#include <set>
+#include <spdlog/spdlog.h>
+
+namespace swh {
+
+namespace {
+
+// Kahn's algorithm: a middleware runs after everything in its `after` list;
+// among the ready ones the highest priority goes first, then manifest order.
+// (The manifest loader has already rejected unknown names and cycles.)
+std::vector<MiddlewareSpec> execution_order(std::vector<MiddlewareSpec> specs) {
+    std::vector<MiddlewareSpec> ordered;
+    std::set<std::string> placed;
+    std::vector<bool> done(specs.size(), false);
+    while (ordered.size() < specs.size()) {
+        std::optional<std::size_t> best;
+        for (std::size_t i = 0; i < specs.size(); ++i) {
+            if (done[i]) continue;
+            const bool ready = std::all_of(specs[i].after.begin(), specs[i].after.end(),
+                                           [&](const std::string &dep) { return placed.count(dep) > 0; });
+            if (ready && (!best || specs[i].priority > specs[*best].priority)) best = i;
+        }
+        if (!best) throw std::logic_error("middleware dependency cycle reached the chain");
+        done[*best] = true;
+        placed.insert(specs[*best].instance->name());
+        ordered.push_back(std::move(specs[*best]));
+    }
+    return ordered;
+}
+
+bool deps_ran(const MiddlewareSpec &spec, const std::vector<std::string> &processed) {
+    return std::all_of(spec.after.begin(), spec.after.end(), [&](const std::string &dep) {
+        return std::find(processed.begin(), processed.end(), dep) != processed.end();
+    });
+}
+
+Json context_for(const Session &session, const std::vector<std::string> &processed) {
+    Json context = session.context;
+    context["system_context"]["processed_middleware"] = processed;
+    return context;
+}
+
+} // namespace
+
+bool conditions_hold(const Json &when, const Session &session) {
+    for (const auto &[key, expected] : when.items()) {
+        std::string actual;
+        if (key == "user_type") {
+            const Json &user = session.context.contains("user_context") ? session.context["user_context"] : Json();
+            actual = user.is_object() && user.contains("type") && user["type"].is_string() ? user["type"].get<std::string>() : "";
+        } else if (key == "provider") {
+            actual = session.provider;
+        } else if (key == "model") {
+            actual = session.model;
+        }
+        if (!expected.is_string() || actual != expected.get<std::string>()) return false;
+    }
+    return true;
+}
+
+MiddlewareChain::MiddlewareChain(std::vector<MiddlewareSpec> specs) : specs_(execution_order(std::move(specs))) {}
+
+ChainResult MiddlewareChain::run(uint32_t stage, const Session &session, Message message) const {
+    return run_filtered(stage, session, std::move(message), false);
+}
+
+ChainResult MiddlewareChain::run_after_stream(const Session &session, Message message) const {
+    return run_filtered(SWH_STAGE_ASSISTANT, session, std::move(message), true);
+}
+
+ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session, Message message,
+                                          bool skip_streaming) const {
+    ChainResult result;
+    if (auto it = message.metadata.find("processed_middleware"); it != message.metadata.end() && it->is_array())
+        result.processed = it->get<std::vector<std::string>>();
+    for (const auto &spec : specs_) {
+        auto &mw = *spec.instance;
+        if (!(mw.stages() & stage)) continue;
+        if (skip_streaming && mw.streams()) continue;
+        if (!conditions_hold(spec.when, session)) continue;
+        if (!deps_ran(spec, result.processed)) {
+            spdlog::debug("session {}: middleware '{}' skipped: a dependency did not run", session.id, mw.name());
+            continue;
+        }
+        const Json context = context_for(session, result.processed);
+        auto outcome = mw.process(stage, session, message, context);
+        if (outcome.status != SWH_OK) {
+            spdlog::error("session {}: middleware '{}' failed ({}): {}", session.id, mw.name(), outcome.status,
+                          outcome.error);
+            try {
+                mw.on_error(stage, session, message, context, outcome.status, outcome.error);
+            } catch (const std::exception &e) {
+                spdlog::error("session {}: middleware '{}' on_error failed: {}", session.id, mw.name(), e.what());
+            }
+            if (spec.fail_closed) {
+                result.rejection = mw.name() + " failed and is fail-closed: " + outcome.error;
+                break;
+            }
+            continue; // fail open: keep the last good message
+        }
+        if (outcome.rejection) {
+            result.rejection = mw.name() + ": " + *outcome.rejection;
+            break;
+        }
+        if (outcome.content) message.content = std::move(*outcome.content);
+        message.metadata.update(outcome.metadata_patch);
+        result.processed.push_back(mw.name());
+    }
+    message.metadata["processed_middleware"] = result.processed;
+    result.message = std::move(message);
+    return result;
+}
+
+std::unique_ptr<MiddlewareChain::Stream> MiddlewareChain::open_stream(const Session &session,
+                                                                      const Message &draft) const {
+    auto stream = std::unique_ptr<Stream>(new Stream());
+    stream->session_id_ = session.id;
+    for (const auto &spec : specs_) {
+        auto &mw = *spec.instance;
+        if (!(mw.stages() & SWH_STAGE_ASSISTANT) || !mw.streams()) continue;
+        if (!conditions_hold(spec.when, session) || !deps_ran(spec, stream->processed_)) continue;
+        try {
+            stream->stages_.push_back({&spec, mw.open_stream(session, draft, context_for(session, stream->processed_))});
+            stream->processed_.push_back(mw.name());
+        } catch (const loader::PluginError &e) {
+            spdlog::error("session {}: middleware '{}' could not open a stream: {}", session.id, mw.name(), e.what());
+            if (spec.fail_closed) throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
+        }
+    }
+    return stream;
+}
+
+std::string MiddlewareChain::Stream::feed(std::size_t from, std::string text, bool closing) {
+    for (std::size_t i = from; i < stages_.size(); ++i) {
+        Stage &stage = stages_[i];
+        if (stage.failed) continue;
+        try {
+            loader::StreamOutput out = text.empty() && !closing ? loader::StreamOutput{} : stage.stream->push(text);
+            metadata_.update(out.metadata_patch);
+            text = std::move(out.text);
+            if (closing) {
+                // Close this stage; what it held back goes on down the chain.
+                out = stage.stream->close();
+                metadata_.update(out.metadata_patch);
+                text += out.text;
+            }
+        } catch (const loader::PluginError &e) {
+            spdlog::error("session {}: middleware '{}' failed mid-stream: {}", session_id_,
+                          stage.spec->instance->name(), e.what());
+            if (stage.spec->fail_closed)
+                throw ApiError(ErrorKind::Rejected, stage.spec->instance->name() + " failed and is fail-closed");
+            stage.failed = true; // fail open: text passes through unfiltered from here on
+            processed_.erase(std::remove(processed_.begin(), processed_.end(), stage.spec->instance->name()),
+                             processed_.end());
+        }
+    }
+    return text;
+}
+
+std::string MiddlewareChain::Stream::push(std::string_view text) { return feed(0, std::string(text), false); }
+
+std::string MiddlewareChain::Stream::close() {
+    std::string out = feed(0, "", true);
+    metadata_["processed_middleware"] = processed_;
+    return out;
+}
+
+} // namespace swh

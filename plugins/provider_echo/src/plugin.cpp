@@ -1,0 +1,318 @@
+// ABI glue of the "echo" provider plugin: a deterministic provider for tests
+// and demos. It answers synchronously inside `start` (the contract allows
+// `done` before `start` returns), streaming the reply word by word.
+#include "echo_reply.hpp"
+#include "plugin_edge.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <utility>
+#include <vector>
+
+namespace {
+
+using swh::echo::Settings;
+using swh::edge::ConfigReader;
+using swh::edge::ErrorSlot;
+using swh::edge::Failure;
+using swh::edge::guarded;
+using swh::edge::to_str;
+using swh::edge::view;
+using Json = nlohmann::json;
+
+constexpr const char *kFailOnMessage = "echo: simulated upstream failure (fail_on)";
+
+std::string dump(const Json &j) {
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+void require(bool ok, const char *what) {
+    if (!ok) throw Failure(SWH_E_INVALID, std::string("echo: ") + what);
+}
+
+// One instance: its settings (replaced atomically by update_config) and the
+// calls in progress (so that `cancel` from another thread can stop one).
+class Echo {
+  public:
+    struct Call {
+        std::atomic<bool> cancelled{false};
+    };
+
+    explicit Echo(Settings settings) : settings_(std::move(settings)) {}
+
+    Settings settings() const {
+        std::lock_guard lock(settings_mutex_);
+        return settings_;
+    }
+
+    // Validates every key first, then applies all of them (all or nothing).
+    void update(const Json &changes) {
+        if (!changes.is_object()) throw Failure(SWH_E_INVALID, "echo: update_config expects a JSON object");
+        std::lock_guard lock(settings_mutex_);
+        Settings next = settings_;
+        for (const auto &[key, value] : changes.items()) {
+            if (key == "prefix" || key == "model" || key == "fail_on") {
+                if (!value.is_string()) throw Failure(SWH_E_INVALID, "echo: '" + key + "' must be a string");
+                std::string text = value.get<std::string>();
+                if (key == "model" && text.empty())
+                    throw Failure(SWH_E_INVALID, "echo: 'model' must not be empty");
+                (key == "prefix"  ? next.prefix
+                 : key == "model" ? next.model
+                                  : next.fail_on) = std::move(text);
+            } else if (key == "chunk_words") {
+                if (!value.is_number_integer() || value.get<int64_t>() < 1)
+                    throw Failure(SWH_E_INVALID, "echo: 'chunk_words' must be an integer >= 1");
+                next.chunk_words = value.get<int64_t>();
+            } else {
+                throw Failure(SWH_E_INVALID, "echo: unknown config key '" + key +
+                                                 "' (known: prefix, chunk_words, model, fail_on)");
+            }
+        }
+        settings_ = std::move(next);
+    }
+
+    std::shared_ptr<Call> begin_call(uint64_t id) {
+        auto call = std::make_shared<Call>();
+        std::lock_guard lock(calls_mutex_);
+        calls_[id] = call;
+        return call;
+    }
+    void end_call(uint64_t id, const std::shared_ptr<Call> &call) noexcept {
+        std::lock_guard lock(calls_mutex_);
+        auto it = calls_.find(id);
+        if (it != calls_.end() && it->second == call) calls_.erase(it);
+    }
+    void cancel(uint64_t id) noexcept {
+        std::lock_guard lock(calls_mutex_);
+        auto it = calls_.find(id);
+        if (it != calls_.end()) it->second->cancelled = true;
+    }
+
+  private:
+    mutable std::mutex settings_mutex_;
+    Settings settings_;
+    std::mutex calls_mutex_;
+    std::unordered_map<uint64_t, std::shared_ptr<Call>> calls_;
+};
+
+struct Instance {
+    ErrorSlot errors;
+    std::unique_ptr<Echo> echo; // null when create failed
+};
+
+template <class Body> swh_status call(void *handle, Body &&body) noexcept {
+    if (handle == nullptr) return SWH_E_INVALID;
+    auto &instance = *static_cast<Instance *>(handle);
+    return guarded(instance.errors, [&]() -> swh_status {
+        if (!instance.echo) throw Failure(SWH_E_INVALID, "echo: instance was not created successfully");
+        return body(*instance.echo);
+    });
+}
+
+// Everything one call will report, computed before the sink is touched so
+// that nothing can fail half-way through a stream.
+struct Plan {
+    std::vector<std::string> chunks;
+    size_t chunks_to_send = 0;
+    bool fail = false; // fail_on matched: stop after chunks_to_send with SWH_E_UPSTREAM
+    std::string provider_message_id;
+    std::string provider_metadata;
+};
+
+Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
+    require(request.message_count == 0 || request.messages != nullptr, "request.messages is NULL");
+    // Array stride: the struct_size of the host's swh_message (as for the
+    // config schema), so a newer host with a longer struct still works.
+    size_t stride = sizeof(swh_message);
+    if (request.message_count > 0) {
+        stride = request.messages[0].struct_size;
+        require(SWH_HAS_MEMBER(&request.messages[0], swh_message, provider_metadata_json),
+                "request.messages[0].struct_size is too small");
+    }
+    size_t user_messages = 0, prompt_words = 0;
+    std::string_view last_user;
+    for (size_t i = 0; i < request.message_count; ++i) {
+        const auto &m = *reinterpret_cast<const swh_message *>(
+            reinterpret_cast<const char *>(request.messages) + i * stride);
+        std::string_view content = view(m.content, "message.content");
+        prompt_words += swh::echo::count_words(content);
+        if (view(m.role, "message.role") == "user") {
+            ++user_messages;
+            last_user = content;
+        }
+    }
+
+    std::string reply = swh::echo::build_reply(settings.prefix, user_messages, last_user);
+    std::string_view emitted =
+        swh::echo::continuation(reply, view(request.assistant_prefix, "assistant_prefix"));
+    std::string_view model = view(request.model, "request.model");
+    std::string session_id;
+    if (SWH_HAS_MEMBER(request.session, swh_session, id))
+        session_id = view(request.session->id, "session.id");
+
+    Plan plan;
+    plan.chunks = swh::echo::make_chunks(emitted, settings.chunk_words);
+    plan.fail = !settings.fail_on.empty() && last_user.find(settings.fail_on) != std::string_view::npos;
+    plan.chunks_to_send = plan.fail ? plan.chunks.size() / 2 : plan.chunks.size();
+    plan.provider_message_id = "echo-" + session_id + "-" + std::to_string(user_messages);
+    plan.provider_metadata = dump(
+        Json{{"model", model.empty() ? settings.model : std::string(model)},
+             {"finish_reason", "stop"},
+             {"usage",
+              {{"prompt_tokens", prompt_words}, {"completion_tokens", swh::echo::count_words(emitted)}}}});
+    return plan;
+}
+
+// Streams a plan to the sink and calls done exactly once. Never throws.
+void run(const Plan &plan, const swh_provider_sink &sink, const Echo::Call &call) noexcept {
+    for (size_t i = 0; i < plan.chunks_to_send; ++i) {
+        if (call.cancelled) {
+            sink.done(sink.ctx, SWH_E_CANCELLED, to_str("echo: call cancelled"));
+            return;
+        }
+        if (sink.chunk(sink.ctx, to_str(plan.chunks[i])) != SWH_OK) {
+            sink.done(sink.ctx, SWH_E_CANCELLED, to_str("echo: the host stopped the stream"));
+            return;
+        }
+    }
+    if (plan.fail) {
+        sink.done(sink.ctx, SWH_E_UPSTREAM, to_str(kFailOnMessage));
+        return;
+    }
+    sink.metadata(sink.ctx, to_str(plan.provider_message_id), to_str(plan.provider_metadata));
+    sink.done(sink.ctx, SWH_OK, to_str(""));
+}
+
+// ---------------------------------------------------------------- table
+
+swh_status echo_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
+    if (out_handle == nullptr) return SWH_E_INVALID;
+    *out_handle = nullptr;
+    std::unique_ptr<Instance> instance;
+    try {
+        instance = std::make_unique<Instance>();
+    } catch (...) {
+        return SWH_E_INTERNAL;
+    }
+    swh_status status = guarded(instance->errors, [&]() -> swh_status {
+        ConfigReader config(host, cfg);
+        Settings settings;
+        settings.prefix = config.string("prefix");
+        settings.chunk_words = config.integer("chunk_words");
+        settings.model = config.string("model");
+        settings.fail_on = config.string("fail_on");
+        if (settings.chunk_words < 1) throw Failure(SWH_E_INVALID, "echo: config 'chunk_words' must be >= 1");
+        if (settings.model.empty()) throw Failure(SWH_E_INVALID, "echo: config 'model' must not be empty");
+        instance->echo = std::make_unique<Echo>(std::move(settings));
+        return SWH_OK;
+    });
+    *out_handle = instance.release(); // also on failure: the host reads last_error, then destroys
+    return status;
+}
+
+void echo_destroy(void *handle) noexcept {
+    std::unique_ptr<Instance> owned(static_cast<Instance *>(handle));
+}
+
+const char *echo_last_error(void *handle) noexcept {
+    return handle == nullptr ? "" : static_cast<Instance *>(handle)->errors.get();
+}
+
+swh_status echo_start(void *handle, const swh_provider_request *request,
+                      const swh_provider_sink *sink) noexcept {
+    return call(handle, [&](Echo &echo) -> swh_status {
+        require(SWH_HAS_MEMBER(request, swh_provider_request, stream),
+                "request is NULL or its struct_size is too small");
+        require(SWH_HAS_MEMBER(sink, swh_provider_sink, done) && sink->chunk && sink->metadata && sink->done,
+                "sink is NULL, too small or lacks a callback");
+        const Plan plan = plan_reply(echo.settings(), *request);
+        auto active = echo.begin_call(request->call_id);
+        // From here on nothing throws: the sink is in use, done is owed.
+        run(plan, *sink, *active);
+        echo.end_call(request->call_id, active);
+        return SWH_OK;
+    });
+}
+
+void echo_cancel(void *handle, uint64_t call_id) noexcept {
+    if (handle == nullptr) return;
+    auto &instance = *static_cast<Instance *>(handle);
+    if (instance.echo) instance.echo->cancel(call_id);
+}
+
+swh_status echo_get_metadata(void *handle, const swh_result_sink *sink) noexcept {
+    return call(handle, [&](Echo &echo) -> swh_status {
+        require(SWH_HAS_MEMBER(sink, swh_result_sink, json) && sink->json, "sink without json callback");
+        Settings settings = echo.settings();
+        std::string text = dump(Json{{"provider", "echo"},
+                                     {"model", settings.model},
+                                     {"prefix", settings.prefix},
+                                     {"chunk_words", settings.chunk_words}});
+        swh_status status = sink->json(sink->ctx, to_str(text));
+        if (status != SWH_OK)
+            throw Failure(status, "echo: result sink returned status " + std::to_string(status));
+        return SWH_OK;
+    });
+}
+
+swh_status echo_update_config(void *handle, swh_str config_json) noexcept {
+    return call(handle, [&](Echo &echo) -> swh_status {
+        Json changes = Json::parse(view(config_json, "config_json"), nullptr, false);
+        if (changes.is_discarded()) throw Failure(SWH_E_INVALID, "echo: update_config: not valid JSON");
+        echo.update(changes);
+        return SWH_OK;
+    });
+}
+
+swh_status echo_health_check(void *handle, const swh_result_sink *sink) noexcept {
+    return call(handle, [&](Echo &) -> swh_status {
+        require(SWH_HAS_MEMBER(sink, swh_result_sink, json) && sink->json, "sink without json callback");
+        swh_status status = sink->json(sink->ctx, to_str(R"({"status":"healthy","provider":"echo"})"));
+        if (status != SWH_OK)
+            throw Failure(status, "echo: result sink returned status " + std::to_string(status));
+        return SWH_OK;
+    });
+}
+
+// ----------------------------------------------------------- descriptor
+
+constexpr swh_config_field kConfigSchema[] = {
+    {sizeof(swh_config_field), "prefix", SWH_CFG_STRING, 0, "\"echo\"",
+     "Reply prefix: the reply is \"<prefix>#<N> <last user message>\", N = number of user messages"},
+    {sizeof(swh_config_field), "chunk_words", SWH_CFG_INT, 0, "1", "Words per streamed chunk (>= 1)"},
+    {sizeof(swh_config_field), "model", SWH_CFG_STRING, 0, "\"echo-1\"",
+     "Model name reported when the request names none"},
+    {sizeof(swh_config_field), "fail_on", SWH_CFG_STRING, 0, "\"\"",
+     "Test hook: when the last user message contains this text, stream half the reply, then fail with "
+     "an upstream error (\"\" = off)"},
+};
+
+constexpr swh_provider_v1 kTable = {
+    sizeof(swh_provider_v1), echo_create,        echo_destroy,      echo_last_error, echo_start, echo_cancel,
+    echo_get_metadata,       echo_update_config, echo_health_check,
+};
+
+constexpr swh_plugin_descriptor kDescriptor = {
+    sizeof(swh_plugin_descriptor),
+    SWH_ABI_VERSION_MAJOR,
+    SWH_ABI_VERSION_MINOR,
+    "echo",
+    "0.1.0",
+    "Deterministic test provider: streams \"<prefix>#<N> <last user message>\" word by word",
+    SWH_KIND_PROVIDER,
+    SWH_IFACE_PROVIDER_V1,
+    kConfigSchema,
+    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
+    &kTable,
+};
+
+} // namespace
+
+extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
+    return &kDescriptor;
+}

@@ -1,0 +1,649 @@
+#include "sqlite_store.hpp"
+
+#include <algorithm>
+#include <cctype>
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+#include <utility>
+
+namespace swh::sqlite {
+
+using edge::Failure;
+using edge::view;
+
+namespace {
+
+constexpr int kSchemaVersion = 1;
+// Upper bound of operations one commit carries; later callers wait for the
+// next commit.
+constexpr size_t kMaxBatch = 256;
+
+constexpr const char *kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS sessions (
+    id            TEXT PRIMARY KEY NOT NULL,
+    user_id       TEXT NOT NULL,
+    provider      TEXT NOT NULL DEFAULT '',
+    model         TEXT NOT NULL DEFAULT '',
+    status        TEXT NOT NULL DEFAULT 'active',
+    type          TEXT NOT NULL DEFAULT '',
+    created_at    INTEGER NOT NULL,
+    last_activity INTEGER NOT NULL,
+    message_count INTEGER NOT NULL DEFAULT 0,
+    config        TEXT NOT NULL DEFAULT '{}',
+    context       TEXT NOT NULL DEFAULT '{}',
+    metadata      TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
+CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions(status, last_activity);
+CREATE TABLE IF NOT EXISTS messages (
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  TEXT NOT NULL UNIQUE,
+    session_id          TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    role                TEXT NOT NULL,
+    content             TEXT NOT NULL,
+    timestamp           INTEGER NOT NULL,
+    metadata            TEXT NOT NULL DEFAULT '{}',
+    provider_message_id TEXT NOT NULL DEFAULT '',
+    provider_metadata   TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS messages_by_session_time ON messages(session_id, timestamp);
+)sql";
+
+const std::string kSessionColumns = "id, user_id, provider, model, status, type, created_at, last_activity, "
+                                    "message_count, config, context, metadata";
+const std::string kMessageColumns =
+    "id, session_id, role, content, timestamp, metadata, provider_message_id, provider_metadata";
+
+bool is_memory_path(const std::string &path) {
+    return path == ":memory:";
+}
+
+// JSON members arrive as object text; store "{}" for an empty one.
+std::string_view json_or_empty(swh_str s, const char *what) {
+    std::string_view text = view(s, what);
+    return text.empty() ? std::string_view("{}") : text;
+}
+
+std::string_view required_id(swh_str s, const char *what) {
+    std::string_view id = view(s, what);
+    if (id.empty()) throw Failure(SWH_E_INVALID, std::string(what) + " is empty");
+    return id;
+}
+
+std::string quoted(std::string_view id) {
+    return "'" + std::string(id) + "'";
+}
+
+SessionRow read_session_row(const Statement &stmt) {
+    SessionRow row;
+    row.id = stmt.column_text(0);
+    row.user_id = stmt.column_text(1);
+    row.provider = stmt.column_text(2);
+    row.model = stmt.column_text(3);
+    row.status = stmt.column_text(4);
+    row.type = stmt.column_text(5);
+    row.created_at = stmt.column_int(6);
+    row.last_activity = stmt.column_int(7);
+    row.message_count = stmt.column_int(8);
+    row.config = stmt.column_text(9);
+    row.context = stmt.column_text(10);
+    row.metadata = stmt.column_text(11);
+    return row;
+}
+
+MessageRow read_message_row(const Statement &stmt) {
+    MessageRow row;
+    row.id = stmt.column_text(0);
+    row.session_id = stmt.column_text(1);
+    row.role = stmt.column_text(2);
+    row.content = stmt.column_text(3);
+    row.timestamp = stmt.column_int(4);
+    row.metadata = stmt.column_text(5);
+    row.provider_message_id = stmt.column_text(6);
+    row.provider_metadata = stmt.column_text(7);
+    return row;
+}
+
+bool session_exists(Connection &db, std::string_view id) {
+    auto stmt = db.prepare("SELECT 1 FROM sessions WHERE id = ?1");
+    stmt.bind(1, id);
+    return stmt.step();
+}
+
+// The status and message of the exception being handled (call in a catch).
+std::pair<swh_status, std::string> current_error() noexcept {
+    try {
+        try {
+            throw;
+        } catch (const Failure &e) {
+            return {e.status(), e.what()};
+        } catch (const std::bad_alloc &) {
+            return {SWH_E_INTERNAL, "out of memory"};
+        } catch (const std::exception &e) {
+            return {SWH_E_INTERNAL, std::string("internal error: ") + e.what()};
+        } catch (...) {
+            return {SWH_E_INTERNAL, "internal error: unknown exception"};
+        }
+    } catch (...) {
+        return {SWH_E_INTERNAL, {}};
+    }
+}
+
+} // namespace
+
+swh_session SessionRow::view() const noexcept {
+    swh_session s{};
+    s.struct_size = sizeof(swh_session);
+    s.id = edge::to_str(id);
+    s.user_id = edge::to_str(user_id);
+    s.provider = edge::to_str(provider);
+    s.model = edge::to_str(model);
+    s.status = edge::to_str(status);
+    s.type = edge::to_str(type);
+    s.created_at = created_at;
+    s.last_activity = last_activity;
+    s.message_count = static_cast<uint64_t>(message_count);
+    s.config_json = edge::to_str(config);
+    s.context_json = edge::to_str(context);
+    s.metadata_json = edge::to_str(metadata);
+    return s;
+}
+
+swh_message MessageRow::view() const noexcept {
+    swh_message m{};
+    m.struct_size = sizeof(swh_message);
+    m.id = edge::to_str(id);
+    m.session_id = edge::to_str(session_id);
+    m.role = edge::to_str(role);
+    m.content = edge::to_str(content);
+    m.timestamp = timestamp;
+    m.metadata_json = edge::to_str(metadata);
+    m.provider_message_id = edge::to_str(provider_message_id);
+    m.provider_metadata_json = edge::to_str(provider_metadata);
+    return m;
+}
+
+// ------------------------------------------------------------------ open
+
+struct Store::WriteRequest {
+    const Operation *op = nullptr;
+    swh_status status = SWH_OK;
+    std::string error;
+    bool done = false; // guarded by write_mutex_
+};
+
+class Store::ReaderLease {
+  public:
+    explicit ReaderLease(Store &store) : store_(store) {
+        std::unique_lock lock(store_.read_mutex_);
+        store_.read_cv_.wait(lock, [this] { return !store_.idle_readers_.empty(); });
+        connection_ = std::move(store_.idle_readers_.back());
+        store_.idle_readers_.pop_back();
+    }
+    ReaderLease(const ReaderLease &) = delete;
+    ReaderLease &operator=(const ReaderLease &) = delete;
+    ~ReaderLease() {
+        {
+            std::lock_guard lock(store_.read_mutex_);
+            // Capacity was reserved for every reader: this never allocates.
+            store_.idle_readers_.push_back(std::move(connection_));
+        }
+        store_.read_cv_.notify_one();
+    }
+    Connection &connection() noexcept { return *connection_; }
+
+  private:
+    Store &store_;
+    std::unique_ptr<Connection> connection_;
+};
+
+Store::Store(StoreOptions options, edge::HostLog log, CommitObserver on_commit)
+    : options_(std::move(options)), log_(log), on_commit_(std::move(on_commit)) {
+    if (options_.path.empty()) throw Failure(SWH_E_INVALID, "config 'path' is empty");
+    if (options_.busy_timeout_ms < 0 || options_.busy_timeout_ms > INT32_MAX)
+        throw Failure(SWH_E_INVALID, "config 'busy_timeout_ms' must be between 0 and 2147483647");
+    std::string sync = options_.synchronous;
+    std::transform(sync.begin(), sync.end(), sync.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (sync != "full" && sync != "normal")
+        throw Failure(SWH_E_INVALID, "config 'synchronous' must be \"full\" or \"normal\", not \"" +
+                                         options_.synchronous + "\"");
+    options_.synchronous = sync;
+    if (options_.pool_size < 0 || options_.pool_size > 64)
+        throw Failure(SWH_E_INVALID, "config 'pool_size' must be between 0 and 64");
+
+    const bool memory = is_memory_path(options_.path);
+    if (memory && options_.pool_size > 0) {
+        log_(SWH_LOG_INFO,
+             "sqlite: ':memory:' database: reads share the writer connection (pool_size ignored)");
+    }
+    try {
+        open_writer();
+        const size_t readers = memory ? 0 : static_cast<size_t>(options_.pool_size);
+        idle_readers_.reserve(readers);
+        for (size_t i = 0; i < readers; ++i) {
+            auto reader =
+                std::make_unique<Connection>(options_.path, SQLITE_OPEN_READWRITE, options_.busy_timeout_ms);
+            reader->exec_script("PRAGMA query_only = ON;");
+            idle_readers_.push_back(std::move(reader));
+        }
+        readers_total_ = readers;
+    } catch (const Failure &e) {
+        std::string what = e.what();
+        if (what.rfind("cannot open database", 0) == 0) throw;
+        throw Failure(e.status(), "cannot open database '" + options_.path + "': " + what);
+    }
+
+    char line[512];
+    std::snprintf(line, sizeof line, "sqlite: opened '%s' (sqlite %s, synchronous=%s, %zu readers)",
+                  options_.path.c_str(), sqlite3_libversion(), options_.synchronous.c_str(), readers_total_);
+    log_(SWH_LOG_INFO, line);
+}
+
+Store::~Store() {
+    // Let SQLite refresh its planner statistics if it thinks they are stale
+    // (cheap; a no-op most of the time). Connections close after this.
+    if (writer_) {
+        try {
+            writer_->exec_script("PRAGMA optimize;");
+        } catch (...) {
+        }
+    }
+}
+
+void Store::open_writer() {
+    const bool memory = is_memory_path(options_.path);
+    if (!memory) {
+        std::filesystem::path parent = std::filesystem::path(options_.path).parent_path();
+        if (!parent.empty()) {
+            std::error_code ec;
+            std::filesystem::create_directories(parent, ec);
+            if (ec)
+                throw Failure(SWH_E_UNAVAILABLE, "cannot open database '" + options_.path +
+                                                     "': cannot create directory '" + parent.string() +
+                                                     "': " + ec.message());
+        }
+    }
+    writer_ = std::make_unique<Connection>(options_.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE,
+                                           static_cast<int>(options_.busy_timeout_ms));
+    Connection &db = *writer_;
+    std::string mode = db.query_text("PRAGMA journal_mode = WAL");
+    if (mode != "wal" && !memory) {
+        throw Failure(SWH_E_UNAVAILABLE, "cannot switch to WAL journal mode (got '" + mode + "')");
+    }
+    db.exec_script(options_.synchronous == "full" ? "PRAGMA synchronous = FULL;"
+                                                  : "PRAGMA synchronous = NORMAL;");
+    db.exec_script("PRAGMA foreign_keys = ON;");
+
+    db.exec_script("BEGIN IMMEDIATE;");
+    try {
+        int64_t version = std::stoll("0" + db.query_text("PRAGMA user_version"));
+        if (version > kSchemaVersion)
+            throw Failure(SWH_E_UNAVAILABLE, "database schema version " + std::to_string(version) +
+                                                 " is newer than this plugin supports (" +
+                                                 std::to_string(kSchemaVersion) + ")");
+        db.exec_script(kSchema);
+        db.exec_script(("PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";").c_str());
+        db.exec_script("COMMIT;");
+    } catch (...) {
+        if (db.in_transaction()) {
+            try {
+                db.exec_script("ROLLBACK;");
+            } catch (...) {
+            }
+        }
+        throw;
+    }
+}
+
+// ------------------------------------------------------- group commit
+
+void Store::write(const Operation &op) {
+    WriteRequest request;
+    request.op = &op;
+    std::vector<WriteRequest *> batch;
+    batch.reserve(kMaxBatch); // allocate before we may become the leader
+
+    std::unique_lock lock(write_mutex_);
+    write_queue_.push_back(&request);
+    while (!request.done) {
+        if (leader_active_) {
+            write_cv_.wait(lock);
+            continue;
+        }
+        // Lead one commit: take what is queued (FIFO, bounded).
+        leader_active_ = true;
+        const size_t n = std::min(write_queue_.size(), kMaxBatch);
+        batch.assign(write_queue_.begin(), write_queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        write_queue_.erase(write_queue_.begin(), write_queue_.begin() + static_cast<std::ptrdiff_t>(n));
+        lock.unlock();
+        commit_batch(batch);
+        lock.lock();
+        for (WriteRequest *r : batch)
+            r->done = true;
+        leader_active_ = false;
+        write_cv_.notify_all();
+    }
+    lock.unlock();
+    if (request.status != SWH_OK) throw Failure(request.status, request.error);
+}
+
+void Store::commit_batch(const std::vector<WriteRequest *> &batch) noexcept {
+    Connection &db = *writer_;
+    auto record = [](WriteRequest *r, swh_status status, std::string message) noexcept {
+        r->status = status;
+        try {
+            r->error = std::move(message);
+        } catch (...) {
+        }
+    };
+    // The whole transaction is gone: fail every operation not already failed.
+    auto abort_batch = [&](swh_status status, const std::string &cause) noexcept {
+        if (db.in_transaction()) {
+            try {
+                db.exec("ROLLBACK");
+            } catch (...) {
+            }
+        }
+        for (WriteRequest *r : batch) {
+            if (r->status != SWH_OK) continue;
+            try {
+                record(r, status, "not stored, the transaction was rolled back: " + cause);
+            } catch (...) {
+                r->status = status;
+            }
+        }
+        try {
+            log_(SWH_LOG_WARN,
+                 "sqlite: commit of " + std::to_string(batch.size()) + " operation(s) failed: " + cause);
+        } catch (...) {
+        }
+    };
+
+    try {
+        db.exec("BEGIN IMMEDIATE");
+    } catch (...) {
+        auto [status, message] = current_error();
+        abort_batch(status, message);
+        return;
+    }
+    size_t committed = 0;
+    for (WriteRequest *r : batch) {
+        try {
+            db.exec("SAVEPOINT op");
+        } catch (...) {
+            auto [status, message] = current_error();
+            abort_batch(status, message);
+            return;
+        }
+        try {
+            (*r->op)(db);
+            db.exec("RELEASE op");
+            ++committed;
+        } catch (...) {
+            auto [status, message] = current_error();
+            record(r, status, message);
+            if (!db.in_transaction()) { // SQLite rolled everything back (I/O error, disk full...)
+                abort_batch(status == SWH_OK ? SWH_E_UNAVAILABLE : status, message);
+                return;
+            }
+            try {
+                db.exec("ROLLBACK TO op");
+                db.exec("RELEASE op");
+            } catch (...) {
+                auto [rb_status, rb_message] = current_error();
+                abort_batch(rb_status, rb_message);
+                return;
+            }
+        }
+    }
+    try {
+        db.exec("COMMIT");
+    } catch (...) {
+        auto [status, message] = current_error();
+        abort_batch(status, "commit failed: " + message);
+        return;
+    }
+    if (on_commit_ && committed > 0) {
+        try {
+            on_commit_(committed);
+        } catch (...) {
+        }
+    }
+}
+
+void Store::read(const Operation &op) {
+    if (readers_total_ == 0) {
+        write(op); // no reader pool: serialise with the writes
+        return;
+    }
+    ReaderLease lease(*this);
+    Connection &db = lease.connection();
+    db.exec("BEGIN"); // one snapshot for all statements of `op`
+    try {
+        op(db);
+        db.exec("COMMIT");
+    } catch (...) {
+        if (db.in_transaction()) {
+            try {
+                db.exec("ROLLBACK");
+            } catch (...) {
+            }
+        }
+        throw;
+    }
+}
+
+// ------------------------------------------------------------ sessions
+
+void Store::create_session(const swh_session &s) {
+    const std::string_view id = required_id(s.id, "session.id");
+    const std::string_view user_id = view(s.user_id, "session.user_id");
+    const std::string_view provider = view(s.provider, "session.provider");
+    const std::string_view model = view(s.model, "session.model");
+    std::string_view status = view(s.status, "session.status");
+    if (status.empty()) status = SWH_SESSION_ACTIVE;
+    const std::string_view type = view(s.type, "session.type");
+    const std::string_view config = json_or_empty(s.config_json, "session.config_json");
+    const std::string_view context = json_or_empty(s.context_json, "session.context_json");
+    const std::string_view metadata = json_or_empty(s.metadata_json, "session.metadata_json");
+    if (s.message_count > static_cast<uint64_t>(INT64_MAX))
+        throw Failure(SWH_E_INVALID, "session.message_count out of range");
+
+    write([&](Connection &db) {
+        auto stmt = db.prepare("INSERT INTO sessions (" + kSessionColumns +
+                               ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
+        stmt.bind(1, id).bind(2, user_id).bind(3, provider).bind(4, model).bind(5, status).bind(6, type);
+        stmt.bind(7, s.created_at).bind(8, s.last_activity).bind(9, static_cast<int64_t>(s.message_count));
+        stmt.bind(10, config).bind(11, context).bind(12, metadata);
+        try {
+            stmt.run();
+        } catch (const Failure &e) {
+            if (e.status() == SWH_E_CONFLICT)
+                throw Failure(SWH_E_CONFLICT, "session " + quoted(id) + " already exists");
+            throw;
+        }
+    });
+}
+
+std::optional<SessionRow> Store::get_session(std::string_view id) {
+    std::optional<SessionRow> result;
+    read([&](Connection &db) {
+        auto stmt = db.prepare("SELECT " + kSessionColumns + " FROM sessions WHERE id = ?1");
+        stmt.bind(1, id);
+        if (stmt.step()) result = read_session_row(stmt);
+    });
+    return result;
+}
+
+void Store::update_session(const swh_session &s, uint32_t fields) {
+    constexpr uint32_t known = SWH_SESSION_FIELD_STATUS | SWH_SESSION_FIELD_MODEL |
+                               SWH_SESSION_FIELD_PROVIDER | SWH_SESSION_FIELD_CONFIG |
+                               SWH_SESSION_FIELD_CONTEXT | SWH_SESSION_FIELD_METADATA |
+                               SWH_SESSION_FIELD_LAST_ACTIVITY;
+    if ((fields & ~known) != 0) {
+        char bits[16];
+        std::snprintf(bits, sizeof bits, "0x%" PRIx32, fields & ~known);
+        throw Failure(SWH_E_INVALID, std::string("update_session: unknown field bits ") + bits);
+    }
+    const std::string_view id = required_id(s.id, "session.id");
+
+    // Columns in bit order; bound as ?2, ?3, ... (?1 is the id).
+    std::string sql = "UPDATE sessions SET ";
+    int next = 2;
+    auto column = [&](uint32_t bit, const char *name) {
+        if ((fields & bit) == 0) return;
+        if (next > 2) sql += ", ";
+        sql += name;
+        sql += " = ?" + std::to_string(next++);
+    };
+    column(SWH_SESSION_FIELD_STATUS, "status");
+    column(SWH_SESSION_FIELD_MODEL, "model");
+    column(SWH_SESSION_FIELD_PROVIDER, "provider");
+    column(SWH_SESSION_FIELD_CONFIG, "config");
+    column(SWH_SESSION_FIELD_CONTEXT, "context");
+    column(SWH_SESSION_FIELD_METADATA, "metadata");
+    column(SWH_SESSION_FIELD_LAST_ACTIVITY, "last_activity");
+    sql += " WHERE id = ?1";
+
+    const std::string_view status = view(s.status, "session.status");
+    const std::string_view model = view(s.model, "session.model");
+    const std::string_view provider = view(s.provider, "session.provider");
+    const std::string_view config = json_or_empty(s.config_json, "session.config_json");
+    const std::string_view context = json_or_empty(s.context_json, "session.context_json");
+    const std::string_view metadata = json_or_empty(s.metadata_json, "session.metadata_json");
+    if ((fields & SWH_SESSION_FIELD_STATUS) && status.empty())
+        throw Failure(SWH_E_INVALID, "update_session: session.status is empty");
+
+    bool found = false;
+    if (fields == 0) { // nothing to write; still report an absent session
+        read([&](Connection &db) { found = session_exists(db, id); });
+    } else {
+        write([&](Connection &db) {
+            auto stmt = db.prepare(sql);
+            stmt.bind(1, id);
+            int index = 2;
+            if (fields & SWH_SESSION_FIELD_STATUS) stmt.bind(index++, status);
+            if (fields & SWH_SESSION_FIELD_MODEL) stmt.bind(index++, model);
+            if (fields & SWH_SESSION_FIELD_PROVIDER) stmt.bind(index++, provider);
+            if (fields & SWH_SESSION_FIELD_CONFIG) stmt.bind(index++, config);
+            if (fields & SWH_SESSION_FIELD_CONTEXT) stmt.bind(index++, context);
+            if (fields & SWH_SESSION_FIELD_METADATA) stmt.bind(index++, metadata);
+            if (fields & SWH_SESSION_FIELD_LAST_ACTIVITY) stmt.bind(index++, s.last_activity);
+            stmt.run();
+            found = db.changes() > 0;
+        });
+    }
+    if (!found) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(id) + " not found");
+}
+
+void Store::delete_session(std::string_view id) {
+    write([&](Connection &db) {
+        db.prepare("DELETE FROM messages WHERE session_id = ?1").bind(1, id).run();
+        db.prepare("DELETE FROM sessions WHERE id = ?1").bind(1, id).run();
+        if (db.changes() == 0) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(id) + " not found");
+    });
+}
+
+std::vector<SessionRow> Store::list_sessions(std::string_view user_id, std::string_view status,
+                                             uint32_t limit, uint32_t offset) {
+    std::string sql = "SELECT " + kSessionColumns + " FROM sessions";
+    if (!user_id.empty() && !status.empty())
+        sql += " WHERE user_id = ?1 AND status = ?2";
+    else if (!user_id.empty())
+        sql += " WHERE user_id = ?1";
+    else if (!status.empty())
+        sql += " WHERE status = ?2";
+    sql += " ORDER BY last_activity DESC, created_at DESC, id ASC LIMIT ?3 OFFSET ?4";
+
+    std::vector<SessionRow> rows;
+    read([&](Connection &db) {
+        rows.clear();
+        auto stmt = db.prepare(sql);
+        if (!user_id.empty()) stmt.bind(1, user_id);
+        if (!status.empty()) stmt.bind(2, status);
+        stmt.bind(3, limit == 0 ? int64_t{-1} : int64_t{limit});
+        stmt.bind(4, int64_t{offset});
+        while (stmt.step())
+            rows.push_back(read_session_row(stmt));
+    });
+    return rows;
+}
+
+// ------------------------------------------------------------ messages
+
+void Store::add_message(const swh_message &m) {
+    const std::string_view id = required_id(m.id, "message.id");
+    const std::string_view session_id = required_id(m.session_id, "message.session_id");
+    const std::string_view role = required_id(m.role, "message.role");
+    const std::string_view content = view(m.content, "message.content");
+    const std::string_view metadata = json_or_empty(m.metadata_json, "message.metadata_json");
+    const std::string_view provider_message_id = view(m.provider_message_id, "message.provider_message_id");
+    const std::string_view provider_metadata =
+        json_or_empty(m.provider_metadata_json, "message.provider_metadata_json");
+
+    write([&](Connection &db) {
+        // One atomic step (this operation's savepoint in the batch
+        // transaction): bump the session, then insert the message.
+        auto bump = db.prepare(
+            "UPDATE sessions SET message_count = message_count + 1, last_activity = ?2 WHERE id = ?1");
+        bump.bind(1, session_id).bind(2, m.timestamp).run();
+        if (db.changes() == 0) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(session_id) + " not found");
+
+        auto insert = db.prepare("INSERT INTO messages (" + kMessageColumns +
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+        insert.bind(1, id).bind(2, session_id).bind(3, role).bind(4, content).bind(5, m.timestamp);
+        insert.bind(6, metadata).bind(7, provider_message_id).bind(8, provider_metadata);
+        try {
+            insert.run();
+        } catch (const Failure &e) {
+            if (e.status() == SWH_E_CONFLICT)
+                throw Failure(SWH_E_CONFLICT, "message " + quoted(id) + " already exists");
+            throw;
+        }
+    });
+}
+
+std::vector<MessageRow> Store::get_messages(std::string_view session_id, std::string_view role, int64_t since,
+                                            uint32_t limit) {
+    std::string sql = "SELECT " + kMessageColumns + " FROM messages WHERE session_id = ?1";
+    if (!role.empty()) sql += " AND role = ?2";
+    if (since != 0) sql += " AND timestamp >= ?3";
+    // With a limit: the LAST `limit` matching, read newest first, then reversed.
+    sql += limit == 0 ? " ORDER BY timestamp ASC, seq ASC" : " ORDER BY timestamp DESC, seq DESC LIMIT ?4";
+
+    std::vector<MessageRow> rows;
+    bool found = false;
+    read([&](Connection &db) {
+        rows.clear();
+        found = session_exists(db, session_id);
+        if (!found) return;
+        auto stmt = db.prepare(sql);
+        stmt.bind(1, session_id);
+        if (!role.empty()) stmt.bind(2, role);
+        if (since != 0) stmt.bind(3, since);
+        if (limit != 0) stmt.bind(4, int64_t{limit});
+        while (stmt.step())
+            rows.push_back(read_message_row(stmt));
+    });
+    if (!found) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(session_id) + " not found");
+    if (limit != 0) std::reverse(rows.begin(), rows.end());
+    return rows;
+}
+
+HealthInfo Store::health() {
+    HealthInfo info;
+    read([&](Connection &db) {
+        {
+            auto mode = db.prepare("PRAGMA journal_mode");
+            info.journal_mode = mode.step() ? mode.column_text(0) : std::string();
+        }
+        auto count = db.prepare("SELECT COUNT(*) FROM sessions");
+        info.sessions = count.step() ? count.column_int(0) : 0;
+    });
+    return info;
+}
+
+} // namespace swh::sqlite
