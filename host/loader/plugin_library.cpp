@@ -1,6 +1,6 @@
 #include "loader/plugin_library.hpp"
 
-#include <boost/dll/library_info.hpp>
+#include <dlfcn.h>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 
@@ -106,6 +106,19 @@ void check_descriptor(const swh_plugin_descriptor *d, const std::string &file) {
                         " bytes of required members");
 }
 
+// Boost.DLL reports only an errno text ("Bad file descriptor"); the dynamic
+// linker's own message says what is wrong ("invalid ELF header", a missing
+// dependency by name), so ask it.
+std::string loader_reason(const std::string &file, const boost::system::error_code &ec) {
+    ::dlerror();
+    if (void *handle = ::dlopen(file.c_str(), RTLD_LAZY | RTLD_LOCAL)) {
+        ::dlclose(handle);
+        return ec.message();
+    }
+    const char *reason = ::dlerror();
+    return reason ? reason : ec.message();
+}
+
 bool is_shared_object(const std::filesystem::path &p) {
     const auto ext = p.extension().string();
     return ext == ".so" || ext == ".dylib" || ext == ".dll";
@@ -130,7 +143,7 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string &file) {
     boost::system::error_code ec;
     // RTLD_LOCAL: two plugins may bundle different versions of a library.
     lib->library_.load(file, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local, ec);
-    if (ec) throw LoadError(file + ": cannot load shared object: " + ec.message());
+    if (ec) throw LoadError(file + ": cannot load shared object: " + loader_reason(file, ec));
     if (!lib->library_.has(SWH_PLUGIN_ENTRY_SYMBOL))
         throw LoadError(file + ": not a swarmhost plugin (no exported symbol " SWH_PLUGIN_ENTRY_SYMBOL ")");
     auto entry = lib->library_.get<const swh_plugin_descriptor *()>(SWH_PLUGIN_ENTRY_SYMBOL);

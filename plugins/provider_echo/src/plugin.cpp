@@ -2,7 +2,7 @@
 // and demos. It answers synchronously inside `start` (the contract allows
 // `done` before `start` returns), streaming the reply word by word.
 #include "echo_reply.hpp"
-#include "plugin_edge.hpp"
+#include <swarmhost/cpp/edge.hpp>
 
 #include <nlohmann/json.hpp>
 

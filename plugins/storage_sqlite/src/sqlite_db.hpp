@@ -6,7 +6,7 @@
 // reader lease) uses it from one thread at a time.
 #pragma once
 
-#include "plugin_edge.hpp"
+#include <swarmhost/cpp/edge.hpp>
 
 #include <sqlite3.h>
 

@@ -15,7 +15,7 @@
 //    sink never executes while a connection is held.
 #pragma once
 
-#include "plugin_edge.hpp"
+#include <swarmhost/cpp/edge.hpp>
 #include "sqlite_db.hpp"
 
 #include <condition_variable>

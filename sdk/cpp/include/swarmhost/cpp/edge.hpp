@@ -1,7 +1,8 @@
 // The C ABI edge of a C++ plugin: a status-carrying exception, the per-handle
 // per-thread last_error slot, the catch-everything guard every exported
 // function runs its body in, and small helpers over the host table.
-// (Kept identical in each plugin folder; a candidate for sdk/cpp/.)
+// Header-only, part of the optional C++ layer of the SDK (sdk/cpp/): it adds
+// no ABI, it only builds on the C one.
 #pragma once
 
 #include <swarmhost/swarmhost.h>
