@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include "daemon/environment.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "session/pipeline.hpp"
@@ -74,13 +75,17 @@ void drain_then_stop(net::io_context &io, http::Server &server, int grace_second
 } // namespace
 
 int serve(const ServeOptions &options) {
+    // Declared first so it outlives every plugin instance that points at it.
+    MetricsRegistry metrics;
+    DaemonEnvironment environment(metrics);
     manifest::Manifest manifest;
     loader::PluginRegistry registry;
     std::unique_ptr<Pipeline> pipeline;
     try {
         manifest = load_with_extra_dirs(options.manifest_path, options.extra_plugin_dirs);
         registry.scan(manifest.plugin_dirs);
-        pipeline = std::make_unique<Pipeline>(build_pipeline(manifest, registry, loader::null_environment()));
+        pipeline = std::make_unique<Pipeline>(build_pipeline(manifest, registry, environment));
+        environment.attach_storage(pipeline->storage.get());
     } catch (const manifest::ManifestError &e) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
@@ -99,7 +104,7 @@ int serve(const ServeOptions &options) {
     net::thread_pool workers(worker_threads);
     PostBlocking post_blocking = [&workers](std::function<void()> job) { net::post(workers, std::move(job)); };
     SessionManager sessions(*pipeline, post_blocking);
-    http::ApiHandler api(sessions, registry, post_blocking);
+    http::ApiHandler api(sessions, registry, metrics, post_blocking);
 
     net::io_context io(io_threads);
     http::ServerLimits limits;
@@ -131,6 +136,8 @@ int serve(const ServeOptions &options) {
     for (auto &t : threads) t.join();
     workers.join(); // storage writes in progress complete before plugins unload
     server.reset();
+    environment.attach_storage(nullptr);
+    pipeline.reset(); // hooks drain their queues, then every plugin unloads
     spdlog::info("stopped");
     return 0;
 }

@@ -84,8 +84,9 @@ void respond_error(Exchange &exchange, ErrorKind kind, const std::string &messag
     exchange.respond(http_status(kind), kJson, dump_json(error_body(kind, message)), std::move(extra_headers));
 }
 
-ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, PostBlocking post_blocking)
-    : sessions_(sessions), registry_(registry), post_blocking_(std::move(post_blocking)) {}
+ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,
+                       PostBlocking post_blocking)
+    : sessions_(sessions), registry_(registry), metrics_(metrics), post_blocking_(std::move(post_blocking)) {}
 
 void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job) {
     post_blocking_([exchange = std::move(exchange), status, job = std::move(job)] {
@@ -111,6 +112,10 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
                 respond_json(*exchange, report["status"] == "healthy" ? 200 : 503, report);
             });
             return;
+        }
+        if (parts == std::vector<std::string>{"metrics"}) {
+            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
+            return exchange->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
         }
         if (parts.size() < 2 || parts[0] != "v1")
             throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
@@ -194,6 +199,27 @@ void ApiHandler::send_message(const Request &request, const std::string &session
             observer->on_error(ApiError(ErrorKind::Internal, "internal error"));
         }
     });
+}
+
+std::string ApiHandler::metrics_text() const {
+    std::string text = "# TYPE swarmhost_build_info gauge\nswarmhost_build_info{version=\"" SWH_VERSION "\"} 1\n";
+    text += metrics_.render();
+    const Pipeline &pipeline = sessions_.pipeline();
+    if (pipeline.hooks && !pipeline.hooks->empty()) {
+        const auto stats = pipeline.hooks->stats();
+        auto series = [&](const char *name, const char *type, auto value_of) {
+            text += std::string("# TYPE ") + name + " " + type + "\n";
+            for (const auto &s : stats)
+                text += std::string(name) + "{hook=\"" + prometheus_escape(s.name) + "\"} " +
+                        std::to_string(value_of(s)) + "\n";
+        };
+        series("swarmhost_hook_events_delivered_total", "counter", [](const HookStats &s) { return s.delivered; });
+        series("swarmhost_hook_events_failed_total", "counter", [](const HookStats &s) { return s.failed; });
+        series("swarmhost_hook_events_dropped_total", "counter", [](const HookStats &s) { return s.dropped; });
+        series("swarmhost_hook_queue_length", "gauge", [](const HookStats &s) { return s.queued; });
+        text += pipeline.hooks->render_metrics();
+    }
+    return text;
 }
 
 Json ApiHandler::plugins_report() const {

@@ -5,13 +5,15 @@
 
 #include "http/server.hpp"
 #include "loader/plugin_library.hpp"
+#include "metrics/registry.hpp"
 #include "session/session_manager.hpp"
 
 namespace swh::http {
 
 class ApiHandler : public RequestHandler {
   public:
-    ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, PostBlocking post_blocking);
+    ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,
+               PostBlocking post_blocking);
     void handle(Request request, std::shared_ptr<Exchange> exchange) override;
 
   private:
@@ -19,9 +21,11 @@ class ApiHandler : public RequestHandler {
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
     void send_message(const Request &request, const std::string &session_id, std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
+    std::string metrics_text() const;
 
     SessionManager &sessions_;
     const loader::PluginRegistry &registry_;
+    MetricsRegistry &metrics_;
     PostBlocking post_blocking_;
 };
 

@@ -1,0 +1,28 @@
+// Counters that plugins add to through host->metric_add (and the host's own),
+// rendered in the Prometheus text format on GET /metrics.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace swh {
+
+class MetricsRegistry {
+  public:
+    // `labels_json` is a JSON object of string values ("" = no labels).
+    // Invalid names are sanitised to [a-zA-Z0-9_:]; malformed labels dropped.
+    void add(std::string_view name, std::string_view labels_json, double value);
+    // Every counter as "# TYPE name counter" + "name{labels} value" lines.
+    std::string render() const;
+
+  private:
+    mutable std::mutex mutex_;
+    std::map<std::string, std::map<std::string, double>> counters_; // name -> rendered labels -> value
+};
+
+// Prometheus label value escaping (backslash, quote, newline).
+std::string prometheus_escape(std::string_view value);
+
+} // namespace swh
