@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
-  libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcurl4-openssl-dev
+  libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcurl4-openssl-dev libssl-dev
   libsqlite3-dev sqlite3 catch2 python3 curl
 )
 if [ "${1:-}" = "--test" ]; then

@@ -40,13 +40,22 @@ void cb_new_id(void *, char out[37]) noexcept {
     std::memcpy(out, id.c_str(), 37);
 }
 
+// Config reads outside `create` are a plugin bug (the swh_config is gone):
+// refuse them instead of reading freed memory.
+bool config_refused(void *host_ctx, const swh_config *cfg) {
+    if (self(host_ctx).config_readable(cfg)) return false;
+    spdlog::error("[{}] plugin bug: config read outside create; refused", self(host_ctx).instance_name());
+    return true;
+}
+
 const Json *lookup(const swh_config *cfg, const char *key) {
     if (!cfg || !cfg->json || !key) return nullptr;
     auto it = cfg->json->find(key);
     return it == cfg->json->end() ? nullptr : &*it;
 }
 
-swh_status cb_config_string(void *, const swh_config *cfg, const char *key, swh_str *out) noexcept {
+swh_status cb_config_string(void *host_ctx, const swh_config *cfg, const char *key, swh_str *out) noexcept {
+    if (config_refused(host_ctx, cfg)) return SWH_E_INVALID;
     const Json *value = lookup(cfg, key);
     if (!value) return SWH_E_NOT_FOUND;
     if (!value->is_string()) return SWH_E_INVALID;
@@ -55,7 +64,8 @@ swh_status cb_config_string(void *, const swh_config *cfg, const char *key, swh_
     return SWH_OK;
 }
 
-swh_status cb_config_int(void *, const swh_config *cfg, const char *key, int64_t *out) noexcept {
+swh_status cb_config_int(void *host_ctx, const swh_config *cfg, const char *key, int64_t *out) noexcept {
+    if (config_refused(host_ctx, cfg)) return SWH_E_INVALID;
     const Json *value = lookup(cfg, key);
     if (!value) return SWH_E_NOT_FOUND;
     if (!value->is_number_integer()) return SWH_E_INVALID;
@@ -63,7 +73,8 @@ swh_status cb_config_int(void *, const swh_config *cfg, const char *key, int64_t
     return SWH_OK;
 }
 
-swh_status cb_config_number(void *, const swh_config *cfg, const char *key, double *out) noexcept {
+swh_status cb_config_number(void *host_ctx, const swh_config *cfg, const char *key, double *out) noexcept {
+    if (config_refused(host_ctx, cfg)) return SWH_E_INVALID;
     const Json *value = lookup(cfg, key);
     if (!value) return SWH_E_NOT_FOUND;
     if (!value->is_number()) return SWH_E_INVALID;
@@ -71,7 +82,8 @@ swh_status cb_config_number(void *, const swh_config *cfg, const char *key, doub
     return SWH_OK;
 }
 
-swh_status cb_config_bool(void *, const swh_config *cfg, const char *key, int32_t *out) noexcept {
+swh_status cb_config_bool(void *host_ctx, const swh_config *cfg, const char *key, int32_t *out) noexcept {
+    if (config_refused(host_ctx, cfg)) return SWH_E_INVALID;
     const Json *value = lookup(cfg, key);
     if (!value) return SWH_E_NOT_FOUND;
     if (!value->is_boolean()) return SWH_E_INVALID;
@@ -79,7 +91,8 @@ swh_status cb_config_bool(void *, const swh_config *cfg, const char *key, int32_
     return SWH_OK;
 }
 
-swh_status cb_config_list_size(void *, const swh_config *cfg, const char *key, size_t *out) noexcept {
+swh_status cb_config_list_size(void *host_ctx, const swh_config *cfg, const char *key, size_t *out) noexcept {
+    if (config_refused(host_ctx, cfg)) return SWH_E_INVALID;
     const Json *value = lookup(cfg, key);
     if (!value) return SWH_E_NOT_FOUND;
     if (!value->is_array()) return SWH_E_INVALID;
@@ -87,8 +100,9 @@ swh_status cb_config_list_size(void *, const swh_config *cfg, const char *key, s
     return SWH_OK;
 }
 
-swh_status cb_config_list_string(void *, const swh_config *cfg, const char *key, size_t index,
+swh_status cb_config_list_string(void *host_ctx, const swh_config *cfg, const char *key, size_t index,
                                  swh_str *out) noexcept {
+    if (config_refused(host_ctx, cfg)) return SWH_E_INVALID;
     const Json *value = lookup(cfg, key);
     if (!value) return SWH_E_NOT_FOUND;
     if (!value->is_array() || index >= value->size() || !(*value)[index].is_string()) return SWH_E_INVALID;
@@ -97,7 +111,8 @@ swh_status cb_config_list_string(void *, const swh_config *cfg, const char *key,
     return SWH_OK;
 }
 
-swh_status cb_config_json(void *, const swh_config *cfg, swh_str *out) noexcept {
+swh_status cb_config_json(void *host_ctx, const swh_config *cfg, swh_str *out) noexcept {
+    if (config_refused(host_ctx, cfg)) return SWH_E_INVALID;
     if (!cfg) return SWH_E_INVALID;
     *out = swh_str{cfg->dumped.data(), cfg->dumped.size()};
     return SWH_OK;
@@ -127,7 +142,77 @@ swh_status cb_read_session(void *host_ctx, swh_str session_id, const swh_result_
     }
 }
 
+// Walks a plugin's header array with the plugin's element size.
+std::vector<std::pair<std::string, std::string>> copy_headers(const swh_http_header *headers, size_t count) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!headers || count == 0) return out;
+    const uint32_t stride = headers[0].struct_size;
+    if (stride < sizeof(swh_http_header)) throw std::invalid_argument("swh_http_header.struct_size too small");
+    const auto *base = reinterpret_cast<const unsigned char *>(headers);
+    for (size_t i = 0; i < count; ++i) {
+        const auto &h = *reinterpret_cast<const swh_http_header *>(base + i * stride);
+        out.emplace_back(std::string(view(h.name)), std::string(view(h.value)));
+    }
+    return out;
+}
+
+swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const swh_http_sink *sink,
+                         uint64_t *out_id) noexcept {
+    if (!request || !sink || request->struct_size < sizeof(swh_http_request) ||
+        sink->struct_size < sizeof(swh_http_sink) || !sink->on_done)
+        return SWH_E_INVALID;
+    try {
+        HttpRequest req;
+        req.method = std::string(view(request->method));
+        req.url = std::string(view(request->url));
+        req.headers = copy_headers(request->headers, request->header_count);
+        req.body = std::string(view(request->body));
+        req.timeout_ms = request->timeout_ms;
+        req.connect_timeout_ms = request->connect_timeout_ms;
+        req.idle_timeout_ms = request->idle_timeout_ms;
+        req.delay_ms = request->delay_ms;
+        if (req.url.empty()) return SWH_E_INVALID;
+        const swh_http_sink plugin_sink = *sink; // the plugin keeps its struct alive; we keep a copy anyway
+        HttpCallbacks callbacks;
+        callbacks.on_response = [plugin_sink](int status, const std::vector<std::pair<std::string, std::string>> &hs) {
+            if (!plugin_sink.on_response) return;
+            std::vector<swh_http_header> raw;
+            raw.reserve(hs.size());
+            for (const auto &[name, value] : hs)
+                raw.push_back({sizeof(swh_http_header), {name.data(), name.size()}, {value.data(), value.size()}});
+            plugin_sink.on_response(plugin_sink.ctx, status, raw.data(), raw.size());
+        };
+        callbacks.on_body = [plugin_sink](std::string_view chunk) {
+            if (!plugin_sink.on_body) return true;
+            return plugin_sink.on_body(plugin_sink.ctx, swh_str{chunk.data(), chunk.size()}) == SWH_OK;
+        };
+        callbacks.on_done = [plugin_sink](swh_status status, std::string error) {
+            plugin_sink.on_done(plugin_sink.ctx, status, swh_str{error.data(), error.size()});
+        };
+        const uint64_t id = self(host_ctx).environment().http().start(std::move(req), std::move(callbacks));
+        if (out_id) *out_id = id;
+        return SWH_OK;
+    } catch (const std::invalid_argument &) {
+        return SWH_E_INVALID;
+    } catch (const std::exception &e) {
+        spdlog::error("[{}] http_start failed: {}", self(host_ctx).instance_name(), e.what());
+        return SWH_E_UNAVAILABLE;
+    }
+}
+
+void cb_http_cancel(void *host_ctx, uint64_t request_id) noexcept {
+    try {
+        self(host_ctx).environment().http().cancel(request_id);
+    } catch (...) {
+    }
+}
+
 } // namespace
+
+HttpClient &HostEnvironment::http() {
+    std::call_once(http_once_, [this] { http_ = std::make_unique<HttpClient>(); });
+    return *http_;
+}
 
 void HostEnvironment::metric_add(std::string_view instance, std::string_view name, std::string_view, double) {
     spdlog::debug("[{}] metric {} dropped: no metrics sink installed", instance, name);
@@ -163,6 +248,8 @@ HostServices::HostServices(std::string instance_name, HostEnvironment &environme
     api_.metric_add = cb_metric_add;
     api_.publish_event = cb_publish_event;
     api_.read_session = cb_read_session;
+    api_.http_start = cb_http_start;
+    api_.http_cancel = cb_http_cancel;
 }
 
 } // namespace swh::loader

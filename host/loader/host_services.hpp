@@ -3,8 +3,11 @@
 #pragma once
 
 #include "session/model.hpp"
+#include "upstream/http_client.hpp"
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <swarmhost/swarmhost.h>
@@ -27,6 +30,12 @@ class HostEnvironment {
                             double value);
     virtual void publish_event(std::string_view instance, std::string_view type, std::string_view payload_json);
     virtual swh_status read_session(std::string_view session_id, const swh_result_sink *sink);
+    // The asynchronous HTTP client, created on first use.
+    HttpClient &http();
+
+  private:
+    std::once_flag http_once_;
+    std::unique_ptr<HttpClient> http_;
 };
 
 // The default environment, for tools (`swarmhost plugins`) and tests that
@@ -40,12 +49,18 @@ class HostServices {
     HostServices &operator=(const HostServices &) = delete;
 
     const swh_host_api *api() const { return &api_; }
+    // Config is readable only while `create` runs: the swh_config lives on
+    // the host's stack for that call, so a later read would dangle.
+    void begin_create(const swh_config *cfg) { creating_ = cfg; }
+    void end_create() { creating_ = nullptr; }
+    bool config_readable(const swh_config *cfg) const { return cfg != nullptr && cfg == creating_; }
     const std::string &instance_name() const { return instance_name_; }
     HostEnvironment &environment() const { return environment_; }
 
   private:
     std::string instance_name_;
     HostEnvironment &environment_;
+    std::atomic<const swh_config *> creating_{nullptr};
     swh_host_api api_{};
 };
 

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <thread>
 #include <spdlog/spdlog.h>
 
 namespace swh::loader {
@@ -76,7 +77,21 @@ InstanceBase::InstanceBase(std::shared_ptr<PluginLibrary> library, std::string n
       host_(std::make_unique<HostServices>(name_, env)) {}
 
 InstanceBase::~InstanceBase() {
-    if (handle_ && destroy_) destroy_(handle_);
+    if (!handle_ || !destroy_) return;
+    try {
+        destroy_(handle_);
+    } catch (...) {
+        spdlog::error("[{}] plugin bug: destroy threw an exception across the ABI boundary", name_);
+    }
+}
+
+std::string InstanceBase::plugin_error() const {
+    try {
+        const char *text = last_error_ ? last_error_(handle_) : nullptr;
+        return text ? text : "";
+    } catch (...) {
+        return "(last_error threw an exception across the ABI boundary)";
+    }
 }
 
 void InstanceBase::create_handle(swh_status (*create)(const swh_host_api *, const swh_config *, void **),
@@ -87,9 +102,20 @@ void InstanceBase::create_handle(swh_status (*create)(const swh_host_api *, cons
     destroy_ = destroy;
     swh_config cfg{&config_, config_.dump()};
     void *handle = nullptr;
-    const swh_status status = create(host_->api(), &cfg, &handle);
+    host_->begin_create(&cfg);
+    swh_status status;
+    try {
+        status = create(host_->api(), &cfg, &handle);
+    } catch (...) {
+        host_->end_create();
+        throw LoadError(library_->file() + ": instance '" + name_ +
+                        "': create threw an exception across the ABI boundary");
+    }
+    host_->end_create(); // config access is refused from here on
     if (status != SWH_OK) {
-        std::string reason = handle ? last_error(handle) : "";
+        handle_ = handle;
+        std::string reason = handle ? plugin_error() : "";
+        handle_ = nullptr;
         if (handle) destroy(handle); // the plugin handed us its state so we could read the error
         if (reason.empty()) reason = std::string("create returned ") + status_name(status);
         throw LoadError(library_->file() + ": instance '" + name_ + "' failed to start: " + reason);
@@ -104,9 +130,9 @@ void InstanceBase::check(swh_status status, const char *operation) const {
         spdlog::error("[{}] plugin bug: {} returned status {} outside the ABI's range", name_, operation, status);
         throw PluginError(SWH_E_INTERNAL, name_ + ": " + operation + " returned invalid status " + std::to_string(status));
     }
-    const char *detail = last_error_ ? last_error_(handle_) : "";
+    const std::string detail = plugin_error();
     std::string message = name_ + ": " + operation + " failed (" + status_name(status) + ")";
-    if (detail && *detail) message += ": " + std::string(detail);
+    if (!detail.empty()) message += ": " + detail;
     throw PluginError(status, message);
 }
 
@@ -141,12 +167,12 @@ StorageInstance::StorageInstance(std::shared_ptr<PluginLibrary> library, std::st
 
 void StorageInstance::create_session(const Session &session) {
     SessionAbi abi(session);
-    check(table_.create_session(handle_, abi.get()), "create_session");
+    check(contained("create_session", [&] { return table_.create_session(handle_, abi.get()); }), "create_session");
 }
 
 std::optional<Session> StorageInstance::get_session(const std::string &id) {
     Collector c;
-    const swh_status status = table_.get_session(handle_, to_str(id), &c.sink);
+    const swh_status status = contained("get_session", [&] { return table_.get_session(handle_, to_str(id), &c.sink); });
     if (status == SWH_E_NOT_FOUND) return std::nullopt;
     check_collector(c, name_, "get_session");
     check(status, "get_session");
@@ -158,11 +184,11 @@ std::optional<Session> StorageInstance::get_session(const std::string &id) {
 
 void StorageInstance::update_session(const Session &session, uint32_t fields) {
     SessionAbi abi(session);
-    check(table_.update_session(handle_, abi.get(), fields), "update_session");
+    check(contained("update_session", [&] { return table_.update_session(handle_, abi.get(), fields); }), "update_session");
 }
 
 void StorageInstance::delete_session(const std::string &id) {
-    check(table_.delete_session(handle_, to_str(id)), "delete_session");
+    check(contained("delete_session", [&] { return table_.delete_session(handle_, to_str(id)); }), "delete_session");
 }
 
 std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter) {
@@ -173,7 +199,7 @@ std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter)
     raw.limit = filter.limit;
     raw.offset = filter.offset;
     Collector c;
-    const swh_status status = table_.list_sessions(handle_, &raw, &c.sink);
+    const swh_status status = contained("list_sessions", [&] { return table_.list_sessions(handle_, &raw, &c.sink); });
     check_collector(c, name_, "list_sessions");
     check(status, "list_sessions");
     return std::move(c.sessions);
@@ -181,7 +207,7 @@ std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter)
 
 void StorageInstance::add_message(const Message &message) {
     MessageAbi abi(message);
-    check(table_.add_message(handle_, abi.get()), "add_message");
+    check(contained("add_message", [&] { return table_.add_message(handle_, abi.get()); }), "add_message");
 }
 
 std::vector<Message> StorageInstance::get_messages(const MessageQuery &query) {
@@ -192,7 +218,7 @@ std::vector<Message> StorageInstance::get_messages(const MessageQuery &query) {
     raw.since = query.since;
     raw.limit = query.limit;
     Collector c;
-    const swh_status status = table_.get_messages(handle_, &raw, &c.sink);
+    const swh_status status = contained("get_messages", [&] { return table_.get_messages(handle_, &raw, &c.sink); });
     check_collector(c, name_, "get_messages");
     check(status, "get_messages");
     return std::move(c.messages);
@@ -216,7 +242,7 @@ template <class Fn> Json health_from(const std::string &instance, Fn &&call) {
 } // namespace
 
 Json StorageInstance::health_check() {
-    return health_from(name_, [&](const swh_result_sink *sink) { return table_.health_check(handle_, sink); });
+    return health_from(name_, [&](const swh_result_sink *sink) { return contained("health_check", [&] { return table_.health_check(handle_, sink); }); });
 }
 
 // -------------------------------------------------------- ProviderInstance
@@ -333,7 +359,7 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
     // From here the plugin owns the call until it reports done, which may
     // happen before start returns.
     Call *raw_call = call.release();
-    const swh_status status = table_.start(handle_, &raw, &raw_call->sink);
+    const swh_status status = contained("start", [&] { return table_.start(handle_, &raw, &raw_call->sink); });
     if (status != SWH_OK) {
         std::unique_ptr<Call> refused(raw_call); // on failure the plugin never touches the sink
         call_finished();
@@ -343,13 +369,13 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
 }
 
 void ProviderInstance::cancel(uint64_t call_id) {
-    if (table_.cancel) table_.cancel(handle_, call_id);
+    if (table_.cancel) contained("cancel", [&] { table_.cancel(handle_, call_id); });
 }
 
 Json ProviderInstance::metadata() {
     if (!table_.get_metadata) return Json::object();
     Collector c;
-    const swh_status status = table_.get_metadata(handle_, &c.sink);
+    const swh_status status = contained("get_metadata", [&] { return table_.get_metadata(handle_, &c.sink); });
     check_collector(c, name_, "get_metadata");
     check(status, "get_metadata");
     return c.json.empty() ? Json::object() : parse_object(c.json.back(), "provider metadata");
@@ -357,7 +383,7 @@ Json ProviderInstance::metadata() {
 
 Json ProviderInstance::health_check() {
     if (!table_.health_check) return Json{{"status", "healthy"}, {"note", "plugin reports no health"}};
-    return health_from(name_, [&](const swh_result_sink *sink) { return table_.health_check(handle_, sink); });
+    return health_from(name_, [&](const swh_result_sink *sink) { return contained("health_check", [&] { return table_.health_check(handle_, sink); }); });
 }
 
 } // namespace swh::loader
@@ -372,6 +398,7 @@ namespace {
 // metadata (not a JSON object) is recorded as a failure of the middleware.
 struct EditCollector {
     MiddlewareOutcome outcome;
+    std::thread::id owner = std::this_thread::get_id();
     swh_message_editor editor{};
 
     EditCollector() {
@@ -392,6 +419,12 @@ struct EditCollector {
     EditCollector &operator=(const EditCollector &) = delete;
     static EditCollector &self(void *ctx) { return *static_cast<EditCollector *>(ctx); }
     template <class F> void guard(F &&f) noexcept {
+        if (std::this_thread::get_id() != owner) {
+            // The ABI says editor callbacks run on the thread running
+            // process; anything else races with the host reading the edits.
+            if (outcome.error.empty()) outcome.error = "editor callback from another thread (a plugin bug); ignored";
+            return;
+        }
         try {
             f(*this);
         } catch (const std::exception &e) {
@@ -405,6 +438,12 @@ struct EditCollector {
 struct EmitCollector {
     StreamOutput output;
     std::string error;
+    std::thread::id owner = std::this_thread::get_id();
+    bool on_owner_thread() {
+        if (std::this_thread::get_id() == owner) return true;
+        if (error.empty()) error = "emitter callback from another thread (a plugin bug); ignored";
+        return false;
+    }
     swh_chunk_emitter emitter{};
 
     EmitCollector() {
@@ -412,6 +451,7 @@ struct EmitCollector {
         emitter.ctx = this;
         emitter.emit = [](void *ctx, swh_str text) noexcept {
             auto &c = *static_cast<EmitCollector *>(ctx);
+            if (!c.on_owner_thread()) return;
             try {
                 c.output.text.append(text.ptr ? text.ptr : "", text.len);
             } catch (const std::exception &e) {
@@ -420,6 +460,7 @@ struct EmitCollector {
         };
         emitter.merge_metadata = [](void *ctx, swh_str json) noexcept {
             auto &c = *static_cast<EmitCollector *>(ctx);
+            if (!c.on_owner_thread()) return;
             try {
                 c.output.metadata_patch.update(parse_object(to_string(json), "metadata"));
             } catch (const std::exception &e) {
@@ -456,7 +497,7 @@ MiddlewareInstance::MiddlewareInstance(std::shared_ptr<PluginLibrary> library, s
     if (!table_.stages || !table_.process)
         throw LoadError(library_->file() + ": middleware table lacks stages/process");
     create_handle(table_.create, table_.last_error, table_.destroy);
-    stages_ = table_.stages(handle_);
+    stages_ = contained("stages", [&] { return table_.stages(handle_); });
 }
 
 MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &session, const Message &message,
@@ -464,13 +505,17 @@ MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &ses
     EditCollector edits;
     try {
         MiddlewareInputAbi input(stage, session, message, context);
-        const swh_status status = table_.process(handle_, &input.raw, &edits.editor);
+        const swh_status status = contained("process", [&] { return table_.process(handle_, &input.raw, &edits.editor); });
         if (status != SWH_OK) {
             edits.outcome.status = status;
-            const char *detail = last_error_(handle_);
-            edits.outcome.error = detail && *detail ? detail : "process failed";
-            if (status < 0 || status > SWH_STATUS_LAST)
+            edits.outcome.error = plugin_error();
+            if (edits.outcome.error.empty()) edits.outcome.error = "process failed";
+            if (status < 0 || status > SWH_STATUS_LAST) {
+                edits.outcome.status = SWH_E_INTERNAL; // a plugin bug, not a meaningful status
                 edits.outcome.error = "returned status " + std::to_string(status) + " outside the ABI's range";
+            }
+        } else if (!edits.outcome.error.empty()) {
+            edits.outcome.status = SWH_E_INTERNAL; // an edit was malformed or came from the wrong thread
         }
     } catch (const std::exception &e) {
         edits.outcome.status = SWH_E_INTERNAL;
@@ -483,7 +528,7 @@ void MiddlewareInstance::on_error(uint32_t stage, const Session &session, const 
                                   swh_status status, const std::string &error) {
     if (!table_.on_error) return;
     MiddlewareInputAbi input(stage, session, message, context);
-    table_.on_error(handle_, &input.raw, status, to_str(error));
+    contained("on_error", [&] { return table_.on_error(handle_, &input.raw, status, to_str(error)); });
 }
 
 std::unique_ptr<MiddlewareInstance::Stream> MiddlewareInstance::open_stream(const Session &session,
@@ -491,19 +536,24 @@ std::unique_ptr<MiddlewareInstance::Stream> MiddlewareInstance::open_stream(cons
                                                                             const Json &context) {
     MiddlewareInputAbi input(SWH_STAGE_ASSISTANT, session, message, context);
     void *state = nullptr;
-    check(table_.stream_open(handle_, &input.raw, &state), "stream_open");
+    check(contained("stream_open", [&] { return table_.stream_open(handle_, &input.raw, &state); }), "stream_open");
     return std::unique_ptr<Stream>(new Stream(*this, state));
 }
 
 MiddlewareInstance::Stream::~Stream() {
     if (closed_) return;
     EmitCollector discard; // the state must be freed even when nobody reads the rest
-    owner_.table_.stream_close(owner_.handle_, state_, &discard.emitter);
+    try {
+        owner_.contained("stream_close",
+                         [&] { return owner_.table_.stream_close(owner_.handle_, state_, &discard.emitter); });
+    } catch (const std::exception &e) {
+        spdlog::error("[{}] {}", owner_.name(), e.what());
+    }
 }
 
 StreamOutput MiddlewareInstance::Stream::push(std::string_view text) {
     EmitCollector out;
-    owner_.check(owner_.table_.stream_chunk(owner_.handle_, state_, to_str(text), &out.emitter), "stream_chunk");
+    owner_.check(owner_.contained("stream_chunk", [&] { return owner_.table_.stream_chunk(owner_.handle_, state_, to_str(text), &out.emitter); }), "stream_chunk");
     if (!out.error.empty()) throw PluginError(SWH_E_INTERNAL, owner_.name() + ": stream_chunk: " + out.error);
     return std::move(out.output);
 }
@@ -511,7 +561,7 @@ StreamOutput MiddlewareInstance::Stream::push(std::string_view text) {
 StreamOutput MiddlewareInstance::Stream::close() {
     closed_ = true;
     EmitCollector out;
-    owner_.check(owner_.table_.stream_close(owner_.handle_, state_, &out.emitter), "stream_close");
+    owner_.check(owner_.contained("stream_close", [&] { return owner_.table_.stream_close(owner_.handle_, state_, &out.emitter); }), "stream_close");
     if (!out.error.empty()) throw PluginError(SWH_E_INTERNAL, owner_.name() + ": stream_close: " + out.error);
     return std::move(out.output);
 }
@@ -524,7 +574,7 @@ HookInstance::HookInstance(std::shared_ptr<PluginLibrary> library, std::string n
       table_(table_of<swh_hook_v1>(*library_, SWH_KIND_HOOK, name_)) {
     if (!table_.events || !table_.on_event) throw LoadError(library_->file() + ": hook table lacks events/on_event");
     create_handle(table_.create, table_.last_error, table_.destroy);
-    events_ = table_.events(handle_);
+    events_ = contained("events", [&] { return table_.events(handle_); });
 }
 
 void HookInstance::on_event(uint32_t type, int64_t time, const Session &session, const Message *message,
@@ -540,14 +590,14 @@ void HookInstance::on_event(uint32_t type, int64_t time, const Session &session,
     event.session = session_abi.get();
     event.message = message_abi ? message_abi->get() : nullptr;
     event.details_json = to_str(details_text);
-    check(table_.on_event(handle_, &event), "on_event");
+    check(contained("on_event", [&] { return table_.on_event(handle_, &event); }), "on_event");
 }
 
 std::string HookInstance::render_metrics() {
     if (!table_.render_metrics) return "";
     try {
         Collector c;
-        if (table_.render_metrics(handle_, &c.sink) != SWH_OK) return "";
+        if (contained("render_metrics", [&] { return table_.render_metrics(handle_, &c.sink); }) != SWH_OK) return "";
         std::string text;
         for (const auto &part : c.json) text += part;
         return text;

@@ -49,6 +49,21 @@ class InstanceBase {
     // Turns a non-OK status into PluginError (statuses outside the enum are
     // reported as a plugin bug).
     void check(swh_status status, const char *operation) const;
+    // Runs one call into the plugin. A C++ exception thrown across the C
+    // boundary (a plugin bug) is contained and becomes a PluginError.
+    template <class F> auto contained(const char *operation, F &&call) const -> decltype(call()) {
+        try {
+            return call();
+        } catch (const std::exception &e) {
+            throw PluginError(SWH_E_INTERNAL, name_ + ": " + operation +
+                                                  " threw an exception across the ABI boundary: " + e.what());
+        } catch (...) {
+            throw PluginError(SWH_E_INTERNAL,
+                              name_ + ": " + operation + " threw an exception across the ABI boundary");
+        }
+    }
+    // The plugin's last_error for this thread, never throwing.
+    std::string plugin_error() const;
 
     std::shared_ptr<PluginLibrary> library_;
     std::string name_;

@@ -1,6 +1,10 @@
 #include "loader/plugin_library.hpp"
 
 #include <dlfcn.h>
+#include <fstream>
+#include <openssl/evp.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 
@@ -78,9 +82,9 @@ std::vector<manifest::ConfigField> copy_schema(const swh_plugin_descriptor &d, c
 // All checks on the descriptor before any other plugin code runs.
 void check_descriptor(const swh_plugin_descriptor *d, const std::string &file) {
     if (!d) throw LoadError(file + ": swh_plugin_entry returned NULL");
-    if (d->struct_size < sizeof(swh_plugin_descriptor))
-        throw LoadError(file + ": descriptor struct_size " + std::to_string(d->struct_size) +
-                        " is smaller than this host's " + std::to_string(sizeof(swh_plugin_descriptor)));
+    // struct_size, abi_major and abi_minor sit at the same offsets in every
+    // major, so the version is judged first: another major's descriptor may
+    // legitimately have any size.
     if (d->abi_major != SWH_ABI_VERSION_MAJOR)
         throw LoadError(file + ": plugin ABI " + std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor) +
                         " is incompatible with host ABI " + std::to_string(SWH_ABI_VERSION_MAJOR) + "." +
@@ -90,6 +94,9 @@ void check_descriptor(const swh_plugin_descriptor *d, const std::string &file) {
                         std::to_string(d->abi_minor) + " but this host offers " +
                         std::to_string(SWH_ABI_VERSION_MAJOR) + "." + std::to_string(SWH_ABI_VERSION_MINOR) +
                         " (upgrade swarmhost)");
+    if (d->struct_size < sizeof(swh_plugin_descriptor))
+        throw LoadError(file + ": descriptor struct_size " + std::to_string(d->struct_size) +
+                        " is smaller than this host's " + std::to_string(sizeof(swh_plugin_descriptor)));
     const std::string name = text_or_empty(d->name);
     if (!valid_plugin_name(name))
         throw LoadError(file + ": plugin name '" + name + "' is not [a-z0-9_]{1,64}");
@@ -126,6 +133,45 @@ bool is_shared_object(const std::filesystem::path &p) {
 
 } // namespace
 
+std::string file_sha256(const std::string &file) {
+    std::ifstream in(file, std::ios::binary);
+    if (!in) throw LoadError(file + ": cannot read file to hash it");
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw LoadError("sha256 unavailable");
+    std::vector<char> buffer(1 << 16);
+    while (in) {
+        in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
+        if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+    }
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int length = 0;
+    EVP_DigestFinal_ex(ctx.get(), digest, &length);
+    static const char *hex = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < length; ++i) {
+        out.push_back(hex[digest[i] >> 4]);
+        out.push_back(hex[digest[i] & 0xF]);
+    }
+    return out;
+}
+
+std::string unsafe_file_reason(const std::string &file) {
+    struct stat st {};
+    if (::stat(file.c_str(), &st) != 0) return ""; // dlopen will report it
+    if (st.st_mode & S_IWOTH) return file + ": refusing a world-writable plugin file";
+    const uid_t me = ::geteuid();
+    if (st.st_uid != me && st.st_uid != 0)
+        return file + ": refusing a plugin file owned by uid " + std::to_string(st.st_uid) +
+               ", not by the daemon's user (uid " + std::to_string(me) + ") or root";
+    const std::string dir = std::filesystem::path(file).parent_path().string();
+    struct stat dst {};
+    // A sticky world-writable folder (like /tmp) still lets others add files
+    // but not replace ours; a plain world-writable one lets anyone swap it.
+    if (::stat(dir.empty() ? "." : dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH) && !(dst.st_mode & S_ISVTX))
+        return file + ": refusing a plugin in a world-writable folder (" + dir + ")";
+    return "";
+}
+
 const char *kind_name(uint32_t kind) {
     switch (kind) {
     case SWH_KIND_STORAGE: return "storage";
@@ -140,6 +186,7 @@ const char *kind_name(uint32_t kind) {
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string &file) {
     std::shared_ptr<PluginLibrary> lib(new PluginLibrary());
     lib->file_ = file;
+    if (std::filesystem::exists(file)) lib->sha256_ = file_sha256(file); // hashed before any of its code runs
     boost::system::error_code ec;
     // RTLD_LOCAL: two plugins may bundle different versions of a library.
     lib->library_.load(file, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local, ec);
@@ -170,6 +217,11 @@ void PluginRegistry::scan(const std::vector<std::string> &dirs) {
             if (entry.is_regular_file() && is_shared_object(entry.path())) files.push_back(entry.path());
         std::sort(files.begin(), files.end()); // deterministic order and logs
         for (const auto &path : files) {
+            if (auto unsafe = unsafe_file_reason(path.string()); !unsafe.empty()) {
+                failures_.push_back({path.string(), unsafe});
+                spdlog::error("plugin load refused: {}", unsafe);
+                continue;
+            }
             try {
                 auto lib = PluginLibrary::load(path.string());
                 if (auto existing = find(lib->name())) {

@@ -23,6 +23,12 @@ class LoadError : public std::runtime_error {
 
 const char *kind_name(uint32_t kind); // "storage", "provider", ... or "unknown"
 
+// Lowercase hex SHA-256 of a file's bytes; throws LoadError if unreadable.
+std::string file_sha256(const std::string &file);
+// Why a plugin file must not be loaded ("" = fine): world-writable file or
+// folder, or a file owned by someone other than the daemon's user or root.
+std::string unsafe_file_reason(const std::string &file);
+
 class PluginLibrary {
   public:
     // Throws LoadError("<file>: <reason>").
@@ -36,6 +42,8 @@ class PluginLibrary {
     uint16_t abi_major() const { return descriptor_->abi_major; }
     uint16_t abi_minor() const { return descriptor_->abi_minor; }
     const std::vector<manifest::ConfigField> &schema() const { return schema_; }
+    // SHA-256 of the file as it was read just before loading (lowercase hex).
+    const std::string &sha256() const { return sha256_; }
     // The kind table; valid while this object lives. Callers check kind() first.
     const void *vtable() const { return descriptor_->vtable; }
     // Size of the kind table as the plugin built it (for members added later).
@@ -45,7 +53,7 @@ class PluginLibrary {
     PluginLibrary() = default;
     boost::dll::shared_library library_;
     const swh_plugin_descriptor *descriptor_ = nullptr;
-    std::string file_, name_, version_, description_;
+    std::string file_, name_, version_, description_, sha256_;
     std::vector<manifest::ConfigField> schema_;
 };
 
@@ -60,7 +68,9 @@ class PluginRegistry {
   public:
     // Loads every shared object (*.so, *.dylib, *.dll) in `dirs`. A file that
     // fails is logged (one line naming file and reason) and remembered; it
-    // only matters if the manifest asks for it.
+    // only matters if the manifest asks for it. Before loading, a file (or
+    // its folder) that is world-writable, or a file owned by neither the
+    // daemon's user nor root, is refused: anyone could swap its code.
     void scan(const std::vector<std::string> &dirs);
     // nullptr if no plugin of that name was loaded.
     std::shared_ptr<PluginLibrary> find(const std::string &name) const;

@@ -30,9 +30,9 @@ const Keys kServerKeys{"listen",
                        "max_body_bytes",
                        "request_timeout_seconds",
                        "shutdown_grace_seconds"};
-const Keys kPluginKeys{"name", "plugin", "config"};
-const Keys kProviderKeys{"name", "plugin", "config", "fallback"};
-const Keys kMiddlewareKeys{"name", "plugin", "config", "priority", "when", "after", "fail"};
+const Keys kPluginKeys{"name", "plugin", "config", "sha256"};
+const Keys kProviderKeys{"name", "plugin", "config", "sha256", "fallback"};
+const Keys kMiddlewareKeys{"name", "plugin", "config", "sha256", "priority", "when", "after", "fail"};
 const Keys kWhenKeys{"user_type", "provider", "model"};
 
 struct Located {
@@ -522,6 +522,18 @@ class Parser {
         ref.name = name ? name->value : ref.plugin;
         name_mark = name ? name->mark : plugin ? plugin->mark : view.mark;
         ref.config = config_at(view);
+        if (const auto pin = string_at(view, "sha256")) {
+            ref.sha256 = pin->value;
+            ref.sha256_mark = pin->mark;
+            std::transform(ref.sha256.begin(), ref.sha256.end(), ref.sha256.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            const bool hex64 = ref.sha256.size() == 64 && std::all_of(ref.sha256.begin(), ref.sha256.end(), [](char c) {
+                                   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                               });
+            if (!hex64)
+                error(pin->mark, "expected 64 hex digits for 'sha256' (the plugin file's SHA-256, e.g. from "
+                                 "sha256sum), got '" + pin->value + "'");
+        }
     }
 
     // ---- cross-entry checks

@@ -61,6 +61,8 @@ struct PluginRef {
     std::string plugin; // descriptor name of the plugin to load
     YAML::Node config;  // may be null/undefined = no config given
     SourceMark mark;    // where the entry starts
+    std::string sha256; // optional pin of the plugin file (lowercase hex)
+    SourceMark sha256_mark;
 };
 
 struct ProviderRef : PluginRef {

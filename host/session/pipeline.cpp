@@ -31,6 +31,11 @@ std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, u
                                              " plugin, expected a " + loader::kind_name(kind) + " plugin"});
         return nullptr;
     }
+    if (!ref.sha256.empty() && ref.sha256 != library->sha256()) {
+        diagnostics.push_back({ref.sha256_mark, library->file() + ": sha256 mismatch: manifest pins " + ref.sha256 +
+                                                    ", file is " + library->sha256()});
+        return nullptr;
+    }
     const std::size_t before = diagnostics.size();
     config_out = manifest::validate_config(ref.config, library->schema(), ref.plugin, ref.mark, diagnostics);
     return diagnostics.size() == before ? library : nullptr;

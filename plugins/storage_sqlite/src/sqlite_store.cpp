@@ -279,7 +279,8 @@ void Store::open_writer() {
 
     db.exec_script("BEGIN IMMEDIATE;");
     try {
-        int64_t version = std::stoll("0" + db.query_text("PRAGMA user_version"));
+        const std::string user_version = db.query_text("PRAGMA user_version");
+        int64_t version = user_version.empty() ? 0 : std::stoll(user_version);
         if (version > kSchemaVersion)
             throw Failure(SWH_E_UNAVAILABLE, "database schema version " + std::to_string(version) +
                                                  " is newer than this plugin supports (" +

@@ -46,7 +46,7 @@ extern "C" {
 /* Semantic version of the ABI. The host loads a plugin when the majors are
  * equal and the plugin's minor is <= the host's minor. */
 #define SWH_ABI_VERSION_MAJOR 1
-#define SWH_ABI_VERSION_MINOR 0
+#define SWH_ABI_VERSION_MINOR 1
 
 /* The one symbol each plugin shared object exports. */
 #define SWH_PLUGIN_ENTRY_SYMBOL "swh_plugin_entry"
@@ -196,6 +196,50 @@ typedef struct swh_result_sink {
  * already applied). Valid only during `create`; copy what you keep. */
 typedef struct swh_config swh_config;
 
+/* ------------------------------------------------------------ HTTP client */
+/* Added in ABI 1.1. */
+
+/* One HTTP header. OWNERSHIP: borrowed for the call that passed it. Arrays
+ * of headers are walked with the stride headers[0].struct_size. */
+typedef struct swh_http_header {
+    uint32_t struct_size;
+    swh_str name;
+    swh_str value;
+} swh_http_header;
+
+/* An outgoing HTTP request made through the host's asynchronous client (so a
+ * provider needs no HTTP library of its own and holds no thread while a reply
+ * streams). OWNERSHIP: borrowed until http_start returns; the host copies. */
+typedef struct swh_http_request {
+    uint32_t struct_size;
+    swh_str method;                  /* "POST", "GET", ...                    */
+    swh_str url;                     /* absolute http:// or https:// URL      */
+    const swh_http_header *headers;
+    size_t header_count;
+    swh_str body;
+    uint32_t timeout_ms;             /* whole exchange; 0 = no limit          */
+    uint32_t connect_timeout_ms;     /* 0 = host default (10 s)               */
+    uint32_t idle_timeout_ms;        /* max silence between bytes; 0 = none   */
+    uint32_t delay_ms;               /* start after this delay (retry backoff) */
+} swh_http_request;
+
+/* Where the host reports one HTTP exchange. OWNERSHIP: plugin-owned; must
+ * stay valid until on_done has been called. Callbacks run on the host's HTTP
+ * thread, never concurrently for one request, in this order: on_response
+ * once (when the status line and headers are in), on_body zero or more
+ * times, on_done exactly once (also after a failure before any response). */
+typedef struct swh_http_sink {
+    uint32_t struct_size;
+    void *ctx;
+    void (*on_response)(void *ctx, int32_t http_status, const swh_http_header *headers, size_t header_count);
+    /* A piece of the body as it arrives. Return non-SWH_OK to abort the
+     * exchange (on_done then reports SWH_E_CANCELLED). */
+    swh_status (*on_body)(void *ctx, swh_str chunk);
+    /* SWH_OK when the body is complete (whatever the HTTP status); else
+     * SWH_E_TIMEOUT, SWH_E_UNAVAILABLE (connect/DNS/reset), SWH_E_CANCELLED. */
+    void (*on_done)(void *ctx, swh_status status, swh_str error_message);
+} swh_http_sink;
+
 /* -------------------------------------------------------------- host API */
 
 typedef struct swh_host_api swh_host_api;
@@ -243,6 +287,17 @@ struct swh_host_api {
     /* Read a session and its messages through the host's configured storage
      * (hooks and session types need it). Results go to `sink`. [may-block] */
     swh_status (*read_session)(void *host_ctx, swh_str session_id, const swh_result_sink *sink);
+
+    /* --- added in 1.1 --- */
+    /* Start an HTTP exchange on the host's event loop; returns at once. On
+     * SWH_OK the host calls sink->on_done exactly once later (never before
+     * http_start returns) and *out_request_id identifies the exchange. On
+     * another status the sink is never called. [non-blocking] */
+    swh_status (*http_start)(void *host_ctx, const swh_http_request *request, const swh_http_sink *sink,
+                             uint64_t *out_request_id);
+    /* Abort an exchange; on_done follows with SWH_E_CANCELLED unless it has
+     * already been called. Unknown or finished ids are ignored. */
+    void (*http_cancel)(void *host_ctx, uint64_t request_id);
 };
 
 /* ------------------------------------------------------------- descriptor */

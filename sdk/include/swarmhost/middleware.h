@@ -25,7 +25,9 @@ typedef struct swh_middleware_input {
 } swh_middleware_input;
 
 /* How a middleware changes the message. OWNERSHIP: host-owned, valid for
- * the call; callbacks copy their inputs. Not calling any = pass unchanged. */
+ * the call; callbacks copy their inputs. Not calling any = pass unchanged.
+ * Call them only on the thread running `process`, before it returns (the
+ * host ignores, and fails the call for, a callback from another thread). */
 typedef struct swh_message_editor {
     uint32_t struct_size;
     void *ctx;

@@ -1,0 +1,182 @@
+// HttpClient (host->http_start's engine) against a real Beast server on
+// loopback: status and headers, streamed body pieces, cancel, delay,
+// connection refused, timeout.
+#include "http/server.hpp"
+#include "upstream/http_client.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <catch2/catch.hpp>
+#include <condition_variable>
+#include <future>
+#include <mutex>
+#include <thread>
+
+using namespace swh;
+
+namespace {
+
+// Answers by path: /json, /stream (3 SSE events), /hang (never answers).
+class TestHandler : public http::RequestHandler {
+  public:
+    void handle(http::Request request, std::shared_ptr<http::Exchange> exchange) override {
+        if (request.path == "/json") {
+            exchange->respond(201, "application/json", "{\"echo\":\"" + request.body + "\"}", {{"X-Test", "yes"}});
+        } else if (request.path == "/stream") {
+            exchange->start_stream();
+            for (int i = 0; i < 3; ++i) exchange->send_event("", "piece" + std::to_string(i));
+            exchange->end_stream();
+        } else if (request.path == "/hang") {
+            std::lock_guard lock(mutex_);
+            hung_.push_back(exchange); // keep it open, answer never
+        } else {
+            exchange->respond(404, "text/plain", "no");
+        }
+    }
+
+  private:
+    std::mutex mutex_;
+    std::vector<std::shared_ptr<http::Exchange>> hung_;
+};
+
+struct LoopbackServer {
+    boost::asio::io_context io;
+    TestHandler handler;
+    http::Server server{io, {boost::asio::ip::make_address("127.0.0.1"), 0}, handler, http::ServerLimits{}};
+    std::thread thread;
+    LoopbackServer() {
+        server.start();
+        thread = std::thread([this] { io.run(); });
+    }
+    ~LoopbackServer() {
+        io.stop();
+        thread.join();
+    }
+    std::string url(const std::string &path) const {
+        return "http://127.0.0.1:" + std::to_string(server.local_endpoint().port()) + path;
+    }
+};
+
+struct Result {
+    std::mutex mutex;
+    int status = 0;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string body;
+    int pieces = 0;
+    std::promise<std::pair<swh_status, std::string>> done;
+};
+
+HttpCallbacks collect(Result &r, int stop_after_pieces = -1) {
+    HttpCallbacks cb;
+    cb.on_response = [&r](int status, const auto &headers) {
+        std::lock_guard lock(r.mutex);
+        r.status = status;
+        r.headers = headers;
+    };
+    cb.on_body = [&r, stop_after_pieces](std::string_view chunk) {
+        std::lock_guard lock(r.mutex);
+        r.body.append(chunk);
+        ++r.pieces;
+        return stop_after_pieces < 0 || r.pieces < stop_after_pieces;
+    };
+    cb.on_done = [&r](swh_status status, std::string error) { r.done.set_value({status, std::move(error)}); };
+    return cb;
+}
+
+std::pair<swh_status, std::string> wait_done(Result &r) {
+    auto future = r.done.get_future();
+    REQUIRE(future.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+    return future.get();
+}
+
+} // namespace
+
+TEST_CASE("a POST gets status, headers and body") {
+    LoopbackServer upstream;
+    HttpClient client;
+    Result r;
+    HttpRequest req;
+    req.method = "POST";
+    req.url = upstream.url("/json");
+    req.body = "hi";
+    req.headers = {{"Content-Type", "text/plain"}};
+    client.start(req, collect(r));
+    auto [status, error] = wait_done(r);
+    CHECK(status == SWH_OK);
+    CHECK(r.status == 201);
+    CHECK(r.body == "{\"echo\":\"hi\"}");
+    bool has_header = false;
+    for (const auto &[name, value] : r.headers) has_header = has_header || (name == "X-Test" && value == "yes");
+    CHECK(has_header);
+    CHECK(client.open_requests() == 0);
+}
+
+TEST_CASE("a streamed body arrives whole, and the plugin may stop it early") {
+    LoopbackServer upstream;
+    HttpClient client;
+    Result whole;
+    HttpRequest req;
+    req.url = upstream.url("/stream");
+    client.start(req, collect(whole));
+    CHECK(wait_done(whole).first == SWH_OK);
+    CHECK(whole.body == "data: piece0\n\ndata: piece1\n\ndata: piece2\n\n");
+
+    Result stopped;
+    client.start(req, collect(stopped, 1));
+    CHECK(wait_done(stopped).first == SWH_E_CANCELLED);
+}
+
+TEST_CASE("cancel, delay, refused connection and timeout each end with the right status") {
+    LoopbackServer upstream;
+    HttpClient client;
+
+    Result delayed_then_cancelled;
+    HttpRequest slow_start;
+    slow_start.url = upstream.url("/json");
+    slow_start.delay_ms = 60'000;
+    const uint64_t id = client.start(slow_start, collect(delayed_then_cancelled));
+    client.cancel(id);
+    CHECK(wait_done(delayed_then_cancelled).first == SWH_E_CANCELLED);
+    CHECK(delayed_then_cancelled.status == 0); // never sent
+
+    Result delayed;
+    slow_start.delay_ms = 50;
+    client.start(slow_start, collect(delayed));
+    CHECK(wait_done(delayed).first == SWH_OK);
+    CHECK(delayed.status == 201);
+
+    Result refused;
+    HttpRequest closed_port;
+    {
+        LoopbackServer gone; // bind a port, then close it
+        closed_port.url = gone.url("/json");
+    }
+    client.start(closed_port, collect(refused));
+    CHECK(wait_done(refused).first == SWH_E_UNAVAILABLE);
+
+    Result timed_out;
+    HttpRequest hang;
+    hang.url = upstream.url("/hang");
+    hang.timeout_ms = 300;
+    client.start(hang, collect(timed_out));
+    auto [status, error] = wait_done(timed_out);
+    CHECK(status == SWH_E_TIMEOUT);
+    CHECK_FALSE(error.empty());
+
+    Result cancelled_in_flight;
+    hang.timeout_ms = 0;
+    const uint64_t open_id = client.start(hang, collect(cancelled_in_flight));
+    client.cancel(open_id);
+    CHECK(wait_done(cancelled_in_flight).first == SWH_E_CANCELLED);
+}
+
+TEST_CASE("destroying the client ends every open request with on_done") {
+    LoopbackServer upstream;
+    Result r;
+    {
+        HttpClient client;
+        HttpRequest hang;
+        hang.url = upstream.url("/hang");
+        client.start(hang, collect(r));
+    }
+    CHECK(wait_done(r).first == SWH_E_CANCELLED);
+}
