@@ -2,7 +2,9 @@
 //   serve   -c MANIFEST [--listen HOST:PORT]   run the daemon
 //   check   MANIFEST                           validate a manifest, exit 0/1
 //   plugins [-c MANIFEST] [--plugin-dir DIR]   list plugins with their schemas
+//   new-plugin --kind K --name N [--lang c|cpp] [--dir OUT]   scaffold a plugin
 #include "daemon/daemon.hpp"
+#include "daemon/scaffold.hpp"
 #include "util/logging.hpp"
 
 #include <swarmhost/abi.h>
@@ -20,6 +22,8 @@ commands:
   serve    run the daemon:            swarmhost serve -c configs/default.yaml [--listen 127.0.0.1:8080]
   check    validate a manifest:       swarmhost check configs/default.yaml
   plugins  list plugins and schemas:  swarmhost plugins -c configs/default.yaml | --plugin-dir DIR
+  new-plugin  scaffold an out-of-tree plugin:
+           swarmhost new-plugin --kind middleware|hook --name my_filter [--lang c|cpp] [--dir OUT]
 
 options)";
 
@@ -32,7 +36,11 @@ po::options_description make_options() {
         ("listen,l", po::value<std::string>(), "HOST:PORT to listen on; overrides server.listen") //
         ("plugin-dir", po::value<std::vector<std::string>>()->composing(), "extra plugin folder (repeatable)") //
         ("log-json", "log one JSON object per line")                                         //
-        ("log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error");
+        ("log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error") //
+        ("kind", po::value<std::string>(), "new-plugin: middleware | hook")                           //
+        ("name", po::value<std::string>(), "new-plugin: plugin name, [a-z][a-z0-9_]*")                //
+        ("lang", po::value<std::string>()->default_value("c"), "new-plugin: c | cpp")                 //
+        ("dir", po::value<std::string>(), "new-plugin: output folder (default ./<kind>_<name>)");
     return options;
 }
 
@@ -100,6 +108,15 @@ int main(int argc, char **argv) {
             return 2;
         }
         return swh::daemon::list_plugins(config, plugin_dirs);
+    }
+    if (command == "new-plugin") {
+        swh::daemon::ScaffoldOptions scaffold;
+        scaffold.kind = vm.count("kind") ? vm["kind"].as<std::string>() : "";
+        scaffold.name = vm.count("name") ? vm["name"].as<std::string>() : "";
+        scaffold.lang = vm["lang"].as<std::string>();
+        scaffold.dir = vm.count("dir") ? vm["dir"].as<std::string>() : "";
+        if (!plugin_dirs.empty()) scaffold.host_plugin_dir = plugin_dirs.front();
+        return swh::daemon::new_plugin(scaffold, std::cout, std::cerr);
     }
     std::cerr << "swarmhost: unknown command '" << command << "'\n\n" << kUsage << options;
     return 2;

@@ -1,0 +1,579 @@
+// swarmhost C++ plugin helper (header-only, C++20, optional).
+//
+// Write a class, get the C tables. The helper builds the kind's function
+// table and the descriptor from an ordinary C++ class, turns every exception
+// into a status plus last_error at the edge, hands you std::string_view
+// instead of {ptr,len}, and reads the validated config with types. It adds no
+// ABI: everything here compiles down to the C structs of <swarmhost/*.h>, and
+// the plugin still exports only swh_plugin_entry.
+//
+//     #include <swarmhost/cpp/plugin.hpp>
+//     class Shout {
+//       public:
+//         Shout(swh::cpp::Host host, const swh::cpp::Config &config) : host_(host),
+//             suffix_(config.get<std::string>("suffix")) {}
+//         uint32_t stages() const { return SWH_STAGE_USER; }
+//         void process(const swh::cpp::MiddlewareInput &in, swh::cpp::Editor &edit) {
+//             if (in.message.content.empty()) throw swh::cpp::Failure(SWH_E_INVALID, "empty");
+//             edit.set_content(std::string(in.message.content) + suffix_);
+//         }
+//       private:
+//         swh::cpp::Host host_;
+//         std::string suffix_;
+//     };
+//     constexpr swh_config_field kSchema[] = {swh::cpp::field("suffix", SWH_CFG_STRING, "\"!\"",
+//     "appended")}; SWH_CPP_MIDDLEWARE(Shout, "shout", "0.1.0", "Appends a suffix", kSchema)
+//
+// Class requirements per kind (checked at compile time, see the concepts):
+//   every kind   Impl(swh::cpp::Host, const swh::cpp::Config &)  — may throw;
+//                the Config is valid only inside the constructor.
+//   middleware   uint32_t stages() const;                        [any-thread]
+//                void|swh_status process(const MiddlewareInput &, Editor &);   [any-thread]
+//                optional: void on_error(const MiddlewareInput &, swh_status, std::string_view);
+//                optional streaming: std::unique_ptr<S> open_stream(const MiddlewareInput &),
+//                  with S::chunk(std::string_view, Emitter &) and S::close(Emitter &)  [serial per stream]
+//   hook         uint32_t events() const;                        [any-thread]
+//                void|swh_status on_event(const Event &);        [serial][may-block]
+//                optional: std::string render_metrics();         [any-thread]
+// Threading: the helper adds no locking. Members tagged [any-thread] run
+// concurrently on one instance; synchronise your own state.
+#pragma once
+
+#include <swarmhost/cpp/edge.hpp>
+
+#include <chrono>
+#include <concepts>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <type_traits>
+#include <utility>
+#include <vector>
+
+namespace swh::cpp {
+
+using edge::ErrorSlot;
+using edge::Failure;
+
+// {ptr,len} <-> std::string_view. `sv` tolerates a NULL pointer with len 0.
+inline std::string_view sv(swh_str s) noexcept {
+    return (s.ptr == nullptr || s.len == 0) ? std::string_view{} : std::string_view{s.ptr, s.len};
+}
+inline swh_str str(std::string_view s) noexcept {
+    return swh_str{s.data(), s.size()};
+}
+
+// ------------------------------------------------------------------ host
+
+// The host services table of one instance. Cheap to copy; valid from the
+// constructor until the instance is destroyed. Every member is [any-thread]
+// and a no-op (or a local fallback) when the host does not offer it.
+class Host {
+  public:
+    Host() = default;
+    explicit Host(const swh_host_api *api) noexcept : api_(api) {}
+
+    void log(int32_t level, std::string_view message) const noexcept {
+        if (offers(&swh_host_api::log, offsetof(swh_host_api, log)))
+            api_->log(api_->host_ctx, level, str(message));
+    }
+    void debug(std::string_view m) const noexcept { log(SWH_LOG_DEBUG, m); }
+    void info(std::string_view m) const noexcept { log(SWH_LOG_INFO, m); }
+    void warn(std::string_view m) const noexcept { log(SWH_LOG_WARN, m); }
+    void error(std::string_view m) const noexcept { log(SWH_LOG_ERROR, m); }
+
+    swh_time_us now_us() const noexcept {
+        if (offers(&swh_host_api::now_us, offsetof(swh_host_api, now_us)))
+            return api_->now_us(api_->host_ctx);
+        using namespace std::chrono;
+        return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
+    }
+    // A new UUIDv4 text from the host; throws Failure(SWH_E_UNSUPPORTED) when not offered.
+    std::string new_id() const {
+        if (!offers(&swh_host_api::new_id, offsetof(swh_host_api, new_id)))
+            throw Failure(SWH_E_UNSUPPORTED, "host does not offer new_id");
+        char out[37] = {};
+        api_->new_id(api_->host_ctx, out);
+        return std::string(out, 36);
+    }
+    void metric_add(std::string_view name, double value, std::string_view labels_json = {}) const noexcept {
+        if (offers(&swh_host_api::metric_add, offsetof(swh_host_api, metric_add)))
+            api_->metric_add(api_->host_ctx, str(name), str(labels_json), value);
+    }
+    void publish_event(std::string_view type, std::string_view payload_json) const noexcept {
+        if (offers(&swh_host_api::publish_event, offsetof(swh_host_api, publish_event)))
+            api_->publish_event(api_->host_ctx, str(type), str(payload_json));
+    }
+    // The raw table, for members this helper does not wrap (read_session).
+    const swh_host_api *raw() const noexcept { return api_; }
+
+  private:
+    // True when the host's table is big enough to hold the member and sets it.
+    template <class Fn> bool offers(Fn swh_host_api::*member, std::size_t offset) const noexcept {
+        return api_ != nullptr && api_->struct_size >= offset + sizeof(Fn) && api_->*member != nullptr;
+    }
+    const swh_host_api *api_ = nullptr;
+};
+
+// ---------------------------------------------------------------- config
+
+// Typed access to the instance's validated config (defaults applied by the
+// host). Valid only during the constructor: copy what you keep.
+//   get<T>(key)   T in {std::string, int64_t, int, double, bool, std::vector<std::string>};
+//                 throws Failure(SWH_E_INVALID) naming the key on absence or a type mismatch.
+//   find<T>(key)  std::nullopt when the key is absent.
+//   json()        the whole config as JSON object text.
+class Config {
+  public:
+    Config(const swh_host_api *host, const swh_config *cfg) : host_(host), cfg_(cfg) {
+        if (host == nullptr) throw Failure(SWH_E_INVALID, "create: host table is NULL");
+    }
+
+    template <class T> T get(const char *key) const {
+        std::optional<T> value = find<T>(key);
+        if (!value) throw Failure(SWH_E_INVALID, std::string("config key '") + key + "' is missing");
+        return std::move(*value);
+    }
+
+    template <class T> std::optional<T> find(const char *key) const {
+        if constexpr (std::is_same_v<T, std::string>) {
+            swh_str out{nullptr, 0};
+            if (!fetch(&swh_host_api::config_string, offsetof(swh_host_api, config_string), key, "string",
+                       &out))
+                return std::nullopt;
+            return std::string(sv(out));
+        } else if constexpr (std::is_same_v<T, bool>) {
+            int32_t out = 0;
+            if (!fetch(&swh_host_api::config_bool, offsetof(swh_host_api, config_bool), key, "bool", &out))
+                return std::nullopt;
+            return out != 0;
+        } else if constexpr (std::is_integral_v<T>) {
+            int64_t out = 0;
+            if (!fetch(&swh_host_api::config_int, offsetof(swh_host_api, config_int), key, "integer", &out))
+                return std::nullopt;
+            if (!std::in_range<T>(out))
+                throw Failure(SWH_E_INVALID, std::string("config key '") + key + "' is out of range");
+            return static_cast<T>(out);
+        } else if constexpr (std::is_floating_point_v<T>) {
+            double out = 0;
+            if (!fetch(&swh_host_api::config_number, offsetof(swh_host_api, config_number), key, "number",
+                       &out))
+                return std::nullopt;
+            return static_cast<T>(out);
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+            std::size_t count = 0;
+            if (!fetch(&swh_host_api::config_list_size, offsetof(swh_host_api, config_list_size), key,
+                       "string list", &count))
+                return std::nullopt;
+            require(&swh_host_api::config_list_string, offsetof(swh_host_api, config_list_string));
+            std::vector<std::string> items;
+            items.reserve(count);
+            for (std::size_t i = 0; i < count; ++i) {
+                swh_str item{nullptr, 0};
+                check(host_->config_list_string(host_->host_ctx, cfg_, key, i, &item), key, "string list");
+                items.emplace_back(sv(item));
+            }
+            return items;
+        } else {
+            static_assert(sizeof(T) == 0, "Config::get<T>: unsupported type");
+        }
+    }
+
+    std::string json() const {
+        require(&swh_host_api::config_json, offsetof(swh_host_api, config_json));
+        swh_str out{nullptr, 0};
+        check(host_->config_json(host_->host_ctx, cfg_, &out), "(whole config)", "json");
+        return std::string(sv(out));
+    }
+
+  private:
+    template <class Fn> void require(Fn swh_host_api::*member, std::size_t offset) const {
+        if (host_->struct_size < offset + sizeof(Fn) || host_->*member == nullptr)
+            throw Failure(SWH_E_UNSUPPORTED, "host does not offer this config accessor");
+    }
+    // false = key absent; throws on any other failure.
+    template <class Fn, class Out>
+    bool fetch(Fn swh_host_api::*member, std::size_t offset, const char *key, const char *type,
+               Out *out) const {
+        require(member, offset);
+        const swh_status status = (host_->*member)(host_->host_ctx, cfg_, key, out);
+        if (status == SWH_E_NOT_FOUND) return false;
+        check(status, key, type);
+        return true;
+    }
+    static void check(swh_status status, const char *key, const char *type) {
+        if (status == SWH_OK) return;
+        throw Failure(SWH_E_INVALID, std::string("config key '") + key + "' is not a " + type +
+                                         " (host status " + std::to_string(status) + ")");
+    }
+    const swh_host_api *host_;
+    const swh_config *cfg_;
+};
+
+// One config schema row: field("path", SWH_CFG_STRING, "\"./x.db\"", "Database file").
+constexpr swh_config_field field(const char *key, uint32_t type, const char *default_json,
+                                 const char *description, bool required = false) noexcept {
+    return swh_config_field{sizeof(swh_config_field), key,          type,
+                            required ? 1u : 0u,       default_json, description};
+}
+
+// ------------------------------------------------------------ data views
+
+// Borrowed views of the ABI's data structs: valid only during the call that
+// received them. Copy (std::string(view)) what you keep.
+struct Message {
+    std::string_view id, session_id, role, content, metadata_json, provider_message_id,
+        provider_metadata_json;
+    swh_time_us timestamp = 0;
+
+    static Message from(const swh_message *m) {
+        if (!SWH_HAS_MEMBER(m, swh_message, provider_metadata_json))
+            throw Failure(SWH_E_INVALID, "message is NULL or its struct_size is too small");
+        return {sv(m->id),
+                sv(m->session_id),
+                sv(m->role),
+                sv(m->content),
+                sv(m->metadata_json),
+                sv(m->provider_message_id),
+                sv(m->provider_metadata_json),
+                m->timestamp};
+    }
+};
+
+struct Session {
+    std::string_view id, user_id, provider, model, status, type, config_json, context_json, metadata_json;
+    swh_time_us created_at = 0, last_activity = 0;
+    uint64_t message_count = 0;
+
+    static Session from(const swh_session *s) {
+        if (!SWH_HAS_MEMBER(s, swh_session, metadata_json))
+            throw Failure(SWH_E_INVALID, "session is NULL or its struct_size is too small");
+        return {sv(s->id),          sv(s->user_id),      sv(s->provider),
+                sv(s->model),       sv(s->status),       sv(s->type),
+                sv(s->config_json), sv(s->context_json), sv(s->metadata_json),
+                s->created_at,      s->last_activity,    s->message_count};
+    }
+};
+
+struct MiddlewareInput {
+    uint32_t stage = 0; // one SWH_STAGE_* bit
+    Session session;
+    Message message;
+    std::string_view context_json;
+
+    static MiddlewareInput from(const swh_middleware_input *in) {
+        if (!SWH_HAS_MEMBER(in, swh_middleware_input, context_json))
+            throw Failure(SWH_E_INVALID, "middleware input is NULL or its struct_size is too small");
+        return {in->stage, Session::from(in->session), Message::from(in->message), sv(in->context_json)};
+    }
+};
+
+struct Event {
+    uint32_t type = 0; // one SWH_EVENT_* bit
+    swh_time_us time = 0;
+    Session session;
+    std::optional<Message> message; // MESSAGE_SENT only
+    std::string_view details_json;
+
+    static Event from(const swh_event *e) {
+        if (!SWH_HAS_MEMBER(e, swh_event, details_json))
+            throw Failure(SWH_E_INVALID, "event is NULL or its struct_size is too small");
+        Event out{e->type, e->time, Session::from(e->session), std::nullopt, sv(e->details_json)};
+        if (e->message != nullptr) out.message = Message::from(e->message);
+        return out;
+    }
+};
+
+// The host's message editor for one `process` call (copies what it gets).
+class Editor {
+  public:
+    explicit Editor(const swh_message_editor *raw) : raw_(raw) {
+        if (!SWH_HAS_MEMBER(raw, swh_message_editor, reject))
+            throw Failure(SWH_E_INVALID, "message editor is NULL or its struct_size is too small");
+    }
+    void set_content(std::string_view content) const noexcept { raw_->set_content(raw_->ctx, str(content)); }
+    void merge_metadata(std::string_view json_object) const noexcept {
+        raw_->merge_metadata(raw_->ctx, str(json_object));
+    }
+    // Refuse the message; the client gets HTTP 422 with `reason`.
+    void reject(std::string_view reason) const noexcept { raw_->reject(raw_->ctx, str(reason)); }
+
+  private:
+    const swh_message_editor *raw_;
+};
+
+// The host's chunk emitter for one streamed reply.
+class Emitter {
+  public:
+    explicit Emitter(const swh_chunk_emitter *raw) : raw_(raw) {
+        if (!SWH_HAS_MEMBER(raw, swh_chunk_emitter, merge_metadata))
+            throw Failure(SWH_E_INVALID, "chunk emitter is NULL or its struct_size is too small");
+    }
+    void emit(std::string_view text) const noexcept { raw_->emit(raw_->ctx, str(text)); }
+    void merge_metadata(std::string_view json_object) const noexcept {
+        raw_->merge_metadata(raw_->ctx, str(json_object));
+    }
+
+  private:
+    const swh_chunk_emitter *raw_;
+};
+
+// -------------------------------------------------------------- concepts
+
+template <class Impl>
+concept Constructible = std::constructible_from<Impl, Host, const Config &>;
+
+template <class Impl>
+concept MiddlewareImpl = Constructible<Impl> &&
+    requires(Impl &m, const Impl &c, const MiddlewareInput &in, Editor &e) {
+    { c.stages() } -> std::convertible_to<uint32_t>;
+    m.process(in, e);
+};
+
+template <class Impl>
+concept HookImpl = Constructible<Impl> && requires(Impl &h, const Impl &c, const Event &ev) {
+    { c.events() } -> std::convertible_to<uint32_t>;
+    h.on_event(ev);
+};
+
+// ------------------------------------------------------------- the edge
+
+namespace detail {
+
+template <class Impl> struct Instance {
+    ErrorSlot errors;
+    std::unique_ptr<Impl> impl; // null when the constructor threw
+};
+
+// void -> SWH_OK; swh_status passes through.
+template <class F> swh_status as_status(F &&f) {
+    if constexpr (std::is_void_v<std::invoke_result_t<F>>) {
+        std::forward<F>(f)();
+        return SWH_OK;
+    } else {
+        return static_cast<swh_status>(std::forward<F>(f)());
+    }
+}
+
+// Runs `body(impl)` with every exception turned into status + last_error.
+template <class Impl, class Body> swh_status call(void *handle, Body &&body) noexcept {
+    if (handle == nullptr) return SWH_E_INVALID;
+    auto &instance = *static_cast<Instance<Impl> *>(handle);
+    return edge::guarded(instance.errors, [&]() -> swh_status {
+        if (!instance.impl) throw Failure(SWH_E_INVALID, "instance was not created successfully");
+        return as_status([&] { return body(*instance.impl); });
+    });
+}
+
+// create: the handle is handed out even on failure, so the host can read
+// last_error; the host then calls destroy.
+template <class Impl>
+swh_status create(const swh_host_api *host, const swh_config *cfg, void **out) noexcept {
+    if (out == nullptr) return SWH_E_INVALID;
+    *out = nullptr;
+    Instance<Impl> *instance = new (std::nothrow) Instance<Impl>();
+    if (instance == nullptr) return SWH_E_INTERNAL;
+    *out = instance;
+    return edge::guarded(instance->errors, [&]() -> swh_status {
+        const Config config(host, cfg);
+        instance->impl = std::make_unique<Impl>(Host(host), config);
+        return SWH_OK;
+    });
+}
+
+template <class Impl> void destroy(void *handle) noexcept {
+    // A destructor that throws is a bug; noexcept turns it into terminate
+    // inside the plugin rather than undefined behaviour in the host.
+    delete static_cast<Instance<Impl> *>(handle);
+}
+
+template <class Impl> const char *last_error(void *handle) noexcept {
+    return handle == nullptr ? "" : static_cast<Instance<Impl> *>(handle)->errors.get();
+}
+
+// ---- middleware
+
+template <class Impl> uint32_t mw_stages(void *handle) noexcept {
+    auto *instance = static_cast<Instance<Impl> *>(handle);
+    if (instance == nullptr || !instance->impl) return 0;
+    try {
+        return static_cast<uint32_t>(std::as_const(*instance->impl).stages());
+    } catch (...) {
+        return 0;
+    }
+}
+
+template <class Impl>
+swh_status mw_process(void *handle, const swh_middleware_input *input,
+                      const swh_message_editor *editor) noexcept {
+    return call<Impl>(handle, [&](Impl &impl) {
+        const MiddlewareInput in = MiddlewareInput::from(input);
+        Editor edit(editor);
+        return as_status([&] { return impl.process(in, edit); });
+    });
+}
+
+template <class Impl>
+void mw_on_error(void *handle, const swh_middleware_input *input, swh_status status, swh_str error) noexcept {
+    (void)call<Impl>(handle, [&](Impl &impl) {
+        impl.on_error(MiddlewareInput::from(input), status, sv(error));
+        return SWH_OK;
+    });
+}
+
+template <class Impl>
+concept StreamingMiddleware = requires(Impl &m, const MiddlewareInput &in) {
+    {m.open_stream(in)};
+    m.open_stream(in)->chunk(std::string_view{}, std::declval<Emitter &>());
+    m.open_stream(in)->close(std::declval<Emitter &>());
+};
+
+template <class Impl>
+using StreamOf = typename decltype(std::declval<Impl &>().open_stream(
+    std::declval<const MiddlewareInput &>()))::element_type;
+
+template <class Impl>
+swh_status mw_stream_open(void *handle, const swh_middleware_input *input, void **out_stream) noexcept {
+    if (out_stream == nullptr) return SWH_E_INVALID;
+    *out_stream = nullptr;
+    return call<Impl>(handle, [&](Impl &impl) {
+        *out_stream = impl.open_stream(MiddlewareInput::from(input)).release();
+        return SWH_OK;
+    });
+}
+
+template <class Impl>
+swh_status mw_stream_chunk(void *handle, void *stream, swh_str text, const swh_chunk_emitter *out) noexcept {
+    return call<Impl>(handle, [&](Impl &) {
+        Emitter emitter(out);
+        return as_status([&] { return static_cast<StreamOf<Impl> *>(stream)->chunk(sv(text), emitter); });
+    });
+}
+
+template <class Impl>
+swh_status mw_stream_close(void *handle, void *stream, const swh_chunk_emitter *out) noexcept {
+    // The stream state is freed whatever close does.
+    std::unique_ptr<StreamOf<Impl>> owned(static_cast<StreamOf<Impl> *>(stream));
+    return call<Impl>(handle, [&](Impl &) {
+        Emitter emitter(out);
+        return as_status([&] { return owned->close(emitter); });
+    });
+}
+
+// ---- hook
+
+template <class Impl> uint32_t hook_events(void *handle) noexcept {
+    auto *instance = static_cast<Instance<Impl> *>(handle);
+    if (instance == nullptr || !instance->impl) return 0;
+    try {
+        return static_cast<uint32_t>(std::as_const(*instance->impl).events());
+    } catch (...) {
+        return 0;
+    }
+}
+
+template <class Impl> swh_status hook_on_event(void *handle, const swh_event *event) noexcept {
+    return call<Impl>(handle, [&](Impl &impl) {
+        const Event ev = Event::from(event);
+        return as_status([&] { return impl.on_event(ev); });
+    });
+}
+
+template <class Impl> swh_status hook_render_metrics(void *handle, const swh_result_sink *sink) noexcept {
+    return call<Impl>(handle, [&](Impl &impl) -> swh_status {
+        if (!SWH_HAS_MEMBER(sink, swh_result_sink, json) || sink->json == nullptr)
+            throw Failure(SWH_E_INVALID, "result sink without json callback");
+        const std::string text = impl.render_metrics();
+        return sink->json(sink->ctx, str(text));
+    });
+}
+
+} // namespace detail
+
+// ------------------------------------------------------- table builders
+
+template <MiddlewareImpl Impl> constexpr swh_middleware_v1 middleware_table() noexcept {
+    swh_middleware_v1 t{};
+    t.struct_size = sizeof(swh_middleware_v1);
+    t.create = &detail::create<Impl>;
+    t.destroy = &detail::destroy<Impl>;
+    t.last_error = &detail::last_error<Impl>;
+    t.stages = &detail::mw_stages<Impl>;
+    t.process = &detail::mw_process<Impl>;
+    if constexpr (requires(Impl & m, const MiddlewareInput &in) {
+                      m.on_error(in, SWH_OK, std::string_view{});
+                  })
+        t.on_error = &detail::mw_on_error<Impl>;
+    if constexpr (detail::StreamingMiddleware<Impl>) {
+        t.stream_open = &detail::mw_stream_open<Impl>;
+        t.stream_chunk = &detail::mw_stream_chunk<Impl>;
+        t.stream_close = &detail::mw_stream_close<Impl>;
+    }
+    return t;
+}
+
+template <HookImpl Impl> constexpr swh_hook_v1 hook_table() noexcept {
+    swh_hook_v1 t{};
+    t.struct_size = sizeof(swh_hook_v1);
+    t.create = &detail::create<Impl>;
+    t.destroy = &detail::destroy<Impl>;
+    t.last_error = &detail::last_error<Impl>;
+    t.events = &detail::hook_events<Impl>;
+    t.on_event = &detail::hook_on_event<Impl>;
+    if constexpr (requires(Impl & h) {
+                      { h.render_metrics() } -> std::convertible_to<std::string>;
+                  })
+        t.render_metrics = &detail::hook_render_metrics<Impl>;
+    return t;
+}
+
+// The descriptor `swh_plugin_entry` returns. `table` must be static.
+constexpr swh_plugin_descriptor descriptor(uint32_t kind, const char *interface_id, const char *name,
+                                           const char *version, const char *description,
+                                           const swh_config_field *schema, std::size_t field_count,
+                                           const void *table) noexcept {
+    return swh_plugin_descriptor{sizeof(swh_plugin_descriptor),
+                                 SWH_ABI_VERSION_MAJOR,
+                                 SWH_ABI_VERSION_MINOR,
+                                 name,
+                                 version,
+                                 description,
+                                 kind,
+                                 interface_id,
+                                 field_count == 0 ? nullptr : schema,
+                                 field_count,
+                                 table};
+}
+
+// An empty schema, for plugins without config: SWH_CPP_HOOK(X, ..., swh::cpp::no_config)
+inline constexpr swh_config_field no_config[1] = {field("", 0, nullptr, nullptr)};
+
+template <std::size_t N> constexpr std::size_t schema_size(const swh_config_field (&schema)[N]) noexcept {
+    return (schema == no_config) ? 0 : N;
+}
+
+} // namespace swh::cpp
+
+// Define the kind table, the descriptor and the exported entry point of a
+// plugin in one line. `schema` is a swh_config_field array (or
+// swh::cpp::no_config). Use once per shared object.
+#define SWH_CPP_PLUGIN_ENTRY_(TABLE_TYPE, TABLE_EXPR, KIND, IFACE, NAME, VERSION, DESCRIPTION, SCHEMA)       \
+    namespace swh_cpp_plugin_ {                                                                              \
+    constexpr TABLE_TYPE kTable = TABLE_EXPR;                                                                \
+    constexpr swh_plugin_descriptor kDescriptor = ::swh::cpp::descriptor(                                    \
+        KIND, IFACE, NAME, VERSION, DESCRIPTION, SCHEMA, ::swh::cpp::schema_size(SCHEMA), &kTable);          \
+    }                                                                                                        \
+    extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {                              \
+        return &swh_cpp_plugin_::kDescriptor;                                                                \
+    }
+
+#define SWH_CPP_MIDDLEWARE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                         \
+    SWH_CPP_PLUGIN_ENTRY_(swh_middleware_v1, ::swh::cpp::middleware_table<IMPL>(), SWH_KIND_MIDDLEWARE,      \
+                          SWH_IFACE_MIDDLEWARE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
+
+#define SWH_CPP_HOOK(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                               \
+    SWH_CPP_PLUGIN_ENTRY_(swh_hook_v1, ::swh::cpp::hook_table<IMPL>(), SWH_KIND_HOOK, SWH_IFACE_HOOK_V1,     \
+                          NAME, VERSION, DESCRIPTION, SCHEMA)
