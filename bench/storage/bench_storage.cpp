@@ -1,0 +1,303 @@
+// Storage benchmark: each store through its plugin (the real loader, the C
+// ABI, as the daemon calls it) against that store's own client in a plain
+// loop doing the same work, in one program, on servers started by
+// tests/tooling (redis: appendonly + appendfsync always; postgres: defaults,
+// synchronous_commit on; sqlite: WAL + synchronous=FULL). Every write is
+// durable before the next one starts, in both columns.
+//
+//   bench_storage [--messages N] [--reads N] [--big N] [stores...]
+//
+// Prints a Markdown table: messages/s of add_message (1 writer) and of
+// get_messages(limit=50), plugin vs native, and the mean latency of
+// get_messages(limit=50) on a 1k- and an N-message session (default 100k).
+#include "loader/instances.hpp"
+#include "server_control.hpp"
+#include "util/clock.hpp"
+#include "util/ids.hpp"
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+using namespace swh;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_of(const std::function<void()> &f) {
+    auto t0 = Clock::now();
+    f();
+    return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+Message message(const std::string &sid, int i) {
+    Message m;
+    m.id = new_uuid();
+    m.session_id = sid;
+    m.role = i % 2 ? "assistant" : "user";
+    m.content =
+        "benchmark message number " + std::to_string(i) + " with a typical short sentence of chat text.";
+    m.timestamp = now_us();
+    return m;
+}
+
+struct Row {
+    std::string store;
+    double add_plugin = 0, add_native = 0, read_plugin = 0, read_native = 0, lat_small_us = 0, lat_big_us = 0;
+};
+
+// ---------------------------------------------------------------- native loops
+
+struct NativeLoop {
+    std::function<void(int)> add; // one durable message insert + counter update
+    std::function<void()> read50; // the last 50 messages of a session
+};
+
+NativeLoop sqlite_native(const std::string &path) {
+    sqlite3 *db = nullptr;
+    sqlite3_open(path.c_str(), &db);
+    sqlite3_exec(db,
+                 "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE s(id TEXT PRIMARY KEY, n INTEGER, last INTEGER);"
+                 "CREATE TABLE m(seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, sid TEXT, role TEXT,"
+                 " content TEXT, ts INTEGER); CREATE INDEX m_by ON m(sid, ts);"
+                 "INSERT INTO s VALUES('s', 0, 0);",
+                 nullptr, nullptr, nullptr);
+    auto shared = std::shared_ptr<sqlite3>(db, sqlite3_close);
+    sqlite3_stmt *ins = nullptr, *upd = nullptr, *sel = nullptr;
+    sqlite3_prepare_v2(db, "INSERT INTO m(id, sid, role, content, ts) VALUES(?1, 's', ?2, ?3, ?4)", -1, &ins,
+                       nullptr);
+    sqlite3_prepare_v2(db, "UPDATE s SET n = n + 1, last = ?1 WHERE id = 's'", -1, &upd, nullptr);
+    sqlite3_prepare_v2(
+        db, "SELECT id, role, content, ts FROM m WHERE sid = 's' ORDER BY ts DESC, seq DESC LIMIT 50", -1,
+        &sel, nullptr);
+    NativeLoop loop;
+    loop.add = [shared, ins, upd](int i) {
+        Message m = message("s", i);
+        sqlite3_exec(shared.get(), "BEGIN IMMEDIATE", nullptr, nullptr, nullptr);
+        sqlite3_bind_int64(upd, 1, m.timestamp);
+        sqlite3_step(upd);
+        sqlite3_reset(upd);
+        sqlite3_bind_text(ins, 1, m.id.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 2, m.role.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(ins, 3, m.content.c_str(), -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(ins, 4, m.timestamp);
+        if (sqlite3_step(ins) != SQLITE_DONE) throw std::runtime_error(sqlite3_errmsg(shared.get()));
+        sqlite3_reset(ins);
+        sqlite3_exec(shared.get(), "COMMIT", nullptr, nullptr, nullptr);
+    };
+    loop.read50 = [shared, sel] {
+        std::vector<std::string> out;
+        while (sqlite3_step(sel) == SQLITE_ROW)
+            out.emplace_back(reinterpret_cast<const char *>(sqlite3_column_text(sel, 2)));
+        sqlite3_reset(sel);
+    };
+    return loop;
+}
+
+NativeLoop redis_native(int port) {
+    auto ctx = std::shared_ptr<redisContext>(redisConnect("127.0.0.1", port), redisFree);
+    if (!ctx || ctx->err) throw std::runtime_error("redis connect failed");
+    NativeLoop loop;
+    loop.add = [ctx](int i) {
+        Message m = message("s", i);
+        std::string element = std::to_string(m.timestamp) + " " + m.role + "\n" + m.content;
+        std::string ts = std::to_string(m.timestamp);
+        // MULTI/EXEC: the message and the counters together, as the plugin's script does.
+        redisAppendCommand(ctx.get(), "MULTI");
+        redisAppendCommand(ctx.get(), "RPUSH bench:{s}:messages %b", element.data(), element.size());
+        redisAppendCommand(ctx.get(), "HINCRBY bench:{s}:session message_count 1");
+        redisAppendCommand(ctx.get(), "HSET bench:{s}:session last_activity %s", ts.c_str());
+        redisAppendCommand(ctx.get(), "EXEC");
+        for (int k = 0; k < 5; ++k) {
+            void *r = nullptr;
+            if (redisGetReply(ctx.get(), &r) != REDIS_OK) throw std::runtime_error("redis error");
+            freeReplyObject(r);
+        }
+    };
+    loop.read50 = [ctx] {
+        auto *r = static_cast<redisReply *>(redisCommand(ctx.get(), "LRANGE bench:{s}:messages -50 -1"));
+        freeReplyObject(r);
+    };
+    return loop;
+}
+
+NativeLoop postgres_native(const std::string &conninfo) {
+    auto conn = std::shared_ptr<PGconn>(PQconnectdb(conninfo.c_str()), PQfinish);
+    auto exec = [conn](const char *sql) { PQclear(PQexec(conn.get(), sql)); };
+    exec("DROP TABLE IF EXISTS bench_m; DROP TABLE IF EXISTS bench_s;"
+         "CREATE TABLE bench_s(id text PRIMARY KEY, n bigint, last bigint);"
+         "CREATE TABLE bench_m(seq bigserial PRIMARY KEY, id text UNIQUE, sid text, role text, content text,"
+         " ts bigint); CREATE INDEX ON bench_m(sid, ts, seq); INSERT INTO bench_s VALUES('s', 0, 0);");
+    PQclear(PQprepare(
+        conn.get(), "add",
+        "WITH b AS (UPDATE bench_s SET n = n + 1, last = $4::bigint WHERE id = 's' RETURNING id) "
+        "INSERT INTO bench_m(id, sid, role, content, ts) SELECT $1, b.id, $2, $3, $4::bigint FROM b",
+        0, nullptr));
+    PQclear(PQprepare(
+        conn.get(), "read",
+        "SELECT id, role, content, ts FROM bench_m WHERE sid = 's' ORDER BY ts DESC, seq DESC LIMIT 50", 0,
+        nullptr));
+    NativeLoop loop;
+    loop.add = [conn](int i) {
+        Message m = message("s", i);
+        std::string ts = std::to_string(m.timestamp);
+        const char *values[] = {m.id.c_str(), m.role.c_str(), m.content.c_str(), ts.c_str()};
+        PGresult *r = PQexecPrepared(conn.get(), "add", 4, values, nullptr, nullptr, 0);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) throw std::runtime_error(PQerrorMessage(conn.get()));
+        PQclear(r);
+    };
+    loop.read50 = [conn] { PQclear(PQexecPrepared(conn.get(), "read", 0, nullptr, nullptr, nullptr, 0)); };
+    return loop;
+}
+
+// ---------------------------------------------------------------- plugin side
+
+Session session(const std::string &user) {
+    Session s;
+    s.id = new_uuid();
+    s.user_id = user;
+    s.provider = "echo";
+    s.created_at = s.last_activity = now_us();
+    return s;
+}
+
+// Fills a session with `n` messages through the plugin, 8 writers at once.
+void fill(loader::StorageInstance &store, const std::string &sid, int n) {
+    std::atomic<int> next{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t)
+        threads.emplace_back([&] {
+            for (int i; (i = next++) < n;)
+                store.add_message(message(sid, i));
+        });
+    for (auto &th : threads)
+        th.join();
+}
+
+double read_latency_us(loader::StorageInstance &store, const std::string &sid, int reads) {
+    loader::MessageQuery q;
+    q.session_id = sid;
+    q.limit = 50;
+    return seconds_of([&] {
+               for (int i = 0; i < reads; ++i)
+                   if (store.get_messages(q).size() != 50) throw std::runtime_error("short read");
+           }) /
+           reads * 1e6;
+}
+
+Row run(const std::string &kind, int messages, int reads, int big) {
+    std::unique_ptr<tooling::ServerControl> server;
+    if (kind != "sqlite") server = std::make_unique<tooling::ServerControl>(kind);
+    auto dir = std::filesystem::temp_directory_path() / ("swh-bench-storage-" + new_uuid());
+    std::filesystem::create_directories(dir);
+    Json config;
+    NativeLoop native;
+    if (kind == "sqlite") {
+        config = {{"path", (dir / "plugin.db").string()},
+                  {"busy_timeout_ms", 5000},
+                  {"synchronous", "full"},
+                  {"pool_size", 4}};
+        native = sqlite_native((dir / "native.db").string());
+    } else if (kind == "redis") {
+        config = {{"host", "127.0.0.1"},
+                  {"port", server->port()},
+                  {"password", ""},
+                  {"db", 0},
+                  {"key_prefix", "swh:"},
+                  {"ttl_hours", 168},
+                  {"ttl_seconds", 0},
+                  {"connect_timeout_ms", 2000},
+                  {"command_timeout_ms", 30000},
+                  {"pool_size", 8}};
+        native = redis_native(server->port());
+    } else {
+        config = {{"conninfo", server->conninfo()},
+                  {"pool_size", 8},
+                  {"connect_timeout_ms", 5000},
+                  {"statement_timeout_ms", 60000}};
+        native = postgres_native(server->conninfo());
+    }
+    Row row;
+    row.store = kind;
+    {
+        auto lib =
+            loader::PluginLibrary::load(std::string(SWH_BENCH_PLUGIN_DIR) + "/swh_storage_" + kind + ".so");
+        loader::StorageInstance store(lib, "bench", config);
+        Session s = session("bench");
+        store.create_session(s);
+        row.add_plugin = messages / seconds_of([&] {
+                             for (int i = 0; i < messages; ++i)
+                                 store.add_message(message(s.id, i));
+                         });
+        row.add_native = messages / seconds_of([&] {
+                             for (int i = 0; i < messages; ++i)
+                                 native.add(i);
+                         });
+        loader::MessageQuery q;
+        q.session_id = s.id;
+        q.limit = 50;
+        row.read_plugin = reads * 50 / seconds_of([&] {
+                              for (int i = 0; i < reads; ++i)
+                                  store.get_messages(q);
+                          });
+        row.read_native = reads * 50 / seconds_of([&] {
+                              for (int i = 0; i < reads; ++i)
+                                  native.read50();
+                          });
+        Session small = session("bench"), large = session("bench");
+        store.create_session(small);
+        store.create_session(large);
+        fill(store, small.id, 1000);
+        std::fprintf(stderr, "%s: filling a %d-message session...\n", kind.c_str(), big);
+        fill(store, large.id, big);
+        read_latency_us(store, small.id, 50); // warm up
+        row.lat_small_us = read_latency_us(store, small.id, reads);
+        row.lat_big_us = read_latency_us(store, large.id, reads);
+    }
+    std::filesystem::remove_all(dir);
+    return row;
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    int messages = 2000, reads = 2000, big = 100000;
+    std::vector<std::string> stores;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--messages" && i + 1 < argc)
+            messages = std::atoi(argv[++i]);
+        else if (a == "--reads" && i + 1 < argc)
+            reads = std::atoi(argv[++i]);
+        else if (a == "--big" && i + 1 < argc)
+            big = std::atoi(argv[++i]);
+        else
+            stores.push_back(a);
+    }
+    if (stores.empty()) stores = {"sqlite", "redis", "postgres"};
+    std::vector<Row> rows;
+    for (const auto &s : stores) {
+        std::fprintf(stderr, "%s: running...\n", s.c_str());
+        rows.push_back(run(s, messages, reads, big));
+    }
+    std::printf("| store | add_message msg/s: plugin | native | get_messages(50) msg/s: plugin | native | "
+                "latency(50) 1k msgs | latency(50) %dk msgs |\n|---|---|---|---|---|---|---|\n",
+                big / 1000);
+    for (const Row &r : rows)
+        std::printf("| %s | %.0f | %.0f | %.0f | %.0f | %.0f µs | %.0f µs |\n", r.store.c_str(), r.add_plugin,
+                    r.add_native, r.read_plugin, r.read_native, r.lat_small_us, r.lat_big_us);
+    return 0;
+}
