@@ -551,19 +551,46 @@ MiddlewareInstance::Stream::~Stream() {
     }
 }
 
-StreamOutput MiddlewareInstance::Stream::push(std::string_view text) {
+namespace {
+// Runs one stream call and keeps whatever was emitted, even on failure.
+template <class Call> StreamOutput stream_call(const MiddlewareInstance &owner, const char *operation, Call &&call) {
     EmitCollector out;
-    owner_.check(owner_.contained("stream_chunk", [&] { return owner_.table_.stream_chunk(owner_.handle_, state_, to_str(text), &out.emitter); }), "stream_chunk");
-    if (!out.error.empty()) throw PluginError(SWH_E_INTERNAL, owner_.name() + ": stream_chunk: " + out.error);
-    return std::move(out.output);
+    swh_status status = SWH_OK;
+    std::string error;
+    try {
+        status = call(&out.emitter);
+        if (status < 0 || status > SWH_STATUS_LAST) {
+            error = "returned status " + std::to_string(status) + " outside the ABI's range";
+            status = SWH_E_INTERNAL;
+        } else if (status != SWH_OK) {
+            error = owner.plugin_error();
+        }
+    } catch (...) {
+        status = SWH_E_INTERNAL;
+        error = std::string(operation) + " threw an exception across the ABI boundary";
+    }
+    if (status == SWH_OK && !out.error.empty()) {
+        status = SWH_E_INTERNAL;
+        error = out.error;
+    }
+    StreamOutput output = std::move(out.output);
+    output.status = status;
+    if (status != SWH_OK) output.error = owner.name() + ": " + operation + ": " + error;
+    return output;
+}
+} // namespace
+
+StreamOutput MiddlewareInstance::Stream::push(std::string_view text) {
+    return stream_call(owner_, "stream_chunk", [&](const swh_chunk_emitter *emitter) {
+        return owner_.table_.stream_chunk(owner_.handle_, state_, to_str(text), emitter);
+    });
 }
 
 StreamOutput MiddlewareInstance::Stream::close() {
     closed_ = true;
-    EmitCollector out;
-    owner_.check(owner_.contained("stream_close", [&] { return owner_.table_.stream_close(owner_.handle_, state_, &out.emitter); }), "stream_close");
-    if (!out.error.empty()) throw PluginError(SWH_E_INTERNAL, owner_.name() + ": stream_close: " + out.error);
-    return std::move(out.output);
+    return stream_call(owner_, "stream_close", [&](const swh_chunk_emitter *emitter) {
+        return owner_.table_.stream_close(owner_.handle_, state_, emitter);
+    });
 }
 
 // ------------------------------------------------------------ HookInstance

@@ -39,6 +39,8 @@ class InstanceBase {
     const std::string &name() const { return name_; }
     const PluginLibrary &library() const { return *library_; }
     const Json &config() const { return config_; }
+    // The plugin's last_error for this thread, never throwing.
+    std::string plugin_error() const;
 
   protected:
     InstanceBase(std::shared_ptr<PluginLibrary> library, std::string name, Json config, HostEnvironment &env);
@@ -62,8 +64,6 @@ class InstanceBase {
                               name_ + ": " + operation + " threw an exception across the ABI boundary");
         }
     }
-    // The plugin's last_error for this thread, never throwing.
-    std::string plugin_error() const;
 
     std::shared_ptr<PluginLibrary> library_;
     std::string name_;
@@ -151,10 +151,13 @@ struct MiddlewareOutcome {
     std::optional<std::string> rejection; // reject(reason)
 };
 
-// Streamed text after one middleware; metadata it asked to record.
+// Streamed text after one middleware; metadata it asked to record. A failed
+// call still carries what the middleware emitted before it failed.
 struct StreamOutput {
     std::string text;
     Json metadata_patch = Json::object();
+    swh_status status = SWH_OK;
+    std::string error;
 };
 
 class MiddlewareInstance : public InstanceBase {
@@ -168,8 +171,8 @@ class MiddlewareInstance : public InstanceBase {
     void on_error(uint32_t stage, const Session &session, const Message &message, const Json &context,
                   swh_status status, const std::string &error);
 
-    // One streamed reply through this middleware. Throws PluginError when the
-    // plugin fails (the chain decides what that means).
+    // One streamed reply through this middleware. Never throws: a failure is
+    // reported in the output (the chain decides what it means).
     class Stream {
       public:
         ~Stream();

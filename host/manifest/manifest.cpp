@@ -29,7 +29,8 @@ const Keys kServerKeys{"listen",
                        "worker_threads",
                        "max_body_bytes",
                        "request_timeout_seconds",
-                       "shutdown_grace_seconds"};
+                       "shutdown_grace_seconds",
+                       "hook_queue_capacity"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256"};
 const Keys kProviderKeys{"name", "plugin", "config", "sha256", "fallback"};
 const Keys kMiddlewareKeys{"name", "plugin", "config", "sha256", "priority", "when", "after", "fail"};
@@ -383,6 +384,7 @@ class Parser {
         count_at(view, "max_body_bytes", server.max_body_bytes);
         count_at(view, "request_timeout_seconds", server.request_timeout_seconds);
         count_at(view, "shutdown_grace_seconds", server.shutdown_grace_seconds);
+        count_at(view, "hook_queue_capacity", server.hook_queue_capacity);
     }
 
     void read_plugin_dirs(const MapView &top) {

@@ -51,6 +51,7 @@ struct ServerSettings {
     std::size_t max_body_bytes = 1024 * 1024; // larger bodies get 413
     int request_timeout_seconds = 300;
     int shutdown_grace_seconds = 10; // in-flight requests get this long on SIGTERM
+    std::size_t hook_queue_capacity = 10000; // events waiting per hook before new ones are dropped
     SourceMark mark;
 };
 

@@ -119,7 +119,8 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
 std::unique_ptr<MiddlewareChain::Stream> MiddlewareChain::open_stream(const Session &session,
                                                                       const Message &draft) const {
     auto stream = std::unique_ptr<Stream>(new Stream());
-    stream->session_id_ = session.id;
+    stream->session_ = session;
+    stream->draft_ = draft;
     for (const auto &spec : specs_) {
         auto &mw = *spec.instance;
         if (!(mw.stages() & SWH_STAGE_ASSISTANT) || !mw.streams()) continue;
@@ -135,37 +136,49 @@ std::unique_ptr<MiddlewareChain::Stream> MiddlewareChain::open_stream(const Sess
     return stream;
 }
 
-std::string MiddlewareChain::Stream::feed(std::size_t from, std::string text, bool closing) {
-    for (std::size_t i = from; i < stages_.size(); ++i) {
-        Stage &stage = stages_[i];
-        if (stage.failed) continue;
-        try {
-            loader::StreamOutput out = text.empty() && !closing ? loader::StreamOutput{} : stage.stream->push(text);
+void MiddlewareChain::Stream::stage_failed(Stage &stage, const loader::StreamOutput &out) {
+    auto &mw = *stage.spec->instance;
+    spdlog::error("session {}: middleware '{}' failed mid-stream: {}", session_.id, mw.name(), out.error);
+    try {
+        mw.on_error(SWH_STAGE_ASSISTANT, session_, draft_, context_for(session_, processed_), out.status, out.error);
+    } catch (const std::exception &e) {
+        spdlog::error("session {}: middleware '{}' on_error failed: {}", session_.id, mw.name(), e.what());
+    }
+    if (stage.spec->fail_closed) throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
+    stage.failed = true;
+    processed_.erase(std::remove(processed_.begin(), processed_.end(), mw.name()), processed_.end());
+}
+
+// Passes `text` through every stage in order; each stage's output is the
+// next one's input. When closing, each stage is closed after its last input
+// and what it held back goes on down the chain.
+std::string MiddlewareChain::Stream::feed(std::string text, bool closing) {
+    for (Stage &stage : stages_) {
+        if (stage.failed) continue; // failed open earlier: text passes unfiltered
+        if (!text.empty()) {
+            loader::StreamOutput out = stage.stream->push(text);
             metadata_.update(out.metadata_patch);
-            text = std::move(out.text);
-            if (closing) {
-                // Close this stage; what it held back goes on down the chain.
-                out = stage.stream->close();
-                metadata_.update(out.metadata_patch);
-                text += out.text;
+            if (out.status != SWH_OK) {
+                stage_failed(stage, out);
+                // Nothing of this piece is lost: what it emitted, or else the piece.
+                if (out.text.empty()) out.text = std::move(text);
             }
-        } catch (const loader::PluginError &e) {
-            spdlog::error("session {}: middleware '{}' failed mid-stream: {}", session_id_,
-                          stage.spec->instance->name(), e.what());
-            if (stage.spec->fail_closed)
-                throw ApiError(ErrorKind::Rejected, stage.spec->instance->name() + " failed and is fail-closed");
-            stage.failed = true; // fail open: text passes through unfiltered from here on
-            processed_.erase(std::remove(processed_.begin(), processed_.end(), stage.spec->instance->name()),
-                             processed_.end());
+            text = std::move(out.text);
+        }
+        if (closing && !stage.failed) {
+            loader::StreamOutput out = stage.stream->close();
+            metadata_.update(out.metadata_patch);
+            if (out.status != SWH_OK) stage_failed(stage, out); // keeps what it emitted before failing
+            text += out.text;
         }
     }
     return text;
 }
 
-std::string MiddlewareChain::Stream::push(std::string_view text) { return feed(0, std::string(text), false); }
+std::string MiddlewareChain::Stream::push(std::string_view text) { return feed(std::string(text), false); }
 
 std::string MiddlewareChain::Stream::close() {
-    std::string out = feed(0, "", true);
+    std::string out = feed("", true);
     metadata_["processed_middleware"] = processed_;
     return out;
 }

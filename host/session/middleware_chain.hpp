@@ -57,11 +57,15 @@ class MiddlewareChain {
             std::unique_ptr<loader::MiddlewareInstance::Stream> stream;
             bool failed = false;
         };
-        std::string feed(std::size_t from, std::string text, bool closing);
+        std::string feed(std::string text, bool closing);
+        // Fail open: log, tell the middleware, pass text on unfiltered from
+        // now on. Fail closed: throws ApiError(Rejected).
+        void stage_failed(Stage &stage, const loader::StreamOutput &out);
         std::vector<Stage> stages_;
         Json metadata_ = Json::object();
         std::vector<std::string> processed_;
-        std::string session_id_;
+        Session session_;
+        Message draft_;
     };
     // Opens streams for every assistant-stage middleware that implements
     // streaming and whose conditions hold. Throws ApiError(Rejected) when a

@@ -115,7 +115,7 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     check_session_types(manifest, registry, diagnostics);
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
     pipeline.middleware = MiddlewareChain(std::move(middleware));
-    pipeline.hooks = std::make_unique<HookBus>(std::move(hooks), kHookQueueCapacity);
+    pipeline.hooks = std::make_unique<HookBus>(std::move(hooks), std::max<std::size_t>(1, manifest.server.hook_queue_capacity));
     return pipeline;
 }
 

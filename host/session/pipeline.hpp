@@ -39,7 +39,4 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
 // opening a database): what `swarmhost check` runs.
 void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry);
 
-// How many events may wait for one hook before new ones are dropped.
-constexpr std::size_t kHookQueueCapacity = 10000;
-
 } // namespace swh

@@ -316,6 +316,8 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         state->observer->on_error(e);
         return;
     }
+    state->session.message_count += 1;
+    state->session.last_activity = assistant.timestamp;
     publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
             {{"response_time_ms", assistant.metadata["response_time_ms"]}});
     state->observer->on_complete(state->user, assistant);
