@@ -35,7 +35,7 @@ class WholeReply : public SendObserver {
     void on_complete(const Message &user, const Message &assistant) override {
         respond_json(*exchange_, 201, {{"user_message", to_json(user)}, {"assistant_message", to_json(assistant)}});
     }
-    void on_error(const ApiError &error) override { respond_error(*exchange_, error.kind(), error.what()); }
+    void on_error(const ApiError &error) override { respond_error(*exchange_, error); }
 
   private:
     std::shared_ptr<Exchange> exchange_;
@@ -60,7 +60,7 @@ class StreamedReply : public SendObserver {
     }
     void on_error(const ApiError &error) override {
         if (!started_) {
-            respond_error(*exchange_, error.kind(), error.what());
+            respond_error(*exchange_, error);
             return;
         }
         exchange_->send_event("error", dump_json(error_body(error.kind(), error.what())));
@@ -82,6 +82,12 @@ void method_not_allowed(Exchange &exchange, const std::string &method, const std
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,
                    std::vector<std::pair<std::string, std::string>> extra_headers) {
     exchange.respond(http_status(kind), kJson, dump_json(error_body(kind, message)), std::move(extra_headers));
+}
+
+void respond_error(Exchange &exchange, const ApiError &error) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (error.retry_after_seconds() >= 0) headers.emplace_back("Retry-After", std::to_string(error.retry_after_seconds()));
+    respond_error(exchange, error.kind(), error.what(), std::move(headers));
 }
 
 ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,

@@ -31,5 +31,7 @@ class ApiHandler : public RequestHandler {
 
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,
                    std::vector<std::pair<std::string, std::string>> extra_headers = {});
+// With a Retry-After header when the error knows one.
+void respond_error(Exchange &exchange, const ApiError &error);
 
 } // namespace swh::http

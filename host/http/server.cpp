@@ -63,7 +63,7 @@ class ExchangeImpl : public Exchange {
     ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version,
                  std::shared_ptr<std::atomic<std::size_t>> in_flight)
         : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version),
-          in_flight_(std::move(in_flight)) {}
+          in_flight_(std::make_shared<InFlight>(std::move(in_flight))) {}
 
     void respond(int status, std::string content_type, std::string body,
                  std::vector<std::pair<std::string, std::string>> extra_headers) override;
@@ -76,7 +76,7 @@ class ExchangeImpl : public Exchange {
     std::shared_ptr<Connection> connection_;
     bool keep_alive_;
     unsigned version_;
-    InFlight in_flight_;
+    std::shared_ptr<InFlight> in_flight_;
     std::mutex mutex_;
     bool answered_ = false; // a respond or start_stream happened
     bool ended_ = false;
@@ -96,10 +96,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Queue bytes for writing in order. `then_read` resumes reading the next
     // request after this write (end of a keep-alive response); `close_after`
     // shuts the socket after it. `gone` is set when writing fails.
-    void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<std::atomic<bool>> gone) {
+    // `token` lives until the bytes are written (or the write failed): the
+    // last write of a response carries the request's in-flight count, so a
+    // draining shutdown waits for the bytes, not just for the handler.
+    void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<std::atomic<bool>> gone,
+                 std::shared_ptr<void> token = nullptr) {
         net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last, keep_alive,
-                                           gone = std::move(gone)]() mutable {
-            self->queue_.push_back({std::move(bytes), last, keep_alive, std::move(gone)});
+                                           gone = std::move(gone), token = std::move(token)]() mutable {
+            self->queue_.push_back({std::move(bytes), last, keep_alive, std::move(gone), std::move(token)});
             if (self->queue_.size() == 1) self->write_next();
         });
     }
@@ -110,6 +114,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         bool last;
         bool keep_alive;
         std::shared_ptr<std::atomic<bool>> gone;
+        std::shared_ptr<void> token;
     };
 
     void do_read() {
@@ -172,7 +177,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         res.prepare_payload();
         std::ostringstream out;
         out << res;
-        queue_.push_back({out.str(), true, false, std::make_shared<std::atomic<bool>>(false)});
+        queue_.push_back({out.str(), true, false, std::make_shared<std::atomic<bool>>(false), nullptr});
         if (queue_.size() == 1) write_next();
     }
 
@@ -234,7 +239,7 @@ void ExchangeImpl::respond(int status, std::string content_type, std::string bod
     res.prepare_payload();
     std::ostringstream out;
     out << res;
-    connection_->enqueue(out.str(), true, keep_alive_, gone_);
+    connection_->enqueue(out.str(), true, keep_alive_, gone_, in_flight_);
 }
 
 void ExchangeImpl::start_stream() {
@@ -271,7 +276,7 @@ void ExchangeImpl::end_stream() {
         if (!answered_ || ended_) return;
         ended_ = true;
     }
-    connection_->enqueue("0\r\n\r\n", true, keep_alive_, gone_);
+    connection_->enqueue("0\r\n\r\n", true, keep_alive_, gone_, in_flight_);
 }
 
 } // namespace

@@ -186,7 +186,7 @@ swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const 
             if (!plugin_sink.on_body) return true;
             return plugin_sink.on_body(plugin_sink.ctx, swh_str{chunk.data(), chunk.size()}) == SWH_OK;
         };
-        callbacks.on_done = [plugin_sink](swh_status status, std::string error) {
+        callbacks.on_done = [plugin_sink, library = self(host_ctx).keep_loaded()](swh_status status, std::string error) {
             plugin_sink.on_done(plugin_sink.ctx, status, swh_str{error.data(), error.size()});
         };
         const uint64_t id = self(host_ctx).environment().http().start(std::move(req), std::move(callbacks));
@@ -229,8 +229,9 @@ HostEnvironment &null_environment() {
     return environment;
 }
 
-HostServices::HostServices(std::string instance_name, HostEnvironment &environment)
-    : instance_name_(std::move(instance_name)), environment_(environment) {
+HostServices::HostServices(std::string instance_name, HostEnvironment &environment,
+                           std::shared_ptr<const void> keep_loaded)
+    : instance_name_(std::move(instance_name)), environment_(environment), keep_loaded_(std::move(keep_loaded)) {
     api_.struct_size = sizeof(swh_host_api);
     api_.abi_major = SWH_ABI_VERSION_MAJOR;
     api_.abi_minor = SWH_ABI_VERSION_MINOR;

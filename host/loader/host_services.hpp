@@ -44,7 +44,11 @@ HostEnvironment &null_environment();
 
 class HostServices {
   public:
-    HostServices(std::string instance_name, HostEnvironment &environment);
+    // `keep_loaded` (the plugin's library) is held by every HTTP exchange the
+    // plugin starts, so the code its callbacks return through stays mapped
+    // even if the instance is destroyed meanwhile.
+    HostServices(std::string instance_name, HostEnvironment &environment, std::shared_ptr<const void> keep_loaded = {});
+    const std::shared_ptr<const void> &keep_loaded() const { return keep_loaded_; }
     HostServices(const HostServices &) = delete;
     HostServices &operator=(const HostServices &) = delete;
 
@@ -60,6 +64,7 @@ class HostServices {
   private:
     std::string instance_name_;
     HostEnvironment &environment_;
+    std::shared_ptr<const void> keep_loaded_;
     std::atomic<const swh_config *> creating_{nullptr};
     swh_host_api api_{};
 };

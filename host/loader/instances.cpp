@@ -74,7 +74,7 @@ struct Collector {
 InstanceBase::InstanceBase(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
                            HostEnvironment &env)
     : library_(std::move(library)), name_(std::move(name)), config_(std::move(config)),
-      host_(std::make_unique<HostServices>(name_, env)) {}
+      host_(std::make_unique<HostServices>(name_, env, library_)) {}
 
 InstanceBase::~InstanceBase() {
     if (!handle_ || !destroy_) return;

@@ -11,6 +11,7 @@ int http_status(ErrorKind kind) {
     case ErrorKind::Conflict: return 409;
     case ErrorKind::PayloadTooLarge: return 413;
     case ErrorKind::Rejected: return 422;
+    case ErrorKind::RateLimited: return 429;
     case ErrorKind::Upstream: return 502;
     case ErrorKind::Unavailable: return 503;
     case ErrorKind::Timeout: return 504;
@@ -28,6 +29,7 @@ const char *error_code(ErrorKind kind) {
     case ErrorKind::Conflict: return "conflict";
     case ErrorKind::PayloadTooLarge: return "payload_too_large";
     case ErrorKind::Rejected: return "rejected";
+    case ErrorKind::RateLimited: return "rate_limited";
     case ErrorKind::Upstream: return "upstream_error";
     case ErrorKind::Unavailable: return "unavailable";
     case ErrorKind::Timeout: return "upstream_timeout";
@@ -50,12 +52,24 @@ ErrorKind kind_for_storage_status(swh_status status) {
 ErrorKind kind_for_provider_status(swh_status status) {
     switch (status) {
     case SWH_E_TIMEOUT: return ErrorKind::Timeout;
-    case SWH_E_UNAVAILABLE:
-    case SWH_E_RATE_LIMITED: return ErrorKind::Unavailable;
+    case SWH_E_UNAVAILABLE: return ErrorKind::Unavailable;
+    case SWH_E_RATE_LIMITED: return ErrorKind::RateLimited;
     case SWH_E_INVALID: return ErrorKind::InvalidRequest;
     case SWH_E_REJECTED: return ErrorKind::Rejected;
     default: return ErrorKind::Upstream;
     }
+}
+
+int retry_after_from(const std::string &error_text) {
+    const std::string marker = "retry_after=";
+    const auto at = error_text.rfind(marker);
+    if (at == std::string::npos) return -1;
+    int seconds = 0;
+    std::size_t i = at + marker.size();
+    if (i >= error_text.size() || error_text[i] < '0' || error_text[i] > '9') return -1;
+    for (; i < error_text.size() && error_text[i] >= '0' && error_text[i] <= '9' && seconds < 1'000'000; ++i)
+        seconds = seconds * 10 + (error_text[i] - '0');
+    return seconds;
 }
 
 } // namespace swh

@@ -16,6 +16,7 @@ enum class ErrorKind {
     Conflict,         // 409
     PayloadTooLarge,  // 413
     Rejected,         // 422
+    RateLimited,      // 429
     Upstream,         // 502
     Unavailable,      // 503
     Timeout,          // 504
@@ -24,12 +25,20 @@ enum class ErrorKind {
 
 class ApiError : public std::runtime_error {
   public:
-    ApiError(ErrorKind kind, const std::string &message) : std::runtime_error(message), kind_(kind) {}
+    ApiError(ErrorKind kind, const std::string &message, int retry_after_seconds = -1)
+        : std::runtime_error(message), kind_(kind), retry_after_seconds_(retry_after_seconds) {}
     ErrorKind kind() const { return kind_; }
+    // For 429/503: when the client may try again (-1 = not known).
+    int retry_after_seconds() const { return retry_after_seconds_; }
 
   private:
     ErrorKind kind_;
+    int retry_after_seconds_;
 };
+
+// Providers report an upstream's Retry-After as "retry_after=N" in their
+// error text (see plugins/provider_openai); -1 when absent.
+int retry_after_from(const std::string &error_text);
 
 int http_status(ErrorKind kind);
 const char *error_code(ErrorKind kind); // "invalid_request", ...

@@ -292,7 +292,8 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         // assistant's answer.
         spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, state->session.provider, error);
         state->observer->on_error(ApiError(kind_for_provider_status(status),
-                                           "provider '" + state->session.provider + "' failed: " + error));
+                                           "provider '" + state->session.provider + "' failed: " + error,
+                                           retry_after_from(error)));
         return;
     }
     Message assistant;

@@ -180,9 +180,13 @@ struct HttpClient::Impl {
     }
 
     void close(std::unique_ptr<Transfer> t, swh_status status, std::string error) {
+        {
+            // Counted as closed before on_done runs, so whoever on_done wakes
+            // sees a consistent count.
+            std::lock_guard lock(mutex);
+            --open;
+        }
         t->finish(status, std::move(error));
-        std::lock_guard lock(mutex);
-        --open;
     }
 
     // Moves work handed over by other threads into the loop's own state.

@@ -192,7 +192,7 @@ class Backup {
         const std::string id = text_of(event.session->id);
         switch (event.type) {
         case SWH_EVENT_SESSION_CREATED:
-            if (on_created_) snapshot(id, "created", event.time);
+            if (on_created_) snapshot(id, "created", event.time, event.session);
             break;
         case SWH_EVENT_MESSAGE_SENT: {
             if (every_ == 0) break;
@@ -237,7 +237,8 @@ class Backup {
         return true;
     }
 
-    void snapshot(const std::string &session_id, const std::string &trigger, int64_t when) {
+    void snapshot(const std::string &session_id, const std::string &trigger, int64_t when,
+                  const swh_session *fallback = nullptr) {
         try {
             Collected c;
             swh_result_sink sink{};
@@ -261,7 +262,15 @@ class Backup {
                     return SWH_E_INTERNAL;
                 }
             };
-            const swh_status status = host_->read_session(host_->host_ctx, to_str(session_id), &sink);
+            swh_status status = host_->read_session(host_->host_ctx, to_str(session_id), &sink);
+            if (status == SWH_E_NOT_FOUND && fallback != nullptr) {
+                // Deleted before this hook got to it (hooks run behind the
+                // request path): keep the row as the event carried it.
+                c.session = session_json(*fallback);
+                c.have_session = true;
+                c.messages = Json::array();
+                status = SWH_OK;
+            }
             if (status != SWH_OK || !c.have_session)
                 throw Failure(status == SWH_OK ? SWH_E_NOT_FOUND : status,
                               "backup: read_session " + session_id + " returned status " + std::to_string(status));
