@@ -1,0 +1,70 @@
+// The PostgreSQL session store behind the storage ABI (libpq).
+//
+// Concurrency: every public member may be called from many threads at once.
+// Each call leases one connection from a bounded pool (pool_size); every
+// statement is prepared once per connection. A message and its session
+// counters change in ONE statement (a data-modifying CTE), i.e. one implicit
+// transaction: the UPDATE of the session row takes its row lock, so
+// concurrent add_message calls on one session serialise on that row, even
+// from several daemons.
+#pragma once
+
+#include <swarmhost/cpp/connection_pool.hpp>
+#include <swarmhost/cpp/storage_plugin.hpp>
+
+#include <libpq-fe.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace swh::postgres {
+
+using store::MessageInput;
+using store::MessageQueryInput;
+using store::MessageRow;
+using store::SessionFilterInput;
+using store::SessionInput;
+using store::SessionRow;
+
+struct Options {
+    std::string conninfo = "host=127.0.0.1 port=5432 dbname=swarmhost";
+    int64_t pool_size = 8;
+    int64_t connect_timeout_ms = 5000;
+    int64_t statement_timeout_ms = 30000;
+};
+
+// One libpq connection with the statements prepared.
+class Connection;
+
+class Store {
+  public:
+    static std::unique_ptr<Store> open(const swh_host_api *host, const swh_config *cfg);
+    // Connects, creates/migrates the schema, or throws Failure.
+    Store(Options options, edge::HostLog log);
+    ~Store();
+
+    void create_session(const SessionInput &s);
+    std::optional<SessionRow> get_session(std::string_view id);
+    void update_session(const SessionInput &s, uint32_t fields);
+    void delete_session(std::string_view id);
+    std::vector<SessionRow> list_sessions(const SessionFilterInput &f);
+    void add_message(const MessageInput &m);
+    std::vector<MessageRow> get_messages(const MessageQueryInput &q);
+    void describe(nlohmann::json &report) const;
+    void health(nlohmann::json &report);
+
+  private:
+    std::unique_ptr<Connection> connect();
+    void migrate(Connection &db);
+    Options options_;
+    edge::HostLog log_;
+    std::string where_; // "host:port/db" for messages, without the password
+    store::Pool<Connection> pool_;
+    int schema_version_ = 0;
+};
+
+} // namespace swh::postgres

@@ -1,0 +1,358 @@
+// The swh_storage_v1 table of a C++ storage plugin, generated from a Store
+// class, plus the owned row types and the input checks every store shares.
+//
+// STAGING COPY: this header is meant for sdk/cpp/include/swarmhost/cpp/ (the
+// optional header-only C++ layer, next to edge.hpp). Until it moves there it
+// lives in plugins/storage_redis/sdk_staging/ and the redis and postgres
+// plugins add that folder to their include path; the include line
+// (<swarmhost/cpp/storage_plugin.hpp>) stays the same after the move.
+//
+// A Store provides (all may throw swh::edge::Failure; any thread, concurrently):
+//   static std::unique_ptr<Store> open(const swh_host_api *, const swh_config *);
+//   void create_session(const SessionInput &);
+//   std::optional<SessionRow> get_session(std::string_view id);
+//   void update_session(const SessionInput &, uint32_t fields);   // NOT_FOUND if absent
+//   void delete_session(std::string_view id);                     // NOT_FOUND if absent
+//   std::vector<SessionRow> list_sessions(const SessionFilterInput &);
+//   void add_message(const MessageInput &);
+//   std::vector<MessageRow> get_messages(const MessageQueryInput &); // NOT_FOUND if absent
+//   void describe(nlohmann::json &report);  // static facts, never throws Failure
+//   void health(nlohmann::json &report);    // live facts; throws Failure when unhealthy
+#pragma once
+
+#include <swarmhost/cpp/edge.hpp>
+
+#include <nlohmann/json.hpp>
+
+#include <cinttypes>
+#include <cstdint>
+#include <cstdio>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace swh::store {
+
+using edge::Failure;
+
+// ------------------------------------------------------------ rows (output)
+
+// Owned copies of rows; view() borrows from the row for one sink call.
+struct SessionRow {
+    std::string id, user_id, provider, model, status, type;
+    int64_t created_at = 0, last_activity = 0, message_count = 0;
+    std::string config, context, metadata;
+
+    swh_session view() const noexcept {
+        swh_session s{};
+        s.struct_size = sizeof(swh_session);
+        s.id = edge::to_str(id);
+        s.user_id = edge::to_str(user_id);
+        s.provider = edge::to_str(provider);
+        s.model = edge::to_str(model);
+        s.status = edge::to_str(status);
+        s.type = edge::to_str(type);
+        s.created_at = created_at;
+        s.last_activity = last_activity;
+        s.message_count = static_cast<uint64_t>(message_count);
+        s.config_json = edge::to_str(config);
+        s.context_json = edge::to_str(context);
+        s.metadata_json = edge::to_str(metadata);
+        return s;
+    }
+};
+
+struct MessageRow {
+    std::string id, session_id, role, content;
+    int64_t timestamp = 0;
+    std::string metadata, provider_message_id, provider_metadata;
+
+    swh_message view() const noexcept {
+        swh_message m{};
+        m.struct_size = sizeof(swh_message);
+        m.id = edge::to_str(id);
+        m.session_id = edge::to_str(session_id);
+        m.role = edge::to_str(role);
+        m.content = edge::to_str(content);
+        m.timestamp = timestamp;
+        m.metadata_json = edge::to_str(metadata);
+        m.provider_message_id = edge::to_str(provider_message_id);
+        m.provider_metadata_json = edge::to_str(provider_metadata);
+        return m;
+    }
+};
+
+// ------------------------------------------------------------ inputs (checked)
+
+inline std::string quoted(std::string_view id) {
+    return "'" + std::string(id) + "'";
+}
+
+// JSON members arrive as object text; "" means "{}".
+inline std::string_view json_or_empty(swh_str s, const char *what) {
+    std::string_view text = edge::view(s, what);
+    return text.empty() ? std::string_view("{}") : text;
+}
+
+inline std::string_view required(swh_str s, const char *what) {
+    std::string_view text = edge::view(s, what);
+    if (text.empty()) throw Failure(SWH_E_INVALID, std::string(what) + " is empty");
+    return text;
+}
+
+// A session as borrowed, checked views (status defaults to "active").
+struct SessionInput {
+    std::string_view id, user_id, provider, model, status, type, config, context, metadata;
+    int64_t created_at = 0, last_activity = 0;
+
+    static SessionInput from(const swh_session &s, bool need_status) {
+        SessionInput in;
+        in.id = required(s.id, "session.id");
+        in.user_id = edge::view(s.user_id, "session.user_id");
+        in.provider = edge::view(s.provider, "session.provider");
+        in.model = edge::view(s.model, "session.model");
+        in.status = edge::view(s.status, "session.status");
+        if (in.status.empty()) {
+            if (need_status) throw Failure(SWH_E_INVALID, "update_session: session.status is empty");
+            in.status = SWH_SESSION_ACTIVE;
+        }
+        in.type = edge::view(s.type, "session.type");
+        in.config = json_or_empty(s.config_json, "session.config_json");
+        in.context = json_or_empty(s.context_json, "session.context_json");
+        in.metadata = json_or_empty(s.metadata_json, "session.metadata_json");
+        in.created_at = s.created_at;
+        in.last_activity = s.last_activity;
+        return in;
+    }
+};
+
+struct MessageInput {
+    std::string_view id, session_id, role, content, metadata, provider_message_id, provider_metadata;
+    int64_t timestamp = 0;
+
+    static MessageInput from(const swh_message &m) {
+        MessageInput in;
+        in.id = required(m.id, "message.id");
+        in.session_id = required(m.session_id, "message.session_id");
+        in.role = required(m.role, "message.role");
+        in.content = edge::view(m.content, "message.content");
+        in.metadata = json_or_empty(m.metadata_json, "message.metadata_json");
+        in.provider_message_id = edge::view(m.provider_message_id, "message.provider_message_id");
+        in.provider_metadata = json_or_empty(m.provider_metadata_json, "message.provider_metadata_json");
+        in.timestamp = m.timestamp;
+        return in;
+    }
+};
+
+struct SessionFilterInput {
+    std::string_view user_id, status;
+    uint32_t limit = 0, offset = 0; // limit 0 = no limit
+};
+
+struct MessageQueryInput {
+    std::string_view session_id, role;
+    int64_t since = 0;  // 0 = all
+    uint32_t limit = 0; // 0 = all, else the LAST `limit` matching
+};
+
+constexpr uint32_t kKnownSessionFields = SWH_SESSION_FIELD_STATUS | SWH_SESSION_FIELD_MODEL |
+                                         SWH_SESSION_FIELD_PROVIDER | SWH_SESSION_FIELD_CONFIG |
+                                         SWH_SESSION_FIELD_CONTEXT | SWH_SESSION_FIELD_METADATA |
+                                         SWH_SESSION_FIELD_LAST_ACTIVITY;
+
+// Unknown bits are refused, so a field of a newer ABI is never dropped silently.
+inline void check_update_fields(uint32_t fields) {
+    if ((fields & ~kKnownSessionFields) == 0) return;
+    char bits[16];
+    std::snprintf(bits, sizeof bits, "0x%" PRIx32, fields & ~kKnownSessionFields);
+    throw Failure(SWH_E_INVALID, std::string("update_session: unknown field bits ") + bits);
+}
+
+inline std::string dump(const nlohmann::json &j) {
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+// ------------------------------------------------------------ the table
+
+template <class Store> class Plugin;
+
+// The static descriptor of a storage plugin whose table is Plugin<Store>:
+//   constexpr auto kTable = swh::store::Plugin<Store>::table();
+//   constexpr auto kDescriptor = swh::store::descriptor("redis", "0.1.0", "…", kSchema, &kTable);
+template <size_t N>
+constexpr swh_plugin_descriptor descriptor(const char *name, const char *version, const char *description,
+                                           const swh_config_field (&schema)[N], const swh_storage_v1 *table) {
+    return {sizeof(swh_plugin_descriptor),
+            SWH_ABI_VERSION_MAJOR,
+            SWH_ABI_VERSION_MINOR,
+            name,
+            version,
+            description,
+            SWH_KIND_STORAGE,
+            SWH_IFACE_STORAGE_V1,
+            schema,
+            N,
+            table};
+}
+
+template <class Store> class Plugin {
+  public:
+    static constexpr swh_storage_v1 table() {
+        return {sizeof(swh_storage_v1), create,      destroy,        last_error,
+                create_session,         get_session, update_session, delete_session,
+                list_sessions,          add_message, get_messages,   health_check};
+    }
+
+  private:
+    struct Instance {
+        edge::ErrorSlot errors;
+        std::unique_ptr<Store> store; // null when create failed
+    };
+
+    // Common prologue: a valid handle, a created store, exceptions caught.
+    template <class Body> static swh_status call(void *handle, Body &&body) noexcept {
+        if (handle == nullptr) return SWH_E_INVALID;
+        auto &instance = *static_cast<Instance *>(handle);
+        return edge::guarded(instance.errors, [&]() -> swh_status {
+            if (!instance.store)
+                throw Failure(SWH_E_INVALID, "storage instance was not created successfully");
+            return body(*instance.store);
+        });
+    }
+    static void require(bool ok, const char *what) {
+        if (!ok) throw Failure(SWH_E_INVALID, what);
+    }
+    static void check_sink(swh_status status) {
+        if (status != SWH_OK)
+            throw Failure(status, "result sink returned status " + std::to_string(status) + ", stopped");
+    }
+    static const swh_session &session_arg(const swh_session *s) {
+        require(SWH_HAS_MEMBER(s, swh_session, metadata_json),
+                "session is NULL or its struct_size is too small");
+        return *s;
+    }
+    static void require_sink(const swh_result_sink *sink, bool has) {
+        require(sink != nullptr && has, "sink lacks the callback this call needs");
+    }
+
+    static swh_status create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
+        if (out_handle == nullptr) return SWH_E_INVALID;
+        *out_handle = nullptr;
+        Instance *instance = new (std::nothrow) Instance();
+        if (instance == nullptr) return SWH_E_INTERNAL;
+        swh_status status = edge::guarded(instance->errors, [&]() -> swh_status {
+            instance->store = Store::open(host, cfg);
+            return SWH_OK;
+        });
+        *out_handle = instance; // also on failure, so the host can read last_error
+        return status;
+    }
+    static void destroy(void *handle) noexcept { delete static_cast<Instance *>(handle); }
+    static const char *last_error(void *handle) noexcept {
+        return handle == nullptr ? "" : static_cast<Instance *>(handle)->errors.get();
+    }
+
+    static swh_status create_session(void *handle, const swh_session *session) noexcept {
+        return call(handle, [&](Store &store) {
+            store.create_session(SessionInput::from(session_arg(session), false));
+            return SWH_OK;
+        });
+    }
+    static swh_status get_session(void *handle, swh_str session_id, const swh_result_sink *sink) noexcept {
+        return call(handle, [&](Store &store) {
+            require_sink(sink, SWH_HAS_MEMBER(sink, swh_result_sink, session) && sink->session);
+            auto id = edge::view(session_id, "session_id");
+            auto row = store.get_session(id);
+            if (!row) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(id) + " not found");
+            swh_session s = row->view();
+            check_sink(sink->session(sink->ctx, &s));
+            return SWH_OK;
+        });
+    }
+    static swh_status update_session(void *handle, const swh_session *session, uint32_t fields) noexcept {
+        return call(handle, [&](Store &store) {
+            check_update_fields(fields);
+            store.update_session(
+                SessionInput::from(session_arg(session), (fields & SWH_SESSION_FIELD_STATUS) != 0), fields);
+            return SWH_OK;
+        });
+    }
+    static swh_status delete_session(void *handle, swh_str session_id) noexcept {
+        return call(handle, [&](Store &store) {
+            store.delete_session(required(session_id, "session_id"));
+            return SWH_OK;
+        });
+    }
+    static swh_status list_sessions(void *handle, const swh_session_filter *filter,
+                                    const swh_result_sink *sink) noexcept {
+        return call(handle, [&](Store &store) {
+            require_sink(sink, SWH_HAS_MEMBER(sink, swh_result_sink, session) && sink->session);
+            SessionFilterInput in;
+            if (filter != nullptr) { // NULL = no filter
+                require(SWH_HAS_MEMBER(filter, swh_session_filter, offset),
+                        "filter struct_size is too small");
+                in.user_id = edge::view(filter->user_id, "filter.user_id");
+                in.status = edge::view(filter->status, "filter.status");
+                in.limit = filter->limit;
+                in.offset = filter->offset;
+            }
+            for (const SessionRow &row : store.list_sessions(in)) {
+                swh_session s = row.view();
+                check_sink(sink->session(sink->ctx, &s));
+            }
+            return SWH_OK;
+        });
+    }
+    static swh_status add_message(void *handle, const swh_message *message) noexcept {
+        return call(handle, [&](Store &store) {
+            require(SWH_HAS_MEMBER(message, swh_message, provider_metadata_json),
+                    "message is NULL or its struct_size is too small");
+            store.add_message(MessageInput::from(*message));
+            return SWH_OK;
+        });
+    }
+    static swh_status get_messages(void *handle, const swh_message_query *query,
+                                   const swh_result_sink *sink) noexcept {
+        return call(handle, [&](Store &store) {
+            require(SWH_HAS_MEMBER(query, swh_message_query, limit),
+                    "query is NULL or its struct_size is too small");
+            require_sink(sink, SWH_HAS_MEMBER(sink, swh_result_sink, message) && sink->message);
+            MessageQueryInput in;
+            in.session_id = required(query->session_id, "query.session_id");
+            in.role = edge::view(query->role, "query.role");
+            in.since = query->since;
+            in.limit = query->limit;
+            for (const MessageRow &row : store.get_messages(in)) {
+                swh_message m = row.view();
+                check_sink(sink->message(sink->ctx, &m));
+            }
+            return SWH_OK;
+        });
+    }
+    // {"status":"healthy"|"unhealthy", ...describe(), ...health()}; an
+    // unhealthy report is still emitted, then SWH_E_UNAVAILABLE.
+    static swh_status health_check(void *handle, const swh_result_sink *sink) noexcept {
+        return call(handle, [&](Store &store) {
+            require_sink(sink, SWH_HAS_MEMBER(sink, swh_result_sink, json) && sink->json);
+            nlohmann::json report = nlohmann::json::object();
+            store.describe(report);
+            std::string error;
+            try {
+                store.health(report);
+                report["status"] = "healthy";
+            } catch (const Failure &e) {
+                error = e.what();
+                report["status"] = "unhealthy";
+                report["error"] = error;
+            }
+            std::string text = dump(report);
+            check_sink(sink->json(sink->ctx, edge::to_str(text)));
+            if (!error.empty()) throw Failure(SWH_E_UNAVAILABLE, "unhealthy: " + error);
+            return SWH_OK;
+        });
+    }
+};
+
+} // namespace swh::store

@@ -1,0 +1,480 @@
+// One conformance suite for every storage plugin, through the real loader
+// (swh::loader::StorageInstance, i.e. the C ABI as the daemon uses it).
+// The store comes from SWH_CONFORMANCE_STORE (sqlite | redis | postgres); for
+// redis and postgres the real server is started by tests/tooling and stopped
+// and restarted by the outage test. CTest runs this binary once per store.
+#include "loader/instances.hpp"
+#include "server_control.hpp"
+#include "util/clock.hpp"
+#include "util/ids.hpp"
+
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <set>
+#include <thread>
+
+using namespace swh;
+using loader::MessageQuery;
+using loader::PluginError;
+using loader::SessionFilter;
+using loader::StorageInstance;
+
+namespace {
+
+std::string store_kind() {
+    const char *env = std::getenv("SWH_CONFORMANCE_STORE");
+    return env && *env ? env : "sqlite";
+}
+
+// The server (if any) and the config of the store under test, one per process.
+struct Backend {
+    std::string kind = store_kind();
+    std::unique_ptr<tooling::ServerControl> server;
+    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("swh-conformance-" + new_uuid());
+
+    Backend() {
+        if (kind == "redis" || kind == "postgres") server = std::make_unique<tooling::ServerControl>(kind);
+        std::filesystem::create_directories(dir);
+    }
+    ~Backend() { std::filesystem::remove_all(dir); }
+
+    Json config(const Json &overrides = Json::object()) const {
+        Json c;
+        if (kind == "sqlite") {
+            c = {{"path", (dir / "conformance.db").string()},
+                 {"busy_timeout_ms", 5000},
+                 {"synchronous", "full"},
+                 {"pool_size", 4}};
+        } else if (kind == "redis") {
+            c = {{"host", "127.0.0.1"},
+                 {"port", server->port()},
+                 {"password", ""},
+                 {"db", 0},
+                 {"key_prefix", "swhtest:"},
+                 {"ttl_hours", 168},
+                 {"ttl_seconds", 0},
+                 {"connect_timeout_ms", 2000},
+                 {"command_timeout_ms", 5000},
+                 {"pool_size", 8}};
+        } else if (kind == "postgres") {
+            c = {{"conninfo", server->conninfo()},
+                 {"pool_size", 8},
+                 {"connect_timeout_ms", 5000},
+                 {"statement_timeout_ms", 30000}};
+        } else {
+            FAIL("unknown SWH_CONFORMANCE_STORE '" << kind << "'");
+        }
+        for (auto &[k, v] : overrides.items())
+            c[k] = v;
+        return c;
+    }
+    bool has_server() const { return server != nullptr; }
+};
+
+Backend &backend() {
+    static Backend b;
+    return b;
+}
+
+std::unique_ptr<StorageInstance> open_store(const Json &overrides = Json::object()) {
+    auto lib = loader::PluginLibrary::load(std::string(SWH_TEST_PLUGIN_DIR) + "/swh_storage_" +
+                                           backend().kind + ".so");
+    return std::make_unique<StorageInstance>(lib, "conformance", backend().config(overrides));
+}
+
+Session make_session(const std::string &user, int64_t at = now_us()) {
+    Session s;
+    s.id = new_uuid();
+    s.user_id = user;
+    s.provider = "echo";
+    s.model = "echo-1";
+    s.created_at = s.last_activity = at;
+    s.config = {{"temperature", 0.5}};
+    s.metadata = {{"k", "v"}};
+    return s;
+}
+
+Message make_message(const Session &s, const std::string &role, const std::string &content, int64_t ts) {
+    Message m;
+    m.id = new_uuid();
+    m.session_id = s.id;
+    m.role = role;
+    m.content = content;
+    m.timestamp = ts;
+    m.metadata = {{"n", content.size() < 64 ? content : std::string("big")}};
+    return m;
+}
+
+template <class F> swh_status status_of(F &&f) {
+    try {
+        f();
+    } catch (const PluginError &e) {
+        return e.status();
+    }
+    return SWH_OK;
+}
+
+std::vector<std::string> contents(const std::vector<Message> &ms) {
+    std::vector<std::string> out;
+    for (const auto &m : ms)
+        out.push_back(m.content);
+    return out;
+}
+
+} // namespace
+
+TEST_CASE("sessions: create, get, update, list, delete") {
+    auto store = open_store();
+    const std::string user = "u-" + new_uuid();
+    Session s = make_session(user);
+    s.type = "templated";
+    s.context = {{"user_context", {{"lang", "de"}}}, {"system_context", Json::object()}};
+    store->create_session(s);
+    CHECK(status_of([&] { store->create_session(s); }) == SWH_E_CONFLICT);
+
+    auto got = store->get_session(s.id);
+    REQUIRE(got);
+    CHECK(got->user_id == user);
+    CHECK(got->provider == "echo");
+    CHECK(got->model == "echo-1");
+    CHECK(got->status == "active");
+    CHECK(got->type == "templated");
+    CHECK(got->created_at == s.created_at);
+    CHECK(got->last_activity == s.last_activity);
+    CHECK(got->message_count == 0);
+    CHECK(got->config == s.config);
+    CHECK(got->context == s.context);
+    CHECK(got->metadata == s.metadata);
+    CHECK_FALSE(store->get_session("no-such-session-" + new_uuid()));
+
+    // update writes only the named fields
+    Session u = s;
+    u.model = "echo-2";
+    u.metadata = {{"k", "changed"}};
+    u.provider = "must-not-be-written";
+    store->update_session(u, SWH_SESSION_FIELD_MODEL | SWH_SESSION_FIELD_METADATA);
+    got = store->get_session(s.id);
+    CHECK(got->model == "echo-2");
+    CHECK(got->metadata == Json{{"k", "changed"}});
+    CHECK(got->provider == "echo");
+    u.status = "archived";
+    u.last_activity = s.last_activity + 10;
+    store->update_session(u, SWH_SESSION_FIELD_STATUS | SWH_SESSION_FIELD_LAST_ACTIVITY);
+    got = store->get_session(s.id);
+    CHECK(got->status == "archived");
+    CHECK(got->last_activity == s.last_activity + 10);
+    Session ghost = make_session(user);
+    CHECK(status_of([&] { store->update_session(ghost, SWH_SESSION_FIELD_MODEL); }) == SWH_E_NOT_FOUND);
+    CHECK(status_of([&] { store->update_session(s, 0x8000u); }) == SWH_E_INVALID);
+
+    // list: filters, most recently active first, limit/offset
+    const int64_t t0 = now_us();
+    std::vector<Session> mine;
+    for (int i = 0; i < 5; ++i) {
+        mine.push_back(make_session(user, t0 + i * 1000));
+        store->create_session(mine.back());
+    }
+    SessionFilter f;
+    f.user_id = user;
+    auto listed = store->list_sessions(f);
+    REQUIRE(listed.size() == 6);
+    CHECK(listed[0].id == mine[4].id);
+    CHECK(listed[4].id == mine[0].id);
+    f.status = "archived";
+    listed = store->list_sessions(f);
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].id == s.id);
+    f.status = "active";
+    f.limit = 2;
+    f.offset = 1;
+    listed = store->list_sessions(f);
+    REQUIRE(listed.size() == 2);
+    CHECK(listed[0].id == mine[3].id);
+    CHECK(listed[1].id == mine[2].id);
+    SessionFilter other;
+    other.user_id = "nobody-" + new_uuid();
+    CHECK(store->list_sessions(other).empty());
+    SessionFilter by_status; // no user: every store can list across users
+    by_status.status = "archived";
+    auto archived = store->list_sessions(by_status);
+    CHECK(std::any_of(archived.begin(), archived.end(), [&](const Session &x) { return x.id == s.id; }));
+
+    // delete removes the session and its messages
+    store->add_message(make_message(mine[0], "user", "bye", t0));
+    store->delete_session(mine[0].id);
+    CHECK_FALSE(store->get_session(mine[0].id));
+    MessageQuery q;
+    q.session_id = mine[0].id;
+    CHECK(status_of([&] { store->get_messages(q); }) == SWH_E_NOT_FOUND);
+    CHECK(status_of([&] { store->delete_session(mine[0].id); }) == SWH_E_NOT_FOUND);
+    f = SessionFilter{};
+    f.user_id = user;
+    CHECK(store->list_sessions(f).size() == 5);
+}
+
+TEST_CASE("messages: chronological order and the role/since/limit filters") {
+    auto store = open_store();
+    Session s = make_session("u-" + new_uuid());
+    store->create_session(s);
+    const int64_t t0 = now_us();
+    for (int i = 0; i < 10; ++i)
+        store->add_message(
+            make_message(s, i % 2 ? "assistant" : "user", "m" + std::to_string(i), t0 + i * 10));
+    // Out of timestamp order (a slow writer) and a tie: ordered by timestamp,
+    // then insertion.
+    store->add_message(make_message(s, "system", "late", t0 + 35));
+    store->add_message(make_message(s, "user", "tie", t0 + 90));
+
+    MessageQuery q;
+    q.session_id = s.id;
+    auto all = store->get_messages(q);
+    CHECK(contents(all) == std::vector<std::string>{"m0", "m1", "m2", "m3", "late", "m4", "m5", "m6", "m7",
+                                                    "m8", "m9", "tie"});
+    CHECK(all[0].metadata == Json{{"n", "m0"}});
+    CHECK(all[0].session_id == s.id);
+    CHECK(all[0].timestamp == t0);
+
+    q.limit = 3; // the LAST three
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"m8", "m9", "tie"});
+    q.limit = 100;
+    CHECK(store->get_messages(q).size() == 12);
+    q.limit = 0;
+    q.role = "assistant";
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"m1", "m3", "m5", "m7", "m9"});
+    q.limit = 2;
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"m7", "m9"});
+    q.role = "";
+    q.limit = 0;
+    q.since = t0 + 60;
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"m6", "m7", "m8", "m9", "tie"});
+    q.role = "user";
+    q.limit = 2;
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"m8", "tie"});
+    q.role = "system";
+    q.limit = 0;
+    q.since = 0;
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"late"});
+    q.role = "nobody";
+    CHECK(store->get_messages(q).empty());
+
+    Session empty = make_session("u-" + new_uuid());
+    store->create_session(empty);
+    MessageQuery eq;
+    eq.session_id = empty.id;
+    CHECK(store->get_messages(eq).empty());
+    eq.session_id = "missing-" + new_uuid();
+    CHECK(status_of([&] { store->get_messages(eq); }) == SWH_E_NOT_FOUND);
+}
+
+TEST_CASE("counters: message_count and last_activity move with each message, and only then") {
+    auto store = open_store();
+    Session s = make_session("u-" + new_uuid());
+    store->create_session(s);
+    const int64_t t0 = now_us();
+    Message first = make_message(s, "user", "one", t0 + 5);
+    store->add_message(first);
+    store->add_message(make_message(s, "assistant", "two", t0 + 7));
+    auto got = store->get_session(s.id);
+    CHECK(got->message_count == 2);
+    CHECK(got->last_activity == t0 + 7);
+
+    // a duplicate id changes nothing
+    Message dup = first;
+    dup.timestamp = t0 + 99;
+    CHECK(status_of([&] { store->add_message(dup); }) == SWH_E_CONFLICT);
+    got = store->get_session(s.id);
+    CHECK(got->message_count == 2);
+    CHECK(got->last_activity == t0 + 7);
+    MessageQuery q;
+    q.session_id = s.id;
+    CHECK(store->get_messages(q).size() == 2);
+
+    Session ghost = make_session("x");
+    CHECK(status_of([&] { store->add_message(make_message(ghost, "user", "hi", t0)); }) == SWH_E_NOT_FOUND);
+    CHECK_FALSE(store->get_session(ghost.id));
+}
+
+TEST_CASE("concurrency: 8 threads x 50 messages to one session lose and duplicate nothing") {
+    auto store = open_store();
+    Session s = make_session("u-" + new_uuid());
+    store->create_session(s);
+    constexpr int kThreads = 8, kEach = 50;
+    std::vector<std::thread> threads;
+    std::atomic<int> failures{0};
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kEach; ++i) {
+                try {
+                    store->add_message(
+                        make_message(s, "user", std::to_string(t) + ":" + std::to_string(i), now_us()));
+                } catch (const std::exception &) {
+                    ++failures;
+                }
+            }
+        });
+    for (auto &th : threads)
+        th.join();
+    CHECK(failures == 0);
+    MessageQuery q;
+    q.session_id = s.id;
+    auto all = store->get_messages(q);
+    auto texts = contents(all);
+    std::set<std::string> seen(texts.begin(), texts.end());
+    std::set<std::string> ids;
+    for (const auto &m : all)
+        ids.insert(m.id);
+    CHECK(all.size() == kThreads * kEach);
+    CHECK(seen.size() == kThreads * kEach);
+    CHECK(ids.size() == kThreads * kEach);
+    CHECK(store->get_session(s.id)->message_count == kThreads * kEach);
+    CHECK(std::is_sorted(all.begin(), all.end(),
+                         [](const Message &a, const Message &b) { return a.timestamp < b.timestamp; }));
+    // per writer, its own messages keep their order
+    for (int t = 0; t < kThreads; ++t) {
+        int next = 0;
+        for (const auto &m : all)
+            if (m.content.rfind(std::to_string(t) + ":", 0) == 0)
+                CHECK(m.content == std::to_string(t) + ":" + std::to_string(next++));
+    }
+}
+
+TEST_CASE("content: unicode and 1 MiB survive the round trip") {
+    auto store = open_store();
+    Session s = make_session("юзер-" + new_uuid());
+    s.metadata = {{"title", "Grüße 👋 — 你好 — שלום"}};
+    store->create_session(s);
+    const std::string unicode =
+        "Grüße 👋🏽 你好 שלום مرحبا e\u0301 \u00a0 tab\tnew\nline \"quoted\" \\ {json}";
+    const std::string big(1024 * 1024, 'x');
+    std::string big_mixed;
+    while (big_mixed.size() < 1024 * 1024)
+        big_mixed += "ünïcødé 🚀 ";
+    const int64_t t0 = now_us();
+    store->add_message(make_message(s, "user", unicode, t0));
+    store->add_message(make_message(s, "assistant", big, t0 + 1));
+    store->add_message(make_message(s, "user", big_mixed, t0 + 2));
+    MessageQuery q;
+    q.session_id = s.id;
+    auto all = store->get_messages(q);
+    REQUIRE(all.size() == 3);
+    CHECK(all[0].content == unicode);
+    CHECK(all[1].content.size() == big.size());
+    CHECK(all[1].content == big);
+    CHECK(all[2].content == big_mixed);
+    auto got = store->get_session(s.id);
+    CHECK(got->user_id == s.user_id);
+    CHECK(got->metadata == s.metadata);
+    q.limit = 1;
+    CHECK(store->get_messages(q)[0].content == big_mixed);
+}
+
+TEST_CASE("health_check reports the backend and its state") {
+    auto store = open_store();
+    Json h = store->health_check();
+    INFO(h.dump());
+    CHECK(h["status"] == "healthy");
+    CHECK(h["backend"] == backend().kind);
+    if (backend().kind == "redis") {
+        CHECK(h.contains("redis_version"));
+        CHECK(h["appendfsync"] == "always");
+        CHECK(h["aof_enabled"] == "1");
+        CHECK(h.contains("ttl_seconds"));
+    } else if (backend().kind == "postgres") {
+        CHECK(h.contains("server_version"));
+        CHECK(h["synchronous_commit"] == "on");
+        CHECK(h["schema_version"] == 1);
+    } else {
+        CHECK(h["journal_mode"] == "wal");
+    }
+}
+
+TEST_CASE("postgres: reopening runs no migration twice and keeps the data") {
+    if (backend().kind != "postgres") return;
+    auto first = open_store();
+    Session s = make_session("u-" + new_uuid());
+    first->create_session(s);
+    first.reset();
+    // two instances starting at once serialise on the migration lock
+    std::unique_ptr<StorageInstance> a, b;
+    std::thread ta([&] { a = open_store(); });
+    std::thread tb([&] { b = open_store(); });
+    ta.join();
+    tb.join();
+    REQUIRE(a);
+    REQUIRE(b);
+    CHECK(a->get_session(s.id));
+    CHECK(b->health_check()["schema_version"] == 1);
+}
+
+TEST_CASE("redis: sessions expire after ttl_seconds without activity; activity refreshes the TTL") {
+    if (backend().kind != "redis") return;
+    auto store = open_store({{"ttl_seconds", 1}, {"key_prefix", "swhttl:"}});
+    Session idle = make_session("u-" + new_uuid()), busy = make_session("u-" + new_uuid());
+    store->create_session(idle);
+    store->create_session(busy);
+    store->add_message(make_message(idle, "user", "hello", now_us()));
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    store->add_message(make_message(busy, "user", "still here", now_us())); // refreshes busy's TTL
+    std::this_thread::sleep_for(std::chrono::milliseconds(600));
+    // 1.2 s after creation: busy was written 0.6 s ago, idle 1.2 s ago
+    CHECK(store->get_session(busy.id));
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (store->get_session(busy.id) && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    CHECK_FALSE(store->get_session(idle.id));
+    CHECK_FALSE(store->get_session(busy.id));
+    MessageQuery q;
+    q.session_id = idle.id;
+    CHECK(status_of([&] { store->get_messages(q); }) == SWH_E_NOT_FOUND);
+    SessionFilter f;
+    f.user_id = busy.user_id;
+    CHECK(store->list_sessions(f).empty()); // stale index entries are dropped
+}
+
+TEST_CASE("outage: server stopped mid-run -> SWH_E_UNAVAILABLE, then recovery after restart") {
+    if (!backend().has_server()) return; // sqlite has no server to stop
+    auto store = open_store();
+    Session s = make_session("u-" + new_uuid());
+    store->create_session(s);
+    store->add_message(make_message(s, "user", "before", now_us()));
+
+    backend().server->kill();
+    swh_status status = SWH_OK;
+    std::string error;
+    try {
+        store->add_message(make_message(s, "user", "during", now_us()));
+    } catch (const PluginError &e) {
+        status = e.status();
+        error = e.what();
+    }
+    CHECK(status == SWH_E_UNAVAILABLE);
+    INFO(error);
+    CHECK(error.find(backend().kind) != std::string::npos); // names the backend and what failed
+    CHECK(status_of([&] { store->get_session(s.id); }) == SWH_E_UNAVAILABLE);
+    MessageQuery q;
+    q.session_id = s.id;
+    CHECK(status_of([&] { store->get_messages(q); }) == SWH_E_UNAVAILABLE);
+    Json h = store->health_check();
+    CHECK(h["status"] == "unhealthy");
+    CHECK(h.contains("error"));
+
+    backend().server->start();
+    // the same instance reconnects on the next call
+    store->add_message(make_message(s, "user", "after", now_us()));
+    auto got = store->get_session(s.id);
+    REQUIRE(got);
+    CHECK(got->message_count == 2); // "during" was never stored
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"before", "after"});
+    CHECK(store->health_check()["status"] == "healthy");
+
+    // a clean stop behaves the same
+    backend().server->stop();
+    CHECK(status_of([&] { store->get_session(s.id); }) == SWH_E_UNAVAILABLE);
+    backend().server->start();
+    CHECK(store->get_session(s.id));
+}

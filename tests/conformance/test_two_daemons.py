@@ -1,0 +1,98 @@
+"""Two daemons on one PostgreSQL: a session created and written through one
+is read, continued and archived through the other, with concurrent writers
+through both and exact counts."""
+
+import threading
+import unittest
+import uuid
+
+from storage_daemons import daemon_on, make_server
+
+THREADS_PER_DAEMON = 4
+SENDS_PER_THREAD = 10
+
+
+class TwoDaemons(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.server = make_server("postgres")
+        try:
+            cls.server.start()
+            cls.a = daemon_on(cls.server)
+            cls.b = daemon_on(cls.server)
+            # Both start at once: the schema migration runs under a lock.
+            cls.a.spawn()
+            cls.b.spawn()
+            cls.a.wait_healthy()
+            cls.b.wait_healthy()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in (getattr(cls, "a", None), getattr(cls, "b", None)):
+            if d is not None:
+                if d.proc is not None and d.stop() != 0:
+                    print(d.log_tail(30))
+                d.cleanup()
+        cls.server.cleanup()
+
+    def test_one_session_through_both(self):
+        a, b = self.a.client, self.b.client
+        user = "u-" + uuid.uuid4().hex[:12]
+        sid = a.create_session(user, metadata={"via": "a"})["id"]
+        self.assertEqual(a.send(sid, "hello from a").status, 201)
+
+        got = b.get("/v1/sessions/%s" % sid)
+        self.assertEqual(got.status, 200, got)
+        self.assertEqual(got.json["metadata"], {"via": "a"})
+        self.assertEqual(got.json["message_count"], 2)
+        self.assertEqual(b.send(sid, "hello from b").status, 201)
+        self.assertEqual([m["content"] for m in a.messages(sid, "?role=user")], ["hello from a", "hello from b"])
+        listed = b.get("/v1/sessions?user_id=%s" % user)
+        self.assertEqual([s["id"] for s in listed.json["sessions"]], [sid])
+
+        # concurrent writers through both daemons
+        errors = []
+
+        def writer(client, name):
+            for i in range(SENDS_PER_THREAD):
+                r = client.send(sid, "%s-%d" % (name, i))
+                if r.status != 201:
+                    errors.append(r)
+
+        threads = [threading.Thread(target=writer, args=(client, "%s%d" % (tag, t)))
+                   for client, tag in ((a, "a"), (b, "b")) for t in range(THREADS_PER_DAEMON)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=120)
+        self.assertFalse(any(t.is_alive() for t in threads), "writers hung")
+        self.assertEqual(errors, [])
+
+        sends = 2 + 2 * THREADS_PER_DAEMON * SENDS_PER_THREAD
+        for client in (a, b):
+            session = client.get("/v1/sessions/%s" % sid).json
+            self.assertEqual(session["message_count"], 2 * sends)
+            msgs = client.messages(sid)
+            self.assertEqual(len(msgs), 2 * sends)
+            self.assertEqual(len({m["id"] for m in msgs}), 2 * sends)
+            users = [m["content"] for m in msgs if m["role"] == "user"]
+            self.assertEqual(len(set(users)), sends)
+            for tag in ("a", "b"):
+                for t in range(THREADS_PER_DAEMON):
+                    mine = [c for c in users if c.startswith("%s%d-" % (tag, t))]
+                    self.assertEqual(mine, ["%s%d-%d" % (tag, t, i) for i in range(SENDS_PER_THREAD)])
+
+        # archive through b; a sees it and refuses new messages
+        archived = b.post("/v1/sessions/%s/archive" % sid)
+        self.assertEqual(archived.status, 200, archived)
+        self.assertEqual(a.get("/v1/sessions/%s" % sid).json["status"], "archived")
+        refused = a.send(sid, "too late")
+        self.assertEqual(refused.status, 409, refused)
+        self.assertEqual(len(b.messages(sid)), 2 * sends)
+
+
+if __name__ == "__main__":
+    unittest.main()

@@ -1,0 +1,282 @@
+"""Start and stop real storage servers for tests (Python 3 standard library only).
+
+    RedisServer()     redis-server on a free 127.0.0.1 port, AOF with appendfsync always
+    PostgresServer()  initdb + postgres on a free 127.0.0.1 port (as the `postgres`
+                      user when run as root: initdb refuses root)
+
+Each server lives in its own temporary folder, runs as a child of this process
+(and dies with it: PR_SET_PDEATHSIG), and is torn down by stop()/cleanup() or
+the context manager, also when a test fails. Data survives stop() + start()
+(same port, same folder), so a test can stop the server mid-run and bring it
+back. Every wait is bounded.
+
+As a supervisor for tests in other languages (the C++ conformance suite):
+
+    python3 swh_servers.py serve redis|postgres
+
+prints one JSON line {"port":…, "dir":…, "conninfo"?:…} once the server is
+ready, then obeys one command per stdin line — `stop` (clean shutdown),
+`kill` (crash: SIGKILL for redis, immediate shutdown for postgres), `start`
+(same port and data) — answering each with a JSON line. On EOF (the test
+process ended, however it ended) it tears everything down and exits.
+"""
+
+import ctypes
+import json
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+PG_BIN = os.environ.get("SWH_PG_BIN", "/usr/lib/postgresql/15/bin")
+REDIS_SERVER = os.environ.get("SWH_REDIS_SERVER", "redis-server")
+READY_DEADLINE_S = 30.0
+STOP_DEADLINE_S = 20.0
+
+_PR_SET_PDEATHSIG = 1
+
+
+def free_port():
+    """A loopback port that was free a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _die_with_parent(uid=None, gid=None):
+    """preexec_fn: SIGKILL the child when this process dies; drop privileges."""
+    def prepare():
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except Exception:
+            pass
+        os.setsid()
+        if gid is not None:
+            os.setgroups([])
+            os.setgid(gid)
+        if uid is not None:
+            os.setuid(uid)
+    return prepare
+
+
+def _wait_tcp(port, proc, deadline_s, what, log_path):
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("%s exited with %s while starting\n%s" % (what, proc.returncode, _tail(log_path)))
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("%s not listening on port %d within %.0f s\n%s" % (what, port, deadline_s, _tail(log_path)))
+
+
+def _tail(path, lines=30):
+    try:
+        with open(path, "rb") as f:
+            return "\n".join(f.read().decode("utf-8", "replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+class _Server:
+    kind = "?"
+
+    def __init__(self, base_dir=None):
+        self.dir = tempfile.mkdtemp(prefix="swh-%s-" % self.kind, dir=base_dir)
+        os.chmod(self.dir, 0o755)  # the postgres user must reach its data folder
+        self.port = free_port()
+        self.proc = None
+        self.log_path = os.path.join(self.dir, "server.log")
+        self._log = None
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def _spawn(self, argv, **kw):
+        self._log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                     close_fds=True, **kw)
+
+    def _reap(self, sig, deadline_s=STOP_DEADLINE_S):
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                os.kill(self.proc.pid, sig)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=deadline_s)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+        self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def cleanup(self):
+        """Stop (hard) and remove the folder. Safe to call twice."""
+        try:
+            self._reap(signal.SIGKILL)
+        finally:
+            if os.environ.get("SWH_KEEP_TMP") != "1":
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def info(self):
+        return {"kind": self.kind, "port": self.port, "dir": self.dir}
+
+
+class RedisServer(_Server):
+    """redis-server with the durable setting (appendonly yes, appendfsync always)."""
+    kind = "redis"
+
+    def start(self):
+        argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
+                "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
+                "--protected-mode", "no", "--logfile", ""]
+        self._spawn(argv, preexec_fn=_die_with_parent())
+        _wait_tcp(self.port, self.proc, READY_DEADLINE_S, "redis-server", self.log_path)
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while self.command("PING") != "+PONG":  # answers -LOADING while reading the AOF
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis-server not ready\n" + _tail(self.log_path))
+            time.sleep(0.05)
+        return self
+
+    def stop(self):
+        self._reap(signal.SIGTERM)
+
+    def kill(self):
+        self._reap(signal.SIGKILL)
+
+    def command(self, *args):
+        """One command in RESP; returns the first reply line (e.g. '+PONG')."""
+        payload = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(payload.encode())
+                return s.recv(65536).decode("utf-8", "replace").split("\r\n", 1)[0]
+        except OSError as e:
+            return "-ERR %s" % e
+
+
+class PostgresServer(_Server):
+    """A fresh PostgreSQL cluster (initdb -A trust -U swh) with database `swarmhost`."""
+    kind = "postgres"
+    user = "swh"
+    database = "swarmhost"
+
+    def __init__(self, base_dir=None):
+        super().__init__(base_dir)
+        self.data = os.path.join(self.dir, "data")
+        self.uid = self.gid = None
+        if os.geteuid() == 0:  # initdb and postgres refuse to run as root
+            pw = pwd.getpwnam("postgres")
+            self.uid, self.gid = pw.pw_uid, pw.pw_gid
+            os.chown(self.dir, self.uid, self.gid)
+        self._initialised = False
+
+    def _run(self, argv, timeout):
+        p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           timeout=timeout, preexec_fn=_die_with_parent(self.uid, self.gid), cwd=self.dir)
+        if p.returncode != 0:
+            raise RuntimeError("%s failed (%d):\n%s" % (argv[0], p.returncode, p.stdout.decode("utf-8", "replace")))
+
+    @property
+    def conninfo(self):
+        return "host=127.0.0.1 port=%d user=%s dbname=%s" % (self.port, self.user, self.database)
+
+    def start(self):
+        if not self._initialised:
+            self._run([os.path.join(PG_BIN, "initdb"), "-D", self.data, "-A", "trust", "-U", self.user,
+                       "-E", "UTF8", "--locale", "C", "--no-sync"], timeout=60)
+        argv = [os.path.join(PG_BIN, "postgres"), "-D", self.data, "-p", str(self.port), "-k", self.dir,
+                "-c", "listen_addresses=127.0.0.1", "-c", "max_connections=200", "-c", "shared_buffers=32MB"]
+        self._spawn(argv, preexec_fn=_die_with_parent(self.uid, self.gid), cwd=self.dir)
+        _wait_tcp(self.port, self.proc, READY_DEADLINE_S, "postgres", self.log_path)
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while True:  # accepting TCP is not yet accepting queries (startup, recovery)
+            p = subprocess.run([os.path.join(PG_BIN, "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port),
+                                "-U", self.user, "-d", "postgres"], timeout=10)
+            if p.returncode == 0:
+                break
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise RuntimeError("postgres not ready\n" + _tail(self.log_path))
+            time.sleep(0.05)
+        if not self._initialised:
+            self._run([os.path.join(PG_BIN, "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", self.user,
+                       self.database], timeout=30)
+            self._initialised = True
+        return self
+
+    def stop(self):
+        self._reap(signal.SIGINT)  # fast shutdown: clients are disconnected, data is checkpointed
+
+    def kill(self):
+        self._reap(signal.SIGQUIT)  # immediate shutdown: like a crash, recovery from WAL on the next start
+
+    def info(self):
+        d = super().info()
+        d["conninfo"] = self.conninfo
+        return d
+
+
+SERVERS = {"redis": RedisServer, "postgres": PostgresServer}
+
+
+def serve(kind):
+    """Supervisor mode (see the module docstring)."""
+    server = SERVERS[kind](os.environ.get("SWH_SERVER_TMPDIR") or None)
+
+    def reply(obj):
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+
+    try:
+        server.start()
+        reply(server.info())
+        for line in sys.stdin:
+            cmd = line.strip()
+            try:
+                if cmd == "stop":
+                    server.stop()
+                elif cmd == "kill":
+                    server.kill()
+                elif cmd == "start":
+                    server.start()
+                elif cmd == "quit":
+                    break
+                else:
+                    raise ValueError("unknown command %r" % cmd)
+                reply({"ok": True, "command": cmd})
+            except Exception as e:  # report, keep serving
+                reply({"ok": False, "command": cmd, "error": str(e)})
+    except Exception as e:
+        reply({"error": str(e)})
+        return 1
+    finally:
+        server.cleanup()
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] != "serve" or sys.argv[2] not in SERVERS:
+        sys.stderr.write("usage: swh_servers.py serve redis|postgres\n")
+        sys.exit(2)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    sys.exit(serve(sys.argv[2]))
