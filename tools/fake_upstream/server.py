@@ -1,0 +1,612 @@
+#!/usr/bin/env python3
+"""A local fake of two LLM vendor APIs, for tests (Python 3 standard library only).
+
+Speaks, byte for byte as documented by the vendors:
+  * OpenAI Chat Completions: POST /v1/chat/completions (JSON and SSE `data:`
+    chunks ending with `data: [DONE]`), GET /v1/models, GET /v1/models/{id}.
+    Azure-style paths work too: POST /openai/deployments/{d}/chat/completions
+    (with ?api-version=...).
+  * Anthropic Messages: POST /v1/messages (requires the `anthropic-version`
+    header; `system` top level; SSE with `event:` lines: message_start,
+    content_block_start, ping, content_block_delta, content_block_stop,
+    message_delta, message_stop).
+
+Replies are deterministic: "You said: <text of the last user message>"
+(usage counts are whitespace-separated words). When the conversation ends with
+an assistant turn (a prefill / assistant prefix) and the reply starts with its
+text, only the rest is sent.
+
+Scenarios (what goes wrong) are chosen per request, first match wins:
+  1. header  `X-Fake-Scenario: <scenario>`
+  2. model   `fake-<scenario>`            (e.g. "fake-429x2")
+  3. marker  `[fake:<scenario>]` anywhere in the last user message
+Scenario grammar: NAME[xN][:ARG]
+  ok            the normal answer (default)
+  429[:S]       HTTP 429 in the vendor's error shape, `Retry-After: S` (default 1)
+  503[:S]       HTTP 503 (Anthropic: 529 overloaded is `529`), `Retry-After: S`
+  500, 502, 529 HTTP error in the vendor's shape
+  400, 401, 403, 404   HTTP error in the vendor's shape (invalid request / auth / not found);
+                the 401 message repeats the key that was presented, as OpenAI does
+                (so tests can check that a gateway scrubs it)
+  slow[:MS]     wait MS milliseconds (default 2000) before the first byte
+  slowchunks[:MS]  wait MS (default 200) between streamed chunks
+  timeout[:MS]  accept, then send nothing for MS (default 60000) and close
+  garbage       HTTP 200 whose body is not what the vendor sends (both modes)
+  disconnect    streaming: a few chunks, then the connection is cut mid-stream
+                (chunked encoding left unterminated); non-streaming: half the
+                body, then the connection is cut
+  streamerror   streaming: a few chunks, then the vendor's in-stream error
+                (OpenAI `data: {"error":…}`, Anthropic `event: error`)
+  reset         the connection is closed before any response
+`xN` makes the failure happen only N times for the same conversation (same
+path + scenario + last user message), after that the request succeeds: e.g.
+`429x2` answers 429, 429, then the normal reply.
+
+Test helpers (not vendor API):
+  GET    /__requests         every request received, oldest first, as JSON:
+                             {"requests":[{"seq","method","path","query","headers"
+                             (lower-case names),"body" (parsed JSON or text),
+                             "scenario","time"}]}
+  DELETE /__requests         forget recorded requests and the xN counters
+  GET    /__health           {"ok":true}
+
+Keys: any `Authorization: Bearer …`, `x-api-key` or `api-key` is accepted
+unless --require-key K is given (then others get 401 in the vendor's shape).
+
+CLI: python3 server.py [--host 127.0.0.1] [--port 0] [--port-file F] [--require-key K]
+prints "fake_upstream listening on http://HOST:PORT" and writes PORT to F.
+"""
+
+import argparse
+import json
+import os
+import re
+import socket
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+CREATED = 1700000000  # fixed "created" timestamp: replies are deterministic
+OPENAI_MODELS = ["gpt-4o-mini", "gpt-4o", "fake-ok"]
+ANTHROPIC_MODELS = ["claude-3-5-haiku-latest", "claude-sonnet-4-5"]
+
+SCENARIO_RE = re.compile(r"^(?P<name>[a-z]+|[0-9]+)(?:x(?P<times>\d+))?(?::(?P<arg>\d+))?$")
+MARKER_RE = re.compile(r"\[fake:([a-z0-9:]+)\]")
+
+
+class Scenario:
+    def __init__(self, text):
+        self.text = text or "ok"
+        m = SCENARIO_RE.match(self.text)
+        if not m:
+            self.name, self.times, self.arg = "unknown", None, None
+        else:
+            self.name = m.group("name")
+            self.times = int(m.group("times")) if m.group("times") else None
+            self.arg = int(m.group("arg")) if m.group("arg") else None
+
+
+class State:
+    def __init__(self, require_key=None):
+        self.lock = threading.Lock()
+        self.requests = []
+        self.counters = {}
+        self.seq = 0
+        self.require_key = require_key
+
+    def record(self, entry):
+        with self.lock:
+            self.seq += 1
+            entry["seq"] = self.seq
+            self.requests.append(entry)
+
+    def count(self, key):
+        """How many times `key` was seen before this call (then counts it)."""
+        with self.lock:
+            n = self.counters.get(key, 0)
+            self.counters[key] = n + 1
+            return n
+
+    def reset(self):
+        with self.lock:
+            self.requests = []
+            self.counters = {}
+
+
+def words(text):
+    return len(text.split())
+
+
+def text_of(content):
+    """Plain text of a message content (a string or a list of content parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        parts = []
+        for p in content:
+            if isinstance(p, dict) and p.get("type") == "text":
+                parts.append(str(p.get("text", "")))
+        return "".join(parts)
+    return ""
+
+
+def word_pieces(text):
+    """Each word with the whitespace after it; leading whitespace joins the first."""
+    pieces = re.findall(r"\s*\S+\s*", text)
+    if not pieces and text:
+        pieces = [text]
+    # re.findall above attaches leading whitespace of later words to the previous
+    # piece's trailing part already; rebuild exactly to be safe
+    if "".join(pieces) != text:
+        pieces = [text]
+    return pieces
+
+
+def sse_json(obj):
+    return json.dumps(obj, separators=(",", ":"))
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "fake-upstream/1.0"
+
+    # ------------------------------------------------------------ plumbing
+    def log_message(self, fmt, *args):  # quiet unless asked
+        if os.environ.get("FAKE_UPSTREAM_VERBOSE") == "1":
+            sys.stderr.write("fake_upstream: " + (fmt % args) + "\n")
+
+    @property
+    def state(self):
+        return self.server.state
+
+    def _read_body(self):
+        length = self.headers.get("Content-Length")
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                line = self.rfile.readline()
+                size = int(line.strip().split(b";")[0] or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    break
+                data += self.rfile.read(size)
+                self.rfile.readline()
+            return data
+        return self.rfile.read(int(length)) if length else b""
+
+    def _send(self, status, body, content_type="application/json", extra_headers=None):
+        payload = body if isinstance(body, bytes) else body.encode("utf-8")
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in (extra_headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+    def _send_json(self, status, obj, extra_headers=None):
+        self._send(status, json.dumps(obj), "application/json", extra_headers)
+
+    def _start_stream(self, extra_headers=None):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Transfer-Encoding", "chunked")
+        for k, v in (extra_headers or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.flush()
+
+    def _chunk(self, text):
+        data = text.encode("utf-8")
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+        self.wfile.flush()
+
+    def _end_stream(self):
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
+
+    def _cut(self):
+        """Drop the connection at once (no terminating chunk, no FIN dance)."""
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+        except OSError:
+            pass
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        except OSError:
+            pass
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    # ------------------------------------------------------------ routing
+    def do_GET(self):
+        self._dispatch("GET")
+
+    def do_POST(self):
+        self._dispatch("POST")
+
+    def do_DELETE(self):
+        self._dispatch("DELETE")
+
+    def _dispatch(self, method):
+        parts = urlsplit(self.path)
+        path = parts.path
+        raw = self._read_body() if method in ("POST", "PUT", "PATCH") else b""
+        if path == "/__requests":
+            if method == "DELETE":
+                self.state.reset()
+                return self._send_json(200, {"ok": True})
+            with self.state.lock:
+                items = list(self.state.requests)
+            return self._send_json(200, {"requests": items})
+        if path == "/__health":
+            return self._send_json(200, {"ok": True})
+
+        try:
+            body = json.loads(raw.decode("utf-8")) if raw else None
+        except (ValueError, UnicodeDecodeError):
+            body = None
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        entry = {
+            "method": method,
+            "path": path,
+            "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
+            "headers": headers,
+            "body": body if body is not None else raw.decode("utf-8", "replace"),
+            "time": time.time(),
+        }
+        vendor = None
+        if path.endswith("/chat/completions") and method == "POST":
+            vendor = "openai"
+        elif path == "/v1/messages" and method == "POST":
+            vendor = "anthropic"
+        scenario = self._scenario(body if isinstance(body, dict) else {}, vendor)
+        entry["scenario"] = scenario.text
+        self.state.record(entry)
+
+        if method == "GET" and path == "/v1/models":
+            if self.headers.get("anthropic-version"):
+                data = [{"type": "model", "id": m, "display_name": m, "created_at": "2024-10-22T00:00:00Z"}
+                        for m in ANTHROPIC_MODELS]
+                return self._send_json(200, {"data": data, "has_more": False,
+                                             "first_id": data[0]["id"], "last_id": data[-1]["id"]})
+            return self._send_json(200, {"object": "list", "data": [
+                {"id": m, "object": "model", "created": CREATED, "owned_by": "fake-upstream"}
+                for m in OPENAI_MODELS]})
+        if method == "GET" and path.startswith("/v1/models/"):
+            mid = path[len("/v1/models/"):]
+            return self._send_json(200, {"id": mid, "object": "model", "created": CREATED,
+                                         "owned_by": "fake-upstream"})
+        if vendor is None:
+            if vendor is None and path.startswith("/v1/"):
+                return self._send_json(404, {"error": {"message": "Unknown request URL: %s %s" % (method, path),
+                                                       "type": "invalid_request_error", "param": None,
+                                                       "code": "unknown_url"}})
+            return self._send_json(404, {"error": "not found"})
+        if not isinstance(body, dict):
+            return self._error(vendor, 400, "invalid_request_error",
+                               "We could not parse the JSON body of your request.")
+        if not self._authorised(vendor):
+            return
+        if vendor == "anthropic" and not self.headers.get("anthropic-version"):
+            return self._error(vendor, 400, "invalid_request_error", "anthropic-version: header is required")
+        self._serve(vendor, body, scenario, path)
+
+    def _scenario(self, body, vendor):
+        text = self.headers.get("X-Fake-Scenario")
+        if not text:
+            model = body.get("model") if isinstance(body.get("model"), str) else ""
+            if model.startswith("fake-"):
+                text = model[len("fake-"):]
+        if not text:
+            m = MARKER_RE.search(self._last_user_text(body, vendor) or "")
+            if m:
+                text = m.group(1)
+        return Scenario(text or "ok")
+
+    def _authorised(self, vendor):
+        want = self.state.require_key
+        if not want:
+            return True
+        auth = self.headers.get("Authorization", "")
+        got = {auth[7:] if auth.startswith("Bearer ") else None, self.headers.get("x-api-key"),
+               self.headers.get("api-key")}
+        if want in got:
+            return True
+        if vendor == "openai":
+            self._error(vendor, 401, "invalid_request_error",
+                        "Incorrect API key provided. You can find your API key at https://example.invalid.",
+                        code="invalid_api_key")
+        else:
+            self._error(vendor, 401, "authentication_error", "invalid x-api-key")
+        return False
+
+    # ------------------------------------------------------------ helpers
+    @staticmethod
+    def _last_user_text(body, vendor):
+        msgs = body.get("messages") if isinstance(body, dict) else None
+        if not isinstance(msgs, list):
+            return ""
+        for m in reversed(msgs):
+            if isinstance(m, dict) and m.get("role") == "user":
+                return text_of(m.get("content"))
+        return ""
+
+    @staticmethod
+    def _prefill(body):
+        msgs = body.get("messages")
+        if isinstance(msgs, list) and msgs and isinstance(msgs[-1], dict) and msgs[-1].get("role") == "assistant":
+            return text_of(msgs[-1].get("content"))
+        return ""
+
+    def _prompt_words(self, body, vendor):
+        n = 0
+        for m in body.get("messages") or []:
+            if isinstance(m, dict):
+                n += words(text_of(m.get("content")))
+        if vendor == "anthropic":
+            n += words(text_of(body.get("system")))
+        return n
+
+    def _error(self, vendor, status, etype, message, code=None, retry_after=None):
+        headers = {}
+        if retry_after is not None:
+            headers["Retry-After"] = str(retry_after)
+        if vendor == "anthropic":
+            headers["request-id"] = "req_fake_%s" % uuid.uuid4().hex[:24]
+            obj = {"type": "error", "error": {"type": etype, "message": message}}
+        else:
+            headers["x-request-id"] = "req_%s" % uuid.uuid4().hex
+            obj = {"error": {"message": message, "type": etype, "param": None, "code": code}}
+        self._send_json(status, obj, headers)
+
+    def _status_error(self, vendor, status, retry_after):
+        table = {
+            400: ("invalid_request_error", "invalid_request_error", "fake: the request is invalid", None),
+            401: ("invalid_request_error", "authentication_error", "fake: invalid API key", "invalid_api_key"),
+            403: ("invalid_request_error", "permission_error", "fake: permission denied", None),
+            404: ("invalid_request_error", "not_found_error", "fake: the model does not exist", "model_not_found"),
+            429: ("requests", "rate_limit_error", "fake: rate limit reached, retry later", "rate_limit_exceeded"),
+            500: ("server_error", "api_error", "fake: the server had an error", None),
+            502: ("server_error", "api_error", "fake: bad gateway", None),
+            503: ("server_error", "overloaded_error", "fake: the engine is currently overloaded", None),
+            529: ("server_error", "overloaded_error", "fake: Overloaded", None),
+        }
+        otype, atype, message, code = table[status]
+        if status == 401:  # like OpenAI, name the key that was presented (tests check it is scrubbed)
+            auth = self.headers.get("Authorization", "")
+            presented = self.headers.get("x-api-key") or self.headers.get("api-key") or auth.replace("Bearer ", "")
+            message = "fake: Incorrect API key provided: %s" % presented
+        self._error(vendor, status, otype if vendor == "openai" else atype, message, code=code,
+                    retry_after=retry_after)
+
+    # ------------------------------------------------------------ serving
+    def _serve(self, vendor, body, scenario, path):
+        stream = body.get("stream") is True
+        name = scenario.name
+        if scenario.times is not None:
+            key = json.dumps([path, scenario.text, self._last_user_text(body, vendor)])
+            if self.state.count(key) >= scenario.times:
+                name = "ok"
+        if name in ("429", "503"):
+            return self._status_error(vendor, int(name), scenario.arg if scenario.arg is not None else 1)
+        if name in ("400", "401", "403", "404", "500", "502", "529"):
+            return self._status_error(vendor, int(name), None)
+        if name == "reset":
+            return self._cut()
+        if name == "timeout":
+            deadline = time.monotonic() + (scenario.arg if scenario.arg is not None else 60000) / 1000.0
+            while time.monotonic() < deadline:
+                time.sleep(0.05)
+            return self._cut()
+        if name == "slow":
+            time.sleep((scenario.arg if scenario.arg is not None else 2000) / 1000.0)
+        if name == "garbage":
+            if stream:
+                self._start_stream()
+                self._chunk("data: {this is not json\n\n<html>502 Bad Gateway</html>\n\n")
+                self._end_stream()
+            else:
+                self._send(200, b"<html><body>502 Bad Gateway</body></html>", "application/json")
+            return
+        if name not in ("ok", "slow", "slowchunks", "disconnect", "streamerror"):
+            return self._error(vendor, 400, "invalid_request_error", "fake: unknown scenario %r" % scenario.text)
+
+        prompt = self._last_user_text(body, vendor)
+        reply = "You said: " + prompt
+        prefill = self._prefill(body)
+        if prefill and reply.startswith(prefill):
+            reply = reply[len(prefill):]
+        model = body.get("model") if isinstance(body.get("model"), str) else "fake"
+        usage_in = self._prompt_words(body, vendor)
+        usage_out = words(reply)
+        gap = (scenario.arg if scenario.arg is not None else 200) / 1000.0 if name == "slowchunks" else 0.0
+        if vendor == "openai":
+            self._openai(body, model, reply, usage_in, usage_out, stream, name, gap)
+        else:
+            self._anthropic(body, model, reply, usage_in, usage_out, stream, name, gap)
+
+    # ---------------------------------------------------------------- OpenAI
+    def _openai(self, body, model, reply, usage_in, usage_out, stream, name, gap):
+        cid = "chatcmpl-fake%s" % uuid.uuid4().hex[:20]
+        fingerprint = "fp_fake0001"
+        max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
+        finish = "stop"
+        if isinstance(max_tokens, int) and max_tokens > 0 and usage_out > max_tokens:
+            reply = "".join(word_pieces(reply)[:max_tokens])
+            usage_out = max_tokens
+            finish = "length"
+        usage = {"prompt_tokens": usage_in, "completion_tokens": usage_out,
+                 "total_tokens": usage_in + usage_out,
+                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
+                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                                               "accepted_prediction_tokens": 0,
+                                               "rejected_prediction_tokens": 0}}
+        headers = {"x-request-id": "req_%s" % uuid.uuid4().hex, "openai-processing-ms": "1"}
+        if not stream:
+            obj = {
+                "id": cid, "object": "chat.completion", "created": CREATED, "model": model,
+                "choices": [{"index": 0,
+                             "message": {"role": "assistant", "content": reply, "refusal": None,
+                                         "annotations": []},
+                             "logprobs": None, "finish_reason": finish}],
+                "usage": usage, "service_tier": "default", "system_fingerprint": fingerprint,
+            }
+            if name == "disconnect":
+                return self._half_body(json.dumps(obj), headers)
+            return self._send_json(200, obj, headers)
+
+        include_usage = isinstance(body.get("stream_options"), dict) and body["stream_options"].get("include_usage") is True
+
+        def chunk(delta, finish_reason=None, choices=True, usage_value=None):
+            obj = {"id": cid, "object": "chat.completion.chunk", "created": CREATED, "model": model,
+                   "service_tier": "default", "system_fingerprint": fingerprint,
+                   "choices": [{"index": 0, "delta": delta, "logprobs": None,
+                                "finish_reason": finish_reason}] if choices else []}
+            if include_usage:
+                obj["usage"] = usage_value
+            return "data: %s\n\n" % sse_json(obj)
+
+        self._start_stream(headers)
+        self._chunk(chunk({"role": "assistant", "content": "", "refusal": None}))
+        pieces = word_pieces(reply)
+        for i, piece in enumerate(pieces):
+            if name in ("disconnect", "streamerror") and i == max(1, len(pieces) // 2):
+                if name == "disconnect":
+                    return self._cut()
+                err = {"error": {"message": "fake: the server had an error while processing your request",
+                                 "type": "server_error", "param": None, "code": None}}
+                self._chunk("data: %s\n\n" % sse_json(err))
+                return self._end_stream()
+            if gap:
+                time.sleep(gap)
+            self._chunk(chunk({"content": piece}))
+        if name in ("disconnect", "streamerror"):  # replies of one piece
+            return self._cut()
+        self._chunk(chunk({}, finish_reason=finish))
+        if include_usage:
+            self._chunk(chunk(None, choices=False, usage_value=usage))
+        self._chunk("data: [DONE]\n\n")
+        self._end_stream()
+
+    # ------------------------------------------------------------- Anthropic
+    def _anthropic(self, body, model, reply, usage_in, usage_out, stream, name, gap):
+        mid = "msg_fake%s" % uuid.uuid4().hex[:20]
+        max_tokens = body.get("max_tokens")
+        if not isinstance(max_tokens, int) or max_tokens < 1:
+            return self._error("anthropic", 400, "invalid_request_error", "max_tokens: Field required")
+        stop = "end_turn"
+        if usage_out > max_tokens:
+            reply = "".join(word_pieces(reply)[:max_tokens])
+            usage_out = max_tokens
+            stop = "max_tokens"
+        usage = {"input_tokens": usage_in, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
+                 "output_tokens": usage_out, "service_tier": "standard"}
+        headers = {"request-id": "req_fake_%s" % uuid.uuid4().hex[:24]}
+        if not stream:
+            obj = {"id": mid, "type": "message", "role": "assistant", "model": model,
+                   "content": [{"type": "text", "text": reply}],
+                   "stop_reason": stop, "stop_sequence": None, "usage": usage}
+            if name == "disconnect":
+                return self._half_body(json.dumps(obj), headers)
+            return self._send_json(200, obj, headers)
+
+        def event(etype, obj):
+            return "event: %s\ndata: %s\n\n" % (etype, sse_json(obj))
+
+        self._start_stream(headers)
+        start_usage = dict(usage, output_tokens=1)
+        self._chunk(event("message_start", {"type": "message_start", "message": {
+            "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
+            "stop_reason": None, "stop_sequence": None, "usage": start_usage}}))
+        self._chunk(event("content_block_start", {"type": "content_block_start", "index": 0,
+                                                  "content_block": {"type": "text", "text": ""}}))
+        self._chunk(event("ping", {"type": "ping"}))
+        pieces = word_pieces(reply)
+        for i, piece in enumerate(pieces):
+            if name in ("disconnect", "streamerror") and i == max(1, len(pieces) // 2):
+                if name == "disconnect":
+                    return self._cut()
+                self._chunk(event("error", {"type": "error", "error": {"type": "overloaded_error",
+                                                                       "message": "Overloaded"}}))
+                return self._end_stream()
+            if gap:
+                time.sleep(gap)
+            self._chunk(event("content_block_delta", {"type": "content_block_delta", "index": 0,
+                                                      "delta": {"type": "text_delta", "text": piece}}))
+        if name in ("disconnect", "streamerror"):
+            return self._cut()
+        self._chunk(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        self._chunk(event("message_delta", {"type": "message_delta",
+                                            "delta": {"stop_reason": stop, "stop_sequence": None},
+                                            "usage": {"output_tokens": usage_out}}))
+        self._chunk(event("message_stop", {"type": "message_stop"}))
+        self._end_stream()
+
+    def _half_body(self, text, headers):
+        payload = text.encode("utf-8")
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        for k, v in headers.items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(payload[: len(payload) // 2])
+        self._cut()
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address, state):
+        super().__init__(address, Handler)
+        self.state = state
+
+    def handle_error(self, request, client_address):
+        # Clients hanging up (timeouts, cancelled streams) are part of the tests.
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, BrokenPipeError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
+
+
+def make_server(host="127.0.0.1", port=0, require_key=None):
+    """An unstarted server (call serve_forever, e.g. on a thread); .server_address[1] is the port."""
+    return Server((host, port), State(require_key))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description="Fake OpenAI / Anthropic upstream for tests")
+    ap.add_argument("--host", default="127.0.0.1")
+    ap.add_argument("--port", type=int, default=0, help="0 = pick a free port")
+    ap.add_argument("--port-file", help="write the chosen port to this file (atomically)")
+    ap.add_argument("--require-key", help="only accept this API key (else any key is accepted)")
+    args = ap.parse_args(argv)
+    server = make_server(args.host, args.port, args.require_key)
+    port = server.server_address[1]
+    if args.port_file:
+        tmp = args.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.replace(tmp, args.port_file)
+    print("fake_upstream listening on http://%s:%d" % (args.host, port), flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
+if __name__ == "__main__":
+    main()
