@@ -104,7 +104,8 @@ int serve(const ServeOptions &options) {
     net::thread_pool workers(worker_threads);
     PostBlocking post_blocking = [&workers](std::function<void()> job) { net::post(workers, std::move(job)); };
     SessionManager sessions(*pipeline, post_blocking);
-    http::ApiHandler api(sessions, registry, metrics, post_blocking);
+    http::ApiHandler api(sessions, registry, metrics, post_blocking,
+                         std::chrono::seconds(manifest.server.sse_keepalive_seconds));
 
     net::io_context io(io_threads);
     http::ServerLimits limits;

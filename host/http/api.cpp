@@ -9,6 +9,14 @@ namespace swh::http {
 namespace {
 
 constexpr const char *kJson = "application/json";
+// The daemon's own time on a proxied exchange (not spent waiting upstream).
+constexpr const char *kOverheadHeader = "X-Swarmhost-Overhead-Ms";
+
+std::string format_ms(double ms) {
+    char text[32];
+    std::snprintf(text, sizeof text, "%.3f", ms);
+    return text;
+}
 
 std::vector<std::string> split_path(const std::string &path) {
     std::vector<std::string> parts;
@@ -32,8 +40,9 @@ class WholeReply : public SendObserver {
     explicit WholeReply(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
     void on_user_stored(const Message &) override {}
     bool on_chunk(std::string_view) override { return !exchange_->client_gone(); }
-    void on_complete(const Message &user, const Message &assistant) override {
-        respond_json(*exchange_, 201, {{"user_message", to_json(user)}, {"assistant_message", to_json(assistant)}});
+    void on_complete(const Message &user, const Message &assistant, double overhead_ms) override {
+        const Json body = {{"user_message", to_json(user)}, {"assistant_message", to_json(assistant)}};
+        exchange_->respond(201, kJson, dump_json(body), {{kOverheadHeader, format_ms(overhead_ms)}});
     }
     void on_error(const ApiError &error) override { respond_error(*exchange_, error); }
 
@@ -44,18 +53,21 @@ class WholeReply : public SendObserver {
 // Relays a send as server-sent events (docs/http-api.md, Streaming).
 class StreamedReply : public SendObserver {
   public:
-    explicit StreamedReply(std::shared_ptr<Exchange> exchange) : exchange_(std::move(exchange)) {}
+    StreamedReply(std::shared_ptr<Exchange> exchange, std::chrono::milliseconds keepalive)
+        : exchange_(std::move(exchange)), keepalive_(keepalive) {}
     void on_user_stored(const Message &user) override {
         exchange_->start_stream();
+        exchange_->keep_alive(keepalive_);
         started_ = true;
         exchange_->send_event("user_message", dump_json(to_json(user)));
     }
     bool on_chunk(std::string_view text) override {
         return exchange_->send_event("chunk", dump_json(Json{{"text", text}}));
     }
-    void on_complete(const Message &, const Message &assistant) override {
+    void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
         exchange_->send_event("assistant_message", dump_json(to_json(assistant)));
-        exchange_->send_event("done", "{}");
+        // Headers are long gone on a stream: the overhead rides on `done`.
+        exchange_->send_event("done", dump_json(Json{{"gateway_overhead_ms", overhead_ms}}));
         exchange_->end_stream();
     }
     void on_error(const ApiError &error) override {
@@ -69,6 +81,7 @@ class StreamedReply : public SendObserver {
 
   private:
     std::shared_ptr<Exchange> exchange_;
+    std::chrono::milliseconds keepalive_;
     bool started_ = false;
 };
 
@@ -91,8 +104,9 @@ void respond_error(Exchange &exchange, const ApiError &error) {
 }
 
 ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,
-                       PostBlocking post_blocking)
-    : sessions_(sessions), registry_(registry), metrics_(metrics), post_blocking_(std::move(post_blocking)) {}
+                       PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive)
+    : sessions_(sessions), registry_(registry), metrics_(metrics), post_blocking_(std::move(post_blocking)),
+      keepalive_(sse_keepalive) {}
 
 void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job) {
     post_blocking_([exchange = std::move(exchange), status, job = std::move(job)] {
@@ -129,6 +143,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
             if (method != "GET") return method_not_allowed(*exchange, method, "GET");
             return respond_json(*exchange, 200, plugins_report());
         }
+        if (parts[1] == "providers" && parts.size() <= 3) return providers_route(request, parts, exchange);
         if (parts[1] != "sessions" || parts.size() > 4)
             throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
 
@@ -192,12 +207,14 @@ void ApiHandler::send_message(const Request &request, const std::string &session
     SendParams params = decode_send(parse_body(request.body), session_id);
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
-        observer = std::make_shared<StreamedReply>(exchange);
+        observer = std::make_shared<StreamedReply>(exchange, keepalive_);
     else
         observer = std::make_shared<WholeReply>(exchange);
     post_blocking_([this, params = std::move(params), observer, exchange] {
         try {
-            sessions_.send_message(params, observer);
+            auto cancel = sessions_.send_message(params, observer);
+            // A client that went away stops the upstream request.
+            exchange->on_client_gone(std::move(cancel));
         } catch (const ApiError &e) {
             observer->on_error(e);
         } catch (const std::exception &e) {
@@ -205,6 +222,51 @@ void ApiHandler::send_message(const Request &request, const std::string &session
             observer->on_error(ApiError(ErrorKind::Internal, "internal error"));
         }
     });
+}
+
+// GET /v1/providers, GET|PATCH /v1/providers/{name}: the guide's
+// get_provider_metadata and update_provider_config. Plugins leave secrets
+// out of their metadata (an API key is named by api_key_env, never shown).
+void ApiHandler::providers_route(const Request &request, const std::vector<std::string> &parts,
+                                 std::shared_ptr<Exchange> exchange) {
+    Pipeline &pipeline = sessions_.pipeline();
+    auto describe = [&pipeline](const std::string &name, loader::ProviderInstance &provider) {
+        Json fallback = Json::array();
+        if (auto it = pipeline.fallbacks.find(name); it != pipeline.fallbacks.end()) fallback = it->second;
+        return Json{{"name", name},
+                    {"plugin", provider.library().name()},
+                    {"default", name == pipeline.default_provider},
+                    {"fallback", fallback},
+                    {"metadata", provider.metadata()}};
+    };
+    if (parts.size() == 2) {
+        if (request.method != "GET") return method_not_allowed(*exchange, request.method, "GET");
+        return blocking_json(exchange, 200, [&pipeline, describe] {
+            Json list = Json::array();
+            for (const auto &[name, provider] : pipeline.providers) list.push_back(describe(name, *provider));
+            return Json{{"providers", std::move(list)}};
+        });
+    }
+    const std::string name = parts[2];
+    loader::ProviderInstance *provider = pipeline.provider(name);
+    if (!provider) throw ApiError(ErrorKind::NotFound, "provider '" + name + "' not found");
+    if (request.method == "GET")
+        return blocking_json(exchange, 200, [name, provider, describe] { return describe(name, *provider); });
+    if (request.method == "PATCH") {
+        Json changes = parse_body(request.body);
+        return blocking_json(exchange, 200, [name, provider, describe, changes] {
+            try {
+                provider->update_config(changes);
+            } catch (const loader::PluginError &e) {
+                throw ApiError(e.status() == SWH_E_UNSUPPORTED || e.status() == SWH_E_INVALID
+                                   ? ErrorKind::InvalidRequest
+                                   : ErrorKind::Internal,
+                               e.what());
+            }
+            return describe(name, *provider);
+        });
+    }
+    return method_not_allowed(*exchange, request.method, "GET, PATCH");
 }
 
 std::string ApiHandler::metrics_text() const {

@@ -13,7 +13,7 @@ namespace swh::http {
 class ApiHandler : public RequestHandler {
   public:
     ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,
-               PostBlocking post_blocking);
+               PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15));
     void handle(Request request, std::shared_ptr<Exchange> exchange) override;
 
   private:
@@ -21,12 +21,15 @@ class ApiHandler : public RequestHandler {
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
     void send_message(const Request &request, const std::string &session_id, std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
+    void providers_route(const Request &request, const std::vector<std::string> &parts,
+                         std::shared_ptr<Exchange> exchange);
     std::string metrics_text() const;
 
     SessionManager &sessions_;
     const loader::PluginRegistry &registry_;
     MetricsRegistry &metrics_;
     PostBlocking post_blocking_;
+    std::chrono::milliseconds keepalive_;
 };
 
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,

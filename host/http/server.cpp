@@ -2,6 +2,7 @@
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -34,6 +35,36 @@ class InFlight {
     std::shared_ptr<std::atomic<std::size_t>> counter_;
 };
 
+// Set once when writing to the client fails; runs the registered callback.
+class GoneSignal {
+  public:
+    bool gone() const { return gone_.load(); }
+    void fire() {
+        std::function<void()> callback;
+        {
+            std::lock_guard lock(mutex_);
+            if (gone_.exchange(true)) return;
+            callback = std::move(callback_);
+        }
+        if (callback) callback();
+    }
+    void on_fire(std::function<void()> callback) {
+        {
+            std::lock_guard lock(mutex_);
+            if (!gone_) {
+                callback_ = std::move(callback);
+                return;
+            }
+        }
+        callback();
+    }
+
+  private:
+    std::atomic<bool> gone_{false};
+    std::mutex mutex_;
+    std::function<void()> callback_;
+};
+
 std::string chunk_frame(std::string_view data) {
     std::ostringstream out;
     out << std::hex << data.size() << "\r\n" << data << "\r\n";
@@ -58,7 +89,7 @@ std::string sse_frame(std::string_view event, std::string_view data) {
 class Connection;
 
 // Answers one request of a Connection; see Exchange.
-class ExchangeImpl : public Exchange {
+class ExchangeImpl : public Exchange, public std::enable_shared_from_this<ExchangeImpl> {
   public:
     ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version,
                  std::shared_ptr<std::atomic<std::size_t>> in_flight)
@@ -70,7 +101,9 @@ class ExchangeImpl : public Exchange {
     void start_stream() override;
     bool send_event(std::string_view event, std::string_view data) override;
     void end_stream() override;
-    bool client_gone() const override { return gone_->load(); }
+    bool client_gone() const override { return gone_->gone(); }
+    void on_client_gone(std::function<void()> callback) override { gone_->on_fire(std::move(callback)); }
+    void keep_alive(std::chrono::milliseconds interval) override;
 
   private:
     std::shared_ptr<Connection> connection_;
@@ -80,7 +113,9 @@ class ExchangeImpl : public Exchange {
     std::mutex mutex_;
     bool answered_ = false; // a respond or start_stream happened
     bool ended_ = false;
-    std::shared_ptr<std::atomic<bool>> gone_ = std::make_shared<std::atomic<bool>>(false);
+    std::atomic<std::chrono::steady_clock::rep> last_write_{0};
+
+    std::shared_ptr<GoneSignal> gone_ = std::make_shared<GoneSignal>();
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -92,6 +127,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void start() {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
     }
+    auto executor() { return stream_.get_executor(); }
 
     // Queue bytes for writing in order. `then_read` resumes reading the next
     // request after this write (end of a keep-alive response); `close_after`
@@ -99,7 +135,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // `token` lives until the bytes are written (or the write failed): the
     // last write of a response carries the request's in-flight count, so a
     // draining shutdown waits for the bytes, not just for the handler.
-    void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<std::atomic<bool>> gone,
+    void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<GoneSignal> gone,
                  std::shared_ptr<void> token = nullptr) {
         net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last, keep_alive,
                                            gone = std::move(gone), token = std::move(token)]() mutable {
@@ -113,7 +149,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         std::string bytes;
         bool last;
         bool keep_alive;
-        std::shared_ptr<std::atomic<bool>> gone;
+        std::shared_ptr<GoneSignal> gone;
         std::shared_ptr<void> token;
     };
 
@@ -177,7 +213,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         res.prepare_payload();
         std::ostringstream out;
         out << res;
-        queue_.push_back({out.str(), true, false, std::make_shared<std::atomic<bool>>(false), nullptr});
+        queue_.push_back({out.str(), true, false, std::make_shared<GoneSignal>(), nullptr});
         if (queue_.size() == 1) write_next();
     }
 
@@ -191,9 +227,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
         Pending done = std::move(queue_.front());
         queue_.pop_front();
         if (ec) {
-            done.gone->store(true);
-            for (auto &p : queue_) p.gone->store(true);
+            auto pending = std::move(queue_);
             queue_.clear();
+            done.gone->fire();
+            for (auto &p : pending) p.gone->fire();
             close();
             return;
         }
@@ -265,9 +302,43 @@ bool ExchangeImpl::send_event(std::string_view event, std::string_view data) {
         std::lock_guard lock(mutex_);
         if (!answered_ || ended_) return false;
     }
-    if (gone_->load()) return false;
+    if (gone_->gone()) return false;
+    last_write_ = std::chrono::steady_clock::now().time_since_epoch().count();
     connection_->enqueue(chunk_frame(sse_frame(event, data)), false, keep_alive_, gone_);
     return true;
+}
+
+void ExchangeImpl::keep_alive(std::chrono::milliseconds interval) {
+    if (interval.count() <= 0) return;
+    auto timer = std::make_shared<net::steady_timer>(connection_->executor());
+    {
+        std::lock_guard lock(mutex_);
+        if (ended_) return;
+    }
+    last_write_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    // Weak: the timer must not keep a finished exchange (and its in-flight
+    // count) alive.
+    auto tick = std::make_shared<std::function<void(const boost::system::error_code &)>>();
+    *tick = [weak = std::weak_ptr<ExchangeImpl>(shared_from_this()), timer, interval,
+             tick_weak = std::weak_ptr<std::function<void(const boost::system::error_code &)>>(tick)](
+                const boost::system::error_code &ec) {
+        auto self = weak.lock();
+        auto next = tick_weak.lock();
+        if (ec || !self || !next) return;
+        {
+            std::lock_guard lock(self->mutex_);
+            if (self->ended_ || self->gone_->gone()) return;
+        }
+        const auto idle = std::chrono::steady_clock::now().time_since_epoch().count() - self->last_write_.load();
+        if (std::chrono::steady_clock::duration(idle) >= interval) {
+            self->last_write_ = std::chrono::steady_clock::now().time_since_epoch().count();
+            self->connection_->enqueue(chunk_frame(": keep-alive\n\n"), false, self->keep_alive_, self->gone_);
+        }
+        timer->expires_after(interval);
+        timer->async_wait([next](const boost::system::error_code &e) { (*next)(e); });
+    };
+    timer->expires_after(interval);
+    timer->async_wait([tick](const boost::system::error_code &ec) { (*tick)(ec); });
 }
 
 void ExchangeImpl::end_stream() {

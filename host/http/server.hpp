@@ -6,6 +6,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <functional>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <map>
@@ -39,6 +41,13 @@ class Exchange {
     virtual bool send_event(std::string_view event, std::string_view data) = 0;
     virtual void end_stream() = 0;
     virtual bool client_gone() const = 0;
+    // Run `callback` once when a write to the client fails (it went away);
+    // at once if it already has.
+    virtual void on_client_gone(std::function<void()> callback) = 0;
+    // While streaming, send an SSE comment whenever nothing was written for
+    // `interval` (reasoning models think for minutes; proxies cut idle
+    // streams). Zero = off.
+    virtual void keep_alive(std::chrono::milliseconds interval) = 0;
 };
 
 class RequestHandler {

@@ -381,6 +381,13 @@ Json ProviderInstance::metadata() {
     return c.json.empty() ? Json::object() : parse_object(c.json.back(), "provider metadata");
 }
 
+void ProviderInstance::update_config(const Json &changes) {
+    if (!table_.update_config)
+        throw PluginError(SWH_E_UNSUPPORTED, name_ + ": this provider cannot change its config at run time");
+    const std::string text = changes.dump();
+    check(contained("update_config", [&] { return table_.update_config(handle_, to_str(text)); }), "update_config");
+}
+
 Json ProviderInstance::health_check() {
     if (!table_.health_check) return Json{{"status", "healthy"}, {"note", "plugin reports no health"}};
     return health_from(name_, [&](const swh_result_sink *sink) { return contained("health_check", [&] { return table_.health_check(handle_, sink); }); });

@@ -129,6 +129,10 @@ class ProviderInstance : public InstanceBase {
     uint64_t start(const ProviderRequest &request, ProviderCallbacks callbacks);
     void cancel(uint64_t call_id);
     Json metadata();     // {} when the plugin does not offer it
+    // The guide's update_provider_config: apply changed keys at run time
+    // (calls already started finish on the old settings). PluginError
+    // SWH_E_UNSUPPORTED when the plugin cannot.
+    void update_config(const Json &changes);
     Json health_check(); // never throws
 
   private:

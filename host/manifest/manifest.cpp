@@ -30,7 +30,8 @@ const Keys kServerKeys{"listen",
                        "max_body_bytes",
                        "request_timeout_seconds",
                        "shutdown_grace_seconds",
-                       "hook_queue_capacity"};
+                       "hook_queue_capacity",
+                       "sse_keepalive_seconds"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256"};
 const Keys kProviderKeys{"name", "plugin", "config", "sha256", "fallback"};
 const Keys kMiddlewareKeys{"name", "plugin", "config", "sha256", "priority", "when", "after", "fail"};
@@ -385,6 +386,7 @@ class Parser {
         count_at(view, "request_timeout_seconds", server.request_timeout_seconds);
         count_at(view, "shutdown_grace_seconds", server.shutdown_grace_seconds);
         count_at(view, "hook_queue_capacity", server.hook_queue_capacity);
+        count_at(view, "sse_keepalive_seconds", server.sse_keepalive_seconds);
     }
 
     void read_plugin_dirs(const MapView &top) {

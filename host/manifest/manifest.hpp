@@ -52,6 +52,7 @@ struct ServerSettings {
     int request_timeout_seconds = 300;
     int shutdown_grace_seconds = 10; // in-flight requests get this long on SIGTERM
     std::size_t hook_queue_capacity = 10000; // events waiting per hook before new ones are dropped
+    int sse_keepalive_seconds = 15; // SSE comment while a stream waits for tokens; 0 = off
     SourceMark mark;
 };
 

@@ -95,7 +95,10 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
         if (auto lib = resolve(ref, SWH_KIND_PROVIDER, registry, config, diagnostics))
             if (auto instance =
                     instantiate<loader::ProviderInstance>(ref, lib, std::move(config), environment, diagnostics))
+            {
                 pipeline.providers.emplace(ref.name, std::move(instance));
+                if (!ref.fallback.empty()) pipeline.fallbacks[ref.name] = ref.fallback;
+            }
     }
     std::vector<MiddlewareSpec> middleware;
     for (const auto &ref : manifest.middleware) {

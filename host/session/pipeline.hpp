@@ -19,6 +19,7 @@ struct Pipeline {
     std::unique_ptr<loader::StorageInstance> storage;
     std::map<std::string, std::unique_ptr<loader::ProviderInstance>> providers;
     std::string default_provider;
+    std::map<std::string, std::vector<std::string>> fallbacks; // provider -> fallbacks in order
     MiddlewareChain middleware;
     std::unique_ptr<HookBus> hooks;
 

@@ -53,6 +53,18 @@ struct SessionManager::SendState {
     std::shared_ptr<SendObserver> observer;
     int64_t started_at = 0;
     bool stream = false;
+    // Provider attempts: candidates[0] is the session's provider, then its
+    // manifest fallbacks in order.
+    std::vector<Message> history;
+    std::string system_prompt;
+    std::vector<std::string> candidates;
+    std::size_t attempt = 0;
+    Json failures = Json::array();
+    loader::ProviderInstance *active_provider = nullptr;
+    uint64_t active_call = 0;
+    bool cancelled = false;
+    std::string raw_reply; // what providers produced (before stream middleware)
+    int64_t upstream_started_at = 0, upstream_us = 0, first_token_at = 0;
     std::unique_ptr<MiddlewareChain::Stream> filter; // assistant-stage stream middleware
     std::exception_ptr stream_failure;               // a fail-closed stream middleware failed
     std::mutex mutex; // chunk / metadata / done may come from another thread
@@ -163,10 +175,11 @@ std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &qu
     return storage_call([&] { return storage().get_messages(query); });
 }
 
-void SessionManager::send_message(const SendParams &params, std::shared_ptr<SendObserver> observer) {
+std::function<void()> SessionManager::send_message(const SendParams &params, std::shared_ptr<SendObserver> observer) {
     if (params.role != "user" && params.role != "system")
         throw ApiError(ErrorKind::InvalidRequest, "role must be 'user' or 'system'");
     auto state = std::make_shared<SendState>();
+    state->started_at = now_us();
     state->session = get_session(params.session_id);
     if (state->session.status != SWH_SESSION_ACTIVE)
         throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " + state->session.status +
@@ -207,7 +220,7 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
         history = storage_call([&] { return storage().get_messages(history_query); });
     } catch (const ApiError &e) {
         state->observer->on_error(e);
-        return;
+        return [] {};
     }
 
     // Writers to the same session may have stored messages after ours; the
@@ -218,15 +231,9 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
     else
         history.push_back(state->user);
 
-    loader::ProviderRequest request;
-    request.session = &state->session;
-    request.messages = &history;
-    request.model = state->session.model;
-    request.system_prompt = system_prompt_of(state->session, params.metadata);
-    request.stream = params.stream;
-    state->started_at = now_us();
-
-    loader::ProviderCallbacks callbacks;
+    state->history = std::move(history);
+    state->system_prompt = system_prompt_of(state->session, params.metadata);
+    state->candidates = provider_chain(state->session.provider);
     if (params.stream && !pipeline_.middleware.empty()) {
         Message draft;
         draft.session_id = state->session.id;
@@ -235,14 +242,51 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
             state->filter = pipeline_.middleware.open_stream(state->session, draft);
         } catch (const ApiError &e) {
             state->observer->on_error(e);
-            return;
+            return [] {};
         }
     }
+    start_attempt(state);
+    return [this, weak = std::weak_ptr<SendState>(state)] {
+        if (auto alive = weak.lock()) cancel_send(alive);
+    };
+}
+
+std::vector<std::string> SessionManager::provider_chain(const std::string &first) const {
+    std::vector<std::string> chain{first};
+    auto it = pipeline_.fallbacks.find(first);
+    if (it != pipeline_.fallbacks.end())
+        for (const auto &name : it->second)
+            if (std::find(chain.begin(), chain.end(), name) == chain.end() && pipeline_.provider(name))
+                chain.push_back(name);
+    return chain;
+}
+
+// Starts (or, after a failure, continues) the reply on candidates[attempt].
+// A continuation passes what the client has already seen as the assistant
+// prefix, so the stream just goes on.
+void SessionManager::start_attempt(std::shared_ptr<SendState> state) {
+    const std::string name = state->candidates[state->attempt];
+    loader::ProviderInstance *provider = pipeline_.provider(name);
+    loader::ProviderRequest request;
+    request.session = &state->session;
+    request.messages = &state->history;
+    request.model = state->attempt == 0 ? state->session.model : std::string(); // a fallback uses its own default
+    request.system_prompt = state->system_prompt;
+    request.stream = state->stream;
+    {
+        std::lock_guard lock(state->mutex);
+        request.assistant_prefix = state->raw_reply;
+        state->upstream_started_at = now_us();
+    }
+
+    loader::ProviderCallbacks callbacks;
     callbacks.on_chunk = [state](std::string_view text) {
         std::string passed;
         {
             std::lock_guard lock(state->mutex);
             if (state->stream_failure) return false;
+            if (state->first_token_at == 0) state->first_token_at = now_us();
+            state->raw_reply.append(text);
             if (!state->filter) {
                 passed.assign(text);
             } else {
@@ -264,16 +308,35 @@ void SessionManager::send_message(const SendParams &params, std::shared_ptr<Send
         state->provider_metadata.update(metadata);
     };
     callbacks.on_done = [this, state](swh_status status, std::string error) {
+        {
+            std::lock_guard lock(state->mutex);
+            state->upstream_us += now_us() - state->upstream_started_at;
+        }
         // Storing the reply blocks; done may arrive on an I/O thread.
         post_blocking_([this, state, status, error = std::move(error)]() mutable {
             finish_send(state, status, std::move(error));
         });
     };
     try {
-        provider->start(request, std::move(callbacks));
+        const uint64_t call_id = provider->start(request, std::move(callbacks));
+        std::lock_guard lock(state->mutex);
+        state->active_provider = provider;
+        state->active_call = call_id;
     } catch (const loader::PluginError &e) {
-        state->observer->on_error(ApiError(kind_for_provider_status(e.status()), e.what()));
+        finish_send(state, e.status(), e.what());
     }
+}
+
+void SessionManager::cancel_send(const std::shared_ptr<SendState> &state) {
+    loader::ProviderInstance *provider;
+    uint64_t call;
+    {
+        std::lock_guard lock(state->mutex);
+        state->cancelled = true;
+        provider = state->active_provider;
+        call = state->active_call;
+    }
+    if (provider) provider->cancel(call);
 }
 
 void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error) {
@@ -286,14 +349,28 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         return;
     }
     if (status != SWH_OK) {
+        const std::string failed = state->candidates[state->attempt];
         publish(SWH_EVENT_PROVIDER_ERROR, state->session, &state->user,
-                {{"provider", state->session.provider}, {"status", status}, {"error", error}});
+                {{"provider", failed}, {"status", status}, {"error", error}});
+        bool cancelled;
+        {
+            std::lock_guard lock(state->mutex);
+            cancelled = state->cancelled;
+            state->failures.push_back({{"provider", failed}, {"error", error}});
+        }
+        if (!cancelled && status != SWH_E_CANCELLED && status != SWH_E_INVALID &&
+            state->attempt + 1 < state->candidates.size()) {
+            ++state->attempt;
+            spdlog::warn("session {}: provider '{}' failed ({}); continuing on fallback '{}'", state->session.id,
+                         failed, error, state->candidates[state->attempt]);
+            start_attempt(state);
+            return;
+        }
         // The user message stays stored; no partial reply is stored as the
         // assistant's answer.
-        spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, state->session.provider, error);
+        spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, failed, error);
         state->observer->on_error(ApiError(kind_for_provider_status(status),
-                                           "provider '" + state->session.provider + "' failed: " + error,
-                                           retry_after_from(error)));
+                                           "provider '" + failed + "' failed: " + error, retry_after_from(error)));
         return;
     }
     Message assistant;
@@ -307,9 +384,21 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     assistant.session_id = state->session.id;
     assistant.role = "assistant";
     assistant.timestamp = std::max(now_us(), state->user.timestamp + 1); // strictly after the question
-    assistant.metadata = {{"provider", state->session.provider},
-                          {"response_time_ms", (now_us() - state->started_at) / 1000.0},
+    const int64_t total_us = now_us() - state->started_at;
+    assistant.metadata = {{"provider", state->candidates[state->attempt]},
+                          {"response_time_ms", total_us / 1000.0},
                           {"streaming", state->stream}};
+    {
+        std::lock_guard lock(state->mutex);
+        if (!state->failures.empty()) {
+            // Which providers failed before this one answered (and how far
+            // the stream had got when it switched).
+            assistant.metadata["failover"] = state->failures;
+            assistant.metadata["providers"] = Json::array();
+            for (std::size_t i = 0; i <= state->attempt; ++i)
+                assistant.metadata["providers"].push_back(state->candidates[i]);
+        }
+    }
     try {
         assistant = run_assistant_stage(*state, std::move(assistant));
         storage_call([&] { storage().add_message(assistant); });
@@ -321,7 +410,12 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     state->session.last_activity = assistant.timestamp;
     publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
             {{"response_time_ms", assistant.metadata["response_time_ms"]}});
-    state->observer->on_complete(state->user, assistant);
+    double overhead_ms;
+    {
+        std::lock_guard lock(state->mutex);
+        overhead_ms = std::max<int64_t>(0, now_us() - state->started_at - state->upstream_us) / 1000.0;
+    }
+    state->observer->on_complete(state->user, assistant, overhead_ms);
 }
 
 Message SessionManager::run_assistant_stage(SendState &state, Message assistant) {

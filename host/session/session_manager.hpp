@@ -49,7 +49,9 @@ class SendObserver {
     virtual void on_user_stored(const Message &user) = 0;
     // A piece of the reply; return false when the client is gone (cancels).
     virtual bool on_chunk(std::string_view text) = 0;
-    virtual void on_complete(const Message &user, const Message &assistant) = 0;
+    // `overhead_ms`: the gateway's own time for this exchange, i.e. total
+    // time minus the time spent waiting on providers.
+    virtual void on_complete(const Message &user, const Message &assistant, double overhead_ms) = 0;
     virtual void on_error(const ApiError &error) = 0;
 };
 
@@ -72,13 +74,18 @@ class SessionManager {
     // Validates, stores the user message, then starts the provider; returns
     // once the provider started (the reply arrives through `observer`).
     // Throws ApiError for problems found before the user message is stored.
-    void send_message(const SendParams &params, std::shared_ptr<SendObserver> observer);
+    // The returned function cancels the reply (the client went away); it is
+    // safe to call at any time, from any thread, more than once.
+    std::function<void()> send_message(const SendParams &params, std::shared_ptr<SendObserver> observer);
 
     Json health();
     Pipeline &pipeline() { return pipeline_; }
 
   private:
     struct SendState;
+    std::vector<std::string> provider_chain(const std::string &first) const;
+    void start_attempt(std::shared_ptr<SendState> state);
+    void cancel_send(const std::shared_ptr<SendState> &state);
     void finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error);
     Message run_assistant_stage(SendState &state, Message assistant);
     void publish(uint32_t type, const Session &session, const Message *message = nullptr,

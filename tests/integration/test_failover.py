@@ -1,0 +1,108 @@
+"""Provider failover (issue 7): a provider that fails hands the reply to its
+manifest fallback — before the first token and mid-stream, where the
+fallback continues after the partial answer so the client's stream just goes
+on. Also the gateway-overhead report and the provider admin routes."""
+
+import unittest
+
+import swh_harness as h
+
+# Both answer with the same deterministic text ("echo#N <content>"), so the
+# fallback can continue exactly where the failed provider stopped.
+PROVIDERS = """\
+  - name: flaky
+    plugin: echo
+    fallback: [steady]
+    config:
+      fail_on: BOOM
+  - name: steady
+    plugin: echo
+"""
+
+
+class FailoverTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = h.Daemon(extra_providers=PROVIDERS)
+        cls.daemon.start()
+        cls.client = cls.daemon.client
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.daemon.cleanup()
+
+    def flaky_session(self):
+        r = self.client.post("/v1/sessions", {"user_id": "failover-user", "provider": "flaky"})
+        self.assertEqual(r.status, 201, r)
+        return r.json["id"]
+
+    def test_fallback_answers_when_the_provider_fails(self):
+        sid = self.flaky_session()
+        text = "one two BOOM four five six"
+        r = self.client.post("/v1/sessions/%s/messages" % sid, {"content": text})
+        self.assertEqual(r.status, 201, r)
+        reply = r.json["assistant_message"]
+        self.assertEqual(reply["content"], "echo#1 " + text)
+        self.assertEqual(reply["metadata"]["provider"], "steady")
+        self.assertEqual(reply["metadata"]["providers"], ["flaky", "steady"])
+        self.assertEqual(reply["metadata"]["failover"][0]["provider"], "flaky")
+        self.assertIn("simulated upstream failure", reply["metadata"]["failover"][0]["error"])
+        stored = self.client.messages(sid)
+        self.assertEqual([m["role"] for m in stored], ["user", "assistant"])
+        self.assertEqual(stored[1]["content"], "echo#1 " + text)
+
+    def test_mid_stream_failover_continues_the_same_stream(self):
+        sid = self.flaky_session()
+        text = "alpha beta gamma BOOM delta epsilon zeta eta"
+        st = self.client.stream("/v1/sessions/%s/messages" % sid, {"content": text, "stream": True})
+        events = st.read_all()
+        names = [e.event for e in events]
+        self.assertNotIn("error", names)
+        self.assertEqual(names[-2:], ["assistant_message", "done"], names)
+        chunks = "".join(e.json["text"] for e in events if e.event == "chunk")
+        # the client saw one uninterrupted answer, no repeated prefix
+        self.assertEqual(chunks, "echo#1 " + text)
+        final = events[-2].json
+        self.assertEqual(final["content"], chunks)
+        self.assertEqual(final["metadata"]["providers"], ["flaky", "steady"])
+        self.assertGreaterEqual(events[-1].json["gateway_overhead_ms"], 0)
+        self.assertEqual(self.client.messages(sid)[-1]["content"], chunks)
+
+    def test_overhead_header_on_every_proxied_reply(self):
+        sid = self.client.create_session("overhead")["id"]
+        r = self.client.post("/v1/sessions/%s/messages" % sid, {"content": "hi"})
+        self.assertEqual(r.status, 201, r)
+        overhead = float(r.headers["X-Swarmhost-Overhead-Ms"])
+        self.assertGreaterEqual(overhead, 0.0)
+
+    def test_provider_admin_routes(self):
+        r = self.client.get("/v1/providers")
+        self.assertEqual(r.status, 200, r)
+        by_name = {p["name"]: p for p in r.json["providers"]}
+        self.assertEqual(by_name["flaky"]["fallback"], ["steady"])
+        self.assertEqual(by_name["echo"]["default"], True)
+        r = self.client.get("/v1/providers/steady")
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["plugin"], "echo")
+        self.assertEqual(r.json["metadata"]["prefix"], "echo")
+        self.assertEqual(self.client.get("/v1/providers/nope").status, 404)
+        self.assertEqual(self.client.request("DELETE", "/v1/providers/steady").status, 405)
+        bad = self.client.patch("/v1/providers/steady", {"no_such_key": 1})
+        self.assertEqual(bad.status, 400, bad)
+        self.assertEqual(bad.json["error"]["code"], "invalid_request")
+
+    def test_update_provider_config_at_run_time(self):
+        r = self.client.patch("/v1/providers/echo", {"prefix": "bot"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["metadata"]["prefix"], "bot")
+        try:
+            sid = self.client.create_session("patched")["id"]
+            reply = self.client.post("/v1/sessions/%s/messages" % sid, {"content": "hello"}).json
+            self.assertEqual(reply["assistant_message"]["content"], "bot#1 hello")
+        finally:
+            self.client.patch("/v1/providers/echo", {"prefix": "echo"})
+
+
+if __name__ == "__main__":
+    unittest.main()
