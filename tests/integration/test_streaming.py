@@ -33,7 +33,8 @@ class StreamingTests(DaemonTestCase):
         self.assertTrue(all(n == "chunk" for n in names[1:-2]), names)
         for e in events:
             self.assertIsNotNone(e.json, "event data is not JSON: %r" % e)
-        self.assertEqual(events[-1].json, {})
+        self.assertEqual(list(events[-1].json), ["gateway_overhead_ms"])
+        self.assertGreaterEqual(events[-1].json["gateway_overhead_ms"], 0)
         chunks = [e.json["text"] for e in events[1:-2]]
         self.assertTrue(all(isinstance(c, str) for c in chunks), chunks)
         self.assertTrue(st.ended_cleanly, st.raw_lines[-5:])
