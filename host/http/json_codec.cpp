@@ -39,8 +39,39 @@ Json error_body(ErrorKind kind, const std::string &message) {
 
 std::string dump_json(const Json &value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
 
+namespace {
+
+// nlohmann's parser recurses once per nesting level, so a body of a million
+// '[' would overflow the stack (found by tests/fuzz). Real requests nest a
+// few levels; refuse deep ones before parsing.
+constexpr int kMaxJsonDepth = 128;
+
+bool nested_too_deep(const std::string &text) {
+    int depth = 0;
+    bool in_string = false, escaped = false;
+    for (char c : text) {
+        if (in_string) {
+            if (escaped) escaped = false;
+            else if (c == '\\') escaped = true;
+            else if (c == '"') in_string = false;
+        } else if (c == '"') {
+            in_string = true;
+        } else if (c == '[' || c == '{') {
+            if (++depth > kMaxJsonDepth) return true;
+        } else if (c == ']' || c == '}') {
+            --depth;
+        }
+    }
+    return false;
+}
+
+} // namespace
+
 Json parse_body(const std::string &body) {
     if (body.empty()) throw ApiError(ErrorKind::InvalidJson, "request body is empty; expected a JSON object");
+    if (nested_too_deep(body))
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     Json value;
     try {
         value = Json::parse(body);
