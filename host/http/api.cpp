@@ -1,6 +1,7 @@
 #include "http/api.hpp"
 
 #include "http/json_codec.hpp"
+#include "http/openai_compat.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -144,6 +145,14 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
             return respond_json(*exchange, 200, plugins_report());
         }
         if (parts[1] == "providers" && parts.size() <= 3) return providers_route(request, parts, exchange);
+        if (parts == std::vector<std::string>{"v1", "chat", "completions"}) {
+            if (method != "POST") return method_not_allowed(*exchange, method, "POST");
+            return openai::chat_completions(request, exchange, sessions_, post_blocking_, keepalive_);
+        }
+        if (parts == std::vector<std::string>{"v1", "models"}) {
+            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
+            return respond_json(*exchange, 200, openai::models(sessions_.pipeline()));
+        }
         if (parts[1] != "sessions" || parts.size() > 4)
             throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
 

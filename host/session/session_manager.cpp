@@ -53,6 +53,7 @@ struct SessionManager::SendState {
     std::shared_ptr<SendObserver> observer;
     int64_t started_at = 0;
     bool stream = false;
+    bool stateless = false; // OpenAI-style completion without a stored session
     // Provider attempts: candidates[0] is the session's provider, then its
     // manifest fallbacks in order.
     std::vector<Message> history;
@@ -233,8 +234,58 @@ std::function<void()> SessionManager::send_message(const SendParams &params, std
 
     state->history = std::move(history);
     state->system_prompt = system_prompt_of(state->session, params.metadata);
+    return launch(state);
+}
+
+std::function<void()> SessionManager::complete(CompletionParams params, std::shared_ptr<SendObserver> observer) {
+    if (params.messages.empty() || params.messages.back().role != "user")
+        throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message");
+    if (!pipeline_.provider(params.provider))
+        throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
+    auto state = std::make_shared<SendState>();
+    state->started_at = now_us();
+    state->stream = params.stream;
+    state->observer = std::move(observer);
+    state->stateless = params.session_id.empty();
+    if (state->stateless) {
+        state->session.id = new_uuid();
+        state->session.provider = params.provider;
+        state->session.model = params.model;
+        state->session.created_at = state->session.last_activity = state->started_at;
+    } else {
+        state->session = get_session(params.session_id);
+        if (state->session.status != SWH_SESSION_ACTIVE)
+            throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " + state->session.status);
+        state->session.provider = params.provider; // the request's model routing wins for this exchange
+        if (!params.model.empty()) state->session.model = params.model;
+    }
+    Message &last = params.messages.back();
+    last.id = new_uuid();
+    last.session_id = state->session.id;
+    last.timestamp = now_us();
+    state->user = last;
+    if (!pipeline_.middleware.empty()) {
+        ChainResult checked = pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
+        if (checked.rejection)
+            throw ApiError(ErrorKind::Rejected, "message rejected by middleware " + *checked.rejection);
+        state->user = std::move(checked.message);
+        last.content = state->user.content;
+    }
+    if (!state->stateless) {
+        // Appending to a stored session: the question is durable first.
+        storage_call([&] { storage().add_message(state->user); });
+        state->session.message_count += 1;
+        publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
+    }
+    state->observer->on_user_stored(state->user);
+    state->history = std::move(params.messages); // the client's conversation, as OpenAI clients expect
+    state->system_prompt = std::move(params.system_prompt);
+    return launch(state);
+}
+
+std::function<void()> SessionManager::launch(std::shared_ptr<SendState> state) {
     state->candidates = provider_chain(state->session.provider);
-    if (params.stream && !pipeline_.middleware.empty()) {
+    if (state->stream && !pipeline_.middleware.empty()) {
         Message draft;
         draft.session_id = state->session.id;
         draft.role = "assistant";
@@ -350,8 +401,9 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     }
     if (status != SWH_OK) {
         const std::string failed = state->candidates[state->attempt];
-        publish(SWH_EVENT_PROVIDER_ERROR, state->session, &state->user,
-                {{"provider", failed}, {"status", status}, {"error", error}});
+        if (!state->stateless)
+            publish(SWH_EVENT_PROVIDER_ERROR, state->session, &state->user,
+                    {{"provider", failed}, {"status", status}, {"error", error}});
         bool cancelled;
         {
             std::lock_guard lock(state->mutex);
@@ -401,14 +453,15 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     }
     try {
         assistant = run_assistant_stage(*state, std::move(assistant));
-        storage_call([&] { storage().add_message(assistant); });
+        if (!state->stateless) storage_call([&] { storage().add_message(assistant); });
     } catch (const ApiError &e) {
         state->observer->on_error(e);
         return;
     }
     state->session.message_count += 1;
     state->session.last_activity = assistant.timestamp;
-    publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
+    if (!state->stateless)
+        publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
             {{"response_time_ms", assistant.metadata["response_time_ms"]}});
     double overhead_ms;
     {

@@ -41,6 +41,16 @@ struct SendParams {
     bool stream = false;
 };
 
+// An OpenAI-style chat completion: the client sends the whole conversation.
+struct CompletionParams {
+    std::string provider; // instance name, already routed from `model`
+    std::string model;    // "" = the provider's default
+    std::vector<Message> messages; // user/assistant turns, ending with the user's
+    std::string system_prompt;
+    bool stream = false;
+    std::string session_id; // "" = stateless; else the exchange is appended to it
+};
+
 // What the HTTP layer hears while a message is answered. Calls for one send
 // never overlap; exactly one of on_complete / on_error ends it.
 class SendObserver {
@@ -78,12 +88,17 @@ class SessionManager {
     // safe to call at any time, from any thread, more than once.
     std::function<void()> send_message(const SendParams &params, std::shared_ptr<SendObserver> observer);
 
+    // The same pipeline (middleware, providers with fallbacks) for a
+    // completion; stores nothing unless params.session_id names a session.
+    std::function<void()> complete(CompletionParams params, std::shared_ptr<SendObserver> observer);
+
     Json health();
     Pipeline &pipeline() { return pipeline_; }
 
   private:
     struct SendState;
     std::vector<std::string> provider_chain(const std::string &first) const;
+    std::function<void()> launch(std::shared_ptr<SendState> state);
     void start_attempt(std::shared_ptr<SendState> state);
     void cancel_send(const std::shared_ptr<SendState> &state);
     void finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error);

@@ -1,0 +1,23 @@
+// The OpenAI-compatible front door: POST /v1/chat/completions (streaming
+// included) and GET /v1/models, so existing OpenAI clients work unchanged.
+// `model` routes to a provider of the manifest: "<provider>" (its default
+// model), "<provider>/<model>", or any other name = the default provider
+// with that model. An optional X-Swarmhost-Session header appends the
+// exchange to a stored session.
+#pragma once
+
+#include "http/server.hpp"
+#include "session/session_manager.hpp"
+
+#include <chrono>
+
+namespace swh::http::openai {
+
+void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
+                      const PostBlocking &post_blocking, std::chrono::milliseconds keepalive);
+Json models(const Pipeline &pipeline);
+
+// Which provider and model a request's `model` means (exposed for tests).
+std::pair<std::string, std::string> route_model(const Pipeline &pipeline, const std::string &model);
+
+} // namespace swh::http::openai

@@ -1,0 +1,44 @@
+#!/usr/bin/env python3
+"""The daemon's OpenAI-compatible front door checked with the official
+`openai` npm client, unchanged. Installs the client the same way the
+fake-upstream check does (npm ci into the build tree; fails, never skips, if
+that is impossible), starts the real daemon on a free port, runs the node
+checks against it.
+
+    python3 run_front_door.py --work <build>/tests/front_door
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+sys.path.insert(0, os.path.join(HERE, "..", "upstream_fake"))
+import swh_harness as h  # noqa: E402
+import run_check  # noqa: E402  (npm install of the pinned official clients)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--work", required=True)
+    args = parser.parse_args()
+    os.makedirs(args.work, exist_ok=True)
+    target = run_check.install(args.work)
+    daemon = h.Daemon()
+    try:
+        daemon.start()
+        env = dict(os.environ, SWH_BASE_URL="http://127.0.0.1:%d" % daemon.port,
+                   NODE_PATH=os.path.join(target, "node_modules"))
+        result = subprocess.run(["node", os.path.join(HERE, "check_openai_client.cjs")], env=env, timeout=120)
+        if result.returncode != 0:
+            sys.stderr.write(daemon.log_tail())
+        return result.returncode
+    finally:
+        daemon.stop()
+        daemon.cleanup()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
