@@ -71,7 +71,7 @@ def make_tmpdir(prefix="swh-itest-"):
 
 
 def manifest_text(port, db_path, plugin_dirs=None, max_body_bytes=None, shutdown_grace_seconds=5,
-                  fail_on=FAIL_TOKEN, extra_providers=""):
+                  fail_on=FAIL_TOKEN, extra_providers="", server_lines=()):
     """The test manifest, block-style YAML so line numbers are predictable."""
     dirs = plugin_dirs if plugin_dirs is not None else [plugin_dir()]
     lines = [
@@ -82,6 +82,7 @@ def manifest_text(port, db_path, plugin_dirs=None, max_body_bytes=None, shutdown
         lines.append("  max_body_bytes: %d" % max_body_bytes)
     if shutdown_grace_seconds is not None:
         lines.append("  shutdown_grace_seconds: %d" % shutdown_grace_seconds)
+    lines += ["  %s" % line for line in server_lines]
     lines.append("plugin_dirs:")
     lines += ["  - %s" % yaml_str(os.path.abspath(d)) for d in dirs]
     lines += [
