@@ -29,13 +29,14 @@ options)";
 
 po::options_description make_options() {
     po::options_description options;
-    options.add_options()                                                                    //
-        ("help,h", "show this help")                                                         //
-        ("version,V", "print the version")                                                   //
-        ("config,c", po::value<std::string>(), "manifest file (YAML)")                       //
+    options.add_options()                                                                         //
+        ("help,h", "show this help")                                                              //
+        ("version,V", "print the version")                                                        //
+        ("config,c", po::value<std::string>(), "manifest file (YAML)")                            //
         ("listen,l", po::value<std::string>(), "HOST:PORT to listen on; overrides server.listen") //
-        ("plugin-dir", po::value<std::vector<std::string>>()->composing(), "extra plugin folder (repeatable)") //
-        ("log-json", "log one JSON object per line")                                         //
+        ("plugin-dir", po::value<std::vector<std::string>>()->composing(),
+         "extra plugin folder (repeatable)")                                                          //
+        ("log-json", "log one JSON object per line")                                                  //
         ("log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error") //
         ("kind", po::value<std::string>(), "new-plugin: middleware | hook")                           //
         ("name", po::value<std::string>(), "new-plugin: plugin name, [a-z][a-z0-9_]*")                //
@@ -79,8 +80,10 @@ int main(int argc, char **argv) {
     swh::setup_logging(vm.count("log-json") > 0, vm["log-level"].as<std::string>());
 
     const std::string command = vm["command"].as<std::string>();
-    const auto args = vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
-    const std::string config = vm.count("config") ? vm["config"].as<std::string>() : (args.empty() ? "" : args[0]);
+    const auto args =
+        vm.count("args") ? vm["args"].as<std::vector<std::string>>() : std::vector<std::string>{};
+    const std::string config =
+        vm.count("config") ? vm["config"].as<std::string>() : (args.empty() ? "" : args[0]);
     const auto plugin_dirs =
         vm.count("plugin-dir") ? vm["plugin-dir"].as<std::vector<std::string>>() : std::vector<std::string>{};
 

@@ -59,7 +59,9 @@ template <class T> inline __attribute__((always_inline)) void do_not_optimize(T 
 }
 
 using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+double seconds_since(Clock::time_point start) {
+    return std::chrono::duration<double>(Clock::now() - start).count();
+}
 
 double median(std::vector<double> v) {
     std::sort(v.begin(), v.end());
@@ -81,7 +83,8 @@ using OnEvent = swh_status (*)(void *, const swh_event *);
 
 template <class Call> double time_calls(uint64_t n, Call &&call) {
     const auto start = Clock::now();
-    for (uint64_t i = 0; i < n; ++i) call();
+    for (uint64_t i = 0; i < n; ++i)
+        call();
     return seconds_since(start) * 1e9 / static_cast<double>(n);
 }
 
@@ -99,7 +102,8 @@ void bench_calls(const std::string &noop_path, uint64_t n, int repeats) {
     swh::Json cfg_json = swh::Json::object();
     swh_config cfg{&cfg_json, cfg_json.dump()};
     void *handle = nullptr;
-    if (table->create(host.api(), &cfg, &handle) != SWH_OK || !handle) throw std::runtime_error("create failed");
+    if (table->create(host.api(), &cfg, &handle) != SWH_OK || !handle)
+        throw std::runtime_error("create failed");
 
     // A realistic MESSAGE_SENT event, as the host's model objects and as ABI structs.
     swh::Session session;
@@ -246,7 +250,8 @@ std::string make_id(uint64_t tag, uint64_t i) {
 }
 
 int64_t now_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -259,18 +264,20 @@ void check_rc(sqlite3 *db, int rc, const char *what) {
 class NativeRunner {
   public:
     NativeRunner(const std::string &path, const std::string &sync) {
-        check_rc(db_, sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
-                                      nullptr),
+        check_rc(db_,
+                 sqlite3_open_v2(path.c_str(), &db_,
+                                 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr),
                  "open");
         exec("PRAGMA journal_mode = WAL;");
         exec(("PRAGMA synchronous = " + sync + ";").c_str());
         exec("PRAGMA foreign_keys = ON;");
         exec(kSchema);
         sqlite3_stmt *s = nullptr;
-        check_rc(db_, sqlite3_prepare_v2(db_,
-                                         "INSERT INTO sessions (id, user_id, provider, created_at, last_activity) "
-                                         "VALUES (?1, 'bench-user', 'echo', ?2, ?2)",
-                                         -1, &s, nullptr),
+        check_rc(db_,
+                 sqlite3_prepare_v2(db_,
+                                    "INSERT INTO sessions (id, user_id, provider, created_at, last_activity) "
+                                    "VALUES (?1, 'bench-user', 'echo', ?2, ?2)",
+                                    -1, &s, nullptr),
                  "prepare");
         sqlite3_bind_text(s, 1, kSessionId, -1, SQLITE_STATIC);
         sqlite3_bind_int64(s, 2, now_us());
@@ -278,12 +285,14 @@ class NativeRunner {
         sqlite3_finalize(s);
         prepare(&begin_, "BEGIN IMMEDIATE");
         prepare(&commit_, "COMMIT");
-        prepare(&bump_, "UPDATE sessions SET message_count = message_count + 1, last_activity = ?2 WHERE id = ?1");
+        prepare(&bump_,
+                "UPDATE sessions SET message_count = message_count + 1, last_activity = ?2 WHERE id = ?1");
         prepare(&insert_, "INSERT INTO messages (id, session_id, role, content, timestamp, metadata, "
                           "provider_message_id, provider_metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     }
     ~NativeRunner() {
-        for (auto *s : {begin_, commit_, bump_, insert_}) sqlite3_finalize(s);
+        for (auto *s : {begin_, commit_, bump_, insert_})
+            sqlite3_finalize(s);
         sqlite3_close(db_);
     }
     void append(const std::string &id) {
@@ -307,7 +316,9 @@ class NativeRunner {
 
   private:
     void exec(const char *sql) { check_rc(db_, sqlite3_exec(db_, sql, nullptr, nullptr, nullptr), sql); }
-    void prepare(sqlite3_stmt **s, const char *sql) { check_rc(db_, sqlite3_prepare_v2(db_, sql, -1, s, nullptr), sql); }
+    void prepare(sqlite3_stmt **s, const char *sql) {
+        check_rc(db_, sqlite3_prepare_v2(db_, sql, -1, s, nullptr), sql);
+    }
     void run(sqlite3_stmt *s) {
         int rc = sqlite3_step(s);
         sqlite3_reset(s);
@@ -344,7 +355,8 @@ swh::Message bench_message(const std::string &id) {
 // makes one (its HostServices table), skipping the StorageInstance wrapper.
 class RawTableRunner {
   public:
-    RawTableRunner(std::shared_ptr<swh::loader::PluginLibrary> lib, const std::string &path, const std::string &sync)
+    RawTableRunner(std::shared_ptr<swh::loader::PluginLibrary> lib, const std::string &path,
+                   const std::string &sync)
         : lib_(std::move(lib)), table_(static_cast<const swh_storage_v1 *>(lib_->vtable())),
           host_("bench_raw", swh::loader::null_environment()), config_(storage_config(path, sync)) {
         swh_config cfg{&config_, config_.dump()};
@@ -382,7 +394,8 @@ class RawTableRunner {
 
 class InstanceRunner {
   public:
-    InstanceRunner(std::shared_ptr<swh::loader::PluginLibrary> lib, const std::string &path, const std::string &sync)
+    InstanceRunner(std::shared_ptr<swh::loader::PluginLibrary> lib, const std::string &path,
+                   const std::string &sync)
         : storage_(std::move(lib), "bench_sqlite", storage_config(path, sync)) {
         storage_.create_session(bench_session());
     }
@@ -395,8 +408,8 @@ class InstanceRunner {
 // Appends for ~`seconds` (at most max_messages); returns us/message. Ids
 // are unique per runner (tag) across calls; making one (a snprintf) costs
 // ~0.1 us, the same for every runner.
-template <class Runner> double time_appends(Runner &runner, uint64_t tag, uint64_t &counter, double seconds,
-                                            uint64_t max_messages) {
+template <class Runner>
+double time_appends(Runner &runner, uint64_t tag, uint64_t &counter, double seconds, uint64_t max_messages) {
     const auto start = Clock::now();
     uint64_t done = 0;
     while (done < max_messages) {
@@ -409,12 +422,13 @@ template <class Runner> double time_appends(Runner &runner, uint64_t tag, uint64
     return elapsed * 1e6 / static_cast<double>(done);
 }
 
-void bench_storage(const std::string &sqlite_plugin, const std::string &dir, const std::string &sync, double seconds,
-                   int repeats) {
+void bench_storage(const std::string &sqlite_plugin, const std::string &dir, const std::string &sync,
+                   double seconds, int repeats) {
     auto lib = swh::loader::PluginLibrary::load(sqlite_plugin);
     const std::string base = dir + "/abi_" + sync;
     for (const char *suffix : {"_native.db", "_raw.db", "_inst.db"})
-        for (const char *extra : {"", "-wal", "-shm"}) std::filesystem::remove(base + suffix + extra);
+        for (const char *extra : {"", "-wal", "-shm"})
+            std::filesystem::remove(base + suffix + extra);
 
     NativeRunner native(base + "_native.db", sync);
     RawTableRunner raw(lib, base + "_raw.db", sync);
@@ -432,7 +446,7 @@ void bench_storage(const std::string &sqlite_plugin, const std::string &dir, con
     time_appends(raw, 2, c_raw, 0.1, cap);
     time_appends(inst, 3, c_inst, 0.1, cap);
     uint64_t n_native = 0, n_raw = 0, n_inst = 0; // measured messages
-    double s_native = 0, s_raw = 0, s_inst = 0;    // measured seconds
+    double s_native = 0, s_raw = 0, s_inst = 0;   // measured seconds
     auto slice = [&](auto &runner, uint64_t tag, uint64_t &count, uint64_t &measured, double &spent) {
         const uint64_t before = count;
         const double us = time_appends(runner, tag, count, kSlice, cap);
@@ -442,9 +456,21 @@ void bench_storage(const std::string &sqlite_plugin, const std::string &dir, con
     const int slices = std::max(1, static_cast<int>(seconds * repeats / kSlice));
     for (int i = 0; i < slices; ++i) {
         switch (i % 3) { // rotate who goes first
-        case 0: slice(native, 1, c_native, n_native, s_native); slice(raw, 2, c_raw, n_raw, s_raw); slice(inst, 3, c_inst, n_inst, s_inst); break;
-        case 1: slice(raw, 2, c_raw, n_raw, s_raw); slice(inst, 3, c_inst, n_inst, s_inst); slice(native, 1, c_native, n_native, s_native); break;
-        default: slice(inst, 3, c_inst, n_inst, s_inst); slice(native, 1, c_native, n_native, s_native); slice(raw, 2, c_raw, n_raw, s_raw); break;
+        case 0:
+            slice(native, 1, c_native, n_native, s_native);
+            slice(raw, 2, c_raw, n_raw, s_raw);
+            slice(inst, 3, c_inst, n_inst, s_inst);
+            break;
+        case 1:
+            slice(raw, 2, c_raw, n_raw, s_raw);
+            slice(inst, 3, c_inst, n_inst, s_inst);
+            slice(native, 1, c_native, n_native, s_native);
+            break;
+        default:
+            slice(inst, 3, c_inst, n_inst, s_inst);
+            slice(native, 1, c_native, n_native, s_native);
+            slice(raw, 2, c_raw, n_raw, s_raw);
+            break;
         }
     }
     std::vector<double> t_native{s_native * 1e6 / static_cast<double>(n_native)};
@@ -463,7 +489,8 @@ void bench_storage(const std::string &sqlite_plugin, const std::string &dir, con
     row("(c) StorageInstance::add_message (daemon path)", median(t_inst), n_inst);
     std::printf("   ABI+plugin cost over native: %+.1f us/msg (raw table), %+.1f us/msg (StorageInstance)\n",
                 median(t_raw) - b, median(t_inst) - b);
-    std::printf("SUMMARY storage_%s native_us=%.2f raw_us=%.2f instance_us=%.2f ratio_raw=%.3f ratio_instance=%.3f\n\n",
+    std::printf("SUMMARY storage_%s native_us=%.2f raw_us=%.2f instance_us=%.2f ratio_raw=%.3f "
+                "ratio_instance=%.3f\n\n",
                 sync.c_str(), b, median(t_raw), median(t_inst), median(t_raw) / b, median(t_inst) / b);
 }
 
@@ -477,8 +504,9 @@ std::string arg_value(int argc, char **argv, const char *name, const std::string
 
 int main(int argc, char **argv) {
     if (argc > 1 && (std::strcmp(argv[1], "-h") == 0 || std::strcmp(argv[1], "--help") == 0)) {
-        std::printf("usage: bench_abi_call [--calls N] [--repeats R] [--seconds S] [--dir TMPDIR]\n"
-                    "                      [--noop-plugin FILE] [--sqlite-plugin FILE] [--only calls|storage]\n");
+        std::printf(
+            "usage: bench_abi_call [--calls N] [--repeats R] [--seconds S] [--dir TMPDIR]\n"
+            "                      [--noop-plugin FILE] [--sqlite-plugin FILE] [--only calls|storage]\n");
         return 0;
     }
     spdlog::set_level(spdlog::level::warn); // the plugin's "opened ..." info lines

@@ -13,7 +13,9 @@ static swh_status noop_create(const swh_host_api *host, const swh_config *cfg, v
     return SWH_OK;
 }
 
-static void noop_destroy(void *handle) { (void)handle; }
+static void noop_destroy(void *handle) {
+    (void)handle;
+}
 
 static const char *noop_last_error(void *handle) {
     (void)handle;
@@ -49,4 +51,6 @@ static const swh_plugin_descriptor kDescriptor = {
     &kTable,
 };
 
-SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) { return &kDescriptor; }
+SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
+    return &kDescriptor;
+}

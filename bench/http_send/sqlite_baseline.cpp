@@ -62,7 +62,8 @@ CREATE INDEX IF NOT EXISTS messages_by_session_time ON messages(session_id, time
 )sql";
 
 int64_t now_us() {
-    return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::system_clock::now().time_since_epoch())
+    return std::chrono::duration_cast<std::chrono::microseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
         .count();
 }
 
@@ -75,7 +76,8 @@ std::string session_id(int i) {
 class Conn {
   public:
     Conn(const std::string &path, const std::string &sync) {
-        if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+        if (sqlite3_open_v2(path.c_str(), &db_,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                             nullptr) != SQLITE_OK)
             fail("open");
         sqlite3_busy_timeout(db_, 5000);
@@ -84,7 +86,8 @@ class Conn {
         exec("PRAGMA foreign_keys = ON;");
     }
     ~Conn() {
-        for (auto *s : stmts_) sqlite3_finalize(s);
+        for (auto *s : stmts_)
+            sqlite3_finalize(s);
         sqlite3_close(db_);
     }
     void exec(const char *sql) {
@@ -130,10 +133,12 @@ void writer(const Options &o, int thread_index) {
     sqlite3_stmt *rollback = c.prepare("ROLLBACK");
     sqlite3_stmt *bump =
         c.prepare("UPDATE sessions SET message_count = message_count + ?3, last_activity = ?2 WHERE id = ?1");
-    sqlite3_stmt *insert = c.prepare("INSERT INTO messages (id, session_id, role, content, timestamp, metadata, "
-                                     "provider_message_id, provider_metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+    sqlite3_stmt *insert =
+        c.prepare("INSERT INTO messages (id, session_id, role, content, timestamp, metadata, "
+                  "provider_message_id, provider_metadata) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
     std::vector<std::string> sessions;
-    for (int i = 0; i < o.sessions; ++i) sessions.push_back(session_id(i));
+    for (int i = 0; i < o.sessions; ++i)
+        sessions.push_back(session_id(i));
     uint64_t seq = 0, requests = 0, busy = 0;
     char id[40];
 
@@ -169,7 +174,8 @@ void writer(const Options &o, int thread_index) {
     };
 
     for (uint64_t r = 0; !stop.load(std::memory_order_relaxed); ++r) {
-        const std::string &sid = sessions[(r * 7 + static_cast<uint64_t>(thread_index) * 13) % sessions.size()];
+        const std::string &sid =
+            sessions[(r * 7 + static_cast<uint64_t>(thread_index) * 13) % sessions.size()];
         if (o.mode == "request") {
             transaction([&] {
                 const int64_t ts = now_us();
@@ -204,8 +210,9 @@ int main(int argc, char **argv) {
     Options o;
     o.db = arg(argc, argv, "--db", "");
     if (o.db.empty()) {
-        std::fprintf(stderr, "usage: sqlite_baseline --db FILE [--threads N] [--seconds S] [--mode message|request]\n"
-                             "                       [--sessions N] [--sync full|normal]\n");
+        std::fprintf(stderr,
+                     "usage: sqlite_baseline --db FILE [--threads N] [--seconds S] [--mode message|request]\n"
+                     "                       [--sessions N] [--sync full|normal]\n");
         return 2;
     }
     o.threads = std::stoi(arg(argc, argv, "--threads", "1"));
@@ -218,13 +225,15 @@ int main(int argc, char **argv) {
         return 2;
     }
     try {
-        for (const char *extra : {"", "-wal", "-shm"}) std::remove((o.db + extra).c_str());
+        for (const char *extra : {"", "-wal", "-shm"})
+            std::remove((o.db + extra).c_str());
         {
             Conn setup(o.db, o.sync);
             setup.exec(kSchema);
             setup.exec("BEGIN");
-            sqlite3_stmt *s = setup.prepare("INSERT INTO sessions (id, user_id, provider, model, created_at, "
-                                            "last_activity) VALUES (?1, 'bench-user', 'echo', 'echo', ?2, ?2)");
+            sqlite3_stmt *s =
+                setup.prepare("INSERT INTO sessions (id, user_id, provider, model, created_at, "
+                              "last_activity) VALUES (?1, 'bench-user', 'echo', 'echo', ?2, ?2)");
             for (int i = 0; i < o.sessions; ++i) {
                 const std::string id = session_id(i);
                 sqlite3_bind_text(s, 1, id.c_str(), -1, SQLITE_TRANSIENT);
@@ -235,18 +244,21 @@ int main(int argc, char **argv) {
         }
         std::vector<std::thread> threads;
         const auto start = std::chrono::steady_clock::now();
-        for (int t = 0; t < o.threads; ++t) threads.emplace_back([&o, t] {
-            try {
-                writer(o, t);
-            } catch (const std::exception &e) {
-                std::fprintf(stderr, "sqlite_baseline: thread %d: %s\n", t, e.what());
-                std::exit(1);
-            }
-        });
+        for (int t = 0; t < o.threads; ++t)
+            threads.emplace_back([&o, t] {
+                try {
+                    writer(o, t);
+                } catch (const std::exception &e) {
+                    std::fprintf(stderr, "sqlite_baseline: thread %d: %s\n", t, e.what());
+                    std::exit(1);
+                }
+            });
         std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
         stop = true;
-        for (auto &t : threads) t.join();
-        const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        for (auto &t : threads)
+            t.join();
+        const double elapsed =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
         const double rps = static_cast<double>(total_requests.load()) / elapsed;
         std::printf("RESULT threads=%d mode=%s sync=%s requests=%" PRIu64 " seconds=%.2f requests_per_s=%.1f "
                     "msgs_per_s=%.1f commits_per_s=%.1f busy_retries=%" PRIu64 "\n",
@@ -256,6 +268,7 @@ int main(int argc, char **argv) {
         std::fprintf(stderr, "sqlite_baseline: %s\n", e.what());
         return 1;
     }
-    for (const char *extra : {"", "-wal", "-shm"}) std::remove((o.db + extra).c_str());
+    for (const char *extra : {"", "-wal", "-shm"})
+        std::remove((o.db + extra).c_str());
     return 0;
 }

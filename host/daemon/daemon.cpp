@@ -24,7 +24,8 @@ namespace {
 // "127.0.0.1:8080", "[::1]:8080", "0.0.0.0:80"
 net::ip::tcp::endpoint parse_listen(const std::string &listen) {
     const auto colon = listen.rfind(':');
-    if (colon == std::string::npos) throw std::invalid_argument("listen address '" + listen + "' is not HOST:PORT");
+    if (colon == std::string::npos)
+        throw std::invalid_argument("listen address '" + listen + "' is not HOST:PORT");
     std::string host = listen.substr(0, colon);
     if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
     int port = -1;
@@ -34,14 +35,18 @@ net::ip::tcp::endpoint parse_listen(const std::string &listen) {
         if (used != listen.size() - colon - 1) port = -1;
     } catch (const std::exception &) {
     }
-    if (port < 0 || port > 65535) throw std::invalid_argument("listen address '" + listen + "' has a bad port");
+    if (port < 0 || port > 65535)
+        throw std::invalid_argument("listen address '" + listen + "' has a bad port");
     boost::system::error_code ec;
     auto address = net::ip::make_address(host, ec);
-    if (ec) throw std::invalid_argument("listen address '" + listen + "': '" + host + "' is not an IP address");
+    if (ec)
+        throw std::invalid_argument("listen address '" + listen + "': '" + host + "' is not an IP address");
     return {address, static_cast<unsigned short>(port)};
 }
 
-int cores() { return std::max(1u, std::thread::hardware_concurrency()); }
+int cores() {
+    return std::max(1u, std::thread::hardware_concurrency());
+}
 
 manifest::Manifest load_with_extra_dirs(const std::string &path, const std::vector<std::string> &extra_dirs) {
     auto manifest = manifest::load_manifest(path);
@@ -90,7 +95,8 @@ int serve(const ServeOptions &options) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
-    const std::string listen = options.listen_override.empty() ? manifest.server.listen : options.listen_override;
+    const std::string listen =
+        options.listen_override.empty() ? manifest.server.listen : options.listen_override;
     net::ip::tcp::endpoint endpoint;
     try {
         endpoint = parse_listen(listen);
@@ -100,9 +106,12 @@ int serve(const ServeOptions &options) {
     }
 
     const int io_threads = manifest.server.io_threads > 0 ? manifest.server.io_threads : cores();
-    const int worker_threads = manifest.server.worker_threads > 0 ? manifest.server.worker_threads : 2 * cores();
+    const int worker_threads =
+        manifest.server.worker_threads > 0 ? manifest.server.worker_threads : 2 * cores();
     net::thread_pool workers(worker_threads);
-    PostBlocking post_blocking = [&workers](std::function<void()> job) { net::post(workers, std::move(job)); };
+    PostBlocking post_blocking = [&workers](std::function<void()> job) {
+        net::post(workers, std::move(job));
+    };
     SessionManager sessions(*pipeline, post_blocking);
     http::ApiHandler api(sessions, registry, metrics, post_blocking,
                          std::chrono::seconds(manifest.server.sse_keepalive_seconds));
@@ -120,21 +129,25 @@ int serve(const ServeOptions &options) {
     }
     server->start();
     const auto bound = server->local_endpoint();
-    spdlog::info("swarmhost {} listening on http://{}:{} (storage {}, providers {}, {} io threads, {} workers)",
-                 SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin,
-                 pipeline->providers.size(), io_threads, worker_threads);
+    spdlog::info(
+        "swarmhost {} listening on http://{}:{} (storage {}, providers {}, {} io threads, {} workers)",
+        SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin,
+        pipeline->providers.size(), io_threads, worker_threads);
 
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code &ec, int signal) {
         if (ec) return;
-        spdlog::info("signal {} received: finishing {} in-flight requests, then stopping", signal, server->in_flight());
+        spdlog::info("signal {} received: finishing {} in-flight requests, then stopping", signal,
+                     server->in_flight());
         drain_then_stop(io, *server, manifest.server.shutdown_grace_seconds);
     });
 
     std::vector<std::thread> threads;
-    for (int i = 1; i < io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+    for (int i = 1; i < io_threads; ++i)
+        threads.emplace_back([&io] { io.run(); });
     io.run();
-    for (auto &t : threads) t.join();
+    for (auto &t : threads)
+        t.join();
     workers.join(); // storage writes in progress complete before plugins unload
     server.reset();
     environment.attach_storage(nullptr);
@@ -150,9 +163,10 @@ int check(const std::string &manifest_path, const std::vector<std::string> &extr
         loader::PluginRegistry registry;
         registry.scan(manifest.plugin_dirs);
         check_pipeline(manifest, registry);
-        std::cout << manifest_path << ": OK (storage " << manifest.storage.plugin << ", " << manifest.providers.size()
-                  << " providers, " << manifest.middleware.size() << " middleware, " << manifest.hooks.size()
-                  << " hooks, " << manifest.session_types.size() << " session types)\n";
+        std::cout << manifest_path << ": OK (storage " << manifest.storage.plugin << ", "
+                  << manifest.providers.size() << " providers, " << manifest.middleware.size()
+                  << " middleware, " << manifest.hooks.size() << " hooks, " << manifest.session_types.size()
+                  << " session types)\n";
         return 0;
     } catch (const manifest::ManifestError &e) {
         std::cerr << e.what() << "\n";
@@ -176,8 +190,8 @@ int list_plugins(const std::string &manifest_path, const std::vector<std::string
     loader::PluginRegistry registry;
     registry.scan(dirs);
     for (const auto &lib : registry.plugins()) {
-        std::cout << lib->name() << "  " << loader::kind_name(lib->kind()) << "  v" << lib->version() << "  (ABI "
-                  << lib->abi_major() << "." << lib->abi_minor() << ")  " << lib->file() << "\n";
+        std::cout << lib->name() << "  " << loader::kind_name(lib->kind()) << "  v" << lib->version()
+                  << "  (ABI " << lib->abi_major() << "." << lib->abi_minor() << ")  " << lib->file() << "\n";
         if (!lib->description().empty()) std::cout << "    " << lib->description() << "\n";
         for (const auto &field : lib->schema()) {
             std::cout << "    " << field.key << " (" << manifest::to_string(field.type)
@@ -187,7 +201,8 @@ int list_plugins(const std::string &manifest_path, const std::vector<std::string
             std::cout << "\n";
         }
     }
-    for (const auto &failure : registry.failures()) std::cout << "NOT LOADED  " << failure.reason << "\n";
+    for (const auto &failure : registry.failures())
+        std::cout << "NOT LOADED  " << failure.reason << "\n";
     return registry.plugins().empty() ? 1 : 0;
 }
 

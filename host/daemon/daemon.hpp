@@ -8,7 +8,7 @@ namespace swh::daemon {
 
 struct ServeOptions {
     std::string manifest_path;
-    std::string listen_override;           // "" = the manifest's server.listen
+    std::string listen_override; // "" = the manifest's server.listen
     std::vector<std::string> extra_plugin_dirs;
 };
 

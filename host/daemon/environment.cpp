@@ -11,7 +11,8 @@ void DaemonEnvironment::metric_add(std::string_view, std::string_view name, std:
     metrics_.add(name, labels_json, value);
 }
 
-void DaemonEnvironment::publish_event(std::string_view instance, std::string_view type, std::string_view payload) {
+void DaemonEnvironment::publish_event(std::string_view instance, std::string_view type,
+                                      std::string_view payload) {
     // No subscribers yet besides the log; session-type events will use this.
     spdlog::debug("[{}] event {} {}", instance, type, payload);
 }

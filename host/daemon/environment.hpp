@@ -19,7 +19,8 @@ class DaemonEnvironment : public loader::HostEnvironment {
 
     void metric_add(std::string_view instance, std::string_view name, std::string_view labels_json,
                     double value) override;
-    void publish_event(std::string_view instance, std::string_view type, std::string_view payload_json) override;
+    void publish_event(std::string_view instance, std::string_view type,
+                       std::string_view payload_json) override;
     swh_status read_session(std::string_view session_id, const swh_result_sink *sink) override;
 
   private:

@@ -335,7 +335,7 @@ std::string default_host_plugin_dir() {
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (ec) return "";
     for (const fs::path &candidate : {exe.parent_path().parent_path() / "plugins",
-                                     exe.parent_path().parent_path() / "lib" / "swarmhost" / "plugins"})
+                                      exe.parent_path().parent_path() / "lib" / "swarmhost" / "plugins"})
         if (fs::exists(candidate / "swh_storage_sqlite.so", ec)) return candidate.string();
     return "";
 }

@@ -6,12 +6,18 @@ namespace swh {
 
 const char *event_name(uint32_t type) {
     switch (type) {
-    case SWH_EVENT_SESSION_CREATED: return "session_created";
-    case SWH_EVENT_MESSAGE_SENT: return "message_sent";
-    case SWH_EVENT_SESSION_ARCHIVED: return "session_archived";
-    case SWH_EVENT_SESSION_DELETED: return "session_deleted";
-    case SWH_EVENT_PROVIDER_ERROR: return "provider_error";
-    default: return "unknown";
+    case SWH_EVENT_SESSION_CREATED:
+        return "session_created";
+    case SWH_EVENT_MESSAGE_SENT:
+        return "message_sent";
+    case SWH_EVENT_SESSION_ARCHIVED:
+        return "session_archived";
+    case SWH_EVENT_SESSION_DELETED:
+        return "session_deleted";
+    case SWH_EVENT_PROVIDER_ERROR:
+        return "provider_error";
+    default:
+        return "unknown";
     }
 }
 
@@ -43,8 +49,8 @@ struct HookBus::Lane {
             if (queue.size() >= capacity) {
                 // Log the first drop and then every 1000th, not every one.
                 if (dropped++ % 1000 == 0)
-                    spdlog::warn("hook '{}' queue full ({} events): dropped {} ({} dropped so far)", hook->name(),
-                                 capacity, event_name(event->type), dropped);
+                    spdlog::warn("hook '{}' queue full ({} events): dropped {} ({} dropped so far)",
+                                 hook->name(), capacity, event_name(event->type), dropped);
                 return;
             }
             queue.push_back(std::move(event));
@@ -82,7 +88,8 @@ struct HookBus::Lane {
 };
 
 HookBus::HookBus(std::vector<std::unique_ptr<loader::HookInstance>> hooks, std::size_t queue_capacity) {
-    for (auto &hook : hooks) lanes_.push_back(std::make_unique<Lane>(std::move(hook), queue_capacity));
+    for (auto &hook : hooks)
+        lanes_.push_back(std::make_unique<Lane>(std::move(hook), queue_capacity));
 }
 
 HookBus::~HookBus() = default; // each Lane drains and joins its worker
@@ -107,7 +114,8 @@ std::vector<HookStats> HookBus::stats() const {
 
 std::string HookBus::render_metrics() const {
     std::string text;
-    for (const auto &lane : lanes_) text += lane->hook->render_metrics();
+    for (const auto &lane : lanes_)
+        text += lane->hook->render_metrics();
     return text;
 }
 

@@ -87,25 +87,28 @@ class StreamedReply : public SendObserver {
 };
 
 void method_not_allowed(Exchange &exchange, const std::string &method, const std::string &allow) {
-    respond_error(exchange, ErrorKind::MethodNotAllowed, "method " + method + " is not allowed here (allowed: " + allow + ")",
-                  {{"Allow", allow}});
+    respond_error(exchange, ErrorKind::MethodNotAllowed,
+                  "method " + method + " is not allowed here (allowed: " + allow + ")", {{"Allow", allow}});
 }
 
 } // namespace
 
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,
                    std::vector<std::pair<std::string, std::string>> extra_headers) {
-    exchange.respond(http_status(kind), kJson, dump_json(error_body(kind, message)), std::move(extra_headers));
+    exchange.respond(http_status(kind), kJson, dump_json(error_body(kind, message)),
+                     std::move(extra_headers));
 }
 
 void respond_error(Exchange &exchange, const ApiError &error) {
     std::vector<std::pair<std::string, std::string>> headers;
-    if (error.retry_after_seconds() >= 0) headers.emplace_back("Retry-After", std::to_string(error.retry_after_seconds()));
+    if (error.retry_after_seconds() >= 0)
+        headers.emplace_back("Retry-After", std::to_string(error.retry_after_seconds()));
     respond_error(exchange, error.kind(), error.what(), std::move(headers));
 }
 
-ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,
-                       PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive)
+ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry,
+                       MetricsRegistry &metrics, PostBlocking post_blocking,
+                       std::chrono::milliseconds sse_keepalive)
     : sessions_(sessions), registry_(registry), metrics_(metrics), post_blocking_(std::move(post_blocking)),
       keepalive_(sse_keepalive) {}
 
@@ -167,7 +170,8 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
                 auto filter = decode_session_filter(request.query);
                 return blocking_json(exchange, 200, [this, filter] {
                     Json list = Json::array();
-                    for (const auto &s : sessions_.list_sessions(filter)) list.push_back(to_json(s));
+                    for (const auto &s : sessions_.list_sessions(filter))
+                        list.push_back(to_json(s));
                     return Json{{"sessions", std::move(list)}};
                 });
             }
@@ -176,11 +180,13 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
         const std::string id = parts[2];
         if (parts.size() == 3) {
             if (method == "GET")
-                return blocking_json(exchange, 200, [this, id] { return to_json(sessions_.get_session(id)); });
+                return blocking_json(exchange, 200,
+                                     [this, id] { return to_json(sessions_.get_session(id)); });
             if (method == "PATCH") {
                 auto patch = decode_session_patch(parse_body(request.body));
-                return blocking_json(exchange, 200,
-                                     [this, id, patch] { return to_json(sessions_.update_session(id, patch)); });
+                return blocking_json(exchange, 200, [this, id, patch] {
+                    return to_json(sessions_.update_session(id, patch));
+                });
             }
             if (method == "DELETE")
                 return blocking_json(exchange, 204, [this, id] {
@@ -191,7 +197,8 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
         }
         if (parts[3] == "archive") {
             if (method != "POST") return method_not_allowed(*exchange, method, "POST");
-            return blocking_json(exchange, 200, [this, id] { return to_json(sessions_.archive_session(id)); });
+            return blocking_json(exchange, 200,
+                                 [this, id] { return to_json(sessions_.archive_session(id)); });
         }
         if (parts[3] == "messages") {
             if (method == "POST") return send_message(request, id, exchange);
@@ -199,7 +206,8 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
                 auto query = decode_message_query(request.query, id);
                 return blocking_json(exchange, 200, [this, query] {
                     Json list = Json::array();
-                    for (const auto &m : sessions_.get_messages(query)) list.push_back(to_json(m));
+                    for (const auto &m : sessions_.get_messages(query))
+                        list.push_back(to_json(m));
                     return Json{{"messages", std::move(list)}};
                 });
             }
@@ -252,7 +260,8 @@ void ApiHandler::providers_route(const Request &request, const std::vector<std::
         if (request.method != "GET") return method_not_allowed(*exchange, request.method, "GET");
         return blocking_json(exchange, 200, [&pipeline, describe] {
             Json list = Json::array();
-            for (const auto &[name, provider] : pipeline.providers) list.push_back(describe(name, *provider));
+            for (const auto &[name, provider] : pipeline.providers)
+                list.push_back(describe(name, *provider));
             return Json{{"providers", std::move(list)}};
         });
     }
@@ -279,7 +288,8 @@ void ApiHandler::providers_route(const Request &request, const std::vector<std::
 }
 
 std::string ApiHandler::metrics_text() const {
-    std::string text = "# TYPE swarmhost_build_info gauge\nswarmhost_build_info{version=\"" SWH_VERSION "\"} 1\n";
+    std::string text =
+        "# TYPE swarmhost_build_info gauge\nswarmhost_build_info{version=\"" SWH_VERSION "\"} 1\n";
     text += metrics_.render();
     const Pipeline &pipeline = sessions_.pipeline();
     if (pipeline.hooks && !pipeline.hooks->empty()) {
@@ -290,9 +300,11 @@ std::string ApiHandler::metrics_text() const {
                 text += std::string(name) + "{hook=\"" + prometheus_escape(s.name) + "\"} " +
                         std::to_string(value_of(s)) + "\n";
         };
-        series("swarmhost_hook_events_delivered_total", "counter", [](const HookStats &s) { return s.delivered; });
+        series("swarmhost_hook_events_delivered_total", "counter",
+               [](const HookStats &s) { return s.delivered; });
         series("swarmhost_hook_events_failed_total", "counter", [](const HookStats &s) { return s.failed; });
-        series("swarmhost_hook_events_dropped_total", "counter", [](const HookStats &s) { return s.dropped; });
+        series("swarmhost_hook_events_dropped_total", "counter",
+               [](const HookStats &s) { return s.dropped; });
         series("swarmhost_hook_queue_length", "gauge", [](const HookStats &s) { return s.queued; });
         text += pipeline.hooks->render_metrics();
     }
@@ -320,7 +332,8 @@ Json ApiHandler::plugins_report() const {
                            {"config_schema", std::move(schema)}});
     }
     Json failures = Json::array();
-    for (const auto &f : registry_.failures()) failures.push_back({{"file", f.file}, {"reason", f.reason}});
+    for (const auto &f : registry_.failures())
+        failures.push_back({{"file", f.file}, {"reason", f.reason}});
     Json instances = Json::array();
     const Pipeline &pipeline = sessions_.pipeline();
     instances.push_back({{"name", pipeline.storage->name()},
@@ -328,7 +341,9 @@ Json ApiHandler::plugins_report() const {
                          {"kind", "storage"}});
     for (const auto &[name, provider] : pipeline.providers)
         instances.push_back({{"name", name}, {"plugin", provider->library().name()}, {"kind", "provider"}});
-    return {{"plugins", std::move(plugins)}, {"instances", std::move(instances)}, {"load_failures", std::move(failures)}};
+    return {{"plugins", std::move(plugins)},
+            {"instances", std::move(instances)},
+            {"load_failures", std::move(failures)}};
 }
 
 } // namespace swh::http

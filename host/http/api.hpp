@@ -13,13 +13,15 @@ namespace swh::http {
 class ApiHandler : public RequestHandler {
   public:
     ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,
-               PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15));
+               PostBlocking post_blocking,
+               std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15));
     void handle(Request request, std::shared_ptr<Exchange> exchange) override;
 
   private:
     // Runs `job` on a worker and answers with its JSON (or its error).
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
-    void send_message(const Request &request, const std::string &session_id, std::shared_ptr<Exchange> exchange);
+    void send_message(const Request &request, const std::string &session_id,
+                      std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
     void providers_route(const Request &request, const std::vector<std::string> &parts,
                          std::shared_ptr<Exchange> exchange);

@@ -37,7 +37,9 @@ Json error_body(ErrorKind kind, const std::string &message) {
     return {{"error", {{"code", error_code(kind)}, {"message", message}}}};
 }
 
-std::string dump_json(const Json &value) { return value.dump(-1, ' ', false, Json::error_handler_t::replace); }
+std::string dump_json(const Json &value) {
+    return value.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
 
 namespace {
 
@@ -51,9 +53,12 @@ bool nested_too_deep(const std::string &text) {
     bool in_string = false, escaped = false;
     for (char c : text) {
         if (in_string) {
-            if (escaped) escaped = false;
-            else if (c == '\\') escaped = true;
-            else if (c == '"') in_string = false;
+            if (escaped)
+                escaped = false;
+            else if (c == '\\')
+                escaped = true;
+            else if (c == '"')
+                in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
@@ -92,15 +97,18 @@ void only_known_fields(const Json &body, const std::set<std::string> &known) {
     for (const auto &[key, value] : body.items()) {
         if (known.count(key)) continue;
         std::string list;
-        for (const auto &k : known) list += (list.empty() ? "" : ", ") + k;
-        throw ApiError(ErrorKind::InvalidRequest, "unknown field '" + key + "' (expected one of: " + list + ")");
+        for (const auto &k : known)
+            list += (list.empty() ? "" : ", ") + k;
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "unknown field '" + key + "' (expected one of: " + list + ")");
     }
 }
 
 std::optional<std::string> optional_string(const Json &body, const char *key) {
     auto it = body.find(key);
     if (it == body.end() || it->is_null()) return std::nullopt;
-    if (!it->is_string()) throw ApiError(ErrorKind::InvalidRequest, std::string("field '") + key + "' must be a string");
+    if (!it->is_string())
+        throw ApiError(ErrorKind::InvalidRequest, std::string("field '") + key + "' must be a string");
     return it->get<std::string>();
 }
 
@@ -115,7 +123,8 @@ std::optional<Json> optional_object(const Json &body, const char *key) {
 Json checked_context(Json context) {
     for (const char *key : {"user_context", "system_context"})
         if (context.contains(key) && !context[key].is_object())
-            throw ApiError(ErrorKind::InvalidRequest, std::string("context.") + key + " must be a JSON object");
+            throw ApiError(ErrorKind::InvalidRequest,
+                           std::string("context.") + key + " must be a JSON object");
     return context;
 }
 
@@ -126,14 +135,15 @@ uint32_t query_uint(const std::map<std::string, std::string> &query, const char 
     const auto &text = it->second;
     auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
     if (ec != std::errc() || end != text.data() + text.size() || text.empty())
-        throw ApiError(ErrorKind::InvalidRequest,
-                       std::string("query parameter '") + key + "' must be a non-negative integer, got '" + text + "'");
+        throw ApiError(ErrorKind::InvalidRequest, std::string("query parameter '") + key +
+                                                      "' must be a non-negative integer, got '" + text + "'");
     return value;
 }
 
 void only_known_params(const std::map<std::string, std::string> &query, const std::set<std::string> &known) {
     for (const auto &[key, value] : query)
-        if (!known.count(key)) throw ApiError(ErrorKind::InvalidRequest, "unknown query parameter '" + key + "'");
+        if (!known.count(key))
+            throw ApiError(ErrorKind::InvalidRequest, "unknown query parameter '" + key + "'");
 }
 
 } // namespace
@@ -143,7 +153,8 @@ CreateSessionParams decode_create_session(const Json &body) {
     CreateSessionParams params;
     auto user_id = optional_string(body, "user_id");
     if (!user_id || user_id->empty())
-        throw ApiError(ErrorKind::InvalidRequest, "field 'user_id' is required and must be a non-empty string");
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "field 'user_id' is required and must be a non-empty string");
     params.user_id = *user_id;
     params.provider = optional_string(body, "provider").value_or("");
     params.model = optional_string(body, "model").value_or("");
@@ -170,12 +181,14 @@ SendParams decode_send(const Json &body, const std::string &session_id) {
     SendParams params;
     params.session_id = session_id;
     auto content = optional_string(body, "content");
-    if (!content) throw ApiError(ErrorKind::InvalidRequest, "field 'content' is required and must be a string");
+    if (!content)
+        throw ApiError(ErrorKind::InvalidRequest, "field 'content' is required and must be a string");
     params.content = *content;
     params.role = optional_string(body, "role").value_or("user");
     params.metadata = optional_object(body, "metadata").value_or(Json::object());
     if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-        if (!it->is_boolean()) throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
+        if (!it->is_boolean())
+            throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
         params.stream = it->get<bool>();
     }
     return params;
@@ -209,7 +222,8 @@ loader::MessageQuery decode_message_query(const std::map<std::string, std::strin
         } else {
             throw ApiError(ErrorKind::InvalidRequest,
                            "query parameter 'since' must be ISO 8601 (2026-01-31T12:00:00Z) or microseconds "
-                           "since the epoch, got '" + text + "'");
+                           "since the epoch, got '" +
+                               text + "'");
         }
     }
     return q;

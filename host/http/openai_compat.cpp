@@ -18,12 +18,14 @@ std::string content_text(const Json &content, std::size_t index) {
     if (content.is_string()) return content.get<std::string>();
     if (content.is_null()) return "";
     if (!content.is_array())
-        throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) + "].content must be a string or a list of parts");
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "messages[" + std::to_string(index) + "].content must be a string or a list of parts");
     std::string text;
     for (const auto &part : content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") || !part["text"].is_string())
-            throw ApiError(ErrorKind::InvalidRequest,
-                           "messages[" + std::to_string(index) + "]: only text content parts are supported here");
+        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
+            !part["text"].is_string())
+            throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) +
+                                                          "]: only text content parts are supported here");
         text += part["text"].get<std::string>();
     }
     return text;
@@ -35,17 +37,20 @@ CompletionParams decode(const Json &body, const Pipeline &pipeline, const std::s
         throw ApiError(ErrorKind::InvalidRequest, "field 'model' is required and must be a non-empty string");
     std::tie(params.provider, params.model) = route_model(pipeline, body["model"].get<std::string>());
     if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-        throw ApiError(ErrorKind::InvalidRequest, "field 'messages' is required and must be a non-empty list");
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "field 'messages' is required and must be a non-empty list");
     if (auto it = body.find("n"); it != body.end() && !(it->is_number_integer() && it->get<int>() == 1))
         throw ApiError(ErrorKind::InvalidRequest, "only n = 1 is supported");
     if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-        if (!it->is_boolean()) throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
+        if (!it->is_boolean())
+            throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
         params.stream = it->get<bool>();
     }
     std::size_t index = 0;
     for (const auto &m : body["messages"]) {
         if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-            throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) + "] needs a string 'role'");
+            throw ApiError(ErrorKind::InvalidRequest,
+                           "messages[" + std::to_string(index) + "] needs a string 'role'");
         const std::string role = m["role"];
         const std::string text = content_text(m.contains("content") ? m["content"] : Json(), index);
         if (role == "system" || role == "developer") {
@@ -56,8 +61,8 @@ CompletionParams decode(const Json &body, const Pipeline &pipeline, const std::s
             message.content = text;
             params.messages.push_back(std::move(message));
         } else {
-            throw ApiError(ErrorKind::InvalidRequest,
-                           "messages[" + std::to_string(index) + "]: role '" + role + "' is not supported here");
+            throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) + "]: role '" +
+                                                          role + "' is not supported here");
         }
         ++index;
     }
@@ -70,13 +75,15 @@ Json usage_of(const Message &assistant) {
     Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
     const int64_t prompt = usage.value("prompt_tokens", usage.value("input_tokens", 0));
     const int64_t completion = usage.value("completion_tokens", usage.value("output_tokens", 0));
-    return {{"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+    return {
+        {"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
 }
 
 std::string finish_reason_of(const Message &assistant) {
     const Json &meta = assistant.provider_metadata;
-    return meta.contains("finish_reason") && meta["finish_reason"].is_string() ? meta["finish_reason"].get<std::string>()
-                                                                              : "stop";
+    return meta.contains("finish_reason") && meta["finish_reason"].is_string()
+               ? meta["finish_reason"].get<std::string>()
+               : "stop";
 }
 
 // Shared identity of one completion across its chunks.
@@ -93,15 +100,16 @@ class WholeCompletion : public SendObserver {
     void on_user_stored(const Message &) override {}
     bool on_chunk(std::string_view) override { return !exchange_->client_gone(); }
     void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
-        const Json body = {{"id", identity_.id},
-                           {"object", "chat.completion"},
-                           {"created", identity_.created},
-                           {"model", identity_.model},
-                           {"choices", Json::array({{{"index", 0},
-                                                     {"message", {{"role", "assistant"}, {"content", assistant.content}}},
-                                                     {"logprobs", nullptr},
-                                                     {"finish_reason", finish_reason_of(assistant)}}})},
-                           {"usage", usage_of(assistant)}};
+        const Json body = {
+            {"id", identity_.id},
+            {"object", "chat.completion"},
+            {"created", identity_.created},
+            {"model", identity_.model},
+            {"choices", Json::array({{{"index", 0},
+                                      {"message", {{"role", "assistant"}, {"content", assistant.content}}},
+                                      {"logprobs", nullptr},
+                                      {"finish_reason", finish_reason_of(assistant)}}})},
+            {"usage", usage_of(assistant)}};
         char overhead[32];
         std::snprintf(overhead, sizeof overhead, "%.3f", overhead_ms);
         exchange_->respond(200, kJson, dump_json(body), {{"X-Swarmhost-Overhead-Ms", overhead}});
@@ -115,7 +123,8 @@ class WholeCompletion : public SendObserver {
 
 class StreamedCompletion : public SendObserver {
   public:
-    StreamedCompletion(std::shared_ptr<Exchange> exchange, Identity identity, std::chrono::milliseconds keepalive)
+    StreamedCompletion(std::shared_ptr<Exchange> exchange, Identity identity,
+                       std::chrono::milliseconds keepalive)
         : exchange_(std::move(exchange)), identity_(std::move(identity)), keepalive_(keepalive) {}
     void on_user_stored(const Message &) override {
         exchange_->start_stream();
@@ -145,7 +154,10 @@ class StreamedCompletion : public SendObserver {
                 {"object", "chat.completion.chunk"},
                 {"created", identity_.created},
                 {"model", identity_.model},
-                {"choices", Json::array({{{"index", 0}, {"delta", delta}, {"logprobs", nullptr}, {"finish_reason", finish_reason}}})}};
+                {"choices", Json::array({{{"index", 0},
+                                          {"delta", delta},
+                                          {"logprobs", nullptr},
+                                          {"finish_reason", finish_reason}}})}};
     }
     bool send(const Json &delta, const Json &finish_reason) {
         return exchange_->send_event("", dump_json(chunk(delta, finish_reason)));
@@ -160,7 +172,8 @@ class StreamedCompletion : public SendObserver {
 
 std::pair<std::string, std::string> route_model(const Pipeline &pipeline, const std::string &model) {
     if (pipeline.provider(model)) return {model, ""};
-    if (const auto slash = model.find('/'); slash != std::string::npos && pipeline.provider(model.substr(0, slash)))
+    if (const auto slash = model.find('/');
+        slash != std::string::npos && pipeline.provider(model.substr(0, slash)))
         return {model.substr(0, slash), model.substr(slash + 1)};
     return {pipeline.default_provider, model};
 }
@@ -168,7 +181,10 @@ std::pair<std::string, std::string> route_model(const Pipeline &pipeline, const 
 Json models(const Pipeline &pipeline) {
     Json data = Json::array();
     for (const auto &[name, provider] : pipeline.providers)
-        data.push_back({{"id", name}, {"object", "model"}, {"created", 0}, {"owned_by", "swarmhost:" + provider->library().name()}});
+        data.push_back({{"id", name},
+                        {"object", "model"},
+                        {"created", 0},
+                        {"owned_by", "swarmhost:" + provider->library().name()}});
     return {{"object", "list"}, {"data", std::move(data)}};
 }
 

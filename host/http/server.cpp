@@ -26,7 +26,9 @@ namespace {
 // RAII count of requests being served, for graceful shutdown.
 class InFlight {
   public:
-    explicit InFlight(std::shared_ptr<std::atomic<std::size_t>> counter) : counter_(std::move(counter)) { ++*counter_; }
+    explicit InFlight(std::shared_ptr<std::atomic<std::size_t>> counter) : counter_(std::move(counter)) {
+        ++*counter_;
+    }
     ~InFlight() { --*counter_; }
     InFlight(const InFlight &) = delete;
     InFlight &operator=(const InFlight &) = delete;
@@ -78,7 +80,9 @@ std::string sse_frame(std::string_view event, std::string_view data) {
     std::size_t start = 0;
     while (true) {
         const std::size_t end = data.find('\n', start);
-        frame.append("data: ").append(data.substr(start, end == std::string_view::npos ? end : end - start)).append("\n");
+        frame.append("data: ")
+            .append(data.substr(start, end == std::string_view::npos ? end : end - start))
+            .append("\n");
         if (end == std::string_view::npos) break;
         start = end + 1;
     }
@@ -137,8 +141,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // draining shutdown waits for the bytes, not just for the handler.
     void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<GoneSignal> gone,
                  std::shared_ptr<void> token = nullptr) {
-        net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last, keep_alive,
-                                           gone = std::move(gone), token = std::move(token)]() mutable {
+        net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last,
+                                           keep_alive, gone = std::move(gone),
+                                           token = std::move(token)]() mutable {
             self->queue_.push_back({std::move(bytes), last, keep_alive, std::move(gone), std::move(token)});
             if (self->queue_.size() == 1) self->write_next();
         });
@@ -158,8 +163,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         parser_->body_limit(limits_.max_body_bytes);
         parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
         stream_.expires_after(std::chrono::seconds(limits_.read_timeout_seconds));
-        bhttp::async_read(stream_, buffer_, *parser_,
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+        bhttp::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
     }
 
     void on_read(beast::error_code ec) {
@@ -193,8 +199,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.session_header = std::string(message["X-Swarmhost-Session"]);
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
-        auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(), message.version(),
-                                                       in_flight_);
+        auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),
+                                                       message.version(), in_flight_);
         try {
             handler_.handle(std::move(request), exchange);
         } catch (const std::exception &e) {
@@ -220,8 +226,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     void write_next() {
         stream_.expires_after(std::chrono::seconds(limits_.write_timeout_seconds));
-        net::async_write(stream_, net::buffer(queue_.front().bytes),
-                         [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+        net::async_write(
+            stream_, net::buffer(queue_.front().bytes),
+            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
     }
 
     void on_write(beast::error_code ec) {
@@ -231,7 +238,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
             auto pending = std::move(queue_);
             queue_.clear();
             done.gone->fire();
-            for (auto &p : pending) p.gone->fire();
+            for (auto &p : pending)
+                p.gone->fire();
             close();
             return;
         }
@@ -271,7 +279,8 @@ void ExchangeImpl::respond(int status, std::string content_type, std::string bod
     bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version_};
     res.set(bhttp::field::server, "swarmhost");
     if (!content_type.empty()) res.set(bhttp::field::content_type, content_type);
-    for (const auto &[name, value] : extra_headers) res.set(name, value);
+    for (const auto &[name, value] : extra_headers)
+        res.set(name, value);
     res.keep_alive(keep_alive_);
     res.body() = std::move(body);
     res.prepare_payload();
@@ -330,10 +339,12 @@ void ExchangeImpl::keep_alive(std::chrono::milliseconds interval) {
             std::lock_guard lock(self->mutex_);
             if (self->ended_ || self->gone_->gone()) return;
         }
-        const auto idle = std::chrono::steady_clock::now().time_since_epoch().count() - self->last_write_.load();
+        const auto idle =
+            std::chrono::steady_clock::now().time_since_epoch().count() - self->last_write_.load();
         if (std::chrono::steady_clock::duration(idle) >= interval) {
             self->last_write_ = std::chrono::steady_clock::now().time_since_epoch().count();
-            self->connection_->enqueue(chunk_frame(": keep-alive\n\n"), false, self->keep_alive_, self->gone_);
+            self->connection_->enqueue(chunk_frame(": keep-alive\n\n"), false, self->keep_alive_,
+                                       self->gone_);
         }
         timer->expires_after(interval);
         timer->async_wait([next](const boost::system::error_code &e) { (*next)(e); });
@@ -353,7 +364,8 @@ void ExchangeImpl::end_stream() {
 
 } // namespace
 
-Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandler &handler, ServerLimits limits)
+Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandler &handler,
+               ServerLimits limits)
     : io_(io), acceptor_(net::make_strand(io)), handler_(handler), limits_(limits) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
@@ -361,9 +373,13 @@ Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandle
     acceptor_.listen(net::socket_base::max_listen_connections);
 }
 
-tcp::endpoint Server::local_endpoint() const { return acceptor_.local_endpoint(); }
+tcp::endpoint Server::local_endpoint() const {
+    return acceptor_.local_endpoint();
+}
 
-void Server::start() { do_accept(); }
+void Server::start() {
+    do_accept();
+}
 
 void Server::stop_accepting() {
     net::post(acceptor_.get_executor(), [this] {

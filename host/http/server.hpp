@@ -6,10 +6,10 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
-#include <functional>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -62,14 +62,14 @@ class RequestHandler {
 struct ServerLimits {
     std::size_t max_body_bytes = 1024 * 1024;
     std::size_t max_header_bytes = 16 * 1024;
-    int read_timeout_seconds = 30;  // idle keep-alive and slow request bodies
+    int read_timeout_seconds = 30;   // idle keep-alive and slow request bodies
     int write_timeout_seconds = 300; // one response / one stream event
 };
 
 class Server {
   public:
-    Server(boost::asio::io_context &io, const boost::asio::ip::tcp::endpoint &endpoint, RequestHandler &handler,
-           ServerLimits limits);
+    Server(boost::asio::io_context &io, const boost::asio::ip::tcp::endpoint &endpoint,
+           RequestHandler &handler, ServerLimits limits);
     // The bound address (useful when listening on port 0).
     boost::asio::ip::tcp::endpoint local_endpoint() const;
     void start();

@@ -21,7 +21,8 @@ SessionAbi::SessionAbi(const Session &s)
     raw_.metadata_json = to_str(metadata_);
 }
 
-MessageAbi::MessageAbi(const Message &m) : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()) {
+MessageAbi::MessageAbi(const Message &m)
+    : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()) {
     raw_.struct_size = sizeof(swh_message);
     raw_.id = to_str(m.id);
     raw_.session_id = to_str(m.session_id);
@@ -36,12 +37,14 @@ MessageAbi::MessageAbi(const Message &m) : metadata_(m.metadata.dump()), provide
 Json parse_object(std::string_view text, const char *what) {
     if (text.empty()) return Json::object();
     Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
-    if (!value.is_object()) throw std::runtime_error(std::string("plugin returned a ") + what + " that is not a JSON object");
+    if (!value.is_object())
+        throw std::runtime_error(std::string("plugin returned a ") + what + " that is not a JSON object");
     return value;
 }
 
 Session from_abi(const swh_session &raw) {
-    if (raw.struct_size < sizeof(swh_session)) throw std::runtime_error("plugin returned a short swh_session");
+    if (raw.struct_size < sizeof(swh_session))
+        throw std::runtime_error("plugin returned a short swh_session");
     Session s;
     s.id = to_string(raw.id);
     s.user_id = to_string(raw.user_id);
@@ -59,7 +62,8 @@ Session from_abi(const swh_session &raw) {
 }
 
 Message from_abi(const swh_message &raw) {
-    if (raw.struct_size < sizeof(swh_message)) throw std::runtime_error("plugin returned a short swh_message");
+    if (raw.struct_size < sizeof(swh_message))
+        throw std::runtime_error("plugin returned a short swh_message");
     Message m;
     m.id = to_string(raw.id);
     m.session_id = to_string(raw.session_id);

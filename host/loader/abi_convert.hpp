@@ -11,8 +11,12 @@
 
 namespace swh::loader {
 
-inline swh_str to_str(std::string_view s) { return swh_str{s.data(), s.size()}; }
-inline std::string to_string(swh_str s) { return s.ptr ? std::string(s.ptr, s.len) : std::string(); }
+inline swh_str to_str(std::string_view s) {
+    return swh_str{s.data(), s.size()};
+}
+inline std::string to_string(swh_str s) {
+    return s.ptr ? std::string(s.ptr, s.len) : std::string();
+}
 
 class SessionAbi {
   public:

@@ -10,17 +10,26 @@ namespace swh::loader {
 
 namespace {
 
-HostServices &self(void *host_ctx) { return *static_cast<HostServices *>(host_ctx); }
+HostServices &self(void *host_ctx) {
+    return *static_cast<HostServices *>(host_ctx);
+}
 
-std::string_view view(swh_str s) { return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view(); }
+std::string_view view(swh_str s) {
+    return s.ptr ? std::string_view(s.ptr, s.len) : std::string_view();
+}
 
 spdlog::level::level_enum to_spdlog(int32_t level) {
     switch (level) {
-    case SWH_LOG_TRACE: return spdlog::level::trace;
-    case SWH_LOG_DEBUG: return spdlog::level::debug;
-    case SWH_LOG_INFO: return spdlog::level::info;
-    case SWH_LOG_WARN: return spdlog::level::warn;
-    default: return spdlog::level::err;
+    case SWH_LOG_TRACE:
+        return spdlog::level::trace;
+    case SWH_LOG_DEBUG:
+        return spdlog::level::debug;
+    case SWH_LOG_INFO:
+        return spdlog::level::info;
+    case SWH_LOG_WARN:
+        return spdlog::level::warn;
+    default:
+        return spdlog::level::err;
     }
 }
 
@@ -33,7 +42,9 @@ void cb_log(void *host_ctx, int32_t level, swh_str message) noexcept {
     }
 }
 
-swh_time_us cb_now_us(void *) noexcept { return now_us(); }
+swh_time_us cb_now_us(void *) noexcept {
+    return now_us();
+}
 
 void cb_new_id(void *, char out[37]) noexcept {
     const std::string id = new_uuid();
@@ -147,7 +158,8 @@ std::vector<std::pair<std::string, std::string>> copy_headers(const swh_http_hea
     std::vector<std::pair<std::string, std::string>> out;
     if (!headers || count == 0) return out;
     const uint32_t stride = headers[0].struct_size;
-    if (stride < sizeof(swh_http_header)) throw std::invalid_argument("swh_http_header.struct_size too small");
+    if (stride < sizeof(swh_http_header))
+        throw std::invalid_argument("swh_http_header.struct_size too small");
     const auto *base = reinterpret_cast<const unsigned char *>(headers);
     for (size_t i = 0; i < count; ++i) {
         const auto &h = *reinterpret_cast<const swh_http_header *>(base + i * stride);
@@ -174,19 +186,22 @@ swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const 
         if (req.url.empty()) return SWH_E_INVALID;
         const swh_http_sink plugin_sink = *sink; // the plugin keeps its struct alive; we keep a copy anyway
         HttpCallbacks callbacks;
-        callbacks.on_response = [plugin_sink](int status, const std::vector<std::pair<std::string, std::string>> &hs) {
+        callbacks.on_response = [plugin_sink](int status,
+                                              const std::vector<std::pair<std::string, std::string>> &hs) {
             if (!plugin_sink.on_response) return;
             std::vector<swh_http_header> raw;
             raw.reserve(hs.size());
             for (const auto &[name, value] : hs)
-                raw.push_back({sizeof(swh_http_header), {name.data(), name.size()}, {value.data(), value.size()}});
+                raw.push_back(
+                    {sizeof(swh_http_header), {name.data(), name.size()}, {value.data(), value.size()}});
             plugin_sink.on_response(plugin_sink.ctx, status, raw.data(), raw.size());
         };
         callbacks.on_body = [plugin_sink](std::string_view chunk) {
             if (!plugin_sink.on_body) return true;
             return plugin_sink.on_body(plugin_sink.ctx, swh_str{chunk.data(), chunk.size()}) == SWH_OK;
         };
-        callbacks.on_done = [plugin_sink, library = self(host_ctx).keep_loaded()](swh_status status, std::string error) {
+        callbacks.on_done = [plugin_sink, library = self(host_ctx).keep_loaded()](swh_status status,
+                                                                                  std::string error) {
             plugin_sink.on_done(plugin_sink.ctx, status, swh_str{error.data(), error.size()});
         };
         const uint64_t id = self(host_ctx).environment().http().start(std::move(req), std::move(callbacks));
@@ -222,7 +237,9 @@ void HostEnvironment::publish_event(std::string_view instance, std::string_view 
     spdlog::debug("[{}] event {} dropped: no event bus installed", instance, type);
 }
 
-swh_status HostEnvironment::read_session(std::string_view, const swh_result_sink *) { return SWH_E_UNSUPPORTED; }
+swh_status HostEnvironment::read_session(std::string_view, const swh_result_sink *) {
+    return SWH_E_UNSUPPORTED;
+}
 
 HostEnvironment &null_environment() {
     static HostEnvironment environment; // stateless, shared by tools
@@ -231,7 +248,8 @@ HostEnvironment &null_environment() {
 
 HostServices::HostServices(std::string instance_name, HostEnvironment &environment,
                            std::shared_ptr<const void> keep_loaded)
-    : instance_name_(std::move(instance_name)), environment_(environment), keep_loaded_(std::move(keep_loaded)) {
+    : instance_name_(std::move(instance_name)), environment_(environment),
+      keep_loaded_(std::move(keep_loaded)) {
     api_.struct_size = sizeof(swh_host_api);
     api_.abi_major = SWH_ABI_VERSION_MAJOR;
     api_.abi_minor = SWH_ABI_VERSION_MINOR;

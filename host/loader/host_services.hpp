@@ -28,7 +28,8 @@ class HostEnvironment {
     virtual ~HostEnvironment() = default;
     virtual void metric_add(std::string_view instance, std::string_view name, std::string_view labels_json,
                             double value);
-    virtual void publish_event(std::string_view instance, std::string_view type, std::string_view payload_json);
+    virtual void publish_event(std::string_view instance, std::string_view type,
+                               std::string_view payload_json);
     virtual swh_status read_session(std::string_view session_id, const swh_result_sink *sink);
     // The asynchronous HTTP client, created on first use.
     HttpClient &http();
@@ -47,7 +48,8 @@ class HostServices {
     // `keep_loaded` (the plugin's library) is held by every HTTP exchange the
     // plugin starts, so the code its callbacks return through stays mapped
     // even if the instance is destroyed meanwhile.
-    HostServices(std::string instance_name, HostEnvironment &environment, std::shared_ptr<const void> keep_loaded = {});
+    HostServices(std::string instance_name, HostEnvironment &environment,
+                 std::shared_ptr<const void> keep_loaded = {});
     const std::shared_ptr<const void> &keep_loaded() const { return keep_loaded_; }
     HostServices(const HostServices &) = delete;
     HostServices &operator=(const HostServices &) = delete;

@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <cstring>
-#include <thread>
 #include <spdlog/spdlog.h>
+#include <thread>
 
 namespace swh::loader {
 
@@ -13,20 +13,34 @@ namespace {
 
 const char *status_name(swh_status status) {
     switch (status) {
-    case SWH_OK: return "ok";
-    case SWH_E_INVALID: return "invalid";
-    case SWH_E_NOT_FOUND: return "not_found";
-    case SWH_E_CONFLICT: return "conflict";
-    case SWH_E_UNAVAILABLE: return "unavailable";
-    case SWH_E_TIMEOUT: return "timeout";
-    case SWH_E_UNSUPPORTED: return "unsupported";
-    case SWH_E_REJECTED: return "rejected";
-    case SWH_E_INTERNAL: return "internal";
-    case SWH_E_CANCELLED: return "cancelled";
-    case SWH_E_RATE_LIMITED: return "rate_limited";
-    case SWH_E_UPSTREAM: return "upstream";
-    case SWH_E_PERMISSION: return "permission";
-    default: return "out-of-range";
+    case SWH_OK:
+        return "ok";
+    case SWH_E_INVALID:
+        return "invalid";
+    case SWH_E_NOT_FOUND:
+        return "not_found";
+    case SWH_E_CONFLICT:
+        return "conflict";
+    case SWH_E_UNAVAILABLE:
+        return "unavailable";
+    case SWH_E_TIMEOUT:
+        return "timeout";
+    case SWH_E_UNSUPPORTED:
+        return "unsupported";
+    case SWH_E_REJECTED:
+        return "rejected";
+    case SWH_E_INTERNAL:
+        return "internal";
+    case SWH_E_CANCELLED:
+        return "cancelled";
+    case SWH_E_RATE_LIMITED:
+        return "rate_limited";
+    case SWH_E_UPSTREAM:
+        return "upstream";
+    case SWH_E_PERMISSION:
+        return "permission";
+    default:
+        return "out-of-range";
     }
 }
 
@@ -43,13 +57,16 @@ struct Collector {
         sink.struct_size = sizeof(swh_result_sink);
         sink.ctx = this;
         sink.session = [](void *ctx, const swh_session *s) noexcept -> swh_status {
-            return static_cast<Collector *>(ctx)->guard([&](Collector &c) { c.sessions.push_back(from_abi(*s)); });
+            return static_cast<Collector *>(ctx)->guard(
+                [&](Collector &c) { c.sessions.push_back(from_abi(*s)); });
         };
         sink.message = [](void *ctx, const swh_message *m) noexcept -> swh_status {
-            return static_cast<Collector *>(ctx)->guard([&](Collector &c) { c.messages.push_back(from_abi(*m)); });
+            return static_cast<Collector *>(ctx)->guard(
+                [&](Collector &c) { c.messages.push_back(from_abi(*m)); });
         };
         sink.json = [](void *ctx, swh_str text) noexcept -> swh_status {
-            return static_cast<Collector *>(ctx)->guard([&](Collector &c) { c.json.push_back(to_string(text)); });
+            return static_cast<Collector *>(ctx)->guard(
+                [&](Collector &c) { c.json.push_back(to_string(text)); });
         };
     }
     Collector(const Collector &) = delete;
@@ -97,7 +114,8 @@ std::string InstanceBase::plugin_error() const {
 void InstanceBase::create_handle(swh_status (*create)(const swh_host_api *, const swh_config *, void **),
                                  const char *(*last_error)(void *), void (*destroy)(void *)) {
     if (!create || !destroy || !last_error)
-        throw LoadError(library_->file() + ": instance '" + name_ + "': plugin table lacks create/destroy/last_error");
+        throw LoadError(library_->file() + ": instance '" + name_ +
+                        "': plugin table lacks create/destroy/last_error");
     last_error_ = last_error;
     destroy_ = destroy;
     swh_config cfg{&config_, config_.dump()};
@@ -120,15 +138,18 @@ void InstanceBase::create_handle(swh_status (*create)(const swh_host_api *, cons
         if (reason.empty()) reason = std::string("create returned ") + status_name(status);
         throw LoadError(library_->file() + ": instance '" + name_ + "' failed to start: " + reason);
     }
-    if (!handle) throw LoadError(library_->file() + ": instance '" + name_ + "': create returned OK but no handle");
+    if (!handle)
+        throw LoadError(library_->file() + ": instance '" + name_ + "': create returned OK but no handle");
     handle_ = handle;
 }
 
 void InstanceBase::check(swh_status status, const char *operation) const {
     if (status == SWH_OK) return;
     if (status < 0 || status > SWH_STATUS_LAST) {
-        spdlog::error("[{}] plugin bug: {} returned status {} outside the ABI's range", name_, operation, status);
-        throw PluginError(SWH_E_INTERNAL, name_ + ": " + operation + " returned invalid status " + std::to_string(status));
+        spdlog::error("[{}] plugin bug: {} returned status {} outside the ABI's range", name_, operation,
+                      status);
+        throw PluginError(SWH_E_INTERNAL,
+                          name_ + ": " + operation + " returned invalid status " + std::to_string(status));
     }
     const std::string detail = plugin_error();
     std::string message = name_ + ": " + operation + " failed (" + status_name(status) + ")";
@@ -154,7 +175,8 @@ template <class Table> Table table_of(const PluginLibrary &lib, uint32_t kind, c
 
 void check_collector(const Collector &c, const std::string &instance, const char *operation) {
     if (!c.error.empty())
-        throw PluginError(SWH_E_INTERNAL, instance + ": " + operation + " emitted malformed data: " + c.error);
+        throw PluginError(SWH_E_INTERNAL,
+                          instance + ": " + operation + " emitted malformed data: " + c.error);
 }
 } // namespace
 
@@ -167,28 +189,32 @@ StorageInstance::StorageInstance(std::shared_ptr<PluginLibrary> library, std::st
 
 void StorageInstance::create_session(const Session &session) {
     SessionAbi abi(session);
-    check(contained("create_session", [&] { return table_.create_session(handle_, abi.get()); }), "create_session");
+    check(contained("create_session", [&] { return table_.create_session(handle_, abi.get()); }),
+          "create_session");
 }
 
 std::optional<Session> StorageInstance::get_session(const std::string &id) {
     Collector c;
-    const swh_status status = contained("get_session", [&] { return table_.get_session(handle_, to_str(id), &c.sink); });
+    const swh_status status =
+        contained("get_session", [&] { return table_.get_session(handle_, to_str(id), &c.sink); });
     if (status == SWH_E_NOT_FOUND) return std::nullopt;
     check_collector(c, name_, "get_session");
     check(status, "get_session");
     if (c.sessions.size() != 1)
-        throw PluginError(SWH_E_INTERNAL, name_ + ": get_session emitted " + std::to_string(c.sessions.size()) +
-                                              " sessions instead of 1");
+        throw PluginError(SWH_E_INTERNAL, name_ + ": get_session emitted " +
+                                              std::to_string(c.sessions.size()) + " sessions instead of 1");
     return std::move(c.sessions.front());
 }
 
 void StorageInstance::update_session(const Session &session, uint32_t fields) {
     SessionAbi abi(session);
-    check(contained("update_session", [&] { return table_.update_session(handle_, abi.get(), fields); }), "update_session");
+    check(contained("update_session", [&] { return table_.update_session(handle_, abi.get(), fields); }),
+          "update_session");
 }
 
 void StorageInstance::delete_session(const std::string &id) {
-    check(contained("delete_session", [&] { return table_.delete_session(handle_, to_str(id)); }), "delete_session");
+    check(contained("delete_session", [&] { return table_.delete_session(handle_, to_str(id)); }),
+          "delete_session");
 }
 
 std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter) {
@@ -199,7 +225,8 @@ std::vector<Session> StorageInstance::list_sessions(const SessionFilter &filter)
     raw.limit = filter.limit;
     raw.offset = filter.offset;
     Collector c;
-    const swh_status status = contained("list_sessions", [&] { return table_.list_sessions(handle_, &raw, &c.sink); });
+    const swh_status status =
+        contained("list_sessions", [&] { return table_.list_sessions(handle_, &raw, &c.sink); });
     check_collector(c, name_, "list_sessions");
     check(status, "list_sessions");
     return std::move(c.sessions);
@@ -218,7 +245,8 @@ std::vector<Message> StorageInstance::get_messages(const MessageQuery &query) {
     raw.since = query.since;
     raw.limit = query.limit;
     Collector c;
-    const swh_status status = contained("get_messages", [&] { return table_.get_messages(handle_, &raw, &c.sink); });
+    const swh_status status =
+        contained("get_messages", [&] { return table_.get_messages(handle_, &raw, &c.sink); });
     check_collector(c, name_, "get_messages");
     check(status, "get_messages");
     return std::move(c.messages);
@@ -242,7 +270,9 @@ template <class Fn> Json health_from(const std::string &instance, Fn &&call) {
 } // namespace
 
 Json StorageInstance::health_check() {
-    return health_from(name_, [&](const swh_result_sink *sink) { return contained("health_check", [&] { return table_.health_check(handle_, sink); }); });
+    return health_from(name_, [&](const swh_result_sink *sink) {
+        return contained("health_check", [&] { return table_.health_check(handle_, sink); });
+    });
 }
 
 // -------------------------------------------------------- ProviderInstance
@@ -261,8 +291,9 @@ struct ProviderInstance::Call {
         Call &call = of(ctx);
         if (call.finished) return SWH_E_CANCELLED;
         try {
-            return call.callbacks.on_chunk(std::string_view(text.ptr ? text.ptr : "", text.len)) ? SWH_OK
-                                                                                                    : SWH_E_CANCELLED;
+            return call.callbacks.on_chunk(std::string_view(text.ptr ? text.ptr : "", text.len))
+                       ? SWH_OK
+                       : SWH_E_CANCELLED;
         } catch (const std::exception &e) {
             spdlog::error("[{}] chunk handler failed: {}", call.owner->name(), e.what());
             return SWH_E_CANCELLED;
@@ -283,7 +314,8 @@ struct ProviderInstance::Call {
         std::unique_ptr<Call> call(&of(ctx));
         call->finished = true;
         if (status < 0 || status > SWH_STATUS_LAST) {
-            spdlog::error("[{}] plugin bug: done with status {} outside the ABI's range", call->owner->name(), status);
+            spdlog::error("[{}] plugin bug: done with status {} outside the ABI's range", call->owner->name(),
+                          status);
             status = SWH_E_INTERNAL;
         }
         try {
@@ -309,7 +341,8 @@ ProviderInstance::~ProviderInstance() {
     // The plugin may still be streaming into callbacks that point at us:
     // wait for every started call to finish before destroy runs.
     std::unique_lock lock(calls_mutex_);
-    if (open_calls_ > 0) spdlog::info("[{}] waiting for {} open provider calls before unloading", name_, open_calls_);
+    if (open_calls_ > 0)
+        spdlog::info("[{}] waiting for {} open provider calls before unloading", name_, open_calls_);
     calls_cv_.wait(lock, [&] { return open_calls_ == 0; });
 }
 
@@ -359,7 +392,8 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
     // From here the plugin owns the call until it reports done, which may
     // happen before start returns.
     Call *raw_call = call.release();
-    const swh_status status = contained("start", [&] { return table_.start(handle_, &raw, &raw_call->sink); });
+    const swh_status status =
+        contained("start", [&] { return table_.start(handle_, &raw, &raw_call->sink); });
     if (status != SWH_OK) {
         std::unique_ptr<Call> refused(raw_call); // on failure the plugin never touches the sink
         call_finished();
@@ -375,7 +409,8 @@ void ProviderInstance::cancel(uint64_t call_id) {
 Json ProviderInstance::metadata() {
     if (!table_.get_metadata) return Json::object();
     Collector c;
-    const swh_status status = contained("get_metadata", [&] { return table_.get_metadata(handle_, &c.sink); });
+    const swh_status status =
+        contained("get_metadata", [&] { return table_.get_metadata(handle_, &c.sink); });
     check_collector(c, name_, "get_metadata");
     check(status, "get_metadata");
     return c.json.empty() ? Json::object() : parse_object(c.json.back(), "provider metadata");
@@ -385,12 +420,15 @@ void ProviderInstance::update_config(const Json &changes) {
     if (!table_.update_config)
         throw PluginError(SWH_E_UNSUPPORTED, name_ + ": this provider cannot change its config at run time");
     const std::string text = changes.dump();
-    check(contained("update_config", [&] { return table_.update_config(handle_, to_str(text)); }), "update_config");
+    check(contained("update_config", [&] { return table_.update_config(handle_, to_str(text)); }),
+          "update_config");
 }
 
 Json ProviderInstance::health_check() {
     if (!table_.health_check) return Json{{"status", "healthy"}, {"note", "plugin reports no health"}};
-    return health_from(name_, [&](const swh_result_sink *sink) { return contained("health_check", [&] { return table_.health_check(handle_, sink); }); });
+    return health_from(name_, [&](const swh_result_sink *sink) {
+        return contained("health_check", [&] { return table_.health_check(handle_, sink); });
+    });
 }
 
 } // namespace swh::loader
@@ -415,8 +453,9 @@ struct EditCollector {
             self(ctx).guard([&](EditCollector &c) { c.outcome.content = to_string(content); });
         };
         editor.merge_metadata = [](void *ctx, swh_str json) noexcept {
-            self(ctx).guard(
-                [&](EditCollector &c) { c.outcome.metadata_patch.update(parse_object(to_string(json), "metadata")); });
+            self(ctx).guard([&](EditCollector &c) {
+                c.outcome.metadata_patch.update(parse_object(to_string(json), "metadata"));
+            });
         };
         editor.reject = [](void *ctx, swh_str reason) noexcept {
             self(ctx).guard([&](EditCollector &c) { c.outcome.rejection = to_string(reason); });
@@ -429,7 +468,8 @@ struct EditCollector {
         if (std::this_thread::get_id() != owner) {
             // The ABI says editor callbacks run on the thread running
             // process; anything else races with the host reading the edits.
-            if (outcome.error.empty()) outcome.error = "editor callback from another thread (a plugin bug); ignored";
+            if (outcome.error.empty())
+                outcome.error = "editor callback from another thread (a plugin bug); ignored";
             return;
         }
         try {
@@ -512,14 +552,16 @@ MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &ses
     EditCollector edits;
     try {
         MiddlewareInputAbi input(stage, session, message, context);
-        const swh_status status = contained("process", [&] { return table_.process(handle_, &input.raw, &edits.editor); });
+        const swh_status status =
+            contained("process", [&] { return table_.process(handle_, &input.raw, &edits.editor); });
         if (status != SWH_OK) {
             edits.outcome.status = status;
             edits.outcome.error = plugin_error();
             if (edits.outcome.error.empty()) edits.outcome.error = "process failed";
             if (status < 0 || status > SWH_STATUS_LAST) {
                 edits.outcome.status = SWH_E_INTERNAL; // a plugin bug, not a meaningful status
-                edits.outcome.error = "returned status " + std::to_string(status) + " outside the ABI's range";
+                edits.outcome.error =
+                    "returned status " + std::to_string(status) + " outside the ABI's range";
             }
         } else if (!edits.outcome.error.empty()) {
             edits.outcome.status = SWH_E_INTERNAL; // an edit was malformed or came from the wrong thread
@@ -531,19 +573,19 @@ MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &ses
     return std::move(edits.outcome);
 }
 
-void MiddlewareInstance::on_error(uint32_t stage, const Session &session, const Message &message, const Json &context,
-                                  swh_status status, const std::string &error) {
+void MiddlewareInstance::on_error(uint32_t stage, const Session &session, const Message &message,
+                                  const Json &context, swh_status status, const std::string &error) {
     if (!table_.on_error) return;
     MiddlewareInputAbi input(stage, session, message, context);
     contained("on_error", [&] { return table_.on_error(handle_, &input.raw, status, to_str(error)); });
 }
 
-std::unique_ptr<MiddlewareInstance::Stream> MiddlewareInstance::open_stream(const Session &session,
-                                                                            const Message &message,
-                                                                            const Json &context) {
+std::unique_ptr<MiddlewareInstance::Stream>
+MiddlewareInstance::open_stream(const Session &session, const Message &message, const Json &context) {
     MiddlewareInputAbi input(SWH_STAGE_ASSISTANT, session, message, context);
     void *state = nullptr;
-    check(contained("stream_open", [&] { return table_.stream_open(handle_, &input.raw, &state); }), "stream_open");
+    check(contained("stream_open", [&] { return table_.stream_open(handle_, &input.raw, &state); }),
+          "stream_open");
     return std::unique_ptr<Stream>(new Stream(*this, state));
 }
 
@@ -551,8 +593,9 @@ MiddlewareInstance::Stream::~Stream() {
     if (closed_) return;
     EmitCollector discard; // the state must be freed even when nobody reads the rest
     try {
-        owner_.contained("stream_close",
-                         [&] { return owner_.table_.stream_close(owner_.handle_, state_, &discard.emitter); });
+        owner_.contained("stream_close", [&] {
+            return owner_.table_.stream_close(owner_.handle_, state_, &discard.emitter);
+        });
     } catch (const std::exception &e) {
         spdlog::error("[{}] {}", owner_.name(), e.what());
     }
@@ -560,7 +603,8 @@ MiddlewareInstance::Stream::~Stream() {
 
 namespace {
 // Runs one stream call and keeps whatever was emitted, even on failure.
-template <class Call> StreamOutput stream_call(const MiddlewareInstance &owner, const char *operation, Call &&call) {
+template <class Call>
+StreamOutput stream_call(const MiddlewareInstance &owner, const char *operation, Call &&call) {
     EmitCollector out;
     swh_status status = SWH_OK;
     std::string error;
@@ -606,7 +650,8 @@ HookInstance::HookInstance(std::shared_ptr<PluginLibrary> library, std::string n
                            HostEnvironment &env)
     : InstanceBase(std::move(library), std::move(name), std::move(config), env),
       table_(table_of<swh_hook_v1>(*library_, SWH_KIND_HOOK, name_)) {
-    if (!table_.events || !table_.on_event) throw LoadError(library_->file() + ": hook table lacks events/on_event");
+    if (!table_.events || !table_.on_event)
+        throw LoadError(library_->file() + ": hook table lacks events/on_event");
     create_handle(table_.create, table_.last_error, table_.destroy);
     events_ = contained("events", [&] { return table_.events(handle_); });
 }
@@ -631,9 +676,11 @@ std::string HookInstance::render_metrics() {
     if (!table_.render_metrics) return "";
     try {
         Collector c;
-        if (contained("render_metrics", [&] { return table_.render_metrics(handle_, &c.sink); }) != SWH_OK) return "";
+        if (contained("render_metrics", [&] { return table_.render_metrics(handle_, &c.sink); }) != SWH_OK)
+            return "";
         std::string text;
-        for (const auto &part : c.json) text += part;
+        for (const auto &part : c.json)
+            text += part;
         return text;
     } catch (const std::exception &e) {
         spdlog::warn("[{}] render_metrics failed: {}", name_, e.what());

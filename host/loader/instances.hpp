@@ -11,8 +11,8 @@
 #include <atomic>
 #include <condition_variable>
 #include <functional>
-#include <mutex>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -23,7 +23,8 @@ namespace swh::loader {
 // last_error prefixed with the instance name.
 class PluginError : public std::runtime_error {
   public:
-    PluginError(swh_status status, const std::string &message) : std::runtime_error(message), status_(status) {}
+    PluginError(swh_status status, const std::string &message)
+        : std::runtime_error(message), status_(status) {}
     swh_status status() const { return status_; }
 
   private:
@@ -93,7 +94,7 @@ class StorageInstance : public InstanceBase {
     void create_session(const Session &session);
     std::optional<Session> get_session(const std::string &id);
     void update_session(const Session &session, uint32_t fields); // SWH_SESSION_FIELD_*
-    void delete_session(const std::string &id);                    // PluginError NOT_FOUND if absent
+    void delete_session(const std::string &id);                   // PluginError NOT_FOUND if absent
     std::vector<Session> list_sessions(const SessionFilter &filter);
     void add_message(const Message &message);
     std::vector<Message> get_messages(const MessageQuery &query); // NOT_FOUND if no session
@@ -122,13 +123,13 @@ class ProviderInstance : public InstanceBase {
   public:
     // Creates the plugin instance; throws LoadError if the kind is wrong or create fails.
     ProviderInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
-                    HostEnvironment &env = null_environment());
+                     HostEnvironment &env = null_environment());
     ~ProviderInstance() override;
     // Starts a call; returns its id. Throws PluginError if the plugin refuses
     // to start (then no callback runs).
     uint64_t start(const ProviderRequest &request, ProviderCallbacks callbacks);
     void cancel(uint64_t call_id);
-    Json metadata();     // {} when the plugin does not offer it
+    Json metadata(); // {} when the plugin does not offer it
     // The guide's update_provider_config: apply changed keys at run time
     // (calls already started finish on the old settings). PluginError
     // SWH_E_UNSUPPORTED when the plugin cannot.
@@ -148,9 +149,9 @@ class ProviderInstance : public InstanceBase {
 
 // What a middleware did to one message.
 struct MiddlewareOutcome {
-    swh_status status = SWH_OK;       // non-OK = the middleware failed
-    std::string error;                // its last_error / our reason
-    std::optional<std::string> content; // set_content
+    swh_status status = SWH_OK;           // non-OK = the middleware failed
+    std::string error;                    // its last_error / our reason
+    std::optional<std::string> content;   // set_content
     Json metadata_patch = Json::object(); // merged merge_metadata calls
     std::optional<std::string> rejection; // reject(reason)
 };
@@ -171,7 +172,8 @@ class MiddlewareInstance : public InstanceBase {
     uint32_t stages() const { return stages_; }
     bool streams() const { return table_.stream_open && table_.stream_chunk && table_.stream_close; }
     // Never throws: failures come back in the outcome.
-    MiddlewareOutcome process(uint32_t stage, const Session &session, const Message &message, const Json &context);
+    MiddlewareOutcome process(uint32_t stage, const Session &session, const Message &message,
+                              const Json &context);
     void on_error(uint32_t stage, const Session &session, const Message &message, const Json &context,
                   swh_status status, const std::string &error);
 
@@ -205,7 +207,8 @@ class HookInstance : public InstanceBase {
                  HostEnvironment &env = null_environment());
     uint32_t events() const { return events_; }
     // Throws PluginError on failure.
-    void on_event(uint32_t type, int64_t time, const Session &session, const Message *message, const Json &details);
+    void on_event(uint32_t type, int64_t time, const Session &session, const Message *message,
+                  const Json &details);
     // "" when the plugin renders none. Never throws.
     std::string render_metrics();
 

@@ -1,12 +1,12 @@
 #include "loader/plugin_library.hpp"
 
 #include <dlfcn.h>
+#include <filesystem>
 #include <fstream>
 #include <openssl/evp.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <filesystem>
-#include <spdlog/spdlog.h>
 
 namespace swh::loader {
 
@@ -16,27 +16,41 @@ namespace {
 // present in the plugin's table.
 uint32_t min_table_size(uint32_t kind) {
     switch (kind) {
-    case SWH_KIND_STORAGE: return sizeof(swh_storage_v1);
-    case SWH_KIND_PROVIDER: return offsetof(swh_provider_v1, cancel);
-    case SWH_KIND_MIDDLEWARE: return offsetof(swh_middleware_v1, on_error);
-    case SWH_KIND_HOOK: return offsetof(swh_hook_v1, render_metrics);
-    case SWH_KIND_SESSION_TYPE: return offsetof(swh_session_type_v1, on_session_created);
-    default: return 0;
+    case SWH_KIND_STORAGE:
+        return sizeof(swh_storage_v1);
+    case SWH_KIND_PROVIDER:
+        return offsetof(swh_provider_v1, cancel);
+    case SWH_KIND_MIDDLEWARE:
+        return offsetof(swh_middleware_v1, on_error);
+    case SWH_KIND_HOOK:
+        return offsetof(swh_hook_v1, render_metrics);
+    case SWH_KIND_SESSION_TYPE:
+        return offsetof(swh_session_type_v1, on_session_created);
+    default:
+        return 0;
     }
 }
 
 const char *interface_id(uint32_t kind) {
     switch (kind) {
-    case SWH_KIND_STORAGE: return SWH_IFACE_STORAGE_V1;
-    case SWH_KIND_PROVIDER: return SWH_IFACE_PROVIDER_V1;
-    case SWH_KIND_MIDDLEWARE: return SWH_IFACE_MIDDLEWARE_V1;
-    case SWH_KIND_HOOK: return SWH_IFACE_HOOK_V1;
-    case SWH_KIND_SESSION_TYPE: return SWH_IFACE_SESSION_TYPE_V1;
-    default: return "";
+    case SWH_KIND_STORAGE:
+        return SWH_IFACE_STORAGE_V1;
+    case SWH_KIND_PROVIDER:
+        return SWH_IFACE_PROVIDER_V1;
+    case SWH_KIND_MIDDLEWARE:
+        return SWH_IFACE_MIDDLEWARE_V1;
+    case SWH_KIND_HOOK:
+        return SWH_IFACE_HOOK_V1;
+    case SWH_KIND_SESSION_TYPE:
+        return SWH_IFACE_SESSION_TYPE_V1;
+    default:
+        return "";
     }
 }
 
-std::string text_or_empty(const char *text) { return text ? text : ""; }
+std::string text_or_empty(const char *text) {
+    return text ? text : "";
+}
 
 bool valid_plugin_name(const std::string &name) {
     if (name.empty() || name.size() > 64) return false;
@@ -53,14 +67,16 @@ std::vector<manifest::ConfigField> copy_schema(const swh_plugin_descriptor &d, c
     if (!d.config_schema) throw LoadError(file + ": config_field_count > 0 but config_schema is NULL");
     const uint32_t stride = d.config_schema[0].struct_size;
     if (stride < sizeof(swh_config_field))
-        throw LoadError(file + ": swh_config_field.struct_size " + std::to_string(stride) + " is smaller than " +
-                        std::to_string(sizeof(swh_config_field)));
+        throw LoadError(file + ": swh_config_field.struct_size " + std::to_string(stride) +
+                        " is smaller than " + std::to_string(sizeof(swh_config_field)));
     const auto *base = reinterpret_cast<const unsigned char *>(d.config_schema);
     for (size_t i = 0; i < d.config_field_count; ++i) {
         const auto &raw = *reinterpret_cast<const swh_config_field *>(base + i * stride);
-        if (!raw.key || !*raw.key) throw LoadError(file + ": config field " + std::to_string(i) + " has no key");
+        if (!raw.key || !*raw.key)
+            throw LoadError(file + ": config field " + std::to_string(i) + " has no key");
         if (raw.type < SWH_CFG_STRING || raw.type > SWH_CFG_OBJECT)
-            throw LoadError(file + ": config field '" + raw.key + "' has unknown type " + std::to_string(raw.type));
+            throw LoadError(file + ": config field '" + raw.key + "' has unknown type " +
+                            std::to_string(raw.type));
         manifest::ConfigField field;
         field.key = raw.key;
         field.type = static_cast<manifest::ConfigType>(raw.type);
@@ -70,8 +86,8 @@ std::vector<manifest::ConfigField> copy_schema(const swh_plugin_descriptor &d, c
             try {
                 field.default_value = nlohmann::json::parse(raw.default_json);
             } catch (const std::exception &e) {
-                throw LoadError(file + ": config field '" + field.key + "' has a default that is not JSON: " +
-                                raw.default_json);
+                throw LoadError(file + ": config field '" + field.key +
+                                "' has a default that is not JSON: " + raw.default_json);
             }
         }
         fields.push_back(std::move(field));
@@ -86,9 +102,10 @@ void check_descriptor(const swh_plugin_descriptor *d, const std::string &file) {
     // major, so the version is judged first: another major's descriptor may
     // legitimately have any size.
     if (d->abi_major != SWH_ABI_VERSION_MAJOR)
-        throw LoadError(file + ": plugin ABI " + std::to_string(d->abi_major) + "." + std::to_string(d->abi_minor) +
-                        " is incompatible with host ABI " + std::to_string(SWH_ABI_VERSION_MAJOR) + "." +
-                        std::to_string(SWH_ABI_VERSION_MINOR) + " (major versions differ)");
+        throw LoadError(file + ": plugin ABI " + std::to_string(d->abi_major) + "." +
+                        std::to_string(d->abi_minor) + " is incompatible with host ABI " +
+                        std::to_string(SWH_ABI_VERSION_MAJOR) + "." + std::to_string(SWH_ABI_VERSION_MINOR) +
+                        " (major versions differ)");
     if (d->abi_minor > SWH_ABI_VERSION_MINOR)
         throw LoadError(file + ": plugin needs ABI " + std::to_string(d->abi_major) + "." +
                         std::to_string(d->abi_minor) + " but this host offers " +
@@ -108,9 +125,9 @@ void check_descriptor(const swh_plugin_descriptor *d, const std::string &file) {
     if (!d->vtable) throw LoadError(file + ": kind table is NULL");
     const uint32_t table_size = *static_cast<const uint32_t *>(d->vtable);
     if (table_size < min_table_size(d->kind))
-        throw LoadError(file + ": " + kind_name(d->kind) + " table struct_size " + std::to_string(table_size) +
-                        " is smaller than the " + std::to_string(min_table_size(d->kind)) +
-                        " bytes of required members");
+        throw LoadError(file + ": " + kind_name(d->kind) + " table struct_size " +
+                        std::to_string(table_size) + " is smaller than the " +
+                        std::to_string(min_table_size(d->kind)) + " bytes of required members");
 }
 
 // Boost.DLL reports only an errno text ("Bad file descriptor"); the dynamic
@@ -137,7 +154,8 @@ std::string file_sha256(const std::string &file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw LoadError(file + ": cannot read file to hash it");
     std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) throw LoadError("sha256 unavailable");
+    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
+        throw LoadError("sha256 unavailable");
     std::vector<char> buffer(1 << 16);
     while (in) {
         in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
@@ -167,19 +185,26 @@ std::string unsafe_file_reason(const std::string &file) {
     struct stat dst {};
     // A sticky world-writable folder (like /tmp) still lets others add files
     // but not replace ours; a plain world-writable one lets anyone swap it.
-    if (::stat(dir.empty() ? "." : dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH) && !(dst.st_mode & S_ISVTX))
+    if (::stat(dir.empty() ? "." : dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH) &&
+        !(dst.st_mode & S_ISVTX))
         return file + ": refusing a plugin in a world-writable folder (" + dir + ")";
     return "";
 }
 
 const char *kind_name(uint32_t kind) {
     switch (kind) {
-    case SWH_KIND_STORAGE: return "storage";
-    case SWH_KIND_PROVIDER: return "provider";
-    case SWH_KIND_MIDDLEWARE: return "middleware";
-    case SWH_KIND_HOOK: return "hook";
-    case SWH_KIND_SESSION_TYPE: return "session_type";
-    default: return "unknown";
+    case SWH_KIND_STORAGE:
+        return "storage";
+    case SWH_KIND_PROVIDER:
+        return "provider";
+    case SWH_KIND_MIDDLEWARE:
+        return "middleware";
+    case SWH_KIND_HOOK:
+        return "hook";
+    case SWH_KIND_SESSION_TYPE:
+        return "session_type";
+    default:
+        return "unknown";
     }
 }
 
@@ -226,7 +251,8 @@ void PluginRegistry::scan(const std::vector<std::string> &dirs) {
                 auto lib = PluginLibrary::load(path.string());
                 if (auto existing = find(lib->name())) {
                     failures_.push_back({path.string(), "duplicate plugin name '" + lib->name() +
-                                                            "' (already loaded from " + existing->file() + ")"});
+                                                            "' (already loaded from " + existing->file() +
+                                                            ")"});
                     spdlog::error("plugin {}: duplicate plugin name '{}', keeping {}", path.string(),
                                   lib->name(), existing->file());
                     continue;

@@ -10,8 +10,8 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
-#include <vector>
 #include <swarmhost/swarmhost.h>
+#include <vector>
 
 namespace swh::loader {
 

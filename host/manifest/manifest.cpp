@@ -531,12 +531,14 @@ class Parser {
             ref.sha256_mark = pin->mark;
             std::transform(ref.sha256.begin(), ref.sha256.end(), ref.sha256.begin(),
                            [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-            const bool hex64 = ref.sha256.size() == 64 && std::all_of(ref.sha256.begin(), ref.sha256.end(), [](char c) {
-                                   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
-                               });
+            const bool hex64 =
+                ref.sha256.size() == 64 && std::all_of(ref.sha256.begin(), ref.sha256.end(), [](char c) {
+                    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+                });
             if (!hex64)
                 error(pin->mark, "expected 64 hex digits for 'sha256' (the plugin file's SHA-256, e.g. from "
-                                 "sha256sum), got '" + pin->value + "'");
+                                 "sha256sum), got '" +
+                                     pin->value + "'");
         }
     }
 

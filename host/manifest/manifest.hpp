@@ -50,9 +50,9 @@ struct ServerSettings {
     int worker_threads = 0;                   // 0 = 2 x cores, storage calls run here
     std::size_t max_body_bytes = 1024 * 1024; // larger bodies get 413
     int request_timeout_seconds = 300;
-    int shutdown_grace_seconds = 10; // in-flight requests get this long on SIGTERM
+    int shutdown_grace_seconds = 10;         // in-flight requests get this long on SIGTERM
     std::size_t hook_queue_capacity = 10000; // events waiting per hook before new ones are dropped
-    int sse_keepalive_seconds = 15; // SSE comment while a stream waits for tokens; 0 = off
+    int sse_keepalive_seconds = 15;          // SSE comment while a stream waits for tokens; 0 = off
     SourceMark mark;
 };
 

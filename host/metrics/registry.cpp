@@ -11,7 +11,8 @@ namespace {
 std::string sanitise_name(std::string_view name) {
     std::string out;
     for (char c : name) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '_' || c == ':';
         out.push_back(ok ? c : '_');
     }
     if (out.empty() || (out[0] >= '0' && out[0] <= '9')) out.insert(out.begin(), '_');
@@ -27,7 +28,8 @@ std::string render_labels(std::string_view labels_json) {
     for (const auto &[key, value] : labels.items()) { // nlohmann orders keys: stable series identity
         if (!first) out += ",";
         first = false;
-        out += sanitise_name(key) + "=\"" + prometheus_escape(value.is_string() ? value.get<std::string>() : value.dump()) + "\"";
+        out += sanitise_name(key) + "=\"" +
+               prometheus_escape(value.is_string() ? value.get<std::string>() : value.dump()) + "\"";
     }
     return out + "}";
 }
@@ -37,10 +39,14 @@ std::string render_labels(std::string_view labels_json) {
 std::string prometheus_escape(std::string_view value) {
     std::string out;
     for (char c : value) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out.push_back(c);
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out.push_back(c);
     }
     return out;
 }
@@ -58,7 +64,8 @@ std::string MetricsRegistry::render() const {
     std::lock_guard lock(mutex_);
     for (const auto &[name, series] : counters_) {
         out << "# TYPE " << name << " counter\n";
-        for (const auto &[labels, value] : series) out << name << labels << " " << value << "\n";
+        for (const auto &[labels, value] : series)
+            out << name << labels << " " << value << "\n";
     }
     return out.str();
 }

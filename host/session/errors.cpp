@@ -5,58 +5,92 @@ namespace swh {
 int http_status(ErrorKind kind) {
     switch (kind) {
     case ErrorKind::InvalidJson:
-    case ErrorKind::InvalidRequest: return 400;
-    case ErrorKind::NotFound: return 404;
-    case ErrorKind::MethodNotAllowed: return 405;
-    case ErrorKind::Conflict: return 409;
-    case ErrorKind::PayloadTooLarge: return 413;
-    case ErrorKind::Rejected: return 422;
-    case ErrorKind::RateLimited: return 429;
-    case ErrorKind::Upstream: return 502;
-    case ErrorKind::Unavailable: return 503;
-    case ErrorKind::Timeout: return 504;
-    case ErrorKind::Internal: return 500;
+    case ErrorKind::InvalidRequest:
+        return 400;
+    case ErrorKind::NotFound:
+        return 404;
+    case ErrorKind::MethodNotAllowed:
+        return 405;
+    case ErrorKind::Conflict:
+        return 409;
+    case ErrorKind::PayloadTooLarge:
+        return 413;
+    case ErrorKind::Rejected:
+        return 422;
+    case ErrorKind::RateLimited:
+        return 429;
+    case ErrorKind::Upstream:
+        return 502;
+    case ErrorKind::Unavailable:
+        return 503;
+    case ErrorKind::Timeout:
+        return 504;
+    case ErrorKind::Internal:
+        return 500;
     }
     return 500;
 }
 
 const char *error_code(ErrorKind kind) {
     switch (kind) {
-    case ErrorKind::InvalidJson: return "invalid_json";
-    case ErrorKind::InvalidRequest: return "invalid_request";
-    case ErrorKind::NotFound: return "not_found";
-    case ErrorKind::MethodNotAllowed: return "method_not_allowed";
-    case ErrorKind::Conflict: return "conflict";
-    case ErrorKind::PayloadTooLarge: return "payload_too_large";
-    case ErrorKind::Rejected: return "rejected";
-    case ErrorKind::RateLimited: return "rate_limited";
-    case ErrorKind::Upstream: return "upstream_error";
-    case ErrorKind::Unavailable: return "unavailable";
-    case ErrorKind::Timeout: return "upstream_timeout";
-    case ErrorKind::Internal: return "internal";
+    case ErrorKind::InvalidJson:
+        return "invalid_json";
+    case ErrorKind::InvalidRequest:
+        return "invalid_request";
+    case ErrorKind::NotFound:
+        return "not_found";
+    case ErrorKind::MethodNotAllowed:
+        return "method_not_allowed";
+    case ErrorKind::Conflict:
+        return "conflict";
+    case ErrorKind::PayloadTooLarge:
+        return "payload_too_large";
+    case ErrorKind::Rejected:
+        return "rejected";
+    case ErrorKind::RateLimited:
+        return "rate_limited";
+    case ErrorKind::Upstream:
+        return "upstream_error";
+    case ErrorKind::Unavailable:
+        return "unavailable";
+    case ErrorKind::Timeout:
+        return "upstream_timeout";
+    case ErrorKind::Internal:
+        return "internal";
     }
     return "internal";
 }
 
 ErrorKind kind_for_storage_status(swh_status status) {
     switch (status) {
-    case SWH_E_NOT_FOUND: return ErrorKind::NotFound;
-    case SWH_E_CONFLICT: return ErrorKind::Conflict;
-    case SWH_E_INVALID: return ErrorKind::InvalidRequest;
+    case SWH_E_NOT_FOUND:
+        return ErrorKind::NotFound;
+    case SWH_E_CONFLICT:
+        return ErrorKind::Conflict;
+    case SWH_E_INVALID:
+        return ErrorKind::InvalidRequest;
     case SWH_E_UNAVAILABLE:
-    case SWH_E_TIMEOUT: return ErrorKind::Unavailable;
-    default: return ErrorKind::Internal;
+    case SWH_E_TIMEOUT:
+        return ErrorKind::Unavailable;
+    default:
+        return ErrorKind::Internal;
     }
 }
 
 ErrorKind kind_for_provider_status(swh_status status) {
     switch (status) {
-    case SWH_E_TIMEOUT: return ErrorKind::Timeout;
-    case SWH_E_UNAVAILABLE: return ErrorKind::Unavailable;
-    case SWH_E_RATE_LIMITED: return ErrorKind::RateLimited;
-    case SWH_E_INVALID: return ErrorKind::InvalidRequest;
-    case SWH_E_REJECTED: return ErrorKind::Rejected;
-    default: return ErrorKind::Upstream;
+    case SWH_E_TIMEOUT:
+        return ErrorKind::Timeout;
+    case SWH_E_UNAVAILABLE:
+        return ErrorKind::Unavailable;
+    case SWH_E_RATE_LIMITED:
+        return ErrorKind::RateLimited;
+    case SWH_E_INVALID:
+        return ErrorKind::InvalidRequest;
+    case SWH_E_REJECTED:
+        return ErrorKind::Rejected;
+    default:
+        return ErrorKind::Upstream;
     }
 }
 

@@ -51,8 +51,11 @@ bool conditions_hold(const Json &when, const Session &session) {
     for (const auto &[key, expected] : when.items()) {
         std::string actual;
         if (key == "user_type") {
-            const Json &user = session.context.contains("user_context") ? session.context["user_context"] : Json();
-            actual = user.is_object() && user.contains("type") && user["type"].is_string() ? user["type"].get<std::string>() : "";
+            const Json &user =
+                session.context.contains("user_context") ? session.context["user_context"] : Json();
+            actual = user.is_object() && user.contains("type") && user["type"].is_string()
+                         ? user["type"].get<std::string>()
+                         : "";
         } else if (key == "provider") {
             actual = session.provider;
         } else if (key == "model") {
@@ -63,7 +66,8 @@ bool conditions_hold(const Json &when, const Session &session) {
     return true;
 }
 
-MiddlewareChain::MiddlewareChain(std::vector<MiddlewareSpec> specs) : specs_(execution_order(std::move(specs))) {}
+MiddlewareChain::MiddlewareChain(std::vector<MiddlewareSpec> specs)
+    : specs_(execution_order(std::move(specs))) {}
 
 ChainResult MiddlewareChain::run(uint32_t stage, const Session &session, Message message) const {
     return run_filtered(stage, session, std::move(message), false);
@@ -76,7 +80,8 @@ ChainResult MiddlewareChain::run_after_stream(const Session &session, Message me
 ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session, Message message,
                                           bool skip_streaming) const {
     ChainResult result;
-    if (auto it = message.metadata.find("processed_middleware"); it != message.metadata.end() && it->is_array())
+    if (auto it = message.metadata.find("processed_middleware");
+        it != message.metadata.end() && it->is_array())
         result.processed = it->get<std::vector<std::string>>();
     for (const auto &spec : specs_) {
         auto &mw = *spec.instance;
@@ -84,18 +89,20 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
         if (skip_streaming && mw.streams()) continue;
         if (!conditions_hold(spec.when, session)) continue;
         if (!deps_ran(spec, result.processed)) {
-            spdlog::debug("session {}: middleware '{}' skipped: a dependency did not run", session.id, mw.name());
+            spdlog::debug("session {}: middleware '{}' skipped: a dependency did not run", session.id,
+                          mw.name());
             continue;
         }
         const Json context = context_for(session, result.processed);
         auto outcome = mw.process(stage, session, message, context);
         if (outcome.status != SWH_OK) {
-            spdlog::error("session {}: middleware '{}' failed ({}): {}", session.id, mw.name(), outcome.status,
-                          outcome.error);
+            spdlog::error("session {}: middleware '{}' failed ({}): {}", session.id, mw.name(),
+                          outcome.status, outcome.error);
             try {
                 mw.on_error(stage, session, message, context, outcome.status, outcome.error);
             } catch (const std::exception &e) {
-                spdlog::error("session {}: middleware '{}' on_error failed: {}", session.id, mw.name(), e.what());
+                spdlog::error("session {}: middleware '{}' on_error failed: {}", session.id, mw.name(),
+                              e.what());
             }
             if (spec.fail_closed) {
                 result.rejection = mw.name() + " failed and is fail-closed: " + outcome.error;
@@ -126,11 +133,14 @@ std::unique_ptr<MiddlewareChain::Stream> MiddlewareChain::open_stream(const Sess
         if (!(mw.stages() & SWH_STAGE_ASSISTANT) || !mw.streams()) continue;
         if (!conditions_hold(spec.when, session) || !deps_ran(spec, stream->processed_)) continue;
         try {
-            stream->stages_.push_back({&spec, mw.open_stream(session, draft, context_for(session, stream->processed_))});
+            stream->stages_.push_back(
+                {&spec, mw.open_stream(session, draft, context_for(session, stream->processed_))});
             stream->processed_.push_back(mw.name());
         } catch (const loader::PluginError &e) {
-            spdlog::error("session {}: middleware '{}' could not open a stream: {}", session.id, mw.name(), e.what());
-            if (spec.fail_closed) throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
+            spdlog::error("session {}: middleware '{}' could not open a stream: {}", session.id, mw.name(),
+                          e.what());
+            if (spec.fail_closed)
+                throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
         }
     }
     return stream;
@@ -140,11 +150,13 @@ void MiddlewareChain::Stream::stage_failed(Stage &stage, const loader::StreamOut
     auto &mw = *stage.spec->instance;
     spdlog::error("session {}: middleware '{}' failed mid-stream: {}", session_.id, mw.name(), out.error);
     try {
-        mw.on_error(SWH_STAGE_ASSISTANT, session_, draft_, context_for(session_, processed_), out.status, out.error);
+        mw.on_error(SWH_STAGE_ASSISTANT, session_, draft_, context_for(session_, processed_), out.status,
+                    out.error);
     } catch (const std::exception &e) {
         spdlog::error("session {}: middleware '{}' on_error failed: {}", session_.id, mw.name(), e.what());
     }
-    if (stage.spec->fail_closed) throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
+    if (stage.spec->fail_closed)
+        throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
     stage.failed = true;
     processed_.erase(std::remove(processed_.begin(), processed_.end(), mw.name()), processed_.end());
 }
@@ -175,7 +187,9 @@ std::string MiddlewareChain::Stream::feed(std::string text, bool closing) {
     return text;
 }
 
-std::string MiddlewareChain::Stream::push(std::string_view text) { return feed(std::string(text), false); }
+std::string MiddlewareChain::Stream::push(std::string_view text) {
+    return feed(std::string(text), false);
+}
 
 std::string MiddlewareChain::Stream::close() {
     std::string out = feed("", true);

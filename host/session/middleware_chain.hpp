@@ -78,7 +78,8 @@ class MiddlewareChain {
     const std::vector<MiddlewareSpec> &ordered() const { return specs_; }
 
   private:
-    ChainResult run_filtered(uint32_t stage, const Session &session, Message message, bool skip_streaming) const;
+    ChainResult run_filtered(uint32_t stage, const Session &session, Message message,
+                             bool skip_streaming) const;
     std::vector<MiddlewareSpec> specs_; // in execution order
 };
 

@@ -16,9 +16,10 @@ std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, u
     auto library = registry.find(ref.plugin);
     if (!library) {
         std::string message = "no " + std::string(loader::kind_name(kind)) + " plugin named '" + ref.plugin +
-                               "' in plugin_dirs";
+                              "' in plugin_dirs";
         std::vector<std::string> names;
-        for (const auto &lib : registry.plugins()) names.push_back(lib->name());
+        for (const auto &lib : registry.plugins())
+            names.push_back(lib->name());
         if (auto hint = registry.failure_hint(ref.plugin); !hint.empty())
             message += " (a file that may be it failed to load: " + hint + ")";
         else if (auto guess = manifest::did_you_mean(ref.plugin, names); !guess.empty())
@@ -27,13 +28,14 @@ std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, u
         return nullptr;
     }
     if (library->kind() != kind) {
-        diagnostics.push_back({ref.mark, "plugin '" + ref.plugin + "' is a " + loader::kind_name(library->kind()) +
-                                             " plugin, expected a " + loader::kind_name(kind) + " plugin"});
+        diagnostics.push_back({ref.mark, "plugin '" + ref.plugin + "' is a " +
+                                             loader::kind_name(library->kind()) + " plugin, expected a " +
+                                             loader::kind_name(kind) + " plugin"});
         return nullptr;
     }
     if (!ref.sha256.empty() && ref.sha256 != library->sha256()) {
-        diagnostics.push_back({ref.sha256_mark, library->file() + ": sha256 mismatch: manifest pins " + ref.sha256 +
-                                                    ", file is " + library->sha256()});
+        diagnostics.push_back({ref.sha256_mark, library->file() + ": sha256 mismatch: manifest pins " +
+                                                    ref.sha256 + ", file is " + library->sha256()});
         return nullptr;
     }
     const std::size_t before = diagnostics.size();
@@ -44,9 +46,9 @@ std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, u
 // Instance creation failures (e.g. the database cannot be opened) are
 // reported at the manifest entry that asked for the instance.
 template <class Instance>
-std::unique_ptr<Instance> instantiate(const manifest::PluginRef &ref, std::shared_ptr<loader::PluginLibrary> library,
-                                      Json config, loader::HostEnvironment &environment,
-                                      std::vector<manifest::Diagnostic> &diagnostics) {
+std::unique_ptr<Instance>
+instantiate(const manifest::PluginRef &ref, std::shared_ptr<loader::PluginLibrary> library, Json config,
+            loader::HostEnvironment &environment, std::vector<manifest::Diagnostic> &diagnostics) {
     try {
         return std::make_unique<Instance>(std::move(library), ref.name, std::move(config), environment);
     } catch (const loader::LoadError &e) {
@@ -73,9 +75,12 @@ void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegi
     std::vector<manifest::Diagnostic> diagnostics;
     Json ignored;
     resolve(manifest.storage, SWH_KIND_STORAGE, registry, ignored, diagnostics);
-    for (const auto &ref : manifest.providers) resolve(ref, SWH_KIND_PROVIDER, registry, ignored, diagnostics);
-    for (const auto &ref : manifest.middleware) resolve(ref, SWH_KIND_MIDDLEWARE, registry, ignored, diagnostics);
-    for (const auto &ref : manifest.hooks) resolve(ref, SWH_KIND_HOOK, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.providers)
+        resolve(ref, SWH_KIND_PROVIDER, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.middleware)
+        resolve(ref, SWH_KIND_MIDDLEWARE, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.hooks)
+        resolve(ref, SWH_KIND_HOOK, registry, ignored, diagnostics);
     check_session_types(manifest, registry, diagnostics);
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
 }
@@ -88,14 +93,13 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
 
     Json storage_config;
     if (auto lib = resolve(manifest.storage, SWH_KIND_STORAGE, registry, storage_config, diagnostics))
-        pipeline.storage = instantiate<loader::StorageInstance>(manifest.storage, lib, std::move(storage_config),
-                                                                environment, diagnostics);
+        pipeline.storage = instantiate<loader::StorageInstance>(
+            manifest.storage, lib, std::move(storage_config), environment, diagnostics);
     for (const auto &ref : manifest.providers) {
         Json config;
         if (auto lib = resolve(ref, SWH_KIND_PROVIDER, registry, config, diagnostics))
-            if (auto instance =
-                    instantiate<loader::ProviderInstance>(ref, lib, std::move(config), environment, diagnostics))
-            {
+            if (auto instance = instantiate<loader::ProviderInstance>(ref, lib, std::move(config),
+                                                                      environment, diagnostics)) {
                 pipeline.providers.emplace(ref.name, std::move(instance));
                 if (!ref.fallback.empty()) pipeline.fallbacks[ref.name] = ref.fallback;
             }
@@ -104,21 +108,24 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     for (const auto &ref : manifest.middleware) {
         Json config;
         if (auto lib = resolve(ref, SWH_KIND_MIDDLEWARE, registry, config, diagnostics))
-            if (auto instance =
-                    instantiate<loader::MiddlewareInstance>(ref, lib, std::move(config), environment, diagnostics))
-                middleware.push_back({std::move(instance), ref.priority, ref.when, ref.after, ref.fail == "closed"});
+            if (auto instance = instantiate<loader::MiddlewareInstance>(ref, lib, std::move(config),
+                                                                        environment, diagnostics))
+                middleware.push_back(
+                    {std::move(instance), ref.priority, ref.when, ref.after, ref.fail == "closed"});
     }
     std::vector<std::unique_ptr<loader::HookInstance>> hooks;
     for (const auto &ref : manifest.hooks) {
         Json config;
         if (auto lib = resolve(ref, SWH_KIND_HOOK, registry, config, diagnostics))
-            if (auto instance = instantiate<loader::HookInstance>(ref, lib, std::move(config), environment, diagnostics))
+            if (auto instance =
+                    instantiate<loader::HookInstance>(ref, lib, std::move(config), environment, diagnostics))
                 hooks.push_back(std::move(instance));
     }
     check_session_types(manifest, registry, diagnostics);
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
     pipeline.middleware = MiddlewareChain(std::move(middleware));
-    pipeline.hooks = std::make_unique<HookBus>(std::move(hooks), std::max<std::size_t>(1, manifest.server.hook_queue_capacity));
+    pipeline.hooks = std::make_unique<HookBus>(std::move(hooks),
+                                               std::max<std::size_t>(1, manifest.server.hook_queue_capacity));
     return pipeline;
 }
 

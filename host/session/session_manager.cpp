@@ -33,13 +33,15 @@ uint32_t history_limit(const Session &session) {
 
 std::string system_prompt_of(const Session &session, const Json &metadata) {
     if (auto it = metadata.find("system_prompt"); it != metadata.end() && it->is_string()) return *it;
-    if (auto it = session.config.find("system_prompt"); it != session.config.end() && it->is_string()) return *it;
+    if (auto it = session.config.find("system_prompt"); it != session.config.end() && it->is_string())
+        return *it;
     return "";
 }
 
 Json normalised_context(const Json &given) {
     Json context = {{"user_context", Json::object()}, {"system_context", Json::object()}};
-    for (const auto &[key, value] : given.items()) context[key] = value;
+    for (const auto &[key, value] : given.items())
+        context[key] = value;
     return context;
 }
 
@@ -68,7 +70,7 @@ struct SessionManager::SendState {
     int64_t upstream_started_at = 0, upstream_us = 0, first_token_at = 0;
     std::unique_ptr<MiddlewareChain::Stream> filter; // assistant-stage stream middleware
     std::exception_ptr stream_failure;               // a fail-closed stream middleware failed
-    std::mutex mutex; // chunk / metadata / done may come from another thread
+    std::mutex mutex;                                // chunk / metadata / done may come from another thread
     std::string reply;
     std::string provider_message_id;
     Json provider_metadata = Json::object();
@@ -78,7 +80,8 @@ SessionManager::SessionManager(Pipeline &pipeline, PostBlocking post_blocking)
     : pipeline_(pipeline), post_blocking_(std::move(post_blocking)) {}
 
 Session SessionManager::create_session(CreateSessionParams params) {
-    if (params.user_id.empty()) throw ApiError(ErrorKind::InvalidRequest, "user_id must be a non-empty string");
+    if (params.user_id.empty())
+        throw ApiError(ErrorKind::InvalidRequest, "user_id must be a non-empty string");
     if (params.provider.empty()) params.provider = pipeline_.default_provider;
     if (!pipeline_.provider(params.provider))
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
@@ -176,14 +179,16 @@ std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &qu
     return storage_call([&] { return storage().get_messages(query); });
 }
 
-std::function<void()> SessionManager::send_message(const SendParams &params, std::shared_ptr<SendObserver> observer) {
+std::function<void()> SessionManager::send_message(const SendParams &params,
+                                                   std::shared_ptr<SendObserver> observer) {
     if (params.role != "user" && params.role != "system")
         throw ApiError(ErrorKind::InvalidRequest, "role must be 'user' or 'system'");
     auto state = std::make_shared<SendState>();
     state->started_at = now_us();
     state->session = get_session(params.session_id);
     if (state->session.status != SWH_SESSION_ACTIVE)
-        throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " + state->session.status +
+        throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " +
+                                                state->session.status +
                                                 "; only active sessions take messages");
     loader::ProviderInstance *provider = pipeline_.provider(state->session.provider);
     if (!provider)
@@ -201,7 +206,8 @@ std::function<void()> SessionManager::send_message(const SendParams &params, std
 
     // 1. The user-stage middleware may rewrite, enrich or refuse it.
     if (!pipeline_.middleware.empty()) {
-        ChainResult checked = pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
+        ChainResult checked =
+            pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
         if (checked.rejection)
             throw ApiError(ErrorKind::Rejected, "message rejected by middleware " + *checked.rejection);
         state->user = std::move(checked.message);
@@ -226,7 +232,8 @@ std::function<void()> SessionManager::send_message(const SendParams &params, std
 
     // Writers to the same session may have stored messages after ours; the
     // provider must see the conversation as it stood at our message.
-    auto ours = std::find_if(history.begin(), history.end(), [&](const Message &m) { return m.id == state->user.id; });
+    auto ours = std::find_if(history.begin(), history.end(),
+                             [&](const Message &m) { return m.id == state->user.id; });
     if (ours != history.end())
         history.erase(ours + 1, history.end());
     else
@@ -237,7 +244,8 @@ std::function<void()> SessionManager::send_message(const SendParams &params, std
     return launch(state);
 }
 
-std::function<void()> SessionManager::complete(CompletionParams params, std::shared_ptr<SendObserver> observer) {
+std::function<void()> SessionManager::complete(CompletionParams params,
+                                               std::shared_ptr<SendObserver> observer) {
     if (params.messages.empty() || params.messages.back().role != "user")
         throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message");
     if (!pipeline_.provider(params.provider))
@@ -255,7 +263,8 @@ std::function<void()> SessionManager::complete(CompletionParams params, std::sha
     } else {
         state->session = get_session(params.session_id);
         if (state->session.status != SWH_SESSION_ACTIVE)
-            throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " + state->session.status);
+            throw ApiError(ErrorKind::Conflict,
+                           "session '" + params.session_id + "' is " + state->session.status);
         state->session.provider = params.provider; // the request's model routing wins for this exchange
         if (!params.model.empty()) state->session.model = params.model;
     }
@@ -265,7 +274,8 @@ std::function<void()> SessionManager::complete(CompletionParams params, std::sha
     last.timestamp = now_us();
     state->user = last;
     if (!pipeline_.middleware.empty()) {
-        ChainResult checked = pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
+        ChainResult checked =
+            pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
         if (checked.rejection)
             throw ApiError(ErrorKind::Rejected, "message rejected by middleware " + *checked.rejection);
         state->user = std::move(checked.message);
@@ -321,7 +331,8 @@ void SessionManager::start_attempt(std::shared_ptr<SendState> state) {
     loader::ProviderRequest request;
     request.session = &state->session;
     request.messages = &state->history;
-    request.model = state->attempt == 0 ? state->session.model : std::string(); // a fallback uses its own default
+    request.model =
+        state->attempt == 0 ? state->session.model : std::string(); // a fallback uses its own default
     request.system_prompt = state->system_prompt;
     request.stream = state->stream;
     {
@@ -413,8 +424,8 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         if (!cancelled && status != SWH_E_CANCELLED && status != SWH_E_INVALID &&
             state->attempt + 1 < state->candidates.size()) {
             ++state->attempt;
-            spdlog::warn("session {}: provider '{}' failed ({}); continuing on fallback '{}'", state->session.id,
-                         failed, error, state->candidates[state->attempt]);
+            spdlog::warn("session {}: provider '{}' failed ({}); continuing on fallback '{}'",
+                         state->session.id, failed, error, state->candidates[state->attempt]);
             start_attempt(state);
             return;
         }
@@ -422,7 +433,8 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         // assistant's answer.
         spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, failed, error);
         state->observer->on_error(ApiError(kind_for_provider_status(status),
-                                           "provider '" + failed + "' failed: " + error, retry_after_from(error)));
+                                           "provider '" + failed + "' failed: " + error,
+                                           retry_after_from(error)));
         return;
     }
     Message assistant;
@@ -462,7 +474,7 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     state->session.last_activity = assistant.timestamp;
     if (!state->stateless)
         publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
-            {{"response_time_ms", assistant.metadata["response_time_ms"]}});
+                {{"response_time_ms", assistant.metadata["response_time_ms"]}});
     double overhead_ms;
     {
         std::lock_guard lock(state->mutex);
@@ -487,7 +499,8 @@ Message SessionManager::run_assistant_stage(SendState &state, Message assistant)
     } else {
         result = pipeline_.middleware.run(SWH_STAGE_ASSISTANT, state.session, std::move(assistant));
     }
-    if (result.rejection) throw ApiError(ErrorKind::Rejected, "reply rejected by middleware " + *result.rejection);
+    if (result.rejection)
+        throw ApiError(ErrorKind::Rejected, "reply rejected by middleware " + *result.rejection);
     return std::move(result.message);
 }
 

@@ -43,8 +43,8 @@ struct SendParams {
 
 // An OpenAI-style chat completion: the client sends the whole conversation.
 struct CompletionParams {
-    std::string provider; // instance name, already routed from `model`
-    std::string model;    // "" = the provider's default
+    std::string provider;          // instance name, already routed from `model`
+    std::string model;             // "" = the provider's default
     std::vector<Message> messages; // user/assistant turns, ending with the user's
     std::string system_prompt;
     bool stream = false;

@@ -22,10 +22,13 @@ void global_init_once() {
 
 swh_status status_of(CURLcode code) {
     switch (code) {
-    case CURLE_OK: return SWH_OK;
-    case CURLE_OPERATION_TIMEDOUT: return SWH_E_TIMEOUT;
+    case CURLE_OK:
+        return SWH_OK;
+    case CURLE_OPERATION_TIMEDOUT:
+        return SWH_E_TIMEOUT;
     case CURLE_WRITE_ERROR:
-    case CURLE_ABORTED_BY_CALLBACK: return SWH_E_CANCELLED;
+    case CURLE_ABORTED_BY_CALLBACK:
+        return SWH_E_CANCELLED;
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_COULDNT_RESOLVE_PROXY:
@@ -33,8 +36,10 @@ swh_status status_of(CURLcode code) {
     case CURLE_SEND_ERROR:
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
-    case CURLE_SSL_CONNECT_ERROR: return SWH_E_UNAVAILABLE;
-    default: return SWH_E_UPSTREAM;
+    case CURLE_SSL_CONNECT_ERROR:
+        return SWH_E_UNAVAILABLE;
+    default:
+        return SWH_E_UPSTREAM;
     }
 }
 
@@ -71,8 +76,10 @@ struct Transfer {
             t.response_headers.clear(); // a new response (after 100-continue or a redirect)
         } else if (auto colon = line.find(':'); colon != std::string_view::npos) {
             auto value = line.substr(colon + 1);
-            while (!value.empty() && (value.front() == ' ' || value.front() == '\t')) value.remove_prefix(1);
-            while (!value.empty() && (value.back() == '\r' || value.back() == '\n')) value.remove_suffix(1);
+            while (!value.empty() && (value.front() == ' ' || value.front() == '\t'))
+                value.remove_prefix(1);
+            while (!value.empty() && (value.back() == '\r' || value.back() == '\n'))
+                value.remove_suffix(1);
             t.response_headers.emplace_back(std::string(line.substr(0, colon)), std::string(value));
         }
         return size * count;
@@ -115,13 +122,15 @@ struct Transfer {
         curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
         curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
         curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
-        if (request.timeout_ms) curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout_ms));
+        if (request.timeout_ms)
+            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout_ms));
         curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                          static_cast<long>(request.connect_timeout_ms ? request.connect_timeout_ms : 10000));
         if (request.idle_timeout_ms) {
             // "Fewer than 1 byte/s for N seconds" is curl's idle timeout.
             curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-            curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME, std::max(1L, static_cast<long>(request.idle_timeout_ms / 1000)));
+            curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+                             std::max(1L, static_cast<long>(request.idle_timeout_ms / 1000)));
         }
         curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
     }
@@ -144,8 +153,8 @@ struct HttpClient::Impl {
     mutable std::mutex mutex;
     uint64_t next_id = 1;
     bool stopping = false;
-    std::vector<std::unique_ptr<Transfer>> incoming;    // started, not yet seen by the loop
-    std::vector<uint64_t> cancels;                      // ids to cancel
+    std::vector<std::unique_ptr<Transfer>> incoming;       // started, not yet seen by the loop
+    std::vector<uint64_t> cancels;                         // ids to cancel
     std::map<uint64_t, std::unique_ptr<Transfer>> delayed; // waiting for their delay
     std::map<uint64_t, std::unique_ptr<Transfer>> active;  // in the multi handle
     std::size_t open = 0;
@@ -221,7 +230,8 @@ struct HttpClient::Impl {
             auto it = active.find(raw->id);
             auto t = std::move(it->second);
             active.erase(it);
-            std::string error = code == CURLE_OK ? "" : (t->error_buffer[0] ? t->error_buffer : curl_easy_strerror(code));
+            std::string error =
+                code == CURLE_OK ? "" : (t->error_buffer[0] ? t->error_buffer : curl_easy_strerror(code));
             close(std::move(t), status_of(code), std::move(error));
         }
     }
@@ -249,7 +259,8 @@ struct HttpClient::Impl {
                     activate(std::move(t));
             }
             starts.clear();
-            for (uint64_t id : cancel_ids) cancel_one(id);
+            for (uint64_t id : cancel_ids)
+                cancel_one(id);
             cancel_ids.clear();
             if (stop) break;
             const auto now = Clock::now();
@@ -269,9 +280,12 @@ struct HttpClient::Impl {
         }
         // Shutting down: everything still open is cancelled, each told so.
         std::vector<uint64_t> open_ids;
-        for (const auto &[id, t] : delayed) open_ids.push_back(id);
-        for (const auto &[id, t] : active) open_ids.push_back(id);
-        for (uint64_t id : open_ids) cancel_one(id);
+        for (const auto &[id, t] : delayed)
+            open_ids.push_back(id);
+        for (const auto &[id, t] : active)
+            open_ids.push_back(id);
+        for (uint64_t id : open_ids)
+            cancel_one(id);
     }
 };
 

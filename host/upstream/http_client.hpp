@@ -29,7 +29,8 @@ struct HttpRequest {
 // Called on the client thread, never concurrently for one request:
 // on_response once, on_body zero or more times, on_done exactly once.
 struct HttpCallbacks {
-    std::function<void(int status, const std::vector<std::pair<std::string, std::string>> &headers)> on_response;
+    std::function<void(int status, const std::vector<std::pair<std::string, std::string>> &headers)>
+        on_response;
     std::function<bool(std::string_view chunk)> on_body; // false = abort
     std::function<void(swh_status status, std::string error)> on_done;
 };

@@ -72,7 +72,8 @@ std::optional<int64_t> parse_iso8601(std::string_view text) {
             ++pos;
         }
         if (digits == 0) return std::nullopt;
-        for (int i = digits; i < 6; ++i) fraction_us *= 10;
+        for (int i = digits; i < 6; ++i)
+            fraction_us *= 10;
     }
     int64_t offset_seconds = 0;
     if (pos < text.size() && text[pos] == 'Z') {

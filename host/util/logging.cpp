@@ -35,7 +35,8 @@ void setup_logging(bool json, const std::string &level) {
     if (json)
         logger = std::make_shared<spdlog::logger>("swarmhost", std::make_shared<JsonLinesSink>());
     else
-        logger = std::make_shared<spdlog::logger>("swarmhost", std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
+        logger = std::make_shared<spdlog::logger>("swarmhost",
+                                                  std::make_shared<spdlog::sinks::stderr_color_sink_mt>());
     logger->set_level(spdlog::level::from_str(level));
     logger->flush_on(spdlog::level::info);
     if (!json) logger->set_pattern("%Y-%m-%dT%H:%M:%S.%f %^%l%$ %v");

@@ -40,7 +40,8 @@ swh_status f_create(const swh_host_api *host, const swh_config *cfg, void **out_
     if (instance == nullptr) return SWH_E_INTERNAL;
     return guarded(instance->errors, [&]() -> swh_status {
         swh_str text{nullptr, 0};
-        if (host == nullptr || host->config_json == nullptr || host->config_json(host->host_ctx, cfg, &text) != SWH_OK)
+        if (host == nullptr || host->config_json == nullptr ||
+            host->config_json(host->host_ctx, cfg, &text) != SWH_OK)
             throw Failure(SWH_E_INVALID, "fixture_mw: no config");
         const Json config = Json::parse(view(text, "config"));
         auto f = std::make_unique<Fixture>();
@@ -50,8 +51,8 @@ swh_status f_create(const swh_host_api *host, const swh_config *cfg, void **out_
         f->fail_on = config.at("fail_on").get<std::string>();
         for (const auto &s : config.at("stages"))
             f->stages |= s.get<std::string>() == "assistant" ? SWH_STAGE_ASSISTANT : SWH_STAGE_USER;
-        if (f->mode != "ok" && f->mode != "fail" && f->mode != "garbage_status" && f->mode != "garbage_metadata" &&
-            f->mode != "reject" && f->mode != "throw")
+        if (f->mode != "ok" && f->mode != "fail" && f->mode != "garbage_status" &&
+            f->mode != "garbage_metadata" && f->mode != "reject" && f->mode != "throw")
             throw Failure(SWH_E_INVALID, "fixture_mw: unknown mode '" + f->mode + "'");
         instance->impl = std::move(f);
         return SWH_OK;
@@ -71,14 +72,16 @@ uint32_t f_stages(void *handle) noexcept {
     return instance && instance->impl ? instance->impl->stages : 0;
 }
 
-swh_status f_process(void *handle, const swh_middleware_input *input, const swh_message_editor *editor) noexcept {
+swh_status f_process(void *handle, const swh_middleware_input *input,
+                     const swh_message_editor *editor) noexcept {
     auto &instance = *static_cast<Instance *>(handle);
     return guarded(instance.errors, [&]() -> swh_status {
         const Fixture &f = *instance.impl;
         const std::string content(view(input->message->content, "content"));
         const bool misbehave = f.fail_on.empty() || content.find(f.fail_on) != std::string::npos;
         if (misbehave) {
-            if (f.mode == "fail") throw Failure(SWH_E_UNAVAILABLE, "fixture_mw " + f.tag + ": deliberate failure");
+            if (f.mode == "fail")
+                throw Failure(SWH_E_UNAVAILABLE, "fixture_mw " + f.tag + ": deliberate failure");
             if (f.mode == "throw") throw std::runtime_error("fixture_mw " + f.tag + ": deliberate exception");
             if (f.mode == "garbage_status") return 4242;
             if (f.mode == "garbage_metadata") {
@@ -104,8 +107,8 @@ void f_on_error(void *handle, const swh_middleware_input *input, swh_status stat
         const std::string labels = Json{{"tag", f.tag}}.dump();
         f.host->metric_add(f.host->host_ctx, to_str("swarmhost_fixture_on_error_total"), to_str(labels), 1);
         HostLog(f.host)(SWH_LOG_INFO, "fixture_mw " + f.tag + ": on_error(status " + std::to_string(status) +
-                                          ") for session " + std::string(view(input->session->id, "id")) + ": " +
-                                          std::string(view(error, "error")));
+                                          ") for session " + std::string(view(input->session->id, "id")) +
+                                          ": " + std::string(view(error, "error")));
     } catch (...) {
     }
 }
@@ -120,14 +123,30 @@ constexpr swh_config_field kConfigSchema[] = {
 };
 
 constexpr swh_middleware_v1 kTable = {
-    sizeof(swh_middleware_v1), f_create, f_destroy, f_last_error, f_stages, f_process, f_on_error,
-    nullptr,                   nullptr,  nullptr,
+    sizeof(swh_middleware_v1),
+    f_create,
+    f_destroy,
+    f_last_error,
+    f_stages,
+    f_process,
+    f_on_error,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 constexpr swh_plugin_descriptor kDescriptor = {
-    sizeof(swh_plugin_descriptor), SWH_ABI_VERSION_MAJOR, SWH_ABI_VERSION_MINOR, "fixture_mw", "0.0.1",
-    "Test fixture: tags content, fails or returns garbage on request", SWH_KIND_MIDDLEWARE, SWH_IFACE_MIDDLEWARE_V1,
-    kConfigSchema, sizeof(kConfigSchema) / sizeof(kConfigSchema[0]), &kTable,
+    sizeof(swh_plugin_descriptor),
+    SWH_ABI_VERSION_MAJOR,
+    SWH_ABI_VERSION_MINOR,
+    "fixture_mw",
+    "0.0.1",
+    "Test fixture: tags content, fails or returns garbage on request",
+    SWH_KIND_MIDDLEWARE,
+    SWH_IFACE_MIDDLEWARE_V1,
+    kConfigSchema,
+    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
+    &kTable,
 };
 
 } // namespace

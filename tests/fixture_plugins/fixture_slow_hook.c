@@ -31,13 +31,18 @@ static swh_status sh_create(const swh_host_api *host, const swh_config *cfg, voi
     }
     memcpy(h->gate, gate.ptr, gate.len);
     h->gate[gate.len] = '\0';
-    if (host->config_int(host->host_ctx, cfg, "max_wait_ms", &h->max_wait_ms) != SWH_OK) h->max_wait_ms = 60000;
+    if (host->config_int(host->host_ctx, cfg, "max_wait_ms", &h->max_wait_ms) != SWH_OK)
+        h->max_wait_ms = 60000;
     return SWH_OK;
 }
 
-static void sh_destroy(void *handle) { free(handle); }
+static void sh_destroy(void *handle) {
+    free(handle);
+}
 
-static const char *sh_last_error(void *handle) { return handle ? ((slow_hook *)handle)->error : ""; }
+static const char *sh_last_error(void *handle) {
+    return handle ? ((slow_hook *)handle)->error : "";
+}
 
 static uint32_t sh_events(void *handle) {
     (void)handle;
@@ -79,9 +84,19 @@ static const swh_hook_v1 kTable = {
 };
 
 static const swh_plugin_descriptor kDescriptor = {
-    sizeof(swh_plugin_descriptor), SWH_ABI_VERSION_MAJOR, SWH_ABI_VERSION_MINOR, "fixture_slow_hook", "0.0.1",
-    "Test fixture: a hook that blocks until a gate file exists", SWH_KIND_HOOK, SWH_IFACE_HOOK_V1,
-    kSchema, sizeof kSchema / sizeof kSchema[0], &kTable,
+    sizeof(swh_plugin_descriptor),
+    SWH_ABI_VERSION_MAJOR,
+    SWH_ABI_VERSION_MINOR,
+    "fixture_slow_hook",
+    "0.0.1",
+    "Test fixture: a hook that blocks until a gate file exists",
+    SWH_KIND_HOOK,
+    SWH_IFACE_HOOK_V1,
+    kSchema,
+    sizeof kSchema / sizeof kSchema[0],
+    &kTable,
 };
 
-SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) { return &kDescriptor; }
+SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
+    return &kDescriptor;
+}

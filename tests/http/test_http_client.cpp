@@ -20,10 +20,12 @@ class TestHandler : public http::RequestHandler {
   public:
     void handle(http::Request request, std::shared_ptr<http::Exchange> exchange) override {
         if (request.path == "/json") {
-            exchange->respond(201, "application/json", "{\"echo\":\"" + request.body + "\"}", {{"X-Test", "yes"}});
+            exchange->respond(201, "application/json", "{\"echo\":\"" + request.body + "\"}",
+                              {{"X-Test", "yes"}});
         } else if (request.path == "/stream") {
             exchange->start_stream();
-            for (int i = 0; i < 3; ++i) exchange->send_event("", "piece" + std::to_string(i));
+            for (int i = 0; i < 3; ++i)
+                exchange->send_event("", "piece" + std::to_string(i));
             exchange->end_stream();
         } else if (request.path == "/hang") {
             std::lock_guard lock(mutex_);
@@ -105,7 +107,8 @@ TEST_CASE("a POST gets status, headers and body") {
     CHECK(r.status == 201);
     CHECK(r.body == "{\"echo\":\"hi\"}");
     bool has_header = false;
-    for (const auto &[name, value] : r.headers) has_header = has_header || (name == "X-Test" && value == "yes");
+    for (const auto &[name, value] : r.headers)
+        has_header = has_header || (name == "X-Test" && value == "yes");
     CHECK(has_header);
     CHECK(client.open_requests() == 0);
 }

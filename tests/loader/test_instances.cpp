@@ -24,7 +24,10 @@ struct TempDb {
     TempDb() { std::filesystem::create_directories(dir); }
     ~TempDb() { std::filesystem::remove_all(dir); }
     Json config() const {
-        return {{"path", (dir / "t.db").string()}, {"busy_timeout_ms", 5000}, {"synchronous", "full"}, {"pool_size", 4}};
+        return {{"path", (dir / "t.db").string()},
+                {"busy_timeout_ms", 5000},
+                {"synchronous", "full"},
+                {"pool_size", 4}};
     }
 };
 
@@ -125,14 +128,17 @@ TEST_CASE("sqlite store: concurrent writers to one session lose and duplicate no
     for (int t = 0; t < kThreads; ++t)
         threads.emplace_back([&, t] {
             for (int i = 0; i < kEach; ++i)
-                store.add_message(make_message(s, "user", std::to_string(t) + ":" + std::to_string(i), now_us()));
+                store.add_message(
+                    make_message(s, "user", std::to_string(t) + ":" + std::to_string(i), now_us()));
         });
-    for (auto &th : threads) th.join();
+    for (auto &th : threads)
+        th.join();
     loader::MessageQuery q;
     q.session_id = s.id;
     auto all = store.get_messages(q);
     std::set<std::string> contents;
-    for (const auto &m : all) contents.insert(m.content);
+    for (const auto &m : all)
+        contents.insert(m.content);
     CHECK(all.size() == kThreads * kEach);
     CHECK(contents.size() == kThreads * kEach);
     CHECK(store.get_session(s.id)->message_count == kThreads * kEach);
@@ -183,15 +189,17 @@ loader::ProviderCallbacks collect_into(Collected &c, std::size_t stop_after = SI
 
 std::string joined(const std::vector<std::string> &chunks) {
     std::string out;
-    for (const auto &c : chunks) out += c;
+    for (const auto &c : chunks)
+        out += c;
     return out;
 }
 
 } // namespace
 
 TEST_CASE("echo provider streams a deterministic reply chunk by chunk") {
-    loader::ProviderInstance echo(load("swh_provider_echo"), "echo",
-                                  {{"prefix", "echo"}, {"chunk_words", 1}, {"model", "echo-1"}, {"fail_on", ""}});
+    loader::ProviderInstance echo(
+        load("swh_provider_echo"), "echo",
+        {{"prefix", "echo"}, {"chunk_words", 1}, {"model", "echo-1"}, {"fail_on", ""}});
     Session s = make_session("u");
     std::vector<Message> history = {make_message(s, "user", "first", 1), make_message(s, "assistant", "x", 2),
                                     make_message(s, "user", "hello big world", 3)};
@@ -209,8 +217,9 @@ TEST_CASE("echo provider streams a deterministic reply chunk by chunk") {
 }
 
 TEST_CASE("echo provider stops when the host cancels and fails on demand") {
-    loader::ProviderInstance echo(load("swh_provider_echo"), "echo",
-                                  {{"prefix", "echo"}, {"chunk_words", 1}, {"model", "echo-1"}, {"fail_on", "BOOM"}});
+    loader::ProviderInstance echo(
+        load("swh_provider_echo"), "echo",
+        {{"prefix", "echo"}, {"chunk_words", 1}, {"model", "echo-1"}, {"fail_on", "BOOM"}});
     Session s = make_session("u");
     std::vector<Message> history = {make_message(s, "user", "a b c d e f", 1)};
     loader::ProviderRequest request;
@@ -227,5 +236,6 @@ TEST_CASE("echo provider stops when the host cancels and fails on demand") {
     echo.start(request, collect_into(failed));
     CHECK(failed.status == SWH_E_UPSTREAM);
     CHECK_FALSE(failed.chunks.empty());
-    CHECK(joined(failed.chunks).size() < std::string("echo#1 one two three four BOOM six seven eight").size());
+    CHECK(joined(failed.chunks).size() <
+          std::string("echo#1 one two three four BOOM six seven eight").size());
 }

@@ -13,8 +13,12 @@ using Catch::Matchers::Contains;
 
 namespace {
 
-std::string plugin_file(const std::string &stem) { return std::string(SWH_TEST_PLUGIN_DIR) + "/" + stem + ".so"; }
-std::string broken_file(const std::string &stem) { return std::string(SWH_TEST_BROKEN_DIR) + "/" + stem + ".so"; }
+std::string plugin_file(const std::string &stem) {
+    return std::string(SWH_TEST_PLUGIN_DIR) + "/" + stem + ".so";
+}
+std::string broken_file(const std::string &stem) {
+    return std::string(SWH_TEST_BROKEN_DIR) + "/" + stem + ".so";
+}
 
 std::string load_error_of(const std::string &file) {
     try {
@@ -35,7 +39,8 @@ TEST_CASE("our plugins load with kind, version and declared schema") {
     CHECK_FALSE(sqlite->version().empty());
     bool has_path = false;
     for (const auto &field : sqlite->schema())
-        if (field.key == "path") has_path = field.type == manifest::ConfigType::String && field.default_value.has_value();
+        if (field.key == "path")
+            has_path = field.type == manifest::ConfigType::String && field.default_value.has_value();
     CHECK(has_path);
 
     auto echo = loader::PluginLibrary::load(plugin_file("swh_provider_echo"));
@@ -48,9 +53,12 @@ TEST_CASE("broken plugins are refused with the file and the reason") {
                Contains("not_a_plugin.so") && Contains("no exported symbol swh_plugin_entry"));
     CHECK_THAT(load_error_of(broken_file("wrong_abi_major")),
                Contains("wrong_abi_major.so") && Contains("major versions differ"));
-    CHECK_THAT(load_error_of(broken_file("newer_minor")), Contains("newer_minor.so") && Contains("upgrade swarmhost"));
-    CHECK_THAT(load_error_of(broken_file("bad_kind_table")), Contains("bad_kind_table.so") && Contains("smaller than"));
-    CHECK_THAT(load_error_of(broken_file("garbage")), Contains("garbage.so") && Contains("cannot load shared object"));
+    CHECK_THAT(load_error_of(broken_file("newer_minor")),
+               Contains("newer_minor.so") && Contains("upgrade swarmhost"));
+    CHECK_THAT(load_error_of(broken_file("bad_kind_table")),
+               Contains("bad_kind_table.so") && Contains("smaller than"));
+    CHECK_THAT(load_error_of(broken_file("garbage")),
+               Contains("garbage.so") && Contains("cannot load shared object"));
     CHECK_THAT(load_error_of(broken_file("does_not_exist")), Contains("cannot load shared object"));
 }
 
@@ -79,7 +87,8 @@ TEST_CASE("scanning a folder keeps the good plugins and remembers every failure"
     CHECK(registry.find("failing_create") != nullptr); // loads fine; only create fails
     CHECK(registry.find("wrong_abi") == nullptr);
     std::vector<std::string> failed;
-    for (const auto &f : registry.failures()) failed.push_back(std::filesystem::path(f.file).filename().string());
+    for (const auto &f : registry.failures())
+        failed.push_back(std::filesystem::path(f.file).filename().string());
     CHECK_THAT(failed, Catch::Matchers::VectorContains(std::string("not_a_plugin.so")));
     CHECK_THAT(failed, Catch::Matchers::VectorContains(std::string("wrong_abi_major.so")));
     CHECK_THAT(failed, Catch::Matchers::VectorContains(std::string("garbage.so")));

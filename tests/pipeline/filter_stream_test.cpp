@@ -14,7 +14,8 @@ using swh::content_filter::Options;
 
 namespace {
 
-std::string stream_through(const Filter &filter, const std::vector<std::string> &pieces, std::size_t *max_held = nullptr) {
+std::string stream_through(const Filter &filter, const std::vector<std::string> &pieces,
+                           std::size_t *max_held = nullptr) {
     Filter::Stream s(filter);
     std::string out;
     for (const auto &p : pieces) {
@@ -34,10 +35,12 @@ void check_all_splits(const Filter &filter, const std::string &text, const std::
         CHECK(stream_through(filter, {text.substr(0, i), text.substr(i)}, &held) == expected);
         CHECK(held <= filter.holdback());
         for (std::size_t j = i; j <= text.size(); j += 3)
-            CHECK(stream_through(filter, {text.substr(0, i), text.substr(i, j - i), text.substr(j)}) == expected);
+            CHECK(stream_through(filter, {text.substr(0, i), text.substr(i, j - i), text.substr(j)}) ==
+                  expected);
     }
     std::vector<std::string> bytes;
-    for (char c : text) bytes.emplace_back(1, c);
+    for (char c : text)
+        bytes.emplace_back(1, c);
     std::size_t held = 0;
     CHECK(stream_through(filter, bytes, &held) == expected);
     CHECK(held <= filter.holdback());

@@ -33,17 +33,19 @@ SWH_STATIC_ASSERT(offsetof(swh_str, ptr) == 0, swh_str_ptr_first);
 SWH_STATIC_ASSERT(sizeof(((swh_str *)0)->len) == sizeof(size_t), swh_str_len_is_size_t);
 
 /* Every public struct begins with a 4-byte struct_size at offset 0. */
-#define SWH_PUBLIC_STRUCT(T)                                                               \
-    SWH_STATIC_ASSERT(offsetof(T, struct_size) == 0, T##_struct_size_at_offset_0);         \
-    SWH_STATIC_ASSERT(sizeof(((T *)0)->struct_size) == 4, T##_struct_size_is_4_bytes);     \
+#define SWH_PUBLIC_STRUCT(T)                                                                                 \
+    SWH_STATIC_ASSERT(offsetof(T, struct_size) == 0, T##_struct_size_at_offset_0);                           \
+    SWH_STATIC_ASSERT(sizeof(((T *)0)->struct_size) == 4, T##_struct_size_is_4_bytes);                       \
     SWH_STATIC_ASSERT((__typeof__(((T *)0)->struct_size))-1 > 0, T##_struct_size_unsigned);
 #include "public_structs.inc"
 #undef SWH_PUBLIC_STRUCT
 
 /* The type of struct_size is exactly uint32_t: assigning its address to a
  * uint32_t* is a constraint violation (an error under -Werror) otherwise. */
-#define SWH_PUBLIC_STRUCT(T)                                                               \
-    static uint32_t *T##_struct_size_type(T *p) { return &p->struct_size; }
+#define SWH_PUBLIC_STRUCT(T)                                                                                 \
+    static uint32_t *T##_struct_size_type(T *p) {                                                            \
+        return &p->struct_size;                                                                              \
+    }
 #include "public_structs.inc"
 #undef SWH_PUBLIC_STRUCT
 
@@ -57,7 +59,9 @@ SWH_STATIC_ASSERT(sizeof(((swh_host_api *)0)->abi_major) == 2, host_api_abi_majo
 int swh_layout_check_c99(void);
 int swh_layout_check_c99(void) {
     int n = 0;
-#define SWH_PUBLIC_STRUCT(T) (void)T##_struct_size_type; ++n;
+#define SWH_PUBLIC_STRUCT(T)                                                                                 \
+    (void)T##_struct_size_type;                                                                              \
+    ++n;
 #include "public_structs.inc"
 #undef SWH_PUBLIC_STRUCT
     return n;

@@ -92,7 +92,8 @@ Json message_json(const swh_message &m) {
 std::string safe_name(const std::string &id) {
     std::string out;
     for (char c : id) {
-        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_';
+        const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                        c == '-' || c == '_';
         if (ok) {
             out.push_back(c);
         } else {
@@ -119,9 +120,10 @@ void write_all(int fd, const std::string &data, const std::string &path) {
 // temp file in the target folder -> fsync -> rename over the target -> fsync folder.
 void atomic_write(const fs::path &target, const std::string &data, bool sync, uint64_t serial) {
     const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" +
-                                                  std::to_string(::getpid()) + "-" + std::to_string(serial));
+                                                 std::to_string(::getpid()) + "-" + std::to_string(serial));
     const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) throw Failure(SWH_E_UNAVAILABLE, "backup: create " + tmp.string() + ": " + std::strerror(errno));
+    if (fd < 0)
+        throw Failure(SWH_E_UNAVAILABLE, "backup: create " + tmp.string() + ": " + std::strerror(errno));
     try {
         write_all(fd, data, tmp.string());
         if (sync && ::fsync(fd) != 0)
@@ -164,8 +166,10 @@ class Backup {
         if (dir_.empty()) throw Failure(SWH_E_INVALID, "backup: dir must not be empty");
         for (const auto &item : config.at("triggers")) {
             const std::string trigger = item.get<std::string>();
-            if (trigger == "created") on_created_ = true;
-            else if (trigger == "archived") on_archived_ = true;
+            if (trigger == "created")
+                on_created_ = true;
+            else if (trigger == "archived")
+                on_archived_ = true;
             else if (!parse_every(trigger))
                 throw Failure(SWH_E_INVALID, "backup: unknown trigger '" + trigger +
                                                  "' (created, archived, every_<N>_messages with N >= 1)");
@@ -176,14 +180,16 @@ class Backup {
         std::error_code ec;
         fs::create_directories(dir_, ec);
         if (ec || !fs::is_directory(dir_))
-            throw Failure(SWH_E_INVALID, "backup: cannot create dir '" + dir_.string() + "': " + ec.message());
+            throw Failure(SWH_E_INVALID,
+                          "backup: cannot create dir '" + dir_.string() + "': " + ec.message());
     }
 
     uint32_t events() const {
         uint32_t mask = 0;
         if (on_created_) mask |= SWH_EVENT_SESSION_CREATED;
         if (on_archived_) mask |= SWH_EVENT_SESSION_ARCHIVED;
-        if (every_ > 0) mask |= SWH_EVENT_MESSAGE_SENT | SWH_EVENT_SESSION_ARCHIVED | SWH_EVENT_SESSION_DELETED;
+        if (every_ > 0)
+            mask |= SWH_EVENT_MESSAGE_SENT | SWH_EVENT_SESSION_ARCHIVED | SWH_EVENT_SESSION_DELETED;
         return mask;
     }
 
@@ -204,8 +210,11 @@ class Backup {
             counts_.erase(id);
             if (on_archived_) snapshot(id, "archived", event.time);
             break;
-        case SWH_EVENT_SESSION_DELETED: counts_.erase(id); break;
-        default: break;
+        case SWH_EVENT_SESSION_DELETED:
+            counts_.erase(id);
+            break;
+        default:
+            break;
         }
     }
 
@@ -214,7 +223,8 @@ class Backup {
         std::string out = "# HELP swarmhost_backup_snapshots_total Session snapshots written, per trigger\n"
                           "# TYPE swarmhost_backup_snapshots_total counter\n";
         for (const auto &[trigger, n] : written_)
-            out += "swarmhost_backup_snapshots_total{trigger=\"" + trigger + "\"} " + std::to_string(n) + "\n";
+            out +=
+                "swarmhost_backup_snapshots_total{trigger=\"" + trigger + "\"} " + std::to_string(n) + "\n";
         out += "# HELP swarmhost_backup_failures_total Snapshots that could not be written\n"
                "# TYPE swarmhost_backup_failures_total counter\n"
                "swarmhost_backup_failures_total " +
@@ -229,7 +239,8 @@ class Backup {
             trigger.compare(trigger.size() - tail.size(), tail.size(), tail) != 0)
             return false;
         const std::string digits = trigger.substr(head.size(), trigger.size() - head.size() - tail.size());
-        if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos)
+        if (digits.empty() || digits.size() > 9 ||
+            digits.find_first_not_of("0123456789") != std::string::npos)
             return false;
         const uint64_t n = std::stoull(digits);
         if (n == 0) return false;
@@ -273,13 +284,15 @@ class Backup {
             }
             if (status != SWH_OK || !c.have_session)
                 throw Failure(status == SWH_OK ? SWH_E_NOT_FOUND : status,
-                              "backup: read_session " + session_id + " returned status " + std::to_string(status));
+                              "backup: read_session " + session_id + " returned status " +
+                                  std::to_string(status));
             const Json doc = {{"format", "swarmhost.session_backup/1"},
                               {"trigger", trigger},
                               {"taken_at", iso8601(when)},
                               {"session", std::move(c.session)},
                               {"messages", std::move(c.messages)}};
-            const std::string text = doc.dump(pretty_ ? 2 : -1, ' ', false, Json::error_handler_t::replace) + "\n";
+            const std::string text =
+                doc.dump(pretty_ ? 2 : -1, ' ', false, Json::error_handler_t::replace) + "\n";
             fs::path target;
             if (keep_history_) {
                 const fs::path folder = dir_ / safe_name(session_id);
@@ -289,7 +302,8 @@ class Backup {
                 target = dir_ / (safe_name(session_id) + ".json");
             }
             atomic_write(target, text, sync_, ++serial_);
-            log_(SWH_LOG_DEBUG, "session " + session_id + " backed up to " + target.string() + " (" + trigger + ")");
+            log_(SWH_LOG_DEBUG,
+                 "session " + session_id + " backed up to " + target.string() + " (" + trigger + ")");
             std::lock_guard lock(stats_mutex_);
             ++written_[trigger];
         } catch (...) {
@@ -353,7 +367,8 @@ uint32_t b_events(void *handle) noexcept {
 
 swh_status b_on_event(void *handle, const swh_event *event) noexcept {
     return call(handle, [&](Backup &b) -> swh_status {
-        if (!SWH_HAS_MEMBER(event, swh_event, details_json) || !SWH_HAS_MEMBER(event->session, swh_session, id))
+        if (!SWH_HAS_MEMBER(event, swh_event, details_json) ||
+            !SWH_HAS_MEMBER(event->session, swh_session, id))
             throw Failure(SWH_E_INVALID, "backup: event is NULL or too small");
         b.on_event(*event);
         return SWH_OK;
@@ -373,9 +388,11 @@ constexpr swh_config_field kConfigSchema[] = {
     {sizeof(swh_config_field), "dir", SWH_CFG_STRING, 1, nullptr,
      "Folder for the snapshots (created if missing)"},
     {sizeof(swh_config_field), "triggers", SWH_CFG_STRING_LIST, 0, "[\"archived\",\"every_10_messages\"]",
-     "When to snapshot: \"created\", \"archived\", \"every_<N>_messages\" (user and assistant messages count)"},
+     "When to snapshot: \"created\", \"archived\", \"every_<N>_messages\" (user and assistant messages "
+     "count)"},
     {sizeof(swh_config_field), "keep_history", SWH_CFG_BOOL, 0, "false",
-     "false: one file <dir>/<session id>.json, replaced each time; true: <dir>/<session id>/<time us>-<trigger>.json"},
+     "false: one file <dir>/<session id>.json, replaced each time; true: <dir>/<session id>/<time "
+     "us>-<trigger>.json"},
     {sizeof(swh_config_field), "fsync", SWH_CFG_BOOL, 0, "true",
      "fsync the file before the rename and the folder after it (durable against power loss)"},
     {sizeof(swh_config_field), "pretty", SWH_CFG_BOOL, 0, "false", "Indent the JSON (2 spaces)"},
@@ -391,7 +408,8 @@ constexpr swh_plugin_descriptor kDescriptor = {
     SWH_ABI_VERSION_MINOR,
     "backup",
     "0.1.0",
-    "Full JSON snapshots of sessions to a folder on created / every N messages / archived, written atomically",
+    "Full JSON snapshots of sessions to a folder on created / every N messages / archived, written "
+    "atomically",
     SWH_KIND_HOOK,
     SWH_IFACE_HOOK_V1,
     kConfigSchema,

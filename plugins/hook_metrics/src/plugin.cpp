@@ -51,18 +51,24 @@ std::string number(double v) {
     if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
     if (std::isnan(v)) return "NaN";
     char buf[64];
-    if (v == std::floor(v) && std::fabs(v) < 1e15) std::snprintf(buf, sizeof buf, "%.0f", v);
-    else std::snprintf(buf, sizeof buf, "%.17g", v);
+    if (v == std::floor(v) && std::fabs(v) < 1e15)
+        std::snprintf(buf, sizeof buf, "%.0f", v);
+    else
+        std::snprintf(buf, sizeof buf, "%.17g", v);
     return buf;
 }
 
 std::string escape(const std::string &value) {
     std::string out;
     for (char c : value) {
-        if (c == '\\') out += "\\\\";
-        else if (c == '"') out += "\\\"";
-        else if (c == '\n') out += "\\n";
-        else out.push_back(c);
+        if (c == '\\')
+            out += "\\\\";
+        else if (c == '"')
+            out += "\\\"";
+        else if (c == '\n')
+            out += "\\n";
+        else
+            out.push_back(c);
     }
     return out;
 }
@@ -101,13 +107,16 @@ std::vector<double> bounds_of(const Json &buckets, const char *key, std::vector<
     auto it = buckets.find(key);
     if (it == buckets.end()) return fallback;
     if (!it->is_array() || it->empty())
-        throw Failure(SWH_E_INVALID, std::string("metrics: buckets.") + key + " must be a non-empty array of numbers");
+        throw Failure(SWH_E_INVALID,
+                      std::string("metrics: buckets.") + key + " must be a non-empty array of numbers");
     std::vector<double> out;
     for (const auto &v : *it) {
-        if (!v.is_number()) throw Failure(SWH_E_INVALID, std::string("metrics: buckets.") + key + " holds a non-number");
+        if (!v.is_number())
+            throw Failure(SWH_E_INVALID, std::string("metrics: buckets.") + key + " holds a non-number");
         const double d = v.get<double>();
         if (!out.empty() && d <= out.back())
-            throw Failure(SWH_E_INVALID, std::string("metrics: buckets.") + key + " must be strictly ascending");
+            throw Failure(SWH_E_INVALID,
+                          std::string("metrics: buckets.") + key + " must be strictly ascending");
         out.push_back(d);
     }
     return out;
@@ -118,7 +127,8 @@ class Metrics {
     Metrics(const swh_host_api *host, const Json &config) : log_(host) {
         prefix_ = config.at("prefix").get<std::string>();
         for (char c : prefix_)
-            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == ':'))
+            if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+                  c == ':'))
                 throw Failure(SWH_E_INVALID, "metrics: prefix may only hold [a-zA-Z0-9_:]");
         slow_ms_ = config.at("slow_response_ms").get<double>();
         const Json &buckets = config.at("buckets");
@@ -130,10 +140,12 @@ class Metrics {
                                                  "' (message_length, response_time_ms, token_usage, "
                                                  "session_duration_seconds)");
         }
-        length_bounds_ = bounds_of(buckets, "message_length", {10, 50, 100, 250, 500, 1000, 2500, 5000, 10000});
+        length_bounds_ =
+            bounds_of(buckets, "message_length", {10, 50, 100, 250, 500, 1000, 2500, 5000, 10000});
         response_ = Histogram(bounds_of(buckets, "response_time_ms",
                                         {10, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000, 60000}));
-        token_bounds_ = bounds_of(buckets, "token_usage", {10, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16000});
+        token_bounds_ =
+            bounds_of(buckets, "token_usage", {10, 50, 100, 250, 500, 1000, 2000, 4000, 8000, 16000});
         duration_ = Histogram(
             bounds_of(buckets, "session_duration_seconds", {1, 10, 60, 300, 900, 1800, 3600, 14400, 86400}));
     }
@@ -142,19 +154,26 @@ class Metrics {
         const swh_session &s = *event.session;
         std::lock_guard lock(mutex_);
         switch (event.type) {
-        case SWH_EVENT_SESSION_CREATED: ++created_[text_of(s.provider)]; break;
+        case SWH_EVENT_SESSION_CREATED:
+            ++created_[text_of(s.provider)];
+            break;
         case SWH_EVENT_SESSION_ARCHIVED: {
             ++archived_;
             const double seconds = static_cast<double>(event.time - s.created_at) / 1e6;
             if (seconds >= 0) duration_.observe(seconds);
             break;
         }
-        case SWH_EVENT_SESSION_DELETED: ++deleted_; break;
-        case SWH_EVENT_PROVIDER_ERROR: ++provider_errors_[text_of(s.provider)]; break;
+        case SWH_EVENT_SESSION_DELETED:
+            ++deleted_;
+            break;
+        case SWH_EVENT_PROVIDER_ERROR:
+            ++provider_errors_[text_of(s.provider)];
+            break;
         case SWH_EVENT_MESSAGE_SENT:
             if (event.message != nullptr) message(event, *event.message);
             break;
-        default: break;
+        default:
+            break;
         }
     }
 
@@ -164,7 +183,8 @@ class Metrics {
         const std::string p = prefix_;
         family(out, p + "sessions_created_total", "counter", "Sessions created, per provider");
         for (const auto &[provider, n] : created_)
-            out += p + "sessions_created_total{" + label("provider", provider) + "} " + number(double(n)) + "\n";
+            out +=
+                p + "sessions_created_total{" + label("provider", provider) + "} " + number(double(n)) + "\n";
         family(out, p + "sessions_archived_total", "counter", "Sessions archived");
         out += p + "sessions_archived_total " + number(double(archived_)) + "\n";
         family(out, p + "sessions_deleted_total", "counter", "Sessions deleted");
@@ -174,18 +194,23 @@ class Metrics {
             out += p + "messages_total{" + label("role", role) + "} " + number(double(n)) + "\n";
         family(out, p + "provider_errors_total", "counter", "Provider failures, per provider");
         for (const auto &[provider, n] : provider_errors_)
-            out += p + "provider_errors_total{" + label("provider", provider) + "} " + number(double(n)) + "\n";
+            out +=
+                p + "provider_errors_total{" + label("provider", provider) + "} " + number(double(n)) + "\n";
         family(out, p + "slow_responses_total", "counter", "Replies slower than slow_response_ms");
         out += p + "slow_responses_total " + number(double(slow_)) + "\n";
-        family(out, p + "tokens_total", "counter", "Tokens reported by providers (provider_metadata.usage), per kind");
+        family(out, p + "tokens_total", "counter",
+               "Tokens reported by providers (provider_metadata.usage), per kind");
         for (const auto &[kind, n] : tokens_total_)
             out += p + "tokens_total{" + label("kind", kind) + "} " + number(n) + "\n";
         family(out, p + "message_length_chars", "histogram", "Message length in characters, per role");
-        for (const auto &[role, h] : length_) h.render(out, p + "message_length_chars", label("role", role));
-        family(out, p + "response_time_ms", "histogram", "Reply time in milliseconds (metadata.response_time_ms)");
+        for (const auto &[role, h] : length_)
+            h.render(out, p + "message_length_chars", label("role", role));
+        family(out, p + "response_time_ms", "histogram",
+               "Reply time in milliseconds (metadata.response_time_ms)");
         response_.render(out, p + "response_time_ms", "");
         family(out, p + "token_usage", "histogram", "Tokens per reply, per kind (prompt, completion, total)");
-        for (const auto &[kind, h] : tokens_) h.render(out, p + "token_usage", label("kind", kind));
+        for (const auto &[kind, h] : tokens_)
+            h.render(out, p + "token_usage", label("kind", kind));
         family(out, p + "session_duration_seconds", "histogram", "Session age when archived, in seconds");
         duration_.render(out, p + "session_duration_seconds", "");
         return out;
@@ -198,7 +223,8 @@ class Metrics {
 
     static std::size_t characters(std::string_view text) {
         std::size_t n = 0;
-        for (char c : text) n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
+        for (char c : text)
+            n += (static_cast<unsigned char>(c) & 0xC0) != 0x80;
         return n;
     }
 
@@ -217,14 +243,16 @@ class Metrics {
             ms = it->get<double>();
         } else {
             const Json details = json_of(event.details_json);
-            if (auto d = details.find("response_time_ms"); d != details.end() && d->is_number()) ms = d->get<double>();
+            if (auto d = details.find("response_time_ms"); d != details.end() && d->is_number())
+                ms = d->get<double>();
         }
         if (ms >= 0) {
             response_.observe(ms);
             if (ms > slow_ms_) {
                 ++slow_;
-                log_(SWH_LOG_WARN, "slow response in session " + text_of(m.session_id) + ": " + number(std::round(ms)) +
-                                       " ms (threshold " + number(slow_ms_) + " ms)");
+                log_(SWH_LOG_WARN, "slow response in session " + text_of(m.session_id) + ": " +
+                                       number(std::round(ms)) + " ms (threshold " + number(slow_ms_) +
+                                       " ms)");
             }
         }
         const Json provider = json_of(m.provider_metadata_json);
@@ -237,8 +265,10 @@ class Metrics {
             if (it == usage->end() || !it->is_number()) continue;
             const double n = it->get<double>();
             observe_tokens(kind, n);
-            if (std::string_view(kind) == "total") has_total = true;
-            else total += n, any = true;
+            if (std::string_view(kind) == "total")
+                has_total = true;
+            else
+                total += n, any = true;
         }
         if (any && !has_total) observe_tokens("total", total);
     }
@@ -303,7 +333,8 @@ uint32_t m_events(void *) noexcept {
 
 swh_status m_on_event(void *handle, const swh_event *event) noexcept {
     return call(handle, [&](Metrics &m) -> swh_status {
-        if (!SWH_HAS_MEMBER(event, swh_event, details_json) || !SWH_HAS_MEMBER(event->session, swh_session, metadata_json))
+        if (!SWH_HAS_MEMBER(event, swh_event, details_json) ||
+            !SWH_HAS_MEMBER(event->session, swh_session, metadata_json))
             throw Failure(SWH_E_INVALID, "metrics: event is NULL or too small");
         if (event->message != nullptr && !SWH_HAS_MEMBER(event->message, swh_message, provider_metadata_json))
             throw Failure(SWH_E_INVALID, "metrics: event message is too small");

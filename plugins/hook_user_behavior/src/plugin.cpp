@@ -57,12 +57,18 @@ std::string iso8601(int64_t us) {
 
 const char *event_name(uint32_t type) {
     switch (type) {
-    case SWH_EVENT_SESSION_CREATED: return "session_created";
-    case SWH_EVENT_MESSAGE_SENT: return "message_sent";
-    case SWH_EVENT_SESSION_ARCHIVED: return "session_archived";
-    case SWH_EVENT_SESSION_DELETED: return "session_deleted";
-    case SWH_EVENT_PROVIDER_ERROR: return "provider_error";
-    default: return "unknown";
+    case SWH_EVENT_SESSION_CREATED:
+        return "session_created";
+    case SWH_EVENT_MESSAGE_SENT:
+        return "message_sent";
+    case SWH_EVENT_SESSION_ARCHIVED:
+        return "session_archived";
+    case SWH_EVENT_SESSION_DELETED:
+        return "session_deleted";
+    case SWH_EVENT_PROVIDER_ERROR:
+        return "provider_error";
+    default:
+        return "unknown";
     }
 }
 
@@ -92,7 +98,9 @@ class UserBehavior {
         const std::filesystem::path file(path);
         if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
         out_.open(file, std::ios::app | std::ios::binary);
-        if (!out_) throw Failure(SWH_E_INVALID, "user_behavior: cannot open output_file '" + path + "' for appending");
+        if (!out_)
+            throw Failure(SWH_E_INVALID,
+                          "user_behavior: cannot open output_file '" + path + "' for appending");
     }
 
     void on_event(const swh_event &event) {
@@ -120,7 +128,8 @@ class UserBehavior {
             ++u.total_messages;
             u.total_length += content.size();
             u.with_code += content.find("```") != std::string::npos;
-            u.with_url += content.find("http://") != std::string::npos || content.find("https://") != std::string::npos;
+            u.with_url +=
+                content.find("http://") != std::string::npos || content.find("https://") != std::string::npos;
             u.with_question += content.find('?') != std::string::npos;
             const std::size_t before = windowed(u.messages, event.time);
             u.messages.push_back(event.time);
@@ -130,8 +139,11 @@ class UserBehavior {
             break;
         }
         case SWH_EVENT_SESSION_ARCHIVED:
-        case SWH_EVENT_SESSION_DELETED: u.active.erase(session); break;
-        default: break;
+        case SWH_EVENT_SESSION_DELETED:
+            u.active.erase(session);
+            break;
+        default:
+            break;
         }
         // Forget users with nothing left to track (bounded memory).
         windowed(u.sessions_created, event.time);
@@ -141,15 +153,17 @@ class UserBehavior {
 
     std::string render() const {
         std::lock_guard lock(mutex_);
-        std::string out = "# HELP swarmhost_user_behavior_events_total Lifecycle events seen, per event type\n"
-                          "# TYPE swarmhost_user_behavior_events_total counter\n";
+        std::string out =
+            "# HELP swarmhost_user_behavior_events_total Lifecycle events seen, per event type\n"
+            "# TYPE swarmhost_user_behavior_events_total counter\n";
         for (const auto &[name, n] : events_)
             out += "swarmhost_user_behavior_events_total{event=\"" + name + "\"} " + std::to_string(n) + "\n";
         out += "# HELP swarmhost_user_behavior_flags_total Unusual behaviour flagged, per flag\n"
                "# TYPE swarmhost_user_behavior_flags_total counter\n";
         for (const auto &[name, n] : flags_)
             out += "swarmhost_user_behavior_flags_total{flag=\"" + name + "\"} " + std::to_string(n) + "\n";
-        out += "# HELP swarmhost_user_behavior_tracked_users Users with activity in the window or active sessions\n"
+        out += "# HELP swarmhost_user_behavior_tracked_users Users with activity in the window or active "
+               "sessions\n"
                "# TYPE swarmhost_user_behavior_tracked_users gauge\n"
                "swarmhost_user_behavior_tracked_users " +
                std::to_string(users_.size()) + "\n";
@@ -159,7 +173,8 @@ class UserBehavior {
   private:
     // Drops times older than the window ending at `now`; returns what is left.
     std::size_t windowed(std::deque<int64_t> &times, int64_t now) const {
-        while (!times.empty() && times.front() <= now - window_us_) times.pop_front();
+        while (!times.empty() && times.front() <= now - window_us_)
+            times.pop_front();
         return times.size();
     }
 
@@ -208,7 +223,8 @@ template <class Body> swh_status call(void *handle, Body &&body) noexcept {
     if (handle == nullptr) return SWH_E_INVALID;
     auto &instance = *static_cast<Instance *>(handle);
     return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.impl) throw Failure(SWH_E_INVALID, "user_behavior: instance was not created successfully");
+        if (!instance.impl)
+            throw Failure(SWH_E_INVALID, "user_behavior: instance was not created successfully");
         return body(*instance.impl);
     });
 }
@@ -240,7 +256,8 @@ uint32_t u_events(void *) noexcept {
 
 swh_status u_on_event(void *handle, const swh_event *event) noexcept {
     return call(handle, [&](UserBehavior &b) -> swh_status {
-        if (!SWH_HAS_MEMBER(event, swh_event, details_json) || !SWH_HAS_MEMBER(event->session, swh_session, user_id))
+        if (!SWH_HAS_MEMBER(event, swh_event, details_json) ||
+            !SWH_HAS_MEMBER(event->session, swh_session, user_id))
             throw Failure(SWH_E_INVALID, "user_behavior: event is NULL or too small");
         if (event->message != nullptr && !SWH_HAS_MEMBER(event->message, swh_message, content))
             throw Failure(SWH_E_INVALID, "user_behavior: event message is too small");
@@ -281,7 +298,8 @@ constexpr swh_plugin_descriptor kDescriptor = {
     SWH_ABI_VERSION_MINOR,
     "user_behavior",
     "0.1.0",
-    "Per-user session/message rates and patterns; bursts and other unusual behaviour flagged to a JSON-lines file",
+    "Per-user session/message rates and patterns; bursts and other unusual behaviour flagged to a JSON-lines "
+    "file",
     SWH_KIND_HOOK,
     SWH_IFACE_HOOK_V1,
     kConfigSchema,

@@ -22,13 +22,15 @@ std::string intent_of(std::string_view text, const std::vector<std::string> &wor
     const std::string first = words.empty() ? "" : words.front();
     if (!trimmed.empty() && trimmed.back() == '?') return "question";
     if (in(first, {"hi", "hello", "hey", "greetings", "howdy", "yo"})) return "greeting";
-    if (in(first, {"what", "why", "how", "when", "where", "who", "which", "whose", "can", "could", "would", "is",
-                   "are", "do", "does", "did", "should", "will", "may"}))
+    if (in(first, {"what", "why", "how", "when", "where", "who", "which", "whose", "can", "could", "would",
+                   "is", "are", "do", "does", "did", "should", "will", "may"}))
         return "question";
-    if (in(first, {"please", "show", "tell", "give", "write", "create", "make", "list", "explain", "help", "find",
-                   "generate", "summarize", "summarise", "translate", "fix", "describe", "compare", "add", "remove"}))
+    if (in(first, {"please",    "show",    "tell",     "give",    "write",    "create",    "make",
+                   "list",      "explain", "help",     "find",    "generate", "summarize", "summarise",
+                   "translate", "fix",     "describe", "compare", "add",      "remove"}))
         return "request";
-    if (std::any_of(words.begin(), words.end(), [](const std::string &w) { return w == "thanks" || w == "thank"; }))
+    if (std::any_of(words.begin(), words.end(),
+                    [](const std::string &w) { return w == "thanks" || w == "thank"; }))
         return "gratitude";
     return "statement";
 }
@@ -53,8 +55,8 @@ std::vector<std::string> words_of(std::string_view text) {
 Analysis analyse(std::string_view text, const Lexicon &lexicon) {
     Analysis a;
     a.content_length = text.size();
-    a.characters = static_cast<std::size_t>(
-        std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+    a.characters = static_cast<std::size_t>(std::count_if(
+        text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
     const auto words = words_of(text);
     a.word_count = words.size();
     const double scale = lexicon.complexity_words > 0 ? static_cast<double>(lexicon.complexity_words) : 1.0;
@@ -67,7 +69,8 @@ Analysis analyse(std::string_view text, const Lexicon &lexicon) {
             a.sentiment_score += negated ? -value : value;
             negated = false;
         } else {
-            negated = in(word, {"not", "no", "never", "don't", "isn't", "wasn't", "aren't", "doesn't", "didn't"});
+            negated =
+                in(word, {"not", "no", "never", "don't", "isn't", "wasn't", "aren't", "doesn't", "didn't"});
         }
     }
     a.sentiment = a.sentiment_score > 0 ? "positive" : a.sentiment_score < 0 ? "negative" : "neutral";

@@ -13,17 +13,17 @@ namespace swh::analytics {
 
 struct Lexicon {
     std::set<std::string> positive, negative; // lower-case words
-    std::size_t complexity_words = 50;       // word count at which complexity reaches 1.0
+    std::size_t complexity_words = 50;        // word count at which complexity reaches 1.0
 };
 
 struct Analysis {
     std::size_t content_length = 0; // bytes
     std::size_t characters = 0;     // UTF-8 code points
     std::size_t word_count = 0;
-    double complexity = 0;          // min(word_count / complexity_words, 1.0)
-    std::string intent;             // question | greeting | request | gratitude | statement
-    std::string sentiment;          // positive | negative | neutral
-    int sentiment_score = 0;        // positive hits - negative hits (negation flips)
+    double complexity = 0;   // min(word_count / complexity_words, 1.0)
+    std::string intent;      // question | greeting | request | gratitude | statement
+    std::string sentiment;   // positive | negative | neutral
+    int sentiment_score = 0; // positive hits - negative hits (negation flips)
 };
 
 // Lower-case ASCII words (letters, digits, apostrophes) of `text`.

@@ -49,28 +49,37 @@ class Analytics {
     Analytics(const swh_host_api *host, const Json &config) : host_(host) {
         for (const auto &item : config.at("stages")) {
             const std::string stage = item.get<std::string>();
-            if (stage == "user") stages_ |= SWH_STAGE_USER;
-            else if (stage == "assistant") stages_ |= SWH_STAGE_ASSISTANT;
-            else throw Failure(SWH_E_INVALID, "analytics: stages: unknown stage '" + stage + "'");
+            if (stage == "user")
+                stages_ |= SWH_STAGE_USER;
+            else if (stage == "assistant")
+                stages_ |= SWH_STAGE_ASSISTANT;
+            else
+                throw Failure(SWH_E_INVALID, "analytics: stages: unknown stage '" + stage + "'");
         }
         if (stages_ == 0) throw Failure(SWH_E_INVALID, "analytics: stages must name at least one stage");
         const int64_t complexity_words = config.at("complexity_words").get<int64_t>();
         if (complexity_words < 1) throw Failure(SWH_E_INVALID, "analytics: complexity_words must be >= 1");
         lexicon_.complexity_words = static_cast<std::size_t>(complexity_words);
-        for (const auto &w : config.at("positive_words")) lexicon_.positive.insert(lower(w.get<std::string>()));
-        for (const auto &w : config.at("negative_words")) lexicon_.negative.insert(lower(w.get<std::string>()));
+        for (const auto &w : config.at("positive_words"))
+            lexicon_.positive.insert(lower(w.get<std::string>()));
+        for (const auto &w : config.at("negative_words"))
+            lexicon_.negative.insert(lower(w.get<std::string>()));
         publish_ = config.at("publish_events").get<bool>();
         metrics_ = config.at("metrics").get<bool>();
         add_metadata_ = config.at("add_metadata").get<bool>();
         if (publish_ && !(SWH_HAS_MEMBER(host, swh_host_api, publish_event) && host->publish_event))
-            throw Failure(SWH_E_INVALID, "analytics: publish_events is on but the host offers no publish_event");
-        if (metrics_ && !(SWH_HAS_MEMBER(host, swh_host_api, metric_add) && host->metric_add)) metrics_ = false;
+            throw Failure(SWH_E_INVALID,
+                          "analytics: publish_events is on but the host offers no publish_event");
+        if (metrics_ && !(SWH_HAS_MEMBER(host, swh_host_api, metric_add) && host->metric_add))
+            metrics_ = false;
         const std::string path = config.at("output_file").get<std::string>();
         if (!path.empty()) {
             const std::filesystem::path file(path);
             if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
             out_.open(file, std::ios::app | std::ios::binary);
-            if (!out_) throw Failure(SWH_E_INVALID, "analytics: cannot open output_file '" + path + "' for appending");
+            if (!out_)
+                throw Failure(SWH_E_INVALID,
+                              "analytics: cannot open output_file '" + path + "' for appending");
         }
     }
 
@@ -111,11 +120,13 @@ class Analytics {
         }
         if (publish_) host_->publish_event(host_->host_ctx, to_str("analytics.message"), to_str(line));
         if (metrics_) {
-            const std::string labels = dump(Json{{"role", role}, {"intent", a.intent}, {"sentiment", a.sentiment}});
+            const std::string labels =
+                dump(Json{{"role", role}, {"intent", a.intent}, {"sentiment", a.sentiment}});
             const std::string role_label = dump(Json{{"role", role}});
-            host_->metric_add(host_->host_ctx, to_str("swarmhost_analytics_messages_total"), to_str(labels), 1);
-            host_->metric_add(host_->host_ctx, to_str("swarmhost_analytics_content_bytes_total"), to_str(role_label),
-                              static_cast<double>(a.content_length));
+            host_->metric_add(host_->host_ctx, to_str("swarmhost_analytics_messages_total"), to_str(labels),
+                              1);
+            host_->metric_add(host_->host_ctx, to_str("swarmhost_analytics_content_bytes_total"),
+                              to_str(role_label), static_cast<double>(a.content_length));
             host_->metric_add(host_->host_ctx, to_str("swarmhost_analytics_words_total"), to_str(role_label),
                               static_cast<double>(a.word_count));
         }
@@ -175,7 +186,8 @@ uint32_t a_stages(void *handle) noexcept {
     return instance != nullptr && instance->impl ? instance->impl->stages() : 0;
 }
 
-swh_status a_process(void *handle, const swh_middleware_input *input, const swh_message_editor *editor) noexcept {
+swh_status a_process(void *handle, const swh_middleware_input *input,
+                     const swh_message_editor *editor) noexcept {
     if (handle == nullptr) return SWH_E_INVALID;
     auto &instance = *static_cast<Instance *>(handle);
     return guarded(instance.errors, [&]() -> swh_status {
@@ -200,11 +212,13 @@ constexpr swh_config_field kConfigSchema[] = {
     {sizeof(swh_config_field), "metrics", SWH_CFG_BOOL, 0, "true",
      "Add to host counters swarmhost_analytics_{messages,content_bytes,words}_total (shown on GET /metrics)"},
     {sizeof(swh_config_field), "add_metadata", SWH_CFG_BOOL, 0, "true",
-     "Merge {\"analytics\": {content_length, word_count, complexity, intent, sentiment}} into the message metadata"},
+     "Merge {\"analytics\": {content_length, word_count, complexity, intent, sentiment}} into the message "
+     "metadata"},
     {sizeof(swh_config_field), "complexity_words", SWH_CFG_INT, 0, "50",
      "Word count at which complexity reaches 1.0 (complexity = min(words / this, 1.0))"},
     {sizeof(swh_config_field), "positive_words", SWH_CFG_STRING_LIST, 0,
-     "[\"good\",\"great\",\"excellent\",\"love\",\"like\",\"thanks\",\"thank\",\"awesome\",\"happy\",\"nice\","
+     "[\"good\",\"great\",\"excellent\",\"love\",\"like\",\"thanks\",\"thank\",\"awesome\",\"happy\","
+     "\"nice\","
      "\"helpful\",\"perfect\",\"wonderful\",\"amazing\",\"glad\"]",
      "Words counting +1 towards positive sentiment (ASCII case-insensitive)"},
     {sizeof(swh_config_field), "negative_words", SWH_CFG_STRING_LIST, 0,
@@ -214,8 +228,16 @@ constexpr swh_config_field kConfigSchema[] = {
 };
 
 constexpr swh_middleware_v1 kTable = {
-    sizeof(swh_middleware_v1), a_create, a_destroy, a_last_error, a_stages, a_process, nullptr,
-    nullptr,                   nullptr,  nullptr,
+    sizeof(swh_middleware_v1),
+    a_create,
+    a_destroy,
+    a_last_error,
+    a_stages,
+    a_process,
+    nullptr,
+    nullptr,
+    nullptr,
+    nullptr,
 };
 
 constexpr swh_plugin_descriptor kDescriptor = {

@@ -47,7 +47,8 @@ Filter::Filter(const Options &options) : case_insensitive_(options.case_insensit
     }
     for (const auto &[pattern, text] : options.replacements)
         if (!known.count(pattern))
-            throw OptionError("replacements: '" + pattern + "' is neither a blocked word nor a regex of this filter");
+            throw OptionError("replacements: '" + pattern +
+                              "' is neither a blocked word nor a regex of this filter");
     for (auto &rule : rules_) {
         auto it = options.replacements.find(rule.source);
         rule.replacement = it != options.replacements.end() ? it->second : options.replacement;
@@ -68,8 +69,8 @@ Filter::Match Filter::next_match(const std::string &buffer, const std::string &f
         if (start > 0) flags |= std::regex_constants::match_prev_avail;
         if (!final) flags |= std::regex_constants::match_not_eol | std::regex_constants::match_not_eow;
         std::smatch m;
-        if (!std::regex_search(buffer.cbegin() + static_cast<std::ptrdiff_t>(start), buffer.cend(), m, *rule.regex,
-                               flags))
+        if (!std::regex_search(buffer.cbegin() + static_cast<std::ptrdiff_t>(start), buffer.cend(), m,
+                               *rule.regex, flags))
             return {};
         const std::size_t at = start + static_cast<std::size_t>(m.position(0));
         const std::size_t length = static_cast<std::size_t>(m.length(0));
@@ -85,7 +86,8 @@ std::size_t Filter::scan(const std::string &buffer, std::size_t from, bool final
     // Text before `commit` is final: any pattern starting there lies wholly
     // inside the buffer (it is at most `holdback_` bytes long).
     std::size_t commit = final ? size : (size - from > holdback_ ? size - holdback_ : from);
-    while (commit > from && !utf8_boundary(buffer, commit)) --commit; // never split a code point
+    while (commit > from && !utf8_boundary(buffer, commit))
+        --commit; // never split a code point
     std::string lowered;
     if (case_insensitive_) lowered = ascii_lower(buffer);
     const std::string &folded = case_insensitive_ ? lowered : buffer;
@@ -101,7 +103,8 @@ std::size_t Filter::scan(const std::string &buffer, std::size_t from, bool final
                 searched[r] = true;
             }
             const Match &m = next[r];
-            if (m.found && (!best.found || m.start < best.start || (m.start == best.start && m.length > best.length)))
+            if (m.found &&
+                (!best.found || m.start < best.start || (m.start == best.start && m.length > best.length)))
                 best = m;
         }
         if (!best.found || best.start >= commit) break;

@@ -17,11 +17,11 @@ namespace swh::content_filter {
 
 struct Options {
     std::vector<std::string> blocked_words;
-    std::vector<std::string> regexes;          // ECMAScript syntax
+    std::vector<std::string> regexes; // ECMAScript syntax
     std::string replacement = "[FILTERED]";
     std::map<std::string, std::string> replacements; // pattern as written -> its own replacement
     bool case_insensitive = false;
-    std::size_t max_match_length = 64;         // upper bound of a regex match, in bytes
+    std::size_t max_match_length = 64; // upper bound of a regex match, in bytes
 };
 
 // Thrown by the constructor for a bad option (empty word, invalid regex).
@@ -71,8 +71,8 @@ class Filter {
   private:
     struct Rule {
         bool is_regex = false;
-        std::string source;      // as written in the config
-        std::string needle;      // word (lower-cased when case_insensitive)
+        std::string source; // as written in the config
+        std::string needle; // word (lower-cased when case_insensitive)
         std::shared_ptr<std::regex> regex;
         std::string replacement;
     };

@@ -43,9 +43,13 @@ uint32_t parse_stages(const Json &list) {
     uint32_t stages = 0;
     for (const auto &item : list) {
         const std::string stage = item.get<std::string>();
-        if (stage == "user") stages |= SWH_STAGE_USER;
-        else if (stage == "assistant") stages |= SWH_STAGE_ASSISTANT;
-        else throw Failure(SWH_E_INVALID, "content_filter: stages: unknown stage '" + stage + "' (user, assistant)");
+        if (stage == "user")
+            stages |= SWH_STAGE_USER;
+        else if (stage == "assistant")
+            stages |= SWH_STAGE_ASSISTANT;
+        else
+            throw Failure(SWH_E_INVALID,
+                          "content_filter: stages: unknown stage '" + stage + "' (user, assistant)");
     }
     if (stages == 0) throw Failure(SWH_E_INVALID, "content_filter: stages must name at least one stage");
     return stages;
@@ -53,7 +57,8 @@ uint32_t parse_stages(const Json &list) {
 
 std::string join(const std::set<std::string> &items) {
     std::string out;
-    for (const auto &item : items) out += (out.empty() ? "'" : ", '") + item + "'";
+    for (const auto &item : items)
+        out += (out.empty() ? "'" : ", '") + item + "'";
     return out;
 }
 
@@ -70,16 +75,16 @@ class ContentFilter {
         const std::string_view content = view(input.message->content, "message.content");
         Filter::Result result = filter_.apply(content);
         if (result.matches > 0) {
-            note(input, result.matches, result.patterns, input.stage == SWH_STAGE_USER ? "user" : "assistant");
+            note(input, result.matches, result.patterns,
+                 input.stage == SWH_STAGE_USER ? "user" : "assistant");
             if (reject_) {
                 editor.reject(editor.ctx, to_str(reject_reason_));
                 return;
             }
             editor.set_content(editor.ctx, to_str(result.text));
         }
-        const std::string patch = Json{{"content_filtered", result.matches > 0},
-                                       {"content_filter_matches", result.matches}}
-                                      .dump();
+        const std::string patch =
+            Json{{"content_filtered", result.matches > 0}, {"content_filter_matches", result.matches}}.dump();
         editor.merge_metadata(editor.ctx, to_str(patch));
     }
 
@@ -119,7 +124,8 @@ class ContentFilter {
     static std::string action(const Json &config) {
         const std::string value = config.at("action").get<std::string>();
         if (value != "redact" && value != "reject")
-            throw Failure(SWH_E_INVALID, "content_filter: action must be 'redact' or 'reject', got '" + value + "'");
+            throw Failure(SWH_E_INVALID,
+                          "content_filter: action must be 'redact' or 'reject', got '" + value + "'");
         return value;
     }
 
@@ -136,7 +142,8 @@ class ContentFilter {
         const Json &replacements = config.at("replacements");
         for (const auto &[pattern, text] : replacements.items()) {
             if (!text.is_string())
-                throw Failure(SWH_E_INVALID, "content_filter: replacements['" + pattern + "'] must be a string");
+                throw Failure(SWH_E_INVALID,
+                              "content_filter: replacements['" + pattern + "'] must be a string");
             o.replacements[pattern] = text.get<std::string>();
         }
         try {
@@ -150,10 +157,11 @@ class ContentFilter {
               const char *stage) const {
         if (!log_matches_) return;
         std::string session;
-        if (SWH_HAS_MEMBER(input.session, swh_session, id)) session = std::string(view(input.session->id, "id"));
+        if (SWH_HAS_MEMBER(input.session, swh_session, id))
+            session = std::string(view(input.session->id, "id"));
         // The content itself is not logged: the log is no place for it.
-        log_(SWH_LOG_WARN, "content filtered in session " + session + " (" + stage + " message): " +
-                               std::to_string(matches) + " match(es) of " + join(patterns) +
+        log_(SWH_LOG_WARN, "content filtered in session " + session + " (" + stage +
+                               " message): " + std::to_string(matches) + " match(es) of " + join(patterns) +
                                (reject_ ? "; message rejected" : "; redacted"));
     }
 
@@ -181,7 +189,8 @@ template <class Body> swh_status call(void *handle, Body &&body) noexcept {
     if (handle == nullptr) return SWH_E_INVALID;
     auto &instance = *static_cast<Instance *>(handle);
     return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.filter) throw Failure(SWH_E_INVALID, "content_filter: instance was not created successfully");
+        if (!instance.filter)
+            throw Failure(SWH_E_INVALID, "content_filter: instance was not created successfully");
         return body(*instance.filter, instance.errors);
     });
 }
@@ -220,11 +229,12 @@ uint32_t cf_stages(void *handle) noexcept {
     return instance != nullptr && instance->filter ? instance->filter->stages() : 0;
 }
 
-swh_status cf_process(void *handle, const swh_middleware_input *input, const swh_message_editor *editor) noexcept {
+swh_status cf_process(void *handle, const swh_middleware_input *input,
+                      const swh_message_editor *editor) noexcept {
     return call(handle, [&](ContentFilter &filter, ErrorSlot &) -> swh_status {
         require_input(input);
-        if (!SWH_HAS_MEMBER(editor, swh_message_editor, reject) || !editor->set_content || !editor->merge_metadata ||
-            !editor->reject)
+        if (!SWH_HAS_MEMBER(editor, swh_message_editor, reject) || !editor->set_content ||
+            !editor->merge_metadata || !editor->reject)
             throw Failure(SWH_E_INVALID, "content_filter: editor is NULL, too small or lacks a callback");
         filter.process(*input, *editor);
         return SWH_OK;
@@ -247,7 +257,8 @@ bool usable(const swh_chunk_emitter *out) {
 
 swh_status cf_stream_chunk(void *handle, void *stream, swh_str text, const swh_chunk_emitter *out) noexcept {
     return call(handle, [&](ContentFilter &, ErrorSlot &) -> swh_status {
-        if (stream == nullptr || !usable(out)) throw Failure(SWH_E_INVALID, "content_filter: bad stream call");
+        if (stream == nullptr || !usable(out))
+            throw Failure(SWH_E_INVALID, "content_filter: bad stream call");
         auto &state = *static_cast<ContentFilter::StreamState *>(stream);
         const std::string passed = state.stream.push(view(text, "chunk"));
         if (!passed.empty()) out->emit(out->ctx, to_str(passed));
@@ -278,20 +289,30 @@ constexpr swh_config_field kConfigSchema[] = {
     {sizeof(swh_config_field), "case_insensitive", SWH_CFG_BOOL, 0, "false",
      "Match words and regexes ignoring ASCII case"},
     {sizeof(swh_config_field), "stages", SWH_CFG_STRING_LIST, 0, "[\"user\"]",
-     "Which messages to filter: \"user\" (before storing/sending upstream) and/or \"assistant\" (replies, streamed too)"},
+     "Which messages to filter: \"user\" (before storing/sending upstream) and/or \"assistant\" (replies, "
+     "streamed too)"},
     {sizeof(swh_config_field), "action", SWH_CFG_STRING, 0, "\"redact\"",
      "\"redact\" replaces matches; \"reject\" refuses a matching message (HTTP 422)"},
     {sizeof(swh_config_field), "reject_reason", SWH_CFG_STRING, 0, "\"message contains blocked content\"",
      "Reason given to the client when action is reject"},
     {sizeof(swh_config_field), "max_match_length", SWH_CFG_INT, 0, "64",
-     "Longest text (bytes) a regex match may span; a stream holds back this much when regexes are set (1..4096)"},
+     "Longest text (bytes) a regex match may span; a stream holds back this much when regexes are set "
+     "(1..4096)"},
     {sizeof(swh_config_field), "log_matches", SWH_CFG_BOOL, 0, "true",
      "Log a warning (session id, count, patterns; never the content) when something matched"},
 };
 
 constexpr swh_middleware_v1 kTable = {
-    sizeof(swh_middleware_v1), cf_create, cf_destroy, cf_last_error, cf_stages, cf_process, nullptr,
-    cf_stream_open,            cf_stream_chunk, cf_stream_close,
+    sizeof(swh_middleware_v1),
+    cf_create,
+    cf_destroy,
+    cf_last_error,
+    cf_stages,
+    cf_process,
+    nullptr,
+    cf_stream_open,
+    cf_stream_chunk,
+    cf_stream_close,
 };
 
 constexpr swh_plugin_descriptor kDescriptor = {
@@ -300,7 +321,8 @@ constexpr swh_plugin_descriptor kDescriptor = {
     SWH_ABI_VERSION_MINOR,
     kName,
     "0.1.0",
-    "Blocked words and regexes replaced (or rejected) on user and assistant messages, streamed replies included",
+    "Blocked words and regexes replaced (or rejected) on user and assistant messages, streamed replies "
+    "included",
     SWH_KIND_MIDDLEWARE,
     SWH_IFACE_MIDDLEWARE_V1,
     kConfigSchema,

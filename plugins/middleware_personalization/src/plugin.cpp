@@ -42,11 +42,15 @@ class Personalization {
     explicit Personalization(const Json &config) {
         for (const auto &item : config.at("stages")) {
             const std::string stage = item.get<std::string>();
-            if (stage == "user") stages_ |= SWH_STAGE_USER;
-            else if (stage == "assistant") stages_ |= SWH_STAGE_ASSISTANT;
-            else throw Failure(SWH_E_INVALID, "personalization: stages: unknown stage '" + stage + "'");
+            if (stage == "user")
+                stages_ |= SWH_STAGE_USER;
+            else if (stage == "assistant")
+                stages_ |= SWH_STAGE_ASSISTANT;
+            else
+                throw Failure(SWH_E_INVALID, "personalization: stages: unknown stage '" + stage + "'");
         }
-        if (stages_ == 0) throw Failure(SWH_E_INVALID, "personalization: stages must name at least one stage");
+        if (stages_ == 0)
+            throw Failure(SWH_E_INVALID, "personalization: stages must name at least one stage");
         for (const auto &[field, key] : config.at("profile_fields").items()) {
             if (!key.is_string() || key.get<std::string>().empty())
                 throw Failure(SWH_E_INVALID,
@@ -61,14 +65,17 @@ class Personalization {
             Style style;
             for (const auto &[key, value] : spec.items()) {
                 if (!value.is_string() || (key != "prefix" && key != "suffix"))
-                    throw Failure(SWH_E_INVALID, "personalization: styles['" + name + "']: only string 'prefix' "
-                                                 "and 'suffix' are allowed, got '" + key + "'");
+                    throw Failure(SWH_E_INVALID, "personalization: styles['" + name +
+                                                     "']: only string 'prefix' "
+                                                     "and 'suffix' are allowed, got '" +
+                                                     key + "'");
                 (key == "prefix" ? style.prefix : style.suffix) = value.get<std::string>();
             }
             styles_.emplace(name, std::move(style));
         }
         if (!default_style_.empty() && !styles_.count(default_style_))
-            throw Failure(SWH_E_INVALID, "personalization: default_style '" + default_style_ + "' is not in styles");
+            throw Failure(SWH_E_INVALID,
+                          "personalization: default_style '" + default_style_ + "' is not in styles");
     }
 
     uint32_t stages() const { return stages_; }
@@ -136,7 +143,8 @@ class Personalization {
     // user_context.profile of the session (an empty object when absent).
     static Json profile_of(const swh_middleware_input &input) {
         const Json context = Json::parse(view(input.context_json, "context_json"), nullptr, false);
-        if (!context.is_object()) throw Failure(SWH_E_INVALID, "personalization: context_json is not a JSON object");
+        if (!context.is_object())
+            throw Failure(SWH_E_INVALID, "personalization: context_json is not a JSON object");
         auto user = context.find("user_context");
         if (user == context.end() || !user->is_object()) return Json::object();
         auto profile = user->find("profile");
@@ -145,7 +153,8 @@ class Personalization {
 
     const std::pair<const std::string, Style> *style_for(const Json &profile) const {
         std::string name;
-        if (auto it = profile.find(style_field_); it != profile.end() && it->is_string()) name = it->get<std::string>();
+        if (auto it = profile.find(style_field_); it != profile.end() && it->is_string())
+            name = it->get<std::string>();
         auto found = styles_.find(name);
         if (found == styles_.end()) found = styles_.find(default_style_);
         return found == styles_.end() ? nullptr : &*found;
@@ -166,7 +175,8 @@ template <class Body> swh_status call(void *handle, Body &&body) noexcept {
     if (handle == nullptr) return SWH_E_INVALID;
     auto &instance = *static_cast<Instance *>(handle);
     return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.impl) throw Failure(SWH_E_INVALID, "personalization: instance was not created successfully");
+        if (!instance.impl)
+            throw Failure(SWH_E_INVALID, "personalization: instance was not created successfully");
         body(*instance.impl);
         return SWH_OK;
     });
@@ -201,12 +211,14 @@ uint32_t p_stages(void *handle) noexcept {
     return instance != nullptr && instance->impl ? instance->impl->stages() : 0;
 }
 
-swh_status p_process(void *handle, const swh_middleware_input *input, const swh_message_editor *editor) noexcept {
+swh_status p_process(void *handle, const swh_middleware_input *input,
+                     const swh_message_editor *editor) noexcept {
     return call(handle, [&](Personalization &p) {
         if (!SWH_HAS_MEMBER(input, swh_middleware_input, context_json) ||
             !SWH_HAS_MEMBER(input->message, swh_message, content))
             throw Failure(SWH_E_INVALID, "personalization: input is NULL or too small");
-        if (!SWH_HAS_MEMBER(editor, swh_message_editor, reject) || !editor->set_content || !editor->merge_metadata)
+        if (!SWH_HAS_MEMBER(editor, swh_message_editor, reject) || !editor->set_content ||
+            !editor->merge_metadata)
             throw Failure(SWH_E_INVALID, "personalization: editor is NULL, too small or lacks a callback");
         p.process(*input, *editor);
     });
@@ -224,7 +236,8 @@ swh_status p_stream_open(void *handle, const swh_middleware_input *input, void *
 
 swh_status p_stream_chunk(void *handle, void *stream, swh_str text, const swh_chunk_emitter *out) noexcept {
     return call(handle, [&](Personalization &p) {
-        if (stream == nullptr || !usable(out)) throw Failure(SWH_E_INVALID, "personalization: bad stream call");
+        if (stream == nullptr || !usable(out))
+            throw Failure(SWH_E_INVALID, "personalization: bad stream call");
         p.chunk(*static_cast<Personalization::StreamState *>(stream), view(text, "chunk"), *out);
     });
 }
@@ -239,11 +252,13 @@ swh_status p_stream_close(void *handle, void *stream, const swh_chunk_emitter *o
 
 constexpr swh_config_field kConfigSchema[] = {
     {sizeof(swh_config_field), "stages", SWH_CFG_STRING_LIST, 0, "[\"user\",\"assistant\"]",
-     "\"user\": copy profile fields into the user message metadata; \"assistant\": apply the style to replies"},
+     "\"user\": copy profile fields into the user message metadata; \"assistant\": apply the style to "
+     "replies"},
     {sizeof(swh_config_field), "profile_fields", SWH_CFG_OBJECT, 0,
      "{\"experience_level\":\"user_experience_level\",\"communication_style\":\"preferred_style\","
      "\"interests\":\"interests\"}",
-     "Which user_context.profile fields to copy, as {\"<profile field>\": \"<metadata key>\"}; absent fields are skipped"},
+     "Which user_context.profile fields to copy, as {\"<profile field>\": \"<metadata key>\"}; absent fields "
+     "are skipped"},
     {sizeof(swh_config_field), "style_field", SWH_CFG_STRING, 0, "\"communication_style\"",
      "The profile field whose value picks an entry of styles"},
     {sizeof(swh_config_field), "styles", SWH_CFG_OBJECT, 0, "{}",
@@ -253,8 +268,16 @@ constexpr swh_config_field kConfigSchema[] = {
 };
 
 constexpr swh_middleware_v1 kTable = {
-    sizeof(swh_middleware_v1), p_create, p_destroy, p_last_error, p_stages, p_process, nullptr,
-    p_stream_open,             p_stream_chunk, p_stream_close,
+    sizeof(swh_middleware_v1),
+    p_create,
+    p_destroy,
+    p_last_error,
+    p_stages,
+    p_process,
+    nullptr,
+    p_stream_open,
+    p_stream_chunk,
+    p_stream_close,
 };
 
 constexpr swh_plugin_descriptor kDescriptor = {

@@ -1,8 +1,8 @@
 // ABI glue of the "sqlite" storage plugin: descriptor, config schema and the
 // swh_storage_v1 table. Every function catches at the edge (swarmhost/cpp/edge.hpp)
 // and leaves the work to Store (sqlite_store.hpp).
-#include <swarmhost/cpp/edge.hpp>
 #include "sqlite_store.hpp"
+#include <swarmhost/cpp/edge.hpp>
 
 #include <nlohmann/json.hpp>
 

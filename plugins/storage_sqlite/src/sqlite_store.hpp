@@ -15,8 +15,8 @@
 //    sink never executes while a connection is held.
 #pragma once
 
-#include <swarmhost/cpp/edge.hpp>
 #include "sqlite_db.hpp"
+#include <swarmhost/cpp/edge.hpp>
 
 #include <condition_variable>
 #include <cstdint>

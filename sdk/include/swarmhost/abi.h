@@ -63,18 +63,18 @@ extern "C" {
 typedef int32_t swh_status;
 
 #define SWH_OK 0
-#define SWH_E_INVALID 1      /* bad argument or config; the caller's fault   */
-#define SWH_E_NOT_FOUND 2    /* the named session/message/route is absent  */
-#define SWH_E_CONFLICT 3     /* already exists / state does not allow it    */
-#define SWH_E_UNAVAILABLE 4  /* backend down or unreachable; retry later    */
-#define SWH_E_TIMEOUT 5      /* gave up waiting                              */
-#define SWH_E_UNSUPPORTED 6  /* this plugin does not implement the call     */
-#define SWH_E_REJECTED 7     /* a policy refused the input (middleware etc) */
-#define SWH_E_INTERNAL 8     /* bug or unexpected failure inside the plugin */
-#define SWH_E_CANCELLED 9    /* the host cancelled the operation            */
+#define SWH_E_INVALID 1       /* bad argument or config; the caller's fault   */
+#define SWH_E_NOT_FOUND 2     /* the named session/message/route is absent  */
+#define SWH_E_CONFLICT 3      /* already exists / state does not allow it    */
+#define SWH_E_UNAVAILABLE 4   /* backend down or unreachable; retry later    */
+#define SWH_E_TIMEOUT 5       /* gave up waiting                              */
+#define SWH_E_UNSUPPORTED 6   /* this plugin does not implement the call     */
+#define SWH_E_REJECTED 7      /* a policy refused the input (middleware etc) */
+#define SWH_E_INTERNAL 8      /* bug or unexpected failure inside the plugin */
+#define SWH_E_CANCELLED 9     /* the host cancelled the operation            */
 #define SWH_E_RATE_LIMITED 10 /* upstream or policy rate limit              */
-#define SWH_E_UPSTREAM 11    /* upstream answered with garbage or an error  */
-#define SWH_E_PERMISSION 12  /* caller lacks the permission                 */
+#define SWH_E_UPSTREAM 11     /* upstream answered with garbage or an error  */
+#define SWH_E_PERMISSION 12   /* caller lacks the permission                 */
 /* Statuses above SWH_STATUS_LAST are reported by the host as a plugin bug. */
 #define SWH_STATUS_LAST 12
 
@@ -124,12 +124,12 @@ typedef struct swh_str {
  * errors. Defaults are filled in by the host, so `create` sees every key.
  * OWNERSHIP: static, owned by the plugin library. */
 typedef struct swh_config_field {
-    uint32_t struct_size;      /* sizeof(swh_config_field) of the plugin    */
-    const char *key;           /* e.g. "path"                                */
-    uint32_t type;             /* SWH_CFG_*                                  */
-    uint32_t required;         /* 1 = must be given, 0 = optional            */
-    const char *default_json;  /* JSON literal ("\"x\"", "10", "[]") or NULL */
-    const char *description;   /* one line, shown by `swarmhost plugins`     */
+    uint32_t struct_size;     /* sizeof(swh_config_field) of the plugin    */
+    const char *key;          /* e.g. "path"                                */
+    uint32_t type;            /* SWH_CFG_*                                  */
+    uint32_t required;        /* 1 = must be given, 0 = optional            */
+    const char *default_json; /* JSON literal ("\"x\"", "10", "[]") or NULL */
+    const char *description;  /* one line, shown by `swarmhost plugins`     */
 } swh_config_field;
 
 /* ------------------------------------------------------------- data types */
@@ -142,9 +142,9 @@ typedef int64_t swh_time_us;
  * passed the struct. JSON members hold a JSON object text ("{}" if empty). */
 typedef struct swh_message {
     uint32_t struct_size;
-    swh_str id;                     /* message id, unique                    */
+    swh_str id; /* message id, unique                    */
     swh_str session_id;
-    swh_str role;                   /* "user" | "assistant" | "system" | ... */
+    swh_str role; /* "user" | "assistant" | "system" | ... */
     swh_str content;
     swh_time_us timestamp;
     swh_str metadata_json;          /* JSON object                           */
@@ -163,16 +163,16 @@ typedef struct swh_session {
     uint32_t struct_size;
     swh_str id;
     swh_str user_id;
-    swh_str provider;        /* provider instance name from the manifest */
+    swh_str provider; /* provider instance name from the manifest */
     swh_str model;
-    swh_str status;          /* SWH_SESSION_ACTIVE / SWH_SESSION_ARCHIVED */
-    swh_str type;            /* session type name; "" = plain chat        */
+    swh_str status; /* SWH_SESSION_ACTIVE / SWH_SESSION_ARCHIVED */
+    swh_str type;   /* session type name; "" = plain chat        */
     swh_time_us created_at;
     swh_time_us last_activity;
     uint64_t message_count;
-    swh_str config_json;     /* SessionConfig, JSON object                */
-    swh_str context_json;    /* SessionContext, JSON object               */
-    swh_str metadata_json;   /* free-form, JSON object                    */
+    swh_str config_json;   /* SessionConfig, JSON object                */
+    swh_str context_json;  /* SessionContext, JSON object               */
+    swh_str metadata_json; /* free-form, JSON object                    */
 } swh_session;
 
 /* ----------------------------------------------------------- result sink */
@@ -212,15 +212,15 @@ typedef struct swh_http_header {
  * streams). OWNERSHIP: borrowed until http_start returns; the host copies. */
 typedef struct swh_http_request {
     uint32_t struct_size;
-    swh_str method;                  /* "POST", "GET", ...                    */
-    swh_str url;                     /* absolute http:// or https:// URL      */
+    swh_str method; /* "POST", "GET", ...                    */
+    swh_str url;    /* absolute http:// or https:// URL      */
     const swh_http_header *headers;
     size_t header_count;
     swh_str body;
-    uint32_t timeout_ms;             /* whole exchange; 0 = no limit          */
-    uint32_t connect_timeout_ms;     /* 0 = host default (10 s)               */
-    uint32_t idle_timeout_ms;        /* max silence between bytes; 0 = none   */
-    uint32_t delay_ms;               /* start after this delay (retry backoff) */
+    uint32_t timeout_ms;         /* whole exchange; 0 = no limit          */
+    uint32_t connect_timeout_ms; /* 0 = host default (10 s)               */
+    uint32_t idle_timeout_ms;    /* max silence between bytes; 0 = none   */
+    uint32_t delay_ms;           /* start after this delay (retry backoff) */
 } swh_http_request;
 
 /* Where the host reports one HTTP exchange. OWNERSHIP: plugin-owned; must
@@ -306,13 +306,13 @@ struct swh_host_api {
  * the pointer stays valid while the library is loaded. */
 typedef struct swh_plugin_descriptor {
     uint32_t struct_size;
-    uint16_t abi_major;          /* SWH_ABI_VERSION_MAJOR built against */
-    uint16_t abi_minor;          /* SWH_ABI_VERSION_MINOR built against */
-    const char *name;            /* manifest name, [a-z0-9_]+, e.g. "sqlite" */
-    const char *version;         /* the plugin's semver, e.g. "1.2.0"        */
-    const char *description;     /* one line                                 */
-    uint32_t kind;               /* SWH_KIND_*                                */
-    const char *interface_id;    /* SWH_IFACE_*_V1 matching `kind`           */
+    uint16_t abi_major;       /* SWH_ABI_VERSION_MAJOR built against */
+    uint16_t abi_minor;       /* SWH_ABI_VERSION_MINOR built against */
+    const char *name;         /* manifest name, [a-z0-9_]+, e.g. "sqlite" */
+    const char *version;      /* the plugin's semver, e.g. "1.2.0"        */
+    const char *description;  /* one line                                 */
+    uint32_t kind;            /* SWH_KIND_*                                */
+    const char *interface_id; /* SWH_IFACE_*_V1 matching `kind`           */
     /* Declared config schema; the array stride is config_schema[0].struct_size
      * (all entries share one size). May be NULL when count is 0. */
     const swh_config_field *config_schema;

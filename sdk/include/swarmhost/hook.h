@@ -14,7 +14,7 @@ extern "C" {
 #endif
 
 #define SWH_EVENT_SESSION_CREATED 0x01u
-#define SWH_EVENT_MESSAGE_SENT 0x02u     /* user and assistant messages */
+#define SWH_EVENT_MESSAGE_SENT 0x02u /* user and assistant messages */
 #define SWH_EVENT_SESSION_ARCHIVED 0x04u
 #define SWH_EVENT_SESSION_DELETED 0x08u
 #define SWH_EVENT_PROVIDER_ERROR 0x10u
@@ -22,11 +22,11 @@ extern "C" {
 /* One event. OWNERSHIP: borrowed for the call. */
 typedef struct swh_event {
     uint32_t struct_size;
-    uint32_t type;                /* one SWH_EVENT_* bit                     */
+    uint32_t type; /* one SWH_EVENT_* bit                     */
     swh_time_us time;
-    const swh_session *session;   /* the session as of the event; never NULL */
-    const swh_message *message;   /* MESSAGE_SENT only, else NULL            */
-    swh_str details_json;         /* event-specific extras, JSON object      */
+    const swh_session *session; /* the session as of the event; never NULL */
+    const swh_message *message; /* MESSAGE_SENT only, else NULL            */
+    swh_str details_json;       /* event-specific extras, JSON object      */
 } swh_event;
 
 typedef struct swh_hook_v1 {

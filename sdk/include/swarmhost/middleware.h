@@ -18,10 +18,10 @@ extern "C" {
 /* What a middleware sees. OWNERSHIP: borrowed for the call. */
 typedef struct swh_middleware_input {
     uint32_t struct_size;
-    uint32_t stage;               /* one SWH_STAGE_* bit                    */
+    uint32_t stage; /* one SWH_STAGE_* bit                    */
     const swh_session *session;
-    const swh_message *message;   /* the message as the chain has it so far */
-    swh_str context_json;         /* {"user_context":..,"system_context":..} */
+    const swh_message *message; /* the message as the chain has it so far */
+    swh_str context_json;       /* {"user_context":..,"system_context":..} */
 } swh_middleware_input;
 
 /* How a middleware changes the message. OWNERSHIP: host-owned, valid for

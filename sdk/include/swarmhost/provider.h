@@ -20,17 +20,17 @@ extern "C" {
  * plugin answering asynchronously copies what it needs. */
 typedef struct swh_provider_request {
     uint32_t struct_size;
-    uint64_t call_id;                /* host-chosen, unique per instance     */
-    const swh_session *session;      /* the session being continued         */
+    uint64_t call_id;           /* host-chosen, unique per instance     */
+    const swh_session *session; /* the session being continued         */
     /* The conversation, chronological, ending with the new user message.
      * Walk it with the stride messages[0].struct_size (a newer host's
      * swh_message may be larger than the one the plugin was built with). */
     const swh_message *messages;
     size_t message_count;
-    swh_str model;                   /* model to use ("" = plugin default)   */
-    swh_str system_prompt;           /* "" = none                            */
-    swh_str assistant_prefix;        /* continue after this partial answer   */
-    uint32_t stream;                 /* 1 = client streams (hint only)       */
+    swh_str model;            /* model to use ("" = plugin default)   */
+    swh_str system_prompt;    /* "" = none                            */
+    swh_str assistant_prefix; /* continue after this partial answer   */
+    uint32_t stream;          /* 1 = client streams (hint only)       */
 } swh_provider_request;
 
 /* Where a provider reports one call's results. OWNERSHIP: host-owned, valid

@@ -25,10 +25,10 @@ typedef struct swh_route {
 /* One routed HTTP request. OWNERSHIP: borrowed for the call. */
 typedef struct swh_route_request {
     uint32_t struct_size;
-    uint32_t route_index;          /* index into the plugin's route table */
+    uint32_t route_index; /* index into the plugin's route table */
     const swh_session *session;
-    swh_str caller_user_id;        /* authenticated caller, "" if none    */
-    swh_str query;                 /* raw query string without '?'        */
+    swh_str caller_user_id; /* authenticated caller, "" if none    */
+    swh_str query;          /* raw query string without '?'        */
     swh_str content_type;
     swh_str body;
 } swh_route_request;
@@ -52,7 +52,8 @@ typedef struct swh_session_type_v1 {
      * is routes[0].struct_size. */
     swh_status (*routes)(void *handle, const swh_route **out_routes, size_t *out_count);
     /* [any-thread][may-block] Serve one routed request. */
-    swh_status (*handle_route)(void *handle, const swh_route_request *request, const swh_route_response *response);
+    swh_status (*handle_route)(void *handle, const swh_route_request *request,
+                               const swh_route_response *response);
     /* [any-thread][may-block] A session of this type was created. The
      * plugin may emit one JSON object through sink->json that the host
      * merges into the session's metadata. May be NULL. */

@@ -25,7 +25,7 @@ typedef struct swh_session_filter {
     uint32_t struct_size;
     swh_str user_id;
     swh_str status;
-    uint32_t limit;  /* 0 = no limit */
+    uint32_t limit; /* 0 = no limit */
     uint32_t offset;
 } swh_session_filter;
 
@@ -33,9 +33,9 @@ typedef struct swh_session_filter {
 typedef struct swh_message_query {
     uint32_t struct_size;
     swh_str session_id;
-    swh_str role;       /* "" = any role                                    */
-    swh_time_us since;  /* only messages with timestamp >= since; 0 = all   */
-    uint32_t limit;     /* 0 = all; else the LAST `limit` matching messages  */
+    swh_str role;      /* "" = any role                                    */
+    swh_time_us since; /* only messages with timestamp >= since; 0 = all   */
+    uint32_t limit;    /* 0 = all; else the LAST `limit` matching messages  */
 } swh_message_query;
 
 /* The storage function table. All functions are [any-thread][may-block]:
