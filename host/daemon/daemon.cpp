@@ -120,6 +120,8 @@ int serve(const ServeOptions &options) {
     http::ServerLimits limits;
     limits.max_body_bytes = manifest.server.max_body_bytes;
     limits.write_timeout_seconds = manifest.server.request_timeout_seconds;
+    limits.read_timeout_seconds = std::max(1, manifest.server.read_timeout_seconds);
+    limits.max_header_bytes = manifest.server.max_header_bytes;
     std::unique_ptr<http::Server> server;
     try {
         server = std::make_unique<http::Server>(io, endpoint, api, limits);

@@ -185,6 +185,8 @@ Json models(const Pipeline &pipeline) {
                         {"object", "model"},
                         {"created", 0},
                         {"owned_by", "swarmhost:" + provider->library().name()}});
+    for (const auto &[group, members] : pipeline.groups)
+        data.push_back({{"id", group}, {"object", "model"}, {"created", 0}, {"owned_by", "swarmhost:group"}});
     return {{"object", "list"}, {"data", std::move(data)}};
 }
 

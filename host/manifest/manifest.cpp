@@ -31,9 +31,11 @@ const Keys kServerKeys{"listen",
                        "request_timeout_seconds",
                        "shutdown_grace_seconds",
                        "hook_queue_capacity",
-                       "sse_keepalive_seconds"};
+                       "sse_keepalive_seconds",
+                       "read_timeout_seconds",
+                       "max_header_bytes"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256"};
-const Keys kProviderKeys{"name", "plugin", "config", "sha256", "fallback"};
+const Keys kProviderKeys{"name", "plugin", "config", "sha256", "fallback", "group"};
 const Keys kMiddlewareKeys{"name", "plugin", "config", "sha256", "priority", "when", "after", "fail"};
 const Keys kWhenKeys{"user_type", "provider", "model"};
 
@@ -216,6 +218,7 @@ class Parser {
     std::vector<ParsedMiddleware> middleware_;
     std::vector<Parsed<PluginRef>> hooks_, session_types_;
     std::optional<Located> default_provider_;
+    std::map<std::string, SourceMark> group_marks_; // load-balanced group name -> first mention
     std::vector<Reference> provider_refs_, middleware_refs_;
 
     // ---- diagnostics
@@ -387,6 +390,8 @@ class Parser {
         count_at(view, "shutdown_grace_seconds", server.shutdown_grace_seconds);
         count_at(view, "hook_queue_capacity", server.hook_queue_capacity);
         count_at(view, "sse_keepalive_seconds", server.sse_keepalive_seconds);
+        count_at(view, "read_timeout_seconds", server.read_timeout_seconds);
+        count_at(view, "max_header_bytes", server.max_header_bytes);
     }
 
     void read_plugin_dirs(const MapView &top) {
@@ -445,6 +450,10 @@ class Parser {
                                           "fallback '" + fallback.value + "' of provider '" + name +
                                               "' is not a defined provider"});
             provider.ref.fallback.push_back(std::move(fallback.value));
+        }
+        if (const auto group = string_at(*view, "group")) {
+            provider.ref.group = group->value;
+            group_marks_.emplace(group->value, group->mark);
         }
         providers_.push_back(std::move(provider));
     }
@@ -570,7 +579,14 @@ class Parser {
     }
 
     void check_references() {
-        check_resolved(provider_refs_, names_of(providers_));
+        // A session (and default_provider) may name a provider or a group.
+        auto provider_names = names_of(providers_);
+        for (const auto &[group, mark] : group_marks_) {
+            if (std::find(provider_names.begin(), provider_names.end(), group) != provider_names.end())
+                error(mark, "group '" + group + "' has the name of a provider; give the group its own name");
+        }
+        for (const auto &[group, mark] : group_marks_) provider_names.push_back(group);
+        check_resolved(provider_refs_, provider_names);
         check_resolved(middleware_refs_, names_of(middleware_));
     }
 

@@ -53,6 +53,8 @@ struct ServerSettings {
     int shutdown_grace_seconds = 10;         // in-flight requests get this long on SIGTERM
     std::size_t hook_queue_capacity = 10000; // events waiting per hook before new ones are dropped
     int sse_keepalive_seconds = 15;          // SSE comment while a stream waits for tokens; 0 = off
+    int read_timeout_seconds = 30;            // request headers + body must arrive within this; idle keep-alive too
+    std::size_t max_header_bytes = 16 * 1024; // larger request headers get 431
     SourceMark mark;
 };
 
@@ -69,6 +71,10 @@ struct PluginRef {
 
 struct ProviderRef : PluginRef {
     std::vector<std::string> fallback; // names of other providers
+    // Load-balanced group this instance belongs to ("" = none). Sessions may
+    // name the group; each session sticks to one member (prompt caches stay
+    // warm) unless it fails.
+    std::string group;
 };
 
 struct MiddlewareRef : PluginRef {

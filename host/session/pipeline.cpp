@@ -102,6 +102,7 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
                                                                       environment, diagnostics)) {
                 pipeline.providers.emplace(ref.name, std::move(instance));
                 if (!ref.fallback.empty()) pipeline.fallbacks[ref.name] = ref.fallback;
+                if (!ref.group.empty()) pipeline.groups[ref.group].push_back(ref.name);
             }
     }
     std::vector<MiddlewareSpec> middleware;

@@ -20,9 +20,12 @@ struct Pipeline {
     std::map<std::string, std::unique_ptr<loader::ProviderInstance>> providers;
     std::string default_provider;
     std::map<std::string, std::vector<std::string>> fallbacks; // provider -> fallbacks in order
+    std::map<std::string, std::vector<std::string>> groups;    // group -> member providers
     MiddlewareChain middleware;
     std::unique_ptr<HookBus> hooks;
 
+    // A provider or a load-balanced group of them.
+    bool routable(const std::string &name) const { return provider(name) != nullptr || groups.count(name) > 0; }
     loader::ProviderInstance *provider(const std::string &name) const {
         auto it = providers.find(name);
         return it == providers.end() ? nullptr : it->second.get();

@@ -83,7 +83,7 @@ Session SessionManager::create_session(CreateSessionParams params) {
     if (params.user_id.empty())
         throw ApiError(ErrorKind::InvalidRequest, "user_id must be a non-empty string");
     if (params.provider.empty()) params.provider = pipeline_.default_provider;
-    if (!pipeline_.provider(params.provider))
+    if (!pipeline_.routable(params.provider))
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
     if (!params.type.empty())
         throw ApiError(ErrorKind::InvalidRequest, "unknown session type '" + params.type + "'");
@@ -190,8 +190,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
         throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " +
                                                 state->session.status +
                                                 "; only active sessions take messages");
-    loader::ProviderInstance *provider = pipeline_.provider(state->session.provider);
-    if (!provider)
+    if (!pipeline_.routable(state->session.provider))
         throw ApiError(ErrorKind::Unavailable,
                        "provider '" + state->session.provider + "' of this session is not configured");
 
@@ -248,7 +247,7 @@ std::function<void()> SessionManager::complete(CompletionParams params,
                                                std::shared_ptr<SendObserver> observer) {
     if (params.messages.empty() || params.messages.back().role != "user")
         throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message");
-    if (!pipeline_.provider(params.provider))
+    if (!pipeline_.routable(params.provider))
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
     auto state = std::make_shared<SendState>();
     state->started_at = now_us();
@@ -294,7 +293,12 @@ std::function<void()> SessionManager::complete(CompletionParams params,
 }
 
 std::function<void()> SessionManager::launch(std::shared_ptr<SendState> state) {
-    state->candidates = provider_chain(state->session.provider);
+    state->candidates = provider_chain(state->session.provider, state->session.id);
+    if (state->candidates.empty()) {
+        state->observer->on_error(ApiError(ErrorKind::Unavailable,
+                                           "provider '" + state->session.provider + "' is not configured"));
+        return [] {};
+    }
     if (state->stream && !pipeline_.middleware.empty()) {
         Message draft;
         draft.session_id = state->session.id;
@@ -312,13 +316,34 @@ std::function<void()> SessionManager::launch(std::shared_ptr<SendState> state) {
     };
 }
 
-std::vector<std::string> SessionManager::provider_chain(const std::string &first) const {
-    std::vector<std::string> chain{first};
-    auto it = pipeline_.fallbacks.find(first);
-    if (it != pipeline_.fallbacks.end())
-        for (const auto &name : it->second)
-            if (std::find(chain.begin(), chain.end(), name) == chain.end() && pipeline_.provider(name))
-                chain.push_back(name);
+namespace {
+// Rendezvous hashing: each session ranks a group's members by hash(session,
+// member). The top one is its sticky member; adding or removing a member
+// moves only the sessions that ranked it first.
+std::vector<std::string> ranked_members(std::vector<std::string> members, const std::string &session_id) {
+    auto score = [&](const std::string &member) { return std::hash<std::string>{}(session_id + '\x1f' + member); };
+    std::stable_sort(members.begin(), members.end(),
+                     [&](const std::string &a, const std::string &b) { return score(a) > score(b); });
+    return members;
+}
+} // namespace
+
+std::vector<std::string> SessionManager::provider_chain(const std::string &target, const std::string &session_id) const {
+    std::vector<std::string> chain;
+    auto add = [&](const std::string &name) {
+        if (std::find(chain.begin(), chain.end(), name) == chain.end() && pipeline_.provider(name))
+            chain.push_back(name);
+    };
+    if (auto group = pipeline_.groups.find(target); group != pipeline_.groups.end()) {
+        // The session's sticky member first, the rest of the group if it fails.
+        for (const auto &member : ranked_members(group->second, session_id)) add(member);
+    } else {
+        add(target);
+    }
+    const std::vector<std::string> primaries = chain;
+    for (const auto &name : primaries)
+        if (auto it = pipeline_.fallbacks.find(name); it != pipeline_.fallbacks.end())
+            for (const auto &fallback : it->second) add(fallback);
     return chain;
 }
 

@@ -97,7 +97,9 @@ class SessionManager {
 
   private:
     struct SendState;
-    std::vector<std::string> provider_chain(const std::string &first) const;
+    // Who answers, in order: the provider (or the session's sticky member of
+    // a group, then the other members), then the manifest fallbacks.
+    std::vector<std::string> provider_chain(const std::string &target, const std::string &session_id) const;
     std::function<void()> launch(std::shared_ptr<SendState> state);
     void start_attempt(std::shared_ptr<SendState> state);
     void cancel_send(const std::shared_ptr<SendState> &state);

@@ -106,3 +106,54 @@ class FailoverTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+GROUP = """\
+  - name: east
+    plugin: echo
+    group: pool
+  - name: west
+    plugin: echo
+    group: pool
+  - name: north
+    plugin: echo
+    group: pool
+"""
+
+
+class GroupAffinityTests(unittest.TestCase):
+    """A load-balanced group: every message of a session goes to the same
+    member (upstream prompt caches stay warm); sessions spread over members."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = h.Daemon(extra_providers=GROUP)
+        cls.daemon.start()
+        cls.client = cls.daemon.client
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+        cls.daemon.cleanup()
+
+    def test_sessions_stick_to_one_member_and_spread(self):
+        members_used = set()
+        for i in range(12):
+            r = self.client.post("/v1/sessions", {"user_id": "pool-user", "provider": "pool"})
+            self.assertEqual(r.status, 201, r)
+            sid = r.json["id"]
+            answered = set()
+            for n in range(3):
+                reply = self.client.post("/v1/sessions/%s/messages" % sid, {"content": "m%d" % n}).json
+                answered.add(reply["assistant_message"]["metadata"]["provider"])
+            self.assertEqual(len(answered), 1, answered)  # affinity
+            members_used |= answered
+        self.assertTrue(members_used <= {"east", "west", "north"}, members_used)
+        self.assertGreater(len(members_used), 1, members_used)  # 12 sessions do not all hash to one member
+
+    def test_group_is_a_model_and_a_manifest_reference(self):
+        ids = [m["id"] for m in self.client.get("/v1/models").json["data"]]
+        self.assertIn("pool", ids)
+        r = self.client.post("/v1/chat/completions", {"model": "pool", "messages": [{"role": "user", "content": "x"}]})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["choices"][0]["message"]["content"], "echo#1 x")

@@ -1,0 +1,90 @@
+# shellcheck shell=bash
+# bench/lib.sh — shell helpers shared by the benchmark scripts. Source it:
+#   . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
+# (bench/http_send/run.sh predates it and keeps its own copies.)
+#
+#   bench_init NAME        makes the temp dir $TMP (/tmp/swh-bench-NAME.XXXXXX)
+#                          and installs the EXIT/INT/TERM traps that stop
+#                          every process started with bench_spawn and remove $TMP
+#   bench_spawn LOG CMD... runs CMD in the background (stdout+stderr to LOG),
+#                          remembers it for the cleanup; its pid in $SPAWNED_PID
+#   bench_stop PID         TERM, up to 5 s, then KILL; forgets the pid
+#   free_port              a free loopback TCP port
+#   wait_http URL PID NAME LOG   until URL answers 2xx (10 s), or fail
+#                          showing LOG if the process PID died
+#   run_wrk NAME THREADS CONNS SCRIPT URL [SCRIPT ARGS...]
+#                          one wrk run of $DURATION seconds; echoes the RESULT
+#                          line's key=value pairs (see http_send/wrk_common.lua),
+#                          keeps wrk's own output in $TMP/wrk-NAME.txt
+#   field KEY LINE         the value of KEY in a key=value line
+# Messages are prefixed with $BENCH_NAME (the script's name by default).
+
+BENCH_NAME="${BENCH_NAME:-$(basename "$(dirname "$0")")/$(basename "$0")}"
+BENCH_PIDS=()
+TMP=""
+
+bench_die() { echo "$BENCH_NAME: $*" >&2; exit 1; }
+
+bench_stop() { # PID
+  local pid="$1" _
+  [[ -n "$pid" ]] || return 0
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  local keep=() p
+  for p in "${BENCH_PIDS[@]}"; do [[ "$p" == "$pid" ]] || keep+=("$p"); done
+  BENCH_PIDS=("${keep[@]}")
+}
+
+bench_cleanup() {
+  local p
+  for p in "${BENCH_PIDS[@]}"; do bench_stop "$p"; done
+  [[ -n "$TMP" && -d "$TMP" ]] && rm -rf "$TMP"
+  return 0
+}
+
+bench_init() { # NAME
+  TMP="$(mktemp -d "/tmp/swh-bench-$1.XXXXXX")"
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+
+bench_spawn() { # LOG CMD...
+  local log="$1"
+  shift
+  "$@" > "$log" 2>&1 &
+  SPAWNED_PID=$!
+  BENCH_PIDS+=("$SPAWNED_PID")
+}
+
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() { # URL PID NAME LOG
+  local _
+  for _ in $(seq 100); do
+    curl -sf -o /dev/null "$1" && return 0
+    kill -0 "$2" 2>/dev/null || { echo "$BENCH_NAME: $3 exited; log:" >&2; cat "$4" >&2; exit 1; }
+    sleep 0.1
+  done
+  bench_die "$3 did not answer $1 within 10 s"
+}
+
+run_wrk() { # NAME THREADS CONNECTIONS SCRIPT URL [SCRIPT ARGS...]
+  local name="$1" threads="$2" conns="$3" script="$4" url="$5"
+  shift 5
+  wrk -t"$threads" -c"$conns" -d"${DURATION:-10}s" --timeout 10s --latency -s "$script" "$url" ${1:+--} "$@" \
+    > "$TMP/wrk-$name.txt" 2>&1 || { echo "$BENCH_NAME: wrk $name failed:" >&2; cat "$TMP/wrk-$name.txt" >&2; exit 1; }
+  local line
+  line="$(grep '^RESULT ' "$TMP/wrk-$name.txt" || true)"
+  [[ -n "$line" ]] || { echo "$BENCH_NAME: wrk $name printed no RESULT:" >&2; cat "$TMP/wrk-$name.txt" >&2; exit 1; }
+  echo "${line#RESULT }"
+}
+
+field() { # KEY LINE -> value
+  sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
+}

@@ -1,0 +1,13 @@
+-- POST an OpenAI Chat Completions request (not streamed) to the URL's path,
+-- /v1/chat/completions. The model is the first script argument (default "up":
+-- the daemon routes it to that provider instance; nginx ignores it).
+-- usage: wrk ... -s post_chat.lua http://HOST:PORT/v1/chat/completions -- MODEL
+package.path = debug.getinfo(1, "S").source:match("^@(.*/)") .. "../http_send/?.lua;" .. package.path
+require "wrk_common"
+
+function init(args)
+   local model = args[1] or "up"
+   wrk.method = "POST"
+   wrk.body = '{"model":"' .. model .. '","messages":[{"role":"user","content":"hello world"}]}'
+   wrk.headers["Content-Type"] = "application/json"
+end

@@ -1,0 +1,180 @@
+#!/usr/bin/env bash
+# bench/proxy/run.sh [BUILD_DIR] — what the daemon adds in front of an
+# OpenAI-compatible server, on its OpenAI front door (POST /v1/chat/completions).
+# The "LLM" is nginx returning fixed replies from memory (nginx.conf.in), so
+# the upstream costs next to nothing and the daemon's share shows:
+#   1. wrk, 1 and 64 connections: POST /v1/chat/completions with model "up"
+#      to the daemon (openai plugin -> nginx /v1) vs the same wrk straight to
+#      nginx. req/s, p50/p99, daemon/direct ratios, p50 added per request.
+#   2. X-Swarmhost-Overhead-Ms (the daemon's own time per exchange) over
+#      $SAMPLES sequential requests (one curl, one kept-alive connection).
+#   3. Streaming: $SAMPLES streamed requests (model "upstream_stream" ->
+#      nginx /stream/v1) through the daemon vs straight to nginx, alternating,
+#      time to the first data line / first content token / [DONE] (ttfb.py).
+# Builds nothing: BUILD_DIR (default /work/main/build) must hold host/swarmhost,
+# plugins/swh_provider_openai.so and plugins/swh_storage_sqlite.so.
+# Environment: DURATION (wrk seconds, default 10), THREADS (wrk threads,
+# default 2; 1 for the 1-connection runs), CONNECTIONS (default "1 64"),
+# SAMPLES (default 200). Loopback only; about 60 s; everything it starts is
+# stopped on exit. Last line: `SUMMARY proxy key=value ...` (bench/summarize.py).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUILD="$(cd "${1:-/work/main/build}" && pwd)"
+DURATION="${DURATION:-10}"
+THREADS="${THREADS:-2}"
+CONNECTIONS="${CONNECTIONS:-1 64}"
+SAMPLES="${SAMPLES:-200}"
+BENCH_NAME="proxy/run.sh"
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
+
+SWARMHOST="$BUILD/host/swarmhost"
+for f in "$SWARMHOST" "$BUILD/plugins/swh_provider_openai.so" "$BUILD/plugins/swh_storage_sqlite.so"; do
+  [[ -e "$f" ]] || { echo "$BENCH_NAME: missing $f" >&2; exit 2; }
+done
+for tool in wrk nginx curl python3; do
+  command -v "$tool" >/dev/null || { echo "$BENCH_NAME: $tool not installed" >&2; exit 2; }
+done
+
+bench_init proxy
+echo "# proxy: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# build: $BUILD ($(grep -m1 '^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>/dev/null | cut -d= -f2)," \
+     "swarmhost $(sha256sum "$SWARMHOST" | cut -c1-12) of $(date -u -r "$SWARMHOST" +%H:%M:%SZ))," \
+     "wrk ${DURATION}s per run, $SAMPLES samples, temp dir $TMP"
+
+# ------------------------------------------------------------------- nginx
+NPORT="$(free_port)"
+mkdir -p "$TMP/nginx/tmp"
+sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PORT@|$NPORT|g" "$HERE/nginx.conf.in" > "$TMP/nginx/nginx.conf"
+bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+NGINX_PID=$SPAWNED_PID
+NGINX="http://127.0.0.1:$NPORT"
+wait_http "$NGINX/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+
+# ------------------------------------------------------------------ daemon
+PORT="$(free_port)"
+cat > "$TMP/swarmhost.yaml" <<EOF
+server:
+  listen: "127.0.0.1:$PORT"
+plugin_dirs: [ "$BUILD/plugins" ]
+storage:
+  plugin: sqlite
+  config: { path: "$TMP/swarmhost.db" }
+providers:
+  - name: up
+    plugin: openai
+    config: { base_url: "$NGINX/v1", api_key_env: "", retries: 0, timeout_ms: 10000 }
+  - name: upstream_stream
+    plugin: openai
+    config: { base_url: "$NGINX/stream/v1", api_key_env: "", retries: 0, timeout_ms: 10000 }
+EOF
+bench_spawn "$TMP/swarmhost.log" "$SWARMHOST" serve -c "$TMP/swarmhost.yaml" --log-level warn
+DAEMON_PID=$SPAWNED_PID
+DAEMON="http://127.0.0.1:$PORT"
+wait_http "$DAEMON/healthz" "$DAEMON_PID" swarmhost "$TMP/swarmhost.log"
+
+# Both paths answer what they should before anything is timed.
+BODY='{"model":"up","messages":[{"role":"user","content":"hello world"}]}'
+printf '%s' "$BODY" > "$TMP/body.json"
+for url in "$DAEMON/v1/chat/completions" "$NGINX/v1/chat/completions"; do
+  curl -sf -H 'Content-Type: application/json' --data-binary @"$TMP/body.json" "$url" |
+    grep -q 'fixed reply from the nginx stand-in' || bench_die "no expected reply from $url"
+done
+
+# ------------------------------------------------------------- 1. wrk
+# Direct and daemon runs alternate, so a burst of background load hits both.
+WRK_KEYS=()
+for c in $CONNECTIONS; do
+  t=$(( c < THREADS ? c : THREADS ))
+  for target in direct daemon; do
+    if [[ $target == direct ]]; then url="$NGINX/v1/chat/completions"; else url="$DAEMON/v1/chat/completions"; fi
+    res="$(run_wrk "$target-c$c" "$t" "$c" "$HERE/post_chat.lua" "$url" up)"
+    printf -v "WRK_${target}_c$c" '%s threads=%s conns=%s' "$res" "$t" "$c"
+    WRK_KEYS+=("WRK_${target}_c$c")
+  done
+done
+
+# ------------------------------------------- 2. X-Swarmhost-Overhead-Ms
+# One curl process, $SAMPLES transfers on one kept-alive connection; -D - dumps
+# every reply's headers (bodies go to /dev/null).
+{ for _ in $(seq "$SAMPLES"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$DAEMON/v1/chat/completions"; done; } \
+  > "$TMP/curl-overhead.cfg"
+curl -s -D - -H 'Content-Type: application/json' --data-binary @"$TMP/body.json" -K "$TMP/curl-overhead.cfg" \
+  > "$TMP/overhead-headers.txt"
+OVERHEAD="$(python3 - "$TMP/overhead-headers.txt" "$SAMPLES" <<'PY'
+import statistics, sys
+status, vals = [], []
+for line in open(sys.argv[1], encoding="latin-1"):
+    if line.startswith("HTTP/"):
+        status.append(line.split()[1])
+    elif line.lower().startswith("x-swarmhost-overhead-ms:"):
+        vals.append(float(line.split(":", 1)[1]))
+if not vals:
+    sys.exit("no X-Swarmhost-Overhead-Ms header in the replies")
+vals.sort()
+p = lambda q: vals[min(len(vals) - 1, round(q * (len(vals) - 1)))]
+print(f"n={len(vals)} non200={sum(s != '200' for s in status) + int(sys.argv[2]) - len(status)} "
+      f"p50={statistics.median(vals):.3f} p90={p(0.9):.3f} p99={p(0.99):.3f} max={vals[-1]:.3f}")
+PY
+)"
+
+# ---------------------------------------------------- 3. streaming TTFB
+TTFB="$(python3 "$HERE/ttfb.py" "$DAEMON/v1/chat/completions" "$NGINX/stream/v1/chat/completions" \
+  upstream_stream "$SAMPLES" 10)"
+TTFB="${TTFB#TTFB }"
+
+bench_stop "$DAEMON_PID"
+bench_stop "$NGINX_PID"
+DAEMON_WARNINGS="$(grep -ciE '(warn|error|critical)' "$TMP/swarmhost.log" || true)"
+NGINX_ERRORS="$(grep -ciE '\[(error|crit|alert|emerg)\]' "$TMP/nginx/error.log" || true)"
+
+# ------------------------------------------------------------------ report
+export CONNECTIONS OVERHEAD TTFB DAEMON_WARNINGS NGINX_ERRORS DURATION "${WRK_KEYS[@]}"
+python3 - <<'PY'
+import os
+e = os.environ
+kv = lambda s: {k: v for k, v in (p.split("=", 1) for p in s.split())}
+conns = e["CONNECTIONS"].split()
+out = []
+print()
+print(f"{'POST /v1/chat/completions (wrk ' + e['DURATION'] + 's)':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
+      f"{'requests':>9} {'non-2xx':>8} {'sock err':>8}")
+for c in conns:
+    for target in ("direct", "daemon"):
+        v = kv(e[f"WRK_{target}_c{c}"])
+        err = sum(int(v[k]) for k in ("connect_err", "read_err", "write_err", "timeouts"))
+        name = ("nginx directly" if target == "direct" else "daemon -> nginx") + f", {c} conn, {v['threads']} thr"
+        print(f"{name:40} {float(v['rps']):9.0f} {int(v['p50_us'])/1000:8.3f} {int(v['p99_us'])/1000:8.3f} "
+              f"{v['requests']:>9} {v['non2xx']:>8} {err:8d}")
+        out += [f"{target}_c{c}_rps={float(v['rps']):.1f}", f"{target}_c{c}_p50_us={v['p50_us']}",
+                f"{target}_c{c}_p99_us={v['p99_us']}", f"{target}_c{c}_non2xx={v['non2xx']}",
+                f"{target}_c{c}_sockerr={err}"]
+print()
+for c in conns:
+    d, n = kv(e[f"WRK_daemon_c{c}"]), kv(e[f"WRK_direct_c{c}"])
+    ratio = float(d["rps"]) / float(n["rps"])
+    added = (int(d["p50_us"]) - int(n["p50_us"])) / 1000
+    added99 = (int(d["p99_us"]) - int(n["p99_us"])) / 1000
+    print(f"{c} conn: daemon/direct req/s = {ratio:.4f}; added latency p50 {added:+.3f} ms, p99 {added99:+.3f} ms")
+    out += [f"ratio_c{c}={ratio:.4f}", f"added_p50_ms_c{c}={added:.3f}", f"added_p99_ms_c{c}={added99:.3f}"]
+o = kv(e["OVERHEAD"])
+print(f"X-Swarmhost-Overhead-Ms over {o['n']} sequential requests: p50 {o['p50']} ms, p90 {o['p90']}, "
+      f"p99 {o['p99']}, max {o['max']} (non-200: {o['non200']})")
+out += [f"overhead_hdr_{k}={v}" for k, v in o.items() if k != "n"]
+t = kv(e["TTFB"])
+print()
+print(f"streamed, {t['n']} sequential requests each, new connection per request (ms)")
+print(f"  {'':22} {'first data line':>17} {'first token':>17} {'[DONE]':>17}")
+for name in ("daemon", "direct"):
+    cells = " ".join(f"{float(t[f'{name}_{k}_p50']):8.3f}/{float(t[f'{name}_{k}_p90']):<8.3f}"
+                     for k in ("first_line", "first_token", "done"))
+    print(f"  {name + ' p50/p90':22} {cells}   failures {t[f'{name}_failures']}")
+print(f"  first token through the daemon - direct (median of paired differences): {float(t['diff_first_token_p50']):+.3f} ms;"
+      f" [DONE]: {float(t['diff_done_p50']):+.3f} ms; daemon's gateway_overhead_ms p50 {t.get('daemon_gateway_overhead_p50', '-')}")
+out += [f"ttfb_{k}={v}" for k, v in t.items() if k != "n"]
+print()
+print(f"log lines: daemon warn/error {e['DAEMON_WARNINGS']}, nginx error {e['NGINX_ERRORS']}")
+out += [f"daemon_log_warnings={e['DAEMON_WARNINGS']}", f"nginx_log_errors={e['NGINX_ERRORS']}"]
+print("SUMMARY proxy " + " ".join(out))
+PY

@@ -1,0 +1,53 @@
+// libFuzzer target: the request-body JSON of every route that takes one, as
+// the API handler (host/http/api.cpp) runs it on an I/O thread:
+//   POST  /v1/sessions                 parse_body + decode_create_session
+//   PATCH /v1/sessions/{id}            parse_body + decode_session_patch
+//   POST  /v1/sessions/{id}/messages   parse_body + decode_send
+// The handler catches only ApiError around these calls, so any other
+// exception would escape into the HTTP server: that, a crash or a sanitizer
+// report is a finding. The error answer is serialised as the server would
+// (dump_json(error_body(...))), since messages echo request text.
+#include "http/json_codec.hpp"
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <string>
+
+using namespace swh;
+
+namespace {
+
+template <class F> void run(const char *route, F &&decode) {
+    try {
+        decode();
+    } catch (const ApiError &e) {
+        (void)http::dump_json(http::error_body(e.kind(), e.what()));
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "fuzz_request_body: %s: non-ApiError exception escaped: %s\n", route, e.what());
+        std::abort();
+    }
+}
+
+} // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    const std::string body(reinterpret_cast<const char *>(data), size);
+    run("POST /v1/sessions", [&] {
+        auto p = http::decode_create_session(http::parse_body(body));
+        (void)http::dump_json(p.config);
+        (void)http::dump_json(p.context);
+        (void)http::dump_json(p.metadata);
+    });
+    run("PATCH /v1/sessions/{id}", [&] {
+        auto p = http::decode_session_patch(http::parse_body(body));
+        if (p.context) (void)http::dump_json(*p.context);
+    });
+    run("POST /v1/sessions/{id}/messages", [&] {
+        auto p = http::decode_send(http::parse_body(body), "0123456789abcdef");
+        (void)http::dump_json(Json(p.content));
+        (void)http::dump_json(p.metadata);
+    });
+    return 0;
+}

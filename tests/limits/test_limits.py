@@ -1,0 +1,257 @@
+"""Request limits through the real daemon (Python 3 standard library only).
+
+- a body over server.max_body_bytes -> 413 JSON (`payload_too_large`), whether
+  announced by Content-Length, sent chunked, or only claimed;
+- request headers over 16 KiB (ServerLimits::max_header_bytes) -> 431 JSON;
+- slow clients (slowloris: headers trickled byte by byte) do not hold up
+  other clients, and do not hold up SIGTERM;
+- a slow client is disconnected after the read timeout even while it keeps
+  sending - tested only when the manifest accepts `server.read_timeout_seconds`
+  (today the timeout is fixed at 30 s in host/http/server.hpp, too long for
+  this suite; the test skips itself and says so);
+- after each of these the daemon keeps serving.
+"""
+
+import json
+import os
+import socket
+import sys
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+import swh_harness  # noqa: E402
+
+MAX_BODY = 4096
+MAX_HEADER = 16 * 1024  # host/http/server.hpp ServerLimits::max_header_bytes
+READ_TIMEOUT_KEY = "read_timeout_seconds"  # the server.* key these tests would like
+
+
+def raw_exchange(port, data, timeout=10.0, read=True):
+    """Send raw bytes on a fresh connection; return (status, headers, body bytes)
+    of the answer read until the server closes (or the Content-Length ends)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before reading everything
+        if not read:
+            return None
+        return read_response(s)
+
+
+def read_response(s):
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise AssertionError("connection closed before a response; got %r" % buf[:300])
+        buf += chunk
+    head, _, body = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split()[1])
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        body += chunk
+    return status, headers, body
+
+
+def request_bytes(method, path, body=b"", headers=()):
+    lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1"]
+    lines += ["%s: %s" % kv for kv in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+
+
+class LimitTests(swh_harness.DaemonTestCase):
+    manifest_kw = {"max_body_bytes": MAX_BODY}
+
+    def assertJsonError(self, answer, status, code):
+        got_status, headers, body = answer
+        self.assertEqual(got_status, status, answer)
+        self.assertIn("application/json", headers.get("content-type", ""), answer)
+        err = json.loads(body.decode("utf-8"))["error"]
+        self.assertEqual(err["code"], code, answer)
+        self.assertTrue(err["message"], answer)
+        return err
+
+    def assertServing(self):
+        r = self.client.create_session("still-serving")
+        self.assertEqual(self.client.send(r["id"], "hi").status, 201)
+
+    # ---- body size
+    def test_body_at_the_limit_is_read(self):
+        content = "x" * (MAX_BODY - len('{"user_id":""}'))
+        body = json.dumps({"user_id": content}, separators=(",", ":")).encode()
+        self.assertEqual(len(body), MAX_BODY)
+        r = self.client.post("/v1/sessions", raw=body)
+        self.assertEqual(r.status, 201, r)
+
+    def test_body_over_the_limit_is_413_json(self):
+        body = json.dumps({"user_id": "x" * MAX_BODY}).encode()
+        r = self.client.post("/v1/sessions", raw=body)
+        self.assertError(r, 413, "payload_too_large")
+        self.assertIn("max_body_bytes", r.json["error"]["message"])
+        self.assertServing()
+
+    def test_chunked_body_over_the_limit_is_413_json(self):
+        chunk = b"x" * 1024
+        body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(8)) + b"0\r\n\r\n"
+        answer = raw_exchange(self.daemon.port, request_bytes(
+            "POST", "/v1/sessions", body, [("Content-Type", "application/json"), ("Transfer-Encoding", "chunked")]))
+        self.assertJsonError(answer, 413, "payload_too_large")
+        self.assertServing()
+
+    def test_a_claimed_huge_body_is_refused_before_it_is_sent(self):
+        # Content-Length of 10 GB, no body: the answer must come from the
+        # header alone, not after waiting for (or buffering) the body.
+        start = time.monotonic()
+        answer = raw_exchange(self.daemon.port, request_bytes(
+            "POST", "/v1/sessions/abc/messages", b"", [("Content-Type", "application/json"),
+                                                       ("Content-Length", str(10 ** 10))]))
+        self.assertJsonError(answer, 413, "payload_too_large")
+        self.assertLess(time.monotonic() - start, 5.0)
+        self.assertServing()
+
+    # ---- header size
+    def test_headers_under_the_limit_are_read(self):
+        answer = raw_exchange(self.daemon.port, request_bytes("GET", "/healthz", b"", [("X-Pad", "p" * 8000)]))
+        self.assertEqual(answer[0], 200, answer)
+
+    def test_one_oversized_header_is_431_json(self):
+        answer = raw_exchange(self.daemon.port, request_bytes("GET", "/healthz", b"", [("X-Pad", "p" * (MAX_HEADER + 1))]))
+        self.assertJsonError(answer, 431, "invalid_request")
+        self.assertServing()
+
+    def test_many_headers_over_the_limit_are_431_json(self):
+        headers = [("X-Pad-%d" % i, "v" * 100) for i in range(MAX_HEADER // 100 + 10)]
+        answer = raw_exchange(self.daemon.port, request_bytes("GET", "/healthz", b"", headers))
+        self.assertJsonError(answer, 431, "invalid_request")
+        self.assertServing()
+
+    def test_an_oversized_request_line_is_refused(self):
+        answer = raw_exchange(self.daemon.port, request_bytes("GET", "/v1/sessions?user_id=" + "u" * (MAX_HEADER + 10)))
+        self.assertIn(answer[0], (400, 414, 431), answer)
+        self.assertServing()
+
+    # ---- slow clients
+    def test_slowloris_does_not_hold_up_other_clients(self):
+        """Twenty connections trickle their headers one byte every 0.2 s for
+        ~4 s; meanwhile ordinary requests are answered as quickly as usual."""
+        slow = []
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5)
+            slow.append(s)
+        stop = threading.Event()
+        trickle = b"POST /v1/sessions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: " + b"a" * 1000
+
+        def trickler():
+            i = 0
+            while not stop.is_set() and i < len(trickle):
+                for s in slow:
+                    try:
+                        s.sendall(trickle[i:i + 1])
+                    except OSError:
+                        pass
+                i += 1
+                stop.wait(0.2)
+
+        t = threading.Thread(target=trickler, daemon=True)
+        t.start()
+        try:
+            latencies = []
+            sid = self.client.create_session("beside-slowloris")["id"]
+            deadline = time.monotonic() + 4.0
+            while time.monotonic() < deadline:
+                start = time.monotonic()
+                r = self.client.send(sid, "fast client")
+                latencies.append(time.monotonic() - start)
+                self.assertEqual(r.status, 201, r)
+                self.assertEqual(self.client.get("/healthz").status, 200)
+            self.assertGreater(len(latencies), 10)
+            self.assertLess(max(latencies), 2.0, "a request waited behind slow clients: %r" % latencies)
+        finally:
+            stop.set()
+            t.join(timeout=5)
+            for s in slow:
+                s.close()
+        self.assertServing()
+
+    def test_slow_client_is_disconnected_after_the_read_timeout(self):
+        code, out = swh_harness.run_cli(["check", self._manifest_with_read_timeout(2)])
+        if code != 0:
+            self.skipTest("the manifest has no server.%s (the read timeout is fixed at 30 s in "
+                          "host/http/server.hpp); `swarmhost check` said: %s"
+                          % (READ_TIMEOUT_KEY, out.strip().splitlines()[-1] if out.strip() else code))
+        d = swh_harness.Daemon(manifest=open(self._manifest_with_read_timeout(2)).read())
+        self.addCleanup(d.cleanup)
+        d.start()
+        with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+            start = time.monotonic()
+            closed_after = None
+            # Keep sending a byte every 0.5 s: the timeout is a deadline for the
+            # whole request, not an idle timer that each byte resets.
+            for b in b"GET /healthz HTTP/1.1\r\nX-Slow: " + b"a" * 40:
+                try:
+                    s.sendall(bytes([b]))
+                    s.settimeout(0.5)
+                    if s.recv(1024) == b"":
+                        closed_after = time.monotonic() - start
+                        break
+                except socket.timeout:
+                    continue
+                except OSError:
+                    closed_after = time.monotonic() - start
+                    break
+            self.assertIsNotNone(closed_after, "slow client still connected after %.1f s"
+                                 % (time.monotonic() - start))
+            self.assertLess(closed_after, 6.0)
+        self.assertEqual(d.client.get("/healthz").status, 200)
+
+    def _manifest_with_read_timeout(self, seconds):
+        path = os.path.join(self.daemon.workdir, "read-timeout.yaml")
+        port = swh_harness.free_port()
+        text = swh_harness.manifest_text(port, os.path.join(self.daemon.workdir, "rt.db"))
+        text = text.replace("server:\n", "server:\n  %s: %d\n" % (READ_TIMEOUT_KEY, seconds), 1)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+
+class SlowClientsAtShutdown(unittest.TestCase):
+    def test_sigterm_is_not_held_up_by_slow_clients(self):
+        d = swh_harness.Daemon(shutdown_grace_seconds=5)
+        self.addCleanup(d.cleanup)
+        d.start()
+        slow = [socket.create_connection(("127.0.0.1", d.port), timeout=5) for _ in range(10)]
+        try:
+            for s in slow:
+                s.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"us")
+            time.sleep(0.3)
+            start = time.monotonic()
+            rc = d.stop(deadline_s=15)
+            took = time.monotonic() - start
+        finally:
+            for s in slow:
+                s.close()
+        self.assertEqual(rc, 0, d.log_tail())
+        self.assertLess(took, 7.0, "SIGTERM waited %.1f s for clients that never finish a request" % took)
+
+
+if __name__ == "__main__":
+    unittest.main()
