@@ -222,6 +222,9 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
 void ApiHandler::send_message(const Request &request, const std::string &session_id,
                               std::shared_ptr<Exchange> exchange) {
     SendParams params = decode_send(parse_body(request.body), session_id);
+    if (request.idempotency_key.size() > 255)
+        throw ApiError(ErrorKind::InvalidRequest, "Idempotency-Key is longer than 255 characters");
+    params.idempotency_key = request.idempotency_key;
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
         observer = std::make_shared<StreamedReply>(exchange, keepalive_);

@@ -197,6 +197,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (qpos != std::string_view::npos) request.query = parse_query(target.substr(qpos + 1));
         request.content_type = std::string(message[bhttp::field::content_type]);
         request.session_header = std::string(message["X-Swarmhost-Session"]);
+        request.idempotency_key = std::string(message["Idempotency-Key"]);
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),

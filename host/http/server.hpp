@@ -23,7 +23,8 @@ struct Request {
     std::string path;   // percent-decoded path, no query
     std::map<std::string, std::string> query;
     std::string content_type;
-    std::string session_header; // X-Swarmhost-Session, "" if absent
+    std::string session_header;  // X-Swarmhost-Session, "" if absent
+    std::string idempotency_key; // Idempotency-Key, "" if absent
     std::string body;
 };
 

@@ -24,6 +24,8 @@ template <class F> auto storage_call(F &&f) -> decltype(f()) {
 // The conversation handed to the provider is capped so a long session does
 // not turn every send into a full history read; sessions may set their own.
 constexpr uint32_t kDefaultHistoryLimit = 1000;
+// How far back a retried Idempotency-Key is looked for in its session.
+constexpr uint32_t kIdempotencyWindow = 200;
 
 uint32_t history_limit(const Session &session) {
     auto it = session.config.find("max_history_messages");
@@ -56,6 +58,7 @@ struct SessionManager::SendState {
     int64_t started_at = 0;
     bool stream = false;
     bool stateless = false; // OpenAI-style completion without a stored session
+    std::shared_ptr<void> idempotency; // held until the reply is finished
     // Provider attempts: candidates[0] is the session's provider, then its
     // manifest fallbacks in order.
     std::vector<Message> history;
@@ -194,17 +197,35 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
         throw ApiError(ErrorKind::Unavailable,
                        "provider '" + state->session.provider + "' of this session is not configured");
 
-    state->user.id = new_uuid();
-    state->user.session_id = state->session.id;
-    state->user.role = params.role;
-    state->user.content = params.content;
-    state->user.timestamp = now_us();
-    state->user.metadata = params.metadata;
     state->observer = std::move(observer);
     state->stream = params.stream;
+    bool resumed = false; // answering a user message a failed first attempt stored
+    if (!params.idempotency_key.empty()) {
+        state->idempotency = claim_idempotency_key(state->session.id, params.idempotency_key);
+        auto prior = find_prior_attempt(state->session.id, params.idempotency_key);
+        if (prior.first && prior.second) {
+            // Same answer as the first time; nothing new is stored.
+            state->observer->on_user_stored(*prior.first);
+            state->observer->on_complete(*prior.first, *prior.second, 0.0);
+            return [] {};
+        }
+        if (prior.first) {
+            state->user = *prior.first;
+            resumed = true;
+        }
+    }
+    if (!resumed) {
+        state->user.id = new_uuid();
+        state->user.session_id = state->session.id;
+        state->user.role = params.role;
+        state->user.content = params.content;
+        state->user.timestamp = now_us();
+        state->user.metadata = params.metadata;
+        if (!params.idempotency_key.empty()) state->user.metadata["idempotency_key"] = params.idempotency_key;
+    }
 
     // 1. The user-stage middleware may rewrite, enrich or refuse it.
-    if (!pipeline_.middleware.empty()) {
+    if (!resumed && !pipeline_.middleware.empty()) {
         ChainResult checked =
             pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
         if (checked.rejection)
@@ -212,10 +233,12 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
         state->user = std::move(checked.message);
     }
     // 2. The user message is durable before anything goes upstream.
-    storage_call([&] { storage().add_message(state->user); });
-    state->session.message_count += 1;
-    state->session.last_activity = state->user.timestamp;
-    publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
+    if (!resumed) {
+        storage_call([&] { storage().add_message(state->user); });
+        state->session.message_count += 1;
+        state->session.last_activity = state->user.timestamp;
+        publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
+    }
     state->observer->on_user_stored(state->user);
 
     loader::MessageQuery history_query;
@@ -327,6 +350,51 @@ std::vector<std::string> ranked_members(std::vector<std::string> members, const 
     return members;
 }
 } // namespace
+
+class SessionManager::IdempotencyClaim {
+  public:
+    IdempotencyClaim(SessionManager &owner, std::string slot) : owner_(owner), slot_(std::move(slot)) {}
+    ~IdempotencyClaim() {
+        std::lock_guard lock(owner_.idempotency_mutex_);
+        owner_.idempotency_in_flight_.erase(slot_);
+    }
+    IdempotencyClaim(const IdempotencyClaim &) = delete;
+    IdempotencyClaim &operator=(const IdempotencyClaim &) = delete;
+
+  private:
+    SessionManager &owner_;
+    std::string slot_;
+};
+
+std::shared_ptr<SessionManager::IdempotencyClaim> SessionManager::claim_idempotency_key(const std::string &session_id,
+                                                                                        const std::string &key) {
+    std::string slot = session_id + '\n' + key;
+    std::lock_guard lock(idempotency_mutex_);
+    if (!idempotency_in_flight_.insert(slot).second)
+        throw ApiError(ErrorKind::Conflict, "a request with this Idempotency-Key is still being answered; retry later");
+    return std::make_shared<IdempotencyClaim>(*this, std::move(slot));
+}
+
+// The first attempt with this key among the session's recent messages: its
+// user message and, if it was answered, the reply.
+std::pair<std::optional<Message>, std::optional<Message>>
+SessionManager::find_prior_attempt(const std::string &session_id, const std::string &key) {
+    loader::MessageQuery query;
+    query.session_id = session_id;
+    query.limit = kIdempotencyWindow;
+    auto text_of = [](const Json &metadata, const char *field) {
+        auto it = metadata.find(field);
+        return it != metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::optional<Message> user, reply;
+    for (auto &m : storage_call([&] { return storage().get_messages(query); })) {
+        if (!user && m.role != "assistant" && text_of(m.metadata, "idempotency_key") == key)
+            user = m;
+        else if (user && m.role == "assistant" && text_of(m.metadata, "reply_to") == user->id)
+            reply = std::move(m);
+    }
+    return {user, reply};
+}
 
 std::vector<std::string> SessionManager::provider_chain(const std::string &target, const std::string &session_id) const {
     std::vector<std::string> chain;
@@ -475,6 +543,7 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     assistant.timestamp = std::max(now_us(), state->user.timestamp + 1); // strictly after the question
     const int64_t total_us = now_us() - state->started_at;
     assistant.metadata = {{"provider", state->candidates[state->attempt]},
+                          {"reply_to", state->user.id},
                           {"response_time_ms", total_us / 1000.0},
                           {"streaming", state->stream}};
     {

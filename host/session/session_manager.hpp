@@ -12,6 +12,8 @@
 
 #include <functional>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +41,9 @@ struct SendParams {
     std::string content;
     Json metadata = Json::object();
     bool stream = false;
+    // A client retry with the same key gets the first attempt's answer
+    // instead of a second stored message ("" = none).
+    std::string idempotency_key;
 };
 
 // An OpenAI-style chat completion: the client sends the whole conversation.
@@ -108,6 +113,15 @@ class SessionManager {
     void publish(uint32_t type, const Session &session, const Message *message = nullptr,
                  Json details = Json::object());
     loader::StorageInstance &storage() { return *pipeline_.storage; }
+
+    // Idempotency keys being answered right now ("session\nkey"): a retry
+    // that races its first attempt gets 409 instead of a second message.
+    class IdempotencyClaim;
+    std::shared_ptr<IdempotencyClaim> claim_idempotency_key(const std::string &session_id, const std::string &key);
+    std::pair<std::optional<Message>, std::optional<Message>> find_prior_attempt(const std::string &session_id,
+                                                                                 const std::string &key);
+    std::mutex idempotency_mutex_;
+    std::set<std::string> idempotency_in_flight_;
 
     Pipeline &pipeline_;
     PostBlocking post_blocking_;
