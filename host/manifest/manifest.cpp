@@ -585,7 +585,8 @@ class Parser {
             if (std::find(provider_names.begin(), provider_names.end(), group) != provider_names.end())
                 error(mark, "group '" + group + "' has the name of a provider; give the group its own name");
         }
-        for (const auto &[group, mark] : group_marks_) provider_names.push_back(group);
+        for (const auto &[group, mark] : group_marks_)
+            provider_names.push_back(group);
         check_resolved(provider_refs_, provider_names);
         check_resolved(middleware_refs_, names_of(middleware_));
     }

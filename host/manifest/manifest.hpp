@@ -53,7 +53,7 @@ struct ServerSettings {
     int shutdown_grace_seconds = 10;         // in-flight requests get this long on SIGTERM
     std::size_t hook_queue_capacity = 10000; // events waiting per hook before new ones are dropped
     int sse_keepalive_seconds = 15;          // SSE comment while a stream waits for tokens; 0 = off
-    int read_timeout_seconds = 30;            // request headers + body must arrive within this; idle keep-alive too
+    int read_timeout_seconds = 30; // request headers + body must arrive within this; idle keep-alive too
     std::size_t max_header_bytes = 16 * 1024; // larger request headers get 431
     SourceMark mark;
 };

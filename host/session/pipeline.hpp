@@ -25,7 +25,9 @@ struct Pipeline {
     std::unique_ptr<HookBus> hooks;
 
     // A provider or a load-balanced group of them.
-    bool routable(const std::string &name) const { return provider(name) != nullptr || groups.count(name) > 0; }
+    bool routable(const std::string &name) const {
+        return provider(name) != nullptr || groups.count(name) > 0;
+    }
     loader::ProviderInstance *provider(const std::string &name) const {
         auto it = providers.find(name);
         return it == providers.end() ? nullptr : it->second.get();

@@ -57,7 +57,7 @@ struct SessionManager::SendState {
     std::shared_ptr<SendObserver> observer;
     int64_t started_at = 0;
     bool stream = false;
-    bool stateless = false; // OpenAI-style completion without a stored session
+    bool stateless = false;            // OpenAI-style completion without a stored session
     std::shared_ptr<void> idempotency; // held until the reply is finished
     // Provider attempts: candidates[0] is the session's provider, then its
     // manifest fallbacks in order.
@@ -318,8 +318,8 @@ std::function<void()> SessionManager::complete(CompletionParams params,
 std::function<void()> SessionManager::launch(std::shared_ptr<SendState> state) {
     state->candidates = provider_chain(state->session.provider, state->session.id);
     if (state->candidates.empty()) {
-        state->observer->on_error(ApiError(ErrorKind::Unavailable,
-                                           "provider '" + state->session.provider + "' is not configured"));
+        state->observer->on_error(
+            ApiError(ErrorKind::Unavailable, "provider '" + state->session.provider + "' is not configured"));
         return [] {};
     }
     if (state->stream && !pipeline_.middleware.empty()) {
@@ -344,7 +344,9 @@ namespace {
 // member). The top one is its sticky member; adding or removing a member
 // moves only the sessions that ranked it first.
 std::vector<std::string> ranked_members(std::vector<std::string> members, const std::string &session_id) {
-    auto score = [&](const std::string &member) { return std::hash<std::string>{}(session_id + '\x1f' + member); };
+    auto score = [&](const std::string &member) {
+        return std::hash<std::string>{}(session_id + '\x1f' + member);
+    };
     std::stable_sort(members.begin(), members.end(),
                      [&](const std::string &a, const std::string &b) { return score(a) > score(b); });
     return members;
@@ -366,12 +368,13 @@ class SessionManager::IdempotencyClaim {
     std::string slot_;
 };
 
-std::shared_ptr<SessionManager::IdempotencyClaim> SessionManager::claim_idempotency_key(const std::string &session_id,
-                                                                                        const std::string &key) {
+std::shared_ptr<SessionManager::IdempotencyClaim>
+SessionManager::claim_idempotency_key(const std::string &session_id, const std::string &key) {
     std::string slot = session_id + '\n' + key;
     std::lock_guard lock(idempotency_mutex_);
     if (!idempotency_in_flight_.insert(slot).second)
-        throw ApiError(ErrorKind::Conflict, "a request with this Idempotency-Key is still being answered; retry later");
+        throw ApiError(ErrorKind::Conflict,
+                       "a request with this Idempotency-Key is still being answered; retry later");
     return std::make_shared<IdempotencyClaim>(*this, std::move(slot));
 }
 
@@ -396,7 +399,8 @@ SessionManager::find_prior_attempt(const std::string &session_id, const std::str
     return {user, reply};
 }
 
-std::vector<std::string> SessionManager::provider_chain(const std::string &target, const std::string &session_id) const {
+std::vector<std::string> SessionManager::provider_chain(const std::string &target,
+                                                        const std::string &session_id) const {
     std::vector<std::string> chain;
     auto add = [&](const std::string &name) {
         if (std::find(chain.begin(), chain.end(), name) == chain.end() && pipeline_.provider(name))
@@ -404,14 +408,16 @@ std::vector<std::string> SessionManager::provider_chain(const std::string &targe
     };
     if (auto group = pipeline_.groups.find(target); group != pipeline_.groups.end()) {
         // The session's sticky member first, the rest of the group if it fails.
-        for (const auto &member : ranked_members(group->second, session_id)) add(member);
+        for (const auto &member : ranked_members(group->second, session_id))
+            add(member);
     } else {
         add(target);
     }
     const std::vector<std::string> primaries = chain;
     for (const auto &name : primaries)
         if (auto it = pipeline_.fallbacks.find(name); it != pipeline_.fallbacks.end())
-            for (const auto &fallback : it->second) add(fallback);
+            for (const auto &fallback : it->second)
+                add(fallback);
     return chain;
 }
 

@@ -13,8 +13,8 @@
 #include <functional>
 #include <memory>
 #include <mutex>
-#include <set>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -117,9 +117,10 @@ class SessionManager {
     // Idempotency keys being answered right now ("session\nkey"): a retry
     // that races its first attempt gets 409 instead of a second message.
     class IdempotencyClaim;
-    std::shared_ptr<IdempotencyClaim> claim_idempotency_key(const std::string &session_id, const std::string &key);
-    std::pair<std::optional<Message>, std::optional<Message>> find_prior_attempt(const std::string &session_id,
-                                                                                 const std::string &key);
+    std::shared_ptr<IdempotencyClaim> claim_idempotency_key(const std::string &session_id,
+                                                            const std::string &key);
+    std::pair<std::optional<Message>, std::optional<Message>>
+    find_prior_attempt(const std::string &session_id, const std::string &key);
     std::mutex idempotency_mutex_;
     std::set<std::string> idempotency_in_flight_;
 
