@@ -113,6 +113,7 @@ int serve(const ServeOptions &options) {
         net::post(workers, std::move(job));
     };
     SessionManager sessions(*pipeline, post_blocking);
+    environment.attach_events(&sessions.events());
     http::ApiHandler api(sessions, registry, metrics, post_blocking,
                          std::chrono::seconds(manifest.server.sse_keepalive_seconds));
 
@@ -141,6 +142,7 @@ int serve(const ServeOptions &options) {
         if (ec) return;
         spdlog::info("signal {} received: finishing {} in-flight requests, then stopping", signal,
                      server->in_flight());
+        sessions.events().close_all(); // live event streams end now rather than at the grace period
         drain_then_stop(io, *server, manifest.server.shutdown_grace_seconds);
     });
 
@@ -153,6 +155,7 @@ int serve(const ServeOptions &options) {
     workers.join(); // storage writes in progress complete before plugins unload
     server.reset();
     environment.attach_storage(nullptr);
+    environment.attach_events(nullptr);
     pipeline.reset(); // hooks drain their queues, then every plugin unloads
     spdlog::info("stopped");
     return 0;

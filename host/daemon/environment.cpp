@@ -13,8 +13,19 @@ void DaemonEnvironment::metric_add(std::string_view, std::string_view name, std:
 
 void DaemonEnvironment::publish_event(std::string_view instance, std::string_view type,
                                       std::string_view payload) {
-    // No subscribers yet besides the log; session-type events will use this.
     spdlog::debug("[{}] event {} {}", instance, type, payload);
+    // An event about one session reaches that session's live listeners.
+    EventBus *events = events_.load();
+    if (!events) return;
+    Json data = Json::parse(payload, nullptr, false);
+    if (!data.is_object()) return;
+    auto id = data.find("session_id");
+    if (id == data.end() || !id->is_string() || type.empty()) return;
+    SessionEvent event;
+    event.session_id = id->get<std::string>();
+    event.type = std::string(type);
+    event.data = std::move(data);
+    events->publish(std::move(event));
 }
 
 swh_status DaemonEnvironment::read_session(std::string_view session_id, const swh_result_sink *sink) {

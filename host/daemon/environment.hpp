@@ -3,6 +3,7 @@
 // read accessor over the configured storage (hooks need whole sessions).
 #pragma once
 
+#include "events/event_bus.hpp"
 #include "loader/host_services.hpp"
 #include "loader/instances.hpp"
 #include "metrics/registry.hpp"
@@ -16,6 +17,8 @@ class DaemonEnvironment : public loader::HostEnvironment {
     explicit DaemonEnvironment(MetricsRegistry &metrics) : metrics_(metrics) {}
     // The store read_session uses; set once the storage instance exists.
     void attach_storage(loader::StorageInstance *storage) { storage_.store(storage); }
+    // Where plugin events naming a "session_id" go; set once the bus exists.
+    void attach_events(EventBus *events) { events_.store(events); }
 
     void metric_add(std::string_view instance, std::string_view name, std::string_view labels_json,
                     double value) override;
@@ -26,6 +29,7 @@ class DaemonEnvironment : public loader::HostEnvironment {
   private:
     MetricsRegistry &metrics_;
     std::atomic<loader::StorageInstance *> storage_{nullptr};
+    std::atomic<EventBus *> events_{nullptr};
 };
 
 } // namespace swh::daemon

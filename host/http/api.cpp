@@ -156,8 +156,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
             if (method != "GET") return method_not_allowed(*exchange, method, "GET");
             return respond_json(*exchange, 200, openai::models(sessions_.pipeline()));
         }
-        if (parts[1] != "sessions" || parts.size() > 4)
-            throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
+        if (parts[1] != "sessions") throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
 
         if (parts.size() == 2) {
             if (method == "POST") {
@@ -178,42 +177,54 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
             return method_not_allowed(*exchange, method, "GET, POST");
         }
         const std::string id = parts[2];
+        const std::string caller = request.caller_user_id;
         if (parts.size() == 3) {
             if (method == "GET")
-                return blocking_json(exchange, 200,
-                                     [this, id] { return to_json(sessions_.get_session(id)); });
+                return blocking_json(exchange, 200, [this, id, caller] {
+                    Session session = sessions_.get_session(id);
+                    sessions_.check_access(session, caller, SWH_ACTION_READ);
+                    return to_json(session);
+                });
             if (method == "PATCH") {
                 auto patch = decode_session_patch(parse_body(request.body));
-                return blocking_json(exchange, 200, [this, id, patch] {
+                return blocking_json(exchange, 200, [this, id, patch, caller] {
+                    sessions_.check_access(id, caller, SWH_ACTION_ADMIN);
                     return to_json(sessions_.update_session(id, patch));
                 });
             }
             if (method == "DELETE")
-                return blocking_json(exchange, 204, [this, id] {
+                return blocking_json(exchange, 204, [this, id, caller] {
+                    sessions_.check_access(id, caller, SWH_ACTION_ADMIN);
                     sessions_.delete_session(id);
                     return Json();
                 });
             return method_not_allowed(*exchange, method, "GET, PATCH, DELETE");
         }
+        const bool host_path = parts[3] == "archive" || parts[3] == "messages" || parts[3] == "events";
+        if (!host_path || parts.size() > 4) return session_type_route(std::move(request), parts, exchange);
         if (parts[3] == "archive") {
             if (method != "POST") return method_not_allowed(*exchange, method, "POST");
-            return blocking_json(exchange, 200,
-                                 [this, id] { return to_json(sessions_.archive_session(id)); });
+            return blocking_json(exchange, 200, [this, id, caller] {
+                sessions_.check_access(id, caller, SWH_ACTION_ADMIN);
+                return to_json(sessions_.archive_session(id));
+            });
         }
-        if (parts[3] == "messages") {
-            if (method == "POST") return send_message(request, id, exchange);
-            if (method == "GET") {
-                auto query = decode_message_query(request.query, id);
-                return blocking_json(exchange, 200, [this, query] {
-                    Json list = Json::array();
-                    for (const auto &m : sessions_.get_messages(query))
-                        list.push_back(to_json(m));
-                    return Json{{"messages", std::move(list)}};
-                });
-            }
-            return method_not_allowed(*exchange, method, "GET, POST");
+        if (parts[3] == "events") {
+            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
+            return session_events(id, caller, exchange);
         }
-        throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
+        if (method == "POST") return send_message(request, id, exchange);
+        if (method == "GET") {
+            auto query = decode_message_query(request.query, id);
+            return blocking_json(exchange, 200, [this, query, caller] {
+                sessions_.check_access(query.session_id, caller, SWH_ACTION_READ);
+                Json list = Json::array();
+                for (const auto &m : sessions_.get_messages(query))
+                    list.push_back(to_json(m));
+                return Json{{"messages", std::move(list)}};
+            });
+        }
+        return method_not_allowed(*exchange, method, "GET, POST");
     } catch (const ApiError &e) {
         respond_error(*exchange, e.kind(), e.what());
     }
@@ -225,6 +236,7 @@ void ApiHandler::send_message(const Request &request, const std::string &session
     if (request.idempotency_key.size() > 255)
         throw ApiError(ErrorKind::InvalidRequest, "Idempotency-Key is longer than 255 characters");
     params.idempotency_key = request.idempotency_key;
+    params.caller_user_id = request.caller_user_id;
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
         observer = std::make_shared<StreamedReply>(exchange, keepalive_);
@@ -241,6 +253,72 @@ void ApiHandler::send_message(const Request &request, const std::string &session
             spdlog::error("send failed: {}", e.what());
             observer->on_error(ApiError(ErrorKind::Internal, "internal error"));
         }
+    });
+}
+
+// METHOD /v1/sessions/{id}/<path> of the session's type: the host routes,
+// the plugin answers (docs/session-types.md).
+void ApiHandler::session_type_route(Request request, const std::vector<std::string> &parts,
+                                    std::shared_ptr<Exchange> exchange) {
+    SessionRouteRequest route;
+    route.session_id = parts[2];
+    route.method = request.method;
+    for (std::size_t i = 3; i < parts.size(); ++i)
+        route.path += (i > 3 ? "/" : "") + parts[i];
+    route.caller_user_id = std::move(request.caller_user_id);
+    route.query = std::move(request.raw_query);
+    route.content_type = std::move(request.content_type);
+    route.body = std::move(request.body);
+    post_blocking_([this, route = std::move(route), exchange] {
+        try {
+            SessionRouteAnswer answer = sessions_.handle_route(route);
+            exchange->respond(answer.status, answer.content_type.empty() ? kJson : answer.content_type,
+                              std::move(answer.body));
+        } catch (const RouteMethodNotAllowed &e) {
+            respond_error(*exchange, e.kind(), e.what(), {{"Allow", e.allow()}});
+        } catch (const ApiError &e) {
+            respond_error(*exchange, e);
+        } catch (const std::exception &e) {
+            spdlog::error("session type route failed: {}", e.what());
+            respond_error(*exchange, ErrorKind::Internal, "internal error");
+        }
+    });
+}
+
+// GET /v1/sessions/{id}/events: `ready`, then the session's events as they
+// happen, until the client goes away, the session is deleted or the daemon
+// stops.
+void ApiHandler::session_events(const std::string &session_id, const std::string &caller,
+                                std::shared_ptr<Exchange> exchange) {
+    post_blocking_([this, session_id, caller, exchange] {
+        try {
+            sessions_.check_access(sessions_.get_session(session_id), caller, SWH_ACTION_READ);
+        } catch (const ApiError &e) {
+            return respond_error(*exchange, e);
+        } catch (const std::exception &e) {
+            spdlog::error("events: {}", e.what());
+            return respond_error(*exchange, ErrorKind::Internal, "internal error");
+        }
+        exchange->start_stream();
+        exchange->keep_alive(keepalive_);
+        auto relay = [exchange](const SessionEvent &event) {
+            if (exchange->client_gone()) return false;
+            Json data = event.message   ? to_json(*event.message)
+                        : event.session ? to_json(*event.session)
+                                        : event.data;
+            exchange->send_event(event.type, dump_json(data));
+            if (event.type == "session_deleted" || event.type == "shutdown") {
+                exchange->end_stream();
+                return false;
+            }
+            return true;
+        };
+        // Subscribed before `ready` goes out: a client that waits for it
+        // misses nothing published afterwards.
+        std::shared_ptr<EventBus::Subscription> subscription =
+            sessions_.events().subscribe(session_id, relay);
+        exchange->send_event("ready", dump_json(Json{{"session_id", session_id}}));
+        exchange->on_client_gone([subscription]() mutable { subscription.reset(); });
     });
 }
 
@@ -344,6 +422,15 @@ Json ApiHandler::plugins_report() const {
                          {"kind", "storage"}});
     for (const auto &[name, provider] : pipeline.providers)
         instances.push_back({{"name", name}, {"plugin", provider->library().name()}, {"kind", "provider"}});
+    for (const auto &[name, type] : pipeline.session_types) {
+        Json routes = Json::array();
+        for (const auto &route : type->routes())
+            routes.push_back(route.method + " /v1/sessions/{id}/" + route.path);
+        instances.push_back({{"name", name},
+                             {"plugin", type->library().name()},
+                             {"kind", "session_type"},
+                             {"routes", std::move(routes)}});
+    }
     return {{"plugins", std::move(plugins)},
             {"instances", std::move(instances)},
             {"load_failures", std::move(failures)}};

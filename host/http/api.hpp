@@ -22,6 +22,10 @@ class ApiHandler : public RequestHandler {
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
     void send_message(const Request &request, const std::string &session_id,
                       std::shared_ptr<Exchange> exchange);
+    void session_type_route(Request request, const std::vector<std::string> &parts,
+                            std::shared_ptr<Exchange> exchange);
+    void session_events(const std::string &session_id, const std::string &caller,
+                        std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
     void providers_route(const Request &request, const std::vector<std::string> &parts,
                          std::shared_ptr<Exchange> exchange);

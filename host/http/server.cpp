@@ -194,10 +194,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
         const std::string_view target(message.target().data(), message.target().size());
         const auto qpos = target.find('?');
         request.path = percent_decode(target.substr(0, qpos));
-        if (qpos != std::string_view::npos) request.query = parse_query(target.substr(qpos + 1));
+        if (qpos != std::string_view::npos) {
+            request.raw_query = std::string(target.substr(qpos + 1));
+            request.query = parse_query(request.raw_query);
+        }
         request.content_type = std::string(message[bhttp::field::content_type]);
         request.session_header = std::string(message["X-Swarmhost-Session"]);
         request.idempotency_key = std::string(message["Idempotency-Key"]);
+        request.caller_user_id = std::string(message["X-Swarmhost-User"]);
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),

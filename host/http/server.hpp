@@ -22,9 +22,13 @@ struct Request {
     std::string method; // "GET", "POST", ...
     std::string path;   // percent-decoded path, no query
     std::map<std::string, std::string> query;
+    std::string raw_query; // as sent, without the question mark
     std::string content_type;
     std::string session_header;  // X-Swarmhost-Session, "" if absent
     std::string idempotency_key; // Idempotency-Key, "" if absent
+    // Who makes the request (docs/session-types.md, "The caller"): the
+    // X-Swarmhost-User header until the daemon authenticates API keys.
+    std::string caller_user_id;
     std::string body;
 };
 

@@ -217,4 +217,56 @@ class HookInstance : public InstanceBase {
     uint32_t events_ = 0;
 };
 
+// One route a session type serves under /v1/sessions/{id}/.
+struct RouteSpec {
+    std::string method;
+    std::string path;                  // as declared, e.g. "participants/{user}"
+    std::vector<std::string> segments; // "{...}" segments match any one segment
+};
+
+// A routed request, as the host hands it to the plugin.
+struct RouteCall {
+    std::size_t route_index = 0;
+    std::string caller_user_id, query, content_type, body, path;
+    std::vector<std::string> params;
+};
+
+// What the plugin answered, and what it asked the host to store and publish.
+struct RouteAnswer {
+    bool answered = false;
+    int status = 0;
+    std::string content_type, body;
+    std::optional<Json> metadata_patch; // set when merge_session_metadata was called
+    std::vector<std::pair<std::string, Json>> events;
+};
+
+// What a session type did to a user message (on_user_message / on_message).
+struct SessionTypeVerdict {
+    swh_status status = SWH_OK; // SWH_E_PERMISSION, SWH_E_INVALID, ... = refused
+    std::string error;
+    MiddlewareOutcome edits;
+};
+
+class SessionTypeInstance : public InstanceBase {
+  public:
+    SessionTypeInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
+                        HostEnvironment &env = null_environment());
+    const std::vector<RouteSpec> &routes() const { return routes_; }
+    // The JSON object to merge into a new session's metadata. Throws
+    // PluginError when the plugin refuses the session.
+    Json on_session_created(const Session &session);
+    // Never throws: a refusal or failure is in the verdict.
+    SessionTypeVerdict on_user_message(const Session &session, const Message &message,
+                                       const std::string &caller_user_id);
+    // SWH_OK or the refusal's status, with the reason in `error`.
+    swh_status authorize(const Session &session, const std::string &caller_user_id, const std::string &action,
+                         std::string &error);
+    // Throws PluginError when the plugin fails without answering.
+    RouteAnswer handle_route(const Session &session, const RouteCall &call);
+
+  private:
+    swh_session_type_v1 table_;
+    std::vector<RouteSpec> routes_;
+};
+
 } // namespace swh::loader

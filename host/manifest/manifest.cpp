@@ -34,9 +34,11 @@ const Keys kServerKeys{"listen",
                        "sse_keepalive_seconds",
                        "read_timeout_seconds",
                        "max_header_bytes"};
-const Keys kPluginKeys{"name", "plugin", "config", "sha256"};
-const Keys kProviderKeys{"name", "plugin", "config", "sha256", "fallback", "group"};
-const Keys kMiddlewareKeys{"name", "plugin", "config", "sha256", "priority", "when", "after", "fail"};
+const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
+const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
+                         "fallback", "group"};
+const Keys kMiddlewareKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
+                           "priority", "when",   "after",  "fail"};
 const Keys kWhenKeys{"user_type", "provider", "model"};
 
 struct Located {
@@ -549,6 +551,17 @@ class Parser {
                                  "sha256sum), got '" +
                                      pin->value + "'");
         }
+        if (const auto isolation = string_at(view, "isolation")) {
+            ref.isolation_mark = isolation->mark;
+            if (isolation->value == "in_process" || isolation->value == "process")
+                ref.isolation = isolation->value;
+            else
+                error(isolation->mark,
+                      "isolation must be 'in_process' or 'process', got '" + isolation->value + "'");
+        }
+        if (const auto timeout =
+                int_at(view, "isolation_timeout_ms", 1, 3'600'000, "an integer from 1 to 3600000"))
+            ref.isolation_timeout_ms = static_cast<int>(*timeout);
     }
 
     // ---- cross-entry checks

@@ -67,6 +67,11 @@ struct PluginRef {
     SourceMark mark;    // where the entry starts
     std::string sha256; // optional pin of the plugin file (lowercase hex)
     SourceMark sha256_mark;
+    // "in_process" (default) or "process": the instance runs in a child
+    // process that a crash or hang cannot take the daemon down with.
+    std::string isolation = "in_process";
+    SourceMark isolation_mark;
+    int isolation_timeout_ms = 5000; // per call, with isolation: process
 };
 
 struct ProviderRef : PluginRef {

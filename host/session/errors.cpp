@@ -7,6 +7,8 @@ int http_status(ErrorKind kind) {
     case ErrorKind::InvalidJson:
     case ErrorKind::InvalidRequest:
         return 400;
+    case ErrorKind::Forbidden:
+        return 403;
     case ErrorKind::NotFound:
         return 404;
     case ErrorKind::MethodNotAllowed:
@@ -37,6 +39,8 @@ const char *error_code(ErrorKind kind) {
         return "invalid_json";
     case ErrorKind::InvalidRequest:
         return "invalid_request";
+    case ErrorKind::Forbidden:
+        return "forbidden";
     case ErrorKind::NotFound:
         return "not_found";
     case ErrorKind::MethodNotAllowed:
@@ -91,6 +95,28 @@ ErrorKind kind_for_provider_status(swh_status status) {
         return ErrorKind::Rejected;
     default:
         return ErrorKind::Upstream;
+    }
+}
+
+ErrorKind kind_for_session_type_status(swh_status status) {
+    switch (status) {
+    case SWH_E_INVALID:
+        return ErrorKind::InvalidRequest;
+    case SWH_E_PERMISSION:
+        return ErrorKind::Forbidden;
+    case SWH_E_NOT_FOUND:
+        return ErrorKind::NotFound;
+    case SWH_E_CONFLICT:
+        return ErrorKind::Conflict;
+    case SWH_E_REJECTED:
+        return ErrorKind::Rejected;
+    case SWH_E_UNAVAILABLE:
+    case SWH_E_TIMEOUT:
+        return ErrorKind::Unavailable;
+    case SWH_E_RATE_LIMITED:
+        return ErrorKind::RateLimited;
+    default:
+        return ErrorKind::Internal;
     }
 }
 

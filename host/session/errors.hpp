@@ -11,6 +11,7 @@ namespace swh {
 enum class ErrorKind {
     InvalidJson,      // 400
     InvalidRequest,   // 400
+    Forbidden,        // 403
     NotFound,         // 404
     MethodNotAllowed, // 405
     Conflict,         // 409
@@ -47,5 +48,7 @@ const char *error_code(ErrorKind kind); // "invalid_request", ...
 // a provider that failed is 502, and so on.
 ErrorKind kind_for_storage_status(swh_status status);
 ErrorKind kind_for_provider_status(swh_status status);
+// A session type plugin refusing or failing (docs/session-types.md).
+ErrorKind kind_for_session_type_status(swh_status status);
 
 } // namespace swh

@@ -22,6 +22,8 @@ struct Pipeline {
     std::map<std::string, std::vector<std::string>> fallbacks; // provider -> fallbacks in order
     std::map<std::string, std::vector<std::string>> groups;    // group -> member providers
     MiddlewareChain middleware;
+    // Session types by the name sessions use in "type" (the manifest entry's name).
+    std::map<std::string, std::unique_ptr<loader::SessionTypeInstance>> session_types;
     std::unique_ptr<HookBus> hooks;
 
     // A provider or a load-balanced group of them.
@@ -31,6 +33,10 @@ struct Pipeline {
     loader::ProviderInstance *provider(const std::string &name) const {
         auto it = providers.find(name);
         return it == providers.end() ? nullptr : it->second.get();
+    }
+    loader::SessionTypeInstance *session_type(const std::string &name) const {
+        auto it = session_types.find(name);
+        return it == session_types.end() ? nullptr : it->second.get();
     }
 };
 

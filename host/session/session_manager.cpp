@@ -88,8 +88,18 @@ Session SessionManager::create_session(CreateSessionParams params) {
     if (params.provider.empty()) params.provider = pipeline_.default_provider;
     if (!pipeline_.routable(params.provider))
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
-    if (!params.type.empty())
-        throw ApiError(ErrorKind::InvalidRequest, "unknown session type '" + params.type + "'");
+    loader::SessionTypeInstance *type = nullptr;
+    if (!params.type.empty()) {
+        type = pipeline_.session_type(params.type);
+        if (!type) {
+            std::string known;
+            for (const auto &entry : pipeline_.session_types)
+                known += (known.empty() ? "" : ", ") + entry.first;
+            throw ApiError(ErrorKind::InvalidRequest,
+                           "unknown session type '" + params.type + "' (" +
+                               (known.empty() ? "the manifest configures none" : "known: " + known) + ")");
+        }
+    }
     Session session;
     session.id = new_uuid();
     session.user_id = std::move(params.user_id);
@@ -102,6 +112,14 @@ Session SessionManager::create_session(CreateSessionParams params) {
     session.context["system_context"]["provider"] = session.provider;
     session.context["system_context"]["model"] = session.model;
     session.metadata = std::move(params.metadata);
+    if (type) {
+        // The type sets up its state before the row exists: a refusal stores nothing.
+        try {
+            session.metadata.update(type->on_session_created(session));
+        } catch (const loader::PluginError &e) {
+            throw ApiError(kind_for_session_type_status(e.status()), e.what());
+        }
+    }
     storage_call([&] { storage().create_session(session); });
     publish(SWH_EVENT_SESSION_CREATED, session);
     return session;
@@ -118,6 +136,7 @@ std::vector<Session> SessionManager::list_sessions(const loader::SessionFilter &
 }
 
 Session SessionManager::update_session(const std::string &id, const SessionPatch &patch) {
+    std::lock_guard lock(session_lock(id)); // metadata may hold a session type's state
     Session session = get_session(id);
     uint32_t fields = 0;
     if (patch.model) {
@@ -147,7 +166,10 @@ Session SessionManager::update_session(const std::string &id, const SessionPatch
         session.metadata = *patch.metadata;
         fields |= SWH_SESSION_FIELD_METADATA;
     }
-    if (fields) storage_call([&] { storage().update_session(session, fields); });
+    if (fields) {
+        storage_call([&] { storage().update_session(session, fields); });
+        if (!patch.status || fields != SWH_SESSION_FIELD_STATUS) publish_live("session_updated", session);
+    }
     return session;
 }
 
@@ -164,10 +186,43 @@ void SessionManager::delete_session(const std::string &id) {
     std::optional<Session> before; // hooks get the row as it was
     if (wanted) before = storage_call([&] { return storage().get_session(id); });
     storage_call([&] { storage().delete_session(id); });
-    if (before) publish(SWH_EVENT_SESSION_DELETED, *before);
+    if (before) {
+        publish(SWH_EVENT_SESSION_DELETED, *before);
+    } else {
+        Session gone;
+        gone.id = id;
+        publish_live("session_deleted", gone);
+    }
+}
+
+void SessionManager::publish_live(const std::string &type, const Session &session, const Message *message) {
+    if (events_.listeners(session.id) == 0) return; // the common case costs one map lookup
+    SessionEvent event;
+    event.session_id = session.id;
+    event.type = type;
+    if (message)
+        event.message = *message;
+    else if (type == "session_deleted")
+        event.data = Json{{"session_id", session.id}};
+    else
+        event.session = session;
+    events_.publish(std::move(event));
 }
 
 void SessionManager::publish(uint32_t type, const Session &session, const Message *message, Json details) {
+    switch (type) {
+    case SWH_EVENT_MESSAGE_SENT:
+        publish_live("message", session, message);
+        break;
+    case SWH_EVENT_SESSION_ARCHIVED:
+        publish_live("session_archived", session);
+        break;
+    case SWH_EVENT_SESSION_DELETED:
+        publish_live("session_deleted", session);
+        break;
+    default:
+        break;
+    }
     if (!pipeline_.hooks || pipeline_.hooks->empty()) return;
     HookEvent event;
     event.type = type;
@@ -221,6 +276,8 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
         state->user.content = params.content;
         state->user.timestamp = now_us();
         state->user.metadata = params.metadata;
+        // Reserved: only a session type may name attachment files (providers read them).
+        state->user.metadata.erase("attachments");
         if (!params.idempotency_key.empty()) state->user.metadata["idempotency_key"] = params.idempotency_key;
     }
 
@@ -232,6 +289,8 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
             throw ApiError(ErrorKind::Rejected, "message rejected by middleware " + *checked.rejection);
         state->user = std::move(checked.message);
     }
+    // 1b. A session type may refuse (permissions) or enrich it.
+    if (!resumed) vet_with_session_type(*state, params.caller_user_id);
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
         storage_call([&] { storage().add_message(state->user); });
@@ -262,8 +321,137 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
         history.push_back(state->user);
 
     state->history = std::move(history);
-    state->system_prompt = system_prompt_of(state->session, params.metadata);
+    // After middleware and the session type, which may set it.
+    state->system_prompt = system_prompt_of(state->session, state->user.metadata);
     return launch(state);
+}
+
+loader::SessionTypeInstance *SessionManager::session_type_of(const Session &session) const {
+    if (session.type.empty()) return nullptr;
+    if (auto *type = pipeline_.session_type(session.type)) return type;
+    throw ApiError(ErrorKind::Unavailable, "session type '" + session.type + "' of session '" + session.id +
+                                               "' is not configured in the manifest");
+}
+
+void SessionManager::vet_with_session_type(SendState &state, const std::string &caller) {
+    loader::SessionTypeInstance *type = session_type_of(state.session);
+    if (!type) return;
+    loader::SessionTypeVerdict verdict = type->on_user_message(state.session, state.user, caller);
+    if (verdict.status != SWH_OK) {
+        if (verdict.status == SWH_E_INTERNAL || verdict.status == SWH_E_UNSUPPORTED)
+            spdlog::error("[{}] on_user_message failed: {}", type->name(), verdict.error);
+        throw ApiError(kind_for_session_type_status(verdict.status), verdict.error);
+    }
+    if (verdict.edits.rejection)
+        throw ApiError(ErrorKind::Rejected,
+                       "message rejected by session type " + type->name() + ": " + *verdict.edits.rejection);
+    if (verdict.edits.content) state.user.content = std::move(*verdict.edits.content);
+    state.user.metadata.update(verdict.edits.metadata_patch);
+}
+
+std::mutex &SessionManager::session_lock(const std::string &session_id) {
+    return session_locks_[std::hash<std::string>{}(session_id) % session_locks_.size()];
+}
+
+void SessionManager::check_access(const std::string &session_id, const std::string &caller,
+                                  const std::string &action) {
+    if (pipeline_.session_types.empty()) return; // no type can refuse anything
+    check_access(get_session(session_id), caller, action);
+}
+
+void SessionManager::check_access(const Session &session, const std::string &caller,
+                                  const std::string &action) {
+    loader::SessionTypeInstance *type = session_type_of(session);
+    if (!type) return;
+    std::string error;
+    const swh_status status = type->authorize(session, caller, action, error);
+    if (status != SWH_OK) throw ApiError(kind_for_session_type_status(status), error);
+}
+
+namespace {
+// The index of the route matching `segments`, filling `params`; the
+// methods of routes whose path matches go to `allowed` when none matches both.
+std::optional<std::size_t> match_route(const std::vector<loader::RouteSpec> &routes,
+                                       const std::string &method, const std::vector<std::string> &segments,
+                                       std::vector<std::string> &params, std::string &allowed) {
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        const auto &route = routes[i];
+        if (route.segments.size() != segments.size()) continue;
+        std::vector<std::string> values;
+        bool same = true;
+        for (std::size_t k = 0; k < segments.size() && same; ++k) {
+            const std::string &pattern = route.segments[k];
+            if (pattern.size() >= 2 && pattern.front() == '{' && pattern.back() == '}')
+                values.push_back(segments[k]);
+            else
+                same = pattern == segments[k];
+        }
+        if (!same) continue;
+        if (route.method == method) {
+            params = std::move(values);
+            return i;
+        }
+        if (allowed.find(route.method) == std::string::npos)
+            allowed += (allowed.empty() ? "" : ", ") + route.method;
+    }
+    return std::nullopt;
+}
+
+std::vector<std::string> path_segments(const std::string &path) {
+    std::vector<std::string> segments;
+    std::size_t start = 0;
+    while (start < path.size()) {
+        std::size_t end = path.find('/', start);
+        if (end == std::string::npos) end = path.size();
+        if (end > start) segments.push_back(path.substr(start, end - start));
+        start = end + 1;
+    }
+    return segments;
+}
+} // namespace
+
+SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &request) {
+    std::lock_guard lock(session_lock(request.session_id));
+    Session session = get_session(request.session_id);
+    const std::string where = request.method + " /v1/sessions/" + request.session_id + "/" + request.path;
+    loader::SessionTypeInstance *type = session_type_of(session);
+    if (!type) throw ApiError(ErrorKind::NotFound, "no route for " + where + " (a session without a type)");
+    loader::RouteCall call;
+    std::string allowed;
+    const auto index =
+        match_route(type->routes(), request.method, path_segments(request.path), call.params, allowed);
+    if (!index) {
+        if (!allowed.empty())
+            throw RouteMethodNotAllowed(
+                "method " + request.method + " is not allowed here (allowed: " + allowed + ")", allowed);
+        throw ApiError(ErrorKind::NotFound,
+                       "no route for " + where + " (session type '" + session.type + "')");
+    }
+    call.route_index = *index;
+    call.caller_user_id = request.caller_user_id;
+    call.query = request.query;
+    call.content_type = request.content_type;
+    call.body = request.body;
+    call.path = request.path;
+    loader::RouteAnswer answer;
+    try {
+        answer = type->handle_route(session, call);
+    } catch (const loader::PluginError &e) {
+        if (e.status() == SWH_E_INTERNAL) spdlog::error("{}: {}", where, e.what());
+        throw ApiError(kind_for_session_type_status(e.status()), e.what());
+    }
+    if (answer.metadata_patch) {
+        session.metadata.update(*answer.metadata_patch);
+        storage_call([&] { storage().update_session(session, SWH_SESSION_FIELD_METADATA); });
+    }
+    for (auto &[event_type, data] : answer.events) {
+        SessionEvent event;
+        event.session_id = session.id;
+        event.type = event_type;
+        event.data = std::move(data);
+        events_.publish(std::move(event));
+    }
+    return {answer.status, std::move(answer.content_type), std::move(answer.body)};
 }
 
 std::function<void()> SessionManager::complete(CompletionParams params,

@@ -6,10 +6,12 @@
 // provider answers asynchronously through a SendObserver.
 #pragma once
 
+#include "events/event_bus.hpp"
 #include "session/errors.hpp"
 #include "session/model.hpp"
 #include "session/pipeline.hpp"
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -44,6 +46,29 @@ struct SendParams {
     // A client retry with the same key gets the first attempt's answer
     // instead of a second stored message ("" = none).
     std::string idempotency_key;
+    std::string caller_user_id; // who sends it (session types check permissions)
+};
+
+// A request to one of a session type's routes: METHOD /v1/sessions/{id}/<path>.
+struct SessionRouteRequest {
+    std::string session_id, method, path;
+    std::string caller_user_id, query, content_type, body;
+};
+
+struct SessionRouteAnswer {
+    int status = 200;
+    std::string content_type, body;
+};
+
+// The path exists for the session's type, but not with this method.
+class RouteMethodNotAllowed : public ApiError {
+  public:
+    RouteMethodNotAllowed(const std::string &message, std::string allow)
+        : ApiError(ErrorKind::MethodNotAllowed, message), allow_(std::move(allow)) {}
+    const std::string &allow() const { return allow_; }
+
+  private:
+    std::string allow_;
 };
 
 // An OpenAI-style chat completion: the client sends the whole conversation.
@@ -97,6 +122,19 @@ class SessionManager {
     // completion; stores nothing unless params.session_id names a session.
     std::function<void()> complete(CompletionParams params, std::shared_ptr<SendObserver> observer);
 
+    // Session types (docs/session-types.md). Both block on storage.
+    // May `caller` do `action` (SWH_ACTION_*) on the session? Throws ApiError
+    // 403 when its type says no, 404 when there is no such session. Costs
+    // nothing when the manifest has no session types.
+    void check_access(const std::string &session_id, const std::string &caller, const std::string &action);
+    void check_access(const Session &session, const std::string &caller, const std::string &action);
+    // Serves a session type's route; 404 / RouteMethodNotAllowed when the
+    // session's type has no such route.
+    SessionRouteAnswer handle_route(const SessionRouteRequest &request);
+
+    // Live events of sessions (GET /v1/sessions/{id}/events).
+    EventBus &events() { return events_; }
+
     Json health();
     Pipeline &pipeline() { return pipeline_; }
 
@@ -112,6 +150,14 @@ class SessionManager {
     Message run_assistant_stage(SendState &state, Message assistant);
     void publish(uint32_t type, const Session &session, const Message *message = nullptr,
                  Json details = Json::object());
+    void publish_live(const std::string &type, const Session &session, const Message *message = nullptr);
+    // The instance serving the session's type; nullptr for a plain session.
+    // ApiError 503 when the type is no longer configured (fail closed: its
+    // permission checks cannot run).
+    loader::SessionTypeInstance *session_type_of(const Session &session) const;
+    void vet_with_session_type(SendState &state, const std::string &caller);
+    // Route calls and metadata writes of one session are serialised (striped).
+    std::mutex &session_lock(const std::string &session_id);
     loader::StorageInstance &storage() { return *pipeline_.storage; }
 
     // Idempotency keys being answered right now ("session\nkey"): a retry
@@ -126,6 +172,8 @@ class SessionManager {
 
     Pipeline &pipeline_;
     PostBlocking post_blocking_;
+    EventBus events_;
+    std::array<std::mutex, 64> session_locks_;
 };
 
 } // namespace swh

@@ -276,13 +276,19 @@ class Client:
     def delete(self, path, **kw):
         return self.request("DELETE", path, **kw)
 
-    def stream(self, path, body, deadline_s=60.0):
-        """POST a JSON body and return an SSEStream when the answer is
-        text/event-stream; otherwise read the whole answer and return a
-        Response (an ordinary JSON error, for instance)."""
+    def stream(self, path, body, deadline_s=60.0, method="POST", headers=None):
+        """Send a request (a JSON body, or none with body=None) and return an
+        SSEStream when the answer is text/event-stream; otherwise read the
+        whole answer and return a Response (an ordinary JSON error, for
+        instance). GET /v1/sessions/{id}/events: stream(path, None, method="GET")."""
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
-        conn.request("POST", path, body=json.dumps(body).encode("utf-8"),
-                     headers={"Content-Type": "application/json", "Accept": "text/event-stream"})
+        hdrs = {"Accept": "text/event-stream"}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode("utf-8")
+            hdrs["Content-Type"] = "application/json"
+        hdrs.update(headers or {})
+        conn.request(method, path, body=payload, headers=hdrs)
         resp = conn.getresponse()
         if "text/event-stream" in (resp.headers.get("Content-Type") or ""):
             return SSEStream(conn, resp, deadline_s=deadline_s)

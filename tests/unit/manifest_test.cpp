@@ -140,7 +140,8 @@ providers:
 
 TEST_CASE("manifest: unknown key without a close match lists the allowed keys", "[manifest][errors]") {
     CHECK(manifest_errors(kRequired + "hooks: [ { plugin: metrics, zzz: 1 } ]") ==
-          Lines{"m.yaml:4:29: unknown key 'zzz' in hooks[0] (allowed: name, plugin, config, sha256)"});
+          Lines{"m.yaml:4:29: unknown key 'zzz' in hooks[0] (allowed: name, plugin, config, sha256, "
+                "isolation, isolation_timeout_ms)"});
 }
 
 TEST_CASE("manifest: missing required top-level keys", "[manifest][errors]") {

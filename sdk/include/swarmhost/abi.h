@@ -46,7 +46,7 @@ extern "C" {
 /* Semantic version of the ABI. The host loads a plugin when the majors are
  * equal and the plugin's minor is <= the host's minor. */
 #define SWH_ABI_VERSION_MAJOR 1
-#define SWH_ABI_VERSION_MINOR 1
+#define SWH_ABI_VERSION_MINOR 2
 
 /* The one symbol each plugin shared object exports. */
 #define SWH_PLUGIN_ENTRY_SYMBOL "swh_plugin_entry"

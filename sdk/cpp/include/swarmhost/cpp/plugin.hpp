@@ -35,6 +35,14 @@
 //   hook         uint32_t events() const;                        [any-thread]
 //                void|swh_status on_event(const Event &);        [serial][may-block]
 //                optional: std::string render_metrics();         [any-thread]
+//   session type std::span<const swh_route> routes() const;      [any-thread] (static storage)
+//                void|swh_status handle(const RouteRequest &, Response &);  [any-thread][may-block]
+//                optional: std::string on_session_created(const Session &);  JSON object merged
+//                  into the new session's metadata ("" = nothing); throw Failure to refuse it
+//                optional: void on_user_message(const SessionMessage &, Editor &);
+//                  throw Failure(SWH_E_PERMISSION | SWH_E_INVALID, why) to refuse (403 | 400)
+//                optional: void authorize(const Session &, std::string_view caller, std::string_view action);
+//                  throw Failure(SWH_E_PERMISSION, why) to deny (403)
 // Threading: the helper adds no locking. Members tagged [any-thread] run
 // concurrently on one instance; synchronise your own state.
 #pragma once
@@ -47,6 +55,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -321,6 +330,84 @@ class Emitter {
     const swh_chunk_emitter *raw_;
 };
 
+// ---------------------------------------------------------- session types
+
+// One route of a session type: route("POST", "participants/{user}").
+constexpr swh_route route(const char *method, const char *path) noexcept {
+    return swh_route{sizeof(swh_route), method, path};
+}
+
+// A routed request (borrowed views, valid during handle()).
+struct RouteRequest {
+    uint32_t route_index = 0; // index into routes()
+    Session session;
+    std::string_view caller_user_id, query, content_type, body, path;
+    std::vector<std::string_view> params; // the route's {name} segments, in order
+
+    static RouteRequest from(const swh_route_request *r) {
+        if (!SWH_HAS_MEMBER(r, swh_route_request, body))
+            throw Failure(SWH_E_INVALID, "route request is NULL or its struct_size is too small");
+        RouteRequest out{r->route_index,
+                         Session::from(r->session),
+                         sv(r->caller_user_id),
+                         sv(r->query),
+                         sv(r->content_type),
+                         sv(r->body),
+                         {},
+                         {}};
+        if (SWH_HAS_MEMBER(r, swh_route_request, path_param_count)) {
+            out.path = sv(r->path);
+            for (std::size_t i = 0; i < r->path_param_count && r->path_params != nullptr; ++i)
+                out.params.push_back(sv(r->path_params[i]));
+        }
+        return out;
+    }
+};
+
+// The host's answer channel for one routed request.
+class Response {
+  public:
+    explicit Response(const swh_route_response *raw) : raw_(raw) {
+        if (!SWH_HAS_MEMBER(raw, swh_route_response, respond))
+            throw Failure(SWH_E_INVALID, "route response is NULL or its struct_size is too small");
+    }
+    void respond(uint32_t status, std::string_view content_type, std::string_view body) {
+        raw_->respond(raw_->ctx, status, str(content_type), str(body));
+        answered_ = true;
+    }
+    void json(uint32_t status, std::string_view json_text) { respond(status, "application/json", json_text); }
+    // Stored atomically with this request before the answer goes out.
+    void merge_session_metadata(std::string_view json_object) const {
+        if (!SWH_HAS_MEMBER(raw_, swh_route_response, merge_session_metadata))
+            throw Failure(SWH_E_UNSUPPORTED, "host cannot store session metadata (ABI < 1.2)");
+        raw_->merge_session_metadata(raw_->ctx, str(json_object));
+    }
+    // Delivered to GET /v1/sessions/{id}/events listeners once stored.
+    void publish(std::string_view type, std::string_view payload_json) const {
+        if (!SWH_HAS_MEMBER(raw_, swh_route_response, publish))
+            throw Failure(SWH_E_UNSUPPORTED, "host cannot publish session events (ABI < 1.2)");
+        raw_->publish(raw_->ctx, str(type), str(payload_json));
+    }
+    bool answered() const noexcept { return answered_; }
+
+  private:
+    const swh_route_response *raw_;
+    bool answered_ = false;
+};
+
+// A user message entering a session of this type.
+struct SessionMessage {
+    Session session;
+    Message message;
+    std::string_view caller_user_id;
+
+    static SessionMessage from(const swh_session_message_input *in) {
+        if (!SWH_HAS_MEMBER(in, swh_session_message_input, caller_user_id))
+            throw Failure(SWH_E_INVALID, "session message input is NULL or its struct_size is too small");
+        return {Session::from(in->session), Message::from(in->message), sv(in->caller_user_id)};
+    }
+};
+
 // -------------------------------------------------------------- concepts
 
 template <class Impl>
@@ -337,6 +424,13 @@ template <class Impl>
 concept HookImpl = Constructible<Impl> && requires(Impl &h, const Impl &c, const Event &ev) {
     { c.events() } -> std::convertible_to<uint32_t>;
     h.on_event(ev);
+};
+
+template <class Impl>
+concept SessionTypeImpl = Constructible<Impl> &&
+    requires(Impl &t, const Impl &c, const RouteRequest &request, Response &response) {
+    { c.routes() } -> std::convertible_to<std::span<const swh_route>>;
+    t.handle(request, response);
 };
 
 // ------------------------------------------------------------- the edge
@@ -491,6 +585,57 @@ template <class Impl> swh_status hook_render_metrics(void *handle, const swh_res
     });
 }
 
+// ---- session type
+
+template <class Impl> swh_status st_routes(void *handle, const swh_route **out, size_t *count) noexcept {
+    if (out == nullptr || count == nullptr) return SWH_E_INVALID;
+    return call<Impl>(handle, [&](Impl &impl) {
+        const std::span<const swh_route> routes = std::as_const(impl).routes();
+        *out = routes.data();
+        *count = routes.size();
+        return SWH_OK;
+    });
+}
+
+template <class Impl>
+swh_status st_handle_route(void *handle, const swh_route_request *request,
+                           const swh_route_response *response) noexcept {
+    return call<Impl>(handle, [&](Impl &impl) {
+        const RouteRequest in = RouteRequest::from(request);
+        Response out(response);
+        return as_status([&] { return impl.handle(in, out); });
+    });
+}
+
+template <class Impl>
+swh_status st_on_session_created(void *handle, const swh_session *session,
+                                 const swh_result_sink *sink) noexcept {
+    return call<Impl>(handle, [&](Impl &impl) -> swh_status {
+        const std::string patch = impl.on_session_created(Session::from(session));
+        if (patch.empty()) return SWH_OK;
+        if (!SWH_HAS_MEMBER(sink, swh_result_sink, json) || sink->json == nullptr)
+            throw Failure(SWH_E_INVALID, "result sink without json callback");
+        return sink->json(sink->ctx, str(patch));
+    });
+}
+
+template <class Impl>
+swh_status st_on_user_message(void *handle, const swh_session_message_input *input,
+                              const swh_message_editor *editor) noexcept {
+    return call<Impl>(handle, [&](Impl &impl) {
+        const SessionMessage in = SessionMessage::from(input);
+        Editor edit(editor);
+        return as_status([&] { return impl.on_user_message(in, edit); });
+    });
+}
+
+template <class Impl>
+swh_status st_authorize(void *handle, const swh_session *session, swh_str caller, swh_str action) noexcept {
+    return call<Impl>(handle, [&](Impl &impl) {
+        return as_status([&] { return impl.authorize(Session::from(session), sv(caller), sv(action)); });
+    });
+}
+
 } // namespace detail
 
 // ------------------------------------------------------- table builders
@@ -530,6 +675,25 @@ template <HookImpl Impl> constexpr swh_hook_v1 hook_table() noexcept {
     return t;
 }
 
+template <SessionTypeImpl Impl> constexpr swh_session_type_v1 session_type_table() noexcept {
+    swh_session_type_v1 t{};
+    t.struct_size = sizeof(swh_session_type_v1);
+    t.create = &detail::create<Impl>;
+    t.destroy = &detail::destroy<Impl>;
+    t.last_error = &detail::last_error<Impl>;
+    t.routes = &detail::st_routes<Impl>;
+    t.handle_route = &detail::st_handle_route<Impl>;
+    if constexpr (requires(Impl & st, const Session &s) {
+                      { st.on_session_created(s) } -> std::convertible_to<std::string>;
+                  })
+        t.on_session_created = &detail::st_on_session_created<Impl>;
+    if constexpr (requires(Impl & st, const SessionMessage &in, Editor &e) { st.on_user_message(in, e); })
+        t.on_user_message = &detail::st_on_user_message<Impl>;
+    if constexpr (requires(Impl & st, const Session &s, std::string_view v) { st.authorize(s, v, v); })
+        t.authorize = &detail::st_authorize<Impl>;
+    return t;
+}
+
 // The descriptor `swh_plugin_entry` returns. `table` must be static.
 constexpr swh_plugin_descriptor descriptor(uint32_t kind, const char *interface_id, const char *name,
                                            const char *version, const char *description,
@@ -552,7 +716,7 @@ constexpr swh_plugin_descriptor descriptor(uint32_t kind, const char *interface_
 inline constexpr swh_config_field no_config[1] = {field("", 0, nullptr, nullptr)};
 
 template <std::size_t N> constexpr std::size_t schema_size(const swh_config_field (&schema)[N]) noexcept {
-    return (schema == no_config) ? 0 : N;
+    return (&schema[0] == &no_config[0]) ? 0 : N;
 }
 
 } // namespace swh::cpp
@@ -577,3 +741,8 @@ template <std::size_t N> constexpr std::size_t schema_size(const swh_config_fiel
 #define SWH_CPP_HOOK(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                               \
     SWH_CPP_PLUGIN_ENTRY_(swh_hook_v1, ::swh::cpp::hook_table<IMPL>(), SWH_KIND_HOOK, SWH_IFACE_HOOK_V1,     \
                           NAME, VERSION, DESCRIPTION, SCHEMA)
+
+#define SWH_CPP_SESSION_TYPE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                       \
+    SWH_CPP_PLUGIN_ENTRY_(swh_session_type_v1, ::swh::cpp::session_type_table<IMPL>(),                       \
+                          SWH_KIND_SESSION_TYPE, SWH_IFACE_SESSION_TYPE_V1, NAME, VERSION, DESCRIPTION,      \
+                          SCHEMA)
