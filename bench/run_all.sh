@@ -19,5 +19,7 @@ echo
 echo "## abi_call"
 # ABI_ARGS: extra options for bench_abi_call, e.g. ABI_ARGS="--calls 10000000"
 "$BUILD/bench/bench_abi_call" ${ABI_ARGS:-}
+echo "## isolation"
+"$BUILD/bench/isolation/bench_isolation"
 echo "## http_send"
 "$HERE/http_send/run.sh" "$BUILD"

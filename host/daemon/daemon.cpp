@@ -1,5 +1,6 @@
 #include "daemon/daemon.hpp"
 
+#include "auth/authenticator.hpp"
 #include "daemon/environment.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
@@ -77,6 +78,20 @@ void drain_then_stop(net::io_context &io, http::Server &server, int grace_second
     (*poll)();
 }
 
+// Scans the manifest's plugin folders and builds its pipeline. Throws ManifestError.
+std::shared_ptr<Pipeline> load_pipeline(const manifest::Manifest &manifest, DaemonEnvironment &environment) {
+    auto registry = std::make_shared<loader::PluginRegistry>();
+    registry->scan(manifest.plugin_dirs);
+    auto pipeline = std::make_shared<Pipeline>(build_pipeline(manifest, *registry, environment));
+    pipeline->registry = std::move(registry);
+    return pipeline;
+}
+
+// The pipeline's storage, keeping the whole pipeline alive while held.
+std::shared_ptr<loader::StorageInstance> storage_of(const std::shared_ptr<Pipeline> &pipeline) {
+    return std::shared_ptr<loader::StorageInstance>(pipeline, pipeline->storage.get());
+}
+
 } // namespace
 
 int serve(const ServeOptions &options) {
@@ -84,13 +99,11 @@ int serve(const ServeOptions &options) {
     MetricsRegistry metrics;
     DaemonEnvironment environment(metrics);
     manifest::Manifest manifest;
-    loader::PluginRegistry registry;
-    std::unique_ptr<Pipeline> pipeline;
+    std::shared_ptr<Pipeline> pipeline;
     try {
         manifest = load_with_extra_dirs(options.manifest_path, options.extra_plugin_dirs);
-        registry.scan(manifest.plugin_dirs);
-        pipeline = std::make_unique<Pipeline>(build_pipeline(manifest, registry, environment));
-        environment.attach_storage(pipeline->storage.get());
+        pipeline = load_pipeline(manifest, environment);
+        environment.attach_storage(storage_of(pipeline));
     } catch (const manifest::ManifestError &e) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
@@ -105,6 +118,27 @@ int serve(const ServeOptions &options) {
         return 1;
     }
 
+    std::unique_ptr<auth::Authenticator> authenticator;
+    try {
+        authenticator = std::make_unique<auth::Authenticator>(manifest.auth);
+    } catch (const manifest::ManifestError &e) {
+        spdlog::error("cannot start: {}", e.what());
+        return 1;
+    }
+    if (!authenticator->enabled()) {
+        if (!endpoint.address().is_loopback()) {
+            spdlog::error(
+                "cannot start: {}: auth is 'none' but the daemon would listen on {}, which is not a "
+                "loopback address; add an auth section with API keys (docs/security.md)",
+                manifest.auth.mark.str(), listen);
+            return 1;
+        }
+        spdlog::warn("auth: none — every caller on this machine is trusted (listening on loopback only); "
+                     "see docs/security.md for API keys");
+    } else {
+        spdlog::info("auth: {} API keys", authenticator->key_count());
+    }
+
     const int io_threads = manifest.server.io_threads > 0 ? manifest.server.io_threads : cores();
     const int worker_threads =
         manifest.server.worker_threads > 0 ? manifest.server.worker_threads : 2 * cores();
@@ -112,10 +146,57 @@ int serve(const ServeOptions &options) {
     PostBlocking post_blocking = [&workers](std::function<void()> job) {
         net::post(workers, std::move(job));
     };
-    SessionManager sessions(*pipeline, post_blocking);
+    SessionManager sessions(pipeline, post_blocking);
     environment.attach_events(&sessions.events());
-    http::ApiHandler api(sessions, registry, metrics, post_blocking,
+    http::ApiHandler api(sessions, metrics, *authenticator, post_blocking,
                          std::chrono::seconds(manifest.server.sse_keepalive_seconds));
+
+    // Hot reload (SIGHUP, POST /v1/admin/reload): build the new pipeline
+    // beside the running one; only a complete one replaces it. Requests and
+    // streams already running finish on the old pipeline, which is destroyed
+    // (its unused plugins unloaded) when the last of them ends.
+    std::mutex reload_mutex;
+    uint64_t generation = 1;
+    auto reload = [&]() -> Json {
+        std::lock_guard lock(reload_mutex);
+        const auto refuse = [](const std::string &why) {
+            spdlog::error("reload refused, the running pipeline keeps serving: {}", why);
+            return ApiError(ErrorKind::InvalidRequest,
+                            "reload refused, the running pipeline keeps serving: " + why);
+        };
+        manifest::Manifest next;
+        std::shared_ptr<Pipeline> fresh;
+        try {
+            next = load_with_extra_dirs(options.manifest_path, options.extra_plugin_dirs);
+            if ((next.auth.mode == "api_keys") != authenticator->enabled())
+                throw refuse("auth.mode changed; turning authentication on or off needs a restart");
+            fresh = load_pipeline(next, environment);
+            authenticator->reload(next.auth);
+        } catch (const manifest::ManifestError &e) {
+            throw refuse(e.what());
+        }
+        if (next.server.listen != manifest.server.listen ||
+            next.server.io_threads != manifest.server.io_threads ||
+            next.server.worker_threads != manifest.server.worker_threads)
+            spdlog::warn("reload: server.listen / io_threads / worker_threads apply only after a restart");
+        environment.attach_storage(storage_of(fresh));
+        sessions.swap_pipeline(fresh); // the old one lives on in the requests that still use it
+        ++generation;
+        spdlog::info(
+            "reloaded {} (generation {}): storage {}, {} providers, {} middleware, {} hooks, {} session "
+            "types, {} API keys",
+            options.manifest_path, generation, next.storage.plugin, fresh->providers.size(),
+            next.middleware.size(), next.hooks.size(), fresh->session_types.size(),
+            authenticator->key_count());
+        return Json{{"status", "reloaded"},
+                    {"generation", generation},
+                    {"storage", next.storage.plugin},
+                    {"providers", fresh->providers.size()},
+                    {"middleware", next.middleware.size()},
+                    {"hooks", next.hooks.size()},
+                    {"session_types", fresh->session_types.size()}};
+    };
+    api.set_reloader(reload);
 
     net::io_context io(io_threads);
     http::ServerLimits limits;
@@ -137,12 +218,30 @@ int serve(const ServeOptions &options) {
         SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin,
         pipeline->providers.size(), io_threads, worker_threads);
 
+    net::signal_set hangup(io, SIGHUP);
+    std::function<void()> on_hangup = [&] {
+        hangup.async_wait([&](const boost::system::error_code &ec, int) {
+            if (ec) return;
+            spdlog::info("SIGHUP received: reloading {}", options.manifest_path);
+            post_blocking([&reload] {
+                try {
+                    reload();
+                } catch (const std::exception &) {
+                    // already logged with its reason by reload()
+                }
+            });
+            on_hangup();
+        });
+    };
+    on_hangup();
+
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code &ec, int signal) {
         if (ec) return;
         spdlog::info("signal {} received: finishing {} in-flight requests, then stopping", signal,
                      server->in_flight());
         sessions.events().close_all(); // live event streams end now rather than at the grace period
+        hangup.cancel();
         drain_then_stop(io, *server, manifest.server.shutdown_grace_seconds);
     });
 
@@ -156,7 +255,8 @@ int serve(const ServeOptions &options) {
     server.reset();
     environment.attach_storage(nullptr);
     environment.attach_events(nullptr);
-    pipeline.reset(); // hooks drain their queues, then every plugin unloads
+    pipeline.reset();
+    sessions.swap_pipeline(nullptr); // hooks drain their queues, then every plugin unloads
     spdlog::info("stopped");
     return 0;
 }

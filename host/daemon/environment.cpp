@@ -29,7 +29,7 @@ void DaemonEnvironment::publish_event(std::string_view instance, std::string_vie
 }
 
 swh_status DaemonEnvironment::read_session(std::string_view session_id, const swh_result_sink *sink) {
-    loader::StorageInstance *storage = storage_.load();
+    const std::shared_ptr<loader::StorageInstance> storage = std::atomic_load(&storage_);
     if (!storage || !sink) return SWH_E_UNAVAILABLE;
     try {
         auto session = storage->get_session(std::string(session_id));

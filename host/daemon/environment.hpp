@@ -16,7 +16,10 @@ class DaemonEnvironment : public loader::HostEnvironment {
   public:
     explicit DaemonEnvironment(MetricsRegistry &metrics) : metrics_(metrics) {}
     // The store read_session uses; set once the storage instance exists.
-    void attach_storage(loader::StorageInstance *storage) { storage_.store(storage); }
+    // (Held, so a reload cannot destroy it under a read_session in progress.)
+    void attach_storage(std::shared_ptr<loader::StorageInstance> storage) {
+        std::atomic_store(&storage_, std::move(storage));
+    }
     // Where plugin events naming a "session_id" go; set once the bus exists.
     void attach_events(EventBus *events) { events_.store(events); }
 
@@ -28,7 +31,7 @@ class DaemonEnvironment : public loader::HostEnvironment {
 
   private:
     MetricsRegistry &metrics_;
-    std::atomic<loader::StorageInstance *> storage_{nullptr};
+    std::shared_ptr<loader::StorageInstance> storage_; // atomic_load / atomic_store only
     std::atomic<EventBus *> events_{nullptr};
 };
 

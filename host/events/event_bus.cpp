@@ -17,15 +17,23 @@ std::unique_ptr<EventBus::Subscription> EventBus::subscribe(const std::string &s
     return std::unique_ptr<Subscription>(new Subscription(self_, session_id, id));
 }
 
+// Listeners are destroyed after the lock is released: destroying one may
+// drop the last reference to its connection, whose clean-up unsubscribes
+// again (a self-deadlock if the lock were still held).
 void EventBus::unsubscribe(const std::string &session_id, uint64_t id) {
+    Listener doomed;
     std::lock_guard lock(mutex_);
     auto it = listeners_.find(session_id);
     if (it == listeners_.end()) return;
-    it->second.erase(id);
+    if (auto found = it->second.find(id); found != it->second.end()) {
+        doomed = std::move(found->second);
+        it->second.erase(found);
+    }
     if (it->second.empty()) listeners_.erase(it);
 }
 
 void EventBus::publish(SessionEvent event) {
+    std::vector<Listener> doomed; // destroyed after the lock is released (see unsubscribe)
     std::lock_guard lock(mutex_);
     event.sequence = next_sequence_++;
     auto it = listeners_.find(event.session_id);
@@ -42,12 +50,15 @@ void EventBus::publish(SessionEvent event) {
         }
         if (!keep) finished.push_back(id);
     }
-    for (uint64_t id : finished)
+    for (uint64_t id : finished) {
+        doomed.push_back(std::move(it->second[id]));
         it->second.erase(id);
+    }
     if (it->second.empty()) listeners_.erase(it);
 }
 
 void EventBus::close_all() {
+    std::map<std::string, std::map<uint64_t, Listener>> doomed; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
     for (auto &[session_id, listeners] : listeners_) {
         SessionEvent event;
@@ -62,7 +73,7 @@ void EventBus::close_all() {
             }
         }
     }
-    listeners_.clear();
+    doomed.swap(listeners_);
 }
 
 std::size_t EventBus::listeners(const std::string &session_id) const {

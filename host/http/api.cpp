@@ -54,8 +54,10 @@ class WholeReply : public SendObserver {
 // Relays a send as server-sent events (docs/http-api.md, Streaming).
 class StreamedReply : public SendObserver {
   public:
-    StreamedReply(std::shared_ptr<Exchange> exchange, std::chrono::milliseconds keepalive)
-        : exchange_(std::move(exchange)), keepalive_(keepalive) {}
+    // `stream_slot`: the caller's key's stream slot, held while the reply streams.
+    StreamedReply(std::shared_ptr<Exchange> exchange, std::chrono::milliseconds keepalive,
+                  std::shared_ptr<void> stream_slot)
+        : exchange_(std::move(exchange)), keepalive_(keepalive), stream_slot_(std::move(stream_slot)) {}
     void on_user_stored(const Message &user) override {
         exchange_->start_stream();
         exchange_->keep_alive(keepalive_);
@@ -83,8 +85,13 @@ class StreamedReply : public SendObserver {
   private:
     std::shared_ptr<Exchange> exchange_;
     std::chrono::milliseconds keepalive_;
+    std::shared_ptr<void> stream_slot_;
     bool started_ = false;
 };
+
+Access access_of(const auth::Principal &principal) {
+    return Access{principal.user, principal.tenant(), !(principal.authenticated && principal.admin)};
+}
 
 void method_not_allowed(Exchange &exchange, const std::string &method, const std::string &allow) {
     respond_error(exchange, ErrorKind::MethodNotAllowed,
@@ -101,15 +108,15 @@ void respond_error(Exchange &exchange, ErrorKind kind, const std::string &messag
 
 void respond_error(Exchange &exchange, const ApiError &error) {
     std::vector<std::pair<std::string, std::string>> headers;
+    if (error.kind() == ErrorKind::Unauthorized) headers.emplace_back("WWW-Authenticate", "Bearer");
     if (error.retry_after_seconds() >= 0)
         headers.emplace_back("Retry-After", std::to_string(error.retry_after_seconds()));
     respond_error(exchange, error.kind(), error.what(), std::move(headers));
 }
 
-ApiHandler::ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry,
-                       MetricsRegistry &metrics, PostBlocking post_blocking,
-                       std::chrono::milliseconds sse_keepalive)
-    : sessions_(sessions), registry_(registry), metrics_(metrics), post_blocking_(std::move(post_blocking)),
+ApiHandler::ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
+                       PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive)
+    : sessions_(sessions), metrics_(metrics), auth_(auth), post_blocking_(std::move(post_blocking)),
       keepalive_(sse_keepalive) {}
 
 void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job) {
@@ -128,6 +135,27 @@ void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, s
 void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
     const auto parts = split_path(request.path);
     const std::string &method = request.method;
+    auth::Principal principal;
+    try {
+        principal = auth_.authenticate(request.credential, request.caller_user_id);
+    } catch (const ApiError &e) {
+        // Load balancers probe /healthz without a key: they get the verdict only.
+        if (parts == std::vector<std::string>{"healthz"} && e.kind() == ErrorKind::Unauthorized)
+            return post_blocking_([this, exchange] {
+                const bool healthy = sessions_.health()["status"] == "healthy";
+                respond_json(*exchange, healthy ? 200 : 503,
+                             Json{{"status", healthy ? "healthy" : "unhealthy"}});
+            });
+        return respond_error(*exchange, e);
+    }
+    request.credential.clear(); // nothing below needs the key itself
+    request.caller_user_id = principal.user;
+    const Access access = access_of(principal);
+    const auto require_admin = [&principal](const std::string &what) {
+        if (!principal.admin)
+            throw ApiError(ErrorKind::Forbidden, what + " needs an admin API key (key '" + principal.key_id +
+                                                     "' has the role 'user')");
+    };
     try {
         if (parts == std::vector<std::string>{"healthz"}) {
             if (method != "GET") return method_not_allowed(*exchange, method, "GET");
@@ -139,34 +167,55 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
         }
         if (parts == std::vector<std::string>{"metrics"}) {
             if (method != "GET") return method_not_allowed(*exchange, method, "GET");
+            require_admin("GET /metrics");
             return exchange->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
         }
         if (parts.size() < 2 || parts[0] != "v1")
             throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
         if (parts.size() == 2 && parts[1] == "plugins") {
             if (method != "GET") return method_not_allowed(*exchange, method, "GET");
+            require_admin("GET /v1/plugins");
             return respond_json(*exchange, 200, plugins_report());
         }
-        if (parts[1] == "providers" && parts.size() <= 3) return providers_route(request, parts, exchange);
+        if (parts[1] == "admin") {
+            require_admin(request.path);
+            return admin_route(request, parts, exchange);
+        }
+        if (parts[1] == "providers" && parts.size() <= 3) {
+            require_admin(request.path);
+            return providers_route(request, parts, exchange);
+        }
         if (parts == std::vector<std::string>{"v1", "chat", "completions"}) {
             if (method != "POST") return method_not_allowed(*exchange, method, "POST");
-            return openai::chat_completions(request, exchange, sessions_, post_blocking_, keepalive_);
+            openai::CompletionCaller caller{access,
+                                            [this, principal] { return auth_.acquire_stream(principal); }};
+            return openai::chat_completions(request, exchange, sessions_, post_blocking_, keepalive_, caller);
         }
         if (parts == std::vector<std::string>{"v1", "models"}) {
             if (method != "GET") return method_not_allowed(*exchange, method, "GET");
-            return respond_json(*exchange, 200, openai::models(sessions_.pipeline()));
+            return respond_json(*exchange, 200, openai::models(*sessions_.pipeline()));
         }
         if (parts[1] != "sessions") throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
 
         if (parts.size() == 2) {
             if (method == "POST") {
-                auto params = decode_create_session(parse_body(request.body));
+                Json body = parse_body(request.body);
+                if (principal.tenant()) {
+                    // A user key creates sessions for its own user only.
+                    if (!body.contains("user_id")) body["user_id"] = principal.user;
+                    if (body["user_id"] != principal.user)
+                        throw ApiError(ErrorKind::Forbidden, "key '" + principal.key_id +
+                                                                 "' creates sessions only for user '" +
+                                                                 principal.user + "'");
+                }
+                auto params = decode_create_session(body);
                 return blocking_json(exchange, 201, [this, params = std::move(params)]() mutable {
                     return to_json(sessions_.create_session(std::move(params)));
                 });
             }
             if (method == "GET") {
                 auto filter = decode_session_filter(request.query);
+                if (principal.tenant()) filter.user_id = principal.user; // only their own sessions
                 return blocking_json(exchange, 200, [this, filter] {
                     Json list = Json::array();
                     for (const auto &s : sessions_.list_sessions(filter))
@@ -177,47 +226,47 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
             return method_not_allowed(*exchange, method, "GET, POST");
         }
         const std::string id = parts[2];
-        const std::string caller = request.caller_user_id;
         if (parts.size() == 3) {
             if (method == "GET")
-                return blocking_json(exchange, 200, [this, id, caller] {
+                return blocking_json(exchange, 200, [this, id, access] {
                     Session session = sessions_.get_session(id);
-                    sessions_.check_access(session, caller, SWH_ACTION_READ);
+                    sessions_.authorize(session, access, SWH_ACTION_READ);
                     return to_json(session);
                 });
             if (method == "PATCH") {
                 auto patch = decode_session_patch(parse_body(request.body));
-                return blocking_json(exchange, 200, [this, id, patch, caller] {
-                    sessions_.check_access(id, caller, SWH_ACTION_ADMIN);
+                return blocking_json(exchange, 200, [this, id, patch, access] {
+                    sessions_.authorize(id, access, SWH_ACTION_ADMIN);
                     return to_json(sessions_.update_session(id, patch));
                 });
             }
             if (method == "DELETE")
-                return blocking_json(exchange, 204, [this, id, caller] {
-                    sessions_.check_access(id, caller, SWH_ACTION_ADMIN);
+                return blocking_json(exchange, 204, [this, id, access] {
+                    sessions_.authorize(id, access, SWH_ACTION_ADMIN);
                     sessions_.delete_session(id);
                     return Json();
                 });
             return method_not_allowed(*exchange, method, "GET, PATCH, DELETE");
         }
         const bool host_path = parts[3] == "archive" || parts[3] == "messages" || parts[3] == "events";
-        if (!host_path || parts.size() > 4) return session_type_route(std::move(request), parts, exchange);
+        if (!host_path || parts.size() > 4)
+            return session_type_route(std::move(request), access, parts, exchange);
         if (parts[3] == "archive") {
             if (method != "POST") return method_not_allowed(*exchange, method, "POST");
-            return blocking_json(exchange, 200, [this, id, caller] {
-                sessions_.check_access(id, caller, SWH_ACTION_ADMIN);
+            return blocking_json(exchange, 200, [this, id, access] {
+                sessions_.authorize(id, access, SWH_ACTION_ADMIN);
                 return to_json(sessions_.archive_session(id));
             });
         }
         if (parts[3] == "events") {
             if (method != "GET") return method_not_allowed(*exchange, method, "GET");
-            return session_events(id, caller, exchange);
+            return session_events(id, principal, exchange);
         }
-        if (method == "POST") return send_message(request, id, exchange);
+        if (method == "POST") return send_message(request, principal, id, exchange);
         if (method == "GET") {
             auto query = decode_message_query(request.query, id);
-            return blocking_json(exchange, 200, [this, query, caller] {
-                sessions_.check_access(query.session_id, caller, SWH_ACTION_READ);
+            return blocking_json(exchange, 200, [this, query, access] {
+                sessions_.authorize(query.session_id, access, SWH_ACTION_READ);
                 Json list = Json::array();
                 for (const auto &m : sessions_.get_messages(query))
                     list.push_back(to_json(m));
@@ -230,16 +279,16 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
     }
 }
 
-void ApiHandler::send_message(const Request &request, const std::string &session_id,
-                              std::shared_ptr<Exchange> exchange) {
+void ApiHandler::send_message(const Request &request, const auth::Principal &principal,
+                              const std::string &session_id, std::shared_ptr<Exchange> exchange) {
     SendParams params = decode_send(parse_body(request.body), session_id);
     if (request.idempotency_key.size() > 255)
         throw ApiError(ErrorKind::InvalidRequest, "Idempotency-Key is longer than 255 characters");
     params.idempotency_key = request.idempotency_key;
-    params.caller_user_id = request.caller_user_id;
+    params.access = access_of(principal);
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
-        observer = std::make_shared<StreamedReply>(exchange, keepalive_);
+        observer = std::make_shared<StreamedReply>(exchange, keepalive_, auth_.acquire_stream(principal));
     else
         observer = std::make_shared<WholeReply>(exchange);
     post_blocking_([this, params = std::move(params), observer, exchange] {
@@ -258,14 +307,15 @@ void ApiHandler::send_message(const Request &request, const std::string &session
 
 // METHOD /v1/sessions/{id}/<path> of the session's type: the host routes,
 // the plugin answers (docs/session-types.md).
-void ApiHandler::session_type_route(Request request, const std::vector<std::string> &parts,
+void ApiHandler::session_type_route(Request request, const Access &access,
+                                    const std::vector<std::string> &parts,
                                     std::shared_ptr<Exchange> exchange) {
     SessionRouteRequest route;
+    route.access = access;
     route.session_id = parts[2];
     route.method = request.method;
     for (std::size_t i = 3; i < parts.size(); ++i)
         route.path += (i > 3 ? "/" : "") + parts[i];
-    route.caller_user_id = std::move(request.caller_user_id);
     route.query = std::move(request.raw_query);
     route.content_type = std::move(request.content_type);
     route.body = std::move(request.body);
@@ -288,11 +338,13 @@ void ApiHandler::session_type_route(Request request, const std::vector<std::stri
 // GET /v1/sessions/{id}/events: `ready`, then the session's events as they
 // happen, until the client goes away, the session is deleted or the daemon
 // stops.
-void ApiHandler::session_events(const std::string &session_id, const std::string &caller,
+void ApiHandler::session_events(const std::string &session_id, const auth::Principal &principal,
                                 std::shared_ptr<Exchange> exchange) {
-    post_blocking_([this, session_id, caller, exchange] {
+    post_blocking_([this, session_id, principal, exchange] {
+        std::shared_ptr<void> slot;
         try {
-            sessions_.check_access(sessions_.get_session(session_id), caller, SWH_ACTION_READ);
+            sessions_.authorize(sessions_.get_session(session_id), access_of(principal), SWH_ACTION_READ);
+            slot = auth_.acquire_stream(principal);
         } catch (const ApiError &e) {
             return respond_error(*exchange, e);
         } catch (const std::exception &e) {
@@ -301,7 +353,7 @@ void ApiHandler::session_events(const std::string &session_id, const std::string
         }
         exchange->start_stream();
         exchange->keep_alive(keepalive_);
-        auto relay = [exchange](const SessionEvent &event) {
+        auto relay = [exchange, slot](const SessionEvent &event) {
             if (exchange->client_gone()) return false;
             Json data = event.message   ? to_json(*event.message)
                         : event.session ? to_json(*event.session)
@@ -322,32 +374,44 @@ void ApiHandler::session_events(const std::string &session_id, const std::string
     });
 }
 
+// POST /v1/admin/reload: re-read the manifest and swap the pipeline
+// (docs/reliability.md, "Hot reload"). Admin keys only.
+void ApiHandler::admin_route(const Request &request, const std::vector<std::string> &parts,
+                             std::shared_ptr<Exchange> exchange) {
+    if (parts != std::vector<std::string>{"v1", "admin", "reload"})
+        throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
+    if (request.method != "POST") return method_not_allowed(*exchange, request.method, "POST");
+    if (!reloader_) throw ApiError(ErrorKind::Unavailable, "this daemon cannot reload");
+    blocking_json(exchange, 200, [this] { return reloader_(); });
+}
+
 // GET /v1/providers, GET|PATCH /v1/providers/{name}: the guide's
 // get_provider_metadata and update_provider_config. Plugins leave secrets
 // out of their metadata (an API key is named by api_key_env, never shown).
 void ApiHandler::providers_route(const Request &request, const std::vector<std::string> &parts,
                                  std::shared_ptr<Exchange> exchange) {
-    Pipeline &pipeline = sessions_.pipeline();
-    auto describe = [&pipeline](const std::string &name, loader::ProviderInstance &provider) {
+    // Held by every job below, so a reload cannot unload the providers they use.
+    const std::shared_ptr<Pipeline> pipeline = sessions_.pipeline();
+    auto describe = [pipeline](const std::string &name, loader::ProviderInstance &provider) {
         Json fallback = Json::array();
-        if (auto it = pipeline.fallbacks.find(name); it != pipeline.fallbacks.end()) fallback = it->second;
+        if (auto it = pipeline->fallbacks.find(name); it != pipeline->fallbacks.end()) fallback = it->second;
         return Json{{"name", name},
                     {"plugin", provider.library().name()},
-                    {"default", name == pipeline.default_provider},
+                    {"default", name == pipeline->default_provider},
                     {"fallback", fallback},
                     {"metadata", provider.metadata()}};
     };
     if (parts.size() == 2) {
         if (request.method != "GET") return method_not_allowed(*exchange, request.method, "GET");
-        return blocking_json(exchange, 200, [&pipeline, describe] {
+        return blocking_json(exchange, 200, [pipeline, describe] {
             Json list = Json::array();
-            for (const auto &[name, provider] : pipeline.providers)
+            for (const auto &[name, provider] : pipeline->providers)
                 list.push_back(describe(name, *provider));
             return Json{{"providers", std::move(list)}};
         });
     }
     const std::string name = parts[2];
-    loader::ProviderInstance *provider = pipeline.provider(name);
+    loader::ProviderInstance *provider = pipeline->provider(name);
     if (!provider) throw ApiError(ErrorKind::NotFound, "provider '" + name + "' not found");
     if (request.method == "GET")
         return blocking_json(exchange, 200, [name, provider, describe] { return describe(name, *provider); });
@@ -372,7 +436,8 @@ std::string ApiHandler::metrics_text() const {
     std::string text =
         "# TYPE swarmhost_build_info gauge\nswarmhost_build_info{version=\"" SWH_VERSION "\"} 1\n";
     text += metrics_.render();
-    const Pipeline &pipeline = sessions_.pipeline();
+    const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+    const Pipeline &pipeline = *pin;
     if (pipeline.hooks && !pipeline.hooks->empty()) {
         const auto stats = pipeline.hooks->stats();
         auto series = [&](const char *name, const char *type, auto value_of) {
@@ -393,8 +458,12 @@ std::string ApiHandler::metrics_text() const {
 }
 
 Json ApiHandler::plugins_report() const {
+    const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+    const Pipeline &pipeline = *pin;
+    static const loader::PluginRegistry kNone;
+    const loader::PluginRegistry &registry = pipeline.registry ? *pipeline.registry : kNone;
     Json plugins = Json::array();
-    for (const auto &lib : registry_.plugins()) {
+    for (const auto &lib : registry.plugins()) {
         Json schema = Json::array();
         for (const auto &field : lib->schema()) {
             Json entry = {{"key", field.key},
@@ -413,10 +482,9 @@ Json ApiHandler::plugins_report() const {
                            {"config_schema", std::move(schema)}});
     }
     Json failures = Json::array();
-    for (const auto &f : registry_.failures())
+    for (const auto &f : registry.failures())
         failures.push_back({{"file", f.file}, {"reason", f.reason}});
     Json instances = Json::array();
-    const Pipeline &pipeline = sessions_.pipeline();
     instances.push_back({{"name", pipeline.storage->name()},
                          {"plugin", pipeline.storage->library().name()},
                          {"kind", "storage"}});

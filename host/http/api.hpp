@@ -3,6 +3,7 @@
 // to the worker pool.
 #pragma once
 
+#include "auth/authenticator.hpp"
 #include "http/server.hpp"
 #include "loader/plugin_library.hpp"
 #include "metrics/registry.hpp"
@@ -12,7 +13,10 @@ namespace swh::http {
 
 class ApiHandler : public RequestHandler {
   public:
-    ApiHandler(SessionManager &sessions, const loader::PluginRegistry &registry, MetricsRegistry &metrics,
+    // What POST /v1/admin/reload runs (the daemon's reload); may be empty.
+    using Reloader = std::function<Json()>;
+    void set_reloader(Reloader reloader) { reloader_ = std::move(reloader); }
+    ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
                PostBlocking post_blocking,
                std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15));
     void handle(Request request, std::shared_ptr<Exchange> exchange) override;
@@ -20,11 +24,13 @@ class ApiHandler : public RequestHandler {
   private:
     // Runs `job` on a worker and answers with its JSON (or its error).
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
-    void send_message(const Request &request, const std::string &session_id,
+    void send_message(const Request &request, const auth::Principal &principal, const std::string &session_id,
                       std::shared_ptr<Exchange> exchange);
-    void session_type_route(Request request, const std::vector<std::string> &parts,
+    void admin_route(const Request &request, const std::vector<std::string> &parts,
+                     std::shared_ptr<Exchange> exchange);
+    void session_type_route(Request request, const Access &access, const std::vector<std::string> &parts,
                             std::shared_ptr<Exchange> exchange);
-    void session_events(const std::string &session_id, const std::string &caller,
+    void session_events(const std::string &session_id, const auth::Principal &principal,
                         std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
     void providers_route(const Request &request, const std::vector<std::string> &parts,
@@ -32,10 +38,11 @@ class ApiHandler : public RequestHandler {
     std::string metrics_text() const;
 
     SessionManager &sessions_;
-    const loader::PluginRegistry &registry_;
     MetricsRegistry &metrics_;
+    auth::Authenticator &auth_;
     PostBlocking post_blocking_;
     std::chrono::milliseconds keepalive_;
+    Reloader reloader_;
 };
 
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,

@@ -123,9 +123,11 @@ class WholeCompletion : public SendObserver {
 
 class StreamedCompletion : public SendObserver {
   public:
+    // `stream_slot`: the caller's key's stream slot, held while the reply streams.
     StreamedCompletion(std::shared_ptr<Exchange> exchange, Identity identity,
-                       std::chrono::milliseconds keepalive)
-        : exchange_(std::move(exchange)), identity_(std::move(identity)), keepalive_(keepalive) {}
+                       std::chrono::milliseconds keepalive, std::shared_ptr<void> stream_slot)
+        : exchange_(std::move(exchange)), identity_(std::move(identity)), keepalive_(keepalive),
+          stream_slot_(std::move(stream_slot)) {}
     void on_user_stored(const Message &) override {
         exchange_->start_stream();
         exchange_->keep_alive(keepalive_);
@@ -165,6 +167,7 @@ class StreamedCompletion : public SendObserver {
     std::shared_ptr<Exchange> exchange_;
     Identity identity_;
     std::chrono::milliseconds keepalive_;
+    std::shared_ptr<void> stream_slot_;
     bool started_ = false;
 };
 
@@ -191,14 +194,17 @@ Json models(const Pipeline &pipeline) {
 }
 
 void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
-                      const PostBlocking &post_blocking, std::chrono::milliseconds keepalive) {
+                      const PostBlocking &post_blocking, std::chrono::milliseconds keepalive,
+                      const CompletionCaller &caller) {
     const Json body = parse_body(request.body);
-    auto params = decode(body, sessions.pipeline(), request.session_header);
+    auto params = decode(body, *sessions.pipeline(), request.session_header);
+    params.access = caller.access;
     Identity identity;
     identity.model = body["model"].get<std::string>();
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
-        observer = std::make_shared<StreamedCompletion>(exchange, identity, keepalive);
+        observer = std::make_shared<StreamedCompletion>(exchange, identity, keepalive,
+                                                        caller.stream_slot ? caller.stream_slot() : nullptr);
     else
         observer = std::make_shared<WholeCompletion>(exchange, identity);
     post_blocking([&sessions, params = std::move(params), observer, exchange]() mutable {

@@ -13,8 +13,16 @@
 
 namespace swh::http::openai {
 
+// Who calls: their access to the session named by X-Swarmhost-Session, and
+// how to take one of their key's stream slots (may throw ApiError 429).
+struct CompletionCaller {
+    Access access;
+    std::function<std::shared_ptr<void>()> stream_slot;
+};
+
 void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
-                      const PostBlocking &post_blocking, std::chrono::milliseconds keepalive);
+                      const PostBlocking &post_blocking, std::chrono::milliseconds keepalive,
+                      const CompletionCaller &caller = {});
 Json models(const Pipeline &pipeline);
 
 // Which provider and model a request's `model` means (exposed for tests).

@@ -202,6 +202,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.session_header = std::string(message["X-Swarmhost-Session"]);
         request.idempotency_key = std::string(message["Idempotency-Key"]);
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
+        request.credential = std::string(message[bhttp::field::authorization]);
+        if (request.credential.empty()) request.credential = std::string(message["X-API-Key"]);
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),

@@ -29,6 +29,8 @@ struct Request {
     // Who makes the request (docs/session-types.md, "The caller"): the
     // X-Swarmhost-User header until the daemon authenticates API keys.
     std::string caller_user_id;
+    // Authorization (or X-API-Key) as sent; never logged, cleared once checked.
+    std::string credential;
     std::string body;
 };
 

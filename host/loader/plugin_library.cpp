@@ -229,6 +229,23 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string &file) {
     return lib;
 }
 
+std::shared_ptr<PluginLibrary> PluginLibrary::proxy(std::shared_ptr<const PluginLibrary> real,
+                                                    const void *vtable, std::shared_ptr<const void> state) {
+    std::shared_ptr<PluginLibrary> lib(new PluginLibrary());
+    lib->proxy_descriptor_ = *real->descriptor_;
+    lib->proxy_descriptor_.vtable = vtable;
+    lib->descriptor_ = &lib->proxy_descriptor_;
+    lib->file_ = real->file_;
+    lib->name_ = real->name_;
+    lib->version_ = real->version_;
+    lib->description_ = real->description_;
+    lib->sha256_ = real->sha256_;
+    lib->schema_ = real->schema_;
+    lib->real_ = std::move(real);
+    lib->proxy_state_ = std::move(state);
+    return lib;
+}
+
 void PluginRegistry::scan(const std::vector<std::string> &dirs) {
     namespace fs = std::filesystem;
     for (const auto &dir : dirs) {

@@ -33,6 +33,14 @@ class PluginLibrary {
   public:
     // Throws LoadError("<file>: <reason>").
     static std::shared_ptr<PluginLibrary> load(const std::string &file);
+    // A stand-in for `real` with the same name, kind, schema, file and
+    // sha256 but another kind table, `vtable` (process isolation forwards
+    // each call to a child process: host/isolation/). `state` owns the table
+    // and lives as long as the stand-in; `real` is kept loaded too.
+    static std::shared_ptr<PluginLibrary> proxy(std::shared_ptr<const PluginLibrary> real, const void *vtable,
+                                                std::shared_ptr<const void> state);
+    // The `state` given to proxy(); nullptr for a library loaded from a file.
+    const std::shared_ptr<const void> &proxy_state() const { return proxy_state_; }
 
     const std::string &file() const { return file_; }
     const std::string &name() const { return name_; }
@@ -55,6 +63,11 @@ class PluginLibrary {
     const swh_plugin_descriptor *descriptor_ = nullptr;
     std::string file_, name_, version_, description_, sha256_;
     std::vector<manifest::ConfigField> schema_;
+    // Only for a proxy(): its own descriptor (the real one with another
+    // vtable), the real library (its strings live there) and the state.
+    swh_plugin_descriptor proxy_descriptor_{};
+    std::shared_ptr<const PluginLibrary> real_;
+    std::shared_ptr<const void> proxy_state_;
 };
 
 // A failure met while scanning plugin_dirs: logged once, kept for /v1/plugins.

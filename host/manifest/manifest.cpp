@@ -22,8 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 using Keys = std::vector<std::string>;
 
-const Keys kTopKeys{"server",    "plugin_dirs", "storage", "default_provider",
-                    "providers", "middleware",  "hooks",   "session_types"};
+const Keys kTopKeys{"server",    "auth",       "plugin_dirs", "storage",      "default_provider",
+                    "providers", "middleware", "hooks",       "session_types"};
+const Keys kAuthKeys{"mode", "keys", "keys_file", "rate_per_second", "burst", "max_streams_per_key"};
+const Keys kApiKeyKeys{"id", "user", "role", "sha256", "rate_per_second", "burst"};
+const Keys kKeysFileKeys{"keys"};
 const Keys kServerKeys{"listen",
                        "io_threads",
                        "worker_threads",
@@ -33,7 +36,8 @@ const Keys kServerKeys{"listen",
                        "hook_queue_capacity",
                        "sse_keepalive_seconds",
                        "read_timeout_seconds",
-                       "max_header_bytes"};
+                       "max_header_bytes",
+                       "max_messages_per_session"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                          "fallback", "group"};
@@ -357,6 +361,7 @@ class Parser {
 
     void read_sections(const MapView &top) {
         read_server(top);
+        read_auth(top);
         read_plugin_dirs(top);
         read_storage(top);
         read_providers(top);
@@ -394,6 +399,114 @@ class Parser {
         count_at(view, "sse_keepalive_seconds", server.sse_keepalive_seconds);
         count_at(view, "read_timeout_seconds", server.read_timeout_seconds);
         count_at(view, "max_header_bytes", server.max_header_bytes);
+        count_at(view, "max_messages_per_session", server.max_messages_per_session);
+    }
+
+    void read_auth(const MapView &top) {
+        AuthSettings &auth = manifest_.auth;
+        auth.mark = top.mark;
+        const auto *entry = top.get("auth");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        auth.mark = entry->value_mark;
+        if (entry->value.IsScalar() && entry->value.Scalar() == "none") return; // `auth: none`
+        if (!entry->value.IsMap())
+            return error(entry->value_mark, "expected 'none' or a map like { mode: api_keys, keys_file: "
+                                            "./keys.yaml } for 'auth', got " +
+                                                describe(entry->value));
+        const MapView view = this->view(entry->value, "auth", kAuthKeys);
+        if (const auto mode = string_at(view, "mode")) {
+            if (mode->value == "none" || mode->value == "api_keys")
+                auth.mode = mode->value;
+            else
+                error(mode->mark, "auth.mode must be 'none' or 'api_keys', got '" + mode->value + "'");
+        } else {
+            auth.mode = "api_keys"; // an auth section without a mode means keys
+        }
+        if (const auto file = string_at(view, "keys_file")) auth.keys_file = resolve(file->value);
+        if (const auto rate = number_at(view, "rate_per_second")) auth.rate_per_second = *rate;
+        count_at(view, "burst", auth.burst);
+        count_at(view, "max_streams_per_key", auth.max_streams_per_key);
+        auth.keys = read_api_keys(view);
+        if (auth.mode == "api_keys" && auth.keys.empty() && auth.keys_file.empty())
+            error(auth.mark, "auth.mode api_keys needs 'keys' or 'keys_file' (expected at least one key)");
+    }
+
+  public:
+    // The `keys:` list of an auth section or a keys file.
+    std::vector<ApiKey> read_api_keys(const MapView &view) {
+        std::vector<ApiKey> keys;
+        each_item(view, "keys", [&](const auto &node, const auto &mark, const auto &context) {
+            if (!node.IsMap())
+                return error(mark, "expected a map like { id: laptop, user: alice, sha256: <64 hex> } for " +
+                                       context + ", got " + describe(node));
+            const MapView entry = this->view(node, context, kApiKeyKeys);
+            ApiKey key;
+            key.mark = mark;
+            for (auto [field, target] :
+                 {std::pair{"id", &key.id}, {"user", &key.user}, {"sha256", &key.sha256}}) {
+                if (const auto value = string_at(entry, field))
+                    *target = value->value;
+                else if (entry.get(field) == nullptr)
+                    error(mark, std::string("missing required key '") + field + "' in " + context);
+            }
+            std::transform(key.sha256.begin(), key.sha256.end(), key.sha256.begin(),
+                           [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+            if (!key.sha256.empty() && !is_hex64(key.sha256))
+                error(entry.get("sha256")->value_mark,
+                      "expected 64 hex digits for 'sha256' (the SHA-256 of the key, e.g. printf %s KEY | "
+                      "sha256sum), got '" +
+                          key.sha256 + "'");
+            if (const auto role = string_at(entry, "role")) {
+                if (role->value == "user" || role->value == "admin")
+                    key.role = role->value;
+                else
+                    error(role->mark, "role must be 'user' or 'admin', got '" + role->value + "'");
+            }
+            if (const auto rate = number_at(entry, "rate_per_second")) key.rate_per_second = *rate;
+            if (const auto burst = int_at(entry, "burst", 0, 1'000'000, "a non-negative integer"))
+                key.burst = static_cast<int>(*burst);
+            for (const auto &other : keys) {
+                if (!key.id.empty() && other.id == key.id)
+                    error(mark, "duplicate key id '" + key.id + "' (first at " + other.mark.str() + ")");
+                if (!key.sha256.empty() && other.sha256 == key.sha256)
+                    error(mark, "the same key appears twice (first as '" + other.id + "' at " +
+                                    other.mark.str() + ")");
+            }
+            keys.push_back(std::move(key));
+        });
+        return keys;
+    }
+
+    std::vector<ApiKey> run_keys_file(const YAML::Node &root) {
+        const SourceMark start{file_, 1, 1};
+        if (!root.IsMap())
+            fail(mark_of(root, start), "expected a map with 'keys' at the top level, got " + describe(root));
+        auto keys = read_api_keys(view(root, "", kKeysFileKeys));
+        if (!diagnostics_.empty()) throw_all();
+        return keys;
+    }
+
+  private:
+    static bool is_hex64(const std::string &text) {
+        return text.size() == 64 && std::all_of(text.begin(), text.end(), [](char c) {
+                   return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+               });
+    }
+
+    // A non-negative number (integer or decimal).
+    std::optional<double> number_at(const MapView &view, const std::string &key) {
+        const auto *entry = view.get(key);
+        if (entry == nullptr) return std::nullopt;
+        if (entry->value.IsScalar()) {
+            const std::string &text = entry->value.Scalar();
+            double value = 0;
+            const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+            if (ec == std::errc() && end == text.data() + text.size() && value >= 0 && std::isfinite(value))
+                return value;
+        }
+        error(entry->value_mark,
+              "expected a non-negative number for '" + key + "', got " + describe(entry->value));
+        return std::nullopt;
     }
 
     void read_plugin_dirs(const MapView &top) {
@@ -642,6 +755,12 @@ Manifest parse_manifest(const std::string &yaml_text, const std::string &file_la
                         const std::string &base_dir) {
     const YAML::Node root = load_yaml(yaml_text, file_label);
     return Parser(file_label, base_dir).run(root);
+}
+
+std::vector<ApiKey> load_keys_file(const std::string &path) {
+    const std::string text = read_text(path);
+    const YAML::Node root = load_yaml(text, path);
+    return Parser(path, fs::absolute(path).parent_path()).run_keys_file(root);
 }
 
 Manifest load_manifest(const std::string &path) {

@@ -55,6 +55,28 @@ struct ServerSettings {
     int sse_keepalive_seconds = 15;          // SSE comment while a stream waits for tokens; 0 = off
     int read_timeout_seconds = 30; // request headers + body must arrive within this; idle keep-alive too
     std::size_t max_header_bytes = 16 * 1024; // larger request headers get 431
+    uint64_t max_messages_per_session = 0;    // 0 = unlimited; a send beyond it gets 409
+    SourceMark mark;
+};
+
+// One API key, stored as the SHA-256 of the key text (never the key).
+struct ApiKey {
+    std::string id;              // a label for logs and errors, never the key
+    std::string user;            // the user its requests act as
+    std::string role = "user";   // "user": own sessions only; "admin": everything
+    std::string sha256;          // lowercase hex SHA-256 of the key
+    double rate_per_second = -1; // -1 = auth.rate_per_second
+    int burst = -1;              // -1 = auth.burst
+    SourceMark mark;
+};
+
+struct AuthSettings {
+    std::string mode = "none";   // "none" (loopback only) | "api_keys"
+    std::vector<ApiKey> keys;    // from the manifest
+    std::string keys_file;       // resolved path; read at start and on reload ("" = none)
+    double rate_per_second = 0;  // per key; 0 = no rate limit
+    int burst = 0;               // bucket size; 0 = max(1, rate_per_second)
+    int max_streams_per_key = 0; // concurrent SSE streams per key; 0 = unlimited
     SourceMark mark;
 };
 
@@ -92,6 +114,7 @@ struct MiddlewareRef : PluginRef {
 struct Manifest {
     std::string path; // the file it came from
     ServerSettings server;
+    AuthSettings auth;
     std::vector<std::string> plugin_dirs; // resolved against the manifest's folder
     PluginRef storage;
     std::vector<ProviderRef> providers;
@@ -105,6 +128,9 @@ struct Manifest {
 // between entries). Plugin configs are validated later against each plugin's
 // declared schema (config_schema.hpp). Throws ManifestError.
 Manifest load_manifest(const std::string &path);
+// A keys file (auth.keys_file): `keys: [ {id, user, role, sha256, ...} ]`,
+// the same entries as auth.keys. Throws ManifestError.
+std::vector<ApiKey> load_keys_file(const std::string &path);
 // Same, from text (tests); `file_label` is used in marks.
 Manifest parse_manifest(const std::string &yaml_text, const std::string &file_label,
                         const std::string &base_dir = ".");

@@ -7,6 +7,8 @@ int http_status(ErrorKind kind) {
     case ErrorKind::InvalidJson:
     case ErrorKind::InvalidRequest:
         return 400;
+    case ErrorKind::Unauthorized:
+        return 401;
     case ErrorKind::Forbidden:
         return 403;
     case ErrorKind::NotFound:
@@ -39,6 +41,8 @@ const char *error_code(ErrorKind kind) {
         return "invalid_json";
     case ErrorKind::InvalidRequest:
         return "invalid_request";
+    case ErrorKind::Unauthorized:
+        return "unauthorized";
     case ErrorKind::Forbidden:
         return "forbidden";
     case ErrorKind::NotFound:

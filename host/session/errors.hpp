@@ -11,6 +11,7 @@ namespace swh {
 enum class ErrorKind {
     InvalidJson,      // 400
     InvalidRequest,   // 400
+    Unauthorized,     // 401
     Forbidden,        // 403
     NotFound,         // 404
     MethodNotAllowed, // 405

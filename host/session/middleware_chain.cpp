@@ -106,6 +106,7 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
             }
             if (spec.fail_closed) {
                 result.rejection = mw.name() + " failed and is fail-closed: " + outcome.error;
+                result.failed = true;
                 break;
             }
             continue; // fail open: keep the last good message
@@ -140,7 +141,8 @@ std::unique_ptr<MiddlewareChain::Stream> MiddlewareChain::open_stream(const Sess
             spdlog::error("session {}: middleware '{}' could not open a stream: {}", session.id, mw.name(),
                           e.what());
             if (spec.fail_closed)
-                throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
+                throw ApiError(ErrorKind::Unavailable,
+                               "middleware " + mw.name() + " failed and is fail-closed");
         }
     }
     return stream;
@@ -155,8 +157,12 @@ void MiddlewareChain::Stream::stage_failed(Stage &stage, const loader::StreamOut
     } catch (const std::exception &e) {
         spdlog::error("session {}: middleware '{}' on_error failed: {}", session_.id, mw.name(), e.what());
     }
+    // A fail-closed filter refusing the reply (SWH_E_REJECTED) is a policy
+    // decision, 422; any other failure of a fail-closed stage is the server's, 503.
+    if (stage.spec->fail_closed && out.status == SWH_E_REJECTED)
+        throw ApiError(ErrorKind::Rejected, "reply rejected by middleware " + mw.name() + ": " + out.error);
     if (stage.spec->fail_closed)
-        throw ApiError(ErrorKind::Rejected, mw.name() + " failed and is fail-closed");
+        throw ApiError(ErrorKind::Unavailable, "middleware " + mw.name() + " failed and is fail-closed");
     stage.failed = true;
     processed_.erase(std::remove(processed_.begin(), processed_.end(), mw.name()), processed_.end());
 }

@@ -27,6 +27,9 @@ struct ChainResult {
     Message message;                      // as the chain left it
     std::vector<std::string> processed;   // names that ran, in order
     std::optional<std::string> rejection; // "<name>: reason" when refused
+    // The refusal is a fail-closed middleware that failed (crashed, timed
+    // out, errored), not one that said no: the server's fault, so 503.
+    bool failed = false;
 };
 
 class MiddlewareChain {

@@ -1,5 +1,6 @@
 #include "session/pipeline.hpp"
 
+#include "isolation/isolate.hpp"
 #include "manifest/config_schema.hpp"
 
 #include <spdlog/spdlog.h>
@@ -10,152 +11,134 @@ namespace {
 
 // Resolves one manifest entry to its plugin library and validated config;
 // records a diagnostic and returns nullptr when it cannot.
-std::shared_ptr<loader::PluginLibrary>
-resolve(const manifest::PluginRef &ref, uint32_t kind,
-        const loader::PluginRegistry &registry, Json &config_out,
-        std::vector<manifest::Diagnostic> &diagnostics) {
-  auto library = registry.find(ref.plugin);
-  if (!library) {
-    std::string message = "no " + std::string(loader::kind_name(kind)) +
-                          " plugin named '" + ref.plugin + "' in plugin_dirs";
-    std::vector<std::string> names;
-    for (const auto &lib : registry.plugins())
-      names.push_back(lib->name());
-    if (auto hint = registry.failure_hint(ref.plugin); !hint.empty())
-      message += " (a file that may be it failed to load: " + hint + ")";
-    else if (auto guess = manifest::did_you_mean(ref.plugin, names);
-             !guess.empty())
-      message += "; did you mean '" + guess + "'?";
-    diagnostics.push_back({ref.mark, message});
-    return nullptr;
-  }
-  if (library->kind() != kind) {
-    diagnostics.push_back({ref.mark, "plugin '" + ref.plugin + "' is a " +
-                                         loader::kind_name(library->kind()) +
-                                         " plugin, expected a " +
+std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, uint32_t kind,
+                                               const loader::PluginRegistry &registry, Json &config_out,
+                                               std::vector<manifest::Diagnostic> &diagnostics) {
+    auto library = registry.find(ref.plugin);
+    if (!library) {
+        std::string message = "no " + std::string(loader::kind_name(kind)) + " plugin named '" + ref.plugin +
+                              "' in plugin_dirs";
+        std::vector<std::string> names;
+        for (const auto &lib : registry.plugins())
+            names.push_back(lib->name());
+        if (auto hint = registry.failure_hint(ref.plugin); !hint.empty())
+            message += " (a file that may be it failed to load: " + hint + ")";
+        else if (auto guess = manifest::did_you_mean(ref.plugin, names); !guess.empty())
+            message += "; did you mean '" + guess + "'?";
+        diagnostics.push_back({ref.mark, message});
+        return nullptr;
+    }
+    if (library->kind() != kind) {
+        diagnostics.push_back({ref.mark, "plugin '" + ref.plugin + "' is a " +
+                                             loader::kind_name(library->kind()) + " plugin, expected a " +
+                                             loader::kind_name(kind) + " plugin"});
+        return nullptr;
+    }
+    if (!ref.sha256.empty() && ref.sha256 != library->sha256()) {
+        diagnostics.push_back({ref.sha256_mark, library->file() + ": sha256 mismatch: manifest pins " +
+                                                    ref.sha256 + ", file is " + library->sha256()});
+        return nullptr;
+    }
+    const std::size_t before = diagnostics.size();
+    config_out = manifest::validate_config(ref.config, library->schema(), ref.plugin, ref.mark, diagnostics);
+    if (ref.isolation == "process") {
+        if (kind != SWH_KIND_MIDDLEWARE && kind != SWH_KIND_HOOK)
+            diagnostics.push_back(
+                {ref.isolation_mark, std::string("isolation: process is supported for middleware "
+                                                 "and hook plugins, not for a ") +
                                          loader::kind_name(kind) + " plugin"});
-    return nullptr;
-  }
-  if (!ref.sha256.empty() && ref.sha256 != library->sha256()) {
-    diagnostics.push_back(
-        {ref.sha256_mark, library->file() +
-                              ": sha256 mismatch: manifest pins " + ref.sha256 +
-                              ", file is " + library->sha256()});
-    return nullptr;
-  }
-  const std::size_t before = diagnostics.size();
-  config_out = manifest::validate_config(ref.config, library->schema(),
-                                         ref.plugin, ref.mark, diagnostics);
-  if (ref.isolation == "process") {
-    if (kind != SWH_KIND_MIDDLEWARE && kind != SWH_KIND_HOOK)
-      diagnostics.push_back(
-          {ref.isolation_mark,
-           std::string("isolation: process is supported for middleware "
-                       "and hook plugins, not for a ") +
-               loader::kind_name(kind) + " plugin"});
-    else
-      diagnostics.push_back(
-          {ref.isolation_mark,
-           "isolation: process is not available in this build"});
-  }
-  return diagnostics.size() == before ? library : nullptr;
+        else
+            try {
+                // Same name/kind/schema; each instance runs in a child process.
+                library = isolation::isolate(library, ref.isolation_timeout_ms);
+            } catch (const loader::LoadError &e) {
+                diagnostics.push_back({ref.isolation_mark, e.what()});
+            }
+    }
+    return diagnostics.size() == before ? library : nullptr;
 }
 
 // Instance creation failures (e.g. the database cannot be opened) are
 // reported at the manifest entry that asked for the instance.
 template <class Instance>
 std::unique_ptr<Instance>
-instantiate(const manifest::PluginRef &ref,
-            std::shared_ptr<loader::PluginLibrary> library, Json config,
-            loader::HostEnvironment &environment,
-            std::vector<manifest::Diagnostic> &diagnostics) {
-  try {
-    return std::make_unique<Instance>(std::move(library), ref.name,
-                                      std::move(config), environment);
-  } catch (const loader::LoadError &e) {
-    diagnostics.push_back({ref.mark, e.what()});
-    return nullptr;
-  }
+instantiate(const manifest::PluginRef &ref, std::shared_ptr<loader::PluginLibrary> library, Json config,
+            loader::HostEnvironment &environment, std::vector<manifest::Diagnostic> &diagnostics) {
+    try {
+        return std::make_unique<Instance>(std::move(library), ref.name, std::move(config), environment);
+    } catch (const loader::LoadError &e) {
+        diagnostics.push_back({ref.mark, e.what()});
+        return nullptr;
+    }
 }
 
 } // namespace
 
-void check_pipeline(const manifest::Manifest &manifest,
-                    const loader::PluginRegistry &registry) {
-  std::vector<manifest::Diagnostic> diagnostics;
-  Json ignored;
-  resolve(manifest.storage, SWH_KIND_STORAGE, registry, ignored, diagnostics);
-  for (const auto &ref : manifest.providers)
-    resolve(ref, SWH_KIND_PROVIDER, registry, ignored, diagnostics);
-  for (const auto &ref : manifest.middleware)
-    resolve(ref, SWH_KIND_MIDDLEWARE, registry, ignored, diagnostics);
-  for (const auto &ref : manifest.hooks)
-    resolve(ref, SWH_KIND_HOOK, registry, ignored, diagnostics);
-  for (const auto &ref : manifest.session_types)
-    resolve(ref, SWH_KIND_SESSION_TYPE, registry, ignored, diagnostics);
-  if (!diagnostics.empty())
-    throw manifest::ManifestError(std::move(diagnostics));
+void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry) {
+    std::vector<manifest::Diagnostic> diagnostics;
+    Json ignored;
+    resolve(manifest.storage, SWH_KIND_STORAGE, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.providers)
+        resolve(ref, SWH_KIND_PROVIDER, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.middleware)
+        resolve(ref, SWH_KIND_MIDDLEWARE, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.hooks)
+        resolve(ref, SWH_KIND_HOOK, registry, ignored, diagnostics);
+    for (const auto &ref : manifest.session_types)
+        resolve(ref, SWH_KIND_SESSION_TYPE, registry, ignored, diagnostics);
+    if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
 }
 
-Pipeline build_pipeline(const manifest::Manifest &manifest,
-                        const loader::PluginRegistry &registry,
+Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
                         loader::HostEnvironment &environment) {
-  std::vector<manifest::Diagnostic> diagnostics;
-  Pipeline pipeline;
-  pipeline.default_provider = manifest.default_provider;
+    std::vector<manifest::Diagnostic> diagnostics;
+    Pipeline pipeline;
+    pipeline.default_provider = manifest.default_provider;
+    pipeline.max_messages_per_session = manifest.server.max_messages_per_session;
 
-  Json storage_config;
-  if (auto lib = resolve(manifest.storage, SWH_KIND_STORAGE, registry,
-                         storage_config, diagnostics))
-    pipeline.storage = instantiate<loader::StorageInstance>(
-        manifest.storage, lib, std::move(storage_config), environment,
-        diagnostics);
-  for (const auto &ref : manifest.providers) {
-    Json config;
-    if (auto lib =
-            resolve(ref, SWH_KIND_PROVIDER, registry, config, diagnostics))
-      if (auto instance = instantiate<loader::ProviderInstance>(
-              ref, lib, std::move(config), environment, diagnostics)) {
-        pipeline.providers.emplace(ref.name, std::move(instance));
-        if (!ref.fallback.empty())
-          pipeline.fallbacks[ref.name] = ref.fallback;
-        if (!ref.group.empty())
-          pipeline.groups[ref.group].push_back(ref.name);
-      }
-  }
-  std::vector<MiddlewareSpec> middleware;
-  for (const auto &ref : manifest.middleware) {
-    Json config;
-    if (auto lib =
-            resolve(ref, SWH_KIND_MIDDLEWARE, registry, config, diagnostics))
-      if (auto instance = instantiate<loader::MiddlewareInstance>(
-              ref, lib, std::move(config), environment, diagnostics))
-        middleware.push_back({std::move(instance), ref.priority, ref.when,
-                              ref.after, ref.fail == "closed"});
-  }
-  std::vector<std::unique_ptr<loader::HookInstance>> hooks;
-  for (const auto &ref : manifest.hooks) {
-    Json config;
-    if (auto lib = resolve(ref, SWH_KIND_HOOK, registry, config, diagnostics))
-      if (auto instance = instantiate<loader::HookInstance>(
-              ref, lib, std::move(config), environment, diagnostics))
-        hooks.push_back(std::move(instance));
-  }
-  for (const auto &ref : manifest.session_types) {
-    Json config;
-    if (auto lib =
-            resolve(ref, SWH_KIND_SESSION_TYPE, registry, config, diagnostics))
-      if (auto instance = instantiate<loader::SessionTypeInstance>(
-              ref, lib, std::move(config), environment, diagnostics))
-        pipeline.session_types.emplace(ref.name, std::move(instance));
-  }
-  if (!diagnostics.empty())
-    throw manifest::ManifestError(std::move(diagnostics));
-  pipeline.middleware = MiddlewareChain(std::move(middleware));
-  pipeline.hooks = std::make_unique<HookBus>(
-      std::move(hooks),
-      std::max<std::size_t>(1, manifest.server.hook_queue_capacity));
-  return pipeline;
+    Json storage_config;
+    if (auto lib = resolve(manifest.storage, SWH_KIND_STORAGE, registry, storage_config, diagnostics))
+        pipeline.storage = instantiate<loader::StorageInstance>(
+            manifest.storage, lib, std::move(storage_config), environment, diagnostics);
+    for (const auto &ref : manifest.providers) {
+        Json config;
+        if (auto lib = resolve(ref, SWH_KIND_PROVIDER, registry, config, diagnostics))
+            if (auto instance = instantiate<loader::ProviderInstance>(ref, lib, std::move(config),
+                                                                      environment, diagnostics)) {
+                pipeline.providers.emplace(ref.name, std::move(instance));
+                if (!ref.fallback.empty()) pipeline.fallbacks[ref.name] = ref.fallback;
+                if (!ref.group.empty()) pipeline.groups[ref.group].push_back(ref.name);
+            }
+    }
+    std::vector<MiddlewareSpec> middleware;
+    for (const auto &ref : manifest.middleware) {
+        Json config;
+        if (auto lib = resolve(ref, SWH_KIND_MIDDLEWARE, registry, config, diagnostics))
+            if (auto instance = instantiate<loader::MiddlewareInstance>(ref, lib, std::move(config),
+                                                                        environment, diagnostics))
+                middleware.push_back(
+                    {std::move(instance), ref.priority, ref.when, ref.after, ref.fail == "closed"});
+    }
+    std::vector<std::unique_ptr<loader::HookInstance>> hooks;
+    for (const auto &ref : manifest.hooks) {
+        Json config;
+        if (auto lib = resolve(ref, SWH_KIND_HOOK, registry, config, diagnostics))
+            if (auto instance =
+                    instantiate<loader::HookInstance>(ref, lib, std::move(config), environment, diagnostics))
+                hooks.push_back(std::move(instance));
+    }
+    for (const auto &ref : manifest.session_types) {
+        Json config;
+        if (auto lib = resolve(ref, SWH_KIND_SESSION_TYPE, registry, config, diagnostics))
+            if (auto instance = instantiate<loader::SessionTypeInstance>(ref, lib, std::move(config),
+                                                                         environment, diagnostics))
+                pipeline.session_types.emplace(ref.name, std::move(instance));
+    }
+    if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+    pipeline.middleware = MiddlewareChain(std::move(middleware));
+    pipeline.hooks = std::make_unique<HookBus>(std::move(hooks),
+                                               std::max<std::size_t>(1, manifest.server.hook_queue_capacity));
+    return pipeline;
 }
 
 } // namespace swh

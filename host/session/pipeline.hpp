@@ -16,6 +16,9 @@ namespace swh {
 // Members are destroyed in reverse order: hooks (which may still read the
 // store) go before the storage.
 struct Pipeline {
+    // The plugins found when this pipeline was built (GET /v1/plugins). Its
+    // libraries stay loaded while any instance below uses them.
+    std::shared_ptr<const loader::PluginRegistry> registry;
     std::unique_ptr<loader::StorageInstance> storage;
     std::map<std::string, std::unique_ptr<loader::ProviderInstance>> providers;
     std::string default_provider;
@@ -25,6 +28,7 @@ struct Pipeline {
     // Session types by the name sessions use in "type" (the manifest entry's name).
     std::map<std::string, std::unique_ptr<loader::SessionTypeInstance>> session_types;
     std::unique_ptr<HookBus> hooks;
+    uint64_t max_messages_per_session = 0; // server.max_messages_per_session; 0 = unlimited
 
     // A provider or a load-balanced group of them.
     bool routable(const std::string &name) const {

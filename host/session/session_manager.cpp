@@ -21,6 +21,14 @@ template <class F> auto storage_call(F &&f) -> decltype(f()) {
     }
 }
 
+// A middleware chain that refused a message (or reply): a middleware saying
+// no is the client's 422; a fail-closed middleware that failed (an error, a
+// crash or a timeout of its plugin process) is the server's 503.
+ApiError middleware_refusal(const ChainResult &result, const char *what) {
+    if (result.failed) return ApiError(ErrorKind::Unavailable, "middleware " + *result.rejection);
+    return ApiError(ErrorKind::Rejected, std::string(what) + " rejected by middleware " + *result.rejection);
+}
+
 // The conversation handed to the provider is capped so a long session does
 // not turn every send into a full history read; sessions may set their own.
 constexpr uint32_t kDefaultHistoryLimit = 1000;
@@ -40,6 +48,13 @@ std::string system_prompt_of(const Session &session, const Json &metadata) {
     return "";
 }
 
+// Only the tenant part of an access check: the session type's own check
+// happens in the call that follows (on_user_message, the route's handler).
+Access tenancy_only(Access access) {
+    access.type_checks = false;
+    return access;
+}
+
 Json normalised_context(const Json &given) {
     Json context = {{"user_context", Json::object()}, {"system_context", Json::object()}};
     for (const auto &[key, value] : given.items())
@@ -52,6 +67,9 @@ Json normalised_context(const Json &given) {
 // Everything one send needs after the provider started: the reply is
 // collected here until the provider reports done.
 struct SessionManager::SendState {
+    // The pipeline this send started on: it stays alive (plugins loaded)
+    // until the send is finished, even if a reload swapped in another.
+    std::shared_ptr<Pipeline> pipeline;
     Session session;
     Message user;
     std::shared_ptr<SendObserver> observer;
@@ -79,10 +97,20 @@ struct SessionManager::SendState {
     Json provider_metadata = Json::object();
 };
 
-SessionManager::SessionManager(Pipeline &pipeline, PostBlocking post_blocking)
-    : pipeline_(pipeline), post_blocking_(std::move(post_blocking)) {}
+SessionManager::SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking)
+    : current_(std::move(pipeline)), post_blocking_(std::move(post_blocking)) {}
+
+std::shared_ptr<Pipeline> SessionManager::current() const {
+    return std::atomic_load(&current_);
+}
+
+std::shared_ptr<Pipeline> SessionManager::swap_pipeline(std::shared_ptr<Pipeline> next) {
+    return std::atomic_exchange(&current_, std::move(next));
+}
 
 Session SessionManager::create_session(CreateSessionParams params) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     if (params.user_id.empty())
         throw ApiError(ErrorKind::InvalidRequest, "user_id must be a non-empty string");
     if (params.provider.empty()) params.provider = pipeline_.default_provider;
@@ -120,22 +148,28 @@ Session SessionManager::create_session(CreateSessionParams params) {
             throw ApiError(kind_for_session_type_status(e.status()), e.what());
         }
     }
-    storage_call([&] { storage().create_session(session); });
+    storage_call([&] { pipeline_.storage->create_session(session); });
     publish(SWH_EVENT_SESSION_CREATED, session);
     return session;
 }
 
 Session SessionManager::get_session(const std::string &id) {
-    auto session = storage_call([&] { return storage().get_session(id); });
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
+    auto session = storage_call([&] { return pipeline_.storage->get_session(id); });
     if (!session) throw ApiError(ErrorKind::NotFound, "session '" + id + "' not found");
     return *session;
 }
 
 std::vector<Session> SessionManager::list_sessions(const loader::SessionFilter &filter) {
-    return storage_call([&] { return storage().list_sessions(filter); });
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
+    return storage_call([&] { return pipeline_.storage->list_sessions(filter); });
 }
 
 Session SessionManager::update_session(const std::string &id, const SessionPatch &patch) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     std::lock_guard lock(session_lock(id)); // metadata may hold a session type's state
     Session session = get_session(id);
     uint32_t fields = 0;
@@ -163,11 +197,22 @@ Session SessionManager::update_session(const std::string &id, const SessionPatch
         fields |= SWH_SESSION_FIELD_CONTEXT;
     }
     if (patch.metadata) {
-        session.metadata = *patch.metadata;
+        Json metadata = *patch.metadata;
+        // A session type's state lives under its plugin's name; a PATCH can
+        // neither drop nor forge it (docs/session-types.md).
+        if (loader::SessionTypeInstance *type = session_type_of(pipeline_, session)) {
+            const std::string &key = type->library().name();
+            if (metadata.contains(key))
+                throw ApiError(ErrorKind::InvalidRequest,
+                               "metadata key '" + key + "' holds the state of session type '" + session.type +
+                                   "'; change it through its routes");
+            if (auto kept = session.metadata.find(key); kept != session.metadata.end()) metadata[key] = *kept;
+        }
+        session.metadata = std::move(metadata);
         fields |= SWH_SESSION_FIELD_METADATA;
     }
     if (fields) {
-        storage_call([&] { storage().update_session(session, fields); });
+        storage_call([&] { pipeline_.storage->update_session(session, fields); });
         if (!patch.status || fields != SWH_SESSION_FIELD_STATUS) publish_live("session_updated", session);
     }
     return session;
@@ -182,10 +227,12 @@ Session SessionManager::archive_session(const std::string &id) {
 }
 
 void SessionManager::delete_session(const std::string &id) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     const bool wanted = pipeline_.hooks && !pipeline_.hooks->empty();
     std::optional<Session> before; // hooks get the row as it was
-    if (wanted) before = storage_call([&] { return storage().get_session(id); });
-    storage_call([&] { storage().delete_session(id); });
+    if (wanted) before = storage_call([&] { return pipeline_.storage->get_session(id); });
+    storage_call([&] { pipeline_.storage->delete_session(id); });
     if (before) {
         publish(SWH_EVENT_SESSION_DELETED, *before);
     } else {
@@ -210,6 +257,8 @@ void SessionManager::publish_live(const std::string &type, const Session &sessio
 }
 
 void SessionManager::publish(uint32_t type, const Session &session, const Message *message, Json details) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     switch (type) {
     case SWH_EVENT_MESSAGE_SENT:
         publish_live("message", session, message);
@@ -234,16 +283,22 @@ void SessionManager::publish(uint32_t type, const Session &session, const Messag
 }
 
 std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &query) {
-    return storage_call([&] { return storage().get_messages(query); });
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
+    return storage_call([&] { return pipeline_.storage->get_messages(query); });
 }
 
 std::function<void()> SessionManager::send_message(const SendParams &params,
                                                    std::shared_ptr<SendObserver> observer) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     if (params.role != "user" && params.role != "system")
         throw ApiError(ErrorKind::InvalidRequest, "role must be 'user' or 'system'");
     auto state = std::make_shared<SendState>();
+    state->pipeline = pin;
     state->started_at = now_us();
     state->session = get_session(params.session_id);
+    authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
     if (state->session.status != SWH_SESSION_ACTIVE)
         throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " +
                                                 state->session.status +
@@ -251,13 +306,21 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     if (!pipeline_.routable(state->session.provider))
         throw ApiError(ErrorKind::Unavailable,
                        "provider '" + state->session.provider + "' of this session is not configured");
+    // A send stores two messages (question and reply).
+    if (const uint64_t cap = pipeline_.max_messages_per_session;
+        cap > 0 && state->session.message_count + 2 > cap)
+        throw ApiError(ErrorKind::Conflict, "session '" + state->session.id + "' holds " +
+                                                std::to_string(state->session.message_count) +
+                                                " messages; server.max_messages_per_session allows " +
+                                                std::to_string(cap) +
+                                                " (start a new session or archive this one)");
 
     state->observer = std::move(observer);
     state->stream = params.stream;
     bool resumed = false; // answering a user message a failed first attempt stored
     if (!params.idempotency_key.empty()) {
         state->idempotency = claim_idempotency_key(state->session.id, params.idempotency_key);
-        auto prior = find_prior_attempt(state->session.id, params.idempotency_key);
+        auto prior = find_prior_attempt(pipeline_, state->session.id, params.idempotency_key);
         if (prior.first && prior.second) {
             // Same answer as the first time; nothing new is stored.
             state->observer->on_user_stored(*prior.first);
@@ -285,15 +348,14 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     if (!resumed && !pipeline_.middleware.empty()) {
         ChainResult checked =
             pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
-        if (checked.rejection)
-            throw ApiError(ErrorKind::Rejected, "message rejected by middleware " + *checked.rejection);
+        if (checked.rejection) throw middleware_refusal(checked, "message");
         state->user = std::move(checked.message);
     }
     // 1b. A session type may refuse (permissions) or enrich it.
-    if (!resumed) vet_with_session_type(*state, params.caller_user_id);
+    if (!resumed) vet_with_session_type(*state, params.access.user);
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
-        storage_call([&] { storage().add_message(state->user); });
+        storage_call([&] { pipeline_.storage->add_message(state->user); });
         state->session.message_count += 1;
         state->session.last_activity = state->user.timestamp;
         publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
@@ -305,7 +367,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     history_query.limit = history_limit(state->session);
     std::vector<Message> history;
     try {
-        history = storage_call([&] { return storage().get_messages(history_query); });
+        history = storage_call([&] { return pipeline_.storage->get_messages(history_query); });
     } catch (const ApiError &e) {
         state->observer->on_error(e);
         return [] {};
@@ -326,7 +388,8 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     return launch(state);
 }
 
-loader::SessionTypeInstance *SessionManager::session_type_of(const Session &session) const {
+loader::SessionTypeInstance *SessionManager::session_type_of(const Pipeline &pipeline_,
+                                                             const Session &session) {
     if (session.type.empty()) return nullptr;
     if (auto *type = pipeline_.session_type(session.type)) return type;
     throw ApiError(ErrorKind::Unavailable, "session type '" + session.type + "' of session '" + session.id +
@@ -334,7 +397,8 @@ loader::SessionTypeInstance *SessionManager::session_type_of(const Session &sess
 }
 
 void SessionManager::vet_with_session_type(SendState &state, const std::string &caller) {
-    loader::SessionTypeInstance *type = session_type_of(state.session);
+    Pipeline &pipeline_ = *state.pipeline;
+    loader::SessionTypeInstance *type = session_type_of(pipeline_, state.session);
     if (!type) return;
     loader::SessionTypeVerdict verdict = type->on_user_message(state.session, state.user, caller);
     if (verdict.status != SWH_OK) {
@@ -353,19 +417,27 @@ std::mutex &SessionManager::session_lock(const std::string &session_id) {
     return session_locks_[std::hash<std::string>{}(session_id) % session_locks_.size()];
 }
 
-void SessionManager::check_access(const std::string &session_id, const std::string &caller,
-                                  const std::string &action) {
-    if (pipeline_.session_types.empty()) return; // no type can refuse anything
-    check_access(get_session(session_id), caller, action);
+void SessionManager::authorize(const std::string &session_id, const Access &access,
+                               const std::string &action) {
+    if (!access.tenant && (!access.type_checks || current()->session_types.empty())) return;
+    authorize(get_session(session_id), access, action);
 }
 
-void SessionManager::check_access(const Session &session, const std::string &caller,
-                                  const std::string &action) {
-    loader::SessionTypeInstance *type = session_type_of(session);
-    if (!type) return;
+void SessionManager::authorize(const Session &session, const Access &access, const std::string &action) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
+    const auto type_allows = [&](const std::string &what, std::string &error) {
+        loader::SessionTypeInstance *type = session_type_of(pipeline_, session);
+        return !type ? SWH_OK : type->authorize(session, access.user, what, error);
+    };
     std::string error;
-    const swh_status status = type->authorize(session, caller, action, error);
-    if (status != SWH_OK) throw ApiError(kind_for_session_type_status(status), error);
+    if (access.tenant && session.user_id != access.user &&
+        (session.type.empty() || type_allows(SWH_ACTION_READ, error) != SWH_OK))
+        // Another tenant's session does not exist as far as this caller knows.
+        throw ApiError(ErrorKind::NotFound, "session '" + session.id + "' not found");
+    if (!access.type_checks) return;
+    if (const swh_status status = type_allows(action, error); status != SWH_OK)
+        throw ApiError(kind_for_session_type_status(status), error);
 }
 
 namespace {
@@ -411,10 +483,13 @@ std::vector<std::string> path_segments(const std::string &path) {
 } // namespace
 
 SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &request) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     std::lock_guard lock(session_lock(request.session_id));
     Session session = get_session(request.session_id);
+    authorize(session, tenancy_only(request.access), SWH_ACTION_READ); // the type checks its own routes
     const std::string where = request.method + " /v1/sessions/" + request.session_id + "/" + request.path;
-    loader::SessionTypeInstance *type = session_type_of(session);
+    loader::SessionTypeInstance *type = session_type_of(pipeline_, session);
     if (!type) throw ApiError(ErrorKind::NotFound, "no route for " + where + " (a session without a type)");
     loader::RouteCall call;
     std::string allowed;
@@ -428,7 +503,7 @@ SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &reque
                        "no route for " + where + " (session type '" + session.type + "')");
     }
     call.route_index = *index;
-    call.caller_user_id = request.caller_user_id;
+    call.caller_user_id = request.access.user;
     call.query = request.query;
     call.content_type = request.content_type;
     call.body = request.body;
@@ -442,7 +517,7 @@ SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &reque
     }
     if (answer.metadata_patch) {
         session.metadata.update(*answer.metadata_patch);
-        storage_call([&] { storage().update_session(session, SWH_SESSION_FIELD_METADATA); });
+        storage_call([&] { pipeline_.storage->update_session(session, SWH_SESSION_FIELD_METADATA); });
     }
     for (auto &[event_type, data] : answer.events) {
         SessionEvent event;
@@ -456,11 +531,14 @@ SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &reque
 
 std::function<void()> SessionManager::complete(CompletionParams params,
                                                std::shared_ptr<SendObserver> observer) {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     if (params.messages.empty() || params.messages.back().role != "user")
         throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message");
     if (!pipeline_.routable(params.provider))
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
     auto state = std::make_shared<SendState>();
+    state->pipeline = pin;
     state->started_at = now_us();
     state->stream = params.stream;
     state->observer = std::move(observer);
@@ -472,6 +550,7 @@ std::function<void()> SessionManager::complete(CompletionParams params,
         state->session.created_at = state->session.last_activity = state->started_at;
     } else {
         state->session = get_session(params.session_id);
+        authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
         if (state->session.status != SWH_SESSION_ACTIVE)
             throw ApiError(ErrorKind::Conflict,
                            "session '" + params.session_id + "' is " + state->session.status);
@@ -486,14 +565,13 @@ std::function<void()> SessionManager::complete(CompletionParams params,
     if (!pipeline_.middleware.empty()) {
         ChainResult checked =
             pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
-        if (checked.rejection)
-            throw ApiError(ErrorKind::Rejected, "message rejected by middleware " + *checked.rejection);
+        if (checked.rejection) throw middleware_refusal(checked, "message");
         state->user = std::move(checked.message);
         last.content = state->user.content;
     }
     if (!state->stateless) {
         // Appending to a stored session: the question is durable first.
-        storage_call([&] { storage().add_message(state->user); });
+        storage_call([&] { pipeline_.storage->add_message(state->user); });
         state->session.message_count += 1;
         publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
     }
@@ -504,7 +582,8 @@ std::function<void()> SessionManager::complete(CompletionParams params,
 }
 
 std::function<void()> SessionManager::launch(std::shared_ptr<SendState> state) {
-    state->candidates = provider_chain(state->session.provider, state->session.id);
+    Pipeline &pipeline_ = *state->pipeline;
+    state->candidates = provider_chain(pipeline_, state->session.provider, state->session.id);
     if (state->candidates.empty()) {
         state->observer->on_error(
             ApiError(ErrorKind::Unavailable, "provider '" + state->session.provider + "' is not configured"));
@@ -569,7 +648,8 @@ SessionManager::claim_idempotency_key(const std::string &session_id, const std::
 // The first attempt with this key among the session's recent messages: its
 // user message and, if it was answered, the reply.
 std::pair<std::optional<Message>, std::optional<Message>>
-SessionManager::find_prior_attempt(const std::string &session_id, const std::string &key) {
+SessionManager::find_prior_attempt(Pipeline &pipeline_, const std::string &session_id,
+                                   const std::string &key) {
     loader::MessageQuery query;
     query.session_id = session_id;
     query.limit = kIdempotencyWindow;
@@ -578,7 +658,7 @@ SessionManager::find_prior_attempt(const std::string &session_id, const std::str
         return it != metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
     };
     std::optional<Message> user, reply;
-    for (auto &m : storage_call([&] { return storage().get_messages(query); })) {
+    for (auto &m : storage_call([&] { return pipeline_.storage->get_messages(query); })) {
         if (!user && m.role != "assistant" && text_of(m.metadata, "idempotency_key") == key)
             user = m;
         else if (user && m.role == "assistant" && text_of(m.metadata, "reply_to") == user->id)
@@ -587,8 +667,8 @@ SessionManager::find_prior_attempt(const std::string &session_id, const std::str
     return {user, reply};
 }
 
-std::vector<std::string> SessionManager::provider_chain(const std::string &target,
-                                                        const std::string &session_id) const {
+std::vector<std::string> SessionManager::provider_chain(const Pipeline &pipeline_, const std::string &target,
+                                                        const std::string &session_id) {
     std::vector<std::string> chain;
     auto add = [&](const std::string &name) {
         if (std::find(chain.begin(), chain.end(), name) == chain.end() && pipeline_.provider(name))
@@ -613,6 +693,7 @@ std::vector<std::string> SessionManager::provider_chain(const std::string &targe
 // A continuation passes what the client has already seen as the assistant
 // prefix, so the stream just goes on.
 void SessionManager::start_attempt(std::shared_ptr<SendState> state) {
+    Pipeline &pipeline_ = *state->pipeline;
     const std::string name = state->candidates[state->attempt];
     loader::ProviderInstance *provider = pipeline_.provider(name);
     loader::ProviderRequest request;
@@ -689,6 +770,7 @@ void SessionManager::cancel_send(const std::shared_ptr<SendState> &state) {
 }
 
 void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error) {
+    Pipeline &pipeline_ = *state->pipeline;
     if (state->stream_failure) {
         try {
             std::rethrow_exception(state->stream_failure);
@@ -753,7 +835,7 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     }
     try {
         assistant = run_assistant_stage(*state, std::move(assistant));
-        if (!state->stateless) storage_call([&] { storage().add_message(assistant); });
+        if (!state->stateless) storage_call([&] { pipeline_.storage->add_message(assistant); });
     } catch (const ApiError &e) {
         state->observer->on_error(e);
         return;
@@ -772,6 +854,7 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
 }
 
 Message SessionManager::run_assistant_stage(SendState &state, Message assistant) {
+    Pipeline &pipeline_ = *state.pipeline;
     if (pipeline_.middleware.empty()) return assistant;
     ChainResult result;
     if (state.filter) {
@@ -787,12 +870,13 @@ Message SessionManager::run_assistant_stage(SendState &state, Message assistant)
     } else {
         result = pipeline_.middleware.run(SWH_STAGE_ASSISTANT, state.session, std::move(assistant));
     }
-    if (result.rejection)
-        throw ApiError(ErrorKind::Rejected, "reply rejected by middleware " + *result.rejection);
+    if (result.rejection) throw middleware_refusal(result, "reply");
     return std::move(result.message);
 }
 
 Json SessionManager::health() {
+    const std::shared_ptr<Pipeline> pin = current();
+    Pipeline &pipeline_ = *pin;
     Json report = {{"storage", pipeline_.storage->health_check()}, {"providers", Json::object()}};
     bool healthy = report["storage"].value("status", "") == "healthy";
     for (const auto &[name, provider] : pipeline_.providers) {

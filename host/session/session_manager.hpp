@@ -37,6 +37,13 @@ struct SessionPatch {
     std::optional<Json> config, context, metadata;
 };
 
+// The caller of one request, as the session layer needs it.
+struct Access {
+    std::string user;        // whom the request acts as ("" = anonymous)
+    bool tenant = false;     // a user API key: only its own (or shared) sessions
+    bool type_checks = true; // false for admin keys: session types' permissions do not apply
+};
+
 struct SendParams {
     std::string session_id;
     std::string role = "user";
@@ -46,13 +53,14 @@ struct SendParams {
     // A client retry with the same key gets the first attempt's answer
     // instead of a second stored message ("" = none).
     std::string idempotency_key;
-    std::string caller_user_id; // who sends it (session types check permissions)
+    Access access; // who sends it (tenancy; session types check permissions)
 };
 
 // A request to one of a session type's routes: METHOD /v1/sessions/{id}/<path>.
 struct SessionRouteRequest {
     std::string session_id, method, path;
-    std::string caller_user_id, query, content_type, body;
+    Access access;
+    std::string query, content_type, body;
 };
 
 struct SessionRouteAnswer {
@@ -79,6 +87,7 @@ struct CompletionParams {
     std::string system_prompt;
     bool stream = false;
     std::string session_id; // "" = stateless; else the exchange is appended to it
+    Access access;          // checked against session_id's session
 };
 
 // What the HTTP layer hears while a message is answered. Calls for one send
@@ -100,7 +109,7 @@ using PostBlocking = std::function<void(std::function<void()>)>;
 
 class SessionManager {
   public:
-    SessionManager(Pipeline &pipeline, PostBlocking post_blocking);
+    SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking);
 
     // All of these block on storage: call them from a worker thread.
     Session create_session(CreateSessionParams params);
@@ -122,12 +131,13 @@ class SessionManager {
     // completion; stores nothing unless params.session_id names a session.
     std::function<void()> complete(CompletionParams params, std::shared_ptr<SendObserver> observer);
 
-    // Session types (docs/session-types.md). Both block on storage.
-    // May `caller` do `action` (SWH_ACTION_*) on the session? Throws ApiError
-    // 403 when its type says no, 404 when there is no such session. Costs
-    // nothing when the manifest has no session types.
-    void check_access(const std::string &session_id, const std::string &caller, const std::string &action);
-    void check_access(const Session &session, const std::string &caller, const std::string &action);
+    // Who may do what to a session (docs/security.md, docs/session-types.md).
+    // Blocks on storage. Throws ApiError 404 when `access` is a tenant (a user
+    // API key) and the session is neither theirs nor shared with them by its
+    // type, 403 when the session's type refuses the action. Costs nothing
+    // when there is nothing to check (no tenant, no session types).
+    void authorize(const std::string &session_id, const Access &access, const std::string &action);
+    void authorize(const Session &session, const Access &access, const std::string &action);
     // Serves a session type's route; 404 / RouteMethodNotAllowed when the
     // session's type has no such route.
     SessionRouteAnswer handle_route(const SessionRouteRequest &request);
@@ -136,13 +146,20 @@ class SessionManager {
     EventBus &events() { return events_; }
 
     Json health();
-    Pipeline &pipeline() { return pipeline_; }
+    // The pipeline new requests use. Requests and streams already running
+    // keep the one they started with (they hold it), so a reload never
+    // pulls a plugin from under them.
+    std::shared_ptr<Pipeline> pipeline() const { return current(); }
+    // Hot reload: new requests use `next` from now on; returns the old one
+    // (destroyed, and its unused plugins unloaded, once its last request ends).
+    std::shared_ptr<Pipeline> swap_pipeline(std::shared_ptr<Pipeline> next);
 
   private:
     struct SendState;
     // Who answers, in order: the provider (or the session's sticky member of
     // a group, then the other members), then the manifest fallbacks.
-    std::vector<std::string> provider_chain(const std::string &target, const std::string &session_id) const;
+    static std::vector<std::string> provider_chain(const Pipeline &pipeline, const std::string &target,
+                                                   const std::string &session_id);
     std::function<void()> launch(std::shared_ptr<SendState> state);
     void start_attempt(std::shared_ptr<SendState> state);
     void cancel_send(const std::shared_ptr<SendState> &state);
@@ -154,11 +171,10 @@ class SessionManager {
     // The instance serving the session's type; nullptr for a plain session.
     // ApiError 503 when the type is no longer configured (fail closed: its
     // permission checks cannot run).
-    loader::SessionTypeInstance *session_type_of(const Session &session) const;
+    static loader::SessionTypeInstance *session_type_of(const Pipeline &pipeline, const Session &session);
     void vet_with_session_type(SendState &state, const std::string &caller);
     // Route calls and metadata writes of one session are serialised (striped).
     std::mutex &session_lock(const std::string &session_id);
-    loader::StorageInstance &storage() { return *pipeline_.storage; }
 
     // Idempotency keys being answered right now ("session\nkey"): a retry
     // that races its first attempt gets 409 instead of a second message.
@@ -166,11 +182,12 @@ class SessionManager {
     std::shared_ptr<IdempotencyClaim> claim_idempotency_key(const std::string &session_id,
                                                             const std::string &key);
     std::pair<std::optional<Message>, std::optional<Message>>
-    find_prior_attempt(const std::string &session_id, const std::string &key);
+    find_prior_attempt(Pipeline &pipeline, const std::string &session_id, const std::string &key);
     std::mutex idempotency_mutex_;
     std::set<std::string> idempotency_in_flight_;
 
-    Pipeline &pipeline_;
+    std::shared_ptr<Pipeline> current() const;
+    std::shared_ptr<Pipeline> current_; // atomic_load / atomic_exchange only
     PostBlocking post_blocking_;
     EventBus events_;
     std::array<std::mutex, 64> session_locks_;

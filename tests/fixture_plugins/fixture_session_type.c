@@ -11,7 +11,9 @@
  *   POST   silent           return SWH_OK without answering (a plugin bug)
  *
  *   on_session_created      refuse when the metadata has "refuse"; else set
- *                           {"fixture_notes_count":0}
+ *                           {"fixture_notes":{"count":0}} (the type's state
+ *                           lives under its plugin's name, which the host
+ *                           protects from PATCH)
  *   on_user_message         caller "mallory": SWH_E_PERMISSION; content with
  *                           "forbidden-word": editor reject; else merge
  *                           {"vetted_by":"fixture_notes","caller":...}
@@ -88,7 +90,7 @@ static swh_status fx_routes(void *handle, const swh_route **out, size_t *count) 
 
 /* The count stored by earlier notes, from the session's metadata text. */
 static long stored_count(swh_str metadata) {
-    const char *key = "\"fixture_notes_count\":";
+    const char *key = "\"fixture_notes\":{\"count\":";
     char text[4096];
     const char *at;
     size_t n = metadata.len < sizeof text - 1 ? metadata.len : sizeof text - 1;
@@ -101,7 +103,7 @@ static long stored_count(swh_str metadata) {
 static swh_status add_note(const swh_route_request *req, const swh_route_response *res) {
     char patch[96], answer[64], event[64];
     long count = stored_count(req->session->metadata_json) + 1;
-    snprintf(patch, sizeof patch, "{\"fixture_notes_count\":%ld}", count);
+    snprintf(patch, sizeof patch, "{\"fixture_notes\":{\"count\":%ld}}", count);
     snprintf(answer, sizeof answer, "{\"count\":%ld}", count);
     snprintf(event, sizeof event, "{\"count\":%ld,\"text_len\":%lu}", count, (unsigned long)req->body.len);
     res->merge_session_metadata(res->ctx, cstr(patch));
@@ -154,7 +156,7 @@ static swh_status fx_on_session_created(void *handle, const swh_session *session
         snprintf(self->error, sizeof self->error, "refused by fixture_notes");
         return SWH_E_INVALID;
     }
-    return sink->json(sink->ctx, cstr("{\"fixture_notes_count\":0}"));
+    return sink->json(sink->ctx, cstr("{\"fixture_notes\":{\"count\":0}}"));
 }
 
 static swh_status fx_on_user_message(void *handle, const swh_session_message_input *in,

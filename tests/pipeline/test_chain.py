@@ -74,8 +74,8 @@ class ChainTests(PipelineTestCase):
     def assertRan(self, message, names):
         self.assertEqual(message["metadata"].get("processed_middleware"), names, message)
 
-    def assertRejected(self, resp, sid):
-        self.assertError(resp, 422, "rejected")
+    def assertRejected(self, resp, sid, status=422, code="rejected"):
+        self.assertError(resp, status, code)
         self.assertEqual(self.client.messages(sid), [], "a rejected message must not be stored")
         self.assertEqual(self.client.get("/v1/sessions/%s" % sid).json["message_count"], 0)
 
@@ -167,12 +167,13 @@ class ChainTests(PipelineTestCase):
     def test_fail_closed_rejects(self):
         sid = self.session("failclosed")["id"]
         r = self.client.send(sid, "hi")
-        self.assertRejected(r, sid)
+        # a fail-closed middleware that *failed* is the server's fault: 503, not the client's 422
+        self.assertRejected(r, sid, 503, "unavailable")
         self.assertIn("fc_bad", r.json["error"]["message"])
         self.assertEqual(sample(self.metrics(), "swarmhost_fixture_on_error_total", tag="fc_bad"), 1)
         # streamed: the same refusal, before any stream starts
         r = self.client.stream("/v1/sessions/%s/messages" % sid, {"content": "hi", "stream": True})
-        self.assertRejected(r, sid)
+        self.assertRejected(r, sid, 503, "unavailable")
 
     def test_rejecting_middleware(self):
         sid = self.session("reject")["id"]
@@ -200,7 +201,7 @@ class ChainTests(PipelineTestCase):
         self.assertEqual(self.client.messages(sid)[-1]["content"], "echo#2 again [as_tag] [as_bad]")
         # a fail-closed assistant-stage failure refuses the reply: the question stays, no answer is stored
         r = self.client.send(sid, "bad reply please")
-        self.assertError(r, 422, "rejected")
+        self.assertError(r, 503, "unavailable")
         msgs = self.client.messages(sid)
         self.assertEqual([m["role"] for m in msgs], ["user", "assistant", "user", "assistant", "user"])
 

@@ -65,7 +65,7 @@ class HostRoutingTest(unittest.TestCase):
     def test_on_session_created_sets_state_and_can_refuse_without_storing(self):
         s = self.notes_session()
         self.assertEqual(s["type"], "notes")
-        self.assertEqual(s["metadata"]["fixture_notes_count"], 0)
+        self.assertEqual(s["metadata"]["fixture_notes"], {"count": 0})
         r = self.client.post("/v1/sessions", {"user_id": "refused-user", "type": "notes",
                                               "metadata": {"refuse": True}})
         self.assertEqual(r.status, 400, r)
@@ -134,7 +134,7 @@ class HostRoutingTest(unittest.TestCase):
         total = writers * per_writer
         self.assertEqual(statuses, [201] * total)
         stored = self.client.get("/v1/sessions/%s" % s["id"]).json
-        self.assertEqual(stored["metadata"]["fixture_notes_count"], total)
+        self.assertEqual(stored["metadata"]["fixture_notes"]["count"], total)
         counts = []
         for event in events:
             self.assertEqual(event.event, "note_added")
@@ -143,6 +143,17 @@ class HostRoutingTest(unittest.TestCase):
                 break
         stream.close()
         self.assertEqual(counts, list(range(1, total + 1)))
+
+    def test_patch_keeps_the_type_state_and_cannot_forge_it(self):
+        s = self.notes_session()
+        self.assertEqual(self.client.post("/v1/sessions/%s/notes" % s["id"], raw=b"n").status, 201)
+        r = self.client.patch("/v1/sessions/%s" % s["id"], {"metadata": {"topic": "x"}})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["metadata"], {"topic": "x", "fixture_notes": {"count": 1}})
+        r = self.client.patch("/v1/sessions/%s" % s["id"], {"metadata": {"fixture_notes": {"count": 99}}})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("holds the state of session type 'notes'", r.json["error"]["message"])
+        self.assertEqual(self.client.get("/v1/sessions/%s" % s["id"]).json["metadata"]["fixture_notes"], {"count": 1})
 
     # ---- messages
 

@@ -1,0 +1,145 @@
+#include "auth/authenticator.hpp"
+
+#include "util/sha256.hpp"
+
+#include <cmath>
+#include <spdlog/spdlog.h>
+
+namespace swh::auth {
+
+struct Authenticator::KeySet {
+    std::map<std::string, manifest::ApiKey> by_hash;
+    double rate_per_second = 0;
+    int burst = 0;
+    int max_streams = 0;
+};
+
+namespace {
+
+std::vector<manifest::ApiKey> all_keys(const manifest::AuthSettings &settings) {
+    std::vector<manifest::ApiKey> keys = settings.keys;
+    if (!settings.keys_file.empty()) {
+        auto from_file = manifest::load_keys_file(settings.keys_file);
+        keys.insert(keys.end(), from_file.begin(), from_file.end());
+    }
+    return keys;
+}
+
+} // namespace
+
+std::string_view key_from_credential(std::string_view credential) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (credential.size() > kBearer.size() && credential.substr(0, kBearer.size()) == kBearer)
+        credential.remove_prefix(kBearer.size());
+    while (!credential.empty() && credential.front() == ' ')
+        credential.remove_prefix(1);
+    while (!credential.empty() && credential.back() == ' ')
+        credential.remove_suffix(1);
+    return credential;
+}
+
+Authenticator::Authenticator(const manifest::AuthSettings &settings) : enabled_(settings.mode == "api_keys") {
+    if (enabled_) reload(settings);
+}
+
+void Authenticator::reload(const manifest::AuthSettings &settings) {
+    if (!enabled_) return; // turning auth on or off needs a restart (docs/security.md)
+    auto set = std::make_shared<KeySet>();
+    set->rate_per_second = settings.rate_per_second;
+    set->burst = settings.burst;
+    set->max_streams = settings.max_streams_per_key;
+    std::vector<manifest::Diagnostic> duplicates;
+    for (auto &key : all_keys(settings)) {
+        const std::string hash = key.sha256;
+        if (auto [it, fresh] = set->by_hash.emplace(hash, std::move(key)); !fresh)
+            duplicates.push_back(
+                {it->second.mark, "the same key appears twice (also as '" + it->second.id + "')"});
+    }
+    if (!duplicates.empty()) throw manifest::ManifestError(std::move(duplicates));
+    std::lock_guard lock(mutex_);
+    keys_ = std::move(set);
+}
+
+std::size_t Authenticator::key_count() const {
+    auto set = keys();
+    return set ? set->by_hash.size() : 0;
+}
+
+std::shared_ptr<const Authenticator::KeySet> Authenticator::keys() const {
+    std::lock_guard lock(mutex_);
+    return keys_;
+}
+
+Principal Authenticator::authenticate(std::string_view credential, std::string_view user_header) {
+    Principal principal;
+    if (!enabled_) {
+        principal.admin = true;
+        principal.user = std::string(user_header);
+        return principal;
+    }
+    const std::string_view key = key_from_credential(credential);
+    if (key.empty())
+        throw ApiError(ErrorKind::Unauthorized,
+                       "an API key is required (Authorization: Bearer <key>, or X-API-Key: <key>)");
+    const auto set = keys();
+    const auto it = set->by_hash.find(sha256_hex(key));
+    if (it == set->by_hash.end()) throw ApiError(ErrorKind::Unauthorized, "unknown API key");
+    const manifest::ApiKey &entry = it->second;
+    if (int wait = take_token(entry, set->rate_per_second, set->burst); wait > 0)
+        throw ApiError(
+            ErrorKind::RateLimited,
+            "rate limit of key '" + entry.id + "' reached; retry in " + std::to_string(wait) + " s", wait);
+    principal.authenticated = true;
+    principal.admin = entry.role == "admin";
+    principal.key_id = entry.id;
+    principal.user = entry.user;
+    return principal;
+}
+
+int Authenticator::take_token(const manifest::ApiKey &key, double default_rate, int default_burst) {
+    const double rate = key.rate_per_second >= 0 ? key.rate_per_second : default_rate;
+    if (rate <= 0) return 0; // unlimited
+    int burst = key.burst >= 0 ? key.burst : default_burst;
+    if (burst <= 0) burst = std::max(1, static_cast<int>(std::ceil(rate)));
+    const auto now = std::chrono::steady_clock::now();
+    std::lock_guard lock(mutex_);
+    Bucket &bucket = buckets_[key.sha256];
+    if (!bucket.started) {
+        bucket = {static_cast<double>(burst), now, true};
+    } else {
+        const double elapsed = std::chrono::duration<double>(now - bucket.last).count();
+        bucket.tokens = std::min<double>(burst, bucket.tokens + elapsed * rate);
+        bucket.last = now;
+    }
+    if (bucket.tokens >= 1) {
+        bucket.tokens -= 1;
+        return 0;
+    }
+    return std::max(1, static_cast<int>(std::ceil((1 - bucket.tokens) / rate)));
+}
+
+std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) {
+    if (!enabled_ || !principal.authenticated) return nullptr;
+    const auto set = keys();
+    if (set->max_streams <= 0) return nullptr;
+    std::lock_guard lock(mutex_);
+    int &open = open_streams_[principal.key_id];
+    if (open >= set->max_streams)
+        throw ApiError(ErrorKind::RateLimited,
+                       "key '" + principal.key_id + "' has " + std::to_string(open) +
+                           " streams open, the most auth.max_streams_per_key allows; close one first",
+                       1);
+    ++open;
+    // The slot frees itself when the stream's last owner lets go.
+    struct Slot {
+        Authenticator &owner;
+        std::string key_id;
+        ~Slot() {
+            std::lock_guard release(owner.mutex_);
+            if (--owner.open_streams_[key_id] <= 0) owner.open_streams_.erase(key_id);
+        }
+    };
+    return std::make_shared<Slot>(*this, principal.key_id);
+}
+
+} // namespace swh::auth

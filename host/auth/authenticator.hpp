@@ -1,0 +1,71 @@
+// API keys (docs/security.md): who is calling, what they may reach, and how
+// fast. Keys are stored and compared as SHA-256 hashes; the key text is
+// never kept, logged or echoed. Each key has a token bucket (requests per
+// second, burst) and a cap on concurrent streams.
+#pragma once
+
+#include "manifest/manifest.hpp"
+#include "session/errors.hpp"
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace swh::auth {
+
+struct Principal {
+    bool authenticated = false; // false with `auth: none`
+    bool admin = false;         // may use admin routes (always, with `auth: none`)
+    std::string key_id;         // "" with `auth: none`
+    std::string user;           // whom requests act as ("" = anonymous)
+    // A user key: sees only its own sessions (others' are 404).
+    bool tenant() const { return authenticated && !admin; }
+};
+
+class Authenticator {
+  public:
+    // Reads auth.keys_file too. Throws manifest::ManifestError.
+    explicit Authenticator(const manifest::AuthSettings &settings);
+    bool enabled() const { return enabled_; }
+
+    // `credential`: the Authorization header ("Bearer <key>") or X-API-Key;
+    // `user_header`: X-Swarmhost-User, trusted only without auth. Throws
+    // ApiError 401 (missing or unknown key) or 429 (rate limit, with
+    // retry_after_seconds).
+    Principal authenticate(std::string_view credential, std::string_view user_header);
+
+    // New keys from a reloaded manifest (and its keys file). Throws
+    // manifest::ManifestError and keeps the old keys when they are bad.
+    void reload(const manifest::AuthSettings &settings);
+    std::size_t key_count() const;
+
+    // A concurrent-stream slot of the caller's key, held until the returned
+    // token is destroyed. Throws ApiError 429 when the key has
+    // auth.max_streams_per_key open. Never limits `auth: none`.
+    std::shared_ptr<void> acquire_stream(const Principal &principal);
+
+  private:
+    struct KeySet;
+    struct Bucket {
+        double tokens = 0;
+        std::chrono::steady_clock::time_point last;
+        bool started = false;
+    };
+    std::shared_ptr<const KeySet> keys() const;
+    // Seconds until a token is free; 0 = taken now.
+    int take_token(const manifest::ApiKey &key, double default_rate, int default_burst);
+
+    bool enabled_ = false;
+    mutable std::mutex mutex_;
+    std::shared_ptr<const KeySet> keys_;
+    std::map<std::string, Bucket> buckets_; // by key hash (ids may change on reload)
+    std::map<std::string, int> open_streams_;
+};
+
+// "Bearer abc" -> "abc"; a bare value is taken as the key.
+std::string_view key_from_credential(std::string_view credential);
+
+} // namespace swh::auth

@@ -1,0 +1,306 @@
+#include "isolation/isolate.hpp"
+
+#include "isolation/plugin_process.hpp"
+#include "loader/abi_convert.hpp"
+#include "loader/host_services.hpp"
+
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+namespace swh::isolation {
+
+namespace {
+
+// Owned by the stand-in library: the kind table the daemon calls, and what
+// every instance needs to start its child.
+struct ProxyState {
+    std::string helper;
+    std::chrono::milliseconds timeout{5000};
+    swh_middleware_v1 middleware{};
+    swh_hook_v1 hook{};
+};
+
+// A stream opened in one child; useless once that child is gone.
+struct ProxyStream {
+    uint64_t id = 0;
+    uint64_t generation = 0;
+};
+
+// The handle the daemon holds for one isolated instance.
+struct Handle {
+    Handle(ProcessOptions options, const swh_host_api *host, Json config)
+        : process(std::move(options), host, std::move(config)) {}
+    PluginProcess process;
+    std::mutex streams_mutex;
+    std::map<uint64_t, std::unique_ptr<ProxyStream>> streams;
+    uint64_t next_stream = 1;
+};
+
+Handle &handle_of(void *handle) {
+    return *static_cast<Handle *>(handle);
+}
+
+// Every table function is called through a C pointer: nothing may escape.
+template <class F> swh_status guarded(void *handle, F &&body) noexcept {
+    try {
+        return body(handle_of(handle));
+    } catch (const std::exception &e) {
+        handle_of(handle).process.set_error(std::string("isolation proxy: ") + e.what());
+    } catch (...) {
+        handle_of(handle).process.set_error("isolation proxy: unknown exception");
+    }
+    return SWH_E_INTERNAL;
+}
+
+// The child's answer to an operation: its status, and its error as ours.
+swh_status answered(Handle &h, const Json &reply) {
+    const swh_status status = reply.value("status", SWH_E_INTERNAL);
+    if (status != SWH_OK) h.process.set_error(reply.value("error", std::string()));
+    return status;
+}
+
+Json input_to_wire(const char *op, const swh_middleware_input &in) {
+    return Json{{"op", op},
+                {"stage", in.stage},
+                {"session", to_wire(loader::from_abi(*in.session))},
+                {"message", to_wire(loader::from_abi(*in.message))},
+                {"context", loader::parse_object(loader::to_string(in.context_json), "context")}};
+}
+
+// --------------------------------------------------------------- common
+
+swh_status proxy_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
+    if (host == nullptr || out_handle == nullptr || host->config_json == nullptr) return SWH_E_INVALID;
+    try {
+        // The daemon's host table belongs to the instance; its services keep
+        // the instance's library (this stand-in) loaded, and the stand-in
+        // carries our state. That is how a context-free create finds it.
+        const auto &services = *static_cast<const loader::HostServices *>(host->host_ctx);
+        const auto *library = static_cast<const loader::PluginLibrary *>(services.keep_loaded().get());
+        const auto *state = library ? static_cast<const ProxyState *>(library->proxy_state().get()) : nullptr;
+        if (state == nullptr) {
+            spdlog::error("[{}] isolation: the instance's library is not an isolation stand-in",
+                          services.instance_name());
+            return SWH_E_INTERNAL;
+        }
+        swh_str text{nullptr, 0};
+        if (host->config_json(host->host_ctx, cfg, &text) != SWH_OK) return SWH_E_INVALID;
+        ProcessOptions options{state->helper,   library->file(), library->sha256(), services.instance_name(),
+                               library->kind(), state->timeout};
+        auto handle =
+            std::make_unique<Handle>(std::move(options), host, Json::parse(loader::to_string(text)));
+        const swh_status status = handle->process.start();
+        *out_handle = handle.release(); // the daemon reads last_error, then destroys, on failure too
+        return status;
+    } catch (const std::exception &e) {
+        spdlog::error("isolation: create failed: {}", e.what());
+        return SWH_E_INTERNAL;
+    }
+}
+
+void proxy_destroy(void *handle) noexcept {
+    std::unique_ptr<Handle> owned(static_cast<Handle *>(handle)); // stops the child
+}
+
+const char *proxy_last_error(void *handle) noexcept {
+    try {
+        return handle ? handle_of(handle).process.error() : "";
+    } catch (...) {
+        return "";
+    }
+}
+
+uint32_t proxy_mask(void *handle) noexcept {
+    return handle ? handle_of(handle).process.mask() : 0;
+}
+
+// ----------------------------------------------------------- middleware
+
+swh_status mw_process(void *handle, const swh_middleware_input *input,
+                      const swh_message_editor *editor) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        if (const swh_status s = h.process.call(input_to_wire("process", *input), reply); s != SWH_OK)
+            return s;
+        const swh_status status = answered(h, reply);
+        if (status != SWH_OK) return status;
+        // Replayed on the daemon's editor, on the calling thread, in the
+        // order the daemon applies them anyway.
+        if (auto it = reply.find("content"); it != reply.end() && it->is_string())
+            editor->set_content(editor->ctx, loader::to_str(it->get_ref<const std::string &>()));
+        if (auto it = reply.find("metadata"); it != reply.end() && it->is_object() && !it->empty()) {
+            const std::string patch = it->dump();
+            editor->merge_metadata(editor->ctx, loader::to_str(patch));
+        }
+        if (auto it = reply.find("rejection"); it != reply.end() && it->is_string())
+            editor->reject(editor->ctx, loader::to_str(it->get_ref<const std::string &>()));
+        return SWH_OK;
+    });
+}
+
+void mw_on_error(void *handle, const swh_middleware_input *input, swh_status status, swh_str error) noexcept {
+    guarded(handle, [&](Handle &h) {
+        Json request = input_to_wire("on_error", *input);
+        request["status"] = status;
+        request["error"] = loader::to_string(error);
+        Json reply;
+        // Never starts a child: right after a crash this would only retry it.
+        PluginProcess::CallOptions options;
+        options.may_start = false;
+        return h.process.call(request, reply, options);
+    });
+}
+
+swh_status mw_stream_open(void *handle, const swh_middleware_input *input, void **out_stream) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        auto stream = std::make_unique<ProxyStream>();
+        {
+            std::lock_guard lock(h.streams_mutex);
+            stream->id = h.next_stream++;
+        }
+        Json request = input_to_wire("stream_open", *input);
+        request["id"] = stream->id;
+        Json reply;
+        if (const swh_status s = h.process.call(request, reply, {}, &stream->generation); s != SWH_OK)
+            return s;
+        if (const swh_status s = answered(h, reply); s != SWH_OK) return s;
+        *out_stream = stream.get();
+        std::lock_guard lock(h.streams_mutex);
+        h.streams.emplace(stream->id, std::move(stream));
+        return SWH_OK;
+    });
+}
+
+// Passes what the child's stream emitted on to the daemon's emitter.
+void replay_emits(const Json &reply, const swh_chunk_emitter *out) {
+    if (auto it = reply.find("text"); it != reply.end() && it->is_string() && !it->empty())
+        out->emit(out->ctx, loader::to_str(it->get_ref<const std::string &>()));
+    if (auto it = reply.find("metadata"); it != reply.end() && it->is_object() && !it->empty()) {
+        const std::string patch = it->dump();
+        out->merge_metadata(out->ctx, loader::to_str(patch));
+    }
+}
+
+swh_status stream_call(Handle &h, const ProxyStream &stream, Json request, const swh_chunk_emitter *out) {
+    request["id"] = stream.id;
+    Json reply;
+    PluginProcess::CallOptions options;
+    options.may_start = false;
+    options.in_child = stream.generation;
+    if (const swh_status s = h.process.call(request, reply, options); s != SWH_OK) return s;
+    replay_emits(reply, out); // what was emitted counts, even when the call failed
+    return answered(h, reply);
+}
+
+swh_status mw_stream_chunk(void *handle, void *stream, swh_str text, const swh_chunk_emitter *out) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        return stream_call(h, *static_cast<ProxyStream *>(stream),
+                           Json{{"op", "stream_chunk"}, {"text", loader::to_string(text)}}, out);
+    });
+}
+
+swh_status mw_stream_close(void *handle, void *stream, const swh_chunk_emitter *out) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        const auto *proxy = static_cast<ProxyStream *>(stream);
+        const swh_status status = stream_call(h, *proxy, Json{{"op", "stream_close"}}, out);
+        std::lock_guard lock(h.streams_mutex); // freed whatever the child answered
+        h.streams.erase(proxy->id);
+        return status;
+    });
+}
+
+// ----------------------------------------------------------------- hook
+
+swh_status hook_on_event(void *handle, const swh_event *event) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json request{{"op", "on_event"},
+                     {"type", event->type},
+                     {"time", event->time},
+                     {"session", to_wire(loader::from_abi(*event->session))},
+                     {"message", event->message ? to_wire(loader::from_abi(*event->message)) : Json()},
+                     {"details", loader::parse_object(loader::to_string(event->details_json), "details")}};
+        Json reply;
+        if (const swh_status s = h.process.call(request, reply); s != SWH_OK) return s;
+        return answered(h, reply);
+    });
+}
+
+swh_status hook_render_metrics(void *handle, const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        if (const swh_status s = h.process.call(Json{{"op", "render_metrics"}}, reply); s != SWH_OK) return s;
+        if (const swh_status s = answered(h, reply); s != SWH_OK) return s;
+        const std::string &text = reply.at("text").get_ref<const std::string &>();
+        return text.empty() ? SWH_OK : sink->json(sink->ctx, loader::to_str(text));
+    });
+}
+
+// A copy of the real kind table, sized by the plugin (absent members NULL).
+template <class Table> Table real_table(const loader::PluginLibrary &real) {
+    Table table{};
+    std::memcpy(&table, real.vtable(), std::min<std::size_t>(real.vtable_size(), sizeof(Table)));
+    return table;
+}
+
+void fill_middleware(swh_middleware_v1 &t, const swh_middleware_v1 &real) {
+    t.struct_size = sizeof t;
+    t.create = proxy_create;
+    t.destroy = proxy_destroy;
+    t.last_error = proxy_last_error;
+    t.stages = proxy_mask;
+    t.process = mw_process;
+    t.on_error = real.on_error ? mw_on_error : nullptr; // offer what the plugin offers
+    if (real.stream_open && real.stream_chunk && real.stream_close) {
+        t.stream_open = mw_stream_open;
+        t.stream_chunk = mw_stream_chunk;
+        t.stream_close = mw_stream_close;
+    }
+}
+
+void fill_hook(swh_hook_v1 &t, const swh_hook_v1 &real) {
+    t.struct_size = sizeof t;
+    t.create = proxy_create;
+    t.destroy = proxy_destroy;
+    t.last_error = proxy_last_error;
+    t.events = proxy_mask;
+    t.on_event = hook_on_event;
+    t.render_metrics = real.render_metrics ? hook_render_metrics : nullptr;
+}
+
+} // namespace
+
+std::string plugin_host_path() {
+    if (const char *over = std::getenv("SWH_PLUGIN_HOST"); over && *over) return over;
+    std::error_code ec;
+    const auto self = std::filesystem::read_symlink("/proc/self/exe", ec);
+    return (ec ? std::filesystem::path(".") : self.parent_path()) / "swarmhost-plugin-host";
+}
+
+std::shared_ptr<loader::PluginLibrary> isolate(std::shared_ptr<loader::PluginLibrary> real, int timeout_ms) {
+    const uint32_t kind = real->kind();
+    if (kind != SWH_KIND_MIDDLEWARE && kind != SWH_KIND_HOOK)
+        throw loader::LoadError(
+            std::string("isolation: process is supported for middleware and hook plugins, "
+                        "not for a ") +
+            loader::kind_name(kind) + " plugin");
+    auto state = std::make_shared<ProxyState>();
+    state->helper = plugin_host_path();
+    if (::access(state->helper.c_str(), X_OK) != 0)
+        throw loader::LoadError("isolation: process needs the plugin host executable " + state->helper +
+                                ", which is missing or not executable (SWH_PLUGIN_HOST overrides the path)");
+    state->timeout = std::chrono::milliseconds(timeout_ms);
+    const void *table = nullptr;
+    if (kind == SWH_KIND_MIDDLEWARE) {
+        fill_middleware(state->middleware, real_table<swh_middleware_v1>(*real));
+        table = &state->middleware;
+    } else {
+        fill_hook(state->hook, real_table<swh_hook_v1>(*real));
+        table = &state->hook;
+    }
+    return loader::PluginLibrary::proxy(std::move(real), table, std::move(state));
+}
+
+} // namespace swh::isolation

@@ -1,0 +1,323 @@
+#include "isolation/plugin_host.hpp"
+
+#include "isolation/child_process.hpp"
+#include "isolation/wire.hpp"
+#include "loader/abi_convert.hpp"
+#include "loader/host_services.hpp"
+#include "loader/instances.hpp"
+
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fcntl.h>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <spdlog/sinks/base_sink.h>
+#include <spdlog/spdlog.h>
+#include <thread>
+#include <unistd.h>
+
+namespace swh::isolation {
+
+namespace {
+
+struct Args {
+    std::string plugin, sha256;
+    uint32_t kind = 0;
+    int log_level = SPDLOG_LEVEL_INFO;
+};
+
+std::optional<Args> parse_args(int argc, char **argv) {
+    Args args;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const std::string key = argv[i], value = argv[i + 1];
+        if (key == "--plugin")
+            args.plugin = value;
+        else if (key == "--sha256")
+            args.sha256 = value;
+        else if (key == "--kind")
+            args.kind = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
+        else if (key == "--log-level")
+            args.log_level = std::atoi(value.c_str());
+        else
+            return std::nullopt;
+    }
+    if (argc % 2 == 0 || args.plugin.empty() || args.sha256.empty()) return std::nullopt;
+    return args;
+}
+
+// Our end of the socket. Sends come from any thread (log lines of plugin
+// threads), so they are serialised; only the main thread receives.
+class Channel {
+  public:
+    explicit Channel(int fd) : fd_(fd) {}
+    bool send(const Json &message) {
+        std::lock_guard lock(send_mutex_);
+        return send_frame(fd_, message, std::nullopt) == IoStatus::ok;
+    }
+    IoStatus recv(Json &message) { return recv_frame(fd_, message, std::nullopt); }
+    bool on_main_thread() const { return std::this_thread::get_id() == main_; }
+
+  private:
+    int fd_;
+    std::mutex send_mutex_;
+    std::thread::id main_ = std::this_thread::get_id();
+};
+
+// Every log line of the child (the plugin's, via the host table, and the
+// instance wrappers') goes to the daemon, which logs it in its own format.
+class ForwardSink : public spdlog::sinks::base_sink<std::mutex> {
+  public:
+    explicit ForwardSink(Channel &channel) : channel_(channel) {}
+
+  protected:
+    void sink_it_(const spdlog::details::log_msg &msg) override {
+        channel_.send(Json{{"op", "log"},
+                           {"level", static_cast<int>(msg.level)},
+                           {"text", std::string(msg.payload.data(), msg.payload.size())}});
+    }
+    void flush_() override {}
+
+  private:
+    Channel &channel_;
+};
+
+// The host services the child cannot answer itself go to the daemon.
+class ChildEnvironment : public loader::HostEnvironment {
+  public:
+    explicit ChildEnvironment(Channel &channel) : channel_(channel) {}
+    void metric_add(std::string_view, std::string_view name, std::string_view labels_json,
+                    double value) override {
+        channel_.send(Json{{"op", "metric"}, {"name", name}, {"labels", labels_json}, {"value", value}});
+    }
+    void publish_event(std::string_view, std::string_view type, std::string_view payload_json) override {
+        channel_.send(Json{{"op", "event"}, {"type", type}, {"payload", payload_json}});
+    }
+    // The daemon answers only while it waits for a call's reply, and only
+    // the main thread reads: a read from another thread is refused.
+    swh_status read_session(std::string_view session_id, const swh_result_sink *sink) override {
+        if (!channel_.on_main_thread()) return SWH_E_UNAVAILABLE;
+        if (!channel_.send(Json{{"op", "read_session"}, {"session_id", session_id}}))
+            return SWH_E_UNAVAILABLE;
+        Json reply;
+        if (channel_.recv(reply) != IoStatus::ok) return SWH_E_UNAVAILABLE;
+        if (reply.value("op", std::string()) != "read_session_reply") return SWH_E_INTERNAL;
+        for (const auto &s : reply.at("sessions")) {
+            loader::SessionAbi abi(session_from_wire(s));
+            if (const swh_status st = sink->session(sink->ctx, abi.get()); st != SWH_OK) return st;
+        }
+        for (const auto &m : reply.at("messages")) {
+            loader::MessageAbi abi(message_from_wire(m));
+            if (const swh_status st = sink->message(sink->ctx, abi.get()); st != SWH_OK) return st;
+        }
+        return reply.value("status", SWH_E_INTERNAL);
+    }
+
+  private:
+    Channel &channel_;
+};
+
+Json failure(swh_status status, const std::string &error) {
+    return Json{{"status", status}, {"error", error}};
+}
+
+Json stream_reply(const loader::StreamOutput &out, const std::string &error) {
+    return Json{
+        {"status", out.status}, {"error", error}, {"text", out.text}, {"metadata", out.metadata_patch}};
+}
+
+class PluginHost {
+  public:
+    PluginHost(Channel &channel, const Args &args) : env_(channel), args_(args) { load(); }
+
+    Json handle(const Json &request) {
+        const std::string &op = request.at("op").get_ref<const std::string &>();
+        try {
+            if (op == "create") return create(request);
+            if (!middleware_ && !hook_) return failure(SWH_E_UNAVAILABLE, "plugin host: no instance");
+            if (middleware_) {
+                if (op == "process") return process(request);
+                if (op == "on_error") return on_error(request);
+                if (op == "stream_open") return stream_open(request);
+                if (op == "stream_chunk" || op == "stream_close")
+                    return stream_step(request, op == "stream_close");
+            } else {
+                if (op == "on_event") return on_event(request);
+                if (op == "render_metrics")
+                    return Json{{"status", SWH_OK}, {"text", hook_->render_metrics()}};
+            }
+            return failure(SWH_E_UNSUPPORTED, "plugin host: unknown operation '" + op + "'");
+        } catch (const std::exception &e) {
+            return failure(SWH_E_INTERNAL, std::string("plugin host: ") + op + ": " + e.what());
+        }
+    }
+
+  private:
+    // Hashes before dlopen, like the daemon: a file swapped since the daemon
+    // loaded it is refused before any of its code runs.
+    void load() {
+        try {
+            if (auto unsafe = loader::unsafe_file_reason(args_.plugin); !unsafe.empty())
+                throw loader::LoadError(unsafe);
+            if (const auto now = loader::file_sha256(args_.plugin); now != args_.sha256)
+                throw loader::LoadError(args_.plugin + ": changed since the daemon loaded it (sha256 " + now +
+                                        ", expected " + args_.sha256 + ")");
+            auto library = loader::PluginLibrary::load(args_.plugin);
+            if (library->kind() != args_.kind)
+                throw loader::LoadError(args_.plugin + ": is a " + loader::kind_name(library->kind()) +
+                                        " plugin");
+            library_ = std::move(library);
+        } catch (const std::exception &e) {
+            load_error_ = e.what();
+        }
+    }
+
+    // The wrappers prefix errors with "<instance>: <operation> failed (...): ";
+    // the daemon adds its own, so only the plugin's part goes back.
+    std::string detail(std::string text) const {
+        const std::string mine = instance_ + ": ";
+        if (!text.starts_with(mine)) return text;
+        text.erase(0, mine.size());
+        const auto colon = text.find(": ");
+        if (colon != std::string::npos &&
+            text.find_first_not_of("abcdefghijklmnopqrstuvwxyz_ ()-", 0) >= colon)
+            text.erase(0, colon + 2);
+        return text;
+    }
+
+    Json create(const Json &request) {
+        instance_ = request.at("instance").get<std::string>();
+        if (!library_) return failure(SWH_E_UNAVAILABLE, load_error_);
+        if (middleware_ || hook_) return failure(SWH_E_CONFLICT, "plugin host: instance already created");
+        const Json &config = request.at("config");
+        uint32_t mask = 0;
+        try {
+            if (args_.kind == SWH_KIND_MIDDLEWARE) {
+                middleware_ = std::make_unique<loader::MiddlewareInstance>(library_, instance_, config, env_);
+                mask = middleware_->stages();
+            } else {
+                hook_ = std::make_unique<loader::HookInstance>(library_, instance_, config, env_);
+                mask = hook_->events();
+            }
+        } catch (const loader::LoadError &e) {
+            const std::string prefix = library_->file() + ": instance '" + instance_ + "' failed to start: ";
+            std::string reason = e.what();
+            if (reason.starts_with(prefix)) reason.erase(0, prefix.size());
+            return failure(SWH_E_INVALID, reason);
+        }
+        return Json{{"status", SWH_OK}, {"mask", mask}};
+    }
+
+    Json process(const Json &request) {
+        const auto outcome = middleware_->process(
+            request.at("stage").get<uint32_t>(), session_from_wire(request.at("session")),
+            message_from_wire(request.at("message")), request.at("context"));
+        Json reply{{"status", outcome.status}, {"metadata", outcome.metadata_patch}};
+        if (outcome.status != SWH_OK) reply["error"] = outcome.error;
+        if (outcome.content) reply["content"] = *outcome.content;
+        if (outcome.rejection) reply["rejection"] = *outcome.rejection;
+        return reply;
+    }
+
+    Json on_error(const Json &request) {
+        middleware_->on_error(request.at("stage").get<uint32_t>(), session_from_wire(request.at("session")),
+                              message_from_wire(request.at("message")), request.at("context"),
+                              request.at("status").get<swh_status>(), request.at("error").get<std::string>());
+        return Json{{"status", SWH_OK}};
+    }
+
+    Json stream_open(const Json &request) {
+        try {
+            streams_[request.at("id").get<uint64_t>()] =
+                middleware_->open_stream(session_from_wire(request.at("session")),
+                                         message_from_wire(request.at("message")), request.at("context"));
+        } catch (const loader::PluginError &e) {
+            return failure(e.status(), detail(e.what()));
+        }
+        return Json{{"status", SWH_OK}};
+    }
+
+    Json stream_step(const Json &request, bool closing) {
+        auto it = streams_.find(request.at("id").get<uint64_t>());
+        if (it == streams_.end()) return failure(SWH_E_INVALID, "plugin host: unknown stream");
+        const loader::StreamOutput out =
+            closing ? it->second->close()
+                    : it->second->push(request.at("text").get_ref<const std::string &>());
+        if (closing) streams_.erase(it);
+        return stream_reply(out, detail(out.error));
+    }
+
+    Json on_event(const Json &request) {
+        const Json &message = request.at("message");
+        std::optional<Message> msg;
+        if (!message.is_null()) msg = message_from_wire(message);
+        try {
+            hook_->on_event(request.at("type").get<uint32_t>(), request.at("time").get<int64_t>(),
+                            session_from_wire(request.at("session")), msg ? &*msg : nullptr,
+                            request.at("details"));
+        } catch (const loader::PluginError &e) {
+            return failure(e.status(), detail(e.what()));
+        }
+        return Json{{"status", SWH_OK}};
+    }
+
+    ChildEnvironment env_;
+    Args args_;
+    std::shared_ptr<loader::PluginLibrary> library_;
+    std::string load_error_, instance_;
+    std::unique_ptr<loader::MiddlewareInstance> middleware_;
+    std::unique_ptr<loader::HookInstance> hook_;
+    // After middleware_: streams are closed before their instance goes.
+    std::map<uint64_t, std::unique_ptr<loader::MiddlewareInstance::Stream>> streams_;
+};
+
+// A daemon killed with SIGKILL cannot stop us, and a hung plugin never
+// reads the EOF: notice being orphaned and leave.
+void leave_when_orphaned() {
+    const pid_t parent = ::getppid();
+    std::thread([parent] {
+        while (::getppid() == parent)
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        std::_Exit(0);
+    }).detach();
+}
+
+} // namespace
+
+int run_plugin_host(int argc, char **argv) {
+    const auto args = parse_args(argc, argv);
+    if (!args) {
+        std::fprintf(stderr,
+                     "usage: swarmhost-plugin-host --plugin FILE --sha256 HEX --kind N --log-level N\n"
+                     "(started by the swarmhost daemon for plugins with `isolation: process`)\n");
+        return 2;
+    }
+    if (::fcntl(kChildSocketFd, F_GETFD) < 0) {
+        std::fprintf(stderr,
+                     "swarmhost-plugin-host: fd %d is not open; the swarmhost daemon starts this program\n",
+                     kChildSocketFd);
+        return 2;
+    }
+    std::signal(SIGPIPE, SIG_IGN); // a plugin writing to a closed pipe gets EPIPE, as in the daemon
+    Channel channel(kChildSocketFd);
+    auto logger = std::make_shared<spdlog::logger>("plugin-host", std::make_shared<ForwardSink>(channel));
+    logger->set_level(static_cast<spdlog::level::level_enum>(std::clamp(args->log_level, 0, 6)));
+    spdlog::set_default_logger(logger);
+    leave_when_orphaned();
+    {
+        PluginHost host(channel, *args);
+        for (;;) {
+            Json request;
+            if (channel.recv(request) != IoStatus::ok) break; // the daemon closed: destroy and leave
+            Json reply = host.handle(request);
+            reply["op"] = "reply";
+            if (!channel.send(reply)) break;
+        }
+    }
+    // The channel goes out of scope next: no log line may reach it after.
+    spdlog::set_default_logger(std::make_shared<spdlog::logger>("plugin-host"));
+    return 0;
+}
+
+} // namespace swh::isolation

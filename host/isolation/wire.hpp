@@ -1,0 +1,34 @@
+// The wire between the daemon and a plugin process (host/isolation/): one
+// frame = a 4-byte little-endian length, then that many bytes of JSON text.
+// Both ends use these helpers; the daemon bounds every wait by a deadline.
+#pragma once
+
+#include "session/model.hpp"
+
+#include <chrono>
+#include <optional>
+#include <string>
+
+namespace swh::isolation {
+
+using Clock = std::chrono::steady_clock;
+
+// A frame larger than this is a protocol error (a garbled length).
+constexpr std::size_t kMaxFrameBytes = std::size_t{64} << 20;
+
+enum class IoStatus { ok, closed, timeout, error };
+
+// Writes one frame. Never raises SIGPIPE (MSG_NOSIGNAL): a dead peer is an
+// `error`, not the end of the daemon. nullopt deadline = wait as needed.
+IoStatus send_frame(int fd, const Json &message, std::optional<Clock::time_point> deadline);
+// Reads one frame into `out`. `closed` = the peer closed the connection
+// (or died) before a whole frame arrived.
+IoStatus recv_frame(int fd, Json &out, std::optional<Clock::time_point> deadline);
+
+// Sessions and messages on the wire: every field, JSON members as objects.
+Json to_wire(const Session &session);
+Json to_wire(const Message &message);
+Session session_from_wire(const Json &json);
+Message message_from_wire(const Json &json);
+
+} // namespace swh::isolation
