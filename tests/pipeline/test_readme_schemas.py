@@ -16,6 +16,9 @@ PLUGINS = {
     "metrics": "hook_metrics",
     "backup": "hook_backup",
     "user_behavior": "hook_user_behavior",
+    "templated": "session_templated",
+    "collaborative": "session_collaborative",
+    "multimodal": "session_multimodal",
 }
 README_TYPES = {"string": "string", "string list": "list of strings", "object": "map", "bool": "boolean",
                 "integer": "integer", "number": "number"}

@@ -7,10 +7,13 @@
 #include "util/ids.hpp"
 
 #include <catch2/catch.hpp>
+#include <openssl/evp.h>
 
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -408,5 +411,164 @@ TEST_CASE("the API key: read from the environment, never in metadata or errors")
         CHECK(req["path"] == "/openai/deployments/dep1/chat/completions");
         CHECK(req["query"]["api-version"] == "2024-10-21");
         CHECK(req["headers"]["api-key"] == kOpenAIKey);
+    }
+}
+
+// ---------------------------------------------------------------- attachments
+// metadata.attachments (plugins/session_multimodal) sent in each vendor's
+// format; the fake decodes every image/file part and reports its type, size
+// and sha256 prefix in the reply, so the reply proves which bytes arrived.
+namespace {
+
+const std::string kPng(
+    "\x89\x50\x4e\x47\x0d\x0a\x1a\x0a\x00\x00\x00\x0d\x49\x48\x44\x52\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06"
+    "\x00\x00\x00\x1f\x15\xc4\x89\x00\x00\x00\x0d\x49\x44\x41\x54\x78\xda\x63\x64\x60\xf8\x5f\x0f\x00\x02\x87"
+    "\x01\x80\xeb\x47\xba\x92\x00\x00\x00\x00\x49\x45\x4e\x44\xae\x42\x60\x82",
+    70);
+const std::string kPdf = "%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n";
+const std::string kNotes = "remember the milk";
+
+std::string sha12(const std::string &bytes) {
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int n = 0;
+    REQUIRE(EVP_Digest(bytes.data(), bytes.size(), digest, &n, EVP_sha256(), nullptr) == 1);
+    std::string hex;
+    for (unsigned int i = 0; i < 6; ++i) {
+        char buf[3];
+        std::snprintf(buf, sizeof buf, "%02x", digest[i]);
+        hex += buf;
+    }
+    return hex;
+}
+
+std::string saw(const std::string &mime, const std::string &bytes) {
+    return mime + " " + std::to_string(bytes.size()) + " bytes sha256=" + sha12(bytes);
+}
+
+// Files in a fresh folder, removed with the fixture.
+struct Files {
+    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("swh-att-" + new_uuid());
+    Files() { std::filesystem::create_directories(dir); }
+    ~Files() { std::filesystem::remove_all(dir); }
+    Json entry(const std::string &name, const std::string &mime, const std::string &bytes) const {
+        const auto path = dir / name;
+        std::ofstream(path, std::ios::binary) << bytes;
+        return {{"id", name},
+                {"name", name},
+                {"mime_type", mime},
+                {"size", bytes.size()},
+                {"path", path.string()}};
+    }
+};
+
+Message with_files(const Session &s, const std::string &content, Json attachments) {
+    Message m = msg(s, "user", content);
+    m.metadata["attachments"] = std::move(attachments);
+    return m;
+}
+
+} // namespace
+
+TEST_CASE("openai: attachments become image_url, file and text parts in every message of the history") {
+    Fixture f;
+    Files files;
+    loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config());
+    f.history = {with_files(f.session, "first look", Json::array({files.entry("a.png", "image/png", kPng)})),
+                 msg(f.session, "assistant", "a pixel"),
+                 with_files(f.session, "and these",
+                            Json::array({files.entry("d.pdf", "application/pdf", kPdf),
+                                         files.entry("n.txt", "text/plain", kNotes)}))};
+    for (bool stream : {false, true}) {
+        DYNAMIC_SECTION("stream=" << stream) {
+            f.request.stream = stream;
+            Collected c;
+            run(p, f.request, c);
+            REQUIRE(c.status == SWH_OK);
+            // the fake decoded the image of the first turn and the PDF of the last one
+            CHECK(c.text() == "You said: and theseAttachment n.txt:\n" + kNotes + " [saw " +
+                                  saw("image/png", kPng) + "; " + saw("application/pdf", kPdf) + "]");
+            const Json body = f.fake.requests()[0]["body"];
+            REQUIRE(body["messages"].size() == 3);
+            const Json &first = body["messages"][0]["content"];
+            REQUIRE(first.is_array());
+            CHECK(first[0] == Json{{"type", "text"}, {"text", "first look"}});
+            CHECK(first[1]["type"] == "image_url");
+            CHECK(first[1]["image_url"]["url"].get<std::string>().rfind("data:image/png;base64,iVBORw0KGgo",
+                                                                        0) == 0);
+            CHECK(body["messages"][1]["content"] == "a pixel"); // assistant turns stay strings
+            const Json &last = body["messages"][2]["content"];
+            REQUIRE(last.size() == 3);
+            CHECK(last[1]["type"] == "file");
+            CHECK(last[1]["file"]["filename"] == "d.pdf");
+            CHECK(last[1]["file"]["file_data"] ==
+                  "data:application/"
+                  "pdf;base64,JVBERi0xLjQKMSAwIG9iaiA8PD4+IGVuZG9iagp0cmFpbGVyIDw8Pj4KJSVFT0YK");
+            CHECK(last[2] == Json{{"type", "text"}, {"text", "Attachment n.txt:\n" + kNotes}});
+        }
+    }
+}
+
+TEST_CASE("anthropic: attachments become image, document and text blocks before the text") {
+    Fixture f;
+    Files files;
+    loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
+    f.history = {
+        with_files(f.session, "",
+                   Json::array({files.entry("a.png", "image/png", kPng),
+                                files.entry("d.pdf", "application/pdf", kPdf)})),
+        msg(f.session, "assistant", "a pixel and a document"),
+        with_files(f.session, "and the notes?", Json::array({files.entry("n.txt", "text/plain", kNotes)}))};
+    for (bool stream : {false, true}) {
+        DYNAMIC_SECTION("stream=" << stream) {
+            f.request.stream = stream;
+            Collected c;
+            run(p, f.request, c);
+            REQUIRE(c.status == SWH_OK);
+            CHECK(c.text() == "You said: Attachment n.txt:\n" + kNotes + "and the notes? [saw " +
+                                  saw("image/png", kPng) + "; " + saw("application/pdf", kPdf) + "]");
+            const Json body = f.fake.requests()[0]["body"];
+            REQUIRE(body["messages"].size() == 3); // a turn with files only is kept (no empty text block)
+            const Json &first = body["messages"][0]["content"];
+            REQUIRE(first.size() == 2);
+            CHECK(first[0]["type"] == "image");
+            CHECK(first[0]["source"]["type"] == "base64");
+            CHECK(first[0]["source"]["media_type"] == "image/png");
+            CHECK(first[1]["type"] == "document");
+            CHECK(first[1]["source"] ==
+                  Json{{"type", "base64"},
+                       {"media_type", "application/pdf"},
+                       {"data", "JVBERi0xLjQKMSAwIG9iaiA8PD4+IGVuZG9iagp0cmFpbGVyIDw8Pj4KJSVFT0YK"}});
+            CHECK(body["messages"][2]["content"] ==
+                  Json::array({{{"type", "text"}, {"text", "Attachment n.txt:\n" + kNotes}},
+                               {{"type", "text"}, {"text", "and the notes?"}}}));
+        }
+    }
+}
+
+TEST_CASE("attachments: a missing file fails the call naming it, entries without a path are ignored") {
+    Fixture f;
+    Files files;
+    const bool anthropic = GENERATE(false, true);
+    CAPTURE(anthropic);
+    loader::ProviderInstance p(load(anthropic ? "swh_provider_anthropic" : "swh_provider_openai"), "p",
+                               anthropic ? f.anthropic_config() : f.openai_config());
+    SECTION("missing file") {
+        Json gone = files.entry("gone.png", "image/png", kPng);
+        std::filesystem::remove(gone["path"].get<std::string>());
+        f.history = {with_files(f.session, "look", Json::array({gone}))};
+        Collected c; // start itself fails (status invalid), before anything goes upstream
+        CHECK_THROWS_WITH(p.start(f.request, c.callbacks()),
+                          Catch::Contains("(invalid)") && Catch::Contains("'gone.png'") &&
+                              Catch::Contains(gone["path"].get<std::string>()));
+        CHECK(f.fake.requests().empty()); // nothing went upstream without the file
+    }
+    SECTION("no path: plain text message") {
+        f.history = {
+            with_files(f.session, "plain", Json::array({{{"name", "x.png"}, {"mime_type", "image/png"}}}))};
+        Collected c;
+        run(p, f.request, c);
+        CHECK(c.status == SWH_OK);
+        CHECK(c.text() == "You said: plain");
+        CHECK(f.fake.requests()[0]["body"]["messages"].back()["content"] == "plain");
     }
 }

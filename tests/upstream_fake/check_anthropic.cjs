@@ -1,6 +1,6 @@
 // The official `@anthropic-ai/sdk` npm client against tools/fake_upstream.
 'use strict';
-const { assert, base, recorded, run, rejects } = require('./common.cjs');
+const { assert, base, recorded, run, rejects, PNG, PDF, saw } = require('./common.cjs');
 const AnthropicModule = require('@anthropic-ai/sdk');
 const Anthropic = AnthropicModule.default || AnthropicModule;
 
@@ -77,6 +77,26 @@ run('anthropic', [
       messages: [{ role: 'user', content: [{ type: 'text', text: 'block input' }] }],
     });
     assert.equal(m.content[0].text, 'You said: block input');
+  }],
+  ['image and document blocks: the fake decodes exactly the bytes the client sent', async () => {
+    const m = await client.messages.create({
+      model: 'claude-3-5-haiku-latest', max_tokens: 100,
+      messages: [{ role: 'user', content: [
+        { type: 'image', source: { type: 'base64', media_type: 'image/png', data: PNG.toString('base64') } },
+        { type: 'document', source: { type: 'base64', media_type: 'application/pdf', data: PDF.toString('base64') } },
+        { type: 'text', text: 'what is this' },
+      ] }],
+    });
+    assert.equal(m.content[0].text, `You said: what is this [saw ${saw('image/png', PNG)}; ${saw('application/pdf', PDF)}]`);
+  }],
+  ['a mislabelled image block → BadRequestError invalid_request_error', async () => {
+    const e = await rejects(client.messages.create({
+      model: 'claude-3-5-haiku-latest', max_tokens: 100,
+      messages: [{ role: 'user', content: [
+        { type: 'image', source: { type: 'base64', media_type: 'image/jpeg', data: PNG.toString('base64') } }] }],
+    }), 'mislabelled');
+    assert.ok(e instanceof Anthropic.BadRequestError, String(e));
+    assert.equal(e.error.error.type, 'invalid_request_error');
   }],
   ['429 → RateLimitError with Retry-After and the error body', async () => {
     const e = await rejects(client.messages.create(params('x', { model: 'fake-429:7' })), '429');

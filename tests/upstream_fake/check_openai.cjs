@@ -1,7 +1,7 @@
 // The official `openai` npm client (v6) against tools/fake_upstream: if the
 // client parses what the fake sends, the fake speaks OpenAI's wire format.
 'use strict';
-const { assert, base, recorded, run, rejects } = require('./common.cjs');
+const { assert, base, recorded, run, rejects, PNG, PDF, saw } = require('./common.cjs');
 const OpenAI = require('openai');
 
 const KEY = 'sk-fake-openai-key-0123456789';
@@ -76,6 +76,29 @@ run('openai', [
     const ids = [];
     for await (const m of client.models.list()) ids.push(m.id);
     assert.ok(ids.includes('gpt-4o-mini'), ids.join(','));
+  }],
+  ['image_url and file parts: the fake decodes exactly the bytes the client sent', async () => {
+    const r = await client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: [
+        { type: 'text', text: 'what is this' },
+        { type: 'image_url', image_url: { url: 'data:image/png;base64,' + PNG.toString('base64') } },
+        { type: 'file', file: { filename: 'doc.pdf', file_data: 'data:application/pdf;base64,' + PDF.toString('base64') } },
+      ] }],
+    });
+    assert.equal(r.choices[0].message.content,
+                 `You said: what is this [saw ${saw('image/png', PNG)}; ${saw('application/pdf', PDF)}]`);
+    const [req] = await recorded();
+    assert.equal(req.body.messages[0].content[1].type, 'image_url');
+  }],
+  ['a mislabelled image part → BadRequestError, as OpenAI answers', async () => {
+    const e = await rejects(client.chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: [
+        { type: 'image_url', image_url: { url: 'data:image/png;base64,' + PDF.toString('base64') } }] }],
+    }), 'mislabelled');
+    assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+    assert.match(e.message, /does not match/);
   }],
   ['429 → RateLimitError with Retry-After and the error body', async () => {
     const e = await rejects(client.chat.completions.create({ model: 'fake-429:7', messages: msgs('x') }), '429');

@@ -51,4 +51,15 @@ async function rejects(promise, what) {
   assert.fail(`${what}: expected an error, got a result`);
 }
 
-module.exports = { assert, base, recorded, reset, run, rejects };
+// Small real files for the image/document checks: a 1x1 PNG and a minimal PDF.
+const PNG = Buffer.from(
+  'iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==', 'base64');
+const PDF = Buffer.from('%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n');
+
+// What the fake says it received: "<mime> <n> bytes sha256=<first 12 hex>".
+function saw(mime, bytes) {
+  const sha = require('node:crypto').createHash('sha256').update(bytes).digest('hex').slice(0, 12);
+  return `${mime} ${bytes.length} bytes sha256=${sha}`;
+}
+
+module.exports = { assert, base, recorded, reset, run, rejects, PNG, PDF, saw };

@@ -16,6 +16,15 @@ Replies are deterministic: "You said: <text of the last user message>"
 an assistant turn (a prefill / assistant prefix) and the reply starts with its
 text, only the rest is sent.
 
+Images and files: content parts (OpenAI: `image_url` with a base64 data URL,
+`file` with `file_data`; Anthropic: `image` / `document` blocks with a base64
+`source`) are decoded and checked as the vendors do (the declared media type
+must be one the vendor takes and must match the bytes; bad base64 or an
+unknown part type is a 400 in the vendor's shape). The reply then ends with
+what was received, from every message of the request, in order:
+  "You said: <text> [saw image/png 1234 bytes sha256=<first 12 hex>; application/pdf …]"
+so a test can prove which bytes arrived.
+
 Scenarios (what goes wrong) are chosen per request, first match wins:
   1. header  `X-Fake-Scenario: <scenario>`
   2. model   `fake-<scenario>`            (e.g. "fake-429x2")
@@ -58,6 +67,9 @@ prints "fake_upstream listening on http://HOST:PORT" and writes PORT to F.
 """
 
 import argparse
+import base64
+import binascii
+import hashlib
 import json
 import os
 import re
@@ -131,6 +143,117 @@ def text_of(content):
                 parts.append(str(p.get("text", "")))
         return "".join(parts)
     return ""
+
+
+class BadMedia(ValueError):
+    """A content part the vendor would refuse (answered 400 in its shape)."""
+
+
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp")
+
+
+def sniff(data):
+    """The media type of `data` by its magic bytes, or None."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith((b"GIF87a", b"GIF89a")):
+        return "image/gif"
+    if len(data) >= 12 and data.startswith(b"RIFF") and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data.startswith(b"%PDF-"):
+        return "application/pdf"
+    return None
+
+
+def b64decode(text, where):
+    if not isinstance(text, str) or not text:
+        raise BadMedia("%s: expected a non-empty base64 string" % where)
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadMedia("%s: invalid base64 data" % where)
+
+
+def checked(mime, data, allowed, where):
+    """(mime, data) after the vendor's checks: a type it takes, matching the bytes."""
+    if mime not in allowed:
+        raise BadMedia("%s: unsupported media type %r (expected one of %s)" % (where, mime, ", ".join(allowed)))
+    if sniff(data) != mime:
+        raise BadMedia("%s: the data does not match the media type %r" % (where, mime))
+    return mime, data
+
+
+def data_url(url, allowed, where):
+    m = re.match(r"^data:([a-z]+/[a-z0-9.+-]+);base64,(.*)$", url or "", re.S)
+    if not m:
+        raise BadMedia("%s: expected a data URL 'data:<type>;base64,<data>'" % where)
+    return checked(m.group(1), b64decode(m.group(2), where), allowed, where)
+
+
+def openai_media(part, where):
+    """The (mime, bytes) of one OpenAI content part; None for text-like parts."""
+    kind = part.get("type")
+    if kind in ("text", "refusal", "input_audio"):
+        return None
+    if kind == "image_url":
+        url = (part.get("image_url") or {}).get("url")
+        if isinstance(url, str) and url.startswith(("http://", "https://")):
+            return None  # a remote image: nothing to decode here
+        return data_url(url, IMAGE_TYPES, where + ".image_url.url")
+    if kind == "file":
+        f = part.get("file") or {}
+        if "file_id" in f:
+            return None
+        if not isinstance(f.get("filename"), str):
+            raise BadMedia("%s.file.filename: expected a string" % where)
+        return data_url(f.get("file_data"), ("application/pdf",), where + ".file.file_data")
+    raise BadMedia("%s.type: invalid value %r (supported: 'text', 'image_url', 'input_audio', 'refusal', "
+                   "'file')" % (where, kind))
+
+
+def anthropic_media(block, where):
+    """The (mime, bytes) of one Anthropic content block; None for text-like blocks."""
+    kind = block.get("type")
+    if kind in ("text", "tool_use", "tool_result", "thinking"):
+        return None
+    if kind not in ("image", "document"):
+        raise BadMedia("%s.type: unknown content block type %r" % (where, kind))
+    source = block.get("source") or {}
+    stype = source.get("type")
+    if stype == "url" or (kind == "document" and stype in ("text", "content")):
+        return None
+    if stype != "base64":
+        raise BadMedia("%s.source.type: expected 'base64' or 'url', got %r" % (where, stype))
+    allowed = IMAGE_TYPES if kind == "image" else ("application/pdf",)
+    return checked(source.get("media_type"), b64decode(source.get("data"), where + ".source.data"), allowed,
+                   where + ".source.media_type")
+
+
+def media_of(body, vendor):
+    """Every image/file the request carries, in order: [(mime, bytes)]; BadMedia when malformed."""
+    found = []
+    for i, m in enumerate(body.get("messages") or []):
+        content = m.get("content") if isinstance(m, dict) else None
+        if not isinstance(content, list):
+            continue
+        for j, part in enumerate(content):
+            where = "messages[%d].content[%d]" % (i, j)
+            if not isinstance(part, dict):
+                raise BadMedia("%s: expected an object" % where)
+            got = openai_media(part, where) if vendor == "openai" else anthropic_media(part, where)
+            if got:
+                found.append(got)
+    return found
+
+
+def media_note(media):
+    """' [saw image/png 1234 bytes sha256=<12 hex>; …]' or ''."""
+    if not media:
+        return ""
+    return " [saw %s]" % "; ".join("%s %d bytes sha256=%s" % (mime, len(data), hashlib.sha256(data).hexdigest()[:12])
+                                   for mime, data in media)
 
 
 def word_pieces(text):
@@ -299,7 +422,11 @@ class Handler(BaseHTTPRequestHandler):
             return
         if vendor == "anthropic" and not self.headers.get("anthropic-version"):
             return self._error(vendor, 400, "invalid_request_error", "anthropic-version: header is required")
-        self._serve(vendor, body, scenario, path)
+        try:
+            media = media_of(body, vendor)
+        except BadMedia as e:
+            return self._error(vendor, 400, "invalid_request_error", str(e))
+        self._serve(vendor, body, scenario, path, media)
 
     def _scenario(self, body, vendor):
         text = self.headers.get("X-Fake-Scenario")
@@ -390,7 +517,7 @@ class Handler(BaseHTTPRequestHandler):
                     retry_after=retry_after)
 
     # ------------------------------------------------------------ serving
-    def _serve(self, vendor, body, scenario, path):
+    def _serve(self, vendor, body, scenario, path, media=()):
         stream = body.get("stream") is True
         name = scenario.name
         if scenario.times is not None:
@@ -422,7 +549,7 @@ class Handler(BaseHTTPRequestHandler):
             return self._error(vendor, 400, "invalid_request_error", "fake: unknown scenario %r" % scenario.text)
 
         prompt = self._last_user_text(body, vendor)
-        reply = "You said: " + prompt
+        reply = "You said: " + prompt + media_note(media)
         prefill = self._prefill(body)
         if prefill and reply.startswith(prefill):
             reply = reply[len(prefill):]

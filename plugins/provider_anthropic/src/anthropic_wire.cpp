@@ -293,15 +293,53 @@ std::string pick_system_prompt(std::string_view request_system, const std::vecto
     return from(session_config_json);
 }
 
+std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns) {
+    std::vector<Attachments> out;
+    out.reserve(turns.size());
+    for (const auto &t : turns)
+        out.push_back(t.role == "user" ? multimodal::load_attachments(t.metadata_json, "anthropic")
+                                       : Attachments{});
+    return out;
+}
+
+Json content_blocks(std::string_view text, const Attachments &attachments) {
+    Json blocks = Json::array();
+    auto base64_source = [](const multimodal::LoadedAttachment &a) {
+        return Json{{"type", "base64"},
+                    {"media_type", a.ref.mime_type},
+                    {"data", multimodal::base64_encode(a.bytes)}};
+    };
+    // Files first, then the question: the order Anthropic recommends.
+    for (const auto &a : attachments) {
+        const std::string &mime = a.ref.mime_type;
+        if (multimodal::is_image(mime))
+            blocks.push_back({{"type", "image"}, {"source", base64_source(a)}});
+        else if (mime == "application/pdf")
+            blocks.push_back({{"type", "document"}, {"source", base64_source(a)}});
+        else if (mime == "text/plain")
+            blocks.push_back({{"type", "text"}, {"text", "Attachment " + a.ref.name + ":\n" + a.bytes}});
+        else
+            throw Failure(SWH_E_INVALID, "anthropic: attachment '" + a.ref.name + "' has type '" + mime +
+                                             "', which the Messages API cannot take");
+    }
+    if (!text.empty()) blocks.push_back({{"type", "text"}, {"text", std::string(text)}});
+    return blocks;
+}
+
 Json build_body(const Settings &s, const Prompt &p, std::string &trimmed_ws) {
     std::string system = p.system_prompt;
     Json messages = Json::array();
-    for (const auto &t : p.turns) {
+    for (size_t i = 0; i < p.turns.size(); ++i) {
+        const auto &t = p.turns[i];
         if (t.role == "system") { // the API has no system turns: they join the system field
             if (!t.content.empty()) system += (system.empty() ? "" : "\n\n") + std::string(t.content);
             continue;
         }
         if (t.role != "user" && t.role != "assistant") continue;
+        if (t.role == "user" && i < p.attachments.size() && !p.attachments[i].empty()) {
+            messages.push_back({{"role", "user"}, {"content", content_blocks(t.content, p.attachments[i])}});
+            continue;
+        }
         if (t.content.empty()) continue; // the API rejects empty text blocks
         messages.push_back({{"role", std::string(t.role)}, {"content", std::string(t.content)}});
     }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <swarmhost/cpp/upstream.hpp>
+#include <swh_multimodal/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -36,8 +37,13 @@ struct Settings {
 Settings parse_settings(const Json &config);
 Json settings_json(const Settings &s);
 
+using Attachments = std::vector<multimodal::LoadedAttachment>;
+
 struct Prompt {
     std::vector<cpp::upstream::Turn> turns;
+    // Files of each turn's metadata.attachments, read (index = turn index;
+    // may be shorter than turns). Sent with user turns only.
+    std::vector<Attachments> attachments;
     std::string system_prompt;
     std::string assistant_prefix;
     std::string model; // "" = settings.model
@@ -46,6 +52,17 @@ struct Prompt {
 
 std::string pick_system_prompt(std::string_view request_system, const std::vector<cpp::upstream::Turn> &turns,
                                std::string_view session_config_json);
+
+// Reads the files named in each turn's metadata.attachments (see
+// plugins/session_multimodal). Throws Failure(SWH_E_INVALID) naming a file
+// that is missing, unreadable or too large: the call fails, nothing is dropped.
+std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns);
+
+// A user turn with attachments as Messages content blocks: images as base64
+// image blocks, PDFs as base64 document blocks, text files as text blocks,
+// then the turn's text. Throws Failure(SWH_E_INVALID) for a type the API
+// cannot take.
+Json content_blocks(std::string_view text, const Attachments &attachments);
 
 // The request body. `trimmed_ws` receives the whitespace cut from the end of
 // the assistant prefix (the API rejects a prefill ending in whitespace); the

@@ -19,6 +19,16 @@ std::string build_reply(std::string_view prefix, size_t user_messages, std::stri
     return reply;
 }
 
+std::string attachments_note(const std::vector<AttachmentNote> &attachments) {
+    if (attachments.empty()) return {};
+    std::string note = " [attachments: ";
+    for (size_t i = 0; i < attachments.size(); ++i) {
+        const auto &a = attachments[i];
+        note += (i == 0 ? "" : ", ") + a.name + " " + a.mime_type + " " + std::to_string(a.size) + "B";
+    }
+    return note + "]";
+}
+
 std::string_view continuation(std::string_view reply, std::string_view assistant_prefix) {
     if (!assistant_prefix.empty() && reply.substr(0, assistant_prefix.size()) == assistant_prefix)
         return reply.substr(assistant_prefix.size());

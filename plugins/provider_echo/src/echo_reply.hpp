@@ -19,6 +19,15 @@ struct Settings {
 // "<prefix>#<n>" followed by " <last user content>" when that is non-empty.
 std::string build_reply(std::string_view prefix, size_t user_messages, std::string_view last_user_content);
 
+// One file of the last user message's metadata.attachments.
+struct AttachmentNote {
+    std::string name, mime_type;
+    uint64_t size = 0;
+};
+
+// " [attachments: <name> <mime> <size>B, ...]", or "" without attachments.
+std::string attachments_note(const std::vector<AttachmentNote> &attachments);
+
 // What to stream when the host asks to continue after `assistant_prefix`:
 // the rest of `reply` when it starts with the prefix, else the whole reply.
 std::string_view continuation(std::string_view reply, std::string_view assistant_prefix);

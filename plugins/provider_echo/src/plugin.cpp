@@ -3,6 +3,7 @@
 // `done` before `start` returns), streaming the reply word by word.
 #include "echo_reply.hpp"
 #include <swarmhost/cpp/edge.hpp>
+#include <swh_multimodal/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -124,6 +125,15 @@ struct Plan {
     std::string provider_metadata;
 };
 
+// The files named in a message's metadata.attachments (plugins/session_multimodal),
+// as recorded there: the echo provider never reads them.
+std::vector<swh::echo::AttachmentNote> notes_of(std::string_view metadata_json) {
+    std::vector<swh::echo::AttachmentNote> notes;
+    for (const auto &ref : swh::multimodal::attachments_of(metadata_json))
+        notes.push_back({ref.name, ref.mime_type, ref.size});
+    return notes;
+}
+
 Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
     require(request.message_count == 0 || request.messages != nullptr, "request.messages is NULL");
     // Array stride: the struct_size of the host's swh_message (as for the
@@ -135,7 +145,7 @@ Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
                 "request.messages[0].struct_size is too small");
     }
     size_t user_messages = 0, prompt_words = 0;
-    std::string_view last_user;
+    std::string_view last_user, last_user_metadata;
     for (size_t i = 0; i < request.message_count; ++i) {
         const auto &m = *reinterpret_cast<const swh_message *>(
             reinterpret_cast<const char *>(request.messages) + i * stride);
@@ -144,10 +154,12 @@ Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
         if (view(m.role, "message.role") == "user") {
             ++user_messages;
             last_user = content;
+            last_user_metadata = view(m.metadata_json, "message.metadata_json");
         }
     }
 
-    std::string reply = swh::echo::build_reply(settings.prefix, user_messages, last_user);
+    std::string reply = swh::echo::build_reply(settings.prefix, user_messages, last_user) +
+                        swh::echo::attachments_note(notes_of(last_user_metadata));
     std::string_view emitted =
         swh::echo::continuation(reply, view(request.assistant_prefix, "assistant_prefix"));
     std::string_view model = view(request.model, "request.model");

@@ -269,12 +269,50 @@ std::string pick_system_prompt(std::string_view request_system, const std::vecto
     return from(session_config_json);
 }
 
+std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns) {
+    std::vector<Attachments> out;
+    out.reserve(turns.size());
+    for (const auto &t : turns)
+        out.push_back(t.role == "user" ? multimodal::load_attachments(t.metadata_json, "openai")
+                                       : Attachments{});
+    return out;
+}
+
+Json content_parts(std::string_view text, const Attachments &attachments) {
+    Json parts = Json::array();
+    if (!text.empty()) parts.push_back({{"type", "text"}, {"text", std::string(text)}});
+    for (const auto &a : attachments) {
+        const std::string &mime = a.ref.mime_type;
+        if (multimodal::is_image(mime)) {
+            parts.push_back(
+                {{"type", "image_url"},
+                 {"image_url", {{"url", "data:" + mime + ";base64," + multimodal::base64_encode(a.bytes)}}}});
+        } else if (mime == "application/pdf") {
+            parts.push_back(
+                {{"type", "file"},
+                 {"file",
+                  {{"filename", a.ref.name},
+                   {"file_data", "data:application/pdf;base64," + multimodal::base64_encode(a.bytes)}}}});
+        } else if (mime == "text/plain") {
+            parts.push_back({{"type", "text"}, {"text", "Attachment " + a.ref.name + ":\n" + a.bytes}});
+        } else {
+            throw Failure(SWH_E_INVALID, "openai: attachment '" + a.ref.name + "' has type '" + mime +
+                                             "', which Chat Completions cannot take");
+        }
+    }
+    return parts;
+}
+
 Json build_body(const Settings &s, const Prompt &p) {
     Json messages = Json::array();
     if (!p.system_prompt.empty()) messages.push_back({{"role", "system"}, {"content", p.system_prompt}});
-    for (const auto &t : p.turns) {
+    for (size_t i = 0; i < p.turns.size(); ++i) {
+        const auto &t = p.turns[i];
         if (t.role != "user" && t.role != "assistant" && t.role != "system") continue;
-        messages.push_back({{"role", std::string(t.role)}, {"content", std::string(t.content)}});
+        const bool with_files = t.role == "user" && i < p.attachments.size() && !p.attachments[i].empty();
+        messages.push_back({{"role", std::string(t.role)},
+                            {"content", with_files ? content_parts(t.content, p.attachments[i])
+                                                   : Json(std::string(t.content))}});
     }
     if (!p.assistant_prefix.empty())
         messages.push_back({{"role", "assistant"}, {"content", p.assistant_prefix}});

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <swarmhost/cpp/upstream.hpp>
+#include <swh_multimodal/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -40,8 +41,13 @@ Settings parse_settings(const Json &config);
 // The config as JSON (no secrets: only the name of the key's variable).
 Json settings_json(const Settings &s);
 
+using Attachments = std::vector<multimodal::LoadedAttachment>;
+
 struct Prompt {
     std::vector<cpp::upstream::Turn> turns;
+    // Files of each turn's metadata.attachments, read (index = turn index;
+    // may be shorter than turns). Sent with user turns only.
+    std::vector<Attachments> attachments;
     std::string system_prompt;
     std::string assistant_prefix;
     std::string model; // "" = settings.model
@@ -52,6 +58,16 @@ struct Prompt {
 // user message's metadata, else in the session config.
 std::string pick_system_prompt(std::string_view request_system, const std::vector<cpp::upstream::Turn> &turns,
                                std::string_view session_config_json);
+
+// Reads the files named in each turn's metadata.attachments (see
+// plugins/session_multimodal). Throws Failure(SWH_E_INVALID) naming a file
+// that is missing, unreadable or too large: the call fails, nothing is dropped.
+std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns);
+
+// A user turn with attachments as Chat Completions content parts: its text,
+// then images as image_url data URLs, PDFs as file parts, text files as text
+// parts. Throws Failure(SWH_E_INVALID) for a type the API cannot take.
+Json content_parts(std::string_view text, const Attachments &attachments);
 
 Json build_body(const Settings &s, const Prompt &p);
 std::string chat_url(const Settings &s);

@@ -135,6 +135,7 @@ swh_status openai_start(void *handle, const swh_provider_request *request,
 
         swh::openai::Prompt prompt;
         prompt.turns = upstream::conversation(*request);
+        prompt.attachments = swh::openai::load_attachments(prompt.turns);
         std::string_view session_config;
         if (SWH_HAS_MEMBER(request->session, swh_session, config_json))
             session_config = view(request->session->config_json, "session.config_json");
