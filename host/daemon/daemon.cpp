@@ -80,11 +80,11 @@ void drain_then_stop(net::io_context &io, http::Server &server, int grace_second
 
 // Scans the manifest's plugin folders and builds its pipeline. Throws ManifestError.
 std::shared_ptr<Pipeline> load_pipeline(const manifest::Manifest &manifest, DaemonEnvironment &environment) {
-    auto registry = std::make_shared<loader::PluginRegistry>();
-    registry->scan(manifest.plugin_dirs);
-    auto pipeline = std::make_shared<Pipeline>(build_pipeline(manifest, *registry, environment));
-    pipeline->registry = std::move(registry);
-    return pipeline;
+    loader::PluginRegistry registry;
+    registry.scan(manifest.plugin_dirs);
+    auto pipeline = std::make_shared<Pipeline>(build_pipeline(manifest, registry, environment));
+    pipeline->catalog = loader::describe_plugins(registry);
+    return pipeline; // libraries no instance uses are unloaded with `registry`
 }
 
 // The pipeline's storage, keeping the whole pipeline alive while held.

@@ -460,30 +460,6 @@ std::string ApiHandler::metrics_text() const {
 Json ApiHandler::plugins_report() const {
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     const Pipeline &pipeline = *pin;
-    static const loader::PluginRegistry kNone;
-    const loader::PluginRegistry &registry = pipeline.registry ? *pipeline.registry : kNone;
-    Json plugins = Json::array();
-    for (const auto &lib : registry.plugins()) {
-        Json schema = Json::array();
-        for (const auto &field : lib->schema()) {
-            Json entry = {{"key", field.key},
-                          {"type", manifest::to_string(field.type)},
-                          {"required", field.required},
-                          {"description", field.description}};
-            if (field.default_value) entry["default"] = *field.default_value;
-            schema.push_back(std::move(entry));
-        }
-        plugins.push_back({{"name", lib->name()},
-                           {"version", lib->version()},
-                           {"kind", loader::kind_name(lib->kind())},
-                           {"description", lib->description()},
-                           {"file", lib->file()},
-                           {"abi", std::to_string(lib->abi_major()) + "." + std::to_string(lib->abi_minor())},
-                           {"config_schema", std::move(schema)}});
-    }
-    Json failures = Json::array();
-    for (const auto &f : registry.failures())
-        failures.push_back({{"file", f.file}, {"reason", f.reason}});
     Json instances = Json::array();
     instances.push_back({{"name", pipeline.storage->name()},
                          {"plugin", pipeline.storage->library().name()},
@@ -499,9 +475,9 @@ Json ApiHandler::plugins_report() const {
                              {"kind", "session_type"},
                              {"routes", std::move(routes)}});
     }
-    return {{"plugins", std::move(plugins)},
-            {"instances", std::move(instances)},
-            {"load_failures", std::move(failures)}};
+    Json report = pipeline.catalog.is_object() ? pipeline.catalog : Json::object();
+    report["instances"] = std::move(instances);
+    return report;
 }
 
 } // namespace swh::http

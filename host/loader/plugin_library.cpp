@@ -299,4 +299,31 @@ std::string PluginRegistry::failure_hint(const std::string &name) const {
     return "";
 }
 
+nlohmann::json describe_plugins(const PluginRegistry &registry) {
+    using Json = nlohmann::json;
+    Json plugins = Json::array();
+    for (const auto &lib : registry.plugins()) {
+        Json schema = Json::array();
+        for (const auto &field : lib->schema()) {
+            Json entry = {{"key", field.key},
+                          {"type", manifest::to_string(field.type)},
+                          {"required", field.required},
+                          {"description", field.description}};
+            if (field.default_value) entry["default"] = *field.default_value;
+            schema.push_back(std::move(entry));
+        }
+        plugins.push_back({{"name", lib->name()},
+                           {"version", lib->version()},
+                           {"kind", kind_name(lib->kind())},
+                           {"description", lib->description()},
+                           {"file", lib->file()},
+                           {"abi", std::to_string(lib->abi_major()) + "." + std::to_string(lib->abi_minor())},
+                           {"config_schema", std::move(schema)}});
+    }
+    Json failures = Json::array();
+    for (const auto &f : registry.failures())
+        failures.push_back({{"file", f.file}, {"reason", f.reason}});
+    return {{"plugins", std::move(plugins)}, {"load_failures", std::move(failures)}};
+}
+
 } // namespace swh::loader

@@ -97,4 +97,8 @@ class PluginRegistry {
     std::vector<LoadFailure> failures_;
 };
 
+// {"plugins":[{name, version, kind, description, file, abi, config_schema}],
+//  "load_failures":[{file, reason}]}: the registry as GET /v1/plugins shows it.
+nlohmann::json describe_plugins(const PluginRegistry &registry);
+
 } // namespace swh::loader

@@ -16,9 +16,10 @@ namespace swh {
 // Members are destroyed in reverse order: hooks (which may still read the
 // store) go before the storage.
 struct Pipeline {
-    // The plugins found when this pipeline was built (GET /v1/plugins). Its
-    // libraries stay loaded while any instance below uses them.
-    std::shared_ptr<const loader::PluginRegistry> registry;
+    // What the plugin folders held when this pipeline was built, for
+    // GET /v1/plugins: {"plugins":[…],"load_failures":[…]}. Only the
+    // libraries an instance below uses stay loaded.
+    Json catalog = Json::object();
     std::unique_ptr<loader::StorageInstance> storage;
     std::map<std::string, std::unique_ptr<loader::ProviderInstance>> providers;
     std::string default_provider;
