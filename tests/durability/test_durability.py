@@ -5,7 +5,9 @@ SIGKILLed at a seeded random moment; it is restarted on the same store and
 the next round begins. At the end (and after every restart) every message
 whose 201 reached a client must be stored exactly once - the user message and
 the assistant reply the 201 carried, under the ids it carried - and no
-content may be stored twice even when its answer was lost. The session's
+content may be stored twice even when its answer was lost. Every send carries
+an Idempotency-Key; after each restart the sends whose answer was lost are
+retried with their key, and each must then be stored exactly once. The session's
 message_count must equal the rows stored (counter and rows are one atomic
 step). Run for SQLite (default `synchronous: full`), PostgreSQL
 (`synchronous_commit = on`) and Redis (`appendfsync always`); the servers come
@@ -71,7 +73,7 @@ def writer(port, sessions, tag, ledger, stop):
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=REQUEST_TIMEOUT_S)
         try:
             conn.request("POST", "/v1/sessions/%s/messages" % sid, body=payload,
-                         headers={"Content-Type": "application/json"})
+                         headers={"Content-Type": "application/json", "Idempotency-Key": content})
             resp = conn.getresponse()
             raw = resp.read()
         except (OSError, http.client.HTTPException) as e:
@@ -129,6 +131,25 @@ class DurabilityMixin:
         unknown_stored = sum(1 for c in ledger.unknown if c in stored)
         return len(stored), unknown_stored
 
+    def retry_lost_sends(self, daemon, ledger):
+        """A client's retry after a lost answer: same content, same key. Each
+        must be answered (201) and, checked by check_store, stored once."""
+        client = daemon.client
+        was_stored = 0
+        for content, (sid, _what) in sorted(ledger.unknown.items()):
+            before = [m for m in client.messages(sid) if m["role"] == "user" and m["content"] == content]
+            r = client.post("/v1/sessions/%s/messages" % sid, {"content": content},
+                            headers={"Idempotency-Key": content})
+            self.assertEqual(r.status, 201, "retry of %s: %r" % (content, r))
+            if before:
+                was_stored += 1
+                self.assertEqual(r.json["user_message"]["id"], before[0]["id"],
+                                 "the retry of %s must answer the stored question" % content)
+            ledger.ack(content, sid, r.json)
+        retried = len(ledger.unknown)
+        ledger.unknown.clear()
+        return retried, was_stored
+
     def test_kill9_keeps_every_acknowledged_message_once(self):
         rng = random.Random("%s-%d" % (self.store, SEED))
         daemon = self.make_daemon()
@@ -154,9 +175,14 @@ class DurabilityMixin:
             self.assertEqual(ledger.rejected, [], "requests refused for reasons other than the crash")
             daemon.start()  # same manifest, same store
             total, unknown_stored = self.check_store(daemon, sessions, ledger, "%s round %d" % (self.store, rnd))
+            unanswered = len(ledger.unknown)
+            retried, was_stored = self.retry_lost_sends(daemon, ledger)
+            self.check_store(daemon, sessions, ledger, "%s round %d after retries" % (self.store, rnd))
             report.append("round %d: kill after %.2f s, %d acked this round, %d stored in all, "
-                          "%d of %d unanswered sends were stored"
-                          % (rnd, delay, len(ledger.acked) - before, total, unknown_stored, len(ledger.unknown)))
+                          "%d of %d unanswered sends were stored; %d retried with their key (%d answered "
+                          "from the stored question), each stored once"
+                          % (rnd, delay, len(ledger.acked) - before - retried, total, unknown_stored, unanswered,
+                             retried, was_stored))
         sys.stderr.write("\n%s (seed %d):\n  %s\n" % (self.store, SEED, "\n  ".join(report)))
         self.assertGreater(len(ledger.acked), ROUNDS, "too few acknowledged writes to prove anything")
         self.assertEqual(daemon.stop(), 0, daemon.log_tail())
