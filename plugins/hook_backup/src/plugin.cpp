@@ -3,6 +3,7 @@
 // to a folder on configurable triggers (created, every N messages, archived),
 // atomically: temp file in the same folder, fsync, rename, fsync the folder.
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/time.hpp>
 #include <swarmhost/hook.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 
 namespace {
 
+using swh::cpp::iso8601;
 using swh::edge::ErrorSlot;
 using swh::edge::Failure;
 using swh::edge::guarded;
@@ -47,19 +49,6 @@ std::string text_of(swh_str s) {
 Json json_of(swh_str s) {
     Json j = Json::parse(text_of(s), nullptr, false);
     return j.is_discarded() ? Json::object() : j;
-}
-
-// Microseconds since the epoch -> "2026-11-25T14:39:42.123456Z" (as the HTTP API).
-std::string iso8601(int64_t us) {
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0) frac += 1000000, secs -= 1;
-    const std::time_t t = static_cast<std::time_t>(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
-    return buf;
 }
 
 Json session_json(const swh_session &s) {

@@ -4,6 +4,7 @@
 // questions). Unusual behaviour (bursts above a threshold, too many active
 // sessions) is flagged as one JSON line in a file and logged.
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/time.hpp>
 #include <swarmhost/hook.h>
 
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@
 
 namespace {
 
+using swh::cpp::iso8601;
 using swh::edge::ErrorSlot;
 using swh::edge::Failure;
 using swh::edge::guarded;
@@ -41,18 +43,6 @@ Json read_config(const swh_host_api *host, const swh_config *cfg) {
 
 std::string text_of(swh_str s) {
     return s.ptr == nullptr ? std::string() : std::string(s.ptr, s.len);
-}
-
-std::string iso8601(int64_t us) {
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0) frac += 1000000, secs -= 1;
-    const std::time_t t = static_cast<std::time_t>(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
-    return buf;
 }
 
 const char *event_name(uint32_t type) {

@@ -11,6 +11,7 @@
 #include "sniff.hpp"
 #include "store.hpp"
 #include "upload.hpp"
+#include <swarmhost/cpp/time.hpp>
 
 #include <swh_multimodal/attachments.hpp>
 
@@ -28,6 +29,7 @@
 namespace {
 
 using swh::cpp::Failure;
+using swh::cpp::iso8601;
 using swh::multimodal::HttpError;
 using Json = nlohmann::json;
 
@@ -35,19 +37,6 @@ constexpr const char *kStateKey = "multimodal";
 
 std::string dump(const Json &j) {
     return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-// Microseconds since the epoch -> "2026-11-25T14:39:42.123456Z" (as the HTTP API).
-std::string iso8601(int64_t us) {
-    int64_t secs = us / 1000000, frac = us % 1000000;
-    if (frac < 0) frac += 1000000, secs -= 1;
-    const std::time_t t = static_cast<std::time_t>(secs);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[48];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(frac));
-    return buf;
 }
 
 Json error_body(const std::string &code, const std::string &message) {

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <swarmhost/cpp/time.hpp>
 
 #include <cstdint>
 #include <optional>
@@ -56,6 +57,6 @@ Outcome complete(WorkflowState &state, int64_t now_us);
 const char *status_name(Status status);
 
 // Microseconds since the epoch -> "2026-11-25T14:39:42.123456Z" (as the HTTP API).
-std::string iso8601(int64_t us);
+using swh::cpp::iso8601;
 
 } // namespace swh::templated
