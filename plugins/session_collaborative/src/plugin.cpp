@@ -57,18 +57,6 @@ const char *permission_name(Permission p) {
     return p == kAdmin ? "admin" : p == kWrite ? "write" : "read";
 }
 
-// A failure of a non-route entry point, where the host writes the answer.
-Failure as_failure(const ApiError &e) {
-    switch (e.status()) {
-    case 400:
-        return Failure(SWH_E_INVALID, e.what());
-    case 403:
-        return Failure(SWH_E_PERMISSION, e.what());
-    default:
-        return Failure(SWH_E_INTERNAL, e.what());
-    }
-}
-
 // Refuses `caller` unless it is a participant holding `needed`. The empty
 // caller (no X-Swarmhost-User) is never anyone.
 void require(const Roster &roster, std::string_view caller, Permission needed) {
@@ -108,10 +96,6 @@ std::string valid_user_id(const Json &value) {
     return user;
 }
 
-std::string error_body(const ApiError &e) {
-    return Json{{"error", {{"code", e.code()}, {"message", e.what()}}}}.dump();
-}
-
 class Collaborative {
   public:
     Collaborative(swh::cpp::Host host, const swh::cpp::Config &config)
@@ -120,13 +104,9 @@ class Collaborative {
 
     std::span<const swh_route> routes() const { return kRoutes; }
 
+    // An ApiError thrown here is answered by the SDK helper as a JSON error.
     void handle(const swh::cpp::RouteRequest &request, swh::cpp::Response &response) {
-        try {
-            const Roster roster = Roster::from_metadata(request.session.metadata_json);
-            dispatch(request, roster, response);
-        } catch (const ApiError &e) {
-            response.json(static_cast<uint32_t>(e.status()), error_body(e));
-        }
+        dispatch(request, Roster::from_metadata(request.session.metadata_json), response);
     }
 
     // The creator is the first participant and its first admin.
@@ -140,29 +120,22 @@ class Collaborative {
         return roster.metadata_patch();
     }
 
+    // A refusal (ApiError 403) reaches the host as SWH_E_PERMISSION.
     void on_user_message(const swh::cpp::SessionMessage &in, swh::cpp::Editor &editor) {
-        try {
-            const Roster roster = Roster::from_metadata(in.session.metadata_json);
-            require(roster, in.caller_user_id, kWrite);
-            editor.merge_metadata(Json{
-                {"participant_id", in.caller_user_id},
-                {"collaborative_session", true},
-                {"participant_count",
-                 roster.size()}}.dump());
-        } catch (const ApiError &e) {
-            throw as_failure(e);
-        }
+        const Roster roster = Roster::from_metadata(in.session.metadata_json);
+        require(roster, in.caller_user_id, kWrite);
+        editor.merge_metadata(Json{
+            {"participant_id", in.caller_user_id},
+            {"collaborative_session", true},
+            {"participant_count",
+             roster.size()}}.dump());
     }
 
     void authorize(const swh::cpp::Session &session, std::string_view caller, std::string_view action) {
         const PermissionSet needed = swh::collaborative::permission_bit(action);
         // An action this type does not know is refused rather than waved through.
         if (needed == 0) throw Failure(SWH_E_PERMISSION, "unknown action '" + std::string(action) + "'");
-        try {
-            require(Roster::from_metadata(session.metadata_json), caller, static_cast<Permission>(needed));
-        } catch (const ApiError &e) {
-            throw as_failure(e);
-        }
+        require(Roster::from_metadata(session.metadata_json), caller, static_cast<Permission>(needed));
     }
 
   private:

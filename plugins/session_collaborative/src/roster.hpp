@@ -5,6 +5,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <swarmhost/cpp/plugin.hpp>
 
 #include <cstddef>
 #include <cstdint>
@@ -20,19 +21,9 @@ using Json = nlohmann::json;
 // The metadata key this type owns.
 inline constexpr const char *kStateKey = "collaborative";
 
-// An error with its HTTP answer; routes answer it, the other entry points
-// map it to a status.
-class ApiError : public std::runtime_error {
-  public:
-    ApiError(int status, std::string code, const std::string &message)
-        : std::runtime_error(message), status_(status), code_(std::move(code)) {}
-    int status() const noexcept { return status_; }
-    const std::string &code() const noexcept { return code_; }
-
-  private:
-    int status_;
-    std::string code_;
-};
+// An error with its HTTP answer (the SDK helper answers it from a route and
+// maps it to a status elsewhere: 403 -> SWH_E_PERMISSION, ...).
+using ApiError = swh::cpp::HttpError;
 
 ApiError bad_request(const std::string &message);
 ApiError forbidden(const std::string &message);

@@ -39,10 +39,6 @@ std::string dump(const Json &j) {
     return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-Json error_body(const std::string &code, const std::string &message) {
-    return {{"error", {{"code", code}, {"message", message}}}};
-}
-
 // This type's state in a session's metadata: {"attachments": {id: record}}.
 // Missing or malformed parts read as empty.
 Json state_of(std::string_view session_metadata_json) {
@@ -73,20 +69,17 @@ class MultiModal {
 
     std::span<const swh_route> routes() const { return kRoutes; }
 
+    // An HttpError thrown here is answered by the SDK helper as a JSON error.
     void handle(const swh::cpp::RouteRequest &request, swh::cpp::Response &response) {
-        try {
-            switch (request.route_index) {
-            case kUpload:
-                return upload(request, response);
-            case kList:
-                return list(request, response);
-            case kDownload:
-                return download(request, response);
-            default:
-                throw Failure(SWH_E_NOT_FOUND, "multimodal: no such route");
-            }
-        } catch (const HttpError &e) {
-            response.json(static_cast<uint32_t>(e.status()), dump(error_body(e.code(), e.what())));
+        switch (request.route_index) {
+        case kUpload:
+            return upload(request, response);
+        case kList:
+            return list(request, response);
+        case kDownload:
+            return download(request, response);
+        default:
+            throw Failure(SWH_E_NOT_FOUND, "multimodal: no such route");
         }
     }
 

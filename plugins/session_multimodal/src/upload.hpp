@@ -7,23 +7,14 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <swarmhost/cpp/plugin.hpp>
 #include <utility>
 
 namespace swh::multimodal {
 
-// An error answered to the client as {"error":{"code","message",...}} with
-// this HTTP status (thrown inside a route, caught before respond).
-class HttpError : public std::runtime_error {
-  public:
-    HttpError(int status, std::string code, const std::string &message)
-        : std::runtime_error(message), status_(status), code_(std::move(code)) {}
-    int status() const noexcept { return status_; }
-    const std::string &code() const noexcept { return code_; }
-
-  private:
-    int status_;
-    std::string code_;
-};
+// An error answered to the client as {"error":{"code","message"}} with its
+// HTTP status (the SDK helper answers it when a route throws it).
+using HttpError = swh::cpp::HttpError;
 
 // What the client sent: its label and name are claims, `bytes` the content.
 struct Upload {

@@ -53,6 +53,7 @@
 #include <concepts>
 #include <cstddef>
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <optional>
 #include <span>
@@ -337,6 +338,61 @@ constexpr swh_route route(const char *method, const char *path) noexcept {
     return swh_route{sizeof(swh_route), method, path};
 }
 
+// A failure with its HTTP answer. Thrown from a session type's handle(), the
+// helper answers {"error":{"code":…,"message":…}} with `status` (the host's
+// error shape); thrown elsewhere (on_user_message, authorize) it is a Failure
+// whose swh_status matches the HTTP status (403 -> SWH_E_PERMISSION, …).
+class HttpError : public Failure {
+  public:
+    HttpError(int status, std::string code, const std::string &message)
+        : Failure(status_for(status), message), http_status_(status), code_(std::move(code)) {}
+    int status() const noexcept { return http_status_; }
+    const std::string &code() const noexcept { return code_; }
+    // The JSON error body.
+    std::string body() const {
+        return "{\"error\":{\"code\":\"" + escape(code_) + "\",\"message\":\"" + escape(what()) + "\"}}";
+    }
+
+  private:
+    static swh_status status_for(int http) noexcept {
+        switch (http) {
+        case 403:
+            return SWH_E_PERMISSION;
+        case 404:
+            return SWH_E_NOT_FOUND;
+        case 409:
+            return SWH_E_CONFLICT;
+        case 422:
+            return SWH_E_REJECTED;
+        case 429:
+            return SWH_E_RATE_LIMITED;
+        case 503:
+            return SWH_E_UNAVAILABLE;
+        default:
+            return http >= 400 && http < 500 ? SWH_E_INVALID : SWH_E_INTERNAL;
+        }
+    }
+    static std::string escape(std::string_view text) {
+        std::string out;
+        for (const char c : text) {
+            if (c == '"' || c == '\\') {
+                out += '\\';
+                out += c;
+            } else if (static_cast<unsigned char>(c) < 0x20) {
+                char hex[8];
+                std::snprintf(hex, sizeof hex, "\\u%04x",
+                              static_cast<unsigned>(static_cast<unsigned char>(c)));
+                out += hex;
+            } else {
+                out += c;
+            }
+        }
+        return out;
+    }
+    int http_status_;
+    std::string code_;
+};
+
 // A routed request (borrowed views, valid during handle()).
 struct RouteRequest {
     uint32_t route_index = 0; // index into routes()
@@ -603,7 +659,13 @@ swh_status st_handle_route(void *handle, const swh_route_request *request,
     return call<Impl>(handle, [&](Impl &impl) {
         const RouteRequest in = RouteRequest::from(request);
         Response out(response);
-        return as_status([&] { return impl.handle(in, out); });
+        try {
+            return as_status([&] { return impl.handle(in, out); });
+        } catch (const HttpError &e) {
+            if (out.answered()) throw; // answered already: report the failure instead
+            out.json(static_cast<uint32_t>(e.status()), e.body());
+            return SWH_OK;
+        }
     });
 }
 
