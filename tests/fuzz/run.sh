@@ -3,7 +3,7 @@
 #
 #   tests/fuzz/run.sh TARGET|all SECONDS [extra libFuzzer flags...]
 #
-# TARGET: fuzz_manifest, fuzz_request_body, fuzz_request_query, fuzz_sse, or
+# TARGET: fuzz_manifest, fuzz_request_body, fuzz_request_query, fuzz_sse, fuzz_upload, or
 # `all` (each in turn, SECONDS each). Builds into $SWH_FUZZ_BUILD_DIR
 # (default ./build-fuzz, CMake preset `fuzz`: clang-14, ASan+UBSan, -j2).
 # The committed seeds in tests/fuzz/corpus/<target>/ are read, never
@@ -14,7 +14,7 @@
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-targets_all=(fuzz_manifest fuzz_request_body fuzz_request_query fuzz_sse)
+targets_all=(fuzz_manifest fuzz_request_body fuzz_request_query fuzz_sse fuzz_upload)
 
 if [[ $# -lt 2 || ! "$2" =~ ^[0-9]+$ ]]; then
   sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
