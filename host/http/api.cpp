@@ -3,6 +3,7 @@
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 namespace swh::http {
@@ -88,6 +89,14 @@ class StreamedReply : public SendObserver {
     std::shared_ptr<void> stream_slot_;
     bool started_ = false;
 };
+
+// A session type's event may end the streams of users who lost access to
+// the session: {"revoke_access": ["bob"], ...} (docs/session-types.md).
+bool revokes(const SessionEvent &event, const std::string &listener) {
+    const auto it = event.data.find("revoke_access");
+    if (it == event.data.end() || !it->is_array()) return false;
+    return std::any_of(it->begin(), it->end(), [&](const Json &user) { return user == listener; });
+}
 
 Access access_of(const auth::Principal &principal) {
     return Access{principal.user, principal.tenant(), !(principal.authenticated && principal.admin)};
@@ -353,13 +362,13 @@ void ApiHandler::session_events(const std::string &session_id, const auth::Princ
         }
         exchange->start_stream();
         exchange->keep_alive(keepalive_);
-        auto relay = [exchange, slot](const SessionEvent &event) {
+        auto relay = [exchange, slot, listener = principal.user](const SessionEvent &event) {
             if (exchange->client_gone()) return false;
             Json data = event.message   ? to_json(*event.message)
                         : event.session ? to_json(*event.session)
                                         : event.data;
             exchange->send_event(event.type, dump_json(data));
-            if (event.type == "session_deleted" || event.type == "shutdown") {
+            if (event.type == "session_deleted" || event.type == "shutdown" || revokes(event, listener)) {
                 exchange->end_stream();
                 return false;
             }

@@ -268,15 +268,25 @@ class CollaborativeTests(CollaborativeHelpers, DaemonTestCase):
         self.assertMessage(user_msg, sid, "user", "for everyone")
         self.assertEqual(user_msg["metadata"]["participant_id"], "bob")
         self.assertMessage(assistant_msg, sid, "assistant", "echo#1 for everyone")
-        self.assertEqual(left, {"user_id": "erin", "participant_count": 3, "removed_by": "erin"})
+        self.assertEqual(left, {"user_id": "erin", "participant_count": 3, "removed_by": "erin",
+                                "revoke_access": ["erin"]})
 
     def test_removed_participant_cannot_open_events(self):
         sid = self.team()
-        stream, _ = self.open_events(sid, "carol")
-        stream.close()
+        stream, events = self.open_events(sid, "carol")
+        other, other_events = self.open_events(sid, "bob")
         r = self.call("DELETE", self.participants_path(sid, "carol"), "owner")
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["removed_by"], "owner")
+        # carol's open stream gets the news, then ends; bob's goes on
+        left = self.read_until(events, lambda e: e.event == "participant_left")[-1]
+        self.assertEqual(left.json["revoke_access"], ["carol"])
+        self.assertEqual(list(events), [], "carol's stream must end once she is removed")
+        stream.close()
+        self.read_until(other_events, lambda e: e.event == "participant_left")
+        self.assertEqual(self.send_as(sid, "bob", "still here").status, 201)
+        self.read_until(other_events, lambda e: e.event == "message")
+        other.close()
         r = self.client.stream("/v1/sessions/%s/events" % sid, None, method="GET", headers=as_user("carol"))
         if isinstance(r, swh_harness.SSEStream):
             r.close()

@@ -263,10 +263,12 @@ class Collaborative {
             throw conflict("user '" + user + "' is the last admin of this session; make another admin first");
 
         roster.remove(user);
-        const Json event{{"user_id", user}, {"participant_count", roster.size()}, {"removed_by", caller}};
+        const Json answer{{"user_id", user}, {"participant_count", roster.size()}, {"removed_by", caller}};
+        Json event = answer;
+        event["revoke_access"] = Json::array({user}); // the host ends their open /events streams
         response.merge_session_metadata(roster.metadata_patch());
         response.publish("participant_left", event.dump());
-        response.json(200, event.dump());
+        response.json(200, answer.dump());
     }
 
     swh::cpp::Host host_;
