@@ -48,12 +48,18 @@ void Authenticator::reload(const manifest::AuthSettings &settings) {
     set->rate_per_second = settings.rate_per_second;
     set->burst = settings.burst;
     set->max_streams = settings.max_streams_per_key;
+    // The manifest's keys and the keys file's are one set: a key or an id
+    // may appear once (stream slots are counted per id).
     std::vector<manifest::Diagnostic> duplicates;
-    for (auto &key : all_keys(settings)) {
-        const std::string hash = key.sha256;
-        if (auto [it, fresh] = set->by_hash.emplace(hash, std::move(key)); !fresh)
+    std::map<std::string, const manifest::ApiKey *> by_id;
+    std::vector<manifest::ApiKey> keys = all_keys(settings);
+    for (const auto &key : keys) {
+        if (auto [it, fresh] = by_id.try_emplace(key.id, &key); !fresh)
             duplicates.push_back(
-                {it->second.mark, "the same key appears twice (also as '" + it->second.id + "')"});
+                {key.mark, "duplicate key id '" + key.id + "' (first at " + it->second->mark.str() + ")"});
+        if (auto [it, fresh] = set->by_hash.try_emplace(key.sha256, key); !fresh)
+            duplicates.push_back({key.mark, "the same key appears twice (first as '" + it->second.id +
+                                                "' at " + it->second.mark.str() + ")"});
     }
     if (!duplicates.empty()) throw manifest::ManifestError(std::move(duplicates));
     std::lock_guard lock(mutex_);

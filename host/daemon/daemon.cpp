@@ -146,7 +146,9 @@ int serve(const ServeOptions &options) {
     PostBlocking post_blocking = [&workers](std::function<void()> job) {
         net::post(workers, std::move(job));
     };
-    SessionManager sessions(pipeline, post_blocking);
+    const size_t provider_count = pipeline->providers.size();
+    // The manager holds the only reference: a reload releases generation 1 too.
+    SessionManager sessions(std::move(pipeline), post_blocking);
     environment.attach_events(&sessions.events());
     http::ApiHandler api(sessions, metrics, *authenticator, post_blocking,
                          std::chrono::seconds(manifest.server.sse_keepalive_seconds));
@@ -175,10 +177,23 @@ int serve(const ServeOptions &options) {
         } catch (const manifest::ManifestError &e) {
             throw refuse(e.what());
         }
-        if (next.server.listen != manifest.server.listen ||
-            next.server.io_threads != manifest.server.io_threads ||
-            next.server.worker_threads != manifest.server.worker_threads)
-            spdlog::warn("reload: server.listen / io_threads / worker_threads apply only after a restart");
+        // The listener, thread pools and HTTP limits were built at start; name each changed one.
+        std::string restart_only;
+        const auto note = [&restart_only](const char *name, bool changed) {
+            if (changed) restart_only += std::string(restart_only.empty() ? "" : ", ") + "server." + name;
+        };
+        const auto &was = manifest.server, &now = next.server;
+        note("listen", now.listen != was.listen);
+        note("io_threads", now.io_threads != was.io_threads);
+        note("worker_threads", now.worker_threads != was.worker_threads);
+        note("max_body_bytes", now.max_body_bytes != was.max_body_bytes);
+        note("max_header_bytes", now.max_header_bytes != was.max_header_bytes);
+        note("read_timeout_seconds", now.read_timeout_seconds != was.read_timeout_seconds);
+        note("request_timeout_seconds", now.request_timeout_seconds != was.request_timeout_seconds);
+        note("sse_keepalive_seconds", now.sse_keepalive_seconds != was.sse_keepalive_seconds);
+        note("shutdown_grace_seconds", now.shutdown_grace_seconds != was.shutdown_grace_seconds);
+        if (!restart_only.empty())
+            spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
         environment.attach_storage(storage_of(fresh));
         sessions.swap_pipeline(fresh); // the old one lives on in the requests that still use it
         ++generation;
@@ -215,8 +230,8 @@ int serve(const ServeOptions &options) {
     const auto bound = server->local_endpoint();
     spdlog::info(
         "swarmhost {} listening on http://{}:{} (storage {}, providers {}, {} io threads, {} workers)",
-        SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin,
-        pipeline->providers.size(), io_threads, worker_threads);
+        SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin, provider_count,
+        io_threads, worker_threads);
 
     net::signal_set hangup(io, SIGHUP);
     std::function<void()> on_hangup = [&] {
@@ -255,7 +270,6 @@ int serve(const ServeOptions &options) {
     server.reset();
     environment.attach_storage(nullptr);
     environment.attach_events(nullptr);
-    pipeline.reset();
     sessions.swap_pipeline(nullptr); // hooks drain their queues, then every plugin unloads
     spdlog::info("stopped");
     return 0;

@@ -133,7 +133,7 @@ void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, s
         try {
             respond_json(*exchange, status, job());
         } catch (const ApiError &e) {
-            respond_error(*exchange, e.kind(), e.what());
+            respond_error(*exchange, e); // keeps Retry-After
         } catch (const std::exception &e) {
             spdlog::error("internal error: {}", e.what());
             respond_error(*exchange, ErrorKind::Internal, "internal error");
@@ -284,7 +284,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
         }
         return method_not_allowed(*exchange, method, "GET, POST");
     } catch (const ApiError &e) {
-        respond_error(*exchange, e.kind(), e.what());
+        respond_error(*exchange, e); // keeps Retry-After
     }
 }
 

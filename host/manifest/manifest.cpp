@@ -179,20 +179,22 @@ SourceMark mark_of_exception(const YAML::Exception &e, const std::string &file) 
     return {file, e.mark.line + 1, e.mark.column + 1};
 }
 
-[[noreturn]] void throw_open_error(const std::string &path, int error_number) {
+// `what`: "manifest", "keys file".
+[[noreturn]] void throw_open_error(const std::string &path, int error_number, const char *what) {
     // Line 0: the problem is the file itself, so the diagnostic reads "path: cannot open ...".
-    throw ManifestError(
-        {{SourceMark{path, 0, 0}, "cannot open manifest: " + std::generic_category().message(error_number)}});
+    throw ManifestError({{SourceMark{path, 0, 0}, std::string("cannot open ") + what + ": " +
+                                                      std::generic_category().message(error_number)}});
 }
 
-std::string read_text(const std::string &path) {
+std::string read_text(const std::string &path, const char *what = "manifest") {
     std::error_code ignored;
-    if (fs::is_directory(path, ignored)) throw_open_error(path, EISDIR); // ifstream "opens" folders on Linux
+    if (fs::is_directory(path, ignored))
+        throw_open_error(path, EISDIR, what); // ifstream "opens" folders on Linux
     errno = 0;
     std::ifstream in(path, std::ios::binary);
-    if (!in) throw_open_error(path, errno != 0 ? errno : ENOENT);
+    if (!in) throw_open_error(path, errno != 0 ? errno : ENOENT, what);
     std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    if (in.bad()) throw_open_error(path, errno != 0 ? errno : EIO);
+    if (in.bad()) throw_open_error(path, errno != 0 ? errno : EIO, what);
     return text;
 }
 
@@ -758,7 +760,7 @@ Manifest parse_manifest(const std::string &yaml_text, const std::string &file_la
 }
 
 std::vector<ApiKey> load_keys_file(const std::string &path) {
-    const std::string text = read_text(path);
+    const std::string text = read_text(path, "keys file (auth.keys_file)");
     const YAML::Node root = load_yaml(text, path);
     return Parser(path, fs::absolute(path).parent_path()).run_keys_file(root);
 }

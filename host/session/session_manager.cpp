@@ -77,6 +77,7 @@ struct SessionManager::SendState {
     bool stream = false;
     bool stateless = false;            // OpenAI-style completion without a stored session
     std::shared_ptr<void> idempotency; // held until the reply is finished
+    std::shared_ptr<void> reservation; // room under max_messages_per_session, held likewise
     // Provider attempts: candidates[0] is the session's provider, then its
     // manifest fallbacks in order.
     std::vector<Message> history;
@@ -306,14 +307,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     if (!pipeline_.routable(state->session.provider))
         throw ApiError(ErrorKind::Unavailable,
                        "provider '" + state->session.provider + "' of this session is not configured");
-    // A send stores two messages (question and reply).
-    if (const uint64_t cap = pipeline_.max_messages_per_session;
-        cap > 0 && state->session.message_count + 2 > cap)
-        throw ApiError(ErrorKind::Conflict, "session '" + state->session.id + "' holds " +
-                                                std::to_string(state->session.message_count) +
-                                                " messages; server.max_messages_per_session allows " +
-                                                std::to_string(cap) +
-                                                " (start a new session or archive this one)");
+    state->reservation = reserve_messages(pipeline_, state->session.id, 2); // question and reply
 
     state->observer = std::move(observer);
     state->stream = params.stream;
@@ -411,6 +405,41 @@ void SessionManager::vet_with_session_type(SendState &state, const std::string &
                        "message rejected by session type " + type->name() + ": " + *verdict.edits.rejection);
     if (verdict.edits.content) state.user.content = std::move(*verdict.edits.content);
     state.user.metadata.update(verdict.edits.metadata_patch);
+}
+
+// Concurrent sends must not overshoot server.max_messages_per_session: each
+// send reserves its messages, and the check counts the stored messages (read
+// under the session's lock) plus the reservations of sends still in flight.
+std::shared_ptr<void> SessionManager::reserve_messages(Pipeline &pipeline_, const std::string &session_id,
+                                                       uint64_t count) {
+    const uint64_t cap = pipeline_.max_messages_per_session;
+    if (cap == 0) return nullptr;
+    std::lock_guard lock(session_lock(session_id));
+    const auto stored = storage_call([&] { return pipeline_.storage->get_session(session_id); });
+    if (!stored) throw ApiError(ErrorKind::NotFound, "session '" + session_id + "' not found");
+    std::lock_guard reserved_lock(reserved_mutex_);
+    uint64_t &reserved = reserved_[session_id];
+    if (stored->message_count + reserved + count > cap) {
+        if (reserved == 0) reserved_.erase(session_id);
+        throw ApiError(ErrorKind::Conflict,
+                       "session '" + session_id + "' holds " + std::to_string(stored->message_count) +
+                           " messages (" + std::to_string(reserved) +
+                           " more on the way); "
+                           "server.max_messages_per_session allows " +
+                           std::to_string(cap) + " (start a new session or archive this one)");
+    }
+    reserved += count;
+    struct Release {
+        SessionManager &owner;
+        std::string id;
+        uint64_t count;
+        ~Release() {
+            std::lock_guard release(owner.reserved_mutex_);
+            if (auto it = owner.reserved_.find(id); it != owner.reserved_.end() && (it->second -= count) == 0)
+                owner.reserved_.erase(it);
+        }
+    };
+    return std::make_shared<Release>(*this, session_id, count);
 }
 
 std::mutex &SessionManager::session_lock(const std::string &session_id) {
@@ -551,6 +580,7 @@ std::function<void()> SessionManager::complete(CompletionParams params,
     } else {
         state->session = get_session(params.session_id);
         authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
+        state->reservation = reserve_messages(pipeline_, state->session.id, 2);
         if (state->session.status != SWH_SESSION_ACTIVE)
             throw ApiError(ErrorKind::Conflict,
                            "session '" + params.session_id + "' is " + state->session.status);

@@ -13,6 +13,7 @@
 
 #include <array>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -175,6 +176,11 @@ class SessionManager {
     void vet_with_session_type(SendState &state, const std::string &caller);
     // Route calls and metadata writes of one session are serialised (striped).
     std::mutex &session_lock(const std::string &session_id);
+    // Room for `count` more messages under server.max_messages_per_session,
+    // held until the returned token dies; ApiError 409 when there is none.
+    std::shared_ptr<void> reserve_messages(Pipeline &pipeline, const std::string &session_id, uint64_t count);
+    std::mutex reserved_mutex_;
+    std::map<std::string, uint64_t> reserved_; // session -> messages of sends in flight
 
     // Idempotency keys being answered right now ("session\nkey"): a retry
     // that races its first attempt gets 409 instead of a second message.
