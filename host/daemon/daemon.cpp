@@ -78,6 +78,15 @@ void drain_then_stop(net::io_context &io, http::Server &server, int grace_second
     (*poll)();
 }
 
+// Why this daemon must not listen where it would ("" = fine): without API
+// keys every caller is trusted, so only a loopback address will do.
+std::string exposure_problem(const manifest::AuthSettings &auth, const net::ip::tcp::endpoint &endpoint,
+                             const std::string &listen) {
+    if (auth.mode == "api_keys" || endpoint.address().is_loopback()) return "";
+    return auth.mark.str() + ": auth is 'none' but the daemon would listen on " + listen +
+           ", which is not a loopback address; add an auth section with API keys (docs/security.md)";
+}
+
 // Scans the manifest's plugin folders and builds its pipeline. Throws ManifestError.
 std::shared_ptr<Pipeline> load_pipeline(const manifest::Manifest &manifest, DaemonEnvironment &environment) {
     loader::PluginRegistry registry;
@@ -125,14 +134,11 @@ int serve(const ServeOptions &options) {
         spdlog::error("cannot start: {}", e.what());
         return 1;
     }
+    if (const std::string exposed = exposure_problem(manifest.auth, endpoint, listen); !exposed.empty()) {
+        spdlog::error("cannot start: {}", exposed);
+        return 1;
+    }
     if (!authenticator->enabled()) {
-        if (!endpoint.address().is_loopback()) {
-            spdlog::error(
-                "cannot start: {}: auth is 'none' but the daemon would listen on {}, which is not a "
-                "loopback address; add an auth section with API keys (docs/security.md)",
-                manifest.auth.mark.str(), listen);
-            return 1;
-        }
         spdlog::warn("auth: none — every caller on this machine is trusted (listening on loopback only); "
                      "see docs/security.md for API keys");
     } else {
@@ -278,7 +284,13 @@ int serve(const ServeOptions &options) {
 int check(const std::string &manifest_path, const std::vector<std::string> &extra_plugin_dirs) {
     try {
         auto manifest = load_with_extra_dirs(manifest_path, extra_plugin_dirs);
-        parse_listen(manifest.server.listen);
+        if (const std::string exposed =
+                exposure_problem(manifest.auth, parse_listen(manifest.server.listen), manifest.server.listen);
+            !exposed.empty()) {
+            std::cerr << exposed << "\n";
+            return 1;
+        }
+        auth::Authenticator keys(manifest.auth); // reads the keys file: its errors too
         loader::PluginRegistry registry;
         registry.scan(manifest.plugin_dirs);
         check_pipeline(manifest, registry);

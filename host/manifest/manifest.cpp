@@ -429,6 +429,9 @@ class Parser {
         count_at(view, "burst", auth.burst);
         count_at(view, "max_streams_per_key", auth.max_streams_per_key);
         auth.keys = read_api_keys(view);
+        if (auth.mode == "none" && (view.get("keys") || view.get("keys_file")))
+            error(auth.mark, "auth.mode is 'none' but keys are given; they would be ignored (use mode: "
+                             "api_keys, or drop them)");
         if (auth.mode == "api_keys" && auth.keys.empty() && auth.keys_file.empty())
             error(auth.mark, "auth.mode api_keys needs 'keys' or 'keys_file' (expected at least one key)");
     }

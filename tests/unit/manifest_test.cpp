@@ -401,3 +401,34 @@ TEST_CASE("manifest: load_manifest file errors", "[manifest][errors]") {
                           path + ":4:1: unknown top-level key 'providres'; did you mean 'providers'?");
     }
 }
+
+TEST_CASE("manifest: auth sections", "[manifest][auth]") {
+    const std::string hash(64, 'a');
+    SECTION("absent or 'none' means no keys") {
+        CHECK(parse_manifest(kRequired, "m.yaml").auth.mode == "none");
+        CHECK(parse_manifest(kRequired + "auth: none\n", "m.yaml").auth.mode == "none");
+    }
+    SECTION("a map means api_keys, with keys and limits") {
+        const auto m = parse_manifest(kRequired +
+                                          "auth:\n  rate_per_second: 2.5\n  burst: 5\n  keys:\n"
+                                          "    - { id: a, user: alice, sha256: " +
+                                          hash + " }\n",
+                                      "m.yaml");
+        CHECK(m.auth.mode == "api_keys");
+        REQUIRE(m.auth.keys.size() == 1);
+        CHECK(m.auth.keys[0].user == "alice");
+        CHECK(m.auth.keys[0].role == "user");
+        CHECK(m.auth.rate_per_second == 2.5);
+        CHECK(m.auth.burst == 5);
+    }
+    SECTION("keys with mode none would be ignored: refused") {
+        CHECK(manifest_errors(kRequired + "auth: { mode: none, keys_file: k.yaml }") ==
+              Lines{"m.yaml:4:7: auth.mode is 'none' but keys are given; they would be ignored (use mode: "
+                    "api_keys, or drop them)"});
+    }
+    SECTION("api_keys without any key is refused") {
+        CHECK(
+            manifest_errors(kRequired + "auth: { mode: api_keys }") ==
+            Lines{"m.yaml:4:7: auth.mode api_keys needs 'keys' or 'keys_file' (expected at least one key)"});
+    }
+}
