@@ -7,7 +7,8 @@
 #   2. asan:  builds a subset of the tree with ASan+UBSan (GCC, preset `asan`)
 #             into ./build-asan and runs the matching ctest subset with every
 #             sanitizer report fatal. The subset: unit, loader, http,
-#             integration, limits, durability (sqlite + postgres), fuzz.replay
+#             integration, limits, durability (sqlite + postgres), fuzz.replay,
+#             session_types.host_routing (host session-type routing, events)
 #             (the committed corpora) - everything that runs host code in
 #             process or the real daemon with the sqlite/echo plugins. Left
 #             out: the provider plugins (openai/anthropic + fake upstream + npm
@@ -65,8 +66,8 @@ if [[ "$skip" != *asan* ]]; then
   build="$root/build-asan"
   targets=(swarmhost swh_unit_tests swh_loader_tests swh_http_tests swh_storage_sqlite swh_storage_postgres
            swh_provider_echo swh_broken_plugins fuzz_manifest_replay fuzz_request_body_replay
-           fuzz_request_query_replay fuzz_sse_replay)
-  regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|integration\.|limits\.|durability\.|fuzz\.replay\.)}"
+           fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay swh_fixture_session_type)
+  regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing)}"
   reports="$build/sanitizer-reports"
   mkdir -p "$build"
   if cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" \
