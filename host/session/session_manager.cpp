@@ -418,17 +418,17 @@ std::shared_ptr<void> SessionManager::reserve_messages(Pipeline &pipeline_, cons
     const auto stored = storage_call([&] { return pipeline_.storage->get_session(session_id); });
     if (!stored) throw ApiError(ErrorKind::NotFound, "session '" + session_id + "' not found");
     std::lock_guard reserved_lock(reserved_mutex_);
-    uint64_t &reserved = reserved_[session_id];
-    if (stored->message_count + reserved + count > cap) {
-        if (reserved == 0) reserved_.erase(session_id);
+    const auto found = reserved_.find(session_id);
+    const uint64_t in_flight = found == reserved_.end() ? 0 : found->second;
+    if (stored->message_count + in_flight + count > cap) {
         throw ApiError(ErrorKind::Conflict,
                        "session '" + session_id + "' holds " + std::to_string(stored->message_count) +
-                           " messages (" + std::to_string(reserved) +
+                           " messages (" + std::to_string(in_flight) +
                            " more on the way); "
                            "server.max_messages_per_session allows " +
                            std::to_string(cap) + " (start a new session or archive this one)");
     }
-    reserved += count;
+    reserved_[session_id] += count;
     struct Release {
         SessionManager &owner;
         std::string id;
