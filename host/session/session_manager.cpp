@@ -799,13 +799,20 @@ void SessionManager::cancel_send(const std::shared_ptr<SendState> &state) {
     if (provider) provider->cancel(call);
 }
 
+// Ends a send with an error: what it stored is counted by now, so its room
+// under max_messages_per_session is given back before the client hears.
+void SessionManager::release_and_report(SendState &state, const ApiError &error) {
+    state.reservation.reset();
+    state.observer->on_error(error);
+}
+
 void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error) {
     Pipeline &pipeline_ = *state->pipeline;
     if (state->stream_failure) {
         try {
             std::rethrow_exception(state->stream_failure);
         } catch (const ApiError &e) {
-            state->observer->on_error(e);
+            release_and_report(*state, e);
         }
         return;
     }
@@ -831,9 +838,9 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         // The user message stays stored; no partial reply is stored as the
         // assistant's answer.
         spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, failed, error);
-        state->observer->on_error(ApiError(kind_for_provider_status(status),
-                                           "provider '" + failed + "' failed: " + error,
-                                           retry_after_from(error)));
+        release_and_report(*state,
+                           ApiError(kind_for_provider_status(status),
+                                    "provider '" + failed + "' failed: " + error, retry_after_from(error)));
         return;
     }
     Message assistant;
@@ -867,9 +874,10 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         assistant = run_assistant_stage(*state, std::move(assistant));
         if (!state->stateless) storage_call([&] { pipeline_.storage->add_message(assistant); });
     } catch (const ApiError &e) {
-        state->observer->on_error(e);
+        release_and_report(*state, e);
         return;
     }
+    state->reservation.reset(); // both messages are stored, so counted: the room is no longer held
     state->session.message_count += 1;
     state->session.last_activity = assistant.timestamp;
     if (!state->stateless)
