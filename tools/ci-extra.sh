@@ -8,7 +8,8 @@
 #             into ./build-asan and runs the matching ctest subset with every
 #             sanitizer report fatal. The subset: unit, loader, http,
 #             integration, limits, durability (sqlite + postgres), fuzz.replay,
-#             session_types.host_routing (host session-type routing, events)
+#             session_types.host_routing (host session-type routing, events),
+#             auth (keys, tenants, limits) and reload (hot reload under load)
 #             (the committed corpora) - everything that runs host code in
 #             process or the real daemon with the sqlite/echo plugins. Left
 #             out: the provider plugins (openai/anthropic + fake upstream + npm
@@ -66,8 +67,9 @@ if [[ "$skip" != *asan* ]]; then
   build="$root/build-asan"
   targets=(swarmhost swh_unit_tests swh_loader_tests swh_http_tests swh_storage_sqlite swh_storage_postgres
            swh_provider_echo swh_broken_plugins fuzz_manifest_replay fuzz_request_body_replay
-           fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay swh_fixture_session_type)
-  regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing)}"
+           fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay swh_fixture_session_type
+           swh_session_collaborative swh_provider_openai swh_middleware_content_filter swarmhost-plugin-host)
+  regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing|auth\.|reload\.)}"
   reports="$build/sanitizer-reports"
   mkdir -p "$build"
   if cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" \
