@@ -57,7 +57,7 @@ if [[ "$skip" != *fuzz* ]]; then
   SWH_FUZZ_JOBS="$jobs" tests/fuzz/run.sh all "$fuzz_seconds" | tee /tmp/swh-ci-extra-fuzz.$$
   rc=${PIPESTATUS[0]}
   crashes=$(grep -c ": CRASH" /tmp/swh-ci-extra-fuzz.$$ || true); rm -f /tmp/swh-ci-extra-fuzz.$$
-  if [ "$rc" -eq 0 ]; then step fuzz OK $(( $(date +%s) - s )) "4 targets x ${fuzz_seconds} s, build included"
+  if [ "$rc" -eq 0 ]; then step fuzz OK $(( $(date +%s) - s )) "5 targets x ${fuzz_seconds} s, build included"
   else step fuzz FAILED $(( $(date +%s) - s )) "exit $rc, $crashes crashed; reproducers under build-fuzz/artifacts/"; fi
 fi
 
