@@ -75,9 +75,9 @@ struct SessionManager::SendState {
     std::shared_ptr<SendObserver> observer;
     int64_t started_at = 0;
     bool stream = false;
-    bool stateless = false;            // OpenAI-style completion without a stored session
-    std::shared_ptr<void> idempotency; // held until the reply is finished
-    std::shared_ptr<void> reservation; // room under max_messages_per_session, held likewise
+    bool stateless = false;                          // OpenAI-style completion without a stored session
+    std::shared_ptr<void> idempotency;               // held until the reply is finished
+    std::shared_ptr<MessageReservation> reservation; // room under max_messages_per_session, held likewise
     // Provider attempts: candidates[0] is the session's provider, then its
     // manifest fallbacks in order.
     std::vector<Message> history;
@@ -349,7 +349,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     if (!resumed) vet_with_session_type(*state, params.access.user);
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
-        storage_call([&] { pipeline_.storage->add_message(state->user); });
+        store_message(pipeline_, *state, state->user);
         state->session.message_count += 1;
         state->session.last_activity = state->user.timestamp;
         publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
@@ -410,8 +410,8 @@ void SessionManager::vet_with_session_type(SendState &state, const std::string &
 // Concurrent sends must not overshoot server.max_messages_per_session: each
 // send reserves its messages, and the check counts the stored messages (read
 // under the session's lock) plus the reservations of sends still in flight.
-std::shared_ptr<void> SessionManager::reserve_messages(Pipeline &pipeline_, const std::string &session_id,
-                                                       uint64_t count) {
+std::shared_ptr<SessionManager::MessageReservation>
+SessionManager::reserve_messages(Pipeline &pipeline_, const std::string &session_id, uint64_t count) {
     const uint64_t cap = pipeline_.max_messages_per_session;
     if (cap == 0) return nullptr;
     std::lock_guard lock(session_lock(session_id));
@@ -429,17 +429,31 @@ std::shared_ptr<void> SessionManager::reserve_messages(Pipeline &pipeline_, cons
                            std::to_string(cap) + " (start a new session or archive this one)");
     }
     reserved_[session_id] += count;
-    struct Release {
-        SessionManager &owner;
-        std::string id;
-        uint64_t count;
-        ~Release() {
-            std::lock_guard release(owner.reserved_mutex_);
-            if (auto it = owner.reserved_.find(id); it != owner.reserved_.end() && (it->second -= count) == 0)
-                owner.reserved_.erase(it);
-        }
-    };
-    return std::make_shared<Release>(*this, session_id, count);
+    return std::make_shared<MessageReservation>(*this, session_id, count);
+}
+
+SessionManager::MessageReservation::~MessageReservation() {
+    give_back(remaining);
+}
+
+void SessionManager::MessageReservation::give_back(uint64_t count) {
+    std::lock_guard release(owner.reserved_mutex_);
+    count = std::min(count, remaining);
+    if (count == 0) return;
+    remaining -= count;
+    if (auto it = owner.reserved_.find(session_id); it != owner.reserved_.end() && (it->second -= count) == 0)
+        owner.reserved_.erase(it);
+}
+
+// Stores one message of a send. Under a message cap the write and the
+// reservation it uses up change together, under the session's lock that the
+// cap check takes, so the check never counts a message twice (stored and
+// still reserved) nor not at all.
+void SessionManager::store_message(Pipeline &pipeline_, SendState &state, const Message &message) {
+    if (!state.reservation) return storage_call([&] { pipeline_.storage->add_message(message); });
+    std::lock_guard lock(session_lock(state.session.id));
+    storage_call([&] { pipeline_.storage->add_message(message); });
+    state.reservation->give_back(1);
 }
 
 std::mutex &SessionManager::session_lock(const std::string &session_id) {
@@ -601,7 +615,7 @@ std::function<void()> SessionManager::complete(CompletionParams params,
     }
     if (!state->stateless) {
         // Appending to a stored session: the question is durable first.
-        storage_call([&] { pipeline_.storage->add_message(state->user); });
+        store_message(pipeline_, *state, state->user);
         state->session.message_count += 1;
         publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
     }
@@ -872,12 +886,11 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     }
     try {
         assistant = run_assistant_stage(*state, std::move(assistant));
-        if (!state->stateless) storage_call([&] { pipeline_.storage->add_message(assistant); });
+        if (!state->stateless) store_message(pipeline_, *state, assistant);
     } catch (const ApiError &e) {
         release_and_report(*state, e);
         return;
     }
-    state->reservation.reset(); // both messages are stored, so counted: the room is no longer held
     state->session.message_count += 1;
     state->session.last_activity = assistant.timestamp;
     if (!state->stateless)

@@ -177,9 +177,25 @@ class SessionManager {
     void vet_with_session_type(SendState &state, const std::string &caller);
     // Route calls and metadata writes of one session are serialised (striped).
     std::mutex &session_lock(const std::string &session_id);
-    // Room for `count` more messages under server.max_messages_per_session,
-    // held until the returned token dies; ApiError 409 when there is none.
-    std::shared_ptr<void> reserve_messages(Pipeline &pipeline, const std::string &session_id, uint64_t count);
+    // Room for messages a send has yet to store, under
+    // server.max_messages_per_session; each stored message uses one up, the
+    // rest is given back when the reservation dies.
+    struct MessageReservation {
+        MessageReservation(SessionManager &owner, std::string session_id, uint64_t count)
+            : owner(owner), session_id(std::move(session_id)), remaining(count) {}
+        ~MessageReservation();
+        MessageReservation(const MessageReservation &) = delete;
+        MessageReservation &operator=(const MessageReservation &) = delete;
+        void give_back(uint64_t count);
+        SessionManager &owner;
+        std::string session_id;
+        uint64_t remaining; // guarded by owner.reserved_mutex_
+    };
+    // ApiError 409 when the session has no room for `count` more messages;
+    // nullptr when there is no cap.
+    std::shared_ptr<MessageReservation> reserve_messages(Pipeline &pipeline, const std::string &session_id,
+                                                         uint64_t count);
+    void store_message(Pipeline &pipeline, SendState &state, const Message &message);
     std::mutex reserved_mutex_;
     std::map<std::string, uint64_t> reserved_; // session -> messages of sends in flight
 
