@@ -323,8 +323,9 @@ void ApiHandler::session_type_route(Request request, const Access &access,
     route.access = access;
     route.session_id = parts[2];
     route.method = request.method;
-    for (std::size_t i = 3; i < parts.size(); ++i)
-        route.path += (i > 3 ? "/" : "") + parts[i];
+    route.segments.assign(parts.begin() + 3, parts.end());
+    for (const auto &segment : route.segments)
+        route.path += (route.path.empty() ? "" : "/") + segment;
     route.query = std::move(request.raw_query);
     route.content_type = std::move(request.content_type);
     route.body = std::move(request.body);

@@ -1,9 +1,10 @@
 #include "loader/plugin_library.hpp"
 
+#include "util/sha256.hpp"
+
 #include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
-#include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -153,24 +154,13 @@ bool is_shared_object(const std::filesystem::path &p) {
 std::string file_sha256(const std::string &file) {
     std::ifstream in(file, std::ios::binary);
     if (!in) throw LoadError(file + ": cannot read file to hash it");
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-    if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1)
-        throw LoadError("sha256 unavailable");
+    Sha256 hash;
     std::vector<char> buffer(1 << 16);
     while (in) {
         in.read(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-        if (in.gcount() > 0) EVP_DigestUpdate(ctx.get(), buffer.data(), static_cast<size_t>(in.gcount()));
+        hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
     }
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int length = 0;
-    EVP_DigestFinal_ex(ctx.get(), digest, &length);
-    static const char *hex = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < length; ++i) {
-        out.push_back(hex[digest[i] >> 4]);
-        out.push_back(hex[digest[i] & 0xF]);
-    }
-    return out;
+    return hash.hex();
 }
 
 std::string unsafe_file_reason(const std::string &file) {

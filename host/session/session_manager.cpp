@@ -512,17 +512,6 @@ std::optional<std::size_t> match_route(const std::vector<loader::RouteSpec> &rou
     return std::nullopt;
 }
 
-std::vector<std::string> path_segments(const std::string &path) {
-    std::vector<std::string> segments;
-    std::size_t start = 0;
-    while (start < path.size()) {
-        std::size_t end = path.find('/', start);
-        if (end == std::string::npos) end = path.size();
-        if (end > start) segments.push_back(path.substr(start, end - start));
-        start = end + 1;
-    }
-    return segments;
-}
 } // namespace
 
 SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &request) {
@@ -536,8 +525,7 @@ SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &reque
     if (!type) throw ApiError(ErrorKind::NotFound, "no route for " + where + " (a session without a type)");
     loader::RouteCall call;
     std::string allowed;
-    const auto index =
-        match_route(type->routes(), request.method, path_segments(request.path), call.params, allowed);
+    const auto index = match_route(type->routes(), request.method, request.segments, call.params, allowed);
     if (!index) {
         if (!allowed.empty())
             throw RouteMethodNotAllowed(

@@ -60,6 +60,7 @@ struct SendParams {
 // A request to one of a session type's routes: METHOD /v1/sessions/{id}/<path>.
 struct SessionRouteRequest {
     std::string session_id, method, path;
+    std::vector<std::string> segments; // `path` split at '/', as the HTTP layer already has it
     Access access;
     std::string query, content_type, body;
 };
