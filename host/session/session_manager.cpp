@@ -76,7 +76,7 @@ struct SessionManager::SendState {
     int64_t started_at = 0;
     bool stream = false;
     bool stateless = false;                          // OpenAI-style completion without a stored session
-    std::shared_ptr<void> idempotency;               // held until the reply is finished
+    std::shared_ptr<void> idempotency;               // held until the outcome is stored
     std::shared_ptr<MessageReservation> reservation; // room under max_messages_per_session, held likewise
     // Provider attempts: candidates[0] is the session's provider, then its
     // manifest fallbacks in order.
@@ -317,6 +317,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
         auto prior = find_prior_attempt(pipeline_, state->session.id, params.idempotency_key);
         if (prior.first && prior.second) {
             // Same answer as the first time; nothing new is stored.
+            release_holds(*state);
             state->observer->on_user_stored(*prior.first);
             state->observer->on_complete(*prior.first, *prior.second, 0.0);
             return [] {};
@@ -363,7 +364,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     try {
         history = storage_call([&] { return pipeline_.storage->get_messages(history_query); });
     } catch (const ApiError &e) {
-        state->observer->on_error(e);
+        release_and_report(*state, e);
         return [] {};
     }
 
@@ -617,8 +618,8 @@ std::function<void()> SessionManager::launch(std::shared_ptr<SendState> state) {
     Pipeline &pipeline_ = *state->pipeline;
     state->candidates = provider_chain(pipeline_, state->session.provider, state->session.id);
     if (state->candidates.empty()) {
-        state->observer->on_error(
-            ApiError(ErrorKind::Unavailable, "provider '" + state->session.provider + "' is not configured"));
+        release_and_report(*state, ApiError(ErrorKind::Unavailable,
+                                            "provider '" + state->session.provider + "' is not configured"));
         return [] {};
     }
     if (state->stream && !pipeline_.middleware.empty()) {
@@ -628,7 +629,7 @@ std::function<void()> SessionManager::launch(std::shared_ptr<SendState> state) {
         try {
             state->filter = pipeline_.middleware.open_stream(state->session, draft);
         } catch (const ApiError &e) {
-            state->observer->on_error(e);
+            release_and_report(*state, e);
             return [] {};
         }
     }
@@ -801,10 +802,17 @@ void SessionManager::cancel_send(const std::shared_ptr<SendState> &state) {
     if (provider) provider->cancel(call);
 }
 
-// Ends a send with an error: what it stored is counted by now, so its room
-// under max_messages_per_session is given back before the client hears.
-void SessionManager::release_and_report(SendState &state, const ApiError &error) {
+// What a send holds while it runs is let go before the client hears how it
+// ended: what it stored is counted by now, so its room under
+// max_messages_per_session goes back, and its Idempotency-Key is free, so a
+// retry sent after the answer finds the stored exchange instead of a 409.
+void SessionManager::release_holds(SendState &state) {
     state.reservation.reset();
+    state.idempotency.reset();
+}
+
+void SessionManager::release_and_report(SendState &state, const ApiError &error) {
+    release_holds(state);
     state.observer->on_error(error);
 }
 
@@ -889,6 +897,7 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
         std::lock_guard lock(state->mutex);
         overhead_ms = std::max<int64_t>(0, now_us() - state->started_at - state->upstream_us) / 1000.0;
     }
+    release_holds(*state);
     state->observer->on_complete(state->user, assistant, overhead_ms);
 }
 

@@ -166,6 +166,7 @@ class SessionManager {
     void start_attempt(std::shared_ptr<SendState> state);
     void cancel_send(const std::shared_ptr<SendState> &state);
     void finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error);
+    void release_holds(SendState &state);
     void release_and_report(SendState &state, const ApiError &error);
     Message run_assistant_stage(SendState &state, Message assistant);
     void publish(uint32_t type, const Session &session, const Message *message = nullptr,

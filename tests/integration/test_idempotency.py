@@ -27,6 +27,19 @@ class IdempotencyTests(h.DaemonTestCase):
         self.assertEqual(len(self.client.messages(sid)), 4)
         self.assertEqual(self.client.get("/v1/sessions/%s" % sid).json["message_count"], 4)
 
+    def test_a_retry_right_after_the_answer_is_never_told_to_wait(self):
+        # The key is let go before the answer is sent: a client that retries
+        # the moment it has (or lost) the answer gets it again, not a 409.
+        sid = self.client.create_session("idem-quick")["id"]
+        for i in range(20):
+            key = "quick-%d" % i
+            first = self.post(sid, "q%d" % i, key, stream=(i % 2 == 1))
+            again = self.post(sid, "q%d" % i, key)
+            self.assertEqual(again.status, 201, (i, again))
+            if i % 2 == 0:
+                self.assertEqual(again.json["assistant_message"]["id"], first.json["assistant_message"]["id"])
+        self.assertEqual(len(self.client.messages(sid)), 40)
+
     def test_same_key_in_another_session_is_independent(self):
         a = self.client.create_session("idem-a")["id"]
         b = self.client.create_session("idem-b")["id"]
