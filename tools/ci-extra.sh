@@ -91,6 +91,8 @@ if [[ "$skip" != *asan* ]]; then
       step "asan tests" OK $(( $(date +%s) - ts )) "$summary"
     else
       grep -E "^\s*[0-9]+/[0-9]+ Test.*(Failed|Timeout|Exception)|\*\*\*" "$build/ci-extra-ctest.log" | head -20
+      # Why (unittest FAIL/ERROR blocks, Catch2 FAILED blocks): CI keeps only this output, not the log.
+      grep -E -A25 "^(FAIL|ERROR): |FAILED:$" "$build/ci-extra-ctest.log" | head -120
       for f in $(find "$reports" -type f | head -5); do echo "---- $f"; head -40 "$f"; done
       step "asan tests" FAILED $(( $(date +%s) - ts )) "$summary; $nreports sanitizer report file(s) in $reports; log $build/ci-extra-ctest.log"
     fi

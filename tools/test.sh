@@ -6,4 +6,14 @@ cd "$(dirname "$0")/.."
 tools/install-deps.sh --test
 tools/build.sh
 cd "${SWH_BUILD_DIR:-build}"
-exec ctest --output-on-failure -j "${SWH_TEST_JOBS:-2}" --timeout 300
+# ctest prints its summary, then per-label times and the total; the summary
+# ("N% tests passed, ...") is repeated last so it is the line a reader sees.
+log="Testing/swh-test-output.log"
+mkdir -p Testing
+set +e
+ctest --output-on-failure -j "${SWH_TEST_JOBS:-2}" --timeout 300 2>&1 | tee "$log"
+rc=${PIPESTATUS[0]}
+set -e
+summary=$(grep -E "tests passed|tests failed" "$log" | tail -1)
+echo "${summary:-ctest printed no summary (exit $rc)}"
+exit "$rc"
