@@ -22,6 +22,9 @@ Json parse_body(const std::string &body);
 CreateSessionParams decode_create_session(const Json &body);
 SessionPatch decode_session_patch(const Json &body);
 SendParams decode_send(const Json &body, const std::string &session_id);
+// POST /v1/chat/completions (OpenAI's request shape). `model` is left as the
+// client named it; openai::route_model turns it into provider and model.
+CompletionParams decode_completion(const Json &body, const std::string &session_header);
 
 loader::SessionFilter decode_session_filter(const std::map<std::string, std::string> &query);
 loader::MessageQuery decode_message_query(const std::map<std::string, std::string> &query,

@@ -13,63 +13,6 @@ namespace {
 
 constexpr const char *kJson = "application/json";
 
-// OpenAI content is a string or a list of parts; text parts are joined.
-std::string content_text(const Json &content, std::size_t index) {
-    if (content.is_string()) return content.get<std::string>();
-    if (content.is_null()) return "";
-    if (!content.is_array())
-        throw ApiError(ErrorKind::InvalidRequest,
-                       "messages[" + std::to_string(index) + "].content must be a string or a list of parts");
-    std::string text;
-    for (const auto &part : content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-            !part["text"].is_string())
-            throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) +
-                                                          "]: only text content parts are supported here");
-        text += part["text"].get<std::string>();
-    }
-    return text;
-}
-
-CompletionParams decode(const Json &body, const Pipeline &pipeline, const std::string &session_header) {
-    CompletionParams params;
-    if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())
-        throw ApiError(ErrorKind::InvalidRequest, "field 'model' is required and must be a non-empty string");
-    std::tie(params.provider, params.model) = route_model(pipeline, body["model"].get<std::string>());
-    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-        throw ApiError(ErrorKind::InvalidRequest,
-                       "field 'messages' is required and must be a non-empty list");
-    if (auto it = body.find("n"); it != body.end() && !(it->is_number_integer() && it->get<int>() == 1))
-        throw ApiError(ErrorKind::InvalidRequest, "only n = 1 is supported");
-    if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-        if (!it->is_boolean())
-            throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
-        params.stream = it->get<bool>();
-    }
-    std::size_t index = 0;
-    for (const auto &m : body["messages"]) {
-        if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-            throw ApiError(ErrorKind::InvalidRequest,
-                           "messages[" + std::to_string(index) + "] needs a string 'role'");
-        const std::string role = m["role"];
-        const std::string text = content_text(m.contains("content") ? m["content"] : Json(), index);
-        if (role == "system" || role == "developer") {
-            params.system_prompt += (params.system_prompt.empty() ? "" : "\n") + text;
-        } else if (role == "user" || role == "assistant") {
-            Message message;
-            message.role = role;
-            message.content = text;
-            params.messages.push_back(std::move(message));
-        } else {
-            throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) + "]: role '" +
-                                                          role + "' is not supported here");
-        }
-        ++index;
-    }
-    params.session_id = session_header;
-    return params;
-}
-
 Json usage_of(const Message &assistant) {
     const Json &meta = assistant.provider_metadata;
     Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
@@ -196,11 +139,11 @@ Json models(const Pipeline &pipeline) {
 void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
                       const PostBlocking &post_blocking, std::chrono::milliseconds keepalive,
                       const CompletionCaller &caller) {
-    const Json body = parse_body(request.body);
-    auto params = decode(body, *sessions.pipeline(), request.session_header);
-    params.access = caller.access;
+    auto params = decode_completion(parse_body(request.body), request.session_header);
     Identity identity;
-    identity.model = body["model"].get<std::string>();
+    identity.model = params.model; // what the client asked for, echoed as OpenAI does
+    std::tie(params.provider, params.model) = route_model(*sessions.pipeline(), params.model);
+    params.access = caller.access;
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
         observer = std::make_shared<StreamedCompletion>(exchange, identity, keepalive,

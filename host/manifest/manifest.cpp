@@ -762,10 +762,15 @@ Manifest parse_manifest(const std::string &yaml_text, const std::string &file_la
     return Parser(file_label, base_dir).run(root);
 }
 
+std::vector<ApiKey> parse_keys_file(const std::string &yaml_text, const std::string &file_label,
+                                    const std::string &base_dir) {
+    const YAML::Node root = load_yaml(yaml_text, file_label);
+    return Parser(file_label, base_dir).run_keys_file(root);
+}
+
 std::vector<ApiKey> load_keys_file(const std::string &path) {
     const std::string text = read_text(path, "keys file (auth.keys_file)");
-    const YAML::Node root = load_yaml(text, path);
-    return Parser(path, fs::absolute(path).parent_path()).run_keys_file(root);
+    return parse_keys_file(text, path, fs::absolute(path).parent_path().string());
 }
 
 Manifest load_manifest(const std::string &path) {

@@ -134,5 +134,7 @@ std::vector<ApiKey> load_keys_file(const std::string &path);
 // Same, from text (tests); `file_label` is used in marks.
 Manifest parse_manifest(const std::string &yaml_text, const std::string &file_label,
                         const std::string &base_dir = ".");
+std::vector<ApiKey> parse_keys_file(const std::string &yaml_text, const std::string &file_label,
+                                    const std::string &base_dir = ".");
 
 } // namespace swh::manifest

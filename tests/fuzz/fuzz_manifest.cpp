@@ -1,4 +1,5 @@
-// libFuzzer target: the manifest loader on arbitrary text.
+// libFuzzer target: the manifest loader on arbitrary text, and the same text
+// read as a keys file (auth.keys_file).
 //
 // parse_manifest() promises (host/manifest/manifest.hpp) to throw
 // ManifestError and nothing else; the daemon's `check` and `plugins`
@@ -21,7 +22,9 @@ using namespace swh::manifest;
 namespace {
 
 [[noreturn]] void finding(const char *what) {
-    std::fprintf(stderr, "fuzz_manifest: parse_manifest let a non-ManifestError escape: %s\n", what);
+    std::fprintf(stderr,
+                 "fuzz_manifest: parse_manifest or parse_keys_file let a non-ManifestError escape: %s\n",
+                 what);
     std::abort();
 }
 
@@ -48,10 +51,27 @@ void validate(const PluginRef &ref) {
         (void)d.str();
 }
 
+// The same text as a keys file (auth.keys_file), which the daemon re-reads
+// on every reload: ManifestError only, like the manifest.
+void keys_file(const std::string &text) {
+    try {
+        for (const auto &key : parse_keys_file(text, "keys.yaml", "/nonexistent/fuzz-base"))
+            (void)key.sha256.size();
+    } catch (const ManifestError &e) {
+        for (const auto &d : e.diagnostics())
+            (void)d.str();
+    } catch (const std::exception &e) {
+        finding(e.what());
+    } catch (...) {
+        finding("(not a std::exception)");
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const std::string text(reinterpret_cast<const char *>(data), size);
+    keys_file(text);
     try {
         Manifest m = parse_manifest(text, "fuzz.yaml", "/nonexistent/fuzz-base");
         try {

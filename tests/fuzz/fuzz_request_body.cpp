@@ -3,6 +3,7 @@
 //   POST  /v1/sessions                 parse_body + decode_create_session
 //   PATCH /v1/sessions/{id}            parse_body + decode_session_patch
 //   POST  /v1/sessions/{id}/messages   parse_body + decode_send
+//   POST  /v1/chat/completions         parse_body + decode_completion
 // The handler catches only ApiError around these calls, so any other
 // exception would escape into the HTTP server: that, a crash or a sanitizer
 // report is a finding. The error answer is serialised as the server would
@@ -48,6 +49,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         auto p = http::decode_send(http::parse_body(body), "0123456789abcdef");
         (void)http::dump_json(Json(p.content));
         (void)http::dump_json(p.metadata);
+    });
+    run("POST /v1/chat/completions", [&] {
+        auto p = http::decode_completion(http::parse_body(body), "");
+        (void)http::dump_json(Json(p.system_prompt));
+        for (const auto &m : p.messages)
+            (void)http::dump_json(Json(m.content));
     });
     return 0;
 }

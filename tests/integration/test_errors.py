@@ -55,6 +55,30 @@ class ErrorTests(DaemonTestCase):
                 self.assertError(self.client.request("POST", "/v1/sessions", raw=raw), 400, "invalid_request")
 
     # ------------------------------------------------------ invalid request
+    def test_chat_completion_bad_bodies(self):
+        user = [{"role": "user", "content": "hi"}]
+        cases = [
+            ({"messages": user}, "'model'"),
+            ({"model": "", "messages": user}, "'model'"),
+            ({"model": "echo", "messages": []}, "'messages'"),
+            ({"model": "echo", "messages": "hi"}, "'messages'"),
+            ({"model": "echo", "messages": user, "n": 2}, "n = 1"),
+            # 2^32 + 1 must not be read as 1 through a narrowing conversion
+            ({"model": "echo", "messages": user, "n": 4294967297}, "n = 1"),
+            ({"model": "echo", "messages": user, "stream": "yes"}, "'stream'"),
+            ({"model": "echo", "messages": [{"content": "x"}]}, "messages[0]"),
+            ({"model": "echo", "messages": [user[0], {"role": "tool", "content": "x"}]}, "messages[1]"),
+            ({"model": "echo", "messages": [{"role": "user", "content": {"a": 1}}]}, "messages[0]"),
+            ({"model": "echo", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]}, "messages[0]"),
+        ]
+        for body, names in cases:
+            with self.subTest(body=body):
+                r = self.client.post("/v1/chat/completions", body)
+                self.assertError(r, 400, "invalid_request")
+                self.assertIn(names, r.json["error"]["message"])
+        ok = self.client.post("/v1/chat/completions", {"model": "echo", "messages": user, "n": 1})
+        self.assertEqual(ok.status, 200, ok)
+
     def test_message_missing_content(self):
         self.assertError(self.client.post(self.msgs_path(), {}), 400, "invalid_request")
         self.assertError(self.client.post(self.msgs_path(), {"metadata": {}}), 400, "invalid_request")
