@@ -1,7 +1,8 @@
 #include "util/clock.hpp"
 
+#include <swarmhost/cpp/time.hpp>
+
 #include <chrono>
-#include <cstdio>
 #include <ctime>
 
 namespace swh {
@@ -11,20 +12,9 @@ int64_t now_us() {
     return duration_cast<microseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+// One formatter for host and plugins, so every time on the API reads alike.
 std::string format_iso8601(int64_t micros) {
-    int64_t seconds = micros / 1'000'000;
-    int64_t fraction = micros % 1'000'000;
-    if (fraction < 0) {
-        fraction += 1'000'000;
-        seconds -= 1;
-    }
-    std::time_t t = static_cast<std::time_t>(seconds);
-    std::tm tm{};
-    gmtime_r(&t, &tm);
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06lldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<long long>(fraction));
-    return buf;
+    return cpp::iso8601(micros);
 }
 
 namespace {
