@@ -14,6 +14,7 @@
 #include <boost/asio/thread_pool.hpp>
 #include <iostream>
 #include <spdlog/spdlog.h>
+#include <sys/resource.h>
 #include <thread>
 
 namespace swh::daemon {
@@ -99,6 +100,27 @@ std::shared_ptr<Pipeline> load_pipeline(const manifest::Manifest &manifest, Daem
 // The pipeline's storage, keeping the whole pipeline alive while held.
 std::shared_ptr<loader::StorageInstance> storage_of(const std::shared_ptr<Pipeline> &pipeline) {
     return std::shared_ptr<loader::StorageInstance>(pipeline, pipeline->storage.get());
+}
+
+// Every open connection is a file descriptor: lift the soft RLIMIT_NOFILE
+// (often 1024) towards the hard limit so server.max_connections can be
+// reached, and say so when it cannot (accept would fail with EMFILE first).
+void ensure_descriptors_for(std::size_t max_connections) {
+    if (max_connections == 0) return;
+    constexpr rlim_t kSpare = 256; // storage, plugins, upstream connections, logs
+    rlimit limit{};
+    if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+    const rlim_t wanted = static_cast<rlim_t>(max_connections) + kSpare;
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted) {
+        rlimit raised = limit;
+        raised.rlim_cur = limit.rlim_max == RLIM_INFINITY ? wanted : std::min(wanted, limit.rlim_max);
+        if (setrlimit(RLIMIT_NOFILE, &raised) == 0) limit = raised;
+    }
+    if (limit.rlim_cur != RLIM_INFINITY && limit.rlim_cur < wanted)
+        spdlog::warn("server.max_connections is {} but only {} file descriptors are allowed (ulimit -n); "
+                     "connections beyond about {} fail to be accepted",
+                     max_connections, static_cast<unsigned long long>(limit.rlim_cur),
+                     static_cast<unsigned long long>(limit.rlim_cur > kSpare ? limit.rlim_cur - kSpare : 0));
 }
 
 } // namespace
@@ -198,6 +220,7 @@ int serve(const ServeOptions &options) {
         note("request_timeout_seconds", now.request_timeout_seconds != was.request_timeout_seconds);
         note("sse_keepalive_seconds", now.sse_keepalive_seconds != was.sse_keepalive_seconds);
         note("shutdown_grace_seconds", now.shutdown_grace_seconds != was.shutdown_grace_seconds);
+        note("max_connections", now.max_connections != was.max_connections);
         if (!restart_only.empty())
             spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
         environment.attach_storage(storage_of(fresh));
@@ -225,6 +248,8 @@ int serve(const ServeOptions &options) {
     limits.write_timeout_seconds = manifest.server.request_timeout_seconds;
     limits.read_timeout_seconds = std::max(1, manifest.server.read_timeout_seconds);
     limits.max_header_bytes = manifest.server.max_header_bytes;
+    limits.max_connections = manifest.server.max_connections;
+    ensure_descriptors_for(limits.max_connections);
     std::unique_ptr<http::Server> server;
     try {
         server = std::make_unique<http::Server>(io, endpoint, api, limits);

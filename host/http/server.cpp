@@ -37,6 +37,14 @@ class InFlight {
     std::shared_ptr<std::atomic<std::size_t>> counter_;
 };
 
+// RAII count of open connections, for server.max_connections.
+using OpenCount = InFlight;
+
+// A connection over server.max_connections is read (briefly) and answered
+// 503: reading the request first lets the close be clean, so the client sees
+// the answer instead of a reset.
+constexpr int kRefusedReadSeconds = 5;
+
 // Set once when writing to the client fails; runs the registered callback.
 class GoneSignal {
   public:
@@ -125,8 +133,10 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
 class Connection : public std::enable_shared_from_this<Connection> {
   public:
     Connection(tcp::socket socket, RequestHandler &handler, const ServerLimits &limits,
-               std::shared_ptr<std::atomic<std::size_t>> in_flight)
-        : stream_(std::move(socket)), handler_(handler), limits_(limits), in_flight_(std::move(in_flight)) {}
+               std::shared_ptr<std::atomic<std::size_t>> in_flight,
+               std::shared_ptr<std::atomic<std::size_t>> open_connections, bool refuse)
+        : stream_(std::move(socket)), handler_(handler), limits_(limits), in_flight_(std::move(in_flight)),
+          open_(std::move(open_connections)), refuse_(refuse) {}
 
     void start() {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -162,7 +172,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         parser_.emplace();
         parser_->body_limit(limits_.max_body_bytes);
         parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
-        stream_.expires_after(std::chrono::seconds(limits_.read_timeout_seconds));
+        stream_.expires_after(
+            std::chrono::seconds(refuse_ ? std::min(kRefusedReadSeconds, limits_.read_timeout_seconds)
+                                         : limits_.read_timeout_seconds));
         bhttp::async_read(
             stream_, buffer_, *parser_,
             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -186,6 +198,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
         }
         if (ec) {
             reply_and_close(400, "invalid_request", "malformed HTTP request: " + ec.message());
+            return;
+        }
+        if (refuse_) {
+            reply_and_close(503, "unavailable",
+                            "too many open connections (server.max_connections is " +
+                                std::to_string(limits_.max_connections) + "); retry shortly",
+                            {{"Retry-After", "1"}});
             return;
         }
         auto message = parser_->release();
@@ -218,10 +237,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     // Errors found while reading: answer and close, the stream is unusable.
-    void reply_and_close(int status, const std::string &code, const std::string &message) {
+    void reply_and_close(int status, const std::string &code, const std::string &message,
+                         const std::vector<std::pair<std::string, std::string>> &extra_headers = {}) {
         bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
         res.set(bhttp::field::content_type, "application/json");
         res.set(bhttp::field::connection, "close");
+        for (const auto &[name, value] : extra_headers)
+            res.set(name, value);
         res.body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
             -1, ' ', false, nlohmann::json::error_handler_t::replace);
         res.prepare_payload();
@@ -273,6 +295,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     RequestHandler &handler_;
     ServerLimits limits_;
     std::shared_ptr<std::atomic<std::size_t>> in_flight_;
+    OpenCount open_;
+    bool refuse_; // over server.max_connections: answer 503 and close
     std::deque<Pending> queue_;
 };
 
@@ -373,7 +397,8 @@ void ExchangeImpl::end_stream() {
 
 Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandler &handler,
                ServerLimits limits)
-    : io_(io), acceptor_(net::make_strand(io)), handler_(handler), limits_(limits) {
+    : io_(io), acceptor_(net::make_strand(io)), accept_retry_(acceptor_.get_executor()), handler_(handler),
+      limits_(limits) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
@@ -391,6 +416,7 @@ void Server::start() {
 void Server::stop_accepting() {
     net::post(acceptor_.get_executor(), [this] {
         beast::error_code ignored;
+        accept_retry_.cancel();
         acceptor_.close(ignored);
     });
 }
@@ -398,13 +424,29 @@ void Server::stop_accepting() {
 void Server::do_accept() {
     acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
-        if (!ec) {
-            socket.set_option(tcp::no_delay(true), ec);
-            std::make_shared<Connection>(std::move(socket), handler_, limits_, in_flight_)->start();
-        } else {
-            spdlog::warn("accept failed: {}", ec.message());
-        }
+        if (ec) return retry_accept(ec);
+        socket.set_option(tcp::no_delay(true), ec);
+        const bool refuse =
+            limits_.max_connections != 0 && open_connections_->load() >= limits_.max_connections;
+        std::make_shared<Connection>(std::move(socket), handler_, limits_, in_flight_, open_connections_,
+                                     refuse)
+            ->start();
         do_accept();
+    });
+}
+
+// Out of file descriptors (EMFILE/ENFILE) accept fails at once, again and
+// again: pause before the next try instead of spinning and flooding the log.
+void Server::retry_accept(const boost::system::error_code &ec) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_warning_ >= std::chrono::seconds(1)) {
+        spdlog::warn("accept failed: {} (open connections: {}); retrying", ec.message(),
+                     open_connections_->load());
+        last_accept_warning_ = now;
+    }
+    accept_retry_.expires_after(std::chrono::milliseconds(50));
+    accept_retry_.async_wait([this](const boost::system::error_code &waited) {
+        if (!waited && acceptor_.is_open()) do_accept();
     });
 }
 

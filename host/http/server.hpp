@@ -8,6 +8,7 @@
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <functional>
 #include <map>
@@ -71,6 +72,9 @@ struct ServerLimits {
     std::size_t max_header_bytes = 16 * 1024;
     int read_timeout_seconds = 30;   // idle keep-alive and slow request bodies
     int write_timeout_seconds = 300; // one response / one stream event
+    // Connections open at once; more are answered 503 (Retry-After) and
+    // closed. 0 = unlimited.
+    std::size_t max_connections = 4096;
 };
 
 class Server {
@@ -84,14 +88,20 @@ class Server {
     void stop_accepting();
     // Requests read but not yet fully answered.
     std::size_t in_flight() const { return in_flight_->load(); }
+    std::size_t open_connections() const { return open_connections_->load(); }
 
   private:
     void do_accept();
+    void retry_accept(const boost::system::error_code &ec);
     boost::asio::io_context &io_;
     boost::asio::ip::tcp::acceptor acceptor_;
+    boost::asio::steady_timer accept_retry_;
+    std::chrono::steady_clock::time_point last_accept_warning_{};
     RequestHandler &handler_;
     ServerLimits limits_;
     std::shared_ptr<std::atomic<std::size_t>> in_flight_ = std::make_shared<std::atomic<std::size_t>>(0);
+    std::shared_ptr<std::atomic<std::size_t>> open_connections_ =
+        std::make_shared<std::atomic<std::size_t>>(0);
 };
 
 // Split "a=1&b=x%20y" into a map (percent-decoded, '+' as space).

@@ -37,7 +37,8 @@ const Keys kServerKeys{"listen",
                        "sse_keepalive_seconds",
                        "read_timeout_seconds",
                        "max_header_bytes",
-                       "max_messages_per_session"};
+                       "max_messages_per_session",
+                       "max_connections"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                          "fallback", "group"};
@@ -402,6 +403,7 @@ class Parser {
         count_at(view, "read_timeout_seconds", server.read_timeout_seconds);
         count_at(view, "max_header_bytes", server.max_header_bytes);
         count_at(view, "max_messages_per_session", server.max_messages_per_session);
+        count_at(view, "max_connections", server.max_connections);
     }
 
     void read_auth(const MapView &top) {

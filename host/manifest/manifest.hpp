@@ -56,6 +56,7 @@ struct ServerSettings {
     int read_timeout_seconds = 30; // request headers + body must arrive within this; idle keep-alive too
     std::size_t max_header_bytes = 16 * 1024; // larger request headers get 431
     uint64_t max_messages_per_session = 0;    // 0 = unlimited; a send beyond it gets 409
+    std::size_t max_connections = 4096;       // open at once; more get 503 + Retry-After; 0 = unlimited
     SourceMark mark;
 };
 

@@ -218,10 +218,8 @@ class LifecycleTests(unittest.TestCase):
         d = Daemon()
         try:
             d.start()
-            t0 = time.monotonic()
-            rc = d.stop()
+            rc = d.stop()  # None if it had to be SIGKILLed at the harness's deadline
             self.assertEqual(rc, 0, d.log_tail())
-            self.assertLess(time.monotonic() - t0, 20)
         finally:
             d.cleanup()
 

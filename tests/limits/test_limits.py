@@ -7,6 +7,8 @@
   other clients, and do not hold up SIGTERM;
 - a slow client is disconnected after the read timeout even while it keeps
   sending - with `server.read_timeout_seconds` set to 2 s;
+- connections over server.max_connections get 503 JSON + Retry-After, and
+  room comes back when one closes;
 - after each of these the daemon keeps serving.
 """
 
@@ -117,13 +119,12 @@ class LimitTests(swh_harness.DaemonTestCase):
 
     def test_a_claimed_huge_body_is_refused_before_it_is_sent(self):
         # Content-Length of 10 GB, no body: the answer must come from the
-        # header alone, not after waiting for (or buffering) the body.
-        start = time.monotonic()
+        # header alone, not after waiting for (or buffering) the body - the
+        # body never comes, so a server waiting for it would answer nothing.
         answer = raw_exchange(self.daemon.port, request_bytes(
             "POST", "/v1/sessions/abc/messages", b"", [("Content-Type", "application/json"),
                                                        ("Content-Length", str(10 ** 10))]))
         self.assertJsonError(answer, 413, "payload_too_large")
-        self.assertLess(time.monotonic() - start, 5.0)
         self.assertServing()
 
     # ---- header size
@@ -149,8 +150,9 @@ class LimitTests(swh_harness.DaemonTestCase):
 
     # ---- slow clients
     def test_slowloris_does_not_hold_up_other_clients(self):
-        """Twenty connections trickle their headers one byte every 0.2 s for
-        ~4 s; meanwhile ordinary requests are answered as quickly as usual."""
+        """Twenty connections trickle their headers one byte every 0.2 s (a
+        request that would take minutes to arrive); meanwhile ordinary
+        requests are answered."""
         slow = []
         for _ in range(20):
             s = socket.create_connection(("127.0.0.1", self.daemon.port), timeout=5)
@@ -172,17 +174,25 @@ class LimitTests(swh_harness.DaemonTestCase):
         t = threading.Thread(target=trickler, daemon=True)
         t.start()
         try:
-            latencies = []
+            # Ten exchanges while every slow request is still arriving: a
+            # server that gave each connection a thread (two I/O threads) or
+            # served them in turn would not answer these before the slow ones
+            # finished or timed out.
             sid = self.client.create_session("beside-slowloris")["id"]
-            deadline = time.monotonic() + 4.0
-            while time.monotonic() < deadline:
-                start = time.monotonic()
-                r = self.client.send(sid, "fast client")
-                latencies.append(time.monotonic() - start)
+            for i in range(10):
+                r = self.client.send(sid, "fast client %d" % i)
                 self.assertEqual(r.status, 201, r)
                 self.assertEqual(self.client.get("/healthz").status, 200)
-            self.assertGreater(len(latencies), 10)
-            self.assertLess(max(latencies), 2.0, "a request waited behind slow clients: %r" % latencies)
+            # ...and they were still arriving: the trickle runs on, and the
+            # server has neither answered nor closed a slow connection.
+            self.assertTrue(t.is_alive(), "the slow requests ended before the fast ones were answered")
+            for s in slow:
+                s.setblocking(False)
+                try:
+                    got = s.recv(1)
+                    self.fail("a slow connection got %r before its request was complete" % got)
+                except BlockingIOError:
+                    pass
         finally:
             stop.set()
             t.join(timeout=5)
@@ -213,9 +223,10 @@ class LimitTests(swh_harness.DaemonTestCase):
                 except OSError:
                     closed_after = time.monotonic() - start
                     break
+            # The loop sends for ~20 s: still connected at its end would mean
+            # each byte reset the 2 s timer.
             self.assertIsNotNone(closed_after, "slow client still connected after %.1f s"
                                  % (time.monotonic() - start))
-            self.assertLess(closed_after, 6.0)
         self.assertEqual(d.client.get("/healthz").status, 200)
 
     def _manifest_with_read_timeout(self, seconds):
@@ -228,9 +239,53 @@ class LimitTests(swh_harness.DaemonTestCase):
         return path
 
 
+class ConnectionLimit(unittest.TestCase):
+    """server.max_connections: a connection over it gets 503 JSON with
+    Retry-After and is closed; the open ones are served; when one closes, a
+    new connection is served again."""
+
+    def test_connections_over_the_limit_get_503_and_room_comes_back(self):
+        d = swh_harness.Daemon(server_lines=("max_connections: 4",))
+        self.addCleanup(d.cleanup)
+        d.start()
+        d.client.close()  # its kept-alive connection would count
+        healthz = request_bytes("GET", "/healthz")
+        held = [socket.create_connection(("127.0.0.1", d.port), timeout=10) for _ in range(4)]
+        try:
+            # Accepted in order on one strand: the four are counted before the fifth.
+            status, headers, body = raw_exchange(d.port, healthz)
+            self.assertEqual(status, 503, (status, headers, body))
+            self.assertIn("application/json", headers.get("content-type", ""))
+            self.assertEqual(headers.get("retry-after"), "1")
+            err = json.loads(body.decode("utf-8"))["error"]
+            self.assertEqual(err["code"], "unavailable", err)
+            self.assertIn("server.max_connections", err["message"])
+            # The four within the limit are served.
+            for s in held:
+                s.sendall(healthz)
+                self.assertEqual(read_response(s)[0], 200)
+            held.pop().close()
+            # The server notices the close asynchronously: poll (bounded).
+            deadline = time.monotonic() + 30
+            while True:
+                status = raw_exchange(d.port, healthz)[0]
+                if status == 200 or time.monotonic() > deadline:
+                    break
+                self.assertEqual(status, 503)
+                time.sleep(0.05)
+            self.assertEqual(status, 200, "no room after a connection closed\n" + d.log_tail())
+        finally:
+            for s in held:
+                s.close()
+        self.assertIsNone(d.proc.poll(), d.log_tail())
+
+
 class SlowClientsAtShutdown(unittest.TestCase):
     def test_sigterm_is_not_held_up_by_slow_clients(self):
-        d = swh_harness.Daemon(shutdown_grace_seconds=5)
+        # Grace and read timeout far beyond the stop deadline: a daemon that
+        # waited for these requests (which never finish) would still be
+        # running at the deadline and be SIGKILLed (stop() returns None).
+        d = swh_harness.Daemon(shutdown_grace_seconds=600, server_lines=("read_timeout_seconds: 600",))
         self.addCleanup(d.cleanup)
         d.start()
         slow = [socket.create_connection(("127.0.0.1", d.port), timeout=5) for _ in range(10)]
@@ -238,14 +293,11 @@ class SlowClientsAtShutdown(unittest.TestCase):
             for s in slow:
                 s.sendall(b"POST /v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"us")
             time.sleep(0.3)
-            start = time.monotonic()
-            rc = d.stop(deadline_s=15)
-            took = time.monotonic() - start
+            rc = d.stop(deadline_s=60)
         finally:
             for s in slow:
                 s.close()
-        self.assertEqual(rc, 0, d.log_tail())
-        self.assertLess(took, 7.0, "SIGTERM waited %.1f s for clients that never finish a request" % took)
+        self.assertEqual(rc, 0, "SIGTERM was held up by clients that never finish a request\n" + d.log_tail())
 
 
 if __name__ == "__main__":

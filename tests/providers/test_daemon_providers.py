@@ -224,11 +224,11 @@ class ProviderDaemonBase(DaemonTestCase):
 
     def test_timeout_is_504(self):
         s = self.session()
+        # The fake says nothing for 6 s, then hangs up: without timeout_ms
+        # (2000) that hang-up would be a 502; only the timeout gives 504.
         text = "[fake:timeout:6000] are you there"
-        t0 = time.monotonic()
         r = self.client.send(s["id"], text)
         self.assertEqual(r.status, 504, r)
-        self.assertLess(time.monotonic() - t0, 5.5, "timeout_ms: 2000 was not applied")
         self.assertOnlyUserStored(s["id"], text)
 
     def test_midstream_disconnect_sends_error_event_and_stores_no_reply(self):
