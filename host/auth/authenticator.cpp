@@ -25,6 +25,17 @@ std::vector<manifest::ApiKey> all_keys(const manifest::AuthSettings &settings) {
     return keys;
 }
 
+ApiError too_many_failures(int wait) {
+    return ApiError(ErrorKind::RateLimited,
+                    "too many unknown API keys from this address (auth.max_failures_per_minute); retry in " +
+                        std::to_string(wait) + " s",
+                    wait);
+}
+
+// Addresses remembered at most; beyond it those whose allowance has refilled
+// are forgotten (an address with a full bucket is the same as a new one).
+constexpr std::size_t kMaxTrackedAddresses = 65536;
+
 } // namespace
 
 std::string_view key_from_credential(std::string_view credential) {
@@ -64,6 +75,7 @@ void Authenticator::reload(const manifest::AuthSettings &settings) {
     if (!duplicates.empty()) throw manifest::ManifestError(std::move(duplicates));
     std::lock_guard lock(mutex_);
     keys_ = std::move(set);
+    max_failures_per_minute_ = settings.max_failures_per_minute;
 }
 
 std::size_t Authenticator::key_count() const {
@@ -76,20 +88,28 @@ std::shared_ptr<const Authenticator::KeySet> Authenticator::keys() const {
     return keys_;
 }
 
-Principal Authenticator::authenticate(std::string_view credential, std::string_view user_header) {
+Principal Authenticator::authenticate(std::string_view credential, std::string_view user_header,
+                                      std::string_view client_address) {
     Principal principal;
     if (!enabled_) {
         principal.admin = true;
         principal.user = std::string(user_header);
         return principal;
     }
+    // No key is no guess: a plain 401 that counts for nothing (a load
+    // balancer probing /healthz must not lock its own address out).
     const std::string_view key = key_from_credential(credential);
     if (key.empty())
         throw ApiError(ErrorKind::Unauthorized,
                        "an API key is required (Authorization: Bearer <key>, or X-API-Key: <key>)");
+    // An address that used up its wrong guesses waits, whatever key it sends
+    // now: answering a right guess would make the wait pointless.
+    const std::string address(client_address);
+    if (const int wait = failure_wait(address, std::chrono::steady_clock::now()); wait > 0)
+        throw too_many_failures(wait);
     const auto set = keys();
     const auto it = set->by_hash.find(sha256_hex(key));
-    if (it == set->by_hash.end()) throw ApiError(ErrorKind::Unauthorized, "unknown API key");
+    if (it == set->by_hash.end()) fail(address, ApiError(ErrorKind::Unauthorized, "unknown API key"));
     const manifest::ApiKey &entry = it->second;
     if (int wait = take_token(entry, set->rate_per_second, set->burst); wait > 0)
         throw ApiError(
@@ -109,19 +129,58 @@ int Authenticator::take_token(const manifest::ApiKey &key, double default_rate, 
     if (burst <= 0) burst = std::max(1, static_cast<int>(std::ceil(rate)));
     const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
-    Bucket &bucket = buckets_[key.sha256];
-    if (!bucket.started) {
-        bucket = {static_cast<double>(burst), now, true};
+    return buckets_[key.sha256].take(now, rate, burst);
+}
+
+bool Authenticator::Bucket::refill(std::chrono::steady_clock::time_point now, double rate, int burst) {
+    if (!started) {
+        *this = {static_cast<double>(burst), now, true};
     } else {
-        const double elapsed = std::chrono::duration<double>(now - bucket.last).count();
-        bucket.tokens = std::min<double>(burst, bucket.tokens + elapsed * rate);
-        bucket.last = now;
+        const double elapsed = std::chrono::duration<double>(now - last).count();
+        tokens = std::min<double>(burst, tokens + elapsed * rate);
+        last = now;
     }
-    if (bucket.tokens >= 1) {
-        bucket.tokens -= 1;
+    return tokens >= burst;
+}
+
+int Authenticator::Bucket::take(std::chrono::steady_clock::time_point now, double rate, int burst) {
+    refill(now, rate, burst);
+    if (tokens >= 1) {
+        tokens -= 1;
         return 0;
     }
-    return std::max(1, static_cast<int>(std::ceil((1 - bucket.tokens) / rate)));
+    return std::max(1, static_cast<int>(std::ceil((1 - tokens) / rate)));
+}
+
+int Authenticator::failure_wait(const std::string &address, std::chrono::steady_clock::time_point now) {
+    std::lock_guard lock(mutex_);
+    if (max_failures_per_minute_ <= 0) return 0;
+    const auto it = failures_.find(address);
+    if (it == failures_.end()) return 0;
+    const double rate = max_failures_per_minute_ / 60.0;
+    if (it->second.refill(now, rate, max_failures_per_minute_)) {
+        failures_.erase(it);
+        return 0;
+    }
+    if (it->second.tokens >= 1) return 0;
+    return std::max(1, static_cast<int>(std::ceil((1 - it->second.tokens) / rate)));
+}
+
+void Authenticator::fail(const std::string &address, ApiError refusal) {
+    int wait = 0;
+    {
+        std::lock_guard lock(mutex_);
+        if (max_failures_per_minute_ > 0) {
+            const auto now = std::chrono::steady_clock::now();
+            const double rate = max_failures_per_minute_ / 60.0;
+            if (failures_.size() >= kMaxTrackedAddresses)
+                for (auto it = failures_.begin(); it != failures_.end();)
+                    it = it->second.refill(now, rate, max_failures_per_minute_) ? failures_.erase(it) : ++it;
+            wait = failures_[address].take(now, rate, max_failures_per_minute_);
+        }
+    }
+    if (wait > 0) throw too_many_failures(wait);
+    throw refusal;
 }
 
 std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) {

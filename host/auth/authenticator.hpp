@@ -32,10 +32,12 @@ class Authenticator {
     bool enabled() const { return enabled_; }
 
     // `credential`: the Authorization header ("Bearer <key>") or X-API-Key;
-    // `user_header`: X-Swarmhost-User, trusted only without auth. Throws
-    // ApiError 401 (missing or unknown key) or 429 (rate limit, with
-    // retry_after_seconds).
-    Principal authenticate(std::string_view credential, std::string_view user_header);
+    // `user_header`: X-Swarmhost-User, trusted only without auth;
+    // `client_address`: the peer, whose failed attempts are counted. Throws
+    // ApiError 401 (missing or unknown key) or 429 (rate limit, or too many
+    // failed attempts from the address; with retry_after_seconds).
+    Principal authenticate(std::string_view credential, std::string_view user_header,
+                           std::string_view client_address = {});
 
     // New keys from a reloaded manifest (and its keys file). Throws
     // manifest::ManifestError and keeps the old keys when they are bad.
@@ -53,15 +55,25 @@ class Authenticator {
         double tokens = 0;
         std::chrono::steady_clock::time_point last;
         bool started = false;
+        // Refills by the time elapsed; true when full (nothing to remember).
+        bool refill(std::chrono::steady_clock::time_point now, double rate, int burst);
+        // Seconds until a token is free; 0 = taken now.
+        int take(std::chrono::steady_clock::time_point now, double rate, int burst);
     };
     std::shared_ptr<const KeySet> keys() const;
-    // Seconds until a token is free; 0 = taken now.
     int take_token(const manifest::ApiKey &key, double default_rate, int default_burst);
+    // Seconds the address must wait because of its failed attempts (0 = none).
+    int failure_wait(const std::string &address, std::chrono::steady_clock::time_point now);
+    // Counts one failed attempt of the address; throws 429 once it has used
+    // up its allowance, 401 `refusal` otherwise.
+    [[noreturn]] void fail(const std::string &address, ApiError refusal);
 
     bool enabled_ = false;
     mutable std::mutex mutex_;
     std::shared_ptr<const KeySet> keys_;
     std::map<std::string, Bucket> buckets_; // by key hash (ids may change on reload)
+    int max_failures_per_minute_ = 0;
+    std::map<std::string, Bucket> failures_; // by client address; only those not refilled
     std::map<std::string, int> open_streams_;
 };
 

@@ -146,7 +146,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
     const std::string &method = request.method;
     auth::Principal principal;
     try {
-        principal = auth_.authenticate(request.credential, request.caller_user_id);
+        principal = auth_.authenticate(request.credential, request.caller_user_id, request.client_address);
     } catch (const ApiError &e) {
         // Load balancers probe /healthz without a key: they get the verdict only.
         if (parts == std::vector<std::string>{"healthz"} && e.kind() == ErrorKind::Unauthorized)

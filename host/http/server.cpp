@@ -223,6 +223,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
         request.credential = std::string(message[bhttp::field::authorization]);
         if (request.credential.empty()) request.credential = std::string(message["X-API-Key"]);
+        beast::error_code peer_error;
+        const auto peer = stream_.socket().remote_endpoint(peer_error);
+        if (!peer_error) request.client_address = peer.address().to_string();
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),

@@ -32,6 +32,7 @@ struct Request {
     std::string caller_user_id;
     // Authorization (or X-API-Key) as sent; never logged, cleared once checked.
     std::string credential;
+    std::string client_address; // the peer's IP address, e.g. "127.0.0.1"
     std::string body;
 };
 

@@ -24,7 +24,13 @@ using Keys = std::vector<std::string>;
 
 const Keys kTopKeys{"server",    "auth",       "plugin_dirs", "storage",      "default_provider",
                     "providers", "middleware", "hooks",       "session_types"};
-const Keys kAuthKeys{"mode", "keys", "keys_file", "rate_per_second", "burst", "max_streams_per_key"};
+const Keys kAuthKeys{"mode",
+                     "keys",
+                     "keys_file",
+                     "rate_per_second",
+                     "burst",
+                     "max_streams_per_key",
+                     "max_failures_per_minute"};
 const Keys kApiKeyKeys{"id", "user", "role", "sha256", "rate_per_second", "burst"};
 const Keys kKeysFileKeys{"keys"};
 const Keys kServerKeys{"listen",
@@ -430,6 +436,7 @@ class Parser {
         if (const auto rate = number_at(view, "rate_per_second")) auth.rate_per_second = *rate;
         count_at(view, "burst", auth.burst);
         count_at(view, "max_streams_per_key", auth.max_streams_per_key);
+        count_at(view, "max_failures_per_minute", auth.max_failures_per_minute);
         auth.keys = read_api_keys(view);
         if (auth.mode == "none" && (view.get("keys") || view.get("keys_file")))
             error(auth.mark, "auth.mode is 'none' but keys are given; they would be ignored (use mode: "

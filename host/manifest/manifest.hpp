@@ -78,6 +78,9 @@ struct AuthSettings {
     double rate_per_second = 0;  // per key; 0 = no rate limit
     int burst = 0;               // bucket size; 0 = max(1, rate_per_second)
     int max_streams_per_key = 0; // concurrent SSE streams per key; 0 = unlimited
+    // Requests with a missing or unknown key per client address and minute;
+    // beyond it the address gets 429 until its bucket refills. 0 = no limit.
+    int max_failures_per_minute = 60;
     SourceMark mark;
 };
 

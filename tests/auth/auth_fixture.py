@@ -60,8 +60,11 @@ def keys_yaml(keys):
     return "keys:\n" + "".join("  - %s\n" % k.entry() for k in keys)
 
 
-def auth_section(keys, keys_file=None, rate_per_second=None, burst=None, max_streams_per_key=None):
+def auth_section(keys, keys_file=None, rate_per_second=None, burst=None, max_streams_per_key=None,
+                 max_failures_per_minute=None):
     lines = ["auth:", "  mode: api_keys"]
+    if max_failures_per_minute is not None:
+        lines.append("  max_failures_per_minute: %d" % max_failures_per_minute)
     if keys_file:
         lines.append("  keys_file: %s" % swh_harness.yaml_str(keys_file))
     if rate_per_second is not None:
