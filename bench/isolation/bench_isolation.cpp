@@ -1,4 +1,4 @@
-// bench_isolation: what does `isolation: process` cost per middleware call?
+// bench_isolation: what does `isolation: process` cost per middleware and storage call?
 //
 // The same plugin, loaded by the daemon's loader, called through the
 // daemon's own wrapper (swh::loader::MiddlewareInstance::process, the call
@@ -13,6 +13,15 @@
 // Plus the start of an isolated instance (spawn + dlopen + create), which is
 // also what a restart after a crash costs.
 //
+// Storage: the real sqlite plugin through swh::loader::StorageInstance, in
+// process vs isolated, each on its own database file:
+//   - add_message and get_messages(limit 20) per call, one thread,
+//     synchronous=normal (the fsync would be the same in both and hide the
+//     difference);
+//   - add_message from 4 threads at once, synchronous=full (the default):
+//     in process the plugin's group commit lets concurrent writers share an
+//     fsync; isolated, calls to one instance are serialised, so they cannot.
+//
 // Prints medians of several runs and the ratio to the baseline measured in
 // the same run. Speed is reported, never asserted.
 #include "isolation/isolate.hpp"
@@ -23,10 +32,13 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 namespace {
@@ -114,10 +126,146 @@ void bench_start(const std::string &file, int starts) {
         median(ms), starts);
 }
 
+// ---------------------------------------------------------------- storage
+
+// Unique ids without the host's services: what matters is the call path.
+std::string bench_id(uint64_t n) {
+    char text[37];
+    std::snprintf(text, sizeof text, "3f1c2a9e-%04x-4000-8000-%012llx",
+                  static_cast<unsigned>((n >> 48) & 0xFFFF),
+                  static_cast<unsigned long long>(n & 0xFFFFFFFFFFFFULL));
+    return text;
+}
+
+struct StoreBench {
+    std::shared_ptr<swh::loader::PluginLibrary> library;
+    std::filesystem::path dir;
+    std::atomic<uint64_t> next_id{1};
+
+    swh::Session new_session(swh::loader::StorageInstance &store) {
+        swh::Session session;
+        session.id = bench_id(next_id++);
+        session.user_id = "bench-user";
+        session.provider = "echo";
+        session.status = "active";
+        session.created_at = session.last_activity = 1'700'000'000'000'000;
+        session.metadata = Json{{"client", "bench"}};
+        store.create_session(session);
+        return session;
+    }
+    swh::Message message_for(const swh::Session &session) {
+        swh::Message m;
+        m.id = bench_id(next_id++);
+        m.session_id = session.id;
+        m.role = "user";
+        m.content = "Please summarise the attached meeting notes; the secret word is darn.";
+        m.timestamp = 1'700'000'000'000'000 + static_cast<int64_t>(next_id.load());
+        m.metadata = Json{{"client", "bench"}};
+        return m;
+    }
+    std::unique_ptr<swh::loader::StorageInstance> open(bool isolated, const std::string &name,
+                                                       const char *synchronous) {
+        Json config = with_defaults(
+            *library, Json{{"path", (dir / (name + ".db")).string()}, {"synchronous", synchronous}});
+        return std::make_unique<swh::loader::StorageInstance>(
+            isolated ? swh::isolation::isolate(library, 5000) : library, name, config);
+    }
+};
+
+template <class F> double ns_per(int calls, int repeats, F &&call) {
+    std::vector<double> runs;
+    for (int r = 0; r < repeats; ++r) {
+        const auto start = Clock::now();
+        for (int i = 0; i < calls; ++i)
+            call();
+        runs.push_back(std::chrono::duration<double, std::nano>(Clock::now() - start).count() / calls);
+    }
+    return median(runs);
+}
+
+void print_pair(const char *label, int calls, double base, double iso) {
+    std::printf("%-24s %-12s %10d %12.2f %10s\n", label, "in_process", calls, base / 1000, "1.00x");
+    std::printf("%-24s %-12s %10d %12.2f %9.1fx   (+%.1f us per call)\n", label, "process", calls, iso / 1000,
+                iso / base, (iso - base) / 1000);
+}
+
+void bench_store_calls(StoreBench &bench, int calls, int repeats) {
+    auto in_process = bench.open(false, "calls_in_process", "normal");
+    auto isolated = bench.open(true, "calls_isolated", "normal");
+    double add[2], get[2];
+    int which = 0;
+    for (auto *store : {in_process.get(), isolated.get()}) {
+        const swh::Session writes = bench.new_session(*store);
+        const swh::Session reads = bench.new_session(*store);
+        for (int i = 0; i < 100; ++i)
+            store->add_message(bench.message_for(reads));
+        swh::loader::MessageQuery query;
+        query.session_id = reads.id;
+        query.limit = 20;
+        auto add_one = [&] { store->add_message(bench.message_for(writes)); };
+        auto get_twenty = [&] {
+            if (store->get_messages(query).size() != 20) {
+                std::fprintf(stderr, "get_messages: expected 20 messages\n");
+                std::exit(1);
+            }
+        };
+        ns_per(calls / 10 + 1, 1, add_one); // warm-up
+        ns_per(calls / 10 + 1, 1, get_twenty);
+        add[which] = ns_per(calls, repeats, add_one);
+        get[which] = ns_per(calls, repeats, get_twenty);
+        ++which;
+    }
+    print_pair("add_message", calls, add[0], add[1]);
+    print_pair("get_messages(limit 20)", calls, get[0], get[1]);
+}
+
+// add_message/s with `threads` writers at once, each on its own session.
+double concurrent_adds(StoreBench &bench, swh::loader::StorageInstance &store, int threads, int per_thread) {
+    std::vector<swh::Session> sessions;
+    for (int t = 0; t < threads; ++t)
+        sessions.push_back(bench.new_session(store));
+    const auto start = Clock::now();
+    std::vector<std::thread> writers;
+    for (int t = 0; t < threads; ++t)
+        writers.emplace_back([&, t] {
+            for (int i = 0; i < per_thread; ++i)
+                store.add_message(bench.message_for(sessions[static_cast<std::size_t>(t)]));
+        });
+    for (auto &w : writers)
+        w.join();
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    return threads * per_thread / seconds;
+}
+
+void bench_store_concurrency(StoreBench &bench, int threads, int per_thread, int repeats) {
+    for (const char *synchronous : {"full", "normal"}) {
+        auto in_process = bench.open(false, std::string("conc_in_process_") + synchronous, synchronous);
+        auto isolated = bench.open(true, std::string("conc_isolated_") + synchronous, synchronous);
+        std::vector<double> base, iso;
+        concurrent_adds(bench, *in_process, threads, per_thread / 10 + 1); // warm-up
+        concurrent_adds(bench, *isolated, threads, per_thread / 10 + 1);
+        for (int r = 0; r < repeats; ++r) {
+            base.push_back(concurrent_adds(bench, *in_process, threads, per_thread));
+            iso.push_back(concurrent_adds(bench, *isolated, threads, per_thread));
+        }
+        const double b = median(base), i = median(iso);
+        std::printf(
+            "add_message, %d writers, synchronous=%-6s in_process %9.0f/s   process %9.0f/s   (%.2fx)\n",
+            threads, synchronous, b, i, i / b);
+    }
+}
+
 int arg_int(int argc, char **argv, const char *name, int fallback) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::string(argv[i]) == name) return std::atoi(argv[i + 1]);
     return fallback;
+}
+
+// A fresh folder for the bench databases (removed at the end).
+std::filesystem::path make_dir() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "swh-bench-isolation-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
+    return pattern;
 }
 
 } // namespace
@@ -135,6 +283,16 @@ int main(int argc, char **argv) {
         bench_plugin("content_filter", SWH_BENCH_FILTER_PLUGIN,
                      Json{{"blocked_words", {"darn"}}, {"log_matches", false}}, calls, repeats);
         bench_start(SWH_BENCH_CRASH_PLUGIN, arg_int(argc, argv, "--starts", 20));
+
+        StoreBench store{swh::loader::PluginLibrary::load(SWH_BENCH_SQLITE_PLUGIN), make_dir(), {}};
+        std::printf(
+            "\n== sqlite storage per call, one thread, synchronous=normal, median of %d runs (us/call)\n",
+            repeats);
+        std::printf("%-24s %-12s %10s %12s %10s\n", "call", "isolation", "calls", "us/call", "vs in_process");
+        bench_store_calls(store, arg_int(argc, argv, "--store-calls", 5000), repeats);
+        std::printf("\n== sqlite storage throughput, concurrent writers, median of %d runs\n", repeats);
+        bench_store_concurrency(store, 4, arg_int(argc, argv, "--store-writes", 500), repeats);
+        std::filesystem::remove_all(store.dir);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "bench_isolation: %s\n", e.what());
         return 1;

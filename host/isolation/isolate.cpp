@@ -21,6 +21,7 @@ struct ProxyState {
     std::chrono::milliseconds timeout{5000};
     swh_middleware_v1 middleware{};
     swh_hook_v1 hook{};
+    swh_storage_v1 storage{};
 };
 
 // A stream opened in one child; useless once that child is gone.
@@ -238,6 +239,126 @@ swh_status hook_render_metrics(void *handle, const swh_result_sink *sink) noexce
     });
 }
 
+// -------------------------------------------------------------- storage
+
+// One storage operation in the child: its status, its error as ours.
+swh_status storage_call(Handle &h, const Json &request, Json &reply) {
+    if (const swh_status s = h.process.call(request, reply); s != SWH_OK) return s;
+    return answered(h, reply);
+}
+
+// The child's results replayed on the daemon's sink, on the calling thread,
+// in the order the child's plugin emitted them (sessions, messages, json);
+// a sink that says stop is obeyed, as the real plugin would.
+swh_status replay_results(const Json &reply, const swh_result_sink *sink) {
+    if (auto it = reply.find("sessions"); it != reply.end() && sink->session)
+        for (const auto &wire : *it) {
+            const Session session = session_from_wire(wire); // the ABI struct points into it
+            const loader::SessionAbi abi(session);
+            if (const swh_status s = sink->session(sink->ctx, abi.get()); s != SWH_OK) return s;
+        }
+    if (auto it = reply.find("messages"); it != reply.end() && sink->message)
+        for (const auto &wire : *it) {
+            const Message message = message_from_wire(wire);
+            const loader::MessageAbi abi(message);
+            if (const swh_status s = sink->message(sink->ctx, abi.get()); s != SWH_OK) return s;
+        }
+    if (auto it = reply.find("json"); it != reply.end() && sink->json)
+        for (const auto &text : *it)
+            if (const swh_status s =
+                    sink->json(sink->ctx, loader::to_str(text.get_ref<const std::string &>()));
+                s != SWH_OK)
+                return s;
+    return SWH_OK;
+}
+
+swh_status storage_query(Handle &h, const Json &request, const swh_result_sink *sink) {
+    Json reply;
+    if (const swh_status s = storage_call(h, request, reply); s != SWH_OK) return s;
+    return replay_results(reply, sink);
+}
+
+swh_status st_create_session(void *handle, const swh_session *session) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        return storage_call(
+            h, Json{{"op", "create_session"}, {"session", to_wire(loader::from_abi(*session))}}, reply);
+    });
+}
+
+swh_status st_get_session(void *handle, swh_str session_id, const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        return storage_query(h, Json{{"op", "get_session"}, {"id", loader::to_string(session_id)}}, sink);
+    });
+}
+
+swh_status st_update_session(void *handle, const swh_session *session, uint32_t fields) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        return storage_call(h,
+                            Json{{"op", "update_session"},
+                                 {"session", to_wire(loader::from_abi(*session))},
+                                 {"fields", fields}},
+                            reply);
+    });
+}
+
+swh_status st_delete_session(void *handle, swh_str session_id) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        return storage_call(h, Json{{"op", "delete_session"}, {"id", loader::to_string(session_id)}}, reply);
+    });
+}
+
+swh_status st_list_sessions(void *handle, const swh_session_filter *filter,
+                            const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        return storage_query(h,
+                             Json{{"op", "list_sessions"},
+                                  {"user_id", loader::to_string(filter->user_id)},
+                                  {"status", loader::to_string(filter->status)},
+                                  {"limit", filter->limit},
+                                  {"offset", filter->offset}},
+                             sink);
+    });
+}
+
+swh_status st_add_message(void *handle, const swh_message *message) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        return storage_call(h, Json{{"op", "add_message"}, {"message", to_wire(loader::from_abi(*message))}},
+                            reply);
+    });
+}
+
+swh_status st_get_messages(void *handle, const swh_message_query *query,
+                           const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        return storage_query(h,
+                             Json{{"op", "get_messages"},
+                                  {"session_id", loader::to_string(query->session_id)},
+                                  {"role", loader::to_string(query->role)},
+                                  {"since", query->since},
+                                  {"limit", query->limit}},
+                             sink);
+    });
+}
+
+swh_status st_health_check(void *handle, const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        if (const swh_status s = h.process.call(Json{{"op", "health_check"}}, reply); s != SWH_OK) {
+            // /healthz shows why the store is unhealthy (crashed, restarting...).
+            const std::string report =
+                Json{{"status", "unhealthy"}, {"error", std::string(h.process.error())}}.dump();
+            if (sink->json) sink->json(sink->ctx, loader::to_str(report));
+            return s;
+        }
+        if (const swh_status s = replay_results(reply, sink); s != SWH_OK) return s;
+        return answered(h, reply);
+    });
+}
+
 // A copy of the real kind table, sized by the plugin (absent members NULL).
 template <class Table> Table real_table(const loader::PluginLibrary &real) {
     Table table{};
@@ -270,7 +391,27 @@ void fill_hook(swh_hook_v1 &t, const swh_hook_v1 &real) {
     t.render_metrics = real.render_metrics ? hook_render_metrics : nullptr;
 }
 
+void fill_storage(swh_storage_v1 &t, const swh_storage_v1 &real) {
+    t.struct_size = sizeof t;
+    t.create = proxy_create;
+    t.destroy = proxy_destroy;
+    t.last_error = proxy_last_error;
+    // Offer what the plugin offers: a member it left NULL stays NULL.
+    t.create_session = real.create_session ? st_create_session : nullptr;
+    t.get_session = real.get_session ? st_get_session : nullptr;
+    t.update_session = real.update_session ? st_update_session : nullptr;
+    t.delete_session = real.delete_session ? st_delete_session : nullptr;
+    t.list_sessions = real.list_sessions ? st_list_sessions : nullptr;
+    t.add_message = real.add_message ? st_add_message : nullptr;
+    t.get_messages = real.get_messages ? st_get_messages : nullptr;
+    t.health_check = real.health_check ? st_health_check : nullptr;
+}
+
 } // namespace
+
+bool supports_isolation(uint32_t kind) {
+    return kind == SWH_KIND_STORAGE || kind == SWH_KIND_MIDDLEWARE || kind == SWH_KIND_HOOK;
+}
 
 std::string plugin_host_path() {
     if (const char *over = std::getenv("SWH_PLUGIN_HOST"); over && *over) return over;
@@ -281,11 +422,9 @@ std::string plugin_host_path() {
 
 std::shared_ptr<loader::PluginLibrary> isolate(std::shared_ptr<loader::PluginLibrary> real, int timeout_ms) {
     const uint32_t kind = real->kind();
-    if (kind != SWH_KIND_MIDDLEWARE && kind != SWH_KIND_HOOK)
-        throw loader::LoadError(
-            std::string("isolation: process is supported for middleware and hook plugins, "
-                        "not for a ") +
-            loader::kind_name(kind) + " plugin");
+    if (!supports_isolation(kind))
+        throw loader::LoadError(std::string("isolation: process is supported for ") + kIsolatedKinds +
+                                " plugins, not for a " + loader::kind_name(kind) + " plugin");
     auto state = std::make_shared<ProxyState>();
     state->helper = plugin_host_path();
     if (::access(state->helper.c_str(), X_OK) != 0)
@@ -296,6 +435,9 @@ std::shared_ptr<loader::PluginLibrary> isolate(std::shared_ptr<loader::PluginLib
     if (kind == SWH_KIND_MIDDLEWARE) {
         fill_middleware(state->middleware, real_table<swh_middleware_v1>(*real));
         table = &state->middleware;
+    } else if (kind == SWH_KIND_STORAGE) {
+        fill_storage(state->storage, real_table<swh_storage_v1>(*real));
+        table = &state->storage;
     } else {
         fill_hook(state->hook, real_table<swh_hook_v1>(*real));
         table = &state->hook;

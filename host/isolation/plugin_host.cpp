@@ -104,11 +104,14 @@ class ChildEnvironment : public loader::HostEnvironment {
         if (channel_.recv(reply) != IoStatus::ok) return SWH_E_UNAVAILABLE;
         if (reply.value("op", std::string()) != "read_session_reply") return SWH_E_INTERNAL;
         for (const auto &s : reply.at("sessions")) {
-            loader::SessionAbi abi(session_from_wire(s));
+            // Named: the ABI struct points into it (a temporary would dangle).
+            const Session session = session_from_wire(s);
+            const loader::SessionAbi abi(session);
             if (const swh_status st = sink->session(sink->ctx, abi.get()); st != SWH_OK) return st;
         }
         for (const auto &m : reply.at("messages")) {
-            loader::MessageAbi abi(message_from_wire(m));
+            const Message message = message_from_wire(m);
+            const loader::MessageAbi abi(message);
             if (const swh_status st = sink->message(sink->ctx, abi.get()); st != SWH_OK) return st;
         }
         return reply.value("status", SWH_E_INTERNAL);
@@ -135,8 +138,11 @@ class PluginHost {
         const std::string &op = request.at("op").get_ref<const std::string &>();
         try {
             if (op == "create") return create(request);
-            if (!middleware_ && !hook_) return failure(SWH_E_UNAVAILABLE, "plugin host: no instance");
-            if (middleware_) {
+            if (!middleware_ && !hook_ && !storage_)
+                return failure(SWH_E_UNAVAILABLE, "plugin host: no instance");
+            if (storage_) {
+                if (auto reply = storage_op(op, request)) return *reply;
+            } else if (middleware_) {
                 if (op == "process") return process(request);
                 if (op == "on_error") return on_error(request);
                 if (op == "stream_open") return stream_open(request);
@@ -189,11 +195,14 @@ class PluginHost {
     Json create(const Json &request) {
         instance_ = request.at("instance").get<std::string>();
         if (!library_) return failure(SWH_E_UNAVAILABLE, load_error_);
-        if (middleware_ || hook_) return failure(SWH_E_CONFLICT, "plugin host: instance already created");
+        if (middleware_ || hook_ || storage_)
+            return failure(SWH_E_CONFLICT, "plugin host: instance already created");
         const Json &config = request.at("config");
         uint32_t mask = 0;
         try {
-            if (args_.kind == SWH_KIND_MIDDLEWARE) {
+            if (args_.kind == SWH_KIND_STORAGE) {
+                storage_ = std::make_unique<loader::StorageInstance>(library_, instance_, config, env_);
+            } else if (args_.kind == SWH_KIND_MIDDLEWARE) {
                 middleware_ = std::make_unique<loader::MiddlewareInstance>(library_, instance_, config, env_);
                 mask = middleware_->stages();
             } else {
@@ -207,6 +216,81 @@ class PluginHost {
             return failure(SWH_E_INVALID, reason);
         }
         return Json{{"status", SWH_OK}, {"mask", mask}};
+    }
+
+    // A storage operation through the daemon's own StorageInstance wrapper;
+    // nullopt for an operation a store does not have. Results travel as
+    // arrays in the order the plugin emitted them.
+    std::optional<Json> storage_op(const std::string &op, const Json &request) {
+        const Json ok{{"status", SWH_OK}};
+        try {
+            if (op == "create_session") {
+                storage_->create_session(session_from_wire(request.at("session")));
+                return ok;
+            }
+            if (op == "get_session") {
+                const std::string &id = request.at("id").get_ref<const std::string &>();
+                const auto session = storage_->get_session(id);
+                if (!session) return failure(SWH_E_NOT_FOUND, "session '" + id + "' not found");
+                return Json{{"status", SWH_OK}, {"sessions", Json::array({to_wire(*session)})}};
+            }
+            if (op == "update_session") {
+                storage_->update_session(session_from_wire(request.at("session")),
+                                         request.at("fields").get<uint32_t>());
+                return ok;
+            }
+            if (op == "delete_session") {
+                storage_->delete_session(request.at("id").get<std::string>());
+                return ok;
+            }
+            if (op == "list_sessions") return list_sessions(request);
+            if (op == "add_message") {
+                storage_->add_message(message_from_wire(request.at("message")));
+                return ok;
+            }
+            if (op == "get_messages") return get_messages(request);
+            if (op == "health_check") return health_check();
+        } catch (const loader::PluginError &e) {
+            return failure(e.status(), detail(e.what()));
+        }
+        return std::nullopt;
+    }
+
+    Json list_sessions(const Json &request) {
+        loader::SessionFilter filter;
+        filter.user_id = request.at("user_id").get<std::string>();
+        filter.status = request.at("status").get<std::string>();
+        filter.limit = request.at("limit").get<uint32_t>();
+        filter.offset = request.at("offset").get<uint32_t>();
+        Json sessions = Json::array();
+        for (const auto &session : storage_->list_sessions(filter))
+            sessions.push_back(to_wire(session));
+        return Json{{"status", SWH_OK}, {"sessions", std::move(sessions)}};
+    }
+
+    Json get_messages(const Json &request) {
+        loader::MessageQuery query;
+        query.session_id = request.at("session_id").get<std::string>();
+        query.role = request.at("role").get<std::string>();
+        query.since = request.at("since").get<int64_t>();
+        query.limit = request.at("limit").get<uint32_t>();
+        Json messages = Json::array();
+        for (const auto &message : storage_->get_messages(query))
+            messages.push_back(to_wire(message));
+        return Json{{"status", SWH_OK}, {"messages", std::move(messages)}};
+    }
+
+    // The wrapper folds the plugin's status into the report ("unhealthy"
+    // whenever it was not OK); the status goes back the same way.
+    Json health_check() {
+        const Json health = storage_->health_check();
+        const bool unhealthy = health.value("status", Json()) == "unhealthy";
+        const auto error = health.find("error");
+        std::string reason = error != health.end() && error->is_string() ? error->get<std::string>() : "";
+        if (unhealthy && reason.empty()) reason = "the store reports itself unhealthy";
+        return Json{{"status", unhealthy ? SWH_E_UNAVAILABLE : SWH_OK},
+                    {"error", unhealthy ? reason : std::string()},
+                    {"json", Json::array({health.dump()})}};
     }
 
     Json process(const Json &request) {
@@ -268,6 +352,7 @@ class PluginHost {
     std::string load_error_, instance_;
     std::unique_ptr<loader::MiddlewareInstance> middleware_;
     std::unique_ptr<loader::HookInstance> hook_;
+    std::unique_ptr<loader::StorageInstance> storage_;
     // After middleware_: streams are closed before their instance goes.
     std::map<uint64_t, std::unique_ptr<loader::MiddlewareInstance::Stream>> streams_;
 };

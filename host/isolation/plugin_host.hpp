@@ -1,5 +1,5 @@
 // The child side of process isolation: swarmhost-plugin-host loads one
-// plugin (middleware or hook), runs one instance of it through the same
+// plugin (storage, middleware or hook), runs one instance of it through the same
 // instance wrappers the daemon uses (host/loader/instances.hpp), and answers
 // the daemon's requests on fd 3 (host/isolation/wire.hpp framing).
 //

@@ -180,7 +180,9 @@ void PluginProcess::answer_child_locked(const Json &message, Clock::time_point d
     } else if (kind == "read_session") {
         ReadCollector collected;
         swh_status status = SWH_E_UNSUPPORTED;
-        if (host_->read_session)
+        // An isolated store asking the daemon's store would ask itself, and
+        // this thread holds its call mutex: refused instead of a deadlock.
+        if (host_->read_session && options_.kind != SWH_KIND_STORAGE)
             status = host_->read_session(host_->host_ctx, loader::to_str(string_at(message, "session_id")),
                                          &collected.sink);
         const Json answer{{"op", "read_session_reply"},

@@ -42,11 +42,11 @@ std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, u
     const std::size_t before = diagnostics.size();
     config_out = manifest::validate_config(ref.config, library->schema(), ref.plugin, ref.mark, diagnostics);
     if (ref.isolation == "process") {
-        if (kind != SWH_KIND_MIDDLEWARE && kind != SWH_KIND_HOOK)
-            diagnostics.push_back(
-                {ref.isolation_mark, std::string("isolation: process is supported for middleware "
-                                                 "and hook plugins, not for a ") +
-                                         loader::kind_name(kind) + " plugin"});
+        if (!isolation::supports_isolation(kind))
+            diagnostics.push_back({ref.isolation_mark, std::string("isolation: process is supported for ") +
+                                                           isolation::kIsolatedKinds +
+                                                           " plugins, not for a " + loader::kind_name(kind) +
+                                                           " plugin"});
         else
             try {
                 // Same name/kind/schema; each instance runs in a child process.
