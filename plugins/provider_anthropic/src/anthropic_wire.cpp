@@ -13,30 +13,9 @@ using edge::Failure;
 
 namespace {
 
-std::string dump(const Json &j) {
-    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-void invalid(const std::string &key, const char *what) {
-    throw Failure(SWH_E_INVALID, "anthropic: config '" + key + "' " + what);
-}
-
-void read_string(const Json &c, const char *key, std::string &out) {
-    auto it = c.find(key);
-    if (it == c.end() || it->is_null()) return;
-    if (!it->is_string()) invalid(key, "must be a string");
-    out = it->get<std::string>();
-}
-
-void read_int(const Json &c, const char *key, int64_t &out, int64_t min, int64_t max) {
-    auto it = c.find(key);
-    if (it == c.end() || it->is_null()) return;
-    if (!it->is_number_integer()) invalid(key, "must be an integer");
-    int64_t v = it->get<int64_t>();
-    if (v < min || v > max)
-        invalid(key, ("must be between " + std::to_string(min) + " and " + std::to_string(max)).c_str());
-    out = v;
-}
+using cpp::http_provider::dump;
+using cpp::http_provider::excerpt;
+using cpp::http_provider::SettingsReader;
 
 std::string str_or(const Json &j, const char *key, std::string fallback = {}) {
     return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
@@ -54,14 +33,6 @@ std::string error_text(const Json &j) {
     return text;
 }
 
-std::string excerpt(std::string_view body) {
-    std::string out;
-    for (char c : body.substr(0, 160))
-        out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-    if (body.size() > 160) out += "...";
-    return out;
-}
-
 // Anthropic's stop_reason in OpenAI's finish_reason words (the daemon's
 // common vocabulary); the original stays in "stop_reason".
 std::string finish_reason_of(const std::string &stop) {
@@ -77,9 +48,7 @@ class DecoderBase : public cpp::upstream::Decoder {
     DecoderBase(std::string model, std::string trimmed_ws)
         : model_(std::move(model)), ws_(std::move(trimmed_ws)) {}
     std::string error_message(int, std::string_view body) override {
-        Json j = Json::parse(body, nullptr, false);
-        std::string text = j.is_discarded() ? std::string() : error_text(j);
-        return text.empty() ? excerpt(body) : text;
+        return cpp::http_provider::error_message(body, error_text);
     }
 
   protected:
@@ -129,12 +98,9 @@ class StreamDecoder final : public DecoderBase {
     std::optional<Problem> body(std::string_view bytes, Emitter &out) override {
         std::optional<Problem> problem;
         bool ok = parser_.feed(bytes, [&](const cpp::sse::Event &ev) {
-            Json j = Json::parse(ev.data, nullptr, false);
-            if (j.is_discarded() || !j.is_object()) {
-                problem = Problem{SWH_E_UPSTREAM, "the stream carried an event that is not a JSON object: " +
-                                                      excerpt(ev.data)};
-                return false;
-            }
+            Json j;
+            problem = cpp::http_provider::parse_event(ev.data, j);
+            if (problem) return false;
             const std::string type = str_or(j, "type", std::string(ev.type));
             if (type == "message_start") {
                 const Json &m = j.contains("message") ? j["message"] : Json();
@@ -161,10 +127,7 @@ class StreamDecoder final : public DecoderBase {
             // ping, content_block_start/stop and unknown events: nothing to do
             return true;
         });
-        if (problem) return problem;
-        if (!ok && parser_.failed())
-            return Problem{SWH_E_UPSTREAM, "the stream exceeded the SSE line/event size limit"};
-        return std::nullopt;
+        return cpp::http_provider::feed_outcome(ok, parser_, std::move(problem));
     }
     std::optional<Problem> end(Emitter &out) override {
         if (!stopped_)
@@ -182,20 +145,14 @@ class StreamDecoder final : public DecoderBase {
 class WholeDecoder final : public DecoderBase {
   public:
     using DecoderBase::DecoderBase;
-    std::optional<Problem> body(std::string_view bytes, Emitter &) override {
-        if (body_.size() + bytes.size() > (64u << 20))
-            return Problem{SWH_E_UPSTREAM, "the answer exceeds 64 MiB"};
-        body_.append(bytes);
-        return std::nullopt;
-    }
+    std::optional<Problem> body(std::string_view bytes, Emitter &) override { return body_.add(bytes); }
     std::optional<Problem> end(Emitter &out) override {
-        Json j = Json::parse(body_, nullptr, false);
-        if (j.is_discarded() || !j.is_object())
-            return Problem{SWH_E_UPSTREAM, "the answer is not JSON: " + excerpt(body_)};
+        Json j;
+        if (auto problem = body_.parse(j)) return problem;
         if (str_or(j, "type") == "error")
             return Problem{SWH_E_UPSTREAM, "the upstream reported an error: " + error_text(j)};
         if (str_or(j, "type") != "message" || !j.contains("content") || !j["content"].is_array())
-            return Problem{SWH_E_UPSTREAM, "the answer is not a message: " + excerpt(body_)};
+            return Problem{SWH_E_UPSTREAM, "the answer is not a message: " + excerpt(body_.text())};
         id_ = str_or(j, "id");
         model_ = str_or(j, "model", model_);
         stop_ = str_or(j, "stop_reason");
@@ -209,88 +166,33 @@ class WholeDecoder final : public DecoderBase {
     }
 
   private:
-    std::string body_;
+    cpp::http_provider::WholeBody body_;
 };
 
 } // namespace
 
-Settings parse_settings(const Json &c) {
-    if (!c.is_object()) throw Failure(SWH_E_INVALID, "anthropic: config must be a JSON object");
+Settings Settings::parse(const Json &c) {
+    const SettingsReader r("anthropic", c);
     Settings s;
-    read_string(c, "base_url", s.base_url);
-    read_string(c, "api_key_env", s.api_key_env);
-    read_string(c, "model", s.model);
-    read_string(c, "anthropic_version", s.anthropic_version);
-    if (auto it = c.find("temperature"); it != c.end() && !it->is_null()) {
-        if (!it->is_number()) invalid("temperature", "must be a number");
-        s.temperature = it->get<double>();
-        if (s.temperature > 1) invalid("temperature", "must be <= 1 (negative = not sent)");
-    }
-    read_int(c, "max_tokens", s.max_tokens, 1, 10'000'000);
-    read_int(c, "timeout_ms", s.timeout_ms, 0, 86'400'000);
-    read_int(c, "connect_timeout_ms", s.connect_timeout_ms, 0, 600'000);
-    read_int(c, "idle_timeout_ms", s.idle_timeout_ms, 0, 86'400'000);
-    read_int(c, "retries", s.retries, 0, 20);
-    read_int(c, "retry_base_ms", s.retry_base_ms, 0, 600'000);
-    read_int(c, "retry_max_ms", s.retry_max_ms, 0, 3'600'000);
-    read_int(c, "max_concurrent", s.max_concurrent, 0, 1'000'000);
-    if (auto it = c.find("custom_params"); it != c.end() && !it->is_null()) {
-        if (!it->is_object()) invalid("custom_params", "must be a JSON object");
-        s.custom_params = *it;
-    }
-    for (const auto &[key, value] : c.items()) {
-        static const char *known[] = {"base_url",          "api_key_env",        "model",
-                                      "anthropic_version", "temperature",        "max_tokens",
-                                      "timeout_ms",        "connect_timeout_ms", "idle_timeout_ms",
-                                      "retries",           "retry_base_ms",      "retry_max_ms",
-                                      "max_concurrent",    "custom_params"};
-        bool found = false;
-        for (const char *k : known)
-            found = found || key == k;
-        if (!found) throw Failure(SWH_E_INVALID, "anthropic: unknown config key '" + key + "'");
-    }
-    while (!s.base_url.empty() && s.base_url.back() == '/')
-        s.base_url.pop_back();
-    if (s.base_url.rfind("http://", 0) != 0 && s.base_url.rfind("https://", 0) != 0)
-        invalid("base_url", "must start with http:// or https://");
-    if (s.model.empty()) invalid("model", "must not be empty");
-    if (s.anthropic_version.empty()) invalid("anthropic_version", "must not be empty");
+    read_endpoint(r, s.http);
+    r.string("anthropic_version", s.anthropic_version);
+    r.number("temperature", s.temperature);
+    if (s.temperature > 1) r.invalid("temperature", "must be <= 1 (negative = not sent)");
+    r.integer("max_tokens", s.max_tokens, 1, 10'000'000);
+    read_limits(r, s.http);
+    static constexpr std::string_view kOwnKeys[] = {"anthropic_version", "temperature", "max_tokens"};
+    r.only(cpp::http_provider::kHttpKeys, kOwnKeys);
+    check_endpoint(r, s.http);
+    if (s.anthropic_version.empty()) r.invalid("anthropic_version", "must not be empty");
     return s;
 }
 
-Json settings_json(const Settings &s) {
-    return Json{{"base_url", s.base_url},
-                {"api_key_env", s.api_key_env},
-                {"model", s.model},
-                {"anthropic_version", s.anthropic_version},
-                {"temperature", s.temperature},
-                {"max_tokens", s.max_tokens},
-                {"timeout_ms", s.timeout_ms},
-                {"connect_timeout_ms", s.connect_timeout_ms},
-                {"idle_timeout_ms", s.idle_timeout_ms},
-                {"retries", s.retries},
-                {"retry_base_ms", s.retry_base_ms},
-                {"retry_max_ms", s.retry_max_ms},
-                {"max_concurrent", s.max_concurrent},
-                {"custom_params", s.custom_params}};
-}
-
-std::string pick_system_prompt(std::string_view request_system, const std::vector<cpp::upstream::Turn> &turns,
-                               std::string_view session_config_json) {
-    if (!request_system.empty()) return std::string(request_system);
-    auto from = [](std::string_view json_text) -> std::string {
-        if (json_text.empty()) return {};
-        Json j = Json::parse(json_text, nullptr, false);
-        return str_or(j, "system_prompt");
-    };
-    for (auto it = turns.rbegin(); it != turns.rend(); ++it) {
-        if (it->role == "user") {
-            std::string s = from(it->metadata_json);
-            if (!s.empty()) return s;
-            break;
-        }
-    }
-    return from(session_config_json);
+Json Settings::to_json() const {
+    Json j = cpp::http_provider::http_json(http);
+    j["anthropic_version"] = anthropic_version;
+    j["temperature"] = temperature;
+    j["max_tokens"] = max_tokens;
+    return j;
 }
 
 std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns) {
@@ -326,26 +228,27 @@ Json content_blocks(std::string_view text, const Attachments &attachments) {
     return blocks;
 }
 
-Json build_body(const Settings &s, const Prompt &p, std::string &trimmed_ws) {
-    std::string system = p.system_prompt;
+Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments,
+                std::string &trimmed_ws) {
+    std::string system = call.system_prompt;
     Json messages = Json::array();
-    for (size_t i = 0; i < p.turns.size(); ++i) {
-        const auto &t = p.turns[i];
+    for (size_t i = 0; i < call.turns.size(); ++i) {
+        const auto &t = call.turns[i];
         if (t.role == "system") { // the API has no system turns: they join the system field
             if (!t.content.empty()) system += (system.empty() ? "" : "\n\n") + std::string(t.content);
             continue;
         }
         if (t.role != "user" && t.role != "assistant") continue;
-        if (t.role == "user" && i < p.attachments.size() && !p.attachments[i].empty()) {
-            messages.push_back({{"role", "user"}, {"content", content_blocks(t.content, p.attachments[i])}});
+        if (t.role == "user" && i < attachments.size() && !attachments[i].empty()) {
+            messages.push_back({{"role", "user"}, {"content", content_blocks(t.content, attachments[i])}});
             continue;
         }
         if (t.content.empty()) continue; // the API rejects empty text blocks
         messages.push_back({{"role", std::string(t.role)}, {"content", std::string(t.content)}});
     }
     trimmed_ws.clear();
-    if (!p.assistant_prefix.empty()) {
-        std::string prefill = p.assistant_prefix;
+    if (!call.assistant_prefix.empty()) {
+        std::string prefill = call.assistant_prefix;
         size_t keep = prefill.find_last_not_of(" \t\r\n");
         if (keep == std::string::npos) {
             trimmed_ws = prefill; // whitespace only: no prefill turn at all
@@ -355,23 +258,23 @@ Json build_body(const Settings &s, const Prompt &p, std::string &trimmed_ws) {
             messages.push_back({{"role", "assistant"}, {"content", prefill}});
         }
     }
-    Json body = {{"model", p.model.empty() ? s.model : p.model},
+    Json body = {{"model", call.model.empty() ? s.http.model : call.model},
                  {"max_tokens", s.max_tokens},
                  {"messages", std::move(messages)}};
     if (!system.empty()) body["system"] = system;
     if (s.temperature >= 0) body["temperature"] = s.temperature;
-    for (const auto &[key, value] : s.custom_params.items())
+    for (const auto &[key, value] : s.http.custom_params.items())
         if (key != "messages" && key != "stream") body[key] = value;
-    body["stream"] = p.stream;
+    body["stream"] = call.stream;
     return body;
 }
 
 std::string messages_url(const Settings &s) {
     // base_url is the API root without /v1 (as in Anthropic's own clients);
     // one ending in /v1 is accepted too.
-    const std::string_view b = s.base_url;
-    if (b.size() >= 3 && b.substr(b.size() - 3) == "/v1") return s.base_url + "/messages";
-    return s.base_url + "/v1/messages";
+    const std::string_view b = s.http.base_url;
+    if (b.size() >= 3 && b.substr(b.size() - 3) == "/v1") return s.http.base_url + "/messages";
+    return s.http.base_url + "/v1/messages";
 }
 
 std::unique_ptr<cpp::upstream::Decoder> make_decoder(bool stream, std::string requested_model,

@@ -2,6 +2,7 @@
 // glue here): the request body, the streamed and the non-streamed answer.
 #pragma once
 
+#include <swarmhost/cpp/http_provider.hpp>
 #include <swarmhost/cpp/upstream.hpp>
 #include <swh_multimodal/attachments.hpp>
 
@@ -16,46 +17,26 @@
 namespace swh::anthropic {
 
 using Json = nlohmann::json;
+using cpp::http_provider::Call;
 
 struct Settings {
-    std::string base_url = "https://api.anthropic.com";
-    std::string api_key_env = "ANTHROPIC_API_KEY";
-    std::string model = "claude-3-5-haiku-latest";
+    cpp::http_provider::HttpSettings http{.base_url = "https://api.anthropic.com",
+                                          .api_key_env = "ANTHROPIC_API_KEY",
+                                          .model = "claude-3-5-haiku-latest"};
     std::string anthropic_version = "2023-06-01";
     double temperature = -1;   // < 0: not sent (the vendor's default)
     int64_t max_tokens = 1024; // required by the API
-    int64_t timeout_ms = 120000;
-    int64_t connect_timeout_ms = 10000;
-    int64_t idle_timeout_ms = 0;
-    int64_t retries = 2;
-    int64_t retry_base_ms = 500;
-    int64_t retry_max_ms = 30000;
-    int64_t max_concurrent = 0; // 0: unlimited
-    Json custom_params = Json::object();
-};
 
-Settings parse_settings(const Json &config);
-Json settings_json(const Settings &s);
+    static Settings parse(const Json &config);
+    Json to_json() const;
+};
 
 using Attachments = std::vector<multimodal::LoadedAttachment>;
 
-struct Prompt {
-    std::vector<cpp::upstream::Turn> turns;
-    // Files of each turn's metadata.attachments, read (index = turn index;
-    // may be shorter than turns). Sent with user turns only.
-    std::vector<Attachments> attachments;
-    std::string system_prompt;
-    std::string assistant_prefix;
-    std::string model; // "" = settings.model
-    bool stream = false;
-};
-
-std::string pick_system_prompt(std::string_view request_system, const std::vector<cpp::upstream::Turn> &turns,
-                               std::string_view session_config_json);
-
 // Reads the files named in each turn's metadata.attachments (see
-// plugins/session_multimodal). Throws Failure(SWH_E_INVALID) naming a file
-// that is missing, unreadable or too large: the call fails, nothing is dropped.
+// plugins/session_multimodal); index = turn index, sent with user turns only.
+// Throws Failure(SWH_E_INVALID) naming a file that is missing, unreadable or
+// too large: the call fails, nothing is dropped.
 std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns);
 
 // A user turn with attachments as Messages content blocks: images as base64
@@ -67,7 +48,8 @@ Json content_blocks(std::string_view text, const Attachments &attachments);
 // The request body. `trimmed_ws` receives the whitespace cut from the end of
 // the assistant prefix (the API rejects a prefill ending in whitespace); the
 // decoder drops it again from the start of the continuation.
-Json build_body(const Settings &s, const Prompt &p, std::string &trimmed_ws);
+Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments,
+                std::string &trimmed_ws);
 std::string messages_url(const Settings &s);
 
 std::unique_ptr<cpp::upstream::Decoder> make_decoder(bool stream, std::string requested_model,

@@ -3,6 +3,7 @@
 // `done` before `start` returns), streaming the reply word by word.
 #include "echo_reply.hpp"
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/provider_edge.hpp>
 #include <swh_multimodal/attachments.hpp>
 
 #include <nlohmann/json.hpp>
@@ -19,13 +20,13 @@ namespace {
 
 using swh::echo::Settings;
 using swh::edge::ConfigReader;
-using swh::edge::ErrorSlot;
 using swh::edge::Failure;
-using swh::edge::guarded;
 using swh::edge::to_str;
 using swh::edge::view;
 using Json = nlohmann::json;
+namespace provider = swh::cpp::provider;
 
+constexpr const char *kName = "echo";
 constexpr const char *kFailOnMessage = "echo: simulated upstream failure (fail_on)";
 
 std::string dump(const Json &j) {
@@ -33,7 +34,7 @@ std::string dump(const Json &j) {
 }
 
 void require(bool ok, const char *what) {
-    if (!ok) throw Failure(SWH_E_INVALID, std::string("echo: ") + what);
+    provider::require(ok, kName, what);
 }
 
 // One instance: its settings (replaced atomically by update_config) and the
@@ -101,18 +102,8 @@ class Echo {
     std::unordered_map<uint64_t, std::shared_ptr<Call>> calls_;
 };
 
-struct Instance {
-    ErrorSlot errors;
-    std::unique_ptr<Echo> echo; // null when create failed
-};
-
 template <class Body> swh_status call(void *handle, Body &&body) noexcept {
-    if (handle == nullptr) return SWH_E_INVALID;
-    auto &instance = *static_cast<Instance *>(handle);
-    return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.echo) throw Failure(SWH_E_INVALID, "echo: instance was not created successfully");
-        return body(*instance.echo);
-    });
+    return provider::call<Echo>(handle, kName, std::forward<Body>(body));
 }
 
 // Everything one call will report, computed before the sink is touched so
@@ -203,15 +194,7 @@ void run(const Plan &plan, const swh_provider_sink &sink, const Echo::Call &call
 // ---------------------------------------------------------------- table
 
 swh_status echo_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
-    if (out_handle == nullptr) return SWH_E_INVALID;
-    *out_handle = nullptr;
-    std::unique_ptr<Instance> instance;
-    try {
-        instance = std::make_unique<Instance>();
-    } catch (...) {
-        return SWH_E_INTERNAL;
-    }
-    swh_status status = guarded(instance->errors, [&]() -> swh_status {
+    return provider::create<Echo>(out_handle, [&] {
         ConfigReader config(host, cfg);
         Settings settings;
         settings.prefix = config.string("prefix");
@@ -220,28 +203,14 @@ swh_status echo_create(const swh_host_api *host, const swh_config *cfg, void **o
         settings.fail_on = config.string("fail_on");
         if (settings.chunk_words < 1) throw Failure(SWH_E_INVALID, "echo: config 'chunk_words' must be >= 1");
         if (settings.model.empty()) throw Failure(SWH_E_INVALID, "echo: config 'model' must not be empty");
-        instance->echo = std::make_unique<Echo>(std::move(settings));
-        return SWH_OK;
+        return std::make_unique<Echo>(std::move(settings));
     });
-    *out_handle = instance.release(); // also on failure: the host reads last_error, then destroys
-    return status;
-}
-
-void echo_destroy(void *handle) noexcept {
-    std::unique_ptr<Instance> owned(static_cast<Instance *>(handle));
-}
-
-const char *echo_last_error(void *handle) noexcept {
-    return handle == nullptr ? "" : static_cast<Instance *>(handle)->errors.get();
 }
 
 swh_status echo_start(void *handle, const swh_provider_request *request,
                       const swh_provider_sink *sink) noexcept {
     return call(handle, [&](Echo &echo) -> swh_status {
-        require(SWH_HAS_MEMBER(request, swh_provider_request, stream),
-                "request is NULL or its struct_size is too small");
-        require(SWH_HAS_MEMBER(sink, swh_provider_sink, done) && sink->chunk && sink->metadata && sink->done,
-                "sink is NULL, too small or lacks a callback");
+        provider::check_start(request, sink, kName);
         const Plan plan = plan_reply(echo.settings(), *request);
         auto active = echo.begin_call(request->call_id);
         // From here on nothing throws: the sink is in use, done is owed.
@@ -252,23 +221,18 @@ swh_status echo_start(void *handle, const swh_provider_request *request,
 }
 
 void echo_cancel(void *handle, uint64_t call_id) noexcept {
-    if (handle == nullptr) return;
-    auto &instance = *static_cast<Instance *>(handle);
-    if (instance.echo) instance.echo->cancel(call_id);
+    if (Echo *echo = provider::state_of<Echo>(handle)) echo->cancel(call_id);
 }
 
 swh_status echo_get_metadata(void *handle, const swh_result_sink *sink) noexcept {
     return call(handle, [&](Echo &echo) -> swh_status {
-        require(SWH_HAS_MEMBER(sink, swh_result_sink, json) && sink->json, "sink without json callback");
         Settings settings = echo.settings();
-        std::string text = dump(Json{{"provider", "echo"},
-                                     {"model", settings.model},
-                                     {"prefix", settings.prefix},
-                                     {"chunk_words", settings.chunk_words}});
-        swh_status status = sink->json(sink->ctx, to_str(text));
-        if (status != SWH_OK)
-            throw Failure(status, "echo: result sink returned status " + std::to_string(status));
-        return SWH_OK;
+        return provider::emit_json(sink,
+                                   dump(Json{{"provider", "echo"},
+                                             {"model", settings.model},
+                                             {"prefix", settings.prefix},
+                                             {"chunk_words", settings.chunk_words}}),
+                                   kName);
     });
 }
 
@@ -283,11 +247,7 @@ swh_status echo_update_config(void *handle, swh_str config_json) noexcept {
 
 swh_status echo_health_check(void *handle, const swh_result_sink *sink) noexcept {
     return call(handle, [&](Echo &) -> swh_status {
-        require(SWH_HAS_MEMBER(sink, swh_result_sink, json) && sink->json, "sink without json callback");
-        swh_status status = sink->json(sink->ctx, to_str(R"({"status":"healthy","provider":"echo"})"));
-        if (status != SWH_OK)
-            throw Failure(status, "echo: result sink returned status " + std::to_string(status));
-        return SWH_OK;
+        return provider::emit_json(sink, R"({"status":"healthy","provider":"echo"})", kName);
     });
 }
 
@@ -305,8 +265,9 @@ constexpr swh_config_field kConfigSchema[] = {
 };
 
 constexpr swh_provider_v1 kTable = {
-    sizeof(swh_provider_v1), echo_create,        echo_destroy,      echo_last_error, echo_start, echo_cancel,
-    echo_get_metadata,       echo_update_config, echo_health_check,
+    sizeof(swh_provider_v1),    echo_create,        provider::destroy<Echo>,
+    provider::last_error<Echo>, echo_start,         echo_cancel,
+    echo_get_metadata,          echo_update_config, echo_health_check,
 };
 
 constexpr swh_plugin_descriptor kDescriptor = {

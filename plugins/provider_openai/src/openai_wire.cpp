@@ -13,36 +13,9 @@ using edge::Failure;
 
 namespace {
 
-std::string dump(const Json &j) {
-    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
-}
-
-void invalid(const std::string &key, const char *what) {
-    throw Failure(SWH_E_INVALID, "openai: config '" + key + "' " + what);
-}
-
-void read_string(const Json &c, const char *key, std::string &out) {
-    auto it = c.find(key);
-    if (it == c.end() || it->is_null()) return;
-    if (!it->is_string()) invalid(key, "must be a string");
-    out = it->get<std::string>();
-}
-
-void read_int(const Json &c, const char *key, int64_t &out, int64_t min, int64_t max) {
-    auto it = c.find(key);
-    if (it == c.end() || it->is_null()) return;
-    if (!it->is_number_integer()) invalid(key, "must be an integer");
-    int64_t v = it->get<int64_t>();
-    if (v < min || v > max)
-        invalid(key, ("must be between " + std::to_string(min) + " and " + std::to_string(max)).c_str());
-    out = v;
-}
-
-std::string trim_slashes(std::string url) {
-    while (!url.empty() && url.back() == '/')
-        url.pop_back();
-    return url;
-}
+using cpp::http_provider::dump;
+using cpp::http_provider::excerpt;
+using cpp::http_provider::SettingsReader;
 
 std::string error_text(const Json &j) {
     // {"error":{"message":..,"type":..,"code":..}} (also plain {"error":"..."} from some servers)
@@ -58,22 +31,11 @@ std::string error_text(const Json &j) {
     return text;
 }
 
-// A short, printable excerpt of a body that is not what we expected.
-std::string excerpt(std::string_view body) {
-    std::string out;
-    for (char c : body.substr(0, 160))
-        out.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-    if (body.size() > 160) out += "...";
-    return out;
-}
-
 class DecoderBase : public cpp::upstream::Decoder {
   public:
     explicit DecoderBase(std::string model) : model_(std::move(model)) {}
     std::string error_message(int, std::string_view body) override {
-        Json j = Json::parse(body, nullptr, false);
-        std::string text = j.is_discarded() ? std::string() : error_text(j);
-        return text.empty() ? excerpt(body) : text;
+        return cpp::http_provider::error_message(body, error_text);
     }
 
   protected:
@@ -105,12 +67,9 @@ class StreamDecoder final : public DecoderBase {
                 done_ = true;
                 return true;
             }
-            Json j = Json::parse(ev.data, nullptr, false);
-            if (j.is_discarded() || !j.is_object()) {
-                problem = Problem{SWH_E_UPSTREAM, "the stream carried an event that is not a JSON object: " +
-                                                      excerpt(ev.data)};
-                return false;
-            }
+            Json j;
+            problem = cpp::http_provider::parse_event(ev.data, j);
+            if (problem) return false;
             if (j.contains("error")) {
                 problem =
                     Problem{SWH_E_UPSTREAM, "the upstream reported an error mid-stream: " + error_text(j)};
@@ -131,10 +90,7 @@ class StreamDecoder final : public DecoderBase {
             }
             return true;
         });
-        if (problem) return problem;
-        if (!ok && parser_.failed())
-            return Problem{SWH_E_UPSTREAM, "the stream exceeded the SSE line/event size limit"};
-        return std::nullopt;
+        return cpp::http_provider::feed_outcome(ok, parser_, std::move(problem));
     }
     std::optional<Problem> end(Emitter &out) override {
         if (!done_ && finish_reason_.empty())
@@ -153,21 +109,15 @@ class StreamDecoder final : public DecoderBase {
 class WholeDecoder final : public DecoderBase {
   public:
     using DecoderBase::DecoderBase;
-    std::optional<Problem> body(std::string_view bytes, Emitter &) override {
-        if (body_.size() + bytes.size() > (64u << 20))
-            return Problem{SWH_E_UPSTREAM, "the answer exceeds 64 MiB"};
-        body_.append(bytes);
-        return std::nullopt;
-    }
+    std::optional<Problem> body(std::string_view bytes, Emitter &) override { return body_.add(bytes); }
     std::optional<Problem> end(Emitter &out) override {
-        Json j = Json::parse(body_, nullptr, false);
-        if (j.is_discarded() || !j.is_object())
-            return Problem{SWH_E_UPSTREAM, "the answer is not JSON: " + excerpt(body_)};
+        Json j;
+        if (auto problem = body_.parse(j)) return problem;
         if (j.contains("error"))
             return Problem{SWH_E_UPSTREAM, "the upstream reported an error: " + error_text(j)};
         if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() ||
             !j["choices"][0].is_object() || !j["choices"][0].contains("message"))
-            return Problem{SWH_E_UPSTREAM, "the answer has no choices[0].message: " + excerpt(body_)};
+            return Problem{SWH_E_UPSTREAM, "the answer has no choices[0].message: " + excerpt(body_.text())};
         note(j);
         const Json &choice = j["choices"][0];
         if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
@@ -181,92 +131,35 @@ class WholeDecoder final : public DecoderBase {
     }
 
   private:
-    std::string body_;
+    cpp::http_provider::WholeBody body_;
 };
 
 } // namespace
 
-Settings parse_settings(const Json &c) {
-    if (!c.is_object()) throw Failure(SWH_E_INVALID, "openai: config must be a JSON object");
+Settings Settings::parse(const Json &c) {
+    const SettingsReader r("openai", c);
     Settings s;
-    read_string(c, "base_url", s.base_url);
-    read_string(c, "api_key_env", s.api_key_env);
-    read_string(c, "model", s.model);
-    if (auto it = c.find("temperature"); it != c.end() && !it->is_null()) {
-        if (!it->is_number()) invalid("temperature", "must be a number");
-        s.temperature = it->get<double>();
-        if (s.temperature > 2) invalid("temperature", "must be <= 2 (negative = not sent)");
-    }
-    read_int(c, "max_tokens", s.max_tokens, 0, 10'000'000);
-    read_int(c, "timeout_ms", s.timeout_ms, 0, 86'400'000);
-    read_int(c, "connect_timeout_ms", s.connect_timeout_ms, 0, 600'000);
-    read_int(c, "idle_timeout_ms", s.idle_timeout_ms, 0, 86'400'000);
-    read_int(c, "retries", s.retries, 0, 20);
-    read_int(c, "retry_base_ms", s.retry_base_ms, 0, 600'000);
-    read_int(c, "retry_max_ms", s.retry_max_ms, 0, 3'600'000);
-    read_int(c, "max_concurrent", s.max_concurrent, 0, 1'000'000);
-    if (auto it = c.find("custom_params"); it != c.end() && !it->is_null()) {
-        if (!it->is_object()) invalid("custom_params", "must be a JSON object");
-        s.custom_params = *it;
-    }
-    read_string(c, "api_version", s.api_version);
-    if (auto it = c.find("stream_usage"); it != c.end() && !it->is_null()) {
-        if (!it->is_boolean()) invalid("stream_usage", "must be true or false");
-        s.stream_usage = it->get<bool>();
-    }
-    for (const auto &[key, value] : c.items()) {
-        static const char *known[] = {
-            "base_url",     "api_key_env",        "model",           "temperature", "max_tokens",
-            "timeout_ms",   "connect_timeout_ms", "idle_timeout_ms", "retries",     "retry_base_ms",
-            "retry_max_ms", "max_concurrent",     "custom_params",   "api_version", "stream_usage"};
-        bool found = false;
-        for (const char *k : known)
-            found = found || key == k;
-        if (!found) throw Failure(SWH_E_INVALID, "openai: unknown config key '" + key + "'");
-    }
-    s.base_url = trim_slashes(s.base_url);
-    if (s.base_url.rfind("http://", 0) != 0 && s.base_url.rfind("https://", 0) != 0)
-        invalid("base_url", "must start with http:// or https://");
-    if (s.model.empty()) invalid("model", "must not be empty");
+    read_endpoint(r, s.http);
+    r.number("temperature", s.temperature);
+    if (s.temperature > 2) r.invalid("temperature", "must be <= 2 (negative = not sent)");
+    r.integer("max_tokens", s.max_tokens, 0, 10'000'000);
+    read_limits(r, s.http);
+    r.string("api_version", s.api_version);
+    r.boolean("stream_usage", s.stream_usage);
+    static constexpr std::string_view kOwnKeys[] = {"temperature", "max_tokens", "api_version",
+                                                    "stream_usage"};
+    r.only(cpp::http_provider::kHttpKeys, kOwnKeys);
+    check_endpoint(r, s.http);
     return s;
 }
 
-Json settings_json(const Settings &s) {
-    return Json{{"base_url", s.base_url},
-                {"api_key_env", s.api_key_env},
-                {"model", s.model},
-                {"temperature", s.temperature},
-                {"max_tokens", s.max_tokens},
-                {"timeout_ms", s.timeout_ms},
-                {"connect_timeout_ms", s.connect_timeout_ms},
-                {"idle_timeout_ms", s.idle_timeout_ms},
-                {"retries", s.retries},
-                {"retry_base_ms", s.retry_base_ms},
-                {"retry_max_ms", s.retry_max_ms},
-                {"max_concurrent", s.max_concurrent},
-                {"custom_params", s.custom_params},
-                {"api_version", s.api_version},
-                {"stream_usage", s.stream_usage}};
-}
-
-std::string pick_system_prompt(std::string_view request_system, const std::vector<cpp::upstream::Turn> &turns,
-                               std::string_view session_config_json) {
-    if (!request_system.empty()) return std::string(request_system);
-    auto from = [](std::string_view json_text) -> std::string {
-        if (json_text.empty()) return {};
-        Json j = Json::parse(json_text, nullptr, false);
-        if (j.is_object() && j.contains("system_prompt") && j["system_prompt"].is_string())
-            return j["system_prompt"].get<std::string>();
-        return {};
-    };
-    for (auto it = turns.rbegin(); it != turns.rend(); ++it) {
-        if (it->role == "user") {
-            std::string s = from(it->metadata_json);
-            if (!s.empty()) return s;
-            break;
-        }
-    }
-    return from(session_config_json);
+Json Settings::to_json() const {
+    Json j = cpp::http_provider::http_json(http);
+    j["temperature"] = temperature;
+    j["max_tokens"] = max_tokens;
+    j["api_version"] = api_version;
+    j["stream_usage"] = stream_usage;
+    return j;
 }
 
 std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns) {
@@ -303,32 +196,34 @@ Json content_parts(std::string_view text, const Attachments &attachments) {
     return parts;
 }
 
-Json build_body(const Settings &s, const Prompt &p) {
+Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments) {
     Json messages = Json::array();
-    if (!p.system_prompt.empty()) messages.push_back({{"role", "system"}, {"content", p.system_prompt}});
-    for (size_t i = 0; i < p.turns.size(); ++i) {
-        const auto &t = p.turns[i];
+    if (!call.system_prompt.empty())
+        messages.push_back({{"role", "system"}, {"content", call.system_prompt}});
+    for (size_t i = 0; i < call.turns.size(); ++i) {
+        const auto &t = call.turns[i];
         if (t.role != "user" && t.role != "assistant" && t.role != "system") continue;
-        const bool with_files = t.role == "user" && i < p.attachments.size() && !p.attachments[i].empty();
+        const bool with_files = t.role == "user" && i < attachments.size() && !attachments[i].empty();
         messages.push_back({{"role", std::string(t.role)},
-                            {"content", with_files ? content_parts(t.content, p.attachments[i])
+                            {"content", with_files ? content_parts(t.content, attachments[i])
                                                    : Json(std::string(t.content))}});
     }
-    if (!p.assistant_prefix.empty())
-        messages.push_back({{"role", "assistant"}, {"content", p.assistant_prefix}});
-    Json body = {{"model", p.model.empty() ? s.model : p.model}, {"messages", std::move(messages)}};
+    if (!call.assistant_prefix.empty())
+        messages.push_back({{"role", "assistant"}, {"content", call.assistant_prefix}});
+    Json body = {{"model", call.model.empty() ? s.http.model : call.model},
+                 {"messages", std::move(messages)}};
     if (s.temperature >= 0) body["temperature"] = s.temperature;
     if (s.max_tokens > 0) body["max_tokens"] = s.max_tokens;
     // custom_params are merged over everything but the conversation and the stream switch
-    for (const auto &[key, value] : s.custom_params.items())
+    for (const auto &[key, value] : s.http.custom_params.items())
         if (key != "messages" && key != "stream" && key != "stream_options") body[key] = value;
-    body["stream"] = p.stream;
-    if (p.stream && s.stream_usage) body["stream_options"] = {{"include_usage", true}};
+    body["stream"] = call.stream;
+    if (call.stream && s.stream_usage) body["stream_options"] = {{"include_usage", true}};
     return body;
 }
 
 std::string chat_url(const Settings &s) {
-    std::string url = s.base_url + "/chat/completions";
+    std::string url = s.http.base_url + "/chat/completions";
     if (!s.api_version.empty()) url += "?api-version=" + s.api_version;
     return url;
 }
