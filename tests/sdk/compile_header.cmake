@@ -1,5 +1,6 @@
 # cmake -DCOMPILER=<cc> -DLANG=c|c++ -DSTD=<c99|c++20> -DINCLUDE_DIR=<sdk/include>
-#       -DHEADER=<swarmhost/abi.h> -DWORK_DIR=<dir> -P compile_header.cmake
+#       -DHEADER=<swarmhost/abi.h> -DWORK_DIR=<dir> [-DEXTRA_INCLUDE_DIR=<dir>]
+#       -P compile_header.cmake
 # Compiles a translation unit that includes HEADER on its own (twice, to check
 # the include guard) with -std=STD -Wall -Wextra -pedantic -Werror.
 cmake_minimum_required(VERSION 3.20)
@@ -25,6 +26,9 @@ file(WRITE ${_src}
 set(_cmd ${COMPILER} -x ${LANG} -std=${STD} -Wall -Wextra -pedantic -Werror
   -Wstrict-prototypes -Wmissing-prototypes -Wshadow -fsyntax-only
   -I ${INCLUDE_DIR} ${_src})
+if(DEFINED EXTRA_INCLUDE_DIR)
+  list(APPEND _cmd -I ${EXTRA_INCLUDE_DIR})
+endif()
 if(LANG STREQUAL "c++")
   list(REMOVE_ITEM _cmd -Wstrict-prototypes -Wmissing-prototypes)
 endif()
