@@ -11,8 +11,6 @@ import json
 import time
 import unittest
 
-from swh_harness import Daemon
-
 from auth_fixture import AuthTestCase, Key, auth_section
 
 ALLOWED = 60  # a minute's failures; refills at one a second
@@ -34,16 +32,7 @@ def request(port, path, headers=None, source="127.0.0.1"):
 
 
 class FailedKeyTests(AuthTestCase):
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon(extra_providers=auth_section([ALICE], max_failures_per_minute=ALLOWED))
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
-        cls.client = cls.daemon.client
+    manifest_kw = {"extra_providers": auth_section([ALICE], max_failures_per_minute=ALLOWED)}
 
     def test_guessing_is_cut_off_per_address_and_the_allowance_refills(self):
         port = self.daemon.port
@@ -90,15 +79,7 @@ class FailedKeyTests(AuthTestCase):
 class FailuresUnlimitedTests(AuthTestCase):
     """max_failures_per_minute: 0 turns the cut-off off."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon(extra_providers=auth_section([ALICE], max_failures_per_minute=0))
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
-        cls.client = cls.daemon.client
+    manifest_kw = {"extra_providers": auth_section([ALICE], max_failures_per_minute=0)}
 
     def test_zero_means_every_wrong_key_is_a_401(self):
         statuses = {request(self.daemon.port, "/v1/sessions", {"Authorization": "Bearer wrong-%d" % i})[0]
