@@ -22,6 +22,13 @@
 //     in process the plugin's group commit lets concurrent writers share an
 //     fsync; isolated, calls to one instance are serialised, so they cannot.
 //
+// Session types: the fixture session type (tests/fixture_plugins,
+// "fixture_notes") through swh::loader::SessionTypeInstance::handle_route,
+// the call the daemon makes for every routed request, in process vs
+// isolated. Route "POST notes": read the count from the session's metadata,
+// merge a patch, publish an event, respond 201; with an empty body and with
+// a 64 KiB body (an upload's bytes cross as base64).
+//
 // Prints medians of several runs and the ratio to the baseline measured in
 // the same run. Speed is reported, never asserted.
 #include "isolation/isolate.hpp"
@@ -255,6 +262,41 @@ void bench_store_concurrency(StoreBench &bench, int threads, int per_thread, int
     }
 }
 
+// ----------------------------------------------------------- session type
+
+void bench_session_type(int calls, int repeats) {
+    auto lib = swh::loader::PluginLibrary::load(SWH_BENCH_SESSION_TYPE_PLUGIN);
+    const Json config = with_defaults(*lib, Json::object());
+    swh::loader::SessionTypeInstance in_process(lib, "bench_in_process", config);
+    swh::loader::SessionTypeInstance isolated(swh::isolation::isolate(lib, 5000), "bench_isolated", config);
+    swh::Session session;
+    session.id = "3f1c2a9e-0000-4000-8000-000000000003";
+    session.user_id = "bench-user";
+    session.type = "notes";
+    session.metadata = Json{{"fixture_notes", {{"count", 41}}}};
+    for (const std::size_t body_size : {std::size_t{0}, std::size_t{64} << 10}) {
+        swh::loader::RouteCall call;
+        call.route_index = 0; // POST notes
+        call.caller_user_id = "bench-user";
+        call.content_type = "application/octet-stream";
+        call.path = "notes";
+        call.body.assign(body_size, '\xA7'); // not UTF-8: bytes as an upload brings them
+        double ns[2];
+        int which = 0;
+        for (auto *type : {&in_process, &isolated}) {
+            auto route = [&] {
+                if (type->handle_route(session, call).status != 201) {
+                    std::fprintf(stderr, "handle_route: expected 201\n");
+                    std::exit(1);
+                }
+            };
+            ns_per(calls / 10 + 1, 1, route); // warm-up
+            ns[which++] = ns_per(calls, repeats, route);
+        }
+        print_pair(body_size ? "handle_route, 64 KiB body" : "handle_route, no body", calls, ns[0], ns[1]);
+    }
+}
+
 int arg_int(int argc, char **argv, const char *name, int fallback) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::string(argv[i]) == name) return std::atoi(argv[i + 1]);
@@ -293,6 +335,12 @@ int main(int argc, char **argv) {
         std::printf("\n== sqlite storage throughput, concurrent writers, median of %d runs\n", repeats);
         bench_store_concurrency(store, 4, arg_int(argc, argv, "--store-writes", 500), repeats);
         std::filesystem::remove_all(store.dir);
+
+        std::printf(
+            "\n== session type handle_route per call (fixture, POST notes), median of %d runs (us/call)\n",
+            repeats);
+        std::printf("%-24s %-12s %10s %12s %10s\n", "call", "isolation", "calls", "us/call", "vs in_process");
+        bench_session_type(arg_int(argc, argv, "--route-calls", 5000), repeats);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "bench_isolation: %s\n", e.what());
         return 1;

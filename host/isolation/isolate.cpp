@@ -4,11 +4,13 @@
 #include "loader/abi_convert.hpp"
 #include "loader/host_services.hpp"
 
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
+#include <vector>
 
 namespace swh::isolation {
 
@@ -22,6 +24,15 @@ struct ProxyState {
     swh_middleware_v1 middleware{};
     swh_hook_v1 hook{};
     swh_storage_v1 storage{};
+    swh_session_type_v1 session_type{};
+};
+
+// A session type's route table, fetched from the child once at create: the
+// ABI promises the daemon pointers that stay valid for the instance's life,
+// whatever happens to the child.
+struct RouteTable {
+    std::vector<std::string> methods, paths; // filled first, never changed after
+    std::vector<swh_route> routes;
 };
 
 // A stream opened in one child; useless once that child is gone.
@@ -38,6 +49,7 @@ struct Handle {
     std::mutex streams_mutex;
     std::map<uint64_t, std::unique_ptr<ProxyStream>> streams;
     uint64_t next_stream = 1;
+    RouteTable routes; // session types only
 };
 
 Handle &handle_of(void *handle) {
@@ -73,6 +85,8 @@ Json input_to_wire(const char *op, const swh_middleware_input &in) {
 
 // --------------------------------------------------------------- common
 
+swh_status fetch_routes(Handle &h);
+
 swh_status proxy_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
     if (host == nullptr || out_handle == nullptr || host->config_json == nullptr) return SWH_E_INVALID;
     try {
@@ -93,7 +107,8 @@ swh_status proxy_create(const swh_host_api *host, const swh_config *cfg, void **
                                library->kind(), state->timeout};
         auto handle =
             std::make_unique<Handle>(std::move(options), host, Json::parse(loader::to_string(text)));
-        const swh_status status = handle->process.start();
+        swh_status status = handle->process.start();
+        if (status == SWH_OK && library->kind() == SWH_KIND_SESSION_TYPE) status = fetch_routes(*handle);
         *out_handle = handle.release(); // the daemon reads last_error, then destroys, on failure too
         return status;
     } catch (const std::exception &e) {
@@ -359,6 +374,155 @@ swh_status st_health_check(void *handle, const swh_result_sink *sink) noexcept {
     });
 }
 
+// --------------------------------------------------------- session type
+
+swh_status fetch_routes(Handle &h) {
+    Json reply;
+    if (const swh_status s = h.process.call(Json{{"op", "routes"}}, reply); s != SWH_OK) return s;
+    if (const swh_status s = answered(h, reply); s != SWH_OK) return s;
+    RouteTable &table = h.routes;
+    for (const auto &route : reply.at("routes")) {
+        table.methods.push_back(route.at("method").get<std::string>());
+        table.paths.push_back(route.at("path").get<std::string>());
+    }
+    for (std::size_t i = 0; i < table.methods.size(); ++i)
+        table.routes.push_back(
+            swh_route{sizeof(swh_route), table.methods[i].c_str(), table.paths[i].c_str()});
+    return SWH_OK;
+}
+
+swh_status stype_routes(void *handle, const swh_route **out_routes, size_t *out_count) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        *out_routes = h.routes.routes.empty() ? nullptr : h.routes.routes.data();
+        *out_count = h.routes.routes.size();
+        return SWH_OK;
+    });
+}
+
+// The whole request crosses; what the client sent (body, query, path...)
+// travels as raw bytes beside the JSON (wire.hpp).
+Json route_request_to_wire(const swh_route_request &in) {
+    Json bytes{{"caller", loader::to_string(in.caller_user_id)},
+               {"query", loader::to_string(in.query)},
+               {"content_type", loader::to_string(in.content_type)},
+               {"body", loader::to_string(in.body)}};
+    std::size_t params = 0;
+    if (in.struct_size >= offsetof(swh_route_request, path_param_count) + sizeof in.path_param_count) {
+        bytes["path"] = loader::to_string(in.path);
+        for (; params < in.path_param_count; ++params)
+            bytes["param" + std::to_string(params)] = loader::to_string(in.path_params[params]);
+    }
+    return Json{{"op", "handle_route"},
+                {"route_index", in.route_index},
+                {"session", to_wire(loader::from_abi(*in.session))},
+                {"params", params},
+                {kBytesKey, std::move(bytes)}};
+}
+
+// The child's recorded answer replayed on the daemon's response, on the
+// calling thread: the metadata patch and the events (which the ABI wants
+// before respond), then respond.
+void replay_route_answer(const Json &reply, const swh_route_response *out) {
+    if (auto it = reply.find("metadata"); it != reply.end() && it->is_object()) {
+        const std::string patch = it->dump();
+        out->merge_session_metadata(out->ctx, loader::to_str(patch));
+    }
+    if (auto it = reply.find("events"); it != reply.end())
+        for (const auto &event : *it) {
+            const std::string &type = event.at(0).get_ref<const std::string &>();
+            const std::string payload = event.at(1).dump();
+            out->publish(out->ctx, loader::to_str(type), loader::to_str(payload));
+        }
+    if (reply.value("answered", false))
+        out->respond(out->ctx, reply.at("http_status").get<uint32_t>(),
+                     loader::to_str(bytes_at(reply, "content_type")),
+                     loader::to_str(bytes_at(reply, "body")));
+}
+
+// A request that cannot fit in one frame is refused here: sending it would
+// fail like a dead child and cost a restart.
+constexpr std::size_t kMaxRouteBody = kMaxFrameBytes - (std::size_t{1} << 20);
+
+swh_status stype_handle_route(void *handle, const swh_route_request *request,
+                              const swh_route_response *response) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        if (request->body.len > kMaxRouteBody) {
+            h.process.set_error("a request body of " + std::to_string(request->body.len) +
+                                " bytes is over what an isolated session type takes (" +
+                                std::to_string(kMaxRouteBody) + ")");
+            return SWH_E_INVALID;
+        }
+        Json reply;
+        if (const swh_status s = h.process.call(route_request_to_wire(*request), reply); s != SWH_OK)
+            return s;
+        const swh_status status = answered(h, reply);
+        if (status != SWH_OK) return status;
+        replay_route_answer(reply, response);
+        return SWH_OK;
+    });
+}
+
+swh_status stype_on_session_created(void *handle, const swh_session *session,
+                                    const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        const Json request{{"op", "on_session_created"}, {"session", to_wire(loader::from_abi(*session))}};
+        if (const swh_status s = h.process.call(request, reply); s != SWH_OK) return s;
+        if (const swh_status s = answered(h, reply); s != SWH_OK) return s;
+        const Json &patch = reply.at("metadata");
+        if (patch.empty()) return SWH_OK;
+        const std::string text = patch.dump();
+        return sink->json(sink->ctx, loader::to_str(text));
+    });
+}
+
+// One op for both: the child's wrapper calls on_user_message when the plugin
+// has it, else on_message, as the daemon does; the stand-in offers the same.
+swh_status vet_message(Handle &h, const swh_session &session, const swh_message &message, swh_str caller,
+                       const swh_message_editor *editor) {
+    const Json request{{"op", "on_user_message"},
+                       {"session", to_wire(loader::from_abi(session))},
+                       {"message", to_wire(loader::from_abi(message))},
+                       {kBytesKey, {{"caller", loader::to_string(caller)}}}};
+    Json reply;
+    if (const swh_status s = h.process.call(request, reply); s != SWH_OK) return s;
+    // The edits, replayed on the daemon's editor in the order it applies them.
+    if (auto it = reply.find("content"); it != reply.end() && it->is_string())
+        editor->set_content(editor->ctx, loader::to_str(it->get_ref<const std::string &>()));
+    if (auto it = reply.find("metadata"); it != reply.end() && it->is_object() && !it->empty()) {
+        const std::string patch = it->dump();
+        editor->merge_metadata(editor->ctx, loader::to_str(patch));
+    }
+    if (auto it = reply.find("rejection"); it != reply.end() && it->is_string())
+        editor->reject(editor->ctx, loader::to_str(it->get_ref<const std::string &>()));
+    return answered(h, reply);
+}
+
+swh_status stype_on_user_message(void *handle, const swh_session_message_input *input,
+                                 const swh_message_editor *editor) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        return vet_message(h, *input->session, *input->message, input->caller_user_id, editor);
+    });
+}
+
+swh_status stype_on_message(void *handle, const swh_session *session, const swh_message *message,
+                            const swh_message_editor *editor) noexcept {
+    return guarded(handle, [&](Handle &h) { return vet_message(h, *session, *message, swh_str{}, editor); });
+}
+
+swh_status stype_authorize(void *handle, const swh_session *session, swh_str caller,
+                           swh_str action) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        const Json request{{"op", "authorize"},
+                           {"session", to_wire(loader::from_abi(*session))},
+                           {"action", loader::to_string(action)},
+                           {kBytesKey, {{"caller", loader::to_string(caller)}}}};
+        if (const swh_status s = h.process.call(request, reply); s != SWH_OK) return s;
+        return answered(h, reply);
+    });
+}
+
 // A copy of the real kind table, sized by the plugin (absent members NULL).
 template <class Table> Table real_table(const loader::PluginLibrary &real) {
     Table table{};
@@ -407,10 +571,34 @@ void fill_storage(swh_storage_v1 &t, const swh_storage_v1 &real) {
     t.health_check = real.health_check ? st_health_check : nullptr;
 }
 
+void fill_session_type(swh_session_type_v1 &t, const swh_session_type_v1 &real) {
+    t.struct_size = sizeof t;
+    t.create = proxy_create;
+    t.destroy = proxy_destroy;
+    t.last_error = proxy_last_error;
+    t.routes = stype_routes;
+    t.handle_route = stype_handle_route;
+    // Offer what the plugin offers: a member it left NULL stays NULL.
+    t.on_session_created = real.on_session_created ? stype_on_session_created : nullptr;
+    t.on_message = real.on_message ? stype_on_message : nullptr;
+    t.on_user_message = real.on_user_message ? stype_on_user_message : nullptr;
+    t.authorize = real.authorize ? stype_authorize : nullptr;
+}
+
 } // namespace
 
 bool supports_isolation(uint32_t kind) {
-    return kind == SWH_KIND_STORAGE || kind == SWH_KIND_MIDDLEWARE || kind == SWH_KIND_HOOK;
+    return kind == SWH_KIND_STORAGE || kind == SWH_KIND_MIDDLEWARE || kind == SWH_KIND_HOOK ||
+           kind == SWH_KIND_SESSION_TYPE;
+}
+
+std::string isolation_refusal(uint32_t kind) {
+    std::string text = std::string("isolation: process is supported for ") + kIsolatedKinds +
+                       " plugins, not for a " + loader::kind_name(kind) + " plugin";
+    if (kind == SWH_KIND_PROVIDER)
+        text += " (a provider answers through callbacks after its call has returned; the plugin process "
+                "answers each call once)";
+    return text;
 }
 
 std::string plugin_host_path() {
@@ -422,9 +610,7 @@ std::string plugin_host_path() {
 
 std::shared_ptr<loader::PluginLibrary> isolate(std::shared_ptr<loader::PluginLibrary> real, int timeout_ms) {
     const uint32_t kind = real->kind();
-    if (!supports_isolation(kind))
-        throw loader::LoadError(std::string("isolation: process is supported for ") + kIsolatedKinds +
-                                " plugins, not for a " + loader::kind_name(kind) + " plugin");
+    if (!supports_isolation(kind)) throw loader::LoadError(isolation_refusal(kind));
     auto state = std::make_shared<ProxyState>();
     state->helper = plugin_host_path();
     if (::access(state->helper.c_str(), X_OK) != 0)
@@ -438,6 +624,9 @@ std::shared_ptr<loader::PluginLibrary> isolate(std::shared_ptr<loader::PluginLib
     } else if (kind == SWH_KIND_STORAGE) {
         fill_storage(state->storage, real_table<swh_storage_v1>(*real));
         table = &state->storage;
+    } else if (kind == SWH_KIND_SESSION_TYPE) {
+        fill_session_type(state->session_type, real_table<swh_session_type_v1>(*real));
+        table = &state->session_type;
     } else {
         fill_hook(state->hook, real_table<swh_hook_v1>(*real));
         table = &state->hook;

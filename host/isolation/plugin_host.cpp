@@ -138,10 +138,11 @@ class PluginHost {
         const std::string &op = request.at("op").get_ref<const std::string &>();
         try {
             if (op == "create") return create(request);
-            if (!middleware_ && !hook_ && !storage_)
-                return failure(SWH_E_UNAVAILABLE, "plugin host: no instance");
+            if (!has_instance()) return failure(SWH_E_UNAVAILABLE, "plugin host: no instance");
             if (storage_) {
                 if (auto reply = storage_op(op, request)) return *reply;
+            } else if (session_type_) {
+                if (auto reply = session_type_op(op, request)) return *reply;
             } else if (middleware_) {
                 if (op == "process") return process(request);
                 if (op == "on_error") return on_error(request);
@@ -192,16 +193,20 @@ class PluginHost {
         return text;
     }
 
+    bool has_instance() const { return middleware_ || hook_ || storage_ || session_type_; }
+
     Json create(const Json &request) {
         instance_ = request.at("instance").get<std::string>();
         if (!library_) return failure(SWH_E_UNAVAILABLE, load_error_);
-        if (middleware_ || hook_ || storage_)
-            return failure(SWH_E_CONFLICT, "plugin host: instance already created");
+        if (has_instance()) return failure(SWH_E_CONFLICT, "plugin host: instance already created");
         const Json &config = request.at("config");
         uint32_t mask = 0;
         try {
             if (args_.kind == SWH_KIND_STORAGE) {
                 storage_ = std::make_unique<loader::StorageInstance>(library_, instance_, config, env_);
+            } else if (args_.kind == SWH_KIND_SESSION_TYPE) {
+                session_type_ =
+                    std::make_unique<loader::SessionTypeInstance>(library_, instance_, config, env_);
             } else if (args_.kind == SWH_KIND_MIDDLEWARE) {
                 middleware_ = std::make_unique<loader::MiddlewareInstance>(library_, instance_, config, env_);
                 mask = middleware_->stages();
@@ -293,6 +298,76 @@ class PluginHost {
                     {"json", Json::array({health.dump()})}};
     }
 
+    // A session type operation through the daemon's own SessionTypeInstance
+    // wrapper, which records what the plugin did through the response sink
+    // or editor; nullopt for an operation a session type does not have.
+    std::optional<Json> session_type_op(const std::string &op, const Json &request) {
+        try {
+            if (op == "routes") {
+                Json routes = Json::array();
+                for (const auto &route : session_type_->routes())
+                    routes.push_back(Json{{"method", route.method}, {"path", route.path}});
+                return Json{{"status", SWH_OK}, {"routes", std::move(routes)}};
+            }
+            if (op == "handle_route") return handle_route(request);
+            if (op == "on_session_created") {
+                const Json patch =
+                    session_type_->on_session_created(session_from_wire(request.at("session")));
+                return Json{{"status", SWH_OK}, {"metadata", patch}};
+            }
+            if (op == "on_user_message") return on_user_message(request);
+            if (op == "authorize") {
+                std::string error;
+                const swh_status status = session_type_->authorize(
+                    session_from_wire(request.at("session")), bytes_at(request, "caller"),
+                    request.at("action").get<std::string>(), error);
+                return status == SWH_OK ? Json{{"status", SWH_OK}} : failure(status, error);
+            }
+        } catch (const loader::PluginError &e) {
+            return failure(e.status(), detail(e.what()));
+        }
+        return std::nullopt;
+    }
+
+    // The answer travels as recorded: the merged metadata patch, the events
+    // in the order published, then the response (its bytes raw, wire.hpp).
+    Json handle_route(const Json &request) {
+        loader::RouteCall call;
+        call.route_index = request.at("route_index").get<std::size_t>();
+        call.caller_user_id = bytes_at(request, "caller");
+        call.query = bytes_at(request, "query");
+        call.content_type = bytes_at(request, "content_type");
+        call.body = bytes_at(request, "body");
+        call.path = bytes_at(request, "path");
+        const auto params = request.at("params").get<std::size_t>();
+        for (std::size_t i = 0; i < params; ++i)
+            call.params.push_back(bytes_at(request, ("param" + std::to_string(i)).c_str()));
+        const loader::RouteAnswer answer =
+            session_type_->handle_route(session_from_wire(request.at("session")), call);
+        Json events = Json::array();
+        for (const auto &[type, payload] : answer.events)
+            events.push_back(Json::array({type, payload}));
+        Json reply{{"status", SWH_OK},
+                   {"answered", answer.answered},
+                   {"http_status", answer.status},
+                   {"events", std::move(events)},
+                   {kBytesKey, {{"content_type", answer.content_type}, {"body", answer.body}}}};
+        if (answer.metadata_patch) reply["metadata"] = *answer.metadata_patch;
+        return reply;
+    }
+
+    // The verdict with its edits; a refusal's error is the plugin's own text.
+    Json on_user_message(const Json &request) {
+        const loader::SessionTypeVerdict verdict = session_type_->on_user_message(
+            session_from_wire(request.at("session")), message_from_wire(request.at("message")),
+            bytes_at(request, "caller"));
+        Json reply{{"status", verdict.status}, {"metadata", verdict.edits.metadata_patch}};
+        if (verdict.status != SWH_OK) reply["error"] = verdict.error;
+        if (verdict.edits.content) reply["content"] = *verdict.edits.content;
+        if (verdict.edits.rejection) reply["rejection"] = *verdict.edits.rejection;
+        return reply;
+    }
+
     Json process(const Json &request) {
         const auto outcome = middleware_->process(
             request.at("stage").get<uint32_t>(), session_from_wire(request.at("session")),
@@ -353,6 +428,7 @@ class PluginHost {
     std::unique_ptr<loader::MiddlewareInstance> middleware_;
     std::unique_ptr<loader::HookInstance> hook_;
     std::unique_ptr<loader::StorageInstance> storage_;
+    std::unique_ptr<loader::SessionTypeInstance> session_type_;
     // After middleware_: streams are closed before their instance goes.
     std::map<uint64_t, std::unique_ptr<loader::MiddlewareInstance::Stream>> streams_;
 };
@@ -397,7 +473,14 @@ int run_plugin_host(int argc, char **argv) {
             if (channel.recv(request) != IoStatus::ok) break; // the daemon closed: destroy and leave
             Json reply = host.handle(request);
             reply["op"] = "reply";
-            if (!channel.send(reply)) break;
+            if (channel.send(reply)) continue;
+            // A reply over the frame limit is refused before a byte is sent:
+            // the daemon gets that failure instead of a dead child.
+            const Json refused{{"op", "reply"},
+                               {"status", SWH_E_INTERNAL},
+                               {"error", "plugin host: the reply to '" + request.value("op", std::string()) +
+                                             "' did not fit in one frame"}};
+            if (!channel.send(refused)) break;
         }
     }
     // The channel goes out of scope next: no log line may reach it after.

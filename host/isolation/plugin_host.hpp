@@ -1,6 +1,6 @@
 // The child side of process isolation: swarmhost-plugin-host loads one
-// plugin (storage, middleware or hook), runs one instance of it through the same
-// instance wrappers the daemon uses (host/loader/instances.hpp), and answers
+// plugin (storage, middleware, hook or session type), runs one instance of it
+// through the same instance wrappers the daemon uses (host/loader/instances.hpp), and answers
 // the daemon's requests on fd 3 (host/isolation/wire.hpp framing).
 //
 // The child answers log/now/new_id and the config accessors itself; log

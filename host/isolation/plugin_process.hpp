@@ -28,7 +28,7 @@ struct ProcessOptions {
     std::string file;     // the plugin's shared object
     std::string sha256;   // what the daemon hashed; the child checks it again
     std::string instance; // manifest instance name, for messages
-    uint32_t kind = 0;    // SWH_KIND_STORAGE / _MIDDLEWARE / _HOOK
+    uint32_t kind = 0;    // SWH_KIND_STORAGE / _MIDDLEWARE / _HOOK / _SESSION_TYPE
     std::chrono::milliseconds timeout{5000};
 };
 

@@ -56,6 +56,22 @@ IoStatus recv_all(int fd, char *data, std::size_t size, std::optional<Clock::tim
     return IoStatus::ok;
 }
 
+// The top bit of a frame's length: a bytes section follows the JSON.
+constexpr uint32_t kBytesFlag = uint32_t{1} << 31;
+
+void put_u32(std::string &out, uint32_t value) {
+    for (int i = 0; i < 4; ++i)
+        out += static_cast<char>((value >> (8 * i)) & 0xFF);
+}
+
+IoStatus recv_u32(int fd, uint32_t &value, std::optional<Clock::time_point> deadline) {
+    std::array<unsigned char, 4> raw{};
+    if (auto s = recv_all(fd, reinterpret_cast<char *>(raw.data()), raw.size(), deadline); s != IoStatus::ok)
+        return s;
+    value = raw[0] | (raw[1] << 8) | (raw[2] << 16) | (uint32_t{raw[3]} << 24);
+    return IoStatus::ok;
+}
+
 const std::string &text(const Json &json, const char *key) {
     return json.at(key).get_ref<const std::string &>();
 }
@@ -63,27 +79,74 @@ const std::string &text(const Json &json, const char *key) {
 } // namespace
 
 IoStatus send_frame(int fd, const Json &message, std::optional<Clock::time_point> deadline) {
-    const std::string body = message.dump(-1, ' ', false, Json::error_handler_t::replace);
-    if (body.size() > kMaxFrameBytes) return IoStatus::error;
-    const auto size = static_cast<uint32_t>(body.size());
+    const auto bytes = message.is_object() ? message.find(kBytesKey) : message.end();
+    const bool with_bytes = bytes != message.end() && bytes->is_object();
     std::string frame(4, '\0');
+    if (!with_bytes) {
+        frame += message.dump(-1, ' ', false, Json::error_handler_t::replace);
+    } else {
+        // The JSON text of every other member; the raw section after it.
+        frame += '{';
+        for (const auto &[key, value] : message.items()) {
+            if (key == kBytesKey) continue;
+            if (frame.size() > 5) frame += ',';
+            frame += Json(key).dump() + ':' + value.dump(-1, ' ', false, Json::error_handler_t::replace);
+        }
+        frame += '}';
+    }
+    const std::size_t json_size = frame.size() - 4;
+    if (with_bytes) {
+        put_u32(frame, static_cast<uint32_t>(bytes->size()));
+        for (const auto &[key, value] : bytes->items()) {
+            if (!value.is_string()) return IoStatus::error;
+            const std::string &raw = value.get_ref<const std::string &>();
+            if (frame.size() + key.size() + raw.size() > kMaxFrameBytes) return IoStatus::error;
+            put_u32(frame, static_cast<uint32_t>(key.size()));
+            frame += key;
+            put_u32(frame, static_cast<uint32_t>(raw.size()));
+            frame += raw;
+        }
+    }
+    if (frame.size() - 4 > kMaxFrameBytes) return IoStatus::error;
+    const uint32_t header = static_cast<uint32_t>(json_size) | (with_bytes ? kBytesFlag : 0);
     for (int i = 0; i < 4; ++i)
-        frame[static_cast<std::size_t>(i)] = static_cast<char>((size >> (8 * i)) & 0xFF);
-    frame += body; // one send for small frames: one wake-up of the peer
-    return send_all(fd, frame.data(), frame.size(), deadline);
+        frame[static_cast<std::size_t>(i)] = static_cast<char>((header >> (8 * i)) & 0xFF);
+    return send_all(fd, frame.data(), frame.size(), deadline); // one send: one wake-up of the peer
 }
 
 IoStatus recv_frame(int fd, Json &out, std::optional<Clock::time_point> deadline) {
-    std::array<unsigned char, 4> header{};
-    if (auto s = recv_all(fd, reinterpret_cast<char *>(header.data()), header.size(), deadline);
-        s != IoStatus::ok)
-        return s;
-    const uint32_t size = header[0] | (header[1] << 8) | (header[2] << 16) | (uint32_t{header[3]} << 24);
+    uint32_t header = 0;
+    if (auto s = recv_u32(fd, header, deadline); s != IoStatus::ok) return s;
+    const uint32_t size = header & ~kBytesFlag;
     if (size > kMaxFrameBytes) return IoStatus::error;
     std::string body(size, '\0');
     if (auto s = recv_all(fd, body.data(), body.size(), deadline); s != IoStatus::ok) return s;
     out = Json::parse(body, nullptr, false);
-    return out.is_discarded() ? IoStatus::error : IoStatus::ok;
+    if (out.is_discarded()) return IoStatus::error;
+    if (!(header & kBytesFlag)) return IoStatus::ok;
+    if (!out.is_object()) return IoStatus::error;
+    // Every length is checked against what the frame may still hold: a
+    // garbled (or hostile) count cannot make us allocate more.
+    std::size_t budget = kMaxFrameBytes - size;
+    uint32_t count = 0;
+    if (auto s = recv_u32(fd, count, deadline); s != IoStatus::ok) return s;
+    Json section = Json::object();
+    for (uint32_t i = 0; i < count; ++i) {
+        if (budget < 8) return IoStatus::error; // the two lengths count too
+        budget -= 8;
+        std::string key, value;
+        for (std::string *part : {&key, &value}) {
+            uint32_t length = 0;
+            if (auto s = recv_u32(fd, length, deadline); s != IoStatus::ok) return s;
+            if (length > budget) return IoStatus::error;
+            budget -= length;
+            part->resize(length);
+            if (auto s = recv_all(fd, part->data(), part->size(), deadline); s != IoStatus::ok) return s;
+        }
+        section[key] = std::move(value);
+    }
+    out[kBytesKey] = std::move(section);
+    return IoStatus::ok;
 }
 
 Json to_wire(const Session &s) {
@@ -127,6 +190,14 @@ Session session_from_wire(const Json &json) {
     s.context = json.at("context");
     s.metadata = json.at("metadata");
     return s;
+}
+
+const std::string &bytes_at(const Json &message, const char *key) {
+    static const std::string empty;
+    const auto section = message.find(kBytesKey);
+    if (section == message.end() || !section->is_object()) return empty;
+    const auto it = section->find(key);
+    return it != section->end() && it->is_string() ? it->get_ref<const std::string &>() : empty;
 }
 
 Message message_from_wire(const Json &json) {

@@ -43,10 +43,7 @@ std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, u
     config_out = manifest::validate_config(ref.config, library->schema(), ref.plugin, ref.mark, diagnostics);
     if (ref.isolation == "process") {
         if (!isolation::supports_isolation(kind))
-            diagnostics.push_back({ref.isolation_mark, std::string("isolation: process is supported for ") +
-                                                           isolation::kIsolatedKinds +
-                                                           " plugins, not for a " + loader::kind_name(kind) +
-                                                           " plugin"});
+            diagnostics.push_back({ref.isolation_mark, isolation::isolation_refusal(kind)});
         else
             try {
                 // Same name/kind/schema; each instance runs in a child process.

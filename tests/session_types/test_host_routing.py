@@ -3,10 +3,15 @@ type written in plain C (tests/fixture_plugins/fixture_session_type.c):
 creation hooks, route dispatch (path parameters, 404/405, plugin errors),
 metadata writes serialised per session, message vetting, authorization,
 reserved metadata, and the live event stream GET /v1/sessions/{id}/events.
+
+With SWH_ISOLATE_SESSION_TYPE=1 (ctest session_types.host_routing_isolated)
+the whole suite runs again with the fixture under `isolation: process`: each
+call then crosses to a swarmhost-plugin-host child and back.
 """
 
 import os
 import shutil
+import sys
 import threading
 import unittest
 
@@ -15,7 +20,10 @@ import swh_harness as h
 FIXTURE_DIR = os.environ.get("SWH_FIXTURE_PLUGIN_DIR") or os.path.join(
     h.REPO_ROOT, "build", "tests", "fixture_plugins")
 
-SESSION_TYPES = "session_types:\n  - name: notes\n    plugin: fixture_notes\n"
+ISOLATED = os.environ.get("SWH_ISOLATE_SESSION_TYPE") == "1"
+# Generous: no call of the fixture comes near it, even under ASan on a loaded machine.
+ISOLATION = "    isolation: process\n    isolation_timeout_ms: 10000\n"
+SESSION_TYPES = "session_types:\n  - name: notes\n    plugin: fixture_notes\n" + (ISOLATION if ISOLATED else "")
 
 
 def manifest(daemon_port, db_path, with_types=True):
@@ -231,6 +239,14 @@ class HostRoutingTest(unittest.TestCase):
         r = self.client.stream("/v1/sessions/00000000-0000-4000-8000-000000000000/events", None, method="GET")
         self.assertEqual(r.status, 404, r)
         self.assertEqual(r.json["error"]["code"], "not_found")
+
+    def test_the_type_runs_in_a_plugin_process_only_when_isolated(self):
+        sys.path[:0] = [os.path.join(h.REPO_ROOT, "tests", d) for d in ("isolation", "pipeline")]
+        from test_isolation import children  # the /proc scan of the isolation tests, imported
+        kids = children(self.daemon.proc.pid)
+        mine = [k for k in kids if "swarmhost-plugin-host" in k[2] and "swh_fixture_session_type" in k[2]]
+        self.assertEqual(len(mine), 1 if ISOLATED else 0, kids)
+        self.assertEqual(self.notes_session()["metadata"]["fixture_notes"], {"count": 0})
 
     def test_plugins_lists_the_type_and_its_routes(self):
         instances = self.client.get("/v1/plugins").json["instances"]
