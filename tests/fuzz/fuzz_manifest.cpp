@@ -51,12 +51,11 @@ void validate(const PluginRef &ref) {
         (void)d.str();
 }
 
-// The same text as a keys file (auth.keys_file), which the daemon re-reads
-// on every reload: ManifestError only, like the manifest.
-void keys_file(const std::string &text) {
+// Runs `parse` the way the daemon does: a ManifestError is an answer (its
+// diagnostics are rendered); any other exception is a finding.
+template <class Parse> void only_manifest_errors(Parse &&parse) {
     try {
-        for (const auto &key : parse_keys_file(text, "keys.yaml", "/nonexistent/fuzz-base"))
-            (void)key.sha256.size();
+        parse();
     } catch (const ManifestError &e) {
         for (const auto &d : e.diagnostics())
             (void)d.str();
@@ -67,34 +66,32 @@ void keys_file(const std::string &text) {
     }
 }
 
+void validate_all(const Manifest &m) {
+    try {
+        validate(m.storage);
+        for (const auto &p : m.providers)
+            validate(p);
+        for (const auto &p : m.middleware)
+            validate(p);
+        for (const auto &p : m.hooks)
+            validate(p);
+        for (const auto &p : m.session_types)
+            validate(p);
+    } catch (const std::exception &e) {
+        std::fprintf(stderr, "fuzz_manifest: validate_config threw: %s\n", e.what());
+        std::abort();
+    }
+}
+
 } // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const std::string text(reinterpret_cast<const char *>(data), size);
-    keys_file(text);
-    try {
-        Manifest m = parse_manifest(text, "fuzz.yaml", "/nonexistent/fuzz-base");
-        try {
-            validate(m.storage);
-            for (const auto &p : m.providers)
-                validate(p);
-            for (const auto &p : m.middleware)
-                validate(p);
-            for (const auto &p : m.hooks)
-                validate(p);
-            for (const auto &p : m.session_types)
-                validate(p);
-        } catch (const std::exception &e) {
-            std::fprintf(stderr, "fuzz_manifest: validate_config threw: %s\n", e.what());
-            std::abort();
-        }
-    } catch (const ManifestError &e) {
-        for (const auto &d : e.diagnostics())
-            (void)d.str();
-    } catch (const std::exception &e) {
-        finding(e.what());
-    } catch (...) {
-        finding("(not a std::exception)");
-    }
+    // The same text as a keys file (auth.keys_file, re-read on every reload).
+    only_manifest_errors([&] {
+        for (const auto &key : parse_keys_file(text, "keys.yaml", "/nonexistent/fuzz-base"))
+            (void)key.sha256.size();
+    });
+    only_manifest_errors([&] { validate_all(parse_manifest(text, "fuzz.yaml", "/nonexistent/fuzz-base")); });
     return 0;
 }
