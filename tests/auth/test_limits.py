@@ -38,11 +38,7 @@ class LimitTests(AuthTestCase):
             extra_providers=auth_section([SLOW, DEFAULTED, STREAMER, OTHER, HEADERS, SEQUENTIAL, UNLIMITED],
                                          rate_per_second=DEFAULT_RATE, burst=DEFAULT_BURST,
                                          max_streams_per_key=MAX_STREAMS))
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
+        cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
 
     def until_limited(self, client, attempts):

@@ -29,11 +29,7 @@ class KeysFileReloadTests(AuthTestCase):
         cls.write_keys(keys_yaml([DAVE]))
         cls.daemon = Daemon(workdir=workdir, extra_providers=auth_section([OPS], keys_file="keys.yaml"))
         cls.daemon.owns_workdir = True
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
+        cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
 
     @classmethod

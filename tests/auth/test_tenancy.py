@@ -34,11 +34,7 @@ class TenancyTests(AuthTestCase):
                             extra_providers=auth_section([ALICE, BOB, OPS], keys_file="keys.yaml")
                             + COLLABORATIVE)
         cls.daemon.owns_workdir = True
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
+        cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
 
     # ---- 401 and /healthz

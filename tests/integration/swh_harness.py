@@ -363,6 +363,15 @@ class Daemon:
         self.wait_healthy(deadline_s)
         return self
 
+    def start_or_cleanup(self, deadline_s=START_DEADLINE_S):
+        """start(); if it fails, clean up (process, work dir) before raising:
+        a setUpClass that raises gets no tearDownClass."""
+        try:
+            return self.start(deadline_s)
+        except BaseException:
+            self.cleanup()
+            raise
+
     def wait_healthy(self, deadline_s=START_DEADLINE_S):
         deadline = time.monotonic() + deadline_s
         last = None
@@ -469,11 +478,7 @@ class DaemonTestCase(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.daemon = Daemon(**cls.manifest_kw)
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
+        cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
 
     @classmethod

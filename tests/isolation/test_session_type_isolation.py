@@ -88,11 +88,7 @@ class SessionTypeIsolation(PipelineTestCase):
         port = free_port()
         cls.daemon = Daemon(workdir=cls.workdir, port=port, manifest=session_type_manifest(port, cls.workdir))
         cls.daemon.owns_workdir = True
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
+        cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
         cls.attachments_dir = os.path.join(os.path.realpath(cls.workdir), "attachments")
 

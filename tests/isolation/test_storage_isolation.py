@@ -60,11 +60,7 @@ class StorageIsolation(PipelineTestCase):
         port = free_port()
         cls.daemon = Daemon(workdir=cls.workdir, port=port, manifest=storage_manifest(port, cls.workdir))
         cls.daemon.owns_workdir = True
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
+        cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
         cls.db_path = os.path.join(cls.workdir, "swarmhost.db")
 

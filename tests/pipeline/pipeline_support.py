@@ -80,11 +80,7 @@ class PipelineTestCase(DaemonTestCase):
                                      cls.echo_config, cls.extra_providers)
         cls.daemon = Daemon(workdir=workdir, port=port, manifest=manifest)
         cls.daemon.owns_workdir = True
-        try:
-            cls.daemon.start()
-        except BaseException:
-            cls.daemon.cleanup()
-            raise
+        cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
 
     # ---- helpers
