@@ -105,16 +105,23 @@ Principal Authenticator::authenticate(std::string_view credential, std::string_v
     // An address that used up its wrong guesses waits, whatever key it sends
     // now: answering a right guess would make the wait pointless.
     const std::string address(client_address);
-    if (const int wait = failure_wait(address, std::chrono::steady_clock::now()); wait > 0)
+    if (const int wait = failure_wait(address, std::chrono::steady_clock::now()); wait > 0) {
+        ++address_cut_off_;
         throw too_many_failures(wait);
+    }
     const auto set = keys();
     const auto it = set->by_hash.find(sha256_hex(key));
-    if (it == set->by_hash.end()) fail(address, ApiError(ErrorKind::Unauthorized, "unknown API key"));
+    if (it == set->by_hash.end()) {
+        ++unknown_keys_;
+        fail(address, ApiError(ErrorKind::Unauthorized, "unknown API key"));
+    }
     const manifest::ApiKey &entry = it->second;
-    if (int wait = take_token(entry, set->rate_per_second, set->burst); wait > 0)
+    if (int wait = take_token(entry, set->rate_per_second, set->burst); wait > 0) {
+        ++key_rate_limited_;
         throw ApiError(
             ErrorKind::RateLimited,
             "rate limit of key '" + entry.id + "' reached; retry in " + std::to_string(wait) + " s", wait);
+    }
     principal.authenticated = true;
     principal.admin = entry.role == "admin";
     principal.key_id = entry.id;
@@ -179,7 +186,10 @@ void Authenticator::fail(const std::string &address, ApiError refusal) {
             wait = failures_[address].take(now, rate, max_failures_per_minute_);
         }
     }
-    if (wait > 0) throw too_many_failures(wait);
+    if (wait > 0) {
+        ++address_cut_off_;
+        throw too_many_failures(wait);
+    }
     throw refusal;
 }
 
@@ -189,11 +199,13 @@ std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) 
     if (set->max_streams <= 0) return nullptr;
     std::lock_guard lock(mutex_);
     int &open = open_streams_[principal.key_id];
-    if (open >= set->max_streams)
+    if (open >= set->max_streams) {
+        ++streams_refused_;
         throw ApiError(ErrorKind::RateLimited,
                        "key '" + principal.key_id + "' has " + std::to_string(open) +
                            " streams open, the most auth.max_streams_per_key allows; close one first",
                        1);
+    }
     ++open;
     // The slot frees itself when the stream's last owner lets go.
     struct Slot {
@@ -205,6 +217,19 @@ std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) 
         }
     };
     return std::make_shared<Slot>(*this, principal.key_id);
+}
+
+std::string Authenticator::render_metrics() const {
+    if (!enabled_) return {};
+    const auto line = [](const char *series, uint64_t value) {
+        return std::string(series) + " " + std::to_string(value) + "\n";
+    };
+    return "# TYPE swarmhost_auth_unknown_keys_total counter\n" +
+           line("swarmhost_auth_unknown_keys_total", unknown_keys_) +
+           "# TYPE swarmhost_auth_rate_limited_total counter\n" +
+           line("swarmhost_auth_rate_limited_total{reason=\"key_rate\"}", key_rate_limited_) +
+           line("swarmhost_auth_rate_limited_total{reason=\"unknown_keys_from_address\"}", address_cut_off_) +
+           line("swarmhost_auth_rate_limited_total{reason=\"streams_per_key\"}", streams_refused_);
 }
 
 } // namespace swh::auth

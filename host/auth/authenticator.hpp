@@ -7,6 +7,7 @@
 #include "manifest/manifest.hpp"
 #include "session/errors.hpp"
 
+#include <atomic>
 #include <chrono>
 #include <map>
 #include <memory>
@@ -49,6 +50,9 @@ class Authenticator {
     // auth.max_streams_per_key open. Never limits `auth: none`.
     std::shared_ptr<void> acquire_stream(const Principal &principal);
 
+    // Prometheus lines: unknown keys, and 429s by reason. Empty without auth.
+    std::string render_metrics() const;
+
   private:
     struct KeySet;
     struct Bucket {
@@ -73,6 +77,7 @@ class Authenticator {
     std::shared_ptr<const KeySet> keys_;
     std::map<std::string, Bucket> buckets_; // by key hash (ids may change on reload)
     int max_failures_per_minute_ = 0;
+    std::atomic<uint64_t> unknown_keys_{0}, key_rate_limited_{0}, address_cut_off_{0}, streams_refused_{0};
     std::map<std::string, Bucket> failures_; // by client address; only those not refilled
     std::map<std::string, int> open_streams_;
 };

@@ -257,6 +257,13 @@ int serve(const ServeOptions &options) {
         spdlog::error("cannot listen on {}: {}", listen, e.code().message());
         return 1;
     }
+    api.set_server_metrics([&server = *server] {
+        return "# TYPE swarmhost_http_connections_open gauge\nswarmhost_http_connections_open " +
+               std::to_string(server.open_connections()) +
+               "\n# TYPE swarmhost_http_connections_refused_total counter\n"
+               "swarmhost_http_connections_refused_total " +
+               std::to_string(server.refused_connections()) + "\n";
+    });
     server->start();
     const auto bound = server->local_endpoint();
     spdlog::info(

@@ -446,6 +446,8 @@ std::string ApiHandler::metrics_text() const {
     std::string text =
         "# TYPE swarmhost_build_info gauge\nswarmhost_build_info{version=\"" SWH_VERSION "\"} 1\n";
     text += metrics_.render();
+    if (server_metrics_) text += server_metrics_();
+    text += auth_.render_metrics();
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     const Pipeline &pipeline = *pin;
     if (pipeline.hooks && !pipeline.hooks->empty()) {

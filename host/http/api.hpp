@@ -16,6 +16,9 @@ class ApiHandler : public RequestHandler {
     // What POST /v1/admin/reload runs (the daemon's reload); may be empty.
     using Reloader = std::function<Json()>;
     void set_reloader(Reloader reloader) { reloader_ = std::move(reloader); }
+    // Lines GET /metrics adds about the HTTP server (it is built after us).
+    using MetricsSource = std::function<std::string()>;
+    void set_server_metrics(MetricsSource source) { server_metrics_ = std::move(source); }
     ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
                PostBlocking post_blocking,
                std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15));
@@ -43,6 +46,7 @@ class ApiHandler : public RequestHandler {
     PostBlocking post_blocking_;
     std::chrono::milliseconds keepalive_;
     Reloader reloader_;
+    MetricsSource server_metrics_;
 };
 
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,

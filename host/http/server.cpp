@@ -431,6 +431,7 @@ void Server::do_accept() {
         socket.set_option(tcp::no_delay(true), ec);
         const bool refuse =
             limits_.max_connections != 0 && open_connections_->load() >= limits_.max_connections;
+        if (refuse) ++refused_connections_;
         std::make_shared<Connection>(std::move(socket), handler_, limits_, in_flight_, open_connections_,
                                      refuse)
             ->start();

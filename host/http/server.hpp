@@ -90,6 +90,8 @@ class Server {
     // Requests read but not yet fully answered.
     std::size_t in_flight() const { return in_flight_->load(); }
     std::size_t open_connections() const { return open_connections_->load(); }
+    // Connections answered 503 for being over server.max_connections.
+    std::size_t refused_connections() const { return refused_connections_.load(); }
 
   private:
     void do_accept();
@@ -103,6 +105,7 @@ class Server {
     std::shared_ptr<std::atomic<std::size_t>> in_flight_ = std::make_shared<std::atomic<std::size_t>>(0);
     std::shared_ptr<std::atomic<std::size_t>> open_connections_ =
         std::make_shared<std::atomic<std::size_t>>(0);
+    std::atomic<std::size_t> refused_connections_{0};
 };
 
 // Split "a=1&b=x%20y" into a map (percent-decoded, '+' as space).

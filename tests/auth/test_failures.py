@@ -15,6 +15,7 @@ from auth_fixture import AuthTestCase, Key, auth_section
 
 ALLOWED = 60  # a minute's failures; refills at one a second
 ALICE = Key("alice-laptop", "alice")
+OPS = Key("ops", "ops", role="admin")
 REFILL_DEADLINE_S = 30.0
 
 
@@ -32,7 +33,14 @@ def request(port, path, headers=None, source="127.0.0.1"):
 
 
 class FailedKeyTests(AuthTestCase):
-    manifest_kw = {"extra_providers": auth_section([ALICE], max_failures_per_minute=ALLOWED)}
+    manifest_kw = {"extra_providers": auth_section([ALICE, OPS], max_failures_per_minute=ALLOWED)}
+
+    def counter(self, series):
+        text = self.as_key(OPS).get("/metrics").raw.decode()
+        for line in text.splitlines():
+            if line.startswith(series + " "):
+                return int(float(line.split()[-1]))
+        self.fail("%s not in /metrics:\n%s" % (series, text))
 
     def test_guessing_is_cut_off_per_address_and_the_allowance_refills(self):
         port = self.daemon.port
@@ -68,12 +76,21 @@ class FailedKeyTests(AuthTestCase):
 
         # The allowance refills at ALLOWED a minute: the right key gets in again.
         deadline = time.monotonic() + REFILL_DEADLINE_S
+        polls_refused = 0
         while True:
             status, _, body = request(port, "/v1/sessions", ALICE.bearer(), source=guesser)
             if status != 429 or time.monotonic() > deadline:
                 break
+            polls_refused += 1
             time.sleep(0.2)
         self.assertEqual(status, 200, body)
+
+        # /metrics counts each unknown key and each cut-off 429 seen here.
+        unknown = statuses.count(401) + 1  # and the one from 127.0.0.4
+        cut_off = 2 + polls_refused        # the wrong and the right key, then the polls
+        self.assertEqual(self.counter("swarmhost_auth_unknown_keys_total"), unknown)
+        self.assertEqual(self.counter('swarmhost_auth_rate_limited_total{reason="unknown_keys_from_address"}'),
+                         cut_off)
 
 
 class FailuresUnlimitedTests(AuthTestCase):

@@ -265,6 +265,7 @@ class ConnectionLimit(unittest.TestCase):
                 s.sendall(healthz)
                 self.assertEqual(read_response(s)[0], 200)
             held.pop().close()
+            refused = 1
             # The server notices the close asynchronously: poll (bounded).
             deadline = time.monotonic() + 30
             while True:
@@ -272,8 +273,13 @@ class ConnectionLimit(unittest.TestCase):
                 if status == 200 or time.monotonic() > deadline:
                     break
                 self.assertEqual(status, 503)
+                refused += 1
                 time.sleep(0.05)
             self.assertEqual(status, 200, "no room after a connection closed\n" + d.log_tail())
+            # /metrics counts every refusal, and sees the connections open now.
+            text = raw_exchange(d.port, request_bytes("GET", "/metrics"))[2].decode()
+            self.assertIn("swarmhost_http_connections_refused_total %d\n" % refused, text)
+            self.assertRegex(text, r"swarmhost_http_connections_open [1-9]")
         finally:
             for s in held:
                 s.close()
