@@ -195,15 +195,6 @@ Json Settings::to_json() const {
     return j;
 }
 
-std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns) {
-    std::vector<Attachments> out;
-    out.reserve(turns.size());
-    for (const auto &t : turns)
-        out.push_back(t.role == "user" ? multimodal::load_attachments(t.metadata_json, "anthropic")
-                                       : Attachments{});
-    return out;
-}
-
 Json content_blocks(std::string_view text, const Attachments &attachments) {
     Json blocks = Json::array();
     auto base64_source = [](const multimodal::LoadedAttachment &a) {

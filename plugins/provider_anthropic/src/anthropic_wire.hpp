@@ -33,12 +33,6 @@ struct Settings {
 
 using Attachments = std::vector<multimodal::LoadedAttachment>;
 
-// Reads the files named in each turn's metadata.attachments (see
-// plugins/session_multimodal); index = turn index, sent with user turns only.
-// Throws Failure(SWH_E_INVALID) naming a file that is missing, unreadable or
-// too large: the call fails, nothing is dropped.
-std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns);
-
 // A user turn with attachments as Messages content blocks: images as base64
 // image blocks, PDFs as base64 document blocks, text files as text blocks,
 // then the turn's text. Throws Failure(SWH_E_INVALID) for a type the API

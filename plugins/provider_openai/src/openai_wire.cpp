@@ -162,15 +162,6 @@ Json Settings::to_json() const {
     return j;
 }
 
-std::vector<Attachments> load_attachments(const std::vector<cpp::upstream::Turn> &turns) {
-    std::vector<Attachments> out;
-    out.reserve(turns.size());
-    for (const auto &t : turns)
-        out.push_back(t.role == "user" ? multimodal::load_attachments(t.metadata_json, "openai")
-                                       : Attachments{});
-    return out;
-}
-
 Json content_parts(std::string_view text, const Attachments &attachments) {
     Json parts = Json::array();
     if (!text.empty()) parts.push_back({{"type", "text"}, {"text", std::string(text)}});

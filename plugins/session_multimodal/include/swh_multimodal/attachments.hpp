@@ -93,6 +93,20 @@ inline std::vector<LoadedAttachment> load_attachments(std::string_view metadata_
     return out;
 }
 
+// The attachments of each turn of a conversation, read (index = turn index);
+// only user turns carry them. `Turns`: items with `role` and `metadata_json`.
+// Throws like read_attachment: a missing, unreadable or too large file fails
+// the call, nothing is dropped.
+template <class Turns>
+std::vector<std::vector<LoadedAttachment>> load_turn_attachments(const Turns &turns, std::string_view who) {
+    std::vector<std::vector<LoadedAttachment>> out;
+    out.reserve(turns.size());
+    for (const auto &t : turns)
+        out.push_back(t.role == "user" ? load_attachments(t.metadata_json, who)
+                                       : std::vector<LoadedAttachment>{});
+    return out;
+}
+
 // Standard base64 (RFC 4648, with padding), as every vendor expects.
 inline std::string base64_encode(std::string_view in) {
     static constexpr char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
