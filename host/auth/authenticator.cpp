@@ -1,5 +1,6 @@
 #include "auth/authenticator.hpp"
 
+#include "metrics/registry.hpp"
 #include "util/sha256.hpp"
 
 #include <cmath>
@@ -150,13 +151,15 @@ bool Authenticator::Bucket::refill(std::chrono::steady_clock::time_point now, do
     return tokens >= burst;
 }
 
+int Authenticator::Bucket::wait(double rate) const {
+    return tokens >= 1 ? 0 : std::max(1, static_cast<int>(std::ceil((1 - tokens) / rate)));
+}
+
 int Authenticator::Bucket::take(std::chrono::steady_clock::time_point now, double rate, int burst) {
     refill(now, rate, burst);
-    if (tokens >= 1) {
-        tokens -= 1;
-        return 0;
-    }
-    return std::max(1, static_cast<int>(std::ceil((1 - tokens) / rate)));
+    if (const int seconds = wait(rate); seconds > 0) return seconds;
+    tokens -= 1;
+    return 0;
 }
 
 int Authenticator::failure_wait(const std::string &address, std::chrono::steady_clock::time_point now) {
@@ -164,13 +167,11 @@ int Authenticator::failure_wait(const std::string &address, std::chrono::steady_
     if (max_failures_per_minute_ <= 0) return 0;
     const auto it = failures_.find(address);
     if (it == failures_.end()) return 0;
-    const double rate = max_failures_per_minute_ / 60.0;
-    if (it->second.refill(now, rate, max_failures_per_minute_)) {
+    if (it->second.refill(now, failure_rate(), max_failures_per_minute_)) {
         failures_.erase(it);
         return 0;
     }
-    if (it->second.tokens >= 1) return 0;
-    return std::max(1, static_cast<int>(std::ceil((1 - it->second.tokens) / rate)));
+    return it->second.wait(failure_rate());
 }
 
 void Authenticator::fail(const std::string &address, ApiError refusal) {
@@ -179,7 +180,7 @@ void Authenticator::fail(const std::string &address, ApiError refusal) {
         std::lock_guard lock(mutex_);
         if (max_failures_per_minute_ > 0) {
             const auto now = std::chrono::steady_clock::now();
-            const double rate = max_failures_per_minute_ / 60.0;
+            const double rate = failure_rate();
             if (failures_.size() >= kMaxTrackedAddresses)
                 for (auto it = failures_.begin(); it != failures_.end();)
                     it = it->second.refill(now, rate, max_failures_per_minute_) ? failures_.erase(it) : ++it;
@@ -221,15 +222,11 @@ std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) 
 
 std::string Authenticator::render_metrics() const {
     if (!enabled_) return {};
-    const auto line = [](const char *series, uint64_t value) {
-        return std::string(series) + " " + std::to_string(value) + "\n";
-    };
-    return "# TYPE swarmhost_auth_unknown_keys_total counter\n" +
-           line("swarmhost_auth_unknown_keys_total", unknown_keys_) +
-           "# TYPE swarmhost_auth_rate_limited_total counter\n" +
-           line("swarmhost_auth_rate_limited_total{reason=\"key_rate\"}", key_rate_limited_) +
-           line("swarmhost_auth_rate_limited_total{reason=\"unknown_keys_from_address\"}", address_cut_off_) +
-           line("swarmhost_auth_rate_limited_total{reason=\"streams_per_key\"}", streams_refused_);
+    return prometheus_series("swarmhost_auth_unknown_keys_total", "counter", {{"", unknown_keys_}}) +
+           prometheus_series("swarmhost_auth_rate_limited_total", "counter",
+                             {{R"({reason="key_rate"})", key_rate_limited_},
+                              {R"({reason="unknown_keys_from_address"})", address_cut_off_},
+                              {R"({reason="streams_per_key"})", streams_refused_}});
 }
 
 } // namespace swh::auth

@@ -63,11 +63,14 @@ class Authenticator {
         bool refill(std::chrono::steady_clock::time_point now, double rate, int burst);
         // Seconds until a token is free; 0 = taken now.
         int take(std::chrono::steady_clock::time_point now, double rate, int burst);
+        // Seconds until a token is there (0 = one is), without taking it.
+        int wait(double rate) const;
     };
     std::shared_ptr<const KeySet> keys() const;
     int take_token(const manifest::ApiKey &key, double default_rate, int default_burst);
     // Seconds the address must wait because of its failed attempts (0 = none).
     int failure_wait(const std::string &address, std::chrono::steady_clock::time_point now);
+    double failure_rate() const { return max_failures_per_minute_ / 60.0; } // tokens per second
     // Counts one failed attempt of the address; throws 429 once it has used
     // up its allowance, 401 `refusal` otherwise.
     [[noreturn]] void fail(const std::string &address, ApiError refusal);

@@ -258,11 +258,10 @@ int serve(const ServeOptions &options) {
         return 1;
     }
     api.set_server_metrics([&server = *server] {
-        return "# TYPE swarmhost_http_connections_open gauge\nswarmhost_http_connections_open " +
-               std::to_string(server.open_connections()) +
-               "\n# TYPE swarmhost_http_connections_refused_total counter\n"
-               "swarmhost_http_connections_refused_total " +
-               std::to_string(server.refused_connections()) + "\n";
+        return prometheus_series("swarmhost_http_connections_open", "gauge",
+                                 {{"", server.open_connections()}}) +
+               prometheus_series("swarmhost_http_connections_refused_total", "counter",
+                                 {{"", server.refused_connections()}});
     });
     server->start();
     const auto bound = server->local_endpoint();

@@ -324,14 +324,12 @@ void ApiHandler::session_type_route(Request request, const Access &access,
     route.session_id = parts[2];
     route.method = request.method;
     route.segments.assign(parts.begin() + 3, parts.end());
-    for (const auto &segment : route.segments)
-        route.path += (route.path.empty() ? "" : "/") + segment;
     route.query = std::move(request.raw_query);
     route.content_type = std::move(request.content_type);
     route.body = std::move(request.body);
-    post_blocking_([this, route = std::move(route), exchange] {
+    post_blocking_([this, route = std::move(route), exchange]() mutable {
         try {
-            SessionRouteAnswer answer = sessions_.handle_route(route);
+            SessionRouteAnswer answer = sessions_.handle_route(std::move(route));
             exchange->respond(answer.status, answer.content_type.empty() ? kJson : answer.content_type,
                               std::move(answer.body));
         } catch (const RouteMethodNotAllowed &e) {
@@ -453,10 +451,10 @@ std::string ApiHandler::metrics_text() const {
     if (pipeline.hooks && !pipeline.hooks->empty()) {
         const auto stats = pipeline.hooks->stats();
         auto series = [&](const char *name, const char *type, auto value_of) {
-            text += std::string("# TYPE ") + name + " " + type + "\n";
+            std::vector<PrometheusSample> samples;
             for (const auto &s : stats)
-                text += std::string(name) + "{hook=\"" + prometheus_escape(s.name) + "\"} " +
-                        std::to_string(value_of(s)) + "\n";
+                samples.push_back({"{hook=\"" + prometheus_escape(s.name) + "\"}", value_of(s)});
+            text += prometheus_series(name, type, samples);
         };
         series("swarmhost_hook_events_delivered_total", "counter",
                [](const HookStats &s) { return s.delivered; });

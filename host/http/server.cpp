@@ -23,22 +23,20 @@ using tcp = net::ip::tcp;
 
 namespace {
 
-// RAII count of requests being served, for graceful shutdown.
-class InFlight {
+// RAII count: of requests being served (graceful shutdown) and of open
+// connections (server.max_connections).
+class ScopedCount {
   public:
-    explicit InFlight(std::shared_ptr<std::atomic<std::size_t>> counter) : counter_(std::move(counter)) {
+    explicit ScopedCount(std::shared_ptr<std::atomic<std::size_t>> counter) : counter_(std::move(counter)) {
         ++*counter_;
     }
-    ~InFlight() { --*counter_; }
-    InFlight(const InFlight &) = delete;
-    InFlight &operator=(const InFlight &) = delete;
+    ~ScopedCount() { --*counter_; }
+    ScopedCount(const ScopedCount &) = delete;
+    ScopedCount &operator=(const ScopedCount &) = delete;
 
   private:
     std::shared_ptr<std::atomic<std::size_t>> counter_;
 };
-
-// RAII count of open connections, for server.max_connections.
-using OpenCount = InFlight;
 
 // A connection over server.max_connections is read (briefly) and answered
 // 503: reading the request first lets the close be clean, so the client sees
@@ -106,7 +104,7 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version,
                  std::shared_ptr<std::atomic<std::size_t>> in_flight)
         : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version),
-          in_flight_(std::make_shared<InFlight>(std::move(in_flight))) {}
+          in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))) {}
 
     void respond(int status, std::string content_type, std::string body,
                  std::vector<std::pair<std::string, std::string>> extra_headers) override;
@@ -121,7 +119,7 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     std::shared_ptr<Connection> connection_;
     bool keep_alive_;
     unsigned version_;
-    std::shared_ptr<InFlight> in_flight_;
+    std::shared_ptr<ScopedCount> in_flight_;
     std::mutex mutex_;
     bool answered_ = false; // a respond or start_stream happened
     bool ended_ = false;
@@ -298,7 +296,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     RequestHandler &handler_;
     ServerLimits limits_;
     std::shared_ptr<std::atomic<std::size_t>> in_flight_;
-    OpenCount open_;
+    ScopedCount open_;
     bool refuse_; // over server.max_connections: answer 503 and close
     std::deque<Pending> queue_;
 };

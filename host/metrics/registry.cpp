@@ -70,4 +70,12 @@ std::string MetricsRegistry::render() const {
     return out.str();
 }
 
+std::string prometheus_series(std::string_view name, std::string_view type,
+                              const std::vector<PrometheusSample> &samples) {
+    std::string text = "# TYPE " + std::string(name) + " " + std::string(type) + "\n";
+    for (const auto &sample : samples)
+        text += std::string(name) + sample.labels + " " + std::to_string(sample.value) + "\n";
+    return text;
+}
+
 } // namespace swh

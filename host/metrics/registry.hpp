@@ -2,10 +2,12 @@
 // rendered in the Prometheus text format on GET /metrics.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace swh {
 
@@ -24,5 +26,14 @@ class MetricsRegistry {
 
 // Prometheus label value escaping (backslash, quote, newline).
 std::string prometheus_escape(std::string_view value);
+
+// One series in the text format: "# TYPE name type", then a line per sample.
+// A sample's labels are already rendered (`{hook="x"}`), "" for none.
+struct PrometheusSample {
+    std::string labels;
+    uint64_t value = 0;
+};
+std::string prometheus_series(std::string_view name, std::string_view type,
+                              const std::vector<PrometheusSample> &samples);
 
 } // namespace swh

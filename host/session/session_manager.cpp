@@ -515,13 +515,16 @@ std::optional<std::size_t> match_route(const std::vector<loader::RouteSpec> &rou
 
 } // namespace
 
-SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &request) {
+SessionRouteAnswer SessionManager::handle_route(SessionRouteRequest request) {
     const std::shared_ptr<Pipeline> pin = current();
     Pipeline &pipeline_ = *pin;
     std::lock_guard lock(session_lock(request.session_id));
     Session session = get_session(request.session_id);
     authorize(session, tenancy_only(request.access), SWH_ACTION_READ); // the type checks its own routes
-    const std::string where = request.method + " /v1/sessions/" + request.session_id + "/" + request.path;
+    std::string path;
+    for (const auto &segment : request.segments)
+        path += (path.empty() ? "" : "/") + segment;
+    const std::string where = request.method + " /v1/sessions/" + request.session_id + "/" + path;
     loader::SessionTypeInstance *type = session_type_of(pipeline_, session);
     if (!type) throw ApiError(ErrorKind::NotFound, "no route for " + where + " (a session without a type)");
     loader::RouteCall call;
@@ -536,10 +539,10 @@ SessionRouteAnswer SessionManager::handle_route(const SessionRouteRequest &reque
     }
     call.route_index = *index;
     call.caller_user_id = request.access.user;
-    call.query = request.query;
-    call.content_type = request.content_type;
-    call.body = request.body;
-    call.path = request.path;
+    call.query = std::move(request.query);
+    call.content_type = std::move(request.content_type);
+    call.body = std::move(request.body); // an upload may be tens of MiB: moved, not copied
+    call.path = std::move(path);
     loader::RouteAnswer answer;
     try {
         answer = type->handle_route(session, call);

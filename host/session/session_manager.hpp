@@ -59,8 +59,8 @@ struct SendParams {
 
 // A request to one of a session type's routes: METHOD /v1/sessions/{id}/<path>.
 struct SessionRouteRequest {
-    std::string session_id, method, path;
-    std::vector<std::string> segments; // `path` split at '/', as the HTTP layer already has it
+    std::string session_id, method;
+    std::vector<std::string> segments; // the path after the session id, split at '/'
     Access access;
     std::string query, content_type, body;
 };
@@ -142,7 +142,7 @@ class SessionManager {
     void authorize(const Session &session, const Access &access, const std::string &action);
     // Serves a session type's route; 404 / RouteMethodNotAllowed when the
     // session's type has no such route.
-    SessionRouteAnswer handle_route(const SessionRouteRequest &request);
+    SessionRouteAnswer handle_route(SessionRouteRequest request);
 
     // Live events of sessions (GET /v1/sessions/{id}/events).
     EventBus &events() { return events_; }
