@@ -73,6 +73,13 @@ class GoneSignal {
     std::function<void()> callback_;
 };
 
+// The peer's IP address as text ("" if the socket has none any more).
+std::string peer_address(beast::tcp_stream &stream) {
+    beast::error_code ec;
+    const auto peer = stream.socket().remote_endpoint(ec);
+    return ec ? std::string() : peer.address().to_string();
+}
+
 std::string chunk_frame(std::string_view data) {
     std::ostringstream out;
     out << std::hex << data.size() << "\r\n" << data << "\r\n";
@@ -134,7 +141,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
                std::shared_ptr<std::atomic<std::size_t>> in_flight,
                std::shared_ptr<std::atomic<std::size_t>> open_connections, bool refuse)
         : stream_(std::move(socket)), handler_(handler), limits_(limits), in_flight_(std::move(in_flight)),
-          open_(std::move(open_connections)), refuse_(refuse) {}
+          open_(std::move(open_connections)), refuse_(refuse), client_address_(peer_address(stream_)) {}
 
     void start() {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -221,9 +228,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
         request.credential = std::string(message[bhttp::field::authorization]);
         if (request.credential.empty()) request.credential = std::string(message["X-API-Key"]);
-        beast::error_code peer_error;
-        const auto peer = stream_.socket().remote_endpoint(peer_error);
-        if (!peer_error) request.client_address = peer.address().to_string();
+        request.client_address = client_address_;
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),
@@ -297,7 +302,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     ServerLimits limits_;
     std::shared_ptr<std::atomic<std::size_t>> in_flight_;
     ScopedCount open_;
-    bool refuse_; // over server.max_connections: answer 503 and close
+    bool refuse_;                // over server.max_connections: answer 503 and close
+    std::string client_address_; // the peer, asked once per connection, not per request
     std::deque<Pending> queue_;
 };
 
