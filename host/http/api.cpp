@@ -2,6 +2,7 @@
 
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
+#include "http/route_table.hpp"
 
 #include <algorithm>
 #include <spdlog/spdlog.h>
@@ -166,125 +167,115 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
                                                      "' has the role 'user')");
     };
     try {
-        if (parts == std::vector<std::string>{"healthz"}) {
-            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
-            post_blocking_([this, exchange] {
-                Json report = sessions_.health();
-                respond_json(*exchange, report["status"] == "healthy" ? 200 : 503, report);
-            });
-            return;
-        }
-        if (parts == std::vector<std::string>{"metrics"}) {
-            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
-            require_admin("GET /metrics");
-            return exchange->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
-        }
-        if (parts.size() < 2 || parts[0] != "v1")
+        const RouteMatch match = match_host_route(method, parts);
+        if (!match.route) {
+            if (!match.allowed.empty()) return method_not_allowed(*exchange, method, match.allowed);
+            // /v1/sessions/{id}/<path> that is not the host's: the session type's.
+            if (parts.size() >= 4 && parts[0] == "v1" && parts[1] == "sessions")
+                return session_type_route(std::move(request), access, parts, exchange);
             throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
-        if (parts.size() == 2 && parts[1] == "plugins") {
-            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
-            require_admin("GET /v1/plugins");
-            return respond_json(*exchange, 200, plugins_report());
         }
-        if (parts[1] == "admin") {
-            require_admin(request.path);
-            return admin_route(request, parts, exchange);
-        }
-        if (parts[1] == "providers" && parts.size() <= 3) {
-            require_admin(request.path);
-            return providers_route(request, parts, exchange);
-        }
-        if (parts == std::vector<std::string>{"v1", "chat", "completions"}) {
-            if (method != "POST") return method_not_allowed(*exchange, method, "POST");
-            openai::CompletionCaller caller{access,
-                                            [this, principal] { return auth_.acquire_stream(principal); }};
-            return openai::chat_completions(request, exchange, sessions_, post_blocking_, keepalive_, caller);
-        }
-        if (parts == std::vector<std::string>{"v1", "models"}) {
-            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
-            return respond_json(*exchange, 200, openai::models(*sessions_.pipeline()));
-        }
-        if (parts[1] != "sessions") throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
-
-        if (parts.size() == 2) {
-            if (method == "POST") {
-                Json body = parse_body(request.body);
-                if (principal.tenant()) {
-                    // A user key creates sessions for its own user only.
-                    if (!body.contains("user_id")) body["user_id"] = principal.user;
-                    if (body["user_id"] != principal.user)
-                        throw ApiError(ErrorKind::Forbidden, "key '" + principal.key_id +
-                                                                 "' creates sessions only for user '" +
-                                                                 principal.user + "'");
-                }
-                auto params = decode_create_session(body);
-                return blocking_json(exchange, 201, [this, params = std::move(params)]() mutable {
-                    return to_json(sessions_.create_session(std::move(params)));
-                });
-            }
-            if (method == "GET") {
-                auto filter = decode_session_filter(request.query);
-                if (principal.tenant()) filter.user_id = principal.user; // only their own sessions
-                return blocking_json(exchange, 200, [this, filter] {
-                    Json list = Json::array();
-                    for (const auto &s : sessions_.list_sessions(filter))
-                        list.push_back(to_json(s));
-                    return Json{{"sessions", std::move(list)}};
-                });
-            }
-            return method_not_allowed(*exchange, method, "GET, POST");
-        }
-        const std::string id = parts[2];
-        if (parts.size() == 3) {
-            if (method == "GET")
-                return blocking_json(exchange, 200, [this, id, access] {
-                    Session session = sessions_.get_session(id);
-                    sessions_.authorize(session, access, SWH_ACTION_READ);
-                    return to_json(session);
-                });
-            if (method == "PATCH") {
-                auto patch = decode_session_patch(parse_body(request.body));
-                return blocking_json(exchange, 200, [this, id, patch, access] {
-                    sessions_.authorize(id, access, SWH_ACTION_ADMIN);
-                    return to_json(sessions_.update_session(id, patch));
-                });
-            }
-            if (method == "DELETE")
-                return blocking_json(exchange, 204, [this, id, access] {
-                    sessions_.authorize(id, access, SWH_ACTION_ADMIN);
-                    sessions_.delete_session(id);
-                    return Json();
-                });
-            return method_not_allowed(*exchange, method, "GET, PATCH, DELETE");
-        }
-        const bool host_path = parts[3] == "archive" || parts[3] == "messages" || parts[3] == "events";
-        if (!host_path || parts.size() > 4)
-            return session_type_route(std::move(request), access, parts, exchange);
-        if (parts[3] == "archive") {
-            if (method != "POST") return method_not_allowed(*exchange, method, "POST");
-            return blocking_json(exchange, 200, [this, id, access] {
-                sessions_.authorize(id, access, SWH_ACTION_ADMIN);
-                return to_json(sessions_.archive_session(id));
-            });
-        }
-        if (parts[3] == "events") {
-            if (method != "GET") return method_not_allowed(*exchange, method, "GET");
-            return session_events(id, principal, exchange);
-        }
-        if (method == "POST") return send_message(request, principal, id, exchange);
-        if (method == "GET") {
-            auto query = decode_message_query(request.query, id);
-            return blocking_json(exchange, 200, [this, query, access] {
-                sessions_.authorize(query.session_id, access, SWH_ACTION_READ);
-                Json list = Json::array();
-                for (const auto &m : sessions_.get_messages(query))
-                    list.push_back(to_json(m));
-                return Json{{"messages", std::move(list)}};
-            });
-        }
-        return method_not_allowed(*exchange, method, "GET, POST");
+        if (match.route->caller == Caller::Admin)
+            require_admin(std::string(match.route->method) + " " + request.path);
+        return dispatch(match.route->id, std::move(request), principal, parts, exchange);
     } catch (const ApiError &e) {
         respond_error(*exchange, e); // keeps Retry-After
+    }
+}
+
+// One route of kHostRoutes, already matched and its caller checked.
+void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal &principal,
+                          const std::vector<std::string> &parts, std::shared_ptr<Exchange> exchange) {
+    const Access access = access_of(principal);
+    const std::string id = parts.size() > 2 ? parts[2] : std::string();
+    switch (route) {
+    case RouteId::Healthz:
+        return post_blocking_([this, exchange] {
+            Json report = sessions_.health();
+            respond_json(*exchange, report["status"] == "healthy" ? 200 : 503, report);
+        });
+    case RouteId::Metrics:
+        return exchange->respond(200, "text/plain; version=0.0.4; charset=utf-8", metrics_text());
+    case RouteId::Plugins:
+        return respond_json(*exchange, 200, plugins_report());
+    case RouteId::Models:
+        return respond_json(*exchange, 200, openai::models(*sessions_.pipeline()));
+    case RouteId::Providers:
+    case RouteId::ProviderGet:
+    case RouteId::ProviderPatch:
+        return providers_route(request, parts, exchange);
+    case RouteId::AdminReload:
+        if (!reloader_) throw ApiError(ErrorKind::Unavailable, "this daemon cannot reload");
+        return blocking_json(exchange, 200, [this] { return reloader_(); });
+    case RouteId::AdminRoutes:
+        return respond_json(*exchange, 200, routes_report());
+    case RouteId::ChatCompletions: {
+        openai::CompletionCaller caller{access, [this, principal] { return auth_.acquire_stream(principal); }};
+        return openai::chat_completions(request, exchange, sessions_, post_blocking_, keepalive_, caller);
+    }
+    case RouteId::SessionsCreate: {
+        Json body = parse_body(request.body);
+        if (principal.tenant()) {
+            // A user key creates sessions for its own user only.
+            if (!body.contains("user_id")) body["user_id"] = principal.user;
+            if (body["user_id"] != principal.user)
+                throw ApiError(ErrorKind::Forbidden, "key '" + principal.key_id +
+                                                         "' creates sessions only for user '" + principal.user +
+                                                         "'");
+        }
+        auto params = decode_create_session(body);
+        return blocking_json(exchange, 201, [this, params = std::move(params)]() mutable {
+            return to_json(sessions_.create_session(std::move(params)));
+        });
+    }
+    case RouteId::SessionsList: {
+        auto filter = decode_session_filter(request.query);
+        if (principal.tenant()) filter.user_id = principal.user; // only their own sessions
+        return blocking_json(exchange, 200, [this, filter] {
+            Json list = Json::array();
+            for (const auto &s : sessions_.list_sessions(filter))
+                list.push_back(to_json(s));
+            return Json{{"sessions", std::move(list)}};
+        });
+    }
+    case RouteId::SessionGet:
+        return blocking_json(exchange, 200, [this, id, access] {
+            Session session = sessions_.get_session(id);
+            sessions_.authorize(session, access, SWH_ACTION_READ);
+            return to_json(session);
+        });
+    case RouteId::SessionPatch: {
+        auto patch = decode_session_patch(parse_body(request.body));
+        return blocking_json(exchange, 200, [this, id, patch, access] {
+            sessions_.authorize(id, access, SWH_ACTION_ADMIN);
+            return to_json(sessions_.update_session(id, patch));
+        });
+    }
+    case RouteId::SessionDelete:
+        return blocking_json(exchange, 204, [this, id, access] {
+            sessions_.authorize(id, access, SWH_ACTION_ADMIN);
+            sessions_.delete_session(id);
+            return Json();
+        });
+    case RouteId::SessionArchive:
+        return blocking_json(exchange, 200, [this, id, access] {
+            sessions_.authorize(id, access, SWH_ACTION_ADMIN);
+            return to_json(sessions_.archive_session(id));
+        });
+    case RouteId::SessionEvents:
+        return session_events(id, principal, exchange);
+    case RouteId::MessagesSend:
+        return send_message(request, principal, id, exchange);
+    case RouteId::MessagesList: {
+        auto query = decode_message_query(request.query, id);
+        return blocking_json(exchange, 200, [this, query, access] {
+            sessions_.authorize(query.session_id, access, SWH_ACTION_READ);
+            Json list = Json::array();
+            for (const auto &m : sessions_.get_messages(query))
+                list.push_back(to_json(m));
+            return Json{{"messages", std::move(list)}};
+        });
+    }
     }
 }
 
@@ -382,17 +373,6 @@ void ApiHandler::session_events(const std::string &session_id, const auth::Princ
     });
 }
 
-// POST /v1/admin/reload: re-read the manifest and swap the pipeline
-// (docs/reliability.md, "Hot reload"). Admin keys only.
-void ApiHandler::admin_route(const Request &request, const std::vector<std::string> &parts,
-                             std::shared_ptr<Exchange> exchange) {
-    if (parts != std::vector<std::string>{"v1", "admin", "reload"})
-        throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
-    if (request.method != "POST") return method_not_allowed(*exchange, request.method, "POST");
-    if (!reloader_) throw ApiError(ErrorKind::Unavailable, "this daemon cannot reload");
-    blocking_json(exchange, 200, [this] { return reloader_(); });
-}
-
 // GET /v1/providers, GET|PATCH /v1/providers/{name}: the guide's
 // get_provider_metadata and update_provider_config. Plugins leave secrets
 // out of their metadata (an API key is named by api_key_env, never shown).
@@ -409,35 +389,31 @@ void ApiHandler::providers_route(const Request &request, const std::vector<std::
                     {"fallback", fallback},
                     {"metadata", provider.metadata()}};
     };
-    if (parts.size() == 2) {
-        if (request.method != "GET") return method_not_allowed(*exchange, request.method, "GET");
+    if (parts.size() == 2)
         return blocking_json(exchange, 200, [pipeline, describe] {
             Json list = Json::array();
             for (const auto &[name, provider] : pipeline->providers)
                 list.push_back(describe(name, *provider));
             return Json{{"providers", std::move(list)}};
         });
-    }
     const std::string name = parts[2];
     loader::ProviderInstance *provider = pipeline->provider(name);
     if (!provider) throw ApiError(ErrorKind::NotFound, "provider '" + name + "' not found");
     if (request.method == "GET")
         return blocking_json(exchange, 200, [name, provider, describe] { return describe(name, *provider); });
-    if (request.method == "PATCH") {
-        Json changes = parse_body(request.body);
-        return blocking_json(exchange, 200, [name, provider, describe, changes] {
-            try {
-                provider->update_config(changes);
-            } catch (const loader::PluginError &e) {
-                throw ApiError(e.status() == SWH_E_UNSUPPORTED || e.status() == SWH_E_INVALID
-                                   ? ErrorKind::InvalidRequest
-                                   : ErrorKind::Internal,
-                               e.what());
-            }
-            return describe(name, *provider);
-        });
-    }
-    return method_not_allowed(*exchange, request.method, "GET, PATCH");
+    // PATCH: the route table lets nothing else through.
+    Json changes = parse_body(request.body);
+    blocking_json(exchange, 200, [name, provider, describe, changes] {
+        try {
+            provider->update_config(changes);
+        } catch (const loader::PluginError &e) {
+            throw ApiError(e.status() == SWH_E_UNSUPPORTED || e.status() == SWH_E_INVALID
+                               ? ErrorKind::InvalidRequest
+                               : ErrorKind::Internal,
+                           e.what());
+        }
+        return describe(name, *provider);
+    });
 }
 
 std::string ApiHandler::metrics_text() const {
@@ -488,6 +464,30 @@ Json ApiHandler::plugins_report() const {
     Json report = pipeline.catalog.is_object() ? pipeline.catalog : Json::object();
     report["instances"] = std::move(instances);
     return report;
+}
+
+// GET /v1/admin/routes: every route the daemon answers, with where it finds
+// its session and the action it needs there (docs/security.md). A session
+// type's routes act on the session in their path; the type checks the action.
+Json ApiHandler::routes_report() const {
+    Json routes = Json::array();
+    for (const HostRoute &route : kHostRoutes)
+        routes.push_back({{"method", route.method},
+                          {"path", "/" + std::string(route.path)},
+                          {"session", scope_name(route.session)},
+                          {"action", route.action},
+                          {"caller", caller_name(route.caller)},
+                          {"source", "host"}});
+    const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+    for (const auto &[name, type] : pin->session_types)
+        for (const auto &route : type->routes())
+            routes.push_back({{"method", route.method},
+                              {"path", "/v1/sessions/{id}/" + route.path},
+                              {"session", scope_name(SessionScope::Path)},
+                              {"action", ""},
+                              {"caller", caller_name(Caller::User)},
+                              {"source", "session_type:" + name}});
+    return Json{{"routes", std::move(routes)}};
 }
 
 } // namespace swh::http

@@ -4,6 +4,7 @@
 #pragma once
 
 #include "auth/authenticator.hpp"
+#include "http/route_table.hpp"
 #include "http/server.hpp"
 #include "loader/plugin_library.hpp"
 #include "metrics/registry.hpp"
@@ -29,13 +30,14 @@ class ApiHandler : public RequestHandler {
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
     void send_message(const Request &request, const auth::Principal &principal, const std::string &session_id,
                       std::shared_ptr<Exchange> exchange);
-    void admin_route(const Request &request, const std::vector<std::string> &parts,
-                     std::shared_ptr<Exchange> exchange);
+    void dispatch(RouteId route, Request request, const auth::Principal &principal,
+                  const std::vector<std::string> &parts, std::shared_ptr<Exchange> exchange);
     void session_type_route(Request request, const Access &access, const std::vector<std::string> &parts,
                             std::shared_ptr<Exchange> exchange);
     void session_events(const std::string &session_id, const auth::Principal &principal,
                         std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
+    Json routes_report() const;
     void providers_route(const Request &request, const std::vector<std::string> &parts,
                          std::shared_ptr<Exchange> exchange);
     std::string metrics_text() const;

@@ -258,6 +258,9 @@ class SessionTypeInstance : public InstanceBase {
     // Never throws: a refusal or failure is in the verdict.
     SessionTypeVerdict on_user_message(const Session &session, const Message &message,
                                        const std::string &caller_user_id);
+    // Whether the plugin has an authorize entry (NULL lets everyone in on
+    // its own sessions' behalf and so vouches for no one else).
+    bool has_authorize() const { return table_.authorize != nullptr; }
     // SWH_OK or the refusal's status, with the reason in `error`.
     swh_status authorize(const Session &session, const std::string &caller_user_id, const std::string &action,
                          std::string &error);

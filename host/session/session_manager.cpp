@@ -99,7 +99,8 @@ struct SessionManager::SendState {
 };
 
 SessionManager::SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking)
-    : current_(std::move(pipeline)), post_blocking_(std::move(post_blocking)) {}
+    : current_(std::move(pipeline)), post_blocking_(std::move(post_blocking)),
+      nobody_("swarmhost.nobody." + new_uuid()) {}
 
 std::shared_ptr<Pipeline> SessionManager::current() const {
     return std::atomic_load(&current_);
@@ -347,7 +348,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
         state->user = std::move(checked.message);
     }
     // 1b. A session type may refuse (permissions) or enrich it.
-    if (!resumed) vet_with_session_type(*state, params.access.user);
+    if (!resumed) vet_with_session_type(*state, params.access);
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
         store_message(pipeline_, *state, state->user);
@@ -391,11 +392,14 @@ loader::SessionTypeInstance *SessionManager::session_type_of(const Pipeline &pip
                                                "' is not configured in the manifest");
 }
 
-void SessionManager::vet_with_session_type(SendState &state, const std::string &caller) {
+void SessionManager::vet_with_session_type(SendState &state, const Access &access) {
     Pipeline &pipeline_ = *state.pipeline;
     loader::SessionTypeInstance *type = session_type_of(pipeline_, state.session);
     if (!type) return;
-    loader::SessionTypeVerdict verdict = type->on_user_message(state.session, state.user, caller);
+    loader::SessionTypeVerdict verdict = type->on_user_message(state.session, state.user, access.user);
+    // Admin keys bypass session types' permissions (docs/security.md): the
+    // message goes in as it came.
+    if (verdict.status == SWH_E_PERMISSION && !access.type_checks) return;
     if (verdict.status != SWH_OK) {
         if (verdict.status == SWH_E_INTERNAL || verdict.status == SWH_E_UNSUPPORTED)
             spdlog::error("[{}] on_user_message failed: {}", type->name(), verdict.error);
@@ -470,18 +474,28 @@ void SessionManager::authorize(const std::string &session_id, const Access &acce
 void SessionManager::authorize(const Session &session, const Access &access, const std::string &action) {
     const std::shared_ptr<Pipeline> pin = current();
     Pipeline &pipeline_ = *pin;
-    const auto type_allows = [&](const std::string &what, std::string &error) {
-        loader::SessionTypeInstance *type = session_type_of(pipeline_, session);
-        return !type ? SWH_OK : type->authorize(session, access.user, what, error);
-    };
-    std::string error;
-    if (access.tenant && session.user_id != access.user &&
-        (session.type.empty() || type_allows(SWH_ACTION_READ, error) != SWH_OK))
+    if (access.tenant && session.user_id != access.user && !type_vouches_for(pipeline_, session, access.user))
         // Another tenant's session does not exist as far as this caller knows.
         throw ApiError(ErrorKind::NotFound, "session '" + session.id + "' not found");
     if (!access.type_checks) return;
-    if (const swh_status status = type_allows(action, error); status != SWH_OK)
+    loader::SessionTypeInstance *type = session_type_of(pipeline_, session);
+    std::string error;
+    if (const swh_status status = !type ? SWH_OK : type->authorize(session, access.user, action, error);
+        status != SWH_OK)
         throw ApiError(kind_for_session_type_status(status), error);
+}
+
+// A session belongs to its owner. Its type may let other principals in, but
+// only those it knows itself (a collaborative session's participants): a type
+// without `authorize`, or whose `authorize` also admits a principal nobody
+// has ever named (the probe), opens its sessions to everyone and so vouches
+// for no one. Asked only for callers who are not the owner.
+bool SessionManager::type_vouches_for(Pipeline &pipeline_, const Session &session, const std::string &caller) {
+    loader::SessionTypeInstance *type = session_type_of(pipeline_, session);
+    if (!type || !type->has_authorize() || caller.empty()) return false;
+    std::string error;
+    if (type->authorize(session, caller, SWH_ACTION_READ, error) != SWH_OK) return false;
+    return type->authorize(session, nobody_, SWH_ACTION_READ, error) != SWH_OK;
 }
 
 namespace {
@@ -606,6 +620,11 @@ std::function<void()> SessionManager::complete(CompletionParams params,
         last.content = state->user.content;
     }
     if (!state->stateless) {
+        // The same check as POST /v1/sessions/{id}/messages: the session's
+        // type decides whether this caller may write (a read-only
+        // participant may not) and may edit the message.
+        vet_with_session_type(*state, params.access);
+        last.content = state->user.content;
         // Appending to a stored session: the question is durable first.
         store_message(pipeline_, *state, state->user);
         state->session.message_count += 1;

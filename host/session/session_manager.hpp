@@ -176,7 +176,11 @@ class SessionManager {
     // ApiError 503 when the type is no longer configured (fail closed: its
     // permission checks cannot run).
     static loader::SessionTypeInstance *session_type_of(const Pipeline &pipeline, const Session &session);
-    void vet_with_session_type(SendState &state, const std::string &caller);
+    // Every door that appends a user message to a stored session calls this
+    // (POST .../messages, chat completions with X-Swarmhost-Session): the
+    // session's type checks the caller's write permission and may edit it.
+    void vet_with_session_type(SendState &state, const Access &access);
+    bool type_vouches_for(Pipeline &pipeline, const Session &session, const std::string &caller);
     // Route calls and metadata writes of one session are serialised (striped).
     std::mutex &session_lock(const std::string &session_id);
     // Room for messages a send has yet to store, under
@@ -216,6 +220,8 @@ class SessionManager {
     PostBlocking post_blocking_;
     EventBus events_;
     std::array<std::mutex, 64> session_locks_;
+    // A principal no one is: a type whose authorize admits it admits everyone.
+    const std::string nobody_;
 };
 
 } // namespace swh

@@ -118,7 +118,13 @@ typedef struct swh_session_type_v1 {
     /* [any-thread][may-block] May `caller_user_id` do `action`
      * (SWH_ACTION_*) on this session through the host's own routes?
      * SWH_OK, or SWH_E_PERMISSION with last_error saying why (403).
-     * NULL = everyone may. */
+     * NULL = no type-level limit for the owner and for callers that are not
+     * tenants (no API keys, admin keys).
+     * Tenancy: a session belongs to its owner. Under user API keys another
+     * user reaches it only when this function says SWH_OK for that user AND
+     * refuses a principal nobody has named (the host asks both for "read"):
+     * a type may widen access only to principals it knows itself
+     * (collaborative participants), never to everyone. */
     swh_status (*authorize)(void *handle, const swh_session *session, swh_str caller_user_id, swh_str action);
 } swh_session_type_v1;
 

@@ -1,0 +1,90 @@
+// The daemon's own routes as data: the dispatcher (http/api.cpp) finds a
+// request's route here and nowhere else, and GET /v1/admin/routes reports
+// the same table (with each session type's routes), so that a tenancy test
+// generated from the report covers a route the day it is added.
+#pragma once
+
+#include <array>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace swh::http {
+
+enum class RouteId {
+    Healthz,
+    Metrics,
+    Plugins,
+    Models,
+    Providers,
+    ProviderGet,
+    ProviderPatch,
+    AdminReload,
+    AdminRoutes,
+    ChatCompletions,
+    SessionsCreate,
+    SessionsList,
+    SessionGet,
+    SessionPatch,
+    SessionDelete,
+    SessionArchive,
+    SessionEvents,
+    MessagesList,
+    MessagesSend,
+};
+
+// Where a route finds the session it acts on.
+enum class SessionScope {
+    None,   // no one session
+    Path,   // /v1/sessions/{id}/...
+    Header, // X-Swarmhost-Session (optional: without it the route stores nothing)
+};
+
+// Who may call a route beyond the session rules (docs/security.md).
+enum class Caller { Anyone, User, Admin };
+
+struct HostRoute {
+    RouteId id;
+    std::string_view method;
+    std::string_view path; // after the leading '/'; "{name}" matches one segment
+    SessionScope session;
+    std::string_view action; // SWH_ACTION_* the route needs on its session ("" = none)
+    Caller caller;
+};
+
+// Segments of the table's paths; "{...}" matches any one segment.
+inline constexpr std::array<HostRoute, 19> kHostRoutes{{
+    {RouteId::Healthz, "GET", "healthz", SessionScope::None, "", Caller::Anyone},
+    {RouteId::Metrics, "GET", "metrics", SessionScope::None, "", Caller::Admin},
+    {RouteId::Plugins, "GET", "v1/plugins", SessionScope::None, "", Caller::Admin},
+    {RouteId::Models, "GET", "v1/models", SessionScope::None, "", Caller::User},
+    {RouteId::Providers, "GET", "v1/providers", SessionScope::None, "", Caller::Admin},
+    {RouteId::ProviderGet, "GET", "v1/providers/{name}", SessionScope::None, "", Caller::Admin},
+    {RouteId::ProviderPatch, "PATCH", "v1/providers/{name}", SessionScope::None, "", Caller::Admin},
+    {RouteId::AdminReload, "POST", "v1/admin/reload", SessionScope::None, "", Caller::Admin},
+    {RouteId::AdminRoutes, "GET", "v1/admin/routes", SessionScope::None, "", Caller::Admin},
+    {RouteId::ChatCompletions, "POST", "v1/chat/completions", SessionScope::Header, "write", Caller::User},
+    {RouteId::SessionsCreate, "POST", "v1/sessions", SessionScope::None, "", Caller::User},
+    {RouteId::SessionsList, "GET", "v1/sessions", SessionScope::None, "", Caller::User},
+    {RouteId::SessionGet, "GET", "v1/sessions/{id}", SessionScope::Path, "read", Caller::User},
+    {RouteId::SessionPatch, "PATCH", "v1/sessions/{id}", SessionScope::Path, "admin", Caller::User},
+    {RouteId::SessionDelete, "DELETE", "v1/sessions/{id}", SessionScope::Path, "admin", Caller::User},
+    {RouteId::SessionArchive, "POST", "v1/sessions/{id}/archive", SessionScope::Path, "admin", Caller::User},
+    {RouteId::SessionEvents, "GET", "v1/sessions/{id}/events", SessionScope::Path, "read", Caller::User},
+    {RouteId::MessagesList, "GET", "v1/sessions/{id}/messages", SessionScope::Path, "read", Caller::User},
+    {RouteId::MessagesSend, "POST", "v1/sessions/{id}/messages", SessionScope::Path, "write", Caller::User},
+}};
+
+struct RouteMatch {
+    const HostRoute *route = nullptr; // the route of this method and path
+    std::string allowed;              // else: the methods the path has ("" = no such path)
+};
+
+// `segments`: the request path split at '/' (each segment decoded).
+RouteMatch match_host_route(std::string_view method, const std::vector<std::string> &segments);
+
+std::string_view scope_name(SessionScope scope);
+std::string_view caller_name(Caller caller);
+
+} // namespace swh::http
