@@ -174,12 +174,22 @@ int serve(const ServeOptions &options) {
     PostBlocking post_blocking = [&workers](std::function<void()> job) {
         net::post(workers, std::move(job));
     };
+    // Jobs that need no storage (stateless completions, /healthz, provider
+    // routes) run on threads of their own: requests waiting on a slow or
+    // frozen store cannot starve them (docs/reliability.md).
+    net::thread_pool free_workers(worker_threads);
+    PostBlocking post_free = [&free_workers](std::function<void()> job) {
+        net::post(free_workers, std::move(job));
+    };
+    StorageLimits storage_limits;
+    storage_limits.threads = manifest.server.storage_threads > 0 ? manifest.server.storage_threads : worker_threads;
+    storage_limits.timeout = std::chrono::milliseconds(manifest.server.storage_timeout_ms);
     const size_t provider_count = pipeline->providers.size();
     // The manager holds the only reference: a reload releases generation 1 too.
-    SessionManager sessions(std::move(pipeline), post_blocking);
+    SessionManager sessions(std::move(pipeline), post_blocking, storage_limits, post_free);
     environment.attach_events(&sessions.events());
     http::ApiHandler api(sessions, metrics, *authenticator, post_blocking,
-                         std::chrono::seconds(manifest.server.sse_keepalive_seconds));
+                         std::chrono::seconds(manifest.server.sse_keepalive_seconds), post_free);
 
     // Hot reload (SIGHUP, POST /v1/admin/reload): build the new pipeline
     // beside the running one; only a complete one replaces it. Requests and
@@ -214,6 +224,8 @@ int serve(const ServeOptions &options) {
         note("listen", now.listen != was.listen);
         note("io_threads", now.io_threads != was.io_threads);
         note("worker_threads", now.worker_threads != was.worker_threads);
+        note("storage_threads", now.storage_threads != was.storage_threads);
+        note("storage_timeout_ms", now.storage_timeout_ms != was.storage_timeout_ms);
         note("max_body_bytes", now.max_body_bytes != was.max_body_bytes);
         note("max_header_bytes", now.max_header_bytes != was.max_header_bytes);
         note("read_timeout_seconds", now.read_timeout_seconds != was.read_timeout_seconds);
@@ -266,9 +278,10 @@ int serve(const ServeOptions &options) {
     server->start();
     const auto bound = server->local_endpoint();
     spdlog::info(
-        "swarmhost {} listening on http://{}:{} (storage {}, providers {}, {} io threads, {} workers)",
+        "swarmhost {} listening on http://{}:{} (storage {}, providers {}, {} io threads, {} workers, "
+        "{} storage threads, storage timeout {} ms)",
         SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin, provider_count,
-        io_threads, worker_threads);
+        io_threads, worker_threads, storage_limits.threads, storage_limits.timeout.count());
 
     net::signal_set hangup(io, SIGHUP);
     std::function<void()> on_hangup = [&] {
@@ -304,6 +317,7 @@ int serve(const ServeOptions &options) {
     for (auto &t : threads)
         t.join();
     workers.join(); // storage writes in progress complete before plugins unload
+    free_workers.join();
     server.reset();
     environment.attach_storage(nullptr);
     environment.attach_events(nullptr);

@@ -125,12 +125,14 @@ void respond_error(Exchange &exchange, const ApiError &error) {
 }
 
 ApiHandler::ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
-                       PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive)
+                       PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive,
+                       PostBlocking post_free)
     : sessions_(sessions), metrics_(metrics), auth_(auth), post_blocking_(std::move(post_blocking)),
-      keepalive_(sse_keepalive) {}
+      post_free_(post_free ? std::move(post_free) : post_blocking_), keepalive_(sse_keepalive) {}
 
-void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job) {
-    post_blocking_([exchange = std::move(exchange), status, job = std::move(job)] {
+void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job,
+                               bool uses_storage) {
+    (uses_storage ? post_blocking_ : post_free_)([exchange = std::move(exchange), status, job = std::move(job)] {
         try {
             respond_json(*exchange, status, job());
         } catch (const ApiError &e) {
@@ -151,7 +153,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
     } catch (const ApiError &e) {
         // Load balancers probe /healthz without a key: they get the verdict only.
         if (parts == std::vector<std::string>{"healthz"} && e.kind() == ErrorKind::Unauthorized)
-            return post_blocking_([this, exchange] {
+            return post_free_([this, exchange] {
                 const bool healthy = sessions_.health()["status"] == "healthy";
                 respond_json(*exchange, healthy ? 200 : 503,
                              Json{{"status", healthy ? "healthy" : "unhealthy"}});
@@ -190,7 +192,7 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
     const std::string id = parts.size() > 2 ? parts[2] : std::string();
     switch (route) {
     case RouteId::Healthz:
-        return post_blocking_([this, exchange] {
+        return post_free_([this, exchange] { // health() waits on the store at most storage_timeout_ms
             Json report = sessions_.health();
             respond_json(*exchange, report["status"] == "healthy" ? 200 : 503, report);
         });
@@ -211,7 +213,9 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         return respond_json(*exchange, 200, routes_report());
     case RouteId::ChatCompletions: {
         openai::CompletionCaller caller{access, [this, principal] { return auth_.acquire_stream(principal); }};
-        return openai::chat_completions(request, exchange, sessions_, post_blocking_, keepalive_, caller);
+        // A stateless completion stores nothing: it runs where storage waits cannot starve it.
+        const PostBlocking &post = request.session_header.empty() ? post_free_ : post_blocking_;
+        return openai::chat_completions(request, exchange, sessions_, post, keepalive_, caller);
     }
     case RouteId::SessionsCreate: {
         Json body = parse_body(request.body);
@@ -395,12 +399,13 @@ void ApiHandler::providers_route(const Request &request, const std::vector<std::
             for (const auto &[name, provider] : pipeline->providers)
                 list.push_back(describe(name, *provider));
             return Json{{"providers", std::move(list)}};
-        });
+        }, false);
     const std::string name = parts[2];
     loader::ProviderInstance *provider = pipeline->provider(name);
     if (!provider) throw ApiError(ErrorKind::NotFound, "provider '" + name + "' not found");
     if (request.method == "GET")
-        return blocking_json(exchange, 200, [name, provider, describe] { return describe(name, *provider); });
+        return blocking_json(
+            exchange, 200, [name, provider, describe] { return describe(name, *provider); }, false);
     // PATCH: the route table lets nothing else through.
     Json changes = parse_body(request.body);
     blocking_json(exchange, 200, [name, provider, describe, changes] {
@@ -422,6 +427,10 @@ std::string ApiHandler::metrics_text() const {
     text += metrics_.render();
     if (server_metrics_) text += server_metrics_();
     text += auth_.render_metrics();
+    const StorageGate::Stats storage = sessions_.storage_stats();
+    text += prometheus_series("swarmhost_storage_calls_waiting", "gauge", {{"", storage.waiting}});
+    text += prometheus_series("swarmhost_storage_calls_overdue", "gauge", {{"", storage.overdue}});
+    text += prometheus_series("swarmhost_storage_calls_timed_out_total", "counter", {{"", storage.timed_out}});
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     const Pipeline &pipeline = *pin;
     if (pipeline.hooks && !pipeline.hooks->empty()) {

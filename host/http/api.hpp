@@ -22,12 +22,14 @@ class ApiHandler : public RequestHandler {
     void set_server_metrics(MetricsSource source) { server_metrics_ = std::move(source); }
     ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
                PostBlocking post_blocking,
-               std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15));
+               std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15), PostBlocking post_free = {});
     void handle(Request request, std::shared_ptr<Exchange> exchange) override;
 
   private:
     // Runs `job` on a worker and answers with its JSON (or its error).
-    void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job);
+    // `uses_storage` false: on the threads storage waits never hold.
+    void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job,
+                       bool uses_storage = true);
     void send_message(const Request &request, const auth::Principal &principal, const std::string &session_id,
                       std::shared_ptr<Exchange> exchange);
     void dispatch(RouteId route, Request request, const auth::Principal &principal,
@@ -46,6 +48,7 @@ class ApiHandler : public RequestHandler {
     MetricsRegistry &metrics_;
     auth::Authenticator &auth_;
     PostBlocking post_blocking_;
+    PostBlocking post_free_; // jobs that need no storage (see SessionManager)
     std::chrono::milliseconds keepalive_;
     Reloader reloader_;
     MetricsSource server_metrics_;

@@ -36,6 +36,8 @@ const Keys kKeysFileKeys{"keys"};
 const Keys kServerKeys{"listen",
                        "io_threads",
                        "worker_threads",
+                       "storage_threads",
+                       "storage_timeout_ms",
                        "max_body_bytes",
                        "request_timeout_seconds",
                        "shutdown_grace_seconds",
@@ -401,6 +403,8 @@ class Parser {
         }
         count_at(view, "io_threads", server.io_threads);
         count_at(view, "worker_threads", server.worker_threads);
+        count_at(view, "storage_threads", server.storage_threads);
+        count_at(view, "storage_timeout_ms", server.storage_timeout_ms);
         count_at(view, "max_body_bytes", server.max_body_bytes);
         count_at(view, "request_timeout_seconds", server.request_timeout_seconds);
         count_at(view, "shutdown_grace_seconds", server.shutdown_grace_seconds);

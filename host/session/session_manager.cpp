@@ -11,11 +11,13 @@ namespace swh {
 
 namespace {
 
-// Runs a storage call and turns its PluginError into the ApiError the client
-// should see (a store that is down is a 503, not a 500).
-template <class F> auto storage_call(F &&f) -> decltype(f()) {
+// Runs a storage call through the gate (a bulkhead with a deadline: see
+// storage_gate.hpp) and turns its PluginError into the ApiError the client
+// should see (a store that is down is a 503, not a 500). `f` owns what it
+// uses, the pipeline included: an abandoned call outlives its caller.
+template <class F> auto storage_call(StorageGate &gate, const char *what, F f) -> decltype(f()) {
     try {
-        return f();
+        return gate.run(what, std::move(f));
     } catch (const loader::PluginError &e) {
         throw ApiError(kind_for_storage_status(e.status()), e.what());
     }
@@ -98,9 +100,11 @@ struct SessionManager::SendState {
     Json provider_metadata = Json::object();
 };
 
-SessionManager::SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking)
+SessionManager::SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking,
+                               StorageLimits limits, PostBlocking post_free)
     : current_(std::move(pipeline)), post_blocking_(std::move(post_blocking)),
-      nobody_("swarmhost.nobody." + new_uuid()) {}
+      post_free_(post_free ? std::move(post_free) : post_blocking_), nobody_("swarmhost.nobody." + new_uuid()),
+      gate_(limits.threads, limits.timeout) {}
 
 std::shared_ptr<Pipeline> SessionManager::current() const {
     return std::atomic_load(&current_);
@@ -150,23 +154,21 @@ Session SessionManager::create_session(CreateSessionParams params) {
             throw ApiError(kind_for_session_type_status(e.status()), e.what());
         }
     }
-    storage_call([&] { pipeline_.storage->create_session(session); });
+    storage_call(gate_, "create_session", [pin, session] { pin->storage->create_session(session); });
     publish(SWH_EVENT_SESSION_CREATED, session);
     return session;
 }
 
 Session SessionManager::get_session(const std::string &id) {
     const std::shared_ptr<Pipeline> pin = current();
-    Pipeline &pipeline_ = *pin;
-    auto session = storage_call([&] { return pipeline_.storage->get_session(id); });
+    auto session = storage_call(gate_, "get_session", [pin, id] { return pin->storage->get_session(id); });
     if (!session) throw ApiError(ErrorKind::NotFound, "session '" + id + "' not found");
     return *session;
 }
 
 std::vector<Session> SessionManager::list_sessions(const loader::SessionFilter &filter) {
     const std::shared_ptr<Pipeline> pin = current();
-    Pipeline &pipeline_ = *pin;
-    return storage_call([&] { return pipeline_.storage->list_sessions(filter); });
+    return storage_call(gate_, "list_sessions", [pin, filter] { return pin->storage->list_sessions(filter); });
 }
 
 Session SessionManager::update_session(const std::string &id, const SessionPatch &patch) {
@@ -214,7 +216,8 @@ Session SessionManager::update_session(const std::string &id, const SessionPatch
         fields |= SWH_SESSION_FIELD_METADATA;
     }
     if (fields) {
-        storage_call([&] { pipeline_.storage->update_session(session, fields); });
+        storage_call(gate_, "update_session",
+                     [pin, session, fields] { pin->storage->update_session(session, fields); });
         if (!patch.status || fields != SWH_SESSION_FIELD_STATUS) publish_live("session_updated", session);
     }
     return session;
@@ -233,8 +236,9 @@ void SessionManager::delete_session(const std::string &id) {
     Pipeline &pipeline_ = *pin;
     const bool wanted = pipeline_.hooks && !pipeline_.hooks->empty();
     std::optional<Session> before; // hooks get the row as it was
-    if (wanted) before = storage_call([&] { return pipeline_.storage->get_session(id); });
-    storage_call([&] { pipeline_.storage->delete_session(id); });
+    if (wanted)
+        before = storage_call(gate_, "get_session", [pin, id] { return pin->storage->get_session(id); });
+    storage_call(gate_, "delete_session", [pin, id] { pin->storage->delete_session(id); });
     if (before) {
         publish(SWH_EVENT_SESSION_DELETED, *before);
     } else {
@@ -286,8 +290,7 @@ void SessionManager::publish(uint32_t type, const Session &session, const Messag
 
 std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &query) {
     const std::shared_ptr<Pipeline> pin = current();
-    Pipeline &pipeline_ = *pin;
-    return storage_call([&] { return pipeline_.storage->get_messages(query); });
+    return storage_call(gate_, "get_messages", [pin, query] { return pin->storage->get_messages(query); });
 }
 
 std::function<void()> SessionManager::send_message(const SendParams &params,
@@ -308,14 +311,14 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     if (!pipeline_.routable(state->session.provider))
         throw ApiError(ErrorKind::Unavailable,
                        "provider '" + state->session.provider + "' of this session is not configured");
-    state->reservation = reserve_messages(pipeline_, state->session.id, 2); // question and reply
+    state->reservation = reserve_messages(pin, state->session.id, 2); // question and reply
 
     state->observer = std::move(observer);
     state->stream = params.stream;
     bool resumed = false; // answering a user message a failed first attempt stored
     if (!params.idempotency_key.empty()) {
         state->idempotency = claim_idempotency_key(state->session.id, params.idempotency_key);
-        auto prior = find_prior_attempt(pipeline_, state->session.id, params.idempotency_key);
+        auto prior = find_prior_attempt(pin, state->session.id, params.idempotency_key);
         if (prior.first && prior.second) {
             // Same answer as the first time; nothing new is stored.
             release_holds(*state);
@@ -351,7 +354,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     if (!resumed) vet_with_session_type(*state, params.access);
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
-        store_message(pipeline_, *state, state->user);
+        store_message(*state, state->user);
         state->session.message_count += 1;
         state->session.last_activity = state->user.timestamp;
         publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
@@ -363,7 +366,8 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     history_query.limit = history_limit(state->session);
     std::vector<Message> history;
     try {
-        history = storage_call([&] { return pipeline_.storage->get_messages(history_query); });
+        history = storage_call(gate_, "get_messages",
+                               [pin, history_query] { return pin->storage->get_messages(history_query); });
     } catch (const ApiError &e) {
         release_and_report(*state, e);
         return [] {};
@@ -416,11 +420,13 @@ void SessionManager::vet_with_session_type(SendState &state, const Access &acces
 // send reserves its messages, and the check counts the stored messages (read
 // under the session's lock) plus the reservations of sends still in flight.
 std::shared_ptr<SessionManager::MessageReservation>
-SessionManager::reserve_messages(Pipeline &pipeline_, const std::string &session_id, uint64_t count) {
-    const uint64_t cap = pipeline_.max_messages_per_session;
+SessionManager::reserve_messages(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
+                                 uint64_t count) {
+    const uint64_t cap = pin->max_messages_per_session;
     if (cap == 0) return nullptr;
     std::lock_guard lock(session_lock(session_id));
-    const auto stored = storage_call([&] { return pipeline_.storage->get_session(session_id); });
+    const auto stored =
+        storage_call(gate_, "get_session", [pin, session_id] { return pin->storage->get_session(session_id); });
     if (!stored) throw ApiError(ErrorKind::NotFound, "session '" + session_id + "' not found");
     std::lock_guard reserved_lock(reserved_mutex_);
     const auto found = reserved_.find(session_id);
@@ -454,10 +460,11 @@ void SessionManager::MessageReservation::give_back(uint64_t count) {
 // reservation it uses up change together, under the session's lock that the
 // cap check takes, so the check never counts a message twice (stored and
 // still reserved) nor not at all.
-void SessionManager::store_message(Pipeline &pipeline_, SendState &state, const Message &message) {
-    if (!state.reservation) return storage_call([&] { pipeline_.storage->add_message(message); });
+void SessionManager::store_message(SendState &state, const Message &message) {
+    const auto add = [pin = state.pipeline, message] { pin->storage->add_message(message); };
+    if (!state.reservation) return storage_call(gate_, "add_message", add);
     std::lock_guard lock(session_lock(state.session.id));
-    storage_call([&] { pipeline_.storage->add_message(message); });
+    storage_call(gate_, "add_message", add);
     state.reservation->give_back(1);
 }
 
@@ -566,7 +573,8 @@ SessionRouteAnswer SessionManager::handle_route(SessionRouteRequest request) {
     }
     if (answer.metadata_patch) {
         session.metadata.update(*answer.metadata_patch);
-        storage_call([&] { pipeline_.storage->update_session(session, SWH_SESSION_FIELD_METADATA); });
+        storage_call(gate_, "update_session",
+                     [pin, session] { pin->storage->update_session(session, SWH_SESSION_FIELD_METADATA); });
     }
     for (auto &[event_type, data] : answer.events) {
         SessionEvent event;
@@ -600,7 +608,7 @@ std::function<void()> SessionManager::complete(CompletionParams params,
     } else {
         state->session = get_session(params.session_id);
         authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
-        state->reservation = reserve_messages(pipeline_, state->session.id, 2);
+        state->reservation = reserve_messages(pin, state->session.id, 2);
         if (state->session.status != SWH_SESSION_ACTIVE)
             throw ApiError(ErrorKind::Conflict,
                            "session '" + params.session_id + "' is " + state->session.status);
@@ -626,7 +634,7 @@ std::function<void()> SessionManager::complete(CompletionParams params,
         vet_with_session_type(*state, params.access);
         last.content = state->user.content;
         // Appending to a stored session: the question is durable first.
-        store_message(pipeline_, *state, state->user);
+        store_message(*state, state->user);
         state->session.message_count += 1;
         publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
     }
@@ -703,7 +711,7 @@ SessionManager::claim_idempotency_key(const std::string &session_id, const std::
 // The first attempt with this key among the session's recent messages: its
 // user message and, if it was answered, the reply.
 std::pair<std::optional<Message>, std::optional<Message>>
-SessionManager::find_prior_attempt(Pipeline &pipeline_, const std::string &session_id,
+SessionManager::find_prior_attempt(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
                                    const std::string &key) {
     loader::MessageQuery query;
     query.session_id = session_id;
@@ -713,7 +721,7 @@ SessionManager::find_prior_attempt(Pipeline &pipeline_, const std::string &sessi
         return it != metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
     };
     std::optional<Message> user, reply;
-    for (auto &m : storage_call([&] { return pipeline_.storage->get_messages(query); })) {
+    for (auto &m : storage_call(gate_, "get_messages", [pin, query] { return pin->storage->get_messages(query); })) {
         if (!user && m.role != "assistant" && text_of(m.metadata, "idempotency_key") == key)
             user = m;
         else if (user && m.role == "assistant" && text_of(m.metadata, "reply_to") == user->id)
@@ -797,8 +805,9 @@ void SessionManager::start_attempt(std::shared_ptr<SendState> state) {
             std::lock_guard lock(state->mutex);
             state->upstream_us += now_us() - state->upstream_started_at;
         }
-        // Storing the reply blocks; done may arrive on an I/O thread.
-        post_blocking_([this, state, status, error = std::move(error)]() mutable {
+        // Storing the reply blocks; done may arrive on an I/O thread. A
+        // stateless exchange stores nothing: it never waits behind the store.
+        (state->stateless ? post_free_ : post_blocking_)([this, state, status, error = std::move(error)]() mutable {
             finish_send(state, status, std::move(error));
         });
     };
@@ -839,7 +848,6 @@ void SessionManager::release_and_report(SendState &state, const ApiError &error)
 }
 
 void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error) {
-    Pipeline &pipeline_ = *state->pipeline;
     if (state->stream_failure) {
         try {
             std::rethrow_exception(state->stream_failure);
@@ -904,7 +912,7 @@ void SessionManager::finish_send(std::shared_ptr<SendState> state, swh_status st
     }
     try {
         assistant = run_assistant_stage(*state, std::move(assistant));
-        if (!state->stateless) store_message(pipeline_, *state, assistant);
+        if (!state->stateless) store_message(*state, assistant);
     } catch (const ApiError &e) {
         release_and_report(*state, e);
         return;
@@ -944,10 +952,25 @@ Message SessionManager::run_assistant_stage(SendState &state, Message assistant)
     return std::move(result.message);
 }
 
+// The store's own report, through the gate: a store that does not answer
+// within server.storage_timeout_ms (or while the gate fails fast) is
+// unhealthy, and /healthz still answers.
+Json SessionManager::storage_health(const std::shared_ptr<Pipeline> &pin) {
+    try {
+        return gate_.run("health_check", [pin] { return pin->storage->health_check(); });
+    } catch (const ApiError &e) {
+        return Json{{"status", "unhealthy"}, {"backend", pin->storage->library().name()}, {"error", e.what()}};
+    }
+}
+
+StorageGate::Stats SessionManager::storage_stats() const {
+    return gate_.stats();
+}
+
 Json SessionManager::health() {
     const std::shared_ptr<Pipeline> pin = current();
     Pipeline &pipeline_ = *pin;
-    Json report = {{"storage", pipeline_.storage->health_check()}, {"providers", Json::object()}};
+    Json report = {{"storage", storage_health(pin)}, {"providers", Json::object()}};
     bool healthy = report["storage"].value("status", "") == "healthy";
     for (const auto &[name, provider] : pipeline_.providers) {
         report["providers"][name] = provider->health_check();

@@ -10,8 +10,10 @@
 #include "session/errors.hpp"
 #include "session/model.hpp"
 #include "session/pipeline.hpp"
+#include "session/storage_gate.hpp"
 
 #include <array>
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -109,9 +111,19 @@ class SendObserver {
 // Runs a blocking job on the worker pool.
 using PostBlocking = std::function<void(std::function<void()>)>;
 
+// How the host bounds its storage calls (server.storage_threads,
+// server.storage_timeout_ms; see StorageGate).
+struct StorageLimits {
+    int threads = 4;                              // calls inside the plugin at once
+    std::chrono::milliseconds timeout{10'000};    // a caller waits this long, then 503; 0 = no limit
+};
+
 class SessionManager {
   public:
-    SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking);
+    // `post_free` runs the jobs that need no storage (stateless completions),
+    // on threads that storage calls never hold; empty = post_blocking.
+    SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking, StorageLimits limits = {},
+                   PostBlocking post_free = {});
 
     // All of these block on storage: call them from a worker thread.
     Session create_session(CreateSessionParams params);
@@ -147,7 +159,9 @@ class SessionManager {
     // Live events of sessions (GET /v1/sessions/{id}/events).
     EventBus &events() { return events_; }
 
+    // Never blocks longer than server.storage_timeout_ms on the store.
     Json health();
+    StorageGate::Stats storage_stats() const;
     // The pipeline new requests use. Requests and streams already running
     // keep the one they started with (they hold it), so a reload never
     // pulls a plugin from under them.
@@ -199,9 +213,10 @@ class SessionManager {
     };
     // ApiError 409 when the session has no room for `count` more messages;
     // nullptr when there is no cap.
-    std::shared_ptr<MessageReservation> reserve_messages(Pipeline &pipeline, const std::string &session_id,
-                                                         uint64_t count);
-    void store_message(Pipeline &pipeline, SendState &state, const Message &message);
+    std::shared_ptr<MessageReservation> reserve_messages(const std::shared_ptr<Pipeline> &pin,
+                                                         const std::string &session_id, uint64_t count);
+    void store_message(SendState &state, const Message &message);
+    Json storage_health(const std::shared_ptr<Pipeline> &pin);
     std::mutex reserved_mutex_;
     std::map<std::string, uint64_t> reserved_; // session -> messages of sends in flight
 
@@ -211,17 +226,21 @@ class SessionManager {
     std::shared_ptr<IdempotencyClaim> claim_idempotency_key(const std::string &session_id,
                                                             const std::string &key);
     std::pair<std::optional<Message>, std::optional<Message>>
-    find_prior_attempt(Pipeline &pipeline, const std::string &session_id, const std::string &key);
+    find_prior_attempt(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
+                       const std::string &key);
     std::mutex idempotency_mutex_;
     std::set<std::string> idempotency_in_flight_;
 
     std::shared_ptr<Pipeline> current() const;
     std::shared_ptr<Pipeline> current_; // atomic_load / atomic_exchange only
     PostBlocking post_blocking_;
+    PostBlocking post_free_;
     EventBus events_;
     std::array<std::mutex, 64> session_locks_;
     // A principal no one is: a type whose authorize admits it admits everyone.
     const std::string nobody_;
+    // Last: its threads are joined first, while everything above still lives.
+    StorageGate gate_;
 };
 
 } // namespace swh

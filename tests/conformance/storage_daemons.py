@@ -17,21 +17,25 @@ import swh_harness  # noqa: E402
 import swh_servers  # noqa: E402
 
 
-def storage_block(server):
-    """The manifest's storage block for a started RedisServer/PostgresServer."""
+def storage_block(server, **config):
+    """The manifest's storage block for a started RedisServer/PostgresServer;
+    `config` adds or overrides plugin config keys (integers)."""
     if server.kind == "redis":
-        return ("storage:\n  plugin: redis\n  config:\n    host: \"127.0.0.1\"\n    port: %d\n"
-                "    connect_timeout_ms: 1000\n    command_timeout_ms: 5000\n" % server.port)
-    return ("storage:\n  plugin: postgres\n  config:\n    conninfo: %s\n    connect_timeout_ms: 2000\n"
-            % swh_harness.yaml_str(server.conninfo))
+        keys = {"host": '"127.0.0.1"', "port": server.port, "connect_timeout_ms": 1000, "command_timeout_ms": 5000}
+    else:
+        keys = {"conninfo": swh_harness.yaml_str(server.conninfo), "connect_timeout_ms": 2000}
+    keys.update(config)
+    return ("storage:\n  plugin: %s\n  config:\n" % server.kind +
+            "".join("    %s: %s\n" % (k, v) for k, v in keys.items()))
 
 
-def daemon_on(server, **manifest_kw):
-    """A swh_harness.Daemon (not started) whose storage is `server`."""
+def daemon_on(server, storage_config=None, **manifest_kw):
+    """A swh_harness.Daemon (not started) whose storage is `server`
+    (`storage_config`: plugin config keys to add or override)."""
     port = swh_harness.free_port()
     workdir = swh_harness.make_tmpdir("swh-storage-")
     text = swh_harness.manifest_text(port, os.path.join(workdir, "unused.db"), **manifest_kw)
-    text, n = re.subn(r"storage:\n  plugin: sqlite\n  config:\n    path: [^\n]*\n", storage_block(server), text)
+    text, n = re.subn(r"storage:\n  plugin: sqlite\n  config:\n    path: [^\n]*\n", storage_block(server, **(storage_config or {})), text)
     if n != 1:
         raise AssertionError("unexpected harness manifest layout:\n" + text)
     d = swh_harness.Daemon(workdir=workdir, port=port, manifest=text)

@@ -129,9 +129,60 @@ class _Server:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def _tree(self):
+        """The server's pid and those of every process it forked (postgres: backends, workers)."""
+        children = {}
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open("/proc/%s/stat" % entry) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            ppid = int(stat[stat.rindex(")") + 2:].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+        pids = [self.proc.pid]
+        for pid in pids:  # grows while walked: breadth first
+            pids.extend(children.get(pid, []))
+        return pids
+
+    def freeze(self):
+        """SIGSTOP the server and all its processes: it keeps its sockets (the
+        kernel still accepts and acknowledges) but answers nothing, like a
+        hung or paused host. The parent stops first, so it forks nothing new
+        while its children are stopped."""
+        self._frozen = []
+        while True:
+            fresh = [pid for pid in self._tree() if pid not in self._frozen]
+            if not fresh:
+                return
+            for pid in fresh:
+                try:
+                    os.kill(pid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    pass
+            self._frozen.extend(fresh)
+
+    def frozen(self):
+        """True while the server's main process is stopped (state T)."""
+        with open("/proc/%d/stat" % self.proc.pid) as f:
+            stat = f.read()
+        return stat[stat.rindex(")") + 2] == "T"
+
+    def thaw(self):
+        """SIGCONT what freeze() stopped (children first). Safe to call twice."""
+        for pid in reversed(getattr(self, "_frozen", [])):
+            try:
+                os.kill(pid, signal.SIGCONT)
+            except ProcessLookupError:
+                pass
+        self._frozen = []
+
     def cleanup(self):
         """Stop (hard) and remove the folder. Safe to call twice."""
         try:
+            self.thaw()  # a stopped child would not notice its parent's death
             self._reap(signal.SIGKILL)
         finally:
             if os.environ.get("SWH_KEEP_TMP") != "1":

@@ -1,7 +1,11 @@
 #include "pg_store.hpp"
 
+#include <poll.h>
+
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <utility>
@@ -172,43 +176,47 @@ struct Param {
 
 class Connection {
   public:
-    Connection(const Options &options, const std::string &where) : where_(where) {
+    Connection(const Options &options, const std::string &where)
+        : where_(where), call_timeout_ms_(options.call_timeout_ms) {
         const std::string timeout_s =
             std::to_string(std::max<int64_t>(2, (options.connect_timeout_ms + 999) / 1000));
-        const std::string user_timeout =
-            std::to_string(options.statement_timeout_ms + options.connect_timeout_ms);
-        const char *keys[] = {"dbname", "connect_timeout", "tcp_user_timeout", "application_name", nullptr};
-        const char *values[] = {options.conninfo.c_str(), timeout_s.c_str(), user_timeout.c_str(),
+        // tcp_user_timeout and keepalives find a dead host or a cut network;
+        // a stopped server's kernel still acknowledges, which only the call
+        // deadline below notices.
+        const std::string user_timeout = std::to_string(options.call_timeout_ms + options.connect_timeout_ms);
+        const char *keys[] = {"dbname",     "connect_timeout", "tcp_user_timeout", "keepalives",
+                              "application_name", nullptr};
+        const char *values[] = {options.conninfo.c_str(), timeout_s.c_str(), user_timeout.c_str(), "1",
                                 "swarmhost", nullptr};
-        conn_ = PQconnectdbParams(keys, values, 1);
+        conn_.reset(PQconnectdbParams(keys, values, 1));
         if (conn_ == nullptr) throw Failure(SWH_E_INTERNAL, "postgres: out of memory while connecting");
-        if (PQstatus(conn_) != CONNECTION_OK) {
-            std::string reason = trimmed(PQerrorMessage(conn_));
-            PQfinish(conn_);
-            conn_ = nullptr;
-            throw Failure(SWH_E_UNAVAILABLE, "postgres: cannot connect to " + where_ + ": " + reason);
-        }
+        if (PQstatus(raw()) != CONNECTION_OK)
+            throw Failure(SWH_E_UNAVAILABLE,
+                          "postgres: cannot connect to " + where_ + ": " + trimmed(PQerrorMessage(raw())));
         // Server notices ("already exists, skipping") would go to stderr.
         PQsetNoticeProcessor(
-            conn_, [](void *, const char *) {}, nullptr);
+            raw(), [](void *, const char *) {}, nullptr);
+        // Sends never block: every wait is a poll() with the call's deadline.
+        if (PQsetnonblocking(raw(), 1) != 0)
+            throw Failure(SWH_E_INTERNAL, "postgres: cannot make the connection non-blocking");
         exec("SET statement_timeout = " + std::to_string(options.statement_timeout_ms));
-    }
-    ~Connection() {
-        if (conn_ != nullptr) PQfinish(conn_);
     }
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
 
-    bool broken() const noexcept { return PQstatus(conn_) != CONNECTION_OK; }
-    int socket() const noexcept { return PQsocket(conn_); }
-    PGconn *raw() const noexcept { return conn_; }
+    bool broken() const noexcept { return timed_out_ || PQstatus(raw()) != CONNECTION_OK; }
+    // The server did not answer within call_timeout_ms: the connection is
+    // dropped, not reused, and a read is not retried (see store::Pool::run).
+    bool timed_out() const noexcept { return timed_out_; }
+    int socket() const noexcept { return PQsocket(raw()); }
+    PGconn *raw() const noexcept { return conn_.get(); }
 
     void prepare_all() {
         for (const Statement &s : kStatements)
-            check(Result(PQprepare(conn_, s.name, s.sql, s.ntypes, s.types)), s.name);
+            finish(PQsendPrepare(raw(), s.name, s.sql, s.ntypes, s.types), s.name);
     }
 
-    Result exec(const std::string &sql) { return check(Result(PQexec(conn_, sql.c_str())), "query"); }
+    Result exec(const std::string &sql) { return finish(PQsendQuery(raw(), sql.c_str()), "query"); }
 
     // Parameters: text bytes as is (binary format of text = the raw UTF-8,
     // no NUL terminator needed), integers as decimal text, nullopt = NULL.
@@ -223,26 +231,91 @@ class Connection {
             formats[i] = p.format;
             ++i;
         }
-        return check(Result(PQexecPrepared(conn_, name, static_cast<int>(n), values.data(), lengths.data(),
-                                           formats.data(), 0)),
-                     name);
+        return finish(PQsendQueryPrepared(raw(), name, static_cast<int>(n), values.data(), lengths.data(),
+                                          formats.data(), 0),
+                      name);
     }
 
   private:
-    Result check(Result r, const char *what) {
-        ExecStatusType st = r ? PQresultStatus(r.get()) : PGRES_FATAL_ERROR;
-        if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK) return r;
-        if (!r || broken()) {
-            throw Failure(SWH_E_UNAVAILABLE, "postgres: connection to " + where_ + " lost during " + what +
-                                                 ": " + trimmed(PQerrorMessage(conn_)));
+    using Clock = std::chrono::steady_clock;
+
+    // Waits for the answer to what was just sent, at most call_timeout_ms
+    // from now, and returns its result (the first failing one of a
+    // multi-statement text, else the last).
+    Result finish(int sent, const char *what) {
+        if (sent == 0) lost(what);
+        const auto deadline = Clock::now() + std::chrono::milliseconds(call_timeout_ms_);
+        for (;;) { // the request may be bigger than the socket buffer
+            const int flushed = PQflush(raw());
+            if (flushed < 0) lost(what);
+            if (flushed == 0) break;
+            wait(POLLIN | POLLOUT, deadline, what); // reading lets libpq drain server output
+            if (PQconsumeInput(raw()) == 0) lost(what);
         }
+        Result kept;
+        for (;;) {
+            while (PQisBusy(raw()) != 0) {
+                wait(POLLIN, deadline, what);
+                if (PQconsumeInput(raw()) == 0) lost(what);
+            }
+            Result r(PQgetResult(raw()));
+            if (!r) break;
+            if (!kept || succeeded(kept.get())) kept = std::move(r); // a failure, once kept, stays
+        }
+        return check(std::move(kept), what);
+    }
+
+    // poll() until the socket is ready or the deadline has passed; a silent
+    // server (stopped, hung, a dropped link) ends in SWH_E_TIMEOUT.
+    void wait(short events, Clock::time_point deadline, const char *what) {
+        for (;;) {
+            int timeout_ms = -1;
+            if (call_timeout_ms_ > 0) {
+                const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+                if (left <= 0) give_up(what);
+                timeout_ms = static_cast<int>(std::min<int64_t>(left, 60'000));
+            }
+            pollfd p{PQsocket(raw()), events, 0};
+            const int ready = ::poll(&p, 1, timeout_ms);
+            if (ready > 0) return;
+            if (ready < 0 && errno != EINTR) lost(what);
+        }
+    }
+
+    [[noreturn]] void give_up(const char *what) {
+        timed_out_ = true;
+        throw Failure(SWH_E_TIMEOUT, "postgres: " + where_ + " did not answer " + what + " within " +
+                                         std::to_string(call_timeout_ms_) +
+                                         " ms (call_timeout_ms); connection dropped");
+    }
+
+    [[noreturn]] void lost(const char *what) const {
+        throw Failure(SWH_E_UNAVAILABLE, "postgres: connection to " + where_ + " lost during " + what + ": " +
+                                             trimmed(PQerrorMessage(raw())));
+    }
+
+    static bool succeeded(const PGresult *r) noexcept {
+        const ExecStatusType st = PQresultStatus(r);
+        return st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    }
+
+    Result check(Result r, const char *what) {
+        if (r && succeeded(r.get())) return r;
+        if (!r || broken()) lost(what);
         const char *state = PQresultErrorField(r.get(), PG_DIAG_SQLSTATE);
         std::string message = trimmed(PQresultErrorMessage(r.get()));
         throw Failure(status_for(state ? state : ""), "postgres: " + std::string(what) + ": " + message);
     }
 
-    PGconn *conn_ = nullptr;
+    struct Finish {
+        void operator()(PGconn *c) const noexcept { PQfinish(c); }
+    };
     std::string where_;
+    int64_t call_timeout_ms_;
+    // Owned from the first line of the constructor, so a connection whose
+    // set-up fails (as it does against a frozen server) is closed.
+    std::unique_ptr<PGconn, Finish> conn_;
+    bool timed_out_ = false;
 };
 
 // ---------------------------------------------------------------- helpers
@@ -325,7 +398,7 @@ Store::Store(Options options, edge::HostLog log)
       pool_(static_cast<size_t>(options_.pool_size), [this] { return connect(); }) {
     if (options_.pool_size < 1 || options_.pool_size > 256)
         throw Failure(SWH_E_INVALID, "postgres: config 'pool_size' must be between 1 and 256");
-    if (options_.connect_timeout_ms < 1 || options_.statement_timeout_ms < 0)
+    if (options_.connect_timeout_ms < 1 || options_.statement_timeout_ms < 0 || options_.call_timeout_ms < 0)
         throw Failure(SWH_E_INVALID, "postgres: timeouts must be positive");
     // Migrate through a plain connection (statements are prepared after).
     {
@@ -367,7 +440,12 @@ void Store::migrate(Connection &db) {
         db.exec("COMMIT");
         schema_version_ = known;
     } catch (...) {
-        if (!db.broken()) PQclear(PQexec(db.raw(), "ROLLBACK"));
+        if (!db.broken()) {
+            try {
+                db.exec("ROLLBACK");
+            } catch (const Failure &) { // the first failure is the one to report
+            }
+        }
         throw;
     }
 }

@@ -34,7 +34,8 @@ struct Options {
     std::string conninfo = "host=127.0.0.1 port=5432 dbname=swarmhost";
     int64_t pool_size = 8;
     int64_t connect_timeout_ms = 5000;
-    int64_t statement_timeout_ms = 30000;
+    int64_t statement_timeout_ms = 4000; // below call_timeout_ms: the server cancels first, the link stays
+    int64_t call_timeout_ms = 5000;      // client side: held even when the server is silent
 };
 
 // One libpq connection with the statements prepared.

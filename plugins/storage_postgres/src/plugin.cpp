@@ -11,6 +11,7 @@ std::unique_ptr<Store> Store::open(const swh_host_api *host, const swh_config *c
     options.pool_size = config.integer("pool_size");
     options.connect_timeout_ms = config.integer("connect_timeout_ms");
     options.statement_timeout_ms = config.integer("statement_timeout_ms");
+    options.call_timeout_ms = config.integer("call_timeout_ms");
     return std::make_unique<Store>(std::move(options), edge::HostLog(host));
 }
 
@@ -25,8 +26,12 @@ constexpr swh_config_field kConfigSchema[] = {
      "Connections kept open, one per concurrent storage call (1-256)"},
     {sizeof(swh_config_field), "connect_timeout_ms", SWH_CFG_INT, 0, "5000",
      "How long connecting may take, in ms (libpq rounds up to whole seconds, at least 2 s)"},
-    {sizeof(swh_config_field), "statement_timeout_ms", SWH_CFG_INT, 0, "30000",
-     "Server-side limit of one statement, in ms (0 = none); a timed-out call fails with SWH_E_TIMEOUT"},
+    {sizeof(swh_config_field), "statement_timeout_ms", SWH_CFG_INT, 0, "4000",
+     "Server-side limit of one statement, in ms (0 = none); a timed-out call fails with SWH_E_TIMEOUT "
+     "and keeps its connection"},
+    {sizeof(swh_config_field), "call_timeout_ms", SWH_CFG_INT, 0, "5000",
+     "Client-side deadline of one round trip, in ms (0 = none); held even when the server is silent "
+     "(stopped, hung): the call fails with SWH_E_TIMEOUT and its connection is dropped"},
 };
 
 constexpr swh_storage_v1 kTable = swh::store::Plugin<swh::postgres::Store>::table();

@@ -159,12 +159,12 @@ class Connection {
   public:
     Connection(const Options &o, const std::string &where) : where_(where) {
         timeval connect_tv = to_timeval(o.connect_timeout_ms);
-        ctx_ = redisConnectWithTimeout(o.host.c_str(), static_cast<int>(o.port), connect_tv);
+        ctx_.reset(redisConnectWithTimeout(o.host.c_str(), static_cast<int>(o.port), connect_tv));
         if (ctx_ == nullptr) throw Failure(SWH_E_INTERNAL, "redis: out of memory while connecting");
         if (ctx_->err != 0)
             throw Failure(SWH_E_UNAVAILABLE,
                           "redis: cannot connect to " + where_ + ": " + std::string(ctx_->errstr));
-        if (o.command_timeout_ms > 0) redisSetTimeout(ctx_, to_timeval(o.command_timeout_ms));
+        if (o.command_timeout_ms > 0) redisSetTimeout(ctx_.get(), to_timeval(o.command_timeout_ms));
         if (!o.password.empty()) command({"AUTH", o.password}, "AUTH");
         if (o.db != 0) command({"SELECT", std::to_string(o.db)}, "SELECT");
         for (size_t i = 0; i < kScriptCount; ++i) {
@@ -172,13 +172,13 @@ class Connection {
             sha_[i] = reply_text(r.get());
         }
     }
-    ~Connection() {
-        if (ctx_ != nullptr) redisFree(ctx_);
-    }
     Connection(const Connection &) = delete;
     Connection &operator=(const Connection &) = delete;
 
     bool broken() const noexcept { return ctx_->err != 0; }
+    // The server did not answer within command_timeout_ms (the pool then
+    // neither reuses nor retries: a silent server stays silent).
+    bool timed_out() const noexcept { return timed_out_; }
     int socket() const noexcept { return ctx_->fd; }
 
     // One command; a server error reply throws.
@@ -225,12 +225,12 @@ class Connection {
             argv[i] = args[i].data() != nullptr ? args[i].data() : "";
             lens[i] = args[i].size();
         }
-        if (redisAppendCommandArgv(ctx_, static_cast<int>(args.size()), argv.data(), lens.data()) != REDIS_OK)
+        if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(args.size()), argv.data(), lens.data()) != REDIS_OK)
             lost("sending a command");
     }
     Reply read(const char *what, bool throw_on_error = true) {
         void *raw = nullptr;
-        if (redisGetReply(ctx_, &raw) != REDIS_OK || raw == nullptr) lost(what);
+        if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) lost(what);
         Reply r(static_cast<redisReply *>(raw));
         if (throw_on_error) throw_if_error(r, what);
         return r;
@@ -240,16 +240,23 @@ class Connection {
         std::string text = reply_text(r.get());
         throw Failure(status_for_error(text), "redis: " + std::string(what) + ": " + text);
     }
-    [[noreturn]] void lost(const char *what) const {
+    [[noreturn]] void lost(const char *what) {
         const bool timeout = ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
         const bool timed_out = timeout || std::strstr(ctx_->errstr, "imed out") != nullptr;
+        timed_out_ = timed_out;
         if (ctx_->err == 0) ctx_->err = REDIS_ERR_OTHER; // whatever happened, do not reuse this connection
         throw Failure(timed_out ? SWH_E_TIMEOUT : SWH_E_UNAVAILABLE,
                       "redis: " + where_ + ": " + (timed_out ? "command timed out" : "connection lost") +
                           " during " + what + ": " + std::string(ctx_->errstr));
     }
 
-    redisContext *ctx_ = nullptr;
+    struct Free {
+        void operator()(redisContext *c) const noexcept { redisFree(c); }
+    };
+    // Owned from the first line of the constructor: a connect, AUTH or script
+    // load that fails (as each does while the server is frozen) closes it.
+    std::unique_ptr<redisContext, Free> ctx_;
+    bool timed_out_ = false;
     std::string where_;
     std::string sha_[kScriptCount];
 };

@@ -33,6 +33,16 @@ inline bool idle_socket_open(int fd) noexcept {
     return ::poll(&p, 1, 0) == 0;
 }
 
+// A connection that hit its client-side deadline (Conn::timed_out(), when it
+// has one): the server is silent, not gone, so a fresh connection would only
+// wait out the same deadline again.
+template <class Conn> bool timed_out(const Conn &c) noexcept {
+    if constexpr (requires { c.timed_out(); })
+        return c.timed_out();
+    else
+        return false;
+}
+
 template <class Conn> class Pool {
   public:
     using Factory = std::function<std::unique_ptr<Conn>()>;
@@ -96,8 +106,9 @@ template <class Conn> class Pool {
     // Runs body(conn) on a live connection (Conn has `bool broken() const` and
     // `int socket() const`). When the connection broke during the call it is
     // dropped with the idle ones; a `retryable` call (a read) then runs once
-    // more on a fresh connection. A write is never repeated: it may have been
-    // applied before the connection broke.
+    // more on a fresh connection, unless it broke by its deadline (a silent
+    // server: retrying would double the wait). A write is never repeated: it
+    // may have been applied before the connection broke.
     template <class Body> auto run(bool retryable, Body &&body) {
         for (int attempt = 0;; ++attempt) {
             auto lease = acquire([](Conn &c) { return !c.broken() && idle_socket_open(c.socket()); });
@@ -105,8 +116,9 @@ template <class Conn> class Pool {
                 return body(*lease);
             } catch (...) {
                 if (!lease->broken()) throw;
+                const bool silent = timed_out(*lease);
                 lease.discard();
-                if (!retryable || attempt > 0) throw;
+                if (!retryable || attempt > 0 || silent) throw;
             }
         }
     }
