@@ -1,6 +1,6 @@
 // swarmhost — the daemon's command line. Subcommands:
 //   serve   -c MANIFEST [--listen HOST:PORT]   run the daemon
-//   check   MANIFEST                           validate a manifest, exit 0/1
+//   check   MANIFEST [--try-create]            validate a manifest, exit 0/1
 //   plugins [-c MANIFEST] [--plugin-dir DIR]   list plugins with their schemas
 //   new-plugin --kind K --name N [--lang c|cpp] [--dir OUT]   scaffold a plugin
 #include "daemon/daemon.hpp"
@@ -20,7 +20,7 @@ constexpr const char *kUsage = R"(usage: swarmhost <command> [options]
 
 commands:
   serve    run the daemon:            swarmhost serve -c configs/default.yaml [--listen 127.0.0.1:8080]
-  check    validate a manifest:       swarmhost check configs/default.yaml
+  check    validate a manifest:       swarmhost check configs/default.yaml [--try-create]
   plugins  list plugins and schemas:  swarmhost plugins -c configs/default.yaml | --plugin-dir DIR
   new-plugin  scaffold an out-of-tree plugin:
            swarmhost new-plugin --kind middleware|hook --name my_filter [--lang c|cpp] [--dir OUT]
@@ -35,7 +35,9 @@ po::options_description make_options() {
         ("config,c", po::value<std::string>(), "manifest file (YAML)")                            //
         ("listen,l", po::value<std::string>(), "HOST:PORT to listen on; overrides server.listen") //
         ("plugin-dir", po::value<std::vector<std::string>>()->composing(),
-         "extra plugin folder (repeatable)")                                                          //
+         "extra plugin folder (repeatable)") //
+        ("try-create", "check: also create and destroy each plugin instance, each in a child process, "
+                       "and name any that crashes, hangs or fails")                                   //
         ("log-json", "log one JSON object per line")                                                  //
         ("log-level", po::value<std::string>()->default_value("info"), "trace|debug|info|warn|error") //
         ("kind", po::value<std::string>(), "new-plugin: middleware | hook")                           //
@@ -103,7 +105,7 @@ int main(int argc, char **argv) {
             std::cerr << "swarmhost check: give a manifest file\n";
             return 2;
         }
-        return swh::daemon::check(config, plugin_dirs);
+        return swh::daemon::check(config, plugin_dirs, vm.count("try-create") > 0);
     }
     if (command == "plugins") {
         if (config.empty() && plugin_dirs.empty()) {

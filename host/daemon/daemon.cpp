@@ -88,13 +88,30 @@ std::string exposure_problem(const manifest::AuthSettings &auth, const net::ip::
            ", which is not a loopback address; add an auth section with API keys (docs/security.md)";
 }
 
-// Scans the manifest's plugin folders and builds its pipeline. Throws ManifestError.
-std::shared_ptr<Pipeline> load_pipeline(const manifest::Manifest &manifest, DaemonEnvironment &environment) {
-    loader::PluginRegistry registry;
-    registry.scan(manifest.plugin_dirs);
+// Builds the manifest's pipeline from the plugins `registry` found. Throws ManifestError.
+std::shared_ptr<Pipeline> load_pipeline(const manifest::Manifest &manifest, loader::PluginRegistry registry,
+                                        DaemonEnvironment &environment) {
     auto pipeline = std::make_shared<Pipeline>(build_pipeline(manifest, registry, environment));
     pipeline->catalog = loader::describe_plugins(registry);
     return pipeline; // libraries no instance uses are unloaded with `registry`
+}
+
+loader::PluginRegistry scan(const manifest::Manifest &manifest) {
+    loader::PluginRegistry registry;
+    registry.scan(manifest.plugin_dirs);
+    return registry;
+}
+
+// What a reload creates in this process is tried in a child process first:
+// a plugin whose create crashes, hangs or fails refuses the reload instead of
+// ending a daemon that was serving. Every in-process instance is tried, not
+// only new or changed ones: a create may crash on what it reads (a file, a
+// server, the environment) with the same library and config as before.
+// Throws ManifestError naming each instance that failed.
+void try_before_loading(const manifest::Manifest &manifest, const loader::PluginRegistry &registry) {
+    const auto trials = try_pipeline(manifest, registry, TrialScope::in_process);
+    require_trials_passed(trials);
+    spdlog::debug("reload: {} plugin instances tried in child processes", trials.size());
 }
 
 // The pipeline's storage, keeping the whole pipeline alive while held.
@@ -133,7 +150,7 @@ int serve(const ServeOptions &options) {
     std::shared_ptr<Pipeline> pipeline;
     try {
         manifest = load_with_extra_dirs(options.manifest_path, options.extra_plugin_dirs);
-        pipeline = load_pipeline(manifest, environment);
+        pipeline = load_pipeline(manifest, scan(manifest), environment);
         environment.attach_storage(storage_of(pipeline));
     } catch (const manifest::ManifestError &e) {
         spdlog::error("cannot start: {}", e.what());
@@ -210,7 +227,9 @@ int serve(const ServeOptions &options) {
             next = load_with_extra_dirs(options.manifest_path, options.extra_plugin_dirs);
             if ((next.auth.mode == "api_keys") != authenticator->enabled())
                 throw refuse("auth.mode changed; turning authentication on or off needs a restart");
-            fresh = load_pipeline(next, environment);
+            auto registry = scan(next);
+            try_before_loading(next, registry);
+            fresh = load_pipeline(next, std::move(registry), environment);
             authenticator->reload(next.auth);
         } catch (const manifest::ManifestError &e) {
             throw refuse(e.what());
@@ -326,7 +345,27 @@ int serve(const ServeOptions &options) {
     return 0;
 }
 
-int check(const std::string &manifest_path, const std::vector<std::string> &extra_plugin_dirs) {
+namespace {
+
+// `check --try-create`: one line per instance, its manifest position first
+// when it failed. Returns how many failed.
+std::size_t report_trials(const std::vector<InstanceTrial> &trials) {
+    std::size_t failed = 0;
+    for (const auto &trial : trials) {
+        if (trial.failure.empty()) {
+            std::cout << "ok: " << trial.describe() << " created and destroyed\n";
+        } else {
+            ++failed;
+            std::cerr << trial.ref->mark.str() << ": " << trial.describe() << " " << trial.failure << "\n";
+        }
+    }
+    return failed;
+}
+
+} // namespace
+
+int check(const std::string &manifest_path, const std::vector<std::string> &extra_plugin_dirs,
+          bool try_create) {
     try {
         auto manifest = load_with_extra_dirs(manifest_path, extra_plugin_dirs);
         if (const std::string exposed =
@@ -339,6 +378,14 @@ int check(const std::string &manifest_path, const std::vector<std::string> &extr
         loader::PluginRegistry registry;
         registry.scan(manifest.plugin_dirs);
         check_pipeline(manifest, registry);
+        if (try_create) {
+            const auto trials = try_pipeline(manifest, registry, TrialScope::all);
+            if (const std::size_t failed = report_trials(trials); failed > 0) {
+                std::cerr << manifest_path << ": " << failed << " of " << trials.size()
+                          << " plugin instances failed to start (each was tried in a child process)\n";
+                return 1;
+            }
+        }
         std::cout << manifest_path << ": OK (storage " << manifest.storage.plugin << ", "
                   << manifest.providers.size() << " providers, " << manifest.middleware.size()
                   << " middleware, " << manifest.hooks.size() << " hooks, " << manifest.session_types.size()

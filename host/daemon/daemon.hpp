@@ -14,7 +14,10 @@ struct ServeOptions {
 
 // Each returns the process exit code.
 int serve(const ServeOptions &options);
-int check(const std::string &manifest_path, const std::vector<std::string> &extra_plugin_dirs);
+// `try_create`: also create and destroy each instance, each in a child
+// process (isolation/trial.hpp), and name each one that fails.
+int check(const std::string &manifest_path, const std::vector<std::string> &extra_plugin_dirs,
+          bool try_create = false);
 int list_plugins(const std::string &manifest_path, const std::vector<std::string> &plugin_dirs);
 
 } // namespace swh::daemon

@@ -143,6 +143,8 @@ class PluginHost {
                 if (auto reply = storage_op(op, request)) return *reply;
             } else if (session_type_) {
                 if (auto reply = session_type_op(op, request)) return *reply;
+            } else if (provider_) {
+                // Created only to be tried (host/isolation/trial.hpp): no calls.
             } else if (middleware_) {
                 if (op == "process") return process(request);
                 if (op == "on_error") return on_error(request);
@@ -193,7 +195,7 @@ class PluginHost {
         return text;
     }
 
-    bool has_instance() const { return middleware_ || hook_ || storage_ || session_type_; }
+    bool has_instance() const { return middleware_ || hook_ || storage_ || session_type_ || provider_; }
 
     Json create(const Json &request) {
         instance_ = request.at("instance").get<std::string>();
@@ -210,6 +212,8 @@ class PluginHost {
             } else if (args_.kind == SWH_KIND_MIDDLEWARE) {
                 middleware_ = std::make_unique<loader::MiddlewareInstance>(library_, instance_, config, env_);
                 mask = middleware_->stages();
+            } else if (args_.kind == SWH_KIND_PROVIDER) {
+                provider_ = std::make_unique<loader::ProviderInstance>(library_, instance_, config, env_);
             } else {
                 hook_ = std::make_unique<loader::HookInstance>(library_, instance_, config, env_);
                 mask = hook_->events();
@@ -429,6 +433,7 @@ class PluginHost {
     std::unique_ptr<loader::HookInstance> hook_;
     std::unique_ptr<loader::StorageInstance> storage_;
     std::unique_ptr<loader::SessionTypeInstance> session_type_;
+    std::unique_ptr<loader::ProviderInstance> provider_;
     // After middleware_: streams are closed before their instance goes.
     std::map<uint64_t, std::unique_ptr<loader::MiddlewareInstance::Stream>> streams_;
 };

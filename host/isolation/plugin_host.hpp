@@ -7,6 +7,10 @@
 // lines, metrics and events go to the daemon as messages, read_session is a
 // request to the daemon (only from the thread running the call), and the
 // HTTP client is the child's own.
+//
+// It also tries instances before the daemon loads them (isolation/trial.hpp):
+// create, then destroy on EOF. For that alone it accepts a provider too, which
+// it creates but serves no call of (providers are never isolated).
 #pragma once
 
 namespace swh::isolation {

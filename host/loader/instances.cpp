@@ -2,6 +2,7 @@
 
 #include "loader/abi_convert.hpp"
 #include "loader/collectors.hpp"
+#include "util/fatal_signal_note.hpp"
 
 #include <algorithm>
 #include <cstring>
@@ -89,6 +90,9 @@ void InstanceBase::create_handle(swh_status (*create)(const swh_host_api *, cons
     host_->begin_create(&cfg);
     swh_status status;
     try {
+        // A crash here is beyond containing; the note makes its last words name the plugin.
+        const FatalSignalNote note(describe_instance(name_, library_->kind(), library_->file()) +
+                                   " crashed in create");
         status = create(host_->api(), &cfg, &handle);
     } catch (...) {
         host_->end_create();

@@ -198,6 +198,10 @@ const char *kind_name(uint32_t kind) {
     }
 }
 
+std::string describe_instance(const std::string &instance, uint32_t kind, const std::string &file) {
+    return "plugin '" + instance + "' (" + kind_name(kind) + ", " + file + ")";
+}
+
 std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string &file) {
     std::shared_ptr<PluginLibrary> lib(new PluginLibrary());
     lib->file_ = file;

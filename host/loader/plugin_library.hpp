@@ -22,6 +22,8 @@ class LoadError : public std::runtime_error {
 };
 
 const char *kind_name(uint32_t kind); // "storage", "provider", ... or "unknown"
+// How messages about one instance name it: "plugin 'x' (middleware, /p/libx.so)".
+std::string describe_instance(const std::string &instance, uint32_t kind, const std::string &file);
 
 // Lowercase hex SHA-256 of a file's bytes; throws LoadError if unreadable.
 std::string file_sha256(const std::string &file);

@@ -1,6 +1,7 @@
 #include "session/pipeline.hpp"
 
 #include "isolation/isolate.hpp"
+#include "isolation/trial.hpp"
 #include "manifest/config_schema.hpp"
 
 #include <spdlog/spdlog.h>
@@ -83,6 +84,48 @@ void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegi
         resolve(ref, SWH_KIND_HOOK, registry, ignored, diagnostics);
     for (const auto &ref : manifest.session_types)
         resolve(ref, SWH_KIND_SESSION_TYPE, registry, ignored, diagnostics);
+    if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+}
+
+std::string InstanceTrial::describe() const {
+    return loader::describe_instance(ref->name, kind, file);
+}
+
+std::vector<InstanceTrial> try_pipeline(const manifest::Manifest &manifest,
+                                        const loader::PluginRegistry &registry, TrialScope scope) {
+    std::vector<manifest::Diagnostic> diagnostics;
+    std::vector<isolation::TrialSpec> specs;
+    std::vector<InstanceTrial> trials;
+    const auto plan = [&](const manifest::PluginRef &ref, uint32_t kind) {
+        Json config;
+        const auto library = resolve(ref, kind, registry, config, diagnostics);
+        const bool isolated = ref.isolation == "process";
+        if (!library || (isolated && scope == TrialScope::in_process)) return;
+        // A stand-in of an isolated plugin keeps the real file and sha256.
+        specs.push_back({ref.name, kind, library->file(), library->sha256(), std::move(config)});
+        trials.push_back({&ref, kind, library->file(), ""});
+    };
+    plan(manifest.storage, SWH_KIND_STORAGE);
+    for (const auto &ref : manifest.providers)
+        plan(ref, SWH_KIND_PROVIDER);
+    for (const auto &ref : manifest.middleware)
+        plan(ref, SWH_KIND_MIDDLEWARE);
+    for (const auto &ref : manifest.hooks)
+        plan(ref, SWH_KIND_HOOK);
+    for (const auto &ref : manifest.session_types)
+        plan(ref, SWH_KIND_SESSION_TYPE);
+    if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+    for (std::size_t i = 0; i < trials.size(); ++i)
+        trials[i].failure = isolation::try_instance(specs[i]);
+    return trials;
+}
+
+void require_trials_passed(const std::vector<InstanceTrial> &trials) {
+    std::vector<manifest::Diagnostic> diagnostics;
+    for (const auto &trial : trials)
+        if (!trial.failure.empty())
+            diagnostics.push_back({trial.ref->mark, trial.describe() + " " + trial.failure +
+                                                        " (tried in a child process before loading it)"});
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
 }
 

@@ -56,4 +56,25 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
 // opening a database): what `swarmhost check` runs.
 void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry);
 
+// One instance of the manifest tried in a child process (isolation/trial.hpp).
+struct InstanceTrial {
+    const manifest::PluginRef *ref = nullptr; // points into the manifest given
+    uint32_t kind = 0;
+    std::string file;
+    std::string failure;          // "" = create and destroy went fine
+    std::string describe() const; // "plugin 'x' (middleware, /p/libx.so)"
+};
+
+// Which instances try_pipeline() tries: those the daemon would create in its
+// own process (what a reload must check before it creates them), or all.
+enum class TrialScope { in_process, all };
+
+// check_pipeline()'s checks (throws ManifestError on the same problems), then
+// each instance in `scope`, in manifest order, in a child process of its own.
+std::vector<InstanceTrial> try_pipeline(const manifest::Manifest &manifest,
+                                        const loader::PluginRegistry &registry, TrialScope scope);
+
+// Throws ManifestError naming, at its manifest entry, each trial that failed.
+void require_trials_passed(const std::vector<InstanceTrial> &trials);
+
 } // namespace swh

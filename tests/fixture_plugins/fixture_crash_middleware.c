@@ -4,6 +4,10 @@
  *   - content containing `hang_on` (default "__hang__"): sleeps forever;
  *   - anything else: appends " [crash-ok]" to the content and counts the
  *     call in swarmhost_fixture_crash_calls_total (so a test sees it ran).
+ * Its create does what config `on_create` says: "ok" (default), "crash"
+ * (raise(SIGSEGV), as a bad pointer in create would) or "fail" (returns
+ * SWH_E_INVALID with a last_error) — the start-up, reload and
+ * `check --try-create` tests (tests/reload/test_create_crash.py).
  * User stage only, no streams. Plain C99 + POSIX. Never built into
  * build/plugins. */
 #define _POSIX_C_SOURCE 200809L
@@ -38,6 +42,15 @@ static swh_status cm_create(const swh_host_api *host, const swh_config *cfg, voi
     *out = m;
     if (m == NULL) return SWH_E_INTERNAL;
     m->host = host;
+    {
+        char on_create[16] = "ok";
+        copy_key(host, cfg, "on_create", on_create, sizeof on_create);
+        if (strcmp(on_create, "crash") == 0) raise(SIGSEGV);
+        if (strcmp(on_create, "fail") == 0) {
+            snprintf(m->error, sizeof m->error, "fixture_crash: asked to fail in create (on_create: fail)");
+            return SWH_E_INVALID;
+        }
+    }
     if (!copy_key(host, cfg, "crash_on", m->crash_on, sizeof m->crash_on) ||
         !copy_key(host, cfg, "hang_on", m->hang_on, sizeof m->hang_on)) {
         snprintf(m->error, sizeof m->error, "fixture_crash: crash_on / hang_on must be 1..127 bytes");
@@ -101,6 +114,8 @@ static const swh_config_field kSchema[] = {
      "raise(SIGSEGV) on content holding this"},
     {sizeof(swh_config_field), "hang_on", SWH_CFG_STRING, 0, "\"__hang__\"",
      "Sleep forever on content holding this"},
+    {sizeof(swh_config_field), "on_create", SWH_CFG_STRING, 0, "\"ok\"",
+     "ok | crash (raise(SIGSEGV) in create) | fail (create returns SWH_E_INVALID)"},
 };
 
 static const swh_middleware_v1 kTable = {
