@@ -65,7 +65,8 @@ struct Backend {
             c = {{"conninfo", server->conninfo()},
                  {"pool_size", 8},
                  {"connect_timeout_ms", 5000},
-                 {"statement_timeout_ms", 30000}};
+                 {"statement_timeout_ms", 4000},
+                 {"call_timeout_ms", 5000}};
         } else {
             FAIL("unknown SWH_CONFORMANCE_STORE '" << kind << "'");
         }
