@@ -206,7 +206,7 @@ void bench_store_calls(StoreBench &bench, int calls, int repeats) {
         const swh::Session reads = bench.new_session(*store);
         for (int i = 0; i < 100; ++i)
             store->add_message(bench.message_for(reads));
-        swh::loader::MessageQuery query;
+        swh::MessageQuery query;
         query.session_id = reads.id;
         query.limit = 20;
         auto add_one = [&] { store->add_message(bench.message_for(writes)); };

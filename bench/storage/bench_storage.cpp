@@ -188,7 +188,7 @@ void fill(loader::StorageInstance &store, const std::string &sid, int n) {
 }
 
 double read_latency_us(loader::StorageInstance &store, const std::string &sid, int reads) {
-    loader::MessageQuery q;
+    MessageQuery q;
     q.session_id = sid;
     q.limit = 50;
     return seconds_of([&] {
@@ -246,7 +246,7 @@ Row run(const std::string &kind, int messages, int reads, int big) {
                              for (int i = 0; i < messages; ++i)
                                  native.add(i);
                          });
-        loader::MessageQuery q;
+        MessageQuery q;
         q.session_id = s.id;
         q.limit = 50;
         row.read_plugin = reads * 50 / seconds_of([&] {

@@ -5,7 +5,7 @@
 #pragma once
 
 #include "manifest/manifest.hpp"
-#include "session/errors.hpp"
+#include "model/errors.hpp"
 
 #include <atomic>
 #include <chrono>

@@ -4,7 +4,7 @@
 #include "daemon/environment.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
-#include "session/pipeline.hpp"
+#include "pipeline/pipeline.hpp"
 #include "session/session_manager.hpp"
 
 #include <boost/asio/io_context.hpp>

@@ -39,7 +39,7 @@ swh_status DaemonEnvironment::read_session(std::string_view session_id, const sw
             if (swh_status s = sink->session(sink->ctx, abi.get()); s != SWH_OK) return s;
         }
         if (sink->message) {
-            loader::MessageQuery query;
+            MessageQuery query;
             query.session_id = session->id;
             for (const auto &m : storage->get_messages(query)) {
                 loader::MessageAbi abi(m);

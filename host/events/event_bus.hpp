@@ -5,7 +5,7 @@
 // implement: publish one event, deliver it to the session's listeners.
 #pragma once
 
-#include "session/model.hpp"
+#include "model/model.hpp"
 
 #include <cstdint>
 #include <functional>

@@ -212,9 +212,9 @@ SendParams decode_send(const Json &body, const std::string &session_id) {
     return params;
 }
 
-loader::SessionFilter decode_session_filter(const std::map<std::string, std::string> &query) {
+SessionFilter decode_session_filter(const std::map<std::string, std::string> &query) {
     only_known_params(query, {"user_id", "status", "limit", "offset"});
-    loader::SessionFilter filter;
+    SessionFilter filter;
     if (auto it = query.find("user_id"); it != query.end()) filter.user_id = it->second;
     if (auto it = query.find("status"); it != query.end()) filter.status = it->second;
     filter.limit = query_uint(query, "limit");
@@ -222,10 +222,10 @@ loader::SessionFilter decode_session_filter(const std::map<std::string, std::str
     return filter;
 }
 
-loader::MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
+MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
                                           const std::string &session_id) {
     only_known_params(query, {"limit", "role", "since"});
-    loader::MessageQuery q;
+    MessageQuery q;
     q.session_id = session_id;
     q.limit = query_uint(query, "limit");
     if (auto it = query.find("role"); it != query.end()) q.role = it->second;

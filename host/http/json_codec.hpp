@@ -26,8 +26,8 @@ SendParams decode_send(const Json &body, const std::string &session_id);
 // client named it; openai::route_model turns it into provider and model.
 CompletionParams decode_completion(const Json &body, const std::string &session_header);
 
-loader::SessionFilter decode_session_filter(const std::map<std::string, std::string> &query);
-loader::MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
+SessionFilter decode_session_filter(const std::map<std::string, std::string> &query);
+MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
                                           const std::string &session_id);
 
 } // namespace swh::http

@@ -266,7 +266,7 @@ class PluginHost {
     }
 
     Json list_sessions(const Json &request) {
-        loader::SessionFilter filter;
+        SessionFilter filter;
         filter.user_id = request.at("user_id").get<std::string>();
         filter.status = request.at("status").get<std::string>();
         filter.limit = request.at("limit").get<uint32_t>();
@@ -278,7 +278,7 @@ class PluginHost {
     }
 
     Json get_messages(const Json &request) {
-        loader::MessageQuery query;
+        MessageQuery query;
         query.session_id = request.at("session_id").get<std::string>();
         query.role = request.at("role").get<std::string>();
         query.since = request.at("since").get<int64_t>();

@@ -6,7 +6,7 @@
 // daemon that was serving) and by `swarmhost check --try-create`.
 #pragma once
 
-#include "session/model.hpp"
+#include "model/model.hpp"
 
 #include <chrono>
 #include <string>

@@ -6,7 +6,7 @@
 // every wait by a deadline.
 #pragma once
 
-#include "session/model.hpp"
+#include "model/model.hpp"
 
 #include <chrono>
 #include <optional>

@@ -3,7 +3,7 @@
 // as long as the plugin may read the struct (the call).
 #pragma once
 
-#include "session/model.hpp"
+#include "model/model.hpp"
 
 #include <string>
 #include <string_view>

@@ -2,7 +2,7 @@
 // callback knows which instance called (log lines carry its name).
 #pragma once
 
-#include "session/model.hpp"
+#include "model/model.hpp"
 #include "upstream/http_client.hpp"
 
 #include <atomic>

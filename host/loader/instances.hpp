@@ -6,7 +6,7 @@
 
 #include "loader/host_services.hpp"
 #include "loader/plugin_library.hpp"
-#include "session/model.hpp"
+#include "model/model.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -73,17 +73,6 @@ class InstanceBase {
     void *handle_ = nullptr;
     const char *(*last_error_)(void *) = nullptr;
     void (*destroy_)(void *) = nullptr;
-};
-
-struct SessionFilter {
-    std::string user_id, status;
-    uint32_t limit = 0, offset = 0;
-};
-
-struct MessageQuery {
-    std::string session_id, role;
-    int64_t since = 0;
-    uint32_t limit = 0;
 };
 
 class StorageInstance : public InstanceBase {

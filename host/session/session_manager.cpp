@@ -166,7 +166,7 @@ Session SessionManager::get_session(const std::string &id) {
     return *session;
 }
 
-std::vector<Session> SessionManager::list_sessions(const loader::SessionFilter &filter) {
+std::vector<Session> SessionManager::list_sessions(const SessionFilter &filter) {
     const std::shared_ptr<Pipeline> pin = current();
     return storage_call(gate_, "list_sessions", [pin, filter] { return pin->storage->list_sessions(filter); });
 }
@@ -288,7 +288,7 @@ void SessionManager::publish(uint32_t type, const Session &session, const Messag
     pipeline_.hooks->publish(event);
 }
 
-std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &query) {
+std::vector<Message> SessionManager::get_messages(const MessageQuery &query) {
     const std::shared_ptr<Pipeline> pin = current();
     return storage_call(gate_, "get_messages", [pin, query] { return pin->storage->get_messages(query); });
 }
@@ -361,7 +361,7 @@ std::function<void()> SessionManager::send_message(const SendParams &params,
     }
     state->observer->on_user_stored(state->user);
 
-    loader::MessageQuery history_query;
+    MessageQuery history_query;
     history_query.session_id = state->session.id;
     history_query.limit = history_limit(state->session);
     std::vector<Message> history;
@@ -713,7 +713,7 @@ SessionManager::claim_idempotency_key(const std::string &session_id, const std::
 std::pair<std::optional<Message>, std::optional<Message>>
 SessionManager::find_prior_attempt(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
                                    const std::string &key) {
-    loader::MessageQuery query;
+    MessageQuery query;
     query.session_id = session_id;
     query.limit = kIdempotencyWindow;
     auto text_of = [](const Json &metadata, const char *field) {

@@ -7,9 +7,9 @@
 #pragma once
 
 #include "events/event_bus.hpp"
-#include "session/errors.hpp"
-#include "session/model.hpp"
-#include "session/pipeline.hpp"
+#include "model/errors.hpp"
+#include "model/model.hpp"
+#include "pipeline/pipeline.hpp"
 #include "session/storage_gate.hpp"
 
 #include <array>
@@ -128,11 +128,11 @@ class SessionManager {
     // All of these block on storage: call them from a worker thread.
     Session create_session(CreateSessionParams params);
     Session get_session(const std::string &id);
-    std::vector<Session> list_sessions(const loader::SessionFilter &filter);
+    std::vector<Session> list_sessions(const SessionFilter &filter);
     Session update_session(const std::string &id, const SessionPatch &patch);
     Session archive_session(const std::string &id);
     void delete_session(const std::string &id);
-    std::vector<Message> get_messages(const loader::MessageQuery &query);
+    std::vector<Message> get_messages(const MessageQuery &query);
 
     // Validates, stores the user message, then starts the provider; returns
     // once the provider started (the reply arrives through `observer`).

@@ -14,7 +14,7 @@
 // abandoned call outlives its caller.
 #pragma once
 
-#include "session/errors.hpp"
+#include "model/errors.hpp"
 
 #include <chrono>
 #include <condition_variable>

@@ -19,9 +19,7 @@
 #include <thread>
 
 using namespace swh;
-using loader::MessageQuery;
 using loader::PluginError;
-using loader::SessionFilter;
 using loader::StorageInstance;
 
 namespace {

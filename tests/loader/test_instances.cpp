@@ -76,7 +76,7 @@ TEST_CASE("sqlite store: sessions and messages round-trip through the ABI") {
     CHECK(got->message_count == 10);
     CHECK(got->last_activity == t0 + 9);
 
-    loader::MessageQuery q;
+    MessageQuery q;
     q.session_id = s.id;
     auto all = store.get_messages(q);
     REQUIRE(all.size() == 10);
@@ -101,7 +101,7 @@ TEST_CASE("sqlite store: sessions and messages round-trip through the ABI") {
     store.update_session(s, SWH_SESSION_FIELD_STATUS);
     CHECK(store.get_session(s.id)->status == "archived");
 
-    loader::SessionFilter f;
+    SessionFilter f;
     f.user_id = "alice";
     CHECK(store.list_sessions(f).size() == 1);
     f.status = "active";
@@ -133,7 +133,7 @@ TEST_CASE("sqlite store: concurrent writers to one session lose and duplicate no
         });
     for (auto &th : threads)
         th.join();
-    loader::MessageQuery q;
+    MessageQuery q;
     q.session_id = s.id;
     auto all = store.get_messages(q);
     std::set<std::string> contents;

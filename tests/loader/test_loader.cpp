@@ -3,7 +3,7 @@
 // file; a manifest that needs a broken plugin fails with file:line:col.
 #include "loader/instances.hpp"
 #include "manifest/manifest.hpp"
-#include "session/pipeline.hpp"
+#include "pipeline/pipeline.hpp"
 
 #include <catch2/catch.hpp>
 #include <filesystem>

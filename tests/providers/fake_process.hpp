@@ -2,7 +2,7 @@
 // reads what it recorded (GET /__requests) through the host's HTTP client.
 #pragma once
 
-#include "session/model.hpp"
+#include "model/model.hpp"
 #include "upstream/http_client.hpp"
 
 #include <chrono>

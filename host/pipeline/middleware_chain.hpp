@@ -5,7 +5,7 @@
 #pragma once
 
 #include "loader/instances.hpp"
-#include "session/model.hpp"
+#include "model/model.hpp"
 
 #include <memory>
 #include <optional>

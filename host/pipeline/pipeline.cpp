@@ -1,4 +1,4 @@
-#include "session/pipeline.hpp"
+#include "pipeline/pipeline.hpp"
 
 #include "isolation/isolate.hpp"
 #include "isolation/trial.hpp"

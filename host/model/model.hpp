@@ -1,5 +1,5 @@
 // The host's own C++ view of sessions and messages (the guide's
-// SessionMessage / session row). Converted to and from the C ABI structs at
+// SessionMessage / session row) and of the queries made of them. Converted to and from the C ABI structs at
 // the plugin edge (host/loader/abi_convert.hpp).
 #pragma once
 
@@ -35,6 +35,19 @@ struct Session {
     Json config = Json::object();
     Json context = Json{{"user_context", Json::object()}, {"system_context", Json::object()}};
     Json metadata = Json::object();
+};
+
+// What GET /v1/sessions asks the store for (0 = no limit / from the start).
+struct SessionFilter {
+    std::string user_id, status;
+    uint32_t limit = 0, offset = 0;
+};
+
+// What GET /v1/sessions/{id}/messages (and a send's history) asks the store for.
+struct MessageQuery {
+    std::string session_id, role;
+    int64_t since = 0;
+    uint32_t limit = 0;
 };
 
 } // namespace swh

@@ -5,7 +5,7 @@
 #include "hooks/hook_bus.hpp"
 #include "loader/instances.hpp"
 #include "manifest/manifest.hpp"
-#include "session/middleware_chain.hpp"
+#include "pipeline/middleware_chain.hpp"
 
 #include <map>
 #include <memory>

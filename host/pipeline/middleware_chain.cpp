@@ -1,6 +1,6 @@
-#include "session/middleware_chain.hpp"
+#include "pipeline/middleware_chain.hpp"
 
-#include "session/errors.hpp"
+#include "model/errors.hpp"
 
 #include <algorithm>
 #include <set>

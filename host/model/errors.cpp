@@ -1,4 +1,4 @@
-#include "session/errors.hpp"
+#include "model/errors.hpp"
 
 namespace swh {
 
