@@ -17,7 +17,7 @@ import threading
 import unittest
 
 import swh_harness
-from swh_harness import read_head, request_bytes
+from swh_harness import read_head, read_to_close, request_bytes
 
 QUEUE_CAP = 64 * 1024
 CONTENT_BYTES = 100 * 1024  # per send; the user and the echoed assistant message each carry it
@@ -31,21 +31,26 @@ def kernel_send_buffer_max():
         return 4 * 1024 * 1024
 
 
-def dechunk(data):
-    """The payload of a chunked body (as much as is complete) and whether
-    the last chunk was seen."""
-    out, pos = b"", 0
-    while True:
-        eol = data.find(b"\r\n", pos)
-        if eol < 0:
-            return out, False
-        size = int(data[pos:eol].split(b";")[0], 16)
-        if size == 0:
-            return out, True
-        if len(data) < eol + 2 + size + 2:
-            return out, False
-        out += data[eol + 2:eol + 2 + size]
-        pos = eol + 2 + size + 2
+class Dechunker:
+    """The payload of a chunked body, fed as it arrives."""
+
+    def __init__(self):
+        self.raw, self.payload, self.ended = b"", b"", False
+
+    def feed(self, data):
+        self.raw += data
+        while not self.ended:
+            eol = self.raw.find(b"\r\n")
+            if eol < 0:
+                return
+            size = int(self.raw[:eol].split(b";")[0], 16)
+            if size == 0:
+                self.ended = True
+                return
+            if len(self.raw) < eol + 2 + size + 2:
+                return
+            self.payload += self.raw[eol + 2:eol + 2 + size]
+            self.raw = self.raw[eol + 2 + size + 2:]
 
 
 def sse_events(payload):
@@ -94,8 +99,10 @@ class EventBacklogTests(swh_harness.DaemonTestCase):
             stuck.sendall(request_bytes("GET", path))
             status, headers, data = read_head(stuck)
             self.assertEqual(status, 200, headers)
-            while b"event: ready" not in dechunk(data)[0]:
-                data += stuck.recv(4096)
+            body = Dechunker()
+            body.feed(data)
+            while b"event: ready" not in body.payload:
+                body.feed(stuck.recv(4096))
             # Now it reads nothing while the session gets busy.
             for i in range(sends):
                 r = self.client.send(session["id"], "x" * CONTENT_BYTES)
@@ -104,15 +111,15 @@ class EventBacklogTests(swh_harness.DaemonTestCase):
             thread.join(100)
             self.assertEqual(got["messages"], 2 * sends, "the reading listener missed events")
 
-            # Read what the stuck one was sent: it ends (bounded: the stream
-            # would otherwise stay open and recv time out).
-            ended = False
-            while not ended:
+            # Read what the stuck one was sent, until its stream ends or it
+            # has had every message (an undropped stream stays open).
+            while not body.ended and body.payload.count(b"event: message\n") < 2 * sends:
                 chunk = stuck.recv(1 << 20)
                 self.assertTrue(chunk, "closed without the last chunk")
-                data += chunk
-                payload, ended = dechunk(data)
-            events = sse_events(payload)
+                body.feed(chunk)
+            events = sse_events(body.payload)
+            self.assertTrue(body.ended, "the stream of a listener that did not read never ended")
+            self.assertEqual(read_to_close(stuck), b"", "the connection stayed open after the stream")
         finally:
             stuck.close()
             reader.close()
