@@ -3,6 +3,7 @@
 #include "metrics/registry.hpp"
 #include "util/sha256.hpp"
 
+#include <cctype>
 #include <cmath>
 #include <spdlog/spdlog.h>
 
@@ -37,17 +38,34 @@ ApiError too_many_failures(int wait) {
 // are forgotten (an address with a full bucket is the same as a new one).
 constexpr std::size_t kMaxTrackedAddresses = 65536;
 
+std::string_view trimmed(std::string_view text) {
+    while (!text.empty() && text.front() == ' ')
+        text.remove_prefix(1);
+    while (!text.empty() && text.back() == ' ')
+        text.remove_suffix(1);
+    return text;
+}
+
+// "Bearer" in any case, then a space or nothing (RFC 9110 11.1: schemes are
+// case-insensitive).
+bool is_bearer(std::string_view value) {
+    constexpr std::string_view kScheme = "bearer";
+    if (value.size() < kScheme.size() || (value.size() > kScheme.size() && value[kScheme.size()] != ' '))
+        return false;
+    for (std::size_t i = 0; i < kScheme.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(value[i])) != kScheme[i]) return false;
+    return true;
+}
+
 } // namespace
 
-std::string_view key_from_credential(std::string_view credential) {
-    constexpr std::string_view kBearer = "Bearer ";
-    if (credential.size() > kBearer.size() && credential.substr(0, kBearer.size()) == kBearer)
-        credential.remove_prefix(kBearer.size());
-    while (!credential.empty() && credential.front() == ' ')
-        credential.remove_prefix(1);
-    while (!credential.empty() && credential.back() == ' ')
-        credential.remove_suffix(1);
-    return credential;
+std::string_view key_from_headers(std::string_view authorization, std::string_view api_key) {
+    if (authorization.empty()) return trimmed(api_key);
+    const std::string_view value = trimmed(authorization);
+    if (!is_bearer(value))
+        throw ApiError(ErrorKind::Unauthorized, "the Authorization header must be 'Bearer <key>'; or send the "
+                                                "key as X-API-Key: <key> (docs/security.md)");
+    return trimmed(value.substr(6));
 }
 
 Authenticator::Authenticator(const manifest::AuthSettings &settings) : enabled_(settings.mode == "api_keys") {
@@ -89,8 +107,8 @@ std::shared_ptr<const Authenticator::KeySet> Authenticator::keys() const {
     return keys_;
 }
 
-Principal Authenticator::authenticate(std::string_view credential, std::string_view user_header,
-                                      std::string_view client_address) {
+Principal Authenticator::authenticate(std::string_view authorization, std::string_view api_key,
+                                      std::string_view user_header, std::string_view client_address) {
     Principal principal;
     if (!enabled_) {
         principal.admin = true;
@@ -99,7 +117,7 @@ Principal Authenticator::authenticate(std::string_view credential, std::string_v
     }
     // No key is no guess: a plain 401 that counts for nothing (a load
     // balancer probing /healthz must not lock its own address out).
-    const std::string_view key = key_from_credential(credential);
+    const std::string_view key = key_from_headers(authorization, api_key);
     if (key.empty())
         throw ApiError(ErrorKind::Unauthorized,
                        "an API key is required (Authorization: Bearer <key>, or X-API-Key: <key>)");

@@ -32,13 +32,14 @@ class Authenticator {
     explicit Authenticator(const manifest::AuthSettings &settings);
     bool enabled() const { return enabled_; }
 
-    // `credential`: the Authorization header ("Bearer <key>") or X-API-Key;
+    // `authorization`: the Authorization header ("Bearer <key>"); `api_key`:
+    // X-API-Key, used when there is no Authorization header;
     // `user_header`: X-Swarmhost-User, trusted only without auth;
     // `client_address`: the peer, whose failed attempts are counted. Throws
     // ApiError 401 (missing or unknown key) or 429 (rate limit, or too many
     // failed attempts from the address; with retry_after_seconds).
-    Principal authenticate(std::string_view credential, std::string_view user_header,
-                           std::string_view client_address = {});
+    Principal authenticate(std::string_view authorization, std::string_view api_key,
+                           std::string_view user_header, std::string_view client_address = {});
 
     // New keys from a reloaded manifest (and its keys file). Throws
     // manifest::ManifestError and keeps the old keys when they are bad.
@@ -85,7 +86,10 @@ class Authenticator {
     std::map<std::string, int> open_streams_;
 };
 
-// "Bearer abc" -> "abc"; a bare value is taken as the key.
-std::string_view key_from_credential(std::string_view credential);
+// The request's key: "Bearer abc" (the scheme in any case) -> "abc" from
+// Authorization, else X-API-Key as is; "" if neither. Any other
+// Authorization value (a bare key, another scheme) is ApiError 401 saying
+// how to send a key: a bare key there is not taken (docs/security.md).
+std::string_view key_from_headers(std::string_view authorization, std::string_view api_key);
 
 } // namespace swh::auth

@@ -252,6 +252,7 @@ int serve(const ServeOptions &options) {
         note("sse_keepalive_seconds", now.sse_keepalive_seconds != was.sse_keepalive_seconds);
         note("shutdown_grace_seconds", now.shutdown_grace_seconds != was.shutdown_grace_seconds);
         note("max_connections", now.max_connections != was.max_connections);
+        note("max_stream_queue_bytes", now.max_stream_queue_bytes != was.max_stream_queue_bytes);
         if (!restart_only.empty())
             spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
         environment.attach_storage(storage_of(fresh));
@@ -280,6 +281,7 @@ int serve(const ServeOptions &options) {
     limits.read_timeout_seconds = std::max(1, manifest.server.read_timeout_seconds);
     limits.max_header_bytes = manifest.server.max_header_bytes;
     limits.max_connections = manifest.server.max_connections;
+    limits.max_stream_queue_bytes = manifest.server.max_stream_queue_bytes;
     ensure_descriptors_for(limits.max_connections);
     std::unique_ptr<http::Server> server;
     try {

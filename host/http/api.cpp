@@ -3,6 +3,7 @@
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
 #include "http/route_table.hpp"
+#include "util/utf8.hpp"
 
 #include <algorithm>
 #include <spdlog/spdlog.h>
@@ -21,16 +22,22 @@ std::string format_ms(double ms) {
     return text;
 }
 
-std::vector<std::string> split_path(const std::string &path) {
-    std::vector<std::string> parts;
-    std::size_t start = 0;
-    while (start < path.size()) {
-        std::size_t end = path.find('/', start);
-        if (end == std::string::npos) end = path.size();
-        if (end > start) parts.push_back(path.substr(start, end - start));
-        start = end + 1;
-    }
-    return parts;
+// Header values and path segments end up in JSON (stored messages, error
+// messages): they must be UTF-8. Throws ApiError 400 naming the first that
+// is not (it was a 500 from the serialiser, or an error body that was not
+// JSON).
+void require_utf8_text(const Request &request) {
+    const std::pair<const char *, const std::string *> headers[] = {
+        {"Idempotency-Key", &request.idempotency_key},
+        {"X-Swarmhost-Session", &request.session_header},
+        {"X-Swarmhost-User", &request.caller_user_id}};
+    for (const auto &[name, value] : headers)
+        if (!valid_utf8(*value))
+            throw ApiError(ErrorKind::InvalidRequest, std::string("header ") + name + " is not valid UTF-8");
+    for (std::size_t i = 0; i < request.segments.size(); ++i)
+        if (!valid_utf8(request.segments[i]))
+            throw ApiError(ErrorKind::InvalidRequest, "path segment " + std::to_string(i + 1) +
+                                                          " is not valid UTF-8 once percent-decoded");
 }
 
 void respond_json(Exchange &exchange, int status, const Json &body) {
@@ -80,7 +87,7 @@ class StreamedReply : public SendObserver {
             respond_error(*exchange_, error);
             return;
         }
-        exchange_->send_event("error", dump_json(error_body(error.kind(), error.what())));
+        exchange_->send_event("error", error_body(error.kind(), error.what()));
         exchange_->end_stream();
     }
 
@@ -112,8 +119,7 @@ void method_not_allowed(Exchange &exchange, const std::string &method, const std
 
 void respond_error(Exchange &exchange, ErrorKind kind, const std::string &message,
                    std::vector<std::pair<std::string, std::string>> extra_headers) {
-    exchange.respond(http_status(kind), kJson, dump_json(error_body(kind, message)),
-                     std::move(extra_headers));
+    exchange.respond(http_status(kind), kJson, error_body(kind, message), std::move(extra_headers));
 }
 
 void respond_error(Exchange &exchange, const ApiError &error) {
@@ -145,11 +151,14 @@ void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, s
 }
 
 void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
-    const auto parts = split_path(request.path);
+    // A copy: `request` is moved into the session type's route below.
+    const std::vector<std::string> parts = request.segments;
     const std::string &method = request.method;
     auth::Principal principal;
     try {
-        principal = auth_.authenticate(request.credential, request.caller_user_id, request.client_address);
+        require_utf8_text(request);
+        principal = auth_.authenticate(request.authorization, request.api_key, request.caller_user_id,
+                                       request.client_address);
     } catch (const ApiError &e) {
         // Load balancers probe /healthz without a key: they get the verdict only.
         if (parts == std::vector<std::string>{"healthz"} && e.kind() == ErrorKind::Unauthorized)
@@ -160,7 +169,8 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
             });
         return respond_error(*exchange, e);
     }
-    request.credential.clear(); // nothing below needs the key itself
+    request.authorization.clear(); // nothing below needs the key itself
+    request.api_key.clear();
     request.caller_user_id = principal.user;
     const Access access = access_of(principal);
     const auto require_admin = [&principal](const std::string &what) {
@@ -361,7 +371,8 @@ void ApiHandler::session_events(const std::string &session_id, const auth::Princ
             Json data = event.message   ? to_json(*event.message)
                         : event.session ? to_json(*event.session)
                                         : event.data;
-            exchange->send_event(event.type, dump_json(data));
+            // false: the client is gone, or fell behind and was dropped
+            if (!exchange->send_event(event.type, dump_json(data))) return false;
             if (event.type == "session_deleted" || event.type == "shutdown" || revokes(event, listener)) {
                 exchange->end_stream();
                 return false;

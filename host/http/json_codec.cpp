@@ -1,5 +1,6 @@
 #include "http/json_codec.hpp"
 
+#include "http/server.hpp"
 #include "util/clock.hpp"
 
 #include <charconv>
@@ -33,8 +34,8 @@ Json to_json(const Message &m) {
             {"provider_metadata", m.provider_metadata}};
 }
 
-Json error_body(ErrorKind kind, const std::string &message) {
-    return {{"error", {{"code", error_code(kind)}, {"message", message}}}};
+std::string error_body(ErrorKind kind, const std::string &message) {
+    return error_json(error_code(kind), message);
 }
 
 std::string dump_json(const Json &value) {

@@ -11,7 +11,8 @@ namespace swh::http {
 
 Json to_json(const Session &session);
 Json to_json(const Message &message);
-Json error_body(ErrorKind kind, const std::string &message);
+// The error body of `kind` as text (error_json in http/server.hpp).
+std::string error_body(ErrorKind kind, const std::string &message);
 // Serialise for the wire; invalid UTF-8 (e.g. echoed from a bad request) is
 // replaced rather than thrown on.
 std::string dump_json(const Json &value);

@@ -89,7 +89,7 @@ class StreamedCompletion : public SendObserver {
     void on_error(const ApiError &error) override {
         if (!started_) return respond_error(*exchange_, error);
         // OpenAI streams report a failure as a data line with an error object.
-        exchange_->send_event("", dump_json(error_body(error.kind(), error.what())));
+        exchange_->send_event("", error_body(error.kind(), error.what()));
         exchange_->end_stream();
     }
 

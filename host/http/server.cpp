@@ -108,10 +108,10 @@ class Connection;
 // Answers one request of a Connection; see Exchange.
 class ExchangeImpl : public Exchange, public std::enable_shared_from_this<ExchangeImpl> {
   public:
-    ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version,
-                 std::shared_ptr<std::atomic<std::size_t>> in_flight)
-        : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version),
-          in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))) {}
+    ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version, bool head,
+                 std::size_t max_queue_bytes, std::shared_ptr<std::atomic<std::size_t>> in_flight)
+        : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version), head_(head),
+          max_queue_bytes_(max_queue_bytes), in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))) {}
 
     void respond(int status, std::string content_type, std::string body,
                  std::vector<std::pair<std::string, std::string>> extra_headers) override;
@@ -123,9 +123,13 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     void keep_alive(std::chrono::milliseconds interval) override;
 
   private:
+    void drop_lagging_stream();
+
     std::shared_ptr<Connection> connection_;
     bool keep_alive_;
     unsigned version_;
+    bool head_;                   // a HEAD request: headers only, never a body
+    std::size_t max_queue_bytes_; // server.max_stream_queue_bytes
     std::shared_ptr<ScopedCount> in_flight_;
     std::mutex mutex_;
     bool answered_ = false; // a respond or start_stream happened
@@ -141,12 +145,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
                std::shared_ptr<std::atomic<std::size_t>> in_flight,
                std::shared_ptr<std::atomic<std::size_t>> open_connections, bool refuse)
         : stream_(std::move(socket)), handler_(handler), limits_(limits), in_flight_(std::move(in_flight)),
-          open_(std::move(open_connections)), refuse_(refuse), client_address_(peer_address(stream_)) {}
+          open_(std::move(open_connections)), refuse_(refuse), client_address_(peer_address(stream_)),
+          // Bounded: a chunk header line (size and extensions) or a trailer
+          // section must fit in it, as the request head must; more is 431,
+          // not memory (a 512 MiB chunk extension was read whole).
+          buffer_(limits.max_header_bytes) {}
 
     void start() {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
     }
     auto executor() { return stream_.get_executor(); }
+    // Bytes queued for this connection and not yet written.
+    std::size_t unwritten() const { return unwritten_.load(); }
 
     // Queue bytes for writing in order. `then_read` resumes reading the next
     // request after this write (end of a keep-alive response); `close_after`
@@ -156,6 +166,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // draining shutdown waits for the bytes, not just for the handler.
     void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<GoneSignal> gone,
                  std::shared_ptr<void> token = nullptr) {
+        unwritten_ += bytes.size();
         net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last,
                                            keep_alive, gone = std::move(gone),
                                            token = std::move(token)]() mutable {
@@ -177,6 +188,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         parser_.emplace();
         parser_->body_limit(limits_.max_body_bytes);
         parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+        chunked_bytes_ = 0;
+        parser_->on_chunk_header(on_chunk_header_);
         stream_.expires_after(
             std::chrono::seconds(refuse_ ? std::min(kRefusedReadSeconds, limits_.read_timeout_seconds)
                                          : limits_.read_timeout_seconds));
@@ -201,8 +214,18 @@ class Connection : public std::enable_shared_from_this<Connection> {
             reply_and_close(431, "invalid_request", "request headers are too large");
             return;
         }
+        if (ec == bhttp::error::buffer_overflow) {
+            reply_and_close(431, "invalid_request",
+                            "a chunk extension or the trailer section is larger than server.max_header_bytes (" +
+                                std::to_string(limits_.max_header_bytes) + " bytes)");
+            return;
+        }
         if (ec) {
             reply_and_close(400, "invalid_request", "malformed HTTP request: " + ec.message());
+            return;
+        }
+        if (const std::string problem = framing_problem(); !problem.empty()) {
+            reply_and_close(400, "invalid_request", problem);
             return;
         }
         if (refuse_) {
@@ -217,7 +240,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.method = std::string(message.method_string());
         const std::string_view target(message.target().data(), message.target().size());
         const auto qpos = target.find('?');
-        request.path = percent_decode(target.substr(0, qpos));
+        request.path = std::string(target.substr(0, qpos));
+        request.segments = path_segments(request.path);
         if (qpos != std::string_view::npos) {
             request.raw_query = std::string(target.substr(qpos + 1));
             request.query = parse_query(request.raw_query);
@@ -226,20 +250,33 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.session_header = std::string(message["X-Swarmhost-Session"]);
         request.idempotency_key = std::string(message["Idempotency-Key"]);
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
-        request.credential = std::string(message[bhttp::field::authorization]);
-        if (request.credential.empty()) request.credential = std::string(message["X-API-Key"]);
+        request.authorization = std::string(message[bhttp::field::authorization]);
+        request.api_key = std::string(message["X-API-Key"]);
         request.client_address = client_address_;
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),
-                                                       message.version(), in_flight_);
+                                                       message.version(), message.method() == bhttp::verb::head,
+                                                       limits_.max_stream_queue_bytes, in_flight_);
         try {
             handler_.handle(std::move(request), exchange);
         } catch (const std::exception &e) {
             spdlog::error("request handler threw: {}", e.what());
-            exchange->respond(500, "application/json",
-                              R"({"error":{"code":"internal","message":"internal error"}})", {});
+            exchange->respond(500, "application/json", error_json("internal", "internal error"), {});
         }
+    }
+
+    // RFC 9112 6.3: a request whose Transfer-Encoding does not end in
+    // `chunked` has no knowable length; reading on would take its body as
+    // the next request (request smuggling). Answered 400, then closed.
+    std::string framing_problem() const {
+        const auto &message = parser_->get();
+        const auto coding = message.find(bhttp::field::transfer_encoding);
+        if (coding == message.end()) return {};
+        if (message.version() < 11) return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
+        if (!parser_->chunked())
+            return "Transfer-Encoding must end in 'chunked' (got '" + std::string(coding->value()) + "')";
+        return {};
     }
 
     // Errors found while reading: answer and close, the stream is unusable.
@@ -250,11 +287,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
         res.set(bhttp::field::connection, "close");
         for (const auto &[name, value] : extra_headers)
             res.set(name, value);
-        res.body() = nlohmann::json{{"error", {{"code", code}, {"message", message}}}}.dump(
-            -1, ' ', false, nlohmann::json::error_handler_t::replace);
+        res.body() = error_json(code, message);
         res.prepare_payload();
+        const bool head = parser_ && parser_->is_header_done() && parser_->get().method() == bhttp::verb::head;
         std::ostringstream out;
-        out << res;
+        if (head)
+            out << res.base();
+        else
+            out << res;
+        unwritten_ += out.str().size();
         queue_.push_back({out.str(), true, false, std::make_shared<GoneSignal>(), nullptr});
         if (queue_.size() == 1) write_next();
     }
@@ -269,6 +310,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void on_write(beast::error_code ec) {
         Pending done = std::move(queue_.front());
         queue_.pop_front();
+        unwritten_ -= done.bytes.size();
         if (ec) {
             auto pending = std::move(queue_);
             queue_.clear();
@@ -296,15 +338,25 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     beast::tcp_stream stream_;
-    beast::flat_buffer buffer_;
-    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     RequestHandler &handler_;
     ServerLimits limits_;
     std::shared_ptr<std::atomic<std::size_t>> in_flight_;
     ScopedCount open_;
     bool refuse_;                // over server.max_connections: answer 503 and close
     std::string client_address_; // the peer, asked once per connection, not per request
+    beast::flat_buffer buffer_;
+    // Chunk sizes and extension bytes of the request being read: Beast counts
+    // only the sizes against the body limit, so extensions would be free.
+    std::uint64_t chunked_bytes_ = 0;
+    // Held by reference by the parser: declared before it, so it outlives it.
+    std::function<void(std::uint64_t, beast::string_view, beast::error_code &)> on_chunk_header_ =
+        [this](std::uint64_t size, beast::string_view extensions, beast::error_code &ec) {
+            chunked_bytes_ += size + extensions.size();
+            if (chunked_bytes_ > limits_.max_body_bytes) ec = bhttp::error::body_limit;
+        };
+    std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     std::deque<Pending> queue_;
+    std::atomic<std::size_t> unwritten_{0}; // bytes in queue_ and in enqueue posts not yet run
 };
 
 void ExchangeImpl::respond(int status, std::string content_type, std::string body,
@@ -323,7 +375,10 @@ void ExchangeImpl::respond(int status, std::string content_type, std::string bod
     res.body() = std::move(body);
     res.prepare_payload();
     std::ostringstream out;
-    out << res;
+    if (head_)
+        out << res.base(); // the Content-Length GET would have, no body
+    else
+        out << res;
     connection_->enqueue(out.str(), true, keep_alive_, gone_, in_flight_);
 }
 
@@ -332,6 +387,7 @@ void ExchangeImpl::start_stream() {
         std::lock_guard lock(mutex_);
         if (answered_) return;
         answered_ = true;
+        ended_ = head_; // a HEAD gets the stream's head only
     }
     bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version_};
     res.set(bhttp::field::server, "swarmhost");
@@ -342,7 +398,10 @@ void ExchangeImpl::start_stream() {
     res.chunked(true);
     std::ostringstream out;
     out << res.base();
-    connection_->enqueue(out.str(), false, keep_alive_, gone_);
+    if (head_)
+        connection_->enqueue(out.str(), true, keep_alive_, gone_, in_flight_);
+    else
+        connection_->enqueue(out.str(), false, keep_alive_, gone_);
 }
 
 bool ExchangeImpl::send_event(std::string_view event, std::string_view data) {
@@ -351,9 +410,31 @@ bool ExchangeImpl::send_event(std::string_view event, std::string_view data) {
         if (!answered_ || ended_) return false;
     }
     if (gone_->gone()) return false;
+    if (connection_->unwritten() > max_queue_bytes_) {
+        drop_lagging_stream();
+        return false;
+    }
     last_write_ = std::chrono::steady_clock::now().time_since_epoch().count();
     connection_->enqueue(chunk_frame(sse_frame(event, data)), false, keep_alive_, gone_);
     return true;
+}
+
+// The client reads slower than events come (or not at all): instead of
+// queueing without bound, end the stream with a last `error` event and
+// close the connection once what is queued is written (or the write times
+// out).
+void ExchangeImpl::drop_lagging_stream() {
+    {
+        std::lock_guard lock(mutex_);
+        if (ended_) return;
+        ended_ = true;
+    }
+    spdlog::warn("dropped a stream whose client fell behind by more than {} bytes", max_queue_bytes_);
+    const std::string data = error_json(
+        "unavailable", "this stream fell behind: more than server.max_stream_queue_bytes (" +
+                           std::to_string(max_queue_bytes_) +
+                           " bytes) of its events were waiting for the client to read them; it is closed");
+    connection_->enqueue(chunk_frame(sse_frame("error", data)) + "0\r\n\r\n", true, false, gone_, in_flight_);
 }
 
 void ExchangeImpl::keep_alive(std::chrono::milliseconds interval) {
@@ -456,6 +537,23 @@ void Server::retry_accept(const boost::system::error_code &ec) {
     accept_retry_.async_wait([this](const boost::system::error_code &waited) {
         if (!waited && acceptor_.is_open()) do_accept();
     });
+}
+
+std::string error_json(std::string_view code, std::string_view message) {
+    const nlohmann::json body{{"error", {{"code", code}, {"message", message}}}};
+    return body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+std::vector<std::string> path_segments(std::string_view raw_path) {
+    std::vector<std::string> segments;
+    std::size_t start = 0;
+    while (start < raw_path.size()) {
+        std::size_t end = raw_path.find('/', start);
+        if (end == std::string_view::npos) end = raw_path.size();
+        if (end > start) segments.push_back(percent_decode(raw_path.substr(start, end - start)));
+        start = end + 1;
+    }
+    return segments;
 }
 
 std::string percent_decode(std::string_view text) {

@@ -21,7 +21,11 @@ namespace swh::http {
 
 struct Request {
     std::string method; // "GET", "POST", ...
-    std::string path;   // percent-decoded path, no query
+    std::string path;   // the path as sent (not decoded), no query; for messages
+    // The path split at '/' first, then each piece percent-decoded: an
+    // encoded '/' (%2F) is part of a segment, never a separator. Empty
+    // segments are dropped.
+    std::vector<std::string> segments;
     std::map<std::string, std::string> query;
     std::string raw_query; // as sent, without the question mark
     std::string content_type;
@@ -30,8 +34,9 @@ struct Request {
     // Who makes the request (docs/session-types.md, "The caller"): the
     // X-Swarmhost-User header until the daemon authenticates API keys.
     std::string caller_user_id;
-    // Authorization (or X-API-Key) as sent; never logged, cleared once checked.
-    std::string credential;
+    // Authorization and X-API-Key as sent; never logged, cleared once checked.
+    std::string authorization;
+    std::string api_key;
     std::string client_address; // the peer's IP address, e.g. "127.0.0.1"
     std::string body;
 };
@@ -76,6 +81,10 @@ struct ServerLimits {
     // Connections open at once; more are answered 503 (Retry-After) and
     // closed. 0 = unlimited.
     std::size_t max_connections = 4096;
+    // Bytes of a stream's events waiting to be written (the client reads
+    // slower than they come, or not at all); past it the stream gets a last
+    // `error` event and is closed.
+    std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
 };
 
 class Server {
@@ -107,6 +116,14 @@ class Server {
         std::make_shared<std::atomic<std::size_t>>(0);
     std::atomic<std::size_t> refused_connections_{0};
 };
+
+// The one place error bodies are made, for answers and stream `error`
+// events: {"error":{"code":…,"message":…}}, invalid UTF-8 (echoed from a
+// request) replaced, so the body is always JSON.
+std::string error_json(std::string_view code, std::string_view message);
+
+// "/v1/a%2Fb//c" -> {"v1", "a/b", "c"}: see Request::segments.
+std::vector<std::string> path_segments(std::string_view raw_path);
 
 // Split "a=1&b=x%20y" into a map (percent-decoded, '+' as space).
 std::map<std::string, std::string> parse_query(std::string_view query);

@@ -46,7 +46,8 @@ const Keys kServerKeys{"listen",
                        "read_timeout_seconds",
                        "max_header_bytes",
                        "max_messages_per_session",
-                       "max_connections"};
+                       "max_connections",
+                       "max_stream_queue_bytes"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                          "fallback", "group"};
@@ -414,6 +415,7 @@ class Parser {
         count_at(view, "max_header_bytes", server.max_header_bytes);
         count_at(view, "max_messages_per_session", server.max_messages_per_session);
         count_at(view, "max_connections", server.max_connections);
+        count_at(view, "max_stream_queue_bytes", server.max_stream_queue_bytes);
     }
 
     void read_auth(const MapView &top) {

@@ -59,6 +59,9 @@ struct ServerSettings {
     std::size_t max_header_bytes = 16 * 1024; // larger request headers get 431
     uint64_t max_messages_per_session = 0;    // 0 = unlimited; a send beyond it gets 409
     std::size_t max_connections = 4096;       // open at once; more get 503 + Retry-After; 0 = unlimited
+    // A stream's events waiting for a client that reads slower than they
+    // come; past it the stream gets a last `error` event and is closed.
+    std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
     SourceMark mark;
 };
 

@@ -78,6 +78,18 @@ class TenancyTests(AuthTestCase):
                 r = alice.get("/v1/sessions/%s" % created["id"])
                 self.assertEqual((r.status, r.json["id"]), (200, created["id"]), r)
 
+    def test_bare_key_in_authorization_is_401_saying_how_to_send_it(self):
+        # A valid key without the scheme is not taken (issue #13)...
+        r = self.client.get("/v1/sessions", headers={"Authorization": ALICE.text})
+        self.assertUnauthorized(r)
+        self.assertIn("Bearer <key>", r.json["error"]["message"])
+        self.assertIn("X-API-Key", r.json["error"]["message"])
+        # ...while the scheme in any case, and the header names as SDKs send them, are.
+        for headers in ({"Authorization": "bearer %s" % ALICE.text}, {"Authorization": "BEARER %s" % ALICE.text},
+                        {"x-api-key": ALICE.text}, {"X-Api-Key": ALICE.text}):
+            with self.subTest(headers=list(headers)):
+                self.assertEqual(self.client.get("/v1/sessions", headers=headers).status, 200)
+
     def test_keys_file_keys_work_beside_manifest_keys(self):
         carol = self.as_key(CAROL)
         self.assertEqual(carol.create_session()["user_id"], "carol")

@@ -7,7 +7,7 @@
 // The handler catches only ApiError around these calls, so any other
 // exception would escape into the HTTP server: that, a crash or a sanitizer
 // report is a finding. The error answer is serialised as the server would
-// (dump_json(error_body(...))), since messages echo request text.
+// (error_body(...)), since messages echo request text.
 #include "http/json_codec.hpp"
 
 #include <cstdint>
@@ -24,7 +24,7 @@ template <class F> void run(const char *route, F &&decode) {
     try {
         decode();
     } catch (const ApiError &e) {
-        (void)http::dump_json(http::error_body(e.kind(), e.what()));
+        (void)http::error_body(e.kind(), e.what());
     } catch (const std::exception &e) {
         std::fprintf(stderr, "fuzz_request_body: %s: non-ApiError exception escaped: %s\n", route, e.what());
         std::abort();

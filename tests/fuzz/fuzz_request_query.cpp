@@ -3,7 +3,8 @@
 // to the decoders the API handler calls on an I/O thread:
 //   GET /v1/sessions?user_id=&status=&limit=&offset=   decode_session_filter
 //   GET /v1/sessions/{id}/messages?limit=&role=&since=  decode_message_query
-// Also the request path, which is percent-decoded the same way. Only
+// Also the request path, split at '/' and then percent-decoded segment by
+// segment (path_segments). Only
 // ApiError may come out of the decoders; anything else is a finding.
 #include "http/json_codec.hpp"
 #include "http/server.hpp"
@@ -23,7 +24,7 @@ template <class F> void run(const char *route, F &&decode) {
     try {
         decode();
     } catch (const ApiError &e) {
-        (void)http::dump_json(http::error_body(e.kind(), e.what()));
+        (void)http::error_body(e.kind(), e.what());
     } catch (const std::exception &e) {
         std::fprintf(stderr, "fuzz_request_query: %s: non-ApiError exception escaped: %s\n", route, e.what());
         std::abort();
@@ -35,6 +36,7 @@ template <class F> void run(const char *route, F &&decode) {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     const std::string_view text(reinterpret_cast<const char *>(data), size);
     (void)http::percent_decode(text);
+    (void)http::path_segments(text);
     std::map<std::string, std::string> query;
     try {
         query = http::parse_query(text);

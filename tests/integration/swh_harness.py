@@ -317,6 +317,84 @@ class Client:
         return r.json["messages"]
 
 
+# ---- raw HTTP over a socket (framing tests: what the server does with bytes
+# http.client would never send, and whether it keeps the connection)
+
+def request_bytes(method, path, body=b"", headers=()):
+    """One request as bytes: request line, Host, `headers` (name, value)
+    pairs (str, or bytes for values that are not latin-1 text), a blank line,
+    then `body` as is."""
+    head = ("%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n" % (method, path)).encode("latin-1")
+    for name, value in headers:
+        value = value if isinstance(value, bytes) else value.encode("latin-1")
+        head += name.encode("latin-1") + b": " + value + b"\r\n"
+    return head + b"\r\n" + body
+
+
+def read_head(s, buf=b""):
+    """Read one response head from socket `s` (after `buf`, bytes already
+    read); returns (status, headers with lower-case names, bytes after the
+    head). AssertionError if the connection ends first."""
+    while b"\r\n\r\n" not in buf:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            chunk = b""
+        if not chunk:
+            raise AssertionError("connection closed before a response; got %r" % buf[:300])
+        buf += chunk
+    head, _, rest = buf.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines[1:]:
+        k, _, v = line.partition(":")
+        headers[k.strip().lower()] = v.strip()
+    return int(lines[0].split()[1]), headers, rest
+
+
+def read_response(s):
+    """One Content-Length framed response: (status, headers, body bytes)."""
+    status, headers, body = read_head(s)
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        body += chunk
+    return status, headers, body
+
+
+def read_to_close(s, limit=1 << 20):
+    """Everything the server sends until it closes (at most `limit` bytes; the
+    socket's timeout bounds each wait). socket.timeout if it stays open."""
+    data = b""
+    while len(data) < limit:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+def raw_exchange(port, data, timeout=10.0, read=True):
+    """Send raw bytes on a fresh connection; return (status, headers, body bytes)
+    of the answer read until the server closes (or the Content-Length ends)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        try:
+            s.sendall(data)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the server may answer and close before reading everything
+        if not read:
+            return None
+        return read_response(s)
+
+
 class DaemonError(AssertionError):
     pass
 

@@ -31,52 +31,10 @@ MAX_HEADER = 16 * 1024  # host/http/server.hpp ServerLimits::max_header_bytes
 READ_TIMEOUT_KEY = "read_timeout_seconds"  # the server.* key these tests would like
 
 
-def raw_exchange(port, data, timeout=10.0, read=True):
-    """Send raw bytes on a fresh connection; return (status, headers, body bytes)
-    of the answer read until the server closes (or the Content-Length ends)."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        try:
-            s.sendall(data)
-        except (BrokenPipeError, ConnectionResetError):
-            pass  # the server may answer and close before reading everything
-        if not read:
-            return None
-        return read_response(s)
-
-
-def read_response(s):
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            chunk = b""
-        if not chunk:
-            raise AssertionError("connection closed before a response; got %r" % buf[:300])
-        buf += chunk
-    head, _, body = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split()[1])
-    headers = {}
-    for line in lines[1:]:
-        k, _, v = line.partition(":")
-        headers[k.strip().lower()] = v.strip()
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        body += chunk
-    return status, headers, body
-
-
-def request_bytes(method, path, body=b"", headers=()):
-    lines = ["%s %s HTTP/1.1" % (method, path), "Host: 127.0.0.1"]
-    lines += ["%s: %s" % kv for kv in headers]
-    return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
+# Raw-socket helpers shared with the framing tests (tests/http_framing).
+raw_exchange = swh_harness.raw_exchange
+read_response = swh_harness.read_response
+request_bytes = swh_harness.request_bytes
 
 
 class LimitTests(swh_harness.DaemonTestCase):
