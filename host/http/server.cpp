@@ -276,7 +276,16 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (message.version() < 11) return "Transfer-Encoding is not allowed in an HTTP/1.0 request";
         if (!parser_->chunked())
             return "Transfer-Encoding must end in 'chunked' (got '" + std::string(coding->value()) + "')";
+        // Beast merges trailer fields into the header: a trailer could then
+        // supply Authorization or X-API-Key after a proxy in front checked
+        // the header. No client of this API needs request trailers.
+        if (field_count() > header_fields_) return "trailer fields are not accepted in a request";
         return {};
+    }
+
+    std::size_t field_count() const {
+        const auto &message = parser_->get();
+        return static_cast<std::size_t>(std::distance(message.begin(), message.end()));
     }
 
     // Errors found while reading: answer and close, the stream is unusable.
@@ -348,11 +357,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Chunk sizes and extension bytes of the request being read: Beast counts
     // only the sizes against the body limit, so extensions would be free.
     std::uint64_t chunked_bytes_ = 0;
+    std::size_t header_fields_ = 0; // fields before the trailer section of a chunked body
     // Held by reference by the parser: declared before it, so it outlives it.
     std::function<void(std::uint64_t, beast::string_view, beast::error_code &)> on_chunk_header_ =
         [this](std::uint64_t size, beast::string_view extensions, beast::error_code &ec) {
             chunked_bytes_ += size + extensions.size();
             if (chunked_bytes_ > limits_.max_body_bytes) ec = bhttp::error::body_limit;
+            // The last chunk: the fields so far are the header's; Beast adds
+            // any trailer fields after it to the same set.
+            if (size == 0) header_fields_ = field_count();
         };
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
     std::deque<Pending> queue_;

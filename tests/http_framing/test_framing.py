@@ -6,6 +6,8 @@
 - chunk extensions and trailers count against the limits: one long extension
   or trailer section against server.max_header_bytes (431, refused before the
   rest is read), many extensions against server.max_body_bytes (413);
+- trailer fields are refused (400, closed): Beast would merge them into the
+  header, where they could name the caller after a proxy checked the header;
 - a HEAD answer has headers and no body (the next answer on the connection
   starts right after the head);
 - the path is split at '/' before percent-decoding: `%2F` never separates
@@ -139,6 +141,24 @@ class FramingTests(swh_harness.DaemonTestCase):
                                                  ("Transfer-Encoding", "chunked")]), [chunked])
             answer = read_response(s)
             self.assertJsonError(answer, 431, "invalid_request")
+        self.assertServing()
+
+    def test_trailer_fields_are_refused_and_never_read_as_headers(self):
+        # Beast adds trailer fields to the header's: a trailer could name the
+        # caller (X-Swarmhost-User here, Authorization / X-API-Key under keys)
+        # after a proxy in front had checked the header.
+        body = b'{"metadata":{"via":"trailer"}}'
+        for trailer in (b"X-Swarmhost-User: mallory\r\n", b"X-Unrelated: 1\r\n"):
+            chunked = b"%x\r\n%s\r\n0\r\n%s\r\n" % (len(body), body, trailer)
+            with self.subTest(trailer=trailer), connect(self.daemon.port) as s:
+                s.sendall(request_bytes("POST", "/v1/sessions", b"",
+                                        [("Content-Type", "application/json"),
+                                         ("Transfer-Encoding", "chunked")]) + chunked)
+                answer = read_response(s)
+                self.assertJsonError(answer, 400, "invalid_request")
+                self.assertIn("trailer", json.loads(answer[2])["error"]["message"])
+                self.assertClosedAfter(s, answer)
+        self.assertEqual(self.client.get("/v1/sessions?user_id=mallory").json["sessions"], [])
         self.assertServing()
 
     # ---- item 8a: HEAD
