@@ -1,7 +1,9 @@
 // The guide's SessionManager: sessions and messages on top of the storage
-// plugin, and the send path of design.md:
-//   load session -> store user message -> provider -> store assistant
-//   message -> answer the client.
+// plugin (CRUD, access, health), the front of the session service. Its parts:
+// the send path (send_path.hpp), the guards of concurrent sends
+// (send_guards.hpp), a session type's routes (type_routes.cpp), the storage
+// gate (storage_gate.hpp); provider selection is the pipeline's
+// (pipeline/provider_selection.hpp).
 // Storage calls block, so every public call runs on a worker thread; the
 // provider answers asynchronously through a SendObserver.
 #pragma once
@@ -10,6 +12,8 @@
 #include "model/errors.hpp"
 #include "model/model.hpp"
 #include "pipeline/pipeline.hpp"
+#include "session/send_guards.hpp"
+#include "session/send_path.hpp"
 #include "session/storage_gate.hpp"
 
 #include <array>
@@ -114,8 +118,8 @@ using PostBlocking = std::function<void(std::function<void()>)>;
 // How the host bounds its storage calls (server.storage_threads,
 // server.storage_timeout_ms; see StorageGate).
 struct StorageLimits {
-    int threads = 4;                              // calls inside the plugin at once
-    std::chrono::milliseconds timeout{10'000};    // a caller waits this long, then 503; 0 = no limit
+    int threads = 4;                           // calls inside the plugin at once
+    std::chrono::milliseconds timeout{10'000}; // a caller waits this long, then 503; 0 = no limit
 };
 
 class SessionManager {
@@ -170,77 +174,47 @@ class SessionManager {
     // (destroyed, and its unused plugins unloaded, once its last request ends).
     std::shared_ptr<Pipeline> swap_pipeline(std::shared_ptr<Pipeline> next);
 
-  private:
-    struct SendState;
-    // Who answers, in order: the provider (or the session's sticky member of
-    // a group, then the other members), then the manifest fallbacks.
-    static std::vector<std::string> provider_chain(const Pipeline &pipeline, const std::string &target,
-                                                   const std::string &session_id);
-    std::function<void()> launch(std::shared_ptr<SendState> state);
-    void start_attempt(std::shared_ptr<SendState> state);
-    void cancel_send(const std::shared_ptr<SendState> &state);
-    void finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error);
-    void release_holds(SendState &state);
-    void release_and_report(SendState &state, const ApiError &error);
-    Message run_assistant_stage(SendState &state, Message assistant);
+    // --- for the parts of the session service (SendPath, the type routes) ---
+    StorageGate &gate() { return gate_; }
+    SessionLocks &locks() { return locks_; }
+    IdempotencyClaims &idempotency() { return idempotency_; }
+    // ApiError 409 when the session has no room for `count` more messages;
+    // nullptr when there is no cap.
+    std::shared_ptr<MessageReservations::Reservation>
+    reserve_messages(const std::shared_ptr<Pipeline> &pin, const std::string &session_id, uint64_t count);
+    // Lifecycle events to the session's listeners and to the hooks.
     void publish(uint32_t type, const Session &session, const Message *message = nullptr,
                  Json details = Json::object());
-    void publish_live(const std::string &type, const Session &session, const Message *message = nullptr);
     // The instance serving the session's type; nullptr for a plain session.
     // ApiError 503 when the type is no longer configured (fail closed: its
     // permission checks cannot run).
     static loader::SessionTypeInstance *session_type_of(const Pipeline &pipeline, const Session &session);
-    // Every door that appends a user message to a stored session calls this
-    // (POST .../messages, chat completions with X-Swarmhost-Session): the
-    // session's type checks the caller's write permission and may edit it.
-    void vet_with_session_type(SendState &state, const Access &access);
-    bool type_vouches_for(Pipeline &pipeline, const Session &session, const std::string &caller);
-    // Route calls and metadata writes of one session are serialised (striped).
-    std::mutex &session_lock(const std::string &session_id);
-    // Room for messages a send has yet to store, under
-    // server.max_messages_per_session; each stored message uses one up, the
-    // rest is given back when the reservation dies.
-    struct MessageReservation {
-        MessageReservation(SessionManager &owner, std::string session_id, uint64_t count)
-            : owner(owner), session_id(std::move(session_id)), remaining(count) {}
-        ~MessageReservation();
-        MessageReservation(const MessageReservation &) = delete;
-        MessageReservation &operator=(const MessageReservation &) = delete;
-        void give_back(uint64_t count);
-        SessionManager &owner;
-        std::string session_id;
-        uint64_t remaining; // guarded by owner.reserved_mutex_
-    };
-    // ApiError 409 when the session has no room for `count` more messages;
-    // nullptr when there is no cap.
-    std::shared_ptr<MessageReservation> reserve_messages(const std::shared_ptr<Pipeline> &pin,
-                                                         const std::string &session_id, uint64_t count);
-    void store_message(SendState &state, const Message &message);
-    Json storage_health(const std::shared_ptr<Pipeline> &pin);
-    std::mutex reserved_mutex_;
-    std::map<std::string, uint64_t> reserved_; // session -> messages of sends in flight
 
-    // Idempotency keys being answered right now ("session\nkey"): a retry
-    // that races its first attempt gets 409 instead of a second message.
-    class IdempotencyClaim;
-    std::shared_ptr<IdempotencyClaim> claim_idempotency_key(const std::string &session_id,
-                                                            const std::string &key);
-    std::pair<std::optional<Message>, std::optional<Message>>
-    find_prior_attempt(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
-                       const std::string &key);
-    std::mutex idempotency_mutex_;
-    std::set<std::string> idempotency_in_flight_;
+  private:
+    void publish_live(const std::string &type, const Session &session, const Message *message = nullptr);
+    bool type_vouches_for(Pipeline &pipeline, const Session &session, const std::string &caller);
+    Json storage_health(const std::shared_ptr<Pipeline> &pin);
 
     std::shared_ptr<Pipeline> current() const;
     std::shared_ptr<Pipeline> current_; // atomic_load / atomic_exchange only
     PostBlocking post_blocking_;
     PostBlocking post_free_;
     EventBus events_;
-    std::array<std::mutex, 64> session_locks_;
+    SessionLocks locks_;
+    MessageReservations reservations_;
+    IdempotencyClaims idempotency_;
+    SendPath send_path_; // uses the members above, and the gate only through calls
     // A principal no one is: a type whose authorize admits it admits everyone.
     const std::string nobody_;
     // Last: its threads are joined first, while everything above still lives.
     StorageGate gate_;
 };
+
+// Only the tenant part of an access check: the session type's own check
+// happens in the call that follows (on_user_message, the route's handler).
+inline Access tenancy_only(Access access) {
+    access.type_checks = false;
+    return access;
+}
 
 } // namespace swh

@@ -44,9 +44,9 @@ void StorageGate::wait_for(const char *what, std::function<void()> body) {
     // answering, and a new call would only queue behind them.
     if (overdue_ >= static_cast<uint64_t>(threads_))
         throw ApiError(ErrorKind::Unavailable,
-                       "storage is not answering: " + std::to_string(overdue_) + " calls still running past " +
-                           std::to_string(timeout_.count()) + " ms (server.storage_timeout_ms); " + what +
-                           " not attempted");
+                       "storage is not answering: " + std::to_string(overdue_) +
+                           " calls still running past " + std::to_string(timeout_.count()) +
+                           " ms (server.storage_timeout_ms); " + what + " not attempted");
     queue_.push_back(task);
     ++waiting_;
     work_.notify_one();

@@ -14,6 +14,7 @@
 // abandoned call outlives its caller.
 #pragma once
 
+#include "loader/instances.hpp"
 #include "model/errors.hpp"
 
 #include <chrono>
@@ -76,5 +77,17 @@ class StorageGate {
     bool stopping_ = false;
     std::vector<std::thread> pool_;
 };
+
+// Runs a storage call through the gate (a bulkhead with a deadline: see
+// storage_gate.hpp) and turns its PluginError into the ApiError the client
+// should see (a store that is down is a 503, not a 500). `f` owns what it
+// uses, the pipeline included: an abandoned call outlives its caller.
+template <class F> auto storage_call(StorageGate &gate, const char *what, F f) -> decltype(f()) {
+    try {
+        return gate.run(what, std::move(f));
+    } catch (const loader::PluginError &e) {
+        throw ApiError(kind_for_storage_status(e.status()), e.what());
+    }
+}
 
 } // namespace swh

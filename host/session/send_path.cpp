@@ -1,0 +1,519 @@
+// The send path of docs/architecture.md: a user message in, stored, the
+// provider (with failover) streaming the reply through the assistant stage,
+// the reply stored, the client answered.
+#include "session/send_path.hpp"
+
+#include "pipeline/provider_selection.hpp"
+#include "session/session_manager.hpp"
+#include "util/clock.hpp"
+#include "util/ids.hpp"
+
+#include <algorithm>
+#include <mutex>
+#include <spdlog/spdlog.h>
+
+namespace swh {
+
+namespace {
+
+// A middleware chain that refused a message (or reply): a middleware saying
+// no is the client's 422; a fail-closed middleware that failed (an error, a
+// crash or a timeout of its plugin process) is the server's 503.
+ApiError middleware_refusal(const ChainResult &result, const char *what) {
+    if (result.failed) return ApiError(ErrorKind::Unavailable, "middleware " + *result.rejection);
+    return ApiError(ErrorKind::Rejected, std::string(what) + " rejected by middleware " + *result.rejection);
+}
+
+// The conversation handed to the provider is capped so a long session does
+// not turn every send into a full history read; sessions may set their own.
+constexpr uint32_t kDefaultHistoryLimit = 1000;
+// How far back a retried Idempotency-Key is looked for in its session.
+constexpr uint32_t kIdempotencyWindow = 200;
+
+uint32_t history_limit(const Session &session) {
+    auto it = session.config.find("max_history_messages");
+    if (it != session.config.end() && it->is_number_unsigned()) return it->get<uint32_t>();
+    return kDefaultHistoryLimit;
+}
+
+std::string system_prompt_of(const Session &session, const Json &metadata) {
+    if (auto it = metadata.find("system_prompt"); it != metadata.end() && it->is_string()) return *it;
+    if (auto it = session.config.find("system_prompt"); it != session.config.end() && it->is_string())
+        return *it;
+    return "";
+}
+
+} // namespace
+
+// Everything one send needs after the provider started: the reply is
+// collected here until the provider reports done.
+struct SendPath::SendState {
+    // The pipeline this send started on: it stays alive (plugins loaded)
+    // until the send is finished, even if a reload swapped in another.
+    std::shared_ptr<Pipeline> pipeline;
+    Session session;
+    Message user;
+    std::shared_ptr<SendObserver> observer;
+    int64_t started_at = 0;
+    bool stream = false;
+    bool stateless = false;            // OpenAI-style completion without a stored session
+    std::shared_ptr<void> idempotency; // held until the outcome is stored
+    std::shared_ptr<MessageReservations::Reservation>
+        reservation; // room under max_messages_per_session, held likewise
+    // Provider attempts: candidates[0] is the session's provider, then its
+    // manifest fallbacks in order.
+    std::vector<Message> history;
+    std::string system_prompt;
+    std::vector<std::string> candidates;
+    std::size_t attempt = 0;
+    Json failures = Json::array();
+    loader::ProviderInstance *active_provider = nullptr;
+    uint64_t active_call = 0;
+    bool cancelled = false;
+    std::string raw_reply; // what providers produced (before stream middleware)
+    int64_t upstream_started_at = 0, upstream_us = 0, first_token_at = 0;
+    std::unique_ptr<MiddlewareChain::Stream> filter; // assistant-stage stream middleware
+    std::exception_ptr stream_failure;               // a fail-closed stream middleware failed
+    std::mutex mutex;                                // chunk / metadata / done may come from another thread
+    std::string reply;
+    std::string provider_message_id;
+    Json provider_metadata = Json::object();
+};
+
+std::function<void()> SendPath::send_message(const SendParams &params,
+                                             std::shared_ptr<SendObserver> observer) {
+    const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+    Pipeline &pipeline_ = *pin;
+    if (params.role != "user" && params.role != "system")
+        throw ApiError(ErrorKind::InvalidRequest, "role must be 'user' or 'system'");
+    auto state = std::make_shared<SendState>();
+    state->pipeline = pin;
+    state->started_at = now_us();
+    state->session = sessions_.get_session(params.session_id);
+    sessions_.authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
+    if (state->session.status != SWH_SESSION_ACTIVE)
+        throw ApiError(ErrorKind::Conflict, "session '" + params.session_id + "' is " +
+                                                state->session.status +
+                                                "; only active sessions take messages");
+    if (!pipeline_.routable(state->session.provider))
+        throw ApiError(ErrorKind::Unavailable,
+                       "provider '" + state->session.provider + "' of this session is not configured");
+    state->reservation = sessions_.reserve_messages(pin, state->session.id, 2); // question and reply
+
+    state->observer = std::move(observer);
+    state->stream = params.stream;
+    bool resumed = false; // answering a user message a failed first attempt stored
+    if (!params.idempotency_key.empty()) {
+        state->idempotency = sessions_.idempotency().claim(state->session.id, params.idempotency_key);
+        auto prior = find_prior_attempt(pin, state->session.id, params.idempotency_key);
+        if (prior.first && prior.second) {
+            // Same answer as the first time; nothing new is stored.
+            release_holds(*state);
+            state->observer->on_user_stored(*prior.first);
+            state->observer->on_complete(*prior.first, *prior.second, 0.0);
+            return [] {};
+        }
+        if (prior.first) {
+            state->user = *prior.first;
+            resumed = true;
+        }
+    }
+    if (!resumed) {
+        state->user.id = new_uuid();
+        state->user.session_id = state->session.id;
+        state->user.role = params.role;
+        state->user.content = params.content;
+        state->user.timestamp = now_us();
+        state->user.metadata = params.metadata;
+        // Reserved: only a session type may name attachment files (providers read them).
+        state->user.metadata.erase("attachments");
+        if (!params.idempotency_key.empty()) state->user.metadata["idempotency_key"] = params.idempotency_key;
+    }
+
+    // 1. The user-stage middleware may rewrite, enrich or refuse it.
+    if (!resumed && !pipeline_.middleware.empty()) {
+        ChainResult checked =
+            pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
+        if (checked.rejection) throw middleware_refusal(checked, "message");
+        state->user = std::move(checked.message);
+    }
+    // 1b. A session type may refuse (permissions) or enrich it.
+    if (!resumed) vet_with_session_type(*state, params.access);
+    // 2. The user message is durable before anything goes upstream.
+    if (!resumed) {
+        store_message(*state, state->user);
+        state->session.message_count += 1;
+        state->session.last_activity = state->user.timestamp;
+        sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
+    }
+    state->observer->on_user_stored(state->user);
+
+    MessageQuery history_query;
+    history_query.session_id = state->session.id;
+    history_query.limit = history_limit(state->session);
+    std::vector<Message> history;
+    try {
+        history = storage_call(sessions_.gate(), "get_messages",
+                               [pin, history_query] { return pin->storage->get_messages(history_query); });
+    } catch (const ApiError &e) {
+        release_and_report(*state, e);
+        return [] {};
+    }
+
+    // Writers to the same session may have stored messages after ours; the
+    // provider must see the conversation as it stood at our message.
+    auto ours = std::find_if(history.begin(), history.end(),
+                             [&](const Message &m) { return m.id == state->user.id; });
+    if (ours != history.end())
+        history.erase(ours + 1, history.end());
+    else
+        history.push_back(state->user);
+
+    state->history = std::move(history);
+    // After middleware and the session type, which may set it.
+    state->system_prompt = system_prompt_of(state->session, state->user.metadata);
+    return launch(state);
+}
+
+void SendPath::vet_with_session_type(SendState &state, const Access &access) {
+    Pipeline &pipeline_ = *state.pipeline;
+    loader::SessionTypeInstance *type = SessionManager::session_type_of(pipeline_, state.session);
+    if (!type) return;
+    loader::SessionTypeVerdict verdict = type->on_user_message(state.session, state.user, access.user);
+    // Admin keys bypass session types' permissions (docs/security.md): the
+    // message goes in as it came.
+    if (verdict.status == SWH_E_PERMISSION && !access.type_checks) return;
+    if (verdict.status != SWH_OK) {
+        if (verdict.status == SWH_E_INTERNAL || verdict.status == SWH_E_UNSUPPORTED)
+            spdlog::error("[{}] on_user_message failed: {}", type->name(), verdict.error);
+        throw ApiError(kind_for_session_type_status(verdict.status), verdict.error);
+    }
+    if (verdict.edits.rejection)
+        throw ApiError(ErrorKind::Rejected,
+                       "message rejected by session type " + type->name() + ": " + *verdict.edits.rejection);
+    if (verdict.edits.content) state.user.content = std::move(*verdict.edits.content);
+    state.user.metadata.update(verdict.edits.metadata_patch);
+}
+
+// Stores one message of a send. Under a message cap the write and the
+// reservation it uses up change together, under the session's lock that the
+// cap check takes, so the check never counts a message twice (stored and
+// still reserved) nor not at all.
+void SendPath::store_message(SendState &state, const Message &message) {
+    const auto add = [pin = state.pipeline, message] { pin->storage->add_message(message); };
+    if (!state.reservation) return storage_call(sessions_.gate(), "add_message", add);
+    std::lock_guard lock(sessions_.locks().of(state.session.id));
+    storage_call(sessions_.gate(), "add_message", add);
+    state.reservation->give_back(1);
+}
+
+std::function<void()> SendPath::complete(CompletionParams params, std::shared_ptr<SendObserver> observer) {
+    const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+    Pipeline &pipeline_ = *pin;
+    if (params.messages.empty() || params.messages.back().role != "user")
+        throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message");
+    if (!pipeline_.routable(params.provider))
+        throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
+    auto state = std::make_shared<SendState>();
+    state->pipeline = pin;
+    state->started_at = now_us();
+    state->stream = params.stream;
+    state->observer = std::move(observer);
+    state->stateless = params.session_id.empty();
+    if (state->stateless) {
+        state->session.id = new_uuid();
+        state->session.provider = params.provider;
+        state->session.model = params.model;
+        state->session.created_at = state->session.last_activity = state->started_at;
+    } else {
+        state->session = sessions_.get_session(params.session_id);
+        sessions_.authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
+        state->reservation = sessions_.reserve_messages(pin, state->session.id, 2);
+        if (state->session.status != SWH_SESSION_ACTIVE)
+            throw ApiError(ErrorKind::Conflict,
+                           "session '" + params.session_id + "' is " + state->session.status);
+        state->session.provider = params.provider; // the request's model routing wins for this exchange
+        if (!params.model.empty()) state->session.model = params.model;
+    }
+    Message &last = params.messages.back();
+    last.id = new_uuid();
+    last.session_id = state->session.id;
+    last.timestamp = now_us();
+    state->user = last;
+    if (!pipeline_.middleware.empty()) {
+        ChainResult checked =
+            pipeline_.middleware.run(SWH_STAGE_USER, state->session, std::move(state->user));
+        if (checked.rejection) throw middleware_refusal(checked, "message");
+        state->user = std::move(checked.message);
+        last.content = state->user.content;
+    }
+    if (!state->stateless) {
+        // The same check as POST /v1/sessions/{id}/messages: the session's
+        // type decides whether this caller may write (a read-only
+        // participant may not) and may edit the message.
+        vet_with_session_type(*state, params.access);
+        last.content = state->user.content;
+        // Appending to a stored session: the question is durable first.
+        store_message(*state, state->user);
+        state->session.message_count += 1;
+        sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
+    }
+    state->observer->on_user_stored(state->user);
+    state->history = std::move(params.messages); // the client's conversation, as OpenAI clients expect
+    state->system_prompt = std::move(params.system_prompt);
+    return launch(state);
+}
+
+std::function<void()> SendPath::launch(std::shared_ptr<SendState> state) {
+    Pipeline &pipeline_ = *state->pipeline;
+    state->candidates = provider_chain(pipeline_, state->session.provider, state->session.id);
+    if (state->candidates.empty()) {
+        release_and_report(*state, ApiError(ErrorKind::Unavailable,
+                                            "provider '" + state->session.provider + "' is not configured"));
+        return [] {};
+    }
+    if (state->stream && !pipeline_.middleware.empty()) {
+        Message draft;
+        draft.session_id = state->session.id;
+        draft.role = "assistant";
+        try {
+            state->filter = pipeline_.middleware.open_stream(state->session, draft);
+        } catch (const ApiError &e) {
+            release_and_report(*state, e);
+            return [] {};
+        }
+    }
+    start_attempt(state);
+    return [this, weak = std::weak_ptr<SendState>(state)] {
+        if (auto alive = weak.lock()) cancel_send(alive);
+    };
+}
+
+// The first attempt with this key among the session's recent messages: its
+// user message and, if it was answered, the reply.
+std::pair<std::optional<Message>, std::optional<Message>>
+SendPath::find_prior_attempt(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
+                             const std::string &key) {
+    MessageQuery query;
+    query.session_id = session_id;
+    query.limit = kIdempotencyWindow;
+    auto text_of = [](const Json &metadata, const char *field) {
+        auto it = metadata.find(field);
+        return it != metadata.end() && it->is_string() ? it->get<std::string>() : std::string();
+    };
+    std::optional<Message> user, reply;
+    for (auto &m : storage_call(sessions_.gate(), "get_messages",
+                                [pin, query] { return pin->storage->get_messages(query); })) {
+        if (!user && m.role != "assistant" && text_of(m.metadata, "idempotency_key") == key)
+            user = m;
+        else if (user && m.role == "assistant" && text_of(m.metadata, "reply_to") == user->id)
+            reply = std::move(m);
+    }
+    return {user, reply};
+}
+
+// Starts (or, after a failure, continues) the reply on candidates[attempt].
+// A continuation passes what the client has already seen as the assistant
+// prefix, so the stream just goes on.
+void SendPath::start_attempt(std::shared_ptr<SendState> state) {
+    Pipeline &pipeline_ = *state->pipeline;
+    const std::string name = state->candidates[state->attempt];
+    loader::ProviderInstance *provider = pipeline_.provider(name);
+    loader::ProviderRequest request;
+    request.session = &state->session;
+    request.messages = &state->history;
+    request.model =
+        state->attempt == 0 ? state->session.model : std::string(); // a fallback uses its own default
+    request.system_prompt = state->system_prompt;
+    request.stream = state->stream;
+    {
+        std::lock_guard lock(state->mutex);
+        request.assistant_prefix = state->raw_reply;
+        state->upstream_started_at = now_us();
+    }
+
+    loader::ProviderCallbacks callbacks;
+    callbacks.on_chunk = [state](std::string_view text) {
+        std::string passed;
+        {
+            std::lock_guard lock(state->mutex);
+            if (state->stream_failure) return false;
+            if (state->first_token_at == 0) state->first_token_at = now_us();
+            state->raw_reply.append(text);
+            if (!state->filter) {
+                passed.assign(text);
+            } else {
+                // Stream guardrails see every piece before the client does.
+                try {
+                    passed = state->filter->push(text);
+                } catch (const ApiError &) {
+                    state->stream_failure = std::current_exception();
+                    return false;
+                }
+            }
+            state->reply.append(passed);
+        }
+        return passed.empty() || state->observer->on_chunk(passed);
+    };
+    callbacks.on_metadata = [state](std::string id, Json metadata) {
+        std::lock_guard lock(state->mutex);
+        if (!id.empty()) state->provider_message_id = std::move(id);
+        state->provider_metadata.update(metadata);
+    };
+    callbacks.on_done = [this, state](swh_status status, std::string error) {
+        {
+            std::lock_guard lock(state->mutex);
+            state->upstream_us += now_us() - state->upstream_started_at;
+        }
+        // Storing the reply blocks; done may arrive on an I/O thread. A
+        // stateless exchange stores nothing: it never waits behind the store.
+        (state->stateless ? post_free_
+                          : post_blocking_)([this, state, status, error = std::move(error)]() mutable {
+            finish_send(state, status, std::move(error));
+        });
+    };
+    try {
+        const uint64_t call_id = provider->start(request, std::move(callbacks));
+        std::lock_guard lock(state->mutex);
+        state->active_provider = provider;
+        state->active_call = call_id;
+    } catch (const loader::PluginError &e) {
+        finish_send(state, e.status(), e.what());
+    }
+}
+
+void SendPath::cancel_send(const std::shared_ptr<SendState> &state) {
+    loader::ProviderInstance *provider;
+    uint64_t call;
+    {
+        std::lock_guard lock(state->mutex);
+        state->cancelled = true;
+        provider = state->active_provider;
+        call = state->active_call;
+    }
+    if (provider) provider->cancel(call);
+}
+
+// What a send holds while it runs is let go before the client hears how it
+// ended: what it stored is counted by now, so its room under
+// max_messages_per_session goes back, and its Idempotency-Key is free, so a
+// retry sent after the answer finds the stored exchange instead of a 409.
+void SendPath::release_holds(SendState &state) {
+    state.reservation.reset();
+    state.idempotency.reset();
+}
+
+void SendPath::release_and_report(SendState &state, const ApiError &error) {
+    release_holds(state);
+    state.observer->on_error(error);
+}
+
+void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error) {
+    if (state->stream_failure) {
+        try {
+            std::rethrow_exception(state->stream_failure);
+        } catch (const ApiError &e) {
+            release_and_report(*state, e);
+        }
+        return;
+    }
+    if (status != SWH_OK) {
+        const std::string failed = state->candidates[state->attempt];
+        if (!state->stateless)
+            sessions_.publish(SWH_EVENT_PROVIDER_ERROR, state->session, &state->user,
+                              {{"provider", failed}, {"status", status}, {"error", error}});
+        bool cancelled;
+        {
+            std::lock_guard lock(state->mutex);
+            cancelled = state->cancelled;
+            state->failures.push_back({{"provider", failed}, {"error", error}});
+        }
+        if (!cancelled && status != SWH_E_CANCELLED && status != SWH_E_INVALID &&
+            state->attempt + 1 < state->candidates.size()) {
+            ++state->attempt;
+            spdlog::warn("session {}: provider '{}' failed ({}); continuing on fallback '{}'",
+                         state->session.id, failed, error, state->candidates[state->attempt]);
+            start_attempt(state);
+            return;
+        }
+        // The user message stays stored; no partial reply is stored as the
+        // assistant's answer.
+        spdlog::warn("session {}: provider '{}' failed: {}", state->session.id, failed, error);
+        release_and_report(*state,
+                           ApiError(kind_for_provider_status(status),
+                                    "provider '" + failed + "' failed: " + error, retry_after_from(error)));
+        return;
+    }
+    Message assistant;
+    {
+        std::lock_guard lock(state->mutex);
+        assistant.content = std::move(state->reply);
+        assistant.provider_message_id = std::move(state->provider_message_id);
+        assistant.provider_metadata = std::move(state->provider_metadata);
+    }
+    assistant.id = new_uuid();
+    assistant.session_id = state->session.id;
+    assistant.role = "assistant";
+    assistant.timestamp = std::max(now_us(), state->user.timestamp + 1); // strictly after the question
+    const int64_t total_us = now_us() - state->started_at;
+    assistant.metadata = {{"provider", state->candidates[state->attempt]},
+                          {"reply_to", state->user.id},
+                          {"response_time_ms", total_us / 1000.0},
+                          {"streaming", state->stream}};
+    {
+        std::lock_guard lock(state->mutex);
+        if (!state->failures.empty()) {
+            // Which providers failed before this one answered (and how far
+            // the stream had got when it switched).
+            assistant.metadata["failover"] = state->failures;
+            assistant.metadata["providers"] = Json::array();
+            for (std::size_t i = 0; i <= state->attempt; ++i)
+                assistant.metadata["providers"].push_back(state->candidates[i]);
+        }
+    }
+    try {
+        assistant = run_assistant_stage(*state, std::move(assistant));
+        if (!state->stateless) store_message(*state, assistant);
+    } catch (const ApiError &e) {
+        release_and_report(*state, e);
+        return;
+    }
+    state->session.message_count += 1;
+    state->session.last_activity = assistant.timestamp;
+    if (!state->stateless)
+        sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
+                          {{"response_time_ms", assistant.metadata["response_time_ms"]}});
+    double overhead_ms;
+    {
+        std::lock_guard lock(state->mutex);
+        overhead_ms = std::max<int64_t>(0, now_us() - state->started_at - state->upstream_us) / 1000.0;
+    }
+    release_holds(*state);
+    state->observer->on_complete(state->user, assistant, overhead_ms);
+}
+
+Message SendPath::run_assistant_stage(SendState &state, Message assistant) {
+    Pipeline &pipeline_ = *state.pipeline;
+    if (pipeline_.middleware.empty()) return assistant;
+    ChainResult result;
+    if (state.filter) {
+        // Flush what stream guardrails held back, then let the middleware that
+        // do not stream see the complete reply before it is stored.
+        std::string tail = state.filter->close();
+        if (!tail.empty()) {
+            assistant.content += tail;
+            state.observer->on_chunk(tail);
+        }
+        assistant.metadata.update(state.filter->metadata());
+        result = pipeline_.middleware.run_after_stream(state.session, std::move(assistant));
+    } else {
+        result = pipeline_.middleware.run(SWH_STAGE_ASSISTANT, state.session, std::move(assistant));
+    }
+    if (result.rejection) throw middleware_refusal(result, "reply");
+    return std::move(result.message);
+}
+
+SendPath::SendPath(SessionManager &sessions, PostBlocking post_blocking, PostBlocking post_free)
+    : sessions_(sessions), post_blocking_(std::move(post_blocking)), post_free_(std::move(post_free)) {}
+
+} // namespace swh
