@@ -232,7 +232,7 @@ TEST_CASE("assistant_prefix: the reply continues after the partial answer") {
     }
 }
 
-TEST_CASE("retries: 429 with Retry-After is waited for; exhausted retries report retry_after") {
+TEST_CASE("retries: 429 with Retry-After is waited for, and exhausted retries report retry_after") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config({{"retries", 2}}));
     f.say("[fake:429x1:1] again");
@@ -314,7 +314,7 @@ TEST_CASE("a refused connection is retried, then UNAVAILABLE") {
     CHECK(c.error.find("openai: ") == 0);
 }
 
-TEST_CASE("cancel stops a streaming call; a client that stops reading cancels too") {
+TEST_CASE("cancel stops a streaming call, and a client that stops reading cancels too") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
     f.say("[fake:slowchunks:300] one two three four five six seven eight");
