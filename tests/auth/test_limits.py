@@ -22,7 +22,12 @@ HEADERS = Key("headers", "hedda", rate_per_second=0)
 SEQUENTIAL = Key("sequential", "sequoia", rate_per_second=0)
 UNLIMITED = Key("unlimited", "uma", rate_per_second=0)
 MAX_STREAMS = 2
-DEFAULT_RATE, DEFAULT_BURST = 50, 3
+# A slow default (a token every 5 s), so that no machine, however slow (ASan,
+# a loaded CI box), can be refilled as fast as it asks: the checks below bound
+# what a bucket may let through by the time the client measured, not by a
+# guess of how fast requests are.
+DEFAULT_RATE, DEFAULT_BURST = 0.2, 3
+ATTEMPTS_CAP = 1000  # only keeps a broken limiter from looping forever
 RETRY_AFTER_MAX_S = 5  # bound of the wait the test accepts from Retry-After
 SLOT_FREED_DEADLINE_S = 15.0  # the server notices a closed stream on its next keep-alive write
 
@@ -41,13 +46,21 @@ class LimitTests(AuthTestCase):
         cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
 
-    def until_limited(self, client, attempts):
-        """Requests until the first 429; returns (successes before it, the 429)."""
-        for done in range(attempts):
+    def until_limited(self, client, rate, burst):
+        """Requests until the first 429; returns (successes before it, the 429).
+        A bucket of `burst` tokens refilled at `rate` per second lets through
+        at most burst + rate * (time since the first request) requests: one
+        more success than that fails the test."""
+        t0 = time.monotonic()
+        for done in range(ATTEMPTS_CAP):
             r = client.get("/v1/sessions")
             if r.status != 200:
                 return done, r
-        self.fail("no 429 within %d requests" % attempts)
+            allowed = burst + rate * (time.monotonic() - t0)
+            self.assertLessEqual(done + 1, allowed,
+                                 "%d requests passed; a bucket of %d at %s/s allows %.2f by now"
+                                 % (done + 1, burst, rate, allowed))
+        self.fail("no 429 within %d requests" % ATTEMPTS_CAP)
 
     def assertRateLimited(self, r):
         self.assertError(r, 429, "rate_limited")
@@ -61,11 +74,14 @@ class LimitTests(AuthTestCase):
 
     def test_rate_limit_429_with_retry_after_then_success(self):
         slow = self.as_key(SLOW)
-        # burst 2 at 1/s: two pass, the third is refused (a few spare
-        # attempts in case a slow machine let a token trickle back).
-        done, refused = self.until_limited(slow, SLOW.burst + 3)
+        # burst 2 at 1/s (its own rate, not the default): at least the burst
+        # passes, then a 429 before the bucket could have refilled more.
+        done, refused = self.until_limited(slow, SLOW.rate_per_second, SLOW.burst)
         self.assertGreaterEqual(done, SLOW.burst)
         wait = self.assertRateLimited(refused)
+        # At 1/s a token is never more than 1 s away (the default's 0.2/s
+        # could ask for up to 5).
+        self.assertEqual(wait, 1, refused)
         # Limited is per key: other keys are served meanwhile.
         self.assertEqual(self.as_key(OTHER).get("/v1/sessions").status, 200)
         # The bucket refills at the key's rate: after Retry-After seconds a token is there.
@@ -74,9 +90,8 @@ class LimitTests(AuthTestCase):
         self.assertEqual(r.status, 200, r)
 
     def test_default_rate_and_burst_apply_to_keys_without_their_own(self):
-        # 50/s with a bucket of 3: a burst of requests hits 429 soon after the
-        # third (tokens come back at 50/s, so allow a few).
-        done, refused = self.until_limited(self.as_key(DEFAULTED), 200)
+        # The default bucket: 3, then a 429 (a token comes back every 5 s).
+        done, refused = self.until_limited(self.as_key(DEFAULTED), DEFAULT_RATE, DEFAULT_BURST)
         self.assertGreaterEqual(done, DEFAULT_BURST)
         self.assertRateLimited(refused)
 

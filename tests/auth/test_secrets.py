@@ -2,13 +2,15 @@
 key (named in the manifest by api_key_env, the value only in the daemon's
 environment) never appear in the daemon's log (at trace level), in error
 bodies, or in what admin routes report (/v1/plugins, /v1/providers,
-/metrics, /healthz). An upstream stand-in records the Authorization header
-the provider sends, which proves the daemon did hold the provider key."""
+/metrics, /healthz). The provider talks to tools/fake_upstream (the fake the
+official vendor clients check), which answers every request with OpenAI's
+401 quoting the key it was sent, so the daemon has an error that holds the
+key to report; the fake's record of each request's Authorization header
+proves the daemon did hold and send the provider key."""
 
-import http.server
-import json
 import os
 import secrets
+import sys
 import threading
 import unittest
 
@@ -17,37 +19,17 @@ from swh_harness import Daemon
 
 from auth_fixture import AuthTestCase, AuthClient, Key, auth_section
 
+sys.path.insert(0, os.path.join(swh_harness.REPO_ROOT, "tools", "fake_upstream"))
+import server as fake_upstream  # noqa: E402
+
 ALICE = Key("alice-laptop", "alice")
 OPS = Key("ops", "ops", role="admin")
 WRONG_KEY = "swhk-wrong-%s" % secrets.token_hex(16)
 UPSTREAM_ENV = "SWH_AUTH_TEST_UPSTREAM_KEY"
 UPSTREAM_KEY = "sk-swhtest-%s" % secrets.token_hex(20)
-
-
-class RecordingUpstream(http.server.ThreadingHTTPServer):
-    """An OpenAI-shaped upstream that records each request's Authorization
-    header and fails the request (500), so the daemon has an error to report."""
-
-    daemon_threads = True
-
-    def __init__(self):
-        self.authorizations = []
-        super().__init__(("127.0.0.1", 0), RecordingHandler)
-
-
-class RecordingHandler(http.server.BaseHTTPRequestHandler):
-    def do_POST(self):
-        self.server.authorizations.append(self.headers.get("Authorization"))
-        self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        body = json.dumps({"error": {"message": "upstream stand-in refuses", "type": "server_error"}}).encode()
-        self.send_response(500)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass  # quiet
+# The fake picks its scenario from the model name: every request of a
+# provider with this model gets a 401 whose message repeats the key.
+REFUSING_MODEL = "fake-401"
 
 
 def openai_provider(name, base_url):
@@ -56,18 +38,18 @@ def openai_provider(name, base_url):
             "    config:\n"
             "      base_url: %s\n"
             "      api_key_env: %s\n"
-            "      model: gpt-test\n"
+            "      model: %s\n"
             "      retries: 0\n"
             "      connect_timeout_ms: 2000\n"
-            "      timeout_ms: 10000\n" % (name, swh_harness.yaml_str(base_url), UPSTREAM_ENV))
+            "      timeout_ms: 10000\n" % (name, swh_harness.yaml_str(base_url), UPSTREAM_ENV, REFUSING_MODEL))
 
 
 class SecretTests(AuthTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.upstream = RecordingUpstream()
-        threading.Thread(target=cls.upstream.serve_forever, daemon=True).start()
+        cls.upstream = fake_upstream.make_server("127.0.0.1", 0)
+        threading.Thread(target=cls.upstream.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
         dead_port = swh_harness.free_port()  # nothing listens there: connection refused
         os.environ[UPSTREAM_ENV] = UPSTREAM_KEY  # the daemon inherits it
         cls.daemon = Daemon(
@@ -130,11 +112,15 @@ class SecretTests(AuthTestCase):
         answers.append(("400", r))
 
         # The provider's key at work: the upstream fails, the daemon reports it.
-        for provider in ("recorded", "unreachable"):
+        # The fake's 401 quotes the key: a 502 whose message has it scrubbed.
+        # Nothing listens for "unreachable": 503.
+        expected = {"recorded": (502, "upstream_error"), "unreachable": (503, "unavailable")}
+        for provider, (status, code) in expected.items():
             sid = alice.create_session(provider=provider)["id"]
             r = alice.send(sid, "hello")
-            self.assertGreaterEqual(r.status, 500, r)
-            self.assertIn("application/json", r.content_type, r)
+            self.assertError(r, status, code)
+            if provider == "recorded":
+                self.assertIn("Incorrect API key provided: ***", r.json["error"]["message"], r)
             answers.append(("send via %s" % provider, r))
             stream = alice.stream("/v1/sessions/%s/messages" % sid, {"content": "again", "stream": True})
             if isinstance(stream, swh_harness.SSEStream):  # the error comes as an event
@@ -142,16 +128,24 @@ class SecretTests(AuthTestCase):
                 raw = "\n".join(stream.raw_lines)
                 self.assertIn("error", events, raw)
             else:  # or as an error answer before the stream started
-                self.assertGreaterEqual(stream.status, 500, stream)
+                self.assertError(stream, status, code)
                 raw = stream.raw
             answers.append(("streamed send via %s" % provider, raw))
             r = alice.post("/v1/chat/completions",
                            {"model": provider, "messages": [{"role": "user", "content": "hi"}]})
-            self.assertGreaterEqual(r.status, 500, r)
+            self.assertError(r, status, code)
             answers.append(("chat completion via %s" % provider, r))
-        self.assertEqual(self.upstream.authorizations[:1], ["Bearer " + UPSTREAM_KEY],
-                         "the provider did not send the key from %s; the leak checks would prove nothing"
-                         % UPSTREAM_ENV)
+        # Every provider call reached the fake with the key from UPSTREAM_ENV
+        # (and the fake's 401 quoted it back), else the leak checks would
+        # prove nothing: one send, one streamed send, one chat completion.
+        with self.upstream.state.lock:
+            calls = [r for r in self.upstream.state.requests if r["path"] == "/v1/chat/completions"]
+        self.assertEqual(len(calls), 3, [(r["path"], r["scenario"]) for r in calls])
+        for call in calls:
+            self.assertEqual(call["headers"].get("authorization"), "Bearer " + UPSTREAM_KEY,
+                             "the provider did not send the key from %s" % UPSTREAM_ENV)
+            self.assertEqual(call["scenario"], "401", call)
+            self.assertEqual(call["body"]["model"], REFUSING_MODEL, call)
 
         # What admins can read about the configuration.
         for path in ("/v1/plugins", "/v1/providers", "/v1/providers/recorded", "/metrics", "/healthz"):

@@ -18,6 +18,12 @@
 #include <set>
 #include <thread>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
 using namespace swh;
 using loader::PluginError;
 using loader::StorageInstance;
@@ -410,28 +416,78 @@ TEST_CASE("postgres: reopening runs no migration twice and keeps the data") {
     CHECK(b->health_check()["schema_version"] == 1);
 }
 
-TEST_CASE("redis: sessions expire after ttl_seconds without activity; activity refreshes the TTL") {
+namespace {
+
+// One command to the test's Redis server in the inline protocol, e.g.
+// "PEXPIRETIME swhttl:{id}:session"; the integer reply.
+long long redis_integer(const std::string &command) {
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    REQUIRE(fd >= 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(backend().server->port()));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{10, 0}; // only so a broken server cannot hang the test
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    std::string reply;
+    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) {
+        const std::string line = command + "\r\n";
+        if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size())) {
+            char c;
+            while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
+                reply.push_back(c);
+        }
+    }
+    ::close(fd);
+    INFO(command << " -> " << reply);
+    REQUIRE(reply.size() > 1);
+    REQUIRE(reply[0] == ':');
+    return std::stoll(reply.substr(1));
+}
+
+} // namespace
+
+TEST_CASE("redis: activity refreshes a session's TTL") {
     if (backend().kind != "redis") return;
-    auto store = open_store({{"ttl_seconds", 1}, {"key_prefix", "swhttl:"}});
+    // Proved on the expiry times Redis keeps (PEXPIRETIME, absolute ms), so
+    // nothing races with the clock: `idle` is written last after `busy` was
+    // created, then `busy` gets a message. Without a refresh busy's keys
+    // would expire before idle's (they were set earlier); refreshed, after.
+    auto store = open_store({{"ttl_seconds", 3600}, {"key_prefix", "swhttl:"}});
     Session idle = make_session("u-" + new_uuid()), busy = make_session("u-" + new_uuid());
-    store->create_session(idle);
     store->create_session(busy);
+    store->create_session(idle);
     store->add_message(make_message(idle, "user", "hello", now_us()));
-    std::this_thread::sleep_for(std::chrono::milliseconds(600));
-    store->add_message(make_message(busy, "user", "still here", now_us())); // refreshes busy's TTL
-    std::this_thread::sleep_for(std::chrono::milliseconds(600));
-    // 1.2 s after creation: busy was written 0.6 s ago, idle 1.2 s ago
-    CHECK(store->get_session(busy.id));
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-    while (store->get_session(busy.id) && std::chrono::steady_clock::now() < deadline)
+    const auto key = [](const Session &s, const char *suffix) { return "swhttl:{" + s.id + "}:" + suffix; };
+    const long long idle_expiry = redis_integer("PEXPIRETIME " + key(idle, "session"));
+    CHECK(idle_expiry > 0); // -1: no TTL at all
+    CHECK(redis_integer("PEXPIRETIME " + key(busy, "session")) <= idle_expiry);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20)); // a later millisecond for the refresh
+    store->add_message(make_message(busy, "user", "still here", now_us()));
+    for (const char *suffix : {"session", "messages", "ids"}) {
+        INFO(suffix);
+        CHECK(redis_integer("PEXPIRETIME " + key(busy, suffix)) > idle_expiry);
+    }
+    CHECK(redis_integer("PEXPIRETIME " + key(idle, "session")) == idle_expiry); // untouched
+}
+
+TEST_CASE("redis: sessions expire after ttl_seconds without activity") {
+    if (backend().kind != "redis") return;
+    auto store = open_store({{"ttl_seconds", 1}, {"key_prefix", "swhttl1:"}});
+    Session idle = make_session("u-" + new_uuid());
+    store->create_session(idle);
+    store->add_message(make_message(idle, "user", "hello", now_us()));
+    // Redis expires it about 1 s after that write; the bound only keeps a
+    // store that never expires anything from hanging the test.
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (store->get_session(idle.id) && std::chrono::steady_clock::now() < deadline)
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     CHECK_FALSE(store->get_session(idle.id));
-    CHECK_FALSE(store->get_session(busy.id));
     MessageQuery q;
     q.session_id = idle.id;
     CHECK(status_of([&] { store->get_messages(q); }) == SWH_E_NOT_FOUND);
     SessionFilter f;
-    f.user_id = busy.user_id;
+    f.user_id = idle.user_id;
     CHECK(store->list_sessions(f).empty()); // stale index entries are dropped
 }
 

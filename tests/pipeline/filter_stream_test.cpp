@@ -66,7 +66,7 @@ TEST_CASE("case-insensitive words keep the original text around matches") {
     check_all_splits(Filter(o), "DARN it, darn IT, Darned", "*** it, *** IT, ***ed");
 }
 
-TEST_CASE("longest match wins at the same start; per-pattern replacements") {
+TEST_CASE("longest match wins at the same start, and per-pattern replacements") {
     Options o;
     o.blocked_words = {"foo", "foo bar"};
     o.replacements = {{"foo", "<f>"}};

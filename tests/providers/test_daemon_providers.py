@@ -253,7 +253,9 @@ class ProviderDaemonBase(DaemonTestCase):
         s = self.session()
         text = "[fake:401] who am i"
         r = self.client.send(s["id"], text)
-        self.assertIn(r.status, (502, 503, 500), r)
+        # The upstream refused the key: the provider failed (502), it is not
+        # the client's fault (4xx) nor a bug of ours (500, docs/http-api.md).
+        self.assertError(r, 502, "upstream_error")
         self.assertNoKey(r.raw.decode("utf-8", "replace"), "the error body")
         self.assertIn("***", r.json["error"]["message"], "the key in the upstream's message was not scrubbed")
         self.assertOnlyUserStored(s["id"], text)
@@ -262,15 +264,17 @@ class ProviderDaemonBase(DaemonTestCase):
         r = self.client.get("/v1/plugins")
         self.assertEqual(r.status, 200, r)
         self.assertNoKey(r.raw.decode("utf-8", "replace"), "/v1/plugins")
-        r = self.client.get("/v1/providers/%s" % self.provider)
-        if r.status == 200:  # the admin route of issue 7 (host side)
+        for path in ("/v1/providers", "/v1/providers/%s" % self.provider):
+            r = self.client.get(path)
+            self.assertEqual(r.status, 200, r)
             text = r.raw.decode("utf-8", "replace")
-            self.assertNoKey(text, "/v1/providers/%s" % self.provider)
-            self.assertIn(self.key_env, text)
-        # provoke some failures, then read the log
+            self.assertNoKey(text, path)
+            self.assertIn(self.key_env, text)  # it names where the key comes from, not the key
+        # provoke some failures (the 401 quotes the key), then read the log
         s = self.session()
-        self.client.send(s["id"], "[fake:401] x")
-        self.client.send(s["id"], "[fake:garbage] x")
+        self.assertError(self.client.send(s["id"], "[fake:401] x"), 502, "upstream_error")
+        self.assertError(self.client.send(s["id"], "[fake:garbage] x"), 502, "upstream_error")
+        self.assertEqual(self.sent_key(self.requests()[0]), self.key)  # the key did go upstream
         self.assertNoKey(self.daemon.log(), "the daemon log")
 
 

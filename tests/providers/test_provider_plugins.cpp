@@ -232,7 +232,7 @@ TEST_CASE("assistant_prefix: the reply continues after the partial answer") {
     }
 }
 
-TEST_CASE("retries: 429 with Retry-After is waited for; exhausted retries report retry_after") {
+TEST_CASE("retries: 429 with Retry-After is waited for, and exhausted retries report retry_after") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config({{"retries", 2}}));
     f.say("[fake:429x1:1] again");
@@ -314,26 +314,51 @@ TEST_CASE("a refused connection is retried, then UNAVAILABLE") {
     CHECK(c.error.find("openai: ") == 0);
 }
 
-TEST_CASE("cancel stops a streaming call; a client that stops reading cancels too") {
+// How the fake upstream's answer to the only request it recorded ended:
+// "answered" (all of it was written), "client_closed" (a write failed: the
+// caller hung up first), "cut". Waits for it: the fake records the outcome
+// once its handler is done; `bound` only keeps a broken run from hanging.
+std::string outcome_of_only_request(test::FakeUpstream &fake,
+                                    std::chrono::seconds bound = std::chrono::seconds(60)) {
+    const auto deadline = std::chrono::steady_clock::now() + bound;
+    Json reqs;
+    do {
+        reqs = fake.requests();
+        if (reqs.size() == 1 && reqs[0]["outcome"].is_string()) return reqs[0]["outcome"];
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    } while (std::chrono::steady_clock::now() < deadline);
+    return "(none after " + std::to_string(bound.count()) + " s: " + reqs.dump() + ")";
+}
+
+TEST_CASE("cancel stops a streaming call, and a client that stops reading cancels too") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
-    f.say("[fake:slowchunks:300] one two three four five six seven eight");
+    // "You said: " and 23 words, 300 ms apart: about 7 s for the whole answer.
+    f.say("[fake:slowchunks:300] one two three four five six seven eight nine ten eleven twelve thirteen "
+          "fourteen fifteen sixteen seventeen eighteen nineteen twenty twenty-one twenty-two twenty-three");
     f.request.stream = true;
     Collected c;
-    auto t0 = std::chrono::steady_clock::now();
     uint64_t id = p.start(f.request, c.callbacks());
-    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+    while (c.text().empty() && std::chrono::steady_clock::now() < deadline) // the stream is under way
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE_FALSE(c.text().empty());
     p.cancel(id);
     REQUIRE(c.wait());
     CHECK(c.status == SWH_E_CANCELLED);
-    CHECK(std::chrono::steady_clock::now() - t0 < std::chrono::milliseconds(2000));
-    CHECK(c.chunks.size() < 8);
+    // The proof is at the upstream: the connection was closed while the fake
+    // still had text to send. Had the call read on, the fake would finish
+    // its answer ("answered").
+    CHECK(outcome_of_only_request(f.fake) == "client_closed");
+    CHECK(c.chunks.size() < 25);
 
+    f.fake.reset();
     Collected reader;
     reader.stop_after = 2; // on_chunk returns false on the second piece
     run(p, f.request, reader);
     CHECK(reader.status == SWH_E_CANCELLED);
     CHECK(reader.chunks.size() == 2);
+    CHECK(outcome_of_only_request(f.fake) == "client_closed");
 }
 
 TEST_CASE("max_concurrent queues calls beyond the limit") {

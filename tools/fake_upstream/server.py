@@ -55,7 +55,12 @@ Test helpers (not vendor API):
   GET    /__requests         every request received, oldest first, as JSON:
                              {"requests":[{"seq","method","path","query","headers"
                              (lower-case names),"body" (parsed JSON or text),
-                             "scenario","time"}]}
+                             "scenario","time","outcome"}]}
+                             outcome: null while the answer is being sent, then
+                             "answered" (all of it was written), "cut" (the
+                             scenario dropped the connection) or "client_closed"
+                             (a write failed: the client hung up before the
+                             end, e.g. a gateway cancelling a stream)
   DELETE /__requests         forget recorded requests and the xN counters
   GET    /__health           {"ok":true}
 
@@ -121,6 +126,11 @@ class State:
             n = self.counters.get(key, 0)
             self.counters[key] = n + 1
             return n
+
+    def finish(self, entry, outcome):
+        """How the answer to a recorded request ended (its "outcome")."""
+        with self.lock:
+            entry["outcome"] = outcome
 
     def reset(self):
         with self.lock:
@@ -334,9 +344,12 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
+    _was_cut = False
+
     def _cut(self):
         """Drop the connection at once (no terminating chunk, no FIN dance)."""
         self.close_connection = True
+        self._was_cut = True
         try:
             self.wfile.flush()
         except OSError:
@@ -380,6 +393,7 @@ class Handler(BaseHTTPRequestHandler):
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
         entry = {
+            "outcome": None,
             "method": method,
             "path": path,
             "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
@@ -415,6 +429,16 @@ class Handler(BaseHTTPRequestHandler):
                                                        "type": "invalid_request_error", "param": None,
                                                        "code": "unknown_url"}})
             return self._send_json(404, {"error": "not found"})
+        try:
+            self._answer(vendor, body, scenario, path)
+        except (ConnectionError, OSError):
+            # A write failed: the client (the gateway) closed the connection
+            # before the whole answer was sent, e.g. because it cancelled.
+            self.state.finish(entry, "client_closed")
+            raise
+        self.state.finish(entry, "cut" if self._was_cut else "answered")
+
+    def _answer(self, vendor, body, scenario, path):
         if not isinstance(body, dict):
             return self._error(vendor, 400, "invalid_request_error",
                                "We could not parse the JSON body of your request.")
