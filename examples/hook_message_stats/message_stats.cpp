@@ -8,10 +8,17 @@
 
 namespace {
 
+// The settings, and the schema rows that declare each key once and fill it.
+struct Settings {
+    std::string metric_prefix = "message_stats";
+};
+
+constexpr auto kSchema = swh::cpp::schema(swh::cpp::setting<&Settings::metric_prefix>(
+    "metric_prefix", "\"message_stats\"", "Prefix of the metric names"));
+
 class MessageStats {
   public:
-    MessageStats(swh::cpp::Host host, const swh::cpp::Config &config)
-        : prefix_(config.get<std::string>("metric_prefix")) {
+    MessageStats(swh::cpp::Host host, const Settings &settings) : prefix_(settings.metric_prefix) {
         if (prefix_.empty()) throw swh::cpp::Failure(SWH_E_INVALID, "metric_prefix must not be empty");
         host.info("message_stats: counting into " + prefix_ + "_*");
     }
@@ -35,10 +42,6 @@ class MessageStats {
     std::mutex mutex_;
     uint64_t sessions_ = 0;
     std::map<std::string, uint64_t> by_role_;
-};
-
-constexpr swh_config_field kSchema[] = {
-    swh::cpp::field("metric_prefix", SWH_CFG_STRING, "\"message_stats\"", "Prefix of the metric names"),
 };
 
 } // namespace

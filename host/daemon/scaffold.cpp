@@ -137,10 +137,18 @@ constexpr std::string_view kMiddlewareCpp =
 
 namespace {
 
+// Each config key is declared once: the row gives key, default and
+// description and names the member it fills; the type follows the member.
+struct Settings {
+    std::vector<std::string> blocked_words;
+};
+
+constexpr auto kSchema = swh::cpp::schema(swh::cpp::setting<&Settings::blocked_words>(
+    "blocked_words", "[]", "Reject user messages containing any of these words"));
+
 class Plugin {
   public:
-    Plugin(swh::cpp::Host host, const swh::cpp::Config &config)
-        : words_(config.get<std::vector<std::string>>("blocked_words")) {
+    Plugin(swh::cpp::Host host, const Settings &settings) : words_(settings.blocked_words) {
         host.info("@NAME@: " + std::to_string(words_.size()) + " blocked words");
     }
     uint32_t stages() const { return SWH_STAGE_USER; }
@@ -152,10 +160,6 @@ class Plugin {
 
   private:
     std::vector<std::string> words_;
-};
-
-constexpr swh_config_field kSchema[] = {
-    swh::cpp::field("blocked_words", SWH_CFG_STRING_LIST, "[]", "Reject user messages containing any of these words"),
 };
 
 } // namespace
@@ -174,9 +178,18 @@ constexpr std::string_view kHookCpp =
 
 namespace {
 
+// Each config key is declared once: the row gives key, default and
+// description and names the member it fills; the type follows the member.
+struct Settings {
+    std::string metric = "@NAME@_messages_total";
+};
+
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&Settings::metric>("metric", "\"@NAME@_messages_total\"", "Metric name"));
+
 class Plugin {
   public:
-    Plugin(swh::cpp::Host, const swh::cpp::Config &config) : metric_(config.get<std::string>("metric")) {}
+    Plugin(swh::cpp::Host, const Settings &settings) : metric_(settings.metric) {}
     uint32_t events() const { return SWH_EVENT_MESSAGE_SENT; }
     void on_event(const swh::cpp::Event &event) { // [serial]
         std::lock_guard lock(mutex_);
@@ -193,10 +206,6 @@ class Plugin {
     std::string metric_;
     std::mutex mutex_;
     std::map<std::string, uint64_t> counts_;
-};
-
-constexpr swh_config_field kSchema[] = {
-    swh::cpp::field("metric", SWH_CFG_STRING, "\"@NAME@_messages_total\"", "Metric name"),
 };
 
 } // namespace

@@ -1,25 +1,12 @@
 #include "hooks/hook_bus.hpp"
 
+#include <swarmhost/cpp/names.hpp>
+
 #include <spdlog/spdlog.h>
 
 namespace swh {
 
-const char *event_name(uint32_t type) {
-    switch (type) {
-    case SWH_EVENT_SESSION_CREATED:
-        return "session_created";
-    case SWH_EVENT_MESSAGE_SENT:
-        return "message_sent";
-    case SWH_EVENT_SESSION_ARCHIVED:
-        return "session_archived";
-    case SWH_EVENT_SESSION_DELETED:
-        return "session_deleted";
-    case SWH_EVENT_PROVIDER_ERROR:
-        return "provider_error";
-    default:
-        return "unknown";
-    }
-}
+using cpp::event_name;
 
 struct HookBus::Lane {
     std::unique_ptr<loader::HookInstance> hook;

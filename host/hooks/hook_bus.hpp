@@ -24,8 +24,6 @@ struct HookEvent {
     Json details = Json::object();
 };
 
-const char *event_name(uint32_t type); // "session_created", ...
-
 struct HookStats {
     std::string name;
     uint64_t delivered = 0, failed = 0, dropped = 0;

@@ -4,6 +4,8 @@
 #include "loader/collectors.hpp"
 #include "util/fatal_signal_note.hpp"
 
+#include <swarmhost/cpp/names.hpp>
+
 #include <algorithm>
 #include <cstring>
 #include <spdlog/spdlog.h>
@@ -18,38 +20,7 @@ using detail::table_of;
 
 namespace {
 
-const char *status_name(swh_status status) {
-    switch (status) {
-    case SWH_OK:
-        return "ok";
-    case SWH_E_INVALID:
-        return "invalid";
-    case SWH_E_NOT_FOUND:
-        return "not_found";
-    case SWH_E_CONFLICT:
-        return "conflict";
-    case SWH_E_UNAVAILABLE:
-        return "unavailable";
-    case SWH_E_TIMEOUT:
-        return "timeout";
-    case SWH_E_UNSUPPORTED:
-        return "unsupported";
-    case SWH_E_REJECTED:
-        return "rejected";
-    case SWH_E_INTERNAL:
-        return "internal";
-    case SWH_E_CANCELLED:
-        return "cancelled";
-    case SWH_E_RATE_LIMITED:
-        return "rate_limited";
-    case SWH_E_UPSTREAM:
-        return "upstream";
-    case SWH_E_PERMISSION:
-        return "permission";
-    default:
-        return "out-of-range";
-    }
-}
+using cpp::status_name;
 
 } // namespace
 

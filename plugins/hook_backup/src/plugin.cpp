@@ -1,10 +1,9 @@
-// ABI glue and logic of the "backup" lifecycle hook: a full JSON snapshot of a
+// The "backup" lifecycle hook: a full JSON snapshot of a
 // session (the row and every message, read through host->read_session) written
 // to a folder on configurable triggers (created, every N messages, archived),
 // atomically: temp file in the same folder, fsync, rename, fsync the folder.
-#include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/plugin.hpp>
 #include <swarmhost/cpp/time.hpp>
-#include <swarmhost/hook.h>
 
 #include <nlohmann/json.hpp>
 
@@ -22,36 +21,42 @@
 namespace {
 
 using swh::cpp::iso8601;
-using swh::edge::ErrorSlot;
-using swh::edge::Failure;
-using swh::edge::guarded;
-using swh::edge::HostLog;
-using swh::edge::to_str;
-using swh::edge::view;
+using swh::cpp::Failure;
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
-Json read_config(const swh_host_api *host, const swh_config *cfg) {
-    if (!SWH_HAS_MEMBER(host, swh_host_api, config_json) || host->config_json == nullptr)
-        throw Failure(SWH_E_INVALID, "backup: the host offers no config_json");
-    swh_str text{nullptr, 0};
-    if (host->config_json(host->host_ctx, cfg, &text) != SWH_OK)
-        throw Failure(SWH_E_INVALID, "backup: config_json failed");
-    Json config = Json::parse(view(text, "config"), nullptr, false);
-    if (!config.is_object()) throw Failure(SWH_E_INVALID, "backup: config is not a JSON object");
-    return config;
+struct Settings {
+    std::string dir;
+    std::vector<std::string> triggers = {"archived", "every_10_messages"};
+    bool keep_history = false;
+    bool fsync = true;
+    bool pretty = false;
+};
+
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&Settings::dir>("dir", nullptr, "Folder for the snapshots (created if missing)", true),
+    swh::cpp::setting<&Settings::triggers>(
+        "triggers", "[\"archived\",\"every_10_messages\"]",
+        "When to snapshot: \"created\", \"archived\", \"every_<N>_messages\" (user and assistant messages "
+        "count)"),
+    swh::cpp::setting<&Settings::keep_history>(
+        "keep_history", "false",
+        "false: one file <dir>/<session id>.json, replaced each time; true: <dir>/<session id>/<time "
+        "us>-<trigger>.json"),
+    swh::cpp::setting<&Settings::fsync>(
+        "fsync", "true", "fsync the file before the rename and the folder after it (durable against power loss)"),
+    swh::cpp::setting<&Settings::pretty>("pretty", "false", "Indent the JSON (2 spaces)"));
+
+std::string text_of(std::string_view s) {
+    return std::string(s);
 }
 
-std::string text_of(swh_str s) {
-    return s.ptr == nullptr ? std::string() : std::string(s.ptr, s.len);
-}
-
-Json json_of(swh_str s) {
-    Json j = Json::parse(text_of(s), nullptr, false);
+Json json_of(std::string_view s) {
+    Json j = Json::parse(s, nullptr, false);
     return j.is_discarded() ? Json::object() : j;
 }
 
-Json session_json(const swh_session &s) {
+Json session_json(const swh::cpp::Session &s) {
     return {{"id", text_of(s.id)},
             {"user_id", text_of(s.user_id)},
             {"provider", text_of(s.provider)},
@@ -66,7 +71,7 @@ Json session_json(const swh_session &s) {
             {"metadata", json_of(s.metadata_json)}};
 }
 
-Json message_json(const swh_message &m) {
+Json message_json(const swh::cpp::Message &m) {
     return {{"id", text_of(m.id)},
             {"session_id", text_of(m.session_id)},
             {"role", text_of(m.role)},
@@ -148,13 +153,12 @@ struct Collected {
 
 class Backup {
   public:
-    Backup(const swh_host_api *host, const Json &config) : host_(host), log_(host) {
-        if (!(SWH_HAS_MEMBER(host, swh_host_api, read_session) && host->read_session))
+    Backup(swh::cpp::Host host, const Settings &config) : host_(host.raw()), log_(host) {
+        if (!(SWH_HAS_MEMBER(host_, swh_host_api, read_session) && host_->read_session))
             throw Failure(SWH_E_INVALID, "backup: the host offers no read_session");
-        dir_ = config.at("dir").get<std::string>();
+        dir_ = config.dir;
         if (dir_.empty()) throw Failure(SWH_E_INVALID, "backup: dir must not be empty");
-        for (const auto &item : config.at("triggers")) {
-            const std::string trigger = item.get<std::string>();
+        for (const std::string &trigger : config.triggers) {
             if (trigger == "created")
                 on_created_ = true;
             else if (trigger == "archived")
@@ -163,9 +167,9 @@ class Backup {
                 throw Failure(SWH_E_INVALID, "backup: unknown trigger '" + trigger +
                                                  "' (created, archived, every_<N>_messages with N >= 1)");
         }
-        keep_history_ = config.at("keep_history").get<bool>();
-        sync_ = config.at("fsync").get<bool>();
-        pretty_ = config.at("pretty").get<bool>();
+        keep_history_ = config.keep_history;
+        sync_ = config.fsync;
+        pretty_ = config.pretty;
         std::error_code ec;
         fs::create_directories(dir_, ec);
         if (ec || !fs::is_directory(dir_))
@@ -183,11 +187,11 @@ class Backup {
     }
 
     // [serial]: the host never calls this concurrently for one instance.
-    void on_event(const swh_event &event) {
-        const std::string id = text_of(event.session->id);
+    void on_event(const swh::cpp::Event &event) {
+        const std::string id = text_of(event.session.id);
         switch (event.type) {
         case SWH_EVENT_SESSION_CREATED:
-            if (on_created_) snapshot(id, "created", event.time, event.session);
+            if (on_created_) snapshot(id, "created", event.time, &event.session);
             break;
         case SWH_EVENT_MESSAGE_SENT: {
             if (every_ == 0) break;
@@ -207,7 +211,7 @@ class Backup {
         }
     }
 
-    std::string render() const {
+    std::string render_metrics() const {
         std::lock_guard lock(stats_mutex_);
         std::string out = "# HELP swarmhost_backup_snapshots_total Session snapshots written, per trigger\n"
                           "# TYPE swarmhost_backup_snapshots_total counter\n";
@@ -238,7 +242,7 @@ class Backup {
     }
 
     void snapshot(const std::string &session_id, const std::string &trigger, int64_t when,
-                  const swh_session *fallback = nullptr) {
+                  const swh::cpp::Session *fallback = nullptr) {
         try {
             Collected c;
             swh_result_sink sink{};
@@ -247,7 +251,7 @@ class Backup {
             sink.session = [](void *ctx, const swh_session *s) noexcept -> swh_status {
                 try {
                     auto &col = *static_cast<Collected *>(ctx);
-                    col.session = session_json(*s);
+                    col.session = session_json(swh::cpp::Session::from(s));
                     col.have_session = true;
                     return SWH_OK;
                 } catch (...) {
@@ -256,13 +260,13 @@ class Backup {
             };
             sink.message = [](void *ctx, const swh_message *m) noexcept -> swh_status {
                 try {
-                    static_cast<Collected *>(ctx)->messages.push_back(message_json(*m));
+                    static_cast<Collected *>(ctx)->messages.push_back(message_json(swh::cpp::Message::from(m)));
                     return SWH_OK;
                 } catch (...) {
                     return SWH_E_INTERNAL;
                 }
             };
-            swh_status status = host_->read_session(host_->host_ctx, to_str(session_id), &sink);
+            swh_status status = host_->read_session(host_->host_ctx, swh::cpp::str(session_id), &sink);
             if (status == SWH_E_NOT_FOUND && fallback != nullptr) {
                 // Deleted before this hook got to it (hooks run behind the
                 // request path): keep the row as the event carried it.
@@ -291,8 +295,7 @@ class Backup {
                 target = dir_ / (safe_name(session_id) + ".json");
             }
             atomic_write(target, text, sync_, ++serial_);
-            log_(SWH_LOG_DEBUG,
-                 "session " + session_id + " backed up to " + target.string() + " (" + trigger + ")");
+            log_.debug("session " + session_id + " backed up to " + target.string() + " (" + trigger + ")");
             std::lock_guard lock(stats_mutex_);
             ++written_[trigger];
         } catch (...) {
@@ -305,7 +308,7 @@ class Backup {
     }
 
     const swh_host_api *host_;
-    HostLog log_;
+    swh::cpp::Host log_;
     fs::path dir_;
     bool on_created_ = false, on_archived_ = false, keep_history_ = false, sync_ = true, pretty_ = false;
     uint64_t every_ = 0, serial_ = 0;
@@ -315,99 +318,9 @@ class Backup {
     uint64_t failures_ = 0;
 };
 
-struct Instance {
-    ErrorSlot errors;
-    std::unique_ptr<Backup> impl;
-};
-
-template <class Body> swh_status call(void *handle, Body &&body) noexcept {
-    if (handle == nullptr) return SWH_E_INVALID;
-    auto &instance = *static_cast<Instance *>(handle);
-    return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.impl) throw Failure(SWH_E_INVALID, "backup: instance was not created successfully");
-        return body(*instance.impl);
-    });
-}
-
-swh_status b_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
-    if (out_handle == nullptr) return SWH_E_INVALID;
-    Instance *instance = new (std::nothrow) Instance();
-    *out_handle = instance;
-    if (instance == nullptr) return SWH_E_INTERNAL;
-    return guarded(instance->errors, [&]() -> swh_status {
-        if (host == nullptr) throw Failure(SWH_E_INVALID, "backup: host table is NULL");
-        instance->impl = std::make_unique<Backup>(host, read_config(host, cfg));
-        return SWH_OK;
-    });
-}
-
-void b_destroy(void *handle) noexcept {
-    delete static_cast<Instance *>(handle);
-}
-
-const char *b_last_error(void *handle) noexcept {
-    return handle == nullptr ? "" : static_cast<Instance *>(handle)->errors.get();
-}
-
-uint32_t b_events(void *handle) noexcept {
-    auto *instance = static_cast<Instance *>(handle);
-    return instance != nullptr && instance->impl ? instance->impl->events() : 0;
-}
-
-swh_status b_on_event(void *handle, const swh_event *event) noexcept {
-    return call(handle, [&](Backup &b) -> swh_status {
-        if (!SWH_HAS_MEMBER(event, swh_event, details_json) ||
-            !SWH_HAS_MEMBER(event->session, swh_session, id))
-            throw Failure(SWH_E_INVALID, "backup: event is NULL or too small");
-        b.on_event(*event);
-        return SWH_OK;
-    });
-}
-
-swh_status b_render_metrics(void *handle, const swh_result_sink *sink) noexcept {
-    return call(handle, [&](Backup &b) -> swh_status {
-        if (!SWH_HAS_MEMBER(sink, swh_result_sink, json) || !sink->json)
-            throw Failure(SWH_E_INVALID, "backup: sink without json callback");
-        const std::string text = b.render();
-        return sink->json(sink->ctx, to_str(text));
-    });
-}
-
-constexpr swh_config_field kConfigSchema[] = {
-    {sizeof(swh_config_field), "dir", SWH_CFG_STRING, 1, nullptr,
-     "Folder for the snapshots (created if missing)"},
-    {sizeof(swh_config_field), "triggers", SWH_CFG_STRING_LIST, 0, "[\"archived\",\"every_10_messages\"]",
-     "When to snapshot: \"created\", \"archived\", \"every_<N>_messages\" (user and assistant messages "
-     "count)"},
-    {sizeof(swh_config_field), "keep_history", SWH_CFG_BOOL, 0, "false",
-     "false: one file <dir>/<session id>.json, replaced each time; true: <dir>/<session id>/<time "
-     "us>-<trigger>.json"},
-    {sizeof(swh_config_field), "fsync", SWH_CFG_BOOL, 0, "true",
-     "fsync the file before the rename and the folder after it (durable against power loss)"},
-    {sizeof(swh_config_field), "pretty", SWH_CFG_BOOL, 0, "false", "Indent the JSON (2 spaces)"},
-};
-
-constexpr swh_hook_v1 kTable = {
-    sizeof(swh_hook_v1), b_create, b_destroy, b_last_error, b_events, b_on_event, b_render_metrics,
-};
-
-constexpr swh_plugin_descriptor kDescriptor = {
-    sizeof(swh_plugin_descriptor),
-    SWH_ABI_VERSION_MAJOR,
-    SWH_ABI_VERSION_MINOR,
-    "backup",
-    "0.1.0",
-    "Full JSON snapshots of sessions to a folder on created / every N messages / archived, written "
-    "atomically",
-    SWH_KIND_HOOK,
-    SWH_IFACE_HOOK_V1,
-    kConfigSchema,
-    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
-    &kTable,
-};
-
 } // namespace
 
-extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
-    return &kDescriptor;
-}
+SWH_CPP_HOOK(Backup, "backup", "0.1.0",
+             "Full JSON snapshots of sessions to a folder on created / every N messages / archived, written "
+             "atomically",
+             kSchema)

@@ -1,10 +1,10 @@
-// ABI glue and logic of the "metrics" lifecycle hook: counters and histograms
+// The "metrics" lifecycle hook: counters and histograms
 // over session events (sessions created per provider, messages per role,
 // message length, response time, token usage, session duration), rendered in
 // the Prometheus text format on the daemon's GET /metrics; replies slower than
 // a threshold are logged as alerts.
-#include <swarmhost/cpp/edge.hpp>
-#include <swarmhost/hook.h>
+#include <swarmhost/cpp/json_config.hpp>
+#include <swarmhost/cpp/plugin.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -18,31 +18,29 @@
 
 namespace {
 
-using swh::edge::ErrorSlot;
-using swh::edge::Failure;
-using swh::edge::guarded;
-using swh::edge::HostLog;
-using swh::edge::to_str;
-using swh::edge::view;
+using swh::cpp::Failure;
 using Json = nlohmann::json;
 
-Json read_config(const swh_host_api *host, const swh_config *cfg) {
-    if (!SWH_HAS_MEMBER(host, swh_host_api, config_json) || host->config_json == nullptr)
-        throw Failure(SWH_E_INVALID, "metrics: the host offers no config_json");
-    swh_str text{nullptr, 0};
-    if (host->config_json(host->host_ctx, cfg, &text) != SWH_OK)
-        throw Failure(SWH_E_INVALID, "metrics: config_json failed");
-    Json config = Json::parse(view(text, "config"), nullptr, false);
-    if (!config.is_object()) throw Failure(SWH_E_INVALID, "metrics: config is not a JSON object");
-    return config;
-}
+struct Settings {
+    std::string prefix = "swarmhost_";
+    double slow_response_ms = 5000;
+    Json buckets = Json::object();
+};
 
-std::string text_of(swh_str s) {
-    return s.ptr == nullptr ? std::string() : std::string(s.ptr, s.len);
-}
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&Settings::prefix>(
+        "prefix", "\"swarmhost_\"",
+        "Prefix of every metric name ([a-zA-Z0-9_:]); give each metrics instance its own"),
+    swh::cpp::setting<&Settings::slow_response_ms>(
+        "slow_response_ms", "5000",
+        "Replies slower than this (metadata.response_time_ms) are logged as an alert and counted"),
+    swh::cpp::setting<&Settings::buckets>(
+        "buckets", "{}",
+        "Histogram upper bounds, ascending, per histogram: {message_length, response_time_ms, token_usage, "
+        "session_duration_seconds: [numbers]}; absent keys keep the defaults"));
 
-Json json_of(swh_str s) {
-    Json j = Json::parse(text_of(s), nullptr, false);
+Json json_of(std::string_view text) {
+    Json j = Json::parse(text, nullptr, false);
     return j.is_object() ? j : Json::object();
 }
 
@@ -124,14 +122,14 @@ std::vector<double> bounds_of(const Json &buckets, const char *key, std::vector<
 
 class Metrics {
   public:
-    Metrics(const swh_host_api *host, const Json &config) : log_(host) {
-        prefix_ = config.at("prefix").get<std::string>();
+    Metrics(swh::cpp::Host host, const Settings &config) : host_(host) {
+        prefix_ = config.prefix;
         for (char c : prefix_)
             if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
                   c == ':'))
                 throw Failure(SWH_E_INVALID, "metrics: prefix may only hold [a-zA-Z0-9_:]");
-        slow_ms_ = config.at("slow_response_ms").get<double>();
-        const Json &buckets = config.at("buckets");
+        slow_ms_ = config.slow_response_ms;
+        const Json &buckets = config.buckets;
         for (const auto &[key, value] : buckets.items()) {
             (void)value;
             if (key != "message_length" && key != "response_time_ms" && key != "token_usage" &&
@@ -150,12 +148,17 @@ class Metrics {
             bounds_of(buckets, "session_duration_seconds", {1, 10, 60, 300, 900, 1800, 3600, 14400, 86400}));
     }
 
-    void on_event(const swh_event &event) {
-        const swh_session &s = *event.session;
+    uint32_t events() const {
+        return SWH_EVENT_SESSION_CREATED | SWH_EVENT_MESSAGE_SENT | SWH_EVENT_SESSION_ARCHIVED |
+               SWH_EVENT_SESSION_DELETED | SWH_EVENT_PROVIDER_ERROR;
+    }
+
+    void on_event(const swh::cpp::Event &event) {
+        const swh::cpp::Session &s = event.session;
         std::lock_guard lock(mutex_);
         switch (event.type) {
         case SWH_EVENT_SESSION_CREATED:
-            ++created_[text_of(s.provider)];
+            ++created_[std::string(s.provider)];
             break;
         case SWH_EVENT_SESSION_ARCHIVED: {
             ++archived_;
@@ -167,17 +170,17 @@ class Metrics {
             ++deleted_;
             break;
         case SWH_EVENT_PROVIDER_ERROR:
-            ++provider_errors_[text_of(s.provider)];
+            ++provider_errors_[std::string(s.provider)];
             break;
         case SWH_EVENT_MESSAGE_SENT:
-            if (event.message != nullptr) message(event, *event.message);
+            if (event.message) message(event, *event.message);
             break;
         default:
             break;
         }
     }
 
-    std::string render() const {
+    std::string render_metrics() const {
         std::lock_guard lock(mutex_);
         std::string out;
         const std::string p = prefix_;
@@ -229,12 +232,12 @@ class Metrics {
     }
 
     // Called with the mutex held.
-    void message(const swh_event &event, const swh_message &m) {
-        const std::string role = text_of(m.role);
+    void message(const swh::cpp::Event &event, const swh::cpp::Message &m) {
+        const std::string role(m.role);
         ++messages_[role];
         auto length = length_.find(role);
         if (length == length_.end()) length = length_.emplace(role, Histogram(length_bounds_)).first;
-        length->second.observe(static_cast<double>(characters(text_of(m.content))));
+        length->second.observe(static_cast<double>(characters(m.content)));
         if (role != "assistant") return;
 
         const Json metadata = json_of(m.metadata_json);
@@ -250,7 +253,7 @@ class Metrics {
             response_.observe(ms);
             if (ms > slow_ms_) {
                 ++slow_;
-                log_(SWH_LOG_WARN, "slow response in session " + text_of(m.session_id) + ": " +
+                host_.warn("slow response in session " + std::string(m.session_id) + ": " +
                                        number(std::round(ms)) + " ms (threshold " + number(slow_ms_) +
                                        " ms)");
             }
@@ -280,7 +283,7 @@ class Metrics {
         tokens_total_[kind] += n;
     }
 
-    HostLog log_;
+    swh::cpp::Host host_;
     std::string prefix_;
     double slow_ms_ = 5000;
     std::vector<double> length_bounds_, token_bounds_;
@@ -292,96 +295,9 @@ class Metrics {
     Histogram response_, duration_;
 };
 
-struct Instance {
-    ErrorSlot errors;
-    std::unique_ptr<Metrics> impl;
-};
-
-template <class Body> swh_status call(void *handle, Body &&body) noexcept {
-    if (handle == nullptr) return SWH_E_INVALID;
-    auto &instance = *static_cast<Instance *>(handle);
-    return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.impl) throw Failure(SWH_E_INVALID, "metrics: instance was not created successfully");
-        return body(*instance.impl);
-    });
-}
-
-swh_status m_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
-    if (out_handle == nullptr) return SWH_E_INVALID;
-    Instance *instance = new (std::nothrow) Instance();
-    *out_handle = instance;
-    if (instance == nullptr) return SWH_E_INTERNAL;
-    return guarded(instance->errors, [&]() -> swh_status {
-        if (host == nullptr) throw Failure(SWH_E_INVALID, "metrics: host table is NULL");
-        instance->impl = std::make_unique<Metrics>(host, read_config(host, cfg));
-        return SWH_OK;
-    });
-}
-
-void m_destroy(void *handle) noexcept {
-    delete static_cast<Instance *>(handle);
-}
-
-const char *m_last_error(void *handle) noexcept {
-    return handle == nullptr ? "" : static_cast<Instance *>(handle)->errors.get();
-}
-
-uint32_t m_events(void *) noexcept {
-    return SWH_EVENT_SESSION_CREATED | SWH_EVENT_MESSAGE_SENT | SWH_EVENT_SESSION_ARCHIVED |
-           SWH_EVENT_SESSION_DELETED | SWH_EVENT_PROVIDER_ERROR;
-}
-
-swh_status m_on_event(void *handle, const swh_event *event) noexcept {
-    return call(handle, [&](Metrics &m) -> swh_status {
-        if (!SWH_HAS_MEMBER(event, swh_event, details_json) ||
-            !SWH_HAS_MEMBER(event->session, swh_session, metadata_json))
-            throw Failure(SWH_E_INVALID, "metrics: event is NULL or too small");
-        if (event->message != nullptr && !SWH_HAS_MEMBER(event->message, swh_message, provider_metadata_json))
-            throw Failure(SWH_E_INVALID, "metrics: event message is too small");
-        m.on_event(*event);
-        return SWH_OK;
-    });
-}
-
-swh_status m_render_metrics(void *handle, const swh_result_sink *sink) noexcept {
-    return call(handle, [&](Metrics &m) -> swh_status {
-        if (!SWH_HAS_MEMBER(sink, swh_result_sink, json) || !sink->json)
-            throw Failure(SWH_E_INVALID, "metrics: sink without json callback");
-        const std::string text = m.render();
-        return sink->json(sink->ctx, to_str(text));
-    });
-}
-
-constexpr swh_config_field kConfigSchema[] = {
-    {sizeof(swh_config_field), "prefix", SWH_CFG_STRING, 0, "\"swarmhost_\"",
-     "Prefix of every metric name ([a-zA-Z0-9_:]); give each metrics instance its own"},
-    {sizeof(swh_config_field), "slow_response_ms", SWH_CFG_NUMBER, 0, "5000",
-     "Replies slower than this (metadata.response_time_ms) are logged as an alert and counted"},
-    {sizeof(swh_config_field), "buckets", SWH_CFG_OBJECT, 0, "{}",
-     "Histogram upper bounds, ascending, per histogram: {message_length, response_time_ms, token_usage, "
-     "session_duration_seconds: [numbers]}; absent keys keep the defaults"},
-};
-
-constexpr swh_hook_v1 kTable = {
-    sizeof(swh_hook_v1), m_create, m_destroy, m_last_error, m_events, m_on_event, m_render_metrics,
-};
-
-constexpr swh_plugin_descriptor kDescriptor = {
-    sizeof(swh_plugin_descriptor),
-    SWH_ABI_VERSION_MAJOR,
-    SWH_ABI_VERSION_MINOR,
-    "metrics",
-    "0.1.0",
-    "Session/message counters and histograms on GET /metrics (Prometheus text); slow-reply alerts in the log",
-    SWH_KIND_HOOK,
-    SWH_IFACE_HOOK_V1,
-    kConfigSchema,
-    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
-    &kTable,
-};
-
 } // namespace
 
-extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
-    return &kDescriptor;
-}
+SWH_CPP_HOOK(Metrics, "metrics", "0.1.0",
+             "Session/message counters and histograms on GET /metrics (Prometheus text); slow-reply alerts in "
+             "the log",
+             kSchema)

@@ -1,11 +1,11 @@
-// ABI glue and logic of the "user_behavior" lifecycle hook: per user, the rate
+// The "user_behavior" lifecycle hook: per user, the rate
 // of session creation and of messages over a sliding window, the number of
 // active sessions and simple message patterns (length, code, links,
 // questions). Unusual behaviour (bursts above a threshold, too many active
 // sessions) is flagged as one JSON line in a file and logged.
-#include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/names.hpp>
+#include <swarmhost/cpp/plugin.hpp>
 #include <swarmhost/cpp/time.hpp>
-#include <swarmhost/hook.h>
 
 #include <nlohmann/json.hpp>
 
@@ -22,48 +22,34 @@
 namespace {
 
 using swh::cpp::iso8601;
-using swh::edge::ErrorSlot;
-using swh::edge::Failure;
-using swh::edge::guarded;
-using swh::edge::HostLog;
-using swh::edge::to_str;
-using swh::edge::view;
+using swh::cpp::event_name;
+using swh::cpp::Failure;
 using Json = nlohmann::json;
 
-Json read_config(const swh_host_api *host, const swh_config *cfg) {
-    if (!SWH_HAS_MEMBER(host, swh_host_api, config_json) || host->config_json == nullptr)
-        throw Failure(SWH_E_INVALID, "user_behavior: the host offers no config_json");
-    swh_str text{nullptr, 0};
-    if (host->config_json(host->host_ctx, cfg, &text) != SWH_OK)
-        throw Failure(SWH_E_INVALID, "user_behavior: config_json failed");
-    Json config = Json::parse(view(text, "config"), nullptr, false);
-    if (!config.is_object()) throw Failure(SWH_E_INVALID, "user_behavior: config is not a JSON object");
-    return config;
-}
+struct Settings {
+    std::string output_file;
+    int64_t window_seconds = 60;
+    int64_t max_sessions_per_window = 5;
+    int64_t max_messages_per_window = 30;
+    int64_t max_active_sessions = 5;
+};
 
-std::string text_of(swh_str s) {
-    return s.ptr == nullptr ? std::string() : std::string(s.ptr, s.len);
-}
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&Settings::output_file>(
+        "output_file", nullptr, "JSON-lines file the flags are appended to (parent folders are created)", true),
+    swh::cpp::setting<&Settings::window_seconds>("window_seconds", "60",
+                                                 "Length of the sliding window the rates are counted over (>= 1)"),
+    swh::cpp::setting<&Settings::max_sessions_per_window>(
+        "max_sessions_per_window", "5",
+        "More session creations than this by one user within the window: flag session_burst"),
+    swh::cpp::setting<&Settings::max_messages_per_window>(
+        "max_messages_per_window", "30",
+        "More user messages than this by one user within the window: flag message_burst"),
+    swh::cpp::setting<&Settings::max_active_sessions>(
+        "max_active_sessions", "5",
+        "More active (not archived/deleted) sessions than this for one user: flag high_concurrent_sessions"));
 
-const char *event_name(uint32_t type) {
-    switch (type) {
-    case SWH_EVENT_SESSION_CREATED:
-        return "session_created";
-    case SWH_EVENT_MESSAGE_SENT:
-        return "message_sent";
-    case SWH_EVENT_SESSION_ARCHIVED:
-        return "session_archived";
-    case SWH_EVENT_SESSION_DELETED:
-        return "session_deleted";
-    case SWH_EVENT_PROVIDER_ERROR:
-        return "provider_error";
-    default:
-        return "unknown";
-    }
-}
-
-int64_t positive(const Json &config, const char *key) {
-    const int64_t v = config.at(key).get<int64_t>();
+int64_t positive(int64_t v, const char *key) {
     if (v < 1) throw Failure(SWH_E_INVALID, std::string("user_behavior: ") + key + " must be >= 1");
     return v;
 }
@@ -78,12 +64,12 @@ struct UserState {
 
 class UserBehavior {
   public:
-    UserBehavior(const swh_host_api *host, const Json &config) : log_(host) {
-        window_us_ = positive(config, "window_seconds") * 1000000;
-        max_sessions_ = positive(config, "max_sessions_per_window");
-        max_messages_ = positive(config, "max_messages_per_window");
-        max_active_ = positive(config, "max_active_sessions");
-        const std::string path = config.at("output_file").get<std::string>();
+    UserBehavior(swh::cpp::Host host, const Settings &config) : log_(host) {
+        window_us_ = positive(config.window_seconds, "window_seconds") * 1000000;
+        max_sessions_ = positive(config.max_sessions_per_window, "max_sessions_per_window");
+        max_messages_ = positive(config.max_messages_per_window, "max_messages_per_window");
+        max_active_ = positive(config.max_active_sessions, "max_active_sessions");
+        const std::string &path = config.output_file;
         if (path.empty()) throw Failure(SWH_E_INVALID, "user_behavior: output_file must not be empty");
         const std::filesystem::path file(path);
         if (file.has_parent_path()) std::filesystem::create_directories(file.parent_path());
@@ -93,9 +79,14 @@ class UserBehavior {
                           "user_behavior: cannot open output_file '" + path + "' for appending");
     }
 
-    void on_event(const swh_event &event) {
-        const swh_session &s = *event.session;
-        const std::string user = text_of(s.user_id), session = text_of(s.id);
+    uint32_t events() const {
+        return SWH_EVENT_SESSION_CREATED | SWH_EVENT_MESSAGE_SENT | SWH_EVENT_SESSION_ARCHIVED |
+               SWH_EVENT_SESSION_DELETED | SWH_EVENT_PROVIDER_ERROR;
+    }
+
+    void on_event(const swh::cpp::Event &event) {
+        const swh::cpp::Session &s = event.session;
+        const std::string user(s.user_id), session(s.id);
         std::lock_guard lock(mutex_);
         ++events_[event_name(event.type)];
         UserState &u = users_[user];
@@ -113,8 +104,8 @@ class UserBehavior {
             break;
         }
         case SWH_EVENT_MESSAGE_SENT: {
-            if (event.message == nullptr || text_of(event.message->role) != "user") break;
-            const std::string content = text_of(event.message->content);
+            if (!event.message || event.message->role != "user") break;
+            const std::string content(event.message->content);
             ++u.total_messages;
             u.total_length += content.size();
             u.with_code += content.find("```") != std::string::npos;
@@ -141,7 +132,7 @@ class UserBehavior {
         if (u.active.empty() && u.sessions_created.empty() && u.messages.empty()) users_.erase(user);
     }
 
-    std::string render() const {
+    std::string render_metrics() const {
         std::lock_guard lock(mutex_);
         std::string out =
             "# HELP swarmhost_user_behavior_events_total Lifecycle events seen, per event type\n"
@@ -191,12 +182,12 @@ class UserBehavior {
         ++flags_[kind];
         out_ << record.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
         out_.flush();
-        log_(SWH_LOG_WARN, "unusual behaviour of user " + user + ": " + kind + " (" + std::to_string(count) +
+        log_.warn("unusual behaviour of user " + user + ": " + kind + " (" + std::to_string(count) +
                                " > " + std::to_string(threshold) + ")");
         if (!out_) throw Failure(SWH_E_UNAVAILABLE, "user_behavior: writing the output_file failed");
     }
 
-    HostLog log_;
+    swh::cpp::Host log_;
     int64_t window_us_ = 0, max_sessions_ = 0, max_messages_ = 0, max_active_ = 0;
     mutable std::mutex mutex_; // on_event (worker) vs render_metrics (HTTP threads)
     std::map<std::string, UserState> users_;
@@ -204,101 +195,9 @@ class UserBehavior {
     std::ofstream out_;
 };
 
-struct Instance {
-    ErrorSlot errors;
-    std::unique_ptr<UserBehavior> impl;
-};
-
-template <class Body> swh_status call(void *handle, Body &&body) noexcept {
-    if (handle == nullptr) return SWH_E_INVALID;
-    auto &instance = *static_cast<Instance *>(handle);
-    return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.impl)
-            throw Failure(SWH_E_INVALID, "user_behavior: instance was not created successfully");
-        return body(*instance.impl);
-    });
-}
-
-swh_status u_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
-    if (out_handle == nullptr) return SWH_E_INVALID;
-    Instance *instance = new (std::nothrow) Instance();
-    *out_handle = instance;
-    if (instance == nullptr) return SWH_E_INTERNAL;
-    return guarded(instance->errors, [&]() -> swh_status {
-        if (host == nullptr) throw Failure(SWH_E_INVALID, "user_behavior: host table is NULL");
-        instance->impl = std::make_unique<UserBehavior>(host, read_config(host, cfg));
-        return SWH_OK;
-    });
-}
-
-void u_destroy(void *handle) noexcept {
-    delete static_cast<Instance *>(handle);
-}
-
-const char *u_last_error(void *handle) noexcept {
-    return handle == nullptr ? "" : static_cast<Instance *>(handle)->errors.get();
-}
-
-uint32_t u_events(void *) noexcept {
-    return SWH_EVENT_SESSION_CREATED | SWH_EVENT_MESSAGE_SENT | SWH_EVENT_SESSION_ARCHIVED |
-           SWH_EVENT_SESSION_DELETED | SWH_EVENT_PROVIDER_ERROR;
-}
-
-swh_status u_on_event(void *handle, const swh_event *event) noexcept {
-    return call(handle, [&](UserBehavior &b) -> swh_status {
-        if (!SWH_HAS_MEMBER(event, swh_event, details_json) ||
-            !SWH_HAS_MEMBER(event->session, swh_session, user_id))
-            throw Failure(SWH_E_INVALID, "user_behavior: event is NULL or too small");
-        if (event->message != nullptr && !SWH_HAS_MEMBER(event->message, swh_message, content))
-            throw Failure(SWH_E_INVALID, "user_behavior: event message is too small");
-        b.on_event(*event);
-        return SWH_OK;
-    });
-}
-
-swh_status u_render_metrics(void *handle, const swh_result_sink *sink) noexcept {
-    return call(handle, [&](UserBehavior &b) -> swh_status {
-        if (!SWH_HAS_MEMBER(sink, swh_result_sink, json) || !sink->json)
-            throw Failure(SWH_E_INVALID, "user_behavior: sink without json callback");
-        const std::string text = b.render();
-        return sink->json(sink->ctx, to_str(text));
-    });
-}
-
-constexpr swh_config_field kConfigSchema[] = {
-    {sizeof(swh_config_field), "output_file", SWH_CFG_STRING, 1, nullptr,
-     "JSON-lines file the flags are appended to (parent folders are created)"},
-    {sizeof(swh_config_field), "window_seconds", SWH_CFG_INT, 0, "60",
-     "Length of the sliding window the rates are counted over (>= 1)"},
-    {sizeof(swh_config_field), "max_sessions_per_window", SWH_CFG_INT, 0, "5",
-     "More session creations than this by one user within the window: flag session_burst"},
-    {sizeof(swh_config_field), "max_messages_per_window", SWH_CFG_INT, 0, "30",
-     "More user messages than this by one user within the window: flag message_burst"},
-    {sizeof(swh_config_field), "max_active_sessions", SWH_CFG_INT, 0, "5",
-     "More active (not archived/deleted) sessions than this for one user: flag high_concurrent_sessions"},
-};
-
-constexpr swh_hook_v1 kTable = {
-    sizeof(swh_hook_v1), u_create, u_destroy, u_last_error, u_events, u_on_event, u_render_metrics,
-};
-
-constexpr swh_plugin_descriptor kDescriptor = {
-    sizeof(swh_plugin_descriptor),
-    SWH_ABI_VERSION_MAJOR,
-    SWH_ABI_VERSION_MINOR,
-    "user_behavior",
-    "0.1.0",
-    "Per-user session/message rates and patterns; bursts and other unusual behaviour flagged to a JSON-lines "
-    "file",
-    SWH_KIND_HOOK,
-    SWH_IFACE_HOOK_V1,
-    kConfigSchema,
-    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
-    &kTable,
-};
-
 } // namespace
 
-extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
-    return &kDescriptor;
-}
+SWH_CPP_HOOK(UserBehavior, "user_behavior", "0.1.0",
+             "Per-user session/message rates and patterns; bursts and other unusual behaviour flagged to a "
+             "JSON-lines file",
+             kSchema)

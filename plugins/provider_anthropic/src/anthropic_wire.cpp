@@ -197,15 +197,15 @@ Json Settings::to_json() const {
 
 Json content_blocks(std::string_view text, const Attachments &attachments) {
     Json blocks = Json::array();
-    auto base64_source = [](const multimodal::LoadedAttachment &a) {
+    auto base64_source = [](const cpp::attachments::LoadedAttachment &a) {
         return Json{{"type", "base64"},
                     {"media_type", a.ref.mime_type},
-                    {"data", multimodal::base64_encode(a.bytes)}};
+                    {"data", cpp::attachments::base64_encode(a.bytes)}};
     };
     // Files first, then the question: the order Anthropic recommends.
     for (const auto &a : attachments) {
         const std::string &mime = a.ref.mime_type;
-        if (multimodal::is_image(mime))
+        if (cpp::attachments::is_image(mime))
             blocks.push_back({{"type", "image"}, {"source", base64_source(a)}});
         else if (mime == "application/pdf")
             blocks.push_back({{"type", "document"}, {"source", base64_source(a)}});

@@ -4,7 +4,7 @@
 
 #include <swarmhost/cpp/http_provider.hpp>
 #include <swarmhost/cpp/upstream.hpp>
-#include <swh_multimodal/attachments.hpp>
+#include <swarmhost/cpp/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -31,7 +31,7 @@ struct Settings {
     Json to_json() const;
 };
 
-using Attachments = std::vector<multimodal::LoadedAttachment>;
+using Attachments = std::vector<cpp::attachments::LoadedAttachment>;
 
 // A user turn with attachments as Messages content blocks: images as base64
 // image blocks, PDFs as base64 document blocks, text files as text blocks,

@@ -20,7 +20,7 @@ struct Anthropic {
     static void prepare(const Settings &s, const Call &call, cpp::upstream::CallSpec &spec) {
         std::string trimmed_ws;
         const Json body =
-            build_body(s, call, multimodal::load_turn_attachments(call.turns, "anthropic"), trimmed_ws);
+            build_body(s, call, cpp::attachments::load_turn_attachments(call.turns, "anthropic"), trimmed_ws);
         spec.exchange.url = messages_url(s);
         spec.exchange.body = http::dump(body);
         spec.exchange.headers.emplace_back("anthropic-version", s.anthropic_version);

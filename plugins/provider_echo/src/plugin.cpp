@@ -4,7 +4,7 @@
 #include "echo_reply.hpp"
 #include <swarmhost/cpp/edge.hpp>
 #include <swarmhost/cpp/provider_edge.hpp>
-#include <swh_multimodal/attachments.hpp>
+#include <swarmhost/cpp/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -120,7 +120,7 @@ struct Plan {
 // as recorded there: the echo provider never reads them.
 std::vector<swh::echo::AttachmentNote> notes_of(std::string_view metadata_json) {
     std::vector<swh::echo::AttachmentNote> notes;
-    for (const auto &ref : swh::multimodal::attachments_of(metadata_json))
+    for (const auto &ref : swh::cpp::attachments::attachments_of(metadata_json))
         notes.push_back({ref.name, ref.mime_type, ref.size});
     return notes;
 }

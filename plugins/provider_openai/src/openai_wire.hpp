@@ -4,7 +4,7 @@
 
 #include <swarmhost/cpp/http_provider.hpp>
 #include <swarmhost/cpp/upstream.hpp>
-#include <swh_multimodal/attachments.hpp>
+#include <swarmhost/cpp/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -34,7 +34,7 @@ struct Settings {
     Json to_json() const;
 };
 
-using Attachments = std::vector<multimodal::LoadedAttachment>;
+using Attachments = std::vector<cpp::attachments::LoadedAttachment>;
 
 // A user turn with attachments as Chat Completions content parts: its text,
 // then images as image_url data URLs, PDFs as file parts, text files as text

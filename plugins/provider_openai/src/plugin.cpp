@@ -19,7 +19,7 @@ struct OpenAI {
     using Settings = openai::Settings;
 
     static void prepare(const Settings &s, const Call &call, cpp::upstream::CallSpec &spec) {
-        const Json body = build_body(s, call, multimodal::load_turn_attachments(call.turns, "openai"));
+        const Json body = build_body(s, call, cpp::attachments::load_turn_attachments(call.turns, "openai"));
         spec.exchange.url = chat_url(s);
         spec.exchange.body = http::dump(body);
         spec.exchange.headers.emplace_back("User-Agent", "swarmhost-provider-openai/0.1");

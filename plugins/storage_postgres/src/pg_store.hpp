@@ -43,9 +43,9 @@ class Connection;
 
 class Store {
   public:
-    static std::unique_ptr<Store> open(const swh_host_api *host, const swh_config *cfg);
     // Connects, creates/migrates the schema, or throws Failure.
     Store(Options options, edge::HostLog log);
+    Store(cpp::Host host, const Options &options) : Store(options, edge::HostLog(host.raw())) {}
     ~Store();
 
     void create_session(const SessionInput &s);

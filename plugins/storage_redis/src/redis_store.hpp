@@ -54,9 +54,9 @@ class Connection;
 
 class Store {
   public:
-    static std::unique_ptr<Store> open(const swh_host_api *host, const swh_config *cfg);
     // Connects once (fails fast on a wrong address or password), or throws.
     Store(Options options, edge::HostLog log);
+    Store(cpp::Host host, const Options &options) : Store(options, edge::HostLog(host.raw())) {}
     ~Store();
 
     void create_session(const SessionInput &s);

@@ -1,7 +1,6 @@
 // A bounded pool of client connections for a storage plugin that talks to a
 // server (one connection per concurrent call, made lazily, dropped when
-// broken). STAGING COPY for sdk/cpp/include/swarmhost/cpp/ (see
-// storage_plugin.hpp).
+// broken). Header-only, part of the optional C++ layer of the SDK.
 //
 //   Pool<Conn> pool(size, [&] { return connect(); });   // factory throws Failure
 //   auto lease = pool.acquire();   // waits while `size` connections are in use

@@ -3,30 +3,38 @@
 // Write a class, get the C tables. The helper builds the kind's function
 // table and the descriptor from an ordinary C++ class, turns every exception
 // into a status plus last_error at the edge, hands you std::string_view
-// instead of {ptr,len}, and reads the validated config with types. It adds no
+// instead of {ptr,len}, and fills your settings struct from the validated
+// config through the schema rows that declare it. It adds no
 // ABI: everything here compiles down to the C structs of <swarmhost/*.h>, and
 // the plugin still exports only swh_plugin_entry.
 //
 //     #include <swarmhost/cpp/plugin.hpp>
+//     struct Settings {
+//         std::string suffix = "!";
+//     };
+//     constexpr auto kSchema = swh::cpp::schema(
+//         swh::cpp::setting<&Settings::suffix>("suffix", "\"!\"", "Appended to every user message"));
 //     class Shout {
 //       public:
-//         Shout(swh::cpp::Host host, const swh::cpp::Config &config) : host_(host),
-//             suffix_(config.get<std::string>("suffix")) {}
+//         Shout(swh::cpp::Host host, const Settings &settings) : host_(host), settings_(settings) {}
 //         uint32_t stages() const { return SWH_STAGE_USER; }
 //         void process(const swh::cpp::MiddlewareInput &in, swh::cpp::Editor &edit) {
 //             if (in.message.content.empty()) throw swh::cpp::Failure(SWH_E_INVALID, "empty");
-//             edit.set_content(std::string(in.message.content) + suffix_);
+//             edit.set_content(std::string(in.message.content) + settings_.suffix);
 //         }
 //       private:
 //         swh::cpp::Host host_;
-//         std::string suffix_;
+//         Settings settings_;
 //     };
-//     constexpr swh_config_field kSchema[] = {swh::cpp::field("suffix", SWH_CFG_STRING, "\"!\"",
-//     "appended")}; SWH_CPP_MIDDLEWARE(Shout, "shout", "0.1.0", "Appends a suffix", kSchema)
+//     SWH_CPP_MIDDLEWARE(Shout, "shout", "0.1.0", "Appends a suffix", kSchema)
 //
+// The same idiom for every kind: SWH_CPP_MIDDLEWARE, SWH_CPP_HOOK,
+// SWH_CPP_SESSION_TYPE here, SWH_CPP_STORAGE in storage_plugin.hpp.
 // Class requirements per kind (checked at compile time, see the concepts):
-//   every kind   Impl(swh::cpp::Host, const swh::cpp::Config &)  — may throw;
-//                the Config is valid only inside the constructor.
+//   every kind   Impl(swh::cpp::Host, const Settings &) for a schema(...) of
+//                setting rows (Impl(swh::cpp::Host, const swh::cpp::Config &)
+//                for a plain swh_config_field array or no_config) — may throw;
+//                a Config is valid only inside the constructor.
 //   middleware   uint32_t stages() const;                        [any-thread]
 //                void|swh_status process(const MiddlewareInput &, Editor &);   [any-thread]
 //                optional: void on_error(const MiddlewareInput &, swh_status, std::string_view);
@@ -49,6 +57,7 @@
 
 #include <swarmhost/cpp/edge.hpp>
 
+#include <array>
 #include <chrono>
 #include <concepts>
 #include <cstddef>
@@ -229,6 +238,97 @@ constexpr swh_config_field field(const char *key, uint32_t type, const char *def
     return swh_config_field{sizeof(swh_config_field), key,          type,
                             required ? 1u : 0u,       default_json, description};
 }
+
+// ------------------------------------------------------ settings binding
+
+// A config key is declared once: one row gives the key, its default, its
+// description AND the member of the plugin's settings struct it fills; the
+// SWH_CFG_* type comes from the member's C++ type. The rows are the schema
+// the descriptor publishes (the host validates the config against it and
+// applies the defaults) and the reader that fills the struct at create:
+//
+//     struct Settings { std::string suffix = "!"; int64_t limit = 10; };
+//     constexpr auto kSchema = swh::cpp::schema(
+//         swh::cpp::setting<&Settings::suffix>("suffix", "\"!\"", "Appended"),
+//         swh::cpp::setting<&Settings::limit>("limit", "10", "At most this many"));
+//     // the class: Impl(swh::cpp::Host, const Settings &)
+//
+// A key the host leaves absent (no default, not required) keeps the member's
+// initializer. Checks the schema cannot express stay in the constructor.
+
+// The SWH_CFG_* type of a member type and how to read it. Specialise it for a
+// type of your own (json_config.hpp adds nlohmann::json as SWH_CFG_OBJECT).
+template <class T> struct ConfigValue;
+
+template <> struct ConfigValue<std::string> {
+    static constexpr uint32_t type = SWH_CFG_STRING;
+    static std::optional<std::string> find(const Config &c, const char *key) { return c.find<std::string>(key); }
+};
+template <> struct ConfigValue<bool> {
+    static constexpr uint32_t type = SWH_CFG_BOOL;
+    static std::optional<bool> find(const Config &c, const char *key) { return c.find<bool>(key); }
+};
+template <std::integral T> struct ConfigValue<T> {
+    static constexpr uint32_t type = SWH_CFG_INT;
+    static std::optional<T> find(const Config &c, const char *key) { return c.find<T>(key); }
+};
+template <std::floating_point T> struct ConfigValue<T> {
+    static constexpr uint32_t type = SWH_CFG_NUMBER;
+    static std::optional<T> find(const Config &c, const char *key) { return c.find<T>(key); }
+};
+template <> struct ConfigValue<std::vector<std::string>> {
+    static constexpr uint32_t type = SWH_CFG_STRING_LIST;
+    static std::optional<std::vector<std::string>> find(const Config &c, const char *key) {
+        return c.find<std::vector<std::string>>(key);
+    }
+};
+
+namespace detail {
+template <class M> struct MemberOf;
+template <class C, class T> struct MemberOf<T C::*> {
+    using Class = C;
+    using Type = T;
+};
+} // namespace detail
+
+// One row: the schema field and the function that fills its member.
+template <class S> struct Setting {
+    swh_config_field field;
+    void (*read)(const Config &, const char *key, S &out);
+};
+
+template <auto Member>
+constexpr Setting<typename detail::MemberOf<decltype(Member)>::Class>
+setting(const char *key, const char *default_json, const char *description, bool required = false) noexcept {
+    using M = detail::MemberOf<decltype(Member)>;
+    return {field(key, ConfigValue<typename M::Type>::type, default_json, description, required),
+            [](const Config &config, const char *k, typename M::Class &out) {
+                if (auto value = ConfigValue<typename M::Type>::find(config, k)) out.*Member = std::move(*value);
+            }};
+}
+
+// The rows of one settings struct, in the order the schema lists them.
+template <class S, std::size_t N> struct Schema {
+    using Settings = S;
+    std::array<swh_config_field, N> fields;
+    std::array<void (*)(const Config &, const char *, S &), N> readers;
+
+    S read(const Config &config) const {
+        S out{};
+        for (std::size_t i = 0; i < N; ++i)
+            readers[i](config, fields[i].key, out);
+        return out;
+    }
+};
+
+template <class S, class... More>
+constexpr Schema<S, 1 + sizeof...(More)> schema(const Setting<S> &first, const More &...more) noexcept {
+    static_assert((std::is_same_v<More, Setting<S>> && ...), "schema(): every row binds the same struct");
+    return {{first.field, more.field...}, {first.read, more.read...}};
+}
+
+// An empty schema, for plugins without config: SWH_CPP_HOOK(X, ..., swh::cpp::no_config)
+inline constexpr swh_config_field no_config[1] = {field("", 0, nullptr, nullptr)};
 
 // ------------------------------------------------------------ data views
 
@@ -466,25 +566,21 @@ struct SessionMessage {
 
 // -------------------------------------------------------------- concepts
 
+// The constructor is checked where the schema is known (detail::create).
 template <class Impl>
-concept Constructible = std::constructible_from<Impl, Host, const Config &>;
-
-template <class Impl>
-concept MiddlewareImpl = Constructible<Impl> &&
-    requires(Impl &m, const Impl &c, const MiddlewareInput &in, Editor &e) {
+concept MiddlewareImpl = requires(Impl &m, const Impl &c, const MiddlewareInput &in, Editor &e) {
     { c.stages() } -> std::convertible_to<uint32_t>;
     m.process(in, e);
 };
 
 template <class Impl>
-concept HookImpl = Constructible<Impl> && requires(Impl &h, const Impl &c, const Event &ev) {
+concept HookImpl = requires(Impl &h, const Impl &c, const Event &ev) {
     { c.events() } -> std::convertible_to<uint32_t>;
     h.on_event(ev);
 };
 
 template <class Impl>
-concept SessionTypeImpl = Constructible<Impl> &&
-    requires(Impl &t, const Impl &c, const RouteRequest &request, Response &response) {
+concept SessionTypeImpl = requires(Impl &t, const Impl &c, const RouteRequest &request, Response &response) {
     { c.routes() } -> std::convertible_to<std::span<const swh_route>>;
     t.handle(request, response);
 };
@@ -492,6 +588,15 @@ concept SessionTypeImpl = Constructible<Impl> &&
 // ------------------------------------------------------------- the edge
 
 namespace detail {
+
+// What the constructor gets besides the Host: the settings struct a bound
+// schema fills, or the Config itself for a plain swh_config_field array.
+template <std::size_t N> const Config &settings_of(const swh_config_field (&)[N], const Config &config) {
+    return config;
+}
+template <class S, std::size_t N> S settings_of(const Schema<S, N> &schema, const Config &config) {
+    return schema.read(config);
+}
 
 template <class Impl> struct Instance {
     ErrorSlot errors;
@@ -520,8 +625,11 @@ template <class Impl, class Body> swh_status call(void *handle, Body &&body) noe
 
 // create: the handle is handed out even on failure, so the host can read
 // last_error; the host then calls destroy.
-template <class Impl>
+template <class Impl, const auto &Sch>
 swh_status create(const swh_host_api *host, const swh_config *cfg, void **out) noexcept {
+    static_assert(std::is_constructible_v<Impl, Host, decltype(settings_of(Sch, std::declval<const Config &>()))>,
+                  "the class needs Impl(swh::cpp::Host, const Settings &) for a schema of settings rows, or "
+                  "Impl(swh::cpp::Host, const swh::cpp::Config &) for a plain swh_config_field array");
     if (out == nullptr) return SWH_E_INVALID;
     *out = nullptr;
     Instance<Impl> *instance = new (std::nothrow) Instance<Impl>();
@@ -529,7 +637,7 @@ swh_status create(const swh_host_api *host, const swh_config *cfg, void **out) n
     *out = instance;
     return edge::guarded(instance->errors, [&]() -> swh_status {
         const Config config(host, cfg);
-        instance->impl = std::make_unique<Impl>(Host(host), config);
+        instance->impl = std::make_unique<Impl>(Host(host), settings_of(Sch, config));
         return SWH_OK;
     });
 }
@@ -702,10 +810,10 @@ swh_status st_authorize(void *handle, const swh_session *session, swh_str caller
 
 // ------------------------------------------------------- table builders
 
-template <MiddlewareImpl Impl> constexpr swh_middleware_v1 middleware_table() noexcept {
+template <MiddlewareImpl Impl, const auto &Sch = no_config> constexpr swh_middleware_v1 middleware_table() noexcept {
     swh_middleware_v1 t{};
     t.struct_size = sizeof(swh_middleware_v1);
-    t.create = &detail::create<Impl>;
+    t.create = &detail::create<Impl, Sch>;
     t.destroy = &detail::destroy<Impl>;
     t.last_error = &detail::last_error<Impl>;
     t.stages = &detail::mw_stages<Impl>;
@@ -722,10 +830,10 @@ template <MiddlewareImpl Impl> constexpr swh_middleware_v1 middleware_table() no
     return t;
 }
 
-template <HookImpl Impl> constexpr swh_hook_v1 hook_table() noexcept {
+template <HookImpl Impl, const auto &Sch = no_config> constexpr swh_hook_v1 hook_table() noexcept {
     swh_hook_v1 t{};
     t.struct_size = sizeof(swh_hook_v1);
-    t.create = &detail::create<Impl>;
+    t.create = &detail::create<Impl, Sch>;
     t.destroy = &detail::destroy<Impl>;
     t.last_error = &detail::last_error<Impl>;
     t.events = &detail::hook_events<Impl>;
@@ -737,10 +845,10 @@ template <HookImpl Impl> constexpr swh_hook_v1 hook_table() noexcept {
     return t;
 }
 
-template <SessionTypeImpl Impl> constexpr swh_session_type_v1 session_type_table() noexcept {
+template <SessionTypeImpl Impl, const auto &Sch = no_config> constexpr swh_session_type_v1 session_type_table() noexcept {
     swh_session_type_v1 t{};
     t.struct_size = sizeof(swh_session_type_v1);
-    t.create = &detail::create<Impl>;
+    t.create = &detail::create<Impl, Sch>;
     t.destroy = &detail::destroy<Impl>;
     t.last_error = &detail::last_error<Impl>;
     t.routes = &detail::st_routes<Impl>;
@@ -774,37 +882,45 @@ constexpr swh_plugin_descriptor descriptor(uint32_t kind, const char *interface_
                                  table};
 }
 
-// An empty schema, for plugins without config: SWH_CPP_HOOK(X, ..., swh::cpp::no_config)
-inline constexpr swh_config_field no_config[1] = {field("", 0, nullptr, nullptr)};
-
 template <std::size_t N> constexpr std::size_t schema_size(const swh_config_field (&schema)[N]) noexcept {
     return (&schema[0] == &no_config[0]) ? 0 : N;
+}
+template <std::size_t N> constexpr const swh_config_field *schema_fields(const swh_config_field (&schema)[N]) noexcept {
+    return schema;
+}
+template <class S, std::size_t N> constexpr std::size_t schema_size(const Schema<S, N> &) noexcept {
+    return N;
+}
+template <class S, std::size_t N> constexpr const swh_config_field *schema_fields(const Schema<S, N> &schema) noexcept {
+    return schema.fields.data();
 }
 
 } // namespace swh::cpp
 
 // Define the kind table, the descriptor and the exported entry point of a
-// plugin in one line. `schema` is a swh_config_field array (or
-// swh::cpp::no_config). Use once per shared object.
+// plugin in one line. `schema` is a swh::cpp::schema(...) of setting rows, a
+// plain swh_config_field array, or swh::cpp::no_config. Use once per shared
+// object.
 #define SWH_CPP_PLUGIN_ENTRY_(TABLE_TYPE, TABLE_EXPR, KIND, IFACE, NAME, VERSION, DESCRIPTION, SCHEMA)       \
     namespace swh_cpp_plugin_ {                                                                              \
     constexpr TABLE_TYPE kTable = TABLE_EXPR;                                                                \
     constexpr swh_plugin_descriptor kDescriptor = ::swh::cpp::descriptor(                                    \
-        KIND, IFACE, NAME, VERSION, DESCRIPTION, SCHEMA, ::swh::cpp::schema_size(SCHEMA), &kTable);          \
+        KIND, IFACE, NAME, VERSION, DESCRIPTION, ::swh::cpp::schema_fields(SCHEMA),                           \
+        ::swh::cpp::schema_size(SCHEMA), &kTable);                                                           \
     }                                                                                                        \
     extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {                              \
         return &swh_cpp_plugin_::kDescriptor;                                                                \
     }
 
 #define SWH_CPP_MIDDLEWARE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                         \
-    SWH_CPP_PLUGIN_ENTRY_(swh_middleware_v1, ::swh::cpp::middleware_table<IMPL>(), SWH_KIND_MIDDLEWARE,      \
+    SWH_CPP_PLUGIN_ENTRY_(swh_middleware_v1, (::swh::cpp::middleware_table<IMPL, SCHEMA>()), SWH_KIND_MIDDLEWARE,      \
                           SWH_IFACE_MIDDLEWARE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
 
 #define SWH_CPP_HOOK(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                               \
-    SWH_CPP_PLUGIN_ENTRY_(swh_hook_v1, ::swh::cpp::hook_table<IMPL>(), SWH_KIND_HOOK, SWH_IFACE_HOOK_V1,     \
+    SWH_CPP_PLUGIN_ENTRY_(swh_hook_v1, (::swh::cpp::hook_table<IMPL, SCHEMA>()), SWH_KIND_HOOK, SWH_IFACE_HOOK_V1,     \
                           NAME, VERSION, DESCRIPTION, SCHEMA)
 
 #define SWH_CPP_SESSION_TYPE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                       \
-    SWH_CPP_PLUGIN_ENTRY_(swh_session_type_v1, ::swh::cpp::session_type_table<IMPL>(),                       \
+    SWH_CPP_PLUGIN_ENTRY_(swh_session_type_v1, (::swh::cpp::session_type_table<IMPL, SCHEMA>()),                       \
                           SWH_KIND_SESSION_TYPE, SWH_IFACE_SESSION_TYPE_V1, NAME, VERSION, DESCRIPTION,      \
                           SCHEMA)

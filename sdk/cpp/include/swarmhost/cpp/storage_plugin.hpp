@@ -1,14 +1,13 @@
 // The swh_storage_v1 table of a C++ storage plugin, generated from a Store
 // class, plus the owned row types and the input checks every store shares.
+// Header-only, part of the optional C++ layer of the SDK. The same idiom as
+// the other kinds (plugin.hpp): a class, a schema of setting rows bound to its
+// settings struct, one line for the table, the descriptor and the entry:
 //
-// STAGING COPY: this header is meant for sdk/cpp/include/swarmhost/cpp/ (the
-// optional header-only C++ layer, next to edge.hpp). Until it moves there it
-// lives in plugins/storage_redis/sdk_staging/ and the redis and postgres
-// plugins add that folder to their include path; the include line
-// (<swarmhost/cpp/storage_plugin.hpp>) stays the same after the move.
+//     SWH_CPP_STORAGE(Store, "mystore", "0.1.0", "Sessions in ...", kSchema)
 //
 // A Store provides (all may throw swh::edge::Failure; any thread, concurrently):
-//   static std::unique_ptr<Store> open(const swh_host_api *, const swh_config *);
+//   Store(swh::cpp::Host, const Settings &);    // as in plugin.hpp (or const Config &)
 //   void create_session(const SessionInput &);
 //   std::optional<SessionRow> get_session(std::string_view id);
 //   void update_session(const SessionInput &, uint32_t fields);   // NOT_FOUND if absent
@@ -21,6 +20,7 @@
 #pragma once
 
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/plugin.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -31,6 +31,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace swh::store {
@@ -176,50 +177,20 @@ inline std::string dump(const nlohmann::json &j) {
 
 // ------------------------------------------------------------ the table
 
-template <class Store> class Plugin;
-
-// The static descriptor of a storage plugin whose table is Plugin<Store>:
-//   constexpr auto kTable = swh::store::Plugin<Store>::table();
-//   constexpr auto kDescriptor = swh::store::descriptor("redis", "0.1.0", "…", kSchema, &kTable);
-template <size_t N>
-constexpr swh_plugin_descriptor descriptor(const char *name, const char *version, const char *description,
-                                           const swh_config_field (&schema)[N], const swh_storage_v1 *table) {
-    return {sizeof(swh_plugin_descriptor),
-            SWH_ABI_VERSION_MAJOR,
-            SWH_ABI_VERSION_MINOR,
-            name,
-            version,
-            description,
-            SWH_KIND_STORAGE,
-            SWH_IFACE_STORAGE_V1,
-            schema,
-            N,
-            table};
-}
-
-template <class Store> class Plugin {
+// The table, on the instance, create/destroy/last_error and guarded call of
+// plugin.hpp: the kinds share one edge.
+template <class Store, const auto &Sch = cpp::no_config> class Plugin {
   public:
     static constexpr swh_storage_v1 table() {
-        return {sizeof(swh_storage_v1), create,      destroy,        last_error,
-                create_session,         get_session, update_session, delete_session,
-                list_sessions,          add_message, get_messages,   health_check};
+        return {sizeof(swh_storage_v1),     &cpp::detail::create<Store, Sch>, &cpp::detail::destroy<Store>,
+                &cpp::detail::last_error<Store>, create_session,              get_session,
+                update_session,             delete_session,                  list_sessions,
+                add_message,                get_messages,                    health_check};
     }
 
   private:
-    struct Instance {
-        edge::ErrorSlot errors;
-        std::unique_ptr<Store> store; // null when create failed
-    };
-
-    // Common prologue: a valid handle, a created store, exceptions caught.
     template <class Body> static swh_status call(void *handle, Body &&body) noexcept {
-        if (handle == nullptr) return SWH_E_INVALID;
-        auto &instance = *static_cast<Instance *>(handle);
-        return edge::guarded(instance.errors, [&]() -> swh_status {
-            if (!instance.store)
-                throw Failure(SWH_E_INVALID, "storage instance was not created successfully");
-            return body(*instance.store);
-        });
+        return cpp::detail::call<Store>(handle, std::forward<Body>(body));
     }
     static void require(bool ok, const char *what) {
         if (!ok) throw Failure(SWH_E_INVALID, what);
@@ -235,23 +206,6 @@ template <class Store> class Plugin {
     }
     static void require_sink(const swh_result_sink *sink, bool has) {
         require(sink != nullptr && has, "sink lacks the callback this call needs");
-    }
-
-    static swh_status create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
-        if (out_handle == nullptr) return SWH_E_INVALID;
-        *out_handle = nullptr;
-        Instance *instance = new (std::nothrow) Instance();
-        if (instance == nullptr) return SWH_E_INTERNAL;
-        swh_status status = edge::guarded(instance->errors, [&]() -> swh_status {
-            instance->store = Store::open(host, cfg);
-            return SWH_OK;
-        });
-        *out_handle = instance; // also on failure, so the host can read last_error
-        return status;
-    }
-    static void destroy(void *handle) noexcept { delete static_cast<Instance *>(handle); }
-    static const char *last_error(void *handle) noexcept {
-        return handle == nullptr ? "" : static_cast<Instance *>(handle)->errors.get();
     }
 
     static swh_status create_session(void *handle, const swh_session *session) noexcept {
@@ -356,3 +310,9 @@ template <class Store> class Plugin {
 };
 
 } // namespace swh::store
+
+// The table, the descriptor and swh_plugin_entry of a storage plugin in one
+// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp).
+#define SWH_CPP_STORAGE(STORE, NAME, VERSION, DESCRIPTION, SCHEMA)                                           \
+    SWH_CPP_PLUGIN_ENTRY_(swh_storage_v1, (::swh::store::Plugin<STORE, SCHEMA>::table()), SWH_KIND_STORAGE,  \
+                          SWH_IFACE_STORAGE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)

@@ -1,5 +1,6 @@
-// The attachment convention shared by the multimodal session type and the
-// provider plugins (header-only, no ABI): a user message whose metadata has
+// The attachment convention shared by session types that store files and the
+// providers that send them (header-only, part of the optional C++ layer of the
+// SDK; no ABI): a user message whose metadata has
 //   "attachments": [{"id","name","mime_type","size","path"}, ...]
 // carries files that a provider sends upstream in its vendor's own format.
 // Only a session type can set metadata.attachments (the host drops a
@@ -20,7 +21,7 @@
 #include <sys/stat.h>
 #include <vector>
 
-namespace swh::multimodal {
+namespace swh::cpp::attachments {
 
 // Providers refuse to inline a file larger than this (a vendor takes at most
 // ~32 MB per request anyway); the session type's own max_bytes is smaller.
@@ -130,4 +131,4 @@ inline std::string base64_encode(std::string_view in) {
     return out;
 }
 
-} // namespace swh::multimodal
+} // namespace swh::cpp::attachments
