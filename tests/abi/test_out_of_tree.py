@@ -183,6 +183,10 @@ class OutOfTree(unittest.TestCase):
             self.assertEqual(r.status, 200, r)
             self.assertIn("word_guard", r.raw.decode())
             self.assertIn("message_stats", r.raw.decode())
+            # Every running instance is listed, middleware and hooks included.
+            instances = [{k: i.get(k) for k in ("name", "plugin", "kind")} for i in r.json["instances"]]
+            self.assertIn({"name": "word_guard", "plugin": "word_guard", "kind": "middleware"}, instances)
+            self.assertIn({"name": "message_stats", "plugin": "message_stats", "kind": "hook"}, instances)
 
             s = c.create_session("oot-user")
             # C99 middleware: masking rewrites the stored user message.
