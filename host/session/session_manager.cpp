@@ -23,6 +23,19 @@ template <class F> auto storage_call(StorageGate &gate, const char *what, F f) -
     }
 }
 
+// storage_call for a call addressed by a session id: the store's NOT_FOUND is
+// the client's 404 with the same text as GET /v1/sessions/{id}, not the
+// store's wording ("<instance>: <call> failed (not_found): ...").
+template <class F>
+auto session_call(StorageGate &gate, const char *what, const std::string &session_id, F f) -> decltype(f()) {
+    try {
+        return storage_call(gate, what, std::move(f));
+    } catch (const ApiError &e) {
+        if (e.kind() != ErrorKind::NotFound) throw;
+        throw ApiError(ErrorKind::NotFound, "session '" + session_id + "' not found");
+    }
+}
+
 // A middleware chain that refused a message (or reply): a middleware saying
 // no is the client's 422; a fail-closed middleware that failed (an error, a
 // crash or a timeout of its plugin process) is the server's 503.
@@ -238,7 +251,7 @@ void SessionManager::delete_session(const std::string &id) {
     std::optional<Session> before; // hooks get the row as it was
     if (wanted)
         before = storage_call(gate_, "get_session", [pin, id] { return pin->storage->get_session(id); });
-    storage_call(gate_, "delete_session", [pin, id] { pin->storage->delete_session(id); });
+    session_call(gate_, "delete_session", id, [pin, id] { pin->storage->delete_session(id); });
     if (before) {
         publish(SWH_EVENT_SESSION_DELETED, *before);
     } else {
@@ -290,7 +303,8 @@ void SessionManager::publish(uint32_t type, const Session &session, const Messag
 
 std::vector<Message> SessionManager::get_messages(const loader::MessageQuery &query) {
     const std::shared_ptr<Pipeline> pin = current();
-    return storage_call(gate_, "get_messages", [pin, query] { return pin->storage->get_messages(query); });
+    return session_call(gate_, "get_messages", query.session_id,
+                        [pin, query] { return pin->storage->get_messages(query); });
 }
 
 std::function<void()> SessionManager::send_message(const SendParams &params,
