@@ -1,7 +1,6 @@
 # shellcheck shell=bash
 # bench/lib.sh — shell helpers shared by the benchmark scripts. Source it:
 #   . "$(dirname "${BASH_SOURCE[0]}")/../lib.sh"
-# (bench/http_send/run.sh predates it and keeps its own copies.)
 #
 #   bench_init NAME        makes the temp dir $TMP (/tmp/swh-bench-NAME.XXXXXX)
 #                          and installs the EXIT/INT/TERM traps that stop

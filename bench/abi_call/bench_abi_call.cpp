@@ -26,6 +26,8 @@
 #include "loader/instances.hpp"
 #include "loader/plugin_library.hpp"
 
+#include "sqlite_schema.h" // generated: the sqlite plugin's schema
+
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 #include <swarmhost/swarmhost.h>
@@ -102,8 +104,10 @@ void bench_calls(const std::string &noop_path, uint64_t n, int repeats) {
     swh::Json cfg_json = swh::Json::object();
     swh_config cfg{&cfg_json, cfg_json.dump()};
     void *handle = nullptr;
-    if (table->create(host.api(), &cfg, &handle) != SWH_OK || !handle)
-        throw std::runtime_error("create failed");
+    host.begin_create(&cfg); // as the host does: config reads are refused outside create
+    const swh_status created = table->create(host.api(), &cfg, &handle);
+    host.end_create();
+    if (created != SWH_OK || !handle) throw std::runtime_error("create failed");
 
     // A realistic MESSAGE_SENT event, as the host's model objects and as ABI structs.
     swh::Session session;
@@ -207,38 +211,9 @@ void bench_calls(const std::string &noop_path, uint64_t n, int repeats) {
 
 // ----------------------------------------------------- part 2: storage
 
-// The plugin's schema (plugins/storage_sqlite/src/sqlite_store.cpp), so the
-// native loop does the same index maintenance.
-constexpr const char *kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS sessions (
-    id            TEXT PRIMARY KEY NOT NULL,
-    user_id       TEXT NOT NULL,
-    provider      TEXT NOT NULL DEFAULT '',
-    model         TEXT NOT NULL DEFAULT '',
-    status        TEXT NOT NULL DEFAULT 'active',
-    type          TEXT NOT NULL DEFAULT '',
-    created_at    INTEGER NOT NULL,
-    last_activity INTEGER NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    config        TEXT NOT NULL DEFAULT '{}',
-    context       TEXT NOT NULL DEFAULT '{}',
-    metadata      TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
-CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions(status, last_activity);
-CREATE TABLE IF NOT EXISTS messages (
-    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    id                  TEXT NOT NULL UNIQUE,
-    session_id          TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    role                TEXT NOT NULL,
-    content             TEXT NOT NULL,
-    timestamp           INTEGER NOT NULL,
-    metadata            TEXT NOT NULL DEFAULT '{}',
-    provider_message_id TEXT NOT NULL DEFAULT '',
-    provider_metadata   TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS messages_by_session_time ON messages(session_id, timestamp);
-)sql";
+// The sqlite plugin's own schema (generated from its source by bench/CMakeLists.txt),
+// so the native loop does the same index maintenance.
+constexpr const char *kSchema = kSqlitePluginSchema;
 
 const char *kSessionId = "0b6f3c1e-6f2a-4c55-9a55-0d6b7f0c2a11";
 
@@ -360,7 +335,10 @@ class RawTableRunner {
         : lib_(std::move(lib)), table_(static_cast<const swh_storage_v1 *>(lib_->vtable())),
           host_("bench_raw", swh::loader::null_environment()), config_(storage_config(path, sync)) {
         swh_config cfg{&config_, config_.dump()};
-        if (table_->create(host_.api(), &cfg, &handle_) != SWH_OK)
+        host_.begin_create(&cfg); // as the host does: config reads are refused outside create
+        const swh_status created = table_->create(host_.api(), &cfg, &handle_);
+        host_.end_create();
+        if (created != SWH_OK)
             throw std::runtime_error(std::string("create: ") + (handle_ ? table_->last_error(handle_) : ""));
         const swh::Session session = bench_session(); // SessionAbi borrows its strings
         swh::loader::SessionAbi s(session);

@@ -12,7 +12,7 @@
 # bench/sqlite_baseline (`ninja -C BUILD_DIR bench_all`).
 # Environment: DURATION (wrk seconds, default 10), SESSIONS (default 64),
 # SQLITE_SECONDS (default 3). Loopback only. Everything it starts is stopped
-# on exit.
+# on exit (bench/lib.sh).
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -22,62 +22,22 @@ DURATION="${DURATION:-10}"
 SESSIONS="${SESSIONS:-64}"
 SQLITE_SECONDS="${SQLITE_SECONDS:-3}"
 
+BENCH_NAME="http_send/run.sh"
+# shellcheck source=bench/lib.sh
+. "$HERE/../lib.sh"
+
 SWARMHOST="$BUILD/host/swarmhost"
 SQLITE_BASELINE="$BUILD/bench/sqlite_baseline"
 for f in "$SWARMHOST" "$SQLITE_BASELINE" "$BUILD/plugins/swh_storage_sqlite.so" "$BUILD/plugins/swh_provider_echo.so"; do
-  [[ -e "$f" ]] || { echo "run.sh: missing $f (build it: ninja -C $BUILD bench_all)" >&2; exit 2; }
+  [[ -e "$f" ]] || { echo "$BENCH_NAME: missing $f (build it: ninja -C $BUILD bench_all)" >&2; exit 2; }
 done
 for tool in wrk nginx curl python3; do
-  command -v "$tool" >/dev/null || { echo "run.sh: $tool not installed" >&2; exit 2; }
+  command -v "$tool" >/dev/null || { echo "$BENCH_NAME: $tool not installed" >&2; exit 2; }
 done
 
-TMP="$(mktemp -d /tmp/swh-bench-http.XXXXXX)"
+bench_init http
 DAEMON_PID=""
 NGINX_PID=""
-cleanup() {
-  local pid
-  for pid in "$DAEMON_PID" "$NGINX_PID"; do
-    if [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  rm -rf "$TMP"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-wait_http() { # URL PID NAME LOG
-  for _ in $(seq 100); do
-    curl -sf -o /dev/null "$1" && return 0
-    kill -0 "$2" 2>/dev/null || { echo "run.sh: $3 exited; log:" >&2; cat "$4" >&2; exit 1; }
-    sleep 0.1
-  done
-  echo "run.sh: $3 did not answer $1 within 10 s" >&2
-  exit 1
-}
-
-# One wrk run; echoes its RESULT line (key=value ...) and keeps wrk's full
-# output in $TMP/wrk-NAME.txt.
-run_wrk() { # NAME THREADS CONNECTIONS SCRIPT URL [SCRIPT ARGS...]
-  local name="$1" threads="$2" conns="$3" script="$4" url="$5"
-  shift 5
-  wrk -t"$threads" -c"$conns" -d"${DURATION}s" --timeout 10s --latency -s "$script" "$url" ${1:+--} "$@" \
-    > "$TMP/wrk-$name.txt" 2>&1 || { echo "run.sh: wrk $name failed:" >&2; cat "$TMP/wrk-$name.txt" >&2; exit 1; }
-  local line
-  line="$(grep '^RESULT ' "$TMP/wrk-$name.txt" || true)"
-  [[ -n "$line" ]] || { echo "run.sh: wrk $name printed no RESULT:" >&2; cat "$TMP/wrk-$name.txt" >&2; exit 1; }
-  echo "${line#RESULT }"
-}
-field() { # KEY LINE -> value
-  sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
-}
 
 echo "# http_send: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# build: $BUILD, wrk ${DURATION}s per run, $SESSIONS sessions, temp dir $TMP (filesystem: $(df -T "$TMP" | awk 'NR==2{print $2}'))"
@@ -103,9 +63,9 @@ start_daemon() {
       -e "s|^\( *\)path:.*|\1path: \"$TMP/$name.db\"\n\1synchronous: \"$sync\"|" \
       -e "s|^\( *\)listen:.*|\1listen: \"127.0.0.1:$PORT\"|" \
       "$REPO/configs/default.yaml" > "$TMP/$name.yaml"
-  grep -q "$TMP/$name.db" "$TMP/$name.yaml" || { echo "run.sh: could not rewrite the manifest" >&2; exit 1; }
-  "$SWARMHOST" serve -c "$TMP/$name.yaml" --listen "127.0.0.1:$PORT" --log-level warn > "$TMP/$name.log" 2>&1 &
-  DAEMON_PID=$!
+  grep -q "$TMP/$name.db" "$TMP/$name.yaml" || bench_die "could not rewrite the manifest"
+  bench_spawn "$TMP/$name.log" "$SWARMHOST" serve -c "$TMP/$name.yaml" --listen "127.0.0.1:$PORT" --log-level warn
+  DAEMON_PID=$SPAWNED_PID
   BASE="http://127.0.0.1:$PORT"
   wait_http "$BASE/healthz" "$DAEMON_PID" swarmhost "$TMP/$name.log"
   # Sessions up front (one user, so one list call finds them all afterwards),
@@ -136,7 +96,7 @@ stop_daemon() { # NAME ACKED_REQUESTS
   sleep 0.5 # sends in flight when wrk stopped finish
   stored="$(curl -sf "$BASE/v1/sessions?user_id=bench&limit=100000" |
     python3 -c 'import json,sys; print(sum(s["message_count"] for s in json.load(sys.stdin)["sessions"]))')"
-  kill -TERM "$DAEMON_PID"; wait "$DAEMON_PID" 2>/dev/null || true; DAEMON_PID=""
+  bench_stop "$DAEMON_PID"; DAEMON_PID=""
   warnings="$(grep -ciE ' (warning|error|critical) ' "$TMP/$name.log" || true)"
   printf -v "CHECK_${name//-/_}" 'acked=%d stored=%d warnings=%d' "$acked" "$stored" "$warnings"
 }
@@ -185,12 +145,12 @@ http {
   }
 }
 EOF
-nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx" > "$TMP/nginx/stdout.log" 2>&1 &
-NGINX_PID=$!
+bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+NGINX_PID=$SPAWNED_PID
 wait_http "http://127.0.0.1:$NPORT/send.json" "$NGINX_PID" nginx "$TMP/nginx/error.log"
 NGINX_16="$(run_wrk nginx-c16 2 16 "$HERE/get_fixed.lua" "http://127.0.0.1:$NPORT/send.json")"
 NGINX_1="$(run_wrk nginx-c1 1 1 "$HERE/get_fixed.lua" "http://127.0.0.1:$NPORT/send.json")"
-kill -TERM "$NGINX_PID"; wait "$NGINX_PID" 2>/dev/null || true; NGINX_PID=""
+bench_stop "$NGINX_PID"; NGINX_PID=""
 
 # ------------------------------------------------------------ raw sqlite
 RAWREQ_1="$(sqlite_run 1 request)"

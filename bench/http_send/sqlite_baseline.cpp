@@ -15,6 +15,8 @@
 // Prints one line: "RESULT threads=.. mode=.. requests=.. seconds=..
 // requests_per_s=.. msgs_per_s=.. commits_per_s=.. busy_retries=.." where
 // msgs_per_s counts message rows inserted (2 per request).
+#include "sqlite_schema.h" // generated: the sqlite plugin's schema
+
 #include <sqlite3.h>
 
 #include <atomic>
@@ -30,36 +32,8 @@
 
 namespace {
 
-constexpr const char *kSchema = R"sql(
-CREATE TABLE IF NOT EXISTS sessions (
-    id            TEXT PRIMARY KEY NOT NULL,
-    user_id       TEXT NOT NULL,
-    provider      TEXT NOT NULL DEFAULT '',
-    model         TEXT NOT NULL DEFAULT '',
-    status        TEXT NOT NULL DEFAULT 'active',
-    type          TEXT NOT NULL DEFAULT '',
-    created_at    INTEGER NOT NULL,
-    last_activity INTEGER NOT NULL,
-    message_count INTEGER NOT NULL DEFAULT 0,
-    config        TEXT NOT NULL DEFAULT '{}',
-    context       TEXT NOT NULL DEFAULT '{}',
-    metadata      TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
-CREATE INDEX IF NOT EXISTS sessions_by_status ON sessions(status, last_activity);
-CREATE TABLE IF NOT EXISTS messages (
-    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
-    id                  TEXT NOT NULL UNIQUE,
-    session_id          TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
-    role                TEXT NOT NULL,
-    content             TEXT NOT NULL,
-    timestamp           INTEGER NOT NULL,
-    metadata            TEXT NOT NULL DEFAULT '{}',
-    provider_message_id TEXT NOT NULL DEFAULT '',
-    provider_metadata   TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX IF NOT EXISTS messages_by_session_time ON messages(session_id, timestamp);
-)sql";
+// The sqlite plugin's own schema (generated from its source: bench/CMakeLists.txt).
+constexpr const char *kSchema = kSqlitePluginSchema;
 
 int64_t now_us() {
     return std::chrono::duration_cast<std::chrono::microseconds>(

@@ -99,6 +99,13 @@ std::vector<HookStats> HookBus::stats() const {
     return out;
 }
 
+std::vector<const loader::HookInstance *> HookBus::instances() const {
+    std::vector<const loader::HookInstance *> out;
+    for (const auto &lane : lanes_)
+        out.push_back(lane->hook.get());
+    return out;
+}
+
 std::string HookBus::render_metrics() const {
     std::string text;
     for (const auto &lane : lanes_)

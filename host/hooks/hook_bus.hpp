@@ -44,6 +44,8 @@ class HookBus {
     // Prometheus text from every hook that renders metrics.
     std::string render_metrics() const;
     bool empty() const { return lanes_.empty(); }
+    // The hook instances, in manifest order (GET /v1/plugins lists them).
+    std::vector<const loader::HookInstance *> instances() const;
 
   private:
     struct Lane; // one hook: its queue, worker and counters

@@ -472,6 +472,13 @@ Json ApiHandler::plugins_report() const {
                          {"kind", "storage"}});
     for (const auto &[name, provider] : pipeline.providers)
         instances.push_back({{"name", name}, {"plugin", provider->library().name()}, {"kind", "provider"}});
+    for (const auto &spec : pipeline.middleware.ordered()) // in execution order
+        instances.push_back({{"name", spec.instance->name()},
+                             {"plugin", spec.instance->library().name()},
+                             {"kind", "middleware"}});
+    if (pipeline.hooks)
+        for (const loader::HookInstance *hook : pipeline.hooks->instances())
+            instances.push_back({{"name", hook->name()}, {"plugin", hook->library().name()}, {"kind", "hook"}});
     for (const auto &[name, type] : pipeline.session_types) {
         Json routes = Json::array();
         for (const auto &route : type->routes())

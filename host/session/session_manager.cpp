@@ -160,7 +160,7 @@ void SessionManager::delete_session(const std::string &id) {
     std::optional<Session> before; // hooks get the row as it was
     if (wanted)
         before = storage_call(gate_, "get_session", [pin, id] { return pin->storage->get_session(id); });
-    storage_call(gate_, "delete_session", [pin, id] { pin->storage->delete_session(id); });
+    session_call(gate_, "delete_session", id, [pin, id] { pin->storage->delete_session(id); });
     if (before) {
         publish(SWH_EVENT_SESSION_DELETED, *before);
     } else {
@@ -212,7 +212,8 @@ void SessionManager::publish(uint32_t type, const Session &session, const Messag
 
 std::vector<Message> SessionManager::get_messages(const MessageQuery &query) {
     const std::shared_ptr<Pipeline> pin = current();
-    return storage_call(gate_, "get_messages", [pin, query] { return pin->storage->get_messages(query); });
+    return session_call(gate_, "get_messages", query.session_id,
+                        [pin, query] { return pin->storage->get_messages(query); });
 }
 
 loader::SessionTypeInstance *SessionManager::session_type_of(const Pipeline &pipeline_,

@@ -90,4 +90,17 @@ template <class F> auto storage_call(StorageGate &gate, const char *what, F f) -
     }
 }
 
+// storage_call for a call addressed by a session id: the store's NOT_FOUND is
+// the client's 404 with the same text as GET /v1/sessions/{id}, not the
+// store's wording ("<instance>: <call> failed (not_found): ...").
+template <class F>
+auto session_call(StorageGate &gate, const char *what, const std::string &session_id, F f) -> decltype(f()) {
+    try {
+        return storage_call(gate, what, std::move(f));
+    } catch (const ApiError &e) {
+        if (e.kind() != ErrorKind::NotFound) throw;
+        throw ApiError(ErrorKind::NotFound, "session '" + session_id + "' not found");
+    }
+}
+
 } // namespace swh

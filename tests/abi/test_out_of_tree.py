@@ -44,7 +44,7 @@ class OutOfTree(unittest.TestCase):
         # Only the sdk component: nothing of the host is needed or installed.
         run(["cmake", "--install", BUILD_DIR, "--component", "sdk", "--prefix", cls.prefix])
         cls.plugin_dirs = {}
-        for example in ("middleware_word_guard", "hook_message_stats"):
+        for example in ("middleware_word_guard", "hook_message_stats", "storage_memory"):
             build = os.path.join(cls.tmp, example)
             run(["cmake", "-S", os.path.join(SOURCE_DIR, "examples", example), "-B", build,
                  "-DCMAKE_BUILD_TYPE=Release", "-DCMAKE_PREFIX_PATH=" + cls.prefix])
@@ -72,7 +72,8 @@ class OutOfTree(unittest.TestCase):
 
     def test_plugins_export_only_the_entry_point(self):
         for example, so in (("middleware_word_guard", "swh_middleware_word_guard.so"),
-                            ("hook_message_stats", "swh_hook_message_stats.so")):
+                            ("hook_message_stats", "swh_hook_message_stats.so"),
+                            ("storage_memory", "swh_storage_memory.so")):
             out = run(["nm", "-D", "--defined-only", os.path.join(self.plugin_dirs[example], so)])
             symbols = [line.split()[-1] for line in out.splitlines() if line.strip()]
             self.assertEqual(symbols, ["swh_plugin_entry"], so)
@@ -183,6 +184,10 @@ class OutOfTree(unittest.TestCase):
             self.assertEqual(r.status, 200, r)
             self.assertIn("word_guard", r.raw.decode())
             self.assertIn("message_stats", r.raw.decode())
+            # Every running instance is listed, middleware and hooks included.
+            instances = [{k: i.get(k) for k in ("name", "plugin", "kind")} for i in r.json["instances"]]
+            self.assertIn({"name": "word_guard", "plugin": "word_guard", "kind": "middleware"}, instances)
+            self.assertIn({"name": "message_stats", "plugin": "message_stats", "kind": "hook"}, instances)
 
             s = c.create_session("oot-user")
             # C99 middleware: masking rewrites the stored user message.
@@ -210,6 +215,35 @@ class OutOfTree(unittest.TestCase):
             self.assertIn("oot_stats_sessions_total 1", text)
             self.assertIn('oot_stats_messages_total{role="user"} 1', text)
             self.assertIn('oot_stats_messages_total{role="assistant"} 1', text)
+            self.assertEqual(d.stop(), 0, d.log_tail())
+        except BaseException:
+            sys.stderr.write(d.log_tail() + "\n")
+            raise
+        finally:
+            d.cleanup()
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def test_daemon_on_the_c_storage_example(self):
+        # examples/storage_memory (C99) as the daemon's store; its data
+        # survives a hot reload, which runs a second instance beside the first.
+        workdir = h.make_tmpdir("swh-sdk-storage-")
+        port = h.free_port()
+        manifest = "\n".join([
+            "server:", "  listen: %s" % h.yaml_str("127.0.0.1:%d" % port), "plugin_dirs:",
+            "  - %s" % h.yaml_str(h.plugin_dir()), "  - %s" % h.yaml_str(self.plugin_dirs["storage_memory"]),
+            "storage:", "  plugin: memory", "providers:", "  - name: echo", "    plugin: echo"]) + "\n"
+        d = h.Daemon(workdir=workdir, port=port, manifest=manifest)
+        try:
+            d.start()
+            c = d.client
+            s = c.create_session("c-store-user")
+            self.assertIn(c.send(s["id"], "hello").status, (200, 201))
+            health = c.get("/healthz").json["storage"]
+            self.assertEqual((health["status"], health["backend"]), ("healthy", "memory"), health)
+            r = c.post("/v1/admin/reload")
+            self.assertEqual(r.status, 200, r)
+            self.assertEqual(c.get("/v1/sessions/%s" % s["id"]).json["message_count"], 2)
+            self.assertEqual([m["role"] for m in c.messages(s["id"])], ["user", "assistant"])
             self.assertEqual(d.stop(), 0, d.log_tail())
         except BaseException:
             sys.stderr.write(d.log_tail() + "\n")

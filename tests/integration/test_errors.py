@@ -161,6 +161,12 @@ class ErrorTests(DaemonTestCase):
         self.assertError(self.client.get("/v1/sessions/%s/messages" % missing), 404, "not_found")
         self.assertError(self.client.post("/v1/sessions/%s/messages" % missing, {"content": "x"}), 404, "not_found")
         self.assertError(self.client.delete("/v1/sessions/%s" % missing), 404, "not_found")
+        # one clean message, whoever noticed (the host or the store), never the plugin's own text
+        for method, path, body in (("GET", "", None), ("GET", "/messages", None),
+                                   ("POST", "/messages", {"content": "x"}), ("DELETE", "", None)):
+            with self.subTest(method=method, path=path):
+                r = self.client.request(method, "/v1/sessions/%s%s" % (missing, path), body=body)
+                self.assertEqual(r.json["error"]["message"], "session '%s' not found" % missing, r)
 
     def test_unknown_route(self):
         for method, path in (("GET", "/nope"), ("GET", "/v1/nothing"), ("POST", "/v2/sessions"),
