@@ -9,7 +9,9 @@
 #             sanitizer report fatal. The subset: unit, loader, http,
 #             integration, limits, durability (sqlite + postgres), fuzz.replay,
 #             session_types.host_routing (host session-type routing, events),
-#             auth (keys, tenants, limits) and reload (hot reload under load)
+#             auth (keys, tenants, limits), http_framing (raw-socket framing)
+#             and reload (hot reload under load; not create_crash, whose
+#             deliberate SIGSEGV ASan reports)
 #             (the committed corpora) - everything that runs host code in
 #             process or the real daemon with the sqlite/echo plugins. Left
 #             out: the provider plugins (openai/anthropic + fake upstream + npm
@@ -68,8 +70,12 @@ if [[ "$skip" != *asan* ]]; then
   targets=(swarmhost swh_unit_tests swh_loader_tests swh_http_tests swh_storage_sqlite swh_storage_postgres
            swh_provider_echo swh_broken_plugins fuzz_manifest_replay fuzz_request_body_replay
            fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay swh_fixture_session_type
-           swh_session_collaborative swh_provider_openai swh_middleware_content_filter swarmhost-plugin-host)
-  regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing|auth\.|reload\.)}"
+           swh_session_collaborative swh_session_multimodal swh_session_templated swh_provider_openai
+           swh_middleware_content_filter swarmhost-plugin-host)
+  regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|http_framing\.|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing|auth\.|reload\.)}"
+  # reload.create_crash makes a plugin segfault in create on purpose (in a
+  # trial child and at start-up): ASan reports that crash, as it should.
+  exclude="${SWH_ASAN_EXCLUDE:-^reload\.create_crash$}"
   reports="$build/sanitizer-reports"
   mkdir -p "$build"
   if cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_FLAGS_DEBUG="-O1 -g1" \
@@ -83,7 +89,7 @@ if [[ "$skip" != *asan* ]]; then
     export ASAN_OPTIONS="halt_on_error=1:detect_leaks=1:strict_string_checks=1:detect_stack_use_after_return=1:check_initialization_order=1:log_path=$reports/asan"
     export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1:log_path=$reports/ubsan"
     ts=$(date +%s)
-    (cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 600 -R "$regex") >"$build/ci-extra-ctest.log" 2>&1
+    (cd "$build" && ctest --output-on-failure -j "$jobs" --timeout 600 -R "$regex" -E "$exclude") >"$build/ci-extra-ctest.log" 2>&1
     rc=$?
     summary=$(grep -E "tests passed|tests failed" "$build/ci-extra-ctest.log" | tail -1)
     nreports=$(find "$reports" -type f | wc -l)
