@@ -20,12 +20,10 @@ Run by hand (from this folder):
 """
 
 import json
-import threading
 import unittest
 
-import server as fake_upstream
 import swh_harness
-from swh_harness import DaemonTestCase, SSEStream, yaml_str
+from swh_harness import FakeUpstreamTestCase, SSEStream, yaml_str
 
 OPENAI_MODEL = "gpt-4o-mini"            # the openai provider's configured model
 ANTHROPIC_MODEL = "claude-3-5-haiku-latest"  # the anthropic provider's
@@ -55,32 +53,12 @@ def providers_and_middleware(fake_base, dead_base):
     return "\n".join(lines) + "\n"
 
 
-class FrontDoorRoutingTests(DaemonTestCase):
+class FrontDoorRoutingTests(FakeUpstreamTestCase):
 
     @classmethod
-    def setUpClass(cls):
-        cls.fake = fake_upstream.make_server("127.0.0.1", 0)
-        threading.Thread(target=cls.fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-        fake_base = "http://127.0.0.1:%d" % cls.fake.server_address[1]
+    def manifest_kw_for(cls, fake_base):
         dead_base = "http://127.0.0.1:%d" % swh_harness.free_port()
-        cls.manifest_kw = {"extra_providers": providers_and_middleware(fake_base, dead_base)}
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.fake.shutdown()
-            cls.fake.server_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fake.shutdown()
-            cls.fake.server_close()
-
-    def setUp(self):
-        self.fake.state.reset()
+        return {"extra_providers": providers_and_middleware(fake_base, dead_base)}
 
     # ---- helpers
     def upstream_requests(self):

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
 
@@ -618,3 +619,49 @@ class DaemonTestCase(unittest.TestCase):
         self.assertIsoTime(msg["timestamp"])
         self.assertIsInstance(msg["metadata"], dict)
         self.assertIsInstance(msg["provider_metadata"], dict)
+
+
+class FakeUpstreamTestCase(DaemonTestCase):
+    """A daemon per class in front of tools/fake_upstream, run in this process
+    (it records every request it gets; the vendors' npm clients check its
+    wire format). Subclasses return the daemon's manifest keywords for the
+    fake's base address ("http://127.0.0.1:PORT") from `manifest_kw_for`.
+    The fake's record is cleared before each test."""
+
+    fake = None
+    fake_base = None
+
+    @classmethod
+    def manifest_kw_for(cls, fake_base):
+        raise NotImplementedError
+
+    @classmethod
+    def setUpClass(cls):
+        fake_dir = os.path.join(REPO_ROOT, "tools", "fake_upstream")
+        if fake_dir not in sys.path:
+            sys.path.insert(0, fake_dir)
+        import server as fake_upstream  # tools/fake_upstream/server.py
+        cls.fake = fake_upstream.make_server("127.0.0.1", 0)
+        threading.Thread(target=cls.fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        cls.fake_base = "http://127.0.0.1:%d" % cls.fake.server_address[1]
+        try:
+            cls.manifest_kw = cls.manifest_kw_for(cls.fake_base)
+            super().setUpClass()
+        except BaseException:
+            cls._stop_fake()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            cls._stop_fake()
+
+    @classmethod
+    def _stop_fake(cls):
+        cls.fake.shutdown()
+        cls.fake.server_close()
+
+    def setUp(self):
+        self.fake.state.reset()

@@ -8,7 +8,6 @@ Run by hand from this folder:
 import json
 import os
 import sys
-import threading
 import time
 import unittest
 import uuid
@@ -16,10 +15,8 @@ import uuid
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-sys.path.insert(0, os.path.join(REPO, "tools", "fake_upstream"))
 
-import server as fake_upstream  # noqa: E402
-from swh_harness import DaemonTestCase, Response, SSEStream, yaml_str  # noqa: E402
+from swh_harness import FakeUpstreamTestCase, Response, SSEStream, yaml_str  # noqa: E402
 
 OPENAI_KEY = "sk-swhtest-openai-" + uuid.uuid4().hex
 ANTHROPIC_KEY = "sk-ant-swhtest-" + uuid.uuid4().hex
@@ -42,45 +39,22 @@ def provider_yaml(name, plugin, base_url, key_env, extra):
     return "\n".join(lines) + "\n"
 
 
-class ProviderDaemonBase(DaemonTestCase):
+class ProviderDaemonBase(FakeUpstreamTestCase):
     """One fake upstream + one daemon with both plugins for the whole class."""
 
-    fake = None
-
     @classmethod
-    def setUpClass(cls):
-        cls.fake = fake_upstream.make_server("127.0.0.1", 0)
-        threading.Thread(target=cls.fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-        base = "http://127.0.0.1:%d" % cls.fake.server_address[1]
-        cls.fake_base = base
+    def manifest_kw_for(cls, base):
         os.environ["SWH_TEST_OPENAI_KEY"] = OPENAI_KEY
         os.environ["SWH_TEST_ANTHROPIC_KEY"] = ANTHROPIC_KEY
         extra = provider_yaml("openai", "openai", base + "/v1", "SWH_TEST_OPENAI_KEY",
                               [("custom_params", '{"top_p": 0.5, "user": "swh-test"}')])
         extra += provider_yaml("anthropic", "anthropic", base, "SWH_TEST_ANTHROPIC_KEY",
                                [("custom_params", '{"top_k": 7}'), ("max_tokens", "300")])
-        cls.manifest_kw = {"extra_providers": extra}
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.fake.shutdown()
-            cls.fake.server_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fake.shutdown()
-            cls.fake.server_close()
+        return {"extra_providers": extra}
 
     # ---- helpers
     provider = None  # set by subclasses
     key = None
-
-    def setUp(self):
-        self.fake.state.reset()
 
     def requests(self):
         with self.fake.state.lock:

@@ -8,49 +8,26 @@ import json
 import os
 import socket
 import sys
-import threading
 import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
-sys.path.insert(0, os.path.join(REPO, "tools", "fake_upstream"))
 
-import server as fake_upstream  # noqa: E402
-from swh_harness import DaemonTestCase, SSEStream, yaml_str  # noqa: E402
+from swh_harness import FakeUpstreamTestCase, SSEStream, yaml_str  # noqa: E402
 
 SLOW_MS = 1500  # the fake upstream's wait before its first byte in the overhead test
 
 
-class StreamControlTests(DaemonTestCase):
+class StreamControlTests(FakeUpstreamTestCase):
     @classmethod
-    def setUpClass(cls):
-        cls.fake = fake_upstream.make_server("127.0.0.1", 0)
-        threading.Thread(target=cls.fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-        base = "http://127.0.0.1:%d/v1" % cls.fake.server_address[1]
+    def manifest_kw_for(cls, fake_base):
         providers = "\n".join([
             "  - name: slowai", "    plugin: openai", "    config:",
-            "      base_url: %s" % yaml_str(base), "      api_key_env: \"\"",
+            "      base_url: %s" % yaml_str(fake_base + "/v1"), "      api_key_env: \"\"",
             "      retries: 0", "      timeout_ms: 20000", ""])
-        cls.manifest_kw = {"extra_providers": providers, "server_lines": ["sse_keepalive_seconds: 1"]}
-        try:
-            super().setUpClass()
-        except BaseException:
-            cls.fake.shutdown()
-            cls.fake.server_close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            super().tearDownClass()
-        finally:
-            cls.fake.shutdown()
-            cls.fake.server_close()
-
-    def setUp(self):
-        self.fake.state.reset()
+        return {"extra_providers": providers, "server_lines": ["sse_keepalive_seconds: 1"]}
 
     def session(self):
         r = self.client.post("/v1/sessions", {"user_id": "stream-control", "provider": "slowai"})
