@@ -31,18 +31,18 @@ template <class Body> swh_status call(void *handle, Body &&body) noexcept {
     if (handle == nullptr) return SWH_E_INVALID;
     auto &instance = *static_cast<Instance *>(handle);
     return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.store) throw Failure(SWH_E_INVALID, "sqlite: instance was not created successfully");
+        if (!instance.store) throw Failure(SWH_E_INVALID, "instance was not created successfully");
         return body(*instance.store);
     });
 }
 
 void require(bool ok, const char *what) {
-    if (!ok) throw Failure(SWH_E_INVALID, std::string("sqlite: ") + what);
+    if (!ok) throw Failure(SWH_E_INVALID, std::string(what));
 }
 
 void check_sink(swh_status status) {
     if (status != SWH_OK)
-        throw Failure(status, "sqlite: result sink returned status " + std::to_string(status) + ", stopped");
+        throw Failure(status, "result sink returned status " + std::to_string(status) + ", stopped");
 }
 
 void check_session(const swh_session *s) {
@@ -205,7 +205,7 @@ swh_status sqlite_health_check(void *handle, const swh_result_sink *sink) noexce
         }
         std::string text = dump(report);
         check_sink(sink->json(sink->ctx, swh::edge::to_str(text)));
-        if (status != SWH_OK) throw Failure(status, "sqlite: unhealthy: " + error);
+        if (status != SWH_OK) throw Failure(status, "unhealthy: " + error);
         return SWH_OK;
     });
 }

@@ -358,7 +358,7 @@ void Store::commit_batch(const std::vector<WriteRequest *> &batch) noexcept {
         }
         try {
             log_(SWH_LOG_WARN,
-                 "sqlite: commit of " + std::to_string(batch.size()) + " operation(s) failed: " + cause);
+                 "commit of " + std::to_string(batch.size()) + " operation(s) failed: " + cause);
         } catch (...) {
         }
     };
