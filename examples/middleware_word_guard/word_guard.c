@@ -117,7 +117,8 @@ static swh_status wg_create(const swh_host_api *host, const swh_config *cfg, voi
     /* Check the host table covers the members we call, NOT that it is as
      * large as our header's struct: an older 1.x host has a smaller table,
      * a newer one a larger table, and both are fine. */
-    if (host == NULL || host->struct_size < offsetof(swh_host_api, config_json) || host->log == NULL) {
+    if (host == NULL || host->struct_size < offsetof(swh_host_api, config_json) + sizeof host->config_json ||
+        host->log == NULL) {
         g->error = "word_guard: the host's table lacks log/config accessors";
         return SWH_E_UNSUPPORTED;
     }
@@ -233,7 +234,7 @@ static const swh_middleware_v1 table = {
 static const swh_plugin_descriptor descriptor = {
     sizeof(swh_plugin_descriptor),
     SWH_ABI_VERSION_MAJOR,
-    SWH_ABI_VERSION_MINOR,
+    0, /* the lowest minor whose members this plugin uses: only 1.0 ones */
     "word_guard",
     "0.1.0",
     "Rejects messages with blocked words and masks others (C99 example)",

@@ -53,6 +53,11 @@ static swh_status p_create(const swh_host_api *host, const swh_config *cfg, void
     plugin *p = (plugin *)calloc(1, sizeof *p);
     if (p == NULL) return SWH_E_INTERNAL;
     *out = p; /* handed out even on failure: the host reads last_error, then destroys */
+    /* The host table must cover the members called below (start and size of
+     * the last one), not be as large as this header's struct. */
+    if (host == NULL ||
+        host->struct_size < offsetof(swh_host_api, config_list_string) + sizeof host->config_list_string)
+        return SWH_E_UNSUPPORTED;
     if (host->config_list_size(host->host_ctx, cfg, "blocked_words", &n) != SWH_OK) return SWH_E_INVALID;
     p->words = (char **)calloc(n ? n : 1, sizeof(char *));
     if (p->words == NULL) return SWH_E_INTERNAL;
@@ -81,7 +86,7 @@ static void p_destroy(void *h) {
  * keeps last_error thread-safe without C11 threads. */
 static const char *p_last_error(void *h) {
     (void)h;
-    return "@NAME@: out of memory or unreadable config";
+    return "@NAME@: out of memory, unreadable config or a host table without the config accessors";
 }
 
 static uint32_t p_stages(void *h) {
@@ -118,7 +123,8 @@ static const swh_middleware_v1 table = {
 };
 
 static const swh_plugin_descriptor descriptor = {
-    sizeof(swh_plugin_descriptor), SWH_ABI_VERSION_MAJOR, SWH_ABI_VERSION_MINOR, "@NAME@", "0.1.0",
+    sizeof(swh_plugin_descriptor), SWH_ABI_VERSION_MAJOR, 0 /* lowest minor used: 1.0 */, "@NAME@",
+    "0.1.0",
     "Rejects user messages with blocked words", SWH_KIND_MIDDLEWARE, SWH_IFACE_MIDDLEWARE_V1,
     schema, sizeof schema / sizeof schema[0], &table,
 };
@@ -218,26 +224,34 @@ constexpr std::string_view kHookC = R"(/* @NAME@ — swarmhost lifecycle hook (C
  * request path, one at a time ([serial]). */
 #include <swarmhost/swarmhost.h>
 
+#include <stddef.h>
 #include <stdlib.h>
 
 typedef struct plugin {
     const swh_host_api *host;
+    const char *error; /* a static string; "" when nothing failed */
 } plugin;
 
 static swh_status p_create(const swh_host_api *host, const swh_config *cfg, void **out) {
     plugin *p = (plugin *)calloc(1, sizeof *p);
     (void)cfg;
     if (p == NULL) return SWH_E_INTERNAL;
+    *out = p; /* handed out even on failure: the host reads last_error, then destroys */
     p->host = host;
-    *out = p;
+    p->error = "";
+    /* The host table must cover the member called later (start and size),
+     * not be as large as this header's struct. */
+    if (host == NULL || host->struct_size < offsetof(swh_host_api, log) + sizeof host->log || host->log == NULL) {
+        p->error = "@NAME@: the host's table has no log";
+        return SWH_E_UNSUPPORTED;
+    }
     return SWH_OK;
 }
 static void p_destroy(void *h) {
     free(h);
 }
 static const char *p_last_error(void *h) {
-    (void)h;
-    return "";
+    return h != NULL ? ((const plugin *)h)->error : "";
 }
 static uint32_t p_events(void *h) {
     (void)h;
@@ -255,7 +269,8 @@ static const swh_hook_v1 table = {sizeof(swh_hook_v1), p_create, p_destroy, p_la
                                   p_events, p_on_event, NULL /* render_metrics */};
 
 static const swh_plugin_descriptor descriptor = {
-    sizeof(swh_plugin_descriptor), SWH_ABI_VERSION_MAJOR, SWH_ABI_VERSION_MINOR, "@NAME@", "0.1.0",
+    sizeof(swh_plugin_descriptor), SWH_ABI_VERSION_MAJOR, 0 /* lowest minor used: 1.0 */, "@NAME@",
+    "0.1.0",
     "Logs session creation", SWH_KIND_HOOK, SWH_IFACE_HOOK_V1, NULL, 0, &table,
 };
 

@@ -7,6 +7,7 @@
 
 #include <swarmhost/cpp/http_provider.hpp>
 
+#include <array>
 #include <string>
 
 namespace swh::openai {
@@ -42,37 +43,30 @@ namespace {
 
 // ----------------------------------------------------------- descriptor
 
-constexpr swh_config_field kConfigSchema[] = {
-    {sizeof(swh_config_field), "base_url", SWH_CFG_STRING, 0, "\"https://api.openai.com/v1\"",
-     "API root; /chat/completions is appended (vLLM, llama.cpp, Ollama: http://host:port/v1; Azure: "
-     "https://R.openai.azure.com/openai/deployments/D)"},
-    {sizeof(swh_config_field), "api_key_env", SWH_CFG_STRING, 0, "\"OPENAI_API_KEY\"",
-     "Name of the environment variable holding the API key, read at create/update (\"\" = no key)"},
-    {sizeof(swh_config_field), "model", SWH_CFG_STRING, 0, "\"gpt-4o-mini\"",
-     "Model used when the session names none"},
-    {sizeof(swh_config_field), "temperature", SWH_CFG_NUMBER, 0, "-1",
-     "Sampling temperature 0..2; negative = not sent (the vendor's default)"},
-    {sizeof(swh_config_field), "max_tokens", SWH_CFG_INT, 0, "0", "max_tokens sent upstream; 0 = not sent"},
-    {sizeof(swh_config_field), "timeout_ms", SWH_CFG_INT, 0, "120000",
-     "Limit for one upstream exchange, whole stream included (0 = none)"},
-    {sizeof(swh_config_field), "connect_timeout_ms", SWH_CFG_INT, 0, "10000", "Connect timeout"},
-    {sizeof(swh_config_field), "idle_timeout_ms", SWH_CFG_INT, 0, "0",
-     "Longest silence between bytes of an answer (0 = none)"},
-    {sizeof(swh_config_field), "retries", SWH_CFG_INT, 0, "2",
-     "Extra attempts on 429/5xx/connection failure, only before any text was relayed"},
-    {sizeof(swh_config_field), "retry_base_ms", SWH_CFG_INT, 0, "500",
-     "Backoff base: attempt n waits base*2^(n-1) with jitter, or Retry-After when given"},
-    {sizeof(swh_config_field), "retry_max_ms", SWH_CFG_INT, 0, "30000",
-     "Longest wait between attempts; a longer Retry-After ends the retries at once"},
-    {sizeof(swh_config_field), "max_concurrent", SWH_CFG_INT, 0, "0",
-     "Upstream requests in flight at most; more wait in a queue (0 = unlimited)"},
-    {sizeof(swh_config_field), "custom_params", SWH_CFG_OBJECT, 0, "{}",
-     "Merged into the request body (e.g. {\"top_p\":0.9}); cannot replace messages/stream"},
-    {sizeof(swh_config_field), "api_version", SWH_CFG_STRING, 0, "\"\"",
-     "Azure style when set: ?api-version=<this> and the key in an api-key header"},
-    {sizeof(swh_config_field), "stream_usage", SWH_CFG_BOOL, 0, "true",
-     "Ask for usage in streams (stream_options.include_usage); turn off for servers that reject it"},
+namespace http = swh::cpp::http_provider;
+using http::field;
+
+constexpr http::SchemaDefaults kDefaults = {
+    "\"https://api.openai.com/v1\"",
+    "API root; /chat/completions is appended (vLLM, llama.cpp, Ollama: http://host:port/v1; Azure: "
+    "https://R.openai.azure.com/openai/deployments/D)",
+    "\"OPENAI_API_KEY\"",
+    "\"gpt-4o-mini\"",
+    "Extra attempts on 429/5xx/connection failure, only before any text was relayed",
+    "Merged into the request body (e.g. {\"top_p\":0.9}); cannot replace messages/stream",
 };
+
+constexpr auto kConfigSchema = http::schema_rows(
+    http::endpoint_rows(kDefaults),
+    std::array{field("temperature", SWH_CFG_NUMBER, "-1",
+                     "Sampling temperature 0..2; negative = not sent (the vendor's default)"),
+               field("max_tokens", SWH_CFG_INT, "0", "max_tokens sent upstream; 0 = not sent")},
+    http::limit_rows(kDefaults),
+    std::array{field("api_version", SWH_CFG_STRING, "\"\"",
+                     "Azure style when set: ?api-version=<this> and the key in an api-key header"),
+               field("stream_usage", SWH_CFG_BOOL, "true",
+                     "Ask for usage in streams (stream_options.include_usage); turn off for servers that reject "
+                     "it")});
 
 constexpr swh_provider_v1 kTable = swh::cpp::http_provider::table<swh::openai::OpenAI>();
 
@@ -85,8 +79,8 @@ constexpr swh_plugin_descriptor kDescriptor = {
     "OpenAI Chat Completions (and compatible servers) over the host's asynchronous HTTP client",
     SWH_KIND_PROVIDER,
     SWH_IFACE_PROVIDER_V1,
-    kConfigSchema,
-    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
+    kConfigSchema.data(),
+    kConfigSchema.size(),
     &kTable,
 };
 

@@ -3,6 +3,7 @@
 // and leaves the work to Store (sqlite_store.hpp).
 #include "sqlite_store.hpp"
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/plugin.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -12,7 +13,6 @@
 
 namespace {
 
-using swh::edge::ConfigReader;
 using swh::edge::ErrorSlot;
 using swh::edge::Failure;
 using swh::edge::guarded;
@@ -31,18 +31,18 @@ template <class Body> swh_status call(void *handle, Body &&body) noexcept {
     if (handle == nullptr) return SWH_E_INVALID;
     auto &instance = *static_cast<Instance *>(handle);
     return guarded(instance.errors, [&]() -> swh_status {
-        if (!instance.store) throw Failure(SWH_E_INVALID, "sqlite: instance was not created successfully");
+        if (!instance.store) throw Failure(SWH_E_INVALID, "instance was not created successfully");
         return body(*instance.store);
     });
 }
 
 void require(bool ok, const char *what) {
-    if (!ok) throw Failure(SWH_E_INVALID, std::string("sqlite: ") + what);
+    if (!ok) throw Failure(SWH_E_INVALID, std::string(what));
 }
 
 void check_sink(swh_status status) {
     if (status != SWH_OK)
-        throw Failure(status, "sqlite: result sink returned status " + std::to_string(status) + ", stopped");
+        throw Failure(status, "result sink returned status " + std::to_string(status) + ", stopped");
 }
 
 void check_session(const swh_session *s) {
@@ -52,6 +52,22 @@ void check_session(const swh_session *s) {
 std::string dump(const nlohmann::json &j) {
     return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
 }
+
+// The config schema, bound to StoreOptions: one row declares the key and
+// fills the member at create (swarmhost/cpp/plugin.hpp).
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&StoreOptions::path>(
+        "path", "\"./data/swarmhost.db\"",
+        "Database file; parent directories are created (\":memory:\" = in-memory, for tests)"),
+    swh::cpp::setting<&StoreOptions::busy_timeout_ms>(
+        "busy_timeout_ms", "5000",
+        "How long a statement waits for a lock held by another connection or process, in ms"),
+    swh::cpp::setting<&StoreOptions::synchronous>(
+        "synchronous", "\"full\"",
+        "\"full\": an acknowledged write survives power loss; \"normal\": faster, the last commits may be lost "
+        "on power loss"),
+    swh::cpp::setting<&StoreOptions::pool_size>(
+        "pool_size", "4", "Reader connections for concurrent reads (0 = reads share the writer connection)"));
 
 // ---------------------------------------------------------------- table
 
@@ -65,12 +81,7 @@ swh_status sqlite_create(const swh_host_api *host, const swh_config *cfg, void *
         return SWH_E_INTERNAL;
     }
     swh_status status = guarded(instance->errors, [&]() -> swh_status {
-        ConfigReader config(host, cfg);
-        StoreOptions options;
-        options.path = config.string("path");
-        options.busy_timeout_ms = config.integer("busy_timeout_ms");
-        options.synchronous = config.string("synchronous");
-        options.pool_size = config.integer("pool_size");
+        StoreOptions options = kSchema.read(swh::cpp::Config(host, cfg));
 
         swh::sqlite::CommitObserver on_commit;
         if (SWH_HAS_MEMBER(host, swh_host_api, metric_add) && host->metric_add != nullptr) {
@@ -205,24 +216,13 @@ swh_status sqlite_health_check(void *handle, const swh_result_sink *sink) noexce
         }
         std::string text = dump(report);
         check_sink(sink->json(sink->ctx, swh::edge::to_str(text)));
-        if (status != SWH_OK) throw Failure(status, "sqlite: unhealthy: " + error);
+        if (status != SWH_OK) throw Failure(status, "unhealthy: " + error);
         return SWH_OK;
     });
 }
 
 // ----------------------------------------------------------- descriptor
 
-constexpr swh_config_field kConfigSchema[] = {
-    {sizeof(swh_config_field), "path", SWH_CFG_STRING, 0, "\"./data/swarmhost.db\"",
-     "Database file; parent directories are created (\":memory:\" = in-memory, for tests)"},
-    {sizeof(swh_config_field), "busy_timeout_ms", SWH_CFG_INT, 0, "5000",
-     "How long a statement waits for a lock held by another connection or process, in ms"},
-    {sizeof(swh_config_field), "synchronous", SWH_CFG_STRING, 0, "\"full\"",
-     "\"full\": an acknowledged write survives power loss; \"normal\": faster, the last commits may be lost "
-     "on power loss"},
-    {sizeof(swh_config_field), "pool_size", SWH_CFG_INT, 0, "4",
-     "Reader connections for concurrent reads (0 = reads share the writer connection)"},
-};
 
 constexpr swh_storage_v1 kTable = {
     sizeof(swh_storage_v1), sqlite_create,      sqlite_destroy,        sqlite_last_error,
@@ -239,8 +239,8 @@ constexpr swh_plugin_descriptor kDescriptor = {
     "Sessions and messages in one SQLite file (WAL, group commit)",
     SWH_KIND_STORAGE,
     SWH_IFACE_STORAGE_V1,
-    kConfigSchema,
-    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
+    kSchema.fields.data(),
+    kSchema.fields.size(),
     &kTable,
 };
 

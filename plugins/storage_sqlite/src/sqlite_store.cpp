@@ -134,38 +134,6 @@ std::pair<swh_status, std::string> current_error() noexcept {
 
 } // namespace
 
-swh_session SessionRow::view() const noexcept {
-    swh_session s{};
-    s.struct_size = sizeof(swh_session);
-    s.id = edge::to_str(id);
-    s.user_id = edge::to_str(user_id);
-    s.provider = edge::to_str(provider);
-    s.model = edge::to_str(model);
-    s.status = edge::to_str(status);
-    s.type = edge::to_str(type);
-    s.created_at = created_at;
-    s.last_activity = last_activity;
-    s.message_count = static_cast<uint64_t>(message_count);
-    s.config_json = edge::to_str(config);
-    s.context_json = edge::to_str(context);
-    s.metadata_json = edge::to_str(metadata);
-    return s;
-}
-
-swh_message MessageRow::view() const noexcept {
-    swh_message m{};
-    m.struct_size = sizeof(swh_message);
-    m.id = edge::to_str(id);
-    m.session_id = edge::to_str(session_id);
-    m.role = edge::to_str(role);
-    m.content = edge::to_str(content);
-    m.timestamp = timestamp;
-    m.metadata_json = edge::to_str(metadata);
-    m.provider_message_id = edge::to_str(provider_message_id);
-    m.provider_metadata_json = edge::to_str(provider_metadata);
-    return m;
-}
-
 // ------------------------------------------------------------------ open
 
 struct Store::WriteRequest {
@@ -358,7 +326,7 @@ void Store::commit_batch(const std::vector<WriteRequest *> &batch) noexcept {
         }
         try {
             log_(SWH_LOG_WARN,
-                 "sqlite: commit of " + std::to_string(batch.size()) + " operation(s) failed: " + cause);
+                 "commit of " + std::to_string(batch.size()) + " operation(s) failed: " + cause);
         } catch (...) {
         }
     };

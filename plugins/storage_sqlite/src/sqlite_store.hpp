@@ -17,6 +17,7 @@
 
 #include "sqlite_db.hpp"
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/storage_plugin.hpp>
 
 #include <condition_variable>
 #include <cstdint>
@@ -38,20 +39,10 @@ struct StoreOptions {
     int64_t pool_size = 4;
 };
 
-// Owned copies of rows; view() borrows from the row for one sink call.
-struct SessionRow {
-    std::string id, user_id, provider, model, status, type;
-    int64_t created_at = 0, last_activity = 0, message_count = 0;
-    std::string config, context, metadata;
-    swh_session view() const noexcept;
-};
-
-struct MessageRow {
-    std::string id, session_id, role, content;
-    int64_t timestamp = 0;
-    std::string metadata, provider_message_id, provider_metadata;
-    swh_message view() const noexcept;
-};
+// Owned copies of rows; view() borrows from the row for one sink call (the
+// SDK's, as the other C++ stores use).
+using SessionRow = swh::store::SessionRow;
+using MessageRow = swh::store::MessageRow;
 
 struct HealthInfo {
     std::string journal_mode;
