@@ -3,9 +3,9 @@
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
 #include "http/route_table.hpp"
-#include "util/utf8.hpp"
 
 #include <algorithm>
+#include <swarmhost/cpp/utf8.hpp>
 #include <spdlog/spdlog.h>
 
 namespace swh::http {
@@ -32,10 +32,10 @@ void require_utf8_text(const Request &request) {
         {"X-Swarmhost-Session", &request.session_header},
         {"X-Swarmhost-User", &request.caller_user_id}};
     for (const auto &[name, value] : headers)
-        if (!valid_utf8(*value))
+        if (!cpp::valid_utf8(*value))
             throw ApiError(ErrorKind::InvalidRequest, std::string("header ") + name + " is not valid UTF-8");
     for (std::size_t i = 0; i < request.segments.size(); ++i)
-        if (!valid_utf8(request.segments[i]))
+        if (!cpp::valid_utf8(request.segments[i]))
             throw ApiError(ErrorKind::InvalidRequest, "path segment " + std::to_string(i + 1) +
                                                           " is not valid UTF-8 once percent-decoded");
 }

@@ -56,6 +56,7 @@
 #pragma once
 
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/utf8.hpp>
 
 #include <array>
 #include <chrono>
@@ -472,9 +473,19 @@ class HttpError : public Failure {
             return http >= 400 && http < 500 ? SWH_E_INVALID : SWH_E_INTERNAL;
         }
     }
+    // A JSON string's contents; a byte that starts no well-formed UTF-8
+    // sequence (a raw 0xFF echoed from a request) becomes U+FFFD, so the
+    // body is always valid JSON.
     static std::string escape(std::string_view text) {
         std::string out;
-        for (const char c : text) {
+        for (std::size_t i = 0; i < text.size();) {
+            const char c = text[i];
+            const std::size_t length = utf8_sequence_length(text, i);
+            if (length == 0) {
+                out += "\\ufffd";
+                ++i;
+                continue;
+            }
             if (c == '"' || c == '\\') {
                 out += '\\';
                 out += c;
@@ -484,8 +495,9 @@ class HttpError : public Failure {
                               static_cast<unsigned>(static_cast<unsigned char>(c)));
                 out += hex;
             } else {
-                out += c;
+                out.append(text.substr(i, length));
             }
+            i += length;
         }
         return out;
     }
