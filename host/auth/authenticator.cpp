@@ -63,8 +63,9 @@ std::string_view key_from_headers(std::string_view authorization, std::string_vi
     if (authorization.empty()) return trimmed(api_key);
     const std::string_view value = trimmed(authorization);
     if (!is_bearer(value))
-        throw ApiError(ErrorKind::Unauthorized, "the Authorization header must be 'Bearer <key>'; or send the "
-                                                "key as X-API-Key: <key> (docs/security.md)");
+        throw ApiError(ErrorKind::Unauthorized,
+                       "the Authorization header must be 'Bearer <key>'; or send the "
+                       "key as X-API-Key: <key> (docs/security.md)");
     return trimmed(value.substr(6));
 }
 

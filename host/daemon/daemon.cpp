@@ -199,7 +199,8 @@ int serve(const ServeOptions &options) {
         net::post(free_workers, std::move(job));
     };
     StorageLimits storage_limits;
-    storage_limits.threads = manifest.server.storage_threads > 0 ? manifest.server.storage_threads : worker_threads;
+    storage_limits.threads =
+        manifest.server.storage_threads > 0 ? manifest.server.storage_threads : worker_threads;
     storage_limits.timeout = std::chrono::milliseconds(manifest.server.storage_timeout_ms);
     const size_t provider_count = pipeline->providers.size();
     // The manager holds the only reference: a reload releases generation 1 too.

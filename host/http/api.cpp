@@ -5,8 +5,8 @@
 #include "http/route_table.hpp"
 
 #include <algorithm>
-#include <swarmhost/cpp/utf8.hpp>
 #include <spdlog/spdlog.h>
+#include <swarmhost/cpp/utf8.hpp>
 
 namespace swh::http {
 
@@ -138,7 +138,8 @@ ApiHandler::ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth:
 
 void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job,
                                bool uses_storage) {
-    (uses_storage ? post_blocking_ : post_free_)([exchange = std::move(exchange), status, job = std::move(job)] {
+    (uses_storage ? post_blocking_
+                  : post_free_)([exchange = std::move(exchange), status, job = std::move(job)] {
         try {
             respond_json(*exchange, status, job());
         } catch (const ApiError &e) {
@@ -215,14 +216,15 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
     case RouteId::Providers:
     case RouteId::ProviderGet:
     case RouteId::ProviderPatch:
-        return providers_route(request, parts, exchange);
+        return providers_route(route, request, parts, exchange);
     case RouteId::AdminReload:
         if (!reloader_) throw ApiError(ErrorKind::Unavailable, "this daemon cannot reload");
         return blocking_json(exchange, 200, [this] { return reloader_(); });
     case RouteId::AdminRoutes:
         return respond_json(*exchange, 200, routes_report());
     case RouteId::ChatCompletions: {
-        openai::CompletionCaller caller{access, [this, principal] { return auth_.acquire_stream(principal); }};
+        openai::CompletionCaller caller{access,
+                                        [this, principal] { return auth_.acquire_stream(principal); }};
         // A stateless completion stores nothing: it runs where storage waits cannot starve it.
         const PostBlocking &post = request.session_header.empty() ? post_free_ : post_blocking_;
         return openai::chat_completions(request, exchange, sessions_, post, keepalive_, caller);
@@ -234,8 +236,8 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
             if (!body.contains("user_id")) body["user_id"] = principal.user;
             if (body["user_id"] != principal.user)
                 throw ApiError(ErrorKind::Forbidden, "key '" + principal.key_id +
-                                                         "' creates sessions only for user '" + principal.user +
-                                                         "'");
+                                                         "' creates sessions only for user '" +
+                                                         principal.user + "'");
         }
         auto params = decode_create_session(body);
         return blocking_json(exchange, 201, [this, params = std::move(params)]() mutable {
@@ -391,7 +393,7 @@ void ApiHandler::session_events(const std::string &session_id, const auth::Princ
 // GET /v1/providers, GET|PATCH /v1/providers/{name}: the guide's
 // get_provider_metadata and update_provider_config. Plugins leave secrets
 // out of their metadata (an API key is named by api_key_env, never shown).
-void ApiHandler::providers_route(const Request &request, const std::vector<std::string> &parts,
+void ApiHandler::providers_route(RouteId route, const Request &request, const std::vector<std::string> &parts,
                                  std::shared_ptr<Exchange> exchange) {
     // Held by every job below, so a reload cannot unload the providers they use.
     const std::shared_ptr<Pipeline> pipeline = sessions_.pipeline();
@@ -404,20 +406,22 @@ void ApiHandler::providers_route(const Request &request, const std::vector<std::
                     {"fallback", fallback},
                     {"metadata", provider.metadata()}};
     };
-    if (parts.size() == 2)
-        return blocking_json(exchange, 200, [pipeline, describe] {
-            Json list = Json::array();
-            for (const auto &[name, provider] : pipeline->providers)
-                list.push_back(describe(name, *provider));
-            return Json{{"providers", std::move(list)}};
-        }, false);
+    if (route == RouteId::Providers)
+        return blocking_json(
+            exchange, 200,
+            [pipeline, describe] {
+                Json list = Json::array();
+                for (const auto &[name, provider] : pipeline->providers)
+                    list.push_back(describe(name, *provider));
+                return Json{{"providers", std::move(list)}};
+            },
+            false);
     const std::string name = parts[2];
     loader::ProviderInstance *provider = pipeline->provider(name);
     if (!provider) throw ApiError(ErrorKind::NotFound, "provider '" + name + "' not found");
-    if (request.method == "GET")
+    if (route == RouteId::ProviderGet)
         return blocking_json(
             exchange, 200, [name, provider, describe] { return describe(name, *provider); }, false);
-    // PATCH: the route table lets nothing else through.
     Json changes = parse_body(request.body);
     blocking_json(exchange, 200, [name, provider, describe, changes] {
         try {
@@ -441,7 +445,8 @@ std::string ApiHandler::metrics_text() const {
     const StorageGate::Stats storage = sessions_.storage_stats();
     text += prometheus_series("swarmhost_storage_calls_waiting", "gauge", {{"", storage.waiting}});
     text += prometheus_series("swarmhost_storage_calls_overdue", "gauge", {{"", storage.overdue}});
-    text += prometheus_series("swarmhost_storage_calls_timed_out_total", "counter", {{"", storage.timed_out}});
+    text +=
+        prometheus_series("swarmhost_storage_calls_timed_out_total", "counter", {{"", storage.timed_out}});
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     const Pipeline &pipeline = *pin;
     if (pipeline.hooks && !pipeline.hooks->empty()) {
@@ -478,7 +483,8 @@ Json ApiHandler::plugins_report() const {
                              {"kind", "middleware"}});
     if (pipeline.hooks)
         for (const loader::HookInstance *hook : pipeline.hooks->instances())
-            instances.push_back({{"name", hook->name()}, {"plugin", hook->library().name()}, {"kind", "hook"}});
+            instances.push_back(
+                {{"name", hook->name()}, {"plugin", hook->library().name()}, {"kind", "hook"}});
     for (const auto &[name, type] : pipeline.session_types) {
         Json routes = Json::array();
         for (const auto &route : type->routes())

@@ -21,8 +21,8 @@ class ApiHandler : public RequestHandler {
     using MetricsSource = std::function<std::string()>;
     void set_server_metrics(MetricsSource source) { server_metrics_ = std::move(source); }
     ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
-               PostBlocking post_blocking,
-               std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15), PostBlocking post_free = {});
+               PostBlocking post_blocking, std::chrono::milliseconds sse_keepalive = std::chrono::seconds(15),
+               PostBlocking post_free = {});
     void handle(Request request, std::shared_ptr<Exchange> exchange) override;
 
   private:
@@ -40,7 +40,7 @@ class ApiHandler : public RequestHandler {
                         std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
     Json routes_report() const;
-    void providers_route(const Request &request, const std::vector<std::string> &parts,
+    void providers_route(RouteId route, const Request &request, const std::vector<std::string> &parts,
                          std::shared_ptr<Exchange> exchange);
     std::string metrics_text() const;
 

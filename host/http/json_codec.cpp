@@ -224,7 +224,7 @@ SessionFilter decode_session_filter(const std::map<std::string, std::string> &qu
 }
 
 MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
-                                          const std::string &session_id) {
+                                  const std::string &session_id) {
     only_known_params(query, {"limit", "role", "since"});
     MessageQuery q;
     q.session_id = session_id;

@@ -29,6 +29,6 @@ CompletionParams decode_completion(const Json &body, const std::string &session_
 
 SessionFilter decode_session_filter(const std::map<std::string, std::string> &query);
 MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
-                                          const std::string &session_id);
+                                  const std::string &session_id);
 
 } // namespace swh::http

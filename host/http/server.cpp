@@ -111,7 +111,8 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version, bool head,
                  std::size_t max_queue_bytes, std::shared_ptr<std::atomic<std::size_t>> in_flight)
         : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version), head_(head),
-          max_queue_bytes_(max_queue_bytes), in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))) {}
+          max_queue_bytes_(max_queue_bytes), in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))) {
+    }
 
     void respond(int status, std::string content_type, std::string body,
                  std::vector<std::pair<std::string, std::string>> extra_headers) override;
@@ -215,9 +216,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
             return;
         }
         if (ec == bhttp::error::buffer_overflow) {
-            reply_and_close(431, "invalid_request",
-                            "a chunk extension or the trailer section is larger than server.max_header_bytes (" +
-                                std::to_string(limits_.max_header_bytes) + " bytes)");
+            reply_and_close(
+                431, "invalid_request",
+                "a chunk extension or the trailer section is larger than server.max_header_bytes (" +
+                    std::to_string(limits_.max_header_bytes) + " bytes)");
             return;
         }
         if (ec) {
@@ -255,9 +257,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.client_address = client_address_;
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
-        auto exchange = std::make_shared<ExchangeImpl>(shared_from_this(), message.keep_alive(),
-                                                       message.version(), message.method() == bhttp::verb::head,
-                                                       limits_.max_stream_queue_bytes, in_flight_);
+        auto exchange = std::make_shared<ExchangeImpl>(
+            shared_from_this(), message.keep_alive(), message.version(),
+            message.method() == bhttp::verb::head, limits_.max_stream_queue_bytes, in_flight_);
         try {
             handler_.handle(std::move(request), exchange);
         } catch (const std::exception &e) {
@@ -298,7 +300,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
             res.set(name, value);
         res.body() = error_json(code, message);
         res.prepare_payload();
-        const bool head = parser_ && parser_->is_header_done() && parser_->get().method() == bhttp::verb::head;
+        const bool head =
+            parser_ && parser_->is_header_done() && parser_->get().method() == bhttp::verb::head;
         std::ostringstream out;
         if (head)
             out << res.base();

@@ -46,10 +46,10 @@ class ManifestError : public std::runtime_error {
 
 struct ServerSettings {
     std::string listen = "127.0.0.1:8080";
-    int io_threads = 0;                       // 0 = number of cores
-    int worker_threads = 0;                   // 0 = 2 x cores, requests that use storage run here
-    int storage_threads = 0;                  // 0 = worker_threads: storage calls inside the plugin at once
-    int storage_timeout_ms = 10000;           // a storage call's caller waits this long, then 503; 0 = no limit
+    int io_threads = 0;             // 0 = number of cores
+    int worker_threads = 0;         // 0 = 2 x cores, requests that use storage run here
+    int storage_threads = 0;        // 0 = worker_threads: storage calls inside the plugin at once
+    int storage_timeout_ms = 10000; // a storage call's caller waits this long, then 503; 0 = no limit
     std::size_t max_body_bytes = 1024 * 1024; // larger bodies get 413
     int request_timeout_seconds = 300;
     int shutdown_grace_seconds = 10;         // in-flight requests get this long on SIGTERM

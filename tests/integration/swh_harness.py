@@ -353,26 +353,10 @@ def read_head(s, buf=b""):
     return int(lines[0].split()[1]), headers, rest
 
 
-def read_response(s):
-    """One Content-Length framed response: (status, headers, body bytes)."""
-    status, headers, body = read_head(s)
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        body += chunk
-    return status, headers, body
-
-
-def read_to_close(s, limit=1 << 20):
-    """Everything the server sends until it closes (at most `limit` bytes; the
-    socket's timeout bounds each wait). socket.timeout if it stays open."""
-    data = b""
-    while len(data) < limit:
+def _recv_until(s, data, enough):
+    """Reads from `s` onto `data` until enough(data), or the server closes or
+    resets the connection (the socket's timeout bounds each wait)."""
+    while not enough(data):
         try:
             chunk = s.recv(65536)
         except ConnectionResetError:
@@ -381,6 +365,19 @@ def read_to_close(s, limit=1 << 20):
             break
         data += chunk
     return data
+
+
+def read_response(s):
+    """One Content-Length framed response: (status, headers, body bytes)."""
+    status, headers, body = read_head(s)
+    length = int(headers.get("content-length", "0"))
+    return status, headers, _recv_until(s, body, lambda b: len(b) >= length)
+
+
+def read_to_close(s, limit=1 << 20):
+    """Everything the server sends until it closes (at most `limit` bytes; the
+    socket's timeout bounds each wait). socket.timeout if it stays open."""
+    return _recv_until(s, b"", lambda d: len(d) >= limit)
 
 
 def raw_exchange(port, data, timeout=10.0, read=True):

@@ -20,8 +20,8 @@
 
 namespace {
 
-using swh::cpp::iso8601;
 using swh::cpp::Failure;
+using swh::cpp::iso8601;
 using Json = nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -44,7 +44,8 @@ constexpr auto kSchema = swh::cpp::schema(
         "false: one file <dir>/<session id>.json, replaced each time; true: <dir>/<session id>/<time "
         "us>-<trigger>.json"),
     swh::cpp::setting<&Settings::fsync>(
-        "fsync", "true", "fsync the file before the rename and the folder after it (durable against power loss)"),
+        "fsync", "true",
+        "fsync the file before the rename and the folder after it (durable against power loss)"),
     swh::cpp::setting<&Settings::pretty>("pretty", "false", "Indent the JSON (2 spaces)"));
 
 std::string text_of(std::string_view s) {
@@ -260,7 +261,8 @@ class Backup {
             };
             sink.message = [](void *ctx, const swh_message *m) noexcept -> swh_status {
                 try {
-                    static_cast<Collected *>(ctx)->messages.push_back(message_json(swh::cpp::Message::from(m)));
+                    static_cast<Collected *>(ctx)->messages.push_back(
+                        message_json(swh::cpp::Message::from(m)));
                     return SWH_OK;
                 } catch (...) {
                     return SWH_E_INTERNAL;

@@ -254,8 +254,7 @@ class Metrics {
             if (ms > slow_ms_) {
                 ++slow_;
                 host_.warn("slow response in session " + std::string(m.session_id) + ": " +
-                                       number(std::round(ms)) + " ms (threshold " + number(slow_ms_) +
-                                       " ms)");
+                           number(std::round(ms)) + " ms (threshold " + number(slow_ms_) + " ms)");
             }
         }
         const Json provider = json_of(m.provider_metadata_json);
@@ -297,7 +296,8 @@ class Metrics {
 
 } // namespace
 
-SWH_CPP_HOOK(Metrics, "metrics", "0.1.0",
-             "Session/message counters and histograms on GET /metrics (Prometheus text); slow-reply alerts in "
-             "the log",
-             kSchema)
+SWH_CPP_HOOK(
+    Metrics, "metrics", "0.1.0",
+    "Session/message counters and histograms on GET /metrics (Prometheus text); slow-reply alerts in "
+    "the log",
+    kSchema)

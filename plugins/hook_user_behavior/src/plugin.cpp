@@ -21,9 +21,9 @@
 
 namespace {
 
-using swh::cpp::iso8601;
 using swh::cpp::event_name;
 using swh::cpp::Failure;
+using swh::cpp::iso8601;
 using Json = nlohmann::json;
 
 struct Settings {
@@ -36,9 +36,10 @@ struct Settings {
 
 constexpr auto kSchema = swh::cpp::schema(
     swh::cpp::setting<&Settings::output_file>(
-        "output_file", nullptr, "JSON-lines file the flags are appended to (parent folders are created)", true),
-    swh::cpp::setting<&Settings::window_seconds>("window_seconds", "60",
-                                                 "Length of the sliding window the rates are counted over (>= 1)"),
+        "output_file", nullptr, "JSON-lines file the flags are appended to (parent folders are created)",
+        true),
+    swh::cpp::setting<&Settings::window_seconds>(
+        "window_seconds", "60", "Length of the sliding window the rates are counted over (>= 1)"),
     swh::cpp::setting<&Settings::max_sessions_per_window>(
         "max_sessions_per_window", "5",
         "More session creations than this by one user within the window: flag session_burst"),
@@ -182,8 +183,8 @@ class UserBehavior {
         ++flags_[kind];
         out_ << record.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
         out_.flush();
-        log_.warn("unusual behaviour of user " + user + ": " + kind + " (" + std::to_string(count) +
-                               " > " + std::to_string(threshold) + ")");
+        log_.warn("unusual behaviour of user " + user + ": " + kind + " (" + std::to_string(count) + " > " +
+                  std::to_string(threshold) + ")");
         if (!out_) throw Failure(SWH_E_UNAVAILABLE, "user_behavior: writing the output_file failed");
     }
 

@@ -34,20 +34,23 @@ struct Settings {
 constexpr auto kSchema = swh::cpp::schema(
     swh::cpp::setting<&Settings::stages>("stages", "[\"user\",\"assistant\"]",
                                          "Which messages to analyse: \"user\" and/or \"assistant\""),
-    swh::cpp::setting<&Settings::output_file>(
-        "output_file", "\"\"",
-        "Append one JSON line per analysed message to this file (\"\" = no file); parent folders are created"),
+    swh::cpp::setting<&Settings::output_file>("output_file", "\"\"",
+                                              "Append one JSON line per analysed message to this file (\"\" "
+                                              "= no file); parent folders are created"),
     swh::cpp::setting<&Settings::publish_events>(
-        "publish_events", "false", "Publish each record as host event \"analytics.message\" (host->publish_event)"),
+        "publish_events", "false",
+        "Publish each record as host event \"analytics.message\" (host->publish_event)"),
     swh::cpp::setting<&Settings::metrics>(
         "metrics", "true",
-        "Add to host counters swarmhost_analytics_{messages,content_bytes,words}_total (shown on GET /metrics)"),
+        "Add to host counters swarmhost_analytics_{messages,content_bytes,words}_total (shown on GET "
+        "/metrics)"),
     swh::cpp::setting<&Settings::add_metadata>(
         "add_metadata", "true",
         "Merge {\"analytics\": {content_length, word_count, complexity, intent, sentiment}} into the message "
         "metadata"),
     swh::cpp::setting<&Settings::complexity_words>(
-        "complexity_words", "50", "Word count at which complexity reaches 1.0 (complexity = min(words / this, 1.0))"),
+        "complexity_words", "50",
+        "Word count at which complexity reaches 1.0 (complexity = min(words / this, 1.0))"),
     swh::cpp::setting<&Settings::positive_words>(
         "positive_words",
         "[\"good\",\"great\",\"excellent\",\"love\",\"like\",\"thanks\",\"thank\",\"awesome\",\"happy\","
@@ -56,7 +59,8 @@ constexpr auto kSchema = swh::cpp::schema(
         "Words counting +1 towards positive sentiment (ASCII case-insensitive)"),
     swh::cpp::setting<&Settings::negative_words>(
         "negative_words",
-        "[\"bad\",\"terrible\",\"awful\",\"hate\",\"wrong\",\"broken\",\"useless\",\"angry\",\"sad\",\"poor\","
+        "[\"bad\",\"terrible\",\"awful\",\"hate\",\"wrong\",\"broken\",\"useless\",\"angry\",\"sad\","
+        "\"poor\","
         "\"worst\",\"horrible\",\"annoying\",\"fail\",\"failed\"]",
         "Words counting -1 towards sentiment; a preceding not/no/never flips a word's sign"));
 
@@ -90,8 +94,7 @@ class Analytics {
         if (publish_ && !(SWH_HAS_MEMBER(raw, swh_host_api, publish_event) && raw->publish_event))
             throw Failure(SWH_E_INVALID,
                           "analytics: publish_events is on but the host offers no publish_event");
-        if (metrics_ && !(SWH_HAS_MEMBER(raw, swh_host_api, metric_add) && raw->metric_add))
-            metrics_ = false;
+        if (metrics_ && !(SWH_HAS_MEMBER(raw, swh_host_api, metric_add) && raw->metric_add)) metrics_ = false;
         const std::string &path = config.output_file;
         if (!path.empty()) {
             const std::filesystem::path file(path);
@@ -144,7 +147,8 @@ class Analytics {
             host_.metric_add("swarmhost_analytics_messages_total", 1, labels);
             host_.metric_add("swarmhost_analytics_content_bytes_total", static_cast<double>(a.content_length),
                              role_label);
-            host_.metric_add("swarmhost_analytics_words_total", static_cast<double>(a.word_count), role_label);
+            host_.metric_add("swarmhost_analytics_words_total", static_cast<double>(a.word_count),
+                             role_label);
         }
         if (add_metadata_) {
             const Json patch = {{"analytics",
@@ -174,7 +178,8 @@ class Analytics {
 
 } // namespace
 
-SWH_CPP_MIDDLEWARE(Analytics, "analytics", "0.1.0",
-                   "Message length, complexity, rule-based intent and sentiment as JSON lines, host events and "
-                   "counters",
-                   kSchema)
+SWH_CPP_MIDDLEWARE(
+    Analytics, "analytics", "0.1.0",
+    "Message length, complexity, rule-based intent and sentiment as JSON lines, host events and "
+    "counters",
+    kSchema)

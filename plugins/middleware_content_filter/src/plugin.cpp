@@ -34,12 +34,13 @@ struct Settings {
 };
 
 constexpr auto kSchema = swh::cpp::schema(
-    swh::cpp::setting<&Settings::blocked_words>("blocked_words", "[]",
-                                                "Words or phrases to replace (plain text, may contain spaces)"),
-    swh::cpp::setting<&Settings::regexes>(
-        "regexes", "[]",
-        "ECMAScript regular expressions to replace; a match may be at most max_match_length bytes on streams"),
-    swh::cpp::setting<&Settings::replacement>("replacement", "\"[FILTERED]\"", "Text that replaces each match"),
+    swh::cpp::setting<&Settings::blocked_words>(
+        "blocked_words", "[]", "Words or phrases to replace (plain text, may contain spaces)"),
+    swh::cpp::setting<&Settings::regexes>("regexes", "[]",
+                                          "ECMAScript regular expressions to replace; a match may be at most "
+                                          "max_match_length bytes on streams"),
+    swh::cpp::setting<&Settings::replacement>("replacement", "\"[FILTERED]\"",
+                                              "Text that replaces each match"),
     swh::cpp::setting<&Settings::replacements>(
         "replacements", "{}",
         "Per-pattern replacement text: {\"<word or regex as written>\": \"<text>\"}; others use replacement"),
@@ -50,7 +51,8 @@ constexpr auto kSchema = swh::cpp::schema(
         "Which messages to filter: \"user\" (before storing/sending upstream) and/or \"assistant\" (replies, "
         "streamed too)"),
     swh::cpp::setting<&Settings::action>(
-        "action", "\"redact\"", "\"redact\" replaces matches; \"reject\" refuses a matching message (HTTP 422)"),
+        "action", "\"redact\"",
+        "\"redact\" replaces matches; \"reject\" refuses a matching message (HTTP 422)"),
     swh::cpp::setting<&Settings::reject_reason>("reject_reason", "\"message contains blocked content\"",
                                                 "Reason given to the client when action is reject"),
     swh::cpp::setting<&Settings::max_match_length>(
@@ -58,7 +60,8 @@ constexpr auto kSchema = swh::cpp::schema(
         "Longest text (bytes) a regex match may span; a stream holds back this much when regexes are set "
         "(1..4096)"),
     swh::cpp::setting<&Settings::log_matches>(
-        "log_matches", "true", "Log a warning (session id, count, patterns; never the content) when something matched"));
+        "log_matches", "true",
+        "Log a warning (session id, count, patterns; never the content) when something matched"));
 
 uint32_t parse_stages(const Words &list) {
     uint32_t stages = 0;
@@ -130,9 +133,10 @@ class ContentFilter {
             if (matches == 0) return;
             owner_.note_stream(*this, matches);
             if (owner_.reject_)
-                throw Failure(SWH_E_REJECTED,
-                              "content_filter: streamed reply contains blocked content (redacted on the stream): " +
-                                  owner_.reject_reason_);
+                throw Failure(
+                    SWH_E_REJECTED,
+                    "content_filter: streamed reply contains blocked content (redacted on the stream): " +
+                        owner_.reject_reason_);
         }
 
       private:
@@ -179,21 +183,21 @@ class ContentFilter {
         }
     }
 
-    void note(const swh::cpp::MiddlewareInput &input, std::size_t matches, const std::set<std::string> &patterns,
-              const char *stage) const {
+    void note(const swh::cpp::MiddlewareInput &input, std::size_t matches,
+              const std::set<std::string> &patterns, const char *stage) const {
         if (!log_matches_) return;
         const std::string session(input.session.id);
         // The content itself is not logged: the log is no place for it.
         log_.warn("content filtered in session " + session + " (" + stage +
-                               " message): " + std::to_string(matches) + " match(es) of " + join(patterns) +
-                               (reject_ ? "; message rejected" : "; redacted"));
+                  " message): " + std::to_string(matches) + " match(es) of " + join(patterns) +
+                  (reject_ ? "; message rejected" : "; redacted"));
     }
 
     void note_stream(const StreamState &state, std::size_t matches) const {
         if (!log_matches_) return;
         log_.warn("content filtered in session " + state.session_id_ + " (streamed reply): " +
-                               std::to_string(matches) + " match(es) of " + join(state.stream_.patterns()) +
-                               (reject_ ? "; redacted on the stream, reply rejected" : "; redacted"));
+                  std::to_string(matches) + " match(es) of " + join(state.stream_.patterns()) +
+                  (reject_ ? "; redacted on the stream, reply rejected" : "; redacted"));
     }
 
     swh::cpp::Host log_;
@@ -206,7 +210,8 @@ class ContentFilter {
 
 } // namespace
 
-SWH_CPP_MIDDLEWARE(ContentFilter, "content_filter", "0.1.0",
-                   "Blocked words and regexes replaced (or rejected) on user and assistant messages, streamed "
-                   "replies included",
-                   kSchema)
+SWH_CPP_MIDDLEWARE(
+    ContentFilter, "content_filter", "0.1.0",
+    "Blocked words and regexes replaced (or rejected) on user and assistant messages, streamed "
+    "replies included",
+    kSchema)

@@ -35,12 +35,14 @@ constexpr auto kSchema = swh::cpp::schema(
         "profile_fields",
         "{\"experience_level\":\"user_experience_level\",\"communication_style\":\"preferred_style\","
         "\"interests\":\"interests\"}",
-        "Which user_context.profile fields to copy, as {\"<profile field>\": \"<metadata key>\"}; absent fields "
+        "Which user_context.profile fields to copy, as {\"<profile field>\": \"<metadata key>\"}; absent "
+        "fields "
         "are skipped"),
     swh::cpp::setting<&Settings::style_field>("style_field", "\"communication_style\"",
                                               "The profile field whose value picks an entry of styles"),
     swh::cpp::setting<&Settings::styles>(
-        "styles", "{}", "Reply rewrites per style: {\"<style>\": {\"prefix\": \"...\", \"suffix\": \"...\"}}"),
+        "styles", "{}",
+        "Reply rewrites per style: {\"<style>\": {\"prefix\": \"...\", \"suffix\": \"...\"}}"),
     swh::cpp::setting<&Settings::default_style>(
         "default_style", "\"\"",
         "Style used when the profile names none or an unknown one (\"\" = leave such replies unchanged)"));

@@ -2,9 +2,9 @@
 // glue here): the request body, the streamed and the non-streamed answer.
 #pragma once
 
+#include <swarmhost/cpp/attachments.hpp>
 #include <swarmhost/cpp/http_provider.hpp>
 #include <swarmhost/cpp/upstream.hpp>
-#include <swarmhost/cpp/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 

@@ -54,10 +54,11 @@ constexpr http::SchemaDefaults kDefaults = {
 
 constexpr auto kConfigSchema = http::schema_rows(
     http::endpoint_rows(kDefaults),
-    std::array{field("anthropic_version", SWH_CFG_STRING, "\"2023-06-01\"", "Value of the anthropic-version header"),
-               field("temperature", SWH_CFG_NUMBER, "-1",
-                     "Sampling temperature 0..1; negative = not sent (the vendor's default)"),
-               field("max_tokens", SWH_CFG_INT, "1024", "max_tokens (required by the API, >= 1)")},
+    std::array{
+        field("anthropic_version", SWH_CFG_STRING, "\"2023-06-01\"", "Value of the anthropic-version header"),
+        field("temperature", SWH_CFG_NUMBER, "-1",
+              "Sampling temperature 0..1; negative = not sent (the vendor's default)"),
+        field("max_tokens", SWH_CFG_INT, "1024", "max_tokens (required by the API, >= 1)")},
     http::limit_rows(kDefaults));
 
 constexpr swh_provider_v1 kTable = swh::cpp::http_provider::table<swh::anthropic::Anthropic>();

@@ -2,9 +2,9 @@
 // and demos. It answers synchronously inside `start` (the contract allows
 // `done` before `start` returns), streaming the reply word by word.
 #include "echo_reply.hpp"
+#include <swarmhost/cpp/attachments.hpp>
 #include <swarmhost/cpp/edge.hpp>
 #include <swarmhost/cpp/provider_edge.hpp>
-#include <swarmhost/cpp/attachments.hpp>
 
 #include <nlohmann/json.hpp>
 

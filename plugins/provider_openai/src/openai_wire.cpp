@@ -170,13 +170,14 @@ Json content_parts(std::string_view text, const Attachments &attachments) {
         if (cpp::attachments::is_image(mime)) {
             parts.push_back(
                 {{"type", "image_url"},
-                 {"image_url", {{"url", "data:" + mime + ";base64," + cpp::attachments::base64_encode(a.bytes)}}}});
+                 {"image_url",
+                  {{"url", "data:" + mime + ";base64," + cpp::attachments::base64_encode(a.bytes)}}}});
         } else if (mime == "application/pdf") {
-            parts.push_back(
-                {{"type", "file"},
-                 {"file",
-                  {{"filename", a.ref.name},
-                   {"file_data", "data:application/pdf;base64," + cpp::attachments::base64_encode(a.bytes)}}}});
+            parts.push_back({{"type", "file"},
+                             {"file",
+                              {{"filename", a.ref.name},
+                               {"file_data", "data:application/pdf;base64," +
+                                                 cpp::attachments::base64_encode(a.bytes)}}}});
         } else if (mime == "text/plain") {
             parts.push_back({{"type", "text"}, {"text", "Attachment " + a.ref.name + ":\n" + a.bytes}});
         } else {

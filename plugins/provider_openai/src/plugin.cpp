@@ -62,11 +62,12 @@ constexpr auto kConfigSchema = http::schema_rows(
                      "Sampling temperature 0..2; negative = not sent (the vendor's default)"),
                field("max_tokens", SWH_CFG_INT, "0", "max_tokens sent upstream; 0 = not sent")},
     http::limit_rows(kDefaults),
-    std::array{field("api_version", SWH_CFG_STRING, "\"\"",
-                     "Azure style when set: ?api-version=<this> and the key in an api-key header"),
-               field("stream_usage", SWH_CFG_BOOL, "true",
-                     "Ask for usage in streams (stream_options.include_usage); turn off for servers that reject "
-                     "it")});
+    std::array{
+        field("api_version", SWH_CFG_STRING, "\"\"",
+              "Azure style when set: ?api-version=<this> and the key in an api-key header"),
+        field("stream_usage", SWH_CFG_BOOL, "true",
+              "Ask for usage in streams (stream_options.include_usage); turn off for servers that reject "
+              "it")});
 
 constexpr swh_provider_v1 kTable = swh::cpp::http_provider::table<swh::openai::OpenAI>();
 

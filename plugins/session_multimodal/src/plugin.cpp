@@ -120,9 +120,10 @@ class MultiModal {
     void check_config() const {
         if (max_bytes_ < 1 ||
             static_cast<uint64_t>(max_bytes_) > swh::cpp::attachments::kProviderMaxAttachmentBytes)
-            throw Failure(SWH_E_INVALID, "multimodal: max_bytes must be between 1 and " +
-                                             std::to_string(swh::cpp::attachments::kProviderMaxAttachmentBytes) +
-                                             " (the most a provider sends)");
+            throw Failure(SWH_E_INVALID,
+                          "multimodal: max_bytes must be between 1 and " +
+                              std::to_string(swh::cpp::attachments::kProviderMaxAttachmentBytes) +
+                              " (the most a provider sends)");
         if (max_per_message_ < 1)
             throw Failure(SWH_E_INVALID, "multimodal: max_attachments_per_message must be >= 1");
         for (const auto &type : allowed_) {

@@ -184,10 +184,10 @@ class Connection {
         // a stopped server's kernel still acknowledges, which only the call
         // deadline below notices.
         const std::string user_timeout = std::to_string(options.call_timeout_ms + options.connect_timeout_ms);
-        const char *keys[] = {"dbname",     "connect_timeout", "tcp_user_timeout", "keepalives",
-                              "application_name", nullptr};
-        const char *values[] = {options.conninfo.c_str(), timeout_s.c_str(), user_timeout.c_str(), "1",
-                                "swarmhost", nullptr};
+        const char *keys[] = {"dbname",     "connect_timeout",  "tcp_user_timeout",
+                              "keepalives", "application_name", nullptr};
+        const char *values[] = {
+            options.conninfo.c_str(), timeout_s.c_str(), user_timeout.c_str(), "1", "swarmhost", nullptr};
         conn_.reset(PQconnectdbParams(keys, values, 1));
         if (conn_ == nullptr) throw Failure(SWH_E_INTERNAL, "postgres: out of memory while connecting");
         if (PQstatus(raw()) != CONNECTION_OK)
@@ -271,7 +271,8 @@ class Connection {
         for (;;) {
             int timeout_ms = -1;
             if (call_timeout_ms_ > 0) {
-                const auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
+                const auto left =
+                    std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now()).count();
                 if (left <= 0) give_up(what);
                 timeout_ms = static_cast<int>(std::min<int64_t>(left, 60'000));
             }

@@ -18,7 +18,8 @@ constexpr auto kSchema = swh::cpp::schema(
         "Prefix of every key (no '{' or '}'); two instances with different prefixes share a server"),
     swh::cpp::setting<&Options::ttl_hours>("ttl_hours", "168",
                                            "A session expires this long after its last write (0 = never)"),
-    swh::cpp::setting<&Options::ttl_seconds>("ttl_seconds", "0", "If > 0, the TTL in seconds (overrides ttl_hours)"),
+    swh::cpp::setting<&Options::ttl_seconds>("ttl_seconds", "0",
+                                             "If > 0, the TTL in seconds (overrides ttl_hours)"),
     swh::cpp::setting<&Options::connect_timeout_ms>("connect_timeout_ms", "2000",
                                                     "How long connecting may take, in ms"),
     swh::cpp::setting<&Options::command_timeout_ms>(
@@ -31,6 +32,6 @@ constexpr auto kSchema = swh::cpp::schema(
 
 } // namespace
 
-SWH_CPP_STORAGE(Store, "redis", "0.1.0",
-                "Sessions and messages in Redis (hiredis, Lua scripts per session, TTL refreshed on activity)",
-                kSchema)
+SWH_CPP_STORAGE(
+    Store, "redis", "0.1.0",
+    "Sessions and messages in Redis (hiredis, Lua scripts per session, TTL refreshed on activity)", kSchema)

@@ -225,7 +225,8 @@ class Connection {
             argv[i] = args[i].data() != nullptr ? args[i].data() : "";
             lens[i] = args[i].size();
         }
-        if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(args.size()), argv.data(), lens.data()) != REDIS_OK)
+        if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(args.size()), argv.data(), lens.data()) !=
+            REDIS_OK)
             lost("sending a command");
     }
     Reply read(const char *what, bool throw_on_error = true) {

@@ -62,10 +62,10 @@ constexpr auto kSchema = swh::cpp::schema(
     swh::cpp::setting<&StoreOptions::busy_timeout_ms>(
         "busy_timeout_ms", "5000",
         "How long a statement waits for a lock held by another connection or process, in ms"),
-    swh::cpp::setting<&StoreOptions::synchronous>(
-        "synchronous", "\"full\"",
-        "\"full\": an acknowledged write survives power loss; \"normal\": faster, the last commits may be lost "
-        "on power loss"),
+    swh::cpp::setting<&StoreOptions::synchronous>("synchronous", "\"full\"",
+                                                  "\"full\": an acknowledged write survives power loss; "
+                                                  "\"normal\": faster, the last commits may be lost "
+                                                  "on power loss"),
     swh::cpp::setting<&StoreOptions::pool_size>(
         "pool_size", "4", "Reader connections for concurrent reads (0 = reads share the writer connection)"));
 
@@ -222,7 +222,6 @@ swh_status sqlite_health_check(void *handle, const swh_result_sink *sink) noexce
 }
 
 // ----------------------------------------------------------- descriptor
-
 
 constexpr swh_storage_v1 kTable = {
     sizeof(swh_storage_v1), sqlite_create,      sqlite_destroy,        sqlite_last_error,

@@ -211,30 +211,33 @@ constexpr swh_config_field field(const char *key, uint32_t type, const char *def
 }
 
 constexpr std::array<swh_config_field, 3> endpoint_rows(const SchemaDefaults &d) noexcept {
-    return {field("base_url", SWH_CFG_STRING, d.base_url, d.base_url_description),
-            field("api_key_env", SWH_CFG_STRING, d.api_key_env,
-                  "Name of the environment variable holding the API key, read at create/update (\"\" = no key)"),
-            field("model", SWH_CFG_STRING, d.model, "Model used when the session names none")};
+    return {
+        field("base_url", SWH_CFG_STRING, d.base_url, d.base_url_description),
+        field("api_key_env", SWH_CFG_STRING, d.api_key_env,
+              "Name of the environment variable holding the API key, read at create/update (\"\" = no key)"),
+        field("model", SWH_CFG_STRING, d.model, "Model used when the session names none")};
 }
 
 constexpr std::array<swh_config_field, 8> limit_rows(const SchemaDefaults &d) noexcept {
-    return {field("timeout_ms", SWH_CFG_INT, "120000",
-                  "Limit for one upstream exchange, whole stream included (0 = none)"),
-            field("connect_timeout_ms", SWH_CFG_INT, "10000", "Connect timeout"),
-            field("idle_timeout_ms", SWH_CFG_INT, "0", "Longest silence between bytes of an answer (0 = none)"),
-            field("retries", SWH_CFG_INT, "2", d.retries_description),
-            field("retry_base_ms", SWH_CFG_INT, "500",
-                  "Backoff base: attempt n waits base*2^(n-1) with jitter, or Retry-After when given"),
-            field("retry_max_ms", SWH_CFG_INT, "30000",
-                  "Longest wait between attempts; a longer Retry-After ends the retries at once"),
-            field("max_concurrent", SWH_CFG_INT, "0",
-                  "Upstream requests in flight at most; more wait in a queue (0 = unlimited)"),
-            field("custom_params", SWH_CFG_OBJECT, "{}", d.custom_params_description)};
+    return {
+        field("timeout_ms", SWH_CFG_INT, "120000",
+              "Limit for one upstream exchange, whole stream included (0 = none)"),
+        field("connect_timeout_ms", SWH_CFG_INT, "10000", "Connect timeout"),
+        field("idle_timeout_ms", SWH_CFG_INT, "0", "Longest silence between bytes of an answer (0 = none)"),
+        field("retries", SWH_CFG_INT, "2", d.retries_description),
+        field("retry_base_ms", SWH_CFG_INT, "500",
+              "Backoff base: attempt n waits base*2^(n-1) with jitter, or Retry-After when given"),
+        field("retry_max_ms", SWH_CFG_INT, "30000",
+              "Longest wait between attempts; a longer Retry-After ends the retries at once"),
+        field("max_concurrent", SWH_CFG_INT, "0",
+              "Upstream requests in flight at most; more wait in a queue (0 = unlimited)"),
+        field("custom_params", SWH_CFG_OBJECT, "{}", d.custom_params_description)};
 }
 
 // The parts one after the other, as one array for the descriptor.
 template <std::size_t... N>
-constexpr std::array<swh_config_field, (N + ...)> schema_rows(const std::array<swh_config_field, N> &...parts) noexcept {
+constexpr std::array<swh_config_field, (N + ...)>
+schema_rows(const std::array<swh_config_field, N> &...parts) noexcept {
     std::array<swh_config_field, (N + ...)> out{};
     std::size_t at = 0;
     ((std::copy(parts.begin(), parts.end(), out.begin() + static_cast<std::ptrdiff_t>(at)), at += N), ...);

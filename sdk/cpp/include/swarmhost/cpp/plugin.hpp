@@ -263,7 +263,9 @@ template <class T> struct ConfigValue;
 
 template <> struct ConfigValue<std::string> {
     static constexpr uint32_t type = SWH_CFG_STRING;
-    static std::optional<std::string> find(const Config &c, const char *key) { return c.find<std::string>(key); }
+    static std::optional<std::string> find(const Config &c, const char *key) {
+        return c.find<std::string>(key);
+    }
 };
 template <> struct ConfigValue<bool> {
     static constexpr uint32_t type = SWH_CFG_BOOL;
@@ -304,7 +306,8 @@ setting(const char *key, const char *default_json, const char *description, bool
     using M = detail::MemberOf<decltype(Member)>;
     return {field(key, ConfigValue<typename M::Type>::type, default_json, description, required),
             [](const Config &config, const char *k, typename M::Class &out) {
-                if (auto value = ConfigValue<typename M::Type>::find(config, k)) out.*Member = std::move(*value);
+                if (auto value = ConfigValue<typename M::Type>::find(config, k))
+                    out.*Member = std::move(*value);
             }};
 }
 
@@ -639,9 +642,10 @@ template <class Impl, class Body> swh_status call(void *handle, Body &&body) noe
 // last_error; the host then calls destroy.
 template <class Impl, const auto &Sch>
 swh_status create(const swh_host_api *host, const swh_config *cfg, void **out) noexcept {
-    static_assert(std::is_constructible_v<Impl, Host, decltype(settings_of(Sch, std::declval<const Config &>()))>,
-                  "the class needs Impl(swh::cpp::Host, const Settings &) for a schema of settings rows, or "
-                  "Impl(swh::cpp::Host, const swh::cpp::Config &) for a plain swh_config_field array");
+    static_assert(
+        std::is_constructible_v<Impl, Host, decltype(settings_of(Sch, std::declval<const Config &>()))>,
+        "the class needs Impl(swh::cpp::Host, const Settings &) for a schema of settings rows, or "
+        "Impl(swh::cpp::Host, const swh::cpp::Config &) for a plain swh_config_field array");
     if (out == nullptr) return SWH_E_INVALID;
     *out = nullptr;
     Instance<Impl> *instance = new (std::nothrow) Instance<Impl>();
@@ -822,7 +826,8 @@ swh_status st_authorize(void *handle, const swh_session *session, swh_str caller
 
 // ------------------------------------------------------- table builders
 
-template <MiddlewareImpl Impl, const auto &Sch = no_config> constexpr swh_middleware_v1 middleware_table() noexcept {
+template <MiddlewareImpl Impl, const auto &Sch = no_config>
+constexpr swh_middleware_v1 middleware_table() noexcept {
     swh_middleware_v1 t{};
     t.struct_size = sizeof(swh_middleware_v1);
     t.create = &detail::create<Impl, Sch>;
@@ -857,7 +862,8 @@ template <HookImpl Impl, const auto &Sch = no_config> constexpr swh_hook_v1 hook
     return t;
 }
 
-template <SessionTypeImpl Impl, const auto &Sch = no_config> constexpr swh_session_type_v1 session_type_table() noexcept {
+template <SessionTypeImpl Impl, const auto &Sch = no_config>
+constexpr swh_session_type_v1 session_type_table() noexcept {
     swh_session_type_v1 t{};
     t.struct_size = sizeof(swh_session_type_v1);
     t.create = &detail::create<Impl, Sch>;
@@ -897,13 +903,15 @@ constexpr swh_plugin_descriptor descriptor(uint32_t kind, const char *interface_
 template <std::size_t N> constexpr std::size_t schema_size(const swh_config_field (&schema)[N]) noexcept {
     return (&schema[0] == &no_config[0]) ? 0 : N;
 }
-template <std::size_t N> constexpr const swh_config_field *schema_fields(const swh_config_field (&schema)[N]) noexcept {
+template <std::size_t N>
+constexpr const swh_config_field *schema_fields(const swh_config_field (&schema)[N]) noexcept {
     return schema;
 }
 template <class S, std::size_t N> constexpr std::size_t schema_size(const Schema<S, N> &) noexcept {
     return N;
 }
-template <class S, std::size_t N> constexpr const swh_config_field *schema_fields(const Schema<S, N> &schema) noexcept {
+template <class S, std::size_t N>
+constexpr const swh_config_field *schema_fields(const Schema<S, N> &schema) noexcept {
     return schema.fields.data();
 }
 
@@ -916,23 +924,23 @@ template <class S, std::size_t N> constexpr const swh_config_field *schema_field
 #define SWH_CPP_PLUGIN_ENTRY_(TABLE_TYPE, TABLE_EXPR, KIND, IFACE, NAME, VERSION, DESCRIPTION, SCHEMA)       \
     namespace swh_cpp_plugin_ {                                                                              \
     constexpr TABLE_TYPE kTable = TABLE_EXPR;                                                                \
-    constexpr swh_plugin_descriptor kDescriptor = ::swh::cpp::descriptor(                                    \
-        KIND, IFACE, NAME, VERSION, DESCRIPTION, ::swh::cpp::schema_fields(SCHEMA),                           \
-        ::swh::cpp::schema_size(SCHEMA), &kTable);                                                           \
+    constexpr swh_plugin_descriptor kDescriptor =                                                            \
+        ::swh::cpp::descriptor(KIND, IFACE, NAME, VERSION, DESCRIPTION, ::swh::cpp::schema_fields(SCHEMA),   \
+                               ::swh::cpp::schema_size(SCHEMA), &kTable);                                    \
     }                                                                                                        \
     extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {                              \
         return &swh_cpp_plugin_::kDescriptor;                                                                \
     }
 
 #define SWH_CPP_MIDDLEWARE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                         \
-    SWH_CPP_PLUGIN_ENTRY_(swh_middleware_v1, (::swh::cpp::middleware_table<IMPL, SCHEMA>()), SWH_KIND_MIDDLEWARE,      \
-                          SWH_IFACE_MIDDLEWARE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
+    SWH_CPP_PLUGIN_ENTRY_(swh_middleware_v1, (::swh::cpp::middleware_table<IMPL, SCHEMA>()),                 \
+                          SWH_KIND_MIDDLEWARE, SWH_IFACE_MIDDLEWARE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
 
 #define SWH_CPP_HOOK(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                               \
-    SWH_CPP_PLUGIN_ENTRY_(swh_hook_v1, (::swh::cpp::hook_table<IMPL, SCHEMA>()), SWH_KIND_HOOK, SWH_IFACE_HOOK_V1,     \
-                          NAME, VERSION, DESCRIPTION, SCHEMA)
+    SWH_CPP_PLUGIN_ENTRY_(swh_hook_v1, (::swh::cpp::hook_table<IMPL, SCHEMA>()), SWH_KIND_HOOK,              \
+                          SWH_IFACE_HOOK_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
 
 #define SWH_CPP_SESSION_TYPE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                       \
-    SWH_CPP_PLUGIN_ENTRY_(swh_session_type_v1, (::swh::cpp::session_type_table<IMPL, SCHEMA>()),                       \
+    SWH_CPP_PLUGIN_ENTRY_(swh_session_type_v1, (::swh::cpp::session_type_table<IMPL, SCHEMA>()),             \
                           SWH_KIND_SESSION_TYPE, SWH_IFACE_SESSION_TYPE_V1, NAME, VERSION, DESCRIPTION,      \
                           SCHEMA)

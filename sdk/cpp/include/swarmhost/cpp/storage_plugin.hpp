@@ -182,10 +182,18 @@ inline std::string dump(const nlohmann::json &j) {
 template <class Store, const auto &Sch = cpp::no_config> class Plugin {
   public:
     static constexpr swh_storage_v1 table() {
-        return {sizeof(swh_storage_v1),     &cpp::detail::create<Store, Sch>, &cpp::detail::destroy<Store>,
-                &cpp::detail::last_error<Store>, create_session,              get_session,
-                update_session,             delete_session,                  list_sessions,
-                add_message,                get_messages,                    health_check};
+        return {sizeof(swh_storage_v1),
+                &cpp::detail::create<Store, Sch>,
+                &cpp::detail::destroy<Store>,
+                &cpp::detail::last_error<Store>,
+                create_session,
+                get_session,
+                update_session,
+                delete_session,
+                list_sessions,
+                add_message,
+                get_messages,
+                health_check};
     }
 
   private:
