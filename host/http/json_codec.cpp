@@ -1,6 +1,7 @@
 #include "http/json_codec.hpp"
 
 #include "http/server.hpp"
+#include "model/generation_params.hpp"
 #include "util/clock.hpp"
 
 #include <charconv>
@@ -24,14 +25,19 @@ Json to_json(const Session &s) {
 }
 
 Json to_json(const Message &m) {
-    return {{"id", m.id},
-            {"session_id", m.session_id},
-            {"role", m.role},
-            {"content", m.content},
-            {"timestamp", format_iso8601(m.timestamp)},
-            {"metadata", m.metadata},
-            {"provider_message_id", m.provider_message_id},
-            {"provider_metadata", m.provider_metadata}};
+    Json json = {{"id", m.id},
+                 {"session_id", m.session_id},
+                 {"role", m.role},
+                 {"content", m.content},
+                 {"timestamp", format_iso8601(m.timestamp)},
+                 {"metadata", m.metadata},
+                 {"provider_message_id", m.provider_message_id},
+                 {"provider_metadata", m.provider_metadata}};
+    // Structured content (tool_calls, tool_call_id, parts, reasoning...) sits
+    // beside `content`, only when the message has it.
+    for (const auto &[key, value] : m.structured.items())
+        json[key] = value;
+    return json;
 }
 
 std::string error_body(ErrorKind kind, const std::string &message) {
@@ -196,7 +202,7 @@ SessionPatch decode_session_patch(const Json &body) {
 }
 
 SendParams decode_send(const Json &body, const std::string &session_id) {
-    only_known_fields(body, {"content", "role", "metadata", "stream"});
+    only_known_fields(body, {"content", "role", "metadata", "stream", "tool_call_id", "parts", "params"});
     SendParams params;
     params.session_id = session_id;
     auto content = optional_string(body, "content");
@@ -210,6 +216,16 @@ SendParams decode_send(const Json &body, const std::string &session_id) {
             throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
         params.stream = it->get<bool>();
     }
+    if (auto id = optional_string(body, "tool_call_id")) params.structured["tool_call_id"] = *id;
+    if (auto it = body.find("parts"); it != body.end() && !it->is_null()) params.structured["parts"] = *it;
+    check_structured(params.structured, "message");
+    if (params.role == "tool" && !params.structured.contains("tool_call_id"))
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "field 'tool_call_id' is required for a role 'tool' message");
+    if (params.role != "tool" && params.structured.contains("tool_call_id"))
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "field 'tool_call_id' belongs to role 'tool' messages only");
+    params.params = check_params(optional_object(body, "params").value_or(Json::object()), "params");
     return params;
 }
 

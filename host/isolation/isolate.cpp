@@ -147,6 +147,10 @@ swh_status mw_process(void *handle, const swh_middleware_input *input,
         // order the daemon applies them anyway.
         if (auto it = reply.find("content"); it != reply.end() && it->is_string())
             editor->set_content(editor->ctx, loader::to_str(it->get_ref<const std::string &>()));
+        if (auto it = reply.find("structured"); it != reply.end() && it->is_object()) {
+            const std::string structured = it->dump();
+            editor->set_structured(editor->ctx, loader::to_str(structured));
+        }
         if (auto it = reply.find("metadata"); it != reply.end() && it->is_object() && !it->empty()) {
             const std::string patch = it->dump();
             editor->merge_metadata(editor->ctx, loader::to_str(patch));

@@ -379,6 +379,7 @@ class PluginHost {
         Json reply{{"status", outcome.status}, {"metadata", outcome.metadata_patch}};
         if (outcome.status != SWH_OK) reply["error"] = outcome.error;
         if (outcome.content) reply["content"] = *outcome.content;
+        if (outcome.structured) reply["structured"] = *outcome.structured;
         if (outcome.rejection) reply["rejection"] = *outcome.rejection;
         return reply;
     }

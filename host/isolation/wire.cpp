@@ -172,7 +172,8 @@ Json to_wire(const Message &m) {
                 {"timestamp", m.timestamp},
                 {"metadata", m.metadata},
                 {"provider_message_id", m.provider_message_id},
-                {"provider_metadata", m.provider_metadata}};
+                {"provider_metadata", m.provider_metadata},
+                {"structured", m.structured}};
 }
 
 Session session_from_wire(const Json &json) {
@@ -210,6 +211,7 @@ Message message_from_wire(const Json &json) {
     m.metadata = json.at("metadata");
     m.provider_message_id = text(json, "provider_message_id");
     m.provider_metadata = json.at("provider_metadata");
+    m.structured = json.value("structured", Json::object());
     return m;
 }
 

@@ -1,5 +1,6 @@
 #include "loader/abi_convert.hpp"
 
+#include <cstddef>
 #include <stdexcept>
 
 namespace swh::loader {
@@ -22,7 +23,8 @@ SessionAbi::SessionAbi(const Session &s)
 }
 
 MessageAbi::MessageAbi(const Message &m)
-    : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()) {
+    : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()),
+      structured_(m.structured.empty() ? std::string() : m.structured.dump()) {
     raw_.struct_size = sizeof(swh_message);
     raw_.id = to_str(m.id);
     raw_.session_id = to_str(m.session_id);
@@ -32,6 +34,7 @@ MessageAbi::MessageAbi(const Message &m)
     raw_.metadata_json = to_str(metadata_);
     raw_.provider_message_id = to_str(m.provider_message_id);
     raw_.provider_metadata_json = to_str(provider_metadata_);
+    raw_.structured_json = to_str(structured_);
 }
 
 Json parse_object(std::string_view text, const char *what) {
@@ -62,7 +65,9 @@ Session from_abi(const swh_session &raw) {
 }
 
 Message from_abi(const swh_message &raw) {
-    if (raw.struct_size < sizeof(swh_message))
+    // A plugin built against 1.0-1.2 returns the smaller 1.0 struct; members
+    // added later are then absent (the message is plain text).
+    if (raw.struct_size < offsetof(swh_message, provider_metadata_json) + sizeof raw.provider_metadata_json)
         throw std::runtime_error("plugin returned a short swh_message");
     Message m;
     m.id = to_string(raw.id);
@@ -73,6 +78,8 @@ Message from_abi(const swh_message &raw) {
     m.metadata = parse_object(to_string(raw.metadata_json), "message metadata");
     m.provider_message_id = to_string(raw.provider_message_id);
     m.provider_metadata = parse_object(to_string(raw.provider_metadata_json), "provider metadata");
+    if (raw.struct_size >= offsetof(swh_message, structured_json) + sizeof raw.structured_json)
+        m.structured = parse_object(to_string(raw.structured_json), "structured content");
     return m;
 }
 

@@ -38,7 +38,7 @@ class MessageAbi {
     const swh_message *get() const { return &raw_; }
 
   private:
-    std::string metadata_, provider_metadata_;
+    std::string metadata_, provider_metadata_, structured_;
     swh_message raw_{};
 };
 

@@ -92,6 +92,11 @@ struct EditCollector {
         editor.reject = [](void *ctx, swh_str reason) noexcept {
             self(ctx).guard([&](EditCollector &c) { c.outcome.rejection = to_string(reason); });
         };
+        editor.set_structured = [](void *ctx, swh_str json) noexcept {
+            self(ctx).guard([&](EditCollector &c) {
+                c.outcome.structured = parse_object(to_string(json), "structured content");
+            });
+        };
     }
     EditCollector(const EditCollector &) = delete;
     EditCollector &operator=(const EditCollector &) = delete;

@@ -228,6 +228,32 @@ struct ProviderInstance::Call {
             spdlog::warn("[{}] ignored provider metadata: {}", call.owner->name(), e.what());
         }
     }
+    static swh_status on_event(void *ctx, const swh_reply_event *raw) noexcept {
+        Call &call = of(ctx);
+        if (call.finished) return SWH_E_CANCELLED;
+        if (!SWH_HAS_MEMBER(raw, swh_reply_event, reasoning_tokens) || raw->type < SWH_REPLY_TOOL_CALL ||
+            raw->type > SWH_REPLY_USAGE) {
+            spdlog::warn("[{}] ignored a malformed reply event", call.owner->name());
+            return SWH_OK;
+        }
+        if (!call.callbacks.on_event) return SWH_OK;
+        try {
+            ReplyEvent event;
+            event.type = static_cast<ReplyEvent::Type>(raw->type - SWH_REPLY_TOOL_CALL);
+            event.index = raw->index;
+            event.id = to_string(raw->id);
+            event.name = to_string(raw->name);
+            event.text = to_string(raw->text);
+            event.input_tokens = raw->input_tokens;
+            event.output_tokens = raw->output_tokens;
+            event.cached_input_tokens = raw->cached_input_tokens;
+            event.reasoning_tokens = raw->reasoning_tokens;
+            return call.callbacks.on_event(event) ? SWH_OK : SWH_E_CANCELLED;
+        } catch (const std::exception &e) {
+            spdlog::error("[{}] reply event handler failed: {}", call.owner->name(), e.what());
+            return SWH_E_CANCELLED;
+        }
+    }
     static void on_done(void *ctx, swh_status status, swh_str error) noexcept {
         // Done is the last thing that touches this call (the ABI forbids a
         // second done), so it takes the ownership back and frees the call.
@@ -296,6 +322,8 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
     raw.system_prompt = to_str(request.system_prompt);
     raw.assistant_prefix = to_str(request.assistant_prefix);
     raw.stream = request.stream ? 1 : 0;
+    const std::string params = request.params.empty() ? std::string("{}") : request.params.dump();
+    raw.params_json = to_str(params);
 
     auto call = std::make_unique<Call>();
     call->owner = this;
@@ -305,6 +333,7 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
     call->sink.chunk = &Call::on_chunk;
     call->sink.metadata = &Call::on_metadata;
     call->sink.done = &Call::on_done;
+    call->sink.event = &Call::on_event;
     {
         std::lock_guard lock(calls_mutex_);
         ++open_calls_;

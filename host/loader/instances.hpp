@@ -99,6 +99,9 @@ struct ProviderCallbacks {
     std::function<bool(std::string_view text)> on_chunk; // false = stop (cancelled)
     std::function<void(std::string provider_message_id, Json provider_metadata)> on_metadata;
     std::function<void(swh_status status, std::string error)> on_done;
+    // A tool call piece, thinking, finish reason or usage (ABI 1.3); false =
+    // stop (cancelled). Empty = ignored.
+    std::function<bool(const ReplyEvent &event)> on_event;
 };
 
 struct ProviderRequest {
@@ -106,6 +109,7 @@ struct ProviderRequest {
     const std::vector<Message> *messages = nullptr; // chronological, ends with the user message
     std::string model, system_prompt, assistant_prefix;
     bool stream = false;
+    Json params = Json::object(); // generation parameters, neutral form (swh_provider_request.params_json)
 };
 
 class ProviderInstance : public InstanceBase {
@@ -141,6 +145,7 @@ struct MiddlewareOutcome {
     swh_status status = SWH_OK;           // non-OK = the middleware failed
     std::string error;                    // its last_error / our reason
     std::optional<std::string> content;   // set_content
+    std::optional<Json> structured;       // set_structured (ABI 1.3)
     Json metadata_patch = Json::object(); // merged merge_metadata calls
     std::optional<std::string> rejection; // reject(reason)
 };

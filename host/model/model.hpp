@@ -20,6 +20,20 @@ struct Message {
     Json metadata = Json::object();
     std::string provider_message_id;
     Json provider_metadata = Json::object();
+    // Structured content (ABI 1.3, swh_message.structured_json): "parts",
+    // "tool_calls", "tool_call_id", "reasoning", "reasoning_signature".
+    // Empty for a plain text message; `content` always holds the text.
+    Json structured = Json::object();
+};
+
+// One non-text event of a reply (ABI 1.3 swh_reply_event): a piece of a
+// tool call, of thinking, its signature, the finish reason, or usage.
+struct ReplyEvent {
+    enum class Type { ToolCall, Reasoning, ReasoningSignature, Finish, Usage };
+    Type type = Type::ToolCall;
+    uint32_t index = 0;
+    std::string id, name, text;
+    int64_t input_tokens = -1, output_tokens = -1, cached_input_tokens = -1, reasoning_tokens = -1;
 };
 
 struct Session {

@@ -116,6 +116,7 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
             break;
         }
         if (outcome.content) message.content = std::move(*outcome.content);
+        if (outcome.structured) message.structured = std::move(*outcome.structured);
         message.metadata.update(outcome.metadata_patch);
         result.processed.push_back(mw.name());
     }

@@ -36,6 +36,35 @@ uint32_t history_limit(const Session &session) {
     return kDefaultHistoryLimit;
 }
 
+// The generation parameters of one reply: the session's config "params"
+// (defaults such as its tools), then the request's, key by key.
+Json params_for(const Session &session, const Json &request_params) {
+    Json params = Json::object();
+    if (auto it = session.config.find("params"); it != session.config.end() && it->is_object()) params = *it;
+    for (const auto &[key, value] : request_params.items())
+        params[key] = value;
+    return params;
+}
+
+// A tool result must answer a call the assistant made earlier in the
+// conversation; `index` names the message in a client's list (-1 = a send).
+void check_tool_result(const std::vector<Message> &earlier, const Message &result, long index) {
+    const std::string where =
+        index < 0 ? std::string("tool_call_id") : "messages[" + std::to_string(index) + "].tool_call_id";
+    const auto id = result.structured.find("tool_call_id");
+    if (id == result.structured.end() || !id->is_string() || id->get_ref<const std::string &>().empty())
+        throw ApiError(ErrorKind::InvalidRequest,
+                       where + ": a tool message needs the id of the call it answers");
+    for (auto m = earlier.rbegin(); m != earlier.rend(); ++m) {
+        const auto calls = m->structured.find("tool_calls");
+        if (m->role != "assistant" || calls == m->structured.end() || !calls->is_array()) continue;
+        for (const Json &call : *calls)
+            if (call.value("id", "") == *id) return;
+    }
+    throw ApiError(ErrorKind::InvalidRequest, where + ": '" + id->get<std::string>() +
+                                                  "' matches no tool call of an earlier assistant message");
+}
+
 std::string system_prompt_of(const Session &session, const Json &metadata) {
     if (auto it = metadata.find("system_prompt"); it != metadata.end() && it->is_string()) return *it;
     if (auto it = session.config.find("system_prompt"); it != session.config.end() && it->is_string())
@@ -78,14 +107,19 @@ struct SendPath::SendState {
     std::string reply;
     std::string provider_message_id;
     Json provider_metadata = Json::object();
+    Json params = Json::object(); // generation parameters for the provider
+    // What the reply carries besides text (ABI 1.3 reply events).
+    Json tool_calls = Json::array(); // [{id, name, arguments}] by index
+    std::string reasoning, reasoning_signature, finish_reason;
+    Json usage; // null until the provider reports it
 };
 
 std::function<void()> SendPath::send_message(const SendParams &params,
                                              std::shared_ptr<SendObserver> observer) {
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     Pipeline &pipeline_ = *pin;
-    if (params.role != "user" && params.role != "system")
-        throw ApiError(ErrorKind::InvalidRequest, "role must be 'user' or 'system'");
+    if (params.role != "user" && params.role != "system" && params.role != "tool")
+        throw ApiError(ErrorKind::InvalidRequest, "role must be 'user', 'system' or 'tool'");
     auto state = std::make_shared<SendState>();
     state->pipeline = pin;
     state->started_at = now_us();
@@ -125,6 +159,7 @@ std::function<void()> SendPath::send_message(const SendParams &params,
         state->user.content = params.content;
         state->user.timestamp = now_us();
         state->user.metadata = params.metadata;
+        state->user.structured = params.structured;
         // Reserved: only a session type may name attachment files (providers read them).
         state->user.metadata.erase("attachments");
         if (!params.idempotency_key.empty()) state->user.metadata["idempotency_key"] = params.idempotency_key;
@@ -139,6 +174,16 @@ std::function<void()> SendPath::send_message(const SendParams &params,
     }
     // 1b. A session type may refuse (permissions) or enrich it.
     if (!resumed) vet_with_session_type(*state, params.access);
+    // 1c. A tool result answers a call the session's history holds; checked
+    // before anything is stored.
+    if (!resumed && state->user.role == "tool") {
+        MessageQuery recent;
+        recent.session_id = state->session.id;
+        recent.limit = history_limit(state->session);
+        check_tool_result(storage_call(sessions_.gate(), "get_messages",
+                                       [pin, recent] { return pin->storage->get_messages(recent); }),
+                          state->user, -1);
+    }
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
         store_message(*state, state->user);
@@ -172,6 +217,7 @@ std::function<void()> SendPath::send_message(const SendParams &params,
     state->history = std::move(history);
     // After middleware and the session type, which may set it.
     state->system_prompt = system_prompt_of(state->session, state->user.metadata);
+    state->params = params_for(state->session, params.params);
     return launch(state);
 }
 
@@ -210,8 +256,13 @@ void SendPath::store_message(SendState &state, const Message &message) {
 std::function<void()> SendPath::complete(CompletionParams params, std::shared_ptr<SendObserver> observer) {
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     Pipeline &pipeline_ = *pin;
-    if (params.messages.empty() || params.messages.back().role != "user")
-        throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message");
+    if (params.messages.empty() ||
+        (params.messages.back().role != "user" && params.messages.back().role != "tool"))
+        throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message or tool results");
+    for (std::size_t i = 0; i < params.messages.size(); ++i)
+        if (params.messages[i].role == "tool")
+            check_tool_result({params.messages.begin(), params.messages.begin() + static_cast<long>(i)},
+                              params.messages[i], static_cast<long>(i));
     if (!pipeline_.routable(params.provider))
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
     auto state = std::make_shared<SendState>();
@@ -261,6 +312,7 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
     state->observer->on_user_stored(state->user);
     state->history = std::move(params.messages); // the client's conversation, as OpenAI clients expect
     state->system_prompt = std::move(params.system_prompt);
+    state->params = params_for(state->session, params.params);
     return launch(state);
 }
 
@@ -326,6 +378,7 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
         state->attempt == 0 ? state->session.model : std::string(); // a fallback uses its own default
     request.system_prompt = state->system_prompt;
     request.stream = state->stream;
+    request.params = state->params;
     {
         std::lock_guard lock(state->mutex);
         request.assistant_prefix = state->raw_reply;
@@ -359,6 +412,14 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
         std::lock_guard lock(state->mutex);
         if (!id.empty()) state->provider_message_id = std::move(id);
         state->provider_metadata.update(metadata);
+    };
+    callbacks.on_event = [state](const ReplyEvent &event) {
+        {
+            std::lock_guard lock(state->mutex);
+            if (state->stream_failure) return false;
+            record_event(*state, event);
+        }
+        return state->observer->on_reply_event(event);
     };
     callbacks.on_done = [this, state](swh_status status, std::string error) {
         {
@@ -450,6 +511,7 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
         assistant.content = std::move(state->reply);
         assistant.provider_message_id = std::move(state->provider_message_id);
         assistant.provider_metadata = std::move(state->provider_metadata);
+        attach_reply_events(*state, assistant);
     }
     assistant.id = new_uuid();
     assistant.session_id = state->session.id;
@@ -490,6 +552,59 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
     }
     release_holds(*state);
     state->observer->on_complete(state->user, assistant, overhead_ms);
+}
+
+// Called under the state's mutex: a reply event joins what the reply carries.
+void SendPath::record_event(SendState &state, const ReplyEvent &event) {
+    switch (event.type) {
+    case ReplyEvent::Type::ToolCall: {
+        // Indexes come from the provider; a gap is filled so order is kept.
+        constexpr uint32_t kMaxToolCalls = 128;
+        if (event.index >= kMaxToolCalls) return;
+        while (state.tool_calls.size() <= event.index)
+            state.tool_calls.push_back({{"id", ""}, {"name", ""}, {"arguments", ""}});
+        Json &call = state.tool_calls[event.index];
+        if (!event.id.empty()) call["id"] = event.id;
+        if (!event.name.empty()) call["name"] = event.name;
+        call["arguments"] = call["arguments"].get<std::string>() + event.text;
+        break;
+    }
+    case ReplyEvent::Type::Reasoning:
+        state.reasoning += event.text;
+        break;
+    case ReplyEvent::Type::ReasoningSignature:
+        state.reasoning_signature += event.text;
+        break;
+    case ReplyEvent::Type::Finish:
+        state.finish_reason = event.text;
+        break;
+    case ReplyEvent::Type::Usage: {
+        if (!state.usage.is_object()) state.usage = Json::object();
+        const auto put = [&](const char *key, int64_t value) {
+            if (value >= 0) state.usage[key] = value;
+        };
+        put("input_tokens", event.input_tokens);
+        put("output_tokens", event.output_tokens);
+        put("cached_input_tokens", event.cached_input_tokens);
+        put("reasoning_tokens", event.reasoning_tokens);
+        break;
+    }
+    }
+}
+
+// Called under the state's mutex: tool calls and thinking become the
+// reply's structured content; finish reason and usage its provider metadata
+// (where a 1.0-1.2 provider put them itself).
+void SendPath::attach_reply_events(SendState &state, Message &assistant) {
+    if (!state.tool_calls.empty()) assistant.structured["tool_calls"] = std::move(state.tool_calls);
+    if (!state.reasoning.empty()) assistant.structured["reasoning"] = std::move(state.reasoning);
+    if (!state.reasoning_signature.empty())
+        assistant.structured["reasoning_signature"] = std::move(state.reasoning_signature);
+    if (!state.finish_reason.empty())
+        assistant.provider_metadata["finish_reason"] = state.finish_reason;
+    else if (assistant.structured.contains("tool_calls"))
+        assistant.provider_metadata["finish_reason"] = "tool_calls";
+    if (state.usage.is_object()) assistant.provider_metadata["usage"] = state.usage;
 }
 
 Message SendPath::run_assistant_stage(SendState &state, Message assistant) {

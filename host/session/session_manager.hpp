@@ -56,6 +56,12 @@ struct SendParams {
     std::string role = "user";
     std::string content;
     Json metadata = Json::object();
+    // Structured content (Message::structured): a tool result's
+    // "tool_call_id", content "parts".
+    Json structured = Json::object();
+    // Generation parameters for this reply (neutral form, swh_provider_request
+    // params_json), over the session's config "params".
+    Json params = Json::object();
     bool stream = false;
     // A client retry with the same key gets the first attempt's answer
     // instead of a second stored message ("" = none).
@@ -91,8 +97,9 @@ class RouteMethodNotAllowed : public ApiError {
 struct CompletionParams {
     std::string provider;          // instance name, already routed from `model`
     std::string model;             // "" = the provider's default
-    std::vector<Message> messages; // user/assistant turns, ending with the user's
+    std::vector<Message> messages; // the turns, ending with a user message or tool results
     std::string system_prompt;
+    Json params = Json::object(); // generation parameters, neutral form
     bool stream = false;
     std::string session_id; // "" = stateless; else the exchange is appended to it
     Access access;          // checked against session_id's session
@@ -106,6 +113,9 @@ class SendObserver {
     virtual void on_user_stored(const Message &user) = 0;
     // A piece of the reply; return false when the client is gone (cancels).
     virtual bool on_chunk(std::string_view text) = 0;
+    // A tool call piece, thinking, finish reason or usage, in reply order
+    // with on_chunk; return false when the client is gone.
+    virtual bool on_reply_event(const ReplyEvent &) { return true; }
     // `overhead_ms`: the gateway's own time for this exchange, i.e. total
     // time minus the time spent waiting on providers.
     virtual void on_complete(const Message &user, const Message &assistant, double overhead_ms) = 0;

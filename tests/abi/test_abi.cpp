@@ -1,6 +1,7 @@
 // ABI stability and loader hardening, through the real loader.
 //
 // README.md lists the loader guarantees these tests pin down.
+#include "loader/abi_convert.hpp"
 #include "loader/instances.hpp"
 
 #include <catch2/catch.hpp>
@@ -71,6 +72,51 @@ TEST_CASE("a plugin built against the frozen 1.0 headers loads and works") {
     REQUIRE(out.content.has_value());
     CHECK(*out.content == "HELLO ABI");
     CHECK(out.metadata_patch == Json{{"abi", "1.0"}});
+}
+
+TEST_CASE("a provider built against the frozen 1.2 headers answers a 1.3 conversation with tools") {
+    auto lib = loader::PluginLibrary::load(fixture("abi12_provider"));
+    CHECK(lib->abi_minor() == 0);
+    loader::ProviderInstance provider(lib, "old", Json::object());
+    std::vector<Message> conversation{message("weather?"), message(""), message("sunny")};
+    conversation[1].role = "assistant";
+    conversation[1].structured = {
+        {"tool_calls", {{{"id", "c1"}, {"name", "get_weather"}, {"arguments", "{}"}}}}};
+    conversation[2].role = "tool";
+    conversation[2].structured = {{"tool_call_id", "c1"}};
+    Session s = session();
+    loader::ProviderRequest request;
+    request.session = &s;
+    request.messages = &conversation;
+    request.params = {{"temperature", 0.2}, {"tools", {{{"type", "function"}, {"name", "get_weather"}}}}};
+    std::string reply, id;
+    int events = 0;
+    swh_status done = -1;
+    loader::ProviderCallbacks callbacks;
+    callbacks.on_chunk = [&](std::string_view text) { return reply.append(text), true; };
+    callbacks.on_metadata = [&](std::string message_id, Json) { id = std::move(message_id); };
+    callbacks.on_event = [&](const ReplyEvent &) { return ++events, true; };
+    callbacks.on_done = [&](swh_status status, std::string) { done = status; };
+    provider.start(request, callbacks);
+    CHECK(done == SWH_OK);
+    // The old plugin walked the larger 1.3 structs with the stride and saw
+    // every message's text, the tool result as role "tool".
+    CHECK(reply == "3 messages: user=weather? assistant= tool=sunny");
+    CHECK(id == "abi12-1");
+    CHECK(events == 0);
+}
+
+TEST_CASE("a message returned in the 1.0-1.2 layout converts, without structured content") {
+    swh_message old{};
+    old.struct_size = offsetof(swh_message, structured_json); // what a 1.2 storage plugin fills in
+    old.id = {"m", 1};
+    old.role = {"user", 4};
+    old.content = {"hi", 2};
+    const Message m = loader::from_abi(old);
+    CHECK(m.content == "hi");
+    CHECK(m.structured == Json::object());
+    old.struct_size = offsetof(swh_message, provider_metadata_json); // shorter than 1.0: a bug
+    CHECK_THROWS_WITH(loader::from_abi(old), Contains("short swh_message"));
 }
 
 TEST_CASE("a plugin claiming a newer minor with larger structs is refused by its version") {

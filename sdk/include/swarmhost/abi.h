@@ -46,7 +46,13 @@ extern "C" {
 /* Semantic version of the ABI. The host loads a plugin when the majors are
  * equal and the plugin's minor is <= the host's minor. */
 #define SWH_ABI_VERSION_MAJOR 1
-#define SWH_ABI_VERSION_MINOR 2
+#define SWH_ABI_VERSION_MINOR 3
+
+/* True when the struct behind `ptr` (which may come from an older or newer
+ * build) is large enough to hold `member`: check before reading a member
+ * added in a later minor. Works in C99 and C++. */
+#define SWH_HAS_MEMBER(ptr, type, member)                                                                    \
+    ((ptr) != 0 && (ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
 
 /* The one symbol each plugin shared object exports. */
 #define SWH_PLUGIN_ENTRY_SYMBOL "swh_plugin_entry"
@@ -150,6 +156,30 @@ typedef struct swh_message {
     swh_str metadata_json;          /* JSON object                           */
     swh_str provider_message_id;    /* may be empty                          */
     swh_str provider_metadata_json; /* JSON object                           */
+
+    /* --- added in 1.3 --- */
+    /* Structured content, a JSON object text; "" or "{}" = none (the message
+     * is the plain text in `content`). Every key is optional:
+     *   "parts":        the content as parts, in order (user messages):
+     *                   {"type":"text","text":"..."}
+     *                   {"type":"image","url":"https://..|data:..","detail":"auto"}
+     *                   {"type":"file","filename":"..","media_type":"..",
+     *                    "data":"<base64>"} or {"type":"file","file_id":".."}
+     *   "tool_calls":   (role "assistant") the tools the model asked for:
+     *                   [{"id":"call_1","name":"get_weather",
+     *                     "arguments":"<the argument JSON text, as the model
+     *                     wrote it; may be invalid JSON>"}]
+     *   "tool_call_id": (role "tool") the call this result answers; the
+     *                   result text is `content`
+     *   "reasoning":    (role "assistant") thinking text, kept apart from the
+     *                   answer in `content`
+     *   "reasoning_signature": the vendor's opaque proof of that thinking
+     *                   (Anthropic), needed to send it back
+     * `content` always holds the text (the text parts joined), so a plugin
+     * that reads only `content` (every 1.0-1.2 plugin) sees the text it
+     * always saw. Role "tool" is new in 1.3: a 1.0-1.2 provider receives tool
+     * results as role "tool" with the result text in `content`. */
+    swh_str structured_json;
 } swh_message;
 
 /* Session status values (the guide's SessionStatus). */

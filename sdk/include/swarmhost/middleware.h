@@ -38,6 +38,12 @@ typedef struct swh_message_editor {
     /* Refuse the message: the client gets a 4xx with `reason`, nothing is
      * stored or sent upstream. */
     void (*reject)(void *ctx, swh_str reason);
+
+    /* --- added in 1.3 --- */
+    /* Replace the message's structured content (swh_message.structured_json,
+     * a JSON object text) - e.g. to redact a tool call's arguments. A
+     * malformed object fails the call. */
+    void (*set_structured)(void *ctx, swh_str json_object);
 } swh_message_editor;
 
 /* Streamed replies: text arrives in pieces. A middleware that needs to see

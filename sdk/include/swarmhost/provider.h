@@ -31,7 +31,56 @@ typedef struct swh_provider_request {
     swh_str system_prompt;    /* "" = none                            */
     swh_str assistant_prefix; /* continue after this partial answer   */
     uint32_t stream;          /* 1 = client streams (hint only)       */
+
+    /* --- added in 1.3 --- */
+    /* Generation parameters in the host's neutral form, a JSON object text
+     * ("{}" = the vendor's defaults). Every key is optional; a provider maps
+     * what its vendor knows and reports the rest as SWH_E_INVALID naming the
+     * key, or ignores it only where its README says so:
+     *   "temperature", "top_p", "presence_penalty", "frequency_penalty": number
+     *   "max_output_tokens": integer      "seed": integer
+     *   "stop": [string, ...]             "user": string
+     *   "tools": [{"type":"function","name":"..","description":"..",
+     *              "parameters":{JSON schema object},"strict":bool}]
+     *   "tool_choice": "auto" | "none" | "required"
+     *                  | {"type":"function","name":".."}
+     *   "parallel_tool_calls": bool
+     *   "response_format": {"type":"text"} | {"type":"json_object"}
+     *        | {"type":"json_schema","name":"..","schema":{..},"strict":bool}
+     *   "reasoning_effort": "minimal" | "low" | "medium" | "high"
+     *   "extra": {vendor-specific keys, copied into the vendor's request body
+     *             untouched (they win over the mapped ones)} */
+    swh_str params_json;
 } swh_provider_request;
+
+/* What else a reply carries besides answer text (ABI 1.3). */
+#define SWH_REPLY_TOOL_CALL 1           /* a piece of a tool call            */
+#define SWH_REPLY_REASONING 2           /* a piece of thinking text          */
+#define SWH_REPLY_REASONING_SIGNATURE 3 /* the thinking's opaque signature   */
+#define SWH_REPLY_FINISH 4              /* why the reply ended               */
+#define SWH_REPLY_USAGE 5               /* token counts                      */
+
+/* One reply event (ABI 1.3). OWNERSHIP: borrowed for the callback. */
+typedef struct swh_reply_event {
+    uint32_t struct_size;
+    uint32_t type; /* SWH_REPLY_*                                           */
+    /* TOOL_CALL: which call of the reply (0, 1, ...); the first piece of a
+     * call carries `id` and `name`, later pieces may leave them empty. */
+    uint32_t index;
+    swh_str id;
+    swh_str name;
+    /* TOOL_CALL: a fragment of the argument JSON text (fragments of one call
+     * concatenate to its arguments); REASONING: a piece of thinking text;
+     * REASONING_SIGNATURE: the signature; FINISH: "stop" | "length" |
+     * "tool_calls" | "content_filter". */
+    swh_str text;
+    /* USAGE: token counts, -1 = unknown. cached_input_tokens and
+     * reasoning_tokens are parts of input_tokens and output_tokens. */
+    int64_t input_tokens;
+    int64_t output_tokens;
+    int64_t cached_input_tokens;
+    int64_t reasoning_tokens;
+} swh_reply_event;
 
 /* Where a provider reports one call's results. OWNERSHIP: host-owned, valid
  * from `start` until `done` has been called. Callbacks copy their inputs.
@@ -49,6 +98,14 @@ typedef struct swh_provider_sink {
     /* Exactly once per successful `start`: SWH_OK, or the failure status and
      * a message (e.g. SWH_E_UPSTREAM, SWH_E_TIMEOUT, SWH_E_RATE_LIMITED). */
     void (*done)(void *ctx, swh_status status, swh_str error_message);
+
+    /* --- added in 1.3 --- */
+    /* Tool calls, thinking, the finish reason and usage, in reply order
+     * relative to `chunk`. Same return and threading rules as `chunk`. A
+     * provider that never calls it (every 1.0-1.2 provider) gives a text
+     * reply whose finish reason and usage come from `metadata` keys
+     * "finish_reason" and "usage", as before. */
+    swh_status (*event)(void *ctx, const swh_reply_event *event);
 } swh_provider_sink;
 
 typedef struct swh_provider_v1 {

@@ -17,10 +17,7 @@
 #include <thread>
 #include <unordered_map>
 
-// True when `ptr` (a struct starting with struct_size) is big enough to hold
-// `member`, i.e. the other side was built with a version that has it.
-#define SWH_HAS_MEMBER(ptr, type, member)                                                                    \
-    ((ptr) != nullptr && (ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)nullptr)->member))
+// SWH_HAS_MEMBER(ptr, type, member) lives in swarmhost/abi.h (C and C++).
 
 namespace swh::edge {
 
