@@ -104,9 +104,12 @@ inline std::string_view required(swh_str s, const char *what) {
 }
 
 // A session as borrowed, checked views (status defaults to "active").
+// message_count is passed on unchecked, as given to create_session: a store
+// that keeps it checks its range (the others start the count at 0).
 struct SessionInput {
     std::string_view id, user_id, provider, model, status, type, config, context, metadata;
     int64_t created_at = 0, last_activity = 0;
+    uint64_t message_count = 0;
 
     static SessionInput from(const swh_session &s, bool need_status) {
         SessionInput in;
@@ -125,6 +128,7 @@ struct SessionInput {
         in.metadata = json_or_empty(s.metadata_json, "session.metadata_json");
         in.created_at = s.created_at;
         in.last_activity = s.last_activity;
+        in.message_count = s.message_count;
         return in;
     }
 };
