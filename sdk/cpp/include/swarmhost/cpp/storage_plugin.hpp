@@ -324,7 +324,10 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
 } // namespace swh::store
 
 // The table, the descriptor and swh_plugin_entry of a storage plugin in one
-// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp).
+// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The storage
+// table holds only 1.0 members: the descriptor declares 1.0 unless the Store
+// raises it (static constexpr uint16_t abi_minor = N;).
 #define SWH_CPP_STORAGE(STORE, NAME, VERSION, DESCRIPTION, SCHEMA)                                           \
     SWH_CPP_PLUGIN_ENTRY_(swh_storage_v1, (::swh::store::Plugin<STORE, SCHEMA>::table()), SWH_KIND_STORAGE,  \
-                          SWH_IFACE_STORAGE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
+                          SWH_IFACE_STORAGE_V1, ::swh::cpp::abi_minor<STORE>(0), NAME, VERSION, DESCRIPTION, \
+                          SCHEMA)
