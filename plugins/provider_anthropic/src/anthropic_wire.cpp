@@ -15,7 +15,6 @@ namespace {
 
 using cpp::http_provider::dump;
 using cpp::http_provider::excerpt;
-using cpp::http_provider::SettingsReader;
 
 std::string str_or(const Json &j, const char *key, std::string fallback = {}) {
     return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
@@ -171,20 +170,11 @@ class WholeDecoder final : public DecoderBase {
 
 } // namespace
 
-Settings Settings::parse(const Json &c) {
-    const SettingsReader r("anthropic", c);
-    Settings s;
-    read_endpoint(r, s.http);
-    r.string("anthropic_version", s.anthropic_version);
-    r.number("temperature", s.temperature);
-    if (s.temperature > 1) r.invalid("temperature", "must be <= 1 (negative = not sent)");
-    r.integer("max_tokens", s.max_tokens, 1, 10'000'000);
-    read_limits(r, s.http);
-    static constexpr std::string_view kOwnKeys[] = {"anthropic_version", "temperature", "max_tokens"};
-    r.only(cpp::http_provider::kHttpKeys, kOwnKeys);
-    check_endpoint(r, s.http);
-    if (s.anthropic_version.empty()) r.invalid("anthropic_version", "must not be empty");
-    return s;
+void Settings::check() const {
+    namespace http = cpp::http_provider;
+    if (temperature > 1) http::invalid("anthropic", "temperature", "must be <= 1 (negative = not sent)");
+    http::check_range("anthropic", "max_tokens", max_tokens, 1, 10'000'000);
+    if (anthropic_version.empty()) http::invalid("anthropic", "anthropic_version", "must not be empty");
 }
 
 Json Settings::to_json() const {

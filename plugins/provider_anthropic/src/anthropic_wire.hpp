@@ -27,7 +27,10 @@ struct Settings {
     double temperature = -1;   // < 0: not sent (the vendor's default)
     int64_t max_tokens = 1024; // required by the API
 
-    static Settings parse(const Json &config);
+    // What the config schema (plugin.cpp) cannot say; throws
+    // edge::Failure(SWH_E_INVALID) naming the key.
+    void check() const;
+    // The config as JSON (no secrets: only the name of the key's variable).
     Json to_json() const;
 };
 

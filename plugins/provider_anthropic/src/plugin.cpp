@@ -6,17 +6,38 @@
 
 #include <swarmhost/cpp/http_provider.hpp>
 
-#include <array>
 #include <string>
 
 namespace swh::anthropic {
 namespace {
 
 namespace http = cpp::http_provider;
+using cpp::setting;
+
+constexpr http::SchemaDefaults kDefaults = {
+    "\"https://api.anthropic.com\"",
+    "API root without /v1 (as in Anthropic's clients); /v1/messages is appended",
+    "\"ANTHROPIC_API_KEY\"",
+    "\"claude-3-5-haiku-latest\"",
+    "Extra attempts on 429/529/5xx/connection failure, only before any text was relayed",
+    "Merged into the request body (e.g. {\"top_k\":5}); cannot replace messages/stream",
+};
+
+constexpr auto kSchema = cpp::schema(
+    http::endpoint_rows<Settings>(kDefaults),
+    setting<&Settings::anthropic_version>("anthropic_version", "\"2023-06-01\"",
+                                          "Value of the anthropic-version header"),
+    setting<&Settings::temperature>("temperature", "-1",
+                                    "Sampling temperature 0..1; negative = not sent (the vendor's default)"),
+    setting<&Settings::max_tokens>("max_tokens", "1024", "max_tokens (required by the API, >= 1)"),
+    http::limit_rows<Settings>(kDefaults));
 
 struct Anthropic {
     static constexpr const char *name = "anthropic";
     using Settings = anthropic::Settings;
+    static constexpr const auto &schema = kSchema;
+
+    static void check(const Settings &s) { s.check(); }
 
     static void prepare(const Settings &s, const Call &call, cpp::upstream::CallSpec &spec) {
         std::string trimmed_ws;
@@ -36,49 +57,5 @@ struct Anthropic {
 } // namespace
 } // namespace swh::anthropic
 
-namespace {
-
-// ----------------------------------------------------------- descriptor
-
-namespace http = swh::cpp::http_provider;
-using http::field;
-
-constexpr http::SchemaDefaults kDefaults = {
-    "\"https://api.anthropic.com\"",
-    "API root without /v1 (as in Anthropic's clients); /v1/messages is appended",
-    "\"ANTHROPIC_API_KEY\"",
-    "\"claude-3-5-haiku-latest\"",
-    "Extra attempts on 429/529/5xx/connection failure, only before any text was relayed",
-    "Merged into the request body (e.g. {\"top_k\":5}); cannot replace messages/stream",
-};
-
-constexpr auto kConfigSchema = http::schema_rows(
-    http::endpoint_rows(kDefaults),
-    std::array{
-        field("anthropic_version", SWH_CFG_STRING, "\"2023-06-01\"", "Value of the anthropic-version header"),
-        field("temperature", SWH_CFG_NUMBER, "-1",
-              "Sampling temperature 0..1; negative = not sent (the vendor's default)"),
-        field("max_tokens", SWH_CFG_INT, "1024", "max_tokens (required by the API, >= 1)")},
-    http::limit_rows(kDefaults));
-
-constexpr swh_provider_v1 kTable = swh::cpp::http_provider::table<swh::anthropic::Anthropic>();
-
-constexpr swh_plugin_descriptor kDescriptor = {
-    sizeof(swh_plugin_descriptor),
-    SWH_ABI_VERSION_MAJOR,
-    SWH_ABI_VERSION_MINOR,
-    "anthropic",
-    "0.1.0",
-    "Anthropic Messages API over the host's asynchronous HTTP client",
-    SWH_KIND_PROVIDER,
-    SWH_IFACE_PROVIDER_V1,
-    kConfigSchema.data(),
-    kConfigSchema.size(),
-    &kTable,
-};
-
-} // namespace
-
-extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
-    return &kDescriptor;
-}
+SWH_CPP_HTTP_PROVIDER(swh::anthropic::Anthropic, "anthropic", "0.1.0",
+                      "Anthropic Messages API over the host's asynchronous HTTP client")

@@ -4,6 +4,7 @@
 #include "echo_reply.hpp"
 #include <swarmhost/cpp/attachments.hpp>
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/json_config.hpp>
 #include <swarmhost/cpp/provider_edge.hpp>
 
 #include <nlohmann/json.hpp>
@@ -19,7 +20,6 @@
 namespace {
 
 using swh::echo::Settings;
-using swh::edge::ConfigReader;
 using swh::edge::Failure;
 using swh::edge::to_str;
 using swh::edge::view;
@@ -37,6 +37,26 @@ void require(bool ok, const char *what) {
     provider::require(ok, kName, what);
 }
 
+// The config schema, bound to Settings: one row declares a key, fills it at
+// create and takes it at update_config.
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&Settings::prefix>(
+        "prefix", "\"echo\"",
+        "Reply prefix: the reply is \"<prefix>#<N> <last user message>\", N = number of user messages"),
+    swh::cpp::setting<&Settings::chunk_words>("chunk_words", "1", "Words per streamed chunk (>= 1)"),
+    swh::cpp::setting<&Settings::model>("model", "\"echo-1\"",
+                                        "Model name reported when the request names none"),
+    swh::cpp::setting<&Settings::fail_on>(
+        "fail_on", "\"\"",
+        "Test hook: when the last user message contains this text, stream half the reply, then fail with "
+        "an upstream error (\"\" = off)"));
+
+// What the schema cannot say.
+void check(const Settings &settings) {
+    if (settings.chunk_words < 1) throw Failure(SWH_E_INVALID, "echo: config 'chunk_words' must be >= 1");
+    if (settings.model.empty()) throw Failure(SWH_E_INVALID, "echo: config 'model' must not be empty");
+}
+
 // One instance: its settings (replaced atomically by update_config) and the
 // calls in progress (so that `cancel` from another thread can stop one).
 class Echo {
@@ -45,36 +65,19 @@ class Echo {
         std::atomic<bool> cancelled{false};
     };
 
-    explicit Echo(Settings settings) : settings_(std::move(settings)) {}
+    explicit Echo(Settings settings) : settings_(std::move(settings)) { check(settings_); }
 
     Settings settings() const {
         std::lock_guard lock(settings_mutex_);
         return settings_;
     }
 
-    // Validates every key first, then applies all of them (all or nothing).
+    // The changed keys through the schema, then the checks: all or nothing.
     void update(const Json &changes) {
-        if (!changes.is_object()) throw Failure(SWH_E_INVALID, "echo: update_config expects a JSON object");
         std::lock_guard lock(settings_mutex_);
         Settings next = settings_;
-        for (const auto &[key, value] : changes.items()) {
-            if (key == "prefix" || key == "model" || key == "fail_on") {
-                if (!value.is_string()) throw Failure(SWH_E_INVALID, "echo: '" + key + "' must be a string");
-                std::string text = value.get<std::string>();
-                if (key == "model" && text.empty())
-                    throw Failure(SWH_E_INVALID, "echo: 'model' must not be empty");
-                (key == "prefix"  ? next.prefix
-                 : key == "model" ? next.model
-                                  : next.fail_on) = std::move(text);
-            } else if (key == "chunk_words") {
-                if (!value.is_number_integer() || value.get<int64_t>() < 1)
-                    throw Failure(SWH_E_INVALID, "echo: 'chunk_words' must be an integer >= 1");
-                next.chunk_words = value.get<int64_t>();
-            } else {
-                throw Failure(SWH_E_INVALID, "echo: unknown config key '" + key +
-                                                 "' (known: prefix, chunk_words, model, fail_on)");
-            }
-        }
+        swh::cpp::apply_json(kSchema, changes, next, kName);
+        check(next);
         settings_ = std::move(next);
     }
 
@@ -194,17 +197,8 @@ void run(const Plan &plan, const swh_provider_sink &sink, const Echo::Call &call
 // ---------------------------------------------------------------- table
 
 swh_status echo_create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
-    return provider::create<Echo>(out_handle, [&] {
-        ConfigReader config(host, cfg);
-        Settings settings;
-        settings.prefix = config.string("prefix");
-        settings.chunk_words = config.integer("chunk_words");
-        settings.model = config.string("model");
-        settings.fail_on = config.string("fail_on");
-        if (settings.chunk_words < 1) throw Failure(SWH_E_INVALID, "echo: config 'chunk_words' must be >= 1");
-        if (settings.model.empty()) throw Failure(SWH_E_INVALID, "echo: config 'model' must not be empty");
-        return std::make_unique<Echo>(std::move(settings));
-    });
+    return provider::create<Echo>(
+        out_handle, [&] { return std::make_unique<Echo>(kSchema.read(swh::cpp::Config(host, cfg))); });
 }
 
 swh_status echo_start(void *handle, const swh_provider_request *request,
@@ -253,17 +247,6 @@ swh_status echo_health_check(void *handle, const swh_result_sink *sink) noexcept
 
 // ----------------------------------------------------------- descriptor
 
-constexpr swh_config_field kConfigSchema[] = {
-    {sizeof(swh_config_field), "prefix", SWH_CFG_STRING, 0, "\"echo\"",
-     "Reply prefix: the reply is \"<prefix>#<N> <last user message>\", N = number of user messages"},
-    {sizeof(swh_config_field), "chunk_words", SWH_CFG_INT, 0, "1", "Words per streamed chunk (>= 1)"},
-    {sizeof(swh_config_field), "model", SWH_CFG_STRING, 0, "\"echo-1\"",
-     "Model name reported when the request names none"},
-    {sizeof(swh_config_field), "fail_on", SWH_CFG_STRING, 0, "\"\"",
-     "Test hook: when the last user message contains this text, stream half the reply, then fail with "
-     "an upstream error (\"\" = off)"},
-};
-
 constexpr swh_provider_v1 kTable = {
     sizeof(swh_provider_v1),    echo_create,        provider::destroy<Echo>,
     provider::last_error<Echo>, echo_start,         echo_cancel,
@@ -273,14 +256,14 @@ constexpr swh_provider_v1 kTable = {
 constexpr swh_plugin_descriptor kDescriptor = {
     sizeof(swh_plugin_descriptor),
     SWH_ABI_VERSION_MAJOR,
-    SWH_ABI_VERSION_MINOR,
+    0, // the lowest minor this plugin needs: it uses only 1.0 members
     "echo",
     "0.1.0",
     "Deterministic test provider: streams \"<prefix>#<N> <last user message>\" word by word",
     SWH_KIND_PROVIDER,
     SWH_IFACE_PROVIDER_V1,
-    kConfigSchema,
-    sizeof(kConfigSchema) / sizeof(kConfigSchema[0]),
+    kSchema.fields.data(),
+    kSchema.fields.size(),
     &kTable,
 };
 

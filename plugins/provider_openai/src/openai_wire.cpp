@@ -15,7 +15,6 @@ namespace {
 
 using cpp::http_provider::dump;
 using cpp::http_provider::excerpt;
-using cpp::http_provider::SettingsReader;
 
 std::string error_text(const Json &j) {
     // {"error":{"message":..,"type":..,"code":..}} (also plain {"error":"..."} from some servers)
@@ -136,21 +135,10 @@ class WholeDecoder final : public DecoderBase {
 
 } // namespace
 
-Settings Settings::parse(const Json &c) {
-    const SettingsReader r("openai", c);
-    Settings s;
-    read_endpoint(r, s.http);
-    r.number("temperature", s.temperature);
-    if (s.temperature > 2) r.invalid("temperature", "must be <= 2 (negative = not sent)");
-    r.integer("max_tokens", s.max_tokens, 0, 10'000'000);
-    read_limits(r, s.http);
-    r.string("api_version", s.api_version);
-    r.boolean("stream_usage", s.stream_usage);
-    static constexpr std::string_view kOwnKeys[] = {"temperature", "max_tokens", "api_version",
-                                                    "stream_usage"};
-    r.only(cpp::http_provider::kHttpKeys, kOwnKeys);
-    check_endpoint(r, s.http);
-    return s;
+void Settings::check() const {
+    namespace http = cpp::http_provider;
+    if (temperature > 2) http::invalid("openai", "temperature", "must be <= 2 (negative = not sent)");
+    http::check_range("openai", "max_tokens", max_tokens, 0, 10'000'000);
 }
 
 Json Settings::to_json() const {

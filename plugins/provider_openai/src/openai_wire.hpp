@@ -27,9 +27,9 @@ struct Settings {
     std::string api_version; // non-empty: Azure style (?api-version=, api-key header)
     bool stream_usage = true;
 
-    // Parses a complete config object (every key present or defaulted).
-    // Throws edge::Failure(SWH_E_INVALID) naming the key.
-    static Settings parse(const Json &config);
+    // What the config schema (plugin.cpp) cannot say; throws
+    // edge::Failure(SWH_E_INVALID) naming the key.
+    void check() const;
     // The config as JSON (no secrets: only the name of the key's variable).
     Json to_json() const;
 };

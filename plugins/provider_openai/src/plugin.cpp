@@ -2,22 +2,48 @@
 // server: vLLM, llama.cpp, Ollama, OpenRouter, Azure-style paths) through
 // the host's asynchronous HTTP client. The ABI glue is the SDK's
 // http_provider template; this file says what is OpenAI about it: the
-// request, how the key is sent, the config schema and the descriptor.
+// config schema bound to Settings, the request, how the key is sent, and
+// the descriptor.
 #include "openai_wire.hpp"
 
 #include <swarmhost/cpp/http_provider.hpp>
 
-#include <array>
 #include <string>
 
 namespace swh::openai {
 namespace {
 
 namespace http = cpp::http_provider;
+using cpp::setting;
+
+constexpr http::SchemaDefaults kDefaults = {
+    "\"https://api.openai.com/v1\"",
+    "API root; /chat/completions is appended (vLLM, llama.cpp, Ollama: http://host:port/v1; Azure: "
+    "https://R.openai.azure.com/openai/deployments/D)",
+    "\"OPENAI_API_KEY\"",
+    "\"gpt-4o-mini\"",
+    "Extra attempts on 429/5xx/connection failure, only before any text was relayed",
+    "Merged into the request body (e.g. {\"top_p\":0.9}); cannot replace messages/stream",
+};
+
+constexpr auto kSchema = cpp::schema(
+    http::endpoint_rows<Settings>(kDefaults),
+    setting<&Settings::temperature>("temperature", "-1",
+                                    "Sampling temperature 0..2; negative = not sent (the vendor's default)"),
+    setting<&Settings::max_tokens>("max_tokens", "0", "max_tokens sent upstream; 0 = not sent"),
+    http::limit_rows<Settings>(kDefaults),
+    setting<&Settings::api_version>(
+        "api_version", "\"\"", "Azure style when set: ?api-version=<this> and the key in an api-key header"),
+    setting<&Settings::stream_usage>("stream_usage", "true",
+                                     "Ask for usage in streams (stream_options.include_usage); turn off for "
+                                     "servers that reject it"));
 
 struct OpenAI {
     static constexpr const char *name = "openai";
     using Settings = openai::Settings;
+    static constexpr const auto &schema = kSchema;
+
+    static void check(const Settings &s) { s.check(); }
 
     static void prepare(const Settings &s, const Call &call, cpp::upstream::CallSpec &spec) {
         const Json body = build_body(s, call, cpp::attachments::load_turn_attachments(call.turns, "openai"));
@@ -39,54 +65,6 @@ struct OpenAI {
 } // namespace
 } // namespace swh::openai
 
-namespace {
-
-// ----------------------------------------------------------- descriptor
-
-namespace http = swh::cpp::http_provider;
-using http::field;
-
-constexpr http::SchemaDefaults kDefaults = {
-    "\"https://api.openai.com/v1\"",
-    "API root; /chat/completions is appended (vLLM, llama.cpp, Ollama: http://host:port/v1; Azure: "
-    "https://R.openai.azure.com/openai/deployments/D)",
-    "\"OPENAI_API_KEY\"",
-    "\"gpt-4o-mini\"",
-    "Extra attempts on 429/5xx/connection failure, only before any text was relayed",
-    "Merged into the request body (e.g. {\"top_p\":0.9}); cannot replace messages/stream",
-};
-
-constexpr auto kConfigSchema = http::schema_rows(
-    http::endpoint_rows(kDefaults),
-    std::array{field("temperature", SWH_CFG_NUMBER, "-1",
-                     "Sampling temperature 0..2; negative = not sent (the vendor's default)"),
-               field("max_tokens", SWH_CFG_INT, "0", "max_tokens sent upstream; 0 = not sent")},
-    http::limit_rows(kDefaults),
-    std::array{
-        field("api_version", SWH_CFG_STRING, "\"\"",
-              "Azure style when set: ?api-version=<this> and the key in an api-key header"),
-        field("stream_usage", SWH_CFG_BOOL, "true",
-              "Ask for usage in streams (stream_options.include_usage); turn off for servers that reject "
-              "it")});
-
-constexpr swh_provider_v1 kTable = swh::cpp::http_provider::table<swh::openai::OpenAI>();
-
-constexpr swh_plugin_descriptor kDescriptor = {
-    sizeof(swh_plugin_descriptor),
-    SWH_ABI_VERSION_MAJOR,
-    SWH_ABI_VERSION_MINOR,
-    "openai",
-    "0.1.0",
-    "OpenAI Chat Completions (and compatible servers) over the host's asynchronous HTTP client",
-    SWH_KIND_PROVIDER,
-    SWH_IFACE_PROVIDER_V1,
-    kConfigSchema.data(),
-    kConfigSchema.size(),
-    &kTable,
-};
-
-} // namespace
-
-extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {
-    return &kDescriptor;
-}
+SWH_CPP_HTTP_PROVIDER(
+    swh::openai::OpenAI, "openai", "0.1.0",
+    "OpenAI Chat Completions (and compatible servers) over the host's asynchronous HTTP client")

@@ -45,13 +45,19 @@ constexpr swh_route kRoutes[] = {
     swh::cpp::route("DELETE", "participants/{user}"),
 };
 
-constexpr swh_config_field kSchema[] = {
-    swh::cpp::field("default_permissions", SWH_CFG_STRING_LIST, R"(["read","write"])",
-                    "Permissions of a participant added without a permissions list: read, write, admin "
-                    "(admin includes write, write includes read)"),
-    swh::cpp::field("max_participants", SWH_CFG_INT, "50",
-                    "Most participants a session may have, its creator included (1..100000)"),
+struct Settings {
+    std::vector<std::string> default_permissions{"read", "write"};
+    int64_t max_participants = 50;
 };
+
+// One row declares a key and fills its member at create.
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&Settings::default_permissions>(
+        "default_permissions", R"(["read","write"])",
+        "Permissions of a participant added without a permissions list: read, write, admin "
+        "(admin includes write, write includes read)"),
+    swh::cpp::setting<&Settings::max_participants>(
+        "max_participants", "50", "Most participants a session may have, its creator included (1..100000)"));
 
 const char *permission_name(Permission p) {
     return p == kAdmin ? "admin" : p == kWrite ? "write" : "read";
@@ -98,9 +104,9 @@ std::string valid_user_id(const Json &value) {
 
 class Collaborative {
   public:
-    Collaborative(swh::cpp::Host host, const swh::cpp::Config &config)
-        : host_(host), default_permissions_(read_default_permissions(config)),
-          max_participants_(read_max_participants(config)) {}
+    Collaborative(swh::cpp::Host host, const Settings &settings)
+        : host_(host), default_permissions_(check_default_permissions(settings.default_permissions)),
+          max_participants_(check_max_participants(settings.max_participants)) {}
 
     std::span<const swh_route> routes() const { return kRoutes; }
 
@@ -139,8 +145,8 @@ class Collaborative {
     }
 
   private:
-    static PermissionSet read_default_permissions(const swh::cpp::Config &config) {
-        const Json list = config.get<std::vector<std::string>>("default_permissions");
+    static PermissionSet check_default_permissions(const std::vector<std::string> &names) {
+        const Json list = names;
         try {
             return swh::collaborative::parse_permissions(list, "default_permissions");
         } catch (const ApiError &e) {
@@ -148,8 +154,7 @@ class Collaborative {
         }
     }
 
-    static int64_t read_max_participants(const swh::cpp::Config &config) {
-        const int64_t value = config.get<int64_t>("max_participants");
+    static int64_t check_max_participants(int64_t value) {
         if (value < 1 || value > kMaxParticipantsCeiling)
             throw Failure(SWH_E_INVALID, "collaborative: max_participants must be within 1.." +
                                              std::to_string(kMaxParticipantsCeiling));

@@ -57,13 +57,36 @@ Json public_record(const std::string &id, const Json &record) {
     return out;
 }
 
+struct Settings {
+    std::string attachments_dir = "./data/attachments";
+    int64_t max_bytes = 4194304;
+    std::vector<std::string> allowed_types{"image/png",  "image/jpeg",      "image/gif",
+                                           "image/webp", "application/pdf", "text/plain"};
+    int64_t max_attachments_per_message = 8;
+};
+
+// One row declares a key and fills its member at create.
+constexpr auto kSchema = swh::cpp::schema(
+    swh::cpp::setting<&Settings::attachments_dir>(
+        "attachments_dir", "\"./data/attachments\"",
+        "Folder of the uploaded files, stored as <dir>/<sha256 of the bytes> (created if missing; "
+        "relative to the daemon's working folder)"),
+    swh::cpp::setting<&Settings::max_bytes>(
+        "max_bytes", "4194304",
+        "Largest attachment in bytes (413 above it); raise server.max_body_bytes too"),
+    swh::cpp::setting<&Settings::allowed_types>(
+        "allowed_types",
+        "[\"image/png\",\"image/jpeg\",\"image/gif\",\"image/webp\",\"application/pdf\",\"text/plain\"]",
+        "Accepted content types, as sniffed from the bytes (415 for others)"),
+    swh::cpp::setting<&Settings::max_attachments_per_message>(
+        "max_attachments_per_message", "8",
+        "Most attachment ids one message may name in metadata.attachment_ids"));
+
 class MultiModal {
   public:
-    MultiModal(swh::cpp::Host host, const swh::cpp::Config &config)
-        : host_(host), store_(config.get<std::string>("attachments_dir")),
-          max_bytes_(config.get<int64_t>("max_bytes")),
-          allowed_(config.get<std::vector<std::string>>("allowed_types")),
-          max_per_message_(config.get<int64_t>("max_attachments_per_message")) {
+    MultiModal(swh::cpp::Host host, const Settings &settings)
+        : host_(host), store_(settings.attachments_dir), max_bytes_(settings.max_bytes),
+          allowed_(settings.allowed_types), max_per_message_(settings.max_attachments_per_message) {
         check_config();
     }
 
@@ -228,21 +251,6 @@ class MultiModal {
     int64_t max_bytes_;
     std::vector<std::string> allowed_;
     int64_t max_per_message_;
-};
-
-constexpr swh_config_field kSchema[] = {
-    swh::cpp::field(
-        "attachments_dir", SWH_CFG_STRING, "\"./data/attachments\"",
-        "Folder of the uploaded files, stored as <dir>/<sha256 of the bytes> (created if missing; "
-        "relative to the daemon's working folder)"),
-    swh::cpp::field("max_bytes", SWH_CFG_INT, "4194304",
-                    "Largest attachment in bytes (413 above it); raise server.max_body_bytes too"),
-    swh::cpp::field(
-        "allowed_types", SWH_CFG_STRING_LIST,
-        "[\"image/png\",\"image/jpeg\",\"image/gif\",\"image/webp\",\"application/pdf\",\"text/plain\"]",
-        "Accepted content types, as sniffed from the bytes (415 for others)"),
-    swh::cpp::field("max_attachments_per_message", SWH_CFG_INT, "8",
-                    "Most attachment ids one message may name in metadata.attachment_ids"),
 };
 
 } // namespace

@@ -43,11 +43,20 @@ std::string step_system_prompt(const Template &t, const Step *step) {
     return t.system_prompt + "\n\n" + prompt;
 }
 
+struct Settings {
+    std::string templates_dir = "./configs/templates";
+};
+
+// One row declares the key and fills its member at create.
+constexpr auto kSchema = swh::cpp::schema(swh::cpp::setting<&Settings::templates_dir>(
+    "templates_dir", "\"./configs/templates\"",
+    "Folder of *.yaml / *.yml session templates, loaded at start; a relative path resolves against the "
+    "daemon's working directory"));
+
 class Templated {
   public:
-    Templated(swh::cpp::Host host, const swh::cpp::Config &config)
-        : host_(host), dir_(resolve_dir(config.get<std::string>("templates_dir"))),
-          templates_(load_templates(dir_)) {
+    Templated(swh::cpp::Host host, const Settings &settings)
+        : host_(host), dir_(resolve_dir(settings.templates_dir)), templates_(load_templates(dir_)) {
         host_.info("templated: " + std::to_string(templates_.size()) + " templates from " + dir_.string() +
                    ": " + names_of(templates_));
     }
@@ -189,12 +198,6 @@ class Templated {
     swh::cpp::Host host_;
     fs::path dir_;
     const TemplateSet templates_; // read-only after create: safe on any thread
-};
-
-constexpr swh_config_field kSchema[] = {
-    swh::cpp::field("templates_dir", SWH_CFG_STRING, "\"./configs/templates\"",
-                    "Folder of *.yaml / *.yml session templates, loaded at start; a relative path resolves "
-                    "against the daemon's working directory"),
 };
 
 } // namespace

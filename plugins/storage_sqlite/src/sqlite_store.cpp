@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <cinttypes>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -12,7 +11,7 @@
 namespace swh::sqlite {
 
 using edge::Failure;
-using edge::view;
+using store::quoted;
 
 namespace {
 
@@ -59,22 +58,6 @@ const std::string kMessageColumns =
 
 bool is_memory_path(const std::string &path) {
     return path == ":memory:";
-}
-
-// JSON members arrive as object text; store "{}" for an empty one.
-std::string_view json_or_empty(swh_str s, const char *what) {
-    std::string_view text = view(s, what);
-    return text.empty() ? std::string_view("{}") : text;
-}
-
-std::string_view required_id(swh_str s, const char *what) {
-    std::string_view id = view(s, what);
-    if (id.empty()) throw Failure(SWH_E_INVALID, std::string(what) + " is empty");
-    return id;
-}
-
-std::string quoted(std::string_view id) {
-    return "'" + std::string(id) + "'";
 }
 
 SessionRow read_session_row(const Statement &stmt) {
@@ -209,6 +192,22 @@ Store::Store(StoreOptions options, edge::HostLog log, CommitObserver on_commit)
                   options_.path.c_str(), sqlite3_libversion(), options_.synchronous.c_str(), readers_total_);
     log_(SWH_LOG_INFO, line);
 }
+
+namespace {
+
+// Commits and committed operations as host metrics (nothing when the host
+// offers no metric_add: Host makes it a no-op).
+CommitObserver count_commits(cpp::Host host) {
+    return [host](size_t operations) {
+        host.metric_add("swh_sqlite_commits_total", 1.0);
+        host.metric_add("swh_sqlite_committed_operations_total", static_cast<double>(operations));
+    };
+}
+
+} // namespace
+
+Store::Store(cpp::Host host, const StoreOptions &options)
+    : Store(options, edge::HostLog(host.raw()), count_commits(host)) {}
 
 Store::~Store() {
     // Let SQLite refresh its planner statistics if it thinks they are stale
@@ -407,31 +406,22 @@ void Store::read(const Operation &op) {
 
 // ------------------------------------------------------------ sessions
 
-void Store::create_session(const swh_session &s) {
-    const std::string_view id = required_id(s.id, "session.id");
-    const std::string_view user_id = view(s.user_id, "session.user_id");
-    const std::string_view provider = view(s.provider, "session.provider");
-    const std::string_view model = view(s.model, "session.model");
-    std::string_view status = view(s.status, "session.status");
-    if (status.empty()) status = SWH_SESSION_ACTIVE;
-    const std::string_view type = view(s.type, "session.type");
-    const std::string_view config = json_or_empty(s.config_json, "session.config_json");
-    const std::string_view context = json_or_empty(s.context_json, "session.context_json");
-    const std::string_view metadata = json_or_empty(s.metadata_json, "session.metadata_json");
+void Store::create_session(const SessionInput &s) {
     if (s.message_count > static_cast<uint64_t>(INT64_MAX))
         throw Failure(SWH_E_INVALID, "session.message_count out of range");
 
     write([&](Connection &db) {
         auto stmt = db.prepare("INSERT INTO sessions (" + kSessionColumns +
                                ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)");
-        stmt.bind(1, id).bind(2, user_id).bind(3, provider).bind(4, model).bind(5, status).bind(6, type);
-        stmt.bind(7, s.created_at).bind(8, s.last_activity).bind(9, static_cast<int64_t>(s.message_count));
-        stmt.bind(10, config).bind(11, context).bind(12, metadata);
+        stmt.bind(1, s.id).bind(2, s.user_id).bind(3, s.provider).bind(4, s.model).bind(5, s.status);
+        stmt.bind(6, s.type).bind(7, s.created_at).bind(8, s.last_activity);
+        stmt.bind(9, static_cast<int64_t>(s.message_count));
+        stmt.bind(10, s.config).bind(11, s.context).bind(12, s.metadata);
         try {
             stmt.run();
         } catch (const Failure &e) {
             if (e.status() == SWH_E_CONFLICT)
-                throw Failure(SWH_E_CONFLICT, "session " + quoted(id) + " already exists");
+                throw Failure(SWH_E_CONFLICT, "session " + quoted(s.id) + " already exists");
             throw;
         }
     });
@@ -447,17 +437,10 @@ std::optional<SessionRow> Store::get_session(std::string_view id) {
     return result;
 }
 
-void Store::update_session(const swh_session &s, uint32_t fields) {
-    constexpr uint32_t known = SWH_SESSION_FIELD_STATUS | SWH_SESSION_FIELD_MODEL |
-                               SWH_SESSION_FIELD_PROVIDER | SWH_SESSION_FIELD_CONFIG |
-                               SWH_SESSION_FIELD_CONTEXT | SWH_SESSION_FIELD_METADATA |
-                               SWH_SESSION_FIELD_LAST_ACTIVITY;
-    if ((fields & ~known) != 0) {
-        char bits[16];
-        std::snprintf(bits, sizeof bits, "0x%" PRIx32, fields & ~known);
-        throw Failure(SWH_E_INVALID, std::string("update_session: unknown field bits ") + bits);
-    }
-    const std::string_view id = required_id(s.id, "session.id");
+// The template checked the field bits and the id, and the status when it is
+// written.
+void Store::update_session(const SessionInput &s, uint32_t fields) {
+    const std::string_view id = s.id;
 
     // Columns in bit order; bound as ?2, ?3, ... (?1 is the id).
     std::string sql = "UPDATE sessions SET ";
@@ -477,15 +460,6 @@ void Store::update_session(const swh_session &s, uint32_t fields) {
     column(SWH_SESSION_FIELD_LAST_ACTIVITY, "last_activity");
     sql += " WHERE id = ?1";
 
-    const std::string_view status = view(s.status, "session.status");
-    const std::string_view model = view(s.model, "session.model");
-    const std::string_view provider = view(s.provider, "session.provider");
-    const std::string_view config = json_or_empty(s.config_json, "session.config_json");
-    const std::string_view context = json_or_empty(s.context_json, "session.context_json");
-    const std::string_view metadata = json_or_empty(s.metadata_json, "session.metadata_json");
-    if ((fields & SWH_SESSION_FIELD_STATUS) && status.empty())
-        throw Failure(SWH_E_INVALID, "update_session: session.status is empty");
-
     bool found = false;
     if (fields == 0) { // nothing to write; still report an absent session
         read([&](Connection &db) { found = session_exists(db, id); });
@@ -494,12 +468,12 @@ void Store::update_session(const swh_session &s, uint32_t fields) {
             auto stmt = db.prepare(sql);
             stmt.bind(1, id);
             int index = 2;
-            if (fields & SWH_SESSION_FIELD_STATUS) stmt.bind(index++, status);
-            if (fields & SWH_SESSION_FIELD_MODEL) stmt.bind(index++, model);
-            if (fields & SWH_SESSION_FIELD_PROVIDER) stmt.bind(index++, provider);
-            if (fields & SWH_SESSION_FIELD_CONFIG) stmt.bind(index++, config);
-            if (fields & SWH_SESSION_FIELD_CONTEXT) stmt.bind(index++, context);
-            if (fields & SWH_SESSION_FIELD_METADATA) stmt.bind(index++, metadata);
+            if (fields & SWH_SESSION_FIELD_STATUS) stmt.bind(index++, s.status);
+            if (fields & SWH_SESSION_FIELD_MODEL) stmt.bind(index++, s.model);
+            if (fields & SWH_SESSION_FIELD_PROVIDER) stmt.bind(index++, s.provider);
+            if (fields & SWH_SESSION_FIELD_CONFIG) stmt.bind(index++, s.config);
+            if (fields & SWH_SESSION_FIELD_CONTEXT) stmt.bind(index++, s.context);
+            if (fields & SWH_SESSION_FIELD_METADATA) stmt.bind(index++, s.metadata);
             if (fields & SWH_SESSION_FIELD_LAST_ACTIVITY) stmt.bind(index++, s.last_activity);
             stmt.run();
             found = db.changes() > 0;
@@ -516,8 +490,9 @@ void Store::delete_session(std::string_view id) {
     });
 }
 
-std::vector<SessionRow> Store::list_sessions(std::string_view user_id, std::string_view status,
-                                             uint32_t limit, uint32_t offset) {
+std::vector<SessionRow> Store::list_sessions(const SessionFilterInput &filter) {
+    const std::string_view user_id = filter.user_id, status = filter.status;
+    const uint32_t limit = filter.limit, offset = filter.offset;
     std::string sql = "SELECT " + kSessionColumns + " FROM sessions";
     if (!user_id.empty() && !status.empty())
         sql += " WHERE user_id = ?1 AND status = ?2";
@@ -543,40 +518,34 @@ std::vector<SessionRow> Store::list_sessions(std::string_view user_id, std::stri
 
 // ------------------------------------------------------------ messages
 
-void Store::add_message(const swh_message &m) {
-    const std::string_view id = required_id(m.id, "message.id");
-    const std::string_view session_id = required_id(m.session_id, "message.session_id");
-    const std::string_view role = required_id(m.role, "message.role");
-    const std::string_view content = view(m.content, "message.content");
-    const std::string_view metadata = json_or_empty(m.metadata_json, "message.metadata_json");
-    const std::string_view provider_message_id = view(m.provider_message_id, "message.provider_message_id");
-    const std::string_view provider_metadata =
-        json_or_empty(m.provider_metadata_json, "message.provider_metadata_json");
-
+void Store::add_message(const MessageInput &m) {
     write([&](Connection &db) {
         // One atomic step (this operation's savepoint in the batch
         // transaction): bump the session, then insert the message.
         auto bump = db.prepare(
             "UPDATE sessions SET message_count = message_count + 1, last_activity = ?2 WHERE id = ?1");
-        bump.bind(1, session_id).bind(2, m.timestamp).run();
-        if (db.changes() == 0) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(session_id) + " not found");
+        bump.bind(1, m.session_id).bind(2, m.timestamp).run();
+        if (db.changes() == 0)
+            throw Failure(SWH_E_NOT_FOUND, "session " + quoted(m.session_id) + " not found");
 
         auto insert = db.prepare("INSERT INTO messages (" + kMessageColumns +
                                  ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
-        insert.bind(1, id).bind(2, session_id).bind(3, role).bind(4, content).bind(5, m.timestamp);
-        insert.bind(6, metadata).bind(7, provider_message_id).bind(8, provider_metadata);
+        insert.bind(1, m.id).bind(2, m.session_id).bind(3, m.role).bind(4, m.content).bind(5, m.timestamp);
+        insert.bind(6, m.metadata).bind(7, m.provider_message_id).bind(8, m.provider_metadata);
         try {
             insert.run();
         } catch (const Failure &e) {
             if (e.status() == SWH_E_CONFLICT)
-                throw Failure(SWH_E_CONFLICT, "message " + quoted(id) + " already exists");
+                throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
             throw;
         }
     });
 }
 
-std::vector<MessageRow> Store::get_messages(std::string_view session_id, std::string_view role, int64_t since,
-                                            uint32_t limit) {
+std::vector<MessageRow> Store::get_messages(const MessageQueryInput &query) {
+    const std::string_view session_id = query.session_id, role = query.role;
+    const int64_t since = query.since;
+    const uint32_t limit = query.limit;
     std::string sql = "SELECT " + kMessageColumns + " FROM messages WHERE session_id = ?1";
     if (!role.empty()) sql += " AND role = ?2";
     if (since != 0) sql += " AND timestamp >= ?3";
@@ -602,17 +571,27 @@ std::vector<MessageRow> Store::get_messages(std::string_view session_id, std::st
     return rows;
 }
 
-HealthInfo Store::health() {
-    HealthInfo info;
+void Store::describe(nlohmann::json &report) const {
+    report["backend"] = "sqlite";
+    report["sqlite_version"] = sqlite3_libversion();
+    report["path"] = options_.path;
+}
+
+void Store::health(nlohmann::json &report) {
+    std::string journal_mode;
+    int64_t sessions = 0;
     read([&](Connection &db) {
         {
             auto mode = db.prepare("PRAGMA journal_mode");
-            info.journal_mode = mode.step() ? mode.column_text(0) : std::string();
+            journal_mode = mode.step() ? mode.column_text(0) : std::string();
         }
         auto count = db.prepare("SELECT COUNT(*) FROM sessions");
-        info.sessions = count.step() ? count.column_int(0) : 0;
+        sessions = count.step() ? count.column_int(0) : 0;
     });
-    return info;
+    report["journal_mode"] = journal_mode;
+    report["sessions"] = sessions;
+    report["synchronous"] = options_.synchronous;
+    report["readers"] = readers_total_;
 }
 
 } // namespace swh::sqlite

@@ -39,42 +39,43 @@ struct StoreOptions {
     int64_t pool_size = 4;
 };
 
-// Owned copies of rows; view() borrows from the row for one sink call (the
-// SDK's, as the other C++ stores use).
-using SessionRow = swh::store::SessionRow;
-using MessageRow = swh::store::MessageRow;
-
-struct HealthInfo {
-    std::string journal_mode;
-    int64_t sessions = 0;
-};
+// The SDK's rows and checked inputs (swarmhost/cpp/storage_plugin.hpp), as
+// the other C++ stores use.
+using store::MessageInput;
+using store::MessageQueryInput;
+using store::MessageRow;
+using store::SessionFilterInput;
+using store::SessionInput;
+using store::SessionRow;
 
 // Counters reported to the host after each commit (may be empty).
 using CommitObserver = std::function<void(size_t operations)>;
 
+// The Store of the SDK storage template (SWH_CPP_STORAGE in plugin.cpp).
 class Store {
   public:
     // Opens (creating parent directories, the file and the schema) or throws
     // Failure.
     Store(StoreOptions options, edge::HostLog log, CommitObserver on_commit);
+    // As the template creates it: logs through the host, and counts commits
+    // in the host's metrics.
+    Store(cpp::Host host, const StoreOptions &options);
     ~Store();
     Store(const Store &) = delete;
     Store &operator=(const Store &) = delete;
 
-    const StoreOptions &options() const noexcept { return options_; }
-    size_t reader_count() const noexcept { return readers_total_; }
-
-    void create_session(const swh_session &session);
+    void create_session(const SessionInput &session);
     std::optional<SessionRow> get_session(std::string_view id);
-    void update_session(const swh_session &session, uint32_t fields);
+    void update_session(const SessionInput &session, uint32_t fields);
     void delete_session(std::string_view id);
-    std::vector<SessionRow> list_sessions(std::string_view user_id, std::string_view status, uint32_t limit,
-                                          uint32_t offset);
-    void add_message(const swh_message &message);
+    std::vector<SessionRow> list_sessions(const SessionFilterInput &filter);
+    void add_message(const MessageInput &message);
     // Throws Failure(SWH_E_NOT_FOUND) when the session is absent.
-    std::vector<MessageRow> get_messages(std::string_view session_id, std::string_view role, int64_t since,
-                                         uint32_t limit);
-    HealthInfo health();
+    std::vector<MessageRow> get_messages(const MessageQueryInput &query);
+    // Health report: the static facts, then the live ones (throws Failure
+    // when the database cannot be read).
+    void describe(nlohmann::json &report) const;
+    void health(nlohmann::json &report);
 
   private:
     using Operation = std::function<void(Connection &)>;

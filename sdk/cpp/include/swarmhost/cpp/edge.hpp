@@ -108,36 +108,4 @@ class HostLog {
     const swh_host_api *host_ = nullptr;
 };
 
-// Typed access to the validated config during `create`.
-class ConfigReader {
-  public:
-    ConfigReader(const swh_host_api *host, const swh_config *cfg) : host_(host), cfg_(cfg) {
-        if (host == nullptr) throw Failure(SWH_E_INVALID, "create: host table is NULL");
-    }
-    std::string string(const char *key) const {
-        require(SWH_HAS_MEMBER(host_, swh_host_api, config_string) && host_->config_string, "config_string");
-        swh_str out{nullptr, 0};
-        check(host_->config_string(host_->host_ctx, cfg_, key, &out), key, "string");
-        return std::string(view(out, key));
-    }
-    int64_t integer(const char *key) const {
-        require(SWH_HAS_MEMBER(host_, swh_host_api, config_int) && host_->config_int, "config_int");
-        int64_t out = 0;
-        check(host_->config_int(host_->host_ctx, cfg_, key, &out), key, "integer");
-        return out;
-    }
-
-  private:
-    static void require(bool offered, const char *what) {
-        if (!offered) throw Failure(SWH_E_INVALID, std::string("host does not offer ") + what);
-    }
-    static void check(swh_status status, const char *key, const char *type) {
-        if (status == SWH_OK) return;
-        throw Failure(SWH_E_INVALID, std::string("config key '") + key + "' (" + type +
-                                         "): host returned status " + std::to_string(status));
-    }
-    const swh_host_api *host_;
-    const swh_config *cfg_;
-};
-
 } // namespace swh::edge

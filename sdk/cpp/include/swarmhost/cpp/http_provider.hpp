@@ -10,22 +10,27 @@
 //
 //   struct Traits {
 //       static constexpr const char *name = "acme";      // errors, metadata, logs
-//       using Settings = ...;  // has `HttpSettings http;`, `static Settings parse(const Json &)`
-//                              // (the whole config; throws Failure) and `Json to_json() const`
-//                              // (no secrets; update_config merges into it)
+//       using Settings = ...;  // has `HttpSettings http;` (with the vendor's defaults)
+//                              // and `Json to_json() const` (no secrets; get_metadata)
+//       // the config schema bound to Settings (plugin.hpp's settings binding): the
+//       // shared rows (endpoint_rows, limit_rows) and the vendor's own; create
+//       // reads it, update_config applies the changed keys through it
+//       static constexpr const auto &schema = kSchema;
+//       static void check(const Settings &);  // what the schema cannot say; throws Failure
 //       // url, body, its own headers, decoder: see Call and prepare() below
 //       static void prepare(const Settings &, const Call &, upstream::CallSpec &);
 //       // optional: static void metadata(const Settings &, Json &);  extra get_metadata keys
 //   };
 //   constexpr swh_provider_v1 kTable = swh::cpp::http_provider::table<Traits>();
 //
-// Also here, for the vendor's settings and decoders: SettingsReader and the
-// config keys every HTTP provider shares (HttpSettings), pick_system_prompt,
+// Also here, for the vendor's settings and decoders: the config keys every
+// HTTP provider shares (HttpSettings, its rows and checks), pick_system_prompt,
 // and small pieces of reading an answer (excerpt, error_message, parse_event,
 // feed_outcome, WholeBody). Needs nlohmann_json.
 #pragma once
 
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/json_config.hpp>
 #include <swarmhost/cpp/provider_edge.hpp>
 #include <swarmhost/cpp/sse.hpp>
 #include <swarmhost/cpp/upstream.hpp>
@@ -61,63 +66,15 @@ inline std::string dump(const Json &j) {
 
 // ---------------------------------------------------------------- settings
 
-// Reads a provider's config object: the host's validated config at create,
-// the merged one at update_config. An absent or null key keeps the default;
-// every error names the provider and the key.
-class SettingsReader {
-  public:
-    SettingsReader(std::string_view who, const Json &config) : who_(who), config_(config) {
-        if (!config.is_object()) throw Failure(SWH_E_INVALID, who_ + ": config must be a JSON object");
-    }
+// A config value the schema cannot refuse: "<who>: config '<key>' <what>".
+[[noreturn]] inline void invalid(std::string_view who, std::string_view key, const std::string &what) {
+    throw Failure(SWH_E_INVALID, std::string(who) + ": config '" + std::string(key) + "' " + what);
+}
 
-    [[noreturn]] void invalid(const std::string &key, const std::string &what) const {
-        throw Failure(SWH_E_INVALID, who_ + ": config '" + key + "' " + what);
-    }
-    void string(const char *key, std::string &out) const {
-        read(key, out, &Json::is_string, "must be a string");
-    }
-    void number(const char *key, double &out) const { read(key, out, &Json::is_number, "must be a number"); }
-    void boolean(const char *key, bool &out) const {
-        read(key, out, &Json::is_boolean, "must be true or false");
-    }
-    void object(const char *key, Json &out) const {
-        read(key, out, &Json::is_object, "must be a JSON object");
-    }
-    void integer(const char *key, int64_t &out, int64_t min, int64_t max) const {
-        if (find(key) == nullptr) return;
-        int64_t n = 0;
-        read(key, n, &Json::is_number_integer, "must be an integer");
-        if (n < min || n > max)
-            invalid(key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
-        out = n;
-    }
-    // Refuses a key in neither list (a typo must not be ignored silently).
-    void only(std::span<const std::string_view> keys, std::span<const std::string_view> more = {}) const {
-        for (const auto &[key, value] : config_.items()) {
-            bool known = false;
-            for (auto list : {keys, more})
-                for (std::string_view k : list)
-                    known = known || key == k;
-            if (!known) throw Failure(SWH_E_INVALID, who_ + ": unknown config key '" + key + "'");
-        }
-    }
-
-  private:
-    const Json *find(const char *key) const {
-        auto it = config_.find(key);
-        return it == config_.end() || it->is_null() ? nullptr : &*it;
-    }
-    template <class T>
-    void read(const char *key, T &out, bool (Json::*is)() const noexcept, const char *what) const {
-        const Json *v = find(key);
-        if (v == nullptr) return;
-        if (!(v->*is)()) invalid(key, what);
-        out = v->get<T>();
-    }
-
-    std::string who_;
-    const Json &config_;
-};
+inline void check_range(std::string_view who, const char *key, int64_t value, int64_t min, int64_t max) {
+    if (value < min || value > max)
+        invalid(who, key, "must be between " + std::to_string(min) + " and " + std::to_string(max));
+}
 
 // The config keys every provider built on this template has: where the
 // vendor is, which key, which model, and how patient to be with it. A
@@ -136,37 +93,25 @@ struct HttpSettings {
     Json custom_params = Json::object();
 };
 
-inline constexpr std::string_view kHttpKeys[] = {
-    "base_url", "api_key_env",   "model",        "timeout_ms",     "connect_timeout_ms", "idle_timeout_ms",
-    "retries",  "retry_base_ms", "retry_max_ms", "max_concurrent", "custom_params"};
-
-// Reading is split in three so that a vendor keeps its keys where its
-// schema lists them (which bad key is reported first stays the same):
-// read_endpoint, the vendor's keys, read_limits, the vendor's keys,
-// SettingsReader::only, check_endpoint.
-inline void read_endpoint(const SettingsReader &r, HttpSettings &s) {
-    r.string("base_url", s.base_url);
-    r.string("api_key_env", s.api_key_env);
-    r.string("model", s.model);
+// The shared keys' checks the schema cannot express, after the vendor's own
+// (Traits::check): the limits' ranges, then the endpoint (base_url loses
+// its trailing '/').
+inline void check_limits(std::string_view who, const HttpSettings &s) {
+    check_range(who, "timeout_ms", s.timeout_ms, 0, 86'400'000);
+    check_range(who, "connect_timeout_ms", s.connect_timeout_ms, 0, 600'000);
+    check_range(who, "idle_timeout_ms", s.idle_timeout_ms, 0, 86'400'000);
+    check_range(who, "retries", s.retries, 0, 20);
+    check_range(who, "retry_base_ms", s.retry_base_ms, 0, 600'000);
+    check_range(who, "retry_max_ms", s.retry_max_ms, 0, 3'600'000);
+    check_range(who, "max_concurrent", s.max_concurrent, 0, 1'000'000);
 }
 
-inline void read_limits(const SettingsReader &r, HttpSettings &s) {
-    r.integer("timeout_ms", s.timeout_ms, 0, 86'400'000);
-    r.integer("connect_timeout_ms", s.connect_timeout_ms, 0, 600'000);
-    r.integer("idle_timeout_ms", s.idle_timeout_ms, 0, 86'400'000);
-    r.integer("retries", s.retries, 0, 20);
-    r.integer("retry_base_ms", s.retry_base_ms, 0, 600'000);
-    r.integer("retry_max_ms", s.retry_max_ms, 0, 3'600'000);
-    r.integer("max_concurrent", s.max_concurrent, 0, 1'000'000);
-    r.object("custom_params", s.custom_params);
-}
-
-inline void check_endpoint(const SettingsReader &r, HttpSettings &s) {
+inline void check_endpoint(std::string_view who, HttpSettings &s) {
     while (!s.base_url.empty() && s.base_url.back() == '/')
         s.base_url.pop_back();
     if (s.base_url.rfind("http://", 0) != 0 && s.base_url.rfind("https://", 0) != 0)
-        r.invalid("base_url", "must start with http:// or https://");
-    if (s.model.empty()) r.invalid("model", "must not be empty");
+        invalid(who, "base_url", "must start with http:// or https://");
+    if (s.model.empty()) invalid(who, "model", "must not be empty");
 }
 
 // The shared keys as JSON, for the vendor's Settings::to_json (no secrets: only
@@ -185,15 +130,14 @@ inline Json http_json(const HttpSettings &s) {
                 {"custom_params", s.custom_params}};
 }
 
-// The schema rows of the shared keys, written once here; the vendor passes
-// what differs. endpoint_rows() are base_url, api_key_env, model and
-// limit_rows() the rest, in the order read_endpoint and read_limits read
-// them, so a vendor puts its own rows where it reads its own keys:
+// The schema rows of the shared keys, written once here and bound to the
+// vendor's Settings::http; the vendor passes what differs. endpoint_rows()
+// are base_url, api_key_env, model and limit_rows() the rest, so a vendor
+// puts its own rows where its schema lists them:
 //
-//   constexpr auto kConfigSchema = http_provider::schema_rows(
-//       http_provider::endpoint_rows(kVendor), std::array{field(...), ...},
-//       http_provider::limit_rows(kVendor), std::array{field(...)});
-//   // descriptor: kConfigSchema.data(), kConfigSchema.size()
+//   constexpr auto kSchema = cpp::schema(
+//       http_provider::endpoint_rows<Settings>(kVendor), cpp::setting<&Settings::temperature>(...),
+//       http_provider::limit_rows<Settings>(kVendor), ...);
 struct SchemaDefaults {
     const char *base_url;                  // default, JSON text: "\"https://api.acme.com/v1\""
     const char *base_url_description;      // e.g. what the template appends to it
@@ -203,45 +147,37 @@ struct SchemaDefaults {
     const char *custom_params_description; // with an example the vendor knows
 };
 
-// One row: field("stream", SWH_CFG_BOOL, "true", "...").
-constexpr swh_config_field field(const char *key, uint32_t type, const char *default_json,
-                                 const char *description, bool required = false) noexcept {
-    return swh_config_field{sizeof(swh_config_field), key,          type,
-                            required ? 1u : 0u,       default_json, description};
+template <class Settings> constexpr auto endpoint_rows(const SchemaDefaults &d) noexcept {
+    return cpp::schema(
+        cpp::setting<&Settings::http, &HttpSettings::base_url>("base_url", d.base_url,
+                                                               d.base_url_description),
+        cpp::setting<&Settings::http, &HttpSettings::api_key_env>(
+            "api_key_env", d.api_key_env,
+            "Name of the environment variable holding the API key, read at create/update (\"\" = no key)"),
+        cpp::setting<&Settings::http, &HttpSettings::model>("model", d.model,
+                                                            "Model used when the session names none"));
 }
 
-constexpr std::array<swh_config_field, 3> endpoint_rows(const SchemaDefaults &d) noexcept {
-    return {
-        field("base_url", SWH_CFG_STRING, d.base_url, d.base_url_description),
-        field("api_key_env", SWH_CFG_STRING, d.api_key_env,
-              "Name of the environment variable holding the API key, read at create/update (\"\" = no key)"),
-        field("model", SWH_CFG_STRING, d.model, "Model used when the session names none")};
-}
-
-constexpr std::array<swh_config_field, 8> limit_rows(const SchemaDefaults &d) noexcept {
-    return {
-        field("timeout_ms", SWH_CFG_INT, "120000",
-              "Limit for one upstream exchange, whole stream included (0 = none)"),
-        field("connect_timeout_ms", SWH_CFG_INT, "10000", "Connect timeout"),
-        field("idle_timeout_ms", SWH_CFG_INT, "0", "Longest silence between bytes of an answer (0 = none)"),
-        field("retries", SWH_CFG_INT, "2", d.retries_description),
-        field("retry_base_ms", SWH_CFG_INT, "500",
-              "Backoff base: attempt n waits base*2^(n-1) with jitter, or Retry-After when given"),
-        field("retry_max_ms", SWH_CFG_INT, "30000",
-              "Longest wait between attempts; a longer Retry-After ends the retries at once"),
-        field("max_concurrent", SWH_CFG_INT, "0",
-              "Upstream requests in flight at most; more wait in a queue (0 = unlimited)"),
-        field("custom_params", SWH_CFG_OBJECT, "{}", d.custom_params_description)};
-}
-
-// The parts one after the other, as one array for the descriptor.
-template <std::size_t... N>
-constexpr std::array<swh_config_field, (N + ...)>
-schema_rows(const std::array<swh_config_field, N> &...parts) noexcept {
-    std::array<swh_config_field, (N + ...)> out{};
-    std::size_t at = 0;
-    ((std::copy(parts.begin(), parts.end(), out.begin() + static_cast<std::ptrdiff_t>(at)), at += N), ...);
-    return out;
+template <class Settings> constexpr auto limit_rows(const SchemaDefaults &d) noexcept {
+    return cpp::schema(
+        cpp::setting<&Settings::http, &HttpSettings::timeout_ms>(
+            "timeout_ms", "120000", "Limit for one upstream exchange, whole stream included (0 = none)"),
+        cpp::setting<&Settings::http, &HttpSettings::connect_timeout_ms>("connect_timeout_ms", "10000",
+                                                                         "Connect timeout"),
+        cpp::setting<&Settings::http, &HttpSettings::idle_timeout_ms>(
+            "idle_timeout_ms", "0", "Longest silence between bytes of an answer (0 = none)"),
+        cpp::setting<&Settings::http, &HttpSettings::retries>("retries", "2", d.retries_description),
+        cpp::setting<&Settings::http, &HttpSettings::retry_base_ms>(
+            "retry_base_ms", "500",
+            "Backoff base: attempt n waits base*2^(n-1) with jitter, or Retry-After when given"),
+        cpp::setting<&Settings::http, &HttpSettings::retry_max_ms>(
+            "retry_max_ms", "30000",
+            "Longest wait between attempts; a longer Retry-After ends the retries at once"),
+        cpp::setting<&Settings::http, &HttpSettings::max_concurrent>(
+            "max_concurrent", "0",
+            "Upstream requests in flight at most; more wait in a queue (0 = unlimited)"),
+        cpp::setting<&Settings::http, &HttpSettings::custom_params>("custom_params", "{}",
+                                                                    d.custom_params_description));
 }
 
 // ------------------------------------------------------------------ a call
@@ -288,12 +224,12 @@ struct Call {
 // appends its own headers (the key, a User-Agent, a version) and sets
 // make_decoder. It may throw Failure (e.g. an attachment it cannot send).
 template <class T>
-concept VendorTraits = requires(const typename T::Settings &s, const Json &config, const Call &call,
-                                upstream::CallSpec &spec) {
+concept VendorTraits = requires(const typename T::Settings &s, const Call &call, upstream::CallSpec &spec) {
     { T::name } -> std::convertible_to<const char *>;
-    { T::Settings::parse(config) } -> std::same_as<typename T::Settings>;
+    { T::schema.read(std::declval<const Config &>()) } -> std::same_as<typename T::Settings>;
     { s.to_json() } -> std::convertible_to<Json>;
     { s.http } -> std::convertible_to<const HttpSettings &>;
+    T::check(s);
     T::prepare(s, call, spec);
 };
 
@@ -405,30 +341,24 @@ template <class Traits> std::string read_key(const HttpSettings &s) {
     return value;
 }
 
-// The key is read whenever the settings are: the variable may have changed.
-template <class Traits> std::shared_ptr<const Active<Traits>> activate(const Json &config) {
+// Checks the settings read through the schema (the vendor's checks, the
+// limits, the endpoint), then reads the key: whenever the settings are
+// read, since the variable may have changed.
+template <class Traits> std::shared_ptr<const Active<Traits>> activate(typename Traits::Settings settings) {
+    Traits::check(settings);
+    check_limits(Traits::name, settings.http);
+    check_endpoint(Traits::name, settings.http);
     auto active = std::make_shared<Active<Traits>>();
-    active->settings = Traits::Settings::parse(config);
+    active->settings = std::move(settings);
     active->api_key = read_key<Traits>(active->settings.http);
     return active;
-}
-
-template <class Traits> Json read_config(const swh_host_api *host, const swh_config *cfg) {
-    provider::require(SWH_HAS_MEMBER(host, swh_host_api, config_json) && host->config_json, Traits::name,
-                      "host offers no config_json");
-    swh_str text{nullptr, 0};
-    if (host->config_json(host->host_ctx, cfg, &text) != SWH_OK)
-        throw Failure(SWH_E_INVALID, std::string(Traits::name) + ": could not read the config");
-    Json config = Json::parse(edge::view(text, "config"), nullptr, false);
-    provider::require(!config.is_discarded(), Traits::name, "the config is not valid JSON");
-    return config;
 }
 
 template <class Traits>
 swh_status create(const swh_host_api *host, const swh_config *cfg, void **out_handle) noexcept {
     return provider::create<Instance<Traits>>(out_handle, [&] {
-        auto instance =
-            std::make_unique<Instance<Traits>>(host, activate<Traits>(read_config<Traits>(host, cfg)));
+        auto instance = std::make_unique<Instance<Traits>>(
+            host, activate<Traits>(Traits::schema.read(Config(host, cfg))));
         if (!instance->client.offered())
             throw Failure(SWH_E_UNSUPPORTED, std::string(Traits::name) + ": the host offers no HTTP client");
         instance->client.set_max_concurrent(
@@ -514,13 +444,9 @@ template <class Traits> swh_status update_config(void *handle, swh_str config_js
         const Json changes = Json::parse(edge::view(config_json, "config_json"), nullptr, false);
         if (changes.is_discarded() || !changes.is_object())
             throw Failure(SWH_E_INVALID, who + ": update_config expects a JSON object");
-        Json merged = instance.snapshot()->settings.to_json();
-        for (const auto &[key, value] : changes.items()) {
-            if (!merged.contains(key))
-                throw Failure(SWH_E_INVALID, who + ": unknown config key '" + key + "'");
-            merged[key] = value;
-        }
-        auto next = activate<Traits>(merged); // all or nothing
+        typename Traits::Settings settings = instance.snapshot()->settings;
+        apply_json(Traits::schema, changes, settings, who); // the changed keys, through the schema
+        auto next = activate<Traits>(std::move(settings));  // all or nothing
         instance.client.set_max_concurrent(static_cast<uint32_t>(next->settings.http.max_concurrent));
         instance.replace(std::move(next)); // calls already started keep their snapshot
         return SWH_OK;
@@ -541,6 +467,10 @@ template <class Traits> swh_status health_check(void *handle, const swh_result_s
 
 } // namespace detail
 
+// The ABI minor a plugin on this template declares: its table needs the
+// host's HTTP client (http_start/http_cancel), added in 1.1.
+inline constexpr uint16_t kAbiMinor = 1;
+
 // The provider table of a vendor; the plugin puts it in its descriptor.
 template <VendorTraits Traits> constexpr swh_provider_v1 table() noexcept {
     return swh_provider_v1{sizeof(swh_provider_v1),
@@ -555,3 +485,12 @@ template <VendorTraits Traits> constexpr swh_provider_v1 table() noexcept {
 }
 
 } // namespace swh::cpp::http_provider
+
+// The table, the descriptor (ABI 1.1, or Traits::abi_minor when higher) and
+// swh_plugin_entry of a vendor's provider in one line, like SWH_CPP_STORAGE
+// and the other kinds (plugin.hpp); the schema is Traits::schema.
+#define SWH_CPP_HTTP_PROVIDER(TRAITS, NAME, VERSION, DESCRIPTION)                                            \
+    SWH_CPP_PLUGIN_ENTRY_(swh_provider_v1, (::swh::cpp::http_provider::table<TRAITS>()), SWH_KIND_PROVIDER,  \
+                          SWH_IFACE_PROVIDER_V1,                                                             \
+                          ::swh::cpp::abi_minor<TRAITS>(::swh::cpp::http_provider::kAbiMinor), NAME,         \
+                          VERSION, DESCRIPTION, TRAITS::schema)

@@ -51,6 +51,12 @@
 //                  throw Failure(SWH_E_PERMISSION | SWH_E_INVALID, why) to refuse (403 | 400)
 //                optional: void authorize(const Session &, std::string_view caller, std::string_view action);
 //                  throw Failure(SWH_E_PERMISSION, why) to deny (403)
+// ABI minor: the descriptor declares the lowest minor whose members the
+// kind's table uses (middleware, hook, storage: 1.0; a session type with
+// on_user_message or authorize: 1.2), not SWH_ABI_VERSION_MINOR, so older
+// hosts still load the plugin. A class that calls later host members itself
+// (or serves {name} route segments, 1.2) raises it:
+//     static constexpr uint16_t abi_minor = 2;
 // Threading: the helper adds no locking. Members tagged [any-thread] run
 // concurrently on one instance; synchronise your own state.
 #pragma once
@@ -292,6 +298,15 @@ template <class C, class T> struct MemberOf<T C::*> {
     using Class = C;
     using Type = T;
 };
+// The member a path of member pointers names: (s.*a).*b ...
+template <auto Member, auto... Path> constexpr auto &member_at(auto &object) noexcept {
+    if constexpr (sizeof...(Path) == 0)
+        return object.*Member;
+    else
+        return member_at<Path...>(object.*Member);
+}
+template <auto Member, auto... Path> struct Last { using Type = typename Last<Path...>::Type; };
+template <auto Member> struct Last<Member> { using Type = typename MemberOf<decltype(Member)>::Type; };
 } // namespace detail
 
 // One row: the schema field and the function that fills its member.
@@ -300,14 +315,17 @@ template <class S> struct Setting {
     void (*read)(const Config &, const char *key, S &out);
 };
 
-template <auto Member>
+// setting<&Settings::member>(key, default_json, description[, required]);
+// a member of a nested struct is a path: setting<&Settings::http, &Http::model>(...).
+template <auto Member, auto... Path>
 constexpr Setting<typename detail::MemberOf<decltype(Member)>::Class>
 setting(const char *key, const char *default_json, const char *description, bool required = false) noexcept {
-    using M = detail::MemberOf<decltype(Member)>;
-    return {field(key, ConfigValue<typename M::Type>::type, default_json, description, required),
-            [](const Config &config, const char *k, typename M::Class &out) {
-                if (auto value = ConfigValue<typename M::Type>::find(config, k))
-                    out.*Member = std::move(*value);
+    using S = typename detail::MemberOf<decltype(Member)>::Class;
+    using T = typename detail::Last<Member, Path...>::Type;
+    return {field(key, ConfigValue<T>::type, default_json, description, required),
+            [](const Config &config, const char *k, S &out) {
+                if (auto value = ConfigValue<T>::find(config, k))
+                    detail::member_at<Member, Path...>(out) = std::move(*value);
             }};
 }
 
@@ -317,18 +335,59 @@ template <class S, std::size_t N> struct Schema {
     std::array<swh_config_field, N> fields;
     std::array<void (*)(const Config &, const char *, S &), N> readers;
 
-    S read(const Config &config) const {
-        S out{};
+    // Fills the members whose keys `config` holds; the others keep their value.
+    void apply(const Config &config, S &out) const {
         for (std::size_t i = 0; i < N; ++i)
             readers[i](config, fields[i].key, out);
+    }
+    S read(const Config &config) const {
+        S out{};
+        apply(config, out);
         return out;
+    }
+    // The row of `key`, or N.
+    std::size_t find(std::string_view key) const noexcept {
+        for (std::size_t i = 0; i < N; ++i)
+            if (key == fields[i].key) return i;
+        return N;
     }
 };
 
-template <class S, class... More>
-constexpr Schema<S, 1 + sizeof...(More)> schema(const Setting<S> &first, const More &...more) noexcept {
-    static_assert((std::is_same_v<More, Setting<S>> && ...), "schema(): every row binds the same struct");
-    return {{first.field, more.field...}, {first.read, more.read...}};
+namespace detail {
+template <class Piece> struct Rows;
+template <class S> struct Rows<Setting<S>> {
+    using Settings = S;
+    static constexpr std::size_t count = 1;
+};
+template <class S, std::size_t N> struct Rows<Schema<S, N>> {
+    using Settings = S;
+    static constexpr std::size_t count = N;
+};
+} // namespace detail
+
+// schema(rows...): setting rows, or whole schemas of the same struct (shared
+// rows written once, e.g. http_provider::endpoint_rows), in order.
+template <class First, class... More>
+constexpr auto schema(const First &first, const More &...more) noexcept {
+    using S = typename detail::Rows<First>::Settings;
+    static_assert((std::is_same_v<typename detail::Rows<More>::Settings, S> && ...),
+                  "schema(): every row binds the same struct");
+    Schema<S, (detail::Rows<First>::count + ... + detail::Rows<More>::count)> out{};
+    std::size_t at = 0;
+    auto add = [&]<class Piece>(const Piece &piece) {
+        if constexpr (std::is_same_v<Piece, Setting<S>>) {
+            out.fields[at] = piece.field;
+            out.readers[at++] = piece.read;
+        } else {
+            for (std::size_t i = 0; i < piece.fields.size(); ++i, ++at) {
+                out.fields[at] = piece.fields[i];
+                out.readers[at] = piece.readers[i];
+            }
+        }
+    };
+    add(first);
+    (add(more), ...);
+    return out;
 }
 
 // An empty schema, for plugins without config: SWH_CPP_HOOK(X, ..., swh::cpp::no_config)
@@ -826,6 +885,39 @@ swh_status st_authorize(void *handle, const swh_session *session, swh_str caller
 
 // ------------------------------------------------------- table builders
 
+// The minor a plugin declares: `table_minor`, the lowest its kind's table
+// needs, or Impl::abi_minor when the class asks for more.
+template <class Impl> constexpr uint16_t abi_minor(uint16_t table_minor) noexcept {
+    if constexpr (requires { Impl::abi_minor; })
+        return static_cast<uint16_t>(Impl::abi_minor) > table_minor ? static_cast<uint16_t>(Impl::abi_minor)
+                                                                    : table_minor;
+    else
+        return table_minor;
+}
+
+namespace detail {
+template <class Impl>
+concept VetsUserMessages = requires(Impl &st, const SessionMessage &in, Editor &e) {
+    st.on_user_message(in, e);
+};
+template <class Impl>
+concept Authorizes = requires(Impl &st, const Session &s, std::string_view v) {
+    st.authorize(s, v, v);
+};
+} // namespace detail
+
+// Middleware and hook tables hold only 1.0 members.
+template <class Impl> constexpr uint16_t middleware_minor() noexcept {
+    return abi_minor<Impl>(0);
+}
+template <class Impl> constexpr uint16_t hook_minor() noexcept {
+    return abi_minor<Impl>(0);
+}
+// on_user_message and authorize were added in 1.2 (session_type.h).
+template <class Impl> constexpr uint16_t session_type_minor() noexcept {
+    return abi_minor<Impl>(detail::VetsUserMessages<Impl> || detail::Authorizes<Impl> ? 2 : 0);
+}
+
 template <MiddlewareImpl Impl, const auto &Sch = no_config>
 constexpr swh_middleware_v1 middleware_table() noexcept {
     swh_middleware_v1 t{};
@@ -875,21 +967,20 @@ constexpr swh_session_type_v1 session_type_table() noexcept {
                       { st.on_session_created(s) } -> std::convertible_to<std::string>;
                   })
         t.on_session_created = &detail::st_on_session_created<Impl>;
-    if constexpr (requires(Impl & st, const SessionMessage &in, Editor &e) { st.on_user_message(in, e); })
-        t.on_user_message = &detail::st_on_user_message<Impl>;
-    if constexpr (requires(Impl & st, const Session &s, std::string_view v) { st.authorize(s, v, v); })
-        t.authorize = &detail::st_authorize<Impl>;
+    if constexpr (detail::VetsUserMessages<Impl>) t.on_user_message = &detail::st_on_user_message<Impl>;
+    if constexpr (detail::Authorizes<Impl>) t.authorize = &detail::st_authorize<Impl>;
     return t;
 }
 
-// The descriptor `swh_plugin_entry` returns. `table` must be static.
-constexpr swh_plugin_descriptor descriptor(uint32_t kind, const char *interface_id, const char *name,
-                                           const char *version, const char *description,
+// The descriptor `swh_plugin_entry` returns. `table` must be static;
+// `abi_minor` is the lowest minor the plugin needs (see the top of this file).
+constexpr swh_plugin_descriptor descriptor(uint32_t kind, const char *interface_id, uint16_t abi_minor,
+                                           const char *name, const char *version, const char *description,
                                            const swh_config_field *schema, std::size_t field_count,
                                            const void *table) noexcept {
     return swh_plugin_descriptor{sizeof(swh_plugin_descriptor),
                                  SWH_ABI_VERSION_MAJOR,
-                                 SWH_ABI_VERSION_MINOR,
+                                 abi_minor,
                                  name,
                                  version,
                                  description,
@@ -921,12 +1012,13 @@ constexpr const swh_config_field *schema_fields(const Schema<S, N> &schema) noex
 // plugin in one line. `schema` is a swh::cpp::schema(...) of setting rows, a
 // plain swh_config_field array, or swh::cpp::no_config. Use once per shared
 // object.
-#define SWH_CPP_PLUGIN_ENTRY_(TABLE_TYPE, TABLE_EXPR, KIND, IFACE, NAME, VERSION, DESCRIPTION, SCHEMA)       \
+#define SWH_CPP_PLUGIN_ENTRY_(TABLE_TYPE, TABLE_EXPR, KIND, IFACE, MINOR, NAME, VERSION, DESCRIPTION,        \
+                              SCHEMA)                                                                        \
     namespace swh_cpp_plugin_ {                                                                              \
     constexpr TABLE_TYPE kTable = TABLE_EXPR;                                                                \
     constexpr swh_plugin_descriptor kDescriptor =                                                            \
-        ::swh::cpp::descriptor(KIND, IFACE, NAME, VERSION, DESCRIPTION, ::swh::cpp::schema_fields(SCHEMA),   \
-                               ::swh::cpp::schema_size(SCHEMA), &kTable);                                    \
+        ::swh::cpp::descriptor(KIND, IFACE, MINOR, NAME, VERSION, DESCRIPTION,                               \
+                               ::swh::cpp::schema_fields(SCHEMA), ::swh::cpp::schema_size(SCHEMA), &kTable); \
     }                                                                                                        \
     extern "C" SWH_EXPORT const swh_plugin_descriptor *swh_plugin_entry(void) {                              \
         return &swh_cpp_plugin_::kDescriptor;                                                                \
@@ -934,13 +1026,15 @@ constexpr const swh_config_field *schema_fields(const Schema<S, N> &schema) noex
 
 #define SWH_CPP_MIDDLEWARE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                         \
     SWH_CPP_PLUGIN_ENTRY_(swh_middleware_v1, (::swh::cpp::middleware_table<IMPL, SCHEMA>()),                 \
-                          SWH_KIND_MIDDLEWARE, SWH_IFACE_MIDDLEWARE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
+                          SWH_KIND_MIDDLEWARE, SWH_IFACE_MIDDLEWARE_V1,                                      \
+                          ::swh::cpp::middleware_minor<IMPL>(), NAME, VERSION, DESCRIPTION, SCHEMA)
 
 #define SWH_CPP_HOOK(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                               \
     SWH_CPP_PLUGIN_ENTRY_(swh_hook_v1, (::swh::cpp::hook_table<IMPL, SCHEMA>()), SWH_KIND_HOOK,              \
-                          SWH_IFACE_HOOK_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
+                          SWH_IFACE_HOOK_V1, ::swh::cpp::hook_minor<IMPL>(), NAME, VERSION, DESCRIPTION,     \
+                          SCHEMA)
 
 #define SWH_CPP_SESSION_TYPE(IMPL, NAME, VERSION, DESCRIPTION, SCHEMA)                                       \
     SWH_CPP_PLUGIN_ENTRY_(swh_session_type_v1, (::swh::cpp::session_type_table<IMPL, SCHEMA>()),             \
-                          SWH_KIND_SESSION_TYPE, SWH_IFACE_SESSION_TYPE_V1, NAME, VERSION, DESCRIPTION,      \
-                          SCHEMA)
+                          SWH_KIND_SESSION_TYPE, SWH_IFACE_SESSION_TYPE_V1,                                  \
+                          ::swh::cpp::session_type_minor<IMPL>(), NAME, VERSION, DESCRIPTION, SCHEMA)

@@ -104,9 +104,12 @@ inline std::string_view required(swh_str s, const char *what) {
 }
 
 // A session as borrowed, checked views (status defaults to "active").
+// message_count is passed on unchecked, as given to create_session: a store
+// that keeps it checks its range (the others start the count at 0).
 struct SessionInput {
     std::string_view id, user_id, provider, model, status, type, config, context, metadata;
     int64_t created_at = 0, last_activity = 0;
+    uint64_t message_count = 0;
 
     static SessionInput from(const swh_session &s, bool need_status) {
         SessionInput in;
@@ -125,6 +128,7 @@ struct SessionInput {
         in.metadata = json_or_empty(s.metadata_json, "session.metadata_json");
         in.created_at = s.created_at;
         in.last_activity = s.last_activity;
+        in.message_count = s.message_count;
         return in;
     }
 };
@@ -320,7 +324,10 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
 } // namespace swh::store
 
 // The table, the descriptor and swh_plugin_entry of a storage plugin in one
-// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp).
+// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The storage
+// table holds only 1.0 members: the descriptor declares 1.0 unless the Store
+// raises it (static constexpr uint16_t abi_minor = N;).
 #define SWH_CPP_STORAGE(STORE, NAME, VERSION, DESCRIPTION, SCHEMA)                                           \
     SWH_CPP_PLUGIN_ENTRY_(swh_storage_v1, (::swh::store::Plugin<STORE, SCHEMA>::table()), SWH_KIND_STORAGE,  \
-                          SWH_IFACE_STORAGE_V1, NAME, VERSION, DESCRIPTION, SCHEMA)
+                          SWH_IFACE_STORAGE_V1, ::swh::cpp::abi_minor<STORE>(0), NAME, VERSION, DESCRIPTION, \
+                          SCHEMA)
