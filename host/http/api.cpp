@@ -76,6 +76,22 @@ class StreamedReply : public SendObserver {
     bool on_chunk(std::string_view text) override {
         return exchange_->send_event("chunk", dump_json(Json{{"text", text}}));
     }
+    // Tool calls and thinking stream as their own events; the finish reason
+    // and usage arrive with the stored assistant_message.
+    bool on_reply_event(const ReplyEvent &event) override {
+        switch (event.type) {
+        case ReplyEvent::Type::ToolCall: {
+            Json piece = {{"index", event.index}, {"arguments", event.text}};
+            if (!event.id.empty()) piece["id"] = event.id;
+            if (!event.name.empty()) piece["name"] = event.name;
+            return exchange_->send_event("tool_call", dump_json(piece));
+        }
+        case ReplyEvent::Type::Reasoning:
+            return exchange_->send_event("reasoning", dump_json(Json{{"text", event.text}}));
+        default:
+            return !exchange_->client_gone();
+        }
+    }
     void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
         exchange_->send_event("assistant_message", dump_json(to_json(assistant)));
         // Headers are long gone on a stream: the overhead rides on `done`.

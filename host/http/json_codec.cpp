@@ -135,6 +135,12 @@ Json checked_context(Json context) {
     return context;
 }
 
+// A session's config may carry default generation parameters (tools...).
+Json checked_config(Json config) {
+    if (auto it = config.find("params"); it != config.end()) check_params(*it, "config.params");
+    return config;
+}
+
 uint32_t query_uint(const std::map<std::string, std::string> &query, const char *key) {
     auto it = query.find(key);
     if (it == query.end()) return 0;
@@ -184,7 +190,7 @@ CreateSessionParams decode_create_session(const Json &body) {
     params.provider = optional_string(body, "provider").value_or("");
     params.model = optional_string(body, "model").value_or("");
     params.type = optional_string(body, "type").value_or("");
-    params.config = optional_object(body, "config").value_or(Json::object());
+    params.config = checked_config(optional_object(body, "config").value_or(Json::object()));
     params.context = checked_context(optional_object(body, "context").value_or(Json::object()));
     params.metadata = optional_object(body, "metadata").value_or(Json::object());
     return params;
@@ -195,7 +201,7 @@ SessionPatch decode_session_patch(const Json &body) {
     SessionPatch patch;
     patch.model = optional_string(body, "model");
     patch.status = optional_string(body, "status");
-    patch.config = optional_object(body, "config");
+    if (auto config = optional_object(body, "config")) patch.config = checked_config(*config);
     if (auto context = optional_object(body, "context")) patch.context = checked_context(*context);
     patch.metadata = optional_object(body, "metadata");
     return patch;

@@ -165,6 +165,7 @@ struct Collected {
     Json metadata;
     std::optional<swh_status> status;
     std::string error;
+    std::vector<ReplyEvent> events;
 };
 
 loader::ProviderCallbacks collect_into(Collected &c, std::size_t stop_after = SIZE_MAX) {
@@ -183,6 +184,11 @@ loader::ProviderCallbacks collect_into(Collected &c, std::size_t stop_after = SI
         std::lock_guard lock(c.mutex);
         c.status = status;
         c.error = std::move(error);
+    };
+    cb.on_event = [&c](const ReplyEvent &event) {
+        std::lock_guard lock(c.mutex);
+        c.events.push_back(event);
+        return true;
     };
     return cb;
 }
@@ -238,4 +244,115 @@ TEST_CASE("echo provider stops when the host cancels and fails on demand") {
     CHECK_FALSE(failed.chunks.empty());
     CHECK(joined(failed.chunks).size() <
           std::string("echo#1 one two three four BOOM six seven eight").size());
+}
+
+namespace {
+
+loader::ProviderInstance make_echo() {
+    return loader::ProviderInstance(
+        load("swh_provider_echo"), "echo",
+        {{"prefix", "echo"}, {"chunk_words", 1}, {"model", "echo-1"}, {"fail_on", ""}});
+}
+
+const Json kWeatherTool = {
+    {"type", "function"},
+    {"name", "get_weather"},
+    {"parameters",
+     {{"type", "object"},
+      {"properties", {{"city", {{"type", "string"}}}, {"days", {{"type", "integer"}}}}}}}};
+
+} // namespace
+
+TEST_CASE("echo provider calls the tool the user names, streamed as id+name then two argument fragments") {
+    auto echo = make_echo();
+    Session s = make_session("u");
+    std::vector<Message> history = {make_message(s, "user", "get_weather for Oslo é", 1)};
+    loader::ProviderRequest request;
+    request.session = &s;
+    request.messages = &history;
+    request.params = {{"tools", {kWeatherTool}}, {"temperature", 0.5}};
+    Collected c;
+    echo.start(request, collect_into(c));
+    REQUIRE(c.status == SWH_OK);
+    CHECK(c.chunks.empty());
+    REQUIRE(c.events.size() == 4);
+    CHECK(c.events[0].type == ReplyEvent::Type::ToolCall);
+    CHECK(c.events[0].id == "call_echo_1");
+    CHECK(c.events[0].name == "get_weather");
+    CHECK(c.events[0].text.empty());
+    CHECK_FALSE(c.events[1].text.empty());
+    CHECK_FALSE(c.events[2].text.empty());
+    // Only string properties get the user's text.
+    CHECK(Json::parse(c.events[1].text + c.events[2].text) == Json{{"city", "get_weather for Oslo é"}});
+    CHECK(c.events[3].type == ReplyEvent::Type::Finish);
+    CHECK(c.events[3].text == "tool_calls");
+    CHECK(c.metadata["finish_reason"] == "tool_calls");
+    CHECK(c.metadata["echo_params"] == request.params);
+}
+
+TEST_CASE("echo provider's tool_choice: none answers text, required and named force a call") {
+    auto echo = make_echo();
+    Session s = make_session("u");
+    std::vector<Message> history = {make_message(s, "user", "get_weather please", 1)};
+    const Json other = {{"type", "function"}, {"name", "lookup"}};
+    loader::ProviderRequest request;
+    request.session = &s;
+    request.messages = &history;
+
+    request.params = {{"tools", {kWeatherTool}}, {"tool_choice", "none"}};
+    Collected none;
+    echo.start(request, collect_into(none));
+    CHECK(joined(none.chunks) == "echo#1 get_weather please");
+    CHECK(none.events.empty());
+
+    history = {make_message(s, "user", "no tool named here", 1)};
+    request.params = {{"tools", {other, kWeatherTool}}};
+    Collected plain;
+    echo.start(request, collect_into(plain));
+    CHECK(plain.events.empty());
+
+    request.params = {{"tools", {other, kWeatherTool}}, {"tool_choice", "required"}};
+    Collected required;
+    echo.start(request, collect_into(required));
+    REQUIRE_FALSE(required.events.empty());
+    CHECK(required.events[0].name == "lookup");
+
+    request.params = {{"tools", {other, kWeatherTool}},
+                      {"tool_choice", {{"type", "function"}, {"name", "get_weather"}}}};
+    Collected named;
+    echo.start(request, collect_into(named));
+    REQUIRE_FALSE(named.events.empty());
+    CHECK(named.events[0].name == "get_weather");
+}
+
+TEST_CASE("echo provider answers tool results, and honours stop and max_output_tokens") {
+    auto echo = make_echo();
+    Session s = make_session("u");
+    std::vector<Message> history = {make_message(s, "user", "weather?", 1),
+                                    make_message(s, "assistant", "", 2),
+                                    make_message(s, "tool", "sunny, 21C", 3)};
+    history[1].structured = {{"tool_calls", {{{"id", "c7"}, {"name", "get_weather"}, {"arguments", "{}"}}}}};
+    history[2].structured = {{"tool_call_id", "c7"}};
+    loader::ProviderRequest request;
+    request.session = &s;
+    request.messages = &history;
+    request.params = {{"tools", {kWeatherTool}}};
+    Collected answered;
+    echo.start(request, collect_into(answered));
+    REQUIRE(answered.status == SWH_OK);
+    CHECK(joined(answered.chunks) == "get_weather returned: sunny, 21C");
+    CHECK(answered.events.empty());
+
+    history = {make_message(s, "user", "one two three four five", 1)};
+    request.params = {{"max_output_tokens", 3}};
+    Collected cut;
+    echo.start(request, collect_into(cut));
+    CHECK(joined(cut.chunks) == "echo#1 one two");
+    CHECK(cut.metadata["finish_reason"] == "length");
+
+    request.params = {{"stop", {"three"}}};
+    Collected stopped;
+    echo.start(request, collect_into(stopped));
+    CHECK(joined(stopped.chunks) == "echo#1 one two ");
+    CHECK(stopped.metadata["finish_reason"] == "stop");
 }

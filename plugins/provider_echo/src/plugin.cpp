@@ -2,6 +2,7 @@
 // and demos. It answers synchronously inside `start` (the contract allows
 // `done` before `start` returns), streaming the reply word by word.
 #include "echo_reply.hpp"
+#include "echo_tools.hpp"
 #include <swarmhost/cpp/attachments.hpp>
 #include <swarmhost/cpp/edge.hpp>
 #include <swarmhost/cpp/json_config.hpp>
@@ -12,6 +13,7 @@
 #include <atomic>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <utility>
@@ -117,7 +119,25 @@ struct Plan {
     bool fail = false; // fail_on matched: stop after chunks_to_send with SWH_E_UPSTREAM
     std::string provider_message_id;
     std::string provider_metadata;
+    std::optional<swh::echo::ToolCall> tool_call; // instead of text
+    std::string finish_reason;
 };
+
+// A JSON object member of a struct from the host ("" = {}); malformed = the host's bug.
+Json object_of(swh_str text, const char *what) {
+    std::string_view json = view(text, what);
+    if (json.empty()) return Json::object();
+    Json value = Json::parse(json, nullptr, false);
+    if (!value.is_object())
+        throw Failure(SWH_E_INVALID, std::string("echo: ") + what + " is not a JSON object");
+    return value;
+}
+
+// The request's generation parameters; a host older than ABI 1.3 sends none.
+Json params_of(const swh_provider_request &request) {
+    if (!SWH_HAS_MEMBER(&request, swh_provider_request, params_json)) return Json::object();
+    return object_of(request.params_json, "request.params_json");
+}
 
 // The files named in a message's metadata.attachments (plugins/session_multimodal),
 // as recorded there: the echo provider never reads them.
@@ -140,10 +160,15 @@ Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
     }
     size_t user_messages = 0, prompt_words = 0;
     std::string_view last_user, last_user_metadata;
+    std::vector<swh::echo::Turn> turns;
     for (size_t i = 0; i < request.message_count; ++i) {
         const auto &m = *reinterpret_cast<const swh_message *>(
             reinterpret_cast<const char *>(request.messages) + i * stride);
         std::string_view content = view(m.content, "message.content");
+        turns.push_back({std::string(view(m.role, "message.role")), std::string(content),
+                         SWH_HAS_MEMBER(&m, swh_message, structured_json)
+                             ? object_of(m.structured_json, "message.structured_json")
+                             : Json::object()});
         prompt_words += swh::echo::count_words(content);
         if (view(m.role, "message.role") == "user") {
             ++user_messages;
@@ -152,8 +177,16 @@ Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
         }
     }
 
-    std::string reply = swh::echo::build_reply(settings.prefix, user_messages, last_user) +
-                        swh::echo::attachments_note(notes_of(last_user_metadata));
+    const Json params = params_of(request);
+    Plan plan;
+    plan.tool_call = swh::echo::choose_tool_call(params, turns);
+    std::string reply;
+    if (auto answer = swh::echo::answer_tool_results(turns))
+        reply = std::move(*answer);
+    else if (!plan.tool_call)
+        reply = swh::echo::build_reply(settings.prefix, user_messages, last_user) +
+                swh::echo::attachments_note(notes_of(last_user_metadata));
+    plan.finish_reason = plan.tool_call ? "tool_calls" : swh::echo::apply_limits(reply, params);
     std::string_view emitted =
         swh::echo::continuation(reply, view(request.assistant_prefix, "assistant_prefix"));
     std::string_view model = view(request.model, "request.model");
@@ -161,21 +194,53 @@ Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
     if (SWH_HAS_MEMBER(request.session, swh_session, id))
         session_id = view(request.session->id, "session.id");
 
-    Plan plan;
     plan.chunks = swh::echo::make_chunks(emitted, settings.chunk_words);
     plan.fail = !settings.fail_on.empty() && last_user.find(settings.fail_on) != std::string_view::npos;
     plan.chunks_to_send = plan.fail ? plan.chunks.size() / 2 : plan.chunks.size();
     plan.provider_message_id = "echo-" + session_id + "-" + std::to_string(user_messages);
-    plan.provider_metadata = dump(
-        Json{{"model", model.empty() ? settings.model : std::string(model)},
-             {"finish_reason", "stop"},
-             {"usage",
-              {{"prompt_tokens", prompt_words}, {"completion_tokens", swh::echo::count_words(emitted)}}}});
+    Json metadata = {
+        {"model", model.empty() ? settings.model : std::string(model)},
+        {"finish_reason", plan.finish_reason},
+        {"usage", {{"prompt_tokens", prompt_words}, {"completion_tokens", swh::echo::count_words(emitted)}}}};
+    // What arrived, so a test can see each parameter reached the provider.
+    if (!params.empty()) metadata["echo_params"] = params;
+    plan.provider_metadata = dump(metadata);
     return plan;
+}
+
+// A reply event through the ABI 1.3 sink member; false = the host stopped.
+bool send_event(const swh_provider_sink &sink, uint32_t type, std::string_view id, std::string_view name,
+                std::string_view text) noexcept {
+    swh_reply_event event{};
+    event.struct_size = sizeof event;
+    event.type = type;
+    event.id = to_str(id);
+    event.name = to_str(name);
+    event.text = to_str(text);
+    event.input_tokens = event.output_tokens = event.cached_input_tokens = event.reasoning_tokens = -1;
+    return sink.event(sink.ctx, &event) == SWH_OK;
+}
+
+// The tool call as a real provider streams one: id and name first, then the
+// arguments in two fragments (cut on a UTF-8 boundary).
+bool send_tool_call(const swh_provider_sink &sink, const swh::echo::ToolCall &tool_call) noexcept {
+    if (!SWH_HAS_MEMBER(&sink, swh_provider_sink, event) || sink.event == nullptr) return true;
+    const std::string_view arguments = tool_call.arguments;
+    std::size_t cut = arguments.size() / 2;
+    while (cut > 0 && (static_cast<unsigned char>(arguments[cut]) & 0xC0) == 0x80)
+        --cut;
+    return send_event(sink, SWH_REPLY_TOOL_CALL, tool_call.id, tool_call.name, "") &&
+           send_event(sink, SWH_REPLY_TOOL_CALL, "", "", arguments.substr(0, cut)) &&
+           send_event(sink, SWH_REPLY_TOOL_CALL, "", "", arguments.substr(cut)) &&
+           send_event(sink, SWH_REPLY_FINISH, "", "", "tool_calls");
 }
 
 // Streams a plan to the sink and calls done exactly once. Never throws.
 void run(const Plan &plan, const swh_provider_sink &sink, const Echo::Call &call) noexcept {
+    if (plan.tool_call && !send_tool_call(sink, *plan.tool_call)) {
+        sink.done(sink.ctx, SWH_E_CANCELLED, to_str("echo: the host stopped the stream"));
+        return;
+    }
     for (size_t i = 0; i < plan.chunks_to_send; ++i) {
         if (call.cancelled) {
             sink.done(sink.ctx, SWH_E_CANCELLED, to_str("echo: call cancelled"));

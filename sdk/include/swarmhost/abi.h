@@ -52,7 +52,12 @@ extern "C" {
  * build) is large enough to hold `member`: check before reading a member
  * added in a later minor. Works in C99 and C++. */
 #define SWH_HAS_MEMBER(ptr, type, member)                                                                    \
-    ((ptr) != 0 && (ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
+    (swh_not_null_(ptr) && (ptr)->struct_size >= offsetof(type, member) + sizeof(((type *)0)->member))
+/* (A function, so that `SWH_HAS_MEMBER(&reference, ...)` in C++ does not
+ * trip GCC's -Wnonnull-compare.) */
+static inline int swh_not_null_(const void *ptr) {
+    return ptr != 0;
+}
 
 /* The one symbol each plugin shared object exports. */
 #define SWH_PLUGIN_ENTRY_SYMBOL "swh_plugin_entry"
