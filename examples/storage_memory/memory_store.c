@@ -18,7 +18,9 @@
  *   - last_error per thread in C99: a POSIX thread-specific slot per handle,
  *     every slot freed in destroy;
  *   - the ABI minor it needs (1.0, not the header's current one) and the
- *     struct_size test for a host member (SWH_C_HAS_MEMBER below);
+ *     struct_size test for a member a later minor added (SWH_C_HAS_MEMBER
+ *     below: the host table's members, and the 1.3 swh_message.structured_json
+ *     it keeps beside the text);
  *   - results through the host's sinks while the store's lock is held (the
  *     sink copies and never calls back into the plugin).
  */
@@ -51,6 +53,7 @@ typedef struct text { /* an owned, NUL-terminated copy of a swh_str */
 
 typedef struct msg_row {
     text id, role, content, metadata, provider_message_id, provider_metadata;
+    text structured; /* 1.3 structured_json; empty from an older host */
     swh_time_us timestamp;
 } msg_row;
 
@@ -153,6 +156,7 @@ static void free_message(msg_row *m) {
     free_text(&m->metadata);
     free_text(&m->provider_message_id);
     free_text(&m->provider_metadata);
+    free_text(&m->structured);
 }
 
 static void free_session(session_row *s) {
@@ -213,6 +217,9 @@ static swh_message message_view(const session_row *owner, const msg_row *r) {
     m.metadata_json = view(&r->metadata);
     m.provider_message_id = view(&r->provider_message_id);
     m.provider_metadata_json = view(&r->provider_metadata);
+    /* Our struct is the 1.3 one (struct_size says so): a 1.3 host reads this,
+     * an older host only the members it knows. */
+    m.structured_json = view(&r->structured);
     return m;
 }
 
@@ -513,7 +520,11 @@ static swh_status mem_add_message(void *handle, const swh_message *m) {
     if (!copy_text(&row.id, m->id) || !copy_text(&row.role, m->role) ||
         !copy_text(&row.content, m->content) || !copy_text(&row.metadata, m->metadata_json) ||
         !copy_text(&row.provider_message_id, m->provider_message_id) ||
-        !copy_text(&row.provider_metadata, m->provider_metadata_json)) {
+        !copy_text(&row.provider_metadata, m->provider_metadata_json) ||
+        /* a member added in 1.3: read it only when the host's struct has it,
+         * so the plugin still declares 1.0 and any 1.x host loads it */
+        (SWH_C_HAS_MEMBER(m, swh_message, structured_json) &&
+         !copy_text(&row.structured, m->structured_json))) {
         free_message(&row);
         return fail(h, SWH_E_INTERNAL, "out of memory");
     }

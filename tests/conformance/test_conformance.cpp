@@ -4,141 +4,17 @@
 // memory); for redis and postgres the real server is started by tests/tooling
 // and stopped and restarted by the outage test. "memory" is the C99 example
 // of docs/sdk.md (examples/storage_memory), whose file SWH_CONFORMANCE_PLUGIN
-// names. CTest runs this binary once per store.
-#include "loader/instances.hpp"
-#include "server_control.hpp"
-#include "util/clock.hpp"
-#include "util/ids.hpp"
-
-#include <catch2/catch.hpp>
+// names. CTest runs this binary once per store; test_structured.cpp and
+// test_migration.cpp are part of it.
+#include "conformance.hpp"
 
 #include <algorithm>
 #include <chrono>
-#include <cstdlib>
-#include <filesystem>
-#include <memory>
 #include <set>
 #include <thread>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <sys/time.h>
-#include <unistd.h>
-
 using namespace swh;
-using loader::PluginError;
-using loader::StorageInstance;
-
-namespace {
-
-std::string store_kind() {
-    const char *env = std::getenv("SWH_CONFORMANCE_STORE");
-    return env && *env ? env : "sqlite";
-}
-
-// The server (if any) and the config of the store under test, one per process.
-struct Backend {
-    std::string kind = store_kind();
-    std::unique_ptr<tooling::ServerControl> server;
-    std::filesystem::path dir = std::filesystem::temp_directory_path() / ("swh-conformance-" + new_uuid());
-    std::string memory_name = "conformance-" + new_uuid(); // one store per process, like sqlite's one file
-
-    Backend() {
-        if (kind == "redis" || kind == "postgres") server = std::make_unique<tooling::ServerControl>(kind);
-        std::filesystem::create_directories(dir);
-    }
-    ~Backend() { std::filesystem::remove_all(dir); }
-
-    Json config(const Json &overrides = Json::object()) const {
-        Json c;
-        if (kind == "sqlite") {
-            c = {{"path", (dir / "conformance.db").string()},
-                 {"busy_timeout_ms", 5000},
-                 {"synchronous", "full"},
-                 {"pool_size", 4}};
-        } else if (kind == "redis") {
-            c = {{"host", "127.0.0.1"},
-                 {"port", server->port()},
-                 {"password", ""},
-                 {"db", 0},
-                 {"key_prefix", "swhtest:"},
-                 {"ttl_hours", 168},
-                 {"ttl_seconds", 0},
-                 {"connect_timeout_ms", 2000},
-                 {"command_timeout_ms", 5000},
-                 {"pool_size", 8}};
-        } else if (kind == "postgres") {
-            c = {{"conninfo", server->conninfo()},
-                 {"pool_size", 8},
-                 {"connect_timeout_ms", 5000},
-                 {"statement_timeout_ms", 4000},
-                 {"call_timeout_ms", 5000}};
-        } else if (kind == "memory") {
-            c = {{"name", memory_name}};
-        } else {
-            FAIL("unknown SWH_CONFORMANCE_STORE '" << kind << "'");
-        }
-        for (auto &[k, v] : overrides.items())
-            c[k] = v;
-        return c;
-    }
-    bool has_server() const { return server != nullptr; }
-};
-
-Backend &backend() {
-    static Backend b;
-    return b;
-}
-
-std::unique_ptr<StorageInstance> open_store(const Json &overrides = Json::object()) {
-    const char *file = std::getenv("SWH_CONFORMANCE_PLUGIN");
-    auto lib = loader::PluginLibrary::load(file && *file ? std::string(file)
-                                                         : std::string(SWH_TEST_PLUGIN_DIR) +
-                                                               "/swh_storage_" + backend().kind + ".so");
-    return std::make_unique<StorageInstance>(lib, "conformance", backend().config(overrides));
-}
-
-Session make_session(const std::string &user, int64_t at = now_us()) {
-    Session s;
-    s.id = new_uuid();
-    s.user_id = user;
-    s.provider = "echo";
-    s.model = "echo-1";
-    s.created_at = s.last_activity = at;
-    s.config = {{"temperature", 0.5}};
-    s.metadata = {{"k", "v"}};
-    return s;
-}
-
-Message make_message(const Session &s, const std::string &role, const std::string &content, int64_t ts) {
-    Message m;
-    m.id = new_uuid();
-    m.session_id = s.id;
-    m.role = role;
-    m.content = content;
-    m.timestamp = ts;
-    m.metadata = {{"n", content.size() < 64 ? content : std::string("big")}};
-    return m;
-}
-
-template <class F> swh_status status_of(F &&f) {
-    try {
-        f();
-    } catch (const PluginError &e) {
-        return e.status();
-    }
-    return SWH_OK;
-}
-
-std::vector<std::string> contents(const std::vector<Message> &ms) {
-    std::vector<std::string> out;
-    for (const auto &m : ms)
-        out.push_back(m.content);
-    return out;
-}
-
-} // namespace
+using namespace swh::conformance;
 
 TEST_CASE("sessions: create, get, update, list, delete") {
     auto store = open_store();
@@ -399,7 +275,7 @@ TEST_CASE("health_check reports the backend and its state") {
     } else if (backend().kind == "postgres") {
         CHECK(h.contains("server_version"));
         CHECK(h["synchronous_commit"] == "on");
-        CHECK(h["schema_version"] == 1);
+        CHECK(h["schema_version"] == 2);
     } else if (backend().kind == "sqlite") {
         CHECK(h["journal_mode"] == "wal");
     }
@@ -420,34 +296,21 @@ TEST_CASE("postgres: reopening runs no migration twice and keeps the data") {
     REQUIRE(a);
     REQUIRE(b);
     CHECK(a->get_session(s.id));
-    CHECK(b->health_check()["schema_version"] == 1);
+    CHECK(b->health_check()["schema_version"] == 2);
 }
 
 namespace {
 
-// One command to the test's Redis server in the inline protocol, e.g.
-// "PEXPIRETIME swhttl:{id}:session"; the integer reply.
+// One command to the test's Redis server, e.g. "PEXPIRETIME
+// swhttl:{id}:session"; the integer reply.
 long long redis_integer(const std::string &command) {
-    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-    REQUIRE(fd >= 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(backend().server->port()));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{10, 0}; // only so a broken server cannot hang the test
-    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string reply;
-    if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0) {
-        const std::string line = command + "\r\n";
-        if (::send(fd, line.data(), line.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(line.size())) {
-            char c;
-            while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
-                reply.push_back(c);
-        }
+    std::vector<std::string> args;
+    for (size_t at = 0; at < command.size();) {
+        const size_t space = std::min(command.find(' ', at), command.size());
+        args.push_back(command.substr(at, space - at));
+        at = space + 1;
     }
-    ::close(fd);
-    INFO(command << " -> " << reply);
-    REQUIRE(reply.size() > 1);
+    const std::string reply = redis_reply(args);
     REQUIRE(reply[0] == ':');
     return std::stoll(reply.substr(1));
 }

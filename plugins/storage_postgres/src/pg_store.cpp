@@ -18,8 +18,9 @@ using store::quoted;
 namespace {
 
 // Schema migrations, applied in order under an advisory lock; each is
-// idempotent (IF NOT EXISTS) and recorded in swh_schema_version.
-constexpr std::array<const char *, 1> kMigrations = {
+// idempotent (IF NOT EXISTS) and recorded in swh_schema_version. Append only:
+// a database is at the version of the last one applied.
+constexpr std::array<const char *, 2> kMigrations = {
     R"sql(
 CREATE TABLE IF NOT EXISTS swh_sessions (
     id            text PRIMARY KEY,
@@ -52,6 +53,12 @@ CREATE TABLE IF NOT EXISTS swh_messages (
 CREATE INDEX IF NOT EXISTS swh_messages_by_session_time ON swh_messages (session_id, timestamp, seq);
 CREATE INDEX IF NOT EXISTS swh_messages_by_session_role_time ON swh_messages (session_id, role, timestamp, seq);
 )sql",
+    // 2: ABI 1.3 structured content (tool calls, parts, reasoning) as text; ""
+    // = a plain message, which every row of version 1 is. A constant default
+    // rewrites no row (PostgreSQL 11+).
+    R"sql(
+ALTER TABLE swh_messages ADD COLUMN IF NOT EXISTS structured text NOT NULL DEFAULT '';
+)sql",
 };
 
 // Any constant works; it only has to be the same for every daemon.
@@ -61,7 +68,7 @@ constexpr const char *kMigrationLock = "SELECT pg_advisory_xact_lock(73046151203
     "id, user_id, provider, model, status, type, created_at, last_activity, message_count, config, "         \
     "context, metadata"
 #define SWH_PG_MESSAGE_COLUMNS                                                                               \
-    "id, session_id, role, content, timestamp, metadata, provider_message_id, provider_metadata"
+    "id, session_id, role, content, timestamp, metadata, provider_message_id, provider_metadata, structured"
 
 constexpr Oid kText = 25, kInt8 = 20;
 constexpr Oid kFilterTypes[] = {kText, kText, kInt8, kInt8}; // $1..$4 of list_* / messages_*
@@ -112,7 +119,7 @@ constexpr Statement kStatements[] = {
     {"add_message", "WITH bumped AS (UPDATE swh_sessions SET message_count = message_count + 1, "
                     "last_activity = $5::bigint WHERE id = $2 RETURNING id) "
                     "INSERT INTO swh_messages (" SWH_PG_MESSAGE_COLUMNS ") "
-                    "SELECT $1, bumped.id, $3, $4, $5::bigint, $6, $7, $8 FROM bumped"},
+                    "SELECT $1, bumped.id, $3, $4, $5::bigint, $6, $7, $8, $9 FROM bumped"},
     // Newest first (reversed by the caller); LIMIT NULL means no limit.
     {"messages_any",
      "SELECT " SWH_PG_MESSAGE_COLUMNS " FROM swh_messages WHERE session_id = $1 "
@@ -358,6 +365,7 @@ MessageRow message_row(const PGresult *r, int i) {
     row.metadata = text(r, i, 5);
     row.provider_message_id = text(r, i, 6);
     row.provider_metadata = text(r, i, 7);
+    row.structured = text(r, i, 8);
     return row;
 }
 
@@ -507,8 +515,9 @@ std::vector<SessionRow> Store::list_sessions(const SessionFilterInput &f) {
 void Store::add_message(const MessageInput &m) {
     int64_t inserted = pool_.run(false, [&](Connection &db) {
         try {
-            return affected(db.run("add_message", {m.id, m.session_id, m.role, m.content, Int(m.timestamp),
-                                                   m.metadata, m.provider_message_id, m.provider_metadata}));
+            return affected(
+                db.run("add_message", {m.id, m.session_id, m.role, m.content, Int(m.timestamp), m.metadata,
+                                       m.provider_message_id, m.provider_metadata, m.structured}));
         } catch (const Failure &e) {
             if (e.status() == SWH_E_CONFLICT)
                 throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");

@@ -275,6 +275,9 @@ std::string encode_message(const MessageInput &m) {
                         {"metadata", m.metadata},
                         {"provider_message_id", m.provider_message_id},
                         {"provider_metadata", m.provider_metadata}};
+    // Only when there is some: a plain message is stored as before 1.3, so
+    // elements old and new read the same way.
+    if (!m.structured.empty()) j["structured"] = m.structured;
     return std::to_string(m.timestamp) + " " + std::string(m.role) + "\n" + store::dump(j);
 }
 
@@ -292,6 +295,7 @@ MessageRow decode_message(std::string_view element) {
     row.metadata = j.value("metadata", "{}");
     row.provider_message_id = j.value("provider_message_id", "");
     row.provider_metadata = j.value("provider_metadata", "{}");
+    row.structured = j.value("structured", ""); // absent in plain and pre-1.3 elements
     return row;
 }
 

@@ -10,7 +10,9 @@
 //   P{user:<uid>}:sessions   zset  the user's sessions
 //   P{sessions}:all          zset  every session (listing without user_id)
 // A list element is "<timestamp> <role>\n<message JSON>", so the scripts can
-// filter by time and role without decoding JSON.
+// filter by time and role without decoding JSON. The message JSON's
+// "structured" key (1.3 structured content, as text) is written only when the
+// message has some, so elements from before 1.3 are read as plain messages.
 //
 // Concurrency: every public member may be called from many threads at once;
 // each call leases one connection from a bounded pool (pool_size).

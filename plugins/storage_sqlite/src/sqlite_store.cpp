@@ -15,7 +15,9 @@ using store::quoted;
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+// PRAGMA user_version: 1 = the first release's tables; 2 adds
+// messages.structured (ABI 1.3 structured content). See migrate().
+constexpr int kSchemaVersion = 2;
 // Upper bound of operations one commit carries; later callers wait for the
 // next commit.
 constexpr size_t kMaxBatch = 256;
@@ -46,7 +48,8 @@ CREATE TABLE IF NOT EXISTS messages (
     timestamp           INTEGER NOT NULL,
     metadata            TEXT NOT NULL DEFAULT '{}',
     provider_message_id TEXT NOT NULL DEFAULT '',
-    provider_metadata   TEXT NOT NULL DEFAULT '{}'
+    provider_metadata   TEXT NOT NULL DEFAULT '{}',
+    structured          TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_by_session_time ON messages(session_id, timestamp);
 )sql";
@@ -54,7 +57,7 @@ CREATE INDEX IF NOT EXISTS messages_by_session_time ON messages(session_id, time
 const std::string kSessionColumns = "id, user_id, provider, model, status, type, created_at, last_activity, "
                                     "message_count, config, context, metadata";
 const std::string kMessageColumns =
-    "id, session_id, role, content, timestamp, metadata, provider_message_id, provider_metadata";
+    "id, session_id, role, content, timestamp, metadata, provider_message_id, provider_metadata, structured";
 
 bool is_memory_path(const std::string &path) {
     return path == ":memory:";
@@ -87,7 +90,27 @@ MessageRow read_message_row(const Statement &stmt) {
     row.metadata = stmt.column_text(5);
     row.provider_message_id = stmt.column_text(6);
     row.provider_metadata = stmt.column_text(7);
+    row.structured = stmt.column_text(8);
     return row;
+}
+
+bool has_column(Connection &db, const char *table, const char *column) {
+    auto stmt = db.prepare("SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2");
+    stmt.bind(1, std::string_view(table)).bind(2, std::string_view(column));
+    return stmt.step();
+}
+
+// Brings a file of schema version `from` to kSchemaVersion, inside the
+// caller's transaction. kSchema creates what is missing (all of it in a new
+// file) but never changes an existing table, so the columns added since
+// version 1 are added here. ADD COLUMN with a constant default rewrites no
+// row: the old rows read back the default.
+void migrate(Connection &db, int64_t from) {
+    db.exec_script(kSchema);
+    // Checked, not assumed from `from`: a new file (version 0) got the column
+    // from kSchema already.
+    if (from < 2 && !has_column(db, "messages", "structured"))
+        db.exec_script("ALTER TABLE messages ADD COLUMN structured TEXT NOT NULL DEFAULT '';");
 }
 
 bool session_exists(Connection &db, std::string_view id) {
@@ -252,7 +275,7 @@ void Store::open_writer() {
             throw Failure(SWH_E_UNAVAILABLE, "database schema version " + std::to_string(version) +
                                                  " is newer than this plugin supports (" +
                                                  std::to_string(kSchemaVersion) + ")");
-        db.exec_script(kSchema);
+        migrate(db, version);
         db.exec_script(("PRAGMA user_version = " + std::to_string(kSchemaVersion) + ";").c_str());
         db.exec_script("COMMIT;");
     } catch (...) {
@@ -529,9 +552,10 @@ void Store::add_message(const MessageInput &m) {
             throw Failure(SWH_E_NOT_FOUND, "session " + quoted(m.session_id) + " not found");
 
         auto insert = db.prepare("INSERT INTO messages (" + kMessageColumns +
-                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)");
+                                 ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
         insert.bind(1, m.id).bind(2, m.session_id).bind(3, m.role).bind(4, m.content).bind(5, m.timestamp);
         insert.bind(6, m.metadata).bind(7, m.provider_message_id).bind(8, m.provider_metadata);
+        insert.bind(9, m.structured);
         try {
             insert.run();
         } catch (const Failure &e) {

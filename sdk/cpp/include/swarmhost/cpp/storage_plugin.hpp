@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include <cinttypes>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <memory>
@@ -69,6 +70,9 @@ struct MessageRow {
     std::string id, session_id, role, content;
     int64_t timestamp = 0;
     std::string metadata, provider_message_id, provider_metadata;
+    // 1.3 structured content as stored: "" (or "{}") for a plain message and
+    // for every row written before the store kept it.
+    std::string structured;
 
     swh_message view() const noexcept {
         swh_message m{};
@@ -81,6 +85,9 @@ struct MessageRow {
         m.metadata_json = edge::to_str(metadata);
         m.provider_message_id = edge::to_str(provider_message_id);
         m.provider_metadata_json = edge::to_str(provider_metadata);
+        // The 1.3 struct goes back whatever the host's minor: a 1.3 host reads
+        // structured_json, an older one reads up to the members it knows.
+        m.structured_json = edge::to_str(structured);
         return m;
     }
 };
@@ -135,6 +142,9 @@ struct SessionInput {
 
 struct MessageInput {
     std::string_view id, session_id, role, content, metadata, provider_message_id, provider_metadata;
+    // Kept verbatim (a JSON object text the host checked, or ""); "" when the
+    // host's swh_message predates 1.3.
+    std::string_view structured;
     int64_t timestamp = 0;
 
     static MessageInput from(const swh_message &m) {
@@ -146,6 +156,11 @@ struct MessageInput {
         in.metadata = json_or_empty(m.metadata_json, "message.metadata_json");
         in.provider_message_id = edge::view(m.provider_message_id, "message.provider_message_id");
         in.provider_metadata = json_or_empty(m.provider_metadata_json, "message.provider_metadata_json");
+        // Read only when the host's struct has it, so the stores keep
+        // declaring ABI 1.0 and a 1.0-1.2 host still loads them.
+        // (SWH_HAS_MEMBER's test, spelled out: `m` is a reference, never NULL.)
+        if (m.struct_size >= offsetof(swh_message, structured_json) + sizeof m.structured_json)
+            in.structured = edge::view(m.structured_json, "message.structured_json");
         in.timestamp = m.timestamp;
         return in;
     }
@@ -325,8 +340,10 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
 
 // The table, the descriptor and swh_plugin_entry of a storage plugin in one
 // line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The storage
-// table holds only 1.0 members: the descriptor declares 1.0 unless the Store
-// raises it (static constexpr uint16_t abi_minor = N;).
+// table holds only 1.0 members, and the 1.3 swh_message.structured_json is
+// read only when the host's struct has it (MessageInput::from): the
+// descriptor declares 1.0 unless the Store raises it
+// (static constexpr uint16_t abi_minor = N;).
 #define SWH_CPP_STORAGE(STORE, NAME, VERSION, DESCRIPTION, SCHEMA)                                           \
     SWH_CPP_PLUGIN_ENTRY_(swh_storage_v1, (::swh::store::Plugin<STORE, SCHEMA>::table()), SWH_KIND_STORAGE,  \
                           SWH_IFACE_STORAGE_V1, ::swh::cpp::abi_minor<STORE>(0), NAME, VERSION, DESCRIPTION, \
