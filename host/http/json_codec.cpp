@@ -197,8 +197,9 @@ CreateSessionParams decode_create_session(const Json &body) {
 }
 
 SessionPatch decode_session_patch(const Json &body) {
-    only_known_fields(body, {"model", "status", "config", "context", "metadata"});
+    only_known_fields(body, {"provider", "model", "status", "config", "context", "metadata"});
     SessionPatch patch;
+    patch.provider = optional_string(body, "provider");
     patch.model = optional_string(body, "model");
     patch.status = optional_string(body, "status");
     if (auto config = optional_object(body, "config")) patch.config = checked_config(*config);

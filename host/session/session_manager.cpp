@@ -99,6 +99,15 @@ Session SessionManager::update_session(const std::string &id, const SessionPatch
     std::lock_guard lock(locks_.of(id)); // metadata may hold a session type's state
     Session session = get_session(id);
     uint32_t fields = 0;
+    if (patch.provider) {
+        // The conversation goes on on another provider (or vendor): its
+        // stored form is neutral, so the next send replays it there.
+        if (!pipeline_.routable(*patch.provider))
+            throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + *patch.provider + "'");
+        session.provider = *patch.provider;
+        session.context["system_context"]["provider"] = session.provider;
+        fields |= SWH_SESSION_FIELD_PROVIDER | SWH_SESSION_FIELD_CONTEXT;
+    }
     if (patch.model) {
         session.model = *patch.model;
         session.context["system_context"]["model"] = session.model;

@@ -40,7 +40,7 @@ struct CreateSessionParams {
 };
 
 struct SessionPatch {
-    std::optional<std::string> model, status;
+    std::optional<std::string> provider, model, status;
     std::optional<Json> config, context, metadata;
 };
 

@@ -107,5 +107,29 @@ class ToolLoopTests(DaemonTestCase):
         self.assertIn("config.params.seed", r.json["error"]["message"])
 
 
+class ProviderSwitchTests(DaemonTestCase):
+    """PATCH a session's provider: the conversation, tool calls included, goes
+    on on the other provider from its neutral stored form."""
+
+    manifest_kw = {"extra_providers": "  - name: echo_b\n    plugin: echo\n    config:\n      prefix: bee\n"}
+
+    def test_patched_provider_continues_the_tool_loop(self):
+        sid = self.client.create_session(uid(), config={"params": {"tools": [WEATHER]}})["id"]
+        call = self.client.send(sid, "get_weather for Oslo").json["assistant_message"]
+        self.assertEqual(call["metadata"]["provider"], "echo")
+        r = self.client.patch("/v1/sessions/%s" % sid, {"provider": "echo_b"})
+        self.assertEqual(r.status, 200, r)
+        self.assertEqual(r.json["provider"], "echo_b")
+        self.assertEqual(r.json["context"]["system_context"]["provider"], "echo_b")
+        r = self.client.send(sid, "sunny", role="tool", tool_call_id=call["tool_calls"][0]["id"])
+        self.assertEqual(r.status, 201, r)
+        answer = r.json["assistant_message"]
+        self.assertEqual(answer["metadata"]["provider"], "echo_b")
+        self.assertEqual(answer["content"], "get_weather returned: sunny")
+        r = self.client.patch("/v1/sessions/%s" % sid, {"provider": "nobody"})
+        self.assertEqual(r.status, 400, r)
+        self.assertIn("unknown provider 'nobody'", r.json["error"]["message"])
+
+
 if __name__ == "__main__":
     unittest.main()
