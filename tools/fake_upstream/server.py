@@ -47,6 +47,11 @@ Scenario grammar: NAME[xN][:ARG]
   streamerror   streaming: a few chunks, then the vendor's in-stream error
                 (OpenAI `data: {"error":…}`, Anthropic `event: error`)
   reset         the connection is closed before any response
+  badargs       the normal answer, but tool-call arguments are cut short (not
+                valid JSON; Anthropic: in streams only)
+
+Tools, thinking, cached and reasoning usage: see the "tools" section below
+(and README.md).
 `xN` makes the failure happen only N times for the same conversation (same
 path + scenario + last user message), after that the request succeeds: e.g.
 `429x2` answers 429, 429, then the normal reply.
