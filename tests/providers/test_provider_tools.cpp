@@ -47,7 +47,7 @@ std::string finish_of(Collected &c) {
 
 // ------------------------------------------------------------------ OpenAI
 
-TEST_CASE("openai: every neutral parameter becomes its Chat Completions field; extra is merged last") {
+TEST_CASE("openai: every neutral parameter becomes its Chat Completions field: extra is merged last") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config({{"max_tokens", 50}}));
     f.say("weather in Oslo");
@@ -125,7 +125,7 @@ TEST_CASE("openai: every neutral parameter becomes its Chat Completions field; e
     }
 }
 
-TEST_CASE("openai: a tool loop; assistant tool_calls and tool results in Chat Completions' shape") {
+TEST_CASE("openai: a tool loop: assistant tool_calls and tool results in Chat Completions' shape") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config());
     f.request.params = {{"tools", {weather_tool(), time_tool()}},
@@ -208,7 +208,7 @@ TEST_CASE("openai: tool-call arguments that are not valid JSON are passed on as 
     CHECK(Json::parse(calls[0]["arguments"].get<std::string>(), nullptr, false).is_discarded());
 }
 
-TEST_CASE("openai: user parts become text, image_url and file parts; an image it cannot take is refused") {
+TEST_CASE("openai: user parts become text, image_url and file parts: an image it cannot take is refused") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config());
     const std::string png =
@@ -264,7 +264,7 @@ TEST_CASE("openai: user parts become text, image_url and file parts; an image it
 // --------------------------------------------------------------- Anthropic
 
 TEST_CASE(
-    "anthropic: every neutral parameter becomes its Messages field; thinking, text and tool_use come back") {
+    "anthropic: every neutral parameter becomes its Messages field: thinking, text and tool_use come back") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
     f.say("weather in Oslo");
@@ -317,7 +317,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "anthropic: tool_choice auto/none/required/named; what has no field is refused by name or dropped") {
+    "anthropic: tool_choice auto/none/required/named: what has no field is refused by name or dropped") {
     Fixture f;
     f.say("hi");
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
@@ -364,7 +364,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "anthropic: a tool loop; tool_use blocks, signed thinking first, tool results in one user message") {
+    "anthropic: a tool loop: tool_use blocks, signed thinking first, tool results in one user message") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
     f.request.params = {{"tools", {weather_tool(), time_tool()}},
@@ -416,7 +416,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "anthropic: stored arguments that are not JSON are refused naming the message; streamed bad ones pass") {
+    "anthropic: stored arguments that are not JSON are refused naming the message, streamed bad ones pass") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
     SECTION("history") {
@@ -443,7 +443,7 @@ TEST_CASE(
     }
 }
 
-TEST_CASE("anthropic: image parts become url/base64 image blocks; an image it cannot take is refused") {
+TEST_CASE("anthropic: image parts become url/base64 image blocks: an image it cannot take is refused") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic", f.anthropic_config());
     const std::string png =
