@@ -96,8 +96,10 @@ class ProviderDaemonBase(FakeUpstreamTestCase):
         self.assertTrue(a["provider_message_id"].startswith(self.id_prefix), a)
         meta = a["provider_metadata"]
         self.assertEqual(meta.get("finish_reason"), "stop", meta)
-        self.assertEqual(meta["usage"]["completion_tokens"], 5, meta)
-        self.assertEqual(meta["usage"]["prompt_tokens"], 3, meta)
+        # the plugin reports usage as a reply event (ABI 1.3): the host stores
+        # it in the neutral form, replacing the vendor's usage object
+        self.assertEqual(meta["usage"]["output_tokens"], 5, meta)
+        self.assertEqual(meta["usage"]["input_tokens"], 3, meta)
         [req] = self.requests()
         body = self.vendor_body(req)
         self.assertEqual(body["stream"], False)

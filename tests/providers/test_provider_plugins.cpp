@@ -1,10 +1,7 @@
 // The openai and anthropic provider plugins driven through the real loader
 // (swh::loader::ProviderInstance, i.e. through the C ABI and the host's
 // asynchronous HTTP client) against tools/fake_upstream.
-#include "fake_process.hpp"
-#include "loader/instances.hpp"
-#include "util/clock.hpp"
-#include "util/ids.hpp"
+#include "provider_fixture.hpp"
 
 #include <catch2/catch.hpp>
 #include <openssl/evp.h>
@@ -19,124 +16,7 @@
 #include <optional>
 
 using namespace swh;
-
-namespace {
-
-constexpr const char *kOpenAIKey = "sk-loader-test-openai-0123456789";
-constexpr const char *kAnthropicKey = "sk-ant-loader-test-0123456789";
-
-// Each library stays loaded for the whole run. Unloading it right after an
-// instance is destroyed races with the host's HTTP thread, which may still be
-// returning through plugin code after the call's `done` (reported to the lead
-// as a host issue: the host should not unload a library while an exchange it
-// started is still inside its on_done callback).
-std::shared_ptr<loader::PluginLibrary> load(const std::string &stem) {
-    static std::mutex mutex;
-    static std::map<std::string, std::shared_ptr<loader::PluginLibrary>> loaded;
-    std::lock_guard lock(mutex);
-    auto &lib = loaded[stem];
-    if (!lib) lib = loader::PluginLibrary::load(std::string(SWH_TEST_PLUGIN_DIR) + "/" + stem + ".so");
-    return lib;
-}
-
-struct Collected {
-    std::mutex mutex;
-    std::condition_variable cv;
-    std::vector<std::string> chunks;
-    std::string provider_message_id;
-    Json metadata;
-    std::optional<swh_status> status;
-    std::string error;
-    size_t stop_after = SIZE_MAX;
-
-    bool wait(std::chrono::milliseconds limit = std::chrono::milliseconds(15000)) {
-        std::unique_lock lock(mutex);
-        return cv.wait_for(lock, limit, [&] { return status.has_value(); });
-    }
-    std::string text() {
-        std::lock_guard lock(mutex);
-        std::string out;
-        for (const auto &c : chunks)
-            out += c;
-        return out;
-    }
-    loader::ProviderCallbacks callbacks() {
-        loader::ProviderCallbacks cb;
-        cb.on_chunk = [this](std::string_view text) {
-            std::lock_guard lock(mutex);
-            chunks.emplace_back(text);
-            return chunks.size() < stop_after;
-        };
-        cb.on_metadata = [this](std::string id, Json meta) {
-            std::lock_guard lock(mutex);
-            provider_message_id = std::move(id);
-            metadata = std::move(meta);
-        };
-        cb.on_done = [this](swh_status s, std::string e) {
-            std::lock_guard lock(mutex);
-            status = s;
-            error = std::move(e);
-            cv.notify_all();
-        };
-        return cb;
-    }
-};
-
-Session make_session() {
-    Session s;
-    s.id = new_uuid();
-    s.user_id = "u";
-    s.created_at = s.last_activity = now_us();
-    return s;
-}
-
-Message msg(const Session &s, const std::string &role, const std::string &content) {
-    Message m;
-    m.id = new_uuid();
-    m.session_id = s.id;
-    m.role = role;
-    m.content = content;
-    m.timestamp = now_us();
-    return m;
-}
-
-struct Fixture {
-    test::FakeUpstream fake;
-    Session session = make_session();
-    std::vector<Message> history;
-    loader::ProviderRequest request;
-
-    Fixture() {
-        ::setenv("SWH_LOADER_TEST_OPENAI_KEY", kOpenAIKey, 1);
-        ::setenv("SWH_LOADER_TEST_ANTHROPIC_KEY", kAnthropicKey, 1);
-        request.session = &session;
-        request.messages = &history;
-    }
-    Json openai_config(Json extra = Json::object()) {
-        Json c = {{"base_url", fake.base() + "/v1"},
-                  {"api_key_env", "SWH_LOADER_TEST_OPENAI_KEY"},
-                  {"retry_base_ms", 20},
-                  {"timeout_ms", 5000}};
-        c.update(extra);
-        return c;
-    }
-    Json anthropic_config(Json extra = Json::object()) {
-        Json c = {{"base_url", fake.base()},
-                  {"api_key_env", "SWH_LOADER_TEST_ANTHROPIC_KEY"},
-                  {"retry_base_ms", 20},
-                  {"timeout_ms", 5000}};
-        c.update(extra);
-        return c;
-    }
-    void say(const std::string &text) { history.push_back(msg(session, "user", text)); }
-};
-
-void run(loader::ProviderInstance &p, const loader::ProviderRequest &r, Collected &c) {
-    p.start(r, c.callbacks());
-    REQUIRE(c.wait());
-}
-
-} // namespace
+using namespace swh::test;
 
 TEST_CASE("openai: non-stream and stream replies, metadata, what was sent") {
     Fixture f;

@@ -7,6 +7,8 @@ const Anthropic = AnthropicModule.default || AnthropicModule;
 const KEY = 'sk-ant-fake-key-0123456789';
 // The SDK appends /v1/messages itself: baseURL has no /v1.
 const client = new Anthropic({ apiKey: KEY, baseURL: base, maxRetries: 0, timeout: 20000 });
+const WEATHER = { name: 'get_weather', description: 'Weather of a city',
+  input_schema: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } };
 const params = (text, extra = {}) => ({
   model: 'claude-3-5-haiku-latest', max_tokens: 256, system: 'be brief',
   messages: [{ role: 'user', content: text }], ...extra,
@@ -52,6 +54,50 @@ run('anthropic', [
     assert.equal(types[0], 'message_start');
     assert.equal(types[1], 'content_block_start');
     assert.deepEqual(types.slice(-3), ['content_block_stop', 'message_delta', 'message_stop']);
+  }],
+  ['tools, non-stream: text and tool_use blocks parse; tool results in one user message get text', async () => {
+    const tools = [WEATHER, { name: 'get_time', input_schema: { type: 'object' } }];
+    const m = await client.messages.create(params('Oslo', { tools }));
+    assert.equal(m.stop_reason, 'tool_use');
+    assert.deepEqual(m.content.map((b) => b.type), ['text', 'tool_use', 'tool_use']);
+    assert.deepEqual(m.content.slice(1).map((b) => [b.name, b.input]),
+                     [['get_weather', { text: 'Oslo' }], ['get_time', { text: 'Oslo' }]]);
+    assert.match(m.content[1].id, /^toolu_/);
+    const next = await client.messages.create(params('Oslo', { tools, messages: [
+      { role: 'user', content: 'Oslo' }, { role: 'assistant', content: m.content },
+      { role: 'user', content: [
+        { type: 'tool_result', tool_use_id: m.content[1].id, content: 'sunny' },
+        { type: 'tool_result', tool_use_id: m.content[2].id, content: [{ type: 'text', text: 'noon' }] }] }] }));
+    assert.equal(next.content[0].text, 'Tool said: sunny; noon');
+    assert.equal(next.stop_reason, 'end_turn');
+  }],
+  ['tools, stream: MessageStream accumulates input_json_delta into the final tool_use input', async () => {
+    const stream = client.messages.stream(params('Bergen', {
+      tools: [WEATHER], tool_choice: { type: 'tool', name: 'get_weather' } }));
+    const fragments = [];
+    stream.on('inputJson', (partial) => fragments.push(partial));
+    const final = await stream.finalMessage();
+    const call = final.content.find((b) => b.type === 'tool_use');
+    assert.equal(call.name, 'get_weather');
+    assert.deepEqual(call.input, { text: 'Bergen' });
+    assert.equal(final.stop_reason, 'tool_use');
+    assert.equal(fragments.join(''), '{"text": "Bergen"}');
+  }],
+  ['thinking, stream: thinking_delta and signature_delta build a signed thinking block first', async () => {
+    const stream = client.messages.stream(params('ponder', {
+      max_tokens: 2048, thinking: { type: 'enabled', budget_tokens: 1024 } }));
+    const final = await stream.finalMessage();
+    assert.equal(final.content[0].type, 'thinking');
+    assert.equal(final.content[0].thinking, 'Thinking about: ponder');
+    assert.match(final.content[0].signature, /^sig_fake_/);
+    assert.equal(final.content[1].text, 'You said: ponder');
+  }],
+  ['a tool_result answering no tool_use → BadRequestError, as Anthropic answers', async () => {
+    const e = await rejects(client.messages.create(params('x', { messages: [
+      { role: 'user', content: [{ type: 'tool_result', tool_use_id: 'toolu_nobody', content: 'r' }] }] })),
+    'orphan tool_result');
+    assert.ok(e instanceof Anthropic.BadRequestError, String(e));
+    assert.match(e.message, /unexpected `tool_use_id`/);
   }],
   ['MessageStream helper: text events and finalMessage', async () => {
     const stream = client.messages.stream(params('helper works'));

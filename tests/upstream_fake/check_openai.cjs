@@ -6,6 +6,9 @@ const OpenAI = require('openai');
 
 const KEY = 'sk-fake-openai-key-0123456789';
 const client = new OpenAI({ apiKey: KEY, baseURL: base + '/v1', maxRetries: 0, timeout: 20000 });
+const WEATHER = { type: 'function', function: {
+  name: 'get_weather', description: 'Weather of a city',
+  parameters: { type: 'object', properties: { text: { type: 'string' } }, required: ['text'] } } };
 const msgs = (text) => [
   { role: 'system', content: 'be brief' },
   { role: 'user', content: text },
@@ -99,6 +102,54 @@ run('openai', [
     }), 'mislabelled');
     assert.ok(e instanceof OpenAI.BadRequestError, String(e));
     assert.match(e.message, /does not match/);
+  }],
+  ['tools, non-stream: message.tool_calls parse; the tool results get a text answer', async () => {
+    const tools = [WEATHER, { type: 'function', function: { name: 'get_time', parameters: { type: 'object' } } }];
+    const r = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: msgs('Oslo'), tools });
+    const m = r.choices[0].message;
+    assert.equal(r.choices[0].finish_reason, 'tool_calls');
+    assert.equal(m.content, null);
+    assert.deepEqual(m.tool_calls.map((c) => [c.type, c.function.name, JSON.parse(c.function.arguments)]),
+                     [['function', 'get_weather', { text: 'Oslo' }], ['function', 'get_time', { text: 'Oslo' }]]);
+    const next = await client.chat.completions.create({ model: 'gpt-4o-mini', tools, messages: [
+      ...msgs('Oslo'), m,
+      { role: 'tool', tool_call_id: m.tool_calls[0].id, content: 'sunny' },
+      { role: 'tool', tool_call_id: m.tool_calls[1].id, content: 'noon' }] });
+    assert.equal(next.choices[0].message.content, 'Tool said: sunny; noon');
+    assert.equal(next.choices[0].finish_reason, 'stop');
+  }],
+  ['tools, stream: the stream helper accumulates tool_calls chunks into the final message', async () => {
+    const runner = client.chat.completions.stream({
+      model: 'gpt-4o-mini', messages: msgs('Bergen'), tools: [WEATHER],
+      tool_choice: { type: 'function', function: { name: 'get_weather' } },
+      stream_options: { include_usage: true } });
+    const done = [];
+    runner.on('tool_calls.function.arguments.done', (e) => done.push([e.name, e.arguments]));
+    const final = await runner.finalChatCompletion();
+    const call = final.choices[0].message.tool_calls[0];
+    assert.match(call.id, /^call_/);
+    assert.equal(call.function.name, 'get_weather');
+    assert.deepEqual(JSON.parse(call.function.arguments), { text: 'Bergen' });
+    assert.equal(final.choices[0].finish_reason, 'tool_calls');
+    assert.deepEqual(done, [['get_weather', '{"text": "Bergen"}']]);
+  }],
+  ['tools: the client\'s own tool loop (runTools), plain and streamed, ends in the text answer', async () => {
+    for (const stream of [false, true]) {
+      const seen = [];
+      const runner = client.chat.completions.runTools({
+        model: 'gpt-4o-mini', messages: msgs('Tromso'), stream,
+        tools: [{ type: 'function', function: {
+          name: 'get_weather', parameters: WEATHER.function.parameters, parse: JSON.parse,
+          function: (args) => { seen.push(args); return 'cold in ' + args.text; } } }] });
+      assert.equal(await runner.finalContent(), 'Tool said: cold in Tromso');
+      assert.deepEqual(seen, [{ text: 'Tromso' }]);
+    }
+  }],
+  ['a tool message answering no call → BadRequestError, as OpenAI answers', async () => {
+    const e = await rejects(client.chat.completions.create({ model: 'gpt-4o-mini', messages: [
+      ...msgs('x'), { role: 'tool', tool_call_id: 'call_nobody', content: 'r' }] }), 'orphan tool message');
+    assert.ok(e instanceof OpenAI.BadRequestError, String(e));
+    assert.match(e.message, /preceeding message with 'tool_calls'/);
   }],
   ['429 → RateLimitError with Retry-After and the error body', async () => {
     const e = await rejects(client.chat.completions.create({ model: 'fake-429:7', messages: msgs('x') }), '429');

@@ -47,6 +47,11 @@ Scenario grammar: NAME[xN][:ARG]
   streamerror   streaming: a few chunks, then the vendor's in-stream error
                 (OpenAI `data: {"error":…}`, Anthropic `event: error`)
   reset         the connection is closed before any response
+  badargs       the normal answer, but tool-call arguments are cut short (not
+                valid JSON; Anthropic: in streams only)
+
+Tools, thinking, cached and reasoning usage: see the "tools" section below
+(and README.md).
 `xN` makes the failure happen only N times for the same conversation (same
 path + scenario + last user message), after that the request succeeds: e.g.
 `429x2` answers 429, 429, then the normal reply.
@@ -266,6 +271,167 @@ def media_note(media):
                                    for mime, data in media)
 
 
+# ------------------------------------------------------------------ tools
+# What the fake does with tools (both wires, streamed and not), deterministic:
+#   * the conversation ends with tool results (OpenAI: trailing role "tool"
+#     messages; Anthropic: a last user message of tool_result blocks): the
+#     reply is text, "Tool said: <result>; <result>";
+#   * else, when the request offers tools and tool_choice is not "none": the
+#     reply calls them (the named one of a forced tool_choice; only the first
+#     when parallel calls are off; else each offered tool, in order) with the
+#     arguments {"text": "<last user text>"}; finish tool_calls / tool_use.
+#     Scenario `badargs`: the argument text is cut short (not valid JSON).
+# The tool shapes are checked as the vendors do (400 in the vendor's shape):
+# tool definitions, tool calls / tool_use blocks and that every tool result
+# answers a call of the message before (Anthropic: and every tool_use is
+# answered by the next message).
+
+def result_text(content):
+    """Text of a tool result: a string or a list of text blocks."""
+    return text_of(content)
+
+
+def tool_results(body, vendor):
+    """The tool results the conversation ends with, in order ([] = none)."""
+    msgs = [m for m in (body.get("messages") or []) if isinstance(m, dict)]
+    if vendor == "openai":
+        out = []
+        for m in reversed(msgs):
+            if m.get("role") != "tool":
+                break
+            out.insert(0, result_text(m.get("content")))
+        return out
+    if not msgs or msgs[-1].get("role") != "user" or not isinstance(msgs[-1].get("content"), list):
+        return []
+    return [result_text(b.get("content")) for b in msgs[-1]["content"]
+            if isinstance(b, dict) and b.get("type") == "tool_result"]
+
+
+def tools_to_call(body, vendor):
+    """Names of the tools the fake's reply calls ([] = a text reply)."""
+    tools = body.get("tools")
+    if not isinstance(tools, list) or not tools:
+        return []
+    if vendor == "openai":
+        names = [(t.get("function") or {}).get("name") for t in tools]
+        choice = body.get("tool_choice")
+        if choice == "none":
+            return []
+        if isinstance(choice, dict):
+            return [(choice.get("function") or {}).get("name")]
+        return names[:1] if body.get("parallel_tool_calls") is False else names
+    names = [t.get("name") for t in tools]
+    choice = body.get("tool_choice") if isinstance(body.get("tool_choice"), dict) else {}
+    if choice.get("type") == "none":
+        return []
+    if choice.get("type") == "tool":
+        return [choice.get("name")]
+    return names[:1] if choice.get("disable_parallel_tool_use") is True else names
+
+
+def call_id(prefix, body, index, name):
+    """A tool call id, unique per conversation turn and call, deterministic."""
+    turn = len(body.get("messages") or [])
+    return prefix + hashlib.sha256(("%d:%d:%s" % (turn, index, name)).encode()).hexdigest()[:24]
+
+
+def openai_tool_error(body):
+    """What OpenAI would refuse in the tool parts of a request, or None."""
+    tools = body.get("tools")
+    if tools is not None:
+        if not isinstance(tools, list):
+            return "Invalid type for 'tools': expected an array."
+        for i, t in enumerate(tools):
+            fn = t.get("function") if isinstance(t, dict) else None
+            if not isinstance(t, dict) or t.get("type") != "function" or not isinstance(fn, dict) \
+                    or not isinstance(fn.get("name"), str):
+                return "Invalid value for 'tools[%d]': expected {type: 'function', function: {name, ...}}." % i
+            if fn.get("parameters") is not None and not isinstance(fn.get("parameters"), dict):
+                return "Invalid schema for function '%s': schema must be a JSON Schema of 'type: \"object\"'." \
+                    % fn["name"]
+    choice = body.get("tool_choice")
+    if choice is not None and choice not in ("auto", "none", "required") and not (
+            isinstance(choice, dict) and choice.get("type") == "function"
+            and isinstance((choice.get("function") or {}).get("name"), str)):
+        return "Invalid value for 'tool_choice'."
+    seen = set()
+    for i, m in enumerate(body.get("messages") or []):
+        if not isinstance(m, dict):
+            continue
+        if m.get("role") == "assistant" and m.get("tool_calls") is not None:
+            for j, c in enumerate(m["tool_calls"] if isinstance(m["tool_calls"], list) else [None]):
+                fn = c.get("function") if isinstance(c, dict) else None
+                if not isinstance(c, dict) or not isinstance(c.get("id"), str) or c.get("type") != "function" \
+                        or not isinstance(fn, dict) or not isinstance(fn.get("name"), str) \
+                        or not isinstance(fn.get("arguments"), str):
+                    return "Invalid value for 'messages[%d].tool_calls[%d]': expected {id, type: 'function', " \
+                           "function: {name, arguments: string}}." % (i, j)
+                seen.add(c["id"])
+        if m.get("role") == "tool" and m.get("tool_call_id") not in seen:
+            return "Invalid parameter: messages with role 'tool' must be a response to a preceeding message " \
+                   "with 'tool_calls'."
+    return None
+
+
+def anthropic_tool_error(body):
+    """What Anthropic would refuse in the tool and thinking parts of a request, or None."""
+    for i, t in enumerate(body.get("tools") or []):
+        if not isinstance(t, dict) or not isinstance(t.get("name"), str):
+            return "tools.%d.name: Field required" % i
+        if not isinstance(t.get("input_schema"), dict):
+            return "tools.%d.custom.input_schema: Field required" % i
+    choice = body.get("tool_choice")
+    if choice is not None:
+        if not isinstance(choice, dict) or choice.get("type") not in ("auto", "any", "tool", "none"):
+            return "tool_choice: Input tag does not match any of the expected tags: 'auto', 'any', 'tool', 'none'"
+        if choice["type"] == "tool" and not isinstance(choice.get("name"), str):
+            return "tool_choice.tool.name: Field required"
+    thinking = body.get("thinking")
+    if thinking is not None:
+        budget = thinking.get("budget_tokens") if isinstance(thinking, dict) else None
+        if not isinstance(thinking, dict) or thinking.get("type") not in ("enabled", "disabled"):
+            return "thinking: Input tag does not match any of the expected tags: 'enabled', 'disabled'"
+        if thinking["type"] == "enabled" and (not isinstance(budget, int) or budget < 1024):
+            return "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024"
+        if thinking["type"] == "enabled" and budget >= body.get("max_tokens", 0):
+            return "`max_tokens` must be greater than `thinking.budget_tokens`"
+    msgs = body.get("messages") or []
+    for i, m in enumerate(msgs):
+        blocks = m.get("content") if isinstance(m, dict) and isinstance(m.get("content"), list) else []
+        if isinstance(m, dict) and m.get("role") not in ("user", "assistant"):
+            return "messages.%d.role: Input should be 'user' or 'assistant'" % i
+        previous = msgs[i - 1].get("content") if i > 0 and isinstance(msgs[i - 1], dict) else None
+        asked = {b.get("id") for b in (previous if isinstance(previous, list) else [])
+                 if isinstance(b, dict) and b.get("type") == "tool_use"}
+        answered = set()
+        for j, b in enumerate(blocks):
+            where = "messages.%d.content.%d" % (i, j)
+            kind = b.get("type") if isinstance(b, dict) else None
+            if kind == "tool_use":
+                if not isinstance(b.get("id"), str) or not isinstance(b.get("name"), str):
+                    return "%s.tool_use.id: Field required" % where
+                if not isinstance(b.get("input"), dict):
+                    return "%s.tool_use.input: Input should be a valid dictionary" % where
+            elif kind == "tool_result":
+                if b.get("tool_use_id") not in asked:
+                    return ("%s: unexpected `tool_use_id` found in `tool_result` blocks: %s. Each `tool_result` "
+                            "block must have a corresponding `tool_use` block in the previous message."
+                            % (where, b.get("tool_use_id")))
+                answered.add(b.get("tool_use_id"))
+            elif kind == "thinking" and not isinstance(b.get("signature"), str):
+                return "%s.thinking.signature: Field required" % where
+        if asked and i > 0 and asked - answered:
+            return ("messages.%d: `tool_use` ids were found without `tool_result` blocks immediately after: %s. "
+                    "Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+                    % (i - 1, ", ".join(sorted(asked - answered))))
+    return None
+
+
+def arg_pieces(text):
+    """Argument text in fragments of at most 8 characters (as vendors stream it)."""
+    return [text[i:i + 8] for i in range(0, len(text), 8)] or [""]
+
+
 def word_pieces(text):
     """Each word with the whitespace after it; leading whitespace joins the first."""
     pieces = re.findall(r"\s*\S+\s*", text)
@@ -450,6 +616,9 @@ class Handler(BaseHTTPRequestHandler):
             media = media_of(body, vendor)
         except BadMedia as e:
             return self._error(vendor, 400, "invalid_request_error", str(e))
+        problem = openai_tool_error(body) if vendor == "openai" else anthropic_tool_error(body)
+        if problem:
+            return self._error(vendor, 400, "invalid_request_error", problem)
         self._serve(vendor, body, scenario, path, media)
 
     def _scenario(self, body, vendor):
@@ -569,47 +738,72 @@ class Handler(BaseHTTPRequestHandler):
             else:
                 self._send(200, b"<html><body>502 Bad Gateway</body></html>", "application/json")
             return
-        if name not in ("ok", "slow", "slowchunks", "disconnect", "streamerror"):
+        if name not in ("ok", "slow", "slowchunks", "disconnect", "streamerror", "badargs"):
             return self._error(vendor, 400, "invalid_request_error", "fake: unknown scenario %r" % scenario.text)
 
         prompt = self._last_user_text(body, vendor)
         reply = "You said: " + prompt + media_note(media)
+        results = tool_results(body, vendor)
+        calls = []
+        if results:
+            reply = "Tool said: " + "; ".join(results)
+        else:
+            for i, tool in enumerate(tools_to_call(body, vendor)):
+                args = json.dumps({"text": prompt})
+                if name == "badargs":
+                    args = args[:-2]
+                calls.append((call_id("call_" if vendor == "openai" else "toolu_", body, i, tool), tool, args))
+        if calls:
+            reply = "" if vendor == "openai" else "Calling %s." % ", ".join(c[1] for c in calls)
         prefill = self._prefill(body)
         if prefill and reply.startswith(prefill):
             reply = reply[len(prefill):]
         model = body.get("model") if isinstance(body.get("model"), str) else "fake"
         usage_in = self._prompt_words(body, vendor)
-        usage_out = words(reply)
+        usage_out = words(reply) + sum(words(c[2]) for c in calls)
+        # caching asked for (OpenAI prompt_cache_key, Anthropic cache_control):
+        # every message before the last counts as read from the cache
+        cached = 0
+        if "prompt_cache_key" in body or "cache_control" in json.dumps(body):
+            msgs = [m for m in (body.get("messages") or []) if isinstance(m, dict)]
+            cached = min(usage_in, sum(words(text_of(m.get("content"))) for m in msgs[:-1]))
         gap = (scenario.arg if scenario.arg is not None else 200) / 1000.0 if name == "slowchunks" else 0.0
+        turn = {"calls": calls, "cached": cached, "prompt": prompt}
         if vendor == "openai":
-            self._openai(body, model, reply, usage_in, usage_out, stream, name, gap)
+            self._openai(body, model, reply, usage_in, usage_out, stream, name, gap, turn)
         else:
-            self._anthropic(body, model, reply, usage_in, usage_out, stream, name, gap)
+            self._anthropic(body, model, reply, usage_in, usage_out, stream, name, gap, turn)
 
     # ---------------------------------------------------------------- OpenAI
-    def _openai(self, body, model, reply, usage_in, usage_out, stream, name, gap):
+    def _openai(self, body, model, reply, usage_in, usage_out, stream, name, gap, turn):
         cid = "chatcmpl-fake%s" % uuid.uuid4().hex[:20]
         fingerprint = "fp_fake0001"
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
-        finish = "stop"
-        if isinstance(max_tokens, int) and max_tokens > 0 and usage_out > max_tokens:
+        calls = turn["calls"]
+        finish = "tool_calls" if calls else "stop"
+        if isinstance(max_tokens, int) and max_tokens > 0 and usage_out > max_tokens and not calls:
             reply = "".join(word_pieces(reply)[:max_tokens])
             usage_out = max_tokens
             finish = "length"
+        # a reasoning model thinks a little before answering (counted, never shown)
+        reasoning = 4 if isinstance(body.get("reasoning_effort"), str) else 0
+        usage_out += reasoning
         usage = {"prompt_tokens": usage_in, "completion_tokens": usage_out,
                  "total_tokens": usage_in + usage_out,
-                 "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-                 "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
+                 "prompt_tokens_details": {"cached_tokens": turn["cached"], "audio_tokens": 0},
+                 "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0,
                                                "accepted_prediction_tokens": 0,
                                                "rejected_prediction_tokens": 0}}
         headers = {"x-request-id": "req_%s" % uuid.uuid4().hex, "openai-processing-ms": "1"}
         if not stream:
+            message = {"role": "assistant", "content": reply if reply or not calls else None, "refusal": None,
+                       "annotations": []}
+            if calls:
+                message["tool_calls"] = [{"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+                                         for i, n, a in calls]
             obj = {
                 "id": cid, "object": "chat.completion", "created": CREATED, "model": model,
-                "choices": [{"index": 0,
-                             "message": {"role": "assistant", "content": reply, "refusal": None,
-                                         "annotations": []},
-                             "logprobs": None, "finish_reason": finish}],
+                "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
                 "usage": usage, "service_tier": "default", "system_fingerprint": fingerprint,
             }
             if name == "disconnect":
@@ -628,7 +822,7 @@ class Handler(BaseHTTPRequestHandler):
             return "data: %s\n\n" % sse_json(obj)
 
         self._start_stream(headers)
-        self._chunk(chunk({"role": "assistant", "content": "", "refusal": None}))
+        self._chunk(chunk({"role": "assistant", "content": None if calls else "", "refusal": None}))
         pieces = word_pieces(reply)
         for i, piece in enumerate(pieces):
             if name in ("disconnect", "streamerror") and i == max(1, len(pieces) // 2):
@@ -641,6 +835,14 @@ class Handler(BaseHTTPRequestHandler):
             if gap:
                 time.sleep(gap)
             self._chunk(chunk({"content": piece}))
+        # each call: a first delta with id, type and name, then argument fragments
+        for index, (ident, tool, args) in enumerate(calls):
+            self._chunk(chunk({"tool_calls": [{"index": index, "id": ident, "type": "function",
+                                               "function": {"name": tool, "arguments": ""}}]}))
+            for piece in arg_pieces(args):
+                if gap:
+                    time.sleep(gap)
+                self._chunk(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         if name in ("disconnect", "streamerror"):  # replies of one piece
             return self._cut()
         self._chunk(chunk({}, finish_reason=finish))
@@ -650,22 +852,40 @@ class Handler(BaseHTTPRequestHandler):
         self._end_stream()
 
     # ------------------------------------------------------------- Anthropic
-    def _anthropic(self, body, model, reply, usage_in, usage_out, stream, name, gap):
+    def _anthropic(self, body, model, reply, usage_in, usage_out, stream, name, gap, turn):
         mid = "msg_fake%s" % uuid.uuid4().hex[:20]
         max_tokens = body.get("max_tokens")
         if not isinstance(max_tokens, int) or max_tokens < 1:
             return self._error("anthropic", 400, "invalid_request_error", "max_tokens: Field required")
-        stop = "end_turn"
-        if usage_out > max_tokens:
+        calls = turn["calls"]
+        stop = "tool_use" if calls else "end_turn"
+        if usage_out > max_tokens and not calls:
             reply = "".join(word_pieces(reply)[:max_tokens])
             usage_out = max_tokens
             stop = "max_tokens"
-        usage = {"input_tokens": usage_in, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0,
-                 "output_tokens": usage_out, "service_tier": "standard"}
+        thinking = None
+        if isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled":
+            thinking = "Thinking about: " + turn["prompt"]
+            usage_out += words(thinking)
+        signature = "sig_fake_" + hashlib.sha256((thinking or "").encode()).hexdigest()[:32]
+        # input_tokens counts what was not read from the cache (as Anthropic reports it)
+        usage = {"input_tokens": usage_in - turn["cached"], "cache_creation_input_tokens": 0,
+                 "cache_read_input_tokens": turn["cached"], "output_tokens": usage_out, "service_tier": "standard"}
         headers = {"request-id": "req_fake_%s" % uuid.uuid4().hex[:24]}
+        blocks = []
+        if thinking is not None:
+            blocks.append({"type": "thinking", "thinking": thinking, "signature": signature})
+        if reply or not calls:
+            blocks.append({"type": "text", "text": reply})
+        for ident, tool, args in calls:
+            try:
+                parsed = json.loads(args)
+            except ValueError:
+                parsed = {}  # the API itself always answers an object; only the stream shows badargs
+            blocks.append({"type": "tool_use", "id": ident, "name": tool, "input": parsed, "_args": args})
         if not stream:
-            obj = {"id": mid, "type": "message", "role": "assistant", "model": model,
-                   "content": [{"type": "text", "text": reply}],
+            content = [{k: v for k, v in b.items() if k != "_args"} for b in blocks]
+            obj = {"id": mid, "type": "message", "role": "assistant", "model": model, "content": content,
                    "stop_reason": stop, "stop_sequence": None, "usage": usage}
             if name == "disconnect":
                 return self._half_body(json.dumps(obj), headers)
@@ -674,29 +894,49 @@ class Handler(BaseHTTPRequestHandler):
         def event(etype, obj):
             return "event: %s\ndata: %s\n\n" % (etype, sse_json(obj))
 
+        def delta(index, d):
+            return event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": d})
+
         self._start_stream(headers)
         start_usage = dict(usage, output_tokens=1)
         self._chunk(event("message_start", {"type": "message_start", "message": {
             "id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
             "stop_reason": None, "stop_sequence": None, "usage": start_usage}}))
-        self._chunk(event("content_block_start", {"type": "content_block_start", "index": 0,
-                                                  "content_block": {"type": "text", "text": ""}}))
-        self._chunk(event("ping", {"type": "ping"}))
-        pieces = word_pieces(reply)
-        for i, piece in enumerate(pieces):
-            if name in ("disconnect", "streamerror") and i == max(1, len(pieces) // 2):
-                if name == "disconnect":
+        for index, block in enumerate(blocks):
+            kind = block["type"]
+            start = {"text": {"type": "text", "text": ""},
+                     "thinking": {"type": "thinking", "thinking": "", "signature": ""},
+                     "tool_use": {"type": "tool_use", "id": block.get("id"), "name": block.get("name"),
+                                  "input": {}}}[kind]
+            self._chunk(event("content_block_start", {"type": "content_block_start", "index": index,
+                                                      "content_block": start}))
+            if index == 0:
+                self._chunk(event("ping", {"type": "ping"}))
+            if kind == "thinking":
+                for piece in word_pieces(block["thinking"]):
+                    self._chunk(delta(index, {"type": "thinking_delta", "thinking": piece}))
+                self._chunk(delta(index, {"type": "signature_delta", "signature": block["signature"]}))
+            elif kind == "tool_use":
+                self._chunk(delta(index, {"type": "input_json_delta", "partial_json": ""}))
+                for piece in arg_pieces(block["_args"]):
+                    if gap:
+                        time.sleep(gap)
+                    self._chunk(delta(index, {"type": "input_json_delta", "partial_json": piece}))
+            else:
+                pieces = word_pieces(block["text"])
+                for i, piece in enumerate(pieces):
+                    if name in ("disconnect", "streamerror") and i == max(1, len(pieces) // 2):
+                        if name == "disconnect":
+                            return self._cut()
+                        self._chunk(event("error", {"type": "error", "error": {"type": "overloaded_error",
+                                                                               "message": "Overloaded"}}))
+                        return self._end_stream()
+                    if gap:
+                        time.sleep(gap)
+                    self._chunk(delta(index, {"type": "text_delta", "text": piece}))
+                if name in ("disconnect", "streamerror"):
                     return self._cut()
-                self._chunk(event("error", {"type": "error", "error": {"type": "overloaded_error",
-                                                                       "message": "Overloaded"}}))
-                return self._end_stream()
-            if gap:
-                time.sleep(gap)
-            self._chunk(event("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                      "delta": {"type": "text_delta", "text": piece}}))
-        if name in ("disconnect", "streamerror"):
-            return self._cut()
-        self._chunk(event("content_block_stop", {"type": "content_block_stop", "index": 0}))
+            self._chunk(event("content_block_stop", {"type": "content_block_stop", "index": index}))
         self._chunk(event("message_delta", {"type": "message_delta",
                                             "delta": {"stop_reason": stop, "stop_sequence": None},
                                             "usage": {"output_tokens": usage_out}}))

@@ -2,6 +2,9 @@
 
 #include <swarmhost/cpp/sse.hpp>
 
+#include <algorithm>
+#include <cstdint>
+#include <map>
 #include <optional>
 #include <utility>
 
@@ -15,6 +18,10 @@ namespace {
 
 using cpp::http_provider::dump;
 using cpp::http_provider::excerpt;
+using cpp::neutral::find;
+using cpp::neutral::message_at;
+using cpp::neutral::refuse;
+using cpp::neutral::string_or;
 
 std::string str_or(const Json &j, const char *key, std::string fallback = {}) {
     return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : fallback;
@@ -66,6 +73,26 @@ class DecoderBase : public cpp::upstream::Decoder {
         }
         return out.text(text);
     }
+    // The finish reason and usage as reply events, then the metadata; false
+    // = the client went away.
+    bool finish(Emitter &out) {
+        if (!stop_.empty() && !out.finish(finish_reason_of(stop_))) return false;
+        if (usage_.is_object() && !out.usage(usage_event())) return false;
+        report(out);
+        return true;
+    }
+    // Anthropic's input_tokens leaves out what was read from or written to
+    // the cache; the neutral input count is all of the prompt.
+    cpp::provider::Usage usage_event() const {
+        cpp::provider::Usage u;
+        const int64_t in = cpp::neutral::count_or_unknown(usage_, "input_tokens");
+        const int64_t read = cpp::neutral::count_or_unknown(usage_, "cache_read_input_tokens");
+        const int64_t written = cpp::neutral::count_or_unknown(usage_, "cache_creation_input_tokens");
+        u.input_tokens = in < 0 ? -1 : in + std::max<int64_t>(read, 0) + std::max<int64_t>(written, 0);
+        u.cached_input_tokens = read;
+        u.output_tokens = cpp::neutral::count_or_unknown(usage_, "output_tokens");
+        return u; // thinking tokens are not reported apart: reasoning stays -1
+    }
     void report(Emitter &out) {
         Json meta = {{"model", model_.empty() ? Json(nullptr) : Json(model_)},
                      {"finish_reason", stop_.empty() ? Json(nullptr) : Json(finish_reason_of(stop_))},
@@ -107,10 +134,12 @@ class StreamDecoder final : public DecoderBase {
                 model_ = str_or(m, "model", model_);
                 if (m.is_object() && m.contains("usage")) merge_usage(m["usage"]);
                 started_ = true;
+            } else if (type == "content_block_start") {
+                return block_start(j, out);
             } else if (type == "content_block_delta") {
-                const Json &d = j.contains("delta") ? j["delta"] : Json();
-                if (str_or(d, "type") == "text_delta" && d.contains("text") && d["text"].is_string())
-                    return relay(d["text"].get_ref<const std::string &>(), out);
+                return block_delta(j, out);
+            } else if (type == "content_block_stop") {
+                return block_stop(j, out);
             } else if (type == "message_delta") {
                 const Json &d = j.contains("delta") ? j["delta"] : Json();
                 stop_ = str_or(d, "stop_reason", stop_);
@@ -123,7 +152,7 @@ class StreamDecoder final : public DecoderBase {
                                   "the upstream reported an error mid-stream: " + error_text(j)};
                 return false;
             }
-            // ping, content_block_start/stop and unknown events: nothing to do
+            // ping and unknown events: nothing to do
             return true;
         });
         return cpp::http_provider::feed_outcome(ok, parser_, std::move(problem));
@@ -132,13 +161,62 @@ class StreamDecoder final : public DecoderBase {
         if (!stopped_)
             return Problem{SWH_E_UPSTREAM, started_ ? "the stream ended before message_stop"
                                                     : "the answer is not an Anthropic event stream"};
-        report(out);
+        finish(out);
         return std::nullopt;
     }
 
   private:
+    // A content block of the stream, by its block index. Tool calls are
+    // numbered apart (0, 1, ...): block indexes count text and thinking too.
+    struct Block {
+        std::string type;
+        uint32_t tool = 0;      // tool_use: the tool call's index
+        bool has_input = false; // tool_use: a non-empty input fragment came
+    };
+    static int64_t index_of(const Json &j) {
+        const Json *i = find(j, "index");
+        return i != nullptr && i->is_number_integer() ? i->get<int64_t>() : -1;
+    }
+    bool block_start(const Json &j, Emitter &out) {
+        const Json *cb = find(j, "content_block");
+        if (cb == nullptr) return true;
+        Block &block = blocks_[index_of(j)];
+        block.type = str_or(*cb, "type");
+        if (block.type == "tool_use") {
+            block.tool = next_tool_++;
+            return out.tool_call(block.tool, str_or(*cb, "id"), str_or(*cb, "name"), "");
+        }
+        if (block.type == "text") return relay(str_or(*cb, "text"), out);
+        return true;
+    }
+    bool block_delta(const Json &j, Emitter &out) {
+        const Json *d = find(j, "delta");
+        if (d == nullptr) return true;
+        const std::string type = str_or(*d, "type");
+        if (type == "text_delta") return relay(str_or(*d, "text"), out);
+        if (type == "thinking_delta") return out.reasoning(str_or(*d, "thinking"));
+        if (type == "signature_delta") return out.signature(str_or(*d, "signature"));
+        if (type == "input_json_delta") {
+            auto it = blocks_.find(index_of(j));
+            const std::string piece = str_or(*d, "partial_json");
+            if (it == blocks_.end() || it->second.type != "tool_use" || piece.empty()) return true;
+            it->second.has_input = true;
+            return out.tool_call(it->second.tool, "", "", piece);
+        }
+        return true;
+    }
+    // A tool call without input fragments has the empty object as input,
+    // as in a non-streamed answer.
+    bool block_stop(const Json &j, Emitter &out) {
+        auto it = blocks_.find(index_of(j));
+        if (it == blocks_.end() || it->second.type != "tool_use" || it->second.has_input) return true;
+        return out.tool_call(it->second.tool, "", "", "{}");
+    }
+
     cpp::sse::Parser parser_;
     bool started_ = false, stopped_ = false;
+    std::map<int64_t, Block> blocks_;
+    uint32_t next_tool_ = 0;
 };
 
 class WholeDecoder final : public DecoderBase {
@@ -156,15 +234,27 @@ class WholeDecoder final : public DecoderBase {
         model_ = str_or(j, "model", model_);
         stop_ = str_or(j, "stop_reason");
         if (j.contains("usage")) merge_usage(j["usage"]);
-        std::string text;
+        uint32_t tool = 0; // tool calls are numbered apart from the blocks
         for (const auto &block : j["content"])
-            if (str_or(block, "type") == "text") text += str_or(block, "text");
-        if (!relay(text, out)) return std::nullopt;
-        report(out);
+            if (!emit_block(block, tool, out)) return std::nullopt;
+        finish(out);
         return std::nullopt;
     }
 
   private:
+    // One block of the answer, in order: text, thinking (and its signature)
+    // or a tool call whose input goes on as its JSON text.
+    bool emit_block(const Json &block, uint32_t &tool, Emitter &out) {
+        const std::string type = str_or(block, "type");
+        if (type == "text") return relay(str_or(block, "text"), out);
+        if (type == "thinking")
+            return out.reasoning(str_or(block, "thinking")) && out.signature(str_or(block, "signature"));
+        if (type != "tool_use") return true; // redacted_thinking, server tools: not relayed
+        const Json *input = find(block, "input");
+        return out.tool_call(tool++, str_or(block, "id"), str_or(block, "name"),
+                             input == nullptr ? "{}" : dump(*input));
+    }
+
     cpp::http_provider::WholeBody body_;
 };
 
@@ -182,6 +272,7 @@ Json Settings::to_json() const {
     j["anthropic_version"] = anthropic_version;
     j["temperature"] = temperature;
     j["max_tokens"] = max_tokens;
+    j["drop_params"] = drop_params;
     return j;
 }
 
@@ -209,24 +300,218 @@ Json content_blocks(std::string_view text, const Attachments &attachments) {
     return blocks;
 }
 
-Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments,
-                std::string &trimmed_ws) {
-    std::string system = call.system_prompt;
+namespace {
+
+// One neutral content part as a Messages content block.
+Json block_of(const Json &part, const std::string &where) {
+    const std::string type = string_or(part, "type");
+    if (type == "text") return {{"type", "text"}, {"text", string_or(part, "text")}};
+    if (type == "image") {
+        const auto image = cpp::neutral::image_of(part, where, "anthropic");
+        if (!image.url.empty()) return {{"type", "image"}, {"source", {{"type", "url"}, {"url", image.url}}}};
+        return {{"type", "image"},
+                {"source", {{"type", "base64"}, {"media_type", image.media_type}, {"data", image.base64}}}};
+    }
+    if (type == "file") {
+        if (!string_or(part, "file_id").empty())
+            refuse("anthropic", where,
+                   "is a file by id, which the Messages API cannot resolve (send its data)");
+        const std::string mime = string_or(part, "media_type");
+        if (mime != "application/pdf")
+            refuse("anthropic", where,
+                   "is a file of type '" + mime + "', which the Messages API cannot take (application/pdf)");
+        return {{"type", "document"},
+                {"source", {{"type", "base64"}, {"media_type", mime}, {"data", string_or(part, "data")}}}};
+    }
+    refuse("anthropic", where + ".type", "'" + type + "' is not a content part type (text, image, file)");
+}
+
+// A user turn with parts: files of its attachments first (as before), then
+// its parts in order; empty text blocks are left out (the API refuses them).
+Json user_blocks(size_t i, const Json &parts, const Attachments *files) {
+    Json blocks = files != nullptr ? content_blocks("", *files) : Json::array();
+    for (size_t j = 0; j < parts.size(); ++j) {
+        Json block = block_of(parts[j], message_at(i) + ".parts[" + std::to_string(j) + "]");
+        if (block["type"] == "text" && block["text"] == "") continue;
+        blocks.push_back(std::move(block));
+    }
+    return blocks;
+}
+
+// A stored tool call's arguments as the input object the API wants.
+Json input_of(const cpp::neutral::ToolCall &c, size_t i, size_t k) {
+    if (c.arguments.empty()) return Json::object(); // a call without arguments
+    Json input = Json::parse(c.arguments, nullptr, false);
+    if (input.is_discarded() || !input.is_object())
+        refuse("anthropic", message_at(i) + ".tool_calls[" + std::to_string(k) + "].arguments",
+               "is not a JSON object, which Anthropic's tool_use input must be");
+    return input;
+}
+
+// An assistant turn as blocks: signed thinking first, the text, then the
+// tool calls; a plain string when it is text only; null when empty.
+Json assistant_content(const Call &call, size_t i, const Json &structured) {
+    const auto &t = call.turns[i];
+    Json blocks = Json::array();
+    const std::string thinking = string_or(structured, "reasoning");
+    const std::string signature = string_or(structured, "reasoning_signature");
+    if (!thinking.empty() && !signature.empty()) // unsigned thinking cannot be sent back
+        blocks.push_back({{"type", "thinking"}, {"thinking", thinking}, {"signature", signature}});
+    const auto calls = cpp::neutral::tool_calls_of(structured, i, "anthropic");
+    if (blocks.empty() && calls.empty()) return t.content.empty() ? Json() : Json(std::string(t.content));
+    if (!t.content.empty()) blocks.push_back({{"type", "text"}, {"text", std::string(t.content)}});
+    for (size_t k = 0; k < calls.size(); ++k)
+        blocks.push_back({{"type", "tool_use"},
+                          {"id", calls[k].id},
+                          {"name", calls[k].name},
+                          {"input", input_of(calls[k], i, k)}});
+    return blocks;
+}
+
+Json tool_result(const Call &call, size_t i, const Json &structured) {
+    const std::string id = string_or(structured, "tool_call_id");
+    if (id.empty()) refuse("anthropic", message_at(i), "has role 'tool' but no structured.tool_call_id");
+    Json block = {{"type", "tool_result"}, {"tool_use_id", id}};
+    if (!call.turns[i].content.empty()) block["content"] = std::string(call.turns[i].content);
+    return block;
+}
+
+struct Conversation {
+    std::string system;
     Json messages = Json::array();
+};
+
+// The turns as Messages turns: system text to the top-level field, a run of
+// tool results as one user message of tool_result blocks.
+Conversation conversation_of(const Call &call, const std::vector<Attachments> &attachments) {
+    Conversation c{call.system_prompt, Json::array()};
+    bool in_results = false; // the last message is a user message of tool results
     for (size_t i = 0; i < call.turns.size(); ++i) {
         const auto &t = call.turns[i];
+        const Json structured = cpp::neutral::structured_of(t.structured_json, i, "anthropic");
+        const bool results = t.role == "tool";
         if (t.role == "system") { // the API has no system turns: they join the system field
-            if (!t.content.empty()) system += (system.empty() ? "" : "\n\n") + std::string(t.content);
-            continue;
+            if (!t.content.empty()) c.system += (c.system.empty() ? "" : "\n\n") + std::string(t.content);
+        } else if (results) {
+            if (!in_results) c.messages.push_back({{"role", "user"}, {"content", Json::array()}});
+            c.messages.back()["content"].push_back(tool_result(call, i, structured));
+        } else if (t.role == "user") {
+            const Attachments *files =
+                i < attachments.size() && !attachments[i].empty() ? &attachments[i] : nullptr;
+            const Json &parts = cpp::neutral::parts_of(structured, i, "anthropic");
+            if (!parts.empty())
+                c.messages.push_back({{"role", "user"}, {"content", user_blocks(i, parts, files)}});
+            else if (files != nullptr)
+                c.messages.push_back({{"role", "user"}, {"content", content_blocks(t.content, *files)}});
+            else if (!t.content.empty()) // the API rejects empty text blocks
+                c.messages.push_back({{"role", "user"}, {"content", std::string(t.content)}});
+        } else if (t.role == "assistant") {
+            Json content = assistant_content(call, i, structured);
+            if (!content.is_null())
+                c.messages.push_back({{"role", "assistant"}, {"content", std::move(content)}});
         }
-        if (t.role != "user" && t.role != "assistant") continue;
-        if (t.role == "user" && i < attachments.size() && !attachments[i].empty()) {
-            messages.push_back({{"role", "user"}, {"content", content_blocks(t.content, attachments[i])}});
-            continue;
-        }
-        if (t.content.empty()) continue; // the API rejects empty text blocks
-        messages.push_back({{"role", std::string(t.role)}, {"content", std::string(t.content)}});
+        if (t.role != "system") in_results = results;
     }
+    return c;
+}
+
+// reasoning_effort as a thinking budget (tokens the model may think for;
+// the API's minimum is 1024).
+int64_t thinking_budget(const cpp::neutral::Params &p, const std::string &effort) {
+    if (effort == "minimal") return 1024;
+    if (effort == "low") return 4096;
+    if (effort == "medium") return 8192;
+    if (effort == "high") return 16384;
+    p.refuse("reasoning_effort", "must be minimal, low, medium or high");
+}
+
+// max_tokens and thinking: without a call's max_output_tokens the answer
+// keeps the config's max_tokens and the budget comes on top; with one, the
+// budget must fit under it (the API wants budget < max_tokens).
+void apply_limits(const Settings &s, cpp::neutral::Params &p, Json &body) {
+    const auto max_output = p.take_integer("max_output_tokens");
+    body["max_tokens"] = max_output ? *max_output : s.max_tokens;
+    const auto effort = p.take_string("reasoning_effort");
+    if (!effort) return;
+    int64_t budget = thinking_budget(p, *effort);
+    if (!max_output) {
+        body["max_tokens"] = s.max_tokens + budget;
+    } else {
+        budget = std::min(budget, *max_output - 1);
+        if (budget < 1024)
+            p.refuse("reasoning_effort",
+                     "needs max_output_tokens above 1024 on Anthropic (thinking takes >= 1024)");
+    }
+    body["thinking"] = {{"type", "enabled"}, {"budget_tokens", budget}};
+}
+
+// tool_choice, with parallel_tool_calls=false as disable_parallel_tool_use
+// (which the API takes on auto, any and tool only).
+void apply_tool_choice(cpp::neutral::Params &p, Json &body) {
+    const auto choice = cpp::neutral::take_tool_choice(p);
+    const auto parallel = p.take_bool("parallel_tool_calls");
+    Json wire;
+    if (choice) {
+        if (choice->mode == "auto") wire = {{"type", "auto"}};
+        if (choice->mode == "required") wire = {{"type", "any"}};
+        if (choice->mode == "none") wire = {{"type", "none"}};
+        if (choice->mode == "function") wire = {{"type", "tool"}, {"name", choice->name}};
+    }
+    if (parallel == false && (wire.is_null() || wire["type"] != "none")) {
+        if (wire.is_null()) wire = {{"type", "auto"}};
+        wire["disable_parallel_tool_use"] = true;
+    }
+    if (!wire.is_null()) body["tool_choice"] = std::move(wire);
+}
+
+Json tools_of(const std::vector<cpp::neutral::Tool> &tools) {
+    Json out = Json::array();
+    for (const auto &t : tools) {
+        Json tool = {{"name", t.name},
+                     {"input_schema", t.parameters.is_null() ? Json{{"type", "object"}} : t.parameters}};
+        if (!t.description.empty()) tool["description"] = t.description;
+        out.push_back(std::move(tool)); // strict: dropped (see the README)
+    }
+    return out;
+}
+
+// Keys merged over the body (custom_params, params.extra) may not replace
+// the conversation or the stream switch.
+void merge(Json &body, const Json &keys) {
+    for (const auto &[key, value] : keys.items())
+        if (key != "messages" && key != "stream") body[key] = value;
+}
+
+// The neutral generation parameters as Messages fields, then params.extra;
+// what the API has no field for is refused by name unless the config's
+// drop_params names it.
+void apply_params(const Settings &s, const Json &neutral, Json &body) {
+    cpp::neutral::Params p(neutral, "anthropic");
+    p.drop(s.drop_params);
+    apply_limits(s, p, body);
+    if (auto v = p.take_number("temperature")) {
+        if (*v > 1) p.refuse("temperature", "must be <= 1 on Anthropic");
+        body["temperature"] = *v;
+    }
+    if (auto v = p.take_number("top_p")) body["top_p"] = *v;
+    if (auto stop = p.take_stop(); !stop.empty()) body["stop_sequences"] = stop;
+    if (auto v = p.take_string("user")) body["metadata"] = {{"user_id", *v}};
+    if (auto tools = cpp::neutral::take_tools(p); !tools.empty()) body["tools"] = tools_of(tools);
+    apply_tool_choice(p, body);
+    if (auto format = cpp::neutral::take_response_format(p); format && (*format)["type"] != "text")
+        p.refuse("response_format",
+                 "(" + string_or(*format, "type") +
+                     ") has no faithful Messages API equivalent; use a tool or ask in the prompt");
+    const Json extra = p.take_extra();
+    p.finish();
+    merge(body, extra);
+}
+
+} // namespace
+
+Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments,
+                std::string &trimmed_ws) {
+    Conversation c = conversation_of(call, attachments);
     trimmed_ws.clear();
     if (!call.assistant_prefix.empty()) {
         std::string prefill = call.assistant_prefix;
@@ -236,16 +521,16 @@ Json build_body(const Settings &s, const Call &call, const std::vector<Attachmen
         } else {
             trimmed_ws = prefill.substr(keep + 1);
             prefill.erase(keep + 1);
-            messages.push_back({{"role", "assistant"}, {"content", prefill}});
+            c.messages.push_back({{"role", "assistant"}, {"content", prefill}});
         }
     }
     Json body = {{"model", call.model.empty() ? s.http.model : call.model},
                  {"max_tokens", s.max_tokens},
-                 {"messages", std::move(messages)}};
-    if (!system.empty()) body["system"] = system;
+                 {"messages", std::move(c.messages)}};
+    if (!c.system.empty()) body["system"] = c.system;
     if (s.temperature >= 0) body["temperature"] = s.temperature;
-    for (const auto &[key, value] : s.http.custom_params.items())
-        if (key != "messages" && key != "stream") body[key] = value;
+    merge(body, s.http.custom_params);
+    apply_params(s, call.params, body);
     body["stream"] = call.stream;
     return body;
 }

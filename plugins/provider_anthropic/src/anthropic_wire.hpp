@@ -26,6 +26,10 @@ struct Settings {
     std::string anthropic_version = "2023-06-01";
     double temperature = -1;   // < 0: not sent (the vendor's default)
     int64_t max_tokens = 1024; // required by the API
+    // Neutral parameters the Messages API has no field for (seed,
+    // presence_penalty, frequency_penalty, ...) that are dropped instead of
+    // refused: for a fallback that must not fail on another vendor's hints.
+    std::vector<std::string> drop_params;
 
     // What the config schema (plugin.cpp) cannot say; throws
     // edge::Failure(SWH_E_INVALID) naming the key.

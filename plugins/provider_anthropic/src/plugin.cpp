@@ -30,6 +30,10 @@ constexpr auto kSchema = cpp::schema(
     setting<&Settings::temperature>("temperature", "-1",
                                     "Sampling temperature 0..1; negative = not sent (the vendor's default)"),
     setting<&Settings::max_tokens>("max_tokens", "1024", "max_tokens (required by the API, >= 1)"),
+    setting<&Settings::drop_params>(
+        "drop_params", "[]",
+        "Neutral parameters the Messages API has no field for (e.g. seed, "
+        "presence_penalty, frequency_penalty) to drop instead of refusing the call"),
     http::limit_rows<Settings>(kDefaults));
 
 struct Anthropic {

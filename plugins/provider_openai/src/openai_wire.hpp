@@ -26,6 +26,10 @@ struct Settings {
     int64_t max_tokens = 0;  // 0: not sent
     std::string api_version; // non-empty: Azure style (?api-version=, api-key header)
     bool stream_usage = true;
+    // The field params.max_output_tokens is sent as: OpenAI's current one
+    // (reasoning models refuse max_tokens), or max_tokens for servers that
+    // know only the old name.
+    std::string max_tokens_field = "max_completion_tokens";
 
     // What the config schema (plugin.cpp) cannot say; throws
     // edge::Failure(SWH_E_INVALID) naming the key.
@@ -41,6 +45,10 @@ using Attachments = std::vector<cpp::attachments::LoadedAttachment>;
 // parts. Throws Failure(SWH_E_INVALID) for a type the API cannot take.
 Json content_parts(std::string_view text, const Attachments &attachments);
 
+// The request body: the conversation (structured content, tool calls and
+// tool results included), the config's defaults, custom_params, the call's
+// neutral parameters mapped to Chat Completions fields, then params.extra.
+// Throws Failure(SWH_E_INVALID) naming the parameter or message it cannot send.
 Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments);
 std::string chat_url(const Settings &s);
 

@@ -36,7 +36,11 @@ constexpr auto kSchema = cpp::schema(
         "api_version", "\"\"", "Azure style when set: ?api-version=<this> and the key in an api-key header"),
     setting<&Settings::stream_usage>("stream_usage", "true",
                                      "Ask for usage in streams (stream_options.include_usage); turn off for "
-                                     "servers that reject it"));
+                                     "servers that reject it"),
+    setting<&Settings::max_tokens_field>(
+        "max_tokens_field", "\"max_completion_tokens\"",
+        "Field a call's max_output_tokens is sent as: max_completion_tokens (OpenAI) or max_tokens (servers "
+        "that know only the old name)"));
 
 struct OpenAI {
     static constexpr const char *name = "openai";

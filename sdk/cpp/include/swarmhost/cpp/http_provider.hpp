@@ -31,6 +31,7 @@
 
 #include <swarmhost/cpp/edge.hpp>
 #include <swarmhost/cpp/json_config.hpp>
+#include <swarmhost/cpp/neutral.hpp>
 #include <swarmhost/cpp/provider_edge.hpp>
 #include <swarmhost/cpp/sse.hpp>
 #include <swarmhost/cpp/upstream.hpp>
@@ -215,6 +216,10 @@ struct Call {
     std::string model;                 // "" = settings.http.model
     bool stream = false;               // the client streams: ask the upstream to stream too
     std::string_view api_key;          // "" = none configured
+    // The generation parameters in the neutral form (ABI 1.3 params_json; {}
+    // from an older host): read them through neutral::Params, which refuses
+    // what the vendor's translation did not take.
+    Json params = Json::object();
 };
 
 // prepare() gets a CallSpec with call_id, vendor, secret (the key, scrubbed
@@ -367,8 +372,9 @@ swh_status create(const swh_host_api *host, const swh_config *cfg, void **out_ha
     });
 }
 
-inline Call call_of(const swh_provider_request &request, std::string_view api_key) {
+inline Call call_of(const swh_provider_request &request, std::string_view api_key, std::string_view who) {
     Call call;
+    call.params = neutral::object_of(provider::params_json(request), who, "params");
     call.turns = upstream::conversation(request);
     std::string_view session_config;
     if (SWH_HAS_MEMBER(request.session, swh_session, config_json))
@@ -404,7 +410,7 @@ swh_status start(void *handle, const swh_provider_request *request, const swh_pr
     return provider::call<Instance<Traits>>(handle, Traits::name, [&](Instance<Traits> &instance) {
         provider::check_start(request, sink, Traits::name);
         auto active = instance.snapshot();
-        const Call call = call_of(*request, active->api_key);
+        const Call call = call_of(*request, active->api_key, Traits::name);
         upstream::CallSpec spec = spec_of(Traits::name, request->call_id, active->settings.http, call);
         Traits::prepare(active->settings, call, spec);
         instance.client.start(std::move(spec), *sink);

@@ -10,6 +10,8 @@
 #include <swarmhost/cpp/edge.hpp>
 #include <swarmhost/swarmhost.h>
 
+#include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -90,6 +92,84 @@ inline swh_status emit_json(const swh_result_sink *sink, std::string_view json_t
         throw edge::Failure(status,
                             std::string(who) + ": result sink returned status " + std::to_string(status));
     return SWH_OK;
+}
+
+// ------------------------------------------------- ABI 1.3 members, read safely
+
+// The request's generation parameters (params_json), "" when the host's
+// struct predates 1.3: a plugin declaring a lower minor still loads there.
+inline std::string_view params_json(const swh_provider_request &request) {
+    if (request.struct_size < offsetof(swh_provider_request, params_json) + sizeof request.params_json)
+        return {};
+    return edge::view(request.params_json, "params_json");
+}
+
+// A message's structured content (structured_json), "" when the host's
+// struct predates 1.3. `message` must be reached with the host's stride.
+inline std::string_view structured_json(const swh_message &message) {
+    if (message.struct_size < offsetof(swh_message, structured_json) + sizeof message.structured_json)
+        return {};
+    return edge::view(message.structured_json, "message.structured_json");
+}
+
+// ------------------------------------------------------ reply events (1.3)
+
+// Token counts of a reply; -1 = unknown. cached_input_tokens is part of
+// input_tokens, reasoning_tokens part of output_tokens (as in the ABI).
+struct Usage {
+    int64_t input_tokens = -1, output_tokens = -1, cached_input_tokens = -1, reasoning_tokens = -1;
+};
+
+// One reply event, borrowed like the C struct it becomes. Build it with the
+// named constructors so that each kind carries exactly its fields.
+struct ReplyEvent {
+    uint32_t type = SWH_REPLY_FINISH;
+    uint32_t index = 0;
+    std::string_view id, name, text;
+    Usage usage;
+
+    // A piece of tool call `index` (0, 1, ... counting tool calls only):
+    // the first piece carries id and name, every piece a fragment of the
+    // argument JSON text, as the vendor sent it.
+    static ReplyEvent tool_call(uint32_t index, std::string_view id, std::string_view name,
+                                std::string_view fragment) {
+        return {SWH_REPLY_TOOL_CALL, index, id, name, fragment, {}};
+    }
+    static ReplyEvent reasoning(std::string_view piece) {
+        return {SWH_REPLY_REASONING, 0, {}, {}, piece, {}};
+    }
+    static ReplyEvent signature(std::string_view piece) {
+        return {SWH_REPLY_REASONING_SIGNATURE, 0, {}, {}, piece, {}};
+    }
+    // "stop" | "length" | "tool_calls" | "content_filter"
+    static ReplyEvent finish(std::string_view reason) { return {SWH_REPLY_FINISH, 0, {}, {}, reason, {}}; }
+    static ReplyEvent usage_of(const Usage &u) { return {SWH_REPLY_USAGE, 0, {}, {}, {}, u}; }
+};
+
+// Whether the host's sink takes reply events (a 1.3 host).
+inline bool takes_events(const swh_provider_sink &sink) noexcept {
+    return sink.struct_size >= offsetof(swh_provider_sink, event) + sizeof sink.event &&
+           sink.event != nullptr;
+}
+
+// Reports one event. A host older than 1.3 has no event callback: the event
+// is dropped and SWH_OK returned (such a host never sends tools, and the
+// finish reason and usage still reach it through the metadata keys).
+// Otherwise the sink's answer: SWH_E_CANCELLED = the host stopped the reply.
+inline swh_status send_event(const swh_provider_sink &sink, const ReplyEvent &e) noexcept {
+    if (!takes_events(sink)) return SWH_OK;
+    swh_reply_event raw{};
+    raw.struct_size = sizeof raw;
+    raw.type = e.type;
+    raw.index = e.index;
+    raw.id = edge::to_str(e.id);
+    raw.name = edge::to_str(e.name);
+    raw.text = edge::to_str(e.text);
+    raw.input_tokens = e.usage.input_tokens;
+    raw.output_tokens = e.usage.output_tokens;
+    raw.cached_input_tokens = e.usage.cached_input_tokens;
+    raw.reasoning_tokens = e.usage.reasoning_tokens;
+    return sink.event(sink.ctx, &raw);
 }
 
 } // namespace swh::cpp::provider

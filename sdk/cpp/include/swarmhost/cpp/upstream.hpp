@@ -18,11 +18,13 @@
 #pragma once
 
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/provider_edge.hpp>
 #include <swarmhost/swarmhost.h>
 
 #include <algorithm>
 #include <cctype>
 #include <cstdint>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <memory>
@@ -45,6 +47,25 @@ class Emitter {
     virtual bool text(std::string_view piece) = 0;
     // Provider message id + metadata JSON object text (later keys win).
     virtual void metadata(std::string_view provider_message_id, std::string_view metadata_json) = 0;
+    // A tool-call piece, thinking, the finish reason or usage (ABI 1.3), in
+    // reply order with text; false = the client is gone (stop). Dropped by
+    // a host older than 1.3 (see provider::send_event).
+    virtual bool event(const provider::ReplyEvent &) { return true; }
+
+    // The events by kind, for decoders.
+    bool tool_call(uint32_t index, std::string_view id, std::string_view name, std::string_view fragment) {
+        return event(provider::ReplyEvent::tool_call(index, id, name, fragment));
+    }
+    bool reasoning(std::string_view piece) {
+        return piece.empty() || event(provider::ReplyEvent::reasoning(piece));
+    }
+    bool signature(std::string_view piece) {
+        return piece.empty() || event(provider::ReplyEvent::signature(piece));
+    }
+    bool finish(std::string_view reason) {
+        return reason.empty() || event(provider::ReplyEvent::finish(reason));
+    }
+    bool usage(const provider::Usage &u) { return event(provider::ReplyEvent::usage_of(u)); }
 };
 
 struct Problem {
@@ -123,8 +144,9 @@ inline swh_status status_for_http(int s) {
 }
 
 // One message of the request's conversation, borrowed from the request.
+// structured_json is "" from a host older than 1.3 (plain text messages).
 struct Turn {
-    std::string_view role, content, metadata_json;
+    std::string_view role, content, metadata_json, structured_json;
 };
 
 // The request's messages walked with the host's stride (a newer host's
@@ -141,7 +163,7 @@ inline std::vector<Turn> conversation(const swh_provider_request &request) {
         const auto &m = *reinterpret_cast<const swh_message *>(
             reinterpret_cast<const char *>(request.messages) + i * stride);
         out.push_back({edge::view(m.role, "message.role"), edge::view(m.content, "message.content"),
-                       edge::view(m.metadata_json, "message.metadata_json")});
+                       edge::view(m.metadata_json, "message.metadata_json"), provider::structured_json(m)});
     }
     return out;
 }
@@ -153,7 +175,11 @@ namespace detail {
 class Call : public Emitter, public std::enable_shared_from_this<Call> {
   public:
     Call(Client &client, CallSpec spec, const swh_provider_sink &sink)
-        : client_(client), spec_(std::move(spec)), sink_(sink) {}
+        : client_(client), spec_(std::move(spec)) {
+        // Only the host's own struct_size bytes are read: an older host's
+        // sink is smaller, and the members it lacks stay zero (no events).
+        std::memcpy(&sink_, &sink, std::min<std::size_t>(sink.struct_size, sizeof sink_));
+    }
 
     bool text(std::string_view piece) override {
         if (piece.empty()) return true;
@@ -166,6 +192,14 @@ class Call : public Emitter, public std::enable_shared_from_this<Call> {
     }
     void metadata(std::string_view id, std::string_view json) override {
         sink_.metadata(sink_.ctx, swh_str{id.data(), id.size()}, swh_str{json.data(), json.size()});
+    }
+    bool event(const provider::ReplyEvent &e) override {
+        if (provider::send_event(sink_, e) != SWH_OK) {
+            client_gone_ = true;
+            return false;
+        }
+        emitted_ = true; // a tool call reached the client: no retry could take it back
+        return true;
     }
 
     uint64_t id() const { return spec_.call_id; }
@@ -245,7 +279,7 @@ class Call : public Emitter, public std::enable_shared_from_this<Call> {
 
     Client &client_;
     CallSpec spec_;
-    swh_provider_sink sink_;
+    swh_provider_sink sink_{};
     swh_http_sink http_sink_{sizeof(swh_http_sink), this, &Call::on_response, &Call::on_body, &Call::on_done};
 
     std::mutex mutex_; // request_id_, cancelled_, finished_
