@@ -604,7 +604,12 @@ void SendPath::attach_reply_events(SendState &state, Message &assistant) {
         assistant.provider_metadata["finish_reason"] = state.finish_reason;
     else if (assistant.structured.contains("tool_calls"))
         assistant.provider_metadata["finish_reason"] = "tool_calls";
-    if (state.usage.is_object()) assistant.provider_metadata["usage"] = state.usage;
+    if (state.usage.is_object()) {
+        // Beside what the provider put in its metadata (a vendor's own keys).
+        Json &usage = assistant.provider_metadata["usage"];
+        if (!usage.is_object()) usage = Json::object();
+        usage.update(state.usage);
+    }
 }
 
 Message SendPath::run_assistant_stage(SendState &state, Message assistant) {

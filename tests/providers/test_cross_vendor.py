@@ -56,12 +56,8 @@ class CrossVendorToolLoopTests(FakeUpstreamTestCase):
         self.assertEqual(calls[0]["name"], "get_weather")
         self.assertEqual(json.loads(calls[0]["arguments"]), {"text": "weather in Oslo"})
 
-        stored = self.client.messages(s["id"])
-        if "tool_calls" not in stored[-1]:
-            # the daemon checks a tool result against the stored history: a
-            # store that drops structured content (before issue 15 item 2
-            # lands in it) cannot carry the loop on
-            self.skipTest("the storage plugin does not keep tool calls yet (issue 15 item 2)")
+        # the daemon checks a tool result against the stored history
+        self.assertEqual(self.client.messages(s["id"])[-1]["tool_calls"], calls)
         r = self.client.patch("/v1/sessions/%s" % s["id"], {"model": "fake-500"})
         self.assertEqual(r.status, 200, r)
         self.fake.state.reset()
