@@ -3,6 +3,7 @@
 // README.md lists the loader guarantees these tests pin down.
 #include "loader/abi_convert.hpp"
 #include "loader/instances.hpp"
+#include "pipeline/middleware_chain.hpp"
 
 #include <catch2/catch.hpp>
 
@@ -104,6 +105,58 @@ TEST_CASE("a provider built against the frozen 1.2 headers answers a 1.3 convers
     CHECK(reply == "3 messages: user=weather? assistant= tool=sunny");
     CHECK(id == "abi12-1");
     CHECK(events == 0);
+}
+
+TEST_CASE("a middleware built against the frozen 1.2 headers works on text in a conversation with tools") {
+    auto lib = loader::PluginLibrary::load(fixture("abi12_middleware"));
+    CHECK(lib->abi_minor() == 2);
+    const Json call = {{"id", "c1"}, {"name", "get_weather"}, {"arguments", R"({"city":"oslo"})"}};
+    Message reply = message(""); // a reply that only calls a tool
+    reply.role = "assistant";
+    reply.structured = {{"tool_calls", Json::array({call})}};
+    Message result = message("sunny, 21c"); // the tool's result, as a client sends it
+    result.role = "tool";
+    result.structured = {{"tool_call_id", "c1"}};
+
+    SECTION("the instance sees the text of every message and never touches the structure") {
+        loader::MiddlewareInstance mw(lib, "old", Json::object());
+        CHECK(mw.stages() == (SWH_STAGE_USER | SWH_STAGE_ASSISTANT));
+        auto out = mw.process(SWH_STAGE_USER, session(), result, Json::object());
+        CHECK(out.status == SWH_OK);
+        REQUIRE(out.content.has_value());
+        CHECK(*out.content == "SUNNY, 21C");
+        CHECK(out.metadata_patch == Json{{"abi12", "tool:10"}});
+        CHECK_FALSE(out.structured.has_value());
+        out = mw.process(SWH_STAGE_ASSISTANT, session(), reply, Json::object());
+        CHECK(out.status == SWH_OK);
+        CHECK_FALSE(out.content.has_value());
+        CHECK(out.metadata_patch == Json{{"abi12", "assistant:0"}});
+        CHECK_FALSE(out.structured.has_value());
+        out = mw.process(SWH_STAGE_USER, session(), message("plain text"), Json::object());
+        REQUIRE(out.content.has_value());
+        CHECK(*out.content == "PLAIN TEXT");
+    }
+
+    SECTION("through the chain, the text is edited and the tool call and result ids are kept") {
+        std::vector<MiddlewareSpec> specs;
+        specs.push_back({std::make_unique<loader::MiddlewareInstance>(lib, "old", Json::object()),
+                         0,
+                         Json::object(),
+                         {},
+                         false});
+        const MiddlewareChain chain(std::move(specs));
+        ChainResult tool = chain.run(SWH_STAGE_USER, session(), result);
+        REQUIRE_FALSE(tool.rejection.has_value());
+        CHECK(tool.message.content == "SUNNY, 21C");
+        CHECK(tool.message.role == "tool");
+        CHECK(tool.message.structured == Json{{"tool_call_id", "c1"}});
+        CHECK(tool.processed == std::vector<std::string>{"old"});
+        ChainResult assistant = chain.run(SWH_STAGE_ASSISTANT, session(), reply);
+        REQUIRE_FALSE(assistant.rejection.has_value());
+        CHECK(assistant.message.content.empty());
+        CHECK(assistant.message.structured == Json{{"tool_calls", Json::array({call})}});
+        CHECK(assistant.message.metadata["abi12"] == "assistant:0");
+    }
 }
 
 TEST_CASE("a message returned in the 1.0-1.2 layout converts, without structured content") {

@@ -2,7 +2,8 @@
 // over session events (sessions created per provider, messages per role,
 // message length, response time, token usage, session duration), rendered in
 // the Prometheus text format on the daemon's GET /metrics; replies slower than
-// a threshold are logged as alerts.
+// a threshold are logged as alerts. Tool calls are counted per tool, from the
+// messages' structured content (ABI 1.3).
 #include <swarmhost/cpp/json_config.hpp>
 #include <swarmhost/cpp/plugin.hpp>
 
@@ -10,10 +11,12 @@
 
 #include <cmath>
 #include <cstdio>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -70,6 +73,9 @@ std::string escape(const std::string &value) {
     }
     return out;
 }
+
+// The label of a tool result whose call this hook did not see.
+constexpr const char *kUnknownTool = "(unknown)";
 
 std::string label(const char *name, const std::string &value) {
     return std::string(name) + "=\"" + escape(value) + "\"";
@@ -195,6 +201,13 @@ class Metrics {
         family(out, p + "messages_total", "counter", "Messages sent, per role");
         for (const auto &[role, n] : messages_)
             out += p + "messages_total{" + label("role", role) + "} " + number(double(n)) + "\n";
+        family(out, p + "tool_calls_total", "counter", "Tool calls in replies, per tool");
+        for (const auto &[tool, n] : tool_calls_)
+            out += p + "tool_calls_total{" + label("tool", tool) + "} " + number(double(n)) + "\n";
+        family(out, p + "tool_results_total", "counter",
+               "Tool results sent (role \"tool\" messages), per tool of the call they answer");
+        for (const auto &[tool, n] : tool_results_)
+            out += p + "tool_results_total{" + label("tool", tool) + "} " + number(double(n)) + "\n";
         family(out, p + "provider_errors_total", "counter", "Provider failures, per provider");
         for (const auto &[provider, n] : provider_errors_)
             out +=
@@ -238,6 +251,7 @@ class Metrics {
         auto length = length_.find(role);
         if (length == length_.end()) length = length_.emplace(role, Histogram(length_bounds_)).first;
         length->second.observe(static_cast<double>(characters(m.content)));
+        tools(m, role);
         if (role != "assistant") return;
 
         const Json metadata = json_of(m.metadata_json);
@@ -275,6 +289,50 @@ class Metrics {
         if (any && !has_total) observe_tokens("total", total);
     }
 
+    // Tool calls of a reply and tool results, from the structured content
+    // (empty on a host older than 1.3). A result names only its call id: the
+    // tool is the one of that call, remembered from the reply (bounded; a
+    // call is forgotten when answered, or as the oldest of kCallLimit).
+    void tools(const swh::cpp::Message &m, const std::string &role) {
+        if (m.structured_json.empty()) return;
+        const Json structured = json_of(m.structured_json);
+        const std::string session(m.session_id);
+        if (role == "tool") {
+            auto id = structured.find("tool_call_id");
+            const std::string call = id != structured.end() && id->is_string() ? id->get<std::string>() : "";
+            auto known = call_names_.find({session, call});
+            if (known == call_names_.end()) {
+                ++tool_results_[kUnknownTool];
+            } else {
+                ++tool_results_[known->second.first];
+                call_names_.erase(known); // its place in call_order_ goes when it reaches the front
+            }
+            return;
+        }
+        auto calls = structured.find("tool_calls");
+        if (calls == structured.end() || !calls->is_array()) return;
+        for (const Json &call : *calls) {
+            if (!call.is_object()) continue;
+            auto name = call.find("name");
+            std::string tool = name != call.end() && name->is_string() ? name->get<std::string>() : "";
+            if (tool.empty()) tool = kUnknownTool;
+            ++tool_calls_[tool];
+            auto id = call.find("id");
+            if (id == call.end() || !id->is_string() || id->get<std::string>().empty()) continue;
+            CallKey key{session, id->get<std::string>()};
+            call_names_[key] = {tool, ++calls_seen_};
+            call_order_.emplace_back(std::move(key), calls_seen_);
+            while (call_order_.size() > kCallLimit) {
+                // Only the entry this position was for: a call answered and
+                // then seen again has a later number.
+                auto oldest = call_names_.find(call_order_.front().first);
+                if (oldest != call_names_.end() && oldest->second.second == call_order_.front().second)
+                    call_names_.erase(oldest);
+                call_order_.pop_front();
+            }
+        }
+    }
+
     void observe_tokens(const std::string &kind, double n) {
         auto it = tokens_.find(kind);
         if (it == tokens_.end()) it = tokens_.emplace(kind, Histogram(token_bounds_)).first;
@@ -287,7 +345,12 @@ class Metrics {
     double slow_ms_ = 5000;
     std::vector<double> length_bounds_, token_bounds_;
     mutable std::mutex mutex_; // on_event (worker) vs render (HTTP threads)
-    std::map<std::string, uint64_t> created_, messages_, provider_errors_;
+    std::map<std::string, uint64_t> created_, messages_, provider_errors_, tool_calls_, tool_results_;
+    static constexpr std::size_t kCallLimit = 4096;
+    using CallKey = std::pair<std::string, std::string>;             // (session, call id)
+    std::map<CallKey, std::pair<std::string, uint64_t>> call_names_; // -> (tool, number)
+    std::deque<std::pair<CallKey, uint64_t>> call_order_;
+    uint64_t calls_seen_ = 0;
     uint64_t archived_ = 0, deleted_ = 0, slow_ = 0;
     std::map<std::string, double> tokens_total_;
     std::map<std::string, Histogram> length_, tokens_;

@@ -1,18 +1,22 @@
 // The "analytics" middleware: per message, content length,
 // word-count complexity, rule-based intent and sentiment, written as JSON
 // lines to a file and/or published as host events, plus host counters. It
-// never changes the content; it may add an "analytics" metadata object.
+// never changes the content; it may add an "analytics" metadata object. It
+// counts tool calls per tool and tool results (ABI 1.3 structured content).
 #include "analysis.hpp"
 
 #include <swarmhost/cpp/plugin.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <deque>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 namespace {
 
@@ -42,8 +46,9 @@ constexpr auto kSchema = swh::cpp::schema(
         "Publish each record as host event \"analytics.message\" (host->publish_event)"),
     swh::cpp::setting<&Settings::metrics>(
         "metrics", "true",
-        "Add to host counters swarmhost_analytics_{messages,content_bytes,words}_total (shown on GET "
-        "/metrics)"),
+        "Add to host counters "
+        "swarmhost_analytics_{messages,content_bytes,words,tool_calls,tool_results}_total "
+        "(shown on GET /metrics)"),
     swh::cpp::setting<&Settings::add_metadata>(
         "add_metadata", "true",
         "Merge {\"analytics\": {content_length, word_count, complexity, intent, sentiment}} into the message "
@@ -67,6 +72,78 @@ constexpr auto kSchema = swh::cpp::schema(
 std::string dump(const Json &j) {
     return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
+
+// The label of a tool result whose call this instance did not see.
+constexpr const char *kUnknownTool = "(unknown)";
+
+// The tool calls of a message's structured content (ABI 1.3): (id, name) of
+// each entry of "tool_calls"; empty for plain text or a host older than 1.3.
+std::vector<std::pair<std::string, std::string>> tool_calls_of(std::string_view structured_json) {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (structured_json.empty()) return out;
+    const Json structured = Json::parse(structured_json, nullptr, false);
+    if (!structured.is_object()) return out;
+    auto calls = structured.find("tool_calls");
+    if (calls == structured.end() || !calls->is_array()) return out;
+    for (const Json &call : *calls) {
+        if (!call.is_object()) continue;
+        const auto text = [&](const char *key) {
+            auto field = call.find(key);
+            return field != call.end() && field->is_string() ? field->get<std::string>() : std::string();
+        };
+        const std::string name = text("name");
+        out.emplace_back(text("id"), name.empty() ? kUnknownTool : name);
+    }
+    return out;
+}
+
+// "tool_call_id" of a role "tool" message's structured content, or "".
+std::string tool_call_id_of(std::string_view structured_json) {
+    if (structured_json.empty()) return "";
+    const Json structured = Json::parse(structured_json, nullptr, false);
+    if (!structured.is_object()) return "";
+    auto id = structured.find("tool_call_id");
+    return id != structured.end() && id->is_string() ? id->get<std::string>() : "";
+}
+
+// Which tool each recent call of a session was for, so that its result
+// (which names only the call id) is counted for that tool. Bounded: a call
+// is forgotten when its result arrives, or as the oldest of kLimit.
+class CallNames {
+  public:
+    void remember(const std::string &session, const std::string &call_id, const std::string &name) {
+        if (call_id.empty()) return;
+        std::lock_guard lock(mutex_);
+        Key key{session, call_id};
+        names_[key] = {name, ++added_};
+        order_.emplace_back(std::move(key), added_);
+        while (order_.size() > kLimit) {
+            // Only the entry this position was for: a call answered (and
+            // taken) and then seen again has a later number.
+            auto oldest = names_.find(order_.front().first);
+            if (oldest != names_.end() && oldest->second.second == order_.front().second)
+                names_.erase(oldest);
+            order_.pop_front();
+        }
+    }
+    // The tool of that call (forgotten afterwards), or kUnknownTool.
+    std::string take(const std::string &session, const std::string &call_id) {
+        std::lock_guard lock(mutex_);
+        auto it = names_.find({session, call_id});
+        if (it == names_.end()) return kUnknownTool;
+        std::string name = std::move(it->second.first);
+        names_.erase(it); // its place in order_ goes when it reaches the front
+        return name;
+    }
+
+  private:
+    using Key = std::pair<std::string, std::string>; // (session, call id)
+    static constexpr std::size_t kLimit = 4096;
+    std::mutex mutex_;
+    std::map<Key, std::pair<std::string, uint64_t>> names_; // -> (tool, number)
+    std::deque<std::pair<Key, uint64_t>> order_;
+    uint64_t added_ = 0;
+};
 
 class Analytics {
   public:
@@ -124,6 +201,21 @@ class Analytics {
                        {"intent", a.intent},
                        {"sentiment", a.sentiment},
                        {"sentiment_score", a.sentiment_score}};
+        // Tool calls (a reply) and tool results (role "tool"), from the
+        // structured content a 1.3 host passes.
+        Json tools = Json::array();
+        for (const auto &[id, name] : tool_calls_of(m.structured_json)) {
+            call_names_.remember(std::string(m.session_id), id, name);
+            tools.push_back(name);
+        }
+        std::string result_of; // the tool a role "tool" message answers
+        if (role == "tool") {
+            const std::string call_id = tool_call_id_of(m.structured_json);
+            result_of = call_names_.take(std::string(m.session_id), call_id);
+            record["tool_call_id"] = call_id;
+            record["tool_result"] = result_of;
+        }
+        if (!tools.empty()) record["tool_calls"] = tools;
         record["user_id"] = std::string(input.session.user_id);
         record["provider"] = std::string(input.session.provider);
         record["model"] = std::string(input.session.model);
@@ -149,14 +241,21 @@ class Analytics {
                              role_label);
             host_.metric_add("swarmhost_analytics_words_total", static_cast<double>(a.word_count),
                              role_label);
+            for (const Json &tool : tools)
+                host_.metric_add("swarmhost_analytics_tool_calls_total", 1, dump(Json{{"tool", tool}}));
+            if (!result_of.empty())
+                host_.metric_add("swarmhost_analytics_tool_results_total", 1,
+                                 dump(Json{{"tool", result_of}}));
         }
         if (add_metadata_) {
-            const Json patch = {{"analytics",
-                                 {{"content_length", a.content_length},
-                                  {"word_count", a.word_count},
-                                  {"complexity", a.complexity},
-                                  {"intent", a.intent},
-                                  {"sentiment", a.sentiment}}}};
+            Json patch = {{"analytics",
+                           {{"content_length", a.content_length},
+                            {"word_count", a.word_count},
+                            {"complexity", a.complexity},
+                            {"intent", a.intent},
+                            {"sentiment", a.sentiment}}}};
+            if (!tools.empty()) patch["analytics"]["tool_calls"] = tools;
+            if (!result_of.empty()) patch["analytics"]["tool_result"] = result_of;
             editor.merge_metadata(dump(patch));
         }
     }
@@ -174,6 +273,7 @@ class Analytics {
     bool publish_ = false, metrics_ = true, add_metadata_ = true;
     std::mutex file_mutex_;
     std::ofstream out_;
+    CallNames call_names_;
 };
 
 } // namespace

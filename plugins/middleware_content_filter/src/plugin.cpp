@@ -1,7 +1,9 @@
 // The "content_filter" middleware: blocked words and regexes
 // replaced by a replacement text (or the message rejected), on user and/or
-// assistant messages, including streamed replies (see filter.hpp).
+// assistant messages, including streamed replies (see filter.hpp); a
+// reply's tool-call arguments and tool results (ABI 1.3) too.
 #include "filter.hpp"
+#include "tool_arguments.hpp"
 
 #include <swarmhost/cpp/json_config.hpp>
 #include <swarmhost/cpp/plugin.hpp>
@@ -9,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -19,6 +22,7 @@ using swh::content_filter::OptionError;
 using swh::content_filter::Options;
 using swh::cpp::Failure;
 using Json = nlohmann::json;
+using OrderedJson = nlohmann::ordered_json; // a rewritten structured object keeps its key order
 using Words = std::vector<std::string>;
 
 struct Settings {
@@ -31,6 +35,8 @@ struct Settings {
     std::string reject_reason = "message contains blocked content";
     int64_t max_match_length = 64;
     bool log_matches = true;
+    bool check_tool_arguments = true;
+    bool check_tool_results = true;
 };
 
 constexpr auto kSchema = swh::cpp::schema(
@@ -61,7 +67,15 @@ constexpr auto kSchema = swh::cpp::schema(
         "(1..4096)"),
     swh::cpp::setting<&Settings::log_matches>(
         "log_matches", "true",
-        "Log a warning (session id, count, patterns; never the content) when something matched"));
+        "Log a warning (session id, count, patterns; never the content) when something matched"),
+    swh::cpp::setting<&Settings::check_tool_arguments>(
+        "check_tool_arguments", "true",
+        "Filter the string values of a reply's tool-call arguments too (assistant stage, ABI 1.3); redaction "
+        "keeps valid JSON valid"),
+    swh::cpp::setting<&Settings::check_tool_results>(
+        "check_tool_results", "true",
+        "Filter tool results (role \"tool\" messages, user stage) like user text; false lets them pass "
+        "unchecked"));
 
 uint32_t parse_stages(const Words &list) {
     uint32_t stages = 0;
@@ -90,24 +104,40 @@ class ContentFilter {
     ContentFilter(swh::cpp::Host host, const Settings &config)
         : log_(host), filter_(options(config)), stages_(parse_stages(config.stages)),
           reject_(action(config) == "reject"), reject_reason_(config.reject_reason),
-          log_matches_(config.log_matches) {}
+          log_matches_(config.log_matches), check_tool_arguments_(config.check_tool_arguments),
+          check_tool_results_(config.check_tool_results) {}
 
     uint32_t stages() const { return stages_; }
 
     void process(const swh::cpp::MiddlewareInput &input, swh::cpp::Editor &editor) const {
+        const bool tool_result = input.message.role == "tool";
+        if (tool_result && !check_tool_results_) return; // passes unchecked (and unmarked)
         Filter::Result result = filter_.apply(input.message.content);
-        if (result.matches > 0) {
-            note(input, result.matches, result.patterns,
-                 input.stage == SWH_STAGE_USER ? "user" : "assistant");
-            if (reject_) {
+        ToolCalls tools;
+        if (input.stage == SWH_STAGE_ASSISTANT && check_tool_arguments_)
+            tools = check_tool_calls(input.message.structured_json);
+        const std::size_t matches = result.matches + tools.matches;
+        if (matches > 0) {
+            std::set<std::string> patterns = result.patterns;
+            patterns.insert(tools.patterns.begin(), tools.patterns.end());
+            std::string what = input.stage == SWH_STAGE_USER ? (tool_result ? "tool result" : "user message")
+                                                             : "assistant message";
+            if (tools.matches > 0) what += ", tool arguments of " + join(tools.names);
+            // A host that passes tool calls but cannot take them back edited
+            // (none ships; set_structured came with structured_json in 1.3)
+            // gets the reply refused rather than passed unredacted.
+            const bool redactable = tools.matches == 0 || editor.can_set_structured();
+            note(input, matches, patterns, what, reject_ || !redactable);
+            if (reject_ || !redactable) {
                 editor.reject(reject_reason_);
                 return;
             }
-            editor.set_content(result.text);
+            if (result.matches > 0) editor.set_content(result.text);
+            if (tools.matches > 0) editor.set_structured(*tools.structured);
         }
-        const std::string patch =
-            Json{{"content_filtered", result.matches > 0}, {"content_filter_matches", result.matches}}.dump();
-        editor.merge_metadata(patch);
+        Json patch = {{"content_filtered", matches > 0}, {"content_filter_matches", matches}};
+        if (tools.calls > 0) patch["content_filter_tool_argument_matches"] = tools.matches;
+        editor.merge_metadata(patch.dump());
     }
 
     // One streamed reply: what passes the filter goes out as it comes.
@@ -151,6 +181,43 @@ class ContentFilter {
     }
 
   private:
+    // What the filter found in a reply's tool calls.
+    struct ToolCalls {
+        std::size_t calls = 0; // tool calls checked
+        std::size_t matches = 0;
+        std::set<std::string> patterns;
+        std::set<std::string> names;           // tools whose arguments matched
+        std::optional<std::string> structured; // the structured content, redacted (when matches > 0)
+    };
+
+    // Every call's `arguments` text of structured_json's "tool_calls",
+    // filtered; the rest of the structured object is kept as it is.
+    ToolCalls check_tool_calls(std::string_view structured_json) const {
+        ToolCalls out;
+        if (structured_json.empty()) return out;
+        OrderedJson structured = OrderedJson::parse(structured_json, nullptr, false);
+        if (!structured.is_object()) return out;
+        auto calls = structured.find("tool_calls");
+        if (calls == structured.end() || !calls->is_array()) return out;
+        for (OrderedJson &call : *calls) {
+            if (!call.is_object()) continue;
+            auto arguments = call.find("arguments");
+            if (arguments == call.end() || !arguments->is_string()) continue;
+            ++out.calls;
+            auto result =
+                swh::content_filter::filter_arguments(filter_, arguments->get_ref<const std::string &>());
+            if (result.matches == 0) continue;
+            *arguments = std::move(result.text);
+            out.matches += result.matches;
+            out.patterns.insert(result.patterns.begin(), result.patterns.end());
+            auto name = call.find("name");
+            out.names.insert(name != call.end() && name->is_string() ? name->get<std::string>() : "?");
+        }
+        if (out.matches > 0)
+            out.structured = structured.dump(-1, ' ', false, OrderedJson::error_handler_t::replace);
+        return out;
+    }
+
     static std::string action(const Settings &config) {
         const std::string &value = config.action;
         if (value != "redact" && value != "reject")
@@ -184,13 +251,12 @@ class ContentFilter {
     }
 
     void note(const swh::cpp::MiddlewareInput &input, std::size_t matches,
-              const std::set<std::string> &patterns, const char *stage) const {
+              const std::set<std::string> &patterns, const std::string &what, bool rejected) const {
         if (!log_matches_) return;
         const std::string session(input.session.id);
         // The content itself is not logged: the log is no place for it.
-        log_.warn("content filtered in session " + session + " (" + stage +
-                  " message): " + std::to_string(matches) + " match(es) of " + join(patterns) +
-                  (reject_ ? "; message rejected" : "; redacted"));
+        log_.warn("content filtered in session " + session + " (" + what + "): " + std::to_string(matches) +
+                  " match(es) of " + join(patterns) + (rejected ? "; message rejected" : "; redacted"));
     }
 
     void note_stream(const StreamState &state, std::size_t matches) const {
@@ -206,6 +272,8 @@ class ContentFilter {
     bool reject_;
     std::string reject_reason_;
     bool log_matches_;
+    bool check_tool_arguments_;
+    bool check_tool_results_;
 };
 
 } // namespace

@@ -57,6 +57,9 @@
 // hosts still load the plugin. A class that calls later host members itself
 // (or serves {name} route segments, 1.2) raises it:
 //     static constexpr uint16_t abi_minor = 2;
+// Members the helper reads only when the host has them do not raise it:
+// Message::structured_json is empty and Editor::can_set_structured() false
+// on a host older than 1.3.
 // Threading: the helper adds no locking. Members tagged [any-thread] run
 // concurrently on one instance; synchronise your own state.
 #pragma once
@@ -401,18 +404,26 @@ struct Message {
     std::string_view id, session_id, role, content, metadata_json, provider_message_id,
         provider_metadata_json;
     swh_time_us timestamp = 0;
+    // ABI 1.3: the structured content (a JSON object text: "tool_calls" on
+    // assistant replies, "tool_call_id" on role "tool" messages, "parts",
+    // "reasoning"; see abi.h). Empty when the host is older than 1.3 or the
+    // message is plain text; `content` always holds the text.
+    std::string_view structured_json;
 
     static Message from(const swh_message *m) {
         if (!SWH_HAS_MEMBER(m, swh_message, provider_metadata_json))
             throw Failure(SWH_E_INVALID, "message is NULL or its struct_size is too small");
-        return {sv(m->id),
-                sv(m->session_id),
-                sv(m->role),
-                sv(m->content),
-                sv(m->metadata_json),
-                sv(m->provider_message_id),
-                sv(m->provider_metadata_json),
-                m->timestamp};
+        Message out;
+        out.id = sv(m->id);
+        out.session_id = sv(m->session_id);
+        out.role = sv(m->role);
+        out.content = sv(m->content);
+        out.metadata_json = sv(m->metadata_json);
+        out.provider_message_id = sv(m->provider_message_id);
+        out.provider_metadata_json = sv(m->provider_metadata_json);
+        out.timestamp = m->timestamp;
+        if (SWH_HAS_MEMBER(m, swh_message, structured_json)) out.structured_json = sv(m->structured_json);
+        return out;
     }
 };
 
@@ -473,6 +484,19 @@ class Editor {
     }
     // Refuse the message; the client gets HTTP 422 with `reason`.
     void reject(std::string_view reason) const noexcept { raw_->reject(raw_->ctx, str(reason)); }
+    // ABI 1.3: whether the host's editor can replace the structured content.
+    bool can_set_structured() const noexcept {
+        return SWH_HAS_MEMBER(raw_, swh_message_editor, set_structured) && raw_->set_structured != nullptr;
+    }
+    // Replace the message's structured content (a JSON object text, e.g. the
+    // message's structured_json with a tool call's arguments redacted).
+    // Throws Failure(SWH_E_UNSUPPORTED) when the host's editor is older than
+    // 1.3: check can_set_structured() first to take another way.
+    void set_structured(std::string_view json_object) const {
+        if (!can_set_structured())
+            throw Failure(SWH_E_UNSUPPORTED, "host cannot replace structured content (ABI < 1.3)");
+        raw_->set_structured(raw_->ctx, str(json_object));
+    }
 
   private:
     const swh_message_editor *raw_;
