@@ -86,7 +86,11 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
     for (const auto &spec : specs_) {
         auto &mw = *spec.instance;
         if (!(mw.stages() & stage)) continue;
-        if (skip_streaming && mw.streams()) continue;
+        // A stream middleware has judged the streamed text already; the tool
+        // calls of the reply it has not seen, so it judges them now, on the
+        // message without its text (whose edits would be ignored anyway).
+        const bool text_judged = skip_streaming && mw.streams();
+        if (text_judged && !message.structured.contains("tool_calls")) continue;
         if (!conditions_hold(spec.when, session)) continue;
         if (!deps_ran(spec, result.processed)) {
             spdlog::debug("session {}: middleware '{}' skipped: a dependency did not run", session.id,
@@ -94,7 +98,12 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
             continue;
         }
         const Json context = context_for(session, result.processed);
-        auto outcome = mw.process(stage, session, message, context);
+        Message tools_only;
+        if (text_judged) {
+            tools_only = message;
+            tools_only.content.clear();
+        }
+        auto outcome = mw.process(stage, session, text_judged ? tools_only : message, context);
         if (outcome.status != SWH_OK) {
             spdlog::error("session {}: middleware '{}' failed ({}): {}", session.id, mw.name(),
                           outcome.status, outcome.error);
@@ -115,9 +124,16 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
             result.rejection = mw.name() + ": " + *outcome.rejection;
             break;
         }
-        if (outcome.content) message.content = std::move(*outcome.content);
+        if (outcome.content && !text_judged) message.content = std::move(*outcome.content);
         if (outcome.structured) message.structured = std::move(*outcome.structured);
-        message.metadata.update(outcome.metadata_patch);
+        if (!text_judged) {
+            message.metadata.update(outcome.metadata_patch);
+        } else {
+            // What the middleware recorded on the stream (about the text)
+            // stands; the tool-call pass only adds keys.
+            for (const auto &[key, value] : outcome.metadata_patch.items())
+                if (!message.metadata.contains(key)) message.metadata[key] = value;
+        }
         result.processed.push_back(mw.name());
     }
     message.metadata["processed_middleware"] = result.processed;

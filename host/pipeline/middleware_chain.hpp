@@ -75,7 +75,8 @@ class MiddlewareChain {
     // fail-closed middleware cannot open its stream.
     std::unique_ptr<Stream> open_stream(const Session &session, const Message &draft) const;
     // Assistant-stage middleware without stream support, run on the complete
-    // streamed reply before it is stored.
+    // streamed reply before it is stored; stream middleware run too when the
+    // reply has tool calls, on the reply without its (already judged) text.
     ChainResult run_after_stream(const Session &session, Message message) const;
 
     const std::vector<MiddlewareSpec> &ordered() const { return specs_; }

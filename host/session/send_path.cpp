@@ -418,6 +418,9 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
             std::lock_guard lock(state->mutex);
             if (state->stream_failure) return false;
             record_event(*state, event);
+            // Stream guardrails judge tool calls on the finished reply: the
+            // client hears them after that (release_tool_calls).
+            if (state->filter && event.type == ReplyEvent::Type::ToolCall) return true;
         }
         return state->observer->on_reply_event(event);
     };
@@ -540,6 +543,7 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
         release_and_report(*state, e);
         return;
     }
+    if (state->filter) release_tool_calls(*state, assistant);
     state->session.message_count += 1;
     state->session.last_activity = assistant.timestamp;
     if (!state->stateless)
@@ -609,6 +613,25 @@ void SendPath::attach_reply_events(SendState &state, Message &assistant) {
         Json &usage = assistant.provider_metadata["usage"];
         if (!usage.is_object()) usage = Json::object();
         usage.update(state.usage);
+    }
+}
+
+// With stream guardrails, a reply's tool calls reach the client only once the
+// assistant stage has judged (and maybe redacted) them: each as one piece
+// with its id and name, then its arguments whole.
+void SendPath::release_tool_calls(SendState &state, const Message &assistant) {
+    const auto calls = assistant.structured.find("tool_calls");
+    if (calls == assistant.structured.end() || !calls->is_array()) return;
+    for (std::size_t i = 0; i < calls->size(); ++i) {
+        const Json &call = (*calls)[i];
+        ReplyEvent head;
+        head.index = static_cast<uint32_t>(i);
+        head.id = call.value("id", "");
+        head.name = call.value("name", "");
+        ReplyEvent arguments;
+        arguments.index = head.index;
+        arguments.text = call.value("arguments", "");
+        if (!state.observer->on_reply_event(head) || !state.observer->on_reply_event(arguments)) return;
     }
 }
 

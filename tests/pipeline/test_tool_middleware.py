@@ -93,6 +93,26 @@ class ToolMiddlewareTests(PipelineTestCase):
         self.call(sid, "get_weather in Oslo")
         self.assertEqual([m["role"] for m in self.client.messages(sid)], ["user", "user", "assistant"])
 
+    def test_streamed_tool_arguments_are_redacted_before_the_client_sees_them(self):
+        # content_filter streams (a guardrail on the text): the host holds the
+        # tool calls back until the finished reply has been judged
+        sid = self.tool_session("args")
+        st = self.client.stream("/v1/sessions/%s/messages" % sid,
+                                {"content": "get_weather at the secret base", "stream": True})
+        self.assertIsInstance(st, SSEStreamType, "expected an SSE answer, got %r" % (st,))
+        events = st.read_all()
+        pieces = [e.json for e in events if e.event == "tool_call"]
+        self.assertEqual([(p["id"], p["name"], p["arguments"]) for p in pieces[:1]],
+                         [("call_echo_1", "get_weather", "")])
+        sent = "".join(p["arguments"] for p in pieces)
+        self.assertEqual(json.loads(sent), {"city": 'get_weather at the ["x"] base'})
+        names = [e.event for e in events]
+        self.assertLess(max(i for i, n in enumerate(names) if n == "tool_call"), names.index("assistant_message"))
+        stored = events[names.index("assistant_message")].json
+        self.assertEqual(stored["tool_calls"][0]["arguments"], sent)
+        self.assertEqual(stored["metadata"]["content_filter_tool_argument_matches"], 1)
+        self.assertEqual(self.client.messages(sid)[1]["tool_calls"], stored["tool_calls"])
+
     # -------------------------------------------------------- tool results
     def test_blocked_word_in_tool_result_is_refused_and_nothing_stored(self):
         sid = self.tool_session("results")
