@@ -159,24 +159,6 @@ void only_known_params(const std::map<std::string, std::string> &query, const st
             throw ApiError(ErrorKind::InvalidRequest, "unknown query parameter '" + key + "'");
 }
 
-// OpenAI content is a string or a list of parts; text parts are joined.
-std::string content_text(const Json &content, std::size_t index) {
-    if (content.is_string()) return content.get<std::string>();
-    if (content.is_null()) return "";
-    if (!content.is_array())
-        throw ApiError(ErrorKind::InvalidRequest,
-                       "messages[" + std::to_string(index) + "].content must be a string or a list of parts");
-    std::string text;
-    for (const auto &part : content) {
-        if (!part.is_object() || part.value("type", "") != "text" || !part.contains("text") ||
-            !part["text"].is_string())
-            throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) +
-                                                          "]: only text content parts are supported here");
-        text += part["text"].get<std::string>();
-    }
-    return text;
-}
-
 } // namespace
 
 CreateSessionParams decode_create_session(const Json &body) {
@@ -269,45 +251,6 @@ MessageQuery decode_message_query(const std::map<std::string, std::string> &quer
         }
     }
     return q;
-}
-
-CompletionParams decode_completion(const Json &body, const std::string &session_header) {
-    CompletionParams params;
-    if (!body.contains("model") || !body["model"].is_string() || body["model"].get<std::string>().empty())
-        throw ApiError(ErrorKind::InvalidRequest, "field 'model' is required and must be a non-empty string");
-    params.model = body["model"].get<std::string>();
-    if (!body.contains("messages") || !body["messages"].is_array() || body["messages"].empty())
-        throw ApiError(ErrorKind::InvalidRequest,
-                       "field 'messages' is required and must be a non-empty list");
-    if (auto it = body.find("n"); it != body.end() && !(it->is_number_integer() && it->get<int64_t>() == 1))
-        throw ApiError(ErrorKind::InvalidRequest, "only n = 1 is supported");
-    if (auto it = body.find("stream"); it != body.end() && !it->is_null()) {
-        if (!it->is_boolean())
-            throw ApiError(ErrorKind::InvalidRequest, "field 'stream' must be true or false");
-        params.stream = it->get<bool>();
-    }
-    std::size_t index = 0;
-    for (const auto &m : body["messages"]) {
-        if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
-            throw ApiError(ErrorKind::InvalidRequest,
-                           "messages[" + std::to_string(index) + "] needs a string 'role'");
-        const std::string role = m["role"];
-        const std::string text = content_text(m.contains("content") ? m["content"] : Json(), index);
-        if (role == "system" || role == "developer") {
-            params.system_prompt += (params.system_prompt.empty() ? "" : "\n") + text;
-        } else if (role == "user" || role == "assistant") {
-            Message message;
-            message.role = role;
-            message.content = text;
-            params.messages.push_back(std::move(message));
-        } else {
-            throw ApiError(ErrorKind::InvalidRequest, "messages[" + std::to_string(index) + "]: role '" +
-                                                          role + "' is not supported here");
-        }
-        ++index;
-    }
-    params.session_id = session_header;
-    return params;
 }
 
 } // namespace swh::http

@@ -2,6 +2,7 @@
 // request bodies in, with field-by-field validation errors.
 #pragma once
 
+#include "http/openai_chat_request.hpp" // POST /v1/chat/completions' decoder lives there
 #include "session/session_manager.hpp"
 
 #include <map>
@@ -23,9 +24,6 @@ Json parse_body(const std::string &body);
 CreateSessionParams decode_create_session(const Json &body);
 SessionPatch decode_session_patch(const Json &body);
 SendParams decode_send(const Json &body, const std::string &session_id);
-// POST /v1/chat/completions (OpenAI's request shape). `model` is left as the
-// client named it; openai::route_model turns it into provider and model.
-CompletionParams decode_completion(const Json &body, const std::string &session_header);
 
 SessionFilter decode_session_filter(const std::map<std::string, std::string> &query);
 MessageQuery decode_message_query(const std::map<std::string, std::string> &query,

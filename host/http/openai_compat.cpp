@@ -2,9 +2,12 @@
 
 #include "http/api.hpp"
 #include "http/json_codec.hpp"
+#include "http/openai_chat_request.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
+#include <map>
+#include <set>
 #include <spdlog/spdlog.h>
 
 namespace swh::http::openai {
@@ -13,20 +16,64 @@ namespace {
 
 constexpr const char *kJson = "application/json";
 
-Json usage_of(const Message &assistant) {
-    const Json &meta = assistant.provider_metadata;
-    Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
-    const int64_t prompt = usage.value("prompt_tokens", usage.value("input_tokens", 0));
-    const int64_t completion = usage.value("completion_tokens", usage.value("output_tokens", 0));
-    return {
-        {"prompt_tokens", prompt}, {"completion_tokens", completion}, {"total_tokens", prompt + completion}};
+// A count from provider_metadata.usage: the neutral key (ReplyEvent usage),
+// else the OpenAI-style one a 1.0-1.2 provider may have written.
+int64_t count_of(const Json &usage, const char *key, const char *older_key) {
+    for (const char *k : {key, older_key})
+        if (auto it = usage.find(k); it != usage.end() && it->is_number_integer()) return it->get<int64_t>();
+    return 0;
 }
 
-std::string finish_reason_of(const Message &assistant) {
+Json usage_of(const Message &assistant) {
     const Json &meta = assistant.provider_metadata;
-    return meta.contains("finish_reason") && meta["finish_reason"].is_string()
-               ? meta["finish_reason"].get<std::string>()
-               : "stop";
+    const Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
+    const int64_t prompt = count_of(usage, "input_tokens", "prompt_tokens");
+    const int64_t completion = count_of(usage, "output_tokens", "completion_tokens");
+    return {{"prompt_tokens", prompt},
+            {"completion_tokens", completion},
+            {"total_tokens", prompt + completion},
+            {"prompt_tokens_details",
+             {{"cached_tokens", count_of(usage, "cached_input_tokens", "cached_tokens")}}},
+            {"completion_tokens_details", {{"reasoning_tokens", count_of(usage, "reasoning_tokens", "")}}}};
+}
+
+bool has_tool_calls(const Message &assistant) {
+    auto it = assistant.structured.find("tool_calls");
+    return it != assistant.structured.end() && it->is_array() && !it->empty();
+}
+
+// OpenAI's finish reasons; a 1.0-1.2 provider may have reported its
+// vendor's own word in metadata (Anthropic's stop_reason), mapped here.
+std::string finish_reason_of(const Message &assistant) {
+    static const std::map<std::string, std::string> vendor_words = {{"end_turn", "stop"},
+                                                                    {"stop_sequence", "stop"},
+                                                                    {"max_tokens", "length"},
+                                                                    {"tool_use", "tool_calls"}};
+    const Json &meta = assistant.provider_metadata;
+    std::string reason = meta.contains("finish_reason") && meta["finish_reason"].is_string()
+                             ? meta["finish_reason"].get<std::string>()
+                             : "";
+    if (auto word = vendor_words.find(reason); word != vendor_words.end()) reason = word->second;
+    if (reason.empty() || (reason == "stop" && has_tool_calls(assistant)))
+        reason = has_tool_calls(assistant) ? "tool_calls" : "stop";
+    return reason;
+}
+
+// The reply as OpenAI's assistant message: content is null when the model
+// only called tools.
+Json message_of(const Message &assistant) {
+    const bool calls = has_tool_calls(assistant);
+    Json message = {{"role", "assistant"},
+                    {"content", assistant.content.empty() && calls ? Json() : Json(assistant.content)},
+                    {"refusal", nullptr}};
+    if (!calls) return message;
+    message["tool_calls"] = Json::array();
+    for (const Json &call : assistant.structured["tool_calls"])
+        message["tool_calls"].push_back(
+            {{"id", call.value("id", "")},
+             {"type", "function"},
+             {"function", {{"name", call.value("name", "")}, {"arguments", call.value("arguments", "")}}}});
+    return message;
 }
 
 // Shared identity of one completion across its chunks.
@@ -42,17 +89,17 @@ class WholeCompletion : public SendObserver {
         : exchange_(std::move(exchange)), identity_(std::move(identity)) {}
     void on_user_stored(const Message &) override {}
     bool on_chunk(std::string_view) override { return !exchange_->client_gone(); }
+    bool on_reply_event(const ReplyEvent &) override { return !exchange_->client_gone(); }
     void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
-        const Json body = {
-            {"id", identity_.id},
-            {"object", "chat.completion"},
-            {"created", identity_.created},
-            {"model", identity_.model},
-            {"choices", Json::array({{{"index", 0},
-                                      {"message", {{"role", "assistant"}, {"content", assistant.content}}},
-                                      {"logprobs", nullptr},
-                                      {"finish_reason", finish_reason_of(assistant)}}})},
-            {"usage", usage_of(assistant)}};
+        const Json body = {{"id", identity_.id},
+                           {"object", "chat.completion"},
+                           {"created", identity_.created},
+                           {"model", identity_.model},
+                           {"choices", Json::array({{{"index", 0},
+                                                     {"message", message_of(assistant)},
+                                                     {"logprobs", nullptr},
+                                                     {"finish_reason", finish_reason_of(assistant)}}})},
+                           {"usage", usage_of(assistant)}};
         char overhead[32];
         std::snprintf(overhead, sizeof overhead, "%.3f", overhead_ms);
         exchange_->respond(200, kJson, dump_json(body), {{"X-Swarmhost-Overhead-Ms", overhead}});
@@ -64,25 +111,41 @@ class WholeCompletion : public SendObserver {
     Identity identity_;
 };
 
+// OpenAI's chunk stream: a first delta with the role, text deltas, tool
+// calls as delta.tool_calls (id, type and name on a call's first piece,
+// then argument fragments), a last chunk with the finish reason, and with
+// stream_options.include_usage a usage chunk with no choices.
 class StreamedCompletion : public SendObserver {
   public:
     // `stream_slot`: the caller's key's stream slot, held while the reply streams.
     StreamedCompletion(std::shared_ptr<Exchange> exchange, Identity identity,
-                       std::chrono::milliseconds keepalive, std::shared_ptr<void> stream_slot)
+                       std::chrono::milliseconds keepalive, std::shared_ptr<void> stream_slot,
+                       bool include_usage)
         : exchange_(std::move(exchange)), identity_(std::move(identity)), keepalive_(keepalive),
-          stream_slot_(std::move(stream_slot)) {}
+          stream_slot_(std::move(stream_slot)), include_usage_(include_usage) {}
     void on_user_stored(const Message &) override {
         exchange_->start_stream();
         exchange_->keep_alive(keepalive_);
         started_ = true;
-        send({{"role", "assistant"}, {"content", ""}}, nullptr);
+        send({{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}, nullptr);
     }
     bool on_chunk(std::string_view text) override { return send({{"content", text}}, nullptr); }
+    bool on_reply_event(const ReplyEvent &event) override {
+        // Thinking has no place in OpenAI's chunk; finish reason and usage
+        // are sent from the stored reply at the end.
+        if (event.type != ReplyEvent::Type::ToolCall) return !exchange_->client_gone();
+        return send_tool_call(event);
+    }
     void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
         Json last = chunk(Json::object(), finish_reason_of(assistant));
-        last["usage"] = usage_of(assistant);
         last["swarmhost"] = {{"gateway_overhead_ms", overhead_ms}};
         exchange_->send_event("", dump_json(last));
+        if (include_usage_) {
+            Json usage = chunk(Json::object(), nullptr);
+            usage["choices"] = Json::array();
+            usage["usage"] = usage_of(assistant);
+            exchange_->send_event("", dump_json(usage));
+        }
         exchange_->send_event("", "[DONE]");
         exchange_->end_stream();
     }
@@ -94,15 +157,33 @@ class StreamedCompletion : public SendObserver {
     }
 
   private:
+    // A call's first piece opens it with id, type and name (arguments "");
+    // every fragment of its arguments follows as its own delta.
+    bool send_tool_call(const ReplyEvent &event) {
+        if (opened_calls_.insert(event.index).second) {
+            const Json open = {{"index", event.index},
+                               {"id", event.id},
+                               {"type", "function"},
+                               {"function", {{"name", event.name}, {"arguments", ""}}}};
+            if (!send({{"tool_calls", Json::array({open})}}, nullptr)) return false;
+        }
+        if (event.text.empty()) return !exchange_->client_gone();
+        const Json piece = {{"index", event.index}, {"function", {{"arguments", event.text}}}};
+        return send({{"tool_calls", Json::array({piece})}}, nullptr);
+    }
     Json chunk(const Json &delta, const Json &finish_reason) const {
-        return {{"id", identity_.id},
-                {"object", "chat.completion.chunk"},
-                {"created", identity_.created},
-                {"model", identity_.model},
-                {"choices", Json::array({{{"index", 0},
-                                          {"delta", delta},
-                                          {"logprobs", nullptr},
-                                          {"finish_reason", finish_reason}}})}};
+        Json body = {{"id", identity_.id},
+                     {"object", "chat.completion.chunk"},
+                     {"created", identity_.created},
+                     {"model", identity_.model},
+                     {"choices", Json::array({{{"index", 0},
+                                               {"delta", delta},
+                                               {"logprobs", nullptr},
+                                               {"finish_reason", finish_reason}}})}};
+        // The reference: with include_usage every chunk has "usage", null
+        // but on the last; without it, no chunk has the key.
+        if (include_usage_) body["usage"] = nullptr;
+        return body;
     }
     bool send(const Json &delta, const Json &finish_reason) {
         return exchange_->send_event("", dump_json(chunk(delta, finish_reason)));
@@ -111,7 +192,9 @@ class StreamedCompletion : public SendObserver {
     Identity identity_;
     std::chrono::milliseconds keepalive_;
     std::shared_ptr<void> stream_slot_;
+    bool include_usage_ = false;
     bool started_ = false;
+    std::set<uint32_t> opened_calls_;
 };
 
 } // namespace
@@ -139,7 +222,8 @@ Json models(const Pipeline &pipeline) {
 void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
                       const PostBlocking &post_blocking, std::chrono::milliseconds keepalive,
                       const CompletionCaller &caller) {
-    auto params = decode_completion(parse_body(request.body), request.session_header);
+    ChatCompletionRequest decoded = decode_chat_completion(parse_body(request.body), request.session_header);
+    CompletionParams &params = decoded.completion;
     Identity identity;
     identity.model = params.model; // what the client asked for, echoed as OpenAI does
     std::tie(params.provider, params.model) = route_model(*sessions.pipeline(), params.model);
@@ -147,7 +231,8 @@ void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
         observer = std::make_shared<StreamedCompletion>(exchange, identity, keepalive,
-                                                        caller.stream_slot ? caller.stream_slot() : nullptr);
+                                                        caller.stream_slot ? caller.stream_slot() : nullptr,
+                                                        decoded.include_usage);
     else
         observer = std::make_shared<WholeCompletion>(exchange, identity);
     post_blocking([&sessions, params = std::move(params), observer, exchange]() mutable {

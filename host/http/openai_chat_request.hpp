@@ -1,0 +1,29 @@
+// POST /v1/chat/completions, the request side: OpenAI's Chat Completions body
+// turned into the host's CompletionParams (neutral generation parameters,
+// structured messages). Every top-level field of OpenAI's reference is
+// mapped, passed to the vendor under params.extra, honoured by the door, or
+// refused with a 400 naming it; docs/openai-compat.md has the table.
+#pragma once
+
+#include "session/session_manager.hpp"
+
+#include <string>
+
+namespace swh::http {
+
+struct ChatCompletionRequest {
+    // `model` is left as the client named it; openai::route_model turns it
+    // into provider and model.
+    CompletionParams completion;
+    // stream_options.include_usage: a last chunk with "choices":[] and the
+    // usage, and "usage":null on every other chunk.
+    bool include_usage = false;
+};
+
+// Throws ApiError(InvalidRequest) naming the field (and message index).
+ChatCompletionRequest decode_chat_completion(const Json &body, const std::string &session_header);
+
+// The completion part only (kept for tests/fuzz, which drives the decoder).
+CompletionParams decode_completion(const Json &body, const std::string &session_header);
+
+} // namespace swh::http
