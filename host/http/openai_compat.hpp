@@ -3,7 +3,9 @@
 // `model` routes to a provider of the manifest: "<provider>" (its default
 // model), "<provider>/<model>", or any other name = the default provider
 // with that model. An optional X-Swarmhost-Session header appends the
-// exchange to a stored session.
+// exchange to a stored session. The request side (every field of OpenAI's
+// reference mapped, passed or refused) is http/openai_chat_request.hpp;
+// docs/openai-compat.md has the table.
 #pragma once
 
 #include "http/server.hpp"

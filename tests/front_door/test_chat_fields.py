@@ -142,6 +142,8 @@ class ChatFieldsTests(DaemonTestCase):
                                                                                   "image_url": {}}]}],
             "messages[0].content[0].file": [{"role": "user", "content": [{"type": "file", "file": {}}]}],
             "messages[0].bogus": [{"role": "user", "content": "x", "bogus": 1}],
+            "messages[0].content[0].prompt_cache_breakpoint": [{"role": "user", "content": [
+                {"type": "text", "text": "x", "prompt_cache_breakpoint": {"mode": "explicit"}}]}],
         }
         for field, messages in cases.items():
             with self.subTest(field=field):
