@@ -125,13 +125,16 @@ Json decode_response_format(const Json &format) {
          "must be an object");
     const Json &spec = format["json_schema"];
     const std::string where = "response_format.json_schema";
-    only_keys(spec, where, {"name", "description", "schema", "strict"});
+    // description: the neutral response_format has no place for it yet, and
+    // the vendor plugins would drop it; refused rather than lost.
+    if (present(spec, "description"))
+        invalid(where + ".description",
+                "is not supported yet (the neutral response_format has no description)");
+    only_keys(spec, where, {"name", "schema", "strict"});
     Json neutral = {{"type", "json_schema"}, {"name", string_at(spec, "name", where)}};
     need(present(spec, "schema") && spec["schema"].is_object(), where + ".schema",
          "must be a JSON schema object");
     neutral["schema"] = spec["schema"];
-    // Not in provider.h's list yet: carried so a provider can map it.
-    if (present(spec, "description")) neutral["description"] = string_at(spec, "description", where);
     if (present(spec, "strict")) {
         need(spec["strict"].is_boolean(), where + ".strict", "must be true or false");
         neutral["strict"] = spec["strict"];

@@ -50,7 +50,7 @@ class ChatFieldsTests(DaemonTestCase):
         b = body(temperature=0.2, top_p=0.9, max_tokens=5, max_completion_tokens=5, stop=["x", "y"], seed=7,
                  presence_penalty=0.1, frequency_penalty=-0.1, tools=[TOOL], tool_choice="none",
                  parallel_tool_calls=False, response_format={"type": "json_schema", "json_schema": {
-                     "name": "w", "description": "d", "schema": {"type": "object"}, "strict": True}},
+                     "name": "w", "schema": {"type": "object"}, "strict": True}},
                  reasoning_effort="low", user="u1", logit_bias={"50256": -100}, logprobs=False,
                  metadata={"k": "v"}, store=False, service_tier="auto",
                  prediction={"type": "content", "content": "hi"}, modalities=["text"], prompt_cache_key="k",
@@ -100,6 +100,8 @@ class ChatFieldsTests(DaemonTestCase):
             "response_format.json_schema.schema": body(response_format={"type": "json_schema",
                                                                         "json_schema": {"name": "n"}}),
             "bogus_field": body(bogus_field=1),
+            "response_format.json_schema.description": body(response_format={"type": "json_schema", "json_schema": {
+                "name": "n", "description": "d", "schema": {"type": "object"}}}),
         }
         for field, b in cases.items():
             with self.subTest(field=field):
