@@ -5,7 +5,7 @@ fake-upstream check does (npm ci into the build tree; fails, never skips, if
 that is impossible), starts the real daemon on a free port, runs the node
 checks against it.
 
-    python3 run_front_door.py --work <build>/tests/front_door
+    python3 run_front_door.py --work <build>/tests/front_door [--check check_openai_tools.cjs]
 """
 
 import argparse
@@ -23,6 +23,7 @@ import run_check  # noqa: E402  (npm install of the pinned official clients)
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", required=True)
+    parser.add_argument("--check", default="check_openai_client.cjs", help="node script of this folder to run")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     target = run_check.install(args.work)
@@ -31,7 +32,7 @@ def main():
         daemon.start()
         env = dict(os.environ, SWH_BASE_URL="http://127.0.0.1:%d" % daemon.port,
                    NODE_PATH=os.path.join(target, "node_modules"))
-        result = subprocess.run(["node", os.path.join(HERE, "check_openai_client.cjs")], env=env, timeout=120)
+        result = subprocess.run(["node", os.path.join(HERE, args.check)], env=env, timeout=120)
         if result.returncode != 0:
             sys.stderr.write(daemon.log_tail())
         return result.returncode

@@ -163,16 +163,33 @@ class ChatFieldsTests(DaemonTestCase):
         self.assertEqual(r.status, 200, r)
         self.assertEqual(r.json["choices"][0]["message"]["role"], "assistant")
 
-    def test_a_tool_result_is_appended_to_a_stored_session(self):
-        # The exact structured content (parts, call ids) is compared in
-        # chat_request_test.cpp; here the stateful path takes a tool result.
+    def test_structured_content_reaches_the_stored_session(self):
+        # X-Swarmhost-Session stores the last message as the provider got it:
+        # image and file parts, a tool result's call id.
         sid = self.client.create_session("chat-fields")["id"]
+        header = {"X-Swarmhost-Session": sid}
+        content = [{"type": "text", "text": "what is "},
+                   {"type": "image_url", "image_url": {"url": "https://example.com/cat.png", "detail": "low"}},
+                   {"type": "text", "text": "this?"},
+                   {"type": "file", "file": {"file_data": "data:application/pdf;base64,JVBERi0=",
+                                             "filename": "a.pdf"}},
+                   {"type": "file", "file": {"file_id": "file-123"}}]
+        r = self.completion(body(messages=[{"role": "user", "content": content}]), headers=header)
+        self.assertEqual(r.status, 200, r)
         r = self.completion(body(messages=[USER, {"role": "assistant", "content": None, "tool_calls": [CALL]},
                                            {"role": "tool", "tool_call_id": "call_1", "content": "sunny"}]),
-                            headers={"X-Swarmhost-Session": sid})
+                            headers=header)
         self.assertEqual(r.status, 200, r)
-        stored = self.client.messages(sid)
-        self.assertEqual([(m["role"], m["content"]) for m in stored][:1], [("tool", "sunny")])
+        stored = [m for m in self.client.messages(sid) if m["role"] != "assistant"]
+        self.assertEqual(stored[0]["content"], "what is this?")
+        self.assertEqual(stored[0]["parts"], [
+            {"type": "text", "text": "what is "},
+            {"type": "image", "url": "https://example.com/cat.png", "detail": "low"},
+            {"type": "text", "text": "this?"},
+            {"type": "file", "media_type": "application/pdf", "data": "JVBERi0=", "filename": "a.pdf"},
+            {"type": "file", "file_id": "file-123"}])
+        self.assertEqual((stored[1]["role"], stored[1]["content"], stored[1]["tool_call_id"]),
+                         ("tool", "sunny", "call_1"))
 
     # ---- the reply
 
