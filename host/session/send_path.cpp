@@ -486,13 +486,19 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
         if (!state->stateless)
             sessions_.publish(SWH_EVENT_PROVIDER_ERROR, state->session, &state->user,
                               {{"provider", failed}, {"status", status}, {"error", error}});
-        bool cancelled;
+        bool cancelled, calls_seen;
         {
             std::lock_guard lock(state->mutex);
             cancelled = state->cancelled;
             state->failures.push_back({{"provider", failed}, {"error", error}});
+            // Text goes on where it stopped (assistant_prefix); a tool call
+            // cannot. One the client has already seen in part ends the send;
+            // one it has not is dropped with the rest of the failed attempt's
+            // events, and the fallback answers afresh.
+            calls_seen = !state->tool_calls.empty() && state->stream && !state->filter;
+            drop_reply_events(*state);
         }
-        if (!cancelled && status != SWH_E_CANCELLED && status != SWH_E_INVALID &&
+        if (!cancelled && !calls_seen && status != SWH_E_CANCELLED && status != SWH_E_INVALID &&
             state->attempt + 1 < state->candidates.size()) {
             ++state->attempt;
             spdlog::warn("session {}: provider '{}' failed ({}); continuing on fallback '{}'",
@@ -594,6 +600,15 @@ void SendPath::record_event(SendState &state, const ReplyEvent &event) {
         break;
     }
     }
+}
+
+// Called under the state's mutex: what a failed attempt reported besides text.
+void SendPath::drop_reply_events(SendState &state) {
+    state.tool_calls = Json::array();
+    state.reasoning.clear();
+    state.reasoning_signature.clear();
+    state.finish_reason.clear();
+    state.usage = Json();
 }
 
 // Called under the state's mutex: tool calls and thinking become the

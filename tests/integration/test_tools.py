@@ -131,5 +131,31 @@ class ProviderSwitchTests(DaemonTestCase):
         self.assertIn("unknown provider 'nobody'", r.json["error"]["message"])
 
 
+class ToolFailoverTests(DaemonTestCase):
+    """A provider that fails after it reported a tool call: the fallback
+    answers afresh (the failed attempt's call is dropped, not merged with the
+    fallback's); on a stream that already showed the call, the send ends in
+    an error instead (a tool call cannot be continued like text)."""
+
+    manifest_kw = {"extra_providers": "  - name: flaky\n    plugin: echo\n    fallback: [echo]\n"
+                                      "    config:\n      fail_on: BOOM\n"}
+
+    def test_fallback_answers_afresh_and_a_seen_stream_call_ends_the_send(self):
+        sid = self.client.create_session(uid(), provider="flaky", config={"params": {"tools": [WEATHER]}})["id"]
+        r = self.client.send(sid, "get_weather BOOM")
+        self.assertEqual(r.status, 201, r)
+        reply = r.json["assistant_message"]
+        self.assertEqual(reply["metadata"]["providers"], ["flaky", "echo"])
+        self.assertEqual(len(reply["tool_calls"]), 1, reply)
+        self.assertEqual(json.loads(reply["tool_calls"][0]["arguments"]), {"city": "get_weather BOOM"})
+
+        events = self.client.stream("/v1/sessions/%s/messages" % sid,
+                                    {"content": "get_weather BOOM again", "stream": True}).read_all()
+        names = [e.event for e in events]
+        self.assertIn("tool_call", names)
+        self.assertEqual(names[-1], "error", names)
+        self.assertNotIn("assistant_message", names)
+
+
 if __name__ == "__main__":
     unittest.main()
