@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # bench/compare/run.sh BASE_REV [NEW_REV] — is NEW_REV slower than BASE_REV?
-# Builds the daemon and the plugins the benchmarks load (plus sqlite_baseline)
+# Builds (RelWithDebInfo, the default build) the daemon, every plugin and sqlite_baseline
 # of both revisions in git worktrees under $WORK (default /tmp/swh-compare),
 # then runs the send benchmark (bench/http_send/run.sh) and the proxy
-# benchmark (bench/proxy/run.sh) of the CURRENT tree against each build,
+# benchmark (bench/proxy/run.sh) of BASE_REV against each build (a newer
+# daemon still reads the older scripts' manifests; the reverse is not true),
 # alternating BASE, NEW, BASE, NEW... for $ROUNDS rounds so that drift in
 # machine load hits both alike. Prints each key's median per revision and
 # NEW/BASE (for req/s higher is better, for latencies lower is better).
@@ -19,7 +20,10 @@ NEW_REV="${2:-HEAD}"
 WORK="${WORK:-/tmp/swh-compare}"
 ROUNDS="${ROUNDS:-2}"
 export DURATION="${DURATION:-5}" SAMPLES="${SAMPLES:-100}" SESSIONS="${SESSIONS:-64}" SQLITE_SECONDS="${SQLITE_SECONDS:-2}"
-TARGETS=(swarmhost swh_storage_sqlite swh_provider_echo swh_provider_openai sqlite_baseline)
+# The daemon, sqlite_baseline and every plugin (the send benchmark's full
+# pipeline loads middleware, hooks and session types).
+TARGETS=(swarmhost sqlite_baseline)
+for plugin in "$REPO"/plugins/*/; do TARGETS+=("swh_$(basename "$plugin")"); done
 
 build_rev() { # REV -> prints the build dir
   local rev sha dir
@@ -30,7 +34,7 @@ build_rev() { # REV -> prints the build dir
     mkdir -p "$dir"
     git -C "$REPO" worktree add --detach "$dir/src" "$sha" >&2
   fi
-  cmake -S "$dir/src" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+  cmake -S "$dir/src" -B "$dir/build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
     -DCMAKE_CXX_COMPILER_LAUNCHER="$(command -v ccache || true)" \
     -DCMAKE_C_COMPILER_LAUNCHER="$(command -v ccache || true)" >"$dir/configure.log" 2>&1 ||
     { tail -20 "$dir/configure.log" >&2; exit 1; }
@@ -52,7 +56,7 @@ for round in $(seq "$ROUNDS"); do
     build="$BASE_BUILD"; [[ "$side" == new ]] && build="$NEW_BUILD"
     for bench in http_send proxy; do
       echo "# round $round: $bench on $side" >&2
-      "$REPO/bench/$bench/run.sh" "$build" >"$LOGS/$side/$bench.$round.log" 2>&1 ||
+      "$BASE_BUILD/../src/bench/$bench/run.sh" "$build" >"$LOGS/$side/$bench.$round.log" 2>&1 ||
         { tail -20 "$LOGS/$side/$bench.$round.log" >&2; exit 1; }
     done
   done
