@@ -67,7 +67,7 @@ Session from_abi(const swh_session &raw) {
 Message from_abi(const swh_message &raw) {
     // A plugin built against 1.0-1.2 returns the smaller 1.0 struct; members
     // added later are then absent (the message is plain text).
-    if (raw.struct_size < offsetof(swh_message, provider_metadata_json) + sizeof raw.provider_metadata_json)
+    if (!SWH_HAS_MEMBER(&raw, swh_message, provider_metadata_json))
         throw std::runtime_error("plugin returned a short swh_message");
     Message m;
     m.id = to_string(raw.id);
@@ -78,7 +78,7 @@ Message from_abi(const swh_message &raw) {
     m.metadata = parse_object(to_string(raw.metadata_json), "message metadata");
     m.provider_message_id = to_string(raw.provider_message_id);
     m.provider_metadata = parse_object(to_string(raw.provider_metadata_json), "provider metadata");
-    if (raw.struct_size >= offsetof(swh_message, structured_json) + sizeof raw.structured_json)
+    if (SWH_HAS_MEMBER(&raw, swh_message, structured_json))
         m.structured = parse_object(to_string(raw.structured_json), "structured content");
     return m;
 }

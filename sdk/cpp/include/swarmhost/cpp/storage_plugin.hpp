@@ -158,8 +158,7 @@ struct MessageInput {
         in.provider_metadata = json_or_empty(m.provider_metadata_json, "message.provider_metadata_json");
         // Read only when the host's struct has it, so the stores keep
         // declaring ABI 1.0 and a 1.0-1.2 host still loads them.
-        // (SWH_HAS_MEMBER's test, spelled out: `m` is a reference, never NULL.)
-        if (m.struct_size >= offsetof(swh_message, structured_json) + sizeof m.structured_json)
+        if (SWH_HAS_MEMBER(&m, swh_message, structured_json))
             in.structured = edge::view(m.structured_json, "message.structured_json");
         in.timestamp = m.timestamp;
         return in;
