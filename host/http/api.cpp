@@ -1,5 +1,7 @@
 #include "http/api.hpp"
 
+#include "http/anthropic_messages.hpp"
+#include "http/completion_reply.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
 #include "http/route_table.hpp"
@@ -15,12 +17,6 @@ namespace {
 constexpr const char *kJson = "application/json";
 // The daemon's own time on a proxied exchange (not spent waiting upstream).
 constexpr const char *kOverheadHeader = "X-Swarmhost-Overhead-Ms";
-
-std::string format_ms(double ms) {
-    char text[32];
-    std::snprintf(text, sizeof text, "%.3f", ms);
-    return text;
-}
 
 // Header values and path segments end up in JSON (stored messages, error
 // messages): they must be UTF-8. Throws ApiError 400 naming the first that
@@ -126,9 +122,23 @@ Access access_of(const auth::Principal &principal) {
     return Access{principal.user, principal.tenant(), !(principal.authenticated && principal.admin)};
 }
 
-void method_not_allowed(Exchange &exchange, const std::string &method, const std::string &allow) {
-    respond_error(exchange, ErrorKind::MethodNotAllowed,
-                  "method " + method + " is not allowed here (allowed: " + allow + ")", {{"Allow", allow}});
+// An error in the shape of the door the path belongs to: the Anthropic
+// door's clients parse only Anthropic's, its 401, 404 and 405 included.
+void respond_error_for(const std::vector<std::string> &parts, Exchange &exchange, const ApiError &error,
+                       std::vector<std::pair<std::string, std::string>> extra_headers = {}) {
+    if (anthropic::owns_path(parts))
+        return anthropic::respond_anthropic_error(exchange, error, std::move(extra_headers));
+    std::vector<std::pair<std::string, std::string>> headers = error_headers(error);
+    headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
+    respond_error(exchange, error.kind(), error.what(), std::move(headers));
+}
+
+void method_not_allowed(const std::vector<std::string> &parts, Exchange &exchange, const std::string &method,
+                        const std::string &allow) {
+    respond_error_for(parts, exchange,
+                      ApiError(ErrorKind::MethodNotAllowed,
+                               "method " + method + " is not allowed here (allowed: " + allow + ")"),
+                      {{"Allow", allow}});
 }
 
 } // namespace
@@ -138,12 +148,16 @@ void respond_error(Exchange &exchange, ErrorKind kind, const std::string &messag
     exchange.respond(http_status(kind), kJson, error_body(kind, message), std::move(extra_headers));
 }
 
-void respond_error(Exchange &exchange, const ApiError &error) {
+std::vector<std::pair<std::string, std::string>> error_headers(const ApiError &error) {
     std::vector<std::pair<std::string, std::string>> headers;
     if (error.kind() == ErrorKind::Unauthorized) headers.emplace_back("WWW-Authenticate", "Bearer");
     if (error.retry_after_seconds() >= 0)
         headers.emplace_back("Retry-After", std::to_string(error.retry_after_seconds()));
-    respond_error(exchange, error.kind(), error.what(), std::move(headers));
+    return headers;
+}
+
+void respond_error(Exchange &exchange, const ApiError &error) {
+    respond_error(exchange, error.kind(), error.what(), error_headers(error));
 }
 
 ApiHandler::ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
@@ -184,7 +198,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
                 respond_json(*exchange, healthy ? 200 : 503,
                              Json{{"status", healthy ? "healthy" : "unhealthy"}});
             });
-        return respond_error(*exchange, e);
+        return respond_error_for(parts, *exchange, e);
     }
     request.authorization.clear(); // nothing below needs the key itself
     request.api_key.clear();
@@ -198,7 +212,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
     try {
         const RouteMatch match = match_host_route(method, parts);
         if (!match.route) {
-            if (!match.allowed.empty()) return method_not_allowed(*exchange, method, match.allowed);
+            if (!match.allowed.empty()) return method_not_allowed(parts, *exchange, method, match.allowed);
             // /v1/sessions/{id}/<path> that is not the host's: the session type's.
             if (parts.size() >= 4 && parts[0] == "v1" && parts[1] == "sessions")
                 return session_type_route(std::move(request), access, parts, exchange);
@@ -208,7 +222,7 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
             require_admin(std::string(match.route->method) + " " + request.path);
         return dispatch(match.route->id, std::move(request), principal, parts, exchange);
     } catch (const ApiError &e) {
-        respond_error(*exchange, e); // keeps Retry-After
+        respond_error_for(parts, *exchange, e); // keeps Retry-After
     }
 }
 
@@ -244,6 +258,12 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         // A stateless completion stores nothing: it runs where storage waits cannot starve it.
         const PostBlocking &post = request.session_header.empty() ? post_free_ : post_blocking_;
         return openai::chat_completions(request, exchange, sessions_, post, keepalive_, caller);
+    }
+    case RouteId::AnthropicMessages: {
+        openai::CompletionCaller caller{access,
+                                        [this, principal] { return auth_.acquire_stream(principal); }};
+        const PostBlocking &post = request.session_header.empty() ? post_free_ : post_blocking_;
+        return anthropic::messages(request, exchange, sessions_, post, keepalive_, caller);
     }
     case RouteId::SessionsCreate: {
         Json body = parse_body(request.body);

@@ -1,14 +1,13 @@
 #include "http/openai_compat.hpp"
 
 #include "http/api.hpp"
+#include "http/completion_reply.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_chat_request.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
-#include <map>
 #include <set>
-#include <spdlog/spdlog.h>
 
 namespace swh::http::openai {
 
@@ -16,47 +15,13 @@ namespace {
 
 constexpr const char *kJson = "application/json";
 
-// A count from provider_metadata.usage: the neutral key (ReplyEvent usage),
-// else the OpenAI-style one a 1.0-1.2 provider may have written.
-int64_t count_of(const Json &usage, const char *key, const char *older_key) {
-    for (const char *k : {key, older_key})
-        if (auto it = usage.find(k); it != usage.end() && it->is_number_integer()) return it->get<int64_t>();
-    return 0;
-}
-
 Json usage_of(const Message &assistant) {
-    const Json &meta = assistant.provider_metadata;
-    const Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
-    const int64_t prompt = count_of(usage, "input_tokens", "prompt_tokens");
-    const int64_t completion = count_of(usage, "output_tokens", "completion_tokens");
-    return {{"prompt_tokens", prompt},
-            {"completion_tokens", completion},
-            {"total_tokens", prompt + completion},
-            {"prompt_tokens_details",
-             {{"cached_tokens", count_of(usage, "cached_input_tokens", "cached_tokens")}}},
-            {"completion_tokens_details", {{"reasoning_tokens", count_of(usage, "reasoning_tokens", "")}}}};
-}
-
-bool has_tool_calls(const Message &assistant) {
-    auto it = assistant.structured.find("tool_calls");
-    return it != assistant.structured.end() && it->is_array() && !it->empty();
-}
-
-// OpenAI's finish reasons; a 1.0-1.2 provider may have reported its
-// vendor's own word in metadata (Anthropic's stop_reason), mapped here.
-std::string finish_reason_of(const Message &assistant) {
-    static const std::map<std::string, std::string> vendor_words = {{"end_turn", "stop"},
-                                                                    {"stop_sequence", "stop"},
-                                                                    {"max_tokens", "length"},
-                                                                    {"tool_use", "tool_calls"}};
-    const Json &meta = assistant.provider_metadata;
-    std::string reason = meta.contains("finish_reason") && meta["finish_reason"].is_string()
-                             ? meta["finish_reason"].get<std::string>()
-                             : "";
-    if (auto word = vendor_words.find(reason); word != vendor_words.end()) reason = word->second;
-    if (reason.empty() || (reason == "stop" && has_tool_calls(assistant)))
-        reason = has_tool_calls(assistant) ? "tool_calls" : "stop";
-    return reason;
+    const ReplyUsage usage = usage_of_reply(assistant);
+    return {{"prompt_tokens", usage.input},
+            {"completion_tokens", usage.output},
+            {"total_tokens", usage.input + usage.output},
+            {"prompt_tokens_details", {{"cached_tokens", usage.cached_input}}},
+            {"completion_tokens_details", {{"reasoning_tokens", usage.reasoning}}}};
 }
 
 // The reply as OpenAI's assistant message: content is null when the model
@@ -98,11 +63,10 @@ class WholeCompletion : public SendObserver {
                            {"choices", Json::array({{{"index", 0},
                                                      {"message", message_of(assistant)},
                                                      {"logprobs", nullptr},
-                                                     {"finish_reason", finish_reason_of(assistant)}}})},
+                                                     {"finish_reason", neutral_finish_reason(assistant)}}})},
                            {"usage", usage_of(assistant)}};
-        char overhead[32];
-        std::snprintf(overhead, sizeof overhead, "%.3f", overhead_ms);
-        exchange_->respond(200, kJson, dump_json(body), {{"X-Swarmhost-Overhead-Ms", overhead}});
+        exchange_->respond(200, kJson, dump_json(body),
+                           {{"X-Swarmhost-Overhead-Ms", format_ms(overhead_ms)}});
     }
     void on_error(const ApiError &error) override { respond_error(*exchange_, error); }
 
@@ -137,7 +101,7 @@ class StreamedCompletion : public SendObserver {
         return send_tool_call(event);
     }
     void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
-        Json last = chunk(Json::object(), finish_reason_of(assistant));
+        Json last = chunk(Json::object(), neutral_finish_reason(assistant));
         last["swarmhost"] = {{"gateway_overhead_ms", overhead_ms}};
         exchange_->send_event("", dump_json(last));
         if (include_usage_) {
@@ -235,16 +199,7 @@ void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange
                                                         decoded.include_usage);
     else
         observer = std::make_shared<WholeCompletion>(exchange, identity);
-    post_blocking([&sessions, params = std::move(params), observer, exchange]() mutable {
-        try {
-            exchange->on_client_gone(sessions.complete(std::move(params), observer));
-        } catch (const ApiError &e) {
-            observer->on_error(e);
-        } catch (const std::exception &e) {
-            spdlog::error("chat completion failed: {}", e.what());
-            observer->on_error(ApiError(ErrorKind::Internal, "internal error"));
-        }
-    });
+    run_completion(sessions, post_blocking, std::move(params), observer, exchange);
 }
 
 } // namespace swh::http::openai

@@ -23,6 +23,7 @@ enum class RouteId {
     AdminReload,
     AdminRoutes,
     ChatCompletions,
+    AnthropicMessages,
     SessionsCreate,
     SessionsList,
     SessionGet,
@@ -54,7 +55,7 @@ struct HostRoute {
 };
 
 // Segments of the table's paths; "{...}" matches any one segment.
-inline constexpr std::array<HostRoute, 19> kHostRoutes{{
+inline constexpr std::array<HostRoute, 20> kHostRoutes{{
     {RouteId::Healthz, "GET", "healthz", SessionScope::None, "", Caller::Anyone},
     {RouteId::Metrics, "GET", "metrics", SessionScope::None, "", Caller::Admin},
     {RouteId::Plugins, "GET", "v1/plugins", SessionScope::None, "", Caller::Admin},
@@ -65,6 +66,7 @@ inline constexpr std::array<HostRoute, 19> kHostRoutes{{
     {RouteId::AdminReload, "POST", "v1/admin/reload", SessionScope::None, "", Caller::Admin},
     {RouteId::AdminRoutes, "GET", "v1/admin/routes", SessionScope::None, "", Caller::Admin},
     {RouteId::ChatCompletions, "POST", "v1/chat/completions", SessionScope::Header, "write", Caller::User},
+    {RouteId::AnthropicMessages, "POST", "v1/messages", SessionScope::Header, "write", Caller::User},
     {RouteId::SessionsCreate, "POST", "v1/sessions", SessionScope::None, "", Caller::User},
     {RouteId::SessionsList, "GET", "v1/sessions", SessionScope::None, "", Caller::User},
     {RouteId::SessionGet, "GET", "v1/sessions/{id}", SessionScope::Path, "read", Caller::User},

@@ -121,7 +121,9 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     void end_stream() override;
     bool client_gone() const override { return gone_->gone(); }
     void on_client_gone(std::function<void()> callback) override { gone_->on_fire(std::move(callback)); }
-    void keep_alive(std::chrono::milliseconds interval) override;
+    using Exchange::keep_alive;
+    void keep_alive(std::chrono::milliseconds interval, std::string_view event,
+                    std::string_view data) override;
 
   private:
     void drop_lagging_stream();
@@ -453,8 +455,10 @@ void ExchangeImpl::drop_lagging_stream() {
     connection_->enqueue(chunk_frame(sse_frame("error", data)) + "0\r\n\r\n", true, false, gone_, in_flight_);
 }
 
-void ExchangeImpl::keep_alive(std::chrono::milliseconds interval) {
+void ExchangeImpl::keep_alive(std::chrono::milliseconds interval, std::string_view event,
+                              std::string_view data) {
     if (interval.count() <= 0) return;
+    std::string frame = chunk_frame(event.empty() ? std::string(": keep-alive\n\n") : sse_frame(event, data));
     auto timer = std::make_shared<net::steady_timer>(connection_->executor());
     {
         std::lock_guard lock(mutex_);
@@ -465,6 +469,7 @@ void ExchangeImpl::keep_alive(std::chrono::milliseconds interval) {
     // count) alive.
     auto tick = std::make_shared<std::function<void(const boost::system::error_code &)>>();
     *tick = [weak = std::weak_ptr<ExchangeImpl>(shared_from_this()), timer, interval,
+             frame = std::move(frame),
              tick_weak = std::weak_ptr<std::function<void(const boost::system::error_code &)>>(tick)](
                 const boost::system::error_code &ec) {
         auto self = weak.lock();
@@ -478,8 +483,7 @@ void ExchangeImpl::keep_alive(std::chrono::milliseconds interval) {
             std::chrono::steady_clock::now().time_since_epoch().count() - self->last_write_.load();
         if (std::chrono::steady_clock::duration(idle) >= interval) {
             self->last_write_ = std::chrono::steady_clock::now().time_since_epoch().count();
-            self->connection_->enqueue(chunk_frame(": keep-alive\n\n"), false, self->keep_alive_,
-                                       self->gone_);
+            self->connection_->enqueue(frame, false, self->keep_alive_, self->gone_);
         }
         timer->expires_after(interval);
         timer->async_wait([next](const boost::system::error_code &e) { (*next)(e); });

@@ -62,7 +62,11 @@ class Exchange {
     // While streaming, send an SSE comment whenever nothing was written for
     // `interval` (reasoning models think for minutes; proxies cut idle
     // streams). Zero = off.
-    virtual void keep_alive(std::chrono::milliseconds interval) = 0;
+    void keep_alive(std::chrono::milliseconds interval) { keep_alive(interval, {}, {}); }
+    // The same with an event instead of the comment, for a door whose
+    // vendor keeps streams alive with one (Anthropic's `ping`).
+    virtual void keep_alive(std::chrono::milliseconds interval, std::string_view event,
+                            std::string_view data) = 0;
 };
 
 class RequestHandler {

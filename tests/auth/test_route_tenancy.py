@@ -57,6 +57,7 @@ SAMPLE_BODIES = {
     ("POST", "/v1/sessions/{id}/messages"): {"content": "probe"},
     ("PATCH", "/v1/sessions/{id}"): {"metadata": {"probe": 1}},
     ("POST", "/v1/chat/completions"): {"model": "echo", "messages": [{"role": "user", "content": "probe"}]},
+    ("POST", "/v1/messages"): {"model": "echo", "max_tokens": 16, "messages": [{"role": "user", "content": "probe"}]},
 }
 
 
@@ -159,6 +160,7 @@ class RouteTenancyTests(AuthTestCase):
         scoped = {(r["method"], r["path"]) for r in self.routes if r["source"] == "host" and r["session"] != "none"}
         # The doors a client can name a session through today.
         self.assertIn(("POST", "/v1/chat/completions"), scoped)
+        self.assertIn(("POST", "/v1/messages"), scoped)
         self.assertIn(("POST", "/v1/sessions/{id}/messages"), scoped)
         self.assertIn(("GET", "/v1/sessions/{id}/events"), scoped)
 

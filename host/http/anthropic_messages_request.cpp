@@ -1,0 +1,552 @@
+#include "http/anthropic_messages_request.hpp"
+
+#include "model/generation_params.hpp"
+
+#include <functional>
+#include <map>
+#include <set>
+
+namespace swh::http::anthropic {
+
+namespace {
+
+// ------------------------------------------------------------ small checks
+
+// Every refusal reads "<path>: <what>", the path dotted as Anthropic's own
+// errors write it ("messages.1.content.0.tool_use_id"), so a client's error
+// handling reads ours like Anthropic's ("max_tokens: Field required").
+[[noreturn]] void invalid(const std::string &path, const std::string &what) {
+    throw ApiError(ErrorKind::InvalidRequest, path + ": " + what);
+}
+
+void need(bool ok, const std::string &path, const char *what) {
+    if (!ok) invalid(path, what);
+}
+
+std::string at(const std::string &path, std::size_t index) {
+    return path + "." + std::to_string(index);
+}
+
+std::string member(const std::string &path, const std::string &key) {
+    return path.empty() ? key : path + "." + key;
+}
+
+// Optional fields of the reference are nullable: null counts as absent.
+bool present(const Json &object, const char *key) {
+    auto it = object.find(key);
+    return it != object.end() && !it->is_null();
+}
+
+std::string type_of(const Json &object) {
+    return object.is_object() && present(object, "type") && object["type"].is_string() ? object["type"] : "";
+}
+
+const std::string &string_at(const Json &object, const char *key, const std::string &path) {
+    need(present(object, key), member(path, key), "Field required");
+    need(object[key].is_string(), member(path, key), "Input should be a valid string");
+    return object[key].get_ref<const std::string &>();
+}
+
+// Keys of an object the door knows; anything else is refused by name, so a
+// field never disappears in silence.
+void only_keys(const Json &object, const std::string &path, const std::set<std::string> &known) {
+    for (const auto &[key, value] : object.items()) {
+        if (known.count(key) || value.is_null()) continue;
+        std::string list;
+        for (const auto &k : known)
+            list += (list.empty() ? "" : ", ") + k;
+        invalid(member(path, key), "not supported by this door (it takes: " + list + ")");
+    }
+}
+
+// cache_control marks a prompt-cache breakpoint on a block: the neutral form
+// has no cache marks on content, so it is refused rather than lost (the
+// top-level cache_control is passed to the vendor).
+void no_cache_control(const Json &block, const std::string &path) {
+    if (present(block, "cache_control"))
+        invalid(member(path, "cache_control"),
+                "not supported on a block by this door (the neutral form has no cache marks; the "
+                "top-level cache_control is passed to the vendor)");
+}
+
+// ------------------------------------------------------------------ tools
+
+// A client tool {name, description, input_schema, strict} -> the neutral
+// {"type":"function","name",...}. Server tools (web search, code execution,
+// bash, ...) run at Anthropic: no other vendor has them.
+Json decode_tool(const Json &tool, const std::string &path) {
+    need(tool.is_object(), path, "Input should be a valid dictionary");
+    const std::string type = type_of(tool);
+    if (!type.empty() && type != "custom")
+        invalid(member(path, "type"), "'" + type + "' is a server tool, which this door does not run");
+    no_cache_control(tool, path);
+    only_keys(tool, path, {"type", "name", "description", "input_schema", "strict", "cache_control"});
+    const std::string &name = string_at(tool, "name", path);
+    need(!name.empty(), member(path, "name"), "String should have at least 1 character");
+    need(present(tool, "input_schema"), member(path, "input_schema"), "Field required");
+    need(tool["input_schema"].is_object(), member(path, "input_schema"),
+         "Input should be a valid dictionary");
+    Json neutral = {{"type", "function"}, {"name", name}, {"parameters", tool["input_schema"]}};
+    if (present(tool, "description")) neutral["description"] = string_at(tool, "description", path);
+    if (present(tool, "strict")) {
+        need(tool["strict"].is_boolean(), member(path, "strict"), "Input should be a valid boolean");
+        neutral["strict"] = tool["strict"];
+    }
+    return neutral;
+}
+
+void decode_tools(const Json &tools, const std::string &key, CompletionParams &params) {
+    need(tools.is_array(), key, "Input should be a valid list");
+    Json neutral = Json::array();
+    for (std::size_t i = 0; i < tools.size(); ++i)
+        neutral.push_back(decode_tool(tools[i], at(key, i)));
+    params.params["tools"] = std::move(neutral);
+}
+
+// auto / any / tool / none -> "auto" / "required" / {"type":"function","name"}
+// / "none"; disable_parallel_tool_use -> parallel_tool_calls: false.
+void decode_tool_choice(const Json &choice, const std::string &key, CompletionParams &params) {
+    need(choice.is_object(), key, "Input should be a valid dictionary");
+    const std::string type = type_of(choice);
+    if (type == "none") {
+        only_keys(choice, key, {"type"});
+        params.params["tool_choice"] = "none";
+        return;
+    }
+    only_keys(choice, key, {"type", "name", "disable_parallel_tool_use"});
+    if (type == "auto")
+        params.params["tool_choice"] = "auto";
+    else if (type == "any")
+        params.params["tool_choice"] = "required";
+    else if (type == "tool")
+        params.params["tool_choice"] = {{"type", "function"}, {"name", string_at(choice, "name", key)}};
+    else
+        invalid(key, "Input tag '" + type +
+                         "' does not match any of the expected tags: 'auto', 'any', 'tool', "
+                         "'none'");
+    if (present(choice, "disable_parallel_tool_use")) {
+        const Json &flag = choice["disable_parallel_tool_use"];
+        need(flag.is_boolean(), member(key, "disable_parallel_tool_use"), "Input should be a valid boolean");
+        if (flag.get<bool>()) params.params["parallel_tool_calls"] = false;
+    }
+}
+
+// ------------------------------------------------------- top-level fields
+
+// The reasoning_effort whose budget (as the anthropic provider plugin spends
+// it: minimal 1024, low 4096, medium 8192, high 16384) is the largest not
+// above the client's budget_tokens; so a budget of exactly one of those
+// reaches Anthropic unchanged, and another vendor gets the nearest effort.
+std::string effort_for_budget(int64_t budget) {
+    if (budget < 4096) return "minimal";
+    if (budget < 8192) return "low";
+    if (budget < 16384) return "medium";
+    return "high";
+}
+
+// {type: enabled, budget_tokens} -> reasoning_effort; {type: disabled} ->
+// nothing (no thinking is what every vendor does unasked). adaptive and
+// between_tools let the model decide when to think: no neutral form.
+void decode_thinking(const Json &thinking, const std::string &key, CompletionParams &params) {
+    need(thinking.is_object(), key, "Input should be a valid dictionary");
+    const std::string type = type_of(thinking);
+    if (type == "disabled") {
+        only_keys(thinking, key, {"type"});
+        return;
+    }
+    if (type != "enabled")
+        invalid(member(key, "type"), "'" + type +
+                                         "' is not supported by this door (the neutral form has no adaptive "
+                                         "thinking): send {\"type\":\"enabled\",\"budget_tokens\":N} or "
+                                         "{\"type\":\"disabled\"}");
+    only_keys(thinking, key, {"type", "budget_tokens", "display"});
+    if (present(thinking, "display") && thinking["display"] != "summarized")
+        invalid(member(key, "display"),
+                "only \"summarized\" is supported by this door (thinking is relayed as "
+                "the provider reports it)");
+    const std::string budget_path = member(key, "enabled.budget_tokens");
+    need(present(thinking, "budget_tokens"), budget_path, "Field required");
+    const Json &budget = thinking["budget_tokens"];
+    need(budget.is_number_integer() && budget.get<int64_t>() >= 1024, budget_path,
+         "Input should be greater than or equal to 1024");
+    const auto max_tokens = params.params.find("max_output_tokens");
+    if (max_tokens != params.params.end() && budget.get<int64_t>() >= max_tokens->get<int64_t>())
+        invalid("max_tokens", "`max_tokens` must be greater than `thinking.budget_tokens`");
+    params.params["reasoning_effort"] = effort_for_budget(budget.get<int64_t>());
+}
+
+// metadata.user_id -> the neutral user (the vendor's abuse tracking).
+void decode_metadata(const Json &metadata, const std::string &key, CompletionParams &params) {
+    need(metadata.is_object(), key, "Input should be a valid dictionary");
+    only_keys(metadata, key, {"user_id"});
+    if (present(metadata, "user_id")) params.params["user"] = string_at(metadata, "user_id", key);
+}
+
+void decode_stop_sequences(const Json &stops, const std::string &key, CompletionParams &params) {
+    need(stops.is_array(), key, "Input should be a valid list");
+    for (std::size_t i = 0; i < stops.size(); ++i)
+        need(stops[i].is_string(), at(key, i), "Input should be a valid string");
+    if (!stops.empty()) params.params["stop"] = stops;
+}
+
+std::string decode_text_block(const Json &block, const std::string &path) {
+    no_cache_control(block, path);
+    only_keys(block, path, {"type", "text", "cache_control"});
+    return string_at(block, "text", path);
+}
+
+// The system prompt: a string or a list of text blocks, joined.
+std::string decode_system_text(const Json &content, const std::string &path) {
+    if (content.is_string()) return content.get<std::string>();
+    need(content.is_array(), path, "Input should be a valid string or a list of text blocks");
+    std::string text;
+    for (std::size_t i = 0; i < content.size(); ++i) {
+        const std::string block_path = at(path, i);
+        need(type_of(content[i]) == "text", member(block_path, "type"), "Input should be 'text'");
+        text += decode_text_block(content[i], block_path);
+    }
+    return text;
+}
+
+void append_system(CompletionParams &params, const std::string &text) {
+    params.system_prompt += (params.system_prompt.empty() ? "" : "\n") + text;
+}
+
+using FieldRule = std::function<void(const Json &value, const std::string &key, CompletionParams &)>;
+
+FieldRule unit_interval(const char *neutral) {
+    return [neutral](const Json &v, const std::string &key, CompletionParams &p) {
+        need(v.is_number(), key, "Input should be a valid number");
+        need(v.get<double>() >= 0.0, key, "Input should be greater than or equal to 0");
+        need(v.get<double>() <= 1.0, key, "Input should be less than or equal to 1");
+        p.params[neutral] = v;
+    };
+}
+
+// A vendor key the neutral form has no place for: copied under params.extra
+// into the vendor's request body untouched (provider.h).
+FieldRule extra() {
+    return [](const Json &v, const std::string &key, CompletionParams &p) { p.params["extra"][key] = v; };
+}
+
+FieldRule refused(const char *why) {
+    return [why](const Json &, const std::string &key, CompletionParams &) {
+        invalid(key, std::string("not supported by this door: ") + why);
+    };
+}
+
+// Every body field of Anthropic's Messages reference; model, max_tokens and
+// messages are read apart (max_tokens first: thinking checks against it).
+const std::map<std::string, FieldRule> &field_rules() {
+    static const std::map<std::string, FieldRule> rules = {
+        // mapped into the neutral params
+        {"temperature", unit_interval("temperature")},
+        {"top_p", unit_interval("top_p")},
+        {"stop_sequences", decode_stop_sequences},
+        {"metadata", decode_metadata},
+        {"tools", decode_tools},
+        {"tool_choice", decode_tool_choice},
+        {"thinking", decode_thinking},
+        // vendor keys, passed through under params.extra
+        {"top_k",
+         [](const Json &v, const std::string &key, CompletionParams &p) {
+             need(v.is_number_integer() && v.get<int64_t>() >= 0, key,
+                  "Input should be a valid non-negative integer");
+             p.params["extra"][key] = v;
+         }},
+        {"service_tier", extra()},
+        {"inference_geo", extra()},
+        {"speed", extra()},
+        {"cache_control", extra()},
+        // honoured by the door itself
+        {"system", [](const Json &v, const std::string &key,
+                      CompletionParams &p) { append_system(p, decode_system_text(v, key)); }},
+        {"stream",
+         [](const Json &v, const std::string &key, CompletionParams &p) {
+             need(v.is_boolean(), key, "Input should be a valid boolean");
+             p.stream = v.get<bool>();
+         }},
+        // refused, naming the field
+        {"container", refused("containers serve Anthropic's server tools, which this door does not run")},
+        {"diagnostics", refused("the reply has no diagnostics (cache miss reasons are Anthropic's own)")},
+        {"output_config", refused("output formats and effort have no neutral form yet")},
+    };
+    return rules;
+}
+
+void decode_fields(const Json &body, CompletionParams &params) {
+    const auto &rules = field_rules();
+    for (const auto &[key, value] : body.items()) {
+        if (key == "model" || key == "max_tokens" || key == "messages" || value.is_null()) continue;
+        const auto rule = rules.find(key);
+        if (rule == rules.end()) invalid(key, "Extra inputs are not permitted");
+        rule->second(value, key, params);
+    }
+}
+
+// ---------------------------------------------------------------- messages
+
+// An image block's source -> the neutral image part (a data: URL for bytes).
+Json decode_image(const Json &block, const std::string &path) {
+    no_cache_control(block, path);
+    only_keys(block, path, {"type", "source", "cache_control"});
+    const std::string source_path = member(path, "source");
+    need(present(block, "source") && block["source"].is_object(), source_path, "Field required");
+    const Json &source = block["source"];
+    const std::string type = type_of(source);
+    if (type == "base64") {
+        only_keys(source, source_path, {"type", "media_type", "data"});
+        return {{"type", "image"},
+                {"url", "data:" + string_at(source, "media_type", source_path) + ";base64," +
+                            string_at(source, "data", source_path)}};
+    }
+    if (type == "url") {
+        only_keys(source, source_path, {"type", "url"});
+        return {{"type", "image"}, {"url", string_at(source, "url", source_path)}};
+    }
+    invalid(member(source_path, "type"),
+            "'" + type +
+                "' is not supported by this door (send a base64 or url source; files uploaded to "
+                "Anthropic have no neutral form)");
+}
+
+// A base64 PDF document -> the neutral file part.
+Json decode_document(const Json &block, const std::string &path) {
+    no_cache_control(block, path);
+    only_keys(block, path, {"type", "source", "cache_control"});
+    const std::string source_path = member(path, "source");
+    need(present(block, "source") && block["source"].is_object(), source_path, "Field required");
+    const Json &source = block["source"];
+    if (type_of(source) != "base64")
+        invalid(member(source_path, "type"),
+                "'" + type_of(source) + "' is not supported by this door (send a base64 PDF source)");
+    only_keys(source, source_path, {"type", "media_type", "data"});
+    return {{"type", "file"},
+            {"media_type", string_at(source, "media_type", source_path)},
+            {"data", string_at(source, "data", source_path)}};
+}
+
+// A tool_result's content: a string or text blocks (the neutral tool result
+// is text). is_error: the neutral form has no error flag (nor has OpenAI's
+// wire), so the model is told in the text itself.
+std::string decode_tool_result_text(const Json &block, const std::string &path) {
+    std::string text;
+    if (present(block, "content")) {
+        const Json &content = block["content"];
+        const std::string content_path = member(path, "content");
+        if (content.is_string()) {
+            text = content.get<std::string>();
+        } else {
+            need(content.is_array(), content_path, "Input should be a valid string or a list of blocks");
+            for (std::size_t i = 0; i < content.size(); ++i) {
+                const std::string block_path = at(content_path, i);
+                if (type_of(content[i]) != "text")
+                    invalid(member(block_path, "type"),
+                            "'" + type_of(content[i]) +
+                                "' is not supported in a tool_result by this door "
+                                "(a neutral tool result is text)");
+                text += decode_text_block(content[i], block_path);
+            }
+        }
+    }
+    if (present(block, "is_error")) {
+        need(block["is_error"].is_boolean(), member(path, "is_error"), "Input should be a valid boolean");
+        if (block["is_error"].get<bool>()) text = "Error: " + text;
+    }
+    return text;
+}
+
+// What one Anthropic message of the request is being turned into.
+struct Conversation {
+    CompletionParams &params;
+    // tool_use ids of the message before (Anthropic: a tool_result answers
+    // the message right before it, and every tool_use there is answered).
+    std::set<std::string> asked;
+    std::size_t asked_at = 0;
+};
+
+Message user_message(std::string text, Json parts, bool only_text) {
+    Message message;
+    message.role = "user";
+    message.content = std::move(text);
+    if (!only_text) message.structured["parts"] = std::move(parts);
+    return message;
+}
+
+// A user message's blocks, in order: text, image and document blocks make
+// user messages, each tool_result a neutral tool message.
+void decode_user(const Json &content, const std::string &path, Conversation &conversation) {
+    std::set<std::string> answered;
+    std::string text;
+    Json parts = Json::array();
+    bool only_text = true;
+    auto flush = [&] {
+        if (parts.empty()) return;
+        conversation.params.messages.push_back(user_message(std::move(text), std::move(parts), only_text));
+        text.clear();
+        parts = Json::array();
+        only_text = true;
+    };
+    for (std::size_t j = 0; j < content.size(); ++j) {
+        const Json &block = content[j];
+        const std::string block_path = at(path, j);
+        const std::string type = type_of(block);
+        if (type == "text") {
+            const std::string piece = decode_text_block(block, block_path);
+            text += piece;
+            parts.push_back({{"type", "text"}, {"text", piece}});
+        } else if (type == "image" || type == "document") {
+            parts.push_back(type == "image" ? decode_image(block, block_path)
+                                            : decode_document(block, block_path));
+            only_text = false;
+        } else if (type == "tool_result") {
+            flush();
+            no_cache_control(block, block_path);
+            only_keys(block, block_path, {"type", "tool_use_id", "content", "is_error", "cache_control"});
+            const std::string &id = string_at(block, "tool_use_id", block_path);
+            if (!conversation.asked.count(id))
+                invalid(block_path, "unexpected `tool_use_id` found in `tool_result` blocks: " + id +
+                                        ". Each `tool_result` block must have a corresponding `tool_use` "
+                                        "block in the previous message.");
+            answered.insert(id);
+            Message result;
+            result.role = "tool";
+            result.content = decode_tool_result_text(block, block_path);
+            result.structured["tool_call_id"] = id;
+            conversation.params.messages.push_back(std::move(result));
+        } else {
+            invalid(member(block_path, "type"),
+                    "'" + type + "' blocks are not supported in a user message by this door");
+        }
+    }
+    flush();
+    std::string missing;
+    for (const std::string &id : conversation.asked)
+        if (!answered.count(id)) missing += (missing.empty() ? "" : ", ") + id;
+    if (!missing.empty())
+        invalid(
+            "messages." + std::to_string(conversation.asked_at),
+            "`tool_use` ids were found without `tool_result` blocks immediately after: " + missing +
+                ". Each `tool_use` block must have a corresponding `tool_result` block in the next message.");
+}
+
+// An assistant message: text, tool_use -> tool_calls (input as its JSON
+// text), one signed thinking block -> reasoning + reasoning_signature.
+Message decode_assistant(const Json &content, const std::string &path, std::set<std::string> &asked) {
+    Message message;
+    message.role = "assistant";
+    Json calls = Json::array();
+    bool thought = false;
+    for (std::size_t j = 0; j < content.size(); ++j) {
+        const Json &block = content[j];
+        const std::string block_path = at(path, j);
+        const std::string type = type_of(block);
+        if (type == "text") {
+            message.content += decode_text_block(block, block_path);
+        } else if (type == "tool_use") {
+            no_cache_control(block, block_path);
+            only_keys(block, block_path, {"type", "id", "name", "input", "caller", "cache_control"});
+            if (present(block, "caller") && type_of(block["caller"]) != "direct")
+                invalid(member(block_path, "caller"), "only a direct caller is supported by this door");
+            const std::string &id = string_at(block, "id", block_path);
+            need(present(block, "input") && block["input"].is_object(), member(block_path, "input"),
+                 "Input should be a valid dictionary");
+            calls.push_back({{"id", id},
+                             {"name", string_at(block, "name", block_path)},
+                             {"arguments", block["input"].dump()}});
+            asked.insert(id);
+        } else if (type == "thinking") {
+            // The neutral message keeps one thinking text with its signature.
+            need(!thought, block_path, "only one thinking block per message is supported by this door");
+            only_keys(block, block_path, {"type", "thinking", "signature"});
+            message.structured["reasoning"] = string_at(block, "thinking", block_path);
+            message.structured["reasoning_signature"] = string_at(block, "signature", block_path);
+            thought = true;
+        } else {
+            invalid(member(block_path, "type"),
+                    "'" + type + "' blocks are not supported in an assistant message by this door");
+        }
+    }
+    if (!calls.empty()) message.structured["tool_calls"] = std::move(calls);
+    return message;
+}
+
+// Content as a string (one text block) or a list of blocks.
+Json blocks_of(const Json &message, const std::string &path) {
+    need(present(message, "content"), member(path, "content"), "Field required");
+    const Json &content = message["content"];
+    if (content.is_string()) return Json::array({{{"type", "text"}, {"text", content}}});
+    need(content.is_array() && !content.empty(), member(path, "content"),
+         "Input should be a valid string or a non-empty list of blocks");
+    for (std::size_t j = 0; j < content.size(); ++j)
+        need(content[j].is_object() && !type_of(content[j]).empty(), at(member(path, "content"), j),
+             "Input should be a valid dictionary with a string \"type\"");
+    return content;
+}
+
+void decode_message(const Json &m, std::size_t index, Conversation &conversation) {
+    const std::string path = at("messages", index);
+    need(m.is_object(), path, "Input should be a valid dictionary");
+    only_keys(m, path, {"role", "content"});
+    const std::string role = present(m, "role") && m["role"].is_string() ? m["role"] : "";
+    const std::string content_path = member(path, "content");
+    if (role == "system") {
+        append_system(conversation.params,
+                      decode_system_text(m.contains("content") ? m["content"] : Json(), content_path));
+        return;
+    }
+    const Json blocks = blocks_of(m, path);
+    if (role == "user") {
+        decode_user(blocks, content_path, conversation);
+        conversation.asked.clear();
+    } else if (role == "assistant") {
+        conversation.asked.clear();
+        conversation.asked_at = index;
+        conversation.params.messages.push_back(decode_assistant(blocks, content_path, conversation.asked));
+    } else {
+        invalid(member(path, "role"), "Input should be 'user', 'assistant' or 'system'");
+    }
+    check_structured(conversation.params.messages.back().structured, path);
+}
+
+void decode_messages(const Json &messages, CompletionParams &params) {
+    need(messages.is_array(), "messages", "Input should be a valid list");
+    Conversation conversation{params, {}, 0};
+    std::size_t last_turn = 0;
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        decode_message(messages[i], i, conversation);
+        if (messages[i].value("role", "") != "system") last_turn = i;
+    }
+    need(!params.messages.empty(), "messages", "at least one user message is required");
+    // A final assistant turn asks the model to continue it (prefill): the
+    // neutral completion has no such turn.
+    if (params.messages.back().role == "assistant")
+        invalid(at("messages", last_turn),
+                "a final assistant message (prefill) is not supported by this door");
+}
+
+} // namespace
+
+CompletionParams decode_messages_request(const Json &body, const std::string &session_header) {
+    need(body.is_object(), "body", "Input should be a valid dictionary");
+    CompletionParams params;
+    need(present(body, "model"), "model", "Field required");
+    need(body["model"].is_string() && !body["model"].get<std::string>().empty(), "model",
+         "Input should be a non-empty string");
+    params.model = body["model"].get<std::string>();
+    // max_tokens is required, and refused exactly as Anthropic refuses it.
+    need(present(body, "max_tokens"), "max_tokens", "Field required");
+    need(body["max_tokens"].is_number_integer() && body["max_tokens"].get<int64_t>() >= 1, "max_tokens",
+         "Input should be a valid integer greater than or equal to 1");
+    params.params["max_output_tokens"] = body["max_tokens"];
+    need(present(body, "messages"), "messages", "Field required");
+    decode_fields(body, params);
+    decode_messages(body["messages"], params);
+    // The door's own translation is checked against the neutral form too, so
+    // a mapping mistake here is a 400, never a confused provider.
+    check_params(params.params, "params");
+    params.session_id = session_header;
+    return params;
+}
+
+} // namespace swh::http::anthropic
