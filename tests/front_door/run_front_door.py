@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
-"""The daemon's OpenAI-compatible front door checked with the official
-`openai` npm client, unchanged. Installs the client the same way the
+"""The daemon's front doors checked with the official npm clients (`openai`,
+`@anthropic-ai/sdk`), unchanged. Installs the clients the same way the
 fake-upstream check does (npm ci into the build tree; fails, never skips, if
 that is impossible), starts the real daemon on a free port, runs the node
 checks against it.
 
     python3 run_front_door.py --work <build>/tests/front_door [--check check_openai_tools.cjs]
+        [--with-upstream] [--with-key]
+
+--with-upstream also runs tools/fake_upstream in this process and adds the
+provider `oa` (the openai plugin pointed at it); the check gets its address
+as FAKE_BASE_URL. --with-key turns API keys on with one user key, given to
+the check as SWH_API_KEY.
 """
 
 import argparse
+import hashlib
 import os
+import secrets
 import subprocess
 import sys
+import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
@@ -24,14 +33,29 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--work", required=True)
     parser.add_argument("--check", default="check_openai_client.cjs", help="node script of this folder to run")
+    parser.add_argument("--with-upstream", action="store_true", help="the fake upstream and provider `oa`")
+    parser.add_argument("--with-key", action="store_true", help="API keys on, one user key")
     args = parser.parse_args()
     os.makedirs(args.work, exist_ok=True)
     target = run_check.install(args.work)
-    daemon = h.Daemon()
+    env = dict(os.environ, NODE_PATH=os.path.join(target, "node_modules"))
+    extra, fake = "", None
+    if args.with_upstream:
+        fake = run_check.fake.make_server("127.0.0.1", 0)
+        threading.Thread(target=fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        env["FAKE_BASE_URL"] = "http://127.0.0.1:%d" % fake.server_address[1]
+        extra += ("  - name: oa\n    plugin: openai\n    config:\n      base_url: %s\n"
+                  '      api_key_env: ""\n      retries: 0\n      model: gpt-4o-mini\n'
+                  % h.yaml_str(env["FAKE_BASE_URL"] + "/v1"))
+    if args.with_key:
+        env["SWH_API_KEY"] = "swhk-front-door-%s" % secrets.token_hex(16)
+        digest = hashlib.sha256(env["SWH_API_KEY"].encode()).hexdigest()
+        extra += ("auth:\n  mode: api_keys\n  keys:\n"
+                  '    - { id: front-door, user: frontdoor, role: user, sha256: "%s" }\n' % digest)
+    daemon = h.Daemon(extra_providers=extra)
     try:
         daemon.start()
-        env = dict(os.environ, SWH_BASE_URL="http://127.0.0.1:%d" % daemon.port,
-                   NODE_PATH=os.path.join(target, "node_modules"))
+        env["SWH_BASE_URL"] = "http://127.0.0.1:%d" % daemon.port
         result = subprocess.run(["node", os.path.join(HERE, args.check)], env=env, timeout=120)
         if result.returncode != 0:
             sys.stderr.write(daemon.log_tail())
@@ -39,6 +63,9 @@ def main():
     finally:
         daemon.stop()
         daemon.cleanup()
+        if fake is not None:
+            fake.shutdown()
+            fake.server_close()
 
 
 if __name__ == "__main__":
