@@ -20,6 +20,8 @@ Run by hand (from this folder):
     PYTHONPATH=../integration:../auth:../../tools/fake_upstream python3 -m unittest -v test_anthropic_messages
 """
 
+import base64
+import hashlib
 import json
 import os
 import sys
@@ -34,6 +36,8 @@ from swh_harness import DaemonTestCase, FakeUpstreamTestCase, SSEStream, yaml_st
 ASK = "what does get_weather say for Oslo"
 WEATHER = {"name": "get_weather", "description": "weather of a city",
            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+# A 1x1 PNG (the same as tests/upstream_fake/common.cjs).
+PNG_BASE64 = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
 MESSAGE_KEYS = {"id", "type", "role", "model", "content", "stop_reason", "stop_sequence", "stop_details",
                 "container", "diagnostics", "usage"}
 
@@ -298,6 +302,7 @@ class MiddlewareTests(AnthropicCase, DaemonTestCase):
 
 OWNER = Key("carol-laptop", "carol")
 OTHER = Key("dave-phone", "dave")
+LIMITED = Key("lima-ci", "lima", rate_per_second=0.01, burst=1)  # one request, then 100 s to refill
 
 
 class KeyTests(AnthropicCase, AuthTestCase):
@@ -305,7 +310,7 @@ class KeyTests(AnthropicCase, AuthTestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.daemon = swh_harness.Daemon(extra_providers=auth_section([OWNER, OTHER]))
+        cls.daemon = swh_harness.Daemon(extra_providers=auth_section([OWNER, OTHER, LIMITED]))
         cls.daemon.start_or_cleanup()
         cls.client = cls.daemon.client
 
@@ -328,6 +333,13 @@ class KeyTests(AnthropicCase, AuthTestCase):
             self.assertAnthropicError(r, 401, "authentication_error")
             self.assertEqual(r.headers.get("WWW-Authenticate"), "Bearer", r)
 
+    def test_a_key_over_its_rate_is_a_rate_limit_error(self):
+        limited = self.as_key(LIMITED, "x-api-key")
+        self.create(body([user("hi")]), client=limited)
+        r = limited.post("/v1/messages", body([user("hi")]))
+        self.assertAnthropicError(r, 429, "rate_limit_error")
+        self.assertTrue(r.headers.get("Retry-After", "").isdigit(), r)
+
     def test_another_users_session_is_not_found(self):
         sid = self.as_key(OWNER).create_session()["id"]
         r = self.as_key(OTHER, "x-api-key").post("/v1/messages", body([user("hi")]),
@@ -349,12 +361,15 @@ class UpstreamTests(AnthropicCase, FakeUpstreamTestCase):
 
     @classmethod
     def manifest_kw_for(cls, fake_base):
-        def provider(name, plugin, base_url, model):
-            return ["  - name: %s" % name, "    plugin: %s" % plugin, "    config:",
-                    "      base_url: %s" % yaml_str(base_url), '      api_key_env: ""', "      retries: 0",
-                    "      timeout_ms: 20000", "      model: %s" % model]
+        def provider(name, plugin, base_url, model, top=()):
+            return (["  - name: %s" % name, "    plugin: %s" % plugin] + ["    %s" % line for line in top]
+                    + ["    config:", "      base_url: %s" % yaml_str(base_url), '      api_key_env: ""',
+                       "      retries: 0", "      timeout_ms: 20000", "      model: %s" % model])
         lines = provider("oa", "openai", fake_base + "/v1", OPENAI_MODEL)
         lines += provider("an", "anthropic", fake_base, ANTHROPIC_MODEL)
+        # Nothing listens there: every call fails before the first token, and `an` takes over.
+        dead_base = "http://127.0.0.1:%d/v1" % swh_harness.free_port()
+        lines += provider("down", "openai", dead_base, OPENAI_MODEL, top=["fallback: [an]"])
         return {"extra_providers": "\n".join(lines) + "\n", "server_lines": ["sse_keepalive_seconds: 1"]}
 
     def upstream(self):
@@ -443,6 +458,29 @@ class UpstreamTests(AnthropicCase, FakeUpstreamTestCase):
         first_block = [n for n, _ in events].index("content_block_start")
         pings = [n for n, _ in events[:first_block] if n == "ping"]
         self.assertGreaterEqual(len(pings), 2, events[:first_block])  # the one after message_start, and more
+
+    def test_image_and_document_blocks_reach_each_vendor_byte_for_byte(self):
+        # The fake decodes what arrived and names it: "[saw <type> <n> bytes sha256=<12 hex>; ...]".
+        png = base64.b64decode(PNG_BASE64)
+        pdf = b"%PDF-1.4\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
+        saw = "; ".join("%s %d bytes sha256=%s" % (mime, len(data), hashlib.sha256(data).hexdigest()[:12])
+                        for mime, data in (("image/png", png), ("application/pdf", pdf)))
+        content = [{"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": PNG_BASE64}},
+                   {"type": "document", "source": {"type": "base64", "media_type": "application/pdf",
+                                                   "data": base64.b64encode(pdf).decode()}},
+                   {"type": "text", "text": "what is this"}]
+        for model in ("oa", "an"):
+            with self.subTest(model=model):
+                m = self.create(body([user(content)], model=model))
+                self.assertEqual(m["content"][0]["text"], "You said: what is this [saw %s]" % saw, m)
+
+    def test_a_failing_provider_hands_over_to_its_fallback(self):
+        m = self.create(body([user("fall back")], model="down"))
+        self.assertEqual(m["content"][0]["text"], "You said: fall back", m)
+        self.assertEqual(self.upstream()["path"], "/v1/messages")  # the anthropic plugin answered
+        events = self.events(body([user("fall back streamed")], model="down"))
+        self.assertSequence(events)
+        self.assertEqual(self.blocks(events)[0]["text"], "You said: fall back streamed")
 
     def test_cached_prompt_usage_reads_as_anthropic_reports_it(self):
         # The fake reports the words of every message before the last as
