@@ -4,10 +4,12 @@
 //   PATCH /v1/sessions/{id}            parse_body + decode_session_patch
 //   POST  /v1/sessions/{id}/messages   parse_body + decode_send
 //   POST  /v1/chat/completions         parse_body + decode_completion
+//   POST  /v1/messages                 parse_body + decode_messages_request
 // The handler catches only ApiError around these calls, so any other
 // exception would escape into the HTTP server: that, a crash or a sanitizer
 // report is a finding. The error answer is serialised as the server would
 // (error_body(...)), since messages echo request text.
+#include "http/anthropic_messages_request.hpp"
 #include "http/json_codec.hpp"
 
 #include <cstdint>
@@ -55,6 +57,12 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)http::dump_json(Json(p.system_prompt));
         for (const auto &m : p.messages)
             (void)http::dump_json(Json(m.content));
+    });
+    run("POST /v1/messages", [&] {
+        auto p = http::anthropic::decode_messages_request(http::parse_body(body), "");
+        (void)http::dump_json(p.params);
+        for (const auto &m : p.messages)
+            (void)http::dump_json(m.structured);
     });
     return 0;
 }
