@@ -113,7 +113,10 @@ void decode_tool_choice(const Json &choice, const std::string &key, CompletionPa
         params.params["tool_choice"] = "none";
         return;
     }
-    only_keys(choice, key, {"type", "name", "disable_parallel_tool_use"});
+    if (type == "tool")
+        only_keys(choice, key, {"type", "name", "disable_parallel_tool_use"});
+    else
+        only_keys(choice, key, {"type", "disable_parallel_tool_use"});
     if (type == "auto")
         params.params["tool_choice"] = "auto";
     else if (type == "any")

@@ -248,6 +248,8 @@ TEST_CASE("anthropic request: fields it cannot honour are refused by name") {
     CHECK(refusal(body_with({{"tools", {{{"name", "x"}}}}})) == "tools.0.input_schema: Field required");
     CHECK(refusal(body_with({{"tool_choice", {{"type", "sometimes"}}}})).rfind("tool_choice: Input tag", 0) ==
           0);
+    CHECK(refusal(body_with({{"tool_choice", {{"type", "auto"}, {"name", "get_weather"}}}}))
+              .rfind("tool_choice.name: not supported", 0) == 0);
     CHECK(refusal(
               body_with(
                   {{"messages",
