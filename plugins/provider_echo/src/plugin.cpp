@@ -126,7 +126,8 @@ struct Plan {
 
 // The request's generation parameters; a host older than ABI 1.3 sends none.
 Json params_of(const swh_provider_request &request) {
-    return swh::cpp::neutral::object_of(swh::cpp::provider::params_json(request), "echo", "request.params_json");
+    return swh::cpp::neutral::object_of(swh::cpp::provider::params_json(request), "echo",
+                                        "request.params_json");
 }
 
 // The files named in a message's metadata.attachments (plugins/session_multimodal),
@@ -155,8 +156,9 @@ Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
         const auto &m = *reinterpret_cast<const swh_message *>(
             reinterpret_cast<const char *>(request.messages) + i * stride);
         std::string_view content = view(m.content, "message.content");
-        turns.push_back({std::string(view(m.role, "message.role")), std::string(content),
-                         swh::cpp::neutral::structured_of(swh::cpp::provider::structured_json(m), i, "echo")});
+        turns.push_back(
+            {std::string(view(m.role, "message.role")), std::string(content),
+             swh::cpp::neutral::structured_of(swh::cpp::provider::structured_json(m), i, "echo")});
         prompt_words += swh::echo::count_words(content);
         if (view(m.role, "message.role") == "user") {
             ++user_messages;
