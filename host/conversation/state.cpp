@@ -223,18 +223,22 @@ bool StateStore::expired(const Session &session) const {
     return now_us() - session.last_activity > static_cast<int64_t>(retention) * 1'000'000;
 }
 
-std::size_t StateStore::sweep(std::size_t max_sessions) {
+std::size_t StateStore::sweep(std::size_t max_sessions, uint32_t &cursor) {
     constexpr uint32_t kPage = 100;
     std::vector<std::string> doomed;
     SessionFilter filter;
     filter.limit = kPage;
     for (std::size_t read = 0; read < max_sessions;) {
-        filter.offset = static_cast<uint32_t>(read);
+        filter.offset = cursor;
         const std::vector<Session> page = sessions_.list_sessions(filter);
         for (const Session &s : page)
             if (kind_of(s) && expired(s)) doomed.push_back(s.id);
         read += page.size();
-        if (page.size() < kPage) break;
+        cursor += static_cast<uint32_t>(page.size());
+        if (page.size() < kPage) {
+            cursor = 0; // the end of the list: the next sweep starts over
+            break;
+        }
     }
     std::size_t deleted = 0;
     for (const std::string &id : doomed) {

@@ -87,8 +87,10 @@ class StateStore {
     // since its last write.
     bool expired(const Session &session) const;
     // Deletes expired sessions of the doors, reading at most `max_sessions`
-    // session rows from the store; returns how many it deleted.
-    std::size_t sweep(std::size_t max_sessions);
+    // session rows from the store, from `cursor` on (the list's offset where
+    // the previous sweep stopped; back to 0 at its end), so a store larger
+    // than one sweep is covered over several; returns how many it deleted.
+    std::size_t sweep(std::size_t max_sessions, uint32_t &cursor);
 
   private:
     void store_all(const std::string &session_id, const std::vector<Message> &messages);

@@ -329,16 +329,17 @@ int serve(const ServeOptions &options) {
     // bounded sweep deletes them, one at a time, on a storage worker.
     net::steady_timer sweep_timer(io);
     std::atomic<bool> sweeping{false};
+    uint32_t sweep_cursor = 0; // used by one sweep at a time (`sweeping`)
     std::function<void()> arm_sweep = [&] {
         const uint64_t retention = sessions.pipeline()->responses_retention_seconds;
         sweep_timer.expires_after(conversation::sweep_interval(retention));
         sweep_timer.async_wait([&, retention](const boost::system::error_code &ec) {
             if (ec) return;
             if (retention > 0 && !sweeping.exchange(true))
-                post_blocking([&sessions, &sweeping] {
+                post_blocking([&sessions, &sweeping, &sweep_cursor] {
                     try {
-                        if (const auto swept =
-                                conversation::StateStore(sessions).sweep(conversation::kSweepRows))
+                        if (const auto swept = conversation::StateStore(sessions).sweep(
+                                conversation::kSweepRows, sweep_cursor))
                             spdlog::info("responses retention: {} expired responses/conversations deleted",
                                          swept);
                     } catch (const std::exception &e) {
