@@ -24,23 +24,33 @@ int64_t count_of(const Json &usage, const char *key, const char *older_key) {
     return 0;
 }
 
-Json usage_of(const Message &assistant) {
+} // namespace
+
+TokenCounts token_counts(const Message &assistant) {
     const Json &meta = assistant.provider_metadata;
     const Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
-    const int64_t prompt = count_of(usage, "input_tokens", "prompt_tokens");
-    const int64_t completion = count_of(usage, "output_tokens", "completion_tokens");
-    return {{"prompt_tokens", prompt},
-            {"completion_tokens", completion},
-            {"total_tokens", prompt + completion},
-            {"prompt_tokens_details",
-             {{"cached_tokens", count_of(usage, "cached_input_tokens", "cached_tokens")}}},
-            {"completion_tokens_details", {{"reasoning_tokens", count_of(usage, "reasoning_tokens", "")}}}};
+    return {count_of(usage, "input_tokens", "prompt_tokens"),
+            count_of(usage, "output_tokens", "completion_tokens"),
+            count_of(usage, "cached_input_tokens", "cached_tokens"), count_of(usage, "reasoning_tokens", "")};
+}
+
+namespace {
+
+Json usage_of(const Message &assistant) {
+    const TokenCounts counts = token_counts(assistant);
+    return {{"prompt_tokens", counts.input},
+            {"completion_tokens", counts.output},
+            {"total_tokens", counts.input + counts.output},
+            {"prompt_tokens_details", {{"cached_tokens", counts.cached}}},
+            {"completion_tokens_details", {{"reasoning_tokens", counts.reasoning}}}};
 }
 
 bool has_tool_calls(const Message &assistant) {
     auto it = assistant.structured.find("tool_calls");
     return it != assistant.structured.end() && it->is_array() && !it->empty();
 }
+
+} // namespace
 
 // OpenAI's finish reasons; a 1.0-1.2 provider may have reported its
 // vendor's own word in metadata (Anthropic's stop_reason), mapped here.
@@ -58,6 +68,8 @@ std::string finish_reason_of(const Message &assistant) {
         reason = has_tool_calls(assistant) ? "tool_calls" : "stop";
     return reason;
 }
+
+namespace {
 
 // The reply as OpenAI's assistant message: content is null when the model
 // only called tools.
