@@ -5,7 +5,9 @@
 # the upstream costs next to nothing and the daemon's share shows:
 #   1. wrk, 1 and 64 connections: POST /v1/chat/completions with model "up"
 #      to the daemon (openai plugin -> nginx /v1) vs the same wrk straight to
-#      nginx. req/s, p50/p99, daemon/direct ratios, p50 added per request.
+#      nginx and through nginx as a keep-alive reverse proxy (the hop a
+#      gateway is compared with). req/s, p50/p99, daemon/direct and
+#      daemon/nginx-proxy ratios, p50 added per request.
 #   2. X-Swarmhost-Overhead-Ms (the daemon's own time per exchange) over
 #      $SAMPLES sequential requests (one curl, one kept-alive connection).
 #   3. Streaming: $SAMPLES streamed requests (model "upstream_stream" ->
@@ -45,11 +47,14 @@ echo "# build: $BUILD ($(grep -m1 '^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>
 
 # ------------------------------------------------------------------- nginx
 NPORT="$(free_port)"
+PROXY_PORT="$(free_port)"
 mkdir -p "$TMP/nginx/tmp"
-sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PORT@|$NPORT|g" "$HERE/nginx.conf.in" > "$TMP/nginx/nginx.conf"
+sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PORT@|$NPORT|g" -e "s|@PROXY_PORT@|$PROXY_PORT|g" \
+  "$HERE/nginx.conf.in" > "$TMP/nginx/nginx.conf"
 bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
 NGINX_PID=$SPAWNED_PID
 NGINX="http://127.0.0.1:$NPORT"
+NGINX_PROXY="http://127.0.0.1:$PROXY_PORT"
 wait_http "$NGINX/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
 
 # ------------------------------------------------------------------ daemon
@@ -77,7 +82,7 @@ wait_http "$DAEMON/healthz" "$DAEMON_PID" swarmhost "$TMP/swarmhost.log"
 # Both paths answer what they should before anything is timed.
 BODY='{"model":"up","messages":[{"role":"user","content":"hello world"}]}'
 printf '%s' "$BODY" > "$TMP/body.json"
-for url in "$DAEMON/v1/chat/completions" "$NGINX/v1/chat/completions"; do
+for url in "$DAEMON/v1/chat/completions" "$NGINX/v1/chat/completions" "$NGINX_PROXY/v1/chat/completions"; do
   curl -sf -H 'Content-Type: application/json' --data-binary @"$TMP/body.json" "$url" |
     grep -q 'fixed reply from the nginx stand-in' || bench_die "no expected reply from $url"
 done
@@ -87,8 +92,12 @@ done
 WRK_KEYS=()
 for c in $CONNECTIONS; do
   t=$(( c < THREADS ? c : THREADS ))
-  for target in direct daemon; do
-    if [[ $target == direct ]]; then url="$NGINX/v1/chat/completions"; else url="$DAEMON/v1/chat/completions"; fi
+  for target in direct proxy daemon; do
+    case $target in
+      direct) url="$NGINX/v1/chat/completions" ;;
+      proxy) url="$NGINX_PROXY/v1/chat/completions" ;;
+      daemon) url="$DAEMON/v1/chat/completions" ;;
+    esac
     res="$(run_wrk "$target-c$c" "$t" "$c" "$HERE/post_chat.lua" "$url" up)"
     printf -v "WRK_${target}_c$c" '%s threads=%s conns=%s' "$res" "$t" "$c"
     WRK_KEYS+=("WRK_${target}_c$c")
@@ -141,10 +150,11 @@ print()
 print(f"{'POST /v1/chat/completions (wrk ' + e['DURATION'] + 's)':40} {'req/s':>9} {'p50 ms':>8} {'p99 ms':>8} "
       f"{'requests':>9} {'non-2xx':>8} {'sock err':>8}")
 for c in conns:
-    for target in ("direct", "daemon"):
+    for target in ("direct", "proxy", "daemon"):
         v = kv(e[f"WRK_{target}_c{c}"])
         err = sum(int(v[k]) for k in ("connect_err", "read_err", "write_err", "timeouts"))
-        name = ("nginx directly" if target == "direct" else "daemon -> nginx") + f", {c} conn, {v['threads']} thr"
+        label = {"direct": "nginx directly", "proxy": "nginx proxy -> nginx", "daemon": "daemon -> nginx"}[target]
+        name = label + f", {c} conn, {v['threads']} thr"
         print(f"{name:40} {float(v['rps']):9.0f} {int(v['p50_us'])/1000:8.3f} {int(v['p99_us'])/1000:8.3f} "
               f"{v['requests']:>9} {v['non2xx']:>8} {err:8d}")
         out += [f"{target}_c{c}_rps={float(v['rps']):.1f}", f"{target}_c{c}_p50_us={v['p50_us']}",
@@ -152,12 +162,16 @@ for c in conns:
                 f"{target}_c{c}_sockerr={err}"]
 print()
 for c in conns:
-    d, n = kv(e[f"WRK_daemon_c{c}"]), kv(e[f"WRK_direct_c{c}"])
+    d, n, x = kv(e[f"WRK_daemon_c{c}"]), kv(e[f"WRK_direct_c{c}"]), kv(e[f"WRK_proxy_c{c}"])
     ratio = float(d["rps"]) / float(n["rps"])
+    vs_proxy = float(d["rps"]) / float(x["rps"])
     added = (int(d["p50_us"]) - int(n["p50_us"])) / 1000
     added99 = (int(d["p99_us"]) - int(n["p99_us"])) / 1000
-    print(f"{c} conn: daemon/direct req/s = {ratio:.4f}; added latency p50 {added:+.3f} ms, p99 {added99:+.3f} ms")
-    out += [f"ratio_c{c}={ratio:.4f}", f"added_p50_ms_c{c}={added:.3f}", f"added_p99_ms_c{c}={added99:.3f}"]
+    proxy_added = (int(x["p50_us"]) - int(n["p50_us"])) / 1000
+    print(f"{c} conn: daemon/direct req/s = {ratio:.4f}, daemon/nginx-proxy = {vs_proxy:.4f}; added latency "
+          f"p50 {added:+.3f} ms (nginx proxy {proxy_added:+.3f}), p99 {added99:+.3f} ms")
+    out += [f"ratio_c{c}={ratio:.4f}", f"ratio_vs_proxy_c{c}={vs_proxy:.4f}", f"added_p50_ms_c{c}={added:.3f}",
+            f"proxy_added_p50_ms_c{c}={proxy_added:.3f}", f"added_p99_ms_c{c}={added99:.3f}"]
 o = kv(e["OVERHEAD"])
 print(f"X-Swarmhost-Overhead-Ms over {o['n']} sequential requests: p50 {o['p50']} ms, p90 {o['p90']}, "
       f"p99 {o['p99']}, max {o['max']} (non-200: {o['non200']})")

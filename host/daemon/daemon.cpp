@@ -1,12 +1,14 @@
 #include "daemon/daemon.hpp"
 
 #include "auth/authenticator.hpp"
+#include "conversation/state.hpp"
 #include "daemon/environment.hpp"
 #include "http/api.hpp"
 #include "http/server.hpp"
 #include "pipeline/pipeline.hpp"
 #include "session/session_manager.hpp"
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -322,6 +324,34 @@ int serve(const ServeOptions &options) {
     };
     on_hangup();
 
+    // Expired OpenAI responses and conversations leave the store
+    // (docs/conversation-state.md): reads treat them as gone at once; this
+    // bounded sweep deletes them, one at a time, on a storage worker.
+    net::steady_timer sweep_timer(io);
+    std::atomic<bool> sweeping{false};
+    uint32_t sweep_cursor = 0; // used by one sweep at a time (`sweeping`)
+    std::function<void()> arm_sweep = [&] {
+        const uint64_t retention = sessions.pipeline()->responses_retention_seconds;
+        sweep_timer.expires_after(conversation::sweep_interval(retention));
+        sweep_timer.async_wait([&, retention](const boost::system::error_code &ec) {
+            if (ec) return;
+            if (retention > 0 && !sweeping.exchange(true))
+                post_blocking([&sessions, &sweeping, &sweep_cursor] {
+                    try {
+                        if (const auto swept = conversation::StateStore(sessions).sweep(
+                                conversation::kSweepRows, sweep_cursor))
+                            spdlog::info("responses retention: {} expired responses/conversations deleted",
+                                         swept);
+                    } catch (const std::exception &e) {
+                        spdlog::warn("responses retention sweep failed (tried again later): {}", e.what());
+                    }
+                    sweeping = false;
+                });
+            arm_sweep();
+        });
+    };
+    arm_sweep();
+
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code &ec, int signal) {
         if (ec) return;
@@ -329,6 +359,7 @@ int serve(const ServeOptions &options) {
                      server->in_flight());
         sessions.events().close_all(); // live event streams end now rather than at the grace period
         hangup.cancel();
+        sweep_timer.cancel();
         drain_then_stop(io, *server, manifest.server.shutdown_grace_seconds);
     });
 

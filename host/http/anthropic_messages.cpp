@@ -61,7 +61,7 @@ std::string stop_reason_of(const Message &assistant) {
                                                                      {"length", "max_tokens"},
                                                                      {"tool_calls", "tool_use"},
                                                                      {"content_filter", "refusal"}};
-    const std::string neutral = neutral_finish_reason(assistant);
+    const std::string neutral = openai::finish_reason_of(assistant); // the neutral words
     const auto vendor = assistant.provider_metadata.find("stop_reason");
     if (vendor != assistant.provider_metadata.end() && vendor->is_string() &&
         anthropic_words.count(*vendor) && (neutral != "tool_calls" || *vendor == "tool_use"))
@@ -94,15 +94,15 @@ Json usage_object(int64_t input, int64_t output, int64_t cache_written, int64_t 
 // from or written to the prompt cache (the neutral input count is all of the
 // prompt; what was written is known from an Anthropic provider's metadata).
 Json usage_json(const Message &assistant) {
-    const ReplyUsage usage = usage_of_reply(assistant);
+    const openai::TokenCounts usage = openai::token_counts(assistant);
     int64_t written = 0;
     if (const auto it = assistant.provider_metadata.find("usage");
         it != assistant.provider_metadata.end() && it->is_object()) {
         const auto count = it->find("cache_creation_input_tokens");
         if (count != it->end() && count->is_number_integer()) written = count->get<int64_t>();
     }
-    return usage_object(std::max<int64_t>(0, usage.input - usage.cached_input - written), usage.output,
-                        written, usage.cached_input);
+    return usage_object(std::max<int64_t>(0, usage.input - usage.cached - written), usage.output, written,
+                        usage.cached);
 }
 
 // A tool call's arguments as the block's `input`: the model's JSON when it

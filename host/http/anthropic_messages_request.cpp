@@ -1,5 +1,6 @@
 #include "http/anthropic_messages_request.hpp"
 
+#include "model/field_checks.hpp"
 #include "model/generation_params.hpp"
 
 #include <functional>
@@ -31,15 +32,10 @@ std::string member(const std::string &path, const std::string &key) {
     return path.empty() ? key : path + "." + key;
 }
 
-// Optional fields of the reference are nullable: null counts as absent.
-bool present(const Json &object, const char *key) {
-    auto it = object.find(key);
-    return it != object.end() && !it->is_null();
-}
-
-std::string type_of(const Json &object) {
-    return object.is_object() && present(object, "type") && object["type"].is_string() ? object["type"] : "";
-}
+// Optional fields of the reference are nullable: null counts as absent, as
+// on the OpenAI doors; a block's "type" is read the same way too.
+using fields::present;
+using fields::type_of;
 
 const std::string &string_at(const Json &object, const char *key, const std::string &path) {
     need(present(object, key), member(path, key), "Field required");

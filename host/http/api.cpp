@@ -4,6 +4,7 @@
 #include "http/completion_reply.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
+#include "http/openai_conversations.hpp"
 #include "http/route_table.hpp"
 
 #include <algorithm>
@@ -265,6 +266,19 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         const PostBlocking &post = request.session_header.empty() ? post_free_ : post_blocking_;
         return anthropic::messages(request, exchange, sessions_, post, keepalive_, caller);
     }
+    case RouteId::ResponsesCreate:
+    case RouteId::ResponseGet:
+    case RouteId::ResponseDelete:
+    case RouteId::ResponseInputItems:
+    case RouteId::ConversationsCreate:
+    case RouteId::ConversationGet:
+    case RouteId::ConversationUpdate:
+    case RouteId::ConversationDelete:
+    case RouteId::ConversationItemsList:
+    case RouteId::ConversationItemsCreate:
+    case RouteId::ConversationItemGet:
+    case RouteId::ConversationItemDelete:
+        return openai_state_route(route, request, principal, parts, exchange);
     case RouteId::SessionsCreate: {
         Json body = parse_body(request.body);
         if (principal.tenant()) {
@@ -424,6 +438,47 @@ void ApiHandler::session_events(const std::string &session_id, const auth::Princ
         exchange->send_event("ready", dump_json(Json{{"session_id", session_id}}));
         exchange->on_client_gone([subscription]() mutable { subscription.reset(); });
     });
+}
+
+// The OpenAI Responses and Conversations doors: state on the session store,
+// errors in OpenAI's shape (http/openai_responses.hpp).
+void ApiHandler::openai_state_route(RouteId route, const Request &request, const auth::Principal &principal,
+                                    const std::vector<std::string> &parts,
+                                    std::shared_ptr<Exchange> exchange) {
+    const openai::DoorContext door{sessions_, post_blocking_, keepalive_,
+                                   openai::CompletionCaller{access_of(principal), [this, principal] {
+                                                                return auth_.acquire_stream(principal);
+                                                            }}};
+    const std::string id = parts.size() > 2 ? parts[2] : std::string();
+    const std::string item = parts.size() > 4 ? parts[4] : std::string();
+    switch (route) {
+    case RouteId::ResponsesCreate:
+        return openai::responses_create(request, exchange, door);
+    case RouteId::ResponseGet:
+        return openai::responses_retrieve(id, exchange, door);
+    case RouteId::ResponseDelete:
+        return openai::responses_delete(id, exchange, door);
+    case RouteId::ResponseInputItems:
+        return openai::responses_input_items(id, request.query, exchange, door);
+    case RouteId::ConversationsCreate:
+        return openai::conversations_create(request, exchange, door);
+    case RouteId::ConversationGet:
+        return openai::conversation_retrieve(id, exchange, door);
+    case RouteId::ConversationUpdate:
+        return openai::conversation_update(id, request, exchange, door);
+    case RouteId::ConversationDelete:
+        return openai::conversation_delete(id, exchange, door);
+    case RouteId::ConversationItemsList:
+        return openai::conversation_items_list(id, request.query, exchange, door);
+    case RouteId::ConversationItemsCreate:
+        return openai::conversation_items_create(id, request, exchange, door);
+    case RouteId::ConversationItemGet:
+        return openai::conversation_item_retrieve(id, item, exchange, door);
+    case RouteId::ConversationItemDelete:
+        return openai::conversation_item_delete(id, item, exchange, door);
+    default:
+        throw ApiError(ErrorKind::Internal, "not an OpenAI state route");
+    }
 }
 
 // GET /v1/providers, GET|PATCH /v1/providers/{name}: the guide's

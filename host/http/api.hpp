@@ -38,6 +38,8 @@ class ApiHandler : public RequestHandler {
                             std::shared_ptr<Exchange> exchange);
     void session_events(const std::string &session_id, const auth::Principal &principal,
                         std::shared_ptr<Exchange> exchange);
+    void openai_state_route(RouteId route, const Request &request, const auth::Principal &principal,
+                            const std::vector<std::string> &parts, std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
     Json routes_report() const;
     void providers_route(RouteId route, const Request &request, const std::vector<std::string> &parts,

@@ -1,5 +1,6 @@
 #include "http/openai_chat_request.hpp"
 
+#include "model/field_checks.hpp"
 #include "model/generation_params.hpp"
 
 #include <functional>
@@ -10,51 +11,7 @@ namespace swh::http {
 
 namespace {
 
-// ------------------------------------------------------------ small checks
-
-// Every refusal reads "field '<path>' <what>", the API's usual wording, with
-// the path as the client wrote it (messages[2].tool_call_id).
-[[noreturn]] void invalid(const std::string &field, const std::string &what) {
-    throw ApiError(ErrorKind::InvalidRequest, "field '" + field + "' " + what);
-}
-
-void need(bool ok, const std::string &field, const char *what) {
-    if (!ok) invalid(field, what);
-}
-
-std::string at(const std::string &field, std::size_t index) {
-    return field + "[" + std::to_string(index) + "]";
-}
-
-// OpenAI: "null values mean absent", so a null member is skipped everywhere.
-bool present(const Json &object, const char *key) {
-    auto it = object.find(key);
-    return it != object.end() && !it->is_null();
-}
-
-// The "type" of a part, tool or choice; "" when absent or not a string.
-std::string type_of(const Json &object) {
-    return object.is_object() && present(object, "type") && object["type"].is_string() ? object["type"] : "";
-}
-
-const std::string &string_at(const Json &object, const char *key, const std::string &field) {
-    need(present(object, key) && object[key].is_string(), field + "." + key, "must be a string");
-    return object[key].get_ref<const std::string &>();
-}
-
-// Keys of an object that the door knows; anything else is refused by name,
-// so a field never disappears in silence. `ignored` are keys the official
-// client puts back into the conversation itself (derived from what we sent).
-void only_keys(const Json &object, const std::string &field, const std::set<std::string> &known,
-               const std::set<std::string> &ignored = {}) {
-    for (const auto &[key, value] : object.items()) {
-        if (known.count(key) || ignored.count(key) || value.is_null()) continue;
-        std::string list;
-        for (const auto &k : known)
-            list += (list.empty() ? "" : ", ") + k;
-        invalid(field + "." + key, "is not supported here (expected one of: " + list + ")");
-    }
-}
+using namespace fields; // the shared checks: invalid, need, at, present, only_keys…
 
 // ------------------------------------------------------------------ tools
 
@@ -193,18 +150,8 @@ void decode_stop(const Json &v, const std::string &key, ChatCompletionRequest &r
     r.completion.params["stop"] = v;
 }
 
-// The neutral form knows minimal..high; the other values of the reference
-// (none, xhigh, max) reach an OpenAI-wire vendor untouched under extra.
 void decode_reasoning_effort(const Json &v, const std::string &key, ChatCompletionRequest &r) {
-    static const std::set<std::string> neutral = {"minimal", "low", "medium", "high"};
-    static const std::set<std::string> vendor = {"none", "xhigh", "max"};
-    need(v.is_string(), key, "must be a string");
-    if (neutral.count(v.get<std::string>()))
-        r.completion.params["reasoning_effort"] = v;
-    else if (vendor.count(v.get<std::string>()))
-        r.completion.params["extra"]["reasoning_effort"] = v;
-    else
-        invalid(key, "must be one of none, minimal, low, medium, high, xhigh, max");
+    map_reasoning_effort(v, key, r.completion.params);
 }
 
 // max_tokens (deprecated) and max_completion_tokens both bound the output;
@@ -387,18 +334,12 @@ Json decode_part(const Json &part, const std::string &field, PartSet allowed, st
 // other than text land in `structured.parts` (with the text parts, in order).
 std::string decode_content(const Json &message, const std::string &field, PartSet allowed, Json &structured) {
     if (!present(message, "content")) return "";
-    const Json &content = message["content"];
-    if (content.is_string()) return content.get<std::string>();
-    need(content.is_array(), field + ".content", "must be a string or a list of content parts");
-    std::string text;
-    Json parts = Json::array();
-    bool only_text = true;
-    for (std::size_t j = 0; j < content.size(); ++j) {
-        parts.push_back(decode_part(content[j], at(field + ".content", j), allowed, text));
-        only_text = only_text && parts.back()["type"] == "text";
-    }
-    if (!only_text) structured["parts"] = std::move(parts);
-    return text;
+    return fields::decode_content(
+        message["content"], field,
+        [allowed](const Json &part, const std::string &where, std::string &text) {
+            return decode_part(part, where, allowed, text);
+        },
+        structured);
 }
 
 Json decode_tool_call(const Json &call, const std::string &field) {
@@ -499,6 +440,20 @@ void decode_message(const Json &m, std::size_t index, CompletionParams &params) 
 }
 
 } // namespace
+
+// The neutral form knows minimal..high; the other values of the reference
+// (none, xhigh, max) reach an OpenAI-wire vendor untouched under extra.
+void map_reasoning_effort(const Json &v, const std::string &field, Json &params) {
+    static const std::set<std::string> neutral = {"minimal", "low", "medium", "high"};
+    static const std::set<std::string> vendor = {"none", "xhigh", "max"};
+    need(v.is_string(), field, "must be a string");
+    if (neutral.count(v.get<std::string>()))
+        params["reasoning_effort"] = v;
+    else if (vendor.count(v.get<std::string>()))
+        params["extra"]["reasoning_effort"] = v;
+    else
+        invalid(field, "must be one of none, minimal, low, medium, high, xhigh, max");
+}
 
 ChatCompletionRequest decode_chat_completion(const Json &body, const std::string &session_header) {
     ChatCompletionRequest request;

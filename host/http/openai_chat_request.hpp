@@ -23,6 +23,11 @@ struct ChatCompletionRequest {
 // Throws ApiError(InvalidRequest) naming the field (and message index).
 ChatCompletionRequest decode_chat_completion(const Json &body, const std::string &session_header);
 
+// OpenAI's reasoning effort (`field` as the client named it) into the
+// neutral params: reasoning_effort, or extra.reasoning_effort for the
+// values the neutral form does not have. Shared with the Responses door.
+void map_reasoning_effort(const Json &value, const std::string &field, Json &params);
+
 // The completion part only (kept for tests/fuzz, which drives the decoder).
 CompletionParams decode_completion(const Json &body, const std::string &session_header);
 

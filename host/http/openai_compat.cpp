@@ -7,6 +7,7 @@
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
+#include <map>
 #include <set>
 
 namespace swh::http::openai {
@@ -15,14 +16,55 @@ namespace {
 
 constexpr const char *kJson = "application/json";
 
-Json usage_of(const Message &assistant) {
-    const ReplyUsage usage = usage_of_reply(assistant);
-    return {{"prompt_tokens", usage.input},
-            {"completion_tokens", usage.output},
-            {"total_tokens", usage.input + usage.output},
-            {"prompt_tokens_details", {{"cached_tokens", usage.cached_input}}},
-            {"completion_tokens_details", {{"reasoning_tokens", usage.reasoning}}}};
+// A count from provider_metadata.usage: the neutral key (ReplyEvent usage),
+// else the OpenAI-style one a 1.0-1.2 provider may have written.
+int64_t count_of(const Json &usage, const char *key, const char *older_key) {
+    for (const char *k : {key, older_key})
+        if (auto it = usage.find(k); it != usage.end() && it->is_number_integer()) return it->get<int64_t>();
+    return 0;
 }
+
+} // namespace
+
+TokenCounts token_counts(const Message &assistant) {
+    const Json &meta = assistant.provider_metadata;
+    const Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
+    return {count_of(usage, "input_tokens", "prompt_tokens"),
+            count_of(usage, "output_tokens", "completion_tokens"),
+            count_of(usage, "cached_input_tokens", "cached_tokens"), count_of(usage, "reasoning_tokens", "")};
+}
+
+namespace {
+
+Json usage_of(const Message &assistant) {
+    const TokenCounts counts = token_counts(assistant);
+    return {{"prompt_tokens", counts.input},
+            {"completion_tokens", counts.output},
+            {"total_tokens", counts.input + counts.output},
+            {"prompt_tokens_details", {{"cached_tokens", counts.cached}}},
+            {"completion_tokens_details", {{"reasoning_tokens", counts.reasoning}}}};
+}
+
+} // namespace
+
+// OpenAI's finish reasons; a 1.0-1.2 provider may have reported its
+// vendor's own word in metadata (Anthropic's stop_reason), mapped here.
+std::string finish_reason_of(const Message &assistant) {
+    static const std::map<std::string, std::string> vendor_words = {{"end_turn", "stop"},
+                                                                    {"stop_sequence", "stop"},
+                                                                    {"max_tokens", "length"},
+                                                                    {"tool_use", "tool_calls"}};
+    const Json &meta = assistant.provider_metadata;
+    std::string reason = meta.contains("finish_reason") && meta["finish_reason"].is_string()
+                             ? meta["finish_reason"].get<std::string>()
+                             : "";
+    if (auto word = vendor_words.find(reason); word != vendor_words.end()) reason = word->second;
+    if (reason.empty() || (reason == "stop" && has_tool_calls(assistant)))
+        reason = has_tool_calls(assistant) ? "tool_calls" : "stop";
+    return reason;
+}
+
+namespace {
 
 // The reply as OpenAI's assistant message: content is null when the model
 // only called tools.
@@ -63,7 +105,7 @@ class WholeCompletion : public SendObserver {
                            {"choices", Json::array({{{"index", 0},
                                                      {"message", message_of(assistant)},
                                                      {"logprobs", nullptr},
-                                                     {"finish_reason", neutral_finish_reason(assistant)}}})},
+                                                     {"finish_reason", finish_reason_of(assistant)}}})},
                            {"usage", usage_of(assistant)}};
         exchange_->respond(200, kJson, dump_json(body),
                            {{"X-Swarmhost-Overhead-Ms", format_ms(overhead_ms)}});
@@ -101,7 +143,7 @@ class StreamedCompletion : public SendObserver {
         return send_tool_call(event);
     }
     void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
-        Json last = chunk(Json::object(), neutral_finish_reason(assistant));
+        Json last = chunk(Json::object(), finish_reason_of(assistant));
         last["swarmhost"] = {{"gateway_overhead_ms", overhead_ms}};
         exchange_->send_event("", dump_json(last));
         if (include_usage_) {

@@ -27,6 +27,15 @@ void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange
                       const CompletionCaller &caller = {});
 Json models(const Pipeline &pipeline);
 
+// A reply's token counts from its provider metadata (the neutral usage
+// keys, else the OpenAI-style ones a 1.0-1.2 provider wrote); 0 when unknown.
+struct TokenCounts {
+    int64_t input = 0, output = 0, cached = 0, reasoning = 0;
+};
+TokenCounts token_counts(const Message &assistant);
+// OpenAI's finish reason of a reply: stop, length, tool_calls, content_filter.
+std::string finish_reason_of(const Message &assistant);
+
 // Which provider and model a request's `model` means (exposed for tests).
 std::pair<std::string, std::string> route_model(const Pipeline &pipeline, const std::string &model);
 

@@ -46,6 +46,12 @@ std::string_view scope_name(SessionScope scope) {
         return "path";
     case SessionScope::Header:
         return "header:X-Swarmhost-Session";
+    case SessionScope::Response:
+        return "object:response";
+    case SessionScope::Conversation:
+        return "object:conversation";
+    case SessionScope::Body:
+        return "body:previous_response_id|conversation";
     case SessionScope::None:
         break;
     }

@@ -33,6 +33,19 @@ enum class RouteId {
     SessionEvents,
     MessagesList,
     MessagesSend,
+    // The OpenAI Responses and Conversations doors (http/openai_responses.hpp).
+    ResponsesCreate,
+    ResponseGet,
+    ResponseDelete,
+    ResponseInputItems,
+    ConversationsCreate,
+    ConversationGet,
+    ConversationUpdate,
+    ConversationDelete,
+    ConversationItemsList,
+    ConversationItemsCreate,
+    ConversationItemGet,
+    ConversationItemDelete,
 };
 
 // Where a route finds the session it acts on.
@@ -40,6 +53,12 @@ enum class SessionScope {
     None,   // no one session
     Path,   // /v1/sessions/{id}/...
     Header, // X-Swarmhost-Session (optional: without it the route stores nothing)
+    // The session an OpenAI object id names (conversation/openai_ids.hpp):
+    Response,     // /v1/responses/{response_id}: resp_<session><message>
+    Conversation, // /v1/conversations/{conversation_id}: conv_<session>
+    // The body's previous_response_id or conversation (optional: without
+    // them POST /v1/responses starts a new chain).
+    Body,
 };
 
 // Who may call a route beyond the session rules (docs/security.md).
@@ -55,7 +74,7 @@ struct HostRoute {
 };
 
 // Segments of the table's paths; "{...}" matches any one segment.
-inline constexpr std::array<HostRoute, 20> kHostRoutes{{
+inline constexpr std::array<HostRoute, 32> kHostRoutes{{
     {RouteId::Healthz, "GET", "healthz", SessionScope::None, "", Caller::Anyone},
     {RouteId::Metrics, "GET", "metrics", SessionScope::None, "", Caller::Admin},
     {RouteId::Plugins, "GET", "v1/plugins", SessionScope::None, "", Caller::Admin},
@@ -76,6 +95,27 @@ inline constexpr std::array<HostRoute, 20> kHostRoutes{{
     {RouteId::SessionEvents, "GET", "v1/sessions/{id}/events", SessionScope::Path, "read", Caller::User},
     {RouteId::MessagesList, "GET", "v1/sessions/{id}/messages", SessionScope::Path, "read", Caller::User},
     {RouteId::MessagesSend, "POST", "v1/sessions/{id}/messages", SessionScope::Path, "write", Caller::User},
+    {RouteId::ResponsesCreate, "POST", "v1/responses", SessionScope::Body, "write", Caller::User},
+    {RouteId::ResponseGet, "GET", "v1/responses/{response_id}", SessionScope::Response, "read", Caller::User},
+    {RouteId::ResponseDelete, "DELETE", "v1/responses/{response_id}", SessionScope::Response, "write",
+     Caller::User},
+    {RouteId::ResponseInputItems, "GET", "v1/responses/{response_id}/input_items", SessionScope::Response,
+     "read", Caller::User},
+    {RouteId::ConversationsCreate, "POST", "v1/conversations", SessionScope::None, "", Caller::User},
+    {RouteId::ConversationGet, "GET", "v1/conversations/{conversation_id}", SessionScope::Conversation,
+     "read", Caller::User},
+    {RouteId::ConversationUpdate, "POST", "v1/conversations/{conversation_id}", SessionScope::Conversation,
+     "write", Caller::User},
+    {RouteId::ConversationDelete, "DELETE", "v1/conversations/{conversation_id}", SessionScope::Conversation,
+     "write", Caller::User},
+    {RouteId::ConversationItemsList, "GET", "v1/conversations/{conversation_id}/items",
+     SessionScope::Conversation, "read", Caller::User},
+    {RouteId::ConversationItemsCreate, "POST", "v1/conversations/{conversation_id}/items",
+     SessionScope::Conversation, "write", Caller::User},
+    {RouteId::ConversationItemGet, "GET", "v1/conversations/{conversation_id}/items/{item_id}",
+     SessionScope::Conversation, "read", Caller::User},
+    {RouteId::ConversationItemDelete, "DELETE", "v1/conversations/{conversation_id}/items/{item_id}",
+     SessionScope::Conversation, "write", Caller::User},
 }};
 
 struct RouteMatch {

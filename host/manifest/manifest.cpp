@@ -47,7 +47,8 @@ const Keys kServerKeys{"listen",
                        "max_header_bytes",
                        "max_messages_per_session",
                        "max_connections",
-                       "max_stream_queue_bytes"};
+                       "max_stream_queue_bytes",
+                       "responses_retention_seconds"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                          "fallback", "group"};
@@ -416,6 +417,7 @@ class Parser {
         count_at(view, "max_messages_per_session", server.max_messages_per_session);
         count_at(view, "max_connections", server.max_connections);
         count_at(view, "max_stream_queue_bytes", server.max_stream_queue_bytes);
+        count_at(view, "responses_retention_seconds", server.responses_retention_seconds);
     }
 
     void read_auth(const MapView &top) {

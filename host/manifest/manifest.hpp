@@ -62,6 +62,9 @@ struct ServerSettings {
     // A stream's events waiting for a client that reads slower than they
     // come; past it the stream gets a last `error` event and is closed.
     std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
+    // How long a stored OpenAI response or conversation lives after its last
+    // write (docs/conversation-state.md); 30 days as OpenAI; 0 = for ever.
+    uint64_t responses_retention_seconds = 30 * 24 * 3600;
     SourceMark mark;
 };
 

@@ -135,6 +135,7 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     Pipeline pipeline;
     pipeline.default_provider = manifest.default_provider;
     pipeline.max_messages_per_session = manifest.server.max_messages_per_session;
+    pipeline.responses_retention_seconds = manifest.server.responses_retention_seconds;
 
     Json storage_config;
     if (auto lib = resolve(manifest.storage, SWH_KIND_STORAGE, registry, storage_config, diagnostics))

@@ -30,6 +30,9 @@ struct Pipeline {
     std::map<std::string, std::unique_ptr<loader::SessionTypeInstance>> session_types;
     std::unique_ptr<HookBus> hooks;
     uint64_t max_messages_per_session = 0; // server.max_messages_per_session; 0 = unlimited
+    // server.responses_retention_seconds: OpenAI responses and conversations
+    // expire this long after their last write; 0 = never.
+    uint64_t responses_retention_seconds = 30 * 24 * 3600;
 
     // A provider or a load-balanced group of them.
     bool routable(const std::string &name) const {

@@ -111,7 +111,9 @@ struct SendPath::SendState {
     // What the reply carries besides text (ABI 1.3 reply events).
     Json tool_calls = Json::array(); // [{id, name, arguments}] by index
     std::string reasoning, reasoning_signature, finish_reason;
-    Json usage; // null until the provider reports it
+    Json usage;                           // null until the provider reports it
+    std::string reply_id;                 // "" = a new one
+    Json reply_metadata = Json::object(); // the door's own marks on the reply
 };
 
 std::function<void()> SendPath::send_message(const SendParams &params,
@@ -271,6 +273,10 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
     state->stream = params.stream;
     state->observer = std::move(observer);
     state->stateless = params.session_id.empty();
+    state->reply_id = std::move(params.reply_id);
+    state->reply_metadata = std::move(params.reply_metadata);
+    const std::size_t new_turns =
+        state->stateless ? 1 : std::clamp<std::size_t>(params.new_turns, 1, params.messages.size());
     if (state->stateless) {
         state->session.id = new_uuid();
         state->session.provider = params.provider;
@@ -279,17 +285,25 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
     } else {
         state->session = sessions_.get_session(params.session_id);
         sessions_.authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
-        state->reservation = sessions_.reserve_messages(pin, state->session.id, 2);
+        state->reservation = sessions_.reserve_messages(pin, state->session.id, new_turns + 1);
         if (state->session.status != SWH_SESSION_ACTIVE)
             throw ApiError(ErrorKind::Conflict,
                            "session '" + params.session_id + "' is " + state->session.status);
         state->session.provider = params.provider; // the request's model routing wins for this exchange
         if (!params.model.empty()) state->session.model = params.model;
     }
+    // The new turns, stored in order: strictly increasing timestamps keep
+    // that order in every store.
+    const std::size_t first_new = params.messages.size() - new_turns;
+    const int64_t now = now_us();
+    for (std::size_t i = first_new; i < params.messages.size(); ++i) {
+        Message &turn = params.messages[i];
+        if (turn.id.empty()) turn.id = new_uuid();
+        turn.session_id = state->session.id;
+        turn.timestamp = now + static_cast<int64_t>(i - first_new);
+        if (!state->stateless) turn.metadata.update(params.turn_metadata);
+    }
     Message &last = params.messages.back();
-    last.id = new_uuid();
-    last.session_id = state->session.id;
-    last.timestamp = now_us();
     state->user = last;
     if (!pipeline_.middleware.empty()) {
         ChainResult checked =
@@ -304,7 +318,13 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
         // participant may not) and may edit the message.
         vet_with_session_type(*state, params.access);
         last.content = state->user.content;
-        // Appending to a stored session: the question is durable first.
+        // Appending to a stored session: the question is durable first,
+        // after the turns that came before it in the same request.
+        for (std::size_t i = first_new; i + 1 < params.messages.size(); ++i) {
+            store_message(*state, params.messages[i]);
+            state->session.message_count += 1;
+            sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &params.messages[i]);
+        }
         store_message(*state, state->user);
         state->session.message_count += 1;
         sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
@@ -522,7 +542,7 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
         assistant.provider_metadata = std::move(state->provider_metadata);
         attach_reply_events(*state, assistant);
     }
-    assistant.id = new_uuid();
+    assistant.id = state->reply_id.empty() ? new_uuid() : state->reply_id;
     assistant.session_id = state->session.id;
     assistant.role = "assistant";
     assistant.timestamp = std::max(now_us(), state->user.timestamp + 1); // strictly after the question
@@ -531,6 +551,7 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
                           {"reply_to", state->user.id},
                           {"response_time_ms", total_us / 1000.0},
                           {"streaming", state->stream}};
+    assistant.metadata.update(state->reply_metadata);
     {
         std::lock_guard lock(state->mutex);
         if (!state->failures.empty()) {

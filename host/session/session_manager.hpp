@@ -103,6 +103,15 @@ struct CompletionParams {
     bool stream = false;
     std::string session_id; // "" = stateless; else the exchange is appended to it
     Access access;          // checked against session_id's session
+    // With session_id: how many trailing `messages` are new and stored, in
+    // order (a Responses request may bring tool results and a user message
+    // at once); the rest is history the caller already has.
+    std::size_t new_turns = 1;
+    Json turn_metadata = Json::object();  // merged into each new turn's metadata before it is stored
+    Json reply_metadata = Json::object(); // merged into the reply's metadata before it is stored
+    // The reply's message id, chosen up front so a door can name the reply
+    // before it exists (a streamed response's id); "" = a new one.
+    std::string reply_id;
 };
 
 // What the HTTP layer hears while a message is answered. Calls for one send

@@ -86,7 +86,8 @@ class RouteTenancyTests(AuthTestCase):
     def session_routes(self, type_):
         """The routes that act on one session of `type_`."""
         return [r for r in self.routes
-                if r["session"] != "none" and r["source"] in ("host", "session_type:" + type_)]
+                if (r["session"] == "path" or r["session"].startswith("header:"))
+                and r["source"] in ("host", "session_type:" + type_)]
 
     def new_session(self, type_):
         owner = self.as_key(OWNER)
@@ -179,6 +180,70 @@ class RouteTenancyTests(AuthTestCase):
                         self.check(type_, route, who, key, fresh)
                         checked += 1
         self.assertGreater(checked, 100)
+
+
+class OpenAIObjectTenancyTests(AuthTestCase):
+    """The routes that name an OpenAI object (a response, a conversation) or
+    take one in their body: another user's key gets OpenAI's 404 on every
+    one of them, generated from the same report; the owner is never refused."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon(extra_providers=auth_section([OWNER, OTHER, OPS]))
+        cls.daemon.start_or_cleanup()
+        cls.client = cls.daemon.client
+        r = cls.daemon.client.get("/v1/admin/routes", headers=OPS.bearer())
+        if r.status != 200:
+            raise AssertionError("GET /v1/admin/routes -> %r" % r)
+        cls.routes = [r for r in r.json["routes"]
+                      if r["session"].startswith("object:") or r["session"].startswith("body:")]
+
+    def fresh_objects(self):
+        owner = self.as_key(OWNER)
+        response = owner.post("/v1/responses", {"model": "echo", "input": "probe"})
+        self.assertEqual(response.status, 200, response)
+        conversation = owner.post("/v1/conversations", {"items": [{"role": "user", "content": "probe"}]})
+        self.assertEqual(conversation.status, 200, conversation)
+        cid = conversation.json["id"]
+        item = owner.get("/v1/conversations/%s/items" % cid).json["data"][0]["id"]
+        return {"response_id": response.json["id"], "conversation_id": cid, "item_id": item}
+
+    def calls(self, route, ids):
+        """(path, body) pairs that name the objects `ids` through `route`."""
+        path = route["path"]
+        for name, value in ids.items():
+            path = path.replace("{%s}" % name, value)
+        method = route["method"]
+        if route["session"].startswith("body:"):
+            return [(path, {"model": "echo", "input": "probe", "previous_response_id": ids["response_id"]}),
+                    (path, {"model": "echo", "input": "probe", "conversation": ids["conversation_id"]})]
+        bodies = {("POST", "/v1/conversations/{conversation_id}"): {"metadata": {"a": "b"}},
+                  ("POST", "/v1/conversations/{conversation_id}/items"): {"items": [{"role": "user", "content": "x"}]}}
+        return [(path, bodies.get((method, route["path"]), {} if method == "POST" else None))]
+
+    def test_the_report_lists_the_openai_object_routes(self):
+        paths = {(r["method"], r["path"]) for r in self.routes}
+        self.assertIn(("GET", "/v1/responses/{response_id}"), paths)
+        self.assertIn(("POST", "/v1/responses"), paths)
+        self.assertIn(("DELETE", "/v1/conversations/{conversation_id}/items/{item_id}"), paths)
+        self.assertGreaterEqual(len(self.routes), 11)
+
+    def test_another_users_key_gets_openai_404_and_the_owner_gets_in(self):
+        checked = 0
+        for route in self.routes:
+            for who, key in (("another user", OTHER), ("owner", OWNER), ("admin key", OPS)):
+                ids = self.fresh_objects()
+                for path, body in self.calls(route, ids):
+                    with self.subTest(route="%s %s" % (route["method"], route["path"]), who=who, body=body):
+                        resp = self.as_key(key).request(route["method"], path, body=body)
+                        if who == "another user":
+                            self.assertEqual(resp.status, 404, resp)
+                            self.assertEqual(resp.json["error"]["type"], "invalid_request_error", resp)
+                            self.assertIn("not found", resp.json["error"]["message"], resp)
+                        else:
+                            self.assertEqual(resp.status, 200, resp)
+                        checked += 1
+        self.assertGreaterEqual(checked, 30)
 
 
 if __name__ == "__main__":

@@ -93,6 +93,41 @@ class TwoDaemons(unittest.TestCase):
         self.assertEqual(refused.status, 409, refused)
         self.assertEqual(len(b.messages(sid)), 2 * sends)
 
+    def test_openai_responses_and_conversations_through_both(self):
+        """A response and a conversation made through a are read and
+        continued through b the moment a has answered (no index, no delay:
+        the ids name the session and message; docs/conversation-state.md)."""
+        a, b = self.a.client, self.b.client
+
+        def text(response):
+            return "".join(p["text"] for item in response["output"] if item["type"] == "message"
+                           for p in item["content"])
+
+        first = a.post("/v1/responses", {"model": "echo", "input": "from a"})
+        self.assertEqual(first.status, 200, first)
+        got = b.get("/v1/responses/" + first.json["id"])
+        self.assertEqual(got.status, 200, got)
+        self.assertEqual(got.json["output"], first.json["output"])
+        second = b.post("/v1/responses", {"model": "echo", "input": "from b",
+                                          "previous_response_id": first.json["id"]})
+        self.assertEqual(second.status, 200, second)
+        self.assertEqual(text(second.json), "echo#2 from b")
+        third = a.post("/v1/responses", {"model": "echo", "input": "a again",
+                                         "previous_response_id": second.json["id"]})
+        self.assertEqual(text(third.json), "echo#3 a again")
+        items = b.get("/v1/responses/%s/input_items" % third.json["id"])
+        self.assertEqual([i["content"][0]["text"] for i in items.json["data"]], ["a again"])
+
+        conv = a.post("/v1/conversations", {"items": [{"role": "user", "content": "hi"}]})
+        self.assertEqual(conv.status, 200, conv)
+        cid = conv.json["id"]
+        on_b = b.post("/v1/responses", {"model": "echo", "input": "via b", "conversation": cid})
+        self.assertEqual(text(on_b.json), "echo#2 via b")
+        listed = a.get("/v1/conversations/%s/items?order=asc" % cid)
+        self.assertEqual([i["content"][0]["text"] for i in listed.json["data"]], ["hi", "via b", "echo#2 via b"])
+        self.assertEqual(b.delete("/v1/conversations/" + cid).status, 200)
+        self.assertEqual(a.get("/v1/conversations/" + cid).status, 404)
+
 
 if __name__ == "__main__":
     unittest.main()

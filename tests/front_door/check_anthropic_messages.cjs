@@ -6,7 +6,7 @@
 // and a failure after the stream began, the key sent each way the client
 // sends it, and one create + stream through the openai provider plugin
 // against tools/fake_upstream (any door to any provider).
-// Env: SWH_BASE_URL, SWH_API_KEY (the daemon's key), FAKE_BASE_URL.
+// Env: SWH_BASE_URL, SWH_KEY (a key of the daemon), FAKE_BASE_URL.
 'use strict';
 const assert = require('node:assert/strict');
 const AnthropicModule = require('@anthropic-ai/sdk');
@@ -15,11 +15,11 @@ const Anthropic = AnthropicModule.default || AnthropicModule;
 const { rejects } = require('../upstream_fake/common.cjs');
 
 const base = process.env.SWH_BASE_URL; // the SDK adds /v1/messages itself
-const key = process.env.SWH_API_KEY;
+const key = process.env.SWH_KEY;
 const fakeBase = process.env.FAKE_BASE_URL;
 const FAIL_TOKEN = '__swh_fail_now__'; // the echo provider's fail_on in the test manifest
 if (!base || !key || !fakeBase) {
-  console.error('SWH_BASE_URL, SWH_API_KEY and FAKE_BASE_URL must be set (run_front_door.py --with-upstream --with-key)');
+  console.error('SWH_BASE_URL, SWH_KEY and FAKE_BASE_URL must be set (run_front_door.py --with-upstream --keys)');
   process.exit(2);
 }
 

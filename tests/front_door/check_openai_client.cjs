@@ -4,6 +4,7 @@
 'use strict';
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
+const { runChecks } = require('./run_checks.cjs');
 
 const base = process.env.SWH_BASE_URL; // http://127.0.0.1:PORT
 const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'not-needed', maxRetries: 0 });
@@ -75,16 +76,7 @@ async function main() {
                      [['user', 'remember me'], ['assistant', 'echo#1 remember me']]);
   });
 
-  for (const [name, fn] of checks) {
-    try {
-      await fn();
-      console.log('ok   ' + name);
-    } catch (e) {
-      console.log('FAIL ' + name + ': ' + (e && e.stack || e));
-      process.exit(1);
-    }
-  }
-  console.log(`openai client vs front door: ${checks.length} passed, 0 failed`);
+  await runChecks(checks, 'openai client vs front door');
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

@@ -5,6 +5,7 @@
 'use strict';
 const assert = require('node:assert/strict');
 const OpenAI = require('openai');
+const { runChecks } = require('./run_checks.cjs');
 
 const base = process.env.SWH_BASE_URL; // http://127.0.0.1:PORT
 const client = new OpenAI({ baseURL: base + '/v1', apiKey: 'not-needed', maxRetries: 0 });
@@ -117,16 +118,7 @@ async function main() {
       (e) => e instanceof OpenAI.BadRequestError && /messages\[1\]\.tool_call_id/.test(e.message));
   });
 
-  for (const [name, fn] of checks) {
-    try {
-      await fn();
-      console.log('ok   ' + name);
-    } catch (e) {
-      console.log('FAIL ' + name + ': ' + (e && e.stack || e));
-      process.exit(1);
-    }
-  }
-  console.log(`openai client tool loop vs front door: ${checks.length} passed, 0 failed`);
+  await runChecks(checks, 'openai client tool loop vs front door');
 }
 
 main().catch((e) => { console.error(e); process.exit(1); });

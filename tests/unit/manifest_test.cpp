@@ -88,9 +88,10 @@ TEST_CASE("manifest: defaults for optional parts", "[manifest]") {
     CHECK(m.server.max_body_bytes == 1024 * 1024);
     CHECK(m.server.request_timeout_seconds == 300);
     CHECK(m.server.shutdown_grace_seconds == 10);
-    CHECK(m.storage.name == "sqlite");   // name defaults to plugin
-    CHECK(m.default_provider == "echo"); // the first provider
-    CHECK(m.plugin_dirs == Lines{"p"});  // base_dir "." normalizes away
+    CHECK(m.server.responses_retention_seconds == 30 * 24 * 3600); // OpenAI's 30 days
+    CHECK(m.storage.name == "sqlite");                             // name defaults to plugin
+    CHECK(m.default_provider == "echo");                           // the first provider
+    CHECK(m.plugin_dirs == Lines{"p"});                            // base_dir "." normalizes away
     CHECK(m.middleware.empty());
     CHECK(m.hooks.empty());
     CHECK(m.session_types.empty());
@@ -307,6 +308,10 @@ TEST_CASE("manifest: server settings", "[manifest][errors]") {
                 "m.yaml:6:28: expected a non-negative integer of at most 2147483647 for "
                 "'request_timeout_seconds', got '99999999999'",
                 "m.yaml:7:27: expected a non-negative integer for 'shutdown_grace_seconds', got '1.5'"});
+    CHECK(manifest_errors("server:\n  responses_retention_seconds: -5\n" + kRequired) ==
+          Lines{"m.yaml:2:32: expected a non-negative integer for 'responses_retention_seconds', got '-5'"});
+    CHECK(parse_manifest("server:\n  responses_retention_seconds: 0\n" + kRequired, "m.yaml")
+              .server.responses_retention_seconds == 0);
     CHECK(manifest_errors("server: [1]\n" + kRequired) ==
           Lines{"m.yaml:1:9: expected a map like { listen: \"127.0.0.1:8080\" } for 'server', got a list"});
 }

@@ -6,6 +6,7 @@
 #include <swarmhost/cpp/attachments.hpp>
 #include <swarmhost/cpp/edge.hpp>
 #include <swarmhost/cpp/json_config.hpp>
+#include <swarmhost/cpp/neutral.hpp>
 #include <swarmhost/cpp/provider_edge.hpp>
 
 #include <nlohmann/json.hpp>
@@ -123,20 +124,10 @@ struct Plan {
     std::string finish_reason;
 };
 
-// A JSON object member of a struct from the host ("" = {}); malformed = the host's bug.
-Json object_of(swh_str text, const char *what) {
-    std::string_view json = view(text, what);
-    if (json.empty()) return Json::object();
-    Json value = Json::parse(json, nullptr, false);
-    if (!value.is_object())
-        throw Failure(SWH_E_INVALID, std::string("echo: ") + what + " is not a JSON object");
-    return value;
-}
-
 // The request's generation parameters; a host older than ABI 1.3 sends none.
 Json params_of(const swh_provider_request &request) {
-    if (!SWH_HAS_MEMBER(&request, swh_provider_request, params_json)) return Json::object();
-    return object_of(request.params_json, "request.params_json");
+    return swh::cpp::neutral::object_of(swh::cpp::provider::params_json(request), "echo",
+                                        "request.params_json");
 }
 
 // The files named in a message's metadata.attachments (plugins/session_multimodal),
@@ -165,10 +156,9 @@ Plan plan_reply(const Settings &settings, const swh_provider_request &request) {
         const auto &m = *reinterpret_cast<const swh_message *>(
             reinterpret_cast<const char *>(request.messages) + i * stride);
         std::string_view content = view(m.content, "message.content");
-        turns.push_back({std::string(view(m.role, "message.role")), std::string(content),
-                         SWH_HAS_MEMBER(&m, swh_message, structured_json)
-                             ? object_of(m.structured_json, "message.structured_json")
-                             : Json::object()});
+        turns.push_back(
+            {std::string(view(m.role, "message.role")), std::string(content),
+             swh::cpp::neutral::structured_of(swh::cpp::provider::structured_json(m), i, "echo")});
         prompt_words += swh::echo::count_words(content);
         if (view(m.role, "message.role") == "user") {
             ++user_messages;

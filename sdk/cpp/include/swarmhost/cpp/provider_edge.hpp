@@ -99,16 +99,14 @@ inline swh_status emit_json(const swh_result_sink *sink, std::string_view json_t
 // The request's generation parameters (params_json), "" when the host's
 // struct predates 1.3: a plugin declaring a lower minor still loads there.
 inline std::string_view params_json(const swh_provider_request &request) {
-    if (request.struct_size < offsetof(swh_provider_request, params_json) + sizeof request.params_json)
-        return {};
+    if (!SWH_HAS_MEMBER(&request, swh_provider_request, params_json)) return {};
     return edge::view(request.params_json, "params_json");
 }
 
 // A message's structured content (structured_json), "" when the host's
 // struct predates 1.3. `message` must be reached with the host's stride.
 inline std::string_view structured_json(const swh_message &message) {
-    if (message.struct_size < offsetof(swh_message, structured_json) + sizeof message.structured_json)
-        return {};
+    if (!SWH_HAS_MEMBER(&message, swh_message, structured_json)) return {};
     return edge::view(message.structured_json, "message.structured_json");
 }
 
