@@ -202,6 +202,20 @@ async function main() {
                      ['You said: one ', 'stop_sequence', 'two']);
   });
 
+  check('models.list and models.retrieve: Anthropic\'s model objects', async () => {
+    const ids = [];
+    for await (const m of client.models.list()) {
+      assert.equal(m.type, 'model');
+      assert.equal(typeof m.display_name, 'string');
+      assert.equal(m.created_at, '1970-01-01T00:00:00Z');
+      ids.push(m.id);
+    }
+    for (const id of ['echo', 'oa', 'an']) assert.ok(ids.includes(id), JSON.stringify(ids));
+    const an = await client.models.retrieve('an');
+    assert.deepEqual([an.type, an.id], ['model', 'an']);
+    await assert.rejects(client.models.retrieve('no-such-model'), Anthropic.NotFoundError);
+  });
+
   for (const [name, fn] of checks) {
     try {
       await fn();

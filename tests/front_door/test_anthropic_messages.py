@@ -588,6 +588,28 @@ class UpstreamTests(AnthropicCase, FakeUpstreamTestCase):
         self.assertEqual(self.upstream()["body"]["messages"][2],
                          {"role": "tool", "tool_call_id": "toolu_e1", "content": "Error: no network"})
 
+    def test_models_answer_in_the_shape_of_the_client_that_asks(self):
+        anthropic = {"anthropic-version": "2023-06-01"}
+        r = self.client.get("/v1/models", headers=anthropic)
+        self.assertEqual(r.status, 200, r)
+        ids = [m["id"] for m in r.json["data"]]
+        self.assertIn("an", ids)
+        self.assertEqual(set(r.json), {"data", "has_more", "first_id", "last_id"}, r.json)
+        self.assertEqual((r.json["has_more"], r.json["first_id"], r.json["last_id"]), (False, ids[0], ids[-1]))
+        self.assertEqual(r.json["data"][ids.index("an")],
+                         {"type": "model", "id": "an", "display_name": "an", "created_at": "1970-01-01T00:00:00Z"})
+        r = self.client.get("/v1/models")  # OpenAI's clients send no anthropic-version
+        self.assertEqual(r.json["object"], "list", r.json)
+        self.assertEqual([m["id"] for m in r.json["data"]], ids)
+        self.assertEqual(r.json["data"][ids.index("an")]["object"], "model")
+        r = self.client.get("/v1/models/an", headers=anthropic)
+        self.assertEqual((r.status, r.json["type"], r.json["id"]), (200, "model", "an"), r)
+        r = self.client.get("/v1/models/an")
+        self.assertEqual((r.status, r.json["object"], r.json["owned_by"]), (200, "model", "swarmhost:anthropic"), r)
+        self.assertAnthropicError(self.client.get("/v1/models/nope", headers=anthropic), 404, "not_found_error")
+        r = self.client.get("/v1/models/nope")
+        self.assertEqual((r.status, r.json["error"]["code"]), (404, "not_found"), r)
+
     def test_thinking_is_relayed_as_a_signed_thinking_block(self):
         b = body([user("ponder")], model="an", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})
         m = self.create(b)
