@@ -319,7 +319,30 @@ class StreamedMessage : public SendObserver {
     std::string signature_, sent_signature_;
 };
 
+// A provider or group as Anthropic's model object. The daemon has no
+// release dates for them: created_at is the epoch, as OpenAI's `created` 0.
+Json model_json(const openai::ModelEntry &entry) {
+    return {{"type", "model"},
+            {"id", entry.id},
+            {"display_name", entry.id},
+            {"created_at", "1970-01-01T00:00:00Z"}};
+}
+
 } // namespace
+
+Json models(const Pipeline &pipeline) {
+    Json data = Json::array();
+    for (const openai::ModelEntry &entry : openai::model_entries(pipeline))
+        data.push_back(model_json(entry));
+    // One page holds them all (a manifest names a handful): has_more false.
+    const Json first = data.empty() ? Json() : data.front()["id"];
+    const Json last = data.empty() ? Json() : data.back()["id"];
+    return {{"data", std::move(data)}, {"has_more", false}, {"first_id", first}, {"last_id", last}};
+}
+
+Json model(const Pipeline &pipeline, const std::string &id) {
+    return model_json(openai::model_entry(pipeline, id));
+}
 
 bool owns_path(const std::vector<std::string> &segments) {
     return segments.size() >= 2 && segments[0] == "v1" && segments[1] == "messages";

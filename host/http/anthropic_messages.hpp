@@ -29,6 +29,13 @@ std::string anthropic_error_body(ErrorKind kind, const std::string &message);
 void respond_anthropic_error(Exchange &exchange, const ApiError &error,
                              std::vector<std::pair<std::string, std::string>> extra_headers = {});
 
+// GET /v1/models and /v1/models/{id} in Anthropic's shape, for a request
+// that carries anthropic-version (its clients' models.list / retrieve):
+// {"data":[{"type":"model","id","display_name","created_at"}],"has_more",
+// "first_id","last_id"} and one such model.
+Json models(const Pipeline &pipeline);
+Json model(const Pipeline &pipeline, const std::string &id);
+
 void messages(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
               const PostBlocking &post_blocking, std::chrono::milliseconds keepalive,
               const openai::CompletionCaller &caller = {});

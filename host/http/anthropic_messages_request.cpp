@@ -55,14 +55,21 @@ void only_keys(const Json &object, const std::string &path, const std::set<std::
     }
 }
 
-// cache_control marks a prompt-cache breakpoint on a block: the neutral form
-// has no cache marks on content, so it is refused rather than lost (the
-// top-level cache_control is passed to the vendor).
-void no_cache_control(const Json &block, const std::string &path) {
-    if (present(block, "cache_control"))
-        invalid(member(path, "cache_control"),
-                "not supported on a block by this door (the neutral form has no cache marks; the "
-                "top-level cache_control is passed to the vendor)");
+// A block's cache_control (a prompt-cache breakpoint), checked; null when
+// the block has none. The neutral form carries it where the block lands (a
+// part, a tool, a tool call, a message's text, the system prompt), so the
+// anthropic provider sends it back where Anthropic's wire has it; other
+// providers drop it (a cost hint, not meaning).
+Json cache_mark(const Json &block, const std::string &path) {
+    if (!present(block, "cache_control")) return nullptr;
+    need(is_cache_mark(block["cache_control"]), member(path, "cache_control"),
+         "Input should be {\"type\":\"ephemeral\"} with an optional \"ttl\" of \"5m\" or \"1h\"");
+    return block["cache_control"];
+}
+
+// Puts a block's mark on its neutral form (nothing when it has none).
+void put_cache_mark(Json &neutral, const Json &block, const std::string &path) {
+    if (Json mark = cache_mark(block, path); !mark.is_null()) neutral["cache_control"] = std::move(mark);
 }
 
 // ------------------------------------------------------------------ tools
@@ -75,7 +82,6 @@ Json decode_tool(const Json &tool, const std::string &path) {
     const std::string type = type_of(tool);
     if (!type.empty() && type != "custom")
         invalid(member(path, "type"), "'" + type + "' is a server tool, which this door does not run");
-    no_cache_control(tool, path);
     only_keys(tool, path, {"type", "name", "description", "input_schema", "strict", "cache_control"});
     const std::string &name = string_at(tool, "name", path);
     need(!name.empty(), member(path, "name"), "String should have at least 1 character");
@@ -88,6 +94,7 @@ Json decode_tool(const Json &tool, const std::string &path) {
         need(tool["strict"].is_boolean(), member(path, "strict"), "Input should be a valid boolean");
         neutral["strict"] = tool["strict"];
     }
+    put_cache_mark(neutral, tool, path);
     return neutral;
 }
 
@@ -188,26 +195,39 @@ void decode_stop_sequences(const Json &stops, const std::string &key, Completion
     if (!stops.empty()) params.params["stop"] = stops;
 }
 
-std::string decode_text_block(const Json &block, const std::string &path) {
-    no_cache_control(block, path);
+// A text block's text; its cache mark (checked) goes to `mark` when it has one.
+std::string decode_text_block(const Json &block, const std::string &path, Json &mark) {
     only_keys(block, path, {"type", "text", "cache_control"});
+    if (Json own = cache_mark(block, path); !own.is_null()) mark = std::move(own);
     return string_at(block, "text", path);
 }
 
-// The system prompt: a string or a list of text blocks, joined.
-std::string decode_system_text(const Json &content, const std::string &path) {
-    if (content.is_string()) return content.get<std::string>();
-    need(content.is_array(), path, "Input should be a valid string or a list of text blocks");
+// Text blocks joined, with the last block's mark that has one.
+std::string decode_text_blocks(const Json &content, const std::string &path, Json &mark) {
     std::string text;
     for (std::size_t i = 0; i < content.size(); ++i) {
         const std::string block_path = at(path, i);
         need(type_of(content[i]) == "text", member(block_path, "type"), "Input should be 'text'");
-        text += decode_text_block(content[i], block_path);
+        text += decode_text_block(content[i], block_path, mark);
     }
     return text;
 }
 
-void append_system(CompletionParams &params, const std::string &text) {
+// The system prompt (a string or text blocks) joins the one the provider
+// gets. The ABI's system prompt is a plain string, so its blocks' cache marks
+// become one mark on all of it (params.system_cache_control, the last mark
+// given): Anthropic caches the prefix up to a mark, and the joined prompt is
+// one block.
+void append_system(CompletionParams &params, const Json &content, const std::string &path) {
+    std::string text;
+    if (content.is_string()) {
+        text = content.get<std::string>();
+    } else {
+        need(content.is_array(), path, "Input should be a valid string or a list of text blocks");
+        Json mark;
+        text = decode_text_blocks(content, path, mark);
+        if (!mark.is_null()) params.params["system_cache_control"] = std::move(mark);
+    }
     params.system_prompt += (params.system_prompt.empty() ? "" : "\n") + text;
 }
 
@@ -256,10 +276,13 @@ const std::map<std::string, FieldRule> &field_rules() {
         {"service_tier", extra()},
         {"inference_geo", extra()},
         {"speed", extra()},
-        {"cache_control", extra()},
+        {"cache_control",
+         [](const Json &v, const std::string &key, CompletionParams &p) {
+             p.params["cache_control"] = cache_mark(Json{{key, v}}, "");
+         }},
         // honoured by the door itself
-        {"system", [](const Json &v, const std::string &key,
-                      CompletionParams &p) { append_system(p, decode_system_text(v, key)); }},
+        {"system",
+         [](const Json &v, const std::string &key, CompletionParams &p) { append_system(p, v, key); }},
         {"stream",
          [](const Json &v, const std::string &key, CompletionParams &p) {
              need(v.is_boolean(), key, "Input should be a valid boolean");
@@ -287,7 +310,6 @@ void decode_fields(const Json &body, CompletionParams &params) {
 
 // An image block's source -> the neutral image part (a data: URL for bytes).
 Json decode_image(const Json &block, const std::string &path) {
-    no_cache_control(block, path);
     only_keys(block, path, {"type", "source", "cache_control"});
     const std::string source_path = member(path, "source");
     need(present(block, "source") && block["source"].is_object(), source_path, "Field required");
@@ -311,7 +333,6 @@ Json decode_image(const Json &block, const std::string &path) {
 
 // A base64 PDF document -> the neutral file part.
 Json decode_document(const Json &block, const std::string &path) {
-    no_cache_control(block, path);
     only_keys(block, path, {"type", "source", "cache_control"});
     const std::string source_path = member(path, "source");
     need(present(block, "source") && block["source"].is_object(), source_path, "Field required");
@@ -326,9 +347,11 @@ Json decode_document(const Json &block, const std::string &path) {
 }
 
 // A tool_result's content: a string or text blocks (the neutral tool result
-// is text). is_error: the neutral form has no error flag (nor has OpenAI's
-// wire), so the model is told in the text itself.
-std::string decode_tool_result_text(const Json &block, const std::string &path) {
+// is text). is_error: true makes the text "Error: <text>" (a provider that
+// reads only the text, as OpenAI's wire has no error flag, tells the model so)
+// and sets `failed` (structured.is_error: the anthropic provider sends the
+// flag and the text as it was).
+std::string decode_tool_result_text(const Json &block, const std::string &path, Json &mark, bool &failed) {
     std::string text;
     if (present(block, "content")) {
         const Json &content = block["content"];
@@ -337,20 +360,20 @@ std::string decode_tool_result_text(const Json &block, const std::string &path) 
             text = content.get<std::string>();
         } else {
             need(content.is_array(), content_path, "Input should be a valid string or a list of blocks");
-            for (std::size_t i = 0; i < content.size(); ++i) {
-                const std::string block_path = at(content_path, i);
+            for (std::size_t i = 0; i < content.size(); ++i)
                 if (type_of(content[i]) != "text")
-                    invalid(member(block_path, "type"),
+                    invalid(member(at(content_path, i), "type"),
                             "'" + type_of(content[i]) +
                                 "' is not supported in a tool_result by this door "
                                 "(a neutral tool result is text)");
-                text += decode_text_block(content[i], block_path);
-            }
+            // A mark inside the result marks the whole (one-text) result.
+            text = decode_text_blocks(content, content_path, mark);
         }
     }
     if (present(block, "is_error")) {
         need(block["is_error"].is_boolean(), member(path, "is_error"), "Input should be a valid boolean");
-        if (block["is_error"].get<bool>()) text = "Error: " + text;
+        failed = block["is_error"].get<bool>();
+        if (failed) text = "Error: " + text;
     }
     return text;
 }
@@ -391,16 +414,22 @@ void decode_user(const Json &content, const std::string &path, Conversation &con
         const std::string block_path = at(path, j);
         const std::string type = type_of(block);
         if (type == "text") {
-            const std::string piece = decode_text_block(block, block_path);
+            Json mark;
+            const std::string piece = decode_text_block(block, block_path, mark);
             text += piece;
             parts.push_back({{"type", "text"}, {"text", piece}});
+            // A marked text block keeps the parts, so the mark stays on it.
+            if (!mark.is_null()) {
+                parts.back()["cache_control"] = std::move(mark);
+                only_text = false;
+            }
         } else if (type == "image" || type == "document") {
             parts.push_back(type == "image" ? decode_image(block, block_path)
                                             : decode_document(block, block_path));
+            put_cache_mark(parts.back(), block, block_path);
             only_text = false;
         } else if (type == "tool_result") {
             flush();
-            no_cache_control(block, block_path);
             only_keys(block, block_path, {"type", "tool_use_id", "content", "is_error", "cache_control"});
             const std::string &id = string_at(block, "tool_use_id", block_path);
             if (!conversation.asked.count(id))
@@ -410,8 +439,12 @@ void decode_user(const Json &content, const std::string &path, Conversation &con
             answered.insert(id);
             Message result;
             result.role = "tool";
-            result.content = decode_tool_result_text(block, block_path);
+            Json mark = cache_mark(block, block_path);
+            bool failed = false;
+            result.content = decode_tool_result_text(block, block_path, mark, failed);
+            if (failed) result.structured["is_error"] = true;
             result.structured["tool_call_id"] = id;
+            if (!mark.is_null()) result.structured["cache_control"] = std::move(mark);
             conversation.params.messages.push_back(std::move(result));
         } else {
             invalid(member(block_path, "type"),
@@ -441,9 +474,12 @@ Message decode_assistant(const Json &content, const std::string &path, std::set<
         const std::string block_path = at(path, j);
         const std::string type = type_of(block);
         if (type == "text") {
-            message.content += decode_text_block(block, block_path);
+            // The neutral message has one text: a mark on any of its blocks
+            // marks it (the anthropic provider sends it as one block).
+            Json mark;
+            message.content += decode_text_block(block, block_path, mark);
+            if (!mark.is_null()) message.structured["cache_control"] = std::move(mark);
         } else if (type == "tool_use") {
-            no_cache_control(block, block_path);
             only_keys(block, block_path, {"type", "id", "name", "input", "caller", "cache_control"});
             if (present(block, "caller") && type_of(block["caller"]) != "direct")
                 invalid(member(block_path, "caller"), "only a direct caller is supported by this door");
@@ -453,6 +489,7 @@ Message decode_assistant(const Json &content, const std::string &path, std::set<
             calls.push_back({{"id", id},
                              {"name", string_at(block, "name", block_path)},
                              {"arguments", block["input"].dump()}});
+            put_cache_mark(calls.back(), block, block_path);
             asked.insert(id);
         } else if (type == "thinking") {
             // The neutral message keeps one thinking text with its signature.
@@ -490,8 +527,7 @@ void decode_message(const Json &m, std::size_t index, Conversation &conversation
     const std::string role = present(m, "role") && m["role"].is_string() ? m["role"] : "";
     const std::string content_path = member(path, "content");
     if (role == "system") {
-        append_system(conversation.params,
-                      decode_system_text(m.contains("content") ? m["content"] : Json(), content_path));
+        append_system(conversation.params, m.contains("content") ? m["content"] : Json(), content_path);
         return;
     }
     const Json blocks = blocks_of(m, path);

@@ -243,7 +243,18 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
     case RouteId::Plugins:
         return respond_json(*exchange, 200, plugins_report());
     case RouteId::Models:
-        return respond_json(*exchange, 200, openai::models(*sessions_.pipeline()));
+        // Anthropic's clients always send anthropic-version; OpenAI's never do.
+        return respond_json(*exchange, 200,
+                            request.anthropic_version.empty() ? openai::models(*sessions_.pipeline())
+                                                              : anthropic::models(*sessions_.pipeline()));
+    case RouteId::ModelGet:
+        if (request.anthropic_version.empty())
+            return respond_json(*exchange, 200, openai::model(*sessions_.pipeline(), parts[2]));
+        try {
+            return respond_json(*exchange, 200, anthropic::model(*sessions_.pipeline(), parts[2]));
+        } catch (const ApiError &e) {
+            return anthropic::respond_anthropic_error(*exchange, e); // the shape its client parses
+        }
     case RouteId::Providers:
     case RouteId::ProviderGet:
     case RouteId::ProviderPatch:

@@ -13,6 +13,31 @@ namespace {
 
 using namespace fields; // the shared checks: invalid, need, at, present, only_keys…
 
+// --------------------------------------------------------- cache marks
+
+// cache_control ({"type":"ephemeral"}, optional ttl) on a content part or a
+// tool, as OpenAI-compatible clients of Anthropic models send it (Anthropic's
+// prompt-cache breakpoint; OpenAI's own wire has none): carried in the
+// neutral form for the anthropic provider, dropped by the others.
+void put_cache_mark(Json &neutral, const Json &object, const std::string &field) {
+    if (!present(object, "cache_control")) return;
+    need(is_cache_mark(object["cache_control"]), field + ".cache_control",
+         "must be {\"type\":\"ephemeral\"} with an optional \"ttl\" of \"5m\" or \"1h\"");
+    neutral["cache_control"] = object["cache_control"];
+}
+
+// The text-only parts of a system, assistant or tool message become its one
+// text: their last cache mark, if any, marks that text; `structured.parts`
+// is dropped (they are all text). Returns the mark (null when none).
+Json lift_cache_mark(Json &structured) {
+    Json mark;
+    if (!structured.contains("parts")) return mark;
+    for (const Json &part : structured["parts"])
+        if (part.contains("cache_control")) mark = part["cache_control"];
+    structured.erase("parts");
+    return mark;
+}
+
 // ------------------------------------------------------------------ tools
 
 // {"type":"function","function":{name, description, parameters, strict}} ->
@@ -21,7 +46,7 @@ Json decode_tool(const Json &tool, const std::string &field) {
     need(tool.is_object(), field, "must be an object");
     need(type_of(tool) == "function", field + ".type",
          "must be \"function\" (custom tools have no neutral form)");
-    only_keys(tool, field, {"type", "function"});
+    only_keys(tool, field, {"type", "function", "cache_control"});
     need(present(tool, "function") && tool["function"].is_object(), field + ".function", "must be an object");
     const Json &function = tool["function"];
     const std::string where = field + ".function";
@@ -38,6 +63,7 @@ Json decode_tool(const Json &tool, const std::string &field) {
         need(function["strict"].is_boolean(), where + ".strict", "must be true or false");
         neutral["strict"] = function["strict"];
     }
+    put_cache_mark(neutral, tool, field);
     return neutral;
 }
 
@@ -230,6 +256,10 @@ const std::map<std::string, FieldRule> &field_rules() {
              r.completion.params["response_format"] = decode_response_format(v);
          }},
         {"reasoning_effort", decode_reasoning_effort},
+        {"cache_control",
+         [](const Json &v, const std::string &key, ChatCompletionRequest &r) {
+             put_cache_mark(r.completion.params, Json{{key, v}}, "");
+         }},
         // vendor keys, passed through under params.extra
         {"logit_bias", extra()},
         {"metadata", extra()},
@@ -286,18 +316,19 @@ void put_file_data(Json &part, const std::string &file_data) {
 }
 
 Json decode_image_part(const Json &part, const std::string &field) {
-    only_keys(part, field, {"type", "image_url"});
+    only_keys(part, field, {"type", "image_url", "cache_control"});
     need(present(part, "image_url") && part["image_url"].is_object(), field + ".image_url",
          "must be an object");
     const Json &image = part["image_url"];
     only_keys(image, field + ".image_url", {"url", "detail"});
     Json neutral = {{"type", "image"}, {"url", string_at(image, "url", field + ".image_url")}};
     if (present(image, "detail")) neutral["detail"] = string_at(image, "detail", field + ".image_url");
+    put_cache_mark(neutral, part, field);
     return neutral;
 }
 
 Json decode_file_part(const Json &part, const std::string &field) {
-    only_keys(part, field, {"type", "file"});
+    only_keys(part, field, {"type", "file", "cache_control"});
     need(present(part, "file") && part["file"].is_object(), field + ".file", "must be an object");
     const Json &file = part["file"];
     const std::string where = field + ".file";
@@ -307,6 +338,7 @@ Json decode_file_part(const Json &part, const std::string &field) {
     if (present(file, "file_data")) put_file_data(neutral, string_at(file, "file_data", where));
     if (present(file, "file_id")) neutral["file_id"] = string_at(file, "file_id", where);
     if (present(file, "filename")) neutral["filename"] = string_at(file, "filename", where);
+    put_cache_mark(neutral, part, field);
     return neutral;
 }
 
@@ -319,9 +351,11 @@ Json decode_part(const Json &part, const std::string &field, PartSet allowed, st
     need(!type.empty(), field, "must be an object with a string \"type\"");
     if (type == "text" || (type == "refusal" && allowed == PartSet::Assistant)) {
         // An assistant's refusal is what it said: it stays in the text.
-        only_keys(part, field, {"type", type});
+        only_keys(part, field, {"type", type, "cache_control"});
         text += string_at(part, type.c_str(), field);
-        return {{"type", "text"}, {"text", part[type]}};
+        Json neutral = {{"type", "text"}, {"text", part[type]}};
+        put_cache_mark(neutral, part, field);
+        return neutral;
     }
     if (allowed == PartSet::User && type == "image_url") return decode_image_part(part, field);
     if (allowed == PartSet::User && type == "file") return decode_file_part(part, field);
@@ -375,6 +409,8 @@ Message decode_assistant(const Json &m, const std::string &field) {
             calls.push_back(decode_tool_call(m["tool_calls"][k], at(field + ".tool_calls", k)));
         if (!calls.empty()) message.structured["tool_calls"] = std::move(calls);
     }
+    if (Json mark = lift_cache_mark(message.structured); !mark.is_null())
+        message.structured["cache_control"] = std::move(mark);
     return message;
 }
 
@@ -393,8 +429,10 @@ Message decode_tool_result(const Json &m, const std::string &field, const std::v
     only_keys(m, field, {"role", "content", "tool_call_id"});
     Message message;
     message.role = "tool";
-    Json parts_unused = Json::object();
-    message.content = decode_content(m, field, PartSet::Text, parts_unused);
+    Json parts = Json::object();
+    message.content = decode_content(m, field, PartSet::Text, parts);
+    if (Json mark = lift_cache_mark(parts); !mark.is_null())
+        message.structured["cache_control"] = std::move(mark);
     const std::string &id = string_at(m, "tool_call_id", field);
     need(!id.empty(), field + ".tool_call_id", "must not be empty");
     check_answers_a_call(earlier, id, field);
@@ -420,9 +458,12 @@ void decode_message(const Json &m, std::size_t index, CompletionParams &params) 
     check_role(m, field, role);
     if (role == "system" || role == "developer") {
         only_keys(m, field, {"role", "content"});
-        Json unused = Json::object();
-        const std::string text = decode_content(m, field, PartSet::Text, unused);
+        Json parts = Json::object();
+        const std::string text = decode_content(m, field, PartSet::Text, parts);
         params.system_prompt += (params.system_prompt.empty() ? "" : "\n") + text;
+        // The ABI's system prompt is one string: a mark on it marks all of it.
+        if (Json mark = lift_cache_mark(parts); !mark.is_null())
+            params.params["system_cache_control"] = std::move(mark);
         return;
     }
     Message message;

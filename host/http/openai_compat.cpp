@@ -213,16 +213,36 @@ std::pair<std::string, std::string> route_model(const Pipeline &pipeline, const 
     return {pipeline.default_provider, model};
 }
 
+std::vector<ModelEntry> model_entries(const Pipeline &pipeline) {
+    std::vector<ModelEntry> entries;
+    for (const auto &[name, provider] : pipeline.providers)
+        entries.push_back({name, "swarmhost:" + provider->library().name()});
+    for (const auto &[group, members] : pipeline.groups)
+        entries.push_back({group, "swarmhost:group"});
+    return entries;
+}
+
+ModelEntry model_entry(const Pipeline &pipeline, const std::string &id) {
+    for (ModelEntry &entry : model_entries(pipeline))
+        if (entry.id == id) return std::move(entry);
+    throw ApiError(ErrorKind::NotFound, "model '" + id + "' is not a provider or group of this daemon");
+}
+
+namespace {
+Json model_json(const ModelEntry &entry) {
+    return {{"id", entry.id}, {"object", "model"}, {"created", 0}, {"owned_by", entry.owned_by}};
+}
+} // namespace
+
 Json models(const Pipeline &pipeline) {
     Json data = Json::array();
-    for (const auto &[name, provider] : pipeline.providers)
-        data.push_back({{"id", name},
-                        {"object", "model"},
-                        {"created", 0},
-                        {"owned_by", "swarmhost:" + provider->library().name()}});
-    for (const auto &[group, members] : pipeline.groups)
-        data.push_back({{"id", group}, {"object", "model"}, {"created", 0}, {"owned_by", "swarmhost:group"}});
+    for (const ModelEntry &entry : model_entries(pipeline))
+        data.push_back(model_json(entry));
     return {{"object", "list"}, {"data", std::move(data)}};
+}
+
+Json model(const Pipeline &pipeline, const std::string &id) {
+    return model_json(model_entry(pipeline, id));
 }
 
 void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,

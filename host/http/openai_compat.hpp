@@ -25,7 +25,17 @@ struct CompletionCaller {
 void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
                       const PostBlocking &post_blocking, std::chrono::milliseconds keepalive,
                       const CompletionCaller &caller = {});
+// GET /v1/models: every provider instance and provider group the `model`
+// of a completion can name, in OpenAI's list shape; GET /v1/models/{id}: one
+// of them (ApiError NotFound when `id` names none).
+struct ModelEntry {
+    std::string id, owned_by;
+};
+std::vector<ModelEntry> model_entries(const Pipeline &pipeline);
 Json models(const Pipeline &pipeline);
+Json model(const Pipeline &pipeline, const std::string &id);
+// The entry `id` names; ApiError NotFound naming it when none.
+ModelEntry model_entry(const Pipeline &pipeline, const std::string &id);
 
 // A reply's token counts from its provider metadata (the neutral usage
 // keys, else the OpenAI-style ones a 1.0-1.2 provider wrote); 0 when unknown.

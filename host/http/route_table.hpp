@@ -17,6 +17,7 @@ enum class RouteId {
     Metrics,
     Plugins,
     Models,
+    ModelGet,
     Providers,
     ProviderGet,
     ProviderPatch,
@@ -74,11 +75,12 @@ struct HostRoute {
 };
 
 // Segments of the table's paths; "{...}" matches any one segment.
-inline constexpr std::array<HostRoute, 32> kHostRoutes{{
+inline constexpr std::array<HostRoute, 33> kHostRoutes{{
     {RouteId::Healthz, "GET", "healthz", SessionScope::None, "", Caller::Anyone},
     {RouteId::Metrics, "GET", "metrics", SessionScope::None, "", Caller::Admin},
     {RouteId::Plugins, "GET", "v1/plugins", SessionScope::None, "", Caller::Admin},
     {RouteId::Models, "GET", "v1/models", SessionScope::None, "", Caller::User},
+    {RouteId::ModelGet, "GET", "v1/models/{model_id}", SessionScope::None, "", Caller::User},
     {RouteId::Providers, "GET", "v1/providers", SessionScope::None, "", Caller::Admin},
     {RouteId::ProviderGet, "GET", "v1/providers/{name}", SessionScope::None, "", Caller::Admin},
     {RouteId::ProviderPatch, "PATCH", "v1/providers/{name}", SessionScope::None, "", Caller::Admin},

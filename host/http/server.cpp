@@ -253,6 +253,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.content_type = std::string(message[bhttp::field::content_type]);
         request.session_header = std::string(message["X-Swarmhost-Session"]);
         request.idempotency_key = std::string(message["Idempotency-Key"]);
+        request.anthropic_version = std::string(message["anthropic-version"]);
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
         request.authorization = std::string(message[bhttp::field::authorization]);
         request.api_key = std::string(message["X-API-Key"]);

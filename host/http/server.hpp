@@ -31,6 +31,9 @@ struct Request {
     std::string content_type;
     std::string session_header;  // X-Swarmhost-Session, "" if absent
     std::string idempotency_key; // Idempotency-Key, "" if absent
+    // anthropic-version, "" if absent: Anthropic's clients always send it,
+    // so routes both vendors' clients call (GET /v1/models) answer its shape.
+    std::string anthropic_version;
     // Who makes the request (docs/session-types.md, "The caller"): the
     // X-Swarmhost-User header until the daemon authenticates API keys.
     std::string caller_user_id;

@@ -48,7 +48,8 @@ std::string decode_content(const Json &content, const std::string &field, const 
     bool only_text = true;
     for (std::size_t j = 0; j < content.size(); ++j) {
         parts.push_back(decode_part(content[j], at(field + ".content", j), text));
-        only_text = only_text && parts.back()["type"] == "text";
+        // A text part with a cache mark keeps the parts, so the mark stays on it.
+        only_text = only_text && parts.back()["type"] == "text" && !parts.back().contains("cache_control");
     }
     if (!only_text) structured["parts"] = std::move(parts);
     return text;

@@ -40,8 +40,8 @@ void only_keys(const Json &object, const std::string &field, const std::set<std:
 
 // A message's content as a string or a list of parts ("<field>.content[j]"
 // in errors): `decode_part` turns one part into its neutral form and adds
-// its text to `text`. Returns the joined text; when any part is not text,
-// every part lands in structured["parts"], in order.
+// its text to `text`. Returns the joined text; when any part is not text (or
+// carries a cache mark), every part lands in structured["parts"], in order.
 using PartDecoder = std::function<Json(const Json &part, const std::string &field, std::string &text)>;
 std::string decode_content(const Json &content, const std::string &field, const PartDecoder &decode_part,
                            Json &structured);

@@ -17,6 +17,14 @@ void need(bool ok, const std::string &field, const char *what) {
     if (!ok) invalid(field, what);
 }
 
+// A prompt-cache mark: {"type":"ephemeral"} with an optional "ttl" ("5m" or
+// "1h"), Anthropic's cache_control. A cost hint, not meaning: a provider
+// whose wire has no such mark drops it.
+void check_cache_mark(const Json &mark, const std::string &field) {
+    need(is_cache_mark(mark), field,
+         "must be {\"type\":\"ephemeral\"} with an optional \"ttl\" of \"5m\" or \"1h\"");
+}
+
 void check_tool(const Json &tool, const std::string &field) {
     need(tool.is_object(), field, "must be an object");
     for (const auto &[key, value] : tool.items()) {
@@ -32,8 +40,11 @@ void check_tool(const Json &tool, const std::string &field) {
             need(value.is_object(), at, "must be a JSON schema object");
         else if (key == "strict")
             need(value.is_boolean(), at, "must be true or false");
+        else if (key == "cache_control")
+            check_cache_mark(value, at);
         else
-            invalid(at, "is not a tool field (expected type, name, description, parameters, strict)");
+            invalid(at, "is not a tool field (expected type, name, description, parameters, strict, "
+                        "cache_control)");
     }
     need(tool.contains("name"), field + ".name", "is required");
 }
@@ -111,6 +122,10 @@ const std::map<std::string, Check> &param_checks() {
                   "must be \"minimal\", \"low\", \"medium\" or \"high\"");
          }},
         {"extra", [](const Json &v, const std::string &f) { need(v.is_object(), f, "must be an object"); }},
+        // Prompt caching: the whole request's mark (Anthropic's automatic
+        // caching) and the system prompt's (a plain string in the ABI).
+        {"cache_control", check_cache_mark},
+        {"system_cache_control", check_cache_mark},
     };
     return checks;
 }
@@ -121,12 +136,14 @@ void check_tool_call(const Json &call, const std::string &field) {
     need(call.contains("name") && call["name"].is_string(), field + ".name", "must be a string");
     need(call.contains("arguments") && call["arguments"].is_string(), field + ".arguments",
          "must be a string (the argument JSON text)");
+    if (call.contains("cache_control")) check_cache_mark(call["cache_control"], field + ".cache_control");
 }
 
 void check_part(const Json &part, const std::string &field) {
     need(part.is_object() && part.contains("type") && part["type"].is_string(), field,
          "must be an object with a string \"type\"");
     const std::string type = part["type"];
+    if (part.contains("cache_control")) check_cache_mark(part["cache_control"], field + ".cache_control");
     if (type == "text") {
         need(part.contains("text") && part["text"].is_string(), field + ".text", "must be a string");
     } else if (type == "image") {
@@ -141,6 +158,13 @@ void check_part(const Json &part, const std::string &field) {
 }
 
 } // namespace
+
+bool is_cache_mark(const Json &mark) {
+    if (!mark.is_object() || mark.value("type", Json()) != "ephemeral") return false;
+    for (const auto &[key, value] : mark.items())
+        if (key != "type" && !(key == "ttl" && (value == "5m" || value == "1h"))) return false;
+    return true;
+}
 
 const Json &check_params(const Json &params, const std::string &where) {
     need(params.is_object(), where, "must be a JSON object");
@@ -173,9 +197,13 @@ const Json &check_structured(const Json &structured, const std::string &where) {
                 check_tool_call(value[i], field + "[" + std::to_string(i) + "]");
         } else if (key == "tool_call_id" || key == "reasoning" || key == "reasoning_signature") {
             need(value.is_string(), field, "must be a string");
+        } else if (key == "cache_control") {
+            check_cache_mark(value, field);
+        } else if (key == "is_error") {
+            need(value.is_boolean(), field, "must be true or false");
         } else {
             invalid(field, "is not structured content (expected parts, tool_calls, tool_call_id, reasoning, "
-                           "reasoning_signature)");
+                           "reasoning_signature, cache_control, is_error)");
         }
     }
     return structured;

@@ -16,6 +16,13 @@ namespace swh {
 // whose schema is not an object...). Returns it unchanged.
 const Json &check_params(const Json &params, const std::string &where);
 
+// A prompt-cache mark (cache_control): {"type":"ephemeral"} with an optional
+// "ttl" of "5m" or "1h". The neutral form carries it on tools
+// (tools[i].cache_control), on the system prompt (params.system_cache_control),
+// on the whole request (params.cache_control), and in structured content on
+// a message's text (cache_control), a part and a tool call.
+bool is_cache_mark(const Json &mark);
+
 // The same for a message's structured content.
 const Json &check_structured(const Json &structured, const std::string &where);
 

@@ -62,14 +62,13 @@ TEST_CASE("anthropic request: sampling fields map to the neutral params") {
                                                            {"service_tier", "auto"},
                                                            {"cache_control", {{"type", "ephemeral"}}}}),
                                                 "");
-    CHECK(params.params ==
-          Json{{"max_output_tokens", 64},
-               {"temperature", 0.5},
-               {"top_p", 0.9},
-               {"stop", {"END", "STOP"}},
-               {"user", "u-1"},
-               {"extra",
-                {{"top_k", 40}, {"service_tier", "auto"}, {"cache_control", {{"type", "ephemeral"}}}}}});
+    CHECK(params.params == Json{{"max_output_tokens", 64},
+                                {"temperature", 0.5},
+                                {"top_p", 0.9},
+                                {"stop", {"END", "STOP"}},
+                                {"user", "u-1"},
+                                {"cache_control", {{"type", "ephemeral"}}},
+                                {"extra", {{"top_k", 40}, {"service_tier", "auto"}}}});
     CHECK(params.model == "echo");
     CHECK_FALSE(params.stream);
     CHECK(decode_messages_request(body_with({{"stream", true}}), "").stream);
@@ -182,7 +181,8 @@ TEST_CASE("anthropic request: a tool round becomes tool_calls and a tool message
     CHECK(params.messages[2].role == "tool");
     CHECK(params.messages[2].content == "sunny");
     CHECK(params.messages[2].structured == Json{{"tool_call_id", "toolu_1"}});
-    // is_error: the neutral form has no flag, the text says it.
+    // is_error: the flag in structured content, and the text says it for
+    // providers that read only the text.
     const auto failed =
         decode_messages_request(body_with({{"messages", tool_round({{"type", "tool_result"},
                                                                     {"tool_use_id", "toolu_1"},
@@ -190,6 +190,7 @@ TEST_CASE("anthropic request: a tool round becomes tool_calls and a tool message
                                                                     {"is_error", true}})}}),
                                 "");
     CHECK(failed.messages[2].content == "Error: boom");
+    CHECK(failed.messages[2].structured == Json{{"tool_call_id", "toolu_1"}, {"is_error", true}});
 }
 
 TEST_CASE("anthropic request: tool results first, then the user's text, in block order") {
@@ -250,12 +251,13 @@ TEST_CASE("anthropic request: fields it cannot honour are refused by name") {
           0);
     CHECK(refusal(body_with({{"tool_choice", {{"type", "auto"}, {"name", "get_weather"}}}}))
               .rfind("tool_choice.name: not supported", 0) == 0);
-    CHECK(refusal(
-              body_with(
-                  {{"messages",
-                    {user(Json::array(
-                        {{{"type", "text"}, {"text", "x"}, {"cache_control", {{"type", "ephemeral"}}}}}))}}}))
-              .rfind("messages.0.content.0.cache_control: not supported", 0) == 0);
+    CHECK(refusal(body_with({{"messages",
+                              {user(Json::array({{{"type", "text"},
+                                                  {"text", "x"},
+                                                  {"cache_control", {{"type", "persistent"}}}}}))}}}))
+              .rfind("messages.0.content.0.cache_control: Input should be", 0) == 0);
+    CHECK(refusal(body_with({{"cache_control", {{"type", "ephemeral"}, {"ttl", "2h"}}}}))
+              .rfind("cache_control: Input should be", 0) == 0);
     CHECK(refusal(
               body_with({{"messages", {user(Json::array({{{"type", "search_result"}, {"source", "s"}}}))}}}))
               .rfind("messages.0.content.0.type: 'search_result'", 0) == 0);
@@ -280,4 +282,45 @@ TEST_CASE("anthropic request: a tool_result must answer a tool_use of the messag
     // A final assistant turn (prefill) has no neutral form.
     CHECK(refusal(body_with({{"messages", {user("hi"), {{"role", "assistant"}, {"content", "Sure"}}}}})) ==
           "messages.1: a final assistant message (prefill) is not supported by this door");
+}
+
+// Claude Code marks its system blocks, its tools and the last block of the
+// conversation; each mark lands where the neutral form keeps it.
+TEST_CASE("anthropic request: cache marks land on the neutral form where the blocks land") {
+    const Json mark = {{"type", "ephemeral"}};
+    const Json hour = {{"type", "ephemeral"}, {"ttl", "1h"}};
+    Json tool = kWeather;
+    tool["cache_control"] = hour;
+    Json result = {
+        {"type", "tool_result"}, {"tool_use_id", "toolu_1"}, {"content", "sunny"}, {"cache_control", mark}};
+    Json messages = tool_round(result);
+    messages[1]["content"][1]["cache_control"] = mark;
+    messages.push_back(
+        {{"role", "assistant"},
+         {"content", Json::array({{{"type", "text"}, {"text", "ok"}, {"cache_control", mark}}})}});
+    messages.push_back(user(Json::array(
+        {{{"type", "text"}, {"text", "a"}}, {{"type", "text"}, {"text", "b"}, {"cache_control", mark}}})));
+    const auto params = decode_messages_request(
+        body_with({{"system", Json::array({{{"type", "text"}, {"text", "one"}, {"cache_control", hour}},
+                                           {{"type", "text"}, {"text", "two"}, {"cache_control", mark}}})},
+                   {"tools", {tool}},
+                   {"messages", messages}}),
+        "");
+    CHECK(params.system_prompt == "onetwo");
+    CHECK(params.params["system_cache_control"] == mark); // the last mark marks the joined prompt
+    CHECK(params.params["tools"][0]["cache_control"] == hour);
+    REQUIRE(params.messages.size() == 5);
+    CHECK(params.messages[1].structured["tool_calls"][0]["cache_control"] == mark);
+    CHECK(params.messages[2].structured == Json{{"tool_call_id", "toolu_1"}, {"cache_control", mark}});
+    CHECK(params.messages[3].structured == Json{{"cache_control", mark}});
+    CHECK(params.messages[4].content == "ab");
+    CHECK(params.messages[4].structured ==
+          Json{{"parts",
+                {{{"type", "text"}, {"text", "a"}},
+                 {{"type", "text"}, {"text", "b"}, {"cache_control", mark}}}}});
+    // Unmarked text blocks stay plain text, as before.
+    CHECK(decode_messages_request(
+              body_with({{"messages", {user(Json::array({{{"type", "text"}, {"text", "x"}}}))}}}), "")
+              .messages[0]
+              .structured.empty());
 }

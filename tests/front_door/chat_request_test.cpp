@@ -178,3 +178,40 @@ TEST_CASE("chat request: a tool loop's messages keep calls and call ids") {
     unknown[3]["tool_call_id"] = "call_2";
     CHECK(refusal(body_with({{"messages", unknown}})).rfind("field 'messages[3].tool_call_id' ", 0) == 0);
 }
+
+// cache_control as OpenAI-compatible clients of Anthropic models send it: a
+// user part keeps its mark; a system, assistant or tool message's text parts
+// become one text whose mark is the last one given.
+TEST_CASE("chat request: cache marks land on the neutral form") {
+    const Json mark = {{"type", "ephemeral"}};
+    const Json hour = {{"type", "ephemeral"}, {"ttl", "1h"}};
+    auto text = [](const char *t, const Json &m) {
+        Json part = {{"type", "text"}, {"text", t}};
+        if (!m.is_null()) part["cache_control"] = m;
+        return part;
+    };
+    const Json call = {
+        {"id", "call_1"}, {"type", "function"}, {"function", {{"name", "f"}, {"arguments", "{}"}}}};
+    const auto request = decode_chat_completion(
+        body_with(
+            {{"cache_control", hour},
+             {"tools", {{{"type", "function"}, {"function", {{"name", "f"}}}, {"cache_control", mark}}}},
+             {"messages",
+              {{{"role", "system"}, {"content", {text("a", hour), text("b", mark)}}},
+               {{"role", "user"}, {"content", {text("q", Json()), text("r", mark)}}},
+               {{"role", "assistant"}, {"content", {text("ok", mark)}}, {"tool_calls", {call}}},
+               {{"role", "tool"}, {"tool_call_id", "call_1"}, {"content", {text("done", mark)}}}}}}),
+        "");
+    const auto &params = request.completion.params;
+    CHECK(params["cache_control"] == hour);
+    CHECK(params["system_cache_control"] == mark);
+    CHECK(params["tools"][0]["cache_control"] == mark);
+    const auto &messages = request.completion.messages;
+    REQUIRE(messages.size() == 3);
+    CHECK(messages[0].structured == Json{{"parts", {text("q", Json()), text("r", mark)}}});
+    CHECK(messages[1].structured["cache_control"] == mark);
+    CHECK_FALSE(messages[1].structured.contains("parts"));
+    CHECK(messages[2].structured == Json{{"tool_call_id", "call_1"}, {"cache_control", mark}});
+    CHECK(refusal(body_with({{"cache_control", {{"type", "forever"}}}})).find("cache_control") !=
+          std::string::npos);
+}

@@ -5,7 +5,9 @@
 // streamed, the client's error classes for a missing max_tokens, a bad key
 // and a failure after the stream began, the key sent each way the client
 // sends it, and one create + stream through the openai provider plugin
-// against tools/fake_upstream (any door to any provider).
+// against tools/fake_upstream (any door to any provider); a Claude Code
+// shaped request (cache marks, metadata.user_id, streamed) and a stop
+// sequence through the anthropic plugin against the same fake.
 // Env: SWH_BASE_URL, SWH_KEY (a key of the daemon), FAKE_BASE_URL.
 'use strict';
 const assert = require('node:assert/strict');
@@ -158,6 +160,60 @@ async function main() {
     assert.deepEqual(requests.map((r) => [r.path, !!r.body.stream]),
                      [['/v1/chat/completions', false], ['/v1/chat/completions', true]]);
     assert.deepEqual(requests[0].body.messages, [{ role: 'user', content: 'via openai' }]);
+  });
+
+  // What Claude Code sends: marked system blocks and tools, metadata.user_id,
+  // the last block of the conversation marked, streamed. Through the
+  // anthropic plugin the marks reach the (fake) upstream where they were.
+  check('a Claude Code shaped request: cache marks, metadata.user_id, streamed, to the anthropic plugin', async () => {
+    await fetch(fakeBase + '/__requests', { method: 'DELETE' });
+    const mark = { type: 'ephemeral' };
+    const stream = client.messages.stream({
+      model: 'an', max_tokens: 200, metadata: { user_id: 'user_abc_account_1_session_2' },
+      system: [{ type: 'text', text: 'You are Claude Code.', cache_control: mark },
+               { type: 'text', text: ' Answer briefly.', cache_control: mark }],
+      tools: [{ ...weather, cache_control: mark }],
+      messages: [{ role: 'user', content: [{ type: 'text', text: '<system-reminder>ctx</system-reminder>' },
+                                           { type: 'text', text: 'hello', cache_control: mark }] }],
+    });
+    const final = await stream.finalMessage();
+    assert.equal(final.content.at(-1).type, 'tool_use'); // the fake calls the offered tool
+    assert.equal(final.stop_reason, 'tool_use');
+    const { requests } = await (await fetch(fakeBase + '/__requests')).json();
+    assert.equal(requests.length, 1);
+    const body = requests[0].body;
+    assert.equal(requests[0].path, '/v1/messages');
+    assert.equal(body.stream, true);
+    assert.deepEqual(body.system, [{ type: 'text', text: 'You are Claude Code. Answer briefly.', cache_control: mark }]);
+    assert.deepEqual(body.tools, [{ ...weather, cache_control: mark }]);
+    assert.deepEqual(body.messages, [{ role: 'user', content: [
+      { type: 'text', text: '<system-reminder>ctx</system-reminder>' },
+      { type: 'text', text: 'hello', cache_control: mark }] }]);
+    assert.deepEqual(body.metadata, { user_id: 'user_abc_account_1_session_2' });
+  });
+
+  check('stop_sequence: the matched sequence comes back, create and stream', async () => {
+    const ask = { model: 'an', max_tokens: 100, stop_sequences: ['absent', 'two'],
+                  messages: [{ role: 'user', content: 'one two three' }] };
+    const m = await client.messages.create(ask);
+    assert.deepEqual([m.content[0].text, m.stop_reason, m.stop_sequence], ['You said: one ', 'stop_sequence', 'two']);
+    const final = await client.messages.stream(ask).finalMessage();
+    assert.deepEqual([final.content[0].text, final.stop_reason, final.stop_sequence],
+                     ['You said: one ', 'stop_sequence', 'two']);
+  });
+
+  check('models.list and models.retrieve: Anthropic\'s model objects', async () => {
+    const ids = [];
+    for await (const m of client.models.list()) {
+      assert.equal(m.type, 'model');
+      assert.equal(typeof m.display_name, 'string');
+      assert.equal(m.created_at, '1970-01-01T00:00:00Z');
+      ids.push(m.id);
+    }
+    for (const id of ['echo', 'oa', 'an']) assert.ok(ids.includes(id), JSON.stringify(ids));
+    const an = await client.models.retrieve('an');
+    assert.deepEqual([an.type, an.id], ['model', 'an']);
+    await assert.rejects(client.models.retrieve('no-such-model'), Anthropic.NotFoundError);
   });
 
   for (const [name, fn] of checks) {

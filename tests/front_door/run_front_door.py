@@ -10,7 +10,8 @@ checks against it.
 
 With --keys the daemon requires API keys: two users' keys go to the check as
 SWH_KEY and SWH_OTHER_KEY (tenancy checks). --with-upstream also runs
-tools/fake_upstream in this process and adds the provider `oa` (the openai
+tools/fake_upstream in this process and adds the providers `an` (the
+anthropic plugin in front of it) and `oa` (the openai
 plugin pointed at it); the check gets its address as FAKE_BASE_URL.
 """
 
@@ -46,6 +47,9 @@ def main():
         extra += ("  - name: oa\n    plugin: openai\n    config:\n      base_url: %s\n"
                   '      api_key_env: ""\n      retries: 0\n      model: gpt-4o-mini\n'
                   % h.yaml_str(extra_env["FAKE_BASE_URL"] + "/v1"))
+        extra += ("  - name: an\n    plugin: anthropic\n    config:\n      base_url: %s\n"
+                  '      api_key_env: ""\n      retries: 0\n      model: claude-sonnet-4-5\n'
+                  % h.yaml_str(extra_env["FAKE_BASE_URL"]))
     if args.keys:
         import auth_fixture  # noqa: E402  (tests/auth: fresh keys, the auth: section)
         owner, other = auth_fixture.Key("owner-key", "ann"), auth_fixture.Key("other-key", "bob")

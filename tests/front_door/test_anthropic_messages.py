@@ -188,7 +188,7 @@ class EchoTests(AnthropicCase, DaemonTestCase):
         second = self.create(body(messages, tools=[WEATHER]))
         self.assertEqual(second["content"][0]["text"], "get_weather returned: sunny, 21 C", second)
         self.assertEqual(second["stop_reason"], "end_turn", second)
-        # is_error reaches the model in the text (the neutral form has no flag).
+        # is_error reaches a provider without the flag (echo) in the text.
         messages[2] = user([{"type": "tool_result", "tool_use_id": "call_echo_1", "is_error": True,
                              "content": [{"type": "text", "text": "no network"}]}])
         third = self.create(body(messages, tools=[WEATHER]))
@@ -491,6 +491,124 @@ class UpstreamTests(AnthropicCase, FakeUpstreamTestCase):
         u = m["usage"]
         self.assertEqual(u["cache_read_input_tokens"], 4, u)
         self.assertEqual(u["input_tokens"], 1, u)  # Anthropic's input_tokens leaves the cache out
+
+    def claude_code_request(self, model, **fields):
+        """Shaped as Claude Code sends it: marked system blocks, a marked tool,
+        a tool round whose result is marked, the last text block marked."""
+        hour, mark = {"type": "ephemeral", "ttl": "1h"}, {"type": "ephemeral"}
+        tool = dict(WEATHER, cache_control=hour)
+        call = {"type": "tool_use", "id": "toolu_cc1", "name": "get_weather", "input": {"city": "Oslo"},
+                "cache_control": mark}
+        messages = [user("weather?"), {"role": "assistant", "content": [{"type": "text", "text": "Checking."}, call]},
+                    user([{"type": "tool_result", "tool_use_id": "toolu_cc1", "content": "sunny", "cache_control": mark},
+                          {"type": "text", "text": "and now?"},
+                          {"type": "text", "text": "thanks", "cache_control": mark}])]
+        system = [{"type": "text", "text": "You are a CLI.", "cache_control": hour},
+                  {"type": "text", "text": " Be brief.", "cache_control": mark}]
+        return body(messages, model=model, system=system, tools=[tool], metadata={"user_id": "user_cc"}, **fields)
+
+    def test_cache_marks_reach_anthropic_where_they_were_sent(self):
+        hour, mark = {"type": "ephemeral", "ttl": "1h"}, {"type": "ephemeral"}
+        for stream in (False, True):
+            with self.subTest(stream=stream):
+                self.fake.state.reset()
+                b = self.claude_code_request("an")
+                if stream:
+                    self.assertSequence(self.events(b))
+                else:
+                    self.assertEqual(self.create(b)["stop_reason"], "tool_use")  # the fake calls offered tools
+                sent = self.upstream()["body"]
+                # The system prompt is one string in the ABI: one block, marked.
+                self.assertEqual(sent["system"], [{"type": "text", "text": "You are a CLI. Be brief.",
+                                                   "cache_control": mark}])
+                self.assertEqual(sent["tools"], [dict(WEATHER, cache_control=hour)])
+                self.assertEqual(sent["messages"][1]["content"][1]["cache_control"], mark, sent)
+                self.assertNotIn("cache_control", sent["messages"][1]["content"][0])
+                self.assertEqual(sent["messages"][2], {"role": "user", "content": [
+                    {"type": "tool_result", "tool_use_id": "toolu_cc1", "content": "sunny", "cache_control": mark}]})
+                self.assertEqual(sent["messages"][3], {"role": "user", "content": [
+                    {"type": "text", "text": "and now?"}, {"type": "text", "text": "thanks", "cache_control": mark}]})
+                self.assertEqual(sent["metadata"], {"user_id": "user_cc"})
+                self.assertNotIn("cache_control", sent)  # no top-level mark was asked for
+
+    def test_cache_marks_are_dropped_on_the_openai_wire(self):
+        m = self.create(self.claude_code_request("oa", cache_control={"type": "ephemeral"}))
+        self.assertEqual(m["stop_reason"], "tool_use", m)
+        sent = self.upstream()["body"]
+        self.assertNotIn("cache_control", json.dumps(sent), sent)
+        self.assertEqual(sent["messages"][0], {"role": "system", "content": "You are a CLI. Be brief."})
+        self.assertEqual(sent["messages"][-1], {"role": "user", "content": [
+            {"type": "text", "text": "and now?"}, {"type": "text", "text": "thanks"}]}, sent)
+        self.assertEqual(sent["tools"][0]["function"]["name"], "get_weather")
+
+    def test_the_chat_doors_cache_marks_reach_anthropic_too(self):
+        # OpenAI-compatible clients of Anthropic models mark content parts and
+        # tools the same way; the chat door carries them through the neutral form.
+        mark = {"type": "ephemeral"}
+        b = {"model": "an", "max_tokens": 100, "cache_control": mark,
+             "tools": [{"type": "function", "function": {"name": "get_weather", "parameters": WEATHER["input_schema"]},
+                        "cache_control": mark}],
+             "messages": [{"role": "system", "content": [{"type": "text", "text": "be brief", "cache_control": mark}]},
+                          {"role": "user", "content": [{"type": "text", "text": "hi", "cache_control": mark}]}]}
+        r = self.client.post("/v1/chat/completions", b)
+        self.assertEqual(r.status, 200, r)
+        sent = self.upstream()["body"]
+        self.assertEqual(sent["cache_control"], mark)
+        self.assertEqual(sent["system"], [{"type": "text", "text": "be brief", "cache_control": mark}])
+        self.assertEqual(sent["tools"][0]["cache_control"], mark)
+        self.assertEqual(sent["messages"], [{"role": "user", "content": [
+            {"type": "text", "text": "hi", "cache_control": mark}]}])
+
+    def test_a_stop_sequence_hit_names_the_sequence(self):
+        b = body([user("one two three")], model="an", stop_sequences=["absent", "two"])
+        m = self.create(b)
+        self.assertEqual((m["content"][0]["text"], m["stop_reason"], m["stop_sequence"]),
+                         ("You said: one ", "stop_sequence", "two"), m)
+        delta = self.events(b)[-2][1]["delta"]
+        self.assertEqual((delta["stop_reason"], delta["stop_sequence"]), ("stop_sequence", "two"), delta)
+        # No hit: the turn ended by itself.
+        m = self.create(body([user("one")], model="an", stop_sequences=["absent"]))
+        self.assertEqual((m["stop_reason"], m["stop_sequence"]), ("end_turn", None), m)
+        # OpenAI's wire does not say which sequence matched (finish_reason "stop").
+        m = self.create(dict(b, model="oa"))
+        self.assertEqual(self.fake.state.requests[-1]["body"]["stop"], ["absent", "two"])
+        self.assertEqual((m["content"][0]["text"], m["stop_reason"], m["stop_sequence"]),
+                         ("You said: one ", "end_turn", None), m)
+
+    def test_a_failed_tool_result_is_flagged_to_anthropic_and_said_in_the_text_to_openai(self):
+        call = {"type": "tool_use", "id": "toolu_e1", "name": "get_weather", "input": {"city": "Oslo"}}
+        messages = [user("weather?"), {"role": "assistant", "content": [call]},
+                    user([{"type": "tool_result", "tool_use_id": "toolu_e1", "is_error": True,
+                           "content": [{"type": "text", "text": "no network"}]}])]
+        self.create(body(messages, model="an"))
+        self.assertEqual(self.upstream()["body"]["messages"][2], {"role": "user", "content": [
+            {"type": "tool_result", "tool_use_id": "toolu_e1", "is_error": True, "content": "no network"}]})
+        self.fake.state.reset()
+        self.create(body(messages, model="oa"))
+        self.assertEqual(self.upstream()["body"]["messages"][2],
+                         {"role": "tool", "tool_call_id": "toolu_e1", "content": "Error: no network"})
+
+    def test_models_answer_in_the_shape_of_the_client_that_asks(self):
+        anthropic = {"anthropic-version": "2023-06-01"}
+        r = self.client.get("/v1/models", headers=anthropic)
+        self.assertEqual(r.status, 200, r)
+        ids = [m["id"] for m in r.json["data"]]
+        self.assertIn("an", ids)
+        self.assertEqual(set(r.json), {"data", "has_more", "first_id", "last_id"}, r.json)
+        self.assertEqual((r.json["has_more"], r.json["first_id"], r.json["last_id"]), (False, ids[0], ids[-1]))
+        self.assertEqual(r.json["data"][ids.index("an")],
+                         {"type": "model", "id": "an", "display_name": "an", "created_at": "1970-01-01T00:00:00Z"})
+        r = self.client.get("/v1/models")  # OpenAI's clients send no anthropic-version
+        self.assertEqual(r.json["object"], "list", r.json)
+        self.assertEqual([m["id"] for m in r.json["data"]], ids)
+        self.assertEqual(r.json["data"][ids.index("an")]["object"], "model")
+        r = self.client.get("/v1/models/an", headers=anthropic)
+        self.assertEqual((r.status, r.json["type"], r.json["id"]), (200, "model", "an"), r)
+        r = self.client.get("/v1/models/an")
+        self.assertEqual((r.status, r.json["object"], r.json["owned_by"]), (200, "model", "swarmhost:anthropic"), r)
+        self.assertAnthropicError(self.client.get("/v1/models/nope", headers=anthropic), 404, "not_found_error")
+        r = self.client.get("/v1/models/nope")
+        self.assertEqual((r.status, r.json["error"]["code"]), (404, "not_found"), r)
 
     def test_thinking_is_relayed_as_a_signed_thinking_block(self):
         b = body([user("ponder")], model="an", max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 1024})

@@ -37,6 +37,19 @@ run('anthropic', [
     assert.equal(m.content[0].text, 'You said: ');
     assert.equal(m.stop_reason, 'max_tokens');
   }],
+  ['stop_sequences: stop_reason stop_sequence names the one matched, streamed or not', async () => {
+    const ask = params('one two three four', { stop_sequences: ['four', 'two', 'absent'] });
+    const m = await client.messages.create(ask);
+    assert.equal(m.content[0].text, 'You said: one ');
+    assert.equal(m.stop_reason, 'stop_sequence');
+    assert.equal(m.stop_sequence, 'two');
+    assert.equal(m.usage.output_tokens, 3);
+    const final = await client.messages.stream(ask).finalMessage();
+    assert.equal(final.content[0].text, 'You said: one ');
+    assert.deepEqual([final.stop_reason, final.stop_sequence], ['stop_sequence', 'two']);
+    const none = await client.messages.create(params('one', { stop_sequences: ['absent'] }));
+    assert.deepEqual([none.stop_reason, none.stop_sequence], ['end_turn', null]);
+  }],
   ['raw stream: the documented event sequence', async () => {
     const stream = await client.messages.create(params('stream me please', { stream: true }));
     const types = [];

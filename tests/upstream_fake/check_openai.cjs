@@ -36,6 +36,22 @@ run('openai', [
     assert.equal(r.choices[0].finish_reason, 'length');
     assert.equal(r.usage.completion_tokens, 2);
   }],
+  ['stop: the reply ends before the first stop sequence, finish_reason stop', async () => {
+    const r = await client.chat.completions.create({
+      model: 'gpt-4o', stop: ['zzz', 'two'], messages: msgs('one two three') });
+    assert.equal(r.choices[0].message.content, 'You said: one ');
+    assert.equal(r.choices[0].finish_reason, 'stop');
+    assert.equal(r.usage.completion_tokens, 3);
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o', stop: 'three', messages: msgs('one two three four'), stream: true });
+    let text = '', finish = null;
+    for await (const chunk of stream) {
+      text += chunk.choices[0].delta.content || '';
+      finish = chunk.choices[0].finish_reason || finish;
+    }
+    assert.equal(text, 'You said: one two ');
+    assert.equal(finish, 'stop');
+  }],
   ['stream: chunks, [DONE], include_usage chunk', async () => {
     const stream = await client.chat.completions.create({
       model: 'gpt-4o-mini', messages: msgs('stream me please'), stream: true,

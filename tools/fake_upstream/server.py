@@ -14,7 +14,11 @@ Speaks, byte for byte as documented by the vendors:
 Replies are deterministic: "You said: <text of the last user message>"
 (usage counts are whitespace-separated words). When the conversation ends with
 an assistant turn (a prefill / assistant prefix) and the reply starts with its
-text, only the rest is sent.
+text, only the rest is sent. Stop sequences are honoured as the vendors do:
+a reply that contains one (Anthropic `stop_sequences`, OpenAI `stop`, a
+string or a list) ends before the first that ends earliest; Anthropic then
+answers `stop_reason: "stop_sequence"` with `stop_sequence` the one matched,
+OpenAI `finish_reason: "stop"`.
 
 Images and files: content parts (OpenAI: `image_url` with a base64 data URL,
 `file` with `file_data`; Anthropic: `image` / `document` blocks with a base64
@@ -145,6 +149,20 @@ class State:
 
 def words(text):
     return len(text.split())
+
+
+def stop_at(reply, stops):
+    """The reply cut where the first of `stops` ends (as a model stops when it
+    has written a stop sequence; the sequence itself is not sent), and that
+    sequence; (reply, None) when none occurs."""
+    if isinstance(stops, str):
+        stops = [stops]
+    hits = [(reply.find(s) + len(s), -len(s), s) for s in stops or []
+            if isinstance(s, str) and s and s in reply]
+    if not hits:
+        return reply, None
+    _, _, seq = min(hits)
+    return reply[:reply.find(seq)], seq
 
 
 def text_of(content):
@@ -781,6 +799,9 @@ class Handler(BaseHTTPRequestHandler):
         max_tokens = body.get("max_tokens") or body.get("max_completion_tokens")
         calls = turn["calls"]
         finish = "tool_calls" if calls else "stop"
+        if not calls:  # `stop` (a string or up to 4): the reply ends before it, finish_reason "stop"
+            reply, seq = stop_at(reply, body.get("stop"))
+            usage_out = words(reply) if seq is not None else usage_out
         if isinstance(max_tokens, int) and max_tokens > 0 and usage_out > max_tokens and not calls:
             reply = "".join(word_pieces(reply)[:max_tokens])
             usage_out = max_tokens
@@ -859,10 +880,15 @@ class Handler(BaseHTTPRequestHandler):
             return self._error("anthropic", 400, "invalid_request_error", "max_tokens: Field required")
         calls = turn["calls"]
         stop = "tool_use" if calls else "end_turn"
+        stop_sequence = None
+        if not calls:  # stop_sequences: stop_reason "stop_sequence", stop_sequence the one matched
+            reply, stop_sequence = stop_at(reply, body.get("stop_sequences"))
+            if stop_sequence is not None:
+                stop, usage_out = "stop_sequence", words(reply)
         if usage_out > max_tokens and not calls:
             reply = "".join(word_pieces(reply)[:max_tokens])
             usage_out = max_tokens
-            stop = "max_tokens"
+            stop, stop_sequence = "max_tokens", None
         thinking = None
         if isinstance(body.get("thinking"), dict) and body["thinking"].get("type") == "enabled":
             thinking = "Thinking about: " + turn["prompt"]
@@ -886,7 +912,7 @@ class Handler(BaseHTTPRequestHandler):
         if not stream:
             content = [{k: v for k, v in b.items() if k != "_args"} for b in blocks]
             obj = {"id": mid, "type": "message", "role": "assistant", "model": model, "content": content,
-                   "stop_reason": stop, "stop_sequence": None, "usage": usage}
+                   "stop_reason": stop, "stop_sequence": stop_sequence, "usage": usage}
             if name == "disconnect":
                 return self._half_body(json.dumps(obj), headers)
             return self._send_json(200, obj, headers)
@@ -938,7 +964,7 @@ class Handler(BaseHTTPRequestHandler):
                     return self._cut()
             self._chunk(event("content_block_stop", {"type": "content_block_stop", "index": index}))
         self._chunk(event("message_delta", {"type": "message_delta",
-                                            "delta": {"stop_reason": stop, "stop_sequence": None},
+                                            "delta": {"stop_reason": stop, "stop_sequence": stop_sequence},
                                             "usage": {"output_tokens": usage_out}}))
         self._chunk(event("message_stop", {"type": "message_stop"}))
         self._end_stream()

@@ -97,6 +97,9 @@ class DecoderBase : public cpp::upstream::Decoder {
         Json meta = {{"model", model_.empty() ? Json(nullptr) : Json(model_)},
                      {"finish_reason", stop_.empty() ? Json(nullptr) : Json(finish_reason_of(stop_))},
                      {"stop_reason", stop_.empty() ? Json(nullptr) : Json(stop_)}};
+        // Which stop sequence ended the reply: the neutral finish reason
+        // ("stop") cannot say, and a client of Anthropic's wire reads it.
+        if (!stop_sequence_.empty()) meta["stop_sequence"] = stop_sequence_;
         if (!usage_.is_null()) {
             Json usage = usage_;
             const int64_t in = usage_.value("input_tokens", int64_t{0});
@@ -114,7 +117,7 @@ class DecoderBase : public cpp::upstream::Decoder {
         for (const auto &[k, v] : u.items())
             if (!v.is_null()) usage_[k] = v;
     }
-    std::string model_, ws_, id_, stop_;
+    std::string model_, ws_, id_, stop_, stop_sequence_;
     Json usage_;
 };
 
@@ -143,6 +146,7 @@ class StreamDecoder final : public DecoderBase {
             } else if (type == "message_delta") {
                 const Json &d = j.contains("delta") ? j["delta"] : Json();
                 stop_ = str_or(d, "stop_reason", stop_);
+                stop_sequence_ = str_or(d, "stop_sequence", stop_sequence_);
                 if (j.contains("usage")) merge_usage(j["usage"]);
             } else if (type == "message_stop") {
                 stopped_ = true;
@@ -233,6 +237,7 @@ class WholeDecoder final : public DecoderBase {
         id_ = str_or(j, "id");
         model_ = str_or(j, "model", model_);
         stop_ = str_or(j, "stop_reason");
+        stop_sequence_ = str_or(j, "stop_sequence");
         if (j.contains("usage")) merge_usage(j["usage"]);
         uint32_t tool = 0; // tool calls are numbered apart from the blocks
         for (const auto &block : j["content"])
@@ -302,6 +307,12 @@ Json content_blocks(std::string_view text, const Attachments &attachments) {
 
 namespace {
 
+// A neutral cache mark goes back on the block it was on (cache_control).
+Json marked(Json block, const Json &mark) {
+    if (!mark.is_null()) block["cache_control"] = mark;
+    return block;
+}
+
 // One neutral content part as a Messages content block.
 Json block_of(const Json &part, const std::string &where) {
     const std::string type = string_or(part, "type");
@@ -331,7 +342,8 @@ Json block_of(const Json &part, const std::string &where) {
 Json user_blocks(size_t i, const Json &parts, const Attachments *files) {
     Json blocks = files != nullptr ? content_blocks("", *files) : Json::array();
     for (size_t j = 0; j < parts.size(); ++j) {
-        Json block = block_of(parts[j], message_at(i) + ".parts[" + std::to_string(j) + "]");
+        Json block = marked(block_of(parts[j], message_at(i) + ".parts[" + std::to_string(j) + "]"),
+                            cpp::neutral::cache_mark_of(parts[j]));
         if (block["type"] == "text" && block["text"] == "") continue;
         blocks.push_back(std::move(block));
     }
@@ -358,22 +370,41 @@ Json assistant_content(const Call &call, size_t i, const Json &structured) {
     if (!thinking.empty() && !signature.empty()) // unsigned thinking cannot be sent back
         blocks.push_back({{"type", "thinking"}, {"thinking", thinking}, {"signature", signature}});
     const auto calls = cpp::neutral::tool_calls_of(structured, i, "anthropic");
-    if (blocks.empty() && calls.empty()) return t.content.empty() ? Json() : Json(std::string(t.content));
-    if (!t.content.empty()) blocks.push_back({{"type", "text"}, {"text", std::string(t.content)}});
+    const Json mark = cpp::neutral::cache_mark_of(structured);
+    if (blocks.empty() && calls.empty() && mark.is_null())
+        return t.content.empty() ? Json() : Json(std::string(t.content));
+    if (!t.content.empty())
+        blocks.push_back(marked({{"type", "text"}, {"text", std::string(t.content)}}, mark));
     for (size_t k = 0; k < calls.size(); ++k)
-        blocks.push_back({{"type", "tool_use"},
-                          {"id", calls[k].id},
-                          {"name", calls[k].name},
-                          {"input", input_of(calls[k], i, k)}});
-    return blocks;
+        blocks.push_back(marked({{"type", "tool_use"},
+                                 {"id", calls[k].id},
+                                 {"name", calls[k].name},
+                                 {"input", input_of(calls[k], i, k)}},
+                                calls[k].cache_control));
+    return blocks.empty() ? Json() : blocks;
 }
 
 Json tool_result(const Call &call, size_t i, const Json &structured) {
     const std::string id = string_or(structured, "tool_call_id");
     if (id.empty()) refuse("anthropic", message_at(i), "has role 'tool' but no structured.tool_call_id");
     Json block = {{"type", "tool_result"}, {"tool_use_id", id}};
-    if (!call.turns[i].content.empty()) block["content"] = std::string(call.turns[i].content);
-    return block;
+    std::string_view text = call.turns[i].content;
+    // A failed result's text starts "Error: " for providers without the
+    // flag (docs/http-api.md): Anthropic's wire has it, so the flag goes
+    // and the text is sent as the tool wrote it.
+    if (const Json *failed = find(structured, "is_error"); failed != nullptr && *failed == true) {
+        block["is_error"] = true;
+        if (text.substr(0, 7) == "Error: ") text.remove_prefix(7);
+    }
+    if (!text.empty()) block["content"] = std::string(text);
+    return marked(std::move(block), cpp::neutral::cache_mark_of(structured));
+}
+
+// A plain user text: a string, or one text block when it carries a cache mark.
+Json user_text(std::string_view text, const Json &structured) {
+    const Json mark = cpp::neutral::cache_mark_of(structured);
+    if (mark.is_null()) return std::string(text);
+    return Json::array({marked({{"type", "text"}, {"text", std::string(text)}}, mark)});
 }
 
 struct Conversation {
@@ -404,7 +435,7 @@ Conversation conversation_of(const Call &call, const std::vector<Attachments> &a
             else if (files != nullptr)
                 c.messages.push_back({{"role", "user"}, {"content", content_blocks(t.content, *files)}});
             else if (!t.content.empty()) // the API rejects empty text blocks
-                c.messages.push_back({{"role", "user"}, {"content", std::string(t.content)}});
+                c.messages.push_back({{"role", "user"}, {"content", user_text(t.content, structured)}});
         } else if (t.role == "assistant") {
             Json content = assistant_content(call, i, structured);
             if (!content.is_null())
@@ -470,7 +501,7 @@ Json tools_of(const std::vector<cpp::neutral::Tool> &tools) {
         Json tool = {{"name", t.name},
                      {"input_schema", t.parameters.is_null() ? Json{{"type", "object"}} : t.parameters}};
         if (!t.description.empty()) tool["description"] = t.description;
-        out.push_back(std::move(tool)); // strict: dropped (see the README)
+        out.push_back(marked(std::move(tool), t.cache_control)); // strict: dropped (see the README)
     }
     return out;
 }
@@ -480,6 +511,16 @@ Json tools_of(const std::vector<cpp::neutral::Tool> &tools) {
 void merge(Json &body, const Json &keys) {
     for (const auto &[key, value] : keys.items())
         if (key != "messages" && key != "stream") body[key] = value;
+}
+
+// The request's cache mark (automatic caching) as the top-level field; the
+// system prompt's on the system as one text block (the ABI's system prompt
+// is one string; a mark with no system prompt has nothing to mark).
+void apply_cache_marks(cpp::neutral::Params &p, Json &body) {
+    if (const Json *mark = p.take("cache_control")) body["cache_control"] = *mark;
+    const Json *system_mark = p.take("system_cache_control");
+    if (system_mark != nullptr && body.contains("system") && body["system"].is_string())
+        body["system"] = Json::array({marked({{"type", "text"}, {"text", body["system"]}}, *system_mark)});
 }
 
 // The neutral generation parameters as Messages fields, then params.extra;
@@ -498,6 +539,7 @@ void apply_params(const Settings &s, const Json &neutral, Json &body) {
     if (auto v = p.take_string("user")) body["metadata"] = {{"user_id", *v}};
     if (auto tools = cpp::neutral::take_tools(p); !tools.empty()) body["tools"] = tools_of(tools);
     apply_tool_choice(p, body);
+    apply_cache_marks(p, body);
     if (auto format = cpp::neutral::take_response_format(p); format && (*format)["type"] != "text")
         p.refuse("response_format",
                  "(" + string_or(*format, "type") +

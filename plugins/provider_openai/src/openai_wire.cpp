@@ -359,6 +359,7 @@ Json response_format_of(const Json &format) {
 // params.extra; a key not mapped here is refused by name.
 void apply_params(const Settings &s, const Json &neutral, Json &body) {
     cpp::neutral::Params p(neutral, "openai");
+    p.drop_cache_marks(); // Chat Completions has no cache marks (a cost hint, not meaning)
     for (const char *key : {"temperature", "top_p", "presence_penalty", "frequency_penalty"})
         if (auto v = p.take_number(key)) body[key] = *v;
     if (auto v = p.take_integer("seed")) body["seed"] = *v;

@@ -48,6 +48,11 @@ typedef struct swh_provider_request {
      *   "response_format": {"type":"text"} | {"type":"json_object"}
      *        | {"type":"json_schema","name":"..","schema":{..},"strict":bool}
      *   "reasoning_effort": "minimal" | "low" | "medium" | "high"
+     *   "cache_control", "system_cache_control", tools[i].cache_control:
+     *        prompt-cache marks {"type":"ephemeral","ttl":"5m"|"1h"} (ttl
+     *        optional) of the request, the system prompt, a tool; structured
+     *        content may carry one on a message, a part, a tool call. A
+     *        cost hint: a provider without such marks drops them
      *   "extra": {vendor-specific keys, copied into the vendor's request body
      *             untouched (they win over the mapped ones)} */
     swh_str params_json;

@@ -58,6 +58,14 @@ inline std::string string_or(const Json &obj, std::string_view key, std::string 
     return v != nullptr && v->is_string() ? v->get<std::string>() : fallback;
 }
 
+// A prompt-cache mark ("cache_control": {"type":"ephemeral", "ttl"?}) of a
+// tool, part, tool call or message's structured content; null when none.
+// A cost hint, not meaning: a wire without cache marks drops it.
+inline Json cache_mark_of(const Json &obj) {
+    const Json *mark = find(obj, "cache_control");
+    return mark != nullptr && mark->is_object() ? *mark : Json();
+}
+
 // ------------------------------------------------------------- parameters
 
 // The generation parameters of one call. A translator takes each key it
@@ -126,6 +134,10 @@ class Params {
         for (const auto &k : keys)
             take(k);
     }
+    // The prompt-cache marks of the whole request ("cache_control") and of
+    // the system prompt ("system_cache_control"), for a wire that has no
+    // such marks: caching is a cost hint, so they are dropped, not refused.
+    void drop_cache_marks() { drop({"cache_control", "system_cache_control"}); }
 
     // Refuses the first key no translation took.
     void finish() const {
@@ -149,6 +161,7 @@ struct Tool {
     std::string name, description;
     Json parameters; // a JSON schema object; null when not given
     std::optional<bool> strict;
+    Json cache_control; // a prompt-cache mark; null when none
 };
 
 inline std::vector<Tool> take_tools(Params &params) {
@@ -162,13 +175,14 @@ inline std::vector<Tool> take_tools(Params &params) {
         if (!t.is_object()) params.refuse(key, "must be an object");
         if (string_or(t, "type", "function") != "function")
             params.refuse(key + ".type", "must be \"function\" (the only tool type both wires share)");
-        Tool tool{string_or(t, "name"), string_or(t, "description"), Json(), std::nullopt};
+        Tool tool{string_or(t, "name"), string_or(t, "description"), Json(), std::nullopt, Json()};
         if (tool.name.empty()) params.refuse(key + ".name", "must be a non-empty string");
         if (const Json *p = find(t, "parameters")) {
             if (!p->is_object()) params.refuse(key + ".parameters", "must be a JSON schema object");
             tool.parameters = *p;
         }
         if (const Json *s = find(t, "strict"); s != nullptr && s->is_boolean()) tool.strict = s->get<bool>();
+        tool.cache_control = cache_mark_of(t);
         out.push_back(std::move(tool));
     }
     return out;
@@ -222,6 +236,7 @@ inline Json structured_of(std::string_view text, size_t index, std::string_view 
 // model wrote (maybe not valid JSON: each wire decides what it can send).
 struct ToolCall {
     std::string id, name, arguments;
+    Json cache_control; // a prompt-cache mark on the call; null when none
 };
 
 inline std::vector<ToolCall> tool_calls_of(const Json &structured, size_t index, std::string_view who) {
@@ -232,7 +247,7 @@ inline std::vector<ToolCall> tool_calls_of(const Json &structured, size_t index,
     for (size_t i = 0; i < calls->size(); ++i) {
         const Json &c = (*calls)[i];
         const std::string where = message_at(index) + ".tool_calls[" + std::to_string(i) + "]";
-        ToolCall call{string_or(c, "id"), string_or(c, "name"), string_or(c, "arguments")};
+        ToolCall call{string_or(c, "id"), string_or(c, "name"), string_or(c, "arguments"), cache_mark_of(c)};
         if (call.id.empty() || call.name.empty()) refuse(who, where, "needs an id and a name");
         if (const Json *a = find(c, "arguments"); a != nullptr && !a->is_string())
             call.arguments = a->dump(); // a host that stored an object: its JSON text
