@@ -72,6 +72,7 @@ struct SendPath::SendState {
     // The pipeline this send started on: it stays alive (plugins loaded)
     // until the send is finished, even if a reload swapped in another.
     std::shared_ptr<Pipeline> pipeline;
+    uint64_t cache_epoch = 0; // the history cache's, read before the pipeline was
     Session session;
     Message user;
     std::shared_ptr<SendObserver> observer;
@@ -110,13 +111,16 @@ struct SendPath::SendState {
 
 std::function<void()> SendPath::send_message(const SendParams &params,
                                              std::shared_ptr<SendObserver> observer) {
+    const uint64_t cache_epoch = sessions_.history().epoch();
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     Pipeline &pipeline_ = *pin;
     if (params.role != "user" && params.role != "system" && params.role != "tool")
         throw ApiError(ErrorKind::InvalidRequest, "role must be 'user', 'system' or 'tool'");
     auto state = std::make_shared<SendState>();
     state->pipeline = pin;
+    state->cache_epoch = cache_epoch;
     state->started_at = now_us();
+    // The row also tells the history cache whether what it holds is current.
     state->session = sessions_.get_session(params.session_id);
     sessions_.authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
     if (state->session.status != SWH_SESSION_ACTIVE)
@@ -201,13 +205,20 @@ std::function<void()> SendPath::send_message(const SendParams &params,
     return launch(state);
 }
 
-// The newest `limit` messages of the send's session, chronological.
+// The newest `limit` messages of the send's session, chronological: from
+// the history cache when it holds the session as the row just read shows
+// it, else read from the store (and cached).
 std::vector<Message> SendPath::recent_messages(SendState &state, uint32_t limit) {
+    HistoryCache &cache = sessions_.history();
+    if (auto cached = cache.lookup(state.cache_epoch, state.session, limit)) return std::move(*cached);
     MessageQuery query;
     query.session_id = state.session.id;
     query.limit = limit;
-    return storage_call(sessions_.gate(), "get_messages",
-                        [pin = state.pipeline, query] { return pin->storage->get_messages(query); });
+    std::vector<Message> messages =
+        storage_call(sessions_.gate(), "get_messages",
+                     [pin = state.pipeline, query] { return pin->storage->get_messages(query); });
+    cache.fill(state.cache_epoch, state.session, limit, messages);
+    return messages;
 }
 
 void SendPath::vet_with_session_type(SendState &state, const Access &access) {
@@ -236,13 +247,19 @@ void SendPath::vet_with_session_type(SendState &state, const Access &access) {
 // still reserved) nor not at all.
 void SendPath::store_message(SendState &state, const Message &message) {
     const auto add = [pin = state.pipeline, message] { pin->storage->add_message(message); };
-    if (!state.reservation) return storage_call(sessions_.gate(), "add_message", add);
+    if (!state.reservation) {
+        storage_call(sessions_.gate(), "add_message", add);
+        sessions_.history().appended(state.cache_epoch, message);
+        return;
+    }
     std::lock_guard lock(sessions_.locks().of(state.session.id));
     storage_call(sessions_.gate(), "add_message", add);
     state.reservation->give_back(1);
+    sessions_.history().appended(state.cache_epoch, message);
 }
 
 std::function<void()> SendPath::complete(CompletionParams params, std::shared_ptr<SendObserver> observer) {
+    const uint64_t cache_epoch = sessions_.history().epoch();
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     Pipeline &pipeline_ = *pin;
     if (params.messages.empty() ||
@@ -256,6 +273,7 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
     auto state = std::make_shared<SendState>();
     state->pipeline = pin;
+    state->cache_epoch = cache_epoch;
     state->started_at = now_us();
     state->stream = params.stream;
     state->observer = std::move(observer);

@@ -89,6 +89,29 @@ class HistoryWindowTests(DaemonTestCase):
         self.assertEqual(reply["content"], "echo#1 thanks")
         self.assertEqual(self.prompt_words(reply), len("get_weather returned: sunny thanks".split()))
 
+    def cache_counters(self):
+        r = self.client.get("/metrics")
+        self.assertEqual(r.status, 200, r)
+        values = {}
+        for line in r.raw.decode().splitlines():
+            if line.startswith("swarmhost_history_cache_"):
+                name, value = line.split()
+                values[name] = float(value)
+        return values
+
+    def test_a_warm_session_is_served_from_the_cache(self):
+        sid = self.client.create_session(uid())["id"]
+        self.send(sid, "first")  # reads the store, fills the cache
+        before = self.cache_counters()
+        for i in range(3):
+            self.assertEqual(self.send(sid, "q%d" % i)["content"], "echo#%d q%d" % (i + 2, i))
+        after = self.cache_counters()
+        self.assertEqual(after["swarmhost_history_cache_hits_total"] - before["swarmhost_history_cache_hits_total"], 3)
+        self.assertEqual(after["swarmhost_history_cache_misses_total"], before["swarmhost_history_cache_misses_total"])
+        self.assertGreaterEqual(after["swarmhost_history_cache_sessions"], 1)
+        # Deleting the session forgets it.
+        self.assertEqual(self.client.delete("/v1/sessions/%s" % sid).status, 204)
+
 
 if __name__ == "__main__":
     unittest.main()
