@@ -204,6 +204,7 @@ int serve(const ServeOptions &options) {
     storage_limits.threads =
         manifest.server.storage_threads > 0 ? manifest.server.storage_threads : worker_threads;
     storage_limits.timeout = std::chrono::milliseconds(manifest.server.storage_timeout_ms);
+    storage_limits.history_cache_bytes = manifest.server.history_cache_mb << 20;
     const size_t provider_count = pipeline->providers.size();
     // The manager holds the only reference: a reload releases generation 1 too.
     SessionManager sessions(std::move(pipeline), post_blocking, storage_limits, post_free);
@@ -256,6 +257,7 @@ int serve(const ServeOptions &options) {
         note("shutdown_grace_seconds", now.shutdown_grace_seconds != was.shutdown_grace_seconds);
         note("max_connections", now.max_connections != was.max_connections);
         note("max_stream_queue_bytes", now.max_stream_queue_bytes != was.max_stream_queue_bytes);
+        note("history_cache_mb", now.history_cache_mb != was.history_cache_mb);
         if (!restart_only.empty())
             spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
         environment.attach_storage(storage_of(fresh));

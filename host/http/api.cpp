@@ -549,6 +549,11 @@ std::string ApiHandler::metrics_text() const {
     text += prometheus_series("swarmhost_storage_calls_overdue", "gauge", {{"", storage.overdue}});
     text +=
         prometheus_series("swarmhost_storage_calls_timed_out_total", "counter", {{"", storage.timed_out}});
+    const HistoryCache::Stats history = sessions_.history_stats();
+    text += prometheus_series("swarmhost_history_cache_hits_total", "counter", {{"", history.hits}});
+    text += prometheus_series("swarmhost_history_cache_misses_total", "counter", {{"", history.misses}});
+    text += prometheus_series("swarmhost_history_cache_sessions", "gauge", {{"", history.entries}});
+    text += prometheus_series("swarmhost_history_cache_bytes", "gauge", {{"", history.bytes}});
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     const Pipeline &pipeline = *pin;
     if (pipeline.hooks && !pipeline.hooks->empty()) {

@@ -48,7 +48,8 @@ const Keys kServerKeys{"listen",
                        "max_messages_per_session",
                        "max_connections",
                        "max_stream_queue_bytes",
-                       "responses_retention_seconds"};
+                       "responses_retention_seconds",
+                       "history_cache_mb"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                          "fallback", "group"};
@@ -418,6 +419,7 @@ class Parser {
         count_at(view, "max_connections", server.max_connections);
         count_at(view, "max_stream_queue_bytes", server.max_stream_queue_bytes);
         count_at(view, "responses_retention_seconds", server.responses_retention_seconds);
+        count_at(view, "history_cache_mb", server.history_cache_mb);
     }
 
     void read_auth(const MapView &top) {

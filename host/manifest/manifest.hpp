@@ -65,6 +65,9 @@ struct ServerSettings {
     // How long a stored OpenAI response or conversation lives after its last
     // write (docs/conversation-state.md); 30 days as OpenAI; 0 = for ever.
     uint64_t responses_retention_seconds = 30 * 24 * 3600;
+    // Memory for the newest messages of recently used sessions, so that a
+    // send on a warm session reads no history from storage; 0 = off.
+    std::size_t history_cache_mb = 64;
     SourceMark mark;
 };
 

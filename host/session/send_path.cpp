@@ -4,6 +4,7 @@
 #include "session/send_path.hpp"
 
 #include "pipeline/provider_selection.hpp"
+#include "session/history_window.hpp"
 #include "session/session_manager.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
@@ -24,17 +25,8 @@ ApiError middleware_refusal(const ChainResult &result, const char *what) {
     return ApiError(ErrorKind::Rejected, std::string(what) + " rejected by middleware " + *result.rejection);
 }
 
-// The conversation handed to the provider is capped so a long session does
-// not turn every send into a full history read; sessions may set their own.
-constexpr uint32_t kDefaultHistoryLimit = 1000;
 // How far back a retried Idempotency-Key is looked for in its session.
 constexpr uint32_t kIdempotencyWindow = 200;
-
-uint32_t history_limit(const Session &session) {
-    auto it = session.config.find("max_history_messages");
-    if (it != session.config.end() && it->is_number_unsigned()) return it->get<uint32_t>();
-    return kDefaultHistoryLimit;
-}
 
 // The generation parameters of one reply: the session's config "params"
 // (defaults such as its tools), then the request's, key by key.
@@ -80,6 +72,7 @@ struct SendPath::SendState {
     // The pipeline this send started on: it stays alive (plugins loaded)
     // until the send is finished, even if a reload swapped in another.
     std::shared_ptr<Pipeline> pipeline;
+    uint64_t cache_epoch = 0; // the history cache's, read before the pipeline was
     Session session;
     Message user;
     std::shared_ptr<SendObserver> observer;
@@ -118,13 +111,16 @@ struct SendPath::SendState {
 
 std::function<void()> SendPath::send_message(const SendParams &params,
                                              std::shared_ptr<SendObserver> observer) {
+    const uint64_t cache_epoch = sessions_.history().epoch();
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     Pipeline &pipeline_ = *pin;
     if (params.role != "user" && params.role != "system" && params.role != "tool")
         throw ApiError(ErrorKind::InvalidRequest, "role must be 'user', 'system' or 'tool'");
     auto state = std::make_shared<SendState>();
     state->pipeline = pin;
+    state->cache_epoch = cache_epoch;
     state->started_at = now_us();
+    // The row also tells the history cache whether what it holds is current.
     state->session = sessions_.get_session(params.session_id);
     sessions_.authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
     if (state->session.status != SWH_SESSION_ACTIVE)
@@ -176,16 +172,12 @@ std::function<void()> SendPath::send_message(const SendParams &params,
     }
     // 1b. A session type may refuse (permissions) or enrich it.
     if (!resumed) vet_with_session_type(*state, params.access);
-    // 1c. A tool result answers a call the session's history holds; checked
-    // before anything is stored.
-    if (!resumed && state->user.role == "tool") {
-        MessageQuery recent;
-        recent.session_id = state->session.id;
-        recent.limit = history_limit(state->session);
-        check_tool_result(storage_call(sessions_.gate(), "get_messages",
-                                       [pin, recent] { return pin->storage->get_messages(recent); }),
-                          state->user, -1);
-    }
+    // 1c. The history the provider will see: one read of the session's
+    // newest messages, made before anything is stored (a tool result is
+    // checked against it).
+    const HistoryWindow window = history_window_of(state->session);
+    std::vector<Message> history = recent_messages(*state, window.max_messages);
+    if (!resumed && state->user.role == "tool") check_tool_result(history, state->user, -1);
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
         store_message(*state, state->user);
@@ -195,32 +187,38 @@ std::function<void()> SendPath::send_message(const SendParams &params,
     }
     state->observer->on_user_stored(state->user);
 
-    MessageQuery history_query;
-    history_query.session_id = state->session.id;
-    history_query.limit = history_limit(state->session);
-    std::vector<Message> history;
-    try {
-        history = storage_call(sessions_.gate(), "get_messages",
-                               [pin, history_query] { return pin->storage->get_messages(history_query); });
-    } catch (const ApiError &e) {
-        release_and_report(*state, e);
-        return [] {};
-    }
-
-    // Writers to the same session may have stored messages after ours; the
-    // provider must see the conversation as it stood at our message.
+    // The provider sees the conversation as this send found it, then its
+    // message (a resumed send finds its message stored: what came after it
+    // is not its conversation), cut to the session's window.
     auto ours = std::find_if(history.begin(), history.end(),
                              [&](const Message &m) { return m.id == state->user.id; });
     if (ours != history.end())
         history.erase(ours + 1, history.end());
     else
         history.push_back(state->user);
+    history = fit_window(std::move(history), window);
 
     state->history = std::move(history);
     // After middleware and the session type, which may set it.
     state->system_prompt = system_prompt_of(state->session, state->user.metadata);
     state->params = params_for(state->session, params.params);
     return launch(state);
+}
+
+// The newest `limit` messages of the send's session, chronological: from
+// the history cache when it holds the session as the row just read shows
+// it, else read from the store (and cached).
+std::vector<Message> SendPath::recent_messages(SendState &state, uint32_t limit) {
+    HistoryCache &cache = sessions_.history();
+    if (auto cached = cache.lookup(state.cache_epoch, state.session, limit)) return std::move(*cached);
+    MessageQuery query;
+    query.session_id = state.session.id;
+    query.limit = limit;
+    std::vector<Message> messages =
+        storage_call(sessions_.gate(), "get_messages",
+                     [pin = state.pipeline, query] { return pin->storage->get_messages(query); });
+    cache.fill(state.cache_epoch, state.session, limit, messages);
+    return messages;
 }
 
 void SendPath::vet_with_session_type(SendState &state, const Access &access) {
@@ -249,13 +247,19 @@ void SendPath::vet_with_session_type(SendState &state, const Access &access) {
 // still reserved) nor not at all.
 void SendPath::store_message(SendState &state, const Message &message) {
     const auto add = [pin = state.pipeline, message] { pin->storage->add_message(message); };
-    if (!state.reservation) return storage_call(sessions_.gate(), "add_message", add);
+    if (!state.reservation) {
+        storage_call(sessions_.gate(), "add_message", add);
+        sessions_.history().appended(state.cache_epoch, message);
+        return;
+    }
     std::lock_guard lock(sessions_.locks().of(state.session.id));
     storage_call(sessions_.gate(), "add_message", add);
     state.reservation->give_back(1);
+    sessions_.history().appended(state.cache_epoch, message);
 }
 
 std::function<void()> SendPath::complete(CompletionParams params, std::shared_ptr<SendObserver> observer) {
+    const uint64_t cache_epoch = sessions_.history().epoch();
     const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
     Pipeline &pipeline_ = *pin;
     if (params.messages.empty() ||
@@ -269,6 +273,7 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
     auto state = std::make_shared<SendState>();
     state->pipeline = pin;
+    state->cache_epoch = cache_epoch;
     state->started_at = now_us();
     state->stream = params.stream;
     state->observer = std::move(observer);

@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace swh {
 
@@ -52,6 +53,7 @@ class SendPath {
     // session's type checks the caller's write permission and may edit it.
     void vet_with_session_type(SendState &state, const Access &access);
     void store_message(SendState &state, const Message &message);
+    std::vector<Message> recent_messages(SendState &state, uint32_t limit);
     std::pair<std::optional<Message>, std::optional<Message>>
     find_prior_attempt(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
                        const std::string &key);

@@ -18,12 +18,18 @@ Json normalised_context(const Json &given) {
     return context;
 }
 
+HistoryCacheLimits cache_limits(const StorageLimits &limits) {
+    HistoryCacheLimits cache;
+    cache.max_bytes = limits.history_cache_bytes;
+    return cache;
+}
+
 } // namespace
 
 SessionManager::SessionManager(std::shared_ptr<Pipeline> pipeline, PostBlocking post_blocking,
                                StorageLimits limits, PostBlocking post_free)
     : current_(std::move(pipeline)), post_blocking_(std::move(post_blocking)),
-      post_free_(post_free ? std::move(post_free) : post_blocking_),
+      post_free_(post_free ? std::move(post_free) : post_blocking_), history_(cache_limits(limits)),
       send_path_(*this, post_blocking_, post_free_), nobody_("swarmhost.nobody." + new_uuid()),
       gate_(limits.threads, limits.timeout) {}
 
@@ -32,7 +38,11 @@ std::shared_ptr<Pipeline> SessionManager::current() const {
 }
 
 std::shared_ptr<Pipeline> SessionManager::swap_pipeline(std::shared_ptr<Pipeline> next) {
-    return std::atomic_exchange(&current_, std::move(next));
+    std::shared_ptr<Pipeline> old = std::atomic_exchange(&current_, std::move(next));
+    // After the exchange: a send that read the cache's epoch before it may
+    // hold either pipeline, and what it would cache is now refused.
+    history_.clear();
+    return old;
 }
 
 Session SessionManager::create_session(CreateSessionParams params) {
@@ -149,6 +159,7 @@ Session SessionManager::update_session(const std::string &id, const SessionPatch
     if (fields) {
         storage_call(gate_, "update_session",
                      [pin, session, fields] { pin->storage->update_session(session, fields); });
+        history_.forget(id); // its window may have changed
         if (!patch.status || fields != SWH_SESSION_FIELD_STATUS) publish_live("session_updated", session);
     }
     return session;
@@ -170,6 +181,7 @@ void SessionManager::delete_session(const std::string &id) {
     if (wanted)
         before = storage_call(gate_, "get_session", [pin, id] { return pin->storage->get_session(id); });
     session_call(gate_, "delete_session", id, [pin, id] { pin->storage->delete_session(id); });
+    history_.forget(id);
     if (before) {
         publish(SWH_EVENT_SESSION_DELETED, *before);
     } else {

@@ -12,6 +12,7 @@
 #include "model/errors.hpp"
 #include "model/model.hpp"
 #include "pipeline/pipeline.hpp"
+#include "session/history_cache.hpp"
 #include "session/send_guards.hpp"
 #include "session/send_path.hpp"
 #include "session/storage_gate.hpp"
@@ -137,8 +138,9 @@ using PostBlocking = std::function<void(std::function<void()>)>;
 // How the host bounds its storage calls (server.storage_threads,
 // server.storage_timeout_ms; see StorageGate).
 struct StorageLimits {
-    int threads = 4;                           // calls inside the plugin at once
-    std::chrono::milliseconds timeout{10'000}; // a caller waits this long, then 503; 0 = no limit
+    int threads = 4;                             // calls inside the plugin at once
+    std::chrono::milliseconds timeout{10'000};   // a caller waits this long, then 503; 0 = no limit
+    std::size_t history_cache_bytes = 64u << 20; // server.history_cache_mb; 0 = no history cache
 };
 
 class SessionManager {
@@ -197,6 +199,11 @@ class SessionManager {
     StorageGate &gate() { return gate_; }
     SessionLocks &locks() { return locks_; }
     IdempotencyClaims &idempotency() { return idempotency_; }
+    // The newest messages of recently used sessions (history_cache.hpp);
+    // forgotten when a session is patched, archived or deleted, and all of
+    // it on a reload (another pipeline may mean another store).
+    HistoryCache &history() { return history_; }
+    HistoryCache::Stats history_stats() const { return history_.stats(); }
     // ApiError 409 when the session has no room for `count` more messages;
     // nullptr when there is no cap.
     std::shared_ptr<MessageReservations::Reservation>
@@ -222,6 +229,7 @@ class SessionManager {
     SessionLocks locks_;
     MessageReservations reservations_;
     IdempotencyClaims idempotency_;
+    HistoryCache history_;
     SendPath send_path_; // uses the members above, and the gate only through calls
     // A principal no one is: a type whose authorize admits it admits everyone.
     const std::string nobody_;

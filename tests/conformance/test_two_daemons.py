@@ -38,6 +38,27 @@ class TwoDaemons(unittest.TestCase):
                 d.cleanup()
         cls.server.cleanup()
 
+    def test_history_written_through_the_other_daemon_is_sent(self):
+        # Daemon A caches the session's history as it sends; a message
+        # stored through B must still reach A's provider on A's next send
+        # (the echo provider counts the user messages it was given).
+        a, b = self.a.client, self.b.client
+        sid = a.create_session("u-" + uuid.uuid4().hex[:12])["id"]
+        for i in range(3):
+            r = a.send(sid, "a%d" % i)
+            self.assertEqual(r.status, 201, r)
+            self.assertEqual(r.json["assistant_message"]["content"], "echo#%d a%d" % (i + 1, i))
+        r = b.send(sid, "from b")
+        self.assertEqual(r.json["assistant_message"]["content"], "echo#4 from b")
+        r = a.send(sid, "after b")
+        self.assertEqual(r.status, 201, r)
+        self.assertEqual(r.json["assistant_message"]["content"], "echo#5 after b")
+        # A later PATCH through B changes the window A sends.
+        r = b.patch("/v1/sessions/%s" % sid, {"config": {"max_history_messages": 3}})
+        self.assertEqual(r.status, 200, r)
+        r = a.send(sid, "windowed")
+        self.assertEqual(r.json["assistant_message"]["content"], "echo#2 windowed")
+
     def test_one_session_through_both(self):
         a, b = self.a.client, self.b.client
         user = "u-" + uuid.uuid4().hex[:12]
