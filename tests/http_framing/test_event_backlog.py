@@ -20,7 +20,11 @@ import swh_harness
 from swh_harness import read_head, read_to_close, request_bytes
 
 QUEUE_CAP = 64 * 1024
-CONTENT_BYTES = 100 * 1024  # per send; the user and the echoed assistant message each carry it
+# Per send; the user and the echoed assistant message each carry it. Small
+# next to the cap, and the sends wait for the reading listener (below), so
+# that it is never behind by the cap however slow the machine: only the
+# listener that does not read may be dropped.
+CONTENT_BYTES = 8 * 1024
 
 
 def kernel_send_buffer_max():
@@ -77,13 +81,16 @@ class EventBacklogTests(swh_harness.DaemonTestCase):
         # The reading listener, on its own thread: it must get every message.
         reader = self.client.stream(path, None, method="GET", deadline_s=100)
         got = {"messages": 0, "ready": threading.Event()}
+        progress = threading.Condition()
 
         def read_all():
             for event in reader:
                 if event.event == "ready":
                     got["ready"].set()
                 elif event.event == "message":
-                    got["messages"] += 1
+                    with progress:
+                        got["messages"] += 1
+                        progress.notify_all()
                     if got["messages"] == 2 * sends:
                         return
 
@@ -107,6 +114,9 @@ class EventBacklogTests(swh_harness.DaemonTestCase):
             for i in range(sends):
                 r = self.client.send(session["id"], "x" * CONTENT_BYTES)
                 self.assertEqual(r.status, 201, r)
+                with progress:
+                    caught_up = progress.wait_for(lambda: got["messages"] >= 2 * (i + 1), timeout=30)
+                self.assertTrue(caught_up, "the reading listener stopped getting events at send %d" % i)
 
             thread.join(100)
             self.assertEqual(got["messages"], 2 * sends, "the reading listener missed events")
