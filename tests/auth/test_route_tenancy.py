@@ -185,7 +185,9 @@ class RouteTenancyTests(AuthTestCase):
 class OpenAIObjectTenancyTests(AuthTestCase):
     """The routes that name an OpenAI object (a response, a conversation) or
     take one in their body: another user's key gets OpenAI's 404 on every
-    one of them, generated from the same report; the owner is never refused."""
+    one of them, no key 401, generated from the same report; the owner is
+    never refused. (The doors create plain sessions, so no collaborative
+    participant can hold one: the participant cases do not arise here.)"""
 
     @classmethod
     def setUpClass(cls):
@@ -231,12 +233,15 @@ class OpenAIObjectTenancyTests(AuthTestCase):
     def test_another_users_key_gets_openai_404_and_the_owner_gets_in(self):
         checked = 0
         for route in self.routes:
-            for who, key in (("another user", OTHER), ("owner", OWNER), ("admin key", OPS)):
+            for who, key in (("another user", OTHER), ("owner", OWNER), ("admin key", OPS), ("no key", None)):
                 ids = self.fresh_objects()
                 for path, body in self.calls(route, ids):
                     with self.subTest(route="%s %s" % (route["method"], route["path"]), who=who, body=body):
-                        resp = self.as_key(key).request(route["method"], path, body=body)
-                        if who == "another user":
+                        client = self.as_key(key) if key is not None else self.anonymous()
+                        resp = client.request(route["method"], path, body=body)
+                        if key is None:
+                            self.assertEqual(resp.status, 401, resp)
+                        elif who == "another user":
                             self.assertEqual(resp.status, 404, resp)
                             self.assertEqual(resp.json["error"]["type"], "invalid_request_error", resp)
                             self.assertIn("not found", resp.json["error"]["message"], resp)
