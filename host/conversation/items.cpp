@@ -14,11 +14,6 @@ using namespace fields; // the shared checks: invalid, need, at, present, only_k
 // item replayed as input): derived from what the door returned.
 const std::set<std::string> kEchoedKeys = {"id", "status"};
 
-bool has_calls(const Message &message) {
-    const auto calls = message.structured.find("tool_calls");
-    return calls != message.structured.end() && calls->is_array() && !calls->empty();
-}
-
 Json image_part(const Json &part, const std::string &field) {
     only_keys(part, field, {"type", "image_url", "detail"});
     if (present(part, "file_id"))
@@ -188,21 +183,15 @@ DecodedItems decode_items(const Json &items, const std::string &field) {
 }
 
 void check_call_ids(const std::vector<Message> &history, const DecodedItems &decoded) {
-    const auto answers = [](const Message &m, const Json &id) {
-        if (m.role != "assistant" || !has_calls(m)) return false;
-        for (const Json &call : m.structured["tool_calls"])
-            if (call.value("id", "") == id) return true;
-        return false;
-    };
     for (std::size_t i = 0; i < decoded.messages.size(); ++i) {
         const Message &result = decoded.messages[i];
         if (result.role != "tool") continue;
         const Json &id = result.structured["tool_call_id"];
         bool found = false;
         for (std::size_t k = 0; k < i && !found; ++k)
-            found = answers(decoded.messages[k], id);
+            found = made_tool_call(decoded.messages[k], id);
         for (auto m = history.rbegin(); m != history.rend() && !found; ++m)
-            found = answers(*m, id);
+            found = made_tool_call(*m, id);
         if (!found)
             invalid(decoded.fields[i] + ".call_id",
                     "'" + id.get<std::string>() +
@@ -223,7 +212,7 @@ Json items_of(const Message &message, const std::set<std::string> &deleted) {
               {"status", "completed"}});
         return items;
     }
-    const bool calls = has_calls(message);
+    const bool calls = has_tool_calls(message);
     if (message.role != "assistant" || !message.content.empty() || !calls)
         keep({{"id", message_item_id(message.id)},
               {"type", "message"},
@@ -272,7 +261,7 @@ std::vector<Message> without_items(std::vector<Message> messages, const std::set
             continue;
         }
         if (deleted.count(message_item_id(m.id))) m.content.clear();
-        if (has_calls(m)) {
+        if (has_tool_calls(m)) {
             Json calls = Json::array();
             for (std::size_t i = 0; i < m.structured["tool_calls"].size(); ++i)
                 if (!deleted.count(call_item_id(m.id, i))) calls.push_back(m.structured["tool_calls"][i]);
@@ -281,7 +270,7 @@ std::vector<Message> without_items(std::vector<Message> messages, const std::set
             else
                 m.structured["tool_calls"] = std::move(calls);
         }
-        if (!m.content.empty() || has_calls(m)) kept.push_back(std::move(m));
+        if (!m.content.empty() || has_tool_calls(m)) kept.push_back(std::move(m));
     }
     return kept;
 }

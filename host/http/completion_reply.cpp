@@ -5,11 +5,6 @@
 
 namespace swh::http {
 
-bool has_tool_calls(const Message &assistant) {
-    auto it = assistant.structured.find("tool_calls");
-    return it != assistant.structured.end() && it->is_array() && !it->empty();
-}
-
 std::string format_ms(double ms) {
     char text[32];
     std::snprintf(text, sizeof text, "%.3f", ms);

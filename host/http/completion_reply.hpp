@@ -12,8 +12,6 @@
 
 namespace swh::http {
 
-bool has_tool_calls(const Message &assistant);
-
 // X-Swarmhost-Overhead-Ms: the daemon's own time on a proxied exchange.
 std::string format_ms(double ms);
 

@@ -420,8 +420,7 @@ Message decode_assistant(const Json &m, const std::string &field) {
 void check_answers_a_call(const std::vector<Message> &earlier, const std::string &id,
                           const std::string &field) {
     for (const Message &m : earlier)
-        for (const Json &call : m.structured.value("tool_calls", Json::array()))
-            if (call["id"] == id) return;
+        if (made_tool_call(m, id)) return;
     invalid(field + ".tool_call_id", "'" + id + "' matches no tool call of an earlier assistant message");
 }
 

@@ -26,6 +26,21 @@ struct Message {
     Json structured = Json::object();
 };
 
+// Whether the message carries tool calls (structured "tool_calls").
+inline bool has_tool_calls(const Message &message) {
+    const auto calls = message.structured.find("tool_calls");
+    return calls != message.structured.end() && calls->is_array() && !calls->empty();
+}
+
+// Whether `message` is an assistant turn that made the tool call `id`: what
+// a tool result must answer, on every door.
+inline bool made_tool_call(const Message &message, const Json &id) {
+    if (message.role != "assistant" || !has_tool_calls(message)) return false;
+    for (const Json &call : message.structured["tool_calls"])
+        if (call.is_object() && call.contains("id") && call["id"] == id) return true;
+    return false;
+}
+
 // One non-text event of a reply (ABI 1.3 swh_reply_event): a piece of a
 // tool call, of thinking, its signature, the finish reason, or usage.
 struct ReplyEvent {

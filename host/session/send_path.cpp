@@ -47,12 +47,8 @@ void check_tool_result(const std::vector<Message> &earlier, const Message &resul
     if (id == result.structured.end() || !id->is_string() || id->get_ref<const std::string &>().empty())
         throw ApiError(ErrorKind::InvalidRequest,
                        where + ": a tool message needs the id of the call it answers");
-    for (auto m = earlier.rbegin(); m != earlier.rend(); ++m) {
-        const auto calls = m->structured.find("tool_calls");
-        if (m->role != "assistant" || calls == m->structured.end() || !calls->is_array()) continue;
-        for (const Json &call : *calls)
-            if (call.value("id", "") == *id) return;
-    }
+    for (auto m = earlier.rbegin(); m != earlier.rend(); ++m)
+        if (made_tool_call(*m, *id)) return;
     throw ApiError(ErrorKind::InvalidRequest, where + ": '" + id->get<std::string>() +
                                                   "' matches no tool call of an earlier assistant message");
 }
