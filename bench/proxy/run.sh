@@ -17,7 +17,9 @@
 # plugins/swh_provider_openai.so and plugins/swh_storage_sqlite.so.
 # Environment: DURATION (wrk seconds, default 10), THREADS (wrk threads,
 # default 2; 1 for the 1-connection runs), CONNECTIONS (default "1 64"),
-# SAMPLES (default 200). Loopback only; about 60 s; everything it starts is
+# SAMPLES (default 200), PERF_OUT (if set: `perf record -g` of the daemon
+# during its wrk run at the last connection count, written to that file;
+# read it with `perf report -i FILE --no-children`). Loopback only; about 60 s; everything it starts is
 # stopped on exit. Last line: `SUMMARY proxy key=value ...` (bench/summarize.py).
 set -euo pipefail
 
@@ -98,7 +100,13 @@ for c in $CONNECTIONS; do
       proxy) url="$NGINX_PROXY/v1/chat/completions" ;;
       daemon) url="$DAEMON/v1/chat/completions" ;;
     esac
+    perf_pid=""
+    if [[ -n "${PERF_OUT:-}" && $target == daemon && $c == "${CONNECTIONS##* }" ]]; then
+      perf record -q -g -p "$DAEMON_PID" -o "$PERF_OUT" -- sleep "$DURATION" >/dev/null 2>&1 &
+      perf_pid=$!
+    fi
     res="$(run_wrk "$target-c$c" "$t" "$c" "$HERE/post_chat.lua" "$url" up)"
+    [[ -z "$perf_pid" ]] || wait "$perf_pid" || true
     printf -v "WRK_${target}_c$c" '%s threads=%s conns=%s' "$res" "$t" "$c"
     WRK_KEYS+=("WRK_${target}_c$c")
   done
