@@ -13,7 +13,10 @@ std::string format_ms(double ms) {
 
 void run_completion(SessionManager &sessions, const PostBlocking &post, CompletionParams params,
                     std::shared_ptr<SendObserver> observer, std::shared_ptr<Exchange> exchange) {
-    post([&sessions, params = std::move(params), observer, exchange]() mutable {
+    std::shared_ptr<Pipeline> pin = sessions.pipeline();
+    const bool inline_run = params.session_id.empty() && pin->stateless_inline;
+    if (inline_run) params.pipeline = std::move(pin);
+    auto run = [&sessions, params = std::move(params), observer, exchange]() mutable {
         try {
             exchange->on_client_gone(sessions.complete(std::move(params), observer));
         } catch (const ApiError &e) {
@@ -22,7 +25,13 @@ void run_completion(SessionManager &sessions, const PostBlocking &post, Completi
             spdlog::error("completion failed: {}", e.what());
             observer->on_error(ApiError(ErrorKind::Internal, "internal error"));
         }
-    });
+    };
+    // Nothing on a stateless exchange's way may block (Pipeline::stateless_inline):
+    // it starts on this thread instead of waiting for a worker.
+    if (inline_run)
+        run();
+    else
+        post(std::move(run));
 }
 
 } // namespace swh::http

@@ -4,6 +4,7 @@
 #include "isolation/trial.hpp"
 #include "manifest/config_schema.hpp"
 
+#include <algorithm>
 #include <spdlog/spdlog.h>
 
 namespace swh {
@@ -176,6 +177,9 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
                 pipeline.session_types.emplace(ref.name, std::move(instance));
     }
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+    pipeline.stateless_inline =
+        middleware.empty() && std::none_of(manifest.providers.begin(), manifest.providers.end(),
+                                           [](const manifest::PluginRef &ref) { return ref.isolation == "process"; });
     pipeline.middleware = MiddlewareChain(std::move(middleware));
     pipeline.hooks = std::make_unique<HookBus>(std::move(hooks),
                                                std::max<std::size_t>(1, manifest.server.hook_queue_capacity));

@@ -33,6 +33,12 @@ struct Pipeline {
     // server.responses_retention_seconds: OpenAI responses and conversations
     // expire this long after their last write; 0 = never.
     uint64_t responses_retention_seconds = 30 * 24 * 3600;
+    // A stateless completion may run from request to reply on the thread it
+    // arrives on (no hop to a worker and back): true when nothing on its way
+    // may block, i.e. no middleware (synchronous plugin calls) and no
+    // provider in a child process (its calls wait on a pipe). Provider
+    // `start` is non-blocking by contract (provider.h).
+    bool stateless_inline = false;
 
     // A provider or a load-balanced group of them.
     bool routable(const std::string &name) const {

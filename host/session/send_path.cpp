@@ -256,7 +256,7 @@ void SendPath::store_message(SendState &state, const Message &message) {
 
 std::function<void()> SendPath::complete(CompletionParams params, std::shared_ptr<SendObserver> observer) {
     const uint64_t cache_epoch = sessions_.history().epoch();
-    const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+    const std::shared_ptr<Pipeline> pin = params.pipeline ? params.pipeline : sessions_.pipeline();
     Pipeline &pipeline_ = *pin;
     if (params.messages.empty() ||
         (params.messages.back().role != "user" && params.messages.back().role != "tool"))
@@ -451,7 +451,10 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
             state->upstream_us += now_us() - state->upstream_started_at;
         }
         // Storing the reply blocks; done may arrive on an I/O thread. A
-        // stateless exchange stores nothing: it never waits behind the store.
+        // stateless exchange stores nothing: it never waits behind the store,
+        // and where nothing on its way can block it finishes right here.
+        if (state->stateless && state->pipeline->stateless_inline)
+            return finish_send(state, status, std::move(error));
         (state->stateless ? post_free_
                           : post_blocking_)([this, state, status, error = std::move(error)]() mutable {
             finish_send(state, status, std::move(error));

@@ -113,6 +113,9 @@ struct CompletionParams {
     // The reply's message id, chosen up front so a door can name the reply
     // before it exists (a streamed response's id); "" = a new one.
     std::string reply_id;
+    // The pipeline the exchange runs on, pinned by a caller that chose how
+    // to run it from that pipeline's properties; empty = the current one.
+    std::shared_ptr<Pipeline> pipeline;
 };
 
 // What the HTTP layer hears while a message is answered. Calls for one send
