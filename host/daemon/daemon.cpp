@@ -69,6 +69,7 @@ void drain_then_stop(net::io_context &io, http::Server &server, int grace_second
         if (server.in_flight() == 0 || std::chrono::steady_clock::now() >= deadline) {
             if (server.in_flight() > 0)
                 spdlog::warn("shutdown grace period over with {} requests still open", server.in_flight());
+            server.stop_serving();
             io.stop();
             *poll = nullptr; // break the self-reference
             return;
@@ -279,7 +280,9 @@ int serve(const ServeOptions &options) {
     };
     api.set_reloader(reload);
 
-    net::io_context io(io_threads);
+    // The main loop accepts connections and runs signals and timers; the
+    // connections themselves are served on io_threads lanes (Server).
+    net::io_context io(1);
     http::ServerLimits limits;
     limits.max_body_bytes = manifest.server.max_body_bytes;
     limits.write_timeout_seconds = manifest.server.request_timeout_seconds;
@@ -287,6 +290,7 @@ int serve(const ServeOptions &options) {
     limits.max_header_bytes = manifest.server.max_header_bytes;
     limits.max_connections = manifest.server.max_connections;
     limits.max_stream_queue_bytes = manifest.server.max_stream_queue_bytes;
+    limits.io_lanes = static_cast<std::size_t>(io_threads);
     ensure_descriptors_for(limits.max_connections);
     std::unique_ptr<http::Server> server;
     try {
@@ -365,12 +369,7 @@ int serve(const ServeOptions &options) {
         drain_then_stop(io, *server, manifest.server.shutdown_grace_seconds);
     });
 
-    std::vector<std::thread> threads;
-    for (int i = 1; i < io_threads; ++i)
-        threads.emplace_back([&io] { io.run(); });
     io.run();
-    for (auto &t : threads)
-        t.join();
     workers.join(); // storage writes in progress complete before plugins unload
     free_workers.join();
     server.reset();

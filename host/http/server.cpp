@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
@@ -13,6 +14,7 @@
 #include <optional>
 #include <spdlog/spdlog.h>
 #include <sstream>
+#include <thread>
 
 namespace swh::http {
 
@@ -504,6 +506,13 @@ void ExchangeImpl::end_stream() {
 
 } // namespace
 
+// One event loop on one thread; the loop runs until the server goes.
+struct Server::Lane {
+    net::io_context io{1};
+    net::executor_work_guard<net::io_context::executor_type> work{io.get_executor()};
+    std::thread thread;
+};
+
 Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandler &handler,
                ServerLimits limits)
     : io_(io), acceptor_(net::make_strand(io)), accept_retry_(acceptor_.get_executor()), handler_(handler),
@@ -512,6 +521,28 @@ Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandle
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(net::socket_base::max_listen_connections);
+    for (std::size_t i = 0; i < limits_.io_lanes; ++i)
+        lanes_.push_back(std::make_unique<Lane>());
+}
+
+void Server::stop_serving() {
+    for (auto &lane : lanes_) {
+        lane->work.reset();
+        lane->io.stop();
+    }
+}
+
+Server::~Server() {
+    stop_serving();
+    for (auto &lane : lanes_)
+        if (lane->thread.joinable()) lane->thread.join();
+}
+
+// Connections go round the lanes; without lanes, each gets a strand of the
+// shared io_context.
+net::any_io_executor Server::next_connection_executor() {
+    if (lanes_.empty()) return net::make_strand(io_);
+    return lanes_[next_lane_++ % lanes_.size()]->io.get_executor();
 }
 
 tcp::endpoint Server::local_endpoint() const {
@@ -519,6 +550,8 @@ tcp::endpoint Server::local_endpoint() const {
 }
 
 void Server::start() {
+    for (auto &lane : lanes_)
+        if (!lane->thread.joinable()) lane->thread = std::thread([&io = lane->io] { io.run(); });
     do_accept();
 }
 
@@ -531,7 +564,7 @@ void Server::stop_accepting() {
 }
 
 void Server::do_accept() {
-    acceptor_.async_accept(net::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
+    acceptor_.async_accept(next_connection_executor(), [this](beast::error_code ec, tcp::socket socket) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
         if (ec) return retry_accept(ec);
         socket.set_option(tcp::no_delay(true), ec);

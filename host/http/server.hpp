@@ -92,6 +92,12 @@ struct ServerLimits {
     // slower than they come, or not at all); past it the stream gets a last
     // `error` event and is closed.
     std::size_t max_stream_queue_bytes = 4 * 1024 * 1024;
+    // Event loops of one thread each that the connections are spread over
+    // (server.io_threads); 0 = connections run on the io_context the server
+    // was given. A loop per thread means no lock shared by the I/O threads
+    // and no hand-off between them: a request is read, routed and answered
+    // on one thread.
+    std::size_t io_lanes = 0;
 };
 
 class Server {
@@ -100,7 +106,15 @@ class Server {
            RequestHandler &handler, ServerLimits limits);
     // The bound address (useful when listening on port 0).
     boost::asio::ip::tcp::endpoint local_endpoint() const;
+    // Starts the lanes' threads and accepting.
     void start();
+    // Stops the lanes: their connections are served no more (a drained
+    // shutdown calls it once nothing is in flight). Returns at once.
+    void stop_serving();
+    // Stops the lanes and joins their threads.
+    ~Server();
+    Server(const Server &) = delete;
+    Server &operator=(const Server &) = delete;
     // Stop accepting; connections finish the request they are serving.
     void stop_accepting();
     // Requests read but not yet fully answered.
@@ -110,9 +124,13 @@ class Server {
     std::size_t refused_connections() const { return refused_connections_.load(); }
 
   private:
+    struct Lane;
     void do_accept();
     void retry_accept(const boost::system::error_code &ec);
+    boost::asio::any_io_executor next_connection_executor();
     boost::asio::io_context &io_;
+    std::vector<std::unique_ptr<Lane>> lanes_;
+    std::size_t next_lane_ = 0; // used on the acceptor's strand only
     boost::asio::ip::tcp::acceptor acceptor_;
     boost::asio::steady_timer accept_retry_;
     std::chrono::steady_clock::time_point last_accept_warning_{};
