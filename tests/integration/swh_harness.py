@@ -420,8 +420,11 @@ class Daemon:
 
     # ---- process control
     def command(self):
+        # SWH_TEST_LOG_LEVEL (e.g. debug) raises every test daemon's log level
+        # when a failure needs its story; the log tail is in the failure text.
+        level = os.environ.get("SWH_TEST_LOG_LEVEL")
         return [binary_path(), "serve", "-c", self.manifest_path,
-                "--listen", "127.0.0.1:%d" % self.port] + self.extra_args
+                "--listen", "127.0.0.1:%d" % self.port] + (["--log-level", level] if level else []) + self.extra_args
 
     def spawn(self):
         """Start the process without waiting for it to be healthy."""
