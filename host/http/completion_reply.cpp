@@ -15,7 +15,10 @@ void run_completion(SessionManager &sessions, const PostBlocking &post, Completi
                     std::shared_ptr<SendObserver> observer, std::shared_ptr<Exchange> exchange) {
     std::shared_ptr<Pipeline> pin = sessions.pipeline();
     const bool inline_run = params.session_id.empty() && pin->stateless_inline;
-    if (inline_run) params.pipeline = std::move(pin);
+    if (inline_run) {
+        params.pipeline = std::move(pin);
+        params.finish_on = [exchange](std::function<void()> work) { exchange->post(std::move(work)); };
+    }
     auto run = [&sessions, params = std::move(params), observer, exchange]() mutable {
         try {
             exchange->on_client_gone(sessions.complete(std::move(params), observer));

@@ -126,6 +126,7 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     using Exchange::keep_alive;
     void keep_alive(std::chrono::milliseconds interval, std::string_view event,
                     std::string_view data) override;
+    void post(std::function<void()> work) override;
 
   private:
     void drop_lagging_stream();
@@ -493,6 +494,10 @@ void ExchangeImpl::keep_alive(std::chrono::milliseconds interval, std::string_vi
     };
     timer->expires_after(interval);
     timer->async_wait([tick](const boost::system::error_code &ec) { (*tick)(ec); });
+}
+
+void ExchangeImpl::post(std::function<void()> work) {
+    net::post(connection_->executor(), std::move(work));
 }
 
 void ExchangeImpl::end_stream() {

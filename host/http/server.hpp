@@ -70,6 +70,10 @@ class Exchange {
     // vendor keeps streams alive with one (Anthropic's `ping`).
     virtual void keep_alive(std::chrono::milliseconds interval, std::string_view event,
                             std::string_view data) = 0;
+    // Runs `work` later on the thread that serves this exchange's connection
+    // (its lane): work that ends in writing to this client goes there
+    // instead of onto a shared thread.
+    virtual void post(std::function<void()> work) = 0;
 };
 
 class RequestHandler {

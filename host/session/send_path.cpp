@@ -75,6 +75,7 @@ struct SendPath::SendState {
     int64_t started_at = 0;
     bool stream = false;
     bool stateless = false;            // OpenAI-style completion without a stored session
+    std::function<void(std::function<void()>)> finish_on; // CompletionParams::finish_on
     std::shared_ptr<void> idempotency; // held until the outcome is stored
     std::shared_ptr<MessageReservations::Reservation>
         reservation; // room under max_messages_per_session, held likewise
@@ -274,6 +275,7 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
     state->stream = params.stream;
     state->observer = std::move(observer);
     state->stateless = params.session_id.empty();
+    state->finish_on = std::move(params.finish_on);
     state->reply_id = std::move(params.reply_id);
     state->reply_metadata = std::move(params.reply_metadata);
     const std::size_t new_turns =
@@ -453,8 +455,12 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
         // Storing the reply blocks; done may arrive on an I/O thread. A
         // stateless exchange stores nothing: it never waits behind the store,
         // and where nothing on its way can block it finishes right here.
-        if (state->stateless && state->pipeline->stateless_inline)
-            return finish_send(state, status, std::move(error));
+        if (state->stateless && state->pipeline->stateless_inline) {
+            if (!state->finish_on) return finish_send(state, status, std::move(error));
+            return state->finish_on([this, state, status, error = std::move(error)]() mutable {
+                finish_send(state, status, std::move(error));
+            });
+        }
         (state->stateless ? post_free_
                           : post_blocking_)([this, state, status, error = std::move(error)]() mutable {
             finish_send(state, status, std::move(error));

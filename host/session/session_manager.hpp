@@ -116,6 +116,10 @@ struct CompletionParams {
     // The pipeline the exchange runs on, pinned by a caller that chose how
     // to run it from that pipeline's properties; empty = the current one.
     std::shared_ptr<Pipeline> pipeline;
+    // Where a stateless exchange on such a pipeline finishes (the client's
+    // connection thread, so the single upstream client thread only relays);
+    // empty = on the thread the provider's done arrives on.
+    std::function<void(std::function<void()>)> finish_on;
 };
 
 // What the HTTP layer hears while a message is answered. Calls for one send
