@@ -11,7 +11,8 @@
 # /work/main/build-bench) must hold host/swarmhost, plugins/*.so and
 # bench/sqlite_baseline (`ninja -C BUILD_DIR bench_all`).
 # Environment: DURATION (wrk seconds, default 10), SESSIONS (default 64),
-# SQLITE_SECONDS (default 3). Loopback only. Everything it starts is stopped
+# SQLITE_SECONDS (default 3), GROUP_COMMIT (true|false: the sqlite plugin's
+# group_commit key; unset = the plugin's default, for builds that predate it). Loopback only. Everything it starts is stopped
 # on exit (bench/lib.sh).
 set -euo pipefail
 
@@ -40,7 +41,7 @@ DAEMON_PID=""
 NGINX_PID=""
 
 echo "# http_send: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# build: $BUILD, wrk ${DURATION}s per run, $SESSIONS sessions, temp dir $TMP (filesystem: $(df -T "$TMP" | awk 'NR==2{print $2}'))"
+echo "# build: $BUILD, wrk ${DURATION}s per run, $SESSIONS sessions, group_commit ${GROUP_COMMIT:-default}, temp dir $TMP (filesystem: $(df -T "$TMP" | awk 'NR==2{print $2}'))"
 
 # ------------------------------------------------------------ raw sqlite
 sqlite_run() { # THREADS MODE
@@ -61,7 +62,7 @@ start_daemon() {
   local name="$1" sync="$2"
   PORT="$(free_port)"
   sed -e "s|^plugin_dirs:.*|plugin_dirs: [ \"$BUILD/plugins\" ]|" \
-      -e "s|^\( *\)path:.*|\1path: \"$TMP/$name.db\"\n\1synchronous: \"$sync\"|" \
+      -e "s|^\( *\)path:.*|\1path: \"$TMP/$name.db\"\n\1synchronous: \"$sync\"${GROUP_COMMIT:+\\n\\1group_commit: $GROUP_COMMIT}|" \
       -e "s|^\( *\)listen:.*|\1listen: \"127.0.0.1:$PORT\"|" \
       "$REPO/configs/default.yaml" > "$TMP/$name.yaml"
   grep -q "$TMP/$name.db" "$TMP/$name.yaml" || bench_die "could not rewrite the manifest"
