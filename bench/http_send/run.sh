@@ -2,16 +2,17 @@
 # bench/http_send/run.sh [BUILD_DIR] — the send path end to end, with
 # baselines measured in the same run:
 #   daemon  POST /v1/sessions/{id}/messages  (SQLite storage, echo provider),
-#           spread over $SESSIONS sessions; 16 connections and 1 connection
+#           spread over $SESSIONS sessions; 16, 64 and 1 connections
 #   daemon  GET  /v1/sessions/{id}/messages?limit=50
 #   nginx   GET  of a fixed JSON file of the same size as a send response
-#   sqlite_baseline: the same rows written with the sqlite3 C API, 1 and 16
-#           threads (no HTTP, no plugin, no group commit)
+#   sqlite_baseline: the same rows written with the sqlite3 C API, 1, 16 and
+#           64 threads (no HTTP, no plugin, no group commit)
 # Prints a table and ratios. Builds nothing: BUILD_DIR (default
 # /work/main/build-bench) must hold host/swarmhost, plugins/*.so and
 # bench/sqlite_baseline (`ninja -C BUILD_DIR bench_all`).
 # Environment: DURATION (wrk seconds, default 10), SESSIONS (default 64),
-# SQLITE_SECONDS (default 3). Loopback only. Everything it starts is stopped
+# SQLITE_SECONDS (default 3), GROUP_COMMIT (true|false: the sqlite plugin's
+# group_commit key; unset = the plugin's default, for builds that predate it). Loopback only. Everything it starts is stopped
 # on exit (bench/lib.sh).
 set -euo pipefail
 
@@ -40,7 +41,7 @@ DAEMON_PID=""
 NGINX_PID=""
 
 echo "# http_send: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# build: $BUILD, wrk ${DURATION}s per run, $SESSIONS sessions, temp dir $TMP (filesystem: $(df -T "$TMP" | awk 'NR==2{print $2}'))"
+echo "# build: $BUILD, wrk ${DURATION}s per run, $SESSIONS sessions, group_commit ${GROUP_COMMIT:-default}, temp dir $TMP (filesystem: $(df -T "$TMP" | awk 'NR==2{print $2}'))"
 
 # ------------------------------------------------------------ raw sqlite
 sqlite_run() { # THREADS MODE
@@ -52,6 +53,7 @@ sqlite_run() { # THREADS MODE
 # (ratios use the mean).
 RAW_1_BEFORE="$(sqlite_run 1 message)"
 RAW_16_BEFORE="$(sqlite_run 16 message)"
+RAW_64_BEFORE="$(sqlite_run 64 message)"
 
 # ------------------------------------------------------------------ daemon
 # start_daemon NAME SYNC: fresh database, manifest copied from
@@ -60,7 +62,7 @@ start_daemon() {
   local name="$1" sync="$2"
   PORT="$(free_port)"
   sed -e "s|^plugin_dirs:.*|plugin_dirs: [ \"$BUILD/plugins\" ]|" \
-      -e "s|^\( *\)path:.*|\1path: \"$TMP/$name.db\"\n\1synchronous: \"$sync\"|" \
+      -e "s|^\( *\)path:.*|\1path: \"$TMP/$name.db\"\n\1synchronous: \"$sync\"${GROUP_COMMIT:+\\n\\1group_commit: $GROUP_COMMIT}|" \
       -e "s|^\( *\)listen:.*|\1listen: \"127.0.0.1:$PORT\"|" \
       "$REPO/configs/default.yaml" > "$TMP/$name.yaml"
   grep -q "$TMP/$name.db" "$TMP/$name.yaml" || bench_die "could not rewrite the manifest"
@@ -103,12 +105,14 @@ stop_daemon() { # NAME ACKED_REQUESTS
 
 start_daemon full full
 POST_16="$(run_wrk daemon-post-c16 2 16 "$HERE/post_messages.lua" "$BASE" "$TMP/sessions-full.txt")"
+POST_64="$(run_wrk daemon-post-c64 2 64 "$HERE/post_messages.lua" "$BASE" "$TMP/sessions-full.txt")"
 POST_1="$(run_wrk daemon-post-c1 1 1 "$HERE/post_messages.lua" "$BASE" "$TMP/sessions-full.txt")"
 # The raw floor again right after the POST runs (the daemon is idle meanwhile).
 RAW_1_AFTER="$(sqlite_run 1 message)"
 RAW_16_AFTER="$(sqlite_run 16 message)"
+RAW_64_AFTER="$(sqlite_run 64 message)"
 GET_16="$(run_wrk daemon-get-c16 2 16 "$HERE/get_messages.lua" "$BASE" "$TMP/sessions-full.txt")"
-stop_daemon full $(( $(field requests "$POST_16") + $(field requests "$POST_1") ))
+stop_daemon full $(( $(field requests "$POST_16") + $(field requests "$POST_64") + $(field requests "$POST_1") ))
 
 # The same send path without an fsync per commit: how much of it is the disk.
 start_daemon normal normal
@@ -157,7 +161,7 @@ RAWREQ_1="$(sqlite_run 1 request)"
 RAWREQ_16="$(sqlite_run 16 request)"
 
 # ------------------------------------------------------------------ report
-export POST_16 POST_1 GET_16 POSTN_16 NGINX_16 NGINX_1 RAW_1_BEFORE RAW_16_BEFORE RAW_1_AFTER RAW_16_AFTER \
+export POST_16 POST_64 POST_1 GET_16 POSTN_16 NGINX_16 NGINX_1 RAW_1_BEFORE RAW_16_BEFORE RAW_1_AFTER RAW_16_AFTER RAW_64_BEFORE RAW_64_AFTER \
   RAWREQ_1 RAWREQ_16 CHECK_full CHECK_normal DURATION SQLITE_SECONDS
 python3 - <<'PY'
 import os
@@ -165,6 +169,7 @@ e = os.environ
 kv = lambda s: {k: v for k, v in (p.split("=", 1) for p in s.split())}
 http = [
     ("post16", "daemon POST messages, 16 conns", kv(e["POST_16"])),
+    ("post64", "daemon POST messages, 64 conns", kv(e["POST_64"])),
     ("post1", "daemon POST messages, 1 conn", kv(e["POST_1"])),
     ("get16", "daemon GET messages?limit=50, 16 conns", kv(e["GET_16"])),
     ("postnormal16", "daemon POST, synchronous=normal, 16 conns", kv(e["POSTN_16"])),
@@ -176,6 +181,8 @@ raw = [
     ("raw16_before", "2 txn/request (as daemon), 16 thr, before", kv(e["RAW_16_BEFORE"])),
     ("raw1_after", "2 txn/request (as daemon), 1 thr, after", kv(e["RAW_1_AFTER"])),
     ("raw16_after", "2 txn/request (as daemon), 16 thr, after", kv(e["RAW_16_AFTER"])),
+    ("raw64_before", "2 txn/request (as daemon), 64 thr, before", kv(e["RAW_64_BEFORE"])),
+    ("raw64_after", "2 txn/request (as daemon), 64 thr, after", kv(e["RAW_64_AFTER"])),
     ("rawreq1", "1 txn/request, 1 thread", kv(e["RAWREQ_1"])),
     ("rawreq16", "1 txn/request, 16 threads", kv(e["RAWREQ_16"])),
 ]
@@ -195,12 +202,14 @@ h = {k: float(v["rps"]) for k, _, v in http}
 r = {k: float(v["msgs_per_s"]) for k, _, v in raw}
 s1 = (r["raw1_before"] + r["raw1_after"]) / 2
 s16 = (r["raw16_before"] + r["raw16_after"]) / 2
+s64 = (r["raw64_before"] + r["raw64_after"]) / 2
 ratios = [
     ("post16_nginx16", "daemon POST rps / nginx rps, 16 conns", h["post16"] / h["nginx16"]),
     ("post1_nginx1", "daemon POST rps / nginx rps, 1 conn", h["post1"] / h["nginx1"]),
     ("get16_nginx16", "daemon GET?limit=50 rps / nginx rps, 16 conns", h["get16"] / h["nginx16"]),
     ("msgs16_raw1", "daemon msgs/s, 16 conns / raw sqlite 1 thread", 2 * h["post16"] / s1),
     ("msgs16_raw16", "daemon msgs/s, 16 conns / raw sqlite 16 threads", 2 * h["post16"] / s16),
+    ("msgs64_raw64", "daemon msgs/s, 64 conns / raw sqlite 64 threads", 2 * h["post64"] / s64),
     ("msgs1_raw1", "daemon msgs/s, 1 conn / raw sqlite 1 thread", 2 * h["post1"] / s1),
     ("full_normal16", "daemon POST rps, sync=full / sync=normal, 16 conns", h["post16"] / h["postnormal16"]),
 ]

@@ -231,6 +231,87 @@ TEST_CASE("concurrency: 8 threads x 50 messages to one session lose and duplicat
     }
 }
 
+// Concurrent writers share commits in the stores that batch them (sqlite's
+// group commit): a write that fails inside such a batch (a duplicate id, an
+// unknown session) must fail alone, with its own status, while every other
+// write of the batch is stored, exactly once.
+TEST_CASE("concurrency: a failing write among concurrent ones fails alone, the others are stored once") {
+    auto store = open_store();
+    const std::string user = "u-" + new_uuid();
+    Session a = make_session(user), b = make_session(user);
+    store->create_session(a);
+    store->create_session(b);
+    // Ids already taken: a write reusing one is a conflict.
+    std::vector<Message> taken;
+    for (int i = 0; i < 4; ++i) {
+        taken.push_back(make_message(a, "user", "taken " + std::to_string(i), now_us()));
+        store->add_message(taken.back());
+    }
+    const Session ghost = make_session(user); // never created: not found
+    constexpr int kThreads = 8, kEach = 40;
+    enum class Kind { Good, Duplicate, NoSession };
+    const auto kind_of = [](int i) {
+        return i % 5 == 4 ? Kind::Duplicate : i % 7 == 6 ? Kind::NoSession : Kind::Good;
+    };
+    std::vector<std::vector<swh_status>> outcome(kThreads, std::vector<swh_status>(kEach, SWH_OK));
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t)
+        threads.emplace_back([&, t] {
+            for (int i = 0; i < kEach; ++i) {
+                const Session &target = t % 2 == 0 ? a : b;
+                Message m = make_message(kind_of(i) == Kind::NoSession ? ghost : target, "user",
+                                         std::to_string(t) + ":" + std::to_string(i), now_us());
+                if (kind_of(i) == Kind::Duplicate) {
+                    m.id = taken[static_cast<size_t>(i) % taken.size()].id;
+                    m.session_id = taken[0].session_id;
+                }
+                outcome[static_cast<size_t>(t)][static_cast<size_t>(i)] =
+                    status_of([&] { store->add_message(m); });
+            }
+        });
+    for (auto &th : threads)
+        th.join();
+
+    int good_a = 0, good_b = 0;
+    for (int t = 0; t < kThreads; ++t)
+        for (int i = 0; i < kEach; ++i) {
+            INFO("thread " << t << ", write " << i);
+            const swh_status got = outcome[static_cast<size_t>(t)][static_cast<size_t>(i)];
+            switch (kind_of(i)) {
+            case Kind::Good:
+                CHECK(got == SWH_OK);
+                ++(t % 2 == 0 ? good_a : good_b);
+                break;
+            case Kind::Duplicate:
+                CHECK(got == SWH_E_CONFLICT);
+                break;
+            case Kind::NoSession:
+                CHECK(got == SWH_E_NOT_FOUND);
+                break;
+            }
+        }
+    for (const Session *s : {&a, &b}) {
+        MessageQuery q;
+        q.session_id = s->id;
+        const auto all = store->get_messages(q);
+        std::set<std::string> ids, texts;
+        for (const auto &m : all) {
+            ids.insert(m.id);
+            texts.insert(m.content);
+        }
+        const size_t expected = static_cast<size_t>(s == &a ? good_a + 4 : good_b);
+        CHECK(all.size() == expected);
+        CHECK(ids.size() == expected);
+        CHECK(texts.size() == expected);
+        CHECK(store->get_session(s->id)->message_count == expected);
+        // the taken messages were not overwritten by the duplicates
+        if (s == &a)
+            for (const auto &m : taken)
+                CHECK(texts.count(m.content) == 1);
+    }
+    CHECK_FALSE(store->get_session(ghost.id));
+}
+
 TEST_CASE("content: unicode and 1 MiB survive the round trip") {
     auto store = open_store();
     Session s = make_session("юзер-" + new_uuid());

@@ -20,7 +20,13 @@ constexpr auto kSchema = swh::cpp::schema(
                                                   "\"normal\": faster, the last commits may be lost "
                                                   "on power loss"),
     swh::cpp::setting<&StoreOptions::pool_size>(
-        "pool_size", "4", "Reader connections for concurrent reads (0 = reads share the writer connection)"));
+        "pool_size", "4", "Reader connections for concurrent reads (0 = reads share the writer connection)"),
+    swh::cpp::setting<&StoreOptions::group_commit>(
+        "group_commit", "true",
+        "Concurrent writes share one transaction and one fsync; each caller still returns only once "
+        "its write is durable (false: one commit and one fsync per write)"),
+    swh::cpp::setting<&StoreOptions::group_commit_max_batch>(
+        "group_commit_max_batch", "256", "Most writes one group commit carries (1-4096)"));
 
 } // namespace
 

@@ -18,9 +18,8 @@ namespace {
 // PRAGMA user_version: 1 = the first release's tables; 2 adds
 // messages.structured (ABI 1.3 structured content). See migrate().
 constexpr int kSchemaVersion = 2;
-// Upper bound of operations one commit carries; later callers wait for the
-// next commit.
-constexpr size_t kMaxBatch = 256;
+// Upper bound of group_commit_max_batch.
+constexpr int64_t kMaxBatchLimit = 4096;
 
 constexpr const char *kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS sessions (
@@ -187,6 +186,10 @@ Store::Store(StoreOptions options, edge::HostLog log, CommitObserver on_commit)
     options_.synchronous = sync;
     if (options_.pool_size < 0 || options_.pool_size > 64)
         throw Failure(SWH_E_INVALID, "config 'pool_size' must be between 0 and 64");
+    if (options_.group_commit_max_batch < 1 || options_.group_commit_max_batch > kMaxBatchLimit)
+        throw Failure(SWH_E_INVALID, "config 'group_commit_max_batch' must be between 1 and " +
+                                         std::to_string(kMaxBatchLimit));
+    max_batch_ = options_.group_commit ? static_cast<size_t>(options_.group_commit_max_batch) : 1;
 
     const bool memory = is_memory_path(options_.path);
     if (memory && options_.pool_size > 0) {
@@ -211,8 +214,10 @@ Store::Store(StoreOptions options, edge::HostLog log, CommitObserver on_commit)
     }
 
     char line[512];
-    std::snprintf(line, sizeof line, "sqlite: opened '%s' (sqlite %s, synchronous=%s, %zu readers)",
-                  options_.path.c_str(), sqlite3_libversion(), options_.synchronous.c_str(), readers_total_);
+    std::snprintf(line, sizeof line,
+                  "sqlite: opened '%s' (sqlite %s, synchronous=%s, %zu readers, group commit of up to %zu)",
+                  options_.path.c_str(), sqlite3_libversion(), options_.synchronous.c_str(), readers_total_,
+                  max_batch_);
     log_(SWH_LOG_INFO, line);
 }
 
@@ -295,7 +300,7 @@ void Store::write(const Operation &op) {
     WriteRequest request;
     request.op = &op;
     std::vector<WriteRequest *> batch;
-    batch.reserve(kMaxBatch); // allocate before we may become the leader
+    batch.reserve(max_batch_); // allocate before we may become the leader
 
     std::unique_lock lock(write_mutex_);
     write_queue_.push_back(&request);
@@ -306,7 +311,7 @@ void Store::write(const Operation &op) {
         }
         // Lead one commit: take what is queued (FIFO, bounded).
         leader_active_ = true;
-        const size_t n = std::min(write_queue_.size(), kMaxBatch);
+        const size_t n = std::min(write_queue_.size(), max_batch_);
         batch.assign(write_queue_.begin(), write_queue_.begin() + static_cast<std::ptrdiff_t>(n));
         write_queue_.erase(write_queue_.begin(), write_queue_.begin() + static_cast<std::ptrdiff_t>(n));
         lock.unlock();

@@ -7,7 +7,8 @@
 //    runs each inside a SAVEPOINT of one BEGIN IMMEDIATE transaction and
 //    commits once. Every caller returns only after the transaction holding
 //    its operation committed (or with that operation's own error), so one
-//    fsync acknowledges a whole batch.
+//    fsync acknowledges a whole batch. `group_commit: false` makes every
+//    batch one operation (a commit and an fsync per write).
 //  - Reads use a pool of `pool_size` reader connections (WAL lets them run
 //    beside the writer). With pool_size 0 (and always for ":memory:") reads
 //    run through the writer queue instead.
@@ -37,6 +38,11 @@ struct StoreOptions {
     int64_t busy_timeout_ms = 5000;
     std::string synchronous = "full"; // "full" | "normal"
     int64_t pool_size = 4;
+    // Concurrent writes share one transaction and one fsync (see above);
+    // false: every write commits (and fsyncs) on its own.
+    bool group_commit = true;
+    // Most operations one commit carries; later callers wait for the next.
+    int64_t group_commit_max_batch = 256;
 };
 
 // The SDK's rows and checked inputs (swarmhost/cpp/storage_plugin.hpp), as
@@ -93,6 +99,7 @@ class Store {
     StoreOptions options_;
     edge::HostLog log_;
     CommitObserver on_commit_;
+    size_t max_batch_ = 1; // operations per commit: group_commit_max_batch, or 1 without group commit
 
     // Writer: used only by the current commit leader.
     std::unique_ptr<Connection> writer_;
