@@ -128,14 +128,31 @@ class StreamedCompletion : public SendObserver {
                        std::chrono::milliseconds keepalive, std::shared_ptr<void> stream_slot,
                        bool include_usage)
         : exchange_(std::move(exchange)), identity_(std::move(identity)), keepalive_(keepalive),
-          stream_slot_(std::move(stream_slot)), include_usage_(include_usage) {}
+          stream_slot_(std::move(stream_slot)), include_usage_(include_usage) {
+        // A text chunk is the same JSON every time but for its text: dump it
+        // once around a marker and keep the two halves, so each chunk costs
+        // one string escape instead of building and dumping a JSON tree.
+        // Keys come sorted ("choices" first), so nothing a client sent (the
+        // model) precedes the marker.
+        static constexpr std::string_view kMarker = "\x1f\x1f";
+        const std::string whole = dump_json(chunk({{"content", std::string(kMarker)}}, nullptr));
+        const std::string quoted = dump_json(Json(std::string(kMarker)));
+        const auto at = whole.find(quoted);
+        text_prefix_ = whole.substr(0, at);
+        text_suffix_ = whole.substr(at + quoted.size());
+    }
     void on_user_stored(const Message &) override {
         exchange_->start_stream();
         exchange_->keep_alive(keepalive_);
         started_ = true;
         send({{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}}, nullptr);
     }
-    bool on_chunk(std::string_view text) override { return send({{"content", text}}, nullptr); }
+    bool on_chunk(std::string_view text) override {
+        std::string data = text_prefix_;
+        data += dump_json(Json(text));
+        data += text_suffix_;
+        return exchange_->send_event("", data);
+    }
     bool on_reply_event(const ReplyEvent &event) override {
         // Thinking has no place in OpenAI's chunk; finish reason and usage
         // are sent from the stored reply at the end.
@@ -201,6 +218,8 @@ class StreamedCompletion : public SendObserver {
     bool include_usage_ = false;
     bool started_ = false;
     std::set<uint32_t> opened_calls_;
+    std::string text_prefix_; // a text chunk's JSON before its text ...
+    std::string text_suffix_; // ... and after it
 };
 
 } // namespace

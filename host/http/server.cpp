@@ -8,6 +8,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <charconv>
 #include <deque>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -82,14 +83,19 @@ std::string peer_address(beast::tcp_stream &stream) {
     return ec ? std::string() : peer.address().to_string();
 }
 
+// Runs once per streamed event: one allocation, no ostringstream.
 std::string chunk_frame(std::string_view data) {
-    std::ostringstream out;
-    out << std::hex << data.size() << "\r\n" << data << "\r\n";
-    return out.str();
+    char size[2 * sizeof(std::size_t)];
+    const auto end = std::to_chars(size, size + sizeof size, data.size(), 16).ptr;
+    std::string out;
+    out.reserve(static_cast<std::size_t>(end - size) + data.size() + 4);
+    out.append(size, end).append("\r\n").append(data).append("\r\n");
+    return out;
 }
 
 std::string sse_frame(std::string_view event, std::string_view data) {
     std::string frame;
+    frame.reserve(event.size() + data.size() + 16);
     if (!event.empty()) frame.append("event: ").append(event).append("\n");
     // A data value with newlines becomes several data: lines (SSE framing).
     std::size_t start = 0;

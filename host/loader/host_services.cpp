@@ -183,6 +183,7 @@ swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const 
         req.connect_timeout_ms = request->connect_timeout_ms;
         req.idle_timeout_ms = request->idle_timeout_ms;
         req.delay_ms = request->delay_ms;
+        req.version = self(host_ctx).http_version();
         if (req.url.empty()) return SWH_E_INVALID;
         const swh_http_sink plugin_sink = *sink; // the plugin keeps its struct alive; we keep a copy anyway
         HttpCallbacks callbacks;

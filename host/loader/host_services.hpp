@@ -61,6 +61,9 @@ class HostServices {
     void end_create() { creating_ = nullptr; }
     bool config_readable(const swh_config *cfg) const { return cfg != nullptr && cfg == creating_; }
     const std::string &instance_name() const { return instance_name_; }
+    // The HTTP version of every request this instance starts (manifest `http:`).
+    void set_http_version(HttpVersion version) { http_version_ = version; }
+    HttpVersion http_version() const { return http_version_; }
     HostEnvironment &environment() const { return environment_; }
 
   private:
@@ -68,6 +71,7 @@ class HostServices {
     HostEnvironment &environment_;
     std::shared_ptr<const void> keep_loaded_;
     std::atomic<const swh_config *> creating_{nullptr};
+    HttpVersion http_version_ = HttpVersion::automatic;
     swh_host_api api_{};
 };
 

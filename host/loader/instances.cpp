@@ -276,10 +276,11 @@ struct ProviderInstance::Call {
 };
 
 ProviderInstance::ProviderInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
-                                   HostEnvironment &env)
+                                   HostEnvironment &env, HttpVersion http_version)
     : InstanceBase(std::move(library), std::move(name), std::move(config), env),
       table_(table_of<swh_provider_v1>(*library_, SWH_KIND_PROVIDER, name_)) {
     if (!table_.start) throw LoadError(library_->file() + ": provider table lacks start");
+    host_->set_http_version(http_version); // before create: a plugin may start requests there
     create_handle(table_.create, table_.last_error, table_.destroy);
 }
 

@@ -115,8 +115,11 @@ struct ProviderRequest {
 class ProviderInstance : public InstanceBase {
   public:
     // Creates the plugin instance; throws LoadError if the kind is wrong or create fails.
+    // `http_version` is what the host's HTTP client speaks to the upstreams
+    // this instance reaches through host->http_start (manifest `http:`).
     ProviderInstance(std::shared_ptr<PluginLibrary> library, std::string name, Json config,
-                     HostEnvironment &env = null_environment());
+                     HostEnvironment &env = null_environment(),
+                     HttpVersion http_version = HttpVersion::automatic);
     ~ProviderInstance() override;
     // Starts a call; returns its id. Throws PluginError if the plugin refuses
     // to start (then no callback runs).

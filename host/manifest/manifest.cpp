@@ -52,7 +52,8 @@ const Keys kServerKeys{"listen",
                        "history_cache_mb"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
-                         "fallback", "group"};
+                         "fallback", "group",  "http"};
+const Keys kHttpKeys{"version"};
 const Keys kMiddlewareKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                            "priority", "when",   "after",  "fail"};
 const Keys kWhenKeys{"user_type", "provider", "model"};
@@ -594,7 +595,35 @@ class Parser {
             provider.ref.group = group->value;
             group_marks_.emplace(group->value, group->mark);
         }
+        read_http(*view, provider.ref);
         providers_.push_back(std::move(provider));
+    }
+
+    // `http: { version: ... }` on a provider: the host owns the HTTP client,
+    // so it is the host's key, next to `isolation:`.
+    void read_http(const MapView &entry, ProviderRef &ref) {
+        const auto *http = entry.get("http");
+        if (http == nullptr || http->value.IsNull()) return;
+        ref.http_mark = http->value_mark;
+        if (!http->value.IsMap())
+            return error(http->value_mark,
+                         "expected a map like { version: \"2-prior-knowledge\" } for 'http', got " +
+                             describe(http->value));
+        const MapView settings = view(http->value, entry.context + ".http", kHttpKeys);
+        const auto version = string_at(settings, "version");
+        if (!version) return;
+        ref.http_mark = version->mark;
+        static const std::vector<std::string> kVersions{"auto", "1.1", "2", "2-prior-knowledge"};
+        if (std::find(kVersions.begin(), kVersions.end(), version->value) == kVersions.end())
+            return error(version->mark,
+                         "http.version must be 'auto', '1.1', '2' or '2-prior-knowledge', got '" +
+                             version->value + "'");
+        ref.http_version = version->value;
+        // An isolated provider's requests are made by its child process's own
+        // client, which this setting does not reach (yet): refuse rather than ignore.
+        if (ref.isolation == "process" && ref.http_version != "auto")
+            error(version->mark, "http.version applies to in-process providers only (this one has "
+                                 "isolation: process)");
     }
 
     void read_default_provider(const MapView &top) {

@@ -117,6 +117,12 @@ struct ProviderRef : PluginRef {
     // name the group; each session sticks to one member (prompt caches stay
     // warm) unless it fails.
     std::string group;
+    // `http: { version: ... }`: the HTTP version the host's client speaks to
+    // this provider's upstream: "auto" (curl's choice: HTTP/2 over TLS when
+    // the server agrees), "1.1", "2", or "2-prior-knowledge" (h2c, also on
+    // plain http). HTTP/2 multiplexes every stream on a few connections.
+    std::string http_version = "auto";
+    SourceMark http_mark;
 };
 
 struct MiddlewareRef : PluginRef {

@@ -59,12 +59,14 @@ std::shared_ptr<loader::PluginLibrary> resolve(const manifest::PluginRef &ref, u
 
 // Instance creation failures (e.g. the database cannot be opened) are
 // reported at the manifest entry that asked for the instance.
-template <class Instance>
-std::unique_ptr<Instance>
-instantiate(const manifest::PluginRef &ref, std::shared_ptr<loader::PluginLibrary> library, Json config,
-            loader::HostEnvironment &environment, std::vector<manifest::Diagnostic> &diagnostics) {
+template <class Instance, class... Extra>
+std::unique_ptr<Instance> instantiate(const manifest::PluginRef &ref,
+                                      std::shared_ptr<loader::PluginLibrary> library, Json config,
+                                      loader::HostEnvironment &environment,
+                                      std::vector<manifest::Diagnostic> &diagnostics, Extra &&...extra) {
     try {
-        return std::make_unique<Instance>(std::move(library), ref.name, std::move(config), environment);
+        return std::make_unique<Instance>(std::move(library), ref.name, std::move(config), environment,
+                                          std::forward<Extra>(extra)...);
     } catch (const loader::LoadError &e) {
         diagnostics.push_back({ref.mark, e.what()});
         return nullptr;
@@ -145,8 +147,10 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     for (const auto &ref : manifest.providers) {
         Json config;
         if (auto lib = resolve(ref, SWH_KIND_PROVIDER, registry, config, diagnostics))
-            if (auto instance = instantiate<loader::ProviderInstance>(ref, lib, std::move(config),
-                                                                      environment, diagnostics)) {
+            // The manifest checked the spelling, so parse_http_version answers.
+            if (auto instance = instantiate<loader::ProviderInstance>(
+                    ref, lib, std::move(config), environment, diagnostics,
+                    parse_http_version(ref.http_version).value_or(HttpVersion::automatic))) {
                 pipeline.providers.emplace(ref.name, std::move(instance));
                 if (!ref.fallback.empty()) pipeline.fallbacks[ref.name] = ref.fallback;
                 if (!ref.group.empty()) pipeline.groups[ref.group].push_back(ref.name);

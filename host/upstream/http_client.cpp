@@ -1,14 +1,44 @@
 #include "upstream/http_client.hpp"
 
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <chrono>
-#include <condition_variable>
+#include <climits>
+#include <cstring>
 #include <curl/curl.h>
-#include <map>
 #include <mutex>
+#include <queue>
 #include <spdlog/spdlog.h>
+#include <stdexcept>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <thread>
+#include <unistd.h>
+#include <unordered_map>
 
 namespace swh {
+
+std::optional<HttpVersion> parse_http_version(std::string_view text) {
+    if (text == "auto") return HttpVersion::automatic;
+    if (text == "1.1") return HttpVersion::http1_1;
+    if (text == "2") return HttpVersion::http2;
+    if (text == "2-prior-knowledge") return HttpVersion::http2_prior_knowledge;
+    return std::nullopt;
+}
+
+std::string_view http_version_name(HttpVersion version) {
+    switch (version) {
+    case HttpVersion::http1_1:
+        return "1.1";
+    case HttpVersion::http2:
+        return "2";
+    case HttpVersion::http2_prior_knowledge:
+        return "2-prior-knowledge";
+    default:
+        return "auto";
+    }
+}
 
 namespace {
 
@@ -37,11 +67,41 @@ swh_status status_of(CURLcode code) {
     case CURLE_GOT_NOTHING:
     case CURLE_PARTIAL_FILE:
     case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
         return SWH_E_UNAVAILABLE;
     default:
         return SWH_E_UPSTREAM;
     }
 }
+
+struct EasyCleanup {
+    void operator()(CURL *easy) const { curl_easy_cleanup(easy); }
+};
+using Easy = std::unique_ptr<CURL, EasyCleanup>;
+
+struct SlistFree {
+    void operator()(curl_slist *list) const { curl_slist_free_all(list); }
+};
+using Slist = std::unique_ptr<curl_slist, SlistFree>;
+
+struct MultiCleanup {
+    void operator()(CURLM *multi) const { curl_multi_cleanup(multi); }
+};
+
+class UniqueFd {
+  public:
+    explicit UniqueFd(int fd) : fd_(fd) {
+        if (fd_ < 0) throw std::runtime_error(std::string("http client: ") + std::strerror(errno));
+    }
+    ~UniqueFd() { ::close(fd_); }
+    UniqueFd(const UniqueFd &) = delete;
+    UniqueFd &operator=(const UniqueFd &) = delete;
+    int get() const { return fd_; }
+
+  private:
+    int fd_;
+};
 
 // One exchange: the easy handle and everything its options point into.
 struct Transfer {
@@ -49,23 +109,20 @@ struct Transfer {
     HttpRequest request;
     HttpCallbacks callbacks;
     Clock::time_point due;
-    CURL *easy = nullptr;
-    curl_slist *header_list = nullptr;
+    Slist header_list; // declared before `easy`: outlives the handle that points at it
+    Easy easy;
+    bool in_multi = false;
+    std::string h2c_origin; // counted in Shard::h2c_streams_ while open
     std::vector<std::pair<std::string, std::string>> response_headers;
     bool response_reported = false;
     bool aborted_by_plugin = false;
     char error_buffer[CURL_ERROR_SIZE] = {0};
 
-    ~Transfer() {
-        if (easy) curl_easy_cleanup(easy);
-        if (header_list) curl_slist_free_all(header_list);
-    }
-
     void report_response() {
         if (response_reported) return;
         response_reported = true;
         long status = 0;
-        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        if (easy) curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
         if (callbacks.on_response) callbacks.on_response(static_cast<int>(status), response_headers);
     }
 
@@ -85,54 +142,73 @@ struct Transfer {
         return size * count;
     }
 
+    // The plugin stops the exchange. Like a cancel (see Shard::close), the
+    // connection is not kept for reuse if this was its last user, so the
+    // upstream hears of it at once also over HTTP/2.
+    size_t abort() {
+        aborted_by_plugin = true;
+        curl_easy_setopt(easy.get(), CURLOPT_FORBID_REUSE, 1L);
+        return 0;
+    }
+
     static size_t on_write(char *data, size_t size, size_t count, void *user) {
         auto &t = *static_cast<Transfer *>(user);
         t.report_response();
         try {
-            if (t.callbacks.on_body && !t.callbacks.on_body(std::string_view(data, size * count))) {
-                t.aborted_by_plugin = true;
-                return 0; // makes curl stop with CURLE_WRITE_ERROR
-            }
+            if (t.callbacks.on_body && !t.callbacks.on_body(std::string_view(data, size * count)))
+                return t.abort(); // makes curl stop with CURLE_WRITE_ERROR
         } catch (const std::exception &e) {
             spdlog::error("http body handler failed: {}", e.what());
-            t.aborted_by_plugin = true;
-            return 0;
+            return t.abort();
         }
         return size * count;
     }
 
-    void configure() {
-        easy = curl_easy_init();
-        if (!easy) throw std::runtime_error("curl_easy_init failed");
-        curl_easy_setopt(easy, CURLOPT_URL, request.url.c_str());
-        curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-        curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, error_buffer);
-        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    // `curl_version`: CURLOPT_HTTP_VERSION as the shard decided it (see
+    // Shard::activate); `fresh`: open a new connection rather than reuse one.
+    void configure(Easy handle, long curl_version, bool fresh) {
+        easy = std::move(handle);
+        CURL *e = easy.get();
+        curl_easy_setopt(e, CURLOPT_URL, request.url.c_str());
+        curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+        curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer);
+        curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
         if (request.method == "POST" || !request.body.empty()) {
-            curl_easy_setopt(easy, CURLOPT_POSTFIELDS, request.body.data());
-            curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
+            curl_easy_setopt(e, CURLOPT_POSTFIELDS, request.body.data());
+            curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, static_cast<curl_off_t>(request.body.size()));
         }
         if (request.method != "GET" && request.method != "POST")
-            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+            curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, request.method.c_str());
+        curl_slist *list = nullptr;
         for (const auto &[name, value] : request.headers)
-            header_list = curl_slist_append(header_list, (name + ": " + value).c_str());
-        header_list = curl_slist_append(header_list, "Expect:"); // no 100-continue round trip
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, header_list);
-        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
-        curl_easy_setopt(easy, CURLOPT_HEADERDATA, this);
-        curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
-        curl_easy_setopt(easy, CURLOPT_WRITEDATA, this);
+            list = curl_slist_append(list, (name + ": " + value).c_str());
+        list = curl_slist_append(list, "Expect:"); // no 100-continue round trip
+        header_list.reset(list);
+        curl_easy_setopt(e, CURLOPT_HTTPHEADER, list);
+        curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &Transfer::on_header);
+        curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
+        curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &Transfer::on_write);
+        curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
         if (request.timeout_ms)
-            curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout_ms));
-        curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+            curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(request.timeout_ms));
+        curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
                          static_cast<long>(request.connect_timeout_ms ? request.connect_timeout_ms : 10000));
         if (request.idle_timeout_ms) {
             // "Fewer than 1 byte/s for N seconds" is curl's idle timeout.
-            curl_easy_setopt(easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-            curl_easy_setopt(easy, CURLOPT_LOW_SPEED_TIME,
+            curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+            curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
                              std::max(1L, static_cast<long>(request.idle_timeout_ms / 1000)));
         }
-        curl_easy_setopt(easy, CURLOPT_PRIVATE, this);
+        const bool https = request.url.starts_with("https:") || request.url.starts_with("HTTPS:");
+        if (curl_version != CURL_HTTP_VERSION_NONE) curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_version);
+        if (fresh) curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        // Where HTTP/2 is possible, a new request waits for a connection being
+        // set up to learn whether it multiplexes, instead of opening its own:
+        // a burst of streams then shares one connection, not one fd each.
+        if (request.version == HttpVersion::http2_prior_knowledge ||
+            (https && request.version != HttpVersion::http1_1))
+            curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+        curl_easy_setopt(e, CURLOPT_PRIVATE, this);
     }
 
     void finish(swh_status status, std::string error) {
@@ -146,150 +222,352 @@ struct Transfer {
     }
 };
 
-} // namespace
+// "http://host:port" of a URL: what connections are shared by.
+std::string origin_of(std::string_view url) {
+    const auto scheme = url.find("://");
+    const auto path = url.find_first_of("/?#", scheme == std::string_view::npos ? 0 : scheme + 3);
+    return std::string(url.substr(0, path));
+}
 
-struct HttpClient::Impl {
-    CURLM *multi = nullptr;
-    mutable std::mutex mutex;
-    uint64_t next_id = 1;
-    bool stopping = false;
-    std::vector<std::unique_ptr<Transfer>> incoming;       // started, not yet seen by the loop
-    std::vector<uint64_t> cancels;                         // ids to cancel
-    std::map<uint64_t, std::unique_ptr<Transfer>> delayed; // waiting for their delay
-    std::map<uint64_t, std::unique_ptr<Transfer>> active;  // in the multi handle
-    std::size_t open = 0;
-    std::thread thread;
-
-    Impl() {
-        global_init_once();
-        multi = curl_multi_init();
-        if (!multi) throw std::runtime_error("curl_multi_init failed");
-        thread = std::thread([this] { run(); });
+// One event loop: a multi handle driven by curl_multi_socket_action on its own
+// epoll set, so each wake-up costs what its ready sockets cost, not what the
+// number of open transfers costs. Other threads hand it work through a queue
+// and an eventfd.
+class Shard {
+  public:
+    explicit Shard(std::atomic<std::size_t> &open)
+        : open_(open), epoll_(::epoll_create1(EPOLL_CLOEXEC)),
+          wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), multi_(curl_multi_init()) {
+        if (!multi_) throw std::runtime_error("curl_multi_init failed");
+        CURLM *m = multi_.get();
+        curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, &Shard::on_socket);
+        curl_multi_setopt(m, CURLMOPT_SOCKETDATA, this);
+        curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, &Shard::on_timer);
+        curl_multi_setopt(m, CURLMOPT_TIMERDATA, this);
+        // curl's default of 100 streams per HTTP/2 connection would open a
+        // connection (an fd) per hundred streams, and on libcurl < 8 a
+        // request past the limit of an h2c connection would try an HTTP/1.1
+        // upgrade (see activate); the server's own limit still applies.
+        curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS, 10000L);
+        epoll_event ev{};
+        ev.events = EPOLLIN;
+        ev.data.fd = wake_.get();
+        if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0)
+            throw std::runtime_error(std::string("http client: epoll_ctl: ") + std::strerror(errno));
+        thread_ = std::thread([this] { run(); });
     }
-    ~Impl() {
+
+    ~Shard() {
+        stop();
+        if (thread_.joinable()) thread_.join();
+    }
+    Shard(const Shard &) = delete;
+    Shard &operator=(const Shard &) = delete;
+
+    void submit(std::unique_ptr<Transfer> t) {
         {
-            std::lock_guard lock(mutex);
-            stopping = true;
+            std::lock_guard lock(mutex_);
+            if (stopping_) throw std::runtime_error("http client is shutting down");
+            incoming_.push_back(std::move(t));
         }
-        curl_multi_wakeup(multi);
-        thread.join();
-        curl_multi_cleanup(multi);
+        wake();
     }
 
-    void activate(std::unique_ptr<Transfer> t) {
-        try {
-            t->configure();
-        } catch (const std::exception &e) {
-            close(std::move(t), SWH_E_INTERNAL, e.what());
-            return;
-        }
-        curl_multi_add_handle(multi, t->easy);
-        const uint64_t id = t->id;
-        active.emplace(id, std::move(t));
-    }
-
-    void close(std::unique_ptr<Transfer> t, swh_status status, std::string error) {
+    void cancel(uint64_t id) {
         {
-            // Counted as closed before on_done runs, so whoever on_done wakes
-            // sees a consistent count.
-            std::lock_guard lock(mutex);
-            --open;
+            std::lock_guard lock(mutex_);
+            cancels_.push_back(id);
         }
+        wake();
+    }
+
+    void stop() {
+        {
+            std::lock_guard lock(mutex_);
+            stopping_ = true;
+        }
+        signal_eventfd();
+    }
+    void join() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+  private:
+    // One write per batch of hand-overs: while the loop has not yet taken
+    // the queue, further starts only append to it.
+    void wake() {
+        {
+            std::lock_guard lock(mutex_);
+            if (signalled_) return;
+            signalled_ = true;
+        }
+        signal_eventfd();
+    }
+    void signal_eventfd() {
+        const uint64_t one = 1;
+        [[maybe_unused]] auto n = ::write(wake_.get(), &one, sizeof one);
+    }
+
+    static int on_socket(CURL *, curl_socket_t s, int what, void *userp, void *socketp) {
+        auto &self = *static_cast<Shard *>(userp);
+        if (what == CURL_POLL_REMOVE) {
+            ::epoll_ctl(self.epoll_.get(), EPOLL_CTL_DEL, s, nullptr);
+            return 0;
+        }
+        epoll_event ev{};
+        ev.data.fd = s;
+        ev.events = ((what & CURL_POLL_IN) ? uint32_t{EPOLLIN} : 0u) |
+                    ((what & CURL_POLL_OUT) ? uint32_t{EPOLLOUT} : 0u);
+        // socketp marks a socket already in the epoll set (curl forgets it on REMOVE).
+        int op = socketp ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+        if (::epoll_ctl(self.epoll_.get(), op, s, &ev) != 0) {
+            op = op == EPOLL_CTL_ADD ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+            if (::epoll_ctl(self.epoll_.get(), op, s, &ev) != 0)
+                spdlog::error("http client: epoll_ctl({}) failed: {}", s, std::strerror(errno));
+        }
+        if (!socketp) curl_multi_assign(self.multi_.get(), s, &self);
+        return 0;
+    }
+
+    static int on_timer(CURLM *, long timeout_ms, void *userp) {
+        auto &self = *static_cast<Shard *>(userp);
+        if (timeout_ms < 0)
+            self.curl_due_.reset();
+        else
+            self.curl_due_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
+        return 0;
+    }
+
+    int wait_ms() const {
+        std::optional<Clock::time_point> next = curl_due_;
+        if (!delays_.empty() && (!next || delays_.top().first < *next)) next = delays_.top().first;
+        if (!next) return -1;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
+        return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+    }
+
+    Easy take_easy() {
+        if (!spare_.empty()) {
+            Easy easy = std::move(spare_.back());
+            spare_.pop_back();
+            return easy;
+        }
+        return Easy(curl_easy_init());
+    }
+    // A finished handle keeps its buffers for the next request; a bounded
+    // number wait, the rest are freed.
+    void recycle(Easy easy) {
+        if (!easy || spare_.size() >= kMaxSpare) return;
+        curl_easy_reset(easy.get());
+        spare_.push_back(std::move(easy));
+    }
+
+    // Ends one transfer: out of the multi handle, counted closed, told once.
+    void close(uint64_t id, swh_status status, std::string error) {
+        auto it = transfers_.find(id);
+        if (it == transfers_.end()) return;
+        std::unique_ptr<Transfer> t = std::move(it->second);
+        transfers_.erase(it);
+        if (!t->h2c_origin.empty()) {
+            if (auto count = h2c_streams_.find(t->h2c_origin);
+                count != h2c_streams_.end() && --count->second <= 0)
+                h2c_streams_.erase(count);
+        }
+        if (t->in_multi) {
+            // Cut short, an HTTP/2 stream is reset, but curl sends the reset
+            // only when it next services the connection, which it never does
+            // once no transfer uses it: the upstream would stream on into
+            // the void. Left by its last user, such a connection is closed.
+            if (status != SWH_OK) curl_easy_setopt(t->easy.get(), CURLOPT_FORBID_REUSE, 1L);
+            curl_multi_remove_handle(multi_.get(), t->easy.get());
+            t->in_multi = false;
+        }
+        // Counted as closed before on_done runs, so whoever on_done wakes
+        // sees a consistent count.
+        open_.fetch_sub(1);
         t->finish(status, std::move(error));
+        recycle(std::move(t->easy));
     }
 
-    // Moves work handed over by other threads into the loop's own state.
-    bool take_work(std::vector<std::unique_ptr<Transfer>> &starts, std::vector<uint64_t> &cancel_ids) {
-        std::lock_guard lock(mutex);
-        starts.swap(incoming);
-        cancel_ids.swap(cancels);
-        return stopping;
-    }
-
-    void cancel_one(uint64_t id) {
-        if (auto it = delayed.find(id); it != delayed.end()) {
-            auto t = std::move(it->second);
-            delayed.erase(it);
-            close(std::move(t), SWH_E_CANCELLED, "cancelled");
-        } else if (auto it2 = active.find(id); it2 != active.end()) {
-            auto t = std::move(it2->second);
-            active.erase(it2);
-            curl_multi_remove_handle(multi, t->easy);
-            close(std::move(t), SWH_E_CANCELLED, "cancelled");
+    void activate(Transfer &t) {
+        Easy easy = take_easy();
+        if (!easy) return close(t.id, SWH_E_INTERNAL, "curl_easy_init failed");
+        long curl_version = CURL_HTTP_VERSION_NONE; // curl's default: HTTP/2 when TLS's ALPN agrees
+        bool fresh = false;
+        switch (t.request.version) {
+        case HttpVersion::http1_1:
+            curl_version = CURL_HTTP_VERSION_1_1;
+            break;
+        case HttpVersion::http2:
+            curl_version = CURL_HTTP_VERSION_2TLS;
+            break;
+        case HttpVersion::http2_prior_knowledge:
+            curl_version = CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE;
+            if (prior_knowledge_reuse_broken_) {
+                // libcurl before 8.0 breaks a prior-knowledge request that
+                // reuses an h2c connection: it switches the connection to
+                // HTTP/2 a second time ("Error in the HTTP2 framing layer",
+                // curl issue #10634). So a request for an origin that has
+                // h2c streams open on this loop asks for plain HTTP/2, which
+                // joins their connection (PIPEWAIT waits for one being set
+                // up) without switching again; otherwise it opens a fresh
+                // prior-knowledge connection instead of reusing an idle one.
+                t.h2c_origin = origin_of(t.request.url);
+                int &open_streams = h2c_streams_[t.h2c_origin];
+                if (open_streams > 0)
+                    curl_version = CURL_HTTP_VERSION_2_0;
+                else
+                    fresh = true;
+                ++open_streams;
+            }
+            break;
+        case HttpVersion::automatic:
+            break;
         }
+        try {
+            t.configure(std::move(easy), curl_version, fresh);
+        } catch (const std::exception &e) {
+            return close(t.id, SWH_E_INTERNAL, e.what());
+        }
+        if (const CURLMcode rc = curl_multi_add_handle(multi_.get(), t.easy.get()); rc != CURLM_OK)
+            return close(t.id, SWH_E_INTERNAL, curl_multi_strerror(rc));
+        t.in_multi = true;
+    }
+
+    void admit(std::unique_ptr<Transfer> t) {
+        Transfer &ref = *t;
+        transfers_.emplace(ref.id, std::move(t));
+        if (ref.request.delay_ms > 0)
+            delays_.emplace(ref.due, ref.id);
+        else
+            activate(ref);
     }
 
     void collect_finished() {
         int pending = 0;
-        while (CURLMsg *msg = curl_multi_info_read(multi, &pending)) {
+        while (CURLMsg *msg = curl_multi_info_read(multi_.get(), &pending)) {
             if (msg->msg != CURLMSG_DONE) continue;
             Transfer *raw = nullptr;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &raw);
             const CURLcode code = msg->data.result;
-            curl_multi_remove_handle(multi, msg->easy_handle);
-            auto it = active.find(raw->id);
-            auto t = std::move(it->second);
-            active.erase(it);
             std::string error =
-                code == CURLE_OK ? "" : (t->error_buffer[0] ? t->error_buffer : curl_easy_strerror(code));
-            close(std::move(t), status_of(code), std::move(error));
+                code == CURLE_OK ? "" : (raw->error_buffer[0] ? raw->error_buffer : curl_easy_strerror(code));
+            close(raw->id, status_of(code), std::move(error));
         }
-    }
-
-    int poll_timeout_ms() const {
-        int timeout = 1000;
-        const auto now = Clock::now();
-        for (const auto &[id, t] : delayed) {
-            auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(t->due - now).count();
-            timeout = std::min<int>(timeout, std::max<int>(0, static_cast<int>(wait)));
-        }
-        return timeout;
     }
 
     void run() {
         std::vector<std::unique_ptr<Transfer>> starts;
         std::vector<uint64_t> cancel_ids;
-        while (true) {
-            const bool stop = take_work(starts, cancel_ids);
-            for (auto &t : starts) {
-                const uint64_t id = t->id;
-                if (t->request.delay_ms > 0)
-                    delayed.emplace(id, std::move(t));
-                else
-                    activate(std::move(t));
-            }
-            starts.clear();
-            for (uint64_t id : cancel_ids)
-                cancel_one(id);
-            cancel_ids.clear();
-            if (stop) break;
-            const auto now = Clock::now();
-            for (auto it = delayed.begin(); it != delayed.end();) {
-                if (it->second->due <= now) {
-                    auto t = std::move(it->second);
-                    it = delayed.erase(it);
-                    activate(std::move(t));
-                } else {
-                    ++it;
+        std::vector<epoll_event> events(256);
+        int running = 0;
+        bool stop = false;
+        while (!stop) {
+            const int n =
+                ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), wait_ms());
+            bool woken = false;
+            for (int i = 0; i < n; ++i) {
+                const int fd = events[i].data.fd;
+                if (fd == wake_.get()) {
+                    uint64_t count;
+                    [[maybe_unused]] auto r = ::read(fd, &count, sizeof count);
+                    woken = true;
+                    continue;
                 }
+                const uint32_t e = events[i].events;
+                int flags = 0;
+                if (e & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
+                if (e & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+                if (e & EPOLLERR) flags |= CURL_CSELECT_ERR;
+                curl_multi_socket_action(multi_.get(), fd, flags, &running);
             }
-            int running = 0;
-            curl_multi_perform(multi, &running);
+            if (woken) {
+                {
+                    std::lock_guard lock(mutex_);
+                    signalled_ = false;
+                    starts.swap(incoming_);
+                    cancel_ids.swap(cancels_);
+                    stop = stopping_;
+                }
+                for (auto &t : starts)
+                    admit(std::move(t));
+                starts.clear();
+                for (uint64_t id : cancel_ids)
+                    close(id, SWH_E_CANCELLED, "cancelled");
+                cancel_ids.clear();
+            }
+            const auto now = Clock::now();
+            while (!delays_.empty() && delays_.top().first <= now) {
+                const uint64_t id = delays_.top().second;
+                delays_.pop();
+                if (auto it = transfers_.find(id); it != transfers_.end() && !it->second->in_multi)
+                    activate(*it->second);
+            }
+            if (curl_due_ && *curl_due_ <= Clock::now()) {
+                curl_due_.reset();
+                curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+            }
             collect_finished();
-            curl_multi_poll(multi, nullptr, 0, poll_timeout_ms(), nullptr);
         }
         // Shutting down: everything still open is cancelled, each told so.
         std::vector<uint64_t> open_ids;
-        for (const auto &[id, t] : delayed)
-            open_ids.push_back(id);
-        for (const auto &[id, t] : active)
+        open_ids.reserve(transfers_.size());
+        for (const auto &[id, t] : transfers_)
             open_ids.push_back(id);
         for (uint64_t id : open_ids)
-            cancel_one(id);
+            close(id, SWH_E_CANCELLED, "cancelled");
     }
+
+    static constexpr std::size_t kMaxSpare = 256;
+    const bool prior_knowledge_reuse_broken_ = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
+
+    std::atomic<std::size_t> &open_;
+    UniqueFd epoll_;
+    UniqueFd wake_;
+    std::unique_ptr<CURLM, MultiCleanup> multi_;
+
+    std::mutex mutex_; // guards the hand-over below
+    std::vector<std::unique_ptr<Transfer>> incoming_;
+    std::vector<uint64_t> cancels_;
+    bool stopping_ = false;
+    bool signalled_ = false;
+
+    // The loop thread's own state.
+    std::unordered_map<uint64_t, std::unique_ptr<Transfer>> transfers_; // delayed and active
+    using Due = std::pair<Clock::time_point, uint64_t>;
+    std::priority_queue<Due, std::vector<Due>, std::greater<>> delays_;
+    std::optional<Clock::time_point> curl_due_;
+    std::vector<Easy> spare_;
+    std::unordered_map<std::string, int> h2c_streams_; // origin -> prior-knowledge requests open
+
+    std::thread thread_; // last: starts after everything above exists
 };
 
-HttpClient::HttpClient() : impl_(std::make_unique<Impl>()) {}
+} // namespace
+
+struct HttpClient::Impl {
+    std::atomic<uint64_t> next_id{1};
+    std::atomic<std::size_t> open{0};
+    std::vector<std::unique_ptr<Shard>> shards;
+
+    explicit Impl(std::size_t threads) {
+        global_init_once();
+        if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
+        shards.reserve(threads);
+        for (std::size_t i = 0; i < threads; ++i)
+            shards.push_back(std::make_unique<Shard>(open));
+    }
+    ~Impl() {
+        // Stop all first, so the shards wind down in parallel, then join.
+        for (auto &shard : shards)
+            shard->stop();
+        for (auto &shard : shards)
+            shard->join();
+    }
+    Shard &shard_of(uint64_t id) { return *shards[id % shards.size()]; }
+};
+
+HttpClient::HttpClient(std::size_t threads) : impl_(std::make_unique<Impl>(threads)) {}
 HttpClient::~HttpClient() = default;
 
 uint64_t HttpClient::start(HttpRequest request, HttpCallbacks callbacks) {
@@ -297,29 +575,28 @@ uint64_t HttpClient::start(HttpRequest request, HttpCallbacks callbacks) {
     t->request = std::move(request);
     t->callbacks = std::move(callbacks);
     t->due = Clock::now() + std::chrono::milliseconds(t->request.delay_ms);
-    uint64_t id;
-    {
-        std::lock_guard lock(impl_->mutex);
-        if (impl_->stopping) throw std::runtime_error("http client is shutting down");
-        id = t->id = impl_->next_id++;
-        ++impl_->open;
-        impl_->incoming.push_back(std::move(t));
+    const uint64_t id = t->id = impl_->next_id.fetch_add(1);
+    impl_->open.fetch_add(1);
+    try {
+        impl_->shard_of(id).submit(std::move(t));
+    } catch (...) {
+        impl_->open.fetch_sub(1);
+        throw;
     }
-    curl_multi_wakeup(impl_->multi);
     return id;
 }
 
 void HttpClient::cancel(uint64_t id) {
-    {
-        std::lock_guard lock(impl_->mutex);
-        impl_->cancels.push_back(id);
-    }
-    curl_multi_wakeup(impl_->multi);
+    if (id == 0) return;
+    impl_->shard_of(id).cancel(id);
 }
 
 std::size_t HttpClient::open_requests() const {
-    std::lock_guard lock(impl_->mutex);
-    return impl_->open;
+    return impl_->open.load();
+}
+
+std::size_t HttpClient::threads() const {
+    return impl_->shards.size();
 }
 
 } // namespace swh

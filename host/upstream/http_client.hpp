@@ -1,12 +1,15 @@
-// The host's asynchronous HTTP client (libcurl's multi interface on one
-// thread): what provider plugins reach through host->http_start. Thousands of
-// open streams cost memory, not threads; connections to one upstream are
-// reused across requests.
+// The host's asynchronous HTTP client: what provider plugins reach through
+// host->http_start. libcurl's multi interface driven by socket events
+// (curl_multi_socket_action on epoll), on a few shard threads: thousands of
+// open streams cost memory, not threads, and a chunk costs the same whether
+// ten or ten thousand streams are open. Connections to one upstream are
+// reused across requests of a shard (and multiplexed with HTTP/2).
 #pragma once
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <swarmhost/abi.h>
@@ -14,6 +17,19 @@
 #include <vector>
 
 namespace swh {
+
+// The HTTP version spoken to an upstream; chosen per provider in the manifest
+// (`http: { version: ... }`).
+enum class HttpVersion {
+    automatic,            // curl's default: HTTP/2 over TLS when ALPN agrees, else HTTP/1.1
+    http1_1,              // HTTP/1.1 only: one connection per open stream
+    http2,                // HTTP/2 over TLS (ALPN), HTTP/1.1 for plain http
+    http2_prior_knowledge // HTTP/2 from the first byte, plain http included (h2c)
+};
+
+// "auto", "1.1", "2", "2-prior-knowledge"; nullopt for anything else.
+std::optional<HttpVersion> parse_http_version(std::string_view text);
+std::string_view http_version_name(HttpVersion version);
 
 struct HttpRequest {
     std::string method = "GET";
@@ -24,9 +40,10 @@ struct HttpRequest {
     uint32_t connect_timeout_ms = 10000;
     uint32_t idle_timeout_ms = 0;
     uint32_t delay_ms = 0;
+    HttpVersion version = HttpVersion::automatic;
 };
 
-// Called on the client thread, never concurrently for one request:
+// Called on a client thread, never concurrently for one request:
 // on_response once, on_body zero or more times, on_done exactly once.
 struct HttpCallbacks {
     std::function<void(int status, const std::vector<std::pair<std::string, std::string>> &headers)>
@@ -37,7 +54,8 @@ struct HttpCallbacks {
 
 class HttpClient {
   public:
-    HttpClient();
+    // `threads` event loops (0 = one per core); each request lives on one.
+    explicit HttpClient(std::size_t threads = 0);
     ~HttpClient(); // cancels what is still open (each gets on_done) and joins
     HttpClient(const HttpClient &) = delete;
     HttpClient &operator=(const HttpClient &) = delete;
@@ -46,6 +64,7 @@ class HttpClient {
     uint64_t start(HttpRequest request, HttpCallbacks callbacks);
     void cancel(uint64_t id);
     std::size_t open_requests() const;
+    std::size_t threads() const;
 
   private:
     struct Impl;

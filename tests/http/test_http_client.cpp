@@ -4,11 +4,15 @@
 #include "http/server.hpp"
 #include "upstream/http_client.hpp"
 
+#include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <catch2/catch.hpp>
 #include <condition_variable>
+#include <functional>
 #include <future>
+#include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 using namespace swh;
@@ -30,14 +34,30 @@ class TestHandler : public http::RequestHandler {
         } else if (request.path == "/hang") {
             std::lock_guard lock(mutex_);
             hung_.push_back(exchange); // keep it open, answer never
+        } else if (request.path == "/hold") {
+            // One event, then held open until the test ends it: ?i=N names it.
+            exchange->start_stream();
+            exchange->send_event("", "first");
+            std::lock_guard lock(mutex_);
+            held_[std::stoi(request.raw_query.substr(2))] = exchange;
         } else {
             exchange->respond(404, "text/plain", "no");
         }
     }
 
+    std::size_t held() {
+        std::lock_guard lock(mutex_);
+        return held_.size();
+    }
+    std::shared_ptr<http::Exchange> held(int i) {
+        std::lock_guard lock(mutex_);
+        return held_.at(i);
+    }
+
   private:
     std::mutex mutex_;
     std::vector<std::shared_ptr<http::Exchange>> hung_;
+    std::map<int, std::shared_ptr<http::Exchange>> held_;
 };
 
 struct LoopbackServer {
@@ -182,4 +202,75 @@ TEST_CASE("destroying the client ends every open request with on_done") {
         client.start(hang, collect(r));
     }
     CHECK(wait_done(r).first == SWH_E_CANCELLED);
+}
+
+TEST_CASE("hundreds of open streams across client threads: each ends once, cancels reach the server") {
+    constexpr int kStreams = 240;
+    LoopbackServer upstream;
+    HttpClient client(3);
+    CHECK(client.threads() == 3);
+    std::vector<std::unique_ptr<Result>> results;
+    std::vector<uint64_t> ids;
+    for (int i = 0; i < kStreams; ++i) {
+        results.push_back(std::make_unique<Result>());
+        HttpRequest req;
+        req.url = upstream.url("/hold?i=" + std::to_string(i));
+        ids.push_back(client.start(req, collect(*results.back())));
+    }
+    CHECK(std::set<uint64_t>(ids.begin(), ids.end()).size() == ids.size());
+    // All open at once: the server holds every one of them.
+    for (int tries = 0; tries < 1000 && upstream.handler.held() < kStreams; ++tries)
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    REQUIRE(upstream.handler.held() == kStreams);
+    CHECK(client.open_requests() == kStreams);
+
+    for (int i = 0; i < kStreams; i += 2)
+        client.cancel(ids[i]);
+    for (int i = 0; i < kStreams; i += 2)
+        CHECK(wait_done(*results[i]).first == SWH_E_CANCELLED);
+    // The server learns each cancelled stream is gone: its writes fail.
+    for (int i = 0; i < kStreams; i += 2) {
+        auto exchange = upstream.handler.held(i);
+        bool gone = false;
+        for (int tries = 0; tries < 500 && !gone; ++tries) {
+            gone = !exchange->send_event("", "more");
+            if (!gone) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        CHECK(gone);
+    }
+    for (int i = 1; i < kStreams; i += 2)
+        upstream.handler.held(i)->end_stream();
+    for (int i = 1; i < kStreams; i += 2) {
+        CHECK(wait_done(*results[i]).first == SWH_OK);
+        std::lock_guard lock(results[i]->mutex);
+        CHECK(results[i]->status == 200);
+        CHECK(results[i]->body == "data: first\n\n");
+    }
+    CHECK(client.open_requests() == 0);
+}
+
+TEST_CASE("a request started from inside on_done runs (callbacks never run inside start)") {
+    LoopbackServer upstream;
+    // Declared before the client, so they outlive its threads.
+    std::promise<int> finished;
+    std::atomic<int> count{0};
+    HttpClient client(2);
+    // Each on_done starts the next request (as a retrying provider does) until
+    // the chain is 20 long; starts never run a callback inside start().
+    std::function<void()> next = [&] {
+        HttpRequest req;
+        req.url = upstream.url("/json");
+        HttpCallbacks cb;
+        cb.on_done = [&](swh_status status, std::string) {
+            if (status != SWH_OK || ++count == 20)
+                finished.set_value(count.load());
+            else
+                next();
+        };
+        client.start(req, std::move(cb));
+    };
+    next();
+    auto future = finished.get_future();
+    REQUIRE(future.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
+    CHECK(future.get() == 20);
 }

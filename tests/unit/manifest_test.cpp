@@ -437,3 +437,36 @@ TEST_CASE("manifest: auth sections", "[manifest][auth]") {
             Lines{"m.yaml:4:7: auth.mode api_keys needs 'keys' or 'keys_file' (expected at least one key)"});
     }
 }
+
+TEST_CASE("manifest: a provider's http.version", "[manifest]") {
+    const auto m = parse_manifest(R"(plugin_dirs: [p]
+storage: { plugin: sqlite }
+providers:
+  - { name: a, plugin: openai, http: { version: "2-prior-knowledge" } }
+  - { name: b, plugin: openai, http: { version: "1.1" } }
+  - { name: c, plugin: openai, http: { version: "2" } }
+  - { name: d, plugin: openai })",
+                                  "m.yaml");
+    REQUIRE(m.providers.size() == 4);
+    CHECK(m.providers[0].http_version == "2-prior-knowledge");
+    CHECK(m.providers[1].http_version == "1.1");
+    CHECK(m.providers[2].http_version == "2");
+    CHECK(m.providers[3].http_version == "auto");
+}
+
+TEST_CASE("manifest: http.version errors point at the value", "[manifest][errors]") {
+    const std::string head = "plugin_dirs: [p]\nstorage: { plugin: sqlite }\nproviders:\n";
+    CHECK(manifest_errors(head + "  - { plugin: openai, http: { version: \"3\" } }") ==
+          Lines{"m.yaml:4:40: http.version must be 'auto', '1.1', '2' or '2-prior-knowledge', got '3'"});
+    CHECK(manifest_errors(head + "  - { plugin: openai, http: h2c }") ==
+          Lines{"m.yaml:4:29: expected a map like { version: \"2-prior-knowledge\" } for 'http', got 'h2c'"});
+    CHECK(manifest_errors(head + "  - { plugin: openai, http: { versoin: \"2\" } }") ==
+          Lines{"m.yaml:4:31: unknown key 'versoin' in providers[0].http; did you mean 'version'?"});
+    CHECK(manifest_errors(head + "  - { plugin: openai, isolation: process, http: { version: \"2\" } }") ==
+          Lines{"m.yaml:4:60: http.version applies to in-process providers only (this one has isolation: "
+                "process)"});
+    // Only providers reach upstreams through the host's client.
+    CHECK(manifest_errors(kRequired + "hooks: [ { plugin: metrics, http: { version: \"2\" } } ]") ==
+          Lines{"m.yaml:4:29: unknown key 'http' in hooks[0] (allowed: name, plugin, config, sha256, "
+                "isolation, isolation_timeout_ms)"});
+}
