@@ -363,6 +363,7 @@ void ApiHandler::send_message(const Request &request, const auth::Principal &pri
         throw ApiError(ErrorKind::InvalidRequest, "Idempotency-Key is longer than 255 characters");
     params.idempotency_key = request.idempotency_key;
     params.access = access_of(principal);
+    params.received_at_us = exchange->received_at_us();
     std::shared_ptr<SendObserver> observer;
     if (params.stream)
         observer = std::make_shared<StreamedReply>(exchange, keepalive_, auth_.acquire_stream(principal));

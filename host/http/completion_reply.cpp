@@ -13,6 +13,7 @@ std::string format_ms(double ms) {
 
 void run_completion(SessionManager &sessions, const PostBlocking &post, CompletionParams params,
                     std::shared_ptr<SendObserver> observer, std::shared_ptr<Exchange> exchange) {
+    params.received_at_us = exchange->received_at_us();
     std::shared_ptr<Pipeline> pin = sessions.pipeline();
     const bool inline_run = params.session_id.empty() && pin->stateless_inline;
     if (inline_run) {

@@ -321,6 +321,7 @@ void run_create(ResponsesRequest request, std::shared_ptr<Exchange> exchange, co
     cv::check_call_ids(placement.history, request.input);
 
     CompletionParams params;
+    params.received_at_us = exchange->received_at_us();
     std::tie(params.provider, params.model) = route_model(*door.sessions.pipeline(), request.model);
     const std::string reply_id = new_uuid();
     if (request.store) {

@@ -1,5 +1,7 @@
 #include "http/server.hpp"
 
+#include "util/clock.hpp"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -117,10 +119,11 @@ class Connection;
 class ExchangeImpl : public Exchange, public std::enable_shared_from_this<ExchangeImpl> {
   public:
     ExchangeImpl(std::shared_ptr<Connection> connection, bool keep_alive, unsigned version, bool head,
-                 std::size_t max_queue_bytes, std::shared_ptr<std::atomic<std::size_t>> in_flight)
+                 std::size_t max_queue_bytes, std::shared_ptr<std::atomic<std::size_t>> in_flight,
+                 int64_t received_at_us)
         : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version), head_(head),
-          max_queue_bytes_(max_queue_bytes), in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))) {
-    }
+          max_queue_bytes_(max_queue_bytes), in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))),
+          received_at_us_(received_at_us) {}
 
     void respond(int status, std::string content_type, std::string body,
                  std::vector<std::pair<std::string, std::string>> extra_headers) override;
@@ -133,6 +136,7 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     void keep_alive(std::chrono::milliseconds interval, std::string_view event,
                     std::string_view data) override;
     void post(std::function<void()> work) override;
+    int64_t received_at_us() const override { return received_at_us_; }
 
   private:
     void drop_lagging_stream();
@@ -143,6 +147,7 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     bool head_;                   // a HEAD request: headers only, never a body
     std::size_t max_queue_bytes_; // server.max_stream_queue_bytes
     std::shared_ptr<ScopedCount> in_flight_;
+    int64_t received_at_us_;
     std::mutex mutex_;
     bool answered_ = false; // a respond or start_stream happened
     bool ended_ = false;
@@ -249,6 +254,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             return;
         }
         auto message = parser_->release();
+        const int64_t received_at = now_us();
         Request request;
         request.method = std::string(message.method_string());
         const std::string_view target(message.target().data(), message.target().size());
@@ -271,7 +277,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(
             shared_from_this(), message.keep_alive(), message.version(),
-            message.method() == bhttp::verb::head, limits_.max_stream_queue_bytes, in_flight_);
+            message.method() == bhttp::verb::head, limits_.max_stream_queue_bytes, in_flight_, received_at);
         try {
             handler_.handle(std::move(request), exchange);
         } catch (const std::exception &e) {

@@ -74,6 +74,9 @@ class Exchange {
     // (its lane): work that ends in writing to this client goes there
     // instead of onto a shared thread.
     virtual void post(std::function<void()> work) = 0;
+    // When the whole request had been read (microseconds since the epoch):
+    // where the daemon's own time on an exchange starts (X-Swarmhost-Overhead-Ms).
+    virtual int64_t received_at_us() const = 0;
 };
 
 class RequestHandler {

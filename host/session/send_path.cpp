@@ -6,6 +6,7 @@
 #include "pipeline/provider_selection.hpp"
 #include "session/history_window.hpp"
 #include "session/session_manager.hpp"
+#include "upstream/http_client.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
@@ -116,7 +117,7 @@ std::function<void()> SendPath::send_message(const SendParams &params,
     auto state = std::make_shared<SendState>();
     state->pipeline = pin;
     state->cache_epoch = cache_epoch;
-    state->started_at = now_us();
+    state->started_at = params.received_at_us ? params.received_at_us : now_us();
     // The row also tells the history cache whether what it holds is current.
     state->session = sessions_.get_session(params.session_id);
     sessions_.authorize(state->session, tenancy_only(params.access), SWH_ACTION_READ);
@@ -271,7 +272,7 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
     auto state = std::make_shared<SendState>();
     state->pipeline = pin;
     state->cache_epoch = cache_epoch;
-    state->started_at = now_us();
+    state->started_at = params.received_at_us ? params.received_at_us : now_us();
     state->stream = params.stream;
     state->observer = std::move(observer);
     state->stateless = params.session_id.empty();
@@ -449,8 +450,11 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
     };
     callbacks.on_done = [this, state](swh_status status, std::string error) {
         {
+            // The upstream's own share, as the HTTP client measured it when
+            // done comes from inside its callback; else the whole wait.
+            const int64_t wire = upstream_wire_us_in_done();
             std::lock_guard lock(state->mutex);
-            state->upstream_us += now_us() - state->upstream_started_at;
+            state->upstream_us += wire >= 0 ? wire : now_us() - state->upstream_started_at;
         }
         // Storing the reply blocks; done may arrive on an I/O thread. A
         // stateless exchange stores nothing: it never waits behind the store,

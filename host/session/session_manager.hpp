@@ -68,6 +68,7 @@ struct SendParams {
     // instead of a second stored message ("" = none).
     std::string idempotency_key;
     Access access; // who sends it (tenancy; session types check permissions)
+    int64_t received_at_us = 0; // as CompletionParams::received_at_us
 };
 
 // A request to one of a session type's routes: METHOD /v1/sessions/{id}/<path>.
@@ -120,6 +121,9 @@ struct CompletionParams {
     // connection thread, so the single upstream client thread only relays);
     // empty = on the thread the provider's done arrives on.
     std::function<void(std::function<void()>)> finish_on;
+    // When the request was read (Exchange::received_at_us); 0 = now. The
+    // exchange's time, and so its reported overhead, counts from there.
+    int64_t received_at_us = 0;
 };
 
 // What the HTTP layer hears while a message is answered. Calls for one send

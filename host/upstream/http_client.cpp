@@ -42,6 +42,9 @@ std::string_view http_version_name(HttpVersion version) {
 
 namespace {
 
+// upstream_wire_us_in_done(): set around each on_done call on this thread.
+thread_local int64_t wire_us_in_done = -1;
+
 using Clock = std::chrono::steady_clock;
 
 // curl_global_init is not thread-safe: do it once, before any client exists.
@@ -214,11 +217,17 @@ struct Transfer {
     void finish(swh_status status, std::string error) {
         if (status == SWH_OK) report_response();
         if (aborted_by_plugin) status = SWH_E_CANCELLED;
+        curl_off_t total = 0, pretransfer = 0;
+        if (easy && curl_easy_getinfo(easy.get(), CURLINFO_TOTAL_TIME_T, &total) == CURLE_OK &&
+            curl_easy_getinfo(easy.get(), CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK &&
+            total >= pretransfer && pretransfer > 0)
+            wire_us_in_done = static_cast<int64_t>(total - pretransfer);
         try {
             if (callbacks.on_done) callbacks.on_done(status, std::move(error));
         } catch (const std::exception &e) {
             spdlog::error("http done handler failed: {}", e.what());
         }
+        wire_us_in_done = -1;
     }
 };
 
@@ -544,6 +553,10 @@ class Shard {
 };
 
 } // namespace
+
+int64_t upstream_wire_us_in_done() {
+    return wire_us_in_done;
+}
 
 struct HttpClient::Impl {
     std::atomic<uint64_t> next_id{1};

@@ -52,6 +52,15 @@ struct HttpCallbacks {
     std::function<void(swh_status status, std::string error)> on_done;
 };
 
+// Inside an on_done, on the thread running it: the upstream's own share of
+// that transfer in microseconds — from its request starting to go out to its
+// last byte in (curl's total less pretransfer time: the upstream's work and
+// the wire, not connecting nor this client's own queueing). -1 anywhere else.
+// A provider that reports done from within the HTTP done callback (the SDK's
+// upstream::Client does) lets the send path subtract exactly this from its
+// own time (X-Swarmhost-Overhead-Ms).
+int64_t upstream_wire_us_in_done();
+
 class HttpClient {
   public:
     // `threads` event loops (0 = one per core); each request lives on one.
