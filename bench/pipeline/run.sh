@@ -10,7 +10,12 @@
 # Environment: DURATION (wrk seconds, default 10), CONNECTIONS (default 16),
 # SESSIONS (default 64), MODES (default "off on"; also "mw" = the three
 # middleware only, "hooks" = the three hooks only; the first mode is the
-# baseline of the ratios). Loopback only; everything it starts is stopped on exit.
+# baseline of the ratios), PERF_OUT (if set: `perf record -g` of the daemon
+# during each measured run, written to PERF_OUT.MODE; read it with
+# `perf report -i FILE --no-children`; PERF_ARGS replaces `-g`, e.g.
+# "--call-graph dwarf -F 499" for call chains through code built without frame
+# pointers). Loopback only; everything it starts is
+# stopped on exit.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -110,12 +115,17 @@ run() {
   done
   # warm-up, then the measured run
   wrk -t2 -c"$CONNECTIONS" -d2s -s "$HERE/post_pipeline.lua" "http://127.0.0.1:$port" -- "$dir/sessions.txt" > /dev/null
-  local result
+  local result perf_pid=""
+  if [[ -n "${PERF_OUT:-}" ]]; then
+    perf record -q ${PERF_ARGS:--g} -p "$DAEMON_PID" -o "$PERF_OUT.$mode" -- sleep "$DURATION" >/dev/null 2>&1 &
+    perf_pid=$!
+  fi
   result="$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$HERE/post_pipeline.lua" "http://127.0.0.1:$port" \
             -- "$dir/sessions.txt" | grep '^RESULT')"
+  [[ -z "$perf_pid" ]] || wait "$perf_pid" || true
   echo "$mode $result"
   if [[ "$mode" == on || "$mode" == hooks ]]; then
-    curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^swarmhost_hook_(events_(delivered|dropped|failed)_total|queue_length)' \
+    curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^swarmhost_(hook_(events_(delivered|dropped|failed)_total|queue_length)|backup_reads_total)' \
       | sed 's/^/  on-metrics /'
   fi
   stop_daemon

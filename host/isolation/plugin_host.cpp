@@ -110,6 +110,7 @@ class ChildEnvironment : public loader::HostEnvironment {
             if (const swh_status st = sink->session(sink->ctx, abi.get()); st != SWH_OK) return st;
         }
         for (const auto &m : reply.at("messages")) {
+            if (!sink->message) break; // the row only (abi.h, read_session)
             const Message message = message_from_wire(m);
             const loader::MessageAbi abi(message);
             if (const swh_status st = sink->message(sink->ctx, abi.get()); st != SWH_OK) return st;

@@ -116,6 +116,31 @@ class HookTests(PipelineTestCase):
         self.assertEqual([os.path.basename(f).split("-", 1)[1] for f in
                           self.wait_for("backup of %s" % sid2, lambda: self.backups(sid2))], ["created.json"])
 
+    def test_backup_snapshots_from_its_cache_equal_the_store(self):
+        """A snapshot whose session had no message the hook did not see reads
+        only the row (swarmhost_backup_reads_total{kind="row"}) and writes
+        exactly what a full read would: the messages as the API shows them."""
+        before = self.metrics()
+        sid = self.client.create_session(uid("cache"))["id"]
+        delivered = value(before, "swarmhost_hook_events_delivered_total", hook="backup")
+        for n in (1, 2, 3):
+            self.send_ok(sid, "message %d" % n)
+            # the hook has had both events of this send (created + 2 per send)
+            self.wait_for("backup caught up", lambda: value(self.metrics(), "swarmhost_hook_events_delivered_total",
+                                                           hook="backup") >= delivered + 1 + 2 * n or None)
+        after = self.metrics()
+        self.assertGreaterEqual(value(after, "swarmhost_backup_reads_total", kind="row")
+                                - value(before, "swarmhost_backup_reads_total", kind="row"), 2)
+        files = [f for f in self.backups(sid) if f.endswith("-every_2_messages.json")]
+        self.assertEqual(len(files), 3, files)
+        api = self.client.messages(sid)
+        self.assertEqual(len(api), 6)
+        for i, f in enumerate(files):
+            with open(f, encoding="utf-8") as fh:
+                doc = json.load(fh)
+            self.assertEqual(doc["messages"], api[:2 * (i + 1)], f)
+        self.assertEqual(doc["session"], self.client.get("/v1/sessions/%s" % sid).json)
+
     def test_user_behavior_flags_bursts_once(self):
         user = uid("burst")
         sids = [self.client.create_session(user)["id"] for _ in range(5)]

@@ -2,21 +2,29 @@
 // session (the row and every message, read through host->read_session) written
 // to a folder on configurable triggers (created, every N messages, archived),
 // atomically: temp file in the same folder, fsync, rename, fsync the folder.
+// The messages of recently snapshotted sessions are kept serialized, so that
+// a snapshot whose session has had no message this hook did not see reads
+// only the session row (see MessageCache).
 #include <swarmhost/cpp/plugin.hpp>
 #include <swarmhost/cpp/time.hpp>
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <ctime>
 #include <fcntl.h>
 #include <filesystem>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <unistd.h>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 namespace {
 
@@ -31,6 +39,7 @@ struct Settings {
     bool keep_history = false;
     bool fsync = true;
     bool pretty = false;
+    int64_t cache_mb = 64;
 };
 
 constexpr auto kSchema = swh::cpp::schema(
@@ -46,7 +55,12 @@ constexpr auto kSchema = swh::cpp::schema(
     swh::cpp::setting<&Settings::fsync>(
         "fsync", "true",
         "fsync the file before the rename and the folder after it (durable against power loss)"),
-    swh::cpp::setting<&Settings::pretty>("pretty", "false", "Indent the JSON (2 spaces)"));
+    swh::cpp::setting<&Settings::pretty>("pretty", "false", "Indent the JSON (2 spaces)"),
+    swh::cpp::setting<&Settings::cache_mb>(
+        "cache_mb", "64",
+        "Memory (MiB) for the serialized messages of recently snapshotted sessions: a snapshot of a session "
+        "with no message this hook has not seen reads only the session row (0 = read every message each "
+        "time)"));
 
 std::string text_of(std::string_view s) {
     return std::string(s);
@@ -82,6 +96,112 @@ Json message_json(const swh::cpp::Message &m) {
             {"provider_message_id", text_of(m.provider_message_id)},
             {"provider_metadata", json_of(m.provider_metadata_json)}};
 }
+
+std::string dump(const Json &j) {
+    return j.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// The messages of recently snapshotted sessions, each serialized as it goes
+// into a snapshot, least recently snapshotted out first beyond `max_bytes`.
+// An entry is filled by a full read and then follows the message_sent events
+// of its session. It is used only when the store's row counts exactly as many
+// messages as the entry holds: the store never removes a single message and
+// counts each one it adds, and every message of an entry is in the store
+// (read from it, or announced after it was stored), so equal counts mean the
+// same messages. A message older than the newest one held (two sends raced;
+// the store's order is its own), a count that differs, or a session created
+// again under the same id (created_at) means a full read instead.
+class MessageCache {
+  public:
+    explicit MessageCache(std::size_t max_bytes) : max_bytes_(max_bytes) {}
+
+    struct Entry {
+        swh_time_us created_at = 0;
+        std::vector<std::string> texts; // in store order
+        std::unordered_set<std::string> ids;
+        swh_time_us newest = 0;
+        std::size_t bytes = 0;
+        std::list<std::string>::iterator lru;
+    };
+
+    bool enabled() const { return max_bytes_ > 0; }
+
+    // The entry for a session whose row shows `created_at` and `count`, if it holds exactly that.
+    const Entry *usable(const std::string &id, swh_time_us created_at, uint64_t count) {
+        auto it = entries_.find(id);
+        if (it == entries_.end()) return nullptr;
+        if (it->second.created_at != created_at || it->second.texts.size() != count) return nullptr;
+        lru_.splice(lru_.begin(), lru_, it->second.lru);
+        return &it->second;
+    }
+
+    // After a full read: the session's messages as read, in store order.
+    // Takes them (leaves `texts` empty) and returns the entry, unless they do
+    // not fit (then `texts` is left as it was).
+    const Entry *fill(const std::string &id, swh_time_us created_at, std::vector<std::string> &texts,
+                      std::vector<std::string> &ids, swh_time_us newest) {
+        forget(id);
+        if (!enabled()) return nullptr;
+        std::size_t bytes = 0;
+        for (std::size_t i = 0; i < texts.size(); ++i)
+            bytes += texts[i].size() + ids[i].size() + kPerMessage;
+        if (bytes > max_bytes_) return nullptr;
+        lru_.push_front(id);
+        Entry &entry = entries_[id];
+        entry.created_at = created_at;
+        entry.texts = std::move(texts);
+        entry.ids.insert(std::make_move_iterator(ids.begin()), std::make_move_iterator(ids.end()));
+        entry.newest = newest;
+        entry.bytes = bytes;
+        entry.lru = lru_.begin();
+        bytes_ += bytes;
+        trim(); // never this entry: it fits, and is the most recent
+        return &entry;
+    }
+
+    // A message_sent event (the message is stored): appended to the
+    // session's entry if there is one.
+    void seen(const swh::cpp::Message &m) {
+        auto it = entries_.find(std::string(m.session_id));
+        if (it == entries_.end()) return;
+        Entry &entry = it->second;
+        std::string id(m.id);
+        if (entry.ids.count(id)) return; // read by the full read that filled the entry
+        if (m.timestamp <= entry.newest) {
+            forget(it->first); // out of the store's order: the next snapshot reads everything
+            return;
+        }
+        std::string text = dump(message_json(m));
+        const std::size_t bytes = text.size() + id.size() + kPerMessage;
+        entry.texts.push_back(std::move(text));
+        entry.ids.insert(std::move(id));
+        entry.newest = m.timestamp;
+        entry.bytes += bytes;
+        bytes_ += bytes;
+        trim();
+    }
+
+    void forget(const std::string &id) {
+        auto it = entries_.find(id);
+        if (it == entries_.end()) return;
+        bytes_ -= it->second.bytes;
+        lru_.erase(it->second.lru);
+        entries_.erase(it);
+    }
+
+  private:
+    static constexpr std::size_t kPerMessage = 64; // bookkeeping per message, roughly
+
+    void trim() {
+        while (bytes_ > max_bytes_ && !lru_.empty())
+            forget(lru_.back());
+    }
+
+    std::size_t max_bytes_;
+    std::size_t bytes_ = 0;
+    std::unordered_map<std::string, Entry> entries_;
+    std::list<std::string> lru_; // most recently used first
+};
 
 // File-name-safe form of a session id (ids are UUIDs; anything else is escaped).
 std::string safe_name(const std::string &id) {
@@ -148,13 +268,53 @@ void atomic_write(const fs::path &target, const std::string &data, bool sync, ui
 
 struct Collected {
     Json session;
-    Json messages = Json::array();
+    swh_time_us created_at = 0;
+    uint64_t message_count = 0;
+    std::vector<std::string> texts, ids; // the messages, serialized, and their ids
+    swh_time_us newest = 0;
     bool have_session = false;
 };
 
+// The snapshot document: what `Json{...}.dump()` of it gives, with the
+// messages already serialized (an object's keys are sorted, as nlohmann::json
+// dumps them).
+std::string document(const std::string &trigger, swh_time_us when, const Json &session,
+                     const std::vector<std::string> &messages, bool pretty) {
+    if (pretty) {
+        Json list = Json::array();
+        for (const std::string &text : messages)
+            list.push_back(Json::parse(text));
+        const Json doc = {{"format", "swarmhost.session_backup/1"},
+                          {"trigger", trigger},
+                          {"taken_at", iso8601(when)},
+                          {"session", session},
+                          {"messages", std::move(list)}};
+        return doc.dump(2, ' ', false, Json::error_handler_t::replace) + "\n";
+    }
+    std::size_t size = 256;
+    for (const std::string &text : messages)
+        size += text.size() + 1;
+    std::string out;
+    out.reserve(size);
+    out += R"({"format":"swarmhost.session_backup/1","messages":[)";
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        if (i > 0) out += ',';
+        out += messages[i];
+    }
+    out += R"(],"session":)";
+    out += dump(session);
+    out += R"(,"taken_at":)";
+    out += dump(iso8601(when));
+    out += R"(,"trigger":)";
+    out += dump(trigger);
+    out += "}\n";
+    return out;
+}
+
 class Backup {
   public:
-    Backup(swh::cpp::Host host, const Settings &config) : host_(host.raw()), log_(host) {
+    Backup(swh::cpp::Host host, const Settings &config)
+        : host_(host.raw()), log_(host), cache_(cache_bytes(config.cache_mb)) {
         if (!(SWH_HAS_MEMBER(host_, swh_host_api, read_session) && host_->read_session))
             throw Failure(SWH_E_INVALID, "backup: the host offers no read_session");
         dir_ = config.dir;
@@ -196,6 +356,7 @@ class Backup {
             break;
         case SWH_EVENT_MESSAGE_SENT: {
             if (every_ == 0) break;
+            if (event.message) cache_.seen(*event.message);
             const uint64_t n = ++counts_[id];
             if (n % every_ == 0) snapshot(id, "every_" + std::to_string(every_) + "_messages", event.time);
             break;
@@ -203,9 +364,11 @@ class Backup {
         case SWH_EVENT_SESSION_ARCHIVED:
             counts_.erase(id);
             if (on_archived_) snapshot(id, "archived", event.time);
+            cache_.forget(id);
             break;
         case SWH_EVENT_SESSION_DELETED:
             counts_.erase(id);
+            cache_.forget(id);
             break;
         default:
             break;
@@ -223,10 +386,59 @@ class Backup {
                "# TYPE swarmhost_backup_failures_total counter\n"
                "swarmhost_backup_failures_total " +
                std::to_string(failures_) + "\n";
+        out += "# HELP swarmhost_backup_reads_total How snapshots read their session: \"row\" (the messages "
+               "came from the hook's cache) or \"full\" (every message read from the store)\n"
+               "# TYPE swarmhost_backup_reads_total counter\n"
+               "swarmhost_backup_reads_total{kind=\"row\"} " +
+               std::to_string(row_reads_) +
+               "\n"
+               "swarmhost_backup_reads_total{kind=\"full\"} " +
+               std::to_string(full_reads_) + "\n";
         return out;
     }
 
   private:
+    static std::size_t cache_bytes(int64_t mb) {
+        if (mb < 0 || mb > 1024 * 1024)
+            throw Failure(SWH_E_INVALID, "backup: cache_mb must be within 0..1048576");
+        return static_cast<std::size_t>(mb) * 1024 * 1024;
+    }
+
+    // Reads the session through host->read_session into `c`: only the row
+    // when `with_messages` is false (a sink without a message callback).
+    swh_status read(const std::string &session_id, Collected &c, bool with_messages) {
+        swh_result_sink sink{};
+        sink.struct_size = sizeof sink;
+        sink.ctx = &c;
+        sink.session = [](void *ctx, const swh_session *s) noexcept -> swh_status {
+            try {
+                auto &col = *static_cast<Collected *>(ctx);
+                const auto session = swh::cpp::Session::from(s);
+                col.session = session_json(session);
+                col.created_at = session.created_at;
+                col.message_count = session.message_count;
+                col.have_session = true;
+                return SWH_OK;
+            } catch (...) {
+                return SWH_E_INTERNAL;
+            }
+        };
+        if (with_messages)
+            sink.message = [](void *ctx, const swh_message *m) noexcept -> swh_status {
+                try {
+                    auto &col = *static_cast<Collected *>(ctx);
+                    const auto message = swh::cpp::Message::from(m);
+                    col.texts.push_back(dump(message_json(message)));
+                    col.ids.emplace_back(message.id);
+                    col.newest = std::max(col.newest, message.timestamp);
+                    return SWH_OK;
+                } catch (...) {
+                    return SWH_E_INTERNAL;
+                }
+            };
+        return host_->read_session(host_->host_ctx, swh::cpp::str(session_id), &sink);
+    }
+
     bool parse_every(const std::string &trigger) {
         const std::string head = "every_", tail = "_messages";
         if (trigger.size() <= head.size() + tail.size() || trigger.compare(0, head.size(), head) != 0 ||
@@ -246,48 +458,46 @@ class Backup {
                   const swh::cpp::Session *fallback = nullptr) {
         try {
             Collected c;
-            swh_result_sink sink{};
-            sink.struct_size = sizeof sink;
-            sink.ctx = &c;
-            sink.session = [](void *ctx, const swh_session *s) noexcept -> swh_status {
-                try {
-                    auto &col = *static_cast<Collected *>(ctx);
-                    col.session = session_json(swh::cpp::Session::from(s));
-                    col.have_session = true;
-                    return SWH_OK;
-                } catch (...) {
-                    return SWH_E_INTERNAL;
+            swh_status status = SWH_E_UNSUPPORTED;
+            const std::vector<std::string> *messages = nullptr;
+            if (cache_.enabled()) {
+                status = read(session_id, c, false);
+                if (status == SWH_OK && c.have_session) {
+                    if (const auto *entry = cache_.usable(session_id, c.created_at, c.message_count)) {
+                        messages = &entry->texts;
+                        std::lock_guard lock(stats_mutex_);
+                        ++row_reads_;
+                    }
                 }
-            };
-            sink.message = [](void *ctx, const swh_message *m) noexcept -> swh_status {
-                try {
-                    static_cast<Collected *>(ctx)->messages.push_back(
-                        message_json(swh::cpp::Message::from(m)));
-                    return SWH_OK;
-                } catch (...) {
-                    return SWH_E_INTERNAL;
+            }
+            if (messages == nullptr && status != SWH_E_NOT_FOUND) {
+                c = Collected{};
+                status = read(session_id, c, true);
+                if (status == SWH_OK && c.have_session) {
+                    {
+                        std::lock_guard lock(stats_mutex_);
+                        ++full_reads_;
+                    }
+                    // Cached also when the read found more messages than the row counted
+                    // (added between the two reads): each of them is in the store.
+                    if (const auto *entry = cache_.fill(session_id, c.created_at, c.texts, c.ids, c.newest))
+                        messages = &entry->texts;
                 }
-            };
-            swh_status status = host_->read_session(host_->host_ctx, swh::cpp::str(session_id), &sink);
+            }
             if (status == SWH_E_NOT_FOUND && fallback != nullptr) {
                 // Deleted before this hook got to it (hooks run behind the
                 // request path): keep the row as the event carried it.
+                c = Collected{};
                 c.session = session_json(*fallback);
                 c.have_session = true;
-                c.messages = Json::array();
                 status = SWH_OK;
             }
             if (status != SWH_OK || !c.have_session)
                 throw Failure(status == SWH_OK ? SWH_E_NOT_FOUND : status,
                               "backup: read_session " + session_id + " returned status " +
                                   std::to_string(status));
-            const Json doc = {{"format", "swarmhost.session_backup/1"},
-                              {"trigger", trigger},
-                              {"taken_at", iso8601(when)},
-                              {"session", std::move(c.session)},
-                              {"messages", std::move(c.messages)}};
             const std::string text =
-                doc.dump(pretty_ ? 2 : -1, ' ', false, Json::error_handler_t::replace) + "\n";
+                document(trigger, when, c.session, messages != nullptr ? *messages : c.texts, pretty_);
             fs::path target;
             if (keep_history_) {
                 const fs::path folder = dir_ / safe_name(session_id);
@@ -317,7 +527,8 @@ class Backup {
     std::map<std::string, uint64_t> counts_; // messages seen per session since it was created/loaded
     mutable std::mutex stats_mutex_;         // written_/failures_: on_event vs render_metrics
     std::map<std::string, uint64_t> written_;
-    uint64_t failures_ = 0;
+    uint64_t failures_ = 0, row_reads_ = 0, full_reads_ = 0; // guarded by stats_mutex_
+    MessageCache cache_;                                     // [serial]: on_event only
 };
 
 } // namespace

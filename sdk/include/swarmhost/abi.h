@@ -319,8 +319,8 @@ struct swh_host_api {
      * payload a JSON object text). */
     void (*publish_event)(void *host_ctx, swh_str type, swh_str payload_json);
 
-    /* Read a session and its messages through the host's configured storage
-     * (hooks and session types need it). Results go to `sink`. [may-block] */
+    /* Read a session (sink->session) and its messages (sink->message; NULL: the row only) through
+     * the host's configured storage (hooks and session types need it). [may-block] */
     swh_status (*read_session)(void *host_ctx, swh_str session_id, const swh_result_sink *sink);
 
     /* --- added in 1.1 --- */
