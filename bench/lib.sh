@@ -16,6 +16,10 @@
 #                          line's key=value pairs (see http_send/wrk_common.lua),
 #                          keeps wrk's own output in $TMP/wrk-NAME.txt
 #   field KEY LINE         the value of KEY in a key=value line
+#   start_fixed_nginx      nginx with bench/proxy/nginx.conf.in: fixed OpenAI
+#                          replies from memory at $NGINX (/v1 and /stream/v1),
+#                          the same behind nginx as a keep-alive reverse proxy
+#                          at $NGINX_PROXY; its pid in $NGINX_PID
 # Messages are prefixed with $BENCH_NAME (the script's name by default).
 
 BENCH_NAME="${BENCH_NAME:-$(basename "$(dirname "$0")")/$(basename "$0")}"
@@ -86,4 +90,19 @@ run_wrk() { # NAME THREADS CONNECTIONS SCRIPT URL [SCRIPT ARGS...]
 
 field() { # KEY LINE -> value
   sed -n "s/.*\b$1=\([^ ]*\).*/\1/p" <<<"$2"
+}
+
+start_fixed_nginx() {
+  local conf_in port proxy_port
+  conf_in="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/proxy/nginx.conf.in"
+  port="$(free_port)"
+  proxy_port="$(free_port)"
+  mkdir -p "$TMP/nginx/tmp"
+  sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PORT@|$port|g" -e "s|@PROXY_PORT@|$proxy_port|g" \
+    "$conf_in" > "$TMP/nginx/nginx.conf"
+  bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+  NGINX_PID=$SPAWNED_PID
+  NGINX="http://127.0.0.1:$port"
+  NGINX_PROXY="http://127.0.0.1:$proxy_port"
+  wait_http "$NGINX/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
 }

@@ -48,16 +48,7 @@ echo "# build: $BUILD ($(grep -m1 '^CMAKE_BUILD_TYPE' "$BUILD/CMakeCache.txt" 2>
      "wrk ${DURATION}s per run, $SAMPLES samples, temp dir $TMP"
 
 # ------------------------------------------------------------------- nginx
-NPORT="$(free_port)"
-PROXY_PORT="$(free_port)"
-mkdir -p "$TMP/nginx/tmp"
-sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PORT@|$NPORT|g" -e "s|@PROXY_PORT@|$PROXY_PORT|g" \
-  "$HERE/nginx.conf.in" > "$TMP/nginx/nginx.conf"
-bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
-NGINX_PID=$SPAWNED_PID
-NGINX="http://127.0.0.1:$NPORT"
-NGINX_PROXY="http://127.0.0.1:$PROXY_PORT"
-wait_http "$NGINX/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+start_fixed_nginx
 
 # ------------------------------------------------------------------ daemon
 PORT="$(free_port)"

@@ -50,15 +50,8 @@ echo "# build: $BUILD, swarmhost $(sha256sum "$SWARMHOST" | cut -c1-12) of $(dat
      "$ROUNDS rounds x wrk ${DURATION}s; targets: $TARGETS"
 
 # ------------------------------------------------------------------ nginx
-NPORT="$(free_port)"
-PROXY_PORT="$(free_port)"
-mkdir -p "$TMP/nginx/tmp"
-sed -e "s|@TMP@|$TMP/nginx|g" -e "s|@PORT@|$NPORT|g" -e "s|@PROXY_PORT@|$PROXY_PORT|g" \
-  "$HERE/../proxy/nginx.conf.in" > "$TMP/nginx/nginx.conf"
-bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
-NGINX_PID=$SPAWNED_PID
-UPSTREAM="http://127.0.0.1:$NPORT"
-wait_http "$UPSTREAM/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+start_fixed_nginx
+UPSTREAM="$NGINX"
 
 # ----------------------------------------------------------------- daemon
 PORT="$(free_port)"
@@ -104,7 +97,7 @@ PK_HEADERS=("x-portkey-provider: openai" "x-portkey-custom-host: $UPSTREAM/v1" "
 url_of() {
   case $1 in
     direct) echo "$UPSTREAM/v1/chat/completions" ;;
-    nginx-proxy) echo "http://127.0.0.1:$PROXY_PORT/v1/chat/completions" ;;
+    nginx-proxy) echo "$NGINX_PROXY/v1/chat/completions" ;;
     portkey) echo "http://127.0.0.1:$PK_PORT/v1/chat/completions" ;;
     daemon) echo "http://127.0.0.1:$PORT/v1/chat/completions" ;;
   esac
