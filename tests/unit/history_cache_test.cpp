@@ -138,7 +138,7 @@ TEST_CASE("history cache: bounded in sessions and bytes, least recently used out
     CHECK(off.stats().entries == 0);
 }
 
-TEST_CASE("history cache: a snapshot handed out never changes; the messages are shared, not copied") {
+TEST_CASE("history cache: a snapshot handed out never changes, and its messages are shared, not copied") {
     HistoryCache c = cache();
     const uint64_t e = c.epoch();
     c.fill(e, row("s", 2), 3, {message("s", 1), message("s", 2)});
