@@ -37,6 +37,22 @@ MessageAbi::MessageAbi(const Message &m)
     raw_.structured_json = to_str(structured_);
 }
 
+swh_message abi_view(const FrozenMessage &f) {
+    const Message &m = f.message;
+    swh_message raw{};
+    raw.struct_size = sizeof(swh_message);
+    raw.id = to_str(m.id);
+    raw.session_id = to_str(m.session_id);
+    raw.role = to_str(m.role);
+    raw.content = to_str(m.content);
+    raw.timestamp = m.timestamp;
+    raw.metadata_json = to_str(f.metadata_json);
+    raw.provider_message_id = to_str(m.provider_message_id);
+    raw.provider_metadata_json = to_str(f.provider_metadata_json);
+    raw.structured_json = to_str(f.structured_json);
+    return raw;
+}
+
 Json parse_object(std::string_view text, const char *what) {
     if (text.empty()) return Json::object();
     Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);

@@ -3,6 +3,7 @@
 // as long as the plugin may read the struct (the call).
 #pragma once
 
+#include "model/frozen_message.hpp"
 #include "model/model.hpp"
 
 #include <string>
@@ -41,6 +42,10 @@ class MessageAbi {
     std::string metadata_, provider_metadata_, structured_;
     swh_message raw_{};
 };
+
+// The ABI struct of a frozen message: it points into `message`, which must
+// outlive the call; nothing is serialised.
+swh_message abi_view(const FrozenMessage &message);
 
 // Copy a plugin's struct into the host model. Malformed JSON members are a
 // plugin bug: throws std::runtime_error naming the member.

@@ -157,6 +157,11 @@ void StorageInstance::add_message(const Message &message) {
     check(contained("add_message", [&] { return table_.add_message(handle_, abi.get()); }), "add_message");
 }
 
+void StorageInstance::add_message(const FrozenMessage &message) {
+    const swh_message abi = abi_view(message);
+    check(contained("add_message", [&] { return table_.add_message(handle_, &abi); }), "add_message");
+}
+
 std::vector<Message> StorageInstance::get_messages(const MessageQuery &query) {
     swh_message_query raw{};
     raw.struct_size = sizeof raw;
@@ -302,7 +307,11 @@ void ProviderInstance::call_finished() {
 uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbacks callbacks) {
     std::vector<std::unique_ptr<MessageAbi>> owned;
     std::vector<swh_message> messages;
-    if (request.messages) {
+    if (request.frozen) {
+        messages.reserve(request.frozen->size());
+        for (const MessageRef &m : *request.frozen)
+            messages.push_back(abi_view(*m));
+    } else if (request.messages) {
         owned.reserve(request.messages->size());
         messages.reserve(request.messages->size());
         for (const auto &m : *request.messages) {

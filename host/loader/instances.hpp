@@ -6,6 +6,7 @@
 
 #include "loader/host_services.hpp"
 #include "loader/plugin_library.hpp"
+#include "model/frozen_message.hpp"
 #include "model/model.hpp"
 
 #include <atomic>
@@ -86,6 +87,7 @@ class StorageInstance : public InstanceBase {
     void delete_session(const std::string &id);                   // PluginError NOT_FOUND if absent
     std::vector<Session> list_sessions(const SessionFilter &filter);
     void add_message(const Message &message);
+    void add_message(const FrozenMessage &message);               // its JSON already serialised
     std::vector<Message> get_messages(const MessageQuery &query); // NOT_FOUND if no session
     Json health_check();                                          // never throws
 
@@ -107,6 +109,9 @@ struct ProviderCallbacks {
 struct ProviderRequest {
     const Session *session = nullptr;
     const std::vector<Message> *messages = nullptr; // chronological, ends with the user message
+    // Or the same as frozen messages (the send path's shared history), whose
+    // JSON is passed as it is, not dumped again; used when set.
+    const std::vector<MessageRef> *frozen = nullptr;
     std::string model, system_prompt, assistant_prefix;
     bool stream = false;
     Json params = Json::object(); // generation parameters, neutral form (swh_provider_request.params_json)

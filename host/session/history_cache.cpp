@@ -2,12 +2,16 @@
 
 #include "session/history_window.hpp"
 
+#include <atomic>
+
 namespace swh {
 
-std::size_t cached_bytes(const Message &m) {
-    return sizeof(Message) + m.id.size() + m.session_id.size() + m.role.size() + m.content.size() +
+std::size_t cached_bytes(const FrozenMessage &f) {
+    const Message &m = f.message;
+    return sizeof(FrozenMessage) + m.id.size() + m.session_id.size() + m.role.size() + m.content.size() +
            m.provider_message_id.size() + json_bytes(m.metadata) + json_bytes(m.provider_metadata) +
-           json_bytes(m.structured);
+           json_bytes(m.structured) + f.metadata_json.size() + f.provider_metadata_json.size() +
+           f.structured_json.size();
 }
 
 HistoryCache::HistoryCache(Limits limits) : limits_(limits) {}
@@ -17,59 +21,81 @@ uint64_t HistoryCache::epoch() const {
     return epoch_;
 }
 
-std::optional<std::vector<Message>> HistoryCache::lookup(uint64_t epoch, const Session &row, uint32_t limit) {
+HistoryCache::Snapshot HistoryCache::lookup(uint64_t epoch, const Session &row, uint32_t limit) {
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(row.id);
     if (epoch != epoch_ || it == entries_.end() || it->second.count != row.message_count ||
         it->second.created_at != row.created_at || it->second.limit != limit) {
         ++misses_;
-        return std::nullopt;
+        return nullptr;
     }
     ++hits_;
     lru_.splice(lru_.begin(), lru_, it->second.lru);
-    return std::vector<Message>(it->second.messages.begin(), it->second.messages.end());
+    return it->second.messages;
 }
 
-void HistoryCache::fill(uint64_t epoch, const Session &row, uint32_t limit,
-                        const std::vector<Message> &messages) {
+HistoryCache::Snapshot HistoryCache::fill(uint64_t epoch, const Session &row, uint32_t limit,
+                                          std::vector<Message> messages) {
+    auto frozen = std::make_shared<std::vector<MessageRef>>();
+    frozen->reserve(messages.size());
     std::size_t bytes = 0;
-    for (const Message &m : messages)
-        bytes += cached_bytes(m);
+    for (Message &m : messages) {
+        frozen->push_back(freeze(std::move(m)));
+        bytes += cached_bytes(*frozen->back());
+    }
     std::lock_guard lock(mutex_);
-    if (epoch != epoch_ || limits_.max_bytes == 0) return;
+    if (epoch != epoch_ || limits_.max_bytes == 0) return frozen;
     if (const auto it = entries_.find(row.id); it != entries_.end()) erase(it);
-    if (bytes > limits_.max_bytes) return;
+    if (bytes > limits_.max_bytes) return frozen;
     lru_.push_front(row.id);
     Entry &entry = entries_[row.id];
     entry.count = row.message_count;
     entry.created_at = row.created_at;
     entry.limit = limit;
-    entry.messages.assign(messages.begin(), messages.end());
+    entry.messages = frozen;
     entry.bytes = bytes;
     entry.lru = lru_.begin();
     bytes_ += bytes;
     evict();
+    return frozen;
 }
 
-void HistoryCache::appended(uint64_t epoch, const Message &message) {
+void HistoryCache::appended(uint64_t epoch, const MessageRef &ref) {
+    const Message &message = ref->message;
+    const std::size_t added = cached_bytes(*ref);
     std::lock_guard lock(mutex_);
     const auto it = entries_.find(message.session_id);
     if (epoch != epoch_ || it == entries_.end()) return;
     Entry &entry = it->second;
+    const std::vector<MessageRef> &old = *entry.messages;
     // The store orders a session by timestamp, then insertion: an append not
     // strictly after the newest cached message may belong before it.
-    if (!entry.messages.empty() && message.timestamp <= entry.messages.back().timestamp) return erase(it);
-    entry.messages.push_back(message);
-    entry.count += 1;
-    const std::size_t added = cached_bytes(message);
-    entry.bytes += added;
-    bytes_ += added;
-    while (entry.messages.size() > entry.limit) {
-        const std::size_t gone = cached_bytes(entry.messages.front());
-        entry.bytes -= gone;
-        bytes_ -= gone;
-        entry.messages.pop_front();
+    if (!old.empty() && message.timestamp <= old.back()->message.timestamp) return erase(it);
+    // What falls out of the window at the front.
+    const std::size_t keep = std::min<std::size_t>(old.size(), entry.limit > 0 ? entry.limit - 1 : 0);
+    const std::size_t drop = old.size() - keep;
+    std::size_t gone = 0;
+    for (std::size_t i = 0; i < drop; ++i)
+        gone += cached_bytes(*old[i]);
+    if (entry.messages.use_count() == 1) {
+        // Nobody reads this snapshot (a copy of it is only ever made under
+        // the mutex, from this one): change it in place. The fence pairs
+        // with the release of the last reader that let go of it.
+        std::atomic_thread_fence(std::memory_order_acquire);
+        std::vector<MessageRef> &own = *entry.messages;
+        own.erase(own.begin(), own.begin() + static_cast<std::ptrdiff_t>(drop));
+        if (entry.limit > 0) own.push_back(ref);
+    } else {
+        auto next = std::make_shared<std::vector<MessageRef>>();
+        next->reserve(keep + 1);
+        next->assign(old.begin() + static_cast<std::ptrdiff_t>(drop), old.end());
+        if (entry.limit > 0) next->push_back(ref);
+        entry.messages = std::move(next);
     }
+    entry.count += 1;
+    const std::size_t in = entry.limit > 0 ? added : 0;
+    entry.bytes = entry.bytes + in - gone;
+    bytes_ = bytes_ + in - gone;
     evict();
 }
 

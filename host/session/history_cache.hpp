@@ -11,16 +11,20 @@
 // and the next send reads the store again. Appends that arrive out of
 // timestamp order (concurrent sends on one session) drop the entry rather
 // than guess the store's order.
+//
+// An entry's window is an immutable snapshot of shared, frozen messages: a
+// lookup hands out a reference to it (no copy of the messages), and an
+// append makes the next snapshot, touching the current one only while
+// nobody else holds it.
 #pragma once
 
-#include "model/model.hpp"
+#include "model/frozen_message.hpp"
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <list>
+#include <memory>
 #include <mutex>
-#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -40,6 +44,9 @@ class HistoryCache {
         uint64_t hits = 0, misses = 0, entries = 0, bytes = 0;
     };
 
+    // A session's newest messages, chronological; shared and never changed.
+    using Snapshot = std::shared_ptr<const std::vector<MessageRef>>;
+
     explicit HistoryCache(Limits limits);
 
     // Bumped by clear(): what a send began under an earlier epoch (a
@@ -48,12 +55,13 @@ class HistoryCache {
 
     // The newest `limit` messages of `row`'s session, chronological, if the
     // entry was built for this limit and the row (read from the store just
-    // now) shows the count and creation time the entry has.
-    std::optional<std::vector<Message>> lookup(uint64_t epoch, const Session &row, uint32_t limit);
-    // The store's newest `limit` messages, read after `row` was.
-    void fill(uint64_t epoch, const Session &row, uint32_t limit, const std::vector<Message> &messages);
+    // now) shows the count and creation time the entry has; null otherwise.
+    Snapshot lookup(uint64_t epoch, const Session &row, uint32_t limit);
+    // The store's newest `limit` messages, read after `row` was; returns
+    // them as a snapshot whether or not the cache keeps it.
+    Snapshot fill(uint64_t epoch, const Session &row, uint32_t limit, std::vector<Message> messages);
     // This daemon stored `message` (add_message returned OK).
-    void appended(uint64_t epoch, const Message &message);
+    void appended(uint64_t epoch, const MessageRef &message);
     // The session changed in a way the count does not show, or is gone.
     void forget(const std::string &session_id);
     void clear();
@@ -65,7 +73,9 @@ class HistoryCache {
         uint64_t count = 0;
         int64_t created_at = 0;
         uint32_t limit = 0;
-        std::deque<Message> messages;
+        // Ours alone while use_count() == 1 (every other copy is made from
+        // it under the mutex), and then changed in place.
+        std::shared_ptr<std::vector<MessageRef>> messages;
         std::size_t bytes = 0;
         std::list<std::string>::iterator lru; // position in lru_, most recent first
     };
@@ -83,6 +93,6 @@ class HistoryCache {
 };
 
 // About how much memory a message takes in the cache.
-std::size_t cached_bytes(const Message &message);
+std::size_t cached_bytes(const FrozenMessage &message);
 
 } // namespace swh

@@ -35,21 +35,50 @@ bool makes_call(const Message &m, const std::string &id) {
     });
 }
 
+const Message &message_of(const Message &m) {
+    return m;
+}
+const Message &message_of(const MessageRef &m) {
+    return m->message;
+}
+
 // Where the suffix must start so that every tool result in
 // messages[from, end) travels with the assistant message that made its
 // call; nullopt when one of those calls is not in `messages` at all.
-std::optional<std::size_t> closed_start(const std::vector<Message> &messages, std::size_t from,
-                                        std::size_t end) {
+template <class M>
+std::optional<std::size_t> closed_start(const std::vector<M> &messages, std::size_t from, std::size_t end) {
     std::size_t start = from;
     for (std::size_t i = end; i > start;) {
         --i;
-        const std::string &id = answered_call(messages[i]);
+        const std::string &id = answered_call(message_of(messages[i]));
         if (id.empty()) continue;
         std::size_t call = i;
-        while (call > 0 && !makes_call(messages[call - 1], id))
+        while (call > 0 && !makes_call(message_of(messages[call - 1]), id))
             --call;
         if (call == 0) return std::nullopt;
         start = std::min(start, call - 1);
+    }
+    return start;
+}
+
+// Where the window of `messages` starts (see fit_window).
+template <class M> std::size_t window_start(const std::vector<M> &messages, const HistoryWindow &window) {
+    const std::size_t end = messages.size();
+    // The new message's own unit is kept whatever it costs.
+    std::size_t start = closed_start(messages, end - 1, end).value_or(end - 1);
+    uint64_t tokens = 0;
+    for (std::size_t i = start; i < end; ++i)
+        tokens += estimate_tokens(message_of(messages[i]));
+    // Then older units while they fit, newest first.
+    while (start > 0) {
+        const std::optional<std::size_t> unit = closed_start(messages, start - 1, start);
+        if (!unit) break;
+        uint64_t more = 0;
+        for (std::size_t i = *unit; i < start; ++i)
+            more += estimate_tokens(message_of(messages[i]));
+        if (end - *unit > window.max_messages || tokens + more > window.max_tokens) break;
+        tokens += more;
+        start = *unit;
     }
     return start;
 }
@@ -97,23 +126,14 @@ uint64_t estimate_tokens(const Message &message) {
 
 std::vector<Message> fit_window(std::vector<Message> messages, const HistoryWindow &window) {
     if (messages.empty()) return messages;
-    const std::size_t end = messages.size();
-    // The new message's own unit is kept whatever it costs.
-    std::size_t start = closed_start(messages, end - 1, end).value_or(end - 1);
-    uint64_t tokens = 0;
-    for (std::size_t i = start; i < end; ++i)
-        tokens += estimate_tokens(messages[i]);
-    // Then older units while they fit, newest first.
-    while (start > 0) {
-        const std::optional<std::size_t> unit = closed_start(messages, start - 1, start);
-        if (!unit) break;
-        uint64_t more = 0;
-        for (std::size_t i = *unit; i < start; ++i)
-            more += estimate_tokens(messages[i]);
-        if (end - *unit > window.max_messages || tokens + more > window.max_tokens) break;
-        tokens += more;
-        start = *unit;
-    }
+    const std::size_t start = window_start(messages, window);
+    messages.erase(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(start));
+    return messages;
+}
+
+std::vector<MessageRef> fit_window(std::vector<MessageRef> messages, const HistoryWindow &window) {
+    if (messages.empty()) return messages;
+    const std::size_t start = window_start(messages, window);
     messages.erase(messages.begin(), messages.begin() + static_cast<std::ptrdiff_t>(start));
     return messages;
 }

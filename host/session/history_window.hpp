@@ -5,6 +5,7 @@
 // the tool results that answer it.
 #pragma once
 
+#include "model/frozen_message.hpp"
 #include "model/model.hpp"
 
 #include <cstddef>
@@ -40,5 +41,7 @@ std::size_t json_bytes(const Json &value);
 // over the budget. A tool result whose call is not among `messages` ends the
 // window there (it cannot be sent without its call).
 std::vector<Message> fit_window(std::vector<Message> messages, const HistoryWindow &window);
+// The same over shared frozen messages (the send path's history).
+std::vector<MessageRef> fit_window(std::vector<MessageRef> messages, const HistoryWindow &window);
 
 } // namespace swh

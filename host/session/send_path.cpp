@@ -41,7 +41,14 @@ Json params_for(const Session &session, const Json &request_params) {
 
 // A tool result must answer a call the assistant made earlier in the
 // conversation; `index` names the message in a client's list (-1 = a send).
-void check_tool_result(const std::vector<Message> &earlier, const Message &result, long index) {
+const Message &message_of(const Message &m) {
+    return m;
+}
+const Message &message_of(const MessageRef &m) {
+    return m->message;
+}
+
+template <class M> void check_tool_result(const std::vector<M> &earlier, const Message &result, long index) {
     const std::string where =
         index < 0 ? std::string("tool_call_id") : "messages[" + std::to_string(index) + "].tool_call_id";
     const auto id = result.structured.find("tool_call_id");
@@ -49,7 +56,7 @@ void check_tool_result(const std::vector<Message> &earlier, const Message &resul
         throw ApiError(ErrorKind::InvalidRequest,
                        where + ": a tool message needs the id of the call it answers");
     for (auto m = earlier.rbegin(); m != earlier.rend(); ++m)
-        if (made_tool_call(*m, *id)) return;
+        if (made_tool_call(message_of(*m), *id)) return;
     throw ApiError(ErrorKind::InvalidRequest, where + ": '" + id->get<std::string>() +
                                                   "' matches no tool call of an earlier assistant message");
 }
@@ -75,14 +82,14 @@ struct SendPath::SendState {
     std::shared_ptr<SendObserver> observer;
     int64_t started_at = 0;
     bool stream = false;
-    bool stateless = false;            // OpenAI-style completion without a stored session
+    bool stateless = false;                               // OpenAI-style completion without a stored session
     std::function<void(std::function<void()>)> finish_on; // CompletionParams::finish_on
-    std::shared_ptr<void> idempotency; // held until the outcome is stored
+    std::shared_ptr<void> idempotency;                    // held until the outcome is stored
     std::shared_ptr<MessageReservations::Reservation>
         reservation; // room under max_messages_per_session, held likewise
     // Provider attempts: candidates[0] is the session's provider, then its
     // manifest fallbacks in order.
-    std::vector<Message> history;
+    std::vector<MessageRef> history; // shared with the history cache, not copied
     std::string system_prompt;
     std::vector<std::string> candidates;
     std::size_t attempt = 0;
@@ -174,29 +181,38 @@ std::function<void()> SendPath::send_message(const SendParams &params,
     // newest messages, made before anything is stored (a tool result is
     // checked against it).
     const HistoryWindow window = history_window_of(state->session);
-    std::vector<Message> history = recent_messages(*state, window.max_messages);
-    if (!resumed && state->user.role == "tool") check_tool_result(history, state->user, -1);
+    const MessageRef user = freeze(state->user); // final now: stored and sent as it is
+    {
+        HistoryCache::Snapshot found = recent_messages(*state, window.max_messages);
+        const std::vector<MessageRef> &history = *found;
+        if (!resumed && state->user.role == "tool") check_tool_result(history, state->user, -1);
+        // The provider sees the conversation as this send found it, then its
+        // message (a resumed send finds its message stored: what came after
+        // it is not its conversation), cut to the session's window. The
+        // messages are shared with the cache, not copied.
+        auto ours = std::find_if(history.begin(), history.end(),
+                                 [&](const MessageRef &m) { return m->message.id == state->user.id; });
+        std::vector<MessageRef> conversation;
+        conversation.reserve(history.size() + 1);
+        if (ours != history.end()) {
+            conversation.assign(history.begin(), ours + 1);
+        } else {
+            conversation.assign(history.begin(), history.end());
+            conversation.push_back(user);
+        }
+        state->history = fit_window(std::move(conversation), window);
+        // `found` is let go here, before the append below, so that the cache
+        // can usually extend its snapshot in place.
+    }
     // 2. The user message is durable before anything goes upstream.
     if (!resumed) {
-        store_message(*state, state->user);
+        store_message(*state, user);
         state->session.message_count += 1;
         state->session.last_activity = state->user.timestamp;
         sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
     }
     state->observer->on_user_stored(state->user);
 
-    // The provider sees the conversation as this send found it, then its
-    // message (a resumed send finds its message stored: what came after it
-    // is not its conversation), cut to the session's window.
-    auto ours = std::find_if(history.begin(), history.end(),
-                             [&](const Message &m) { return m.id == state->user.id; });
-    if (ours != history.end())
-        history.erase(ours + 1, history.end());
-    else
-        history.push_back(state->user);
-    history = fit_window(std::move(history), window);
-
-    state->history = std::move(history);
     // After middleware and the session type, which may set it.
     state->system_prompt = system_prompt_of(state->session, state->user.metadata);
     state->params = params_for(state->session, params.params);
@@ -206,17 +222,16 @@ std::function<void()> SendPath::send_message(const SendParams &params,
 // The newest `limit` messages of the send's session, chronological: from
 // the history cache when it holds the session as the row just read shows
 // it, else read from the store (and cached).
-std::vector<Message> SendPath::recent_messages(SendState &state, uint32_t limit) {
+HistoryCache::Snapshot SendPath::recent_messages(SendState &state, uint32_t limit) {
     HistoryCache &cache = sessions_.history();
-    if (auto cached = cache.lookup(state.cache_epoch, state.session, limit)) return std::move(*cached);
+    if (HistoryCache::Snapshot cached = cache.lookup(state.cache_epoch, state.session, limit)) return cached;
     MessageQuery query;
     query.session_id = state.session.id;
     query.limit = limit;
     std::vector<Message> messages =
         storage_call(sessions_.gate(), "get_messages",
                      [pin = state.pipeline, query] { return pin->storage->get_messages(query); });
-    cache.fill(state.cache_epoch, state.session, limit, messages);
-    return messages;
+    return cache.fill(state.cache_epoch, state.session, limit, std::move(messages));
 }
 
 void SendPath::vet_with_session_type(SendState &state, const Access &access) {
@@ -243,8 +258,8 @@ void SendPath::vet_with_session_type(SendState &state, const Access &access) {
 // reservation it uses up change together, under the session's lock that the
 // cap check takes, so the check never counts a message twice (stored and
 // still reserved) nor not at all.
-void SendPath::store_message(SendState &state, const Message &message) {
-    const auto add = [pin = state.pipeline, message] { pin->storage->add_message(message); };
+void SendPath::store_message(SendState &state, const MessageRef &message) {
+    const auto add = [pin = state.pipeline, message] { pin->storage->add_message(*message); };
     if (!state.reservation) {
         storage_call(sessions_.gate(), "add_message", add);
         sessions_.history().appended(state.cache_epoch, message);
@@ -265,8 +280,9 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
         throw ApiError(ErrorKind::InvalidRequest, "messages must end with a user message or tool results");
     for (std::size_t i = 0; i < params.messages.size(); ++i)
         if (params.messages[i].role == "tool")
-            check_tool_result({params.messages.begin(), params.messages.begin() + static_cast<long>(i)},
-                              params.messages[i], static_cast<long>(i));
+            check_tool_result(
+                std::vector<Message>(params.messages.begin(), params.messages.begin() + static_cast<long>(i)),
+                params.messages[i], static_cast<long>(i));
     if (!pipeline_.routable(params.provider))
         throw ApiError(ErrorKind::InvalidRequest, "unknown provider '" + params.provider + "'");
     auto state = std::make_shared<SendState>();
@@ -325,16 +341,19 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
         // Appending to a stored session: the question is durable first,
         // after the turns that came before it in the same request.
         for (std::size_t i = first_new; i + 1 < params.messages.size(); ++i) {
-            store_message(*state, params.messages[i]);
+            store_message(*state, freeze(params.messages[i]));
             state->session.message_count += 1;
             sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &params.messages[i]);
         }
-        store_message(*state, state->user);
+        store_message(*state, freeze(state->user));
         state->session.message_count += 1;
         sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
     }
     state->observer->on_user_stored(state->user);
-    state->history = std::move(params.messages); // the client's conversation, as OpenAI clients expect
+    // The client's conversation, as OpenAI clients expect.
+    state->history.reserve(params.messages.size());
+    for (Message &m : params.messages)
+        state->history.push_back(freeze(std::move(m)));
     state->system_prompt = std::move(params.system_prompt);
     state->params = params_for(state->session, params.params);
     return launch(state);
@@ -397,7 +416,7 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
     loader::ProviderInstance *provider = pipeline_.provider(name);
     loader::ProviderRequest request;
     request.session = &state->session;
-    request.messages = &state->history;
+    request.frozen = &state->history;
     request.model =
         state->attempt == 0 ? state->session.model : std::string(); // a fallback uses its own default
     request.system_prompt = state->system_prompt;
@@ -579,7 +598,7 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
     }
     try {
         assistant = run_assistant_stage(*state, std::move(assistant));
-        if (!state->stateless) store_message(*state, assistant);
+        if (!state->stateless) store_message(*state, freeze(assistant));
     } catch (const ApiError &e) {
         release_and_report(*state, e);
         return;

@@ -9,6 +9,7 @@
 #include "model/errors.hpp"
 #include "model/model.hpp"
 #include "pipeline/pipeline.hpp"
+#include "session/history_cache.hpp"
 
 #include <functional>
 #include <memory>
@@ -52,8 +53,8 @@ class SendPath {
     // (POST .../messages, chat completions with X-Swarmhost-Session): the
     // session's type checks the caller's write permission and may edit it.
     void vet_with_session_type(SendState &state, const Access &access);
-    void store_message(SendState &state, const Message &message);
-    std::vector<Message> recent_messages(SendState &state, uint32_t limit);
+    void store_message(SendState &state, const MessageRef &message);
+    HistoryCache::Snapshot recent_messages(SendState &state, uint32_t limit);
     std::pair<std::optional<Message>, std::optional<Message>>
     find_prior_attempt(const std::shared_ptr<Pipeline> &pin, const std::string &session_id,
                        const std::string &key);

@@ -31,11 +31,15 @@ Message message(const std::string &session, int64_t timestamp, std::size_t size 
     return m;
 }
 
-std::vector<int64_t> times(const std::vector<Message> &messages) {
+std::vector<int64_t> times(const std::vector<swh::MessageRef> &messages) {
     std::vector<int64_t> out;
-    for (const Message &m : messages)
-        out.push_back(m.timestamp);
+    for (const swh::MessageRef &m : messages)
+        out.push_back(m->message.timestamp);
     return out;
+}
+
+swh::MessageRef frozen(const std::string &session, int64_t timestamp, std::size_t size = 8) {
+    return swh::freeze(message(session, timestamp, size));
 }
 
 HistoryCache cache(std::size_t sessions = 16, std::size_t bytes = 1 << 20) {
@@ -67,13 +71,13 @@ TEST_CASE("history cache: this daemon's appends keep it current, within its wind
     HistoryCache c = cache();
     const uint64_t e = c.epoch();
     c.fill(e, row("s", 2), 3, {message("s", 1), message("s", 2)});
-    c.appended(e, message("s", 3));
-    c.appended(e, message("s", 4));
+    c.appended(e, frozen("s", 3));
+    c.appended(e, frozen("s", 4));
     CHECK_FALSE(c.lookup(e, row("s", 2), 3));
     REQUIRE(c.lookup(e, row("s", 4), 3));
     CHECK(times(*c.lookup(e, row("s", 4), 3)) == std::vector<int64_t>{2, 3, 4});
     // An append for a session it does not hold does nothing.
-    c.appended(e, message("t", 1));
+    c.appended(e, frozen("t", 1));
     CHECK(c.stats().entries == 1);
 }
 
@@ -81,11 +85,11 @@ TEST_CASE("history cache: an append out of timestamp order drops the entry") {
     HistoryCache c = cache();
     const uint64_t e = c.epoch();
     c.fill(e, row("s", 1), 10, {message("s", 5)});
-    c.appended(e, message("s", 5)); // the same timestamp: the store's order is unknown
+    c.appended(e, frozen("s", 5)); // the same timestamp: the store's order is unknown
     CHECK_FALSE(c.lookup(e, row("s", 2), 10));
     CHECK(c.stats().entries == 0);
     c.fill(e, row("s", 2), 10, {message("s", 5), message("s", 7)});
-    c.appended(e, message("s", 6)); // belongs before the newest
+    c.appended(e, frozen("s", 6)); // belongs before the newest
     CHECK(c.stats().entries == 0);
 }
 
@@ -117,7 +121,7 @@ TEST_CASE("history cache: bounded in sessions and bytes, least recently used out
     CHECK_FALSE(c.lookup(e, row("b", 1), 10));
     CHECK(c.lookup(e, row("a", 1), 10));
 
-    const std::size_t one = swh::cached_bytes(message("x", 1, 1000));
+    const std::size_t one = swh::cached_bytes(*frozen("x", 1, 1000));
     HistoryCache small = cache(100, 2 * one + one / 2);
     const uint64_t s = small.epoch();
     small.fill(s, row("a", 1), 10, {message("a", 1, 1000)});
@@ -132,4 +136,72 @@ TEST_CASE("history cache: bounded in sessions and bytes, least recently used out
     HistoryCache off = cache(100, 0);
     off.fill(off.epoch(), row("a", 1), 10, {message("a", 1)});
     CHECK(off.stats().entries == 0);
+}
+
+TEST_CASE("history cache: a snapshot handed out never changes, and its messages are shared, not copied") {
+    HistoryCache c = cache();
+    const uint64_t e = c.epoch();
+    c.fill(e, row("s", 2), 3, {message("s", 1), message("s", 2)});
+    const HistoryCache::Snapshot held = c.lookup(e, row("s", 2), 3);
+    REQUIRE(held);
+    // Two sends on a warm session see the same messages, not copies of them.
+    const HistoryCache::Snapshot again = c.lookup(e, row("s", 2), 3);
+    REQUIRE(again);
+    CHECK(held->at(0).get() == again->at(0).get());
+    const swh::MessageRef third = frozen("s", 3);
+    c.appended(e, third);
+    c.appended(e, frozen("s", 4));
+    // What a send holds is the conversation as it found it.
+    CHECK(times(*held) == std::vector<int64_t>{1, 2});
+    const HistoryCache::Snapshot now = c.lookup(e, row("s", 4), 3);
+    REQUIRE(now);
+    CHECK(times(*now) == std::vector<int64_t>{2, 3, 4});
+    CHECK(now->at(0).get() == held->at(1).get());
+    CHECK(now->at(1).get() == third.get());
+}
+
+TEST_CASE("history cache: appends with no reader left keep the window and the byte count right") {
+    HistoryCache c = cache();
+    const uint64_t e = c.epoch();
+    c.fill(e, row("s", 1), 2, {message("s", 1, 100)});
+    std::vector<swh::MessageRef> stored;
+    for (int64_t t = 2; t <= 6; ++t) {
+        stored.push_back(frozen("s", t, static_cast<std::size_t>(10 * t)));
+        c.appended(e, stored.back());
+        // A send looks, and lets go before the next append (the common case).
+        const HistoryCache::Snapshot seen = c.lookup(e, row("s", static_cast<uint64_t>(t)), 2);
+        REQUIRE(seen);
+        CHECK(seen->back().get() == stored.back().get());
+    }
+    const HistoryCache::Snapshot last = c.lookup(e, row("s", 6), 2);
+    REQUIRE(last);
+    CHECK(times(*last) == std::vector<int64_t>{5, 6});
+    CHECK(c.stats().bytes == swh::cached_bytes(*stored[3]) + swh::cached_bytes(*stored[4]));
+}
+
+TEST_CASE("history cache: fill hands back what it was given, also when it keeps nothing") {
+    HistoryCache off = cache(100, 0);
+    const HistoryCache::Snapshot got =
+        off.fill(off.epoch(), row("a", 2), 10, {message("a", 1), message("a", 2)});
+    REQUIRE(got);
+    CHECK(times(*got) == std::vector<int64_t>{1, 2});
+    HistoryCache c = cache();
+    const uint64_t stale = c.epoch();
+    c.clear();
+    const HistoryCache::Snapshot late = c.fill(stale, row("a", 1), 10, {message("a", 1)});
+    REQUIRE(late);
+    CHECK(late->size() == 1);
+    CHECK(c.stats().entries == 0);
+}
+
+TEST_CASE("frozen message: its JSON text is what the ABI would have been given") {
+    Message m = message("s", 1);
+    m.metadata = {{"b", 1}, {"a", "x"}};
+    m.provider_metadata = {{"usage", {{"input_tokens", 3}}}};
+    const swh::MessageRef plain = swh::freeze(m);
+    CHECK(plain->metadata_json == m.metadata.dump());
+    CHECK(plain->provider_metadata_json == m.provider_metadata.dump());
+    CHECK(plain->structured_json.empty());
+    m.structured = {{"tool_call_id", "c1"}};
+    CHECK(swh::freeze(m)->structured_json == m.structured.dump());
 }

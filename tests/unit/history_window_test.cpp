@@ -60,7 +60,7 @@ TEST_CASE("the window keeps the newest messages, the new one always") {
     HistoryWindow none = messages_only(100);
     none.max_tokens = 1;
     CHECK(ids(swh::fit_window(h, none)) == std::vector<std::string>{"user:e"});
-    CHECK(swh::fit_window({}, messages_only(3)).empty());
+    CHECK(swh::fit_window(std::vector<Message>{}, messages_only(3)).empty());
 }
 
 TEST_CASE("the token estimate bounds the window") {
@@ -106,4 +106,21 @@ TEST_CASE("the session's config sets the window") {
     CHECK(swh::history_window_of(s).max_tokens == HistoryWindow::kDefaultTokens);
     s.config = {{"max_history_messages", 1u << 30}};
     CHECK(swh::history_window_of(s).max_messages == HistoryWindow::kMaxMessages);
+}
+
+TEST_CASE("the window over frozen messages is the same window, the same messages") {
+    std::vector<Message> h{text("user", "a"), call("c1"), result("c1", "r"), text("assistant", "b"),
+                           text("user", "e")};
+    std::vector<swh::MessageRef> refs;
+    for (const Message &m : h)
+        refs.push_back(swh::freeze(m));
+    for (uint32_t n : {1u, 2u, 3u, 4u, 10u}) {
+        const std::vector<swh::MessageRef> fitted = swh::fit_window(refs, messages_only(n));
+        std::vector<Message> as_messages;
+        for (const swh::MessageRef &m : fitted)
+            as_messages.push_back(m->message);
+        CHECK(ids(as_messages) == ids(swh::fit_window(h, messages_only(n))));
+        // Shared with the input, not copied.
+        if (!fitted.empty()) CHECK(fitted.back().get() == refs.back().get());
+    }
 }
