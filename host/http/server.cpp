@@ -18,6 +18,7 @@
 #include <spdlog/spdlog.h>
 #include <sstream>
 #include <thread>
+#include <unistd.h>
 
 namespace swh::http {
 
@@ -581,9 +582,21 @@ void Server::stop_accepting() {
 }
 
 void Server::do_accept() {
-    acceptor_.async_accept(next_connection_executor(), [this](beast::error_code ec, tcp::socket socket) {
+    // Accepted on the main loop, then handed to a lane: a pending accept
+    // then never holds a socket of a lane, which a shutdown destroys first
+    // (an accept op still queued on the stopped main loop would otherwise
+    // free its lane socket after that lane's socket service is gone).
+    acceptor_.async_accept([this](beast::error_code ec, tcp::socket accepted) {
         if (ec == net::error::operation_aborted || !acceptor_.is_open()) return;
         if (ec) return retry_accept(ec);
+        tcp::socket socket(next_connection_executor());
+        const auto handle = accepted.release(ec);
+        if (!ec) socket.assign(acceptor_.local_endpoint().protocol(), handle, ec);
+        if (ec) {
+            spdlog::warn("could not hand an accepted connection to an I/O lane: {}", ec.message());
+            if (handle >= 0 && !socket.is_open()) ::close(handle);
+            return do_accept();
+        }
         socket.set_option(tcp::no_delay(true), ec);
         const bool refuse =
             limits_.max_connections != 0 && open_connections_->load() >= limits_.max_connections;
