@@ -569,7 +569,19 @@ tcp::endpoint Server::local_endpoint() const {
 
 void Server::start() {
     for (auto &lane : lanes_)
-        if (!lane->thread.joinable()) lane->thread = std::thread([&io = lane->io] { io.run(); });
+        if (!lane->thread.joinable())
+            lane->thread = std::thread([&io = lane->io] {
+                // A handler that throws must not end the daemon: the lane
+                // logs it and goes on serving its other connections.
+                for (;;) {
+                    try {
+                        io.run();
+                        return;
+                    } catch (const std::exception &e) {
+                        spdlog::error("an I/O lane's handler threw (the lane goes on): {}", e.what());
+                    }
+                }
+            });
     do_accept();
 }
 
