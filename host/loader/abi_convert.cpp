@@ -22,23 +22,11 @@ SessionAbi::SessionAbi(const Session &s)
     raw_.metadata_json = to_str(metadata_);
 }
 
-MessageAbi::MessageAbi(const Message &m)
-    : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()),
-      structured_(m.structured.empty() ? std::string() : m.structured.dump()) {
-    raw_.struct_size = sizeof(swh_message);
-    raw_.id = to_str(m.id);
-    raw_.session_id = to_str(m.session_id);
-    raw_.role = to_str(m.role);
-    raw_.content = to_str(m.content);
-    raw_.timestamp = m.timestamp;
-    raw_.metadata_json = to_str(metadata_);
-    raw_.provider_message_id = to_str(m.provider_message_id);
-    raw_.provider_metadata_json = to_str(provider_metadata_);
-    raw_.structured_json = to_str(structured_);
-}
+namespace {
 
-swh_message abi_view(const FrozenMessage &f) {
-    const Message &m = f.message;
+// One message's C view over JSON text the caller keeps alive.
+swh_message message_view(const Message &m, const std::string &metadata, const std::string &provider_metadata,
+                         const std::string &structured) {
     swh_message raw{};
     raw.struct_size = sizeof(swh_message);
     raw.id = to_str(m.id);
@@ -46,11 +34,23 @@ swh_message abi_view(const FrozenMessage &f) {
     raw.role = to_str(m.role);
     raw.content = to_str(m.content);
     raw.timestamp = m.timestamp;
-    raw.metadata_json = to_str(f.metadata_json);
+    raw.metadata_json = to_str(metadata);
     raw.provider_message_id = to_str(m.provider_message_id);
-    raw.provider_metadata_json = to_str(f.provider_metadata_json);
-    raw.structured_json = to_str(f.structured_json);
+    raw.provider_metadata_json = to_str(provider_metadata);
+    raw.structured_json = to_str(structured);
     return raw;
+}
+
+} // namespace
+
+MessageAbi::MessageAbi(const Message &m)
+    : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()),
+      structured_(m.structured.empty() ? std::string() : m.structured.dump()) {
+    raw_ = message_view(m, metadata_, provider_metadata_, structured_);
+}
+
+swh_message abi_view(const FrozenMessage &f) {
+    return message_view(f.message, f.metadata_json, f.provider_metadata_json, f.structured_json);
 }
 
 Json parse_object(std::string_view text, const char *what) {

@@ -67,7 +67,7 @@ struct SendParams {
     // A client retry with the same key gets the first attempt's answer
     // instead of a second stored message ("" = none).
     std::string idempotency_key;
-    Access access; // who sends it (tenancy; session types check permissions)
+    Access access;              // who sends it (tenancy; session types check permissions)
     int64_t received_at_us = 0; // as CompletionParams::received_at_us
 };
 
