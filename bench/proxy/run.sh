@@ -93,7 +93,7 @@ for c in $CONNECTIONS; do
     esac
     perf_pid=""
     if [[ -n "${PERF_OUT:-}" && $target == daemon && $c == "${CONNECTIONS##* }" ]]; then
-      perf record -q -g -p "$DAEMON_PID" -o "$PERF_OUT" -- sleep "$DURATION" >/dev/null 2>&1 &
+      perf record -q ${PERF_CALLGRAPH:---call-graph dwarf,16384} -F 999 -p "$DAEMON_PID" -o "$PERF_OUT" -- sleep "$DURATION" >/dev/null 2>&1 &
       perf_pid=$!
     fi
     res="$(run_wrk "$target-c$c" "$t" "$c" "$HERE/post_chat.lua" "$url" up)"

@@ -182,15 +182,27 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // `token` lives until the bytes are written (or the write failed): the
     // last write of a response carries the request's in-flight count, so a
     // draining shutdown waits for the bytes, not just for the handler.
+    //
+    // Any thread. The order of the bytes is the order of the calls: they go
+    // into one locked queue, not into one post each -- posts made by the
+    // connection's own loop thread run after posts other threads made
+    // meanwhile (Asio keeps a single-threaded loop's own posts in a private
+    // queue until its handler returns), which put a stream's first events
+    // ahead of its head when an exchange started on the loop thread and went
+    // on from an upstream thread.
     void enqueue(std::string bytes, bool last, bool keep_alive, std::shared_ptr<GoneSignal> gone,
                  std::shared_ptr<void> token = nullptr) {
         unwritten_ += bytes.size();
-        net::post(stream_.get_executor(), [self = shared_from_this(), bytes = std::move(bytes), last,
-                                           keep_alive, gone = std::move(gone),
-                                           token = std::move(token)]() mutable {
-            self->queue_.push_back({std::move(bytes), last, keep_alive, std::move(gone), std::move(token)});
-            if (self->queue_.size() == 1) self->write_next();
-        });
+        bool kick;
+        {
+            std::lock_guard lock(incoming_mutex_);
+            incoming_.push_back({std::move(bytes), last, keep_alive, std::move(gone), std::move(token)});
+            kick = !kick_posted_;
+            kick_posted_ = true;
+        }
+        if (!kick) return; // a drain is already on its way and takes this too
+        // Runs at once when called on the connection's own loop thread.
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->drain_incoming(); });
     }
 
   private:
@@ -326,31 +338,57 @@ class Connection : public std::enable_shared_from_this<Connection> {
             out << res.base();
         else
             out << res;
-        unwritten_ += out.str().size();
-        queue_.push_back({out.str(), true, false, std::make_shared<GoneSignal>(), nullptr});
-        if (queue_.size() == 1) write_next();
+        enqueue(out.str(), true, false, std::make_shared<GoneSignal>());
     }
 
+    // On the loop thread: what other threads queued joins the write queue.
+    void drain_incoming() {
+        const bool idle = queue_.empty();
+        {
+            std::lock_guard lock(incoming_mutex_);
+            kick_posted_ = false;
+            for (auto &pending : incoming_)
+                queue_.push_back(std::move(pending));
+            incoming_.clear();
+        }
+        if (idle && !queue_.empty()) write_next();
+    }
+
+    // One write for everything queued up to the end of a response: a stream's
+    // events that arrived together cost one system call, not one each.
     void write_next() {
         stream_.expires_after(std::chrono::seconds(limits_.write_timeout_seconds));
-        net::async_write(
-            stream_, net::buffer(queue_.front().bytes),
-            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_write(ec); });
+        writing_ = 0;
+        buffers_.clear();
+        for (const Pending &pending : queue_) {
+            buffers_.emplace_back(pending.bytes.data(), pending.bytes.size());
+            ++writing_;
+            if (pending.last || writing_ == kMaxWriteBatch) break;
+        }
+        net::async_write(stream_, buffers_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+            self->on_write(ec);
+        });
     }
 
     void on_write(beast::error_code ec) {
-        Pending done = std::move(queue_.front());
-        queue_.pop_front();
-        unwritten_ -= done.bytes.size();
+        std::deque<Pending> written;
+        for (std::size_t i = 0; i < writing_; ++i) {
+            unwritten_ -= queue_.front().bytes.size();
+            written.push_back(std::move(queue_.front()));
+            queue_.pop_front();
+        }
+        writing_ = 0;
         if (ec) {
             auto pending = std::move(queue_);
             queue_.clear();
-            done.gone->fire();
+            for (auto &p : written)
+                p.gone->fire();
             for (auto &p : pending)
                 p.gone->fire();
             close();
             return;
         }
+        const Pending &done = written.back(); // only the batch's last can end a response
         if (done.last) {
             if (!done.keep_alive) {
                 close();
@@ -390,8 +428,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
             if (size == 0) header_fields_ = field_count();
         };
     std::optional<bhttp::request_parser<bhttp::string_body>> parser_;
-    std::deque<Pending> queue_;
-    std::atomic<std::size_t> unwritten_{0}; // bytes in queue_ and in enqueue posts not yet run
+    std::deque<Pending> queue_; // the loop thread's; its first writing_ entries are being written
+    std::size_t writing_ = 0;
+    std::vector<net::const_buffer> buffers_;
+    static constexpr std::size_t kMaxWriteBatch = 64;
+    std::mutex incoming_mutex_;
+    std::deque<Pending> incoming_; // queued by any thread, not yet taken by the loop thread
+    bool kick_posted_ = false;
+    std::atomic<std::size_t> unwritten_{0}; // bytes in queue_ and incoming_
 };
 
 void ExchangeImpl::respond(int status, std::string content_type, std::string body,

@@ -181,12 +181,11 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
                 pipeline.session_types.emplace(ref.name, std::move(instance));
     }
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
-    // Off until a failure seen only with it on is understood: the official
-    // clients' streamed requests to the anthropic provider got "Connection
-    // error" about once in three suite runs (front_door.anthropic_client,
-    // providers.daemon.test_openai_client_vendors). What it would require:
-    // middleware.empty() and no provider with isolation: process.
-    pipeline.stateless_inline = false;
+    // A provider in its own process answers over a pipe (blocking reads) and
+    // middleware may block: either sends the exchange to a worker.
+    pipeline.stateless_inline =
+        middleware.empty() && std::none_of(manifest.providers.begin(), manifest.providers.end(),
+                                           [](const manifest::PluginRef &ref) { return ref.isolation == "process"; });
     pipeline.middleware = MiddlewareChain(std::move(middleware));
     pipeline.hooks = std::make_unique<HookBus>(std::move(hooks),
                                                std::max<std::size_t>(1, manifest.server.hook_queue_capacity));
