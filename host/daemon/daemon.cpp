@@ -295,6 +295,10 @@ int serve(const ServeOptions &options) {
     std::unique_ptr<http::Server> server;
     try {
         server = std::make_unique<http::Server>(io, endpoint, api, limits);
+        // A stateless completion started on a lane talks to its upstream
+        // from that lane too (HttpClient::attach_loop).
+        server->set_lane_hook(
+            [&environment](net::io_context &lane) { return environment.http().attach_loop(lane); });
     } catch (const boost::system::system_error &e) {
         spdlog::error("cannot listen on {}: {}", listen, e.code().message());
         return 1;

@@ -614,17 +614,25 @@ tcp::endpoint Server::local_endpoint() const {
 void Server::start() {
     for (auto &lane : lanes_)
         if (!lane->thread.joinable())
-            lane->thread = std::thread([&io = lane->io] {
+            lane->thread = std::thread([&io = lane->io, hook = lane_hook_] {
+                std::shared_ptr<void> attached;
+                try {
+                    if (hook) attached = hook(io);
+                } catch (const std::exception &e) {
+                    spdlog::error("an I/O lane could not attach its helpers (it serves without): {}",
+                                  e.what());
+                }
                 // A handler that throws must not end the daemon: the lane
                 // logs it and goes on serving its other connections.
                 for (;;) {
                     try {
                         io.run();
-                        return;
+                        break;
                     } catch (const std::exception &e) {
                         spdlog::error("an I/O lane's handler threw (the lane goes on): {}", e.what());
                     }
                 }
+                attached.reset(); // on this thread, before the loop's io_context goes
             });
     do_accept();
 }

@@ -113,6 +113,12 @@ class Server {
            RequestHandler &handler, ServerLimits limits);
     // The bound address (useful when listening on port 0).
     boost::asio::ip::tcp::endpoint local_endpoint() const;
+    // Run on each lane's thread before its loop starts; what it returns is
+    // kept while the loop runs and dropped on that thread after it stopped,
+    // while the loop's io_context still exists (the daemon attaches the
+    // upstream HTTP client: HttpClient::attach_loop). Set before start().
+    using LaneHook = std::function<std::shared_ptr<void>(boost::asio::io_context &)>;
+    void set_lane_hook(LaneHook hook) { lane_hook_ = std::move(hook); }
     // Starts the lanes' threads and accepting.
     void start();
     // Stops the lanes: their connections are served no more (a drained
@@ -143,6 +149,7 @@ class Server {
     std::chrono::steady_clock::time_point last_accept_warning_{};
     RequestHandler &handler_;
     ServerLimits limits_;
+    LaneHook lane_hook_;
     std::shared_ptr<std::atomic<std::size_t>> in_flight_ = std::make_shared<std::atomic<std::size_t>>(0);
     std::shared_ptr<std::atomic<std::size_t>> open_connections_ =
         std::make_shared<std::atomic<std::size_t>>(0);

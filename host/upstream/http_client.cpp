@@ -2,11 +2,16 @@
 
 #include <algorithm>
 #include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <cerrno>
 #include <chrono>
 #include <climits>
 #include <cstring>
 #include <curl/curl.h>
+#include <fcntl.h>
 #include <mutex>
 #include <queue>
 #include <spdlog/spdlog.h>
@@ -244,7 +249,9 @@ std::string origin_of(std::string_view url) {
 // and an eventfd.
 class Shard {
   public:
-    explicit Shard(std::atomic<std::size_t> &open)
+    // `own_thread`: the shard runs its loop on a thread of its own; else
+    // whoever drives it calls step() (an I/O lane, see LaneDriver).
+    Shard(std::atomic<std::size_t> &open, bool own_thread)
         : open_(open), epoll_(::epoll_create1(EPOLL_CLOEXEC)),
           wake_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)), multi_(curl_multi_init()) {
         if (!multi_) throw std::runtime_error("curl_multi_init failed");
@@ -263,7 +270,7 @@ class Shard {
         ev.data.fd = wake_.get();
         if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_.get(), &ev) != 0)
             throw std::runtime_error(std::string("http client: epoll_ctl: ") + std::strerror(errno));
-        thread_ = std::thread([this] { run(); });
+        if (own_thread) thread_ = std::thread([this] { run(); });
     }
 
     ~Shard() {
@@ -345,14 +352,6 @@ class Shard {
         else
             self.curl_due_ = Clock::now() + std::chrono::milliseconds(timeout_ms);
         return 0;
-    }
-
-    int wait_ms() const {
-        std::optional<Clock::time_point> next = curl_due_;
-        if (!delays_.empty() && (!next || delays_.top().first < *next)) next = delays_.top().first;
-        if (!next) return -1;
-        const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
-        return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
     }
 
     Easy take_easy() {
@@ -466,59 +465,79 @@ class Shard {
     }
 
     void run() {
-        std::vector<std::unique_ptr<Transfer>> starts;
-        std::vector<uint64_t> cancel_ids;
-        std::vector<epoll_event> events(256);
-        int running = 0;
-        bool stop = false;
-        while (!stop) {
-            const int n =
-                ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), wait_ms());
-            bool woken = false;
-            for (int i = 0; i < n; ++i) {
-                const int fd = events[i].data.fd;
-                if (fd == wake_.get()) {
-                    uint64_t count;
-                    [[maybe_unused]] auto r = ::read(fd, &count, sizeof count);
-                    woken = true;
-                    continue;
-                }
-                const uint32_t e = events[i].events;
-                int flags = 0;
-                if (e & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
-                if (e & EPOLLOUT) flags |= CURL_CSELECT_OUT;
-                if (e & EPOLLERR) flags |= CURL_CSELECT_ERR;
-                curl_multi_socket_action(multi_.get(), fd, flags, &running);
-            }
-            if (woken) {
-                {
-                    std::lock_guard lock(mutex_);
-                    signalled_ = false;
-                    starts.swap(incoming_);
-                    cancel_ids.swap(cancels_);
-                    stop = stopping_;
-                }
-                for (auto &t : starts)
-                    admit(std::move(t));
-                starts.clear();
-                for (uint64_t id : cancel_ids)
-                    close(id, SWH_E_CANCELLED, "cancelled");
-                cancel_ids.clear();
-            }
-            const auto now = Clock::now();
-            while (!delays_.empty() && delays_.top().first <= now) {
-                const uint64_t id = delays_.top().second;
-                delays_.pop();
-                if (auto it = transfers_.find(id); it != transfers_.end() && !it->second->in_multi)
-                    activate(*it->second);
-            }
-            if (curl_due_ && *curl_due_ <= Clock::now()) {
-                curl_due_.reset();
-                curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
-            }
-            collect_finished();
+        while (step(wait_ms()) >= 0) {
         }
-        // Shutting down: everything still open is cancelled, each told so.
+        close_all();
+    }
+
+  public:
+    // The loop's epoll set: readable while a socket or a hand-over is ready.
+    int epoll_fd() const { return epoll_.get(); }
+
+    // One turn of the loop: waits up to `timeout_ms` (-1: no limit) for
+    // sockets and hand-overs, serves them and what is due. Returns how many
+    // events it served, -1 once stopped. Only on the loop's thread.
+    int step(int timeout_ms) {
+        const int n =
+            ::epoll_wait(epoll_.get(), events_.data(), static_cast<int>(events_.size()), timeout_ms);
+        bool woken = false;
+        for (int i = 0; i < n; ++i) {
+            const int fd = events_[i].data.fd;
+            if (fd == wake_.get()) {
+                uint64_t count;
+                [[maybe_unused]] auto r = ::read(fd, &count, sizeof count);
+                woken = true;
+                continue;
+            }
+            const uint32_t e = events_[i].events;
+            int flags = 0;
+            if (e & (EPOLLIN | EPOLLHUP)) flags |= CURL_CSELECT_IN;
+            if (e & EPOLLOUT) flags |= CURL_CSELECT_OUT;
+            if (e & EPOLLERR) flags |= CURL_CSELECT_ERR;
+            curl_multi_socket_action(multi_.get(), fd, flags, &running_);
+        }
+        bool stop = false;
+        if (woken) {
+            {
+                std::lock_guard lock(mutex_);
+                signalled_ = false;
+                starts_.swap(incoming_);
+                cancel_ids_.swap(cancels_);
+                stop = stopping_;
+            }
+            for (auto &t : starts_)
+                admit(std::move(t));
+            starts_.clear();
+            for (uint64_t id : cancel_ids_)
+                close(id, SWH_E_CANCELLED, "cancelled");
+            cancel_ids_.clear();
+        }
+        const auto now = Clock::now();
+        while (!delays_.empty() && delays_.top().first <= now) {
+            const uint64_t id = delays_.top().second;
+            delays_.pop();
+            if (auto it = transfers_.find(id); it != transfers_.end() && !it->second->in_multi)
+                activate(*it->second);
+        }
+        if (curl_due_ && *curl_due_ <= Clock::now()) {
+            curl_due_.reset();
+            curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running_);
+        }
+        collect_finished();
+        return stop ? -1 : std::max(n, 0);
+    }
+
+    // Milliseconds until something is due (-1: nothing).
+    int wait_ms() const {
+        std::optional<Clock::time_point> next = curl_due_;
+        if (!delays_.empty() && (!next || delays_.top().first < *next)) next = delays_.top().first;
+        if (!next) return -1;
+        const auto left = std::chrono::ceil<std::chrono::milliseconds>(*next - Clock::now()).count();
+        return static_cast<int>(std::clamp<long long>(left, 0, 60'000));
+    }
+
+    // Shutting down: everything still open is cancelled, each told so.
+    void close_all() {
         std::vector<uint64_t> open_ids;
         open_ids.reserve(transfers_.size());
         for (const auto &[id, t] : transfers_)
@@ -527,6 +546,7 @@ class Shard {
             close(id, SWH_E_CANCELLED, "cancelled");
     }
 
+  private:
     static constexpr std::size_t kMaxSpare = 256;
     const bool prior_knowledge_reuse_broken_ = curl_version_info(CURLVERSION_NOW)->version_num < 0x080000;
 
@@ -548,8 +568,156 @@ class Shard {
     std::optional<Clock::time_point> curl_due_;
     std::vector<Easy> spare_;
     std::unordered_map<std::string, int> h2c_streams_; // origin -> prior-knowledge requests open
+    std::vector<epoll_event> events_ = std::vector<epoll_event>(256);
+    std::vector<std::unique_ptr<Transfer>> starts_;
+    std::vector<uint64_t> cancel_ids_;
+    int running_ = 0;
 
     std::thread thread_; // last: starts after everything above exists
+};
+
+// What the client and the lanes' shards share: a lane's shard may outlive
+// the client's own shards by a moment (the lane lets go of it on its own
+// thread), so the count it keeps and the slot table live here.
+struct LaneRegistry {
+    std::atomic<std::size_t> open{0};
+    std::mutex mutex;                          // guards slots
+    std::vector<std::shared_ptr<Shard>> slots; // slot + 1 is the low byte of its transfers' ids
+};
+
+// A transfer id: a counter above the low byte, which names the lane shard
+// the transfer runs on (slot + 1) or 0 for the client's own shards.
+constexpr unsigned kSlotBits = 8;
+constexpr std::size_t kMaxLaneSlots = (1u << kSlotBits) - 1;
+
+// Drives a lane's shard from that lane's event loop: the shard's epoll set
+// is one more descriptor the loop watches, and its next deadline a timer.
+// Asio watches descriptors edge-triggered, so a turn serves until the shard
+// is quiet (bounded: then it comes back after the loop's other work).
+class LaneDriver : public std::enable_shared_from_this<LaneDriver> {
+  public:
+    LaneDriver(boost::asio::io_context &io, std::shared_ptr<Shard> shard)
+        : shard_(std::move(shard)), watch_(io, dup_or_throw(shard_->epoll_fd())), timer_(io) {}
+
+    void start() { serve(); }
+    void stop() {
+        stopped_ = true;
+        boost::system::error_code ignored;
+        watch_.cancel(ignored);
+        timer_.cancel();
+    }
+
+  private:
+    static int dup_or_throw(int fd) {
+        const int copy = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+        if (copy < 0) throw std::runtime_error(std::string("http client: dup: ") + std::strerror(errno));
+        return copy;
+    }
+
+    void serve() {
+        if (stopped_) return;
+        for (int turn = 0; turn < kTurns; ++turn) {
+            if (shard_->step(0) <= 0) {
+                arm_timer();
+                watch();
+                return;
+            }
+        }
+        arm_timer();
+        boost::asio::post(watch_.get_executor(), [weak = weak_from_this()] {
+            if (auto self = weak.lock()) self->serve();
+        });
+    }
+
+    void watch() {
+        if (watching_) return;
+        watching_ = true;
+        watch_.async_wait(boost::asio::posix::descriptor_base::wait_read,
+                          [weak = weak_from_this()](const boost::system::error_code &ec) {
+                              auto self = weak.lock();
+                              if (!self) return;
+                              self->watching_ = false;
+                              if (!ec) self->serve();
+                          });
+    }
+
+    void arm_timer() {
+        const int ms = shard_->wait_ms();
+        if (ms < 0) {
+            if (timer_armed_) timer_.cancel();
+            timer_armed_ = false;
+            return;
+        }
+        const auto due = Clock::now() + std::chrono::milliseconds(ms);
+        // A deadline a little later than the one set is served by it anyway.
+        if (timer_armed_ && due >= armed_due_ && due - armed_due_ < std::chrono::milliseconds(1)) return;
+        armed_due_ = due;
+        timer_armed_ = true;
+        const uint64_t generation = ++timer_generation_;
+        timer_.expires_at(due);
+        timer_.async_wait([weak = weak_from_this(), generation](const boost::system::error_code &ec) {
+            auto self = weak.lock();
+            if (!self || ec || generation != self->timer_generation_) return;
+            self->timer_armed_ = false;
+            self->serve();
+        });
+    }
+
+    static constexpr int kTurns = 8;
+    std::shared_ptr<Shard> shard_;
+    boost::asio::posix::stream_descriptor watch_;
+    boost::asio::steady_timer timer_;
+    bool stopped_ = false;
+    bool watching_ = false;
+    bool timer_armed_ = false;
+    Clock::time_point armed_due_{};
+    uint64_t timer_generation_ = 0;
+};
+
+// The lane shard of the thread running now, if its loop attached one.
+struct LaneBinding {
+    const LaneRegistry *registry = nullptr;
+    Shard *shard = nullptr;
+    uint64_t slot_tag = 0;
+};
+thread_local LaneBinding this_lane;
+
+// Held by the lane for as long as its loop runs (see attach_loop).
+class LaneAttachment {
+  public:
+    LaneAttachment(std::shared_ptr<LaneRegistry> registry, boost::asio::io_context &io)
+        : registry_(std::move(registry)), shard_(std::make_shared<Shard>(registry_->open, false)),
+          driver_(std::make_shared<LaneDriver>(io, shard_)) {
+        {
+            std::lock_guard lock(registry_->mutex);
+            auto &slots = registry_->slots;
+            slot_ = std::find(slots.begin(), slots.end(), nullptr) - slots.begin();
+            if (slot_ >= kMaxLaneSlots) throw std::runtime_error("http client: too many I/O lanes attached");
+            if (slot_ == slots.size()) slots.emplace_back();
+            slots[slot_] = shard_;
+        }
+        this_lane = {registry_.get(), shard_.get(), slot_ + 1};
+        driver_->start();
+    }
+    // On the lane's thread, its loop still alive but no longer running.
+    ~LaneAttachment() {
+        // Starts made by the done callbacks below go to the client's own shards.
+        if (this_lane.shard == shard_.get()) this_lane = {};
+        driver_->stop();
+        {
+            std::lock_guard lock(registry_->mutex);
+            registry_->slots[slot_] = nullptr;
+        }
+        shard_->close_all();
+    }
+    LaneAttachment(const LaneAttachment &) = delete;
+    LaneAttachment &operator=(const LaneAttachment &) = delete;
+
+  private:
+    std::shared_ptr<LaneRegistry> registry_;
+    std::shared_ptr<Shard> shard_;
+    std::shared_ptr<LaneDriver> driver_;
+    std::size_t slot_ = 0;
 };
 
 } // namespace
@@ -560,7 +728,7 @@ int64_t upstream_wire_us_in_done() {
 
 struct HttpClient::Impl {
     std::atomic<uint64_t> next_id{1};
-    std::atomic<std::size_t> open{0};
+    std::shared_ptr<LaneRegistry> lanes = std::make_shared<LaneRegistry>();
     std::vector<std::unique_ptr<Shard>> shards;
 
     explicit Impl(std::size_t threads) {
@@ -568,7 +736,7 @@ struct HttpClient::Impl {
         if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
         shards.reserve(threads);
         for (std::size_t i = 0; i < threads; ++i)
-            shards.push_back(std::make_unique<Shard>(open));
+            shards.push_back(std::make_unique<Shard>(lanes->open, true));
     }
     ~Impl() {
         // Stop all first, so the shards wind down in parallel, then join.
@@ -577,7 +745,13 @@ struct HttpClient::Impl {
         for (auto &shard : shards)
             shard->join();
     }
-    Shard &shard_of(uint64_t id) { return *shards[id % shards.size()]; }
+    Shard &shard_of(uint64_t id) { return *shards[(id >> kSlotBits) % shards.size()]; }
+    std::shared_ptr<Shard> lane_shard_of(uint64_t id) {
+        const std::size_t tag = id & kMaxLaneSlots;
+        if (tag == 0) return nullptr;
+        std::lock_guard lock(lanes->mutex);
+        return tag <= lanes->slots.size() ? lanes->slots[tag - 1] : nullptr;
+    }
 };
 
 HttpClient::HttpClient(std::size_t threads) : impl_(std::make_unique<Impl>(threads)) {}
@@ -588,12 +762,17 @@ uint64_t HttpClient::start(HttpRequest request, HttpCallbacks callbacks) {
     t->request = std::move(request);
     t->callbacks = std::move(callbacks);
     t->due = Clock::now() + std::chrono::milliseconds(t->request.delay_ms);
-    const uint64_t id = t->id = impl_->next_id.fetch_add(1);
-    impl_->open.fetch_add(1);
+    const bool on_lane = this_lane.registry == impl_->lanes.get();
+    const uint64_t id = t->id =
+        (impl_->next_id.fetch_add(1) << kSlotBits) | (on_lane ? this_lane.slot_tag : 0);
+    impl_->lanes->open.fetch_add(1);
     try {
-        impl_->shard_of(id).submit(std::move(t));
+        if (on_lane)
+            this_lane.shard->submit(std::move(t));
+        else
+            impl_->shard_of(id).submit(std::move(t));
     } catch (...) {
-        impl_->open.fetch_sub(1);
+        impl_->lanes->open.fetch_sub(1);
         throw;
     }
     return id;
@@ -601,11 +780,17 @@ uint64_t HttpClient::start(HttpRequest request, HttpCallbacks callbacks) {
 
 void HttpClient::cancel(uint64_t id) {
     if (id == 0) return;
-    impl_->shard_of(id).cancel(id);
+    if ((id & kMaxLaneSlots) == 0) return impl_->shard_of(id).cancel(id);
+    // A lane's shard gone meanwhile has ended all its transfers already.
+    if (std::shared_ptr<Shard> shard = impl_->lane_shard_of(id)) shard->cancel(id);
+}
+
+std::shared_ptr<void> HttpClient::attach_loop(boost::asio::io_context &io) {
+    return std::make_shared<LaneAttachment>(impl_->lanes, io);
 }
 
 std::size_t HttpClient::open_requests() const {
-    return impl_->open.load();
+    return impl_->lanes->open.load();
 }
 
 std::size_t HttpClient::threads() const {

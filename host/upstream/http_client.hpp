@@ -6,6 +6,7 @@
 // reused across requests of a shard (and multiplexed with HTTP/2).
 #pragma once
 
+#include <boost/asio/io_context.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -43,7 +44,8 @@ struct HttpRequest {
     HttpVersion version = HttpVersion::automatic;
 };
 
-// Called on a client thread, never concurrently for one request:
+// Called on a client thread (or the lane that started the request, see
+// HttpClient::attach_loop), never concurrently for one request:
 // on_response once, on_body zero or more times, on_done exactly once.
 struct HttpCallbacks {
     std::function<void(int status, const std::vector<std::pair<std::string, std::string>> &headers)>
@@ -74,6 +76,14 @@ class HttpClient {
     void cancel(uint64_t id);
     std::size_t open_requests() const;
     std::size_t threads() const;
+
+    // Called on a thread about to run `io` (an I/O lane of the HTTP server):
+    // requests started on that thread from now on run on that loop too, so
+    // a request that starts and ends on a lane never changes threads (no
+    // hand-over, no wake-up), and their callbacks run there. Keep the result
+    // while the loop runs; drop it on that thread after the loop has stopped
+    // and before `io` goes (what is still open then ends cancelled).
+    std::shared_ptr<void> attach_loop(boost::asio::io_context &io);
 
   private:
     struct Impl;

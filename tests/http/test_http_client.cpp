@@ -274,3 +274,66 @@ TEST_CASE("a request started from inside on_done runs (callbacks never run insid
     REQUIRE(future.wait_for(std::chrono::seconds(20)) == std::future_status::ready);
     CHECK(future.get() == 20);
 }
+
+TEST_CASE("requests started on an attached loop run on that loop's thread, cancels and detach included") {
+    LoopbackServer upstream;
+    HttpClient client(1);
+    boost::asio::io_context lane(1);
+    auto work = boost::asio::make_work_guard(lane);
+    std::promise<std::thread::id> lane_id;
+    std::shared_ptr<void> attached;
+    std::thread loop([&] {
+        attached = client.attach_loop(lane);
+        lane_id.set_value(std::this_thread::get_id());
+        lane.run();
+        attached.reset(); // on this thread, after the loop, before `lane` goes
+    });
+    const std::thread::id lane_thread = lane_id.get_future().get();
+
+    // Streams and whole answers started on the lane, some cancelled from
+    // another thread, one held open until the lane detaches.
+    constexpr int kRequests = 20;
+    std::vector<Result> results(kRequests);
+    std::vector<std::thread::id> done_on(kRequests);
+    std::vector<uint64_t> ids(kRequests);
+    std::promise<void> started;
+    boost::asio::post(lane, [&] {
+        for (int i = 0; i < kRequests; ++i) {
+            HttpRequest req;
+            req.url = upstream.url(i % 5 == 4 ? "/hang" : i % 2 ? "/stream" : "/json");
+            HttpCallbacks cb = collect(results[i]);
+            cb.on_done = [&, i](swh_status status, std::string error) {
+                done_on[i] = std::this_thread::get_id();
+                results[i].done.set_value({status, std::move(error)});
+            };
+            ids[i] = client.start(req, std::move(cb));
+        }
+        started.set_value();
+    });
+    started.get_future().wait();
+    for (int i = 0; i < kRequests; ++i) {
+        if (i % 5 == 4 && i != kRequests - 1) client.cancel(ids[i]); // from this thread
+        if (i == kRequests - 1) continue;                            // ended by the detach below
+        auto [status, error] = wait_done(results[i]);
+        INFO("request " << i << ": " << error);
+        CHECK(status == (i % 5 == 4 ? SWH_E_CANCELLED : SWH_OK));
+        CHECK(done_on[i] == lane_thread);
+        if (i % 5 != 4)
+            CHECK(results[i].body ==
+                  (i % 2 ? "data: piece0\n\ndata: piece1\n\ndata: piece2\n\n" : "{\"echo\":\"\"}"));
+    }
+    CHECK(client.open_requests() == 1);
+    work.reset();
+    lane.stop();
+    loop.join();
+    auto [status, error] = wait_done(results[kRequests - 1]);
+    CHECK(status == SWH_E_CANCELLED);
+    CHECK(client.open_requests() == 0);
+
+    // A request started elsewhere runs on the client's own threads.
+    Result r;
+    HttpRequest req;
+    req.url = upstream.url("/json");
+    client.start(req, collect(r));
+    CHECK(wait_done(r).first == SWH_OK);
+}
