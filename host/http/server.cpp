@@ -16,7 +16,6 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <spdlog/spdlog.h>
-#include <sstream>
 #include <thread>
 #include <unistd.h>
 
@@ -84,6 +83,53 @@ std::string peer_address(beast::tcp_stream &stream) {
     beast::error_code ec;
     const auto peer = stream.socket().remote_endpoint(ec);
     return ec ? std::string() : peer.address().to_string();
+}
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
+
+// A response's head, written as Beast would serialize it (status line,
+// Server, Content-Type, the extra headers, Connection as the version and
+// keep-alive need it, Content-Length or chunked) but straight into one
+// string: the head and body of an answer are one allocation, not a message
+// object and an ostringstream.
+struct Head {
+    int status = 200;
+    unsigned version = 11;
+    bool keep_alive = true;
+    std::string_view content_type;
+    const Headers *extra = nullptr;
+    std::optional<std::size_t> content_length; // nullopt: chunked
+    bool event_stream = false;                 // Cache-Control / X-Accel-Buffering of a stream
+};
+
+void append_head(std::string &out, const Head &head) {
+    out.append(head.version == 10 ? "HTTP/1.0 " : "HTTP/1.1 ");
+    char number[24];
+    out.append(number, std::to_chars(number, number + sizeof number, head.status).ptr);
+    out.push_back(' ');
+    const auto reason = bhttp::obsolete_reason(static_cast<bhttp::status>(head.status));
+    out.append(reason.data(), reason.size());
+    out.append("\r\nServer: swarmhost\r\n");
+    if (!head.content_type.empty()) out.append("Content-Type: ").append(head.content_type).append("\r\n");
+    if (head.event_stream) out.append("Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+    bool connection_set = false;
+    if (head.extra)
+        for (const auto &[name, value] : *head.extra) {
+            connection_set = connection_set || beast::iequals(name, "connection");
+            out.append(name).append(": ").append(value).append("\r\n");
+        }
+    if (!connection_set) {
+        if (!head.keep_alive && head.version >= 11) out.append("Connection: close\r\n");
+        if (head.keep_alive && head.version < 11) out.append("Connection: keep-alive\r\n");
+    }
+    if (head.content_length) {
+        out.append("Content-Length: ");
+        out.append(number, std::to_chars(number, number + sizeof number, *head.content_length).ptr);
+        out.append("\r\n");
+    } else {
+        out.append("Transfer-Encoding: chunked\r\n");
+    }
+    out.append("\r\n");
 }
 
 // Runs once per streamed event: one allocation, no ostringstream.
@@ -324,21 +370,19 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // Errors found while reading: answer and close, the stream is unusable.
     void reply_and_close(int status, const std::string &code, const std::string &message,
                          const std::vector<std::pair<std::string, std::string>> &extra_headers = {}) {
-        bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), 11};
-        res.set(bhttp::field::content_type, "application/json");
-        res.set(bhttp::field::connection, "close");
-        for (const auto &[name, value] : extra_headers)
-            res.set(name, value);
-        res.body() = error_json(code, message);
-        res.prepare_payload();
+        const std::string body = error_json(code, message);
         const bool head =
             parser_ && parser_->is_header_done() && parser_->get().method() == bhttp::verb::head;
-        std::ostringstream out;
-        if (head)
-            out << res.base();
-        else
-            out << res;
-        enqueue(out.str(), true, false, std::make_shared<GoneSignal>());
+        std::string out;
+        out.reserve(256 + body.size());
+        append_head(out, {.status = status,
+                          .keep_alive = false,
+                          .content_type = "application/json",
+                          .extra = &extra_headers,
+                          .content_length = body.size(),
+                          .event_stream = false});
+        if (!head) out.append(body);
+        enqueue(std::move(out), true, false, std::make_shared<GoneSignal>());
     }
 
     // On the loop thread: what other threads queued joins the write queue.
@@ -445,20 +489,17 @@ void ExchangeImpl::respond(int status, std::string content_type, std::string bod
         if (answered_) return;
         answered_ = ended_ = true;
     }
-    bhttp::response<bhttp::string_body> res{static_cast<bhttp::status>(status), version_};
-    res.set(bhttp::field::server, "swarmhost");
-    if (!content_type.empty()) res.set(bhttp::field::content_type, content_type);
-    for (const auto &[name, value] : extra_headers)
-        res.set(name, value);
-    res.keep_alive(keep_alive_);
-    res.body() = std::move(body);
-    res.prepare_payload();
-    std::ostringstream out;
-    if (head_)
-        out << res.base(); // the Content-Length GET would have, no body
-    else
-        out << res;
-    connection_->enqueue(out.str(), true, keep_alive_, gone_, in_flight_);
+    std::string out;
+    out.reserve(256 + body.size());
+    append_head(out, {.status = status,
+                      .version = version_,
+                      .keep_alive = keep_alive_,
+                      .content_type = content_type,
+                      .extra = &extra_headers,
+                      .content_length = body.size(),
+                      .event_stream = false});
+    if (!head_) out.append(body); // a HEAD gets the Content-Length GET would have, no body
+    connection_->enqueue(std::move(out), true, keep_alive_, gone_, in_flight_);
 }
 
 void ExchangeImpl::start_stream() {
@@ -468,19 +509,17 @@ void ExchangeImpl::start_stream() {
         answered_ = true;
         ended_ = head_; // a HEAD gets the stream's head only
     }
-    bhttp::response<bhttp::empty_body> res{bhttp::status::ok, version_};
-    res.set(bhttp::field::server, "swarmhost");
-    res.set(bhttp::field::content_type, "text/event-stream");
-    res.set(bhttp::field::cache_control, "no-cache");
-    res.set("X-Accel-Buffering", "no"); // keep reverse proxies from buffering the stream
-    res.keep_alive(keep_alive_);
-    res.chunked(true);
-    std::ostringstream out;
-    out << res.base();
+    std::string out;
+    append_head(out, {.version = version_,
+                      .keep_alive = keep_alive_,
+                      .content_type = "text/event-stream",
+                      .extra = nullptr,
+                      .content_length = std::nullopt,
+                      .event_stream = true});
     if (head_)
-        connection_->enqueue(out.str(), true, keep_alive_, gone_, in_flight_);
+        connection_->enqueue(std::move(out), true, keep_alive_, gone_, in_flight_);
     else
-        connection_->enqueue(out.str(), false, keep_alive_, gone_);
+        connection_->enqueue(std::move(out), false, keep_alive_, gone_);
 }
 
 bool ExchangeImpl::send_event(std::string_view event, std::string_view data) {
