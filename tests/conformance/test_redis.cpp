@@ -91,6 +91,17 @@ int owner_port(const std::string &key) {
     return 0;
 }
 
+// How many MOVED (or ASK) error replies all nodes have given (INFO errorstats).
+long long redirections(const std::string &error = "MOVED") {
+    long long count = 0;
+    for (int port : backend().server->ports()) {
+        const std::string info = redis_line(port, {"INFO", "errorstats"}, true);
+        const auto at = info.find("errorstat_" + error + ":count=");
+        if (at != std::string::npos) count += std::stoll(info.substr(at + error.size() + 17));
+    }
+    return count;
+}
+
 size_t node_of(int port) {
     const auto ports = backend().server->ports();
     return static_cast<size_t>(std::find(ports.begin(), ports.end(), port) - ports.begin());
@@ -100,8 +111,11 @@ size_t node_of(int port) {
 
 TEST_CASE("redis: add_message is one EVALSHA; the indexes follow only past index_lag_ms") {
     if (backend().kind != "redis") return;
-    auto store = open_store({{"key_prefix", "swhrt:"}}); // index_lag_ms: 60000 (default)
     Session s = make_session("u-" + new_uuid());
+    const std::string user_index = "swhrt:{user:" + s.user_id + "}:sessions";
+    const int user_index_port = owner_port(user_index);
+    const long long moved = redirections();
+    auto store = open_store({{"key_prefix", "swhrt:"}}); // index_lag_ms: 60000 (default)
     const int64_t t0 = s.last_activity;
     store->create_session(s);
     store->add_message(make_message(s, "user", "warm", t0 + 1)); // the session's node has a connection now
@@ -114,8 +128,7 @@ TEST_CASE("redis: add_message is one EVALSHA; the indexes follow only past index
     // ZADD and the user index's EXPIRE, after the script).
     store->add_message(make_message(s, "user", "a minute later", t0 + 61'000'000));
     CHECK(monitor.commands() == "EVALSHA EXPIRE ZADD ZADD");
-    CHECK(redis_reply({"ZSCORE", "swhrt:{user:" + s.user_id + "}:sessions", s.id}, true) ==
-          std::to_string(t0 + 61'000'000));
+    CHECK(redis_line(user_index_port, {"ZSCORE", user_index, s.id}, true) == std::to_string(t0 + 61'000'000));
 
     // index_lag_ms 0: every message updates the indexes (the layout before the lag).
     auto eager = open_store({{"key_prefix", "swhrt:"}, {"index_lag_ms", 0}});
@@ -124,6 +137,9 @@ TEST_CASE("redis: add_message is one EVALSHA; the indexes follow only past index
     eager->add_message(make_message(s, "user", "eager", t0 + 61'000'002));
     CHECK(monitor.commands() == "EVALSHA EXPIRE ZADD ZADD");
     CHECK(store->get_session(s.id)->message_count == 5);
+    // Every command went straight to its slot's master: the slot (CRC16 of the
+    // hash tag) and the map agree with the cluster's.
+    CHECK(redirections() == moved);
 }
 
 TEST_CASE("redis cluster: ASK and then MOVED are followed while a session's slot migrates") {
@@ -146,16 +162,19 @@ TEST_CASE("redis cluster: ASK and then MOVED are followed while a session's slot
                               prefix + "session", prefix + "messages", prefix + "ids"}) == "+OK");
     // The keys are on `to`, the slot still belongs to `from`: it answers ASK.
     REQUIRE(redis_line(from, {"EXISTS", prefix + "session"}).rfind("-ASK ", 0) == 0);
+    const long long asked = redirections("ASK"), moved = redirections();
     store->add_message(make_message(s, "assistant", "during", s.last_activity + 2));
     MessageQuery q;
     q.session_id = s.id;
     CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"before", "during"});
+    CHECK(redirections("ASK") > asked); // the store was sent on by ASK (and followed it)
 
     // The slot moves for good: `from` now answers MOVED, and the store follows.
     for (int port : ports)
         REQUIRE(redis_line(port, {"CLUSTER", "SETSLOT", slot, "NODE", to_id}) == "+OK");
     REQUIRE(redis_line(from, {"EXISTS", prefix + "session"}).rfind("-MOVED ", 0) == 0);
     store->add_message(make_message(s, "user", "after", s.last_activity + 3));
+    CHECK(redirections() > moved); // ... and by MOVED
     auto got = store->get_session(s.id);
     REQUIRE(got);
     CHECK(got->message_count == 3);
@@ -221,4 +240,26 @@ TEST_CASE("redis cluster: a master down fails only its sessions (SWH_E_UNAVAILAB
     f.user_id = user;
     CHECK(store->list_sessions(f).size() == 2);
     CHECK(store->health_check()["status"] == "healthy");
+}
+
+TEST_CASE("redis: a cluster setting that does not fit the server fails with the reason") {
+    if (backend().kind != "redis") return;
+    if (!backend().cluster) {
+        CHECK_THROWS_WITH(open_store({{"cluster", true}}), Catch::Contains("cluster support disabled"));
+        return;
+    }
+    CHECK_THROWS_WITH(open_store({{"db", 1}}), Catch::Contains("'db' must be 0 on a Redis Cluster"));
+    // cluster: false on a cluster node: a key that another master serves is answered MOVED.
+    auto store = open_store({{"cluster", false}, {"key_prefix", "swhplain:"}});
+    bool refused = false;
+    for (int i = 0; i < 50 && !refused; ++i) { // 2 ids in 3 land on another master
+        try {
+            store->get_session(new_uuid());
+        } catch (const PluginError &e) {
+            refused = true;
+            CHECK(e.status() == SWH_E_UNAVAILABLE);
+            CHECK_THAT(e.what(), Catch::Contains("MOVED") && Catch::Contains("set config 'cluster' to true"));
+        }
+    }
+    CHECK(refused);
 }

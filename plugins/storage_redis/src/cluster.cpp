@@ -24,8 +24,9 @@ uint16_t key_slot(std::string_view key) noexcept {
 
 Node::Node(const Options &o, std::string h, int p, const std::vector<const Script *> &scripts)
     : host(std::move(h)), port(p), where(host + ":" + std::to_string(port)),
-      pool(static_cast<size_t>(std::max<int64_t>(1, o.pool_size)),
-           [&o, this, &scripts] { return std::make_unique<Connection>(o, host, port, scripts); }) {}
+      pool(static_cast<size_t>(std::max<int64_t>(1, o.pool_size)), [options = &o, this, list = &scripts] {
+          return std::make_unique<Connection>(*options, host, port, *list);
+      }) {}
 
 namespace {
 

@@ -32,7 +32,8 @@ namespace swh::redis {
 // whole key.
 uint16_t key_slot(std::string_view key) noexcept;
 
-// One server and its connections.
+// One server and its connections. `o` and `scripts` must outlive it (the
+// Router's own members).
 struct Node {
     Node(const Options &o, std::string host, int port, const std::vector<const Script *> &scripts);
     std::string host;

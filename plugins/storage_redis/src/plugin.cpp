@@ -28,7 +28,7 @@ constexpr auto kSchema = swh::cpp::schema(
     swh::cpp::setting<&Options::pool_size>(
         "pool_size", "8",
         "Connections kept open, one per concurrent storage call (1-256); size it to the daemon's worker "
-        "threads"),
+        "threads. On a cluster: per master"),
     swh::cpp::setting<&Options::cluster>("cluster", "false",
                                          "The server is a Redis Cluster node: read the slot map and send "
                                          "each command to the master of its slot"),
