@@ -139,11 +139,11 @@ inline std::vector<std::string> contents(const std::vector<Message> &ms) {
     return out;
 }
 
-// One command to the test's Redis server at `port` (RESP, so values may hold
-// spaces, newlines and any byte); the first line of the reply, e.g. ":1",
-// "+OK" or "-MOVED 866 127.0.0.1:7001" -- or with `bulk`, the text of a bulk
-// string reply (INFO, CLUSTER INFO).
-inline std::string redis_line(int port, const std::vector<std::string> &args, bool bulk = false) {
+// A socket to 127.0.0.1:`port` that has sent `args` as one RESP command (so
+// values may hold spaces, newlines and any byte), or -1 if connecting or
+// sending failed. Receives time out after 10 s, only so a broken server
+// cannot hang the test. The caller closes it.
+inline int redis_send(int port, const std::vector<std::string> &args) {
     std::string request = "*" + std::to_string(args.size()) + "\r\n";
     for (const std::string &a : args)
         request += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
@@ -153,25 +153,40 @@ inline std::string redis_line(int port, const std::vector<std::string> &args, bo
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{10, 0}; // only so a broken server cannot hang the test
+    timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string reply;
     if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 &&
-        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()))
+        return fd;
+    ::close(fd);
+    return -1;
+}
+
+// One line read from a socket, without its "\r\n" ("" at EOF or timeout).
+inline std::string read_line(int fd) {
+    std::string line;
+    char c;
+    while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
+        line.push_back(c);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+// One command to the test's Redis server at `port`; the first line of the
+// reply, e.g. ":1", "+OK" or "-MOVED 866 127.0.0.1:7001" -- or with `bulk`,
+// the text of a bulk string reply (INFO, CLUSTER MYID).
+inline std::string redis_line(int port, const std::vector<std::string> &args, bool bulk = false) {
+    const int fd = redis_send(port, args);
+    if (fd < 0) return "";
+    std::string reply = read_line(fd);
+    if (bulk && reply.size() > 1 && reply[0] == '$') {
+        const long size = std::stol(reply.substr(1));
+        reply.clear();
         char c;
-        while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
+        while (static_cast<long>(reply.size()) < size && ::recv(fd, &c, 1, 0) == 1)
             reply.push_back(c);
-        if (bulk && reply.size() > 1 && reply[0] == '$') {
-            const long size = std::stol(reply.substr(1));
-            reply.clear();
-            while (static_cast<long>(reply.size()) < size && ::recv(fd, &c, 1, 0) == 1)
-                reply.push_back(c);
-            ::close(fd);
-            return reply;
-        }
     }
     ::close(fd);
-    if (!reply.empty() && reply.back() == '\r') reply.pop_back();
     return reply;
 }
 

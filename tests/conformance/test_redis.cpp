@@ -25,20 +25,10 @@ class Monitor {
   public:
     Monitor() {
         for (int port : backend().server->ports()) {
-            const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+            const int fd = redis_send(port, {"MONITOR"});
             REQUIRE(fd >= 0);
             fds_.push_back(fd);
-            sockaddr_in addr{};
-            addr.sin_family = AF_INET;
-            addr.sin_port = htons(static_cast<uint16_t>(port));
-            addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-            timeval tv{10, 0}; // only so a broken server cannot hang the test
-            ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-            REQUIRE(::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0);
-            const std::string request = "*1\r\n$7\r\nMONITOR\r\n";
-            REQUIRE(::send(fd, request.data(), request.size(), MSG_NOSIGNAL) ==
-                    static_cast<ssize_t>(request.size()));
-            REQUIRE(line(fd) == "+OK");
+            REQUIRE(read_line(fd) == "+OK");
         }
     }
     ~Monitor() {
@@ -56,7 +46,7 @@ class Monitor {
         for (size_t i = 0; i < ports.size(); ++i) {
             REQUIRE(redis_line(ports[i], {"ECHO", marker}).size() > 1); // ends this node's stretch
             for (int n = 0; n < 10000; ++n) { // +1701234567.123456 [0 127.0.0.1:50000] "EVALSHA" "..." ...
-                const std::string l = line(fds_[i]);
+                const std::string l = read_line(fds_[i]);
                 REQUIRE(!l.empty());
                 if (l.find(marker) != std::string::npos) break;
                 if (l.find(" lua] ") != std::string::npos) continue;
@@ -72,14 +62,6 @@ class Monitor {
     }
 
   private:
-    static std::string line(int fd) {
-        std::string l;
-        char c;
-        while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
-            l.push_back(c);
-        if (!l.empty() && l.back() == '\r') l.pop_back();
-        return l;
-    }
     std::vector<int> fds_;
 };
 
