@@ -11,7 +11,7 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   # The test suite also needs the real servers and tools it drives.
-  packages+=(libhiredis-dev redis-server libpq-dev postgresql abigail-tools clang libclang-rt-14-dev)
+  packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql abigail-tools clang libclang-rt-14-dev)
 fi
 
 missing=()

@@ -33,14 +33,18 @@ inline std::string store_kind() {
 }
 
 // The server (if any) and the config of the store under test, one per process.
+// "redis-cluster" is the redis plugin (kind "redis") on a three-master Redis
+// Cluster.
 struct Backend {
-    std::string kind = store_kind();
+    bool cluster = store_kind() == "redis-cluster";
+    std::string kind = cluster ? "redis" : store_kind();
     std::unique_ptr<tooling::ServerControl> server;
     std::filesystem::path dir = std::filesystem::temp_directory_path() / ("swh-conformance-" + new_uuid());
     std::string memory_name = "conformance-" + new_uuid(); // one store per process, like sqlite's one file
 
     Backend() {
-        if (kind == "redis" || kind == "postgres") server = std::make_unique<tooling::ServerControl>(kind);
+        if (kind == "redis" || kind == "postgres")
+            server = std::make_unique<tooling::ServerControl>(cluster ? "redis-cluster" : kind);
         std::filesystem::create_directories(dir);
     }
     ~Backend() { std::filesystem::remove_all(dir); }
@@ -62,7 +66,8 @@ struct Backend {
                  {"ttl_seconds", 0},
                  {"connect_timeout_ms", 2000},
                  {"command_timeout_ms", 5000},
-                 {"pool_size", 8}};
+                 {"pool_size", 8},
+                 {"cluster", cluster}};
         } else if (kind == "postgres") {
             c = {{"conninfo", server->conninfo()},
                  {"pool_size", 8},
@@ -134,9 +139,11 @@ inline std::vector<std::string> contents(const std::vector<Message> &ms) {
     return out;
 }
 
-// One command to the test's Redis server (RESP, so values may hold spaces,
-// newlines and any byte); the first line of the reply, e.g. ":1" or "+OK".
-inline std::string redis_reply(const std::vector<std::string> &args) {
+// A socket to 127.0.0.1:`port` that has sent `args` as one RESP command (so
+// values may hold spaces, newlines and any byte), or -1 if connecting or
+// sending failed. Receives time out after 10 s, only so a broken server
+// cannot hang the test. The caller closes it.
+inline int redis_send(int port, const std::vector<std::string> &args) {
     std::string request = "*" + std::to_string(args.size()) + "\r\n";
     for (const std::string &a : args)
         request += "$" + std::to_string(a.size()) + "\r\n" + a + "\r\n";
@@ -144,22 +151,58 @@ inline std::string redis_reply(const std::vector<std::string> &args) {
     REQUIRE(fd >= 0);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<uint16_t>(backend().server->port()));
+    addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    timeval tv{10, 0}; // only so a broken server cannot hang the test
+    timeval tv{10, 0};
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    std::string reply;
     if (::connect(fd, reinterpret_cast<sockaddr *>(&addr), sizeof addr) == 0 &&
-        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size())) {
+        ::send(fd, request.data(), request.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(request.size()))
+        return fd;
+    ::close(fd);
+    return -1;
+}
+
+// One line read from a socket, without its "\r\n" ("" at EOF or timeout).
+inline std::string read_line(int fd) {
+    std::string line;
+    char c;
+    while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
+        line.push_back(c);
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    return line;
+}
+
+// One command to the test's Redis server at `port`; the first line of the
+// reply, e.g. ":1", "+OK" or "-MOVED 866 127.0.0.1:7001" -- or with `bulk`,
+// the text of a bulk string reply (INFO, CLUSTER MYID).
+inline std::string redis_line(int port, const std::vector<std::string> &args, bool bulk = false) {
+    const int fd = redis_send(port, args);
+    if (fd < 0) return "";
+    std::string reply = read_line(fd);
+    if (bulk && reply.size() > 1 && reply[0] == '$') {
+        const long size = std::stol(reply.substr(1));
+        reply.clear();
         char c;
-        while (::recv(fd, &c, 1, 0) == 1 && c != '\n')
+        while (static_cast<long>(reply.size()) < size && ::recv(fd, &c, 1, 0) == 1)
             reply.push_back(c);
     }
     ::close(fd);
+    return reply;
+}
+
+// One command to the test's Redis server, on a cluster to the node that owns
+// the key (a MOVED reply is followed); the first line of the reply (with
+// `bulk`, the text of a bulk string reply).
+inline std::string redis_reply(const std::vector<std::string> &args, bool bulk = false) {
+    int port = backend().server->port();
+    std::string reply = redis_line(port, args, bulk);
+    for (int hop = 0; hop < 3 && reply.rfind("-MOVED ", 0) == 0; ++hop) {
+        port = std::stoi(reply.substr(reply.rfind(':') + 1));
+        reply = redis_line(port, args, bulk);
+    }
     INFO(args[0] << " -> " << reply);
     REQUIRE(reply.size() > 1);
     REQUIRE(reply[0] != '-');
-    if (!reply.empty() && reply.back() == '\r') reply.pop_back();
     return reply;
 }
 

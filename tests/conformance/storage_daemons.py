@@ -18,15 +18,22 @@ import swh_servers  # noqa: E402
 
 
 def storage_block(server, **config):
-    """The manifest's storage block for a started RedisServer/PostgresServer;
+    """The manifest's storage block for a started RedisServer/PostgresServer/RedisCluster;
     `config` adds or overrides plugin config keys (integers)."""
-    if server.kind == "redis":
+    if server.kind in ("redis", "redis-cluster"):
         keys = {"host": '"127.0.0.1"', "port": server.port, "connect_timeout_ms": 1000, "command_timeout_ms": 5000}
+        if server.kind == "redis-cluster":
+            keys["cluster"] = "true"
     else:
         keys = {"conninfo": swh_harness.yaml_str(server.conninfo), "connect_timeout_ms": 2000}
     keys.update(config)
-    return ("storage:\n  plugin: %s\n  config:\n" % server.kind +
+    return ("storage:\n  plugin: %s\n  config:\n" % plugin_of(server) +
             "".join("    %s: %s\n" % (k, v) for k, v in keys.items()))
+
+
+def plugin_of(server):
+    """The storage plugin that serves `server` (a Redis Cluster is the redis plugin's)."""
+    return "redis" if server.kind == "redis-cluster" else server.kind
 
 
 def daemon_on(server, storage_config=None, **manifest_kw):
@@ -44,5 +51,5 @@ def daemon_on(server, storage_config=None, **manifest_kw):
 
 
 def make_server(kind):
-    """A RedisServer/PostgresServer (not started) in its own /tmp folder."""
+    """A RedisServer/PostgresServer/RedisCluster (not started) in its own /tmp folder."""
     return swh_servers.SERVERS[kind]()

@@ -105,6 +105,40 @@ TEST_CASE("sessions: create, get, update, list, delete") {
     CHECK(store->list_sessions(f).size() == 5);
 }
 
+TEST_CASE("list: a message makes its session the most recently active, across 300 sessions") {
+    // 300 > one page of the redis index walk; the message's session is the
+    // oldest in every index until the message, and then must come first.
+    auto store = open_store();
+    const std::string user = "u-" + new_uuid();
+    const int64_t t0 = now_us();
+    std::vector<Session> sessions;
+    for (int i = 0; i < 300; ++i) {
+        sessions.push_back(make_session(user, t0 + i * 1000));
+        store->create_session(sessions.back());
+    }
+    store->add_message(make_message(sessions[0], "user", "back again", t0 + 400 * 1000));
+    SessionFilter f;
+    f.user_id = user;
+    f.limit = 2;
+    auto listed = store->list_sessions(f);
+    REQUIRE(listed.size() == 2);
+    CHECK(listed[0].id == sessions[0].id);
+    CHECK(listed[0].last_activity == t0 + 400 * 1000);
+    CHECK(listed[1].id == sessions[299].id);
+    f.limit = 1;
+    f.offset = 1; // the page after the first row
+    listed = store->list_sessions(f);
+    REQUIRE(listed.size() == 1);
+    CHECK(listed[0].id == sessions[299].id);
+    f = SessionFilter{};
+    f.user_id = user;
+    listed = store->list_sessions(f);
+    REQUIRE(listed.size() == 300);
+    CHECK(listed[0].id == sessions[0].id);
+    CHECK(listed[1].id == sessions[299].id);
+    CHECK(listed[299].id == sessions[1].id);
+}
+
 TEST_CASE("messages: chronological order and the role/since/limit filters") {
     auto store = open_store();
     Session s = make_session("u-" + new_uuid());

@@ -8,11 +8,11 @@ working, and once the server is back the same daemon serves again.
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server
+from storage_daemons import daemon_on, make_server, plugin_of
 
 
 class OutageTests:
-    kind = None  # "redis" | "postgres"
+    kind = None  # "redis" | "postgres" | "redis-cluster" (every node dies)
 
     def setUp(self):
         self.server = make_server(self.kind)
@@ -52,7 +52,7 @@ class OutageTests:
         self.assertEqual(health.status, 503, health)
         self.assertEqual(health.json["status"], "unhealthy", health)
         self.assertEqual(health.json["storage"]["status"], "unhealthy", health)
-        self.assertEqual(health.json["storage"]["backend"], self.kind, health)
+        self.assertEqual(health.json["storage"]["backend"], plugin_of(self.server), health)
         self.assertTrue(health.json["storage"].get("error"), health)
         plugins = c.get("/v1/plugins")  # needs no storage
         self.assertEqual(plugins.status, 200, plugins)
@@ -75,6 +75,40 @@ class RedisOutage(OutageTests, unittest.TestCase):
 
 class PostgresOutage(OutageTests, unittest.TestCase):
     kind = "postgres"
+
+
+class RedisClusterOutage(OutageTests, unittest.TestCase):
+    kind = "redis-cluster"
+
+    def test_one_master_killed_then_restarted(self):
+        """Only the sessions whose slot the dead master serves answer 503 (naming it); /healthz
+        is 503; the others are served; all of them again once it is back."""
+        c = self.client
+        victim = self.server.nodes[-1]
+        sessions = {}  # on the victim: True
+        for _ in range(60):
+            sid = c.create_session("u-" + uuid.uuid4().hex[:12])["id"]
+            on_victim = not victim.command("EXISTS", "swarmhost:{%s}:session" % sid).startswith("-MOVED")
+            sessions[sid] = on_victim
+            if True in sessions.values() and False in sessions.values():
+                break
+        lost = next(s for s, v in sessions.items() if v)
+        kept = next(s for s, v in sessions.items() if not v)
+        self.assertEqual(c.send(lost, "before").status, 201)
+
+        self.server.kill(len(self.server.nodes) - 1)
+        resp = c.send(lost, "during")
+        self.assertUnavailable(resp)
+        self.assertIn("127.0.0.1:%d" % victim.port, resp.json["error"]["message"])
+        self.assertUnavailable(c.get("/v1/sessions/%s" % lost))
+        self.assertEqual(c.send(kept, "during").status, 201)
+        self.assertEqual(c.get("/healthz").status, 503)
+
+        self.server.start(len(self.server.nodes) - 1)
+        self.assertEqual(c.get("/healthz").status, 200)
+        self.assertEqual(c.send(lost, "after").status, 201)
+        contents = [m["content"] for m in c.messages(lost, "?role=user")]
+        self.assertEqual(contents, ["before", "after"])
 
 
 if __name__ == "__main__":

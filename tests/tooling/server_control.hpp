@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <vector>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -23,7 +24,8 @@ namespace swh::tooling {
 
 class ServerControl {
   public:
-    // kind: "redis" or "postgres". Blocks until the server is ready.
+    // kind: "redis", "postgres" or "redis-cluster" (three masters; port() is
+    // the first node's). Blocks until the server is ready.
     explicit ServerControl(const std::string &kind) {
         int to_child[2], from_child[2];
         if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
@@ -62,10 +64,19 @@ class ServerControl {
 
     int port() const { return info_["port"].get<int>(); }
     std::string conninfo() const { return info_.value("conninfo", ""); }
+    // Every node's port (a cluster), or just port().
+    std::vector<int> ports() const {
+        return info_.contains("ports") ? info_["ports"].get<std::vector<int>>() : std::vector<int>{port()};
+    }
 
     void stop() { command("stop"); }   // clean shutdown
     void kill() { command("kill"); }   // crash
     void start() { command("start"); } // same port, same data
+    // One node of a cluster (index into ports()); start waits until the
+    // whole cluster is healthy again.
+    void stop_node(size_t i) { command(("stop " + std::to_string(i)).c_str()); }
+    void kill_node(size_t i) { command(("kill " + std::to_string(i)).c_str()); }
+    void start_node(size_t i) { command(("start " + std::to_string(i)).c_str()); }
 
   private:
     std::string read_line() {

@@ -3,6 +3,9 @@
     RedisServer()     redis-server on a free 127.0.0.1 port, AOF with appendfsync always
     PostgresServer()  initdb + postgres on a free 127.0.0.1 port (as the `postgres`
                       user when run as root: initdb refuses root)
+    RedisCluster()    three redis-server masters (cluster-enabled, no replicas) joined
+                      by `redis-cli --cluster create`, ready when every node reports
+                      cluster_state:ok with all 16384 slots and all nodes known
 
 Each server lives in its own temporary folder, runs as a child of this process
 (and dies with it: PR_SET_PDEATHSIG), and is torn down by stop()/cleanup() or
@@ -12,12 +15,14 @@ back. Every wait is bounded.
 
 As a supervisor for tests in other languages (the C++ conformance suite):
 
-    python3 swh_servers.py serve redis|postgres
+    python3 swh_servers.py serve redis|postgres|redis-cluster
 
-prints one JSON line {"port":…, "dir":…, "conninfo"?:…} once the server is
-ready, then obeys one command per stdin line — `stop` (clean shutdown),
-`kill` (crash: SIGKILL for redis, immediate shutdown for postgres), `start`
-(same port and data) — answering each with a JSON line. On EOF (the test
+prints one JSON line {"port":…, "dir":…, "conninfo"?:…, "ports"?:[…]} once the
+server is ready, then obeys one command per stdin line — `stop` (clean
+shutdown), `kill` (crash: SIGKILL for redis, immediate shutdown for postgres),
+`start` (same port and data) — answering each with a JSON line. For
+redis-cluster these act on every node, and `stop N` / `kill N` / `start N` on
+node N only (0-based, the order of "ports"). On EOF (the test
 process ended, however it ended) it tears everything down and exits.
 """
 
@@ -35,6 +40,7 @@ import time
 
 PG_BIN = os.environ.get("SWH_PG_BIN", "/usr/lib/postgresql/15/bin")
 REDIS_SERVER = os.environ.get("SWH_REDIS_SERVER", "redis-server")
+REDIS_CLI = os.environ.get("SWH_REDIS_CLI", "redis-cli")
 READY_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 20.0
 
@@ -196,10 +202,12 @@ class RedisServer(_Server):
     """redis-server with the durable setting (appendonly yes, appendfsync always)."""
     kind = "redis"
 
+    extra_args = []
+
     def start(self):
         argv = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", self.dir,
                 "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no",
-                "--protected-mode", "no", "--logfile", ""]
+                "--protected-mode", "no", "--logfile", ""] + self.extra_args
         self._spawn(argv, preexec_fn=_die_with_parent())
         _wait_tcp(self.port, self.proc, READY_DEADLINE_S, "redis-server", self.log_path)
         deadline = time.monotonic() + READY_DEADLINE_S
@@ -224,6 +232,120 @@ class RedisServer(_Server):
                 return s.recv(65536).decode("utf-8", "replace").split("\r\n", 1)[0]
         except OSError as e:
             return "-ERR %s" % e
+
+    def text(self, *args):
+        """One command whose reply is a bulk string (INFO, CLUSTER INFO); its text, or "" on error."""
+        payload = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+                s.sendall(payload.encode())
+                data = b""
+                while b"\r\n" not in data:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return ""
+                    data += chunk
+                header, rest = data.split(b"\r\n", 1)
+                if not header.startswith(b"$") or int(header[1:]) < 0:
+                    return ""
+                size = int(header[1:])
+                while len(rest) < size:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        return ""
+                    rest += chunk
+                return rest[:size].decode("utf-8", "replace")
+        except (OSError, ValueError):
+            return ""
+
+
+class ClusterNode(RedisServer):
+    """One master of a RedisCluster: cluster-enabled, its nodes.conf in its own folder.
+    cluster-require-full-coverage no: while one master is down the others keep serving
+    their slots (the plugin's errors then name the missing node)."""
+    kind = "redis-node"
+
+    def __init__(self, base_dir=None):
+        super().__init__(base_dir)
+        # The bus port is given (default: port + 10000, which may be taken or above 65535).
+        self.extra_args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                           "--cluster-port", str(free_port()), "--cluster-node-timeout", "2000",
+                           "--cluster-require-full-coverage", "no"]
+
+    def cluster_ready(self, nodes):
+        info = self.text("CLUSTER", "INFO")
+        fields = dict(line.split(":", 1) for line in info.splitlines() if ":" in line)
+        return (fields.get("cluster_state") == "ok" and fields.get("cluster_slots_assigned") == "16384"
+                and fields.get("cluster_known_nodes") == str(nodes))
+
+
+class RedisCluster:
+    """Three masters, no replicas, slots spread by `redis-cli --cluster create`. Data and the
+    cluster layout (nodes.conf) survive stop()/kill() + start(), of one node or of all."""
+    kind = "redis-cluster"
+
+    def __init__(self, base_dir=None, masters=3):
+        self.dir = tempfile.mkdtemp(prefix="swh-redis-cluster-", dir=base_dir)
+        os.chmod(self.dir, 0o755)
+        self.nodes = [ClusterNode(self.dir) for _ in range(masters)]
+        self.port = self.nodes[0].port
+        self._created = False
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def _selected(self, node):
+        return self.nodes if node is None else [self.nodes[int(node)]]
+
+    def start(self, node=None):
+        for n in self._selected(node):
+            if not n.running():
+                n.start()
+        if not self._created:
+            argv = [REDIS_CLI, "--cluster", "create"] + ["127.0.0.1:%d" % n.port for n in self.nodes] + [
+                "--cluster-replicas", "0", "--cluster-yes"]
+            p = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                               timeout=60)
+            if p.returncode != 0:
+                raise RuntimeError("redis-cli --cluster create failed:\n" + p.stdout.decode("utf-8", "replace"))
+            self._created = True
+        self.wait_ready()
+        return self
+
+    def wait_ready(self):
+        """Until every running node sees the whole cluster healthy (bounded)."""
+        deadline = time.monotonic() + READY_DEADLINE_S
+        while not all(n.cluster_ready(len(self.nodes)) for n in self.nodes if n.running()):
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis cluster not ready: " + "; ".join(
+                    "%d: %s" % (n.port, n.text("CLUSTER", "INFO").replace("\r\n", " ")[:200]) for n in self.nodes))
+            time.sleep(0.05)
+
+    def stop(self, node=None):
+        for n in self._selected(node):
+            n.stop()
+
+    def kill(self, node=None):
+        for n in self._selected(node):
+            n.kill()
+
+    def running(self):
+        return all(n.running() for n in self.nodes)
+
+    def cleanup(self):
+        try:
+            for n in self.nodes:
+                n.cleanup()
+        finally:
+            if os.environ.get("SWH_KEEP_TMP") != "1":
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def info(self):
+        return {"kind": self.kind, "port": self.port, "dir": self.dir, "ports": [n.port for n in self.nodes]}
 
 
 class PostgresServer(_Server):
@@ -287,7 +409,7 @@ class PostgresServer(_Server):
         return d
 
 
-SERVERS = {"redis": RedisServer, "postgres": PostgresServer}
+SERVERS = {"redis": RedisServer, "postgres": PostgresServer, "redis-cluster": RedisCluster}
 
 
 def serve(kind):
@@ -303,13 +425,17 @@ def serve(kind):
         reply(server.info())
         for line in sys.stdin:
             cmd = line.strip()
+            verb, _, node = cmd.partition(" ")
             try:
-                if cmd == "stop":
-                    server.stop()
-                elif cmd == "kill":
-                    server.kill()
-                elif cmd == "start":
-                    server.start()
+                if node and not isinstance(server, RedisCluster):
+                    raise ValueError("only a cluster has nodes: %r" % cmd)
+                args = (node,) if node else ()
+                if verb == "stop":
+                    server.stop(*args)
+                elif verb == "kill":
+                    server.kill(*args)
+                elif verb == "start":
+                    server.start(*args)
                 elif cmd == "quit":
                     break
                 else:
@@ -327,7 +453,7 @@ def serve(kind):
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "serve" or sys.argv[2] not in SERVERS:
-        sys.stderr.write("usage: swh_servers.py serve redis|postgres\n")
+        sys.stderr.write("usage: swh_servers.py serve redis|postgres|redis-cluster\n")
         sys.exit(2)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.exit(serve(sys.argv[2]))

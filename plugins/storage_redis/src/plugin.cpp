@@ -28,7 +28,18 @@ constexpr auto kSchema = swh::cpp::schema(
     swh::cpp::setting<&Options::pool_size>(
         "pool_size", "8",
         "Connections kept open, one per concurrent storage call (1-256); size it to the daemon's worker "
-        "threads"));
+        "threads. On a cluster: per master"),
+    swh::cpp::setting<&Options::cluster>("cluster", "false",
+                                         "The server is a Redis Cluster node: read the slot map and send "
+                                         "each command to the master of its slot"),
+    swh::cpp::setting<&Options::seeds>("seeds", "[]",
+                                       "More cluster nodes (\"host:port\") to read the slot map from when "
+                                       "host:port does not answer"),
+    swh::cpp::setting<&Options::index_lag_ms>(
+        "index_lag_ms", "60000",
+        "How far a session's last_activity may run ahead of its score in the listing indexes, in ms; within "
+        "it "
+        "add_message is one script on the session's slot (0 = update the indexes with every message)"));
 
 } // namespace
 

@@ -1,11 +1,8 @@
 #include "redis_store.hpp"
 
-#include <hiredis/hiredis.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdlib>
-#include <cstring>
+#include <deque>
 #include <utility>
 
 namespace swh::redis {
@@ -19,11 +16,6 @@ namespace {
 // Each script touches the keys of ONE session (one hash tag, one Cluster
 // slot) and runs atomically on the server.
 
-struct Script {
-    const char *name;
-    const char *body;
-};
-
 // KEYS: session; ARGV: ttl, field, value, ... -> 1 created, 0 exists
 constexpr Script kCreate = {"create", R"lua(
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
@@ -32,11 +24,14 @@ if tonumber(ARGV[1]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[1]) end
 return 1
 )lua"};
 
-// KEYS: session, messages, ids; ARGV: id, timestamp, element, ttl
-// -> {message_count, user_id}, or -1 (no session), -2 (duplicate id).
+// KEYS: session, messages, ids; ARGV: id, timestamp, element, ttl, lag (µs)
+// -> {message_count}, {message_count, user_id} when the indexes are due (see
+// below), or -1 (no session), -2 (duplicate id).
 // The element goes after the last one with timestamp <= its own, so the list
 // stays chronological when concurrent writers arrive out of timestamp order
-// (the usual case is one RPUSH).
+// (the usual case is one RPUSH). The indexes (other slots) hold indexed_at as
+// the score; they are rewritten only when last_activity left
+// [indexed_at, indexed_at + lag], so most messages cost this one script.
 constexpr Script kAddMessage = {"add_message", R"lua(
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 if redis.call('SADD', KEYS[3], ARGV[1]) == 0 then return -2 end
@@ -61,6 +56,9 @@ local ttl = tonumber(ARGV[4])
 if ttl > 0 then
   for k = 1, 3 do redis.call('EXPIRE', KEYS[k], ttl) end
 end
+local indexed = tonumber(redis.call('HGET', KEYS[1], 'indexed_at') or '')
+if indexed ~= nil and ts >= indexed and ts - indexed <= tonumber(ARGV[5]) then return {count} end
+redis.call('HSET', KEYS[1], 'indexed_at', ARGV[2])
 return {count, redis.call('HGET', KEYS[1], 'user_id')}
 )lua"};
 
@@ -115,152 +113,15 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return uid
 )lua"};
 
-constexpr const Script *kScripts[] = {&kCreate, &kAddMessage, &kGetMessages, &kUpdate, &kDelete};
-constexpr size_t kScriptCount = sizeof(kScripts) / sizeof(kScripts[0]);
-
-size_t script_index(const Script &s) {
-    for (size_t i = 0; i < kScriptCount; ++i)
-        if (kScripts[i] == &s) return i;
-    return 0;
-}
-
-struct ReplyDeleter {
-    void operator()(redisReply *r) const noexcept { freeReplyObject(r); }
-};
-using Reply = std::unique_ptr<redisReply, ReplyDeleter>;
-using Args = std::vector<std::string_view>;
-
-timeval to_timeval(int64_t ms) {
-    return timeval{static_cast<time_t>(ms / 1000), static_cast<suseconds_t>((ms % 1000) * 1000)};
-}
-
-std::string reply_text(const redisReply *r) {
-    return r && r->str ? std::string(r->str, r->len) : std::string();
+std::vector<const Script *> all_scripts() {
+    return {&kCreate, &kAddMessage, &kGetMessages, &kUpdate, &kDelete};
 }
 
 int64_t to_int(const std::string &s) {
     return s.empty() ? 0 : std::strtoll(s.c_str(), nullptr, 10);
 }
 
-// A server error reply -> status. Persistence, memory and replication
-// trouble is the server's state, not the caller's: retry later.
-swh_status status_for_error(std::string_view text) {
-    for (const char *prefix : {"LOADING", "MISCONF", "OOM", "READONLY", "MASTERDOWN", "BUSY", "NOAUTH",
-                               "WRONGPASS", "NOPERM", "CLUSTERDOWN", "TRYAGAIN"})
-        if (text.rfind(prefix, 0) == 0) return SWH_E_UNAVAILABLE;
-    return SWH_E_INTERNAL;
-}
-
 } // namespace
-
-// ---------------------------------------------------------------- connection
-
-class Connection {
-  public:
-    Connection(const Options &o, const std::string &where) : where_(where) {
-        timeval connect_tv = to_timeval(o.connect_timeout_ms);
-        ctx_.reset(redisConnectWithTimeout(o.host.c_str(), static_cast<int>(o.port), connect_tv));
-        if (ctx_ == nullptr) throw Failure(SWH_E_INTERNAL, "redis: out of memory while connecting");
-        if (ctx_->err != 0)
-            throw Failure(SWH_E_UNAVAILABLE,
-                          "redis: cannot connect to " + where_ + ": " + std::string(ctx_->errstr));
-        if (o.command_timeout_ms > 0) redisSetTimeout(ctx_.get(), to_timeval(o.command_timeout_ms));
-        if (!o.password.empty()) command({"AUTH", o.password}, "AUTH");
-        if (o.db != 0) command({"SELECT", std::to_string(o.db)}, "SELECT");
-        for (size_t i = 0; i < kScriptCount; ++i) {
-            Reply r = command({"SCRIPT", "LOAD", kScripts[i]->body}, "SCRIPT LOAD");
-            sha_[i] = reply_text(r.get());
-        }
-    }
-    Connection(const Connection &) = delete;
-    Connection &operator=(const Connection &) = delete;
-
-    bool broken() const noexcept { return ctx_->err != 0; }
-    // The server did not answer within command_timeout_ms (the pool then
-    // neither reuses nor retries: a silent server stays silent).
-    bool timed_out() const noexcept { return timed_out_; }
-    int socket() const noexcept { return ctx_->fd; }
-
-    // One command; a server error reply throws.
-    Reply command(const Args &args, const char *what) {
-        append(args);
-        return read(what);
-    }
-
-    // Several commands in one round trip; replies in order (errors as replies).
-    std::vector<Reply> pipeline(const std::vector<Args> &commands, const char *what) {
-        for (const Args &args : commands)
-            append(args);
-        std::vector<Reply> replies;
-        replies.reserve(commands.size());
-        for (size_t i = 0; i < commands.size(); ++i)
-            replies.push_back(read(what, false));
-        return replies;
-    }
-
-    // EVALSHA, falling back to EVAL when the server lost its script cache.
-    Reply eval(const Script &script, const Args &keys, const Args &argv) {
-        Args args{"EVALSHA", sha_[script_index(script)]};
-        std::string nkeys = std::to_string(keys.size());
-        args.push_back(nkeys);
-        args.insert(args.end(), keys.begin(), keys.end());
-        args.insert(args.end(), argv.begin(), argv.end());
-        append(args);
-        Reply r = read(script.name, false);
-        if (r->type == REDIS_REPLY_ERROR && reply_text(r.get()).rfind("NOSCRIPT", 0) == 0) {
-            args[0] = "EVAL";
-            args[1] = script.body;
-            append(args);
-            r = read(script.name, false);
-        }
-        throw_if_error(r, script.name);
-        return r;
-    }
-
-  private:
-    void append(const Args &args) {
-        std::vector<const char *> argv(args.size());
-        std::vector<size_t> lens(args.size());
-        for (size_t i = 0; i < args.size(); ++i) {
-            argv[i] = args[i].data() != nullptr ? args[i].data() : "";
-            lens[i] = args[i].size();
-        }
-        if (redisAppendCommandArgv(ctx_.get(), static_cast<int>(args.size()), argv.data(), lens.data()) !=
-            REDIS_OK)
-            lost("sending a command");
-    }
-    Reply read(const char *what, bool throw_on_error = true) {
-        void *raw = nullptr;
-        if (redisGetReply(ctx_.get(), &raw) != REDIS_OK || raw == nullptr) lost(what);
-        Reply r(static_cast<redisReply *>(raw));
-        if (throw_on_error) throw_if_error(r, what);
-        return r;
-    }
-    void throw_if_error(const Reply &r, const char *what) const {
-        if (r->type != REDIS_REPLY_ERROR) return;
-        std::string text = reply_text(r.get());
-        throw Failure(status_for_error(text), "redis: " + std::string(what) + ": " + text);
-    }
-    [[noreturn]] void lost(const char *what) {
-        const bool timeout = ctx_->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK);
-        const bool timed_out = timeout || std::strstr(ctx_->errstr, "imed out") != nullptr;
-        timed_out_ = timed_out;
-        if (ctx_->err == 0) ctx_->err = REDIS_ERR_OTHER; // whatever happened, do not reuse this connection
-        throw Failure(timed_out ? SWH_E_TIMEOUT : SWH_E_UNAVAILABLE,
-                      "redis: " + where_ + ": " + (timed_out ? "command timed out" : "connection lost") +
-                          " during " + what + ": " + std::string(ctx_->errstr));
-    }
-
-    struct Free {
-        void operator()(redisContext *c) const noexcept { redisFree(c); }
-    };
-    // Owned from the first line of the constructor: a connect, AUTH or script
-    // load that fails (as each does while the server is frozen) closes it.
-    std::unique_ptr<redisContext, Free> ctx_;
-    bool timed_out_ = false;
-    std::string where_;
-    std::string sha_[kScriptCount];
-};
 
 // ---------------------------------------------------------------- encoding
 
@@ -349,38 +210,47 @@ void session_fields(Args &args, const SessionInput &s, uint32_t fields, std::vec
     put(SWH_SESSION_FIELD_CONTEXT, "context", s.context);
     put(SWH_SESSION_FIELD_METADATA, "metadata", s.metadata);
     put(SWH_SESSION_FIELD_LAST_ACTIVITY, "last_activity", numbers.back());
+    put(SWH_SESSION_FIELD_LAST_ACTIVITY, "indexed_at", numbers.back()); // the indexes get this score too
 }
 
 } // namespace
 
 // ---------------------------------------------------------------- store
 
+namespace {
+
+// What the schema cannot say; throws Failure.
+void check(const Options &o) {
+    if (o.host.empty()) throw Failure(SWH_E_INVALID, "redis: config 'host' is empty");
+    if (o.port < 1 || o.port > 65535) throw Failure(SWH_E_INVALID, "redis: config 'port' out of range");
+    if (o.db < 0) throw Failure(SWH_E_INVALID, "redis: config 'db' must be >= 0");
+    if (o.cluster && o.db != 0)
+        throw Failure(SWH_E_INVALID, "redis: config 'db' must be 0 on a Redis Cluster");
+    if (o.pool_size < 1 || o.pool_size > 256)
+        throw Failure(SWH_E_INVALID, "redis: config 'pool_size' must be between 1 and 256");
+    if (o.ttl_hours < 0 || o.ttl_seconds < 0)
+        throw Failure(SWH_E_INVALID, "redis: config 'ttl_hours' / 'ttl_seconds' must be >= 0");
+    if (o.connect_timeout_ms < 1 || o.command_timeout_ms < 0)
+        throw Failure(SWH_E_INVALID, "redis: timeouts must be positive");
+    if (o.index_lag_ms < 0) throw Failure(SWH_E_INVALID, "redis: config 'index_lag_ms' must be >= 0");
+    if (o.key_prefix.find_first_of("{}") != std::string::npos)
+        throw Failure(SWH_E_INVALID, "redis: config 'key_prefix' must not contain '{' or '}' (hash tags)");
+}
+
+} // namespace
+
 Store::Store(Options options, edge::HostLog log)
     : options_(std::move(options)), log_(log), where_(options_.host + ":" + std::to_string(options_.port)),
-      pool_(static_cast<size_t>(std::max<int64_t>(1, options_.pool_size)), [this] { return connect(); }) {
-    if (options_.host.empty()) throw Failure(SWH_E_INVALID, "redis: config 'host' is empty");
-    if (options_.port < 1 || options_.port > 65535)
-        throw Failure(SWH_E_INVALID, "redis: config 'port' out of range");
-    if (options_.db < 0) throw Failure(SWH_E_INVALID, "redis: config 'db' must be >= 0");
-    if (options_.pool_size < 1 || options_.pool_size > 256)
-        throw Failure(SWH_E_INVALID, "redis: config 'pool_size' must be between 1 and 256");
-    if (options_.ttl_hours < 0 || options_.ttl_seconds < 0)
-        throw Failure(SWH_E_INVALID, "redis: config 'ttl_hours' / 'ttl_seconds' must be >= 0");
-    if (options_.connect_timeout_ms < 1 || options_.command_timeout_ms < 0)
-        throw Failure(SWH_E_INVALID, "redis: timeouts must be positive");
-    if (options_.key_prefix.find_first_of("{}") != std::string::npos)
-        throw Failure(SWH_E_INVALID, "redis: config 'key_prefix' must not contain '{' or '}' (hash tags)");
-    { auto lease = pool_.acquire(); } // fail fast on a wrong address, password or db
-    log_(SWH_LOG_INFO, "redis: connected to " + where_ + " db " + std::to_string(options_.db) + " (prefix '" +
-                           options_.key_prefix + "', ttl " + std::to_string(options_.ttl()) + " s, pool " +
-                           std::to_string(options_.pool_size) + ")");
+      router_((check(options_), options_), all_scripts(), log) {
+    log_(SWH_LOG_INFO,
+         "redis: connected to " + where_ +
+             (options_.cluster ? " (cluster, " + std::to_string(router_.masters().size()) + " masters)"
+                               : " db " + std::to_string(options_.db)) +
+             " (prefix '" + options_.key_prefix + "', ttl " + std::to_string(options_.ttl()) + " s, pool " +
+             std::to_string(options_.pool_size) + ")");
 }
 
 Store::~Store() = default;
-
-std::unique_ptr<Connection> Store::connect() {
-    return std::make_unique<Connection>(options_, where_);
-}
 
 std::string Store::session_key(std::string_view sid, const char *suffix) const {
     return options_.key_prefix + "{" + std::string(sid) + "}:" + suffix;
@@ -394,14 +264,27 @@ std::string Store::all_index() const {
     return options_.key_prefix + "{sessions}:all";
 }
 
-void Store::index(Connection &c, std::string_view sid, std::string_view user_id, int64_t score) {
+void Store::index(std::string_view sid, std::string_view user_id, int64_t score, bool create) {
     const std::string s = std::to_string(score), user_key = user_index(user_id), all_key = all_index(),
                       ttl = std::to_string(options_.ttl());
-    std::vector<Args> commands = {{"ZADD", user_key, s, sid}, {"ZADD", all_key, s, sid}};
-    if (options_.ttl() > 0) commands.push_back({"EXPIRE", user_key, ttl}); // an idle user's index expires too
-    for (const Reply &r : c.pipeline(commands, "index update"))
-        if (r->type == REDIS_REPLY_ERROR)
-            log_(SWH_LOG_WARN, "redis: index update failed: " + reply_text(r.get()));
+    const std::string_view mode = create ? "NX" : "CH"; // CH: a no-op flag, so both forms have one shape
+    std::vector<Keyed> commands = {{user_key, {"ZADD", user_key, mode, s, sid}},
+                                   {all_key, {"ZADD", all_key, mode, s, sid}}};
+    if (options_.ttl() > 0)
+        commands.push_back({user_key, {"EXPIRE", user_key, ttl}}); // an idle user's index expires too
+    if (!create) return best_effort(commands, "index update");
+    for (const Reply &r : router_.spread(commands, false, "index update")) // refuse a create not indexed
+        throw_if_error(r, "index update");
+}
+
+void Store::best_effort(const std::vector<Keyed> &commands, const char *what) {
+    try {
+        for (const Reply &r : router_.spread(commands, false, what))
+            if (r->type == REDIS_REPLY_ERROR)
+                log_(SWH_LOG_WARN, "redis: " + std::string(what) + " failed: " + reply_text(r.get()));
+    } catch (const Failure &e) {
+        log_(SWH_LOG_WARN, std::string(e.what()) + " (the index is repaired when listed)");
+    }
 }
 
 void Store::create_session(const SessionInput &s) {
@@ -411,18 +294,21 @@ void Store::create_session(const SessionInput &s) {
     Args argv{ttl,    "id",         s.id,    "user_id",       s.user_id, "type",
               s.type, "created_at", created, "message_count", "0"};
     session_fields(argv, s, store::kKnownSessionFields, numbers);
-    pool_.run(false, [&](Connection &c) {
-        Reply r = c.eval(kCreate, {key}, argv);
-        if (r->integer == 0) throw Failure(SWH_E_CONFLICT, "session " + quoted(s.id) + " already exists");
-        index(c, s.id, s.user_id, s.last_activity);
-    });
+    // The index entries first: if the session's script then fails or never
+    // runs, list_sessions finds an entry without a session and drops it. The
+    // other order could leave a session that no listing shows.
+    index(s.id, s.user_id, s.last_activity, true);
+    Reply r =
+        router_.on(key, false, kCreate.name, [&](Connection &c) { return c.eval(kCreate, {key}, argv); });
+    if (r->integer == 0) throw Failure(SWH_E_CONFLICT, "session " + quoted(s.id) + " already exists");
 }
 
 std::optional<SessionRow> Store::get_session(std::string_view id) {
     const std::string key = session_key(id, "session");
-    return pool_.run(true, [&](Connection &c) {
-        return decode_session(c.command({"HGETALL", key}, "HGETALL").get());
+    Reply r = router_.on(key, true, "HGETALL", [&](Connection &c) {
+        return c.exec({"HGETALL", key}, "HGETALL");
     });
+    return decode_session(r.get());
 }
 
 void Store::update_session(const SessionInput &s, uint32_t fields) {
@@ -430,104 +316,131 @@ void Store::update_session(const SessionInput &s, uint32_t fields) {
     std::vector<std::string> numbers;
     Args argv{ttl};
     session_fields(argv, s, fields, numbers);
-    pool_.run(false, [&](Connection &c) {
-        Reply r = c.eval(
-            kUpdate, {session_key(s.id, "session"), session_key(s.id, "messages"), session_key(s.id, "ids")},
-            argv);
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
-            throw Failure(SWH_E_NOT_FOUND, "session " + quoted(s.id) + " not found");
-        if (fields & SWH_SESSION_FIELD_LAST_ACTIVITY)
-            index(c, s.id, reply_text(r->element[0]), s.last_activity);
+    const std::string key = session_key(s.id, "session"), messages = session_key(s.id, "messages"),
+                      ids = session_key(s.id, "ids");
+    Reply r = router_.on(key, false, kUpdate.name, [&](Connection &c) {
+        return c.eval(kUpdate, {key, messages, ids}, argv);
     });
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
+        throw Failure(SWH_E_NOT_FOUND, "session " + quoted(s.id) + " not found");
+    if (fields & SWH_SESSION_FIELD_LAST_ACTIVITY) index(s.id, reply_text(r->element[0]), s.last_activity);
 }
 
 void Store::delete_session(std::string_view id) {
-    pool_.run(false, [&](Connection &c) {
-        Reply r = c.eval(
-            kDelete, {session_key(id, "session"), session_key(id, "messages"), session_key(id, "ids")}, {});
-        if (r->type != REDIS_REPLY_STRING)
-            throw Failure(SWH_E_NOT_FOUND, "session " + quoted(id) + " not found");
-        c.pipeline({{"ZREM", user_index(reply_text(r.get())), id}, {"ZREM", all_index(), id}},
-                   "index update");
+    const std::string key = session_key(id, "session"), messages = session_key(id, "messages"),
+                      ids = session_key(id, "ids");
+    Reply r = router_.on(key, false, kDelete.name, [&](Connection &c) {
+        return c.eval(kDelete, {key, messages, ids}, {});
     });
+    if (r->type != REDIS_REPLY_STRING) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(id) + " not found");
+    // Left behind if this fails: list_sessions drops entries without a session.
+    const std::string user_key = user_index(reply_text(r.get())), all_key = all_index();
+    best_effort({{user_key, {"ZREM", user_key, id}}, {all_key, {"ZREM", all_key, id}}}, "index update");
 }
 
 std::vector<SessionRow> Store::list_sessions(const SessionFilterInput &f) {
+    // The index is walked by score (indexed_at), but a session's true
+    // last_activity may be up to `lag` later, so rows are sorted by the hash's
+    // last_activity and the walk stops only once no entry further down can
+    // outrank the rows it already holds.
     const std::string key = f.user_id.empty() ? all_index() : user_index(f.user_id);
+    const int64_t lag = options_.index_lag_ms * 1000;
+    const size_t want = f.limit == 0 ? 0 : static_cast<size_t>(f.offset + f.limit);
+    const auto newer = [](const SessionRow &a, const SessionRow &b) {
+        return a.last_activity != b.last_activity ? a.last_activity > b.last_activity : a.id > b.id;
+    };
     constexpr int64_t kPage = 256;
-    return pool_.run(true, [&](Connection &c) {
-        std::vector<SessionRow> rows;
-        uint64_t skipped = 0;
-        for (int64_t start = 0;; start += kPage) {
-            Reply ids = c.command(
-                {"ZREVRANGE", key, std::to_string(start), std::to_string(start + kPage - 1)}, "ZREVRANGE");
-            if (ids->type != REDIS_REPLY_ARRAY || ids->elements == 0) return rows;
-            std::vector<Args> reads;
-            std::vector<std::string> keys;
-            keys.reserve(ids->elements);
-            for (size_t i = 0; i < ids->elements; ++i)
-                keys.push_back(session_key(reply_text(ids->element[i]), "session"));
-            for (const std::string &k : keys)
-                reads.push_back({"HGETALL", k});
-            std::vector<Reply> replies = c.pipeline(reads, "HGETALL");
-            std::vector<Args> stale;
-            for (size_t i = 0; i < replies.size(); ++i) {
-                auto row = decode_session(replies[i].get());
-                if (!row) { // expired (TTL) or deleted: drop the index entry
-                    stale.push_back({"ZREM", key, reply_text(ids->element[i])});
-                    continue;
-                }
-                if (!f.user_id.empty() && row->user_id != f.user_id) continue;
-                if (!f.status.empty() && row->status != f.status) continue;
-                if (skipped < f.offset) {
-                    ++skipped;
-                    continue;
-                }
-                rows.push_back(std::move(*row));
-                if (f.limit != 0 && rows.size() >= f.limit) return rows;
+    std::vector<SessionRow> rows;
+    std::vector<Keyed> repairs;
+    std::deque<std::string> repair_text; // what the repairs' Args point into (a deque does not move them)
+    for (int64_t start = 0;; start += kPage) {
+        Reply page = router_.on(key, true, "ZREVRANGE", [&](Connection &c) {
+            return c.exec(
+                {"ZREVRANGE", key, std::to_string(start), std::to_string(start + kPage - 1), "WITHSCORES"},
+                "ZREVRANGE");
+        });
+        const size_t n = page->type == REDIS_REPLY_ARRAY ? page->elements / 2 : 0;
+        if (n == 0) break;
+        std::vector<std::string> keys;
+        keys.reserve(n);
+        for (size_t i = 0; i < n; ++i)
+            keys.push_back(session_key(reply_text(page->element[2 * i]), "session"));
+        std::vector<Keyed> reads;
+        for (const std::string &k : keys)
+            reads.push_back({k, {"HGETALL", k}});
+        std::vector<Reply> hashes = router_.spread(reads, true, "HGETALL");
+        int64_t lowest = 0;
+        for (size_t i = 0; i < n; ++i) {
+            const std::string id = reply_text(page->element[2 * i]);
+            const int64_t score = to_int(reply_text(page->element[2 * i + 1]));
+            lowest = score;
+            throw_if_error(hashes[i], "HGETALL");
+            auto row = decode_session(hashes[i].get());
+            if (!row || (!f.user_id.empty() && row->user_id != f.user_id)) {
+                // expired (TTL), deleted, or created for another user: drop the entry
+                repair_text.push_back(id);
+                repairs.push_back({key, {"ZREM", key, repair_text.back()}});
+            } else if (row->last_activity < score || row->last_activity - score > lag) {
+                // a failed index update left the score behind: put it right
+                repair_text.push_back(id);
+                repair_text.push_back(std::to_string(row->last_activity));
+                repairs.push_back(
+                    {key, {"ZADD", key, repair_text.back(), repair_text[repair_text.size() - 2]}});
             }
-            if (!stale.empty()) c.pipeline(stale, "index cleanup");
-            if (static_cast<int64_t>(ids->elements) < kPage) return rows;
-            start -= static_cast<int64_t>(stale.size()); // removed entries shifted the ranks
+            if (!row || (!f.user_id.empty() && row->user_id != f.user_id)) continue;
+            if (!f.status.empty() && row->status != f.status) continue;
+            rows.push_back(std::move(*row));
         }
-    });
+        if (static_cast<int64_t>(n) < kPage) break;
+        if (want != 0 && rows.size() >= want) {
+            std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(want), rows.end(),
+                              newer);
+            rows.resize(want);
+            if (rows.back().last_activity > lowest + lag) break; // nothing further down can outrank these
+        }
+    }
+    if (!repairs.empty()) best_effort(repairs, "index repair");
+    std::sort(rows.begin(), rows.end(), newer);
+    rows.erase(rows.begin(),
+               rows.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(f.offset, rows.size())));
+    if (f.limit != 0 && rows.size() > f.limit) rows.resize(f.limit);
+    return rows;
 }
 
 void Store::add_message(const MessageInput &m) {
     if (m.role.find('\n') != std::string_view::npos)
         throw Failure(SWH_E_INVALID, "redis: message.role must not contain a newline");
     const std::string element = encode_message(m), ts = std::to_string(m.timestamp),
-                      ttl = std::to_string(options_.ttl());
-    pool_.run(false, [&](Connection &c) {
-        Reply r = c.eval(kAddMessage,
-                         {session_key(m.session_id, "session"), session_key(m.session_id, "messages"),
-                          session_key(m.session_id, "ids")},
-                         {m.id, ts, element, ttl});
-        if (r->type == REDIS_REPLY_INTEGER && r->integer == -1)
-            throw Failure(SWH_E_NOT_FOUND, "session " + quoted(m.session_id) + " not found");
-        if (r->type == REDIS_REPLY_INTEGER && r->integer == -2)
-            throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
-        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2)
-            throw Failure(SWH_E_INTERNAL, "redis: add_message: unexpected reply");
-        index(c, m.session_id, reply_text(r->element[1]), m.timestamp);
+                      ttl = std::to_string(options_.ttl()),
+                      lag = std::to_string(options_.index_lag_ms * 1000),
+                      key = session_key(m.session_id, "session"),
+                      messages = session_key(m.session_id, "messages"),
+                      ids = session_key(m.session_id, "ids");
+    Reply r = router_.on(key, false, kAddMessage.name, [&](Connection &c) {
+        return c.eval(kAddMessage, {key, messages, ids}, {m.id, ts, element, ttl, lag});
     });
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == -1)
+        throw Failure(SWH_E_NOT_FOUND, "session " + quoted(m.session_id) + " not found");
+    if (r->type == REDIS_REPLY_INTEGER && r->integer == -2)
+        throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 1)
+        throw Failure(SWH_E_INTERNAL, "redis: add_message: unexpected reply");
+    if (r->elements >= 2) index(m.session_id, reply_text(r->element[1]), m.timestamp); // the indexes are due
 }
 
 std::vector<MessageRow> Store::get_messages(const MessageQueryInput &q) {
-    const std::string since = std::to_string(q.since), limit = std::to_string(q.limit);
-    std::vector<MessageRow> rows;
-    bool found = pool_.run(true, [&](Connection &c) {
-        Reply r = c.eval(kGetMessages,
-                         {session_key(q.session_id, "session"), session_key(q.session_id, "messages")},
-                         {q.role, since, limit});
-        if (r->type != REDIS_REPLY_ARRAY) return false;
-        rows.clear();
-        rows.reserve(r->elements);
-        for (size_t i = 0; i < r->elements; ++i)
-            rows.push_back(decode_message(std::string_view(r->element[i]->str, r->element[i]->len)));
-        return true;
+    const std::string since = std::to_string(q.since), limit = std::to_string(q.limit),
+                      key = session_key(q.session_id, "session"),
+                      messages = session_key(q.session_id, "messages");
+    Reply r = router_.on(key, true, kGetMessages.name, [&](Connection &c) {
+        return c.eval(kGetMessages, {key, messages}, {q.role, since, limit});
     });
-    if (!found) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(q.session_id) + " not found");
+    if (r->type != REDIS_REPLY_ARRAY)
+        throw Failure(SWH_E_NOT_FOUND, "session " + quoted(q.session_id) + " not found");
+    std::vector<MessageRow> rows;
+    rows.reserve(r->elements);
+    for (size_t i = 0; i < r->elements; ++i)
+        rows.push_back(decode_message(std::string_view(r->element[i]->str, r->element[i]->len)));
     return rows;
 }
 
@@ -538,16 +451,23 @@ void Store::describe(nlohmann::json &report) const {
     report["key_prefix"] = options_.key_prefix;
     report["ttl_seconds"] = options_.ttl();
     report["pool_size"] = options_.pool_size;
+    report["cluster"] = options_.cluster;
+    report["index_lag_ms"] = options_.index_lag_ms;
     report["hiredis_version"] = std::to_string(HIREDIS_MAJOR) + "." + std::to_string(HIREDIS_MINOR) + "." +
                                 std::to_string(HIREDIS_PATCH);
 }
 
-void Store::health(nlohmann::json &report) {
-    pool_.run(true, [&](Connection &c) {
-        std::vector<Reply> r =
-            c.pipeline({{"PING"}, {"INFO"}, {"CONFIG", "GET", "appendfsync"}}, "health check");
+namespace {
+
+// PING, INFO and CONFIG (and CLUSTER INFO) of one server; throws when it is
+// not serving. The INFO fields go into `report`.
+void check_node(Node &node, bool cluster, nlohmann::json &report) {
+    node.pool.run(true, [&](Connection &c) {
+        std::vector<Args> commands = {{"PING"}, {"INFO"}, {"CONFIG", "GET", "appendfsync"}};
+        if (cluster) commands.push_back({"CLUSTER", "INFO"});
+        std::vector<Reply> r = c.pipeline(commands, "health check");
         if (r[0]->type == REDIS_REPLY_ERROR)
-            throw Failure(SWH_E_UNAVAILABLE, "redis: PING: " + reply_text(r[0].get()));
+            throw Failure(SWH_E_UNAVAILABLE, "redis: " + node.where + ": PING: " + reply_text(r[0].get()));
         std::string info = reply_text(r[1].get());
         for (const char *field : {"redis_version", "used_memory_human", "connected_clients", "aof_enabled",
                                   "role", "loading", "rdb_last_bgsave_status", "aof_last_write_status"}) {
@@ -561,10 +481,40 @@ void Store::health(nlohmann::json &report) {
         if (r[2]->type == REDIS_REPLY_ARRAY && r[2]->elements == 2)
             report["appendfsync"] = reply_text(r[2]->element[1]);
         if (report.value("loading", "0") == "1")
-            throw Failure(SWH_E_UNAVAILABLE, "redis: server is loading its data");
+            throw Failure(SWH_E_UNAVAILABLE, "redis: " + node.where + ": server is loading its data");
+        if (cluster) {
+            const std::string state = reply_text(r[3].get());
+            report["cluster_state"] = state.find("cluster_state:ok") != std::string::npos ? "ok" : "fail";
+            if (report["cluster_state"] != "ok")
+                throw Failure(SWH_E_UNAVAILABLE, "redis: " + node.where + ": cluster_state is not ok");
+        }
         return 0;
     });
-    report["open_connections"] = pool_.open_connections();
+}
+
+} // namespace
+
+void Store::health(nlohmann::json &report) {
+    std::vector<Node *> nodes = router_.masters();
+    // The first master's facts at the top level (as for one server); on a
+    // cluster each master's state under "nodes", and any master down makes
+    // the store unhealthy (its sessions cannot be served).
+    std::string failure;
+    nlohmann::json per_node = nlohmann::json::array();
+    for (size_t i = 0; i < nodes.size(); ++i) {
+        nlohmann::json facts;
+        try {
+            check_node(*nodes[i], router_.cluster(), i == 0 ? report : facts);
+            per_node.push_back({{"server", nodes[i]->where}, {"status", "ok"}});
+        } catch (const Failure &e) {
+            if (!router_.cluster()) throw;
+            per_node.push_back({{"server", nodes[i]->where}, {"status", "unreachable"}, {"error", e.what()}});
+            if (failure.empty()) failure = e.what();
+        }
+    }
+    if (router_.cluster()) report["nodes"] = per_node;
+    report["open_connections"] = router_.open_connections();
+    if (!failure.empty()) throw Failure(SWH_E_UNAVAILABLE, failure);
 }
 
 } // namespace swh::redis

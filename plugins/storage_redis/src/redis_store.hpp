@@ -6,7 +6,8 @@
 //   P{sid}:session   hash  the session row (message_count, last_activity, ...)
 //   P{sid}:messages  list  one element per message, chronological
 //   P{sid}:ids       set   message ids of the session (duplicate check)
-// Indexes (score = last_activity), updated after the session's own script:
+// Indexes (score = last_activity, lagging it by at most index_lag_ms), each
+// written by its own command (other slots than the session's):
 //   P{user:<uid>}:sessions   zset  the user's sessions
 //   P{sessions}:all          zset  every session (listing without user_id)
 // A list element is "<timestamp> <role>\n<message JSON>", so the scripts can
@@ -15,14 +16,16 @@
 // message has some, so elements from before 1.3 are read as plain messages.
 //
 // Concurrency: every public member may be called from many threads at once;
-// each call leases one connection from a bounded pool (pool_size).
+// each command leases one connection from its node's bounded pool
+// (pool_size). Router sends every command to the node serving its key's slot
+// (one node, or the masters of a Redis Cluster).
 #pragma once
 
-#include <swarmhost/cpp/connection_pool.hpp>
+#include "cluster.hpp"
+
 #include <swarmhost/cpp/storage_plugin.hpp>
 
 #include <cstdint>
-#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,23 +39,6 @@ using store::MessageRow;
 using store::SessionFilterInput;
 using store::SessionInput;
 using store::SessionRow;
-
-struct Options {
-    std::string host = "127.0.0.1";
-    int64_t port = 6379;
-    std::string password;
-    int64_t db = 0;
-    std::string key_prefix = "swarmhost:";
-    int64_t ttl_hours = 168;
-    int64_t ttl_seconds = 0; // > 0 overrides ttl_hours
-    int64_t connect_timeout_ms = 2000;
-    int64_t command_timeout_ms = 5000;
-    int64_t pool_size = 8;
-
-    int64_t ttl() const noexcept { return ttl_seconds > 0 ? ttl_seconds : ttl_hours * 3600; }
-};
-
-class Connection;
 
 class Store {
   public:
@@ -72,17 +58,21 @@ class Store {
     void health(nlohmann::json &report);
 
   private:
-    std::unique_ptr<Connection> connect();
     std::string session_key(std::string_view sid, const char *suffix) const;
     std::string user_index(std::string_view user_id) const;
     std::string all_index() const;
-    // Index entries for a session whose last_activity is now `score`.
-    void index(Connection &c, std::string_view sid, std::string_view user_id, int64_t score);
+    // Index entries for a session whose last_activity is now `score`. For a
+    // `create` (before the session is written): ZADD NX, and a failure
+    // throws. Otherwise the session's write is already applied: a failure is
+    // logged, and list_sessions repairs the entry.
+    void index(std::string_view sid, std::string_view user_id, int64_t score, bool create = false);
+    // Commands after an applied write: failures are logged, not returned.
+    void best_effort(const std::vector<Keyed> &commands, const char *what);
 
     Options options_;
     edge::HostLog log_;
     std::string where_;
-    store::Pool<Connection> pool_;
+    Router router_;
 };
 
 } // namespace swh::redis
