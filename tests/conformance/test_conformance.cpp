@@ -466,6 +466,32 @@ TEST_CASE("mongodb: a bad config or an unreachable server fails create with the 
     backend().server->start();
 }
 
+TEST_CASE("mongodb: a message over MongoDB's 16 MiB document limit is refused and changes nothing") {
+    if (backend().kind != "mongodb") return;
+    auto store = open_store();
+    Session s = make_session("u-" + new_uuid());
+    store->create_session(s);
+    const int64_t t0 = now_us();
+    store->add_message(make_message(s, "user", "small", t0));
+    std::string error;
+    swh_status status = SWH_OK;
+    try {
+        store->add_message(make_message(s, "user", std::string(17 * 1024 * 1024, 'x'), t0 + 1));
+    } catch (const PluginError &e) {
+        status = e.status();
+        error = e.what();
+    }
+    INFO(error);
+    CHECK(status == SWH_E_INVALID);
+    CHECK(error.find("mongodb") != std::string::npos);
+    auto got = store->get_session(s.id);
+    CHECK(got->message_count == 1); // the counter step was undone
+    CHECK(got->last_activity == t0);
+    MessageQuery q;
+    q.session_id = s.id;
+    CHECK(contents(store->get_messages(q)) == std::vector<std::string>{"small"});
+}
+
 TEST_CASE("mongodb: database_name namespaces deployments on one server") {
     if (backend().kind != "mongodb") return;
     auto store = open_store();

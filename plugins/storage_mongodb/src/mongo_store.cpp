@@ -17,6 +17,8 @@ constexpr int kTimedOut[] = {50 /* MaxTimeMSExpired */, 262 /* ExceededTimeLimit
                              64 /* WriteConcernFailed: wtimeout */, 89 /* NetworkTimeout */};
 // The server is there but cannot serve now: shutting down, stepping down, no
 // primary, auth refused. Retrying later may work, as with a lost connection.
+// The document is refused for what it is (over the 16 MiB BSON limit).
+constexpr int kInvalid[] = {10334 /* BSONObjectTooLarge */, 17419 /* document after update too large */};
 constexpr int kUnavailable[] = {6,     7,     13,    18,    91,    100,   189, 9001,
                                 10107, 11600, 11602, 13435, 13436, 10058, 133};
 
@@ -32,10 +34,15 @@ swh_status status_for(const bson_error_t &e) {
         return SWH_E_UNAVAILABLE;
     case MONGOC_ERROR_CLIENT:
         return e.code == MONGOC_ERROR_CLIENT_AUTHENTICATE ? SWH_E_UNAVAILABLE : SWH_E_INTERNAL;
+    case MONGOC_ERROR_BSON: // e.g. "Document 0 is too large for the cluster", found before sending
+        return SWH_E_INVALID;
+    case MONGOC_ERROR_COMMAND:
+        return e.code == MONGOC_ERROR_COMMAND_INVALID_ARG ? SWH_E_INVALID : SWH_E_INTERNAL;
     case MONGOC_ERROR_SERVER:
     case MONGOC_ERROR_WRITE_CONCERN:
         if (among(kDuplicateKey, e.code)) return SWH_E_CONFLICT;
         if (among(kTimedOut, e.code)) return SWH_E_TIMEOUT;
+        if (among(kInvalid, e.code)) return SWH_E_INVALID;
         if (among(kUnavailable, e.code)) return SWH_E_UNAVAILABLE;
         return SWH_E_INTERNAL;
     default:
