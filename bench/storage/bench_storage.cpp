@@ -169,9 +169,10 @@ NativeLoop postgres_native(const std::string &conninfo) {
 }
 
 #ifdef SWH_BENCH_HAVE_MONGOC
-// The plugin's two steps with libmongoc directly: findAndModify $inc on the
-// session, then the message upsert on message_id; the same write concern
-// (majority, j). What it leaves out: the pool, the ABI, the config'd fields.
+// The plugin's three writes with libmongoc directly: the message upsert on
+// message_id, its count on the session (once per id), the counted mark; the
+// same write concern (majority, j) and indexes. What it leaves out: the pool,
+// the ABI, the plugin's other fields.
 NativeLoop mongodb_native(const std::string &uri_text) {
     mongoc_init();
     auto uri = std::shared_ptr<mongoc_uri_t>(mongoc_uri_new(uri_text.c_str()), mongoc_uri_destroy);
@@ -190,12 +191,13 @@ NativeLoop mongodb_native(const std::string &uri_text) {
     };
     auto sessions = collection("sessions"), messages = collection("messages");
     // The plugin's indexes, so both sides maintain the same ones.
-    bson_t *indexes =
-        BCON_NEW("createIndexes", BCON_UTF8("messages"), "indexes", "[", "{", "key", "{", "message_id",
-                 BCON_INT32(1), "}", "name", BCON_UTF8("id"), "unique", BCON_BOOL(true), "}", "{", "key", "{",
-                 "session_id", BCON_INT32(1), "timestamp", BCON_INT32(1), "seq", BCON_INT32(1), "}", "name",
-                 BCON_UTF8("time"), "}", "{", "key", "{", "session_id", BCON_INT32(1), "role", BCON_INT32(1),
-                 "timestamp", BCON_INT32(1), "seq", BCON_INT32(1), "}", "name", BCON_UTF8("role"), "}", "]");
+    bson_t *indexes = BCON_NEW(
+        "createIndexes", BCON_UTF8("messages"), "indexes", "[", "{", "key", "{", "message_id", BCON_INT32(1),
+        "}", "name", BCON_UTF8("id"), "unique", BCON_BOOL(true), "}", "{", "key", "{", "session_id",
+        BCON_INT32(1), "timestamp", BCON_INT32(1), "_id", BCON_INT32(1), "}", "name", BCON_UTF8("time"), "}",
+        "{", "key", "{", "session_id", BCON_INT32(1), "role", BCON_INT32(1), "timestamp", BCON_INT32(1),
+        "_id", BCON_INT32(1), "}", "name", BCON_UTF8("role"), "}", "{", "key", "{", "session_id",
+        BCON_INT32(1), "counted", BCON_INT32(1), "}", "name", BCON_UTF8("uncounted"), "}", "]");
     bson_t *session_index = BCON_NEW(
         "createIndexes", BCON_UTF8("sessions"), "indexes", "[", "{", "key", "{", "session_id", BCON_INT32(1),
         "}", "name", BCON_UTF8("id"), "unique", BCON_BOOL(true), "}", "{", "key", "{", "user_id",
@@ -211,7 +213,7 @@ NativeLoop mongodb_native(const std::string &uri_text) {
     }
     bson_t *doc =
         BCON_NEW("session_id", BCON_UTF8("s"), "user_id", BCON_UTF8("bench"), "status", BCON_UTF8("active"),
-                 "last_activity", BCON_INT64(0), "message_count", BCON_INT64(0), "seq", BCON_INT64(0));
+                 "last_activity", BCON_INT64(0), "message_count", BCON_INT64(0), "counted_ids", "[", "]");
     bson_error_t error;
     if (!mongoc_collection_insert_one(sessions.get(), doc, nullptr, nullptr, &error))
         throw std::runtime_error(error.message);
@@ -219,34 +221,32 @@ NativeLoop mongodb_native(const std::string &uri_text) {
     NativeLoop loop;
     loop.add = [sessions, messages](int i) {
         Message m = message("s", i);
-        bson_t *query = BCON_NEW("session_id", BCON_UTF8("s"));
-        bson_t *update = BCON_NEW("$inc", "{", "message_count", BCON_INT64(1), "seq", BCON_INT64(1), "}",
-                                  "$set", "{", "last_activity", BCON_INT64(m.timestamp), "}");
-        bson_t reply, *insert = nullptr;
+        // 1. the message, unique by upsert on message_id
+        bson_t *filter = BCON_NEW("message_id", BCON_UTF8(m.id.c_str()));
+        bson_t *insert =
+            BCON_NEW("$setOnInsert", "{", "message_id", BCON_UTF8(m.id.c_str()), "session_id", BCON_UTF8("s"),
+                     "role", BCON_UTF8(m.role.c_str()), "content", BCON_UTF8(m.content.c_str()), "timestamp",
+                     BCON_INT64(m.timestamp), "counted", BCON_BOOL(false), "}");
+        bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
+        // 2. its count, once per id; 3. the mark
+        bson_t *query =
+            BCON_NEW("session_id", BCON_UTF8("s"), "counted_ids", "{", "$ne", BCON_UTF8(m.id.c_str()), "}");
+        bson_t *count =
+            BCON_NEW("$inc", "{", "message_count", BCON_INT64(1), "}", "$push", "{", "counted_ids", "{",
+                     "$each", "[", BCON_UTF8(m.id.c_str()), "]", "$slice", BCON_INT32(-256), "}", "}", "$set",
+                     "{", "last_activity", BCON_INT64(m.timestamp), "}");
+        bson_t *mark = BCON_NEW("$set", "{", "counted", BCON_BOOL(true), "}");
         bson_error_t error;
-        bool ok = mongoc_collection_find_and_modify(sessions.get(), query, nullptr, update, nullptr, false,
-                                                    false, false, &reply, &error);
-        bson_destroy(&reply);
-        if (ok) {
-            // Unique by upsert on message_id, as the plugin does it.
-            insert =
-                BCON_NEW("$setOnInsert", "{", "message_id", BCON_UTF8(m.id.c_str()), "session_id",
-                         BCON_UTF8("s"), "seq", BCON_INT64(i), "role", BCON_UTF8(m.role.c_str()), "content",
-                         BCON_UTF8(m.content.c_str()), "timestamp", BCON_INT64(m.timestamp), "}");
-            bson_t *filter = BCON_NEW("message_id", BCON_UTF8(m.id.c_str()));
-            bson_t *opts = BCON_NEW("upsert", BCON_BOOL(true));
-            ok = mongoc_collection_update_one(messages.get(), filter, insert, opts, nullptr, &error);
-            bson_destroy(filter);
-            bson_destroy(opts);
-        }
-        bson_destroy(query);
-        bson_destroy(update);
-        if (insert) bson_destroy(insert);
+        bool ok = mongoc_collection_update_one(messages.get(), filter, insert, upsert, nullptr, &error) &&
+                  mongoc_collection_update_one(sessions.get(), query, count, nullptr, nullptr, &error) &&
+                  mongoc_collection_update_one(messages.get(), filter, mark, nullptr, nullptr, &error);
+        for (bson_t *b : {filter, insert, upsert, query, count, mark})
+            bson_destroy(b);
         if (!ok) throw std::runtime_error(error.message);
     };
     loop.read50 = [messages] {
         bson_t *filter = BCON_NEW("session_id", BCON_UTF8("s"));
-        bson_t *opts = BCON_NEW("sort", "{", "timestamp", BCON_INT32(-1), "seq", BCON_INT32(-1), "}", "limit",
+        bson_t *opts = BCON_NEW("sort", "{", "timestamp", BCON_INT32(-1), "_id", BCON_INT32(-1), "}", "limit",
                                 BCON_INT64(50));
         mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(messages.get(), filter, opts, nullptr);
         const bson_t *doc = nullptr;

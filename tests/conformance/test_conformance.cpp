@@ -485,7 +485,7 @@ TEST_CASE("mongodb: a message over MongoDB's 16 MiB document limit is refused an
     CHECK(status == SWH_E_INVALID);
     CHECK(error.find("mongodb") != std::string::npos);
     auto got = store->get_session(s.id);
-    CHECK(got->message_count == 1); // the counter step was undone
+    CHECK(got->message_count == 1); // nothing was written
     CHECK(got->last_activity == t0);
     MessageQuery q;
     q.session_id = s.id;

@@ -42,6 +42,10 @@ class Doc {
         bson_append_bool(&doc_, key, -1, value);
         return *this;
     }
+    Doc &oid(const char *key, const bson_oid_t &value) {
+        bson_append_oid(&doc_, key, -1, &value);
+        return *this;
+    }
     Doc &date_ms(const char *key, int64_t ms_since_epoch) {
         bson_append_date_time(&doc_, key, -1, ms_since_epoch);
         return *this;

@@ -258,10 +258,11 @@ void Store::create_indexes() {
     if (ttl) add_index(session_indexes, 4, "swh_expiry", {{"expires_at", 1}}, false, true);
     Doc message_indexes;
     add_index(message_indexes, 0, "swh_message_id", {{"message_id", 1}}, true);
-    add_index(message_indexes, 1, "swh_session_time", {{"session_id", 1}, {"timestamp", 1}, {"seq", 1}});
+    add_index(message_indexes, 1, "swh_session_time", {{"session_id", 1}, {"timestamp", 1}, {"_id", 1}});
     add_index(message_indexes, 2, "swh_session_role_time",
-              {{"session_id", 1}, {"role", 1}, {"timestamp", 1}, {"seq", 1}});
-    if (ttl) add_index(message_indexes, 3, "swh_expiry", {{"expires_at", 1}}, false, true);
+              {{"session_id", 1}, {"role", 1}, {"timestamp", 1}, {"_id", 1}});
+    add_index(message_indexes, 3, "swh_uncounted", {{"session_id", 1}, {"counted", 1}});
+    if (ttl) add_index(message_indexes, 4, "swh_expiry", {{"expires_at", 1}}, false, true);
 
     for (auto [collection, indexes] : {std::pair{&options_.collection_name, &session_indexes},
                                        std::pair{&options_.message_collection, &message_indexes}}) {
@@ -299,7 +300,7 @@ void Store::create_session(const SessionInput &s) {
         .i64("created_at", s.created_at)
         .i64("last_activity", s.last_activity)
         .i64("message_count", 0)
-        .i64("seq", 0)
+        .array("counted_ids", Doc())
         .str("config", s.config)
         .str("context", s.context)
         .str("metadata", s.metadata);
@@ -319,10 +320,12 @@ void Store::create_session(const SessionInput &s) {
 }
 
 std::optional<SessionRow> Store::get_session(std::string_view id) {
-    Doc filter, opts;
+    Doc filter, opts, projection;
     filter.str("session_id", id);
-    opts.i64("limit", 1).i64("maxTimeMS", options_.operation_timeout_ms);
+    projection.i32("counted_ids", 0);
+    opts.doc("projection", projection).i64("limit", 1).i64("maxTimeMS", options_.operation_timeout_ms);
     Lease lease(pool_.get());
+    count_stragglers(lease, id);
     Cursor cursor(mongoc_collection_find_with_opts(sessions(lease).get(), filter.get(), opts.get(), nullptr));
     const bson_t *doc = nullptr;
     if (mongoc_cursor_next(cursor.get(), &doc)) return session_row(doc);
@@ -376,11 +379,12 @@ void Store::delete_session(std::string_view id) {
 }
 
 std::vector<SessionRow> Store::list_sessions(const SessionFilterInput &f) {
-    Doc filter, sort, opts;
+    Doc filter, sort, projection, opts;
     if (!f.user_id.empty()) filter.str("user_id", f.user_id);
     if (!f.status.empty()) filter.str("status", f.status);
     sort.i32("last_activity", -1).i32("created_at", -1).i32("session_id", 1);
-    opts.doc("sort", sort).i64("maxTimeMS", options_.operation_timeout_ms);
+    projection.i32("counted_ids", 0);
+    opts.doc("sort", sort).doc("projection", projection).i64("maxTimeMS", options_.operation_timeout_ms);
     if (f.offset != 0) opts.i64("skip", f.offset);
     if (f.limit != 0) opts.i64("limit", f.limit);
     Lease lease(pool_.get());
@@ -394,85 +398,110 @@ std::vector<SessionRow> Store::list_sessions(const SessionFilterInput &f) {
     return rows;
 }
 
-// Step 1 bumps the session's counters and takes the next seq (atomic on one
-// document; NOT_FOUND writes nothing). Step 2 inserts the message unless its
-// id exists (an upsert). A duplicate, or a failing step 2, undoes step 1.
+// The message first, then its count (see mongo_store.hpp): a duplicate or a
+// refused document changes nothing; an unknown session removes the message
+// again. A call cut off after the insert leaves the message uncounted, which
+// the next get_session counts (count_stragglers); counting is idempotent.
 void Store::add_message(const MessageInput &m) {
-    Doc query, inc, set, update, fields, reply;
-    query.str("session_id", m.session_id);
-    inc.i64("message_count", 1).i64("seq", 1);
-    set.i64("last_activity", m.timestamp);
-    expiry(set);
-    update.doc("$inc", inc).doc("$set", set);
-    fields.i32("last_activity", 1).i32("seq", 1);
-    FindAndModifyOpts opts(mongoc_find_and_modify_opts_new());
-    mongoc_find_and_modify_opts_set_update(opts.get(), update.get());
-    mongoc_find_and_modify_opts_set_fields(opts.get(), fields.get());
-    mongoc_find_and_modify_opts_set_flags(opts.get(), MONGOC_FIND_AND_MODIFY_NONE); // the document before
-    mongoc_find_and_modify_opts_set_max_time_ms(opts.get(),
-                                                static_cast<uint32_t>(options_.operation_timeout_ms));
-
-    Lease lease(pool_.get());
-    bson_error_t error;
-    if (!mongoc_collection_find_and_modify_with_opts(sessions(lease).get(), query.get(), opts.get(),
-                                                     reply.get(), &error))
-        fail(error, "add_message (session counters)");
-    bson_t before;
-    if (!child_of(reply.get(), "value", &before))
-        throw Failure(SWH_E_NOT_FOUND, "session " + quoted(m.session_id) + " not found");
-    const int64_t seq = int_of(&before, "seq") + 1;
-    const int64_t old_activity = int_of(&before, "last_activity");
-
-    Doc filter, doc, insert, upsert, insert_reply;
+    bson_oid_t oid; // client-made: orders messages of equal timestamp by insertion
+    bson_oid_init(&oid, nullptr);
+    Doc filter, doc, insert, upsert, reply;
     filter.str("message_id", m.id);
-    doc.str("message_id", m.id)
+    doc.oid("_id", oid)
+        .str("message_id", m.id)
         .str("session_id", m.session_id)
-        .i64("seq", seq)
         .str("role", m.role)
         .str("content", m.content)
         .i64("timestamp", m.timestamp)
         .str("metadata", m.metadata)
         .str("provider_message_id", m.provider_message_id)
-        .str("provider_metadata", m.provider_metadata);
+        .str("provider_metadata", m.provider_metadata)
+        .boolean("counted", false);
     if (!m.structured.empty()) doc.str("structured", m.structured); // plain messages stay as before 1.3
     expiry(doc);
     insert.doc("$setOnInsert", doc);
     upsert.boolean("upsert", true);
-    const bool written = mongoc_collection_update_one(messages(lease).get(), filter.get(), insert.get(),
-                                                      upsert.get(), insert_reply.get(), &error);
-    const bool duplicate =
-        written ? int_of(insert_reply.get(), "matchedCount") > 0 : status_for(error) == SWH_E_CONFLICT;
-    if (written && !duplicate) return;
-    undo_count(lease, m.session_id, seq, m.timestamp, old_activity);
-    if (duplicate) throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
-    fail(error, "add_message (insert)");
+    Lease lease(pool_.get());
+    bson_error_t error;
+    if (!mongoc_collection_update_one(messages(lease).get(), filter.get(), insert.get(), upsert.get(),
+                                      reply.get(), &error)) {
+        if (status_for(error) == SWH_E_CONFLICT)
+            throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
+        fail(error, "add_message (insert)");
+    }
+    if (int_of(reply.get(), "matchedCount") > 0)
+        throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
+
+    if (!count(lease, m.session_id, m.id, m.timestamp) && !session_exists(lease, m.session_id)) {
+        Doc mine, gone;
+        mine.oid("_id", oid);
+        if (!mongoc_collection_delete_one(messages(lease).get(), mine.get(), nullptr, gone.get(), &error))
+            fail(error, "add_message (removing the message of an unknown session)");
+        throw Failure(SWH_E_NOT_FOUND, "session " + quoted(m.session_id) + " not found");
+    }
+    mark_counted(lease, m.id);
 }
 
-// Best effort (the caller reports the first failure): when no other write
-// touched the session since step 1 (seq still ours), last_activity goes back
-// too; otherwise only the count.
-void Store::undo_count(const Lease &lease, std::string_view sid, int64_t seq, int64_t ts,
-                       int64_t old_activity) {
-    Doc exact, inc, restore, update, reply;
-    exact.str("session_id", sid).i64("seq", seq).i64("last_activity", ts);
-    inc.i64("message_count", -1);
-    restore.i64("last_activity", old_activity);
-    update.doc("$inc", inc).doc("$set", restore);
-    const Collection collection = sessions(lease);
-    bson_error_t error;
-    bool ok = mongoc_collection_update_one(collection.get(), exact.get(), update.get(), nullptr, reply.get(),
-                                           &error);
-    if (ok && int_of(reply.get(), "matchedCount") == 0) {
-        Doc any, count_only, second_reply;
-        any.str("session_id", sid);
-        count_only.doc("$inc", inc);
-        ok = mongoc_collection_update_one(collection.get(), any.get(), count_only.get(), nullptr,
-                                          second_reply.get(), &error);
+// Adds message `mid` to its session's count unless it is among the last
+// kCountedWindow ids counted there; false when no session document matched
+// (no session, or the id was counted already). `ts` > 0 also moves
+// last_activity (the writer's own count; a late repair leaves it).
+bool Store::count(const Lease &lease, std::string_view sid, std::string_view mid, int64_t ts) {
+    Doc query, not_yet, inc, set, each, push, ids, update, reply;
+    not_yet.str("$ne", mid);
+    query.str("session_id", sid).doc("counted_ids", not_yet);
+    inc.i64("message_count", 1);
+    ids.str("0", mid);
+    each.array("$each", ids).i32("$slice", -kCountedWindow);
+    push.doc("counted_ids", each);
+    update.doc("$inc", inc).doc("$push", push);
+    if (ts > 0) {
+        set.i64("last_activity", ts);
+        expiry(set);
+        update.doc("$set", set);
     }
-    if (!ok)
-        log_(SWH_LOG_WARN, "mongodb: session " + quoted(sid) +
-                               ": message_count could not be set back after a failed add_message (" +
-                               error.message + "); it is one too high");
+    bson_error_t error;
+    if (!mongoc_collection_update_one(sessions(lease).get(), query.get(), update.get(), nullptr, reply.get(),
+                                      &error))
+        fail(error, "add_message (session count)");
+    return int_of(reply.get(), "matchedCount") > 0;
+}
+
+void Store::mark_counted(const Lease &lease, std::string_view mid) {
+    Doc query, set, update, reply;
+    query.str("message_id", mid);
+    set.boolean("counted", true);
+    update.doc("$set", set);
+    bson_error_t error;
+    if (!mongoc_collection_update_one(messages(lease).get(), query.get(), update.get(), nullptr, reply.get(),
+                                      &error))
+        fail(error, "add_message (marking the message counted)");
+}
+
+// Messages whose writer stopped between the insert and the count (a lost
+// connection, a killed daemon): counted now. Safe while such a writer is
+// still running: count() skips an id counted already.
+void Store::count_stragglers(const Lease &lease, std::string_view sid) {
+    Doc filter, projection, opts;
+    filter.str("session_id", sid).boolean("counted", false);
+    projection.i32("message_id", 1);
+    opts.doc("projection", projection)
+        .i64("limit", kCountedWindow)
+        .i64("maxTimeMS", options_.operation_timeout_ms);
+    std::vector<std::string> ids;
+    {
+        Cursor cursor(
+            mongoc_collection_find_with_opts(messages(lease).get(), filter.get(), opts.get(), nullptr));
+        const bson_t *doc = nullptr;
+        while (mongoc_cursor_next(cursor.get(), &doc))
+            ids.emplace_back(text_of(doc, "message_id"));
+        bson_error_t error;
+        if (mongoc_cursor_error(cursor.get(), &error)) fail(error, "get_session (uncounted messages)");
+    }
+    for (const std::string &mid : ids) {
+        count(lease, sid, mid, 0);
+        mark_counted(lease, mid);
+    }
 }
 
 std::vector<MessageRow> Store::get_messages(const MessageQueryInput &q) {
@@ -483,7 +512,7 @@ std::vector<MessageRow> Store::get_messages(const MessageQueryInput &q) {
         since.i64("$gte", q.since);
         filter.doc("timestamp", since);
     }
-    sort.i32("timestamp", -1).i32("seq", -1); // newest first, so `limit` keeps the last ones
+    sort.i32("timestamp", -1).i32("_id", -1); // newest first, so `limit` keeps the last ones
     opts.doc("sort", sort).i64("maxTimeMS", options_.operation_timeout_ms);
     if (q.limit != 0) opts.i64("limit", q.limit);
     Lease lease(pool_.get());

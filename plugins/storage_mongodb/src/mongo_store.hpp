@@ -4,19 +4,21 @@
 // deployments share a server by database or collection name):
 //   <collection_name>     one document per session; our id in `session_id`
 //   <message_collection>  one document per message; our id in `message_id`
-// `_id` is left to the driver (an ObjectId): our ids are ordinary fields with
-// unique indexes, and every create is an upsert on that field
+// `_id` is an ObjectId (a session's from the server, a message's made by the
+// writer): our ids are ordinary fields with unique indexes, and every create
+// is an upsert on that field
 // ($setOnInsert), so a duplicate is found by the upsert's outcome even on a
 // server that does not enforce unique indexes (the CongoDB emulator).
 //
-// add_message is two single-document writes, each atomic: findAndModify on
-// the session ($inc message_count and seq, $set last_activity; absent ->
-// NOT_FOUND, nothing written), then the message upsert with the returned seq.
-// A duplicate message id undoes the first step. The $inc on one document
-// serialises the writers of a session like PostgreSQL's row lock; seq orders
-// messages with equal timestamps. No multi-document transaction: they need a
-// replica set, and the emulator's are no-ops (docs/storage.md says what that
-// leaves open).
+// add_message writes the message first (the upsert, marked counted: false),
+// then counts it on the session: $inc message_count and $push its id to
+// counted_ids (the last kCountedWindow ids), matched only while the id is not
+// there yet, so counting twice is impossible; then marks the message counted.
+// A writer cut off between those steps (lost connection, killed daemon)
+// leaves an uncounted message, which the next get_session counts. No
+// multi-document transaction: they need a replica set, and the emulator's are
+// no-ops (docs/storage.md says what that leaves open). Messages with equal
+// timestamps are ordered by their ObjectId, made by the writer.
 //
 // Concurrency: every public member may be called from many threads at once;
 // each call pops one client from the driver's pool (pool_size).
@@ -61,6 +63,11 @@ struct Options {
     int64_t ttl() const noexcept { return ttl_seconds > 0 ? ttl_seconds : ttl_hours * 3600; }
 };
 
+// How many of a session's last counted message ids it keeps (counted_ids):
+// a message is counted at most once as long as its repair comes within this
+// many messages of the session (the next get_session).
+constexpr int32_t kCountedWindow = 256;
+
 class Store {
   public:
     // Connects, creates the indexes (idempotent), or throws Failure.
@@ -82,7 +89,9 @@ class Store {
     Collection messages(const Lease &lease) const;
     void create_indexes();
     bool session_exists(const Lease &lease, std::string_view id);
-    void undo_count(const Lease &lease, std::string_view sid, int64_t seq, int64_t ts, int64_t old_activity);
+    bool count(const Lease &lease, std::string_view sid, std::string_view mid, int64_t ts);
+    void mark_counted(const Lease &lease, std::string_view mid);
+    void count_stragglers(const Lease &lease, std::string_view sid);
     void expiry(Doc &set) const; // appends expires_at when a TTL is set
     [[noreturn]] void fail(const bson_error_t &error, const char *what) const;
 
