@@ -11,7 +11,9 @@ packages=(
 )
 if [ "${1:-}" = "--test" ]; then
   # The test suite also needs the real servers and tools it drives.
-  packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql abigail-tools clang libclang-rt-14-dev)
+  # libmongoc-dev: the mongodb storage plugin (its tests run the CongoDB emulator on Node.js).
+  packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql libmongoc-dev libbson-dev abigail-tools clang
+    libclang-rt-14-dev)
 fi
 
 missing=()

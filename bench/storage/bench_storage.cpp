@@ -2,8 +2,10 @@
 // ABI, as the daemon calls it) against that store's own client in a plain
 // loop doing the same work, in one program, on servers started by
 // tests/tooling (redis: appendonly + appendfsync always; postgres: defaults,
-// synchronous_commit on; sqlite: WAL + synchronous=FULL). Every write is
-// durable before the next one starts, in both columns.
+// synchronous_commit on; sqlite: WAL + synchronous=FULL; mongodb: the CongoDB
+// emulator, memory mode, so nothing there is durable and its row measures
+// the plugin's overhead over libmongoc only). Every write is acknowledged
+// before the next one starts, in both columns.
 //
 //   bench_storage [--messages N] [--reads N] [--big N] [stores...]
 //
@@ -18,6 +20,9 @@
 #include <hiredis/hiredis.h>
 #include <libpq-fe.h>
 #include <sqlite3.h>
+#ifdef SWH_BENCH_HAVE_MONGOC
+#include <mongoc/mongoc.h>
+#endif
 
 #include <atomic>
 #include <chrono>
@@ -163,6 +168,101 @@ NativeLoop postgres_native(const std::string &conninfo) {
     return loop;
 }
 
+#ifdef SWH_BENCH_HAVE_MONGOC
+// The plugin's three writes with libmongoc directly: the message upsert on
+// message_id, its count on the session (once per id), the counted mark; the
+// same write concern (majority, j) and indexes. What it leaves out: the pool,
+// the ABI, the plugin's other fields.
+NativeLoop mongodb_native(const std::string &uri_text) {
+    mongoc_init();
+    auto uri = std::shared_ptr<mongoc_uri_t>(mongoc_uri_new(uri_text.c_str()), mongoc_uri_destroy);
+    auto client =
+        std::shared_ptr<mongoc_client_t>(mongoc_client_new_from_uri(uri.get()), mongoc_client_destroy);
+    mongoc_client_set_error_api(client.get(), MONGOC_ERROR_API_VERSION_2);
+    auto *wc = mongoc_write_concern_new();
+    mongoc_write_concern_set_wmajority(wc, 5000);
+    mongoc_write_concern_set_journal(wc, true);
+    mongoc_client_set_write_concern(client.get(), wc);
+    mongoc_write_concern_destroy(wc);
+    auto collection = [client](const char *name) { // the deleter keeps the client alive
+        return std::shared_ptr<mongoc_collection_t>(
+            mongoc_client_get_collection(client.get(), "bench_native", name),
+            [client](mongoc_collection_t *c) { mongoc_collection_destroy(c); });
+    };
+    auto sessions = collection("sessions"), messages = collection("messages");
+    // The plugin's indexes, so both sides maintain the same ones.
+    bson_t *indexes = BCON_NEW(
+        "createIndexes", BCON_UTF8("messages"), "indexes", "[", "{", "key", "{", "message_id", BCON_INT32(1),
+        "}", "name", BCON_UTF8("id"), "unique", BCON_BOOL(true), "}", "{", "key", "{", "session_id",
+        BCON_INT32(1), "timestamp", BCON_INT32(1), "_id", BCON_INT32(1), "}", "name", BCON_UTF8("time"), "}",
+        "{", "key", "{", "session_id", BCON_INT32(1), "role", BCON_INT32(1), "timestamp", BCON_INT32(1),
+        "_id", BCON_INT32(1), "}", "name", BCON_UTF8("role"), "}", "{", "key", "{", "session_id",
+        BCON_INT32(1), "counted", BCON_INT32(1), "}", "name", BCON_UTF8("uncounted"), "}", "]");
+    bson_t *session_index = BCON_NEW(
+        "createIndexes", BCON_UTF8("sessions"), "indexes", "[", "{", "key", "{", "session_id", BCON_INT32(1),
+        "}", "name", BCON_UTF8("id"), "unique", BCON_BOOL(true), "}", "{", "key", "{", "user_id",
+        BCON_INT32(1), "last_activity", BCON_INT32(-1), "}", "name", BCON_UTF8("user"), "}", "{", "key", "{",
+        "status", BCON_INT32(1), "last_activity", BCON_INT32(-1), "}", "name", BCON_UTF8("status"), "}", "{",
+        "key", "{", "last_activity", BCON_INT32(-1), "}", "name", BCON_UTF8("activity"), "}", "]");
+    for (bson_t *command : {indexes, session_index}) {
+        bson_error_t error;
+        if (!mongoc_client_write_command_with_opts(client.get(), "bench_native", command, nullptr, nullptr,
+                                                   &error))
+            throw std::runtime_error(error.message);
+        bson_destroy(command);
+    }
+    bson_t *doc =
+        BCON_NEW("session_id", BCON_UTF8("s"), "user_id", BCON_UTF8("bench"), "status", BCON_UTF8("active"),
+                 "last_activity", BCON_INT64(0), "message_count", BCON_INT64(0), "counted_ids", "[", "]");
+    bson_error_t error;
+    if (!mongoc_collection_insert_one(sessions.get(), doc, nullptr, nullptr, &error))
+        throw std::runtime_error(error.message);
+    bson_destroy(doc);
+    NativeLoop loop;
+    loop.add = [sessions, messages](int i) {
+        Message m = message("s", i);
+        // 1. the message, unique by upsert on message_id
+        bson_t *filter = BCON_NEW("message_id", BCON_UTF8(m.id.c_str()));
+        bson_t *insert =
+            BCON_NEW("$setOnInsert", "{", "message_id", BCON_UTF8(m.id.c_str()), "session_id", BCON_UTF8("s"),
+                     "role", BCON_UTF8(m.role.c_str()), "content", BCON_UTF8(m.content.c_str()), "timestamp",
+                     BCON_INT64(m.timestamp), "counted", BCON_BOOL(false), "}");
+        bson_t *upsert = BCON_NEW("upsert", BCON_BOOL(true));
+        // 2. its count, once per id; 3. the mark
+        bson_t *query =
+            BCON_NEW("session_id", BCON_UTF8("s"), "counted_ids", "{", "$ne", BCON_UTF8(m.id.c_str()), "}");
+        bson_t *count =
+            BCON_NEW("$inc", "{", "message_count", BCON_INT64(1), "}", "$push", "{", "counted_ids", "{",
+                     "$each", "[", BCON_UTF8(m.id.c_str()), "]", "$slice", BCON_INT32(-256), "}", "}", "$set",
+                     "{", "last_activity", BCON_INT64(m.timestamp), "}");
+        bson_t *mark = BCON_NEW("$set", "{", "counted", BCON_BOOL(true), "}");
+        bson_error_t error;
+        bool ok = mongoc_collection_update_one(messages.get(), filter, insert, upsert, nullptr, &error) &&
+                  mongoc_collection_update_one(sessions.get(), query, count, nullptr, nullptr, &error) &&
+                  mongoc_collection_update_one(messages.get(), filter, mark, nullptr, nullptr, &error);
+        for (bson_t *b : {filter, insert, upsert, query, count, mark})
+            bson_destroy(b);
+        if (!ok) throw std::runtime_error(error.message);
+    };
+    loop.read50 = [messages] {
+        bson_t *filter = BCON_NEW("session_id", BCON_UTF8("s"));
+        bson_t *opts = BCON_NEW("sort", "{", "timestamp", BCON_INT32(-1), "_id", BCON_INT32(-1), "}", "limit",
+                                BCON_INT64(50));
+        mongoc_cursor_t *cursor = mongoc_collection_find_with_opts(messages.get(), filter, opts, nullptr);
+        const bson_t *doc = nullptr;
+        std::vector<std::string> out;
+        while (mongoc_cursor_next(cursor, &doc)) {
+            bson_iter_t it;
+            if (bson_iter_init_find(&it, doc, "content")) out.emplace_back(bson_iter_utf8(&it, nullptr));
+        }
+        mongoc_cursor_destroy(cursor);
+        bson_destroy(filter);
+        bson_destroy(opts);
+    };
+    return loop;
+}
+#endif
+
 // ---------------------------------------------------------------- plugin side
 
 Session session(const std::string &user) {
@@ -223,6 +323,16 @@ Row run(const std::string &kind, int messages, int reads, int big) {
                   {"command_timeout_ms", 30000},
                   {"pool_size", 8}};
         native = redis_native(server->port());
+    } else if (kind == "mongodb") {
+#ifdef SWH_BENCH_HAVE_MONGOC
+        config = {{"connection_string", server->uri()},
+                  {"database_name", "bench_plugin"},
+                  {"socket_timeout_ms", 60000},
+                  {"operation_timeout_ms", 0}};
+        native = mongodb_native(server->uri());
+#else
+        throw std::runtime_error("built without libmongoc: no mongodb row");
+#endif
     } else {
         config = {{"conninfo", server->conninfo()},
                   {"pool_size", 8},

@@ -41,9 +41,10 @@ struct Backend {
     std::unique_ptr<tooling::ServerControl> server;
     std::filesystem::path dir = std::filesystem::temp_directory_path() / ("swh-conformance-" + new_uuid());
     std::string memory_name = "conformance-" + new_uuid(); // one store per process, like sqlite's one file
+    std::string mongo_database = "swhtest_" + new_uuid().substr(0, 8); // one database per process
 
     Backend() {
-        if (kind == "redis" || kind == "postgres")
+        if (kind == "redis" || kind == "postgres" || kind == "mongodb")
             server = std::make_unique<tooling::ServerControl>(cluster ? "redis-cluster" : kind);
         std::filesystem::create_directories(dir);
     }
@@ -74,6 +75,22 @@ struct Backend {
                  {"connect_timeout_ms", 5000},
                  {"statement_timeout_ms", 4000},
                  {"call_timeout_ms", 5000}};
+        } else if (kind == "mongodb") {
+            c = {{"connection_string", server->uri()},
+                 {"database_name", mongo_database},
+                 {"collection_name", "sessions"},
+                 {"message_collection", "messages"},
+                 {"write_concern", "majority"},
+                 {"journal", true},
+                 {"write_timeout_ms", 5000},
+                 {"read_preference", "primary"},
+                 {"pool_size", 8},
+                 {"connect_timeout_ms", 2000},
+                 {"server_selection_timeout_ms", 1500},
+                 {"socket_timeout_ms", 5000},
+                 {"operation_timeout_ms", 4000},
+                 {"ttl_hours", 0},
+                 {"ttl_seconds", 0}};
         } else if (kind == "memory") {
             c = {{"name", memory_name}};
         } else {

@@ -2,7 +2,7 @@
 
 Builds on tests/integration/swh_harness.py (the daemon) and
 tests/tooling/swh_servers.py (the servers): the manifest is the harness's,
-with the storage block pointing at a redis or postgres server.
+with the storage block pointing at a redis, postgres or mongodb server.
 """
 
 import os
@@ -18,12 +18,15 @@ import swh_servers  # noqa: E402
 
 
 def storage_block(server, **config):
-    """The manifest's storage block for a started RedisServer/PostgresServer/RedisCluster;
+    """The manifest's storage block for a started RedisServer/PostgresServer/RedisCluster/MongoServer;
     `config` adds or overrides plugin config keys (integers)."""
     if server.kind in ("redis", "redis-cluster"):
         keys = {"host": '"127.0.0.1"', "port": server.port, "connect_timeout_ms": 1000, "command_timeout_ms": 5000}
         if server.kind == "redis-cluster":
             keys["cluster"] = "true"
+    elif server.kind == "mongodb":
+        keys = {"connection_string": swh_harness.yaml_str(server.uri), "connect_timeout_ms": 1000,
+                "server_selection_timeout_ms": 1500}
     else:
         keys = {"conninfo": swh_harness.yaml_str(server.conninfo), "connect_timeout_ms": 2000}
     keys.update(config)
@@ -51,5 +54,5 @@ def daemon_on(server, storage_config=None, **manifest_kw):
 
 
 def make_server(kind):
-    """A RedisServer/PostgresServer/RedisCluster (not started) in its own /tmp folder."""
+    """A RedisServer/PostgresServer/RedisCluster/MongoServer (not started) in its own /tmp folder."""
     return swh_servers.SERVERS[kind]()

@@ -6,7 +6,7 @@ acknowledges bytes, nothing answers, and no server-side timeout runs. What
 the daemon promises (docs/reliability.md, "A storage that does not answer"):
 
 1. the plugin's client-side deadline (postgres `call_timeout_ms`, redis
-   `command_timeout_ms`) answers a storage-bound request with 503 JSON;
+   `command_timeout_ms`, mongodb `socket_timeout_ms`) answers a storage-bound request with 503 JSON;
 2. when the plugin does not return at all, the host's deadline
    (`server.storage_timeout_ms`) does, and then fails fast;
 3. requests that need no storage (a stateless chat completion, /v1/plugins,
@@ -33,7 +33,7 @@ COMPLETION = {"model": "echo", "messages": [{"role": "user", "content": "needs n
 
 
 class FreezeTests:
-    kind = None  # "redis" | "postgres"
+    kind = None  # "redis" | "postgres" | "mongodb"
     # The plugin's own client-side deadline, and the same switched off.
     plugin_deadline = None
     no_plugin_deadline = None
@@ -214,6 +214,15 @@ class PostgresFreeze(FreezeTests, unittest.TestCase):
     kind = "postgres"
     plugin_deadline = {"call_timeout_ms": 1000, "statement_timeout_ms": 800}
     no_plugin_deadline = {"call_timeout_ms": 0}
+
+
+class MongoFreeze(FreezeTests, unittest.TestCase):
+    kind = "mongodb"  # the CongoDB emulator (one node process): frozen, it keeps its data
+    plugin_deadline = {"socket_timeout_ms": 1000, "server_selection_timeout_ms": 1000,
+                       "operation_timeout_ms": 800, "connect_timeout_ms": 1000}
+    # No deadline of the driver's may end the wait: none on the socket, and
+    # server selection (the monitor marks a silent server unknown) far away.
+    no_plugin_deadline = {"socket_timeout_ms": 0, "server_selection_timeout_ms": 120000}
 
 
 if __name__ == "__main__":

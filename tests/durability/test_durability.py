@@ -233,5 +233,15 @@ class RedisDurability(ServerDurability, unittest.TestCase):
     store = "redis"  # appendonly yes + appendfsync always: the documented durable setting
 
 
+class MongoDurability(ServerDurability, unittest.TestCase):
+    # The CongoDB emulator: only the daemon is killed and the emulator lives
+    # on, so this proves the daemon answers 201 only after the plugin's write
+    # was acknowledged; the server's own durability is not tested (memory mode).
+    store = "mongodb"
+    # add_message is several writes (message, then its count): a kill between
+    # them leaves a message uncounted until the next read of its session,
+    # which counts it (the check below reads every session first).
+
+
 if __name__ == "__main__":
     unittest.main()

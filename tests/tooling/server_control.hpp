@@ -24,8 +24,9 @@ namespace swh::tooling {
 
 class ServerControl {
   public:
-    // kind: "redis", "postgres" or "redis-cluster" (three masters; port() is
-    // the first node's). Blocks until the server is ready.
+    // kind: "redis", "postgres", "redis-cluster" (three masters; port() is
+    // the first node's) or "mongodb" (the CongoDB emulator, installed on
+    // first use). Blocks until the server is ready.
     explicit ServerControl(const std::string &kind) {
         int to_child[2], from_child[2];
         if (::pipe(to_child) != 0 || ::pipe(from_child) != 0) throw std::runtime_error("pipe failed");
@@ -68,6 +69,20 @@ class ServerControl {
     std::vector<int> ports() const {
         return info_.contains("ports") ? info_["ports"].get<std::vector<int>>() : std::vector<int>{port()};
     }
+    std::string uri() const { return info_.value("uri", ""); } // mongodb
+    // Acknowledged data survives kill() + start(). False for the MongoDB
+    // emulator (memory mode): a test that needs it says SKIP and why.
+    bool durable() const { return info_.value("durable", true); }
+    // The server features this test server lacks, as the supervisor lists
+    // them ("unique indexes (not enforced)", ...); empty for a real server.
+    // `feature` is matched as a prefix.
+    bool lacks(const std::string &feature) const {
+        if (!info_.contains("missing")) return false;
+        for (const auto &m : info_["missing"])
+            if (m.get<std::string>().rfind(feature, 0) == 0) return true;
+        return false;
+    }
+    std::string server_name() const { return info_.value("server", ""); }
 
     void stop() { command("stop"); }   // clean shutdown
     void kill() { command("kill"); }   // crash

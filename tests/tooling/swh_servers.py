@@ -6,6 +6,8 @@
     RedisCluster()    three redis-server masters (cluster-enabled, no replicas) joined
                       by `redis-cli --cluster create`, ready when every node reports
                       cluster_state:ok with all 16384 slots and all nodes known
+    MongoServer()     CongoDB, a MongoDB-wire emulator (Node.js), on a free 127.0.0.1
+                      port in memory mode; installed on first use (see install_congodb)
 
 Each server lives in its own temporary folder, runs as a child of this process
 (and dies with it: PR_SET_PDEATHSIG), and is torn down by stop()/cleanup() or
@@ -15,18 +17,20 @@ back. Every wait is bounded.
 
 As a supervisor for tests in other languages (the C++ conformance suite):
 
-    python3 swh_servers.py serve redis|postgres|redis-cluster
+    python3 swh_servers.py serve redis|postgres|redis-cluster|mongodb
 
-prints one JSON line {"port":…, "dir":…, "conninfo"?:…, "ports"?:[…]} once the
-server is ready, then obeys one command per stdin line — `stop` (clean
-shutdown), `kill` (crash: SIGKILL for redis, immediate shutdown for postgres),
-`start` (same port and data) — answering each with a JSON line. For
-redis-cluster these act on every node, and `stop N` / `kill N` / `start N` on
-node N only (0-based, the order of "ports"). On EOF (the test
+prints one JSON line {"port":…, "dir":…, "conninfo"?:…, "uri"?:…, "ports"?:[…], "durable"?:…}
+once the server is ready, then obeys one command per stdin line — `stop`
+(clean shutdown), `kill` (crash: SIGKILL for redis, immediate shutdown for
+postgres), `start` (same port and data) — answering each with a JSON line.
+For redis-cluster these act on every node, and `stop N` / `kill N` /
+`start N` on node N only (0-based, the order of "ports"). On EOF (the test
 process ended, however it ended) it tears everything down and exits.
 """
 
 import ctypes
+import fcntl
+import hashlib
 import json
 import os
 import pwd
@@ -35,12 +39,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 
 PG_BIN = os.environ.get("SWH_PG_BIN", "/usr/lib/postgresql/15/bin")
 REDIS_SERVER = os.environ.get("SWH_REDIS_SERVER", "redis-server")
 REDIS_CLI = os.environ.get("SWH_REDIS_CLI", "redis-cli")
+HERE = os.path.dirname(os.path.abspath(__file__))
+CONGODB_PACKAGE = "@push.rocks/smartmongo@2.2.0"
+CONGODB_DIR = os.environ.get("SWH_CONGODB_DIR") or os.path.join(
+    os.path.expanduser("~"), ".cache", "swarmhost-test", "congodb-2.2.0")
+NPM_DEADLINE_S = 300
 READY_DEADLINE_S = 30.0
 STOP_DEADLINE_S = 20.0
 
@@ -195,7 +205,11 @@ class _Server:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
     def info(self):
-        return {"kind": self.kind, "port": self.port, "dir": self.dir}
+        # durable: acknowledged data survives kill() + start() (a test that
+        # needs that must skip, naming the missing feature, when it is False)
+        return {"kind": self.kind, "port": self.port, "dir": self.dir, "durable": self.durable}
+
+    durable = True
 
 
 class RedisServer(_Server):
@@ -283,6 +297,7 @@ class RedisCluster:
     """Three masters, no replicas, slots spread by `redis-cli --cluster create`. Data and the
     cluster layout (nodes.conf) survive stop()/kill() + start(), of one node or of all."""
     kind = "redis-cluster"
+    durable = True  # every node runs with appendfsync always
 
     def __init__(self, base_dir=None, masters=3):
         self.dir = tempfile.mkdtemp(prefix="swh-redis-cluster-", dir=base_dir)
@@ -345,7 +360,8 @@ class RedisCluster:
                 shutil.rmtree(self.dir, ignore_errors=True)
 
     def info(self):
-        return {"kind": self.kind, "port": self.port, "dir": self.dir, "ports": [n.port for n in self.nodes]}
+        return {"kind": self.kind, "port": self.port, "dir": self.dir, "durable": self.durable,
+                "ports": [n.port for n in self.nodes]}
 
 
 class PostgresServer(_Server):
@@ -409,7 +425,117 @@ class PostgresServer(_Server):
         return d
 
 
-SERVERS = {"redis": RedisServer, "postgres": PostgresServer, "redis-cluster": RedisCluster}
+def install_congodb(target=CONGODB_DIR):
+    """Installs CongoDB into `target` once (a cache shared by test runs) and
+    returns `target`. `npm install @push.rocks/smartmongo@2.2.0` fails on heavy
+    dependencies CongoDB does not use, so: `npm pack` the package, unpack it to
+    vendor/smartmongo, and `npm ci` only the six runtime packages CongoDB
+    imports (pinned in congodb/package-lock.json), without install scripts.
+    Raises RuntimeError with npm's output when that fails: the tests that need
+    the server then fail, they never skip."""
+    source = os.path.join(HERE, "congodb")
+    with open(os.path.join(source, "package-lock.json"), "rb") as f:
+        digest = hashlib.sha256(f.read() + CONGODB_PACKAGE.encode()).hexdigest()
+    os.makedirs(target, exist_ok=True)
+    stamp = os.path.join(target, ".installed-sha256")
+    with open(os.path.join(target, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # parallel tests: one installs, the others wait
+        try:
+            with open(stamp) as f:
+                if f.read().strip() == digest:
+                    return target
+        except OSError:
+            pass
+        npm = shutil.which("npm")
+        if not npm or not shutil.which("node"):
+            raise RuntimeError("node/npm not found on PATH: the mongodb tests need Node >= 20 and npm to install "
+                               "the CongoDB emulator (they do not skip)")
+        for name in ("package.json", "package-lock.json"):
+            shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
+        common = ["--no-audit", "--no-fund", "--no-update-notifier", "--cache", os.path.join(target, "npm-cache")]
+        pack_dir = tempfile.mkdtemp(prefix="pack-", dir=target)
+        try:
+            out = _npm([npm, "pack", CONGODB_PACKAGE, "--pack-destination", pack_dir] + common, target)
+            tgz = [n for n in os.listdir(pack_dir) if n.endswith(".tgz")]
+            if len(tgz) != 1:
+                raise RuntimeError("npm pack %s made no tarball:\n%s" % (CONGODB_PACKAGE, out))
+            vendor = os.path.join(target, "vendor", "smartmongo")
+            shutil.rmtree(vendor, ignore_errors=True)
+            os.makedirs(vendor)
+            with tarfile.open(os.path.join(pack_dir, tgz[0])) as tar:
+                for member in tar.getmembers():  # package/<path> -> vendor/smartmongo/<path>
+                    if not member.name.startswith("package/") or ".." in member.name.split("/"):
+                        continue
+                    if not (member.isfile() or member.isdir()):
+                        continue
+                    member.name = member.name[len("package/"):]
+                    tar.extract(member, vendor)
+        finally:
+            shutil.rmtree(pack_dir, ignore_errors=True)
+        _npm([npm, "ci", "--ignore-scripts"] + common, target)
+        with open(stamp, "w") as f:
+            f.write(digest + "\n")
+    return target
+
+
+def _npm(argv, cwd):
+    try:
+        p = subprocess.run(argv, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                           timeout=NPM_DEADLINE_S)
+    except subprocess.TimeoutExpired:
+        raise RuntimeError("%s did not finish within %d s (is the npm registry reachable?)"
+                           % (" ".join(argv[:3]), NPM_DEADLINE_S))
+    out = p.stdout.decode("utf-8", "replace")
+    if p.returncode != 0:
+        raise RuntimeError("installing the CongoDB emulator failed: %s exited with %d\n---- npm output ----\n%s"
+                           % (" ".join(argv[:3]), p.returncode, out))
+    return out
+
+
+class MongoServer(_Server):
+    """CongoDB (pure JavaScript, MongoDB wire protocol) in memory mode.
+
+    What it is not, checked by hand: it does not enforce unique indexes,
+    accepts only ObjectId `_id`s, commits and aborts transactions without
+    effect, has no change streams, and in memory mode keeps nothing across
+    kill() + start() (durable = False). Tests that need one of these skip and
+    say which."""
+    kind = "mongodb"
+    durable = False
+
+    @property
+    def uri(self):
+        return "mongodb://127.0.0.1:%d/?directConnection=true" % self.port
+
+    def start(self):
+        install_dir = install_congodb()
+        argv = [shutil.which("node") or "node", os.path.join(HERE, "congodb", "server.mjs"), install_dir,
+                str(self.port)]
+        self._spawn(argv, preexec_fn=_die_with_parent())
+        _wait_tcp(self.port, self.proc, READY_DEADLINE_S, "CongoDB", self.log_path)
+        return self
+
+    def stop(self):
+        self._reap(signal.SIGTERM)
+
+    def kill(self):
+        self._reap(signal.SIGKILL)
+
+    # Server features the emulator lacks (checked by hand); a test that needs
+    # one says SKIP and names it. A real mongod would list none.
+    missing = ["unique indexes (not enforced)", "multi-document transactions (commit/abort are no-ops)",
+               "durability across a restart (memory mode)", "change streams", "non-ObjectId _id"]
+
+    def info(self):
+        d = super().info()
+        d["uri"] = self.uri
+        d["server"] = "CongoDB (@push.rocks/smartmongo 2.2.0), a MongoDB-wire emulator"
+        d["missing"] = self.missing
+        return d
+
+
+SERVERS = {"redis": RedisServer, "postgres": PostgresServer, "redis-cluster": RedisCluster,
+           "mongodb": MongoServer}
 
 
 def serve(kind):
@@ -453,7 +579,7 @@ def serve(kind):
 
 if __name__ == "__main__":
     if len(sys.argv) != 3 or sys.argv[1] != "serve" or sys.argv[2] not in SERVERS:
-        sys.stderr.write("usage: swh_servers.py serve redis|postgres|redis-cluster\n")
+        sys.stderr.write("usage: swh_servers.py serve %s\n" % "|".join(SERVERS))
         sys.exit(2)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     sys.exit(serve(sys.argv[2]))
