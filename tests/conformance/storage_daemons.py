@@ -29,15 +29,17 @@ def storage_block(server, **config):
             "".join("    %s: %s\n" % (k, v) for k, v in keys.items()))
 
 
-def daemon_on(server, storage_config=None, **manifest_kw):
+def daemon_on(server, storage_config=None, extra_yaml="", **manifest_kw):
     """A swh_harness.Daemon (not started) whose storage is `server`
-    (`storage_config`: plugin config keys to add or override)."""
+    (`storage_config`: plugin config keys to add or override; `extra_yaml`:
+    top-level manifest blocks appended, e.g. "events:\n  carrier: storage\n")."""
     port = swh_harness.free_port()
     workdir = swh_harness.make_tmpdir("swh-storage-")
     text = swh_harness.manifest_text(port, os.path.join(workdir, "unused.db"), **manifest_kw)
     text, n = re.subn(r"storage:\n  plugin: sqlite\n  config:\n    path: [^\n]*\n", storage_block(server, **(storage_config or {})), text)
     if n != 1:
         raise AssertionError("unexpected harness manifest layout:\n" + text)
+    text += extra_yaml
     d = swh_harness.Daemon(workdir=workdir, port=port, manifest=text)
     d.owns_workdir = True
     return d

@@ -28,7 +28,13 @@ constexpr auto kSchema = swh::cpp::schema(
     swh::cpp::setting<&Options::pool_size>(
         "pool_size", "8",
         "Connections kept open, one per concurrent storage call (1-256); size it to the daemon's worker "
-        "threads"));
+        "threads"),
+    swh::cpp::setting<&Options::events_retention_seconds>(
+        "events_retention_seconds", "3600",
+        "Event carrier: how long live session events are kept for replay (Last-Event-ID), in seconds"),
+    swh::cpp::setting<&Options::events_max_per_session>(
+        "events_max_per_session", "1000",
+        "Event carrier: at most this many events kept per session (older ones are trimmed first)"));
 
 } // namespace
 

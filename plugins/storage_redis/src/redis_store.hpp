@@ -16,6 +16,15 @@
 //
 // Concurrency: every public member may be called from many threads at once;
 // each call leases one connection from a bounded pool (pool_size).
+//
+// Event carrier (ABI 1.4), keys of the session's slot too:
+//   P{sid}:evseq   string  the session's last event number (INCR)
+//   P{sid}:events  stream  one entry per event, id "<seq>-0", fields t (ms), p
+// One script numbers, appends, trims (events_max_per_session, and entries
+// older than events_retention_seconds) and PUBLISHes "<sid> <seq>" on channel
+// P + "events"; a listener connection of its own SUBSCRIBEs to it. (On a
+// Redis Cluster the sharded SPUBLISH/SSUBSCRIBE would fit the same layout:
+// the channel could carry the slot's hash tag.)
 #pragma once
 
 #include <swarmhost/cpp/connection_pool.hpp>
@@ -23,6 +32,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -48,6 +58,8 @@ struct Options {
     int64_t connect_timeout_ms = 2000;
     int64_t command_timeout_ms = 5000;
     int64_t pool_size = 8;
+    int64_t events_retention_seconds = 3600;
+    int64_t events_max_per_session = 1000;
 
     int64_t ttl() const noexcept { return ttl_seconds > 0 ? ttl_seconds : ttl_hours * 3600; }
 };
@@ -71,7 +83,13 @@ class Store {
     void describe(nlohmann::json &report) const;
     void health(nlohmann::json &report);
 
+    uint64_t events_publish(std::string_view session_id, std::string_view payload);
+    store::EventPage events_read(std::string_view session_id, uint64_t after_seq, uint32_t limit);
+    void events_watch(store::EventWatcher watcher);
+    void events_unwatch() noexcept;
+
   private:
+    std::string event_channel() const;
     std::unique_ptr<Connection> connect();
     std::string session_key(std::string_view sid, const char *suffix) const;
     std::string user_index(std::string_view user_id) const;
@@ -83,6 +101,9 @@ class Store {
     edge::HostLog log_;
     std::string where_;
     store::Pool<Connection> pool_;
+    std::mutex watch_mutex_;
+    // Last: stopped (joined) before anything it uses is destroyed.
+    std::unique_ptr<store::ListenerThread> listener_;
 };
 
 } // namespace swh::redis
