@@ -108,7 +108,7 @@ struct FleetProbe {
 
 } // namespace
 
-TEST_CASE("event bus, fleet: publish forwards; a listener hears nothing until started", "[events]") {
+TEST_CASE("event bus, fleet: publish forwards, and a listener hears nothing until started", "[events]") {
     EventBus bus;
     FleetProbe probe;
     bus.attach_fleet(probe.fleet());
