@@ -48,3 +48,35 @@ def daemon_on(server, storage_config=None, extra_yaml="", **manifest_kw):
 def make_server(kind):
     """A RedisServer/PostgresServer (not started) in its own /tmp folder."""
     return swh_servers.SERVERS[kind]()
+
+
+def start_daemons(servers, *daemons):
+    """Start `servers` (not yet started), then daemons made by the callables
+    in `daemons` (each returns a daemon_on(...)), all at once; returns the
+    daemons. On failure everything started is cleaned up and the error
+    raised."""
+    started = []
+    try:
+        for server in servers:
+            server.start()
+        started = [make() for make in daemons]
+        for d in started:  # at once: the schema migration runs under a lock
+            d.spawn()
+        for d in started:
+            d.wait_healthy()
+        return started
+    except BaseException:
+        stop_daemons(started, servers)
+        raise
+
+
+def stop_daemons(daemons, servers):
+    """Stop the daemons (printing a log tail when one exits non-zero), then
+    remove the servers."""
+    for d in daemons:
+        if d is not None:
+            if d.proc is not None and d.stop() != 0:
+                print(d.log_tail(30))
+            d.cleanup()
+    for server in servers:
+        server.cleanup()

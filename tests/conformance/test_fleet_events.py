@@ -11,7 +11,7 @@ import time
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server
+from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons
 
 EVENTS = "events:\n  carrier: storage\n"
 MAX_PER_SESSION = 20  # events_max_per_session: small, so trimming is testable
@@ -36,27 +36,13 @@ class FleetEventsBase:
     @classmethod
     def setUpClass(cls):
         cls.server = make_server(cls.kind)
-        try:
-            cls.server.start()
-            config = {"events_max_per_session": MAX_PER_SESSION}
-            cls.a = daemon_on(cls.server, storage_config=config, extra_yaml=EVENTS)
-            cls.b = daemon_on(cls.server, storage_config=config, extra_yaml=EVENTS)
-            cls.a.spawn()
-            cls.b.spawn()
-            cls.a.wait_healthy()
-            cls.b.wait_healthy()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        config = {"events_max_per_session": MAX_PER_SESSION}
+        make = lambda: daemon_on(cls.server, storage_config=config, extra_yaml=EVENTS)  # noqa: E731
+        cls.a, cls.b = start_daemons([cls.server], make, make)
 
     @classmethod
     def tearDownClass(cls):
-        for d in (getattr(cls, "a", None), getattr(cls, "b", None)):
-            if d is not None:
-                if d.proc is not None and d.stop() != 0:
-                    print(d.log_tail(30))
-                d.cleanup()
-        cls.server.cleanup()
+        stop_daemons([cls.a, cls.b], [cls.server])
 
     def listen(self, daemon, sid, last_event_id=None):
         headers = {} if last_event_id is None else {"Last-Event-ID": str(last_event_id)}
@@ -210,30 +196,14 @@ class CarrierOutage(unittest.TestCase):
     def setUpClass(cls):
         cls.store = make_server("postgres")
         cls.carrier = make_server("redis")
-        try:
-            cls.store.start()
-            cls.carrier.start()
-            events = ("events:\n  carrier: plugin\n  plugin: redis\n  name: bus\n  config:\n"
-                      "    port: %d\n    connect_timeout_ms: 1000\n    command_timeout_ms: 2000\n" % cls.carrier.port)
-            cls.a = daemon_on(cls.store, extra_yaml=events)
-            cls.b = daemon_on(cls.store, extra_yaml=events)
-            cls.a.spawn()
-            cls.b.spawn()
-            cls.a.wait_healthy()
-            cls.b.wait_healthy()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        events = ("events:\n  carrier: plugin\n  plugin: redis\n  name: bus\n  config:\n"
+                  "    port: %d\n    connect_timeout_ms: 1000\n    command_timeout_ms: 2000\n" % cls.carrier.port)
+        make = lambda: daemon_on(cls.store, extra_yaml=events)  # noqa: E731
+        cls.a, cls.b = start_daemons([cls.store, cls.carrier], make, make)
 
     @classmethod
     def tearDownClass(cls):
-        for d in (getattr(cls, "a", None), getattr(cls, "b", None)):
-            if d is not None:
-                if d.proc is not None and d.stop() != 0:
-                    print(d.log_tail(30))
-                d.cleanup()
-        cls.carrier.cleanup()
-        cls.store.cleanup()
+        stop_daemons([cls.a, cls.b], [cls.carrier, cls.store])
 
     def wait_log(self, daemon, text, count, deadline_s=30.0):
         deadline = time.monotonic() + deadline_s
