@@ -405,11 +405,11 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
 } // namespace swh::store
 
 // The table, the descriptor and swh_plugin_entry of a storage plugin in one
-// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The storage
-// table holds only 1.0 members, and the 1.3 swh_message.structured_json is
-// read only when the host's struct has it (MessageInput::from): the
-// descriptor declares 1.0 unless the Store raises it
-// (static constexpr uint16_t abi_minor = N;).
+// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The host needs
+// only the table's 1.0 members (the 1.4 event carrier is optional: an older
+// host never calls it), and the 1.3 swh_message.structured_json is read only
+// when the host's struct has it (MessageInput::from): the descriptor declares
+// 1.0 unless the Store raises it (static constexpr uint16_t abi_minor = N;).
 #define SWH_CPP_STORAGE(STORE, NAME, VERSION, DESCRIPTION, SCHEMA)                                           \
     SWH_CPP_PLUGIN_ENTRY_(swh_storage_v1, (::swh::store::Plugin<STORE, SCHEMA>::table()), SWH_KIND_STORAGE,  \
                           SWH_IFACE_STORAGE_V1, ::swh::cpp::abi_minor<STORE>(0), NAME, VERSION, DESCRIPTION, \
