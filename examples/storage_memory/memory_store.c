@@ -629,11 +629,14 @@ static const swh_config_field schema[] = {
      "Store name: instances with the same name share one store (a reload's new instance sees the old data)"},
 };
 
+/* clang-format off */
 static const swh_storage_v1 table = {
     sizeof(swh_storage_v1), mem_create,      mem_destroy,        mem_last_error,
     mem_create_session,     mem_get_session, mem_update_session, mem_delete_session,
     mem_list_sessions,      mem_add_message, mem_get_messages,   mem_health_check,
+    NULL, NULL, NULL, NULL, /* 1.4 event carrier: this store keeps nothing between daemons */
 };
+/* clang-format on */
 
 static const swh_plugin_descriptor descriptor = {
     sizeof(swh_plugin_descriptor),

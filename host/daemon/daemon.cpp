@@ -3,7 +3,9 @@
 #include "auth/authenticator.hpp"
 #include "conversation/state.hpp"
 #include "daemon/environment.hpp"
+#include "events/fleet_events.hpp"
 #include "http/api.hpp"
+#include "http/json_codec.hpp"
 #include "http/server.hpp"
 #include "pipeline/pipeline.hpp"
 #include "session/session_manager.hpp"
@@ -122,6 +124,29 @@ std::shared_ptr<loader::StorageInstance> storage_of(const std::shared_ptr<Pipeli
     return std::shared_ptr<loader::StorageInstance>(pipeline, pipeline->storage.get());
 }
 
+// manifest `events: { carrier: storage | plugin }`: events travel through the
+// carrier of the pipeline the daemon starts with (a reload keeps it; changing
+// the carrier needs a restart). Null for carrier: local.
+std::unique_ptr<FleetEvents> start_fleet_events(SessionManager &sessions, MetricsRegistry &metrics) {
+    const std::shared_ptr<Pipeline> pipeline = sessions.pipeline();
+    loader::StorageInstance *carrier = pipeline->event_carrier();
+    if (carrier == nullptr) return nullptr;
+    // The SSE data of an event, rendered as the other routes render it.
+    auto render = [](const SessionEvent &event) {
+        return event.message   ? http::to_json(*event.message)
+               : event.session ? http::to_json(*event.session)
+                               : event.data;
+    };
+    auto metric = [&metrics](std::string_view name, std::string_view labels, double value) {
+        metrics.add(name, labels, value);
+    };
+    auto fleet = std::make_unique<FleetEvents>(
+        sessions.events(), std::shared_ptr<loader::StorageInstance>(pipeline, carrier), render, metric);
+    spdlog::info("events: carried between daemons by '{}' (events.carrier: {})", carrier->name(),
+                 pipeline->events_carrier);
+    return fleet;
+}
+
 // Every open connection is a file descriptor: lift the soft RLIMIT_NOFILE
 // (often 1024) towards the hard limit so server.max_connections can be
 // reached, and say so when it cannot (accept would fail with EMFILE first).
@@ -210,6 +235,13 @@ int serve(const ServeOptions &options) {
     // The manager holds the only reference: a reload releases generation 1 too.
     SessionManager sessions(std::move(pipeline), post_blocking, storage_limits, post_free);
     environment.attach_events(&sessions.events());
+    std::unique_ptr<FleetEvents> fleet;
+    try {
+        fleet = start_fleet_events(sessions, metrics);
+    } catch (const std::exception &e) {
+        spdlog::error("cannot start: {}", e.what());
+        return 1;
+    }
     http::ApiHandler api(sessions, metrics, *authenticator, post_blocking,
                          std::chrono::seconds(manifest.server.sse_keepalive_seconds), post_free);
 
@@ -259,6 +291,10 @@ int serve(const ServeOptions &options) {
         note("max_connections", now.max_connections != was.max_connections);
         note("max_stream_queue_bytes", now.max_stream_queue_bytes != was.max_stream_queue_bytes);
         note("history_cache_mb", now.history_cache_mb != was.history_cache_mb);
+        // The carrier thread keeps the carrier of the pipeline it started with.
+        if (next.events.carrier != manifest.events.carrier ||
+            next.events.plugin.plugin != manifest.events.plugin.plugin)
+            restart_only += std::string(restart_only.empty() ? "" : ", ") + "events";
         if (!restart_only.empty())
             spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
         environment.attach_storage(storage_of(fresh));
@@ -379,6 +415,7 @@ int serve(const ServeOptions &options) {
     server.reset();
     environment.attach_storage(nullptr);
     environment.attach_events(nullptr);
+    fleet.reset();                   // holds the pipeline it started with (its carrier)
     sessions.swap_pipeline(nullptr); // hooks drain their queues, then every plugin unloads
     spdlog::info("stopped");
     return 0;

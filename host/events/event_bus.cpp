@@ -9,11 +9,18 @@ EventBus::Subscription::~Subscription() {
     if (auto bus = bus_.lock()) (*bus)->unsubscribe(session_id_, id_);
 }
 
-std::unique_ptr<EventBus::Subscription> EventBus::subscribe(const std::string &session_id,
-                                                            Listener listener) {
-    std::lock_guard lock(mutex_);
-    const uint64_t id = next_id_++;
-    listeners_[session_id].emplace(id, std::move(listener));
+std::unique_ptr<EventBus::Subscription> EventBus::subscribe(const std::string &session_id, Listener listener,
+                                                            std::optional<uint64_t> last_event_id) {
+    std::shared_ptr<Fleet> fleet;
+    uint64_t id = 0;
+    {
+        std::lock_guard lock(mutex_);
+        id = next_id_++;
+        fleet = fleet_;
+        listeners_[session_id].emplace(id, Entry{std::move(listener), 0, fleet == nullptr});
+    }
+    // Outside the lock: the carrier thread takes it to start the listener.
+    if (fleet) fleet->joined(session_id, id, last_event_id);
     return std::unique_ptr<Subscription>(new Subscription(self_, session_id, id));
 }
 
@@ -26,48 +33,145 @@ void EventBus::unsubscribe(const std::string &session_id, uint64_t id) {
     auto it = listeners_.find(session_id);
     if (it == listeners_.end()) return;
     if (auto found = it->second.find(id); found != it->second.end()) {
-        doomed = std::move(found->second);
+        doomed = std::move(found->second.listener);
         it->second.erase(found);
     }
     if (it->second.empty()) listeners_.erase(it);
 }
 
-void EventBus::publish(SessionEvent event) {
-    std::vector<Listener> doomed; // destroyed after the lock is released (see unsubscribe)
-    std::lock_guard lock(mutex_);
-    event.sequence = next_sequence_++;
-    auto it = listeners_.find(event.session_id);
-    if (it == listeners_.end()) return;
-    // Listeners only queue the event, so holding the lock keeps one order for
-    // all of them without slowing the publisher down.
+// Listeners only queue the event, so holding the lock keeps one order for
+// all of them without slowing the publisher down.
+template <class Pick>
+std::vector<EventBus::Listener> EventBus::dispatch(const std::string &session_id, const SessionEvent &event,
+                                                   Pick pick) {
+    std::vector<Listener> doomed;
+    auto it = listeners_.find(session_id);
+    if (it == listeners_.end()) return doomed;
     std::vector<uint64_t> finished;
-    for (auto &[id, listener] : it->second) {
+    for (auto &[id, entry] : it->second) {
+        if (!pick(id, entry)) continue;
         bool keep = false;
         try {
-            keep = listener(event);
+            keep = entry.listener(event);
         } catch (const std::exception &e) {
             spdlog::warn("event listener failed: {}", e.what());
         }
         if (!keep) finished.push_back(id);
     }
     for (uint64_t id : finished) {
-        doomed.push_back(std::move(it->second[id]));
+        doomed.push_back(std::move(it->second[id].listener));
         it->second.erase(id);
     }
     if (it->second.empty()) listeners_.erase(it);
+    return doomed;
+}
+
+void EventBus::publish(SessionEvent event) {
+    std::shared_ptr<Fleet> fleet;
+    {
+        std::lock_guard lock(mutex_);
+        fleet = fleet_;
+    }
+    if (fleet) return fleet->forward(std::move(event)); // numbered and delivered by the carrier
+    std::vector<Listener> doomed; // destroyed after the lock is released (see unsubscribe)
+    std::lock_guard lock(mutex_);
+    event.sequence = next_sequence_++;
+    doomed = dispatch(event.session_id, event, [](uint64_t, const Entry &) { return true; });
+}
+
+bool EventBus::wanted(const std::string &session_id) const {
+    std::lock_guard lock(mutex_);
+    return fleet_ != nullptr || listeners_.count(session_id) > 0;
+}
+
+void EventBus::attach_fleet(Fleet fleet) {
+    std::lock_guard lock(mutex_);
+    fleet_ = std::make_shared<Fleet>(std::move(fleet));
+}
+
+bool EventBus::in_fleet() const {
+    std::lock_guard lock(mutex_);
+    return fleet_ != nullptr;
+}
+
+void EventBus::detach_fleet() {
+    std::lock_guard lock(mutex_);
+    fleet_.reset();
+}
+
+void EventBus::deliver(const SessionEvent &event) {
+    std::vector<Listener> doomed;
+    std::lock_guard lock(mutex_);
+    doomed = dispatch(event.session_id, event, [&](uint64_t, Entry &entry) {
+        if (!entry.started || entry.seen >= event.sequence) return false;
+        entry.seen = event.sequence;
+        return true;
+    });
+}
+
+void EventBus::deliver_to(const std::string &session_id, uint64_t listener, const SessionEvent &event) {
+    std::vector<Listener> doomed;
+    std::lock_guard lock(mutex_);
+    doomed = dispatch(session_id, event, [&](uint64_t id, Entry &) { return id == listener; });
+}
+
+void EventBus::start(const std::string &session_id, uint64_t listener, uint64_t seen) {
+    std::lock_guard lock(mutex_);
+    auto it = listeners_.find(session_id);
+    if (it == listeners_.end()) return;
+    if (auto found = it->second.find(listener); found != it->second.end()) {
+        found->second.seen = seen;
+        found->second.started = true;
+    }
+}
+
+void EventBus::skip_to(const std::string &session_id, uint64_t seen, const SessionEvent &notice,
+                       bool rewind) {
+    std::vector<Listener> doomed;
+    std::lock_guard lock(mutex_);
+    doomed = dispatch(session_id, notice, [&](uint64_t, Entry &entry) {
+        if (!entry.started || !(entry.seen < seen || (rewind && entry.seen > seen))) return false;
+        entry.seen = seen;
+        return true;
+    });
+}
+
+void EventBus::notify(const SessionEvent &notice) {
+    std::vector<Listener> doomed;
+    std::lock_guard lock(mutex_);
+    doomed = dispatch(notice.session_id, notice, [](uint64_t, const Entry &) { return true; });
+}
+
+std::optional<uint64_t> EventBus::low_water(const std::string &session_id) const {
+    std::lock_guard lock(mutex_);
+    auto it = listeners_.find(session_id);
+    if (it == listeners_.end()) return std::nullopt;
+    std::optional<uint64_t> low;
+    for (const auto &[id, entry] : it->second)
+        if (entry.started && (!low || entry.seen < *low)) low = entry.seen;
+    return low;
+}
+
+std::vector<std::string> EventBus::sessions() const {
+    std::lock_guard lock(mutex_);
+    std::vector<std::string> ids;
+    ids.reserve(listeners_.size());
+    for (const auto &[id, entries] : listeners_)
+        ids.push_back(id);
+    return ids;
 }
 
 void EventBus::close_all() {
-    std::map<std::string, std::map<uint64_t, Listener>> doomed; // destroyed after the lock is released
+    std::map<std::string, std::map<uint64_t, Entry>> doomed; // destroyed after the lock is released
     std::lock_guard lock(mutex_);
     for (auto &[session_id, listeners] : listeners_) {
         SessionEvent event;
         event.session_id = session_id;
         event.type = "shutdown";
         event.sequence = next_sequence_++;
-        for (auto &[id, listener] : listeners) {
+        for (auto &[id, entry] : listeners) {
             try {
-                listener(event);
+                entry.listener(event);
             } catch (const std::exception &e) {
                 spdlog::warn("event listener failed: {}", e.what());
             }

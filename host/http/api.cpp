@@ -8,6 +8,7 @@
 #include "http/route_table.hpp"
 
 #include <algorithm>
+#include <charconv>
 #include <spdlog/spdlog.h>
 #include <swarmhost/cpp/utf8.hpp>
 
@@ -35,6 +36,20 @@ void require_utf8_text(const Request &request) {
         if (!cpp::valid_utf8(request.segments[i]))
             throw ApiError(ErrorKind::InvalidRequest, "path segment " + std::to_string(i + 1) +
                                                           " is not valid UTF-8 once percent-decoded");
+}
+
+// Last-Event-ID is what an earlier stream of this route sent as `id:`: a
+// decimal sequence number. Anything else is refused, not ignored, so a client
+// never believes it resumed when it did not.
+std::optional<uint64_t> last_event_id(const Request &request) {
+    const std::string &text = request.last_event_id;
+    if (text.empty()) return std::nullopt;
+    uint64_t value = 0;
+    const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+    if (error != std::errc() || end != text.data() + text.size())
+        throw ApiError(ErrorKind::InvalidRequest,
+                       "header Last-Event-ID must be an event id this route sent (a decimal number)");
+    return value;
 }
 
 void respond_json(Exchange &exchange, int status, const Json &body) {
@@ -340,7 +355,7 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
             return to_json(sessions_.archive_session(id));
         });
     case RouteId::SessionEvents:
-        return session_events(id, principal, exchange);
+        return session_events(id, principal, last_event_id(request), exchange);
     case RouteId::MessagesSend:
         return send_message(request, principal, id, exchange);
     case RouteId::MessagesList: {
@@ -416,8 +431,8 @@ void ApiHandler::session_type_route(Request request, const Access &access,
 // happen, until the client goes away, the session is deleted or the daemon
 // stops.
 void ApiHandler::session_events(const std::string &session_id, const auth::Principal &principal,
-                                std::shared_ptr<Exchange> exchange) {
-    post_blocking_([this, session_id, principal, exchange] {
+                                std::optional<uint64_t> last_event_id, std::shared_ptr<Exchange> exchange) {
+    post_blocking_([this, session_id, principal, last_event_id, exchange] {
         std::shared_ptr<void> slot;
         try {
             sessions_.authorize(sessions_.get_session(session_id), access_of(principal), SWH_ACTION_READ);
@@ -436,7 +451,7 @@ void ApiHandler::session_events(const std::string &session_id, const auth::Princ
                         : event.session ? to_json(*event.session)
                                         : event.data;
             // false: the client is gone, or fell behind and was dropped
-            if (!exchange->send_event(event.type, dump_json(data))) return false;
+            if (!exchange->send_event(event.type, dump_json(data), event.id)) return false;
             if (event.type == "session_deleted" || event.type == "shutdown" || revokes(event, listener)) {
                 exchange->end_stream();
                 return false;
@@ -444,10 +459,13 @@ void ApiHandler::session_events(const std::string &session_id, const auth::Princ
             return true;
         };
         // Subscribed before `ready` goes out: a client that waits for it
-        // misses nothing published afterwards.
+        // misses nothing published afterwards. In a fleet the carrier sends
+        // `ready` once it has replayed what came after Last-Event-ID and
+        // knows where the listener starts (fleet_events.hpp).
         std::shared_ptr<EventBus::Subscription> subscription =
-            sessions_.events().subscribe(session_id, relay);
-        exchange->send_event("ready", dump_json(Json{{"session_id", session_id}}));
+            sessions_.events().subscribe(session_id, relay, last_event_id);
+        if (!sessions_.events().in_fleet())
+            exchange->send_event("ready", dump_json(Json{{"session_id", session_id}}));
         exchange->on_client_gone([subscription]() mutable { subscription.reset(); });
     });
 }

@@ -37,7 +37,7 @@ class ApiHandler : public RequestHandler {
     void session_type_route(Request request, const Access &access, const std::vector<std::string> &parts,
                             std::shared_ptr<Exchange> exchange);
     void session_events(const std::string &session_id, const auth::Principal &principal,
-                        std::shared_ptr<Exchange> exchange);
+                        std::optional<uint64_t> last_event_id, std::shared_ptr<Exchange> exchange);
     void openai_state_route(RouteId route, const Request &request, const auth::Principal &principal,
                             const std::vector<std::string> &parts, std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;

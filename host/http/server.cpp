@@ -142,9 +142,10 @@ std::string chunk_frame(std::string_view data) {
     return out;
 }
 
-std::string sse_frame(std::string_view event, std::string_view data) {
+std::string sse_frame(std::string_view event, std::string_view data, std::string_view id = {}) {
     std::string frame;
-    frame.reserve(event.size() + data.size() + 16);
+    frame.reserve(event.size() + data.size() + id.size() + 20);
+    if (!id.empty()) frame.append("id: ").append(id).append("\n");
     if (!event.empty()) frame.append("event: ").append(event).append("\n");
     // A data value with newlines becomes several data: lines (SSE framing).
     std::size_t start = 0;
@@ -175,7 +176,7 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     void respond(int status, std::string content_type, std::string body,
                  std::vector<std::pair<std::string, std::string>> extra_headers) override;
     void start_stream() override;
-    bool send_event(std::string_view event, std::string_view data) override;
+    bool send_event(std::string_view event, std::string_view data, std::string_view id = {}) override;
     void end_stream() override;
     bool client_gone() const override { return gone_->gone(); }
     void on_client_gone(std::function<void()> callback) override { gone_->on_fire(std::move(callback)); }
@@ -328,6 +329,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.session_header = std::string(message["X-Swarmhost-Session"]);
         request.idempotency_key = std::string(message["Idempotency-Key"]);
         request.anthropic_version = std::string(message["anthropic-version"]);
+        request.last_event_id = std::string(message["Last-Event-ID"]);
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
         request.authorization = std::string(message[bhttp::field::authorization]);
         request.api_key = std::string(message["X-API-Key"]);
@@ -522,7 +524,7 @@ void ExchangeImpl::start_stream() {
         connection_->enqueue(std::move(out), false, keep_alive_, gone_);
 }
 
-bool ExchangeImpl::send_event(std::string_view event, std::string_view data) {
+bool ExchangeImpl::send_event(std::string_view event, std::string_view data, std::string_view id) {
     {
         std::lock_guard lock(mutex_);
         if (!answered_ || ended_) return false;
@@ -533,7 +535,7 @@ bool ExchangeImpl::send_event(std::string_view event, std::string_view data) {
         return false;
     }
     last_write_ = std::chrono::steady_clock::now().time_since_epoch().count();
-    connection_->enqueue(chunk_frame(sse_frame(event, data)), false, keep_alive_, gone_);
+    connection_->enqueue(chunk_frame(sse_frame(event, data, id)), false, keep_alive_, gone_);
     return true;
 }
 

@@ -34,6 +34,9 @@ struct Request {
     // anthropic-version, "" if absent: Anthropic's clients always send it,
     // so routes both vendors' clients call (GET /v1/models) answer its shape.
     std::string anthropic_version;
+    // Last-Event-ID, "" if absent: an SSE client reconnecting after the
+    // last event it received (GET /v1/sessions/{id}/events replays after it).
+    std::string last_event_id;
     // Who makes the request (docs/session-types.md, "The caller"): the
     // X-Swarmhost-User header until the daemon authenticates API keys.
     std::string caller_user_id;
@@ -55,8 +58,9 @@ class Exchange {
                          std::vector<std::pair<std::string, std::string>> extra_headers = {}) = 0;
     // Begin a text/event-stream response (status 200).
     virtual void start_stream() = 0;
-    // Send one SSE event; false once the client has gone away.
-    virtual bool send_event(std::string_view event, std::string_view data) = 0;
+    // Send one SSE event (with an `id:` line when `id` is not empty); false
+    // once the client has gone away.
+    virtual bool send_event(std::string_view event, std::string_view data, std::string_view id = {}) = 0;
     virtual void end_stream() = 0;
     virtual bool client_gone() const = 0;
     // Run `callback` once when a write to the client fails (it went away);

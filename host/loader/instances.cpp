@@ -200,6 +200,76 @@ Json StorageInstance::health_check() {
     });
 }
 
+bool StorageInstance::carries_events() const {
+    return table_.events_publish && table_.events_read && table_.events_watch && table_.events_unwatch;
+}
+
+uint64_t StorageInstance::events_publish(const std::string &session_id, std::string_view payload) {
+    if (!carries_events()) throw PluginError(SWH_E_UNSUPPORTED, name_ + ": carries no events");
+    uint64_t seq = 0;
+    check(
+        contained("events_publish",
+                  [&] { return table_.events_publish(handle_, to_str(session_id), to_str(payload), &seq); }),
+        "events_publish");
+    return seq;
+}
+
+StorageInstance::EventPage StorageInstance::events_read(const std::string &session_id, uint64_t after_seq,
+                                                        uint32_t limit) {
+    if (!carries_events()) throw PluginError(SWH_E_UNSUPPORTED, name_ + ": carries no events");
+    swh_event_query query{};
+    query.struct_size = sizeof query;
+    query.session_id = to_str(session_id);
+    query.after_seq = after_seq;
+    query.limit = limit;
+    struct Collect {
+        EventPage page;
+        std::string error;
+    } collect;
+    swh_event_sink sink{};
+    sink.struct_size = sizeof sink;
+    sink.ctx = &collect;
+    sink.range = [](void *ctx, uint64_t first, uint64_t last) {
+        auto &c = *static_cast<Collect *>(ctx);
+        c.page.first_seq = first;
+        c.page.last_seq = last;
+    };
+    sink.event = [](void *ctx, uint64_t seq, swh_str payload) -> swh_status {
+        auto &c = *static_cast<Collect *>(ctx);
+        // Ascending, after after_seq: anything else is a plugin bug, refused
+        // here so that no listener sees an event twice or out of order.
+        const uint64_t previous = c.page.events.empty() ? 0 : c.page.events.back().first;
+        if (seq <= previous) {
+            c.error =
+                "events out of order (" + std::to_string(seq) + " after " + std::to_string(previous) + ")";
+            return SWH_E_INVALID;
+        }
+        c.page.events.emplace_back(seq, std::string(payload.ptr ? payload.ptr : "", payload.len));
+        return SWH_OK;
+    };
+    const swh_status status =
+        contained("events_read", [&] { return table_.events_read(handle_, &query, &sink); });
+    if (!collect.error.empty())
+        throw PluginError(SWH_E_INTERNAL, name_ + ": events_read emitted " + collect.error);
+    check(status, "events_read");
+    if (!collect.page.events.empty() && collect.page.events.front().first <= after_seq)
+        throw PluginError(SWH_E_INTERNAL, name_ + ": events_read emitted an event at or before after_seq");
+    return std::move(collect.page);
+}
+
+void StorageInstance::events_watch(const swh_event_watcher &watcher) {
+    if (!carries_events()) throw PluginError(SWH_E_UNSUPPORTED, name_ + ": carries no events");
+    check(contained("events_watch", [&] { return table_.events_watch(handle_, &watcher); }), "events_watch");
+}
+
+void StorageInstance::events_unwatch() {
+    if (!carries_events()) return;
+    contained("events_unwatch", [&] {
+        table_.events_unwatch(handle_);
+        return SWH_OK;
+    });
+}
+
 // -------------------------------------------------------- ProviderInstance
 
 // One provider call in flight. The plugin's sink points here; the Call

@@ -91,6 +91,18 @@ class StorageInstance : public InstanceBase {
     std::vector<Message> get_messages(const MessageQuery &query); // NOT_FOUND if no session
     Json health_check();                                          // never throws
 
+    // The event carrier (ABI 1.4), when the plugin offers one.
+    struct EventPage {
+        uint64_t first_seq = 0, last_seq = 0; // see swh_event_sink.range
+        std::vector<std::pair<uint64_t, std::string>> events;
+    };
+    bool carries_events() const;
+    uint64_t events_publish(const std::string &session_id, std::string_view payload);
+    EventPage events_read(const std::string &session_id, uint64_t after_seq, uint32_t limit);
+    // `watcher` stays valid until events_unwatch returns.
+    void events_watch(const swh_event_watcher &watcher);
+    void events_unwatch();
+
   private:
     swh_storage_v1 table_;
 };

@@ -18,7 +18,7 @@ namespace {
 uint32_t min_table_size(uint32_t kind) {
     switch (kind) {
     case SWH_KIND_STORAGE:
-        return sizeof(swh_storage_v1);
+        return offsetof(swh_storage_v1, events_publish); // the 1.4 event carrier is optional
     case SWH_KIND_PROVIDER:
         return offsetof(swh_provider_v1, cancel);
     case SWH_KIND_MIDDLEWARE:

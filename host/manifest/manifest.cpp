@@ -22,8 +22,9 @@ namespace {
 namespace fs = std::filesystem;
 using Keys = std::vector<std::string>;
 
-const Keys kTopKeys{"server",    "auth",       "plugin_dirs", "storage",      "default_provider",
-                    "providers", "middleware", "hooks",       "session_types"};
+const Keys kTopKeys{"server",    "auth",       "plugin_dirs", "storage",       "default_provider",
+                    "providers", "middleware", "hooks",       "session_types", "events"};
+const Keys kEventsKeys{"carrier", "plugin", "name", "config", "sha256"};
 const Keys kAuthKeys{"mode",
                      "keys",
                      "keys_file",
@@ -386,6 +387,7 @@ class Parser {
         });
         read_plugin_list(top, "hooks", hooks_);
         read_plugin_list(top, "session_types", session_types_);
+        read_events(top);
     }
 
     void read_server(const MapView &top) {
@@ -561,6 +563,40 @@ class Parser {
             SourceMark name_mark;
             read_plugin_fields(*view, manifest_.storage, name_mark);
         }
+    }
+
+    void read_events(const MapView &top) {
+        EventsSettings &events = manifest_.events;
+        events.mark = top.mark;
+        const auto *entry = top.get("events");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        events.mark = entry->value_mark;
+        if (!entry->value.IsMap())
+            return error(entry->value_mark, "expected a map like { carrier: storage } for 'events', got " +
+                                                describe(entry->value));
+        const MapView view = this->view(entry->value, "events", kEventsKeys);
+        if (const auto carrier = string_at(view, "carrier")) {
+            events.mark = carrier->mark;
+            if (carrier->value != "local" && carrier->value != "storage" && carrier->value != "plugin")
+                return error(carrier->mark, "events.carrier must be 'local', 'storage' or 'plugin', got '" +
+                                                carrier->value + "'");
+            events.carrier = carrier->value;
+        }
+        if (events.carrier == "plugin") {
+            SourceMark name_mark;
+            read_plugin_fields(view, events.plugin, name_mark);
+            return;
+        }
+        for (const char *key : {"plugin", "name", "config", "sha256"})
+            if (const auto *given = view.get(key))
+                error(given->key_mark, std::string("events.") + key +
+                                           " goes with carrier: plugin (carrier is '" + events.carrier +
+                                           "')");
+        // The carrier's listener thread and callbacks live in the storage
+        // instance; an isolated store runs in a child process without them.
+        if (events.carrier == "storage" && manifest_.storage.isolation == "process")
+            error(events.mark, "events.carrier: storage needs the storage plugin in process (storage has "
+                               "isolation: process); use carrier: plugin for a carrier instance of its own");
     }
 
     void read_providers(const MapView &top) {

@@ -132,6 +132,17 @@ struct MiddlewareRef : PluginRef {
     std::string fail = "open";                      // "open" | "closed"
 };
 
+// `events:` — how the live session events of GET /v1/sessions/{id}/events
+// travel (docs/fleet-events.md): inside this daemon ("local", the default),
+// through the storage plugin's event carrier ("storage"), or through a
+// carrier instance of its own ("plugin": a storage plugin that carries
+// events, with `plugin`, `name`, `config`, `sha256` as for `storage`).
+struct EventsSettings {
+    std::string carrier = "local";
+    PluginRef plugin; // carrier: plugin
+    SourceMark mark;  // the `events` block, or the top of the file when absent
+};
+
 struct Manifest {
     std::string path; // the file it came from
     ServerSettings server;
@@ -143,6 +154,7 @@ struct Manifest {
     std::vector<MiddlewareRef> middleware;
     std::vector<PluginRef> hooks;
     std::vector<PluginRef> session_types;
+    EventsSettings events;
 };
 
 // Parse and structurally validate a manifest file (keys, types, references

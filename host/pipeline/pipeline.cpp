@@ -75,10 +75,40 @@ std::unique_ptr<Instance> instantiate(const manifest::PluginRef &ref,
 
 } // namespace
 
+namespace {
+
+// manifest `events:`: the carrier instance (carrier: plugin) and the check
+// that the chosen store has an event carrier at all (ABI 1.4).
+void attach_event_carrier(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
+                          loader::HostEnvironment &environment, Pipeline &pipeline,
+                          std::vector<manifest::Diagnostic> &diagnostics) {
+    const manifest::EventsSettings &events = manifest.events;
+    pipeline.events_carrier = events.carrier;
+    if (events.carrier == "plugin") {
+        Json config;
+        if (auto lib = resolve(events.plugin, SWH_KIND_STORAGE, registry, config, diagnostics))
+            pipeline.event_store = instantiate<loader::StorageInstance>(events.plugin, lib, std::move(config),
+                                                                        environment, diagnostics);
+    }
+    const loader::StorageInstance *carrier = pipeline.event_carrier();
+    if (carrier == nullptr || carrier->carries_events()) return;
+    diagnostics.push_back(
+        {events.mark, "events.carrier: " + events.carrier +
+                          " needs a store that carries events, "
+                          "but plugin '" +
+                          carrier->library().name() +
+                          "' has no event carrier (ABI 1.4 events_publish; the postgres and redis "
+                          "storage plugins have one)"});
+}
+
+} // namespace
+
 void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry) {
     std::vector<manifest::Diagnostic> diagnostics;
     Json ignored;
     resolve(manifest.storage, SWH_KIND_STORAGE, registry, ignored, diagnostics);
+    if (manifest.events.carrier == "plugin")
+        resolve(manifest.events.plugin, SWH_KIND_STORAGE, registry, ignored, diagnostics);
     for (const auto &ref : manifest.providers)
         resolve(ref, SWH_KIND_PROVIDER, registry, ignored, diagnostics);
     for (const auto &ref : manifest.middleware)
@@ -109,6 +139,7 @@ std::vector<InstanceTrial> try_pipeline(const manifest::Manifest &manifest,
         trials.push_back({&ref, kind, library->file(), ""});
     };
     plan(manifest.storage, SWH_KIND_STORAGE);
+    if (manifest.events.carrier == "plugin") plan(manifest.events.plugin, SWH_KIND_STORAGE);
     for (const auto &ref : manifest.providers)
         plan(ref, SWH_KIND_PROVIDER);
     for (const auto &ref : manifest.middleware)
@@ -144,6 +175,7 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     if (auto lib = resolve(manifest.storage, SWH_KIND_STORAGE, registry, storage_config, diagnostics))
         pipeline.storage = instantiate<loader::StorageInstance>(
             manifest.storage, lib, std::move(storage_config), environment, diagnostics);
+    attach_event_carrier(manifest, registry, environment, pipeline, diagnostics);
     for (const auto &ref : manifest.providers) {
         Json config;
         if (auto lib = resolve(ref, SWH_KIND_PROVIDER, registry, config, diagnostics))

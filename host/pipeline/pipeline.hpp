@@ -21,6 +21,10 @@ struct Pipeline {
     // libraries an instance below uses stay loaded.
     Json catalog = Json::object();
     std::unique_ptr<loader::StorageInstance> storage;
+    // manifest events.carrier: "local", "storage" or "plugin"; with "plugin"
+    // the carrier is an instance of its own.
+    std::string events_carrier = "local";
+    std::unique_ptr<loader::StorageInstance> event_store;
     std::map<std::string, std::unique_ptr<loader::ProviderInstance>> providers;
     std::string default_provider;
     std::map<std::string, std::vector<std::string>> fallbacks; // provider -> fallbacks in order
@@ -47,6 +51,11 @@ struct Pipeline {
     loader::ProviderInstance *provider(const std::string &name) const {
         auto it = providers.find(name);
         return it == providers.end() ? nullptr : it->second.get();
+    }
+    // The instance that carries events between daemons; null = local events.
+    loader::StorageInstance *event_carrier() const {
+        if (events_carrier == "plugin") return event_store.get();
+        return events_carrier == "storage" ? storage.get() : nullptr;
     }
     loader::SessionTypeInstance *session_type(const std::string &name) const {
         auto it = session_types.find(name);

@@ -192,7 +192,7 @@ void SessionManager::delete_session(const std::string &id) {
 }
 
 void SessionManager::publish_live(const std::string &type, const Session &session, const Message *message) {
-    if (events_.listeners(session.id) == 0) return; // the common case costs one map lookup
+    if (!events_.wanted(session.id)) return; // the common case (no listener, no fleet) costs one map lookup
     SessionEvent event;
     event.session_id = session.id;
     event.type = type;

@@ -32,3 +32,12 @@ void swh_abi_reference(const swh_str *s, const swh_config_field *f, const swh_me
     (void)pr, (void)ps, (void)mw, (void)mi, (void)me, (void)ce, (void)hk, (void)ev, (void)ty, (void)ro;
     (void)rr, (void)rp;
 }
+
+/* The structs ABI 1.4 added, in a function of their own: the one above keeps
+ * the signature of the stored baselines. */
+__attribute__((visibility("default"))) void
+swh_abi_reference_1_4(const swh_event_query *q, const swh_event_sink *es, const swh_event_watcher *w);
+
+void swh_abi_reference_1_4(const swh_event_query *q, const swh_event_sink *es, const swh_event_watcher *w) {
+    (void)q, (void)es, (void)w;
+}

@@ -39,15 +39,17 @@ def plugin_of(server):
     return "redis" if server.kind == "redis-cluster" else server.kind
 
 
-def daemon_on(server, storage_config=None, **manifest_kw):
+def daemon_on(server, storage_config=None, extra_yaml="", **manifest_kw):
     """A swh_harness.Daemon (not started) whose storage is `server`
-    (`storage_config`: plugin config keys to add or override)."""
+    (`storage_config`: plugin config keys to add or override; `extra_yaml`:
+    top-level manifest blocks appended, e.g. "events:\n  carrier: storage\n")."""
     port = swh_harness.free_port()
     workdir = swh_harness.make_tmpdir("swh-storage-")
     text = swh_harness.manifest_text(port, os.path.join(workdir, "unused.db"), **manifest_kw)
     text, n = re.subn(r"storage:\n  plugin: sqlite\n  config:\n    path: [^\n]*\n", storage_block(server, **(storage_config or {})), text)
     if n != 1:
         raise AssertionError("unexpected harness manifest layout:\n" + text)
+    text += extra_yaml
     d = swh_harness.Daemon(workdir=workdir, port=port, manifest=text)
     d.owns_workdir = True
     return d
@@ -56,3 +58,35 @@ def daemon_on(server, storage_config=None, **manifest_kw):
 def make_server(kind):
     """A RedisServer/PostgresServer/RedisCluster/MongoServer (not started) in its own /tmp folder."""
     return swh_servers.SERVERS[kind]()
+
+
+def start_daemons(servers, *daemons):
+    """Start `servers` (not yet started), then daemons made by the callables
+    in `daemons` (each returns a daemon_on(...)), all at once; returns the
+    daemons. On failure everything started is cleaned up and the error
+    raised."""
+    started = []
+    try:
+        for server in servers:
+            server.start()
+        started = [make() for make in daemons]
+        for d in started:  # at once: the schema migration runs under a lock
+            d.spawn()
+        for d in started:
+            d.wait_healthy()
+        return started
+    except BaseException:
+        stop_daemons(started, servers)
+        raise
+
+
+def stop_daemons(daemons, servers):
+    """Stop the daemons (printing a log tail when one exits non-zero), then
+    remove the servers."""
+    for d in daemons:
+        if d is not None:
+            if d.proc is not None and d.stop() != 0:
+                print(d.log_tail(30))
+            d.cleanup()
+    for server in servers:
+        server.cleanup()

@@ -6,7 +6,7 @@ import threading
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server
+from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons
 
 THREADS_PER_DAEMON = 4
 SENDS_PER_THREAD = 10
@@ -16,27 +16,12 @@ class TwoDaemons(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.server = make_server("postgres")
-        try:
-            cls.server.start()
-            cls.a = daemon_on(cls.server)
-            cls.b = daemon_on(cls.server)
-            # Both start at once: the schema migration runs under a lock.
-            cls.a.spawn()
-            cls.b.spawn()
-            cls.a.wait_healthy()
-            cls.b.wait_healthy()
-        except BaseException:
-            cls.tearDownClass()
-            raise
+        # Both start at once: the schema migration runs under a lock.
+        cls.a, cls.b = start_daemons([cls.server], lambda: daemon_on(cls.server), lambda: daemon_on(cls.server))
 
     @classmethod
     def tearDownClass(cls):
-        for d in (getattr(cls, "a", None), getattr(cls, "b", None)):
-            if d is not None:
-                if d.proc is not None and d.stop() != 0:
-                    print(d.log_tail(30))
-                d.cleanup()
-        cls.server.cleanup()
+        stop_daemons([cls.a, cls.b], [cls.server])
 
     def test_history_written_through_the_other_daemon_is_sent(self):
         # Daemon A caches the session's history as it sends; a message

@@ -137,8 +137,9 @@ class Response:
 
 
 class SSEEvent:
-    def __init__(self, event, data):
+    def __init__(self, event, data, id=None):
         self.event = event
+        self.id = id  # the `id:` field, None when the event had none
         self.data = data  # the data text (multi-line data joined with \n)
         try:
             self.json = json.loads(data) if data else None
@@ -170,7 +171,7 @@ class SSEStream:
         return self.headers.get("Content-Type", "") or ""
 
     def __iter__(self):
-        event, data = None, []
+        event, data, event_id = None, [], None
         while True:
             if time.monotonic() > self.deadline:
                 raise TimeoutError("SSE stream did not end before its deadline; lines so far: %r"
@@ -188,8 +189,8 @@ class SSEStream:
             self.raw_lines.append(text)
             if text == "":
                 if event is not None or data:
-                    yield SSEEvent(event or "message", "\n".join(data))
-                event, data = None, []
+                    yield SSEEvent(event or "message", "\n".join(data), event_id)
+                event, data, event_id = None, [], None
                 continue
             if text.startswith(":"):
                 continue  # comment / keep-alive
@@ -200,7 +201,9 @@ class SSEStream:
                 event = value
             elif field == "data":
                 data.append(value)
-            # id:, retry: and unknown fields are ignored, as the SSE spec says
+            elif field == "id":
+                event_id = value
+            # retry: and unknown fields are ignored, as the SSE spec says
 
     def read_all(self):
         events = list(self)

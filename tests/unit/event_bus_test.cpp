@@ -3,6 +3,7 @@
 
 #include <catch2/catch.hpp>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -79,4 +80,92 @@ TEST_CASE("event bus: close_all tells every listener 'shutdown' once and drops t
     bus.publish(event("a", "after"));
     CHECK(seen == std::vector<std::string>{"a:shutdown", "b:shutdown"});
     CHECK(bus.listeners("a") == 0);
+}
+
+// Fleet mode (fleet_events.hpp): the bus forwards what is published and
+// delivers what the carrier thread hands back, by sequence.
+namespace {
+
+SessionEvent numbered(const std::string &session, uint64_t seq) {
+    SessionEvent e = event(session, "message");
+    e.sequence = seq;
+    e.id = std::to_string(seq);
+    return e;
+}
+
+struct FleetProbe {
+    std::vector<SessionEvent> forwarded;
+    std::vector<std::pair<uint64_t, std::optional<uint64_t>>> joined; // listener, Last-Event-ID
+    EventBus::Fleet fleet() {
+        EventBus::Fleet f;
+        f.forward = [this](SessionEvent e) { forwarded.push_back(std::move(e)); };
+        f.joined = [this](const std::string &, uint64_t id, std::optional<uint64_t> last) {
+            joined.emplace_back(id, last);
+        };
+        return f;
+    }
+};
+
+} // namespace
+
+TEST_CASE("event bus, fleet: publish forwards, and a listener hears nothing until started", "[events]") {
+    EventBus bus;
+    FleetProbe probe;
+    bus.attach_fleet(probe.fleet());
+    CHECK(bus.in_fleet());
+    CHECK(bus.wanted("nobody-listens")); // other daemons may
+    std::vector<std::string> heard;
+    auto sub = bus.subscribe(
+        "s1", [&](const SessionEvent &e) { return heard.push_back(e.id), true; }, 4);
+    REQUIRE(probe.joined.size() == 1);
+    CHECK(probe.joined[0].second == std::optional<uint64_t>(4));
+    bus.publish(event("s1", "message"));
+    CHECK(probe.forwarded.size() == 1);
+    CHECK(heard.empty()); // not delivered locally: it comes back numbered
+    bus.deliver(numbered("s1", 5));
+    CHECK(heard.empty()); // not started
+    CHECK_FALSE(bus.low_water("s1"));
+    bus.deliver_to("s1", probe.joined[0].first, numbered("s1", 5)); // its replay
+    bus.start("s1", probe.joined[0].first, 5);
+    CHECK(bus.low_water("s1") == std::optional<uint64_t>(5));
+    bus.deliver(numbered("s1", 5)); // already had it
+    bus.deliver(numbered("s1", 6));
+    bus.deliver(numbered("s1", 6)); // twice from the carrier: once to the listener
+    CHECK(heard == std::vector<std::string>{"5", "6"});
+}
+
+TEST_CASE("event bus, fleet: each listener takes only the events it lacks", "[events]") {
+    EventBus bus;
+    FleetProbe probe;
+    bus.attach_fleet(probe.fleet());
+    std::vector<std::string> early, late;
+    auto a = bus.subscribe("s1", [&](const SessionEvent &e) { return early.push_back(e.id), true; });
+    auto b = bus.subscribe("s1", [&](const SessionEvent &e) { return late.push_back(e.id), true; });
+    bus.start("s1", probe.joined[0].first, 2);
+    bus.start("s1", probe.joined[1].first, 4);
+    CHECK(bus.low_water("s1") == std::optional<uint64_t>(2));
+    for (uint64_t seq = 3; seq <= 5; ++seq)
+        bus.deliver(numbered("s1", seq));
+    CHECK(early == std::vector<std::string>{"3", "4", "5"});
+    CHECK(late == std::vector<std::string>{"5"});
+}
+
+TEST_CASE("event bus, fleet: skip_to tells listeners behind what they missed", "[events]") {
+    EventBus bus;
+    FleetProbe probe;
+    bus.attach_fleet(probe.fleet());
+    std::vector<std::string> behind, ahead;
+    auto a = bus.subscribe("s1", [&](const SessionEvent &e) { return behind.push_back(e.type), true; });
+    auto b = bus.subscribe("s1", [&](const SessionEvent &e) { return ahead.push_back(e.type), true; });
+    bus.start("s1", probe.joined[0].first, 1);
+    bus.start("s1", probe.joined[1].first, 9);
+    bus.skip_to("s1", 7, event("s1", "events_missed"));
+    CHECK(behind == std::vector<std::string>{"events_missed"});
+    CHECK(ahead.empty());
+    CHECK(bus.low_water("s1") == std::optional<uint64_t>(7));
+    bus.skip_to("s1", 3, event("s1", "events_missed"), true); // the store lost its numbering
+    CHECK(ahead == std::vector<std::string>{"events_missed"});
+    CHECK(bus.low_water("s1") == std::optional<uint64_t>(3));
+    bus.detach_fleet();
+    CHECK_FALSE(bus.in_fleet());
 }

@@ -470,3 +470,33 @@ TEST_CASE("manifest: http.version errors point at the value", "[manifest][errors
           Lines{"m.yaml:4:29: unknown key 'http' in hooks[0] (allowed: name, plugin, config, sha256, "
                 "isolation, isolation_timeout_ms)"});
 }
+
+TEST_CASE("manifest: events carrier", "[manifest]") {
+    CHECK(parse_manifest(kRequired, "m.yaml").events.carrier == "local");
+    CHECK(parse_manifest(kRequired + "events: { carrier: storage }\n", "m.yaml").events.carrier == "storage");
+    const auto m = parse_manifest(
+        kRequired + "events: { carrier: plugin, plugin: redis, name: bus, config: { port: 7 } }\n", "m.yaml");
+    CHECK(m.events.carrier == "plugin");
+    CHECK(m.events.plugin.plugin == "redis");
+    CHECK(m.events.plugin.name == "bus");
+    CHECK(m.events.plugin.config["port"].as<int>() == 7);
+}
+
+TEST_CASE("manifest: events carrier errors", "[manifest][errors]") {
+    CHECK(manifest_errors(kRequired + R"(events: { carrier: kafka })") ==
+          Lines{"m.yaml:4:20: events.carrier must be 'local', 'storage' or 'plugin', got 'kafka'"});
+    CHECK(manifest_errors(kRequired + R"(events: { carrier: storage, plugin: redis })") ==
+          Lines{"m.yaml:4:29: events.plugin goes with carrier: plugin (carrier is 'storage')"});
+    CHECK(
+        manifest_errors(kRequired + R"(events: { carrier: plugin })") ==
+        Lines{"m.yaml:4:9: missing required key 'plugin' in events (expected the name of the plugin to load, "
+              "e.g. plugin: echo)"});
+    CHECK(manifest_errors(kRequired + R"(events: { carier: storage })") ==
+          Lines{"m.yaml:4:11: unknown key 'carier' in events; did you mean 'carrier'?"});
+    CHECK(manifest_errors(
+              "plugin_dirs: [p]\nstorage: { plugin: postgres, isolation: process }\nproviders: [ { plugin: "
+              "echo } ]\nevents: { carrier: storage }") ==
+          Lines{"m.yaml:4:20: events.carrier: storage needs the storage plugin in process (storage has "
+                "isolation: "
+                "process); use carrier: plugin for a carrier instance of its own"});
+}

@@ -20,7 +20,7 @@ namespace {
 // Schema migrations, applied in order under an advisory lock; each is
 // idempotent (IF NOT EXISTS) and recorded in swh_schema_version. Append only:
 // a database is at the version of the last one applied.
-constexpr std::array<const char *, 2> kMigrations = {
+constexpr std::array<const char *, 3> kMigrations = {
     R"sql(
 CREATE TABLE IF NOT EXISTS swh_sessions (
     id            text PRIMARY KEY,
@@ -59,7 +59,27 @@ CREATE INDEX IF NOT EXISTS swh_messages_by_session_role_time ON swh_messages (se
     R"sql(
 ALTER TABLE swh_messages ADD COLUMN IF NOT EXISTS structured text NOT NULL DEFAULT '';
 )sql",
+    // 3: ABI 1.4 event carrier. No foreign key to swh_sessions: a session's
+    // last event ("session_deleted") outlives its row until trimmed.
+    R"sql(
+CREATE TABLE IF NOT EXISTS swh_event_heads (
+    session_id text PRIMARY KEY,
+    last_seq   bigint NOT NULL,
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS swh_events (
+    session_id text NOT NULL,
+    seq        bigint NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    payload    text NOT NULL,
+    PRIMARY KEY (session_id, seq)
+);
+CREATE INDEX IF NOT EXISTS swh_events_by_time ON swh_events (created_at);
+)sql",
 };
+
+// The NOTIFY channel of the event carrier.
+constexpr const char *kEventChannel = "swh_events";
 
 // Any constant works; it only has to be the same for every daemon.
 constexpr const char *kMigrationLock = "SELECT pg_advisory_xact_lock(7304615120394871)";
@@ -125,6 +145,29 @@ constexpr Statement kStatements[] = {
      "SELECT " SWH_PG_MESSAGE_COLUMNS " FROM swh_messages WHERE session_id = $1 "
      "AND timestamp >= $3::bigint ORDER BY timestamp DESC, seq DESC LIMIT $4::bigint",
      kFilterTypes, 4},
+    // Event carrier: the counter row's lock orders one session's events
+    // across daemons; the NOTIFY goes out at commit, after the row is
+    // visible. Older events beyond the per-session bound go in the same step.
+    {"events_publish",
+     "WITH head AS (INSERT INTO swh_event_heads AS h (session_id, last_seq) VALUES ($1, 1) "
+     "ON CONFLICT (session_id) DO UPDATE SET last_seq = h.last_seq + 1, updated_at = now() "
+     "RETURNING last_seq), "
+     "added AS (INSERT INTO swh_events (session_id, seq, payload) SELECT $1, last_seq, $2 FROM head "
+     "RETURNING seq), "
+     "trimmed AS (DELETE FROM swh_events WHERE session_id = $1 AND seq <= (SELECT seq FROM added) - "
+     "$4::bigint) "
+     "SELECT seq, pg_notify($3, $1 || ' ' || seq) FROM added"},
+    {"events_range", "SELECT coalesce((SELECT min(seq) FROM swh_events WHERE session_id = $1), 0), "
+                     "coalesce((SELECT last_seq FROM swh_event_heads WHERE session_id = $1), 0)"},
+    {"events_read",
+     "SELECT seq, payload FROM swh_events WHERE session_id = $1 AND seq > $2::bigint ORDER BY seq "
+     "LIMIT $3::bigint"},
+    // Counters of sessions that are gone and quiet go too (a live session
+    // keeps its counter, so its numbering never restarts under a listener).
+    {"events_trim",
+     "WITH old AS (DELETE FROM swh_events WHERE created_at < now() - make_interval(secs => $1::bigint)) "
+     "DELETE FROM swh_event_heads h WHERE updated_at < now() - make_interval(secs => $1::bigint) "
+     "AND NOT EXISTS (SELECT 1 FROM swh_sessions s WHERE s.id = h.session_id)"},
     {"messages_role",
      "SELECT " SWH_PG_MESSAGE_COLUMNS " FROM swh_messages WHERE session_id = $1 AND role = $2 "
      "AND timestamp >= $3::bigint ORDER BY timestamp DESC, seq DESC LIMIT $4::bigint",
@@ -544,6 +587,81 @@ std::vector<MessageRow> Store::get_messages(const MessageQueryInput &q) {
     });
     if (!found) throw Failure(SWH_E_NOT_FOUND, "session " + quoted(q.session_id) + " not found");
     return rows;
+}
+
+// ---------------------------------------------------------------- events
+
+uint64_t Store::events_publish(std::string_view session_id, std::string_view payload) {
+    const uint64_t seq = pool_.run(false, [&](Connection &db) {
+        Result r = db.run("events_publish", {session_id, payload, std::string_view(kEventChannel),
+                                             Int(options_.events_max_per_session)});
+        return static_cast<uint64_t>(to_int(cell(r.get(), 0, 0)));
+    });
+    if (published_.fetch_add(1) % 256 == 0) {
+        try {
+            pool_.run(false, [&](Connection &db) {
+                trim_events(db);
+                return 0;
+            });
+        } catch (const Failure &e) { // the event is stored; trimming waits for the next round
+            log_(SWH_LOG_WARN, std::string("postgres: trimming old events failed: ") + e.what());
+        }
+    }
+    return seq;
+}
+
+void Store::trim_events(Connection &db) {
+    db.run("events_trim", {Int(options_.events_retention_seconds)});
+}
+
+store::EventPage Store::events_read(std::string_view session_id, uint64_t after_seq, uint32_t limit) {
+    return pool_.run(true, [&](Connection &db) {
+        store::EventPage page;
+        Result range = db.run("events_range", {session_id});
+        page.last_seq = static_cast<uint64_t>(to_int(cell(range.get(), 0, 1)));
+        const auto first = static_cast<uint64_t>(to_int(cell(range.get(), 0, 0)));
+        page.first_seq = first != 0 ? first : (page.last_seq != 0 ? page.last_seq + 1 : 0);
+        if (limit == 0) return page;
+        Result r = db.run("events_read", {session_id, Int(static_cast<int64_t>(after_seq)), Int(limit)});
+        const int n = PQntuples(r.get());
+        page.events.reserve(static_cast<size_t>(n));
+        for (int i = 0; i < n; ++i)
+            page.events.push_back({static_cast<uint64_t>(to_int(cell(r.get(), i, 0))), text(r.get(), i, 1)});
+        return page;
+    });
+}
+
+// The listening connection belongs to the listener thread alone: made in
+// connect, read in drain, dropped in close.
+void Store::events_watch(store::EventWatcher watcher) {
+    std::lock_guard lock(watch_mutex_);
+    if (listener_) throw Failure(SWH_E_CONFLICT, "postgres: already watching events");
+    auto link = std::make_shared<std::unique_ptr<Connection>>();
+    auto connect = [this, link] {
+        *link = std::make_unique<Connection>(options_, where_);
+        (*link)->exec(std::string("LISTEN ") + kEventChannel);
+        return (*link)->socket();
+    };
+    auto drain = [link, watcher, where = where_] {
+        PGconn *conn = (*link)->raw();
+        if (PQconsumeInput(conn) == 0 || PQstatus(conn) != CONNECTION_OK)
+            throw Failure(SWH_E_UNAVAILABLE,
+                          "postgres: event listener lost " + where + ": " + trimmed(PQerrorMessage(conn)));
+        std::string session_id;
+        uint64_t seq = 0;
+        while (PGnotify *note = PQnotifies(conn)) {
+            if (store::parse_wake(note->extra ? note->extra : "", session_id, seq))
+                watcher.wake(session_id, seq);
+            PQfreemem(note);
+        }
+    };
+    auto close = [link] { link->reset(); };
+    listener_ = std::make_unique<store::ListenerThread>(watcher, connect, drain, close);
+}
+
+void Store::events_unwatch() noexcept {
+    std::lock_guard lock(watch_mutex_);
+    listener_.reset();
 }
 
 void Store::describe(nlohmann::json &report) const {

@@ -7,6 +7,13 @@
 // transaction: the UPDATE of the session row takes its row lock, so
 // concurrent add_message calls on one session serialise on that row, even
 // from several daemons.
+//
+// Event carrier (ABI 1.4): events live in swh_events (session_id, seq) with a
+// per-session counter row in swh_event_heads; publishing is one statement
+// whose row lock on the counter orders one session's events fleet-wide, and
+// whose pg_notify('swh_events', '<session> <seq>') reaches every listening
+// daemon at commit (NOTIFY payloads are small, so the event itself is read
+// from the table). The listener is a connection of its own, outside the pool.
 #pragma once
 
 #include <swarmhost/cpp/connection_pool.hpp>
@@ -14,8 +21,10 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -36,6 +45,8 @@ struct Options {
     int64_t connect_timeout_ms = 5000;
     int64_t statement_timeout_ms = 4000; // below call_timeout_ms: the server cancels first, the link stays
     int64_t call_timeout_ms = 5000;      // client side: held even when the server is silent
+    int64_t events_retention_seconds = 3600;
+    int64_t events_max_per_session = 1000;
 };
 
 // One libpq connection with the statements prepared.
@@ -58,7 +69,13 @@ class Store {
     void describe(nlohmann::json &report) const;
     void health(nlohmann::json &report);
 
+    uint64_t events_publish(std::string_view session_id, std::string_view payload);
+    store::EventPage events_read(std::string_view session_id, uint64_t after_seq, uint32_t limit);
+    void events_watch(store::EventWatcher watcher);
+    void events_unwatch() noexcept;
+
   private:
+    void trim_events(Connection &db);
     std::unique_ptr<Connection> connect();
     void migrate(Connection &db);
     Options options_;
@@ -66,6 +83,10 @@ class Store {
     std::string where_; // "host:port/db" for messages, without the password
     store::Pool<Connection> pool_;
     int schema_version_ = 0;
+    std::atomic<uint64_t> published_{0}; // every 256th publish trims old events
+    std::mutex watch_mutex_;
+    // Last: stopped (joined) before anything it uses is destroyed.
+    std::unique_ptr<store::ListenerThread> listener_;
 };
 
 } // namespace swh::postgres

@@ -31,6 +31,8 @@ struct Options {
     bool cluster = false;
     std::vector<std::string> seeds; // more "host:port" cluster nodes to start from
     int64_t index_lag_ms = 60000;
+    int64_t events_retention_seconds = 3600;
+    int64_t events_max_per_session = 1000;
 
     int64_t ttl() const noexcept { return ttl_seconds > 0 ? ttl_seconds : ttl_hours * 3600; }
 };
@@ -67,6 +69,7 @@ class Connection {
     // neither reuses nor retries: a silent server stays silent).
     bool timed_out() const noexcept { return timed_out_; }
     int socket() const noexcept { return ctx_->fd; }
+    redisContext *raw() const noexcept { return ctx_.get(); } // the event listener reads it directly
     const std::string &where() const noexcept { return where_; }
 
     // One command; the reply, an error reply too. A lost connection throws.

@@ -39,7 +39,13 @@ constexpr auto kSchema = swh::cpp::schema(
         "index_lag_ms", "60000",
         "How far a session's last_activity may run ahead of its score in the listing indexes, in ms; within "
         "it "
-        "add_message is one script on the session's slot (0 = update the indexes with every message)"));
+        "add_message is one script on the session's slot (0 = update the indexes with every message)"),
+    swh::cpp::setting<&Options::events_retention_seconds>(
+        "events_retention_seconds", "3600",
+        "Event carrier: how long live session events are kept for replay (Last-Event-ID), in seconds"),
+    swh::cpp::setting<&Options::events_max_per_session>(
+        "events_max_per_session", "1000",
+        "Event carrier: at most this many events kept per session (older ones are trimmed first)"));
 
 } // namespace
 

@@ -113,8 +113,48 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 return uid
 )lua"};
 
+// KEYS: evseq, events; ARGV: payload, now_ms, retention_ms, max, channel,
+// session id, counter ttl (s, 0 = keep) -> the event's seq. Entries older
+// than the retention go from the head, at most 100 per call (each publish
+// takes a few, so a busy stream keeps up).
+constexpr Script kEventPublish = {"events_publish", R"lua(
+local seq = redis.call('INCR', KEYS[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[4], seq .. '-0', 't', ARGV[2], 'p', ARGV[1])
+local cutoff = tonumber(ARGV[2]) - tonumber(ARGV[3])
+local keep = nil
+for _, e in ipairs(redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 100)) do
+  if tonumber(e[2][2]) >= cutoff then break end
+  keep = tonumber(string.match(e[1], '^(%d+)')) + 1
+end
+if keep then redis.call('XTRIM', KEYS[2], 'MINID', keep .. '-0') end
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+local ttl = tonumber(ARGV[7])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) end
+redis.call('PUBLISH', ARGV[5], ARGV[6] .. ' ' .. seq)
+return seq
+)lua"};
+
+// KEYS: evseq, events; ARGV: after, limit -> {last_seq, first_seq, seq,
+// payload, seq, payload, ...} (first_seq = last_seq + 1 when none is kept).
+constexpr Script kEventRead = {"events_read", R"lua(
+local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', 1)
+local first = 0
+if #head > 0 then first = tonumber(string.match(head[1][1], '^(%d+)')) elseif last > 0 then first = last + 1 end
+local out = {last, first}
+local limit = tonumber(ARGV[2])
+if limit > 0 then
+  local from = string.format('%.0f', tonumber(ARGV[1]) + 1) .. '-0'
+  for _, e in ipairs(redis.call('XRANGE', KEYS[2], from, '+', 'COUNT', limit)) do
+    out[#out + 1] = string.match(e[1], '^(%d+)')
+    out[#out + 1] = e[2][4]
+  end
+end
+return out
+)lua"};
+
 std::vector<const Script *> all_scripts() {
-    return {&kCreate, &kAddMessage, &kGetMessages, &kUpdate, &kDelete};
+    return {&kCreate, &kAddMessage, &kGetMessages, &kUpdate, &kDelete, &kEventPublish, &kEventRead};
 }
 
 int64_t to_int(const std::string &s) {
@@ -254,6 +294,93 @@ Store::~Store() = default;
 
 std::string Store::session_key(std::string_view sid, const char *suffix) const {
     return options_.key_prefix + "{" + std::string(sid) + "}:" + suffix;
+}
+
+// ---------------------------------------------------------------- events
+
+std::string Store::event_channel() const {
+    return options_.key_prefix + "events";
+}
+
+uint64_t Store::events_publish(std::string_view session_id, std::string_view payload) {
+    const std::string now_ms = std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  std::chrono::system_clock::now().time_since_epoch())
+                                                  .count());
+    const std::string retention_ms = std::to_string(options_.events_retention_seconds * 1000);
+    const std::string max = std::to_string(options_.events_max_per_session);
+    const std::string channel = event_channel();
+    const std::string ttl = std::to_string(options_.ttl());
+    const std::string seq_key = session_key(session_id, "evseq"),
+                      stream_key = session_key(session_id, "events");
+    Reply r = router_.on(seq_key, false, "events_publish", [&](Connection &c) {
+        return c.eval(kEventPublish, {seq_key, stream_key},
+                      {payload, now_ms, retention_ms, max, channel, session_id, ttl});
+    });
+    return static_cast<uint64_t>(r->integer);
+}
+
+store::EventPage Store::events_read(std::string_view session_id, uint64_t after_seq, uint32_t limit) {
+    const std::string seq_key = session_key(session_id, "evseq"),
+                      stream_key = session_key(session_id, "events");
+    const std::string after = std::to_string(after_seq), count = std::to_string(limit);
+    Reply r = router_.on(seq_key, true, "events_read",
+                         [&](Connection &c) { return c.eval(kEventRead, {seq_key, stream_key}, {after, count}); });
+    {
+        if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->elements % 2 != 0)
+            throw Failure(SWH_E_INTERNAL, "redis: events_read: unexpected reply");
+        store::EventPage page;
+        page.last_seq = static_cast<uint64_t>(r->element[0]->integer);
+        page.first_seq = static_cast<uint64_t>(r->element[1]->integer);
+        for (size_t i = 2; i + 1 < r->elements; i += 2)
+            page.events.push_back(
+                {static_cast<uint64_t>(to_int(reply_text(r->element[i]))), reply_text(r->element[i + 1])});
+        return page;
+    }
+}
+
+// The subscribed connection belongs to the listener thread alone: made in
+// connect, read in drain, dropped in close. On a Redis Cluster a PUBLISH
+// reaches the subscribers of every node, so any master serves (the first
+// one the slot map names, again at each reconnect).
+void Store::events_watch(store::EventWatcher watcher) {
+    std::lock_guard lock(watch_mutex_);
+    if (listener_) throw Failure(SWH_E_CONFLICT, "redis: already watching events");
+    auto link = std::make_shared<std::unique_ptr<Connection>>();
+    auto connect = [this, link] {
+        std::string host = options_.host;
+        int port = static_cast<int>(options_.port);
+        if (router_.cluster())
+            if (const std::vector<Node *> masters = router_.masters(); !masters.empty())
+                host = masters.front()->host, port = masters.front()->port;
+        *link = std::make_unique<Connection>(options_, host, port, std::vector<const Script *>{});
+        (*link)->command({"SUBSCRIBE", event_channel()}, "SUBSCRIBE");
+        return (*link)->socket();
+    };
+    auto drain = [link, watcher] {
+        redisContext *ctx = (*link)->raw();
+        if (redisBufferRead(ctx) != REDIS_OK)
+            throw Failure(SWH_E_UNAVAILABLE, "redis: event listener lost " + (*link)->where() + ": " + ctx->errstr);
+        std::string session_id;
+        uint64_t seq = 0;
+        for (;;) {
+            void *raw = nullptr;
+            if (redisGetReplyFromReader(ctx, &raw) != REDIS_OK)
+                throw Failure(SWH_E_UNAVAILABLE, "redis: event listener: " + std::string(ctx->errstr));
+            if (raw == nullptr) return;
+            Reply r(static_cast<redisReply *>(raw));
+            // ["message", channel, "<sid> <seq>"]
+            if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 && reply_text(r->element[0]) == "message" &&
+                store::parse_wake(reply_text(r->element[2]), session_id, seq))
+                watcher.wake(session_id, seq);
+        }
+    };
+    auto close = [link] { link->reset(); };
+    listener_ = std::make_unique<store::ListenerThread>(watcher, connect, drain, close);
+}
+
+void Store::events_unwatch() noexcept {
+    std::lock_guard lock(watch_mutex_);
+    listener_.reset();
 }
 
 std::string Store::user_index(std::string_view user_id) const {

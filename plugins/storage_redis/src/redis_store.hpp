@@ -19,6 +19,16 @@
 // each command leases one connection from its node's bounded pool
 // (pool_size). Router sends every command to the node serving its key's slot
 // (one node, or the masters of a Redis Cluster).
+//
+// Event carrier (ABI 1.4), keys of the session's slot too:
+//   P{sid}:evseq   string  the session's last event number (INCR)
+//   P{sid}:events  stream  one entry per event, id "<seq>-0", fields t (ms), p
+// One script numbers, appends, trims (events_max_per_session, and entries
+// older than events_retention_seconds) and PUBLISHes "<sid> <seq>" on channel
+// P + "events"; a listener connection of its own SUBSCRIBEs to it. (On a
+// Redis Cluster a classic PUBLISH reaches every node's subscribers; the
+// sharded SPUBLISH/SSUBSCRIBE would fit the same layout with the channel
+// carrying the slot's hash tag.)
 #pragma once
 
 #include "cluster.hpp"
@@ -26,6 +36,8 @@
 #include <swarmhost/cpp/storage_plugin.hpp>
 
 #include <cstdint>
+#include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,7 +69,13 @@ class Store {
     void describe(nlohmann::json &report) const;
     void health(nlohmann::json &report);
 
+    uint64_t events_publish(std::string_view session_id, std::string_view payload);
+    store::EventPage events_read(std::string_view session_id, uint64_t after_seq, uint32_t limit);
+    void events_watch(store::EventWatcher watcher);
+    void events_unwatch() noexcept;
+
   private:
+    std::string event_channel() const;
     std::string session_key(std::string_view sid, const char *suffix) const;
     std::string user_index(std::string_view user_id) const;
     std::string all_index() const;
@@ -73,6 +91,9 @@ class Store {
     edge::HostLog log_;
     std::string where_;
     Router router_;
+    std::mutex watch_mutex_;
+    // Last: stopped (joined) before anything it uses is destroyed.
+    std::unique_ptr<store::ListenerThread> listener_;
 };
 
 } // namespace swh::redis

@@ -38,6 +38,47 @@ typedef struct swh_message_query {
     uint32_t limit;    /* 0 = all; else the LAST `limit` matching messages  */
 } swh_message_query;
 
+/* ------------------------------------------------- event carrier (1.4) */
+/* A store may carry the live session events of GET /v1/sessions/{id}/events
+ * between the daemons that share it (docs/fleet-events.md). The host hands it
+ * opaque payload bytes; the store gives each event of one session the next
+ * number of that session's sequence (1, 2, 3, ... fleet-wide), keeps the
+ * events for a retention window, and wakes every watching daemon. */
+
+/* Which events of one session to read. OWNERSHIP: borrowed. */
+typedef struct swh_event_query {
+    uint32_t struct_size;
+    swh_str session_id;
+    uint64_t after_seq; /* events with seq > after_seq, ascending */
+    uint32_t limit;     /* at most this many; 0 = none, only the range */
+} swh_event_query;
+
+/* Where events_read reports. OWNERSHIP: host-owned; callbacks copy. */
+typedef struct swh_event_sink {
+    uint32_t struct_size;
+    void *ctx;
+    /* Called once, before any event: the oldest seq still retained and the
+     * newest seq assigned (0, 0 when the session has none). A reader whose
+     * after_seq + 1 < first_seq missed trimmed events. */
+    void (*range)(void *ctx, uint64_t first_seq, uint64_t last_seq);
+    /* One event, in seq order. Non-SWH_OK stops the read. */
+    swh_status (*event)(void *ctx, uint64_t seq, swh_str payload);
+} swh_event_sink;
+
+/* What a watching host is told, from the store's own listener thread.
+ * OWNERSHIP: host-owned; valid from events_watch until events_unwatch (or
+ * destroy) returns. The callbacks are [non-blocking]: they only queue. */
+typedef struct swh_event_watcher {
+    uint32_t struct_size;
+    void *ctx;
+    /* Session `session_id` has events up to `seq` (some daemon published). */
+    void (*wake)(void *ctx, swh_str session_id, uint64_t seq);
+    /* The listener lost its link (status != SWH_OK, reason says why), or got
+     * it back (SWH_OK): wake-ups may have been missed in between, so the host
+     * reads every session it follows again. */
+    void (*link)(void *ctx, swh_status status, swh_str reason);
+} swh_event_watcher;
+
 /* The storage function table. All functions are [any-thread][may-block]:
  * the host calls them from a bounded worker pool, concurrently, on the same
  * handle; the plugin synchronises internally. */
@@ -85,6 +126,24 @@ typedef struct swh_storage_v1 {
      * "unhealthy", ...backend details}. Returns SWH_E_UNAVAILABLE when
      * unhealthy. */
     swh_status (*health_check)(void *handle, const swh_result_sink *sink);
+
+    /* --- added in 1.4: the event carrier, optional (all NULL = this store
+     * carries no events; the host then keeps them inside one daemon). --- */
+    /* Store one event of the session and wake the watchers; *out_seq gets
+     * its number, one more than the session's previous event, fleet-wide.
+     * The payload is at most 1 MiB of opaque bytes. [any-thread][may-block] */
+    swh_status (*events_publish)(void *handle, swh_str session_id, swh_str payload, uint64_t *out_seq);
+    /* Report the retained range, then the events after query->after_seq in
+     * order, at most query->limit. [any-thread][may-block] */
+    swh_status (*events_read)(void *handle, const swh_event_query *query, const swh_event_sink *sink);
+    /* Start the store's listener thread, which calls `watcher` until
+     * events_unwatch returns; SWH_E_CONFLICT when already watching. The link
+     * may still be down when it returns (watcher->link says when it is up).
+     * [serial][may-block] */
+    swh_status (*events_watch)(void *handle, const swh_event_watcher *watcher);
+    /* Stop that thread; no watcher callback runs after it returns. Safe when
+     * not watching. destroy stops it too. [serial][may-block] */
+    void (*events_unwatch)(void *handle);
 } swh_storage_v1;
 
 #ifdef __cplusplus

@@ -17,9 +17,11 @@
 //   std::vector<MessageRow> get_messages(const MessageQueryInput &); // NOT_FOUND if absent
 //   void describe(nlohmann::json &report);  // static facts, never throws Failure
 //   void health(nlohmann::json &report);    // live facts; throws Failure when unhealthy
+// and, optionally, the event carrier of ABI 1.4 (event_carrier.hpp).
 #pragma once
 
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/event_carrier.hpp>
 #include <swarmhost/cpp/plugin.hpp>
 
 #include <nlohmann/json.hpp>
@@ -195,11 +197,25 @@ inline std::string dump(const nlohmann::json &j) {
 
 // ------------------------------------------------------------ the table
 
+// A Store with the four members of event_carrier.hpp carries events.
+template <class Store>
+concept CarriesEvents = requires(Store &s, std::string_view text, uint64_t seq, uint32_t limit,
+                                 EventWatcher watcher) {
+    { s.events_publish(text, text) } -> std::convertible_to<uint64_t>;
+    { s.events_read(text, seq, limit) } -> std::same_as<EventPage>;
+    s.events_watch(watcher);
+    s.events_unwatch();
+};
+
+// The 1.4 payload bound of storage.h (events_publish).
+constexpr size_t kMaxEventPayload = 1u << 20;
+
 // The table, on the instance, create/destroy/last_error and guarded call of
 // plugin.hpp: the kinds share one edge.
 template <class Store, const auto &Sch = cpp::no_config> class Plugin {
   public:
     static constexpr swh_storage_v1 table() {
+        constexpr bool carrier = CarriesEvents<Store>;
         return {sizeof(swh_storage_v1),
                 &cpp::detail::create<Store, Sch>,
                 &cpp::detail::destroy<Store>,
@@ -211,7 +227,11 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
                 list_sessions,
                 add_message,
                 get_messages,
-                health_check};
+                health_check,
+                carrier ? events_publish : nullptr,
+                carrier ? events_read : nullptr,
+                carrier ? events_watch : nullptr,
+                carrier ? events_unwatch : nullptr};
     }
 
   private:
@@ -311,6 +331,53 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
             return SWH_OK;
         });
     }
+    // ---- the event carrier (1.4); only in the table when CarriesEvents<Store>
+    static swh_status events_publish(void *handle, swh_str session_id, swh_str payload,
+                                     uint64_t *out_seq) noexcept {
+        return call(handle, [&](Store &store) {
+            if constexpr (CarriesEvents<Store>) {
+                require(out_seq != nullptr, "out_seq is NULL");
+                const std::string_view body = edge::view(payload, "payload");
+                if (body.size() > kMaxEventPayload) throw Failure(SWH_E_INVALID, "event payload over 1 MiB");
+                *out_seq = store.events_publish(required(session_id, "session_id"), body);
+            }
+            return SWH_OK;
+        });
+    }
+    static swh_status events_read(void *handle, const swh_event_query *query,
+                                  const swh_event_sink *sink) noexcept {
+        return call(handle, [&](Store &store) {
+            if constexpr (CarriesEvents<Store>) {
+                require(SWH_HAS_MEMBER(query, swh_event_query, limit),
+                        "query is NULL or its struct_size is too small");
+                require(SWH_HAS_MEMBER(sink, swh_event_sink, event) && sink->range && sink->event,
+                        "event sink is NULL or lacks range/event");
+                EventPage page = store.events_read(required(query->session_id, "query.session_id"),
+                                                   query->after_seq, query->limit);
+                sink->range(sink->ctx, page.first_seq, page.last_seq);
+                for (const EventRow &row : page.events)
+                    check_sink(sink->event(sink->ctx, row.seq, edge::to_str(row.payload)));
+            }
+            return SWH_OK;
+        });
+    }
+    static swh_status events_watch(void *handle, const swh_event_watcher *watcher) noexcept {
+        return call(handle, [&](Store &store) {
+            if constexpr (CarriesEvents<Store>) {
+                require(SWH_HAS_MEMBER(watcher, swh_event_watcher, link) && watcher->wake && watcher->link,
+                        "watcher is NULL or lacks wake/link");
+                store.events_watch(EventWatcher(*watcher));
+            }
+            return SWH_OK;
+        });
+    }
+    static void events_unwatch(void *handle) noexcept {
+        call(handle, [&](Store &store) {
+            if constexpr (CarriesEvents<Store>) store.events_unwatch();
+            return SWH_OK;
+        });
+    }
+
     // {"status":"healthy"|"unhealthy", ...describe(), ...health()}; an
     // unhealthy report is still emitted, then SWH_E_UNAVAILABLE.
     static swh_status health_check(void *handle, const swh_result_sink *sink) noexcept {
@@ -338,11 +405,11 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
 } // namespace swh::store
 
 // The table, the descriptor and swh_plugin_entry of a storage plugin in one
-// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The storage
-// table holds only 1.0 members, and the 1.3 swh_message.structured_json is
-// read only when the host's struct has it (MessageInput::from): the
-// descriptor declares 1.0 unless the Store raises it
-// (static constexpr uint16_t abi_minor = N;).
+// line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The host needs
+// only the table's 1.0 members (the 1.4 event carrier is optional: an older
+// host never calls it), and the 1.3 swh_message.structured_json is read only
+// when the host's struct has it (MessageInput::from): the descriptor declares
+// 1.0 unless the Store raises it (static constexpr uint16_t abi_minor = N;).
 #define SWH_CPP_STORAGE(STORE, NAME, VERSION, DESCRIPTION, SCHEMA)                                           \
     SWH_CPP_PLUGIN_ENTRY_(swh_storage_v1, (::swh::store::Plugin<STORE, SCHEMA>::table()), SWH_KIND_STORAGE,  \
                           SWH_IFACE_STORAGE_V1, ::swh::cpp::abi_minor<STORE>(0), NAME, VERSION, DESCRIPTION, \
