@@ -288,8 +288,25 @@ bool Store::session_exists(const Lease &lease, std::string_view id) {
     return found;
 }
 
+// `doc` under `filter` unless a document matches it already (then
+// SWH_E_CONFLICT naming `what`): an upsert of $setOnInsert, so our key stays
+// unique even where unique indexes are not enforced.
+void Store::insert_once(mongoc_collection_t *collection, const Doc &filter, const Doc &doc,
+                        const std::string &what, const char *step) {
+    Doc update, opts, reply;
+    update.doc("$setOnInsert", doc);
+    opts.boolean("upsert", true);
+    bson_error_t error;
+    if (!mongoc_collection_update_one(collection, filter.get(), update.get(), opts.get(), reply.get(),
+                                      &error)) {
+        if (status_for(error) == SWH_E_CONFLICT) throw Failure(SWH_E_CONFLICT, what + " already exists");
+        fail(error, step);
+    }
+    if (int_of(reply.get(), "matchedCount") > 0) throw Failure(SWH_E_CONFLICT, what + " already exists");
+}
+
 void Store::create_session(const SessionInput &s) {
-    Doc filter, doc, update, opts, reply;
+    Doc filter, doc;
     filter.str("session_id", s.id);
     doc.str("session_id", s.id)
         .str("user_id", s.user_id)
@@ -305,18 +322,8 @@ void Store::create_session(const SessionInput &s) {
         .str("context", s.context)
         .str("metadata", s.metadata);
     expiry(doc);
-    update.doc("$setOnInsert", doc);
-    opts.boolean("upsert", true);
     Lease lease(pool_.get());
-    bson_error_t error;
-    if (!mongoc_collection_update_one(sessions(lease).get(), filter.get(), update.get(), opts.get(),
-                                      reply.get(), &error)) {
-        if (status_for(error) == SWH_E_CONFLICT)
-            throw Failure(SWH_E_CONFLICT, "session " + quoted(s.id) + " already exists");
-        fail(error, "create_session");
-    }
-    if (int_of(reply.get(), "matchedCount") > 0)
-        throw Failure(SWH_E_CONFLICT, "session " + quoted(s.id) + " already exists");
+    insert_once(sessions(lease).get(), filter, doc, "session " + quoted(s.id), "create_session");
 }
 
 std::optional<SessionRow> Store::get_session(std::string_view id) {
@@ -405,7 +412,7 @@ std::vector<SessionRow> Store::list_sessions(const SessionFilterInput &f) {
 void Store::add_message(const MessageInput &m) {
     bson_oid_t oid; // client-made: orders messages of equal timestamp by insertion
     bson_oid_init(&oid, nullptr);
-    Doc filter, doc, insert, upsert, reply;
+    Doc filter, doc;
     filter.str("message_id", m.id);
     doc.oid("_id", oid)
         .str("message_id", m.id)
@@ -419,22 +426,13 @@ void Store::add_message(const MessageInput &m) {
         .boolean("counted", false);
     if (!m.structured.empty()) doc.str("structured", m.structured); // plain messages stay as before 1.3
     expiry(doc);
-    insert.doc("$setOnInsert", doc);
-    upsert.boolean("upsert", true);
     Lease lease(pool_.get());
-    bson_error_t error;
-    if (!mongoc_collection_update_one(messages(lease).get(), filter.get(), insert.get(), upsert.get(),
-                                      reply.get(), &error)) {
-        if (status_for(error) == SWH_E_CONFLICT)
-            throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
-        fail(error, "add_message (insert)");
-    }
-    if (int_of(reply.get(), "matchedCount") > 0)
-        throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
+    insert_once(messages(lease).get(), filter, doc, "message " + quoted(m.id), "add_message (insert)");
 
     if (!count(lease, m.session_id, m.id, m.timestamp) && !session_exists(lease, m.session_id)) {
         Doc mine, gone;
         mine.oid("_id", oid);
+        bson_error_t error;
         if (!mongoc_collection_delete_one(messages(lease).get(), mine.get(), nullptr, gone.get(), &error))
             fail(error, "add_message (removing the message of an unknown session)");
         throw Failure(SWH_E_NOT_FOUND, "session " + quoted(m.session_id) + " not found");

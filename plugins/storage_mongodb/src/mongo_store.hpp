@@ -89,6 +89,8 @@ class Store {
     Collection messages(const Lease &lease) const;
     void create_indexes();
     bool session_exists(const Lease &lease, std::string_view id);
+    void insert_once(mongoc_collection_t *collection, const Doc &filter, const Doc &doc,
+                     const std::string &what, const char *step);
     bool count(const Lease &lease, std::string_view sid, std::string_view mid, int64_t ts);
     void mark_counted(const Lease &lease, std::string_view mid);
     void count_stragglers(const Lease &lease, std::string_view sid);
