@@ -110,7 +110,8 @@ void FleetEvents::run() {
 
 void FleetEvents::failed(const char *operation, const std::string &why) {
     if (metric_)
-        metric_("swarmhost_events_carrier_errors_total", std::string(R"({"operation":")") + operation + "\"}", 1);
+        metric_("swarmhost_events_carrier_errors_total", std::string(R"({"operation":")") + operation + "\"}",
+                1);
     if (!failing_)
         spdlog::error("events: carrier '{}' failed to {}: {} (said once until it works again)",
                       carrier_->name(), operation, why);

@@ -216,8 +216,9 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     // A provider in its own process answers over a pipe (blocking reads) and
     // middleware may block: either sends the exchange to a worker.
     pipeline.stateless_inline =
-        middleware.empty() && std::none_of(manifest.providers.begin(), manifest.providers.end(),
-                                           [](const manifest::PluginRef &ref) { return ref.isolation == "process"; });
+        middleware.empty() &&
+        std::none_of(manifest.providers.begin(), manifest.providers.end(),
+                     [](const manifest::PluginRef &ref) { return ref.isolation == "process"; });
     pipeline.middleware = MiddlewareChain(std::move(middleware));
     pipeline.hooks = std::make_unique<HookBus>(std::move(hooks),
                                                std::max<std::size_t>(1, manifest.server.hook_queue_capacity));

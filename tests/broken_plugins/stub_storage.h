@@ -94,11 +94,21 @@ STUB_UNUSED static swh_status stub_health_check(void *handle, const swh_result_s
 /* A complete swh_storage_v1 named `var`, with `fixture_create` and the given
  * last_error function. */
 #define STUB_STORAGE_TABLE(var, last_error_fn)                                                               \
-    static const swh_storage_v1 var = {sizeof(swh_storage_v1), fixture_create,      stub_destroy,            \
-                                       (last_error_fn),        stub_create_session, stub_get_session,        \
-                                       stub_update_session,    stub_delete_session, stub_list_sessions,      \
-                                       stub_add_message,       stub_get_messages,   stub_health_check,       \
-                                       NULL,                   NULL,                NULL,                    \
+    static const swh_storage_v1 var = {sizeof(swh_storage_v1),                                               \
+                                       fixture_create,                                                       \
+                                       stub_destroy,                                                         \
+                                       (last_error_fn),                                                      \
+                                       stub_create_session,                                                  \
+                                       stub_get_session,                                                     \
+                                       stub_update_session,                                                  \
+                                       stub_delete_session,                                                  \
+                                       stub_list_sessions,                                                   \
+                                       stub_add_message,                                                     \
+                                       stub_get_messages,                                                    \
+                                       stub_health_check,                                                    \
+                                       NULL,                                                                 \
+                                       NULL,                                                                 \
+                                       NULL,                                                                 \
                                        NULL}
 
 /* A descriptor for `name` with the given ABI version, kind and interface. */

@@ -15,10 +15,10 @@
 #include <cstdio>
 #include <stdexcept>
 #include <string>
-#include <vector>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <vector>
 
 namespace swh::tooling {
 

@@ -323,8 +323,9 @@ store::EventPage Store::events_read(std::string_view session_id, uint64_t after_
     const std::string seq_key = session_key(session_id, "evseq"),
                       stream_key = session_key(session_id, "events");
     const std::string after = std::to_string(after_seq), count = std::to_string(limit);
-    Reply r = router_.on(seq_key, true, "events_read",
-                         [&](Connection &c) { return c.eval(kEventRead, {seq_key, stream_key}, {after, count}); });
+    Reply r = router_.on(seq_key, true, "events_read", [&](Connection &c) {
+        return c.eval(kEventRead, {seq_key, stream_key}, {after, count});
+    });
     {
         if (r->type != REDIS_REPLY_ARRAY || r->elements < 2 || r->elements % 2 != 0)
             throw Failure(SWH_E_INTERNAL, "redis: events_read: unexpected reply");
@@ -359,7 +360,8 @@ void Store::events_watch(store::EventWatcher watcher) {
     auto drain = [link, watcher] {
         redisContext *ctx = (*link)->raw();
         if (redisBufferRead(ctx) != REDIS_OK)
-            throw Failure(SWH_E_UNAVAILABLE, "redis: event listener lost " + (*link)->where() + ": " + ctx->errstr);
+            throw Failure(SWH_E_UNAVAILABLE,
+                          "redis: event listener lost " + (*link)->where() + ": " + ctx->errstr);
         std::string session_id;
         uint64_t seq = 0;
         for (;;) {
