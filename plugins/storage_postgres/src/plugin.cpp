@@ -25,12 +25,7 @@ constexpr auto kSchema = swh::cpp::schema(
         "call_timeout_ms", "5000",
         "Client-side deadline of one round trip, in ms (0 = none); held even when the server is silent "
         "(stopped, hung): the call fails with SWH_E_TIMEOUT and its connection is dropped"),
-    swh::cpp::setting<&Options::events_retention_seconds>(
-        "events_retention_seconds", "3600",
-        "Event carrier: how long live session events are kept for replay (Last-Event-ID), in seconds"),
-    swh::cpp::setting<&Options::events_max_per_session>(
-        "events_max_per_session", "1000",
-        "Event carrier: at most this many events kept per session (older ones are trimmed first)"));
+    swh::store::events_retention_setting<Options>(), swh::store::events_max_per_session_setting<Options>());
 
 } // namespace
 

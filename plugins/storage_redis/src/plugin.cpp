@@ -40,12 +40,7 @@ constexpr auto kSchema = swh::cpp::schema(
         "How far a session's last_activity may run ahead of its score in the listing indexes, in ms; within "
         "it "
         "add_message is one script on the session's slot (0 = update the indexes with every message)"),
-    swh::cpp::setting<&Options::events_retention_seconds>(
-        "events_retention_seconds", "3600",
-        "Event carrier: how long live session events are kept for replay (Last-Event-ID), in seconds"),
-    swh::cpp::setting<&Options::events_max_per_session>(
-        "events_max_per_session", "1000",
-        "Event carrier: at most this many events kept per session (older ones are trimmed first)"));
+    swh::store::events_retention_setting<Options>(), swh::store::events_max_per_session_setting<Options>());
 
 } // namespace
 

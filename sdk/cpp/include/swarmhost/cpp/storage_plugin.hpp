@@ -197,6 +197,19 @@ inline std::string dump(const nlohmann::json &j) {
 
 // ------------------------------------------------------------ the table
 
+// The event carrier's two config rows: the same key, default and meaning in
+// every store that carries events (`Options` has both members).
+template <class Options> constexpr auto events_retention_setting() noexcept {
+    return cpp::setting<&Options::events_retention_seconds>(
+        "events_retention_seconds", "3600",
+        "Event carrier: how long live session events are kept for replay (Last-Event-ID), in seconds");
+}
+template <class Options> constexpr auto events_max_per_session_setting() noexcept {
+    return cpp::setting<&Options::events_max_per_session>(
+        "events_max_per_session", "1000",
+        "Event carrier: at most this many events kept per session (older ones are trimmed first)");
+}
+
 // A Store with the four members of event_carrier.hpp carries events.
 template <class Store>
 concept CarriesEvents = requires(Store &s, std::string_view text, uint64_t seq, uint32_t limit,
