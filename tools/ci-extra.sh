@@ -69,7 +69,7 @@ if [[ "$skip" != *asan* ]]; then
   build="$root/build-asan"
   targets=(swarmhost swh_unit_tests swh_loader_tests swh_http_tests swh_storage_sqlite swh_storage_postgres
            swh_provider_echo swh_broken_plugins fuzz_manifest_replay fuzz_request_body_replay
-           fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay swh_fixture_session_type
+           fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay fuzz_json_text_replay swh_fixture_session_type
            swh_session_collaborative swh_session_multimodal swh_session_templated swh_provider_openai
            swh_middleware_content_filter swarmhost-plugin-host)
   regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|http_framing\.|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing|auth\.|reload\.)}"

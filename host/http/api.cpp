@@ -184,10 +184,21 @@ ApiHandler::ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth:
 
 void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job,
                                bool uses_storage) {
+    blocking_text(
+        std::move(exchange), status,
+        [status, job = std::move(job)] {
+            const Json body = job();
+            return status == 204 ? std::string() : dump_json(body);
+        },
+        uses_storage);
+}
+
+void ApiHandler::blocking_text(std::shared_ptr<Exchange> exchange, int status,
+                               std::function<std::string()> job, bool uses_storage) {
     (uses_storage ? post_blocking_
                   : post_free_)([exchange = std::move(exchange), status, job = std::move(job)] {
         try {
-            respond_json(*exchange, status, job());
+            exchange->respond(status, kJson, job());
         } catch (const ApiError &e) {
             respond_error(*exchange, e); // keeps Retry-After
         } catch (const std::exception &e) {
@@ -360,12 +371,10 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         return send_message(request, principal, id, exchange);
     case RouteId::MessagesList: {
         auto query = decode_message_query(request.query, id);
-        return blocking_json(exchange, 200, [this, query, access] {
-            sessions_.authorize(query.session_id, access, SWH_ACTION_READ);
-            Json list = Json::array();
-            for (const auto &m : sessions_.get_messages(query))
-                list.push_back(to_json(m));
-            return Json{{"messages", std::move(list)}};
+        // Written as text, not as a tree: the read path of a conversation
+        // (issue 17 target 4).
+        return blocking_text(exchange, 200, [this, query, access] {
+            return messages_body(sessions_.read_messages(query, access));
         });
     }
     }

@@ -30,6 +30,9 @@ class ApiHandler : public RequestHandler {
     // `uses_storage` false: on the threads storage waits never hold.
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job,
                        bool uses_storage = true);
+    // The same for a job that writes its JSON answer as text itself.
+    void blocking_text(std::shared_ptr<Exchange> exchange, int status, std::function<std::string()> job,
+                       bool uses_storage = true);
     void send_message(const Request &request, const auth::Principal &principal, const std::string &session_id,
                       std::shared_ptr<Exchange> exchange);
     void dispatch(RouteId route, Request request, const auth::Principal &principal,

@@ -1,5 +1,6 @@
 #include "http/json_codec.hpp"
 
+#include "http/json_text.hpp"
 #include "http/server.hpp"
 #include "model/generation_params.hpp"
 #include "util/clock.hpp"
@@ -38,6 +39,76 @@ Json to_json(const Message &m) {
     for (const auto &[key, value] : m.structured.items())
         json[key] = value;
     return json;
+}
+
+namespace {
+
+// The members of a message as to_json makes them, in the order its object
+// (a std::map) keeps them: by key.
+using MemberWriter = void (*)(std::string &out, const FrozenMessage &f);
+struct MessageMember {
+    std::string_view key;
+    MemberWriter write;
+};
+constexpr MessageMember kMessageMembers[] = {
+    {"content", [](std::string &o, const FrozenMessage &f) { append_json_string(o, f.message.content); }},
+    {"id", [](std::string &o, const FrozenMessage &f) { append_json_string(o, f.message.id); }},
+    {"metadata", [](std::string &o, const FrozenMessage &f) { o += f.metadata_json; }},
+    {"provider_message_id",
+     [](std::string &o, const FrozenMessage &f) { append_json_string(o, f.message.provider_message_id); }},
+    {"provider_metadata", [](std::string &o, const FrozenMessage &f) { o += f.provider_metadata_json; }},
+    {"role", [](std::string &o, const FrozenMessage &f) { append_json_string(o, f.message.role); }},
+    {"session_id",
+     [](std::string &o, const FrozenMessage &f) { append_json_string(o, f.message.session_id); }},
+    {"timestamp", [](std::string &o,
+                     const FrozenMessage &f) { append_json_string(o, format_iso8601(f.message.timestamp)); }},
+};
+
+} // namespace
+
+void append_json(std::string &out, const FrozenMessage &frozen) {
+    // Structured content's members merge in by key, and win over a fixed
+    // member of the same name, as `json[key] = value` does in to_json.
+    const Json &extra = frozen.message.structured;
+    const Json &none = Json::object();
+    const Json &merged = extra.is_object() ? extra : none;
+    auto next_extra = merged.begin();
+    const MessageMember *next_fixed = std::begin(kMessageMembers);
+    const MessageMember *const fixed_end = std::end(kMessageMembers);
+    bool first = true;
+    out += '{';
+    while (next_fixed != fixed_end || next_extra != merged.end()) {
+        if (!first) out += ',';
+        first = false;
+        if (next_extra == merged.end() || (next_fixed != fixed_end && next_fixed->key < next_extra.key())) {
+            append_json_key(out, next_fixed->key);
+            next_fixed->write(out, frozen);
+            ++next_fixed;
+            continue;
+        }
+        if (next_fixed != fixed_end && next_fixed->key == next_extra.key()) ++next_fixed;
+        append_json_string(out, next_extra.key());
+        out += ':';
+        out += dump_json(next_extra.value());
+        ++next_extra;
+    }
+    out += '}';
+}
+
+std::string messages_body(const std::vector<MessageRef> &messages) {
+    std::size_t size = 16;
+    for (const MessageRef &m : messages)
+        size += 256 + m->message.content.size() + m->metadata_json.size() + m->provider_metadata_json.size() +
+                m->structured_json.size();
+    std::string out;
+    out.reserve(size);
+    out += "{\"messages\":[";
+    for (std::size_t i = 0; i < messages.size(); ++i) {
+        if (i) out += ',';
+        append_json(out, *messages[i]);
+    }
+    out += "]}";
+    return out;
 }
 
 std::string error_body(ErrorKind kind, const std::string &message) {

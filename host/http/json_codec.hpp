@@ -7,11 +7,17 @@
 
 #include <map>
 #include <string>
+#include <vector>
 
 namespace swh::http {
 
 Json to_json(const Session &session);
 Json to_json(const Message &message);
+// What dump_json(to_json(message)) gives, written straight from the frozen
+// message (its JSON members are text already): no tree is built.
+void append_json(std::string &out, const FrozenMessage &message);
+// {"messages":[...]}, the answer of GET /v1/sessions/{id}/messages.
+std::string messages_body(const std::vector<MessageRef> &messages);
 // The error body of `kind` as text (error_json in http/server.hpp).
 std::string error_body(ErrorKind kind, const std::string &message);
 // Serialise for the wire; invalid UTF-8 (e.g. echoed from a bad request) is

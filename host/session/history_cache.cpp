@@ -34,6 +34,27 @@ HistoryCache::Snapshot HistoryCache::lookup(uint64_t epoch, const Session &row, 
     return it->second.messages;
 }
 
+HistoryCache::Snapshot HistoryCache::covering(uint64_t epoch, const Session &row, uint32_t limit) {
+    std::lock_guard lock(mutex_);
+    const auto it = entries_.find(row.id);
+    const bool current = epoch == epoch_ && it != entries_.end() && it->second.count == row.message_count &&
+                         it->second.created_at == row.created_at;
+    const bool enough = current && ((limit != 0 && limit <= it->second.limit) ||
+                                    it->second.messages->size() == it->second.count);
+    if (!enough) {
+        ++misses_;
+        return nullptr;
+    }
+    ++hits_;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return it->second.messages;
+}
+
+bool HistoryCache::holds(const std::string &session_id) const {
+    std::lock_guard lock(mutex_);
+    return entries_.count(session_id) > 0;
+}
+
 HistoryCache::Snapshot HistoryCache::fill(uint64_t epoch, const Session &row, uint32_t limit,
                                           std::vector<Message> messages) {
     auto frozen = std::make_shared<std::vector<MessageRef>>();

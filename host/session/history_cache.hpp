@@ -57,6 +57,15 @@ class HistoryCache {
     // entry was built for this limit and the row (read from the store just
     // now) shows the count and creation time the entry has; null otherwise.
     Snapshot lookup(uint64_t epoch, const Session &row, uint32_t limit);
+    // For a reader of the session's newest `limit` messages (0 = all): the
+    // entry's snapshot, whatever limit it was built for, if the row (read
+    // from the store just now) shows the entry's count and creation time and
+    // the entry holds at least that many of the newest messages (or all of
+    // them); null otherwise. Its last `limit` messages are the answer.
+    Snapshot covering(uint64_t epoch, const Session &row, uint32_t limit);
+    // Whether the session has an entry at all: a reader that finds none
+    // goes to the store directly, without reading the row first.
+    bool holds(const std::string &session_id) const;
     // The store's newest `limit` messages, read after `row` was; returns
     // them as a snapshot whether or not the cache keeps it.
     Snapshot fill(uint64_t epoch, const Session &row, uint32_t limit, std::vector<Message> messages);

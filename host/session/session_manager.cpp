@@ -237,6 +237,27 @@ std::vector<Message> SessionManager::get_messages(const MessageQuery &query) {
                         [pin, query] { return pin->storage->get_messages(query); });
 }
 
+std::vector<MessageRef> SessionManager::read_messages(const MessageQuery &query, const Access &access) {
+    const uint64_t epoch = history_.epoch();
+    if (query.role.empty() && query.since == 0 && history_.holds(query.session_id)) {
+        const Session row = get_session(query.session_id);
+        authorize(row, access, SWH_ACTION_READ);
+        if (HistoryCache::Snapshot cached = history_.covering(epoch, row, query.limit)) {
+            const std::size_t take =
+                query.limit == 0 ? cached->size() : std::min<std::size_t>(query.limit, cached->size());
+            return {cached->end() - static_cast<std::ptrdiff_t>(take), cached->end()};
+        }
+    } else {
+        authorize(query.session_id, access, SWH_ACTION_READ);
+    }
+    std::vector<Message> stored = get_messages(query);
+    std::vector<MessageRef> frozen;
+    frozen.reserve(stored.size());
+    for (Message &m : stored)
+        frozen.push_back(freeze(std::move(m)));
+    return frozen;
+}
+
 loader::SessionTypeInstance *SessionManager::session_type_of(const Pipeline &pipeline_,
                                                              const Session &session) {
     if (session.type.empty()) return nullptr;

@@ -169,6 +169,11 @@ class SessionManager {
     Session archive_session(const std::string &id);
     void delete_session(const std::string &id);
     std::vector<Message> get_messages(const MessageQuery &query);
+    // GET /v1/sessions/{id}/messages: `access` may read the session, then
+    // its messages as `query` asks, chronological. The newest N of a session
+    // the history cache holds come from the cache (one row read to check it
+    // is current, as a send does); anything else from the store.
+    std::vector<MessageRef> read_messages(const MessageQuery &query, const Access &access);
 
     // Validates, stores the user message, then starts the provider; returns
     // once the provider started (the reply arrives through `observer`).

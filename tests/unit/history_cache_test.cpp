@@ -205,3 +205,34 @@ TEST_CASE("frozen message: its JSON text is what the ABI would have been given")
     m.structured = {{"tool_call_id", "c1"}};
     CHECK(swh::freeze(m)->structured_json == m.structured.dump());
 }
+
+TEST_CASE("a reader is covered by an entry holding at least the newest messages it asks for, while current",
+          "[history_cache]") {
+    HistoryCache cache({});
+    const uint64_t epoch = cache.epoch();
+    std::vector<Message> stored;
+    for (int64_t t = 1; t <= 5; ++t)
+        stored.push_back(message("s", t));
+    CHECK_FALSE(cache.holds("s"));
+    cache.fill(epoch, row("s", 10), 5, stored); // a window of 5 of the session's 10
+
+    CHECK(cache.holds("s"));
+    // Up to the window's 5 are covered; more would need what the entry lacks.
+    REQUIRE(cache.covering(epoch, row("s", 10), 3));
+    CHECK(times(*cache.covering(epoch, row("s", 10), 5)) == std::vector<int64_t>{1, 2, 3, 4, 5});
+    CHECK_FALSE(cache.covering(epoch, row("s", 10), 6));
+    CHECK_FALSE(cache.covering(epoch, row("s", 10), 0)); // all 10: the entry has 5
+    // A row the entry has not seen (another writer appended) is not covered.
+    CHECK_FALSE(cache.covering(epoch, row("s", 11), 3));
+    CHECK_FALSE(cache.covering(epoch, row("s", 10, 2), 3));
+    cache.clear();
+    CHECK_FALSE(cache.covering(epoch, row("s", 10), 3)); // an older epoch
+}
+
+TEST_CASE("an entry holding a whole session covers a reader of any length", "[history_cache]") {
+    HistoryCache cache({});
+    const uint64_t epoch = cache.epoch();
+    cache.fill(epoch, row("s", 2), 100, {message("s", 1), message("s", 2)});
+    CHECK(times(*cache.covering(epoch, row("s", 2), 0)) == std::vector<int64_t>{1, 2});
+    CHECK(times(*cache.covering(epoch, row("s", 2), 500)) == std::vector<int64_t>{1, 2});
+}
