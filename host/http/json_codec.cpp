@@ -98,14 +98,15 @@ void append_json(std::string &out, const FrozenMessage &frozen) {
 std::string messages_body(const std::vector<MessageRef> &messages) {
     std::size_t size = 16;
     for (const MessageRef &m : messages)
-        size += 256 + m->message.content.size() + m->metadata_json.size() + m->provider_metadata_json.size() +
+        size += 192 + m->message.content.size() + m->metadata_json.size() + m->provider_metadata_json.size() +
                 m->structured_json.size();
     std::string out;
     out.reserve(size);
     out += "{\"messages\":[";
     for (std::size_t i = 0; i < messages.size(); ++i) {
         if (i) out += ',';
-        append_json(out, *messages[i]);
+        const FrozenMessage &m = *messages[i];
+        out += m.api_json([&m](std::string &text) { append_json(text, m); });
     }
     out += "]}";
     return out;

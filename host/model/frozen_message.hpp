@@ -5,6 +5,7 @@
 #include "model/model.hpp"
 
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 
@@ -24,6 +25,19 @@ struct FrozenMessage {
     const Message message;
     const std::string metadata_json, provider_metadata_json;
     const std::string structured_json; // "" for a plain text message
+
+    // The message as the API answers it (http/json_codec's append_json),
+    // rendered by the first reader and reused by every later one: a cached
+    // message is read many times and never changes. Only that one renderer
+    // may call this.
+    template <class Render> const std::string &api_json(Render render) const {
+        std::call_once(api_json_once_, [&] { render(api_json_); });
+        return api_json_;
+    }
+
+  private:
+    mutable std::once_flag api_json_once_;
+    mutable std::string api_json_;
 };
 using MessageRef = std::shared_ptr<const FrozenMessage>;
 

@@ -8,10 +8,13 @@ namespace swh {
 
 std::size_t cached_bytes(const FrozenMessage &f) {
     const Message &m = f.message;
-    return sizeof(FrozenMessage) + m.id.size() + m.session_id.size() + m.role.size() + m.content.size() +
-           m.provider_message_id.size() + json_bytes(m.metadata) + json_bytes(m.provider_metadata) +
-           json_bytes(m.structured) + f.metadata_json.size() + f.provider_metadata_json.size() +
-           f.structured_json.size();
+    const std::size_t text = m.id.size() + m.session_id.size() + m.role.size() + m.content.size() +
+                             m.provider_message_id.size() + f.metadata_json.size() +
+                             f.provider_metadata_json.size() + f.structured_json.size();
+    // The text once more for the API's rendering of it (FrozenMessage::api_json),
+    // which a read of the session makes once.
+    return sizeof(FrozenMessage) + 2 * text + json_bytes(m.metadata) + json_bytes(m.provider_metadata) +
+           json_bytes(m.structured) + 128;
 }
 
 HistoryCache::HistoryCache(Limits limits) : limits_(limits) {}
