@@ -4,6 +4,7 @@
 #include "manifest/manifest.hpp"
 #include "model/errors.hpp"
 #include "model/field_checks.hpp"
+#include "model/model_json.hpp"
 #include "pipeline/pipeline.hpp"
 
 #include <algorithm>
@@ -18,31 +19,11 @@ constexpr int kFormatVersion = 1;
 // Listing page size: big enough to be quick, small enough for any store.
 constexpr uint32_t kListPage = 500;
 
-Json session_json(const Session &s) {
-    return Json{{"id", s.id},
-                {"user_id", s.user_id},
-                {"provider", s.provider},
-                {"model", s.model},
-                {"status", s.status},
-                {"type", s.type},
-                {"created_at", s.created_at},
-                {"last_activity", s.last_activity},
-                {"message_count", s.message_count},
-                {"config", s.config},
-                {"context", s.context},
-                {"metadata", s.metadata}};
-}
-
 // The session id is the line's, so a message does not repeat it.
 Json message_json(const Message &m) {
-    return Json{{"id", m.id},
-                {"role", m.role},
-                {"content", m.content},
-                {"timestamp", m.timestamp},
-                {"metadata", m.metadata},
-                {"provider_message_id", m.provider_message_id},
-                {"provider_metadata", m.provider_metadata},
-                {"structured", m.structured}};
+    Json json = full_json(m);
+    json.erase("session_id");
+    return json;
 }
 
 const Json &object_at(const Json &object, const char *key, const std::string &field) {
@@ -156,7 +137,7 @@ std::string encode_record(const SessionRecord &record) {
     Json messages = Json::array();
     for (const auto &m : record.messages)
         messages.push_back(message_json(m));
-    const Json line{{"v", kFormatVersion}, {"session", session_json(record.session)}, {"messages", messages}};
+    const Json line{{"v", kFormatVersion}, {"session", full_json(record.session)}, {"messages", messages}};
     // Invalid UTF-8 from a store is written as U+FFFD rather than failing the whole export.
     return line.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

@@ -5,6 +5,7 @@ is refused."""
 
 import os
 import shutil
+import socket
 import unittest
 
 import migrate_support as ms
@@ -79,6 +80,11 @@ class CommandLine(unittest.TestCase):
         self.assertExit(["import", "-c", missing], 1, "missing.yaml")
         self.assertExit(["import", "-c", self.good], 1, "line 1", stdin=b"[1, 2]\n")
         self.assertExit(["serve", "-c", self.good, "--listen", "not-an-address"], 1, "not-an-address")
+        with socket.socket() as taken:  # a port someone else listens on
+            taken.bind(("127.0.0.1", 0))
+            taken.listen(1)
+            port = taken.getsockname()[1]
+            self.assertExit(["serve", "-c", self.good, "--listen", "127.0.0.1:%d" % port], 1, str(port))
 
     def test_a_good_manifest_works_as_before(self):
         self.assertExit(["check", self.good], 0, "OK")

@@ -13,6 +13,8 @@ copied id is refused, not overwritten.
 
 import json
 import os
+import pty
+import select
 import shutil
 import signal
 import subprocess
@@ -144,6 +146,37 @@ class MigrateChain(unittest.TestCase):
         rc, out, err = self.migrate(self.source, target)
         self.assertEqual(rc, 0, err)
         self.assertEqual(ms.export(target), self.source_export)
+
+    def test_progress_is_a_bar_on_a_terminal(self):
+        target = self.sqlite("tty")
+        leader, follower = pty.openpty()
+        try:
+            proc = subprocess.Popen([swh_harness.binary_path(), "migrate", "--from", self.source, "--to", target],
+                                    stdout=subprocess.PIPE, stderr=follower, stdin=subprocess.DEVNULL)
+            os.close(follower)
+            follower = None
+            seen = b""
+            while True:  # until the child closes the terminal (bounded by its exit)
+                ready, _, _ = select.select([leader], [], [], ms.CLI_TIMEOUT_S)
+                if not ready:
+                    break
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: no writer left
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            out, _ = proc.communicate(timeout=ms.CLI_TIMEOUT_S)
+        finally:
+            os.close(leader)
+            if follower is not None:
+                os.close(follower)
+        self.assertEqual(proc.returncode, 0, seen)
+        self.assertIn(b"\rmigrate: [", seen)  # redrawn in place, with a bar
+        self.assertIn(b"sessions 18/18, messages 297/297", seen)
+        self.assertNotIn(b"\nmigrate: sessions", seen)  # no plain lines
+        self.assertIn(b"verified:", out)
 
     def test_target_holding_another_session_under_the_same_id_is_refused(self):
         target = self.sqlite("conflict")
