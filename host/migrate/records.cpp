@@ -191,8 +191,10 @@ std::vector<SessionEntry> list_all(loader::StorageInstance &store) {
         const auto page = store.list_sessions(filter);
         for (const auto &s : page)
             if (seen.insert(s.id).second) entries.push_back({s.id, s.created_at, s.message_count});
-        if (page.size() < kListPage) break;
-        filter.offset += kListPage;
+        // Until an empty page: a store may cap `limit` below what was asked,
+        // so a short page does not mean the end.
+        if (page.empty()) break;
+        filter.offset += static_cast<uint32_t>(page.size());
     }
     std::sort(entries.begin(), entries.end(), [](const SessionEntry &a, const SessionEntry &b) {
         return a.created_at != b.created_at ? a.created_at < b.created_at : a.id < b.id;

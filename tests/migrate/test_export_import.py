@@ -52,6 +52,26 @@ class ExportImport(unittest.TestCase):
         for r in recs:
             self.assertEqual(r["session"]["message_count"], len(r["messages"]))
 
+    def test_more_sessions_than_one_listing_page(self):
+        # The stores are listed 500 sessions at a time: 520 need a second page.
+        lines = []
+        for i in range(520):
+            session = {"id": "page-%04d" % i, "user_id": "u", "provider": "echo", "model": "", "status": "active",
+                       "type": "", "created_at": 1_600_000_000_000_000 + i, "last_activity": 1_600_000_000_000_000 + i,
+                       "message_count": 0, "config": {}, "context": {}, "metadata": {}}
+            lines.append(json.dumps({"v": 1, "session": session, "messages": []}))
+        data = ("\n".join(lines) + "\n").encode()
+        target = self.fresh("many")
+        rc, _, err = ms.run(["import", "-c", target, "--quiet"], stdin=data)
+        self.assertEqual(rc, 0, err)
+        exported = ms.export(target)
+        self.assertEqual([r["session"]["id"] for r in ms.records(exported)], ["page-%04d" % i for i in range(520)])
+        copy = self.fresh("many-copy")
+        rc, out, err = ms.run(["migrate", "--from", target, "--to", copy, "--quiet"])
+        self.assertEqual(rc, 0, err)
+        self.assertIn(b"migrated 520 sessions", out)
+        self.assertEqual(ms.export(copy), exported)
+
     def test_import_twice_writes_nothing_new(self):
         data = ms.export(self.source)
         target = self.fresh("twice")
