@@ -193,11 +193,13 @@ std::vector<Command> commands() {
          },
          false, run_new_plugin},
         {"migrate",
-         "usage: swarmhost migrate --from A.yaml --to B.yaml\n\nCopy every session and message of A's "
-         "store into B's, keeping ids, times, status and metadata\n(only the storage sections of the "
-         "manifests are used). Run it again after an\ninterrupt: it resumes without duplicates. Ends "
-         "by comparing both stores.\nExit status: 0 copied and verified; 1 a store failed, a "
-         "session conflicts\nwith the target's or the stores differ; 2 usage. (docs/migration.md)",
+         "usage: swarmhost migrate --from A.yaml --to B.yaml\n\n"
+         "Copy every session and message of A's store into B's, keeping ids, times,\n"
+         "status and metadata (only the storage sections of the manifests are used).\n"
+         "Run it again after an interrupt: it resumes without duplicates. Ends by\n"
+         "comparing both stores.\n"
+         "Exit status: 0 copied and verified; 1 a store failed, a session conflicts\n"
+         "with the target's or the stores differ; 2 usage. (docs/migration.md)",
          [](po::options_description &o) {
              o.add_options()("from", po::value<std::string>()->value_name("A.yaml"),
                              "manifest of the source store")(
