@@ -18,7 +18,6 @@ sys.path.insert(0, os.path.join(HERE, "..", "tooling"))
 
 import storage_daemons  # noqa: E402
 import swh_harness  # noqa: E402
-import swh_servers  # noqa: E402
 
 CLI_TIMEOUT_S = 240
 
