@@ -1,5 +1,7 @@
 #include "isolation/wire.hpp"
 
+#include "model/model_json.hpp"
+
 #include <array>
 #include <cerrno>
 #include <poll.h>
@@ -150,30 +152,11 @@ IoStatus recv_frame(int fd, Json &out, std::optional<Clock::time_point> deadline
 }
 
 Json to_wire(const Session &s) {
-    return Json{{"id", s.id},
-                {"user_id", s.user_id},
-                {"provider", s.provider},
-                {"model", s.model},
-                {"status", s.status},
-                {"type", s.type},
-                {"created_at", s.created_at},
-                {"last_activity", s.last_activity},
-                {"message_count", s.message_count},
-                {"config", s.config},
-                {"context", s.context},
-                {"metadata", s.metadata}};
+    return full_json(s);
 }
 
 Json to_wire(const Message &m) {
-    return Json{{"id", m.id},
-                {"session_id", m.session_id},
-                {"role", m.role},
-                {"content", m.content},
-                {"timestamp", m.timestamp},
-                {"metadata", m.metadata},
-                {"provider_message_id", m.provider_message_id},
-                {"provider_metadata", m.provider_metadata},
-                {"structured", m.structured}};
+    return full_json(m);
 }
 
 Session session_from_wire(const Json &json) {

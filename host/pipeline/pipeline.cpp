@@ -163,6 +163,19 @@ void require_trials_passed(const std::vector<InstanceTrial> &trials) {
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
 }
 
+std::unique_ptr<loader::StorageInstance> build_storage(const manifest::Manifest &manifest,
+                                                       const loader::PluginRegistry &registry,
+                                                       loader::HostEnvironment &environment) {
+    std::vector<manifest::Diagnostic> diagnostics;
+    Json config;
+    std::unique_ptr<loader::StorageInstance> storage;
+    if (auto lib = resolve(manifest.storage, SWH_KIND_STORAGE, registry, config, diagnostics))
+        storage = instantiate<loader::StorageInstance>(manifest.storage, lib, std::move(config), environment,
+                                                       diagnostics);
+    if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
+    return storage;
+}
+
 Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
                         loader::HostEnvironment &environment) {
     std::vector<manifest::Diagnostic> diagnostics;

@@ -70,6 +70,14 @@ struct Pipeline {
 Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry,
                         loader::HostEnvironment &environment);
 
+// Only the manifest's storage instance, checked and created as
+// build_pipeline does; nothing else of the manifest is created (the
+// providers may need keys a store-to-store copy has no use for). What
+// `swarmhost migrate`, `export` and `import` open. Throws ManifestError.
+std::unique_ptr<loader::StorageInstance> build_storage(const manifest::Manifest &manifest,
+                                                       const loader::PluginRegistry &registry,
+                                                       loader::HostEnvironment &environment);
+
 // The same checks without creating any instance (no side effects such as
 // opening a database): what `swarmhost check` runs.
 void check_pipeline(const manifest::Manifest &manifest, const loader::PluginRegistry &registry);
