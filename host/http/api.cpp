@@ -1,11 +1,14 @@
 #include "http/api.hpp"
 
+#include "console/console.hpp"
 #include "http/anthropic_messages.hpp"
 #include "http/completion_reply.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
 #include "http/openai_conversations.hpp"
+#include "http/recorded_exchange.hpp"
 #include "http/route_table.hpp"
+#include "util/clock.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -198,6 +201,10 @@ void ApiHandler::blocking_json(std::shared_ptr<Exchange> exchange, int status, s
 }
 
 void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
+    // The console's files need no key (they hold no data; the API calls
+    // they make do), and are not traffic the console should chart.
+    if (console::owns_path(request.segments)) return console::serve(request, *exchange);
+    exchange = std::make_shared<RecordedExchange>(std::move(exchange), sessions_.traffic());
     // A copy: `request` is moved into the session type's route below.
     const std::vector<std::string> parts = request.segments;
     const std::string &method = request.method;
@@ -279,6 +286,11 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         return blocking_json(exchange, 200, [this] { return reloader_(); });
     case RouteId::AdminRoutes:
         return respond_json(*exchange, 200, routes_report());
+    case RouteId::AdminTraffic: {
+        const TrafficQuery query = decode_traffic_query(request.query);
+        return respond_json(*exchange, 200,
+                            sessions_.traffic().series(now_us() / 1'000'000, query.seconds, query.step));
+    }
     case RouteId::ChatCompletions: {
         openai::CompletionCaller caller{access,
                                         [this, principal] { return auth_.acquire_stream(principal); }};

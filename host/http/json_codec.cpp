@@ -228,6 +228,16 @@ SessionFilter decode_session_filter(const std::map<std::string, std::string> &qu
     return filter;
 }
 
+TrafficQuery decode_traffic_query(const std::map<std::string, std::string> &query) {
+    only_known_params(query, {"seconds", "step"});
+    TrafficQuery q;
+    if (query.count("seconds")) q.seconds = query_uint(query, "seconds");
+    if (query.count("step")) q.step = query_uint(query, "step");
+    if (q.seconds == 0 || q.step == 0)
+        throw ApiError(ErrorKind::InvalidRequest, "query parameters 'seconds' and 'step' must be positive");
+    return q;
+}
+
 MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
                                   const std::string &session_id) {
     only_known_params(query, {"limit", "role", "since"});
