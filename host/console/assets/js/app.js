@@ -37,6 +37,7 @@ function showWho() {
 function signInView(error) {
   if (leave) { leave(); leave = null; }
   fill(document.getElementById("who"));
+  document.getElementById("nav").hidden = true; // nothing to navigate to yet
   const input = h("input", { type: "password", id: "key", name: "key", autocomplete: "off", required: true,
     placeholder: "swhk-…", "aria-describedby": "key-help" });
   const form = h("form", {
@@ -71,6 +72,7 @@ async function route() {
     signedIn = true;
   }
   showWho();
+  document.getElementById("nav").hidden = false;
   const [name, ...rest] = (location.hash.replace(/^#\/?/, "") || "sessions").split("/");
   const params = rest.map(decodeURIComponent);
   const view = name === "sessions" && params.length ? views.session : views[name] || views.sessions;
