@@ -2,7 +2,7 @@
 // each step drives chromium as an operator would and asserts what shows.
 const assert = require("node:assert/strict");
 const fs = require("node:fs");
-const { launch, newPage, signIn, go, apiCall, BASE, OPEN, ADMIN_KEY, USER_KEY, SEEDED } = require("./common.cjs");
+const { launch, newPage, signIn, signedIn, go, apiCall, BASE, OPEN, ADMIN_KEY, USER_KEY, SEEDED } = require("./common.cjs");
 
 const XSS_MARK = "window.__swh_xss";
 const checks = [];
@@ -50,9 +50,7 @@ check("sign in: an unknown key and a user's key are refused, an admin key lists 
 });
 
 check("sessions: filters by status and user page through the daemon, search by id opens one", async (browser) => {
-  const page = await newPage(browser);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
   await page.select("#f-status", "archived");
   await page.click("form.filters button[type=submit]");
   await page.waitForFunction((id) => {
@@ -76,9 +74,7 @@ check("sessions: filters by status and user page through the daemon, search by i
 });
 
 check("one session: tool call, tool result, attachment and metadata are rendered", async (browser) => {
-  const page = await newPage(browser);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
   await go(page, "#/sessions/" + SEEDED.tools, "#conversation .call");
   assert.equal(await text(page, "#conversation .call .name"), "get_weather");
   assert.match(await text(page, "#conversation .call pre"), /"city": /);
@@ -96,8 +92,7 @@ check("one session: tool call, tool result, attachment and metadata are rendered
 });
 
 check("a message carrying markup renders as text and runs nothing", async (browser) => {
-  const page = await newPage(browser);
-  await signIn(page);
+  const page = await signedIn(browser);
   await page.waitForSelector(`#sessions tbody tr[data-id="${SEEDED.xss}"]`);
   const title = await page.$eval(`#sessions tbody tr[data-id="${SEEDED.xss}"] td:first-child div`, (d) => d.textContent);
   assert.ok(title.includes("<script>"), "the title shows its markup as text");
@@ -110,9 +105,7 @@ check("a message carrying markup renders as text and runs nothing", async (brows
 });
 
 check("send: the reply streams in piece by piece; another client's message arrives live", async (browser) => {
-  const page = await newPage(browser);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
   await go(page, "#/sessions/" + SEEDED.stream, "#compose");
   await page.waitForFunction(() => document.querySelector("h1 .badge")?.textContent === "live");
   // Record what the conversation goes through: the streaming bubble and
@@ -151,9 +144,7 @@ check("send: the reply streams in piece by piece; another client's message arriv
 });
 
 check("plugins: every instance with kind, version, ABI, health and its config schema", async (browser) => {
-  const page = await newPage(browser);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
   await page.keyboard.press("2");
   await page.waitForSelector('#plugins [data-instance="echo"]');
   const card = await page.$eval('#plugins [data-instance="echo"]', (el) => el.textContent);
@@ -169,9 +160,7 @@ check("plugins: every instance with kind, version, ABI, health and its config sc
 });
 
 check("providers: metadata shown, runtime config changed through PATCH, a refused key shows its error", async (browser) => {
-  const page = await newPage(browser);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
   await page.keyboard.press("3");
   await page.waitForSelector('#providers [data-provider="echo"] textarea');
   const sel = '#providers [data-provider="echo"]';
@@ -190,9 +179,7 @@ check("providers: metadata shown, runtime config changed through PATCH, a refuse
 });
 
 check("metrics: the daemon's own traffic drawn over the last minutes", async (browser) => {
-  const page = await newPage(browser);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
   await page.keyboard.press("4");
   await page.waitForSelector('[data-stat="requests"] .stat');
   const requests = Number(await text(page, '[data-stat="requests"] .stat'));
@@ -226,9 +213,7 @@ check("manifest: a broken manifest's reload shows file:line:col and the old pipe
   const entry = at - 1;
   assert.match(lines[entry], /- name: echo$/);
   const where = `${manifest}:${entry + 1}:${lines[entry].indexOf("name: echo") + 1}`;
-  const page = await newPage(browser);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
   try {
     fs.writeFileSync(manifest, lines.join("\n"));
     await page.keyboard.press("5");
@@ -251,10 +236,8 @@ check("manifest: a broken manifest's reload shows file:line:col and the old pipe
 check("archive and delete from the session view", async (browser) => {
   const created = await apiCall("POST", "/v1/sessions", { user_id: "zoe", metadata: { title: "to delete" } });
   const id = created.body.id;
-  const page = await newPage(browser);
-  page.on("dialog", (d) => d.accept());
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser);
+  page.on("dialog", (d) => d.accept()); // Delete asks first
   await go(page, "#/sessions/" + id, "#archive");
   await page.click("#archive");
   await page.waitForFunction(() => document.querySelector("#archive")?.disabled);
@@ -276,9 +259,7 @@ check("auth: none on loopback opens directly, no sign-in", async (browser) => {
 });
 
 check("phone width: no view scrolls sideways", async (browser) => {
-  const page = await newPage(browser, 390, 844);
-  await signIn(page);
-  await page.waitForSelector("#sessions tbody tr");
+  const page = await signedIn(browser, 390, 844);
   for (const [hash, selector] of [["#/sessions", "#sessions"], ["#/sessions/" + SEEDED.tools, "#conversation .call"],
     ["#/plugins", "#plugins section"], ["#/providers", "#providers section"], ["#/metrics", "#chart-rps"],
     ["#/manifest", "#reload"]]) {

@@ -35,6 +35,14 @@ async function signIn(page, key = ADMIN_KEY, base = BASE) {
   await page.keyboard.press("Enter");
 }
 
+// A page signed in with the admin key, the sessions list shown.
+async function signedIn(browser, width, height) {
+  const page = await newPage(browser, width, height);
+  await signIn(page);
+  await page.waitForSelector("#sessions tbody tr");
+  return page;
+}
+
 async function go(page, hash, selector) {
   await page.evaluate((h) => { location.hash = h; }, hash);
   if (selector) await page.waitForSelector(selector);
@@ -51,4 +59,4 @@ async function apiCall(method, path, body, key = ADMIN_KEY) {
   return { status: response.status, headers: response.headers, body: json && text ? JSON.parse(text) : text };
 }
 
-module.exports = { launch, newPage, signIn, go, apiCall, BASE, OPEN, ADMIN_KEY, USER_KEY, SEEDED, STEP_MS };
+module.exports = { launch, newPage, signIn, signedIn, go, apiCall, BASE, OPEN, ADMIN_KEY, USER_KEY, SEEDED, STEP_MS };
