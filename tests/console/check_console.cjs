@@ -64,6 +64,25 @@ check("sessions: filters by status and user page through the daemon, search by i
     const users = [...document.querySelectorAll("#sessions tbody tr td:nth-child(2)")].map((td) => td.textContent);
     return users.length >= 2 && users.every((u) => u === "ann");
   });
+  // Type and provider: filtered by the daemon, with paging counting matches.
+  const rowsFor = async (field, value) => {
+    await page.$eval("#f-user", (i) => { i.value = ""; });
+    for (const id of ["#f-type", "#f-provider"]) await page.$eval(id, (i) => { i.value = ""; });
+    await page.type(field, value);
+    await page.click("form.filters button[type=submit]");
+    const param = field === "#f-type" ? "type" : "provider";
+    await page.waitForFunction((p, v) => new URLSearchParams(document.getElementById("sessions-result")?.dataset.query)
+      .get(p) === v, {}, param, value);
+    return page.$$eval("#sessions tbody tr", (rows) => rows.map((r) => r.dataset.id));
+  };
+  assert.deepEqual(await rowsFor("#f-provider", "backup"), [SEEDED.backup]);
+  assert.deepEqual(await rowsFor("#f-type", "collaborative"), [SEEDED.collaborative]);
+  const plain = await rowsFor("#f-type", "plain");
+  assert.ok(plain.includes(SEEDED.tools) && !plain.includes(SEEDED.collaborative), plain.join());
+  // limit and offset count matching sessions, not the store's rows.
+  const page2 = await apiCall("GET", "/v1/sessions?type=plain&limit=2&offset=1");
+  assert.deepEqual(page2.body.sessions.map((s) => s.id), plain.slice(1, 3));
+  assert.equal((await apiCall("GET", "/v1/sessions?provider=nope")).body.sessions.length, 0);
   await page.keyboard.press("/"); // focus is on the Filter button: "/" is a shortcut there
   assert.equal(await page.evaluate(() => document.activeElement.id), "search", "/ focuses the search");
   await page.keyboard.type(SEEDED.image);
@@ -127,7 +146,7 @@ check("send: the reply streams in piece by piece; another client's message arriv
   await page.keyboard.down("Control");
   await page.keyboard.press("Enter");
   await page.keyboard.up("Control");
-  await page.waitForFunction((w) => [...document.querySelectorAll("#conversation article.msg.assistant .content")]
+  await page.waitForFunction((w) => [...document.querySelectorAll("#conversation article.msg.assistant:not(.streaming) .content")]
     .some((c) => c.textContent.endsWith(w)), {}, words);
   assert.equal(await page.$("#streaming"), null, "the stored reply replaced the streaming bubble");
   const pieces = await page.evaluate(() => window.__pieces);

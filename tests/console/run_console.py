@@ -72,6 +72,9 @@ def seed(client, admin):
     for user, title in (("ann", "Refund policy"), ("carol", "Onboarding questions"), ("dave", "SQL help")):
         sid = session(user, metadata={"title": title})
         send(sid, "Hi, a quick question about %s." % title.lower())
+    seeded["backup"] = session("carol", provider="backup", metadata={"title": "On the backup provider"})
+    send(seeded["backup"], "Which provider answers this?")
+    seeded["collaborative"] = session("dave", type="collaborative", metadata={"title": "Team review"})
     archived = session("erin", metadata={"title": "Old thread"})
     send(archived, "This one is done.")
     call(client, admin, "POST", "/v1/sessions/%s/archive" % archived)
@@ -95,6 +98,7 @@ def main():
     user = auth_fixture.Key("ann-key", "ann")
     # A second provider: the echo plugin again, under another name and prefix.
     backup = "  - name: backup\n    plugin: echo\n    config:\n      prefix: backup\n      chunk_words: 2\n"
+    backup += "session_types:\n  - plugin: collaborative\n"
     keyed = h.Daemon(extra_providers=backup + auth_fixture.auth_section([admin, user]))
     open_daemon = h.Daemon()
     try:

@@ -1,5 +1,5 @@
-// Sessions: the daemon's list (GET /v1/sessions filters by user and status
-// and pages with limit/offset); type and provider filter the page shown.
+// Sessions: the daemon's list (GET /v1/sessions filters by user, status,
+// type and provider, and pages with limit/offset), newest activity first.
 import { api, ApiError, enc } from "../api.js";
 import { h, fill, badge, when, errorBox } from "../dom.js";
 
@@ -22,9 +22,9 @@ export async function render(main) {
   const user = h("input", { id: "f-user", value: state.user, placeholder: "any" });
   const status = h("select", { id: "f-status" },
     ["", "active", "archived"].map((s) => h("option", { value: s, selected: s === state.status }, s || "any")));
-  const type = h("input", { id: "f-type", value: state.type, placeholder: "any" });
+  const type = h("input", { id: "f-type", value: state.type, placeholder: "any (plain: none)" });
   const provider = h("input", { id: "f-provider", value: state.provider, placeholder: "any" });
-  const result = h("div", {}, h("p", { class: "muted" }, "Loading…"));
+  const result = h("div", { id: "sessions-result" }, h("p", { class: "muted" }, "Loading…"));
   const pager = h("div", { class: "row" });
   const found = h("div");
 
@@ -59,30 +59,29 @@ export async function render(main) {
     const q = new URLSearchParams({ limit: PAGE, offset: state.offset });
     if (state.user) q.set("user_id", state.user);
     if (state.status) q.set("status", state.status);
+    if (state.type) q.set("type", state.type);
+    if (state.provider) q.set("provider", state.provider);
     let list;
     try {
       list = (await api("GET", "/v1/sessions?" + q)).sessions;
     } catch (err) {
       return fill(result, errorBox(err));
     }
-    const shown = list.filter((s) => (!state.type || (s.type || "") === state.type) &&
-      (!state.provider || s.provider === state.provider));
-    fill(result, table(shown, list.length));
+    fill(result, table(list));
+    result.dataset.query = q.toString(); // the query the rows answer
     fill(pager,
       h("button", { type: "button", disabled: state.offset === 0,
         onclick: () => { state.offset = Math.max(0, state.offset - PAGE); load(); } }, "← Newer"),
       h("span", { class: "muted" }, list.length
-        ? `${state.offset + 1}–${state.offset + list.length}` + (shown.length < list.length ? ` (${shown.length} match type/provider)` : "")
-        : "nothing here"),
+        ? `${state.offset + 1}–${state.offset + list.length}` : "nothing here"),
       h("button", { type: "button", disabled: list.length < PAGE,
         onclick: () => { state.offset += PAGE; load(); } }, "Older →"));
   }
   await load();
 }
 
-function table(sessions, fetched) {
-  if (!sessions.length)
-    return h("div", { class: "panel muted" }, fetched ? "No session on this page matches." : "No sessions.");
+function table(sessions) {
+  if (!sessions.length) return h("div", { class: "panel muted" }, "No sessions match.");
   const open = (s) => { location.hash = "#/sessions/" + enc(s.id); };
   return h("div", { class: "table-wrap panel", style: "padding:0" }, h("table", { id: "sessions" },
     h("thead", {}, h("tr", {}, ["Session", "User", "Type", "Provider", "Status", "Msgs", "Last activity"]
