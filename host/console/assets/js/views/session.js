@@ -7,7 +7,8 @@ import { h, fill, badge, kv, pretty, when, errorBox, toast } from "../dom.js";
 
 export async function render(main, [id]) {
   const base = "/v1/sessions/" + enc(id);
-  const [session, { messages }] = await Promise.all([api("GET", base), api("GET", base + "/messages?limit=500")]);
+  const SHOWN = 500; // the newest: enough to read a conversation, bounded for the page
+  const [session, { messages }] = await Promise.all([api("GET", base), api("GET", base + "/messages?limit=" + SHOWN)]);
   const seen = new Set();
   const conversation = h("div", { class: "conversation", id: "conversation", "aria-label": "Conversation" });
   const side = h("aside", { class: "panel" });
@@ -19,6 +20,8 @@ export async function render(main, [id]) {
     seen.add(message.id);
     conversation.append(messageCard(message));
   };
+  if (messages.length === SHOWN)
+    conversation.append(h("p", { class: "muted" }, `Showing the newest ${SHOWN} of ${session.message_count} messages.`));
   messages.forEach(add);
   if (!messages.length) conversation.append(h("p", { class: "muted", id: "empty" }, "No messages yet."));
 
