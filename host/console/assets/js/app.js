@@ -85,6 +85,13 @@ async function route() {
   try {
     leave = (await view.render(main, params)) || null;
   } catch (e) {
+    // The key stopped working (a reload took it out of the keys file): back
+    // to signing in rather than an error on every view.
+    if (e instanceof ApiError && e.status === 401 && savedKey()) {
+      saveKey("");
+      signedIn = false;
+      return signInView(new Error("The daemon no longer accepts that key: " + e.message));
+    }
     fill(main, errorBox(e));
   }
 }
