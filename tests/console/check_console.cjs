@@ -258,10 +258,12 @@ check("archive and delete from the session view", async (browser) => {
   const page = await signedIn(browser);
   page.on("dialog", (d) => d.accept()); // Delete asks first
   await go(page, "#/sessions/" + id, "#archive");
-  await page.click("#archive");
+  // Clicked inside the page in one step: the session's live events re-render
+  // the side panel (its buttons too) at any moment.
+  await page.$eval("#archive", (b) => b.click());
   await page.waitForFunction(() => document.querySelector("#archive")?.disabled);
   assert.equal((await apiCall("GET", "/v1/sessions/" + id)).body.status, "archived");
-  await page.click("#delete");
+  await page.$eval("#delete", (b) => b.click());
   await page.waitForFunction(() => location.hash === "#/sessions");
   assert.equal((await apiCall("GET", "/v1/sessions/" + id)).status, 404);
   await page.close();
