@@ -18,6 +18,10 @@ export async function render(main, [id]) {
   const add = (message) => {
     if (seen.has(message.id)) return;
     seen.add(message.id);
+    // The stored reply may come through the live events before the send's
+    // own stream ends: it takes the streaming bubble's place either way.
+    const bubble = document.getElementById("streaming");
+    if (bubble && message.role === "assistant" && bubble.dataset.replyTo === message.metadata?.reply_to) bubble.remove();
     conversation.append(messageCard(message));
   };
   if (messages.length === SHOWN)
@@ -92,12 +96,12 @@ function composerBox(base, add, conversation) {
           document.getElementById("empty")?.remove();
           add(data);
           text.value = "";
-          bubble = h("article", { class: "msg assistant streaming", id: "streaming" },
+          bubble = h("article", { class: "msg assistant streaming", id: "streaming", dataset: { replyTo: data.id } },
             h("header", {}, h("span", { class: "role" }, "assistant"), badge("streaming…", "accent")));
           body = h("div", { class: "content" });
           bubble.append(body);
           conversation.append(bubble);
-        } else if (type === "chunk" && body) {
+        } else if (type === "chunk" && body && bubble.isConnected) {
           body.append(document.createTextNode(data.text));
           bubble.scrollIntoView({ block: "nearest" });
         } else if (type === "assistant_message") {
