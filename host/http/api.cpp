@@ -1,11 +1,14 @@
 #include "http/api.hpp"
 
+#include "console/console.hpp"
 #include "http/anthropic_messages.hpp"
 #include "http/completion_reply.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
 #include "http/openai_conversations.hpp"
+#include "http/recorded_exchange.hpp"
 #include "http/route_table.hpp"
+#include "util/clock.hpp"
 
 #include <algorithm>
 #include <charconv>
@@ -138,6 +141,32 @@ Access access_of(const auth::Principal &principal) {
     return Access{principal.user, principal.tenant(), !(principal.authenticated && principal.admin)};
 }
 
+// GET /v1/sessions with a type or provider: the store filters by user and
+// status only, so the host reads its pages in order and keeps the matches;
+// offset and limit count matching sessions. Ends at the store's last page.
+std::vector<Session> list_matching(SessionManager &sessions, const SessionListQuery &query) {
+    constexpr uint32_t kPage = 500;
+    SessionFilter page = query.filter;
+    page.limit = kPage;
+    page.offset = 0;
+    std::vector<Session> found;
+    uint32_t skipped = 0;
+    for (;;) {
+        std::vector<Session> batch = sessions.list_sessions(page);
+        for (Session &session : batch) {
+            if (!query.matches(session)) continue;
+            if (skipped < query.filter.offset) {
+                ++skipped;
+                continue;
+            }
+            found.push_back(std::move(session));
+            if (query.filter.limit != 0 && found.size() == query.filter.limit) return found;
+        }
+        if (batch.size() < kPage) return found;
+        page.offset += kPage;
+    }
+}
+
 // An error in the shape of the door the path belongs to: the Anthropic
 // door's clients parse only Anthropic's, its 401, 404 and 405 included.
 void respond_error_for(const std::vector<std::string> &parts, Exchange &exchange, const ApiError &error,
@@ -209,6 +238,10 @@ void ApiHandler::blocking_text(std::shared_ptr<Exchange> exchange, int status,
 }
 
 void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
+    // The console's files need no key (they hold no data; the API calls
+    // they make do), and are not traffic the console should chart.
+    if (console::owns_path(request.segments)) return console::serve(request, *exchange);
+    exchange = std::make_shared<RecordedExchange>(std::move(exchange), sessions_.traffic());
     // A copy: `request` is moved into the session type's route below.
     const std::vector<std::string> parts = request.segments;
     const std::string &method = request.method;
@@ -290,6 +323,11 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         return blocking_json(exchange, 200, [this] { return reloader_(); });
     case RouteId::AdminRoutes:
         return respond_json(*exchange, 200, routes_report());
+    case RouteId::AdminTraffic: {
+        const TrafficQuery query = decode_traffic_query(request.query);
+        return respond_json(*exchange, 200,
+                            sessions_.traffic().series(now_us() / 1'000'000, query.seconds, query.step));
+    }
     case RouteId::ChatCompletions: {
         openai::CompletionCaller caller{access,
                                         [this, principal] { return auth_.acquire_stream(principal); }};
@@ -332,11 +370,12 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         });
     }
     case RouteId::SessionsList: {
-        auto filter = decode_session_filter(request.query);
-        if (principal.tenant()) filter.user_id = principal.user; // only their own sessions
-        return blocking_json(exchange, 200, [this, filter] {
+        auto query = decode_session_list_query(request.query);
+        if (principal.tenant()) query.filter.user_id = principal.user; // only their own sessions
+        return blocking_json(exchange, 200, [this, query] {
             Json list = Json::array();
-            for (const auto &s : sessions_.list_sessions(filter))
+            for (const auto &s : query.host_filtered() ? list_matching(sessions_, query)
+                                                       : sessions_.list_sessions(query.filter))
                 list.push_back(to_json(s));
             return Json{{"sessions", std::move(list)}};
         });

@@ -290,14 +290,33 @@ SendParams decode_send(const Json &body, const std::string &session_id) {
     return params;
 }
 
-SessionFilter decode_session_filter(const std::map<std::string, std::string> &query) {
-    only_known_params(query, {"user_id", "status", "limit", "offset"});
-    SessionFilter filter;
+SessionListQuery decode_session_list_query(const std::map<std::string, std::string> &query) {
+    only_known_params(query, {"user_id", "status", "type", "provider", "limit", "offset"});
+    SessionListQuery list;
+    SessionFilter &filter = list.filter;
     if (auto it = query.find("user_id"); it != query.end()) filter.user_id = it->second;
     if (auto it = query.find("status"); it != query.end()) filter.status = it->second;
+    if (auto it = query.find("type"); it != query.end()) list.type = it->second;
+    if (auto it = query.find("provider"); it != query.end()) list.provider = it->second;
     filter.limit = query_uint(query, "limit");
     filter.offset = query_uint(query, "offset");
-    return filter;
+    return list;
+}
+
+bool SessionListQuery::matches(const Session &session) const {
+    if (!provider.empty() && session.provider != provider) return false;
+    if (type.empty()) return true;
+    return type == "plain" ? session.type.empty() : session.type == type;
+}
+
+TrafficQuery decode_traffic_query(const std::map<std::string, std::string> &query) {
+    only_known_params(query, {"seconds", "step"});
+    TrafficQuery q;
+    if (query.count("seconds")) q.seconds = query_uint(query, "seconds");
+    if (query.count("step")) q.step = query_uint(query, "step");
+    if (q.seconds == 0 || q.step == 0)
+        throw ApiError(ErrorKind::InvalidRequest, "query parameters 'seconds' and 'step' must be positive");
+    return q;
 }
 
 MessageQuery decode_message_query(const std::map<std::string, std::string> &query,

@@ -31,7 +31,22 @@ CreateSessionParams decode_create_session(const Json &body);
 SessionPatch decode_session_patch(const Json &body);
 SendParams decode_send(const Json &body, const std::string &session_id);
 
-SessionFilter decode_session_filter(const std::map<std::string, std::string> &query);
+// GET /v1/sessions: what the store filters (user_id, status, limit, offset)
+// and what the host filters on top (type, provider: not in the storage ABI's
+// filter). `type=plain` means a session without a type.
+struct SessionListQuery {
+    SessionFilter filter;
+    std::string type, provider;
+    bool host_filtered() const { return !type.empty() || !provider.empty(); }
+    bool matches(const Session &session) const;
+};
+SessionListQuery decode_session_list_query(const std::map<std::string, std::string> &query);
+// GET /v1/admin/traffic: `seconds` of history (default 300, at most the
+// ring's 900) in points of `step` seconds (default 5).
+struct TrafficQuery {
+    uint32_t seconds = 300, step = 5;
+};
+TrafficQuery decode_traffic_query(const std::map<std::string, std::string> &query);
 MessageQuery decode_message_query(const std::map<std::string, std::string> &query,
                                   const std::string &session_id);
 

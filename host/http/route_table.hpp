@@ -23,6 +23,7 @@ enum class RouteId {
     ProviderPatch,
     AdminReload,
     AdminRoutes,
+    AdminTraffic,
     ChatCompletions,
     AnthropicMessages,
     SessionsCreate,
@@ -75,7 +76,7 @@ struct HostRoute {
 };
 
 // Segments of the table's paths; "{...}" matches any one segment.
-inline constexpr std::array<HostRoute, 33> kHostRoutes{{
+inline constexpr std::array<HostRoute, 34> kHostRoutes{{
     {RouteId::Healthz, "GET", "healthz", SessionScope::None, "", Caller::Anyone},
     {RouteId::Metrics, "GET", "metrics", SessionScope::None, "", Caller::Admin},
     {RouteId::Plugins, "GET", "v1/plugins", SessionScope::None, "", Caller::Admin},
@@ -86,6 +87,7 @@ inline constexpr std::array<HostRoute, 33> kHostRoutes{{
     {RouteId::ProviderPatch, "PATCH", "v1/providers/{name}", SessionScope::None, "", Caller::Admin},
     {RouteId::AdminReload, "POST", "v1/admin/reload", SessionScope::None, "", Caller::Admin},
     {RouteId::AdminRoutes, "GET", "v1/admin/routes", SessionScope::None, "", Caller::Admin},
+    {RouteId::AdminTraffic, "GET", "v1/admin/traffic", SessionScope::None, "", Caller::Admin},
     {RouteId::ChatCompletions, "POST", "v1/chat/completions", SessionScope::Header, "write", Caller::User},
     {RouteId::AnthropicMessages, "POST", "v1/messages", SessionScope::Header, "write", Caller::User},
     {RouteId::SessionsCreate, "POST", "v1/sessions", SessionScope::None, "", Caller::User},

@@ -37,6 +37,9 @@ struct Request {
     // Last-Event-ID, "" if absent: an SSE client reconnecting after the
     // last event it received (GET /v1/sessions/{id}/events replays after it).
     std::string last_event_id;
+    // If-None-Match, "" if absent: the console's assets answer 304 to the
+    // ETag they were served with.
+    std::string if_none_match;
     // Who makes the request (docs/session-types.md, "The caller"): the
     // X-Swarmhost-User header until the daemon authenticates API keys.
     std::string caller_user_id;

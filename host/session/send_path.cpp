@@ -575,6 +575,7 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
         assistant.provider_metadata = std::move(state->provider_metadata);
         attach_reply_events(*state, assistant);
     }
+    record_usage(assistant);
     assistant.id = state->reply_id.empty() ? new_uuid() : state->reply_id;
     assistant.session_id = state->session.id;
     assistant.role = "assistant";
@@ -663,6 +664,22 @@ void SendPath::drop_reply_events(SendState &state) {
     state.reasoning_signature.clear();
     state.finish_reason.clear();
     state.usage = Json();
+}
+
+// The reply's tokens, as its provider reported them, into the traffic ring.
+void SendPath::record_usage(const Message &assistant) {
+    const auto usage = assistant.provider_metadata.find("usage");
+    if (usage == assistant.provider_metadata.end() || !usage->is_object()) return;
+    // The neutral names, else the OpenAI-style ones a provider put in its
+    // own metadata (the echo provider, 1.0-1.2 plugins).
+    const auto count = [&](const char *key, const char *vendor_key) {
+        for (const char *name : {key, vendor_key})
+            if (const auto it = usage->find(name); it != usage->end() && it->is_number_integer())
+                return it->get<int64_t>();
+        return int64_t{-1};
+    };
+    sessions_.traffic().record_tokens(now_us() / 1'000'000, count("input_tokens", "prompt_tokens"),
+                                      count("output_tokens", "completion_tokens"));
 }
 
 // Called under the state's mutex: tool calls and thinking become the

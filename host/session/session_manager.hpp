@@ -9,6 +9,7 @@
 #pragma once
 
 #include "events/event_bus.hpp"
+#include "metrics/traffic.hpp"
 #include "model/errors.hpp"
 #include "model/model.hpp"
 #include "pipeline/pipeline.hpp"
@@ -220,6 +221,9 @@ class SessionManager {
     // it on a reload (another pipeline may mean another store).
     HistoryCache &history() { return history_; }
     HistoryCache::Stats history_stats() const { return history_.stats(); }
+    // The last minutes of traffic the console charts (metrics/traffic.hpp):
+    // the HTTP layer records requests, the send path the tokens of replies.
+    TrafficRing &traffic() { return traffic_; }
     // ApiError 409 when the session has no room for `count` more messages;
     // nullptr when there is no cap.
     std::shared_ptr<MessageReservations::Reservation>
@@ -246,6 +250,7 @@ class SessionManager {
     MessageReservations reservations_;
     IdempotencyClaims idempotency_;
     HistoryCache history_;
+    TrafficRing traffic_;
     SendPath send_path_; // uses the members above, and the gate only through calls
     // A principal no one is: a type whose authorize admits it admits everyone.
     const std::string nobody_;

@@ -1,7 +1,7 @@
 // libFuzzer target: the query strings of the routes that take one, from the
 // raw text after '?' (parse_query / percent_decode in host/http/server.cpp)
 // to the decoders the API handler calls on an I/O thread:
-//   GET /v1/sessions?user_id=&status=&limit=&offset=   decode_session_filter
+//   GET /v1/sessions?user_id=&status=&type=&provider=&limit=&offset=   decode_session_list_query
 //   GET /v1/sessions/{id}/messages?limit=&role=&since=  decode_message_query
 // Also the request path, split at '/' and then percent-decoded segment by
 // segment (path_segments). Only
@@ -45,7 +45,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         std::abort();
     }
     run("GET /v1/sessions", [&] {
-        auto f = http::decode_session_filter(query);
+        auto f = http::decode_session_list_query(query);
         (void)f;
     });
     run("GET /v1/sessions/{id}/messages", [&] {

@@ -29,15 +29,17 @@ def die(message):
     sys.exit(1)
 
 
-def install(work):
+def install(work, source=HERE, what="the official clients"):
+    """npm ci of `source`'s package.json + package-lock.json into <work>/npm
+    (tests/console installs puppeteer-core the same way)."""
     npm = shutil.which("npm")
     node = shutil.which("node")
     if not npm or not node:
-        die("node/npm not found on PATH: this test needs Node >= 20 and npm to install the official "
-            "vendor clients (it does not skip)")
+        die("node/npm not found on PATH: this test needs Node >= 20 and npm to install %s "
+            "(it does not skip)" % what)
     target = os.path.join(work, "npm")
     os.makedirs(target, exist_ok=True)
-    with open(os.path.join(HERE, "package-lock.json"), "rb") as f:
+    with open(os.path.join(source, "package-lock.json"), "rb") as f:
         lock = f.read()
     digest = hashlib.sha256(lock).hexdigest()
     stamp = os.path.join(target, ".installed-lock-sha256")
@@ -46,17 +48,17 @@ def install(work):
             if f.read().strip() == digest:
                 return target
     for name in ("package.json", "package-lock.json"):
-        shutil.copyfile(os.path.join(HERE, name), os.path.join(target, name))
+        shutil.copyfile(os.path.join(source, name), os.path.join(target, name))
     cmd = [npm, "ci", "--no-audit", "--no-fund", "--no-update-notifier", "--cache", os.path.join(work, "npm-cache")]
-    print("installing the official clients: %s (in %s)" % (" ".join(cmd), target), flush=True)
+    print("installing %s: %s (in %s)" % (what, " ".join(cmd), target), flush=True)
     try:
         p = subprocess.run(cmd, cwd=target, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     except subprocess.TimeoutExpired:
         die("npm ci did not finish within 300 s (is the npm registry reachable?)")
     out = p.stdout.decode("utf-8", "replace")
     if p.returncode != 0:
-        die("npm ci failed (exit %d): the official clients could not be installed, so the fake cannot be "
-            "verified.\n---- npm output ----\n%s" % (p.returncode, out))
+        die("npm ci failed (exit %d): %s could not be installed.\n---- npm output ----\n%s"
+            % (p.returncode, what, out))
     with open(stamp, "w") as f:
         f.write(digest + "\n")
     return target
