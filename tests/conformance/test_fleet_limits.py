@@ -1,6 +1,6 @@
 """Limits, Idempotency-Keys and once-per-fleet hooks that hold across two real
 daemons on one store (manifest `limits: { shared: storage }`, docs/fleet.md),
-on PostgreSQL and on Redis: a key's rate limit, the key-guessing cut-off,
+on PostgreSQL, on Redis and on a Redis Cluster: a key's rate limit, the key-guessing cut-off,
 streams per key (and a killed daemon's streams lapse), messages per session
 under concurrent sends through both daemons, an Idempotency-Key retried on the
 other daemon (409 while in flight, then the stored answer, and one upstream
@@ -304,6 +304,12 @@ class FleetLimitsPostgres(FleetLimitsBase, unittest.TestCase):
 
 class FleetLimitsRedis(FleetLimitsBase, unittest.TestCase):
     kind = "redis"
+
+
+class FleetLimitsRedisCluster(FleetLimitsBase, unittest.TestCase):
+    """The redis plugin on a three-master Redis Cluster: each limit's keys
+    are one slot (hash tag {limit:<key>}), its scripts run on that slot's master."""
+    kind = "redis-cluster"
 
 
 if __name__ == "__main__":
