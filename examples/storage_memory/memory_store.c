@@ -635,6 +635,7 @@ static const swh_storage_v1 table = {
     mem_create_session,     mem_get_session, mem_update_session, mem_delete_session,
     mem_list_sessions,      mem_add_message, mem_get_messages,   mem_health_check,
     NULL, NULL, NULL, NULL, /* 1.4 event carrier: this store keeps nothing between daemons */
+    NULL, NULL, NULL,       /* 1.5 shared limits: none either */
 };
 /* clang-format on */
 

@@ -1,5 +1,6 @@
 #include "auth/authenticator.hpp"
 
+#include "limits/shared_limits.hpp"
 #include "metrics/registry.hpp"
 #include "util/sha256.hpp"
 
@@ -154,9 +155,32 @@ int Authenticator::take_token(const manifest::ApiKey &key, double default_rate, 
     if (rate <= 0) return 0; // unlimited
     int burst = key.burst >= 0 ? key.burst : default_burst;
     if (burst <= 0) burst = std::max(1, static_cast<int>(std::ceil(rate)));
+    if (shared_)
+        if (const auto wait = shared_token(key, rate, burst)) return *wait;
     const auto now = std::chrono::steady_clock::now();
     std::lock_guard lock(mutex_);
     return buckets_[key.sha256].take(now, rate, burst);
+}
+
+// Fleet-wide, the bucket becomes a fixed window of the time a full bucket
+// takes to refill (at least 1 s) that lets `burst` requests through: the same
+// long-run rate, and at most 2 x burst in any span of one window (docs/fleet.md).
+std::optional<int> Authenticator::shared_token(const manifest::ApiKey &key, double rate, int burst) {
+    const double window_s = std::max(1.0, burst / rate);
+    const auto window = std::chrono::milliseconds(static_cast<int64_t>(window_s * 1000));
+    const auto used = shared_->add("auth/rate/" + key.sha256, 1, window);
+    if (!used) return std::nullopt;
+    return *used > burst ? static_cast<int>(std::ceil(window_s)) : 0;
+}
+
+// Failed guesses of an address in a fixed window of one minute; `delta` 0
+// only looks. Waits are the window's length (the store does not say how much
+// of it is left).
+std::optional<int> Authenticator::shared_failures(const std::string &address, int64_t delta) {
+    const auto failures = shared_->add("auth/failures/" + address, delta, std::chrono::minutes(1));
+    if (!failures) return std::nullopt;
+    const int64_t allowed = max_failures_per_minute_;
+    return (delta == 0 ? *failures >= allowed : *failures > allowed) ? 60 : 0;
 }
 
 bool Authenticator::Bucket::refill(std::chrono::steady_clock::time_point now, double rate, int burst) {
@@ -182,6 +206,8 @@ int Authenticator::Bucket::take(std::chrono::steady_clock::time_point now, doubl
 }
 
 int Authenticator::failure_wait(const std::string &address, std::chrono::steady_clock::time_point now) {
+    if (shared_ && max_failures_per_minute_ > 0)
+        if (const auto wait = shared_failures(address, 0)) return *wait;
     std::lock_guard lock(mutex_);
     if (max_failures_per_minute_ <= 0) return 0;
     const auto it = failures_.find(address);
@@ -194,8 +220,10 @@ int Authenticator::failure_wait(const std::string &address, std::chrono::steady_
 }
 
 void Authenticator::fail(const std::string &address, ApiError refusal) {
-    int wait = 0;
-    {
+    std::optional<int> wait_shared;
+    if (shared_ && max_failures_per_minute_ > 0) wait_shared = shared_failures(address, 1);
+    int wait = wait_shared.value_or(0);
+    if (!wait_shared) {
         std::lock_guard lock(mutex_);
         if (max_failures_per_minute_ > 0) {
             const auto now = std::chrono::steady_clock::now();
@@ -217,6 +245,17 @@ std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) 
     if (!enabled_ || !principal.authenticated) return nullptr;
     const auto set = keys();
     if (set->max_streams <= 0) return nullptr;
+    if (shared_)
+        if (auto lease = shared_->take("auth/streams/" + principal.key_id, 1,
+                                       static_cast<uint64_t>(set->max_streams))) {
+            if (lease->taken) return lease->hold;
+            ++streams_refused_;
+            throw ApiError(ErrorKind::RateLimited,
+                           "key '" + principal.key_id + "' has " + std::to_string(lease->held) +
+                               " streams open across the fleet, the most auth.max_streams_per_key allows; "
+                               "close one first",
+                           1);
+        }
     std::lock_guard lock(mutex_);
     int &open = open_streams_[principal.key_id];
     if (open >= set->max_streams) {

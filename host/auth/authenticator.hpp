@@ -12,8 +12,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
+
+namespace swh {
+class SharedLimits;
+}
 
 namespace swh::auth {
 
@@ -51,6 +56,14 @@ class Authenticator {
     // auth.max_streams_per_key open. Never limits `auth: none`.
     std::shared_ptr<void> acquire_stream(const Principal &principal);
 
+    // Count the rate limits, failed guesses and streams in the store, for
+    // the whole fleet (manifest `limits: { shared: storage }`); set before
+    // serving. The per-daemon rules stay for when the store fails.
+    void share(SharedLimits *shared) { shared_ = shared; }
+    // True when authenticate and acquire_stream may wait on the store (call
+    // them off the I/O threads then).
+    bool uses_store() const { return enabled_ && shared_ != nullptr; }
+
     // Prometheus lines: unknown keys, and 429s by reason. Empty without auth.
     std::string render_metrics() const;
 
@@ -69,6 +82,10 @@ class Authenticator {
     };
     std::shared_ptr<const KeySet> keys() const;
     int take_token(const manifest::ApiKey &key, double default_rate, int default_burst);
+    // The fleet's answers (seconds to wait, 0 = go on); nullopt = the store
+    // failed, apply the daemon's own rule.
+    std::optional<int> shared_token(const manifest::ApiKey &key, double rate, int burst);
+    std::optional<int> shared_failures(const std::string &address, int64_t delta);
     // Seconds the address must wait because of its failed attempts (0 = none).
     int failure_wait(const std::string &address, std::chrono::steady_clock::time_point now);
     double failure_rate() const { return max_failures_per_minute_ / 60.0; } // tokens per second
@@ -79,11 +96,12 @@ class Authenticator {
     bool enabled_ = false;
     mutable std::mutex mutex_;
     std::shared_ptr<const KeySet> keys_;
-    std::map<std::string, Bucket> buckets_; // by key hash (ids may change on reload)
-    int max_failures_per_minute_ = 0;
+    std::map<std::string, Bucket> buckets_;       // by key hash (ids may change on reload)
+    std::atomic<int> max_failures_per_minute_{0}; // read without the mutex by the shared path
     std::atomic<uint64_t> unknown_keys_{0}, key_rate_limited_{0}, address_cut_off_{0}, streams_refused_{0};
     std::map<std::string, Bucket> failures_; // by client address; only those not refilled
     std::map<std::string, int> open_streams_;
+    SharedLimits *shared_ = nullptr;
 };
 
 // The request's key: "Bearer abc" (the scheme in any case) -> "abc" from

@@ -7,6 +7,7 @@
 #include "http/api.hpp"
 #include "http/json_codec.hpp"
 #include "http/server.hpp"
+#include "limits/shared_limits.hpp"
 #include "pipeline/pipeline.hpp"
 #include "session/session_manager.hpp"
 
@@ -147,6 +148,32 @@ std::unique_ptr<FleetEvents> start_fleet_events(SessionManager &sessions, Metric
     return fleet;
 }
 
+// manifest `limits: { shared: storage }`: the limits of the fleet in the
+// store the daemon starts with (a reload keeps it). Null for shared: local,
+// and for a store without the ABI 1.5 members (said once: limits then hold
+// per daemon).
+std::unique_ptr<SharedLimits> start_shared_limits(const manifest::Manifest &manifest,
+                                                  const std::shared_ptr<Pipeline> &pipeline,
+                                                  MetricsRegistry &metrics) {
+    if (manifest.limits.shared != "storage") return nullptr;
+    if (!pipeline->storage->shares_limits()) {
+        spdlog::warn(
+            "limits: shared: storage, but storage plugin '{}' shares no limits (ABI 1.5 counter_add, "
+            "lease_acquire; the sqlite, postgres and redis plugins have them): limits hold per daemon",
+            pipeline->storage->library().name());
+        return nullptr;
+    }
+    auto metric = [&metrics](std::string_view name, std::string_view labels, double value) {
+        metrics.add(name, labels, value);
+    };
+    auto shared = std::make_unique<SharedLimits>(storage_of(pipeline),
+                                                 std::chrono::seconds(manifest.limits.lease_seconds), metric);
+    spdlog::info("limits: shared across daemons through '{}' (limits.shared: storage, leases of {} s; this "
+                 "daemon is {})",
+                 pipeline->storage->name(), manifest.limits.lease_seconds, shared->daemon_id());
+    return shared;
+}
+
 // Every open connection is a file descriptor: lift the soft RLIMIT_NOFILE
 // (often 1024) towards the hard limit so server.max_connections can be
 // reached, and say so when it cannot (accept would fail with EMFILE first).
@@ -232,8 +259,15 @@ int serve(const ServeOptions &options) {
     storage_limits.timeout = std::chrono::milliseconds(manifest.server.storage_timeout_ms);
     storage_limits.history_cache_bytes = manifest.server.history_cache_mb << 20;
     const size_t provider_count = pipeline->providers.size();
+    // Before the manager: it, the authenticator and the hooks point at it.
+    const std::unique_ptr<SharedLimits> shared_limits = start_shared_limits(manifest, pipeline, metrics);
+    if (shared_limits) {
+        authenticator->share(shared_limits.get());
+        if (pipeline->hooks) pipeline->hooks->share(shared_limits.get());
+    }
     // The manager holds the only reference: a reload releases generation 1 too.
     SessionManager sessions(std::move(pipeline), post_blocking, storage_limits, post_free);
+    sessions.share_limits(shared_limits.get());
     environment.attach_events(&sessions.events());
     std::unique_ptr<FleetEvents> fleet;
     try {
@@ -295,8 +329,12 @@ int serve(const ServeOptions &options) {
         if (next.events.carrier != manifest.events.carrier ||
             next.events.plugin.plugin != manifest.events.plugin.plugin)
             restart_only += std::string(restart_only.empty() ? "" : ", ") + "events";
+        if (next.limits.shared != manifest.limits.shared ||
+            next.limits.lease_seconds != manifest.limits.lease_seconds)
+            restart_only += std::string(restart_only.empty() ? "" : ", ") + "limits";
         if (!restart_only.empty())
             spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
+        if (shared_limits && fresh->hooks) fresh->hooks->share(shared_limits.get());
         environment.attach_storage(storage_of(fresh));
         sessions.swap_pipeline(fresh); // the old one lives on in the requests that still use it
         ++generation;

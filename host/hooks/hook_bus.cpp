@@ -1,5 +1,7 @@
 #include "hooks/hook_bus.hpp"
 
+#include "limits/shared_limits.hpp"
+
 #include <swarmhost/cpp/names.hpp>
 
 #include <spdlog/spdlog.h>
@@ -8,17 +10,39 @@ namespace swh {
 
 using cpp::event_name;
 
+namespace {
+
+// How long a once_per_fleet claim is kept: a daemon that sees the same event
+// later than this handles it again.
+constexpr std::chrono::hours kClaimTime{1};
+
+// One event's name across daemons: what happened, to which session or
+// message. Two daemons that archive the same session make one name.
+std::string event_identity(const HookEvent &event) {
+    std::string id = std::string(event_name(event.type)) + "/" + event.session.id;
+    if (event.message) id += "/" + event.message->id;
+    // A provider error is an attempt of one daemon: its time keeps it apart.
+    if (event.type == SWH_EVENT_PROVIDER_ERROR) id += "/" + std::to_string(event.time);
+    return id;
+}
+
+} // namespace
+
 struct HookBus::Lane {
     std::unique_ptr<loader::HookInstance> hook;
     std::size_t capacity;
+    bool once_per_fleet;
+    const std::atomic<SharedLimits *> &shared;
     mutable std::mutex mutex;
     std::condition_variable wake;
     std::deque<std::shared_ptr<const HookEvent>> queue;
     bool stopping = false;
-    uint64_t delivered = 0, failed = 0, dropped = 0;
+    uint64_t delivered = 0, failed = 0, dropped = 0, elsewhere = 0;
     std::thread worker;
 
-    Lane(std::unique_ptr<loader::HookInstance> h, std::size_t cap) : hook(std::move(h)), capacity(cap) {
+    Lane(std::unique_ptr<loader::HookInstance> h, std::size_t cap, bool once,
+         const std::atomic<SharedLimits *> &s)
+        : hook(std::move(h)), capacity(cap), once_per_fleet(once), shared(s) {
         worker = std::thread([this] { run(); });
     }
     ~Lane() {
@@ -59,7 +83,22 @@ struct HookBus::Lane {
         }
     }
 
+    // once_per_fleet: false when another daemon claimed the event. A store
+    // that fails lets every daemon handle it (at least once, not at most).
+    bool claimed(const HookEvent &event) {
+        SharedLimits *fleet = shared.load();
+        if (!once_per_fleet || fleet == nullptr) return true;
+        const auto mine =
+            fleet->claim_once("hook/" + hook->name() + "/" + event_identity(event),
+                              std::chrono::duration_cast<std::chrono::milliseconds>(kClaimTime));
+        if (mine.value_or(true)) return true;
+        std::lock_guard lock(mutex);
+        ++elsewhere;
+        return false;
+    }
+
     void deliver(const HookEvent &event) {
+        if (!claimed(event)) return;
         bool ok = true;
         try {
             hook->on_event(event.type, event.time, event.session, event.message ? &*event.message : nullptr,
@@ -74,9 +113,12 @@ struct HookBus::Lane {
     }
 };
 
-HookBus::HookBus(std::vector<std::unique_ptr<loader::HookInstance>> hooks, std::size_t queue_capacity) {
-    for (auto &hook : hooks)
-        lanes_.push_back(std::make_unique<Lane>(std::move(hook), queue_capacity));
+HookBus::HookBus(std::vector<std::unique_ptr<loader::HookInstance>> hooks, std::size_t queue_capacity,
+                 std::set<std::string> once_per_fleet) {
+    for (auto &hook : hooks) {
+        const bool once = once_per_fleet.count(hook->name()) > 0;
+        lanes_.push_back(std::make_unique<Lane>(std::move(hook), queue_capacity, once, shared_));
+    }
 }
 
 HookBus::~HookBus() = default; // each Lane drains and joins its worker
@@ -94,7 +136,8 @@ std::vector<HookStats> HookBus::stats() const {
     std::vector<HookStats> out;
     for (const auto &lane : lanes_) {
         std::lock_guard lock(lane->mutex);
-        out.push_back({lane->hook->name(), lane->delivered, lane->failed, lane->dropped, lane->queue.size()});
+        out.push_back({lane->hook->name(), lane->delivered, lane->failed, lane->dropped, lane->elsewhere,
+                       lane->queue.size()});
     }
     return out;
 }

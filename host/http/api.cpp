@@ -242,6 +242,16 @@ void ApiHandler::handle(Request request, std::shared_ptr<Exchange> exchange) {
     // they make do), and are not traffic the console should chart.
     if (console::owns_path(request.segments)) return console::serve(request, *exchange);
     exchange = std::make_shared<RecordedExchange>(std::move(exchange), sessions_.traffic());
+    // Limits counted in the store (limits: { shared: storage }) make the key
+    // check a store call: it waits on a worker, never on an I/O thread.
+    if (auth_.uses_store())
+        return post_blocking_([this, request = std::move(request), exchange]() mutable {
+            handle_here(std::move(request), std::move(exchange));
+        });
+    handle_here(std::move(request), std::move(exchange));
+}
+
+void ApiHandler::handle_here(Request request, std::shared_ptr<Exchange> exchange) {
     // A copy: `request` is moved into the session type's route below.
     const std::vector<std::string> parts = request.segments;
     const std::string &method = request.method;
@@ -636,6 +646,8 @@ std::string ApiHandler::metrics_text() const {
         series("swarmhost_hook_events_failed_total", "counter", [](const HookStats &s) { return s.failed; });
         series("swarmhost_hook_events_dropped_total", "counter",
                [](const HookStats &s) { return s.dropped; });
+        series("swarmhost_hook_events_handled_elsewhere_total", "counter",
+               [](const HookStats &s) { return s.elsewhere; });
         series("swarmhost_hook_queue_length", "gauge", [](const HookStats &s) { return s.queued; });
         text += pipeline.hooks->render_metrics();
     }

@@ -26,6 +26,8 @@ class ApiHandler : public RequestHandler {
     void handle(Request request, std::shared_ptr<Exchange> exchange) override;
 
   private:
+    // handle(), on the thread it was called on.
+    void handle_here(Request request, std::shared_ptr<Exchange> exchange);
     // Runs `job` on a worker and answers with its JSON (or its error).
     // `uses_storage` false: on the threads storage waits never hold.
     void blocking_json(std::shared_ptr<Exchange> exchange, int status, std::function<Json()> job,

@@ -257,6 +257,46 @@ StorageInstance::EventPage StorageInstance::events_read(const std::string &sessi
     return std::move(collect.page);
 }
 
+bool StorageInstance::shares_limits() const {
+    return table_.counter_add && table_.lease_acquire && table_.lease_release;
+}
+
+int64_t StorageInstance::counter_add(const std::string &key, int64_t delta, uint32_t window_ms) {
+    if (!shares_limits()) throw PluginError(SWH_E_UNSUPPORTED, name_ + ": shares no limits");
+    int64_t value = 0;
+    check(contained("counter_add",
+                    [&] { return table_.counter_add(handle_, to_str(key), delta, window_ms, &value); }),
+          "counter_add");
+    return value;
+}
+
+StorageInstance::LeaseResult StorageInstance::lease_acquire(const std::string &key, const std::string &owner,
+                                                            uint64_t weight, uint64_t limit,
+                                                            uint32_t ttl_ms) {
+    if (!shares_limits()) throw PluginError(SWH_E_UNSUPPORTED, name_ + ": shares no limits");
+    swh_lease lease{};
+    lease.struct_size = sizeof lease;
+    lease.key = to_str(key);
+    lease.owner = to_str(owner);
+    lease.weight = weight;
+    lease.limit = limit;
+    lease.ttl_ms = ttl_ms;
+    LeaseResult result;
+    const swh_status status =
+        contained("lease_acquire", [&] { return table_.lease_acquire(handle_, &lease, &result.held); });
+    if (status == SWH_E_CONFLICT) return result; // the limit is reached: an answer, not a failure
+    check(status, "lease_acquire");
+    result.taken = true;
+    return result;
+}
+
+void StorageInstance::lease_release(const std::string &key, const std::string &owner) {
+    if (!shares_limits()) throw PluginError(SWH_E_UNSUPPORTED, name_ + ": shares no limits");
+    check(
+        contained("lease_release", [&] { return table_.lease_release(handle_, to_str(key), to_str(owner)); }),
+        "lease_release");
+}
+
 void StorageInstance::events_watch(const swh_event_watcher &watcher) {
     if (!carries_events()) throw PluginError(SWH_E_UNSUPPORTED, name_ + ": carries no events");
     check(contained("events_watch", [&] { return table_.events_watch(handle_, &watcher); }), "events_watch");

@@ -103,6 +103,17 @@ class StorageInstance : public InstanceBase {
     void events_watch(const swh_event_watcher &watcher);
     void events_unwatch();
 
+    // Shared limits (ABI 1.5), when the plugin offers them (storage.h).
+    struct LeaseResult {
+        bool taken = false; // false: the limit would be passed
+        uint64_t held = 0;  // units the key's live leases hold
+    };
+    bool shares_limits() const;
+    int64_t counter_add(const std::string &key, int64_t delta, uint32_t window_ms);
+    LeaseResult lease_acquire(const std::string &key, const std::string &owner, uint64_t weight,
+                              uint64_t limit, uint32_t ttl_ms);
+    void lease_release(const std::string &key, const std::string &owner);
+
   private:
     swh_storage_v1 table_;
 };

@@ -22,9 +22,11 @@ namespace {
 namespace fs = std::filesystem;
 using Keys = std::vector<std::string>;
 
-const Keys kTopKeys{"server",    "auth",       "plugin_dirs", "storage",       "default_provider",
-                    "providers", "middleware", "hooks",       "session_types", "events"};
+const Keys kTopKeys{"server",           "auth",      "plugin_dirs", "storage",
+                    "default_provider", "providers", "middleware",  "hooks",
+                    "session_types",    "events",    "limits"};
 const Keys kEventsKeys{"carrier", "plugin", "name", "config", "sha256"};
+const Keys kLimitsKeys{"shared", "lease_seconds"};
 const Keys kAuthKeys{"mode",
                      "keys",
                      "keys_file",
@@ -52,6 +54,8 @@ const Keys kServerKeys{"listen",
                        "responses_retention_seconds",
                        "history_cache_mb"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
+const Keys kHookKeys{"name",          "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
+                     "once_per_fleet"};
 const Keys kProviderKeys{"name",     "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                          "fallback", "group",  "http"};
 const Keys kHttpKeys{"version"};
@@ -310,6 +314,16 @@ class Parser {
         return Located{entry->value.Scalar(), entry->value_mark};
     }
 
+    // true / false, with where it was written.
+    std::optional<std::pair<bool, SourceMark>> bool_at(const MapView &view, const std::string &key) {
+        const auto *entry = view.get(key);
+        if (entry == nullptr) return std::nullopt;
+        if (entry->value.IsScalar() && (entry->value.Scalar() == "true" || entry->value.Scalar() == "false"))
+            return std::make_pair(entry->value.Scalar() == "true", entry->value_mark);
+        error(entry->value_mark, "expected true or false for '" + key + "', got " + describe(entry->value));
+        return std::nullopt;
+    }
+
     // Integers in [min, max]; `what` is "an integer" or "a non-negative integer".
     std::optional<std::int64_t> int_at(const MapView &view, const std::string &key, std::int64_t min,
                                        std::int64_t max, const std::string &what) {
@@ -385,9 +399,10 @@ class Parser {
         each_item(top, "middleware", [&](const auto &node, const auto &mark, const auto &context) {
             read_middleware(node, mark, context);
         });
-        read_plugin_list(top, "hooks", hooks_);
-        read_plugin_list(top, "session_types", session_types_);
+        read_plugin_list(top, "hooks", hooks_, kHookKeys);
+        read_plugin_list(top, "session_types", session_types_, kPluginKeys);
         read_events(top);
+        read_limits(top);
     }
 
     void read_server(const MapView &top) {
@@ -599,6 +614,42 @@ class Parser {
                                "isolation: process); use carrier: plugin for a carrier instance of its own");
     }
 
+    // `limits:` — where the limits of several daemons on one store are
+    // counted (docs/fleet.md): in each daemon ("local", the default) or in
+    // the storage plugin ("storage", ABI 1.5 shared limits).
+    void read_limits(const MapView &top) {
+        LimitsSettings &limits = manifest_.limits;
+        limits.mark = top.mark;
+        const auto *entry = top.get("limits");
+        if (entry != nullptr && !entry->value.IsNull()) {
+            limits.mark = entry->value_mark;
+            if (!entry->value.IsMap())
+                return error(entry->value_mark, "expected a map like { shared: storage } for 'limits', got " +
+                                                    describe(entry->value));
+            const MapView view = this->view(entry->value, "limits", kLimitsKeys);
+            if (const auto shared = string_at(view, "shared")) {
+                limits.mark = shared->mark;
+                if (shared->value != "local" && shared->value != "storage")
+                    return error(shared->mark,
+                                 "limits.shared must be 'local' or 'storage', got '" + shared->value + "'");
+                limits.shared = shared->value;
+            }
+            if (const auto seconds = int_at(view, "lease_seconds", 3, 3600, "an integer of at least 3"))
+                limits.lease_seconds = static_cast<int>(*seconds);
+        }
+        // The shared counters are calls into the storage instance, which an
+        // isolated store runs in a child process without them.
+        if (limits.shared == "storage" && manifest_.storage.isolation == "process")
+            error(limits.mark, "limits.shared: storage needs the storage plugin in process (storage has "
+                               "isolation: process)");
+        for (const auto &hook : hooks_)
+            if (hook.ref.once_per_fleet && limits.shared != "storage")
+                error(hook.ref.once_per_fleet_mark,
+                      "once_per_fleet of hook '" + hook.ref.name +
+                          "' needs limits: { shared: storage } (the claim that one daemon handles each event "
+                          "is kept in the store)");
+    }
+
     void read_providers(const MapView &top) {
         const auto *entry = top.get("providers");
         if (entry == nullptr)
@@ -718,11 +769,16 @@ class Parser {
         }
     }
 
-    void read_plugin_list(const MapView &top, const std::string &key, std::vector<Parsed<PluginRef>> &out) {
+    void read_plugin_list(const MapView &top, const std::string &key, std::vector<Parsed<PluginRef>> &out,
+                          const Keys &allowed) {
         each_item(top, key, [&](const auto &node, const auto &mark, const auto &context) {
-            if (const auto view = entry_view(node, mark, context, kPluginKeys)) {
+            if (const auto view = entry_view(node, mark, context, allowed)) {
                 Parsed<PluginRef> parsed;
                 read_plugin_fields(*view, parsed.ref, parsed.name_mark);
+                if (const auto once = bool_at(*view, "once_per_fleet")) {
+                    parsed.ref.once_per_fleet = once->first;
+                    parsed.ref.once_per_fleet_mark = once->second;
+                }
                 out.push_back(std::move(parsed));
             }
         });

@@ -109,6 +109,10 @@ struct PluginRef {
     std::string isolation = "in_process";
     SourceMark isolation_mark;
     int isolation_timeout_ms = 5000; // per call, with isolation: process
+    // Hooks only: each event is handled by one daemon of the fleet (a claim
+    // in the store; needs limits: { shared: storage }).
+    bool once_per_fleet = false;
+    SourceMark once_per_fleet_mark;
 };
 
 struct ProviderRef : PluginRef {
@@ -143,6 +147,17 @@ struct EventsSettings {
     SourceMark mark;  // the `events` block, or the top of the file when absent
 };
 
+// `limits:` — where the limits of a fleet of daemons on one store are
+// counted (docs/fleet.md): rate limits, the key-guessing cut-off, streams per
+// key, messages per session, Idempotency-Keys in flight and once-per-fleet
+// hook claims. "local" (default): in each daemon. "storage": in the storage
+// plugin (ABI 1.5), so they hold fleet-wide.
+struct LimitsSettings {
+    std::string shared = "local";
+    int lease_seconds = 30; // a lease of a daemon that stopped renewing lapses after this
+    SourceMark mark;        // the `limits` block, or the top of the file when absent
+};
+
 struct Manifest {
     std::string path; // the file it came from
     ServerSettings server;
@@ -155,6 +170,7 @@ struct Manifest {
     std::vector<PluginRef> hooks;
     std::vector<PluginRef> session_types;
     EventsSettings events;
+    LimitsSettings limits;
 };
 
 // Parse and structurally validate a manifest file (keys, types, references

@@ -233,8 +233,12 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
         std::none_of(manifest.providers.begin(), manifest.providers.end(),
                      [](const manifest::PluginRef &ref) { return ref.isolation == "process"; });
     pipeline.middleware = MiddlewareChain(std::move(middleware));
+    std::set<std::string> once_per_fleet;
+    for (const auto &ref : manifest.hooks)
+        if (ref.once_per_fleet) once_per_fleet.insert(ref.name);
     pipeline.hooks = std::make_unique<HookBus>(std::move(hooks),
-                                               std::max<std::size_t>(1, manifest.server.hook_queue_capacity));
+                                               std::max<std::size_t>(1, manifest.server.hook_queue_capacity),
+                                               std::move(once_per_fleet));
     return pipeline;
 }
 

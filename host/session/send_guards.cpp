@@ -1,5 +1,6 @@
 #include "session/send_guards.hpp"
 
+#include "limits/shared_limits.hpp"
 #include "model/errors.hpp"
 
 #include <algorithm>
@@ -12,10 +13,13 @@ std::mutex &SessionLocks::of(const std::string &session_id) {
 }
 
 std::shared_ptr<MessageReservations::Reservation>
-MessageReservations::reserve(const std::string &session_id, uint64_t stored, uint64_t cap, uint64_t count) {
+MessageReservations::reserve(const std::string &session_id, uint64_t stored, uint64_t cap, uint64_t count,
+                             std::optional<FleetLease> fleet) {
     std::lock_guard lock(mutex_);
     const auto found = reserved_.find(session_id);
-    const uint64_t in_flight = found == reserved_.end() ? 0 : found->second;
+    const uint64_t in_flight = fleet                      ? fleet->held - std::min(fleet->held, count)
+                               : found == reserved_.end() ? 0
+                                                          : found->second;
     if (stored + in_flight + count > cap) {
         throw ApiError(ErrorKind::Conflict, "session '" + session_id + "' holds " + std::to_string(stored) +
                                                 " messages (" + std::to_string(in_flight) +
@@ -25,7 +29,7 @@ MessageReservations::reserve(const std::string &session_id, uint64_t stored, uin
                                                 " (start a new session or archive this one)");
     }
     reserved_[session_id] += count;
-    return std::make_shared<Reservation>(*this, session_id, count);
+    return std::make_shared<Reservation>(*this, session_id, count, fleet ? fleet->hold : nullptr);
 }
 
 void MessageReservations::Reservation::give_back(uint64_t count) {
@@ -53,13 +57,30 @@ class IdempotencyClaims::Claim {
     std::string slot_;
 };
 
+namespace {
+ApiError still_answered() {
+    return ApiError(ErrorKind::Conflict,
+                    "a request with this Idempotency-Key is still being answered; retry later");
+}
+} // namespace
+
 std::shared_ptr<void> IdempotencyClaims::claim(const std::string &session_id, const std::string &key) {
     std::string slot = session_id + '\n' + key;
-    std::lock_guard lock(mutex_);
-    if (!in_flight_.insert(slot).second)
-        throw ApiError(ErrorKind::Conflict,
-                       "a request with this Idempotency-Key is still being answered; retry later");
-    return std::make_shared<Claim>(*this, std::move(slot));
+    {
+        std::lock_guard lock(mutex_);
+        if (!in_flight_.insert(slot).second) throw still_answered();
+    }
+    auto here = std::make_shared<Claim>(*this, slot); // let go again if the fleet refuses below
+    if (!shared_) return here;
+    // Given back at once when the send ends: a retry right after the answer
+    // must find the stored exchange, not this claim.
+    auto fleet = shared_->take("idempotency/" + slot, 1, 1, true);
+    if (!fleet) return here; // the store failed: this daemon's claim is all there is
+    if (!fleet->taken) throw still_answered();
+    struct Both {
+        std::shared_ptr<void> here, fleet;
+    };
+    return std::make_shared<Both>(Both{std::move(here), std::move(fleet->hold)});
 }
 
 } // namespace swh

@@ -9,10 +9,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 
 namespace swh {
+
+class SharedLimits;
 
 // Route calls, metadata writes and cap checks of one session are serialised.
 class SessionLocks {
@@ -29,8 +32,10 @@ class MessageReservations {
   public:
     class Reservation {
       public:
-        Reservation(MessageReservations &owner, std::string session_id, uint64_t count)
-            : owner_(owner), session_id_(std::move(session_id)), remaining_(count) {}
+        Reservation(MessageReservations &owner, std::string session_id, uint64_t count,
+                    std::shared_ptr<void> fleet)
+            : owner_(owner), session_id_(std::move(session_id)), remaining_(count), fleet_(std::move(fleet)) {
+        }
         ~Reservation() { give_back(remaining_); }
         Reservation(const Reservation &) = delete;
         Reservation &operator=(const Reservation &) = delete;
@@ -39,14 +44,22 @@ class MessageReservations {
       private:
         MessageReservations &owner_;
         std::string session_id_;
-        uint64_t remaining_; // guarded by owner_.mutex_
+        uint64_t remaining_;          // guarded by owner_.mutex_
+        std::shared_ptr<void> fleet_; // the lease of limits: { shared: storage }, whole until the end
     };
 
     // ApiError 409 when `stored` + what sends in flight reserved + `count`
     // would pass `cap`. Call under the session's lock, with `stored` read
     // under it, so the check never counts a message twice nor not at all.
+    // `fleet`: the send's lease on the session's messages across daemons
+    // (SharedLimits), taken BEFORE `stored` was read; its `held` (all sends
+    // in flight in the fleet, this one included) replaces this daemon's count.
+    struct FleetLease {
+        uint64_t held = 0;
+        std::shared_ptr<void> hold;
+    };
     std::shared_ptr<Reservation> reserve(const std::string &session_id, uint64_t stored, uint64_t cap,
-                                         uint64_t count);
+                                         uint64_t count, std::optional<FleetLease> fleet = std::nullopt);
 
   private:
     std::mutex mutex_;
@@ -54,9 +67,12 @@ class MessageReservations {
 };
 
 // Idempotency keys being answered right now: a retry that races its first
-// attempt gets 409 instead of a second message.
+// attempt gets 409 instead of a second message. With limits: { shared:
+// storage } the claim is also a lease in the store, so a retry through
+// another daemon gets the 409 too; a claim of a daemon that died lapses.
 class IdempotencyClaims {
   public:
+    void share(SharedLimits *shared) { shared_ = shared; }
     // Held until released (the outcome is stored by then); ApiError 409 while
     // another request with the same key on the session holds it.
     std::shared_ptr<void> claim(const std::string &session_id, const std::string &key);
@@ -65,6 +81,7 @@ class IdempotencyClaims {
     class Claim;
     std::mutex mutex_;
     std::set<std::string> in_flight_; // "session\nkey"
+    SharedLimits *shared_ = nullptr;
 };
 
 } // namespace swh

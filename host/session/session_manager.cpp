@@ -1,5 +1,6 @@
 #include "session/session_manager.hpp"
 
+#include "limits/shared_limits.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
@@ -275,10 +276,17 @@ SessionManager::reserve_messages(const std::shared_ptr<Pipeline> &pin, const std
     const uint64_t cap = pin->max_messages_per_session;
     if (cap == 0) return nullptr;
     std::lock_guard lock(locks_.of(session_id));
+    // Across daemons the lease comes first, then the read: of two sends that
+    // race, the later lease sees the earlier one, or the earlier one ended
+    // and its messages are stored before this read (docs/fleet.md).
+    std::optional<MessageReservations::FleetLease> fleet;
+    if (shared_)
+        if (auto lease = shared_->take("messages/" + session_id, count, 0))
+            fleet = MessageReservations::FleetLease{lease->held, std::move(lease->hold)};
     const auto stored = storage_call(gate_, "get_session",
                                      [pin, session_id] { return pin->storage->get_session(session_id); });
     if (!stored) throw ApiError(ErrorKind::NotFound, "session '" + session_id + "' not found");
-    return reservations_.reserve(session_id, stored->message_count, cap, count);
+    return reservations_.reserve(session_id, stored->message_count, cap, count, std::move(fleet));
 }
 
 std::function<void()> SessionManager::send_message(const SendParams &params,

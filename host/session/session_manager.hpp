@@ -216,6 +216,13 @@ class SessionManager {
     StorageGate &gate() { return gate_; }
     SessionLocks &locks() { return locks_; }
     IdempotencyClaims &idempotency() { return idempotency_; }
+    // Limits of the fleet in the store (limits: { shared: storage }): the
+    // Idempotency-Keys in flight and the messages reserved under
+    // server.max_messages_per_session. Set before serving.
+    void share_limits(SharedLimits *shared) {
+        shared_ = shared;
+        idempotency_.share(shared);
+    }
     // The newest messages of recently used sessions (history_cache.hpp);
     // forgotten when a session is patched, archived or deleted, and all of
     // it on a reload (another pipeline may mean another store).
@@ -249,6 +256,7 @@ class SessionManager {
     SessionLocks locks_;
     MessageReservations reservations_;
     IdempotencyClaims idempotency_;
+    SharedLimits *shared_ = nullptr;
     HistoryCache history_;
     TrafficRing traffic_;
     SendPath send_path_; // uses the members above, and the gate only through calls

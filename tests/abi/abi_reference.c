@@ -41,3 +41,10 @@ swh_abi_reference_1_4(const swh_event_query *q, const swh_event_sink *es, const 
 void swh_abi_reference_1_4(const swh_event_query *q, const swh_event_sink *es, const swh_event_watcher *w) {
     (void)q, (void)es, (void)w;
 }
+
+/* The struct ABI 1.5 added (shared limits). */
+__attribute__((visibility("default"))) void swh_abi_reference_1_5(const swh_lease *l);
+
+void swh_abi_reference_1_5(const swh_lease *l) {
+    (void)l;
+}

@@ -109,6 +109,9 @@ STUB_UNUSED static swh_status stub_health_check(void *handle, const swh_result_s
                                        NULL,                                                                 \
                                        NULL,                                                                 \
                                        NULL,                                                                 \
+                                       NULL,                                                                 \
+                                       NULL,                                                                 \
+                                       NULL,                                                                 \
                                        NULL}
 
 /* A descriptor for `name` with the given ABI version, kind and interface. */

@@ -391,7 +391,7 @@ TEST_CASE("health_check reports the backend and its state") {
     } else if (backend().kind == "postgres") {
         CHECK(h.contains("server_version"));
         CHECK(h["synchronous_commit"] == "on");
-        CHECK(h["schema_version"] == 3);
+        CHECK(h["schema_version"] == 4); // 3: events, 4: shared limits
     } else if (backend().kind == "sqlite") {
         CHECK(h["journal_mode"] == "wal");
     } else if (backend().kind == "mongodb") {
@@ -417,7 +417,7 @@ TEST_CASE("postgres: reopening runs no migration twice and keeps the data") {
     REQUIRE(a);
     REQUIRE(b);
     CHECK(a->get_session(s.id));
-    CHECK(b->health_check()["schema_version"] == 3);
+    CHECK(b->health_check()["schema_version"] == 4);
 }
 
 namespace {

@@ -274,7 +274,7 @@ TEST_CASE("migration: postgres opens a database of the release before 1.3 and ke
     }
     {
         auto store = open_store({{"conninfo", conninfo}});
-        CHECK(store->health_check()["schema_version"] == 3); // 2: structured content, 3: events
+        CHECK(store->health_check()["schema_version"] == 4); // 2: structured content, 3: events, 4: limits
         CHECK(Pg(conninfo).run("SELECT count(*) FROM information_schema.columns WHERE table_name = "
                                "'swh_messages' AND column_name = 'structured'") == "1");
         CHECK(Pg(conninfo).run("SELECT count(*) FROM information_schema.tables WHERE table_name IN "
@@ -283,7 +283,7 @@ TEST_CASE("migration: postgres opens a database of the release before 1.3 and ke
         check_new_structured_rows(*store);
     }
     auto reopened = open_store({{"conninfo", conninfo}}); // nothing left to migrate
-    CHECK(reopened->health_check()["schema_version"] == 3);
+    CHECK(reopened->health_check()["schema_version"] == 4);
     check_old_rows(*reopened, 2);
     reopened.reset();
     Pg(base).run("DROP DATABASE " + name);

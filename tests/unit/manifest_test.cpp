@@ -142,7 +142,7 @@ providers:
 TEST_CASE("manifest: unknown key without a close match lists the allowed keys", "[manifest][errors]") {
     CHECK(manifest_errors(kRequired + "hooks: [ { plugin: metrics, zzz: 1 } ]") ==
           Lines{"m.yaml:4:29: unknown key 'zzz' in hooks[0] (allowed: name, plugin, config, sha256, "
-                "isolation, isolation_timeout_ms)"});
+                "isolation, isolation_timeout_ms, once_per_fleet)"});
 }
 
 TEST_CASE("manifest: missing required top-level keys", "[manifest][errors]") {
@@ -468,7 +468,7 @@ TEST_CASE("manifest: http.version errors point at the value", "[manifest][errors
     // Only providers reach upstreams through the host's client.
     CHECK(manifest_errors(kRequired + "hooks: [ { plugin: metrics, http: { version: \"2\" } } ]") ==
           Lines{"m.yaml:4:29: unknown key 'http' in hooks[0] (allowed: name, plugin, config, sha256, "
-                "isolation, isolation_timeout_ms)"});
+                "isolation, isolation_timeout_ms, once_per_fleet)"});
 }
 
 TEST_CASE("manifest: events carrier", "[manifest]") {
@@ -499,4 +499,45 @@ TEST_CASE("manifest: events carrier errors", "[manifest][errors]") {
           Lines{"m.yaml:4:20: events.carrier: storage needs the storage plugin in process (storage has "
                 "isolation: "
                 "process); use carrier: plugin for a carrier instance of its own"});
+}
+
+TEST_CASE("manifest: shared limits and once-per-fleet hooks", "[manifest]") {
+    const auto plain = parse_manifest(kRequired, "m.yaml");
+    CHECK(plain.limits.shared == "local");
+    CHECK(plain.limits.lease_seconds == 30);
+    const auto m = parse_manifest(
+        kRequired + "limits: { shared: storage, lease_seconds: 5 }\n"
+                    "hooks: [ { plugin: backup, once_per_fleet: true }, { plugin: metrics } ]\n",
+        "m.yaml");
+    CHECK(m.limits.shared == "storage");
+    CHECK(m.limits.lease_seconds == 5);
+    REQUIRE(m.hooks.size() == 2);
+    CHECK(m.hooks[0].once_per_fleet);
+    CHECK_FALSE(m.hooks[1].once_per_fleet);
+}
+
+TEST_CASE("manifest: shared limits errors", "[manifest][errors]") {
+    CHECK(manifest_errors(kRequired + R"(limits: { shared: everywhere })") ==
+          Lines{"m.yaml:4:19: limits.shared must be 'local' or 'storage', got 'everywhere'"});
+    CHECK(manifest_errors(kRequired + R"(limits: { shared: storage, lease_seconds: 1 })") ==
+          Lines{"m.yaml:4:43: expected an integer of at least 3 for 'lease_seconds', got '1'"});
+    CHECK(manifest_errors(kRequired + R"(limits: { shard: storage })") ==
+          Lines{"m.yaml:4:11: unknown key 'shard' in limits; did you mean 'shared'?"});
+    CHECK(manifest_errors(kRequired + R"(hooks: [ { plugin: backup, once_per_fleet: yes } ])") ==
+          Lines{"m.yaml:4:44: expected true or false for 'once_per_fleet', got 'yes'"});
+    CHECK(
+        manifest_errors(kRequired + R"(hooks: [ { plugin: backup, once_per_fleet: true } ])") ==
+        Lines{
+            "m.yaml:4:44: once_per_fleet of hook 'backup' needs limits: { shared: storage } (the claim that "
+            "one daemon handles each event is kept in the store)"});
+    CHECK(
+        manifest_errors(kRequired + R"(session_types: [ { plugin: chat, once_per_fleet: true } ])") ==
+        Lines{"m.yaml:4:34: unknown key 'once_per_fleet' in session_types[0] (allowed: name, plugin, config, "
+              "sha256, isolation, isolation_timeout_ms)"});
+    CHECK(
+        manifest_errors("plugin_dirs: [p]\nstorage: { plugin: postgres, isolation: process }\nproviders: [ { "
+                        "plugin: echo } ]\nlimits: { shared: storage }") ==
+        Lines{
+            "m.yaml:4:19: limits.shared: storage needs the storage plugin in process (storage has isolation: "
+            "process)"});
 }

@@ -20,7 +20,7 @@ namespace {
 // Schema migrations, applied in order under an advisory lock; each is
 // idempotent (IF NOT EXISTS) and recorded in swh_schema_version. Append only:
 // a database is at the version of the last one applied.
-constexpr std::array<const char *, 3> kMigrations = {
+constexpr std::array<const char *, 4> kMigrations = {
     R"sql(
 CREATE TABLE IF NOT EXISTS swh_sessions (
     id            text PRIMARY KEY,
@@ -75,6 +75,43 @@ CREATE TABLE IF NOT EXISTS swh_events (
     PRIMARY KEY (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS swh_events_by_time ON swh_events (created_at);
+)sql",
+    // 4: ABI 1.5 shared limits. A lease is taken under the row lock of its
+    // key's head row (the upsert), so the sum of the key's leases and the
+    // insert are one step across daemons; in a plpgsql function each
+    // statement sees what the previous holder of that lock committed.
+    R"sql(
+CREATE TABLE IF NOT EXISTS swh_counters (
+    key        text PRIMARY KEY,
+    value      bigint NOT NULL,
+    window_end timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS swh_lease_heads (key text PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS swh_leases (
+    key        text NOT NULL,
+    owner      text NOT NULL,
+    weight     bigint NOT NULL,
+    expires_at timestamptz NOT NULL,
+    PRIMARY KEY (key, owner)
+);
+CREATE INDEX IF NOT EXISTS swh_leases_by_expiry ON swh_leases (expires_at);
+CREATE OR REPLACE FUNCTION swh_lease_acquire(k text, o text, w bigint, lim bigint, ttl_ms bigint,
+                                             OUT taken boolean, OUT held bigint) AS $fn$
+BEGIN
+  INSERT INTO swh_lease_heads (key) VALUES (k) ON CONFLICT (key) DO UPDATE SET key = excluded.key;
+  DELETE FROM swh_leases WHERE key = k AND expires_at <= clock_timestamp();
+  UPDATE swh_leases SET expires_at = clock_timestamp() + ttl_ms * interval '1 millisecond'
+   WHERE key = k AND owner = o;
+  taken := FOUND;
+  SELECT coalesce(sum(weight), 0) INTO held FROM swh_leases WHERE key = k;
+  IF taken THEN RETURN; END IF;
+  IF lim > 0 AND held + w > lim THEN RETURN; END IF;
+  INSERT INTO swh_leases (key, owner, weight, expires_at)
+  VALUES (k, o, w, clock_timestamp() + ttl_ms * interval '1 millisecond');
+  taken := true;
+  held := held + w;
+END
+$fn$ LANGUAGE plpgsql;
 )sql",
 };
 
@@ -168,6 +205,26 @@ constexpr Statement kStatements[] = {
      "WITH old AS (DELETE FROM swh_events WHERE created_at < now() - make_interval(secs => $1::bigint)) "
      "DELETE FROM swh_event_heads h WHERE updated_at < now() - make_interval(secs => $1::bigint) "
      "AND NOT EXISTS (SELECT 1 FROM swh_sessions s WHERE s.id = h.session_id)"},
+    // Shared limits (1.5). A counter whose window ended starts again from
+    // the delta; the row lock of the upsert orders concurrent adds.
+    {"counter_add", "INSERT INTO swh_counters AS c (key, value, window_end) "
+                    "VALUES ($1, $2::bigint, clock_timestamp() + $3::bigint * interval '1 millisecond') "
+                    "ON CONFLICT (key) DO UPDATE SET "
+                    "value = CASE WHEN c.window_end <= clock_timestamp() THEN excluded.value ELSE c.value + "
+                    "excluded.value END, "
+                    "window_end = CASE WHEN c.window_end <= clock_timestamp() THEN excluded.window_end ELSE "
+                    "c.window_end END "
+                    "RETURNING value"},
+    {"lease_acquire",
+     "SELECT taken, held FROM swh_lease_acquire($1, $2, $3::bigint, $4::bigint, $5::bigint)"},
+    {"lease_release", "DELETE FROM swh_leases WHERE key = $1 AND owner = $2"},
+    // Lapsed leases and ended windows; head rows without leases (a head row
+    // is only the lock of its key: one deleted under a waiter is re-made).
+    {"limits_trim",
+     "WITH counters AS (DELETE FROM swh_counters WHERE window_end < clock_timestamp() - interval '1 "
+     "minute'), "
+     "leases AS (DELETE FROM swh_leases WHERE expires_at < clock_timestamp() - interval '1 minute') "
+     "DELETE FROM swh_lease_heads h WHERE NOT EXISTS (SELECT 1 FROM swh_leases l WHERE l.key = h.key)"},
     {"messages_role",
      "SELECT " SWH_PG_MESSAGE_COLUMNS " FROM swh_messages WHERE session_id = $1 AND role = $2 "
      "AND timestamp >= $3::bigint ORDER BY timestamp DESC, seq DESC LIMIT $4::bigint",
@@ -629,6 +686,43 @@ store::EventPage Store::events_read(std::string_view session_id, uint64_t after_
             page.events.push_back({static_cast<uint64_t>(to_int(cell(r.get(), i, 0))), text(r.get(), i, 1)});
         return page;
     });
+}
+
+// ---------------------------------------------------------------- limits
+
+int64_t Store::counter_add(std::string_view key, int64_t delta, uint32_t window_ms) {
+    const int64_t value = pool_.run(false, [&](Connection &db) {
+        Result r = db.run("counter_add", {key, Int(delta), Int(window_ms)});
+        return to_int(cell(r.get(), 0, 0));
+    });
+    trim_limits_now_and_then();
+    return value;
+}
+
+store::LeaseOutcome Store::lease_acquire(const store::LeaseInput &lease) {
+    const store::LeaseOutcome outcome = pool_.run(false, [&](Connection &db) {
+        Result r = db.run("lease_acquire", {lease.key, lease.owner, Int(static_cast<int64_t>(lease.weight)),
+                                            Int(static_cast<int64_t>(lease.limit)), Int(lease.ttl_ms)});
+        const char *taken = cell(r.get(), 0, 0);
+        return store::LeaseOutcome{taken != nullptr && taken[0] == 't',
+                                   static_cast<uint64_t>(to_int(cell(r.get(), 0, 1)))};
+    });
+    trim_limits_now_and_then();
+    return outcome;
+}
+
+void Store::lease_release(std::string_view key, std::string_view owner) {
+    pool_.run(false, [&](Connection &db) { return affected(db.run("lease_release", {key, owner})); });
+}
+
+// Every 1024th call sweeps what has lapsed; a failure only delays the sweep.
+void Store::trim_limits_now_and_then() {
+    if (limit_calls_.fetch_add(1) % 1024 != 0) return;
+    try {
+        pool_.run(false, [&](Connection &db) { return affected(db.run("limits_trim", {})); });
+    } catch (const Failure &e) {
+        log_(SWH_LOG_WARN, std::string("postgres: sweeping lapsed limits failed: ") + e.what());
+    }
 }
 
 // The listening connection belongs to the listener thread alone: made in

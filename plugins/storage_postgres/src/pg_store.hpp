@@ -74,7 +74,12 @@ class Store {
     void events_watch(store::EventWatcher watcher);
     void events_unwatch() noexcept;
 
+    int64_t counter_add(std::string_view key, int64_t delta, uint32_t window_ms);
+    store::LeaseOutcome lease_acquire(const store::LeaseInput &lease);
+    void lease_release(std::string_view key, std::string_view owner);
+
   private:
+    void trim_limits_now_and_then();
     void trim_events(Connection &db);
     std::unique_ptr<Connection> connect();
     void migrate(Connection &db);
@@ -83,7 +88,8 @@ class Store {
     std::string where_; // "host:port/db" for messages, without the password
     store::Pool<Connection> pool_;
     int schema_version_ = 0;
-    std::atomic<uint64_t> published_{0}; // every 256th publish trims old events
+    std::atomic<uint64_t> published_{0};   // every 256th publish trims old events
+    std::atomic<uint64_t> limit_calls_{0}; // every 1024th limit call sweeps lapsed ones
     std::mutex watch_mutex_;
     // Last: stopped (joined) before anything it uses is destroyed.
     std::unique_ptr<store::ListenerThread> listener_;

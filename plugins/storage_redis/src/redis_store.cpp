@@ -153,8 +153,54 @@ end
 return out
 )lua"};
 
+// Shared limits (ABI 1.5). Time is the server's (TIME), so the daemons'
+// clocks never matter.
+
+// KEYS: counter; ARGV: delta, window_ms -> the sum in the current window. The
+// first add of a window sets the expiry; the key's end is the window's end.
+constexpr Script kCounterAdd = {"counter_add", R"lua(
+local v = redis.call('INCRBY', KEYS[1], ARGV[1])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return v
+)lua"};
+
+// KEYS: expiries (zset owner -> expiry ms), weights (hash owner -> units);
+// ARGV: owner, weight, limit (0 = none), ttl_ms -> {taken 1|0, held}.
+// Lapsed owners go first; both keys expire with the last lease.
+constexpr Script kLeaseAcquire = {"lease_acquire", R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local gone = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now)
+if #gone > 0 then
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+  for _, o in ipairs(gone) do redis.call('HDEL', KEYS[2], o) end
+end
+local held = 0
+for _, w in ipairs(redis.call('HVALS', KEYS[2])) do held = held + tonumber(w) end
+local expiry = now + tonumber(ARGV[4])
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local limit = tonumber(ARGV[3])
+  if limit > 0 and held + tonumber(ARGV[2]) > limit then return {0, held} end
+  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+  held = held + tonumber(ARGV[2])
+end
+redis.call('ZADD', KEYS[1], expiry, ARGV[1])
+local last = tonumber(redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2])
+redis.call('PEXPIREAT', KEYS[1], last)
+redis.call('PEXPIREAT', KEYS[2], last)
+return {1, held}
+)lua"};
+
+// KEYS: expiries, weights; ARGV: owner.
+constexpr Script kLeaseRelease = {"lease_release", R"lua(
+redis.call('ZREM', KEYS[1], ARGV[1])
+redis.call('HDEL', KEYS[2], ARGV[1])
+return 1
+)lua"};
+
 std::vector<const Script *> all_scripts() {
-    return {&kCreate, &kAddMessage, &kGetMessages, &kUpdate, &kDelete, &kEventPublish, &kEventRead};
+    return {&kCreate,       &kAddMessage, &kGetMessages, &kUpdate,       &kDelete,
+            &kEventPublish, &kEventRead,  &kCounterAdd,  &kLeaseAcquire, &kLeaseRelease};
 }
 
 int64_t to_int(const std::string &s) {
@@ -383,6 +429,40 @@ void Store::events_watch(store::EventWatcher watcher) {
 void Store::events_unwatch() noexcept {
     std::lock_guard lock(watch_mutex_);
     listener_.reset();
+}
+
+// ---------------------------------------------------------------- limits
+
+std::string Store::limit_key(std::string_view key, const char *suffix) const {
+    return options_.key_prefix + "{limit:" + std::string(key) + "}:" + suffix;
+}
+
+int64_t Store::counter_add(std::string_view key, int64_t delta, uint32_t window_ms) {
+    const std::string counter = limit_key(key, "n"), by = std::to_string(delta),
+                      window = std::to_string(window_ms);
+    Reply r = router_.on(counter, false, "counter_add", [&](Connection &c) {
+        return c.eval(kCounterAdd, {counter}, {by, window});
+    });
+    return r->integer;
+}
+
+store::LeaseOutcome Store::lease_acquire(const store::LeaseInput &lease) {
+    const std::string expiries = limit_key(lease.key, "lease"), weights = limit_key(lease.key, "weight");
+    const std::string weight = std::to_string(lease.weight), limit = std::to_string(lease.limit),
+                      ttl = std::to_string(lease.ttl_ms);
+    Reply r = router_.on(expiries, false, "lease_acquire", [&](Connection &c) {
+        return c.eval(kLeaseAcquire, {expiries, weights}, {lease.owner, weight, limit, ttl});
+    });
+    if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
+        throw Failure(SWH_E_INTERNAL, "redis: lease_acquire: unexpected reply");
+    return {r->element[0]->integer == 1, static_cast<uint64_t>(r->element[1]->integer)};
+}
+
+void Store::lease_release(std::string_view key, std::string_view owner) {
+    const std::string expiries = limit_key(key, "lease"), weights = limit_key(key, "weight");
+    router_.on(expiries, false, "lease_release", [&](Connection &c) {
+        return c.eval(kLeaseRelease, {expiries, weights}, {owner});
+    });
 }
 
 std::string Store::user_index(std::string_view user_id) const {

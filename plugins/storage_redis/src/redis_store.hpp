@@ -29,6 +29,14 @@
 // Redis Cluster a classic PUBLISH reaches every node's subscribers; the
 // sharded SPUBLISH/SSUBSCRIBE would fit the same layout with the channel
 // carrying the slot's hash tag.)
+//
+// Shared limits (ABI 1.5), one slot per limit (hash tag {limit:<key>}):
+//   P{limit:<key>}:n       string  a fixed-window counter (INCRBY, PEXPIRE
+//                                  set by the window's first add)
+//   P{limit:<key>}:lease   zset    owner -> expiry (ms, the server's TIME)
+//   P{limit:<key>}:weight  hash    owner -> units held
+// One script drops lapsed owners, sums the weights, checks the limit and
+// takes or renews the lease; both keys expire with the last lease.
 #pragma once
 
 #include "cluster.hpp"
@@ -74,7 +82,13 @@ class Store {
     void events_watch(store::EventWatcher watcher);
     void events_unwatch() noexcept;
 
+    int64_t counter_add(std::string_view key, int64_t delta, uint32_t window_ms);
+    store::LeaseOutcome lease_acquire(const store::LeaseInput &lease);
+    void lease_release(std::string_view key, std::string_view owner);
+
   private:
+    // P{limit:<key>}:<suffix>: the keys of one limit share a hash tag (slot).
+    std::string limit_key(std::string_view key, const char *suffix) const;
     std::string event_channel() const;
     std::string session_key(std::string_view sid, const char *suffix) const;
     std::string user_index(std::string_view user_id) const;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -51,7 +52,22 @@ CREATE TABLE IF NOT EXISTS messages (
     structured          TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS messages_by_session_time ON messages(session_id, timestamp);
+CREATE TABLE IF NOT EXISTS limit_counters (
+    key        TEXT PRIMARY KEY NOT NULL,
+    value      INTEGER NOT NULL,
+    window_end INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS limit_leases (
+    key        TEXT NOT NULL,
+    owner      TEXT NOT NULL,
+    weight     INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    PRIMARY KEY (key, owner)
+);
 )sql";
+// (The two limit_* tables (ABI 1.5 shared limits) came without a version
+// bump: kSchema adds them to any file, and a plugin that predates them opens
+// the file as before and ignores them.)
 
 const std::string kSessionColumns = "id, user_id, provider, model, status, type, created_at, last_activity, "
                                     "message_count, config, context, metadata";
@@ -568,6 +584,78 @@ void Store::add_message(const MessageInput &m) {
                 throw Failure(SWH_E_CONFLICT, "message " + quoted(m.id) + " already exists");
             throw;
         }
+    });
+}
+
+// ------------------------------------------------------------ limits
+// Shared limits (ABI 1.5) of the daemons on this one file: each is one write
+// operation, so the writer's BEGIN IMMEDIATE makes it one step across
+// processes. One file means one machine, so its clock is every daemon's.
+
+namespace {
+int64_t now_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+} // namespace
+
+int64_t Store::counter_add(std::string_view key, int64_t delta, uint32_t window_ms) {
+    int64_t value = 0;
+    const int64_t now = now_ms();
+    write([&](Connection &db) {
+        auto add =
+            db.prepare("INSERT INTO limit_counters (key, value, window_end) VALUES (?1, ?2, ?3 + ?4) "
+                       "ON CONFLICT (key) DO UPDATE SET "
+                       "value = CASE WHEN window_end <= ?3 THEN excluded.value ELSE value + excluded.value "
+                       "END, "
+                       "window_end = CASE WHEN window_end <= ?3 THEN excluded.window_end ELSE window_end "
+                       "END RETURNING value");
+        add.bind(1, key).bind(2, delta).bind(3, now).bind(4, static_cast<int64_t>(window_ms));
+        if (add.step()) value = add.column_int(0);
+        while (add.step()) {
+        }
+    });
+    return value;
+}
+
+store::LeaseOutcome Store::lease_acquire(const store::LeaseInput &lease) {
+    store::LeaseOutcome outcome;
+    const int64_t now = now_ms(), expires = now + lease.ttl_ms;
+    write([&](Connection &db) {
+        db.prepare("DELETE FROM limit_leases WHERE key = ?1 AND expires_at <= ?2")
+            .bind(1, lease.key)
+            .bind(2, now)
+            .run();
+        auto renew = db.prepare("UPDATE limit_leases SET expires_at = ?3 WHERE key = ?1 AND owner = ?2");
+        renew.bind(1, lease.key).bind(2, lease.owner).bind(3, expires).run();
+        const bool renewed = db.changes() > 0;
+        auto sum = db.prepare("SELECT coalesce(sum(weight), 0) FROM limit_leases WHERE key = ?1");
+        sum.bind(1, lease.key);
+        outcome.held = sum.step() ? static_cast<uint64_t>(sum.column_int(0)) : 0;
+        while (sum.step()) {
+        }
+        outcome.taken = renewed;
+        if (renewed || (lease.limit > 0 && outcome.held + lease.weight > lease.limit)) return;
+        auto take =
+            db.prepare("INSERT INTO limit_leases (key, owner, weight, expires_at) VALUES (?1, ?2, ?3, ?4)");
+        take.bind(1, lease.key)
+            .bind(2, lease.owner)
+            .bind(3, static_cast<int64_t>(lease.weight))
+            .bind(4, expires);
+        take.run();
+        outcome.taken = true;
+        outcome.held += lease.weight;
+    });
+    return outcome;
+}
+
+void Store::lease_release(std::string_view key, std::string_view owner) {
+    write([&](Connection &db) {
+        db.prepare("DELETE FROM limit_leases WHERE key = ?1 AND owner = ?2")
+            .bind(1, key)
+            .bind(2, owner)
+            .run();
     });
 }
 

@@ -80,6 +80,9 @@ class Store {
     std::vector<MessageRow> get_messages(const MessageQueryInput &query);
     // Health report: the static facts, then the live ones (throws Failure
     // when the database cannot be read).
+    int64_t counter_add(std::string_view key, int64_t delta, uint32_t window_ms);
+    store::LeaseOutcome lease_acquire(const store::LeaseInput &lease);
+    void lease_release(std::string_view key, std::string_view owner);
     void describe(nlohmann::json &report) const;
     void health(nlohmann::json &report);
 

@@ -46,7 +46,7 @@ extern "C" {
 /* Semantic version of the ABI. The host loads a plugin when the majors are
  * equal and the plugin's minor is <= the host's minor. */
 #define SWH_ABI_VERSION_MAJOR 1
-#define SWH_ABI_VERSION_MINOR 4
+#define SWH_ABI_VERSION_MINOR 5
 
 /* True when the struct behind `ptr` (which may come from an older or newer
  * build) is large enough to hold `member`: check before reading a member

@@ -79,6 +79,25 @@ typedef struct swh_event_watcher {
     void (*link)(void *ctx, swh_status status, swh_str reason);
 } swh_event_watcher;
 
+/* ------------------------------------------------ shared limits (1.5) */
+/* Daemons that share a store may also share their limits through it
+ * (docs/fleet.md): counters in fixed windows (requests per key, failed
+ * guesses per address) and leases (streams open per key, Idempotency-Keys
+ * being answered, messages reserved under a session's cap, hook events being
+ * handled). Time is the store's clock, never the daemons'. */
+
+/* A lease on a shared limit: `owner` holds `weight` units of `key` until it
+ * releases them or `ttl_ms` pass without a renewal (a daemon killed -9 stops
+ * renewing, and its leases lapse). OWNERSHIP: borrowed. */
+typedef struct swh_lease {
+    uint32_t struct_size;
+    swh_str key;     /* the limit's name (any bytes)                        */
+    swh_str owner;   /* unique per holder, e.g. "<daemon id>:<n>"           */
+    uint64_t weight; /* units this holder takes, >= 1                       */
+    uint64_t limit;  /* live leases of `key` hold at most this many; 0 = no limit */
+    uint32_t ttl_ms; /* the lease lapses this long after its last acquire, >= 1 */
+} swh_lease;
+
 /* The storage function table. All functions are [any-thread][may-block]:
  * the host calls them from a bounded worker pool, concurrently, on the same
  * handle; the plugin synchronises internally. */
@@ -144,6 +163,28 @@ typedef struct swh_storage_v1 {
     /* Stop that thread; no watcher callback runs after it returns. Safe when
      * not watching. destroy stops it too. [serial][may-block] */
     void (*events_unwatch)(void *handle);
+
+    /* --- added in 1.5: shared limits, optional (all NULL = this store
+     * shares no limits; the host then keeps them inside one daemon). --- */
+    /* Add `delta` (may be 0 or negative) to the counter `key` in its current
+     * fixed window and put the sum in *out_value. A window starts with the
+     * first add after the previous one ended and lasts `window_ms` (>= 1) by
+     * the store's clock; then the counter starts again from 0.
+     * [any-thread][may-block] */
+    swh_status (*counter_add)(void *handle, swh_str key, int64_t delta, uint32_t window_ms,
+                              int64_t *out_value);
+    /* Take or renew `lease`, atomically with the check of its limit. An owner
+     * that holds a live lease on the key renews it (its expiry moves to now +
+     * ttl_ms; weight and limit are not checked again): SWH_OK. Otherwise,
+     * when the live leases of the key plus lease->weight would pass
+     * lease->limit: SWH_E_CONFLICT, nothing taken. Else it is taken: SWH_OK.
+     * *out_held gets the units the key's live leases hold (this one
+     * included when taken). Lapsed leases count for nothing.
+     * [any-thread][may-block] */
+    swh_status (*lease_acquire)(void *handle, const swh_lease *lease, uint64_t *out_held);
+    /* Give the owner's lease on the key back; SWH_OK also when it held none
+     * (it lapsed, or was never taken). [any-thread][may-block] */
+    swh_status (*lease_release)(void *handle, swh_str key, swh_str owner);
 } swh_storage_v1;
 
 #ifdef __cplusplus

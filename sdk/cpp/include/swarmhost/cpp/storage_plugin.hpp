@@ -220,6 +220,30 @@ concept CarriesEvents = requires(Store &s, std::string_view text, uint64_t seq, 
     s.events_unwatch();
 };
 
+// Shared limits (ABI 1.5, storage.h): a Store shares limits when it has
+//   int64_t counter_add(std::string_view key, int64_t delta, uint32_t window_ms);
+//   LeaseOutcome lease_acquire(const LeaseInput &lease);
+//   void lease_release(std::string_view key, std::string_view owner);
+// (all may throw swh::edge::Failure). The arguments are checked here first:
+// key and owner non-empty, weight, ttl_ms and window_ms >= 1.
+struct LeaseInput {
+    std::string_view key, owner;
+    uint64_t weight = 1, limit = 0; // limit 0 = none
+    uint32_t ttl_ms = 0;
+};
+struct LeaseOutcome {
+    bool taken = false; // false: the limit would be passed (SWH_E_CONFLICT)
+    uint64_t held = 0;  // units the key's live leases hold
+};
+
+template <class Store>
+concept SharesLimits = requires(Store &s, std::string_view text, int64_t delta, uint32_t ms,
+                                const LeaseInput &lease) {
+    { s.counter_add(text, delta, ms) } -> std::convertible_to<int64_t>;
+    { s.lease_acquire(lease) } -> std::same_as<LeaseOutcome>;
+    s.lease_release(text, text);
+};
+
 // The 1.4 payload bound of storage.h (events_publish).
 constexpr size_t kMaxEventPayload = 1u << 20;
 
@@ -229,6 +253,7 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
   public:
     static constexpr swh_storage_v1 table() {
         constexpr bool carrier = CarriesEvents<Store>;
+        constexpr bool limits = SharesLimits<Store>;
         return {sizeof(swh_storage_v1),
                 &cpp::detail::create<Store, Sch>,
                 &cpp::detail::destroy<Store>,
@@ -244,7 +269,10 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
                 carrier ? events_publish : nullptr,
                 carrier ? events_read : nullptr,
                 carrier ? events_watch : nullptr,
-                carrier ? events_unwatch : nullptr};
+                carrier ? events_unwatch : nullptr,
+                limits ? counter_add : nullptr,
+                limits ? lease_acquire : nullptr,
+                limits ? lease_release : nullptr};
     }
 
   private:
@@ -391,6 +419,49 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
         });
     }
 
+    // ---- shared limits (1.5); only in the table when SharesLimits<Store>
+    static swh_status counter_add(void *handle, swh_str key, int64_t delta, uint32_t window_ms,
+                                  int64_t *out_value) noexcept {
+        return call(handle, [&](Store &store) {
+            if constexpr (SharesLimits<Store>) {
+                require(out_value != nullptr, "out_value is NULL");
+                require(window_ms >= 1, "window_ms must be >= 1");
+                *out_value = store.counter_add(required(key, "key"), delta, window_ms);
+            }
+            return SWH_OK;
+        });
+    }
+    static swh_status lease_acquire(void *handle, const swh_lease *lease, uint64_t *out_held) noexcept {
+        return call(handle, [&](Store &store) {
+            if constexpr (SharesLimits<Store>) {
+                require(SWH_HAS_MEMBER(lease, swh_lease, ttl_ms),
+                        "lease is NULL or its struct_size is too small");
+                require(out_held != nullptr, "out_held is NULL");
+                require(lease->weight >= 1 && lease->ttl_ms >= 1, "lease weight and ttl_ms must be >= 1");
+                LeaseInput in;
+                in.key = required(lease->key, "lease.key");
+                in.owner = required(lease->owner, "lease.owner");
+                in.weight = lease->weight;
+                in.limit = lease->limit;
+                in.ttl_ms = lease->ttl_ms;
+                const LeaseOutcome outcome = store.lease_acquire(in);
+                *out_held = outcome.held;
+                if (!outcome.taken)
+                    throw Failure(SWH_E_CONFLICT, "lease " + quoted(in.key) + ": " +
+                                                      std::to_string(outcome.held) + " of " +
+                                                      std::to_string(in.limit) + " held");
+            }
+            return SWH_OK;
+        });
+    }
+    static swh_status lease_release(void *handle, swh_str key, swh_str owner) noexcept {
+        return call(handle, [&](Store &store) {
+            if constexpr (SharesLimits<Store>)
+                store.lease_release(required(key, "key"), required(owner, "owner"));
+            return SWH_OK;
+        });
+    }
+
     // {"status":"healthy"|"unhealthy", ...describe(), ...health()}; an
     // unhealthy report is still emitted, then SWH_E_UNAVAILABLE.
     static swh_status health_check(void *handle, const swh_result_sink *sink) noexcept {
@@ -419,8 +490,8 @@ template <class Store, const auto &Sch = cpp::no_config> class Plugin {
 
 // The table, the descriptor and swh_plugin_entry of a storage plugin in one
 // line, like SWH_CPP_MIDDLEWARE and the others (plugin.hpp). The host needs
-// only the table's 1.0 members (the 1.4 event carrier is optional: an older
-// host never calls it), and the 1.3 swh_message.structured_json is read only
+// only the table's 1.0 members (the 1.4 event carrier and the 1.5 shared
+// limits are optional: an older host never calls them), and the 1.3 swh_message.structured_json is read only
 // when the host's struct has it (MessageInput::from): the descriptor declares
 // 1.0 unless the Store raises it (static constexpr uint16_t abi_minor = N;).
 #define SWH_CPP_STORAGE(STORE, NAME, VERSION, DESCRIPTION, SCHEMA)                                           \
