@@ -253,7 +253,9 @@ for setup in $SETUPS; do
     echo -n "setup=$setup daemons=$n shared=$shared stored=$stored warnings=$warnings "
     echo -n "cpu_daemons=$((a_d - b_d)) cpu_nginx=$((a_n - b_n)) cpu_postgres=$((a_p - b_p)) "
     echo -n "cpu_busy=$((a_busy - b_busy)) cpu_all=$((a_all - b_all)) "
+    # shellcheck disable=SC2001 # a prefix for every key: a regex, not a substitution
     echo -n "$(sed 's/\([a-z0-9_]*\)=/send_\1=/g' <<< "$send") "
+    # shellcheck disable=SC2001
     sed 's/\([a-z0-9_]*\)=/read_\1=/g' <<< "$read"
   } >> "$RESULTS"
   echo "# $setup done (load average $(cut -d' ' -f1-3 /proc/loadavg))"
