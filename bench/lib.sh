@@ -20,6 +20,8 @@
 #                          replies from memory at $NGINX (/v1 and /stream/v1),
 #                          the same behind nginx as a keep-alive reverse proxy
 #                          at $NGINX_PROXY; its pid in $NGINX_PID
+#   start_static_nginx FILE  nginx serving FILE as a static JSON file, keep-alive,
+#                          at $STATIC_URL; its pid in $NGINX_PID
 # Messages are prefixed with $BENCH_NAME (the script's name by default).
 
 BENCH_NAME="${BENCH_NAME:-$(basename "$(dirname "$0")")/$(basename "$0")}"
@@ -105,4 +107,38 @@ start_fixed_nginx() {
   NGINX="http://127.0.0.1:$port"
   NGINX_PROXY="http://127.0.0.1:$proxy_port"
   wait_http "$NGINX/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+}
+
+start_static_nginx() { # FILE
+  local name port
+  name="$(basename "$1")"
+  port="$(free_port)"
+  mkdir -p "$TMP/nginx/www" "$TMP/nginx/tmp"
+  cp "$1" "$TMP/nginx/www/$name"
+  # nginx workers run unprivileged: let them traverse the temp dir and read the file.
+  chmod 711 "$TMP" "$TMP/nginx"
+  chmod 755 "$TMP/nginx/www"
+  chmod 644 "$TMP/nginx/www/$name"
+  cat > "$TMP/nginx/nginx.conf" <<EOF
+daemon off;
+master_process on;
+worker_processes auto;
+pid $TMP/nginx/nginx.pid;
+error_log $TMP/nginx/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $TMP/nginx/tmp/body;
+  proxy_temp_path $TMP/nginx/tmp/proxy;
+  fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
+  uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
+  scgi_temp_path $TMP/nginx/tmp/scgi;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$port; root $TMP/nginx/www; default_type application/json; }
+}
+EOF
+  bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
+  NGINX_PID=$SPAWNED_PID
+  STATIC_URL="http://127.0.0.1:$port/$name"
+  wait_http "$STATIC_URL" "$NGINX_PID" nginx "$TMP/nginx/error.log"
 }

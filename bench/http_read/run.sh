@@ -88,31 +88,7 @@ print(f"# answer: {len(answer)} bytes, {got} messages")
 PY
 
 # ------------------------------------------------------------------- nginx
-NPORT="$(free_port)"
-mkdir -p "$TMP/nginx/www" "$TMP/nginx/tmp"
-cp "$TMP/answer.json" "$TMP/nginx/www/answer.json"
-chmod 711 "$TMP" "$TMP/nginx"; chmod 755 "$TMP/nginx/www"; chmod 644 "$TMP/nginx/www/answer.json"
-cat > "$TMP/nginx/nginx.conf" <<NGINX
-daemon off;
-master_process on;
-worker_processes auto;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx/tmp/body;
-  proxy_temp_path $TMP/nginx/tmp/proxy;
-  fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-  uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-  scgi_temp_path $TMP/nginx/tmp/scgi;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$NPORT; root $TMP/nginx/www; default_type application/json; }
-}
-NGINX
-bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
-NGINX_PID=$SPAWNED_PID
-wait_http "http://127.0.0.1:$NPORT/answer.json" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+start_static_nginx "$TMP/answer.json"
 
 # CPU ticks of a process and its children (nginx: master + workers).
 ticks() { # PID
@@ -135,7 +111,7 @@ measure() { # TARGET CONNS ROUND -> one RESULT line on $TMP/results
     line="$(run_wrk "daemon-$conns-$round" "$threads" "$conns" "$REPO/bench/http_send/get_messages.lua" "$BASE" "$TMP/sessions.txt")"
     [[ -z "$perf_pid" ]] || wait "$perf_pid" || true
   else
-    line="$(run_wrk "nginx-$conns-$round" "$threads" "$conns" "$REPO/bench/http_send/get_fixed.lua" "http://127.0.0.1:$NPORT/answer.json")"
+    line="$(run_wrk "nginx-$conns-$round" "$threads" "$conns" "$REPO/bench/http_send/get_fixed.lua" "$STATIC_URL")"
   fi
   after="$(ticks "$pid")"
   echo "$target $conns ticks=$(( after - before )) $line" >> "$TMP/results"

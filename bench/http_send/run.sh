@@ -120,40 +120,10 @@ POSTN_16="$(run_wrk daemon-normal-post-c16 2 16 "$HERE/post_messages.lua" "$BASE
 stop_daemon normal "$(field requests "$POSTN_16")"
 
 # ------------------------------------------------------------------- nginx
-NPORT="$(free_port)"
-mkdir -p "$TMP/nginx/www" "$TMP/nginx/tmp"
-cp "$TMP/send_response.json" "$TMP/nginx/www/send.json"
-# nginx workers run unprivileged: let them traverse the temp dir and read the file.
-chmod 711 "$TMP" "$TMP/nginx"
-chmod 755 "$TMP/nginx/www"
-chmod 644 "$TMP/nginx/www/send.json"
-cat > "$TMP/nginx/nginx.conf" <<EOF
-daemon off;
-master_process on;
-worker_processes auto;
-pid $TMP/nginx/nginx.pid;
-error_log $TMP/nginx/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  client_body_temp_path $TMP/nginx/tmp/body;
-  proxy_temp_path $TMP/nginx/tmp/proxy;
-  fastcgi_temp_path $TMP/nginx/tmp/fastcgi;
-  uwsgi_temp_path $TMP/nginx/tmp/uwsgi;
-  scgi_temp_path $TMP/nginx/tmp/scgi;
-  keepalive_requests 1000000;
-  server {
-    listen 127.0.0.1:$NPORT;
-    root $TMP/nginx/www;
-    default_type application/json;
-  }
-}
-EOF
-bench_spawn "$TMP/nginx/stdout.log" nginx -c "$TMP/nginx/nginx.conf" -p "$TMP/nginx"
-NGINX_PID=$SPAWNED_PID
-wait_http "http://127.0.0.1:$NPORT/send.json" "$NGINX_PID" nginx "$TMP/nginx/error.log"
-NGINX_16="$(run_wrk nginx-c16 2 16 "$HERE/get_fixed.lua" "http://127.0.0.1:$NPORT/send.json")"
-NGINX_1="$(run_wrk nginx-c1 1 1 "$HERE/get_fixed.lua" "http://127.0.0.1:$NPORT/send.json")"
+cp "$TMP/send_response.json" "$TMP/send.json"
+start_static_nginx "$TMP/send.json"
+NGINX_16="$(run_wrk nginx-c16 2 16 "$HERE/get_fixed.lua" "$STATIC_URL")"
+NGINX_1="$(run_wrk nginx-c1 1 1 "$HERE/get_fixed.lua" "$STATIC_URL")"
 bench_stop "$NGINX_PID"; NGINX_PID=""
 
 # ------------------------------------------------------------ raw sqlite
