@@ -195,6 +195,43 @@ void ensure_descriptors_for(std::size_t max_connections) {
                      static_cast<unsigned long long>(limit.rlim_cur > kSpare ? limit.rlim_cur - kSpare : 0));
 }
 
+// A manifest that `swarmhost check` and POST /v1/admin/manifest/check find
+// sound: parsed, its keys file read, its plugins found and their config
+// checked against their schemas. Nothing is created.
+struct CheckedManifest {
+    manifest::Manifest manifest;
+    loader::PluginRegistry registry;
+};
+
+// A sound manifest that still may not serve (an exposed listener without keys).
+struct ManifestRefused : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+// Throws ManifestError (file:line:col), ManifestRefused or
+// std::invalid_argument naming what is wrong.
+CheckedManifest check_manifest(const std::string &manifest_path,
+                               const std::vector<std::string> &extra_plugin_dirs) {
+    CheckedManifest checked{load_with_extra_dirs(manifest_path, extra_plugin_dirs), {}};
+    const manifest::Manifest &manifest = checked.manifest;
+    if (const std::string exposed =
+            exposure_problem(manifest.auth, parse_listen(manifest.server.listen), manifest.server.listen);
+        !exposed.empty())
+        throw ManifestRefused(exposed);
+    auth::Authenticator keys(manifest.auth); // reads the keys file: its errors too
+    checked.registry.scan(manifest.plugin_dirs);
+    check_pipeline(manifest, checked.registry);
+    return checked;
+}
+
+Json summary_of(const manifest::Manifest &manifest) {
+    return Json{{"storage", manifest.storage.plugin},
+                {"providers", manifest.providers.size()},
+                {"middleware", manifest.middleware.size()},
+                {"hooks", manifest.hooks.size()},
+                {"session_types", manifest.session_types.size()}};
+}
+
 } // namespace
 
 int serve(const ServeOptions &options) {
@@ -353,6 +390,28 @@ int serve(const ServeOptions &options) {
                     {"session_types", fresh->session_types.size()}};
     };
     api.set_reloader(reload);
+    // POST /v1/admin/manifest/check: what a reload would refuse, without
+    // reloading (nothing is created, nothing replaced).
+    api.set_checker([&]() -> Json {
+        const auto refuse = [](const std::string &why) {
+            return ApiError(ErrorKind::InvalidRequest, "manifest check failed: " + why);
+        };
+        try {
+            const CheckedManifest checked = check_manifest(options.manifest_path, options.extra_plugin_dirs);
+            if ((checked.manifest.auth.mode == "api_keys") != authenticator->enabled())
+                throw refuse("auth.mode changed; turning authentication on or off needs a restart");
+            Json answer = summary_of(checked.manifest);
+            answer["status"] = "ok";
+            answer["manifest"] = options.manifest_path;
+            return answer;
+        } catch (const manifest::ManifestError &e) {
+            throw refuse(e.what());
+        } catch (const ManifestRefused &e) {
+            throw refuse(e.what());
+        } catch (const std::invalid_argument &e) {
+            throw refuse(options.manifest_path + ": " + e.what());
+        }
+    });
 
     // The main loop accepts connections and runs signals and timers; the
     // connections themselves are served on io_threads lanes (Server).
@@ -481,19 +540,10 @@ std::size_t report_trials(const std::vector<InstanceTrial> &trials) {
 int check(const std::string &manifest_path, const std::vector<std::string> &extra_plugin_dirs,
           bool try_create) {
     try {
-        auto manifest = load_with_extra_dirs(manifest_path, extra_plugin_dirs);
-        if (const std::string exposed =
-                exposure_problem(manifest.auth, parse_listen(manifest.server.listen), manifest.server.listen);
-            !exposed.empty()) {
-            std::cerr << exposed << "\n";
-            return 1;
-        }
-        auth::Authenticator keys(manifest.auth); // reads the keys file: its errors too
-        loader::PluginRegistry registry;
-        registry.scan(manifest.plugin_dirs);
-        check_pipeline(manifest, registry);
+        const CheckedManifest checked = check_manifest(manifest_path, extra_plugin_dirs);
+        const manifest::Manifest &manifest = checked.manifest;
         if (try_create) {
-            const auto trials = try_pipeline(manifest, registry, TrialScope::all);
+            const auto trials = try_pipeline(manifest, checked.registry, TrialScope::all);
             if (const std::size_t failed = report_trials(trials); failed > 0) {
                 std::cerr << manifest_path << ": " << failed << " of " << trials.size()
                           << " plugin instances failed to start (each was tried in a child process)\n";
@@ -506,6 +556,8 @@ int check(const std::string &manifest_path, const std::vector<std::string> &extr
                   << " session types)\n";
         return 0;
     } catch (const manifest::ManifestError &e) {
+        std::cerr << e.what() << "\n";
+    } catch (const ManifestRefused &e) {
         std::cerr << e.what() << "\n";
     } catch (const std::invalid_argument &e) {
         std::cerr << manifest_path << ": " << e.what() << "\n";

@@ -331,6 +331,9 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
     case RouteId::AdminReload:
         if (!reloader_) throw ApiError(ErrorKind::Unavailable, "this daemon cannot reload");
         return blocking_json(exchange, 200, [this] { return reloader_(); });
+    case RouteId::AdminManifestCheck:
+        if (!checker_) throw ApiError(ErrorKind::Unavailable, "this daemon cannot check its manifest");
+        return blocking_json(exchange, 200, [this] { return checker_(); });
     case RouteId::AdminRoutes:
         return respond_json(*exchange, 200, routes_report());
     case RouteId::AdminTraffic: {

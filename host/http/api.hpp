@@ -17,6 +17,9 @@ class ApiHandler : public RequestHandler {
     // What POST /v1/admin/reload runs (the daemon's reload); may be empty.
     using Reloader = std::function<Json()>;
     void set_reloader(Reloader reloader) { reloader_ = std::move(reloader); }
+    // What POST /v1/admin/manifest/check runs: the reload's checks on the
+    // manifest file, applying nothing; may be empty.
+    void set_checker(Reloader checker) { checker_ = std::move(checker); }
     // Lines GET /metrics adds about the HTTP server (it is built after us).
     using MetricsSource = std::function<std::string()>;
     void set_server_metrics(MetricsSource source) { server_metrics_ = std::move(source); }
@@ -58,6 +61,7 @@ class ApiHandler : public RequestHandler {
     PostBlocking post_free_; // jobs that need no storage (see SessionManager)
     std::chrono::milliseconds keepalive_;
     Reloader reloader_;
+    Reloader checker_;
     MetricsSource server_metrics_;
 };
 

@@ -220,7 +220,7 @@ check("metrics: the daemon's own traffic drawn over the last minutes", async (br
   await page.close();
 });
 
-check("manifest: a broken manifest's reload shows file:line:col and the old pipeline keeps serving", async (browser) => {
+check("manifest: a broken manifest's check and reload show file:line:col and the old pipeline keeps serving", async (browser) => {
   const manifest = process.env.SWH_MANIFEST;
   const good = fs.readFileSync(manifest, "utf8");
   const lines = good.split("\n");
@@ -236,8 +236,20 @@ check("manifest: a broken manifest's reload shows file:line:col and the old pipe
   try {
     fs.writeFileSync(manifest, lines.join("\n"));
     await page.keyboard.press("5");
-    await page.waitForSelector("#reload");
+    await page.waitForSelector("#check");
+    // Check first: the same error, nothing applied.
+    await page.click("#check");
+    await page.waitForSelector("#reload-result .error-box");
+    assert.equal(await text(page, "#where"), where);
+    assert.match(await text(page, "#reload-result .error-box strong"), /would refuse/);
+    const checked = await apiCall("POST", "/v1/admin/manifest/check");
+    assert.equal(checked.status, 400);
+    assert.match(checked.body.error.message, /no_such_plugin/);
+    assert.equal((await apiCall("POST", "/v1/admin/manifest/check", undefined, USER_KEY)).status, 403);
     await page.click("#reload");
+    await page.waitForSelector("#reload-result .error-box strong");
+    await page.waitForFunction(
+      () => /keeps serving/.test(document.querySelector("#reload-result .error-box strong")?.textContent || ""));
     await page.waitForSelector("#reload-result .error-box");
     assert.equal(await text(page, "#where"), where);
     assert.match(await text(page, "#reload-result pre"), /no_such_plugin/);
@@ -246,9 +258,16 @@ check("manifest: a broken manifest's reload shows file:line:col and the old pipe
   }
   const s = await apiCall("POST", "/v1/sessions", { user_id: "ann" });
   assert.equal(s.status, 201, "still serving");
-  await page.click("#reload");
+  await page.click("#check");
   await page.waitForSelector("#reload-result .ok-box");
-  assert.match(await text(page, "#reload-result .ok-box"), /Reloaded: generation \d+/);
+  assert.match(await text(page, "#reload-result .ok-box"), /nothing was applied/);
+  const sound = await apiCall("POST", "/v1/admin/manifest/check");
+  assert.equal(sound.status, 200);
+  assert.equal(sound.body.status, "ok");
+  assert.ok(sound.body.storage, "names its storage plugin");
+  assert.equal(sound.body.providers, 2, "echo and backup");
+  await page.click("#reload");
+  await page.waitForFunction(() => /Reloaded: generation \d+/.test(document.querySelector("#reload-result .ok-box")?.textContent || ""));
   await page.close();
 });
 

@@ -1,4 +1,5 @@
-// Manifest: re-read and apply it (POST /v1/admin/reload, as SIGHUP). A
+// Manifest: check it (POST /v1/admin/manifest/check: the reload's checks,
+// nothing applied), or re-read and apply it (POST /v1/admin/reload, as SIGHUP). A
 // refused manifest leaves the running pipeline serving; its error names
 // file:line:col, shown on its own line. Below, every route the daemon answers.
 import { api } from "../api.js";
@@ -6,32 +7,59 @@ import { h, fill, badge, kv } from "../dom.js";
 
 const WHERE = /([^\s:'"]+\.(?:ya?ml|json)):(\d+)(?::(\d+))?/;
 
+// The error box of a refused check or reload: file:line:col on a line of
+// its own when the message names one.
+function refused(result, title, message) {
+  const where = WHERE.exec(message);
+  fill(result, h("div", { class: "error-box", role: "alert" },
+    h("strong", {}, title),
+    where ? h("div", { class: "where", id: "where" }, where[0]) : null,
+    h("pre", {}, message)));
+}
+
+function details(answer) {
+  return kv(Object.fromEntries(Object.entries(answer).filter(([k]) => k !== "status" && k !== "generation")));
+}
+
 export async function render(main) {
   const result = h("div", { id: "reload-result" });
-  const button = h("button", { class: "primary", type: "button", id: "reload" }, "Check and reload");
-  button.addEventListener("click", async () => {
-    button.disabled = true;
-    fill(result, h("p", { class: "muted" }, "Reloading…"));
+  const check = h("button", { type: "button", id: "check" }, "Check");
+  const reload = h("button", { class: "primary", type: "button", id: "reload" }, "Check and reload");
+  // One action at a time: both buttons wait for the answer.
+  const run = async (busy, action) => {
+    check.disabled = reload.disabled = true;
+    fill(result, h("p", { class: "muted" }, busy));
+    try {
+      await action();
+    } finally {
+      check.disabled = reload.disabled = false;
+    }
+  };
+  check.addEventListener("click", () => run("Checking…", async () => {
+    try {
+      const answer = await api("POST", "/v1/admin/manifest/check");
+      fill(result, h("div", { class: "ok-box" }, h("strong", {}, "The manifest is sound; nothing was applied"),
+        details(answer)));
+    } catch (e) {
+      refused(result, "A reload would refuse this manifest", e.message);
+    }
+  }));
+  reload.addEventListener("click", () => run("Reloading…", async () => {
     try {
       const answer = await api("POST", "/v1/admin/reload");
       fill(result, h("div", { class: "ok-box" }, h("strong", {}, `Reloaded: generation ${answer.generation}`),
-        kv(Object.fromEntries(Object.entries(answer).filter(([k]) => k !== "status" && k !== "generation")))));
+        details(answer)));
     } catch (e) {
-      const where = WHERE.exec(e.message);
-      fill(result, h("div", { class: "error-box", role: "alert" },
-        h("strong", {}, "Refused — the running pipeline keeps serving"),
-        where ? h("div", { class: "where", id: "where" }, where[0]) : null,
-        h("pre", {}, e.message)));
-    } finally {
-      button.disabled = false;
+      refused(result, "Refused — the running pipeline keeps serving", e.message);
     }
-  });
+  }));
   const routes = h("div", {}, h("p", { class: "muted" }, "Loading routes…"));
   fill(main, h("h1", {}, "Manifest"),
     h("section", { class: "panel" },
       h("p", {}, "The daemon re-reads its manifest (and keys file) and applies it without a restart, as ",
-        h("code", {}, "SIGHUP"), " does. A manifest it refuses changes nothing; the error says where."),
-      button, result),
+        h("code", {}, "SIGHUP"), " does. A manifest it refuses changes nothing; the error says where. ",
+        h("em", {}, "Check"), " makes the same checks and applies nothing."),
+      h("div", { class: "row" }, check, reload), result),
     h("h2", {}, "Routes"), routes);
   try {
     const report = await api("GET", "/v1/admin/routes");
