@@ -77,7 +77,7 @@ struct HostRoute {
 };
 
 // Segments of the table's paths; "{...}" matches any one segment.
-inline constexpr std::array<HostRoute, 34> kHostRoutes{{
+inline constexpr std::array<HostRoute, 35> kHostRoutes{{
     {RouteId::Healthz, "GET", "healthz", SessionScope::None, "", Caller::Anyone},
     {RouteId::Metrics, "GET", "metrics", SessionScope::None, "", Caller::Admin},
     {RouteId::Plugins, "GET", "v1/plugins", SessionScope::None, "", Caller::Admin},
