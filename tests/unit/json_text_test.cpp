@@ -25,11 +25,12 @@ std::string nlohmann_dump(const std::string &text) {
 } // namespace
 
 TEST_CASE("strings are written as nlohmann dumps them", "[json_text]") {
+    static constexpr char kWithNul[] = "nul \0 and \x01 \x1f \x7f";
     const std::string samples[] = {
         "",
         "plain ascii",
         "quote \" backslash \\ slash / tab \t newline \n return \r",
-        std::string("nul \0 and \x01 \x1f \x7f", 17),
+        std::string(kWithNul, sizeof kWithNul - 1), // the NUL inside counts
         "\b\f",
         "caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80", // é € 😀
         "<script>alert(1)</script>",
