@@ -55,20 +55,12 @@ wait_http "$BASE/healthz" "$DAEMON_PID" swarmhost "$TMP/daemon.log"
 
 # Sessions filled through the API (several at a time: synchronous=full),
 # then one answer saved for nginx.
-python3 - "$BASE" "$SESSIONS" "$SENDS" "$TMP/sessions.txt" "$TMP/answer.json" <<'PY'
-import concurrent.futures, http.client, json, sys, urllib.parse
+PYTHONPATH="$REPO/bench" python3 - "$BASE" "$SESSIONS" "$SENDS" "$TMP/sessions.txt" "$TMP/answer.json" <<'PY'
+import concurrent.futures, json, sys
+from api_client import call, connect
 base, n, sends, ids_file, answer_file = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
-u = urllib.parse.urlparse(base)
-def call(c, method, path, body=None):
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    if r.status // 100 != 2:
-        sys.exit(f"{method} {path}: {r.status} {data[:200]!r}")
-    return data
 def fill(i):
-    c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+    c = connect(base)
     sid = json.loads(call(c, "POST", "/v1/sessions", {"user_id": "bench"}))["id"]
     for k in range(sends):
         call(c, "POST", f"/v1/sessions/{sid}/messages",
@@ -78,7 +70,7 @@ def fill(i):
 with concurrent.futures.ThreadPoolExecutor(8) as pool:
     ids = list(pool.map(fill, range(n)))
 open(ids_file, "w").write("\n".join(ids) + "\n")
-c = http.client.HTTPConnection(u.hostname, u.port, timeout=30)
+c = connect(base)
 answer = call(c, "GET", f"/v1/sessions/{ids[0]}/messages?limit=50")
 got = len(json.loads(answer)["messages"])
 if got != min(50, 2 * sends):

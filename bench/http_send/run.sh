@@ -72,22 +72,14 @@ start_daemon() {
   wait_http "$BASE/healthz" "$DAEMON_PID" swarmhost "$TMP/$name.log"
   # Sessions up front (one user, so one list call finds them all afterwards),
   # and one message to learn the size of a send response.
-  python3 - "$BASE" "$SESSIONS" "$TMP/sessions-$name.txt" "$TMP/send_response.json" <<'PY'
-import http.client, json, sys, urllib.parse
+  PYTHONPATH="$REPO/bench" python3 - "$BASE" "$SESSIONS" "$TMP/sessions-$name.txt" "$TMP/send_response.json" <<'PY'
+import json, sys
+from api_client import call, connect
 base, n, ids_file, sample_file = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-u = urllib.parse.urlparse(base)
-c = http.client.HTTPConnection(u.hostname, u.port, timeout=10)
-def call(method, path, body=None):
-    c.request(method, path, body=json.dumps(body) if body is not None else None,
-              headers={"Content-Type": "application/json"})
-    r = c.getresponse()
-    data = r.read()
-    if r.status // 100 != 2:
-        sys.exit(f"{method} {path}: {r.status} {data[:200]!r}")
-    return data
-ids = [json.loads(call("POST", "/v1/sessions", {"user_id": "bench"}))["id"] for _ in range(n)]
+c = connect(base, timeout=10)
+ids = [json.loads(call(c, "POST", "/v1/sessions", {"user_id": "bench"}))["id"] for _ in range(n)]
 open(ids_file, "w").write("\n".join(ids) + "\n")
-open(sample_file, "wb").write(call("POST", f"/v1/sessions/{ids[0]}/messages", {"content": "hello world"}))
+open(sample_file, "wb").write(call(c, "POST", f"/v1/sessions/{ids[0]}/messages", {"content": "hello world"}))
 PY
 }
 # stop_daemon NAME: waits for in-flight sends, checks that the stored message
