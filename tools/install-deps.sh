@@ -15,6 +15,8 @@ if [ "${1:-}" = "--test" ]; then
   # chromium + fonts-dejavu-core: the console's browser test (tests/console, driven by puppeteer-core).
   packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql libmongoc-dev libbson-dev abigail-tools clang
     libclang-rt-14-dev chromium fonts-dejavu-core)
+  # fiu-utils: libfiu's fiu-run / fiu-ctrl, disk-full and failing-fsync faults (tests/durability).
+  packages+=(fiu-utils)
 fi
 
 missing=()

@@ -5,23 +5,20 @@
 // The messages of recently snapshotted sessions are kept serialized, so that
 // a snapshot whose session has had no message this hook did not see reads
 // only the session row (see MessageCache).
+#include <swarmhost/cpp/atomic_file.hpp>
 #include <swarmhost/cpp/plugin.hpp>
 #include <swarmhost/cpp/time.hpp>
 
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <ctime>
-#include <fcntl.h>
 #include <filesystem>
 #include <list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-#include <unistd.h>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -218,52 +215,6 @@ std::string safe_name(const std::string &id) {
         }
     }
     return out.empty() ? "_" : out;
-}
-
-void write_all(int fd, const std::string &data, const std::string &path) {
-    std::size_t done = 0;
-    while (done < data.size()) {
-        const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-        if (n < 0) {
-            if (errno == EINTR) continue;
-            throw Failure(SWH_E_UNAVAILABLE, "backup: write " + path + ": " + std::strerror(errno));
-        }
-        done += static_cast<std::size_t>(n);
-    }
-}
-
-// temp file in the target folder -> fsync -> rename over the target -> fsync folder.
-void atomic_write(const fs::path &target, const std::string &data, bool sync, uint64_t serial) {
-    const fs::path tmp = target.parent_path() / ("." + target.filename().string() + ".tmp-" +
-                                                 std::to_string(::getpid()) + "-" + std::to_string(serial));
-    const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        throw Failure(SWH_E_UNAVAILABLE, "backup: create " + tmp.string() + ": " + std::strerror(errno));
-    try {
-        write_all(fd, data, tmp.string());
-        if (sync && ::fsync(fd) != 0)
-            throw Failure(SWH_E_UNAVAILABLE, "backup: fsync " + tmp.string() + ": " + std::strerror(errno));
-    } catch (...) {
-        ::close(fd);
-        ::unlink(tmp.c_str());
-        throw;
-    }
-    if (::close(fd) != 0) {
-        ::unlink(tmp.c_str());
-        throw Failure(SWH_E_UNAVAILABLE, "backup: close " + tmp.string() + ": " + std::strerror(errno));
-    }
-    if (::rename(tmp.c_str(), target.c_str()) != 0) {
-        const int err = errno;
-        ::unlink(tmp.c_str());
-        throw Failure(SWH_E_UNAVAILABLE, "backup: rename to " + target.string() + ": " + std::strerror(err));
-    }
-    if (sync) {
-        const int dir = ::open(target.parent_path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dir >= 0) {
-            ::fsync(dir);
-            ::close(dir);
-        }
-    }
 }
 
 struct Collected {
@@ -506,7 +457,7 @@ class Backup {
             } else {
                 target = dir_ / (safe_name(session_id) + ".json");
             }
-            atomic_write(target, text, sync_, ++serial_);
+            swh::cpp::files::write_atomically(target, text, sync_, ++serial_, "backup");
             log_.debug("session " + session_id + " backed up to " + target.string() + " (" + trigger + ")");
             std::lock_guard lock(stats_mutex_);
             ++written_[trigger];

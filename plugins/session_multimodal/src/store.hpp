@@ -33,8 +33,6 @@ class Store {
     std::optional<std::string> get(std::string_view id) const;
 
   private:
-    void write_atomically(const std::filesystem::path &target, std::string_view bytes);
-
     std::filesystem::path dir_;
     std::atomic<std::uint64_t> serial_{0};
 };
