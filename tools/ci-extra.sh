@@ -58,8 +58,9 @@ if [[ "$skip" != *fuzz* ]]; then
   s=$(date +%s)
   SWH_FUZZ_JOBS="$jobs" tests/fuzz/run.sh all "$fuzz_seconds" | tee /tmp/swh-ci-extra-fuzz.$$
   rc=${PIPESTATUS[0]}
-  crashes=$(grep -c ": CRASH" /tmp/swh-ci-extra-fuzz.$$ || true); rm -f /tmp/swh-ci-extra-fuzz.$$
-  if [ "$rc" -eq 0 ]; then step fuzz OK $(( $(date +%s) - s )) "5 targets x ${fuzz_seconds} s, build included"
+  crashes=$(grep -c ": CRASH" /tmp/swh-ci-extra-fuzz.$$ || true)
+  fuzzed=$(grep -c ": OK" /tmp/swh-ci-extra-fuzz.$$ || true); rm -f /tmp/swh-ci-extra-fuzz.$$
+  if [ "$rc" -eq 0 ]; then step fuzz OK $(( $(date +%s) - s )) "$fuzzed targets x ${fuzz_seconds} s, build included"
   else step fuzz FAILED $(( $(date +%s) - s )) "exit $rc, $crashes crashed; reproducers under build-fuzz/artifacts/"; fi
 fi
 
@@ -69,7 +70,8 @@ if [[ "$skip" != *asan* ]]; then
   build="$root/build-asan"
   targets=(swarmhost swh_unit_tests swh_loader_tests swh_http_tests swh_storage_sqlite swh_storage_postgres
            swh_provider_echo swh_broken_plugins fuzz_manifest_replay fuzz_request_body_replay
-           fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay fuzz_json_text_replay swh_fixture_session_type
+           fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay fuzz_json_text_replay fuzz_vendor_stream_replay
+           fuzz_session_routes_replay fuzz_stored_rows_replay swh_fixture_session_type
            swh_session_collaborative swh_session_multimodal swh_session_templated swh_provider_openai
            swh_middleware_content_filter swarmhost-plugin-host)
   regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|http_framing\.|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing|auth\.|reload\.)}"

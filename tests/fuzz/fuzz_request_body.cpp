@@ -5,12 +5,16 @@
 //   POST  /v1/sessions/{id}/messages   parse_body + decode_send
 //   POST  /v1/chat/completions         parse_body + decode_completion
 //   POST  /v1/messages                 parse_body + decode_messages_request
+//   POST  /v1/responses                parse_body + decode_responses_request
+//   POST  /v1/conversations, …/items   parse_body + check_metadata + decode_items,
+//                                      then the items the new turns show back
 // The handler catches only ApiError around these calls, so any other
 // exception would escape into the HTTP server: that, a crash or a sanitizer
 // report is a finding. The error answer is serialised as the server would
 // (error_body(...)), since messages echo request text.
 #include "http/anthropic_messages_request.hpp"
 #include "http/json_codec.hpp"
+#include "http/openai_responses_request.hpp"
 
 #include <cstdint>
 #include <cstdio>
@@ -63,6 +67,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)http::dump_json(p.params);
         for (const auto &m : p.messages)
             (void)http::dump_json(m.structured);
+    });
+    run("POST /v1/responses", [&] {
+        auto p = http::decode_responses_request(http::parse_body(body));
+        (void)http::dump_json(p.params);
+        (void)http::dump_json(p.envelope);
+        (void)p.system_prompt();
+    });
+    run("POST /v1/conversations", [&] {
+        const Json parsed = http::parse_body(body);
+        if (parsed.is_object() && parsed.contains("metadata"))
+            (void)http::check_metadata(parsed["metadata"], "metadata");
+        if (!parsed.is_object() || !parsed.contains("items")) return;
+        auto decoded = conversation::decode_items(parsed["items"], "items");
+        conversation::check_call_ids({}, decoded);
+        for (const auto &m : decoded.messages)
+            (void)http::dump_json(conversation::items_of(m));
     });
     return 0;
 }

@@ -14,7 +14,8 @@
 set -uo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-targets_all=(fuzz_manifest fuzz_request_body fuzz_request_query fuzz_sse fuzz_upload fuzz_json_text)
+targets_all=(fuzz_manifest fuzz_request_body fuzz_request_query fuzz_sse fuzz_upload fuzz_json_text
+  fuzz_vendor_stream fuzz_session_routes fuzz_stored_rows)
 
 if [[ $# -lt 2 || ! "$2" =~ ^[0-9]+$ ]]; then
   sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2
