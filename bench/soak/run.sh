@@ -58,7 +58,12 @@ daemon=$SPAWNED_PID
 wait_http "http://127.0.0.1:$port/healthz" "$daemon" daemon "$TMP/daemon.log"
 
 echo "soak: daemon pid $daemon on port $port, ${SOAK_SECONDS:-1800} s, sampling every ${SAMPLE_SECONDS:-10} s"
+status=0
 python3 "$here/soak.py" --port "$port" --pid "$daemon" --seconds "${SOAK_SECONDS:-1800}" \
-  --sample-seconds "${SAMPLE_SECONDS:-10}" --pace-ms "${PACE_MS:-0}" --samples "${SOAK_OUT:-$PWD/soak-samples.csv}"
-kill -0 "$daemon" 2>/dev/null || { tail -30 "$TMP/daemon.log" >&2; bench_die "the daemon died during the soak"; }
+  --sample-seconds "${SAMPLE_SECONDS:-10}" --pace-ms "${PACE_MS:-0}" --samples "${SOAK_OUT:-$PWD/soak-samples.csv}" || status=$?
+if ! kill -0 "$daemon" 2>/dev/null || [[ $status -ne 0 ]]; then
+  cp "$TMP/daemon.log" "${SOAK_OUT:-$PWD/soak-samples.csv}.daemon.log"
+  tail -30 "$TMP/daemon.log" >&2
+  bench_die "the daemon died during the soak (log kept beside the samples)"
+fi
 echo "soak: daemon alive at the end; log lines with 'error': $(grep -ci 'error' "$TMP/daemon.log" || true)"

@@ -232,7 +232,11 @@ def main():
         while True:
             now = time.monotonic()
             if now >= next_at:
-                rss, fds, nthreads = sample(args.pid)
+                try:
+                    rss, fds, nthreads = sample(args.pid)
+                except FileNotFoundError:
+                    print("soak: the daemon exited %.0f s into the run" % (now - start))
+                    return 1
                 rows.append((now - start, rss, fds, nthreads))
                 out.write("%.0f,%d,%d,%d\n" % rows[-1])
                 out.flush()

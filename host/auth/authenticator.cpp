@@ -3,6 +3,7 @@
 #include "limits/shared_limits.hpp"
 #include "metrics/registry.hpp"
 #include "util/sha256.hpp"
+#include "util/text.hpp"
 
 #include <cctype>
 #include <cmath>
@@ -39,14 +40,6 @@ ApiError too_many_failures(int wait) {
 // are forgotten (an address with a full bucket is the same as a new one).
 constexpr std::size_t kMaxTrackedAddresses = 65536;
 
-std::string_view trimmed(std::string_view text) {
-    while (!text.empty() && text.front() == ' ')
-        text.remove_prefix(1);
-    while (!text.empty() && text.back() == ' ')
-        text.remove_suffix(1);
-    return text;
-}
-
 // "Bearer" in any case, then a space or nothing (RFC 9110 11.1: schemes are
 // case-insensitive).
 bool is_bearer(std::string_view value) {
@@ -61,21 +54,26 @@ bool is_bearer(std::string_view value) {
 } // namespace
 
 std::string_view key_from_headers(std::string_view authorization, std::string_view api_key) {
-    if (authorization.empty()) return trimmed(api_key);
-    const std::string_view value = trimmed(authorization);
+    if (authorization.empty()) return trim_blanks(api_key);
+    const std::string_view value = trim_blanks(authorization);
     if (!is_bearer(value))
         throw ApiError(ErrorKind::Unauthorized,
                        "the Authorization header must be 'Bearer <key>'; or send the "
                        "key as X-API-Key: <key> (docs/security.md)");
-    return trimmed(value.substr(6));
+    return trim_blanks(value.substr(6));
 }
 
-Authenticator::Authenticator(const manifest::AuthSettings &settings) : enabled_(settings.mode == "api_keys") {
-    if (enabled_) reload(settings);
+Authenticator::Authenticator(const manifest::AuthSettings &settings) {
+    reload(settings);
 }
 
 void Authenticator::reload(const manifest::AuthSettings &settings) {
-    if (!enabled_) return; // turning auth on or off needs a restart (docs/security.md)
+    if (settings.mode != "api_keys") {
+        enabled_.store(false, std::memory_order_release);
+        std::lock_guard lock(mutex_);
+        keys_.reset();
+        return;
+    }
     auto set = std::make_shared<KeySet>();
     set->rate_per_second = settings.rate_per_second;
     set->burst = settings.burst;
@@ -97,6 +95,7 @@ void Authenticator::reload(const manifest::AuthSettings &settings) {
     std::lock_guard lock(mutex_);
     keys_ = std::move(set);
     max_failures_per_minute_ = settings.max_failures_per_minute;
+    enabled_.store(true, std::memory_order_release); // after the keys: never on without them
 }
 
 std::size_t Authenticator::key_count() const {
@@ -112,7 +111,7 @@ std::shared_ptr<const Authenticator::KeySet> Authenticator::keys() const {
 Principal Authenticator::authenticate(std::string_view authorization, std::string_view api_key,
                                       std::string_view user_header, std::string_view client_address) {
     Principal principal;
-    if (!enabled_) {
+    if (!enabled()) {
         principal.admin = true;
         principal.user = std::string(user_header);
         return principal;
@@ -131,6 +130,11 @@ Principal Authenticator::authenticate(std::string_view authorization, std::strin
         throw too_many_failures(wait);
     }
     const auto set = keys();
+    if (!set) { // a reload turned keys off meanwhile: this request is the last under the old mode
+        principal.admin = true;
+        principal.user = std::string(user_header);
+        return principal;
+    }
     const auto it = set->by_hash.find(sha256_hex(key));
     if (it == set->by_hash.end()) {
         ++unknown_keys_;
@@ -242,9 +246,9 @@ void Authenticator::fail(const std::string &address, ApiError refusal) {
 }
 
 std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) {
-    if (!enabled_ || !principal.authenticated) return nullptr;
+    if (!enabled() || !principal.authenticated) return nullptr;
     const auto set = keys();
-    if (set->max_streams <= 0) return nullptr;
+    if (!set || set->max_streams <= 0) return nullptr;
     if (shared_)
         if (auto lease = shared_->take("auth/streams/" + principal.key_id, 1,
                                        static_cast<uint64_t>(set->max_streams))) {
@@ -279,7 +283,7 @@ std::shared_ptr<void> Authenticator::acquire_stream(const Principal &principal) 
 }
 
 std::string Authenticator::render_metrics() const {
-    if (!enabled_) return {};
+    if (!enabled()) return {};
     return prometheus_series("swarmhost_auth_unknown_keys_total", "counter", {{"", unknown_keys_}}) +
            prometheus_series("swarmhost_auth_rate_limited_total", "counter",
                              {{R"({reason="key_rate"})", key_rate_limited_},

@@ -35,7 +35,7 @@ class Authenticator {
   public:
     // Reads auth.keys_file too. Throws manifest::ManifestError.
     explicit Authenticator(const manifest::AuthSettings &settings);
-    bool enabled() const { return enabled_; }
+    bool enabled() const { return enabled_.load(std::memory_order_acquire); }
 
     // `authorization`: the Authorization header ("Bearer <key>"); `api_key`:
     // X-API-Key, used when there is no Authorization header;
@@ -46,8 +46,11 @@ class Authenticator {
     Principal authenticate(std::string_view authorization, std::string_view api_key,
                            std::string_view user_header, std::string_view client_address = {});
 
-    // New keys from a reloaded manifest (and its keys file). Throws
-    // manifest::ManifestError and keeps the old keys when they are bad.
+    // New keys from a reloaded manifest (and its keys file), and the mode:
+    // `auth: none` turns key checks off, `api_keys` on (the daemon refuses
+    // `none` on a listener that is not loopback before it gets here).
+    // Throws manifest::ManifestError and keeps the old keys and mode when
+    // the keys are bad.
     void reload(const manifest::AuthSettings &settings);
     std::size_t key_count() const;
 
@@ -62,7 +65,7 @@ class Authenticator {
     void share(SharedLimits *shared) { shared_ = shared; }
     // True when authenticate and acquire_stream may wait on the store (call
     // them off the I/O threads then).
-    bool uses_store() const { return enabled_ && shared_ != nullptr; }
+    bool uses_store() const { return enabled() && shared_ != nullptr; }
 
     // Prometheus lines: unknown keys, and 429s by reason. Empty without auth.
     std::string render_metrics() const;
@@ -93,7 +96,7 @@ class Authenticator {
     // up its allowance, 401 `refusal` otherwise.
     [[noreturn]] void fail(const std::string &address, ApiError refusal);
 
-    bool enabled_ = false;
+    std::atomic<bool> enabled_{false};
     mutable std::mutex mutex_;
     std::shared_ptr<const KeySet> keys_;
     std::map<std::string, Bucket> buckets_;       // by key hash (ids may change on reload)

@@ -11,6 +11,7 @@
 #include "pipeline/pipeline.hpp"
 #include "session/session_manager.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
@@ -18,6 +19,8 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <iostream>
+#include <iterator>
+#include <mutex>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <thread>
@@ -93,6 +96,60 @@ std::string exposure_problem(const manifest::AuthSettings &auth, const net::ip::
     return auth.mark.str() + ": auth is 'none' but the daemon would listen on " + listen +
            ", which is not a loopback address; add an auth section with API keys (docs/security.md)";
 }
+
+// The HTTP server's limits as the manifest's server section sets them
+// (io_lanes: the lanes the server is started with; a reload keeps them).
+http::ServerLimits server_limits_of(const manifest::ServerSettings &server, int io_threads) {
+    http::ServerLimits limits;
+    limits.max_body_bytes = server.max_body_bytes;
+    limits.write_timeout_seconds = server.request_timeout_seconds;
+    limits.read_timeout_seconds = std::max(1, server.read_timeout_seconds);
+    limits.max_header_bytes = server.max_header_bytes;
+    limits.max_connections = server.max_connections;
+    limits.max_stream_queue_bytes = server.max_stream_queue_bytes;
+    limits.io_lanes = static_cast<std::size_t>(io_threads);
+    limits.trusted_proxies = std::make_shared<const IpNetworks>(server.trusted_proxies);
+    return limits;
+}
+
+// Pipelines a reload replaced, kept here until nothing else holds them and
+// then released by sweep(), on a worker. Never by whoever dropped the last
+// other reference: that may be a thread the pipeline owns itself (a hook's
+// lane, whose plugin called read_session while the reload swapped), and a
+// pipeline released there would join that very thread (std::system_error,
+// "Resource deadlock avoided": the daemon aborted, found by bench/soak).
+class RetiredPipelines {
+  public:
+    void add(std::shared_ptr<Pipeline> pipeline) {
+        std::lock_guard lock(mutex_);
+        retired_.push_back(std::move(pipeline));
+    }
+    bool empty() const {
+        std::lock_guard lock(mutex_);
+        return retired_.empty();
+    }
+    // Releases the pipelines only this list still holds (nobody can take a
+    // new reference to a retired one, so a count of one stays one).
+    void sweep() {
+        std::vector<std::shared_ptr<Pipeline>> unused;
+        {
+            std::lock_guard lock(mutex_);
+            const auto keep =
+                std::partition(retired_.begin(), retired_.end(),
+                               [](const std::shared_ptr<Pipeline> &p) { return p.use_count() > 1; });
+            std::move(keep, retired_.end(), std::back_inserter(unused));
+            retired_.erase(keep, retired_.end());
+        }
+        if (unused.empty()) return;
+        spdlog::info("reload: {} replaced pipeline(s) released, their unused plugins unloaded",
+                     unused.size());
+        unused.clear(); // outside the lock
+    }
+
+  private:
+    mutable std::mutex mutex_;
+    std::vector<std::shared_ptr<Pipeline>> retired_;
+};
 
 // Builds the manifest's pipeline from the plugins `registry` found. Throws ManifestError.
 std::shared_ptr<Pipeline> load_pipeline(const manifest::Manifest &manifest, loader::PluginRegistry registry,
@@ -322,6 +379,8 @@ int serve(const ServeOptions &options) {
     // (its unused plugins unloaded) when the last of them ends.
     std::mutex reload_mutex;
     uint64_t generation = 1;
+    http::Server *serving = nullptr; // set once the server listens; a reload hands it new limits
+    RetiredPipelines retired;
     auto reload = [&]() -> Json {
         std::lock_guard lock(reload_mutex);
         const auto refuse = [](const std::string &why) {
@@ -333,12 +392,16 @@ int serve(const ServeOptions &options) {
         std::shared_ptr<Pipeline> fresh;
         try {
             next = load_with_extra_dirs(options.manifest_path, options.extra_plugin_dirs);
-            if ((next.auth.mode == "api_keys") != authenticator->enabled())
-                throw refuse("auth.mode changed; turning authentication on or off needs a restart");
+            if (const std::string exposed = exposure_problem(next.auth, endpoint, listen); !exposed.empty())
+                throw refuse(exposed);
             auto registry = scan(next);
             try_before_loading(next, registry);
             fresh = load_pipeline(next, std::move(registry), environment);
+            const bool keys_were_on = authenticator->enabled();
             authenticator->reload(next.auth);
+            if (authenticator->enabled() != keys_were_on)
+                spdlog::warn("reload: API keys turned {} ({} keys)", keys_were_on ? "off (auth: none)" : "on",
+                             authenticator->key_count());
         } catch (const manifest::ManifestError &e) {
             throw refuse(e.what());
         }
@@ -353,15 +416,15 @@ int serve(const ServeOptions &options) {
         note("worker_threads", now.worker_threads != was.worker_threads);
         note("storage_threads", now.storage_threads != was.storage_threads);
         note("storage_timeout_ms", now.storage_timeout_ms != was.storage_timeout_ms);
-        note("max_body_bytes", now.max_body_bytes != was.max_body_bytes);
-        note("max_header_bytes", now.max_header_bytes != was.max_header_bytes);
-        note("read_timeout_seconds", now.read_timeout_seconds != was.read_timeout_seconds);
-        note("request_timeout_seconds", now.request_timeout_seconds != was.request_timeout_seconds);
         note("sse_keepalive_seconds", now.sse_keepalive_seconds != was.sse_keepalive_seconds);
         note("shutdown_grace_seconds", now.shutdown_grace_seconds != was.shutdown_grace_seconds);
-        note("max_connections", now.max_connections != was.max_connections);
-        note("max_stream_queue_bytes", now.max_stream_queue_bytes != was.max_stream_queue_bytes);
         note("history_cache_mb", now.history_cache_mb != was.history_cache_mb);
+        // The request limits (body, headers, timeouts, connections, stream
+        // queues, trusted proxies) apply from each connection's next request.
+        if (serving != nullptr) {
+            ensure_descriptors_for(now.max_connections);
+            serving->set_limits(server_limits_of(now, io_threads));
+        }
         // The carrier thread keeps the carrier of the pipeline it started with.
         if (next.events.carrier != manifest.events.carrier ||
             next.events.plugin.plugin != manifest.events.plugin.plugin)
@@ -373,7 +436,10 @@ int serve(const ServeOptions &options) {
             spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
         if (shared_limits && fresh->hooks) fresh->hooks->share(shared_limits.get());
         environment.attach_storage(storage_of(fresh));
-        sessions.swap_pipeline(fresh); // the old one lives on in the requests that still use it
+        // The old one lives on in the requests that still use it; `retired`
+        // releases it once they are done.
+        retired.add(sessions.swap_pipeline(fresh));
+        retired.sweep(); // (this thread is the reload's: no pipeline owns it)
         ++generation;
         spdlog::info(
             "reloaded {} (generation {}): storage {}, {} providers, {} middleware, {} hooks, {} session "
@@ -398,8 +464,9 @@ int serve(const ServeOptions &options) {
         };
         try {
             const CheckedManifest checked = check_manifest(options.manifest_path, options.extra_plugin_dirs);
-            if ((checked.manifest.auth.mode == "api_keys") != authenticator->enabled())
-                throw refuse("auth.mode changed; turning authentication on or off needs a restart");
+            if (const std::string exposed = exposure_problem(checked.manifest.auth, endpoint, listen);
+                !exposed.empty())
+                throw refuse(exposed);
             Json answer = summary_of(checked.manifest);
             answer["status"] = "ok";
             answer["manifest"] = options.manifest_path;
@@ -416,18 +483,12 @@ int serve(const ServeOptions &options) {
     // The main loop accepts connections and runs signals and timers; the
     // connections themselves are served on io_threads lanes (Server).
     net::io_context io(1);
-    http::ServerLimits limits;
-    limits.max_body_bytes = manifest.server.max_body_bytes;
-    limits.write_timeout_seconds = manifest.server.request_timeout_seconds;
-    limits.read_timeout_seconds = std::max(1, manifest.server.read_timeout_seconds);
-    limits.max_header_bytes = manifest.server.max_header_bytes;
-    limits.max_connections = manifest.server.max_connections;
-    limits.max_stream_queue_bytes = manifest.server.max_stream_queue_bytes;
-    limits.io_lanes = static_cast<std::size_t>(io_threads);
+    const http::ServerLimits limits = server_limits_of(manifest.server, io_threads);
     ensure_descriptors_for(limits.max_connections);
     std::unique_ptr<http::Server> server;
     try {
         server = std::make_unique<http::Server>(io, endpoint, api, limits);
+        serving = server.get();
         // A stateless completion started on a lane talks to its upstream
         // from that lane too (HttpClient::attach_loop).
         server->set_lane_hook(
@@ -494,6 +555,17 @@ int serve(const ServeOptions &options) {
         });
     };
     arm_sweep();
+
+    net::steady_timer retired_timer(io);
+    std::function<void()> arm_retired_sweep = [&] {
+        retired_timer.expires_after(std::chrono::seconds(1));
+        retired_timer.async_wait([&](const boost::system::error_code &ec) {
+            if (ec) return;
+            if (!retired.empty()) post_blocking([&retired] { retired.sweep(); });
+            arm_retired_sweep();
+        });
+    };
+    arm_retired_sweep();
 
     net::signal_set signals(io, SIGINT, SIGTERM);
     signals.async_wait([&](const boost::system::error_code &ec, int signal) {

@@ -1,5 +1,6 @@
 #include "http/server.hpp"
 
+#include "http/forwarded.hpp"
 #include "util/clock.hpp"
 
 #include <boost/asio/bind_executor.hpp>
@@ -83,6 +84,18 @@ std::string peer_address(beast::tcp_stream &stream) {
     beast::error_code ec;
     const auto peer = stream.socket().remote_endpoint(ec);
     return ec ? std::string() : peer.address().to_string();
+}
+
+// Every line of a header field, joined with commas as RFC 9110 5.3 allows
+// (a proxy may append its own X-Forwarded-For line instead of extending one).
+template <class Message> std::string joined_field(const Message &message, std::string_view name) {
+    std::string joined;
+    for (auto [it, end] = message.equal_range(beast::string_view(name.data(), name.size())); it != end;
+         ++it) {
+        if (!joined.empty()) joined += ',';
+        joined.append(it->value().data(), it->value().size());
+    }
+    return joined;
 }
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
@@ -206,15 +219,16 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
 
 class Connection : public std::enable_shared_from_this<Connection> {
   public:
-    Connection(tcp::socket socket, RequestHandler &handler, const ServerLimits &limits,
+    Connection(tcp::socket socket, RequestHandler &handler, std::shared_ptr<const LimitsCell> limits,
                std::shared_ptr<std::atomic<std::size_t>> in_flight,
                std::shared_ptr<std::atomic<std::size_t>> open_connections, bool refuse)
-        : stream_(std::move(socket)), handler_(handler), limits_(limits), in_flight_(std::move(in_flight)),
-          open_(std::move(open_connections)), refuse_(refuse), client_address_(peer_address(stream_)),
+        : stream_(std::move(socket)), handler_(handler), cell_(std::move(limits)), limits_(cell_->get()),
+          in_flight_(std::move(in_flight)), open_(std::move(open_connections)), refuse_(refuse),
+          client_address_(peer_address(stream_)),
           // Bounded: a chunk header line (size and extensions) or a trailer
           // section must fit in it, as the request head must; more is 431,
           // not memory (a 512 MiB chunk extension was read whole).
-          buffer_(limits.max_header_bytes) {}
+          buffer_(limits_->max_header_bytes) {}
 
     void start() {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
@@ -262,14 +276,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
     };
 
     void do_read() {
+        limits_ = cell_->get(); // a reload's limits apply from the next request on
         parser_.emplace();
-        parser_->body_limit(limits_.max_body_bytes);
-        parser_->header_limit(static_cast<std::uint32_t>(limits_.max_header_bytes));
+        parser_->body_limit(limits_->max_body_bytes);
+        parser_->header_limit(static_cast<std::uint32_t>(limits_->max_header_bytes));
         chunked_bytes_ = 0;
         parser_->on_chunk_header(on_chunk_header_);
         stream_.expires_after(
-            std::chrono::seconds(refuse_ ? std::min(kRefusedReadSeconds, limits_.read_timeout_seconds)
-                                         : limits_.read_timeout_seconds));
+            std::chrono::seconds(refuse_ ? std::min(kRefusedReadSeconds, limits_->read_timeout_seconds)
+                                         : limits_->read_timeout_seconds));
         bhttp::async_read(
             stream_, buffer_, *parser_,
             [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
@@ -284,7 +299,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (ec == bhttp::error::body_limit) {
             reply_and_close(413, "payload_too_large",
                             "request body is larger than server.max_body_bytes (" +
-                                std::to_string(limits_.max_body_bytes) + " bytes)");
+                                std::to_string(limits_->max_body_bytes) + " bytes)");
             return;
         }
         if (ec == bhttp::error::header_limit) {
@@ -295,7 +310,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             reply_and_close(
                 431, "invalid_request",
                 "a chunk extension or the trailer section is larger than server.max_header_bytes (" +
-                    std::to_string(limits_.max_header_bytes) + " bytes)");
+                    std::to_string(limits_->max_header_bytes) + " bytes)");
             return;
         }
         if (ec) {
@@ -309,11 +324,20 @@ class Connection : public std::enable_shared_from_this<Connection> {
         if (refuse_) {
             reply_and_close(503, "unavailable",
                             "too many open connections (server.max_connections is " +
-                                std::to_string(limits_.max_connections) + "); retry shortly",
+                                std::to_string(limits_->max_connections) + "); retry shortly",
                             {{"Retry-After", "1"}});
             return;
         }
         auto message = parser_->release();
+        // A reload may have come while this request waited on a keep-alive
+        // connection: its limits hold from here on (a smaller body limit too).
+        if (auto now = cell_->get(); now != limits_) {
+            limits_ = std::move(now);
+            if (message.body().size() > limits_->max_body_bytes)
+                return reply_and_close(413, "payload_too_large",
+                                       "request body is larger than server.max_body_bytes (" +
+                                           std::to_string(limits_->max_body_bytes) + " bytes)");
+        }
         const int64_t received_at = now_us();
         Request request;
         request.method = std::string(message.method_string());
@@ -335,11 +359,15 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.authorization = std::string(message[bhttp::field::authorization]);
         request.api_key = std::string(message["X-API-Key"]);
         request.client_address = client_address_;
+        if (limits_->trusted_proxies && !limits_->trusted_proxies->empty())
+            request.client_address =
+                http::client_address(client_address_, joined_field(message, "Forwarded"),
+                                     joined_field(message, "X-Forwarded-For"), *limits_->trusted_proxies);
         request.body = std::move(message.body());
         stream_.expires_never(); // the handler may take as long as the provider does
         auto exchange = std::make_shared<ExchangeImpl>(
             shared_from_this(), message.keep_alive(), message.version(),
-            message.method() == bhttp::verb::head, limits_.max_stream_queue_bytes, in_flight_, received_at);
+            message.method() == bhttp::verb::head, limits_->max_stream_queue_bytes, in_flight_, received_at);
         try {
             handler_.handle(std::move(request), exchange);
         } catch (const std::exception &e) {
@@ -404,7 +432,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     // One write for everything queued up to the end of a response: a stream's
     // events that arrived together cost one system call, not one each.
     void write_next() {
-        stream_.expires_after(std::chrono::seconds(limits_.write_timeout_seconds));
+        stream_.expires_after(std::chrono::seconds(limits_->write_timeout_seconds));
         writing_ = 0;
         buffers_.clear();
         for (const Pending &pending : queue_) {
@@ -455,7 +483,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
 
     beast::tcp_stream stream_;
     RequestHandler &handler_;
-    ServerLimits limits_;
+    std::shared_ptr<const LimitsCell> cell_;
+    std::shared_ptr<const ServerLimits> limits_; // this request's
     std::shared_ptr<std::atomic<std::size_t>> in_flight_;
     ScopedCount open_;
     bool refuse_;                // over server.max_connections: answer 503 and close
@@ -469,7 +498,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
     std::function<void(std::uint64_t, beast::string_view, beast::error_code &)> on_chunk_header_ =
         [this](std::uint64_t size, beast::string_view extensions, beast::error_code &ec) {
             chunked_bytes_ += size + extensions.size();
-            if (chunked_bytes_ > limits_.max_body_bytes) ec = bhttp::error::body_limit;
+            if (chunked_bytes_ > limits_->max_body_bytes) ec = bhttp::error::body_limit;
             // The last chunk: the fields so far are the header's; Beast adds
             // any trailer fields after it to the same set.
             if (size == 0) header_fields_ = field_count();
@@ -620,13 +649,18 @@ struct Server::Lane {
 Server::Server(net::io_context &io, const tcp::endpoint &endpoint, RequestHandler &handler,
                ServerLimits limits)
     : io_(io), acceptor_(net::make_strand(io)), accept_retry_(acceptor_.get_executor()), handler_(handler),
-      limits_(limits) {
+      io_lanes_(limits.io_lanes), limits_(std::make_shared<LimitsCell>(std::move(limits))) {
     acceptor_.open(endpoint.protocol());
     acceptor_.set_option(net::socket_base::reuse_address(true));
     acceptor_.bind(endpoint);
     acceptor_.listen(net::socket_base::max_listen_connections);
-    for (std::size_t i = 0; i < limits_.io_lanes; ++i)
+    for (std::size_t i = 0; i < io_lanes_; ++i)
         lanes_.push_back(std::make_unique<Lane>());
+}
+
+void Server::set_limits(ServerLimits limits) {
+    limits.io_lanes = io_lanes_;
+    limits_->set(std::move(limits));
 }
 
 void Server::stop_serving() {
@@ -704,8 +738,9 @@ void Server::do_accept() {
             return do_accept();
         }
         socket.set_option(tcp::no_delay(true), ec);
+        const auto limits = limits_->get();
         const bool refuse =
-            limits_.max_connections != 0 && open_connections_->load() >= limits_.max_connections;
+            limits->max_connections != 0 && open_connections_->load() >= limits->max_connections;
         if (refuse) ++refused_connections_;
         std::make_shared<Connection>(std::move(socket), handler_, limits_, in_flight_, open_connections_,
                                      refuse)

@@ -5,6 +5,8 @@
 // server-sent-event stream.
 #pragma once
 
+#include "util/ip_networks.hpp"
+
 #include <atomic>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -112,6 +114,24 @@ struct ServerLimits {
     // and no hand-off between them: a request is read, routed and answered
     // on one thread.
     std::size_t io_lanes = 0;
+    // Proxies whose X-Forwarded-For / Forwarded name the client
+    // (http/forwarded.hpp); null or empty = the headers are ignored.
+    std::shared_ptr<const IpNetworks> trusted_proxies;
+};
+
+// The limits in force, replaced whole by a reload; each request reads the
+// current ones when its head is read.
+class LimitsCell {
+  public:
+    explicit LimitsCell(ServerLimits limits)
+        : current_(std::make_shared<const ServerLimits>(std::move(limits))) {}
+    std::shared_ptr<const ServerLimits> get() const { return current_.load(std::memory_order_acquire); }
+    void set(ServerLimits limits) {
+        current_.store(std::make_shared<const ServerLimits>(std::move(limits)), std::memory_order_release);
+    }
+
+  private:
+    std::atomic<std::shared_ptr<const ServerLimits>> current_;
 };
 
 class Server {
@@ -128,6 +148,9 @@ class Server {
     void set_lane_hook(LaneHook hook) { lane_hook_ = std::move(hook); }
     // Starts the lanes' threads and accepting.
     void start();
+    // New limits from a reload: requests read after it use them, on every
+    // connection (io_lanes stays as it was started).
+    void set_limits(ServerLimits limits);
     // Stops the lanes: their connections are served no more (a drained
     // shutdown calls it once nothing is in flight). Returns at once.
     void stop_serving();
@@ -155,7 +178,8 @@ class Server {
     boost::asio::steady_timer accept_retry_;
     std::chrono::steady_clock::time_point last_accept_warning_{};
     RequestHandler &handler_;
-    ServerLimits limits_;
+    std::size_t io_lanes_;
+    std::shared_ptr<LimitsCell> limits_;
     LaneHook lane_hook_;
     std::shared_ptr<std::atomic<std::size_t>> in_flight_ = std::make_shared<std::atomic<std::size_t>>(0);
     std::shared_ptr<std::atomic<std::size_t>> open_connections_ =

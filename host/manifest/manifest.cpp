@@ -3,6 +3,7 @@
 // the daemon shows the user all of their mistakes at once.
 #include "manifest/manifest.hpp"
 #include "manifest/config_schema.hpp"
+#include "util/ip_networks.hpp"
 
 #include <algorithm>
 #include <cerrno>
@@ -52,7 +53,8 @@ const Keys kServerKeys{"listen",
                        "max_connections",
                        "max_stream_queue_bytes",
                        "responses_retention_seconds",
-                       "history_cache_mb"};
+                       "history_cache_mb",
+                       "trusted_proxies"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kHookKeys{"name",          "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                      "once_per_fleet"};
@@ -438,6 +440,12 @@ class Parser {
         count_at(view, "max_stream_queue_bytes", server.max_stream_queue_bytes);
         count_at(view, "responses_retention_seconds", server.responses_retention_seconds);
         count_at(view, "history_cache_mb", server.history_cache_mb);
+        for (auto &proxy : strings_at(view, "trusted_proxies")) {
+            if (const auto why = IpNetworks::problem(proxy.value))
+                error(proxy.mark, "server.trusted_proxies: " + *why);
+            else
+                server.trusted_proxies.push_back(std::move(proxy.value));
+        }
     }
 
     void read_auth(const MapView &top) {

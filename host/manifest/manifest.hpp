@@ -68,6 +68,9 @@ struct ServerSettings {
     // Memory for the newest messages of recently used sessions, so that a
     // send on a warm session reads no history from storage; 0 = off.
     std::size_t history_cache_mb = 64;
+    // Load balancers whose X-Forwarded-For / Forwarded name the client
+    // (addresses or CIDR blocks); empty = the headers are ignored.
+    std::vector<std::string> trusted_proxies;
     SourceMark mark;
 };
 
