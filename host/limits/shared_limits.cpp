@@ -105,8 +105,9 @@ std::optional<bool> SharedLimits::claim_once(const std::string &key, std::chrono
         std::lock_guard lock(mutex_);
         owner = daemon_id_ + ":" + std::to_string(++next_owner_); // a second ask, here too, is refused
     }
-    auto got = guarded("lease_acquire",
-                       [store = store_, key, owner, ms] { return store->lease_acquire(key, owner, 1, 1, ms); });
+    auto got = guarded("lease_acquire", [store = store_, key, owner, ms] {
+        return store->lease_acquire(key, owner, 1, 1, ms);
+    });
     if (!got) return std::nullopt;
     return got->taken;
 }

@@ -98,8 +98,8 @@ class SharedLimits {
     bool stopping_ = false;
     std::atomic<bool> closed_{false}; // destroyed: answer every call with nullopt
     StorageGate gate_;
-    bool failing_ = false;            // the last call failed (the next failure is not logged again)
-    std::thread thread_;              // last: started once everything above exists
+    bool failing_ = false; // the last call failed (the next failure is not logged again)
+    std::thread thread_;   // last: started once everything above exists
 };
 
 } // namespace swh
