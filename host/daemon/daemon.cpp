@@ -211,7 +211,7 @@ std::unique_ptr<FleetEvents> start_fleet_events(SessionManager &sessions, Metric
 // per daemon).
 std::unique_ptr<SharedLimits> start_shared_limits(const manifest::Manifest &manifest,
                                                   const std::shared_ptr<Pipeline> &pipeline,
-                                                  MetricsRegistry &metrics) {
+                                                  MetricsRegistry &metrics, const StorageLimits &gate) {
     if (manifest.limits.shared != "storage") return nullptr;
     if (!pipeline->storage->shares_limits()) {
         spdlog::warn(
@@ -223,8 +223,11 @@ std::unique_ptr<SharedLimits> start_shared_limits(const manifest::Manifest &mani
     auto metric = [&metrics](std::string_view name, std::string_view labels, double value) {
         metrics.add(name, labels, value);
     };
+    // The data calls' deadline: a store that hangs fails the limit's call
+    // (the daemon's own rule applies) instead of hanging the request.
     auto shared = std::make_unique<SharedLimits>(storage_of(pipeline),
-                                                 std::chrono::seconds(manifest.limits.lease_seconds), metric);
+                                                 std::chrono::seconds(manifest.limits.lease_seconds), metric,
+                                                 gate.threads, gate.timeout);
     spdlog::info("limits: shared across daemons through '{}' (limits.shared: storage, leases of {} s; this "
                  "daemon is {})",
                  pipeline->storage->name(), manifest.limits.lease_seconds, shared->daemon_id());
@@ -354,7 +357,8 @@ int serve(const ServeOptions &options) {
     storage_limits.history_cache_bytes = manifest.server.history_cache_mb << 20;
     const size_t provider_count = pipeline->providers.size();
     // Before the manager: it, the authenticator and the hooks point at it.
-    const std::unique_ptr<SharedLimits> shared_limits = start_shared_limits(manifest, pipeline, metrics);
+    const std::unique_ptr<SharedLimits> shared_limits =
+        start_shared_limits(manifest, pipeline, metrics, storage_limits);
     if (shared_limits) {
         authenticator->share(shared_limits.get());
         if (pipeline->hooks) pipeline->hooks->share(shared_limits.get());

@@ -30,6 +30,8 @@ const char *error_type(ErrorKind kind) {
         return "conflict_error";
     case ErrorKind::RateLimited:
         return "rate_limit_error";
+    case ErrorKind::BudgetExceeded:
+        return "budget_exceeded";
     case ErrorKind::Unavailable:
         return "overloaded_error";
     case ErrorKind::Timeout:
@@ -356,8 +358,9 @@ void respond_anthropic_error(Exchange &exchange, const ApiError &error,
                              std::vector<std::pair<std::string, std::string>> extra_headers) {
     std::vector<std::pair<std::string, std::string>> headers = error_headers(error);
     headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
-    exchange.respond(http_status(error.kind()), kJson, anthropic_error_body(error.kind(), error.what()),
-                     std::move(headers));
+    Json body = error_json_of(error.kind(), error.what());
+    with_details(body["error"], error);
+    exchange.respond(http_status(error.kind()), kJson, dump_json(body), std::move(headers));
 }
 
 void messages(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,

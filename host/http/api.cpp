@@ -138,7 +138,8 @@ bool revokes(const SessionEvent &event, const std::string &listener) {
 }
 
 Access access_of(const auth::Principal &principal) {
-    return Access{principal.user, principal.tenant(), !(principal.authenticated && principal.admin)};
+    return Access{principal.user, principal.tenant(), !(principal.authenticated && principal.admin),
+                  principal.key_id};
 }
 
 // GET /v1/sessions with a type or provider: the store filters by user and
@@ -175,7 +176,7 @@ void respond_error_for(const std::vector<std::string> &parts, Exchange &exchange
         return anthropic::respond_anthropic_error(exchange, error, std::move(extra_headers));
     std::vector<std::pair<std::string, std::string>> headers = error_headers(error);
     headers.insert(headers.end(), extra_headers.begin(), extra_headers.end());
-    respond_error(exchange, error.kind(), error.what(), std::move(headers));
+    exchange.respond(http_status(error.kind()), kJson, error_body(error), std::move(headers));
 }
 
 void method_not_allowed(const std::vector<std::string> &parts, Exchange &exchange, const std::string &method,
@@ -202,7 +203,7 @@ std::vector<std::pair<std::string, std::string>> error_headers(const ApiError &e
 }
 
 void respond_error(Exchange &exchange, const ApiError &error) {
-    respond_error(exchange, error.kind(), error.what(), error_headers(error));
+    exchange.respond(http_status(error.kind()), kJson, error_body(error), error_headers(error));
 }
 
 ApiHandler::ApiHandler(SessionManager &sessions, MetricsRegistry &metrics, auth::Authenticator &auth,
@@ -419,6 +420,14 @@ void ApiHandler::dispatch(RouteId route, Request request, const auth::Principal 
         });
     case RouteId::SessionEvents:
         return session_events(id, principal, last_event_id(request), exchange);
+    case RouteId::SessionBudget:
+        return blocking_json(exchange, 200, [this, id, access] {
+            sessions_.authorize(sessions_.get_session(id), access, SWH_ACTION_READ);
+            const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+            return sessions_.budgets().report(pin->budgets, budgets::Scope::Session, id);
+        });
+    case RouteId::Budgets:
+        return blocking_json(exchange, 200, [this, principal] { return budgets_report(principal); });
     case RouteId::MessagesSend:
         return send_message(request, principal, id, exchange);
     case RouteId::MessagesList: {
@@ -618,12 +627,33 @@ void ApiHandler::providers_route(RouteId route, const Request &request, const st
     });
 }
 
+// GET /v1/budgets: an admin sees every key and user this daemon has charged
+// or the manifest names; a user key its own key and user.
+Json ApiHandler::budgets_report(const auth::Principal &principal) {
+    const std::shared_ptr<Pipeline> pin = sessions_.pipeline();
+    budgets::Ledger &ledger = sessions_.budgets();
+    std::set<std::pair<budgets::Scope, std::string>> whose;
+    if (principal.admin)
+        whose = ledger.known(pin->budgets);
+    else {
+        if (!principal.key_id.empty()) whose.emplace(budgets::Scope::Key, principal.key_id);
+        if (!principal.user.empty()) whose.emplace(budgets::Scope::User, principal.user);
+    }
+    Json list = Json::array();
+    for (const auto &[scope, name] : whose)
+        list.push_back(ledger.report(pin->budgets, scope, name));
+    return Json{{"window", pin->budgets.window},
+                {"configured", pin->budgets.configured},
+                {"budgets", std::move(list)}};
+}
+
 std::string ApiHandler::metrics_text() const {
     std::string text =
         "# TYPE swarmhost_build_info gauge\nswarmhost_build_info{version=\"" SWH_VERSION "\"} 1\n";
     text += metrics_.render();
     if (server_metrics_) text += server_metrics_();
     text += auth_.render_metrics();
+    text += sessions_.budgets().render_metrics();
     const StorageGate::Stats storage = sessions_.storage_stats();
     text += prometheus_series("swarmhost_storage_calls_waiting", "gauge", {{"", storage.waiting}});
     text += prometheus_series("swarmhost_storage_calls_overdue", "gauge", {{"", storage.overdue}});

@@ -49,6 +49,7 @@ class ApiHandler : public RequestHandler {
     void openai_state_route(RouteId route, const Request &request, const auth::Principal &principal,
                             const std::vector<std::string> &parts, std::shared_ptr<Exchange> exchange);
     Json plugins_report() const;
+    Json budgets_report(const auth::Principal &principal);
     Json routes_report() const;
     void providers_route(RouteId route, const Request &request, const std::vector<std::string> &parts,
                          std::shared_ptr<Exchange> exchange);

@@ -116,6 +116,19 @@ std::string error_body(ErrorKind kind, const std::string &message) {
     return error_json(error_code(kind), message);
 }
 
+std::string error_body(const ApiError &error) {
+    if (error.details_json().empty()) return error_body(error.kind(), error.what());
+    Json body{{"error", {{"code", error_code(error.kind())}, {"message", error.what()}}}};
+    with_details(body["error"], error);
+    return dump_json(body);
+}
+
+void with_details(Json &error_object, const ApiError &error) {
+    if (error.details_json().empty()) return;
+    const Json details = Json::parse(error.details_json(), nullptr, false);
+    if (details.is_object()) error_object.update(details);
+}
+
 std::string dump_json(const Json &value) {
     return value.dump(-1, ' ', false, Json::error_handler_t::replace);
 }

@@ -20,6 +20,10 @@ void append_json(std::string &out, const FrozenMessage &message);
 std::string messages_body(const std::vector<MessageRef> &messages);
 // The error body of `kind` as text (error_json in http/server.hpp).
 std::string error_body(ErrorKind kind, const std::string &message);
+// The same with the error's details (ApiError::details_json) among its members.
+std::string error_body(const ApiError &error);
+// Adds the error's details to a door's error object.
+void with_details(Json &error_object, const ApiError &error);
 // Serialise for the wire; invalid UTF-8 (e.g. echoed from a bad request) is
 // replaced rather than thrown on.
 std::string dump_json(const Json &value);

@@ -28,6 +28,8 @@ const char *error_type(ErrorKind kind) {
         return "permission_error";
     case ErrorKind::RateLimited:
         return "rate_limit_error";
+    case ErrorKind::BudgetExceeded:
+        return "budget_exceeded";
     case ErrorKind::Upstream:
     case ErrorKind::Unavailable:
     case ErrorKind::Timeout:
@@ -390,11 +392,13 @@ uint32_t limit_of(const std::map<std::string, std::string> &query) {
 
 std::string openai_error_body(const ApiError &error) {
     const std::string param = fields::field_of(error.what());
-    return dump_json({{"error",
-                       {{"message", error.what()},
-                        {"type", error_type(error.kind())},
-                        {"param", param.empty() ? Json() : Json(param)},
-                        {"code", error_code(error.kind())}}}});
+    Json body{{"error",
+               {{"message", error.what()},
+                {"type", error_type(error.kind())},
+                {"param", param.empty() ? Json() : Json(param)},
+                {"code", error_code(error.kind())}}}};
+    with_details(body["error"], error);
+    return dump_json(body);
 }
 
 void respond_openai_error(Exchange &exchange, const ApiError &error) {

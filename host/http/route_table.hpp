@@ -25,6 +25,7 @@ enum class RouteId {
     AdminManifestCheck,
     AdminRoutes,
     AdminTraffic,
+    Budgets,
     ChatCompletions,
     AnthropicMessages,
     SessionsCreate,
@@ -34,6 +35,7 @@ enum class RouteId {
     SessionDelete,
     SessionArchive,
     SessionEvents,
+    SessionBudget,
     MessagesList,
     MessagesSend,
     // The OpenAI Responses and Conversations doors (http/openai_responses.hpp).
@@ -77,7 +79,7 @@ struct HostRoute {
 };
 
 // Segments of the table's paths; "{...}" matches any one segment.
-inline constexpr std::array<HostRoute, 35> kHostRoutes{{
+inline constexpr std::array<HostRoute, 37> kHostRoutes{{
     {RouteId::Healthz, "GET", "healthz", SessionScope::None, "", Caller::Anyone},
     {RouteId::Metrics, "GET", "metrics", SessionScope::None, "", Caller::Admin},
     {RouteId::Plugins, "GET", "v1/plugins", SessionScope::None, "", Caller::Admin},
@@ -90,6 +92,7 @@ inline constexpr std::array<HostRoute, 35> kHostRoutes{{
     {RouteId::AdminManifestCheck, "POST", "v1/admin/manifest/check", SessionScope::None, "", Caller::Admin},
     {RouteId::AdminRoutes, "GET", "v1/admin/routes", SessionScope::None, "", Caller::Admin},
     {RouteId::AdminTraffic, "GET", "v1/admin/traffic", SessionScope::None, "", Caller::Admin},
+    {RouteId::Budgets, "GET", "v1/budgets", SessionScope::None, "", Caller::User},
     {RouteId::ChatCompletions, "POST", "v1/chat/completions", SessionScope::Header, "write", Caller::User},
     {RouteId::AnthropicMessages, "POST", "v1/messages", SessionScope::Header, "write", Caller::User},
     {RouteId::SessionsCreate, "POST", "v1/sessions", SessionScope::None, "", Caller::User},
@@ -99,6 +102,7 @@ inline constexpr std::array<HostRoute, 35> kHostRoutes{{
     {RouteId::SessionDelete, "DELETE", "v1/sessions/{id}", SessionScope::Path, "admin", Caller::User},
     {RouteId::SessionArchive, "POST", "v1/sessions/{id}/archive", SessionScope::Path, "admin", Caller::User},
     {RouteId::SessionEvents, "GET", "v1/sessions/{id}/events", SessionScope::Path, "read", Caller::User},
+    {RouteId::SessionBudget, "GET", "v1/sessions/{id}/budget", SessionScope::Path, "read", Caller::User},
     {RouteId::MessagesList, "GET", "v1/sessions/{id}/messages", SessionScope::Path, "read", Caller::User},
     {RouteId::MessagesSend, "POST", "v1/sessions/{id}/messages", SessionScope::Path, "write", Caller::User},
     {RouteId::ResponsesCreate, "POST", "v1/responses", SessionScope::Body, "write", Caller::User},

@@ -23,8 +23,9 @@ class SharedLimits::Hold {
 };
 
 SharedLimits::SharedLimits(std::shared_ptr<loader::StorageInstance> store, std::chrono::seconds lease_time,
-                           Metric metric)
-    : store_(std::move(store)), lease_time_(lease_time), metric_(std::move(metric)), daemon_id_(new_uuid()) {
+                           Metric metric, int gate_threads, std::chrono::milliseconds timeout)
+    : store_(std::move(store)), lease_time_(lease_time), metric_(std::move(metric)), daemon_id_(new_uuid()),
+      gate_(gate_threads, timeout) {
     thread_ = std::thread([this] { run(); });
 }
 
@@ -48,7 +49,7 @@ template <class Call>
 auto SharedLimits::guarded(const char *what, Call &&call) -> std::optional<decltype(call())> {
     if (closed_) return std::nullopt;
     try {
-        auto result = call();
+        auto result = gate_.run(what, std::forward<Call>(call));
         std::lock_guard lock(mutex_);
         if (failing_) spdlog::info("limits: the store answers again; limits hold fleet-wide");
         failing_ = false;
@@ -69,7 +70,8 @@ auto SharedLimits::guarded(const char *what, Call &&call) -> std::optional<declt
 std::optional<int64_t> SharedLimits::add(const std::string &key, int64_t delta,
                                          std::chrono::milliseconds window) {
     const auto ms = static_cast<uint32_t>(std::max<int64_t>(1, window.count()));
-    return guarded("counter_add", [&] { return store_->counter_add(key, delta, ms); });
+    return guarded("counter_add",
+                   [store = store_, key, delta, ms] { return store->counter_add(key, delta, ms); });
 }
 
 std::optional<SharedLimits::Lease> SharedLimits::take(const std::string &key, uint64_t weight, uint64_t limit,
@@ -80,8 +82,9 @@ std::optional<SharedLimits::Lease> SharedLimits::take(const std::string &key, ui
         owner = daemon_id_ + ":" + std::to_string(++next_owner_);
     }
     const auto ttl = static_cast<uint32_t>(lease_time_.count());
-    auto got =
-        guarded("lease_acquire", [&] { return store_->lease_acquire(key, owner, weight, limit, ttl); });
+    auto got = guarded("lease_acquire", [store = store_, key, owner, weight, limit, ttl] {
+        return store->lease_acquire(key, owner, weight, limit, ttl);
+    });
     if (!got) return std::nullopt;
     Lease lease;
     lease.taken = got->taken;
@@ -102,7 +105,9 @@ std::optional<bool> SharedLimits::claim_once(const std::string &key, std::chrono
         std::lock_guard lock(mutex_);
         owner = daemon_id_ + ":" + std::to_string(++next_owner_); // a second ask, here too, is refused
     }
-    auto got = guarded("lease_acquire", [&] { return store_->lease_acquire(key, owner, 1, 1, ms); });
+    auto got = guarded("lease_acquire", [store = store_, key, owner, ms] {
+        return store->lease_acquire(key, owner, 1, 1, ms);
+    });
     if (!got) return std::nullopt;
     return got->taken;
 }
@@ -118,8 +123,8 @@ void SharedLimits::forget(const std::string &owner, bool at_once) {
         if (!at_once) to_release_.emplace_back(key, owner);
     }
     if (!at_once) return wake_.notify_all();
-    guarded("lease_release", [&] {
-        store_->lease_release(key, owner);
+    guarded("lease_release", [store = store_, key, owner] {
+        store->lease_release(key, owner);
         return 0;
     });
 }
@@ -151,8 +156,8 @@ void SharedLimits::release_queued() {
             to_release_.pop_front();
         }
         // A release the store misses costs capacity until the lease lapses.
-        guarded("lease_release", [&] {
-            store_->lease_release(next.first, next.second);
+        guarded("lease_release", [store = store_, next] {
+            store->lease_release(next.first, next.second);
             return 0;
         });
     }
@@ -166,8 +171,8 @@ void SharedLimits::renew_all() {
     }
     const auto ttl = static_cast<uint32_t>(lease_time_.count());
     for (const auto &[owner, held] : snapshot) {
-        auto got = guarded("lease renewal", [&] {
-            return store_->lease_acquire(held.key, owner, held.weight, held.limit, ttl);
+        auto got = guarded("lease renewal", [store = store_, owner = owner, held = held, ttl] {
+            return store->lease_acquire(held.key, owner, held.weight, held.limit, ttl);
         });
         // Lapsed while the store was away and taken by others meanwhile: it
         // is held in this daemon still; the fleet sees one more until it ends.

@@ -1,7 +1,10 @@
 // Limits that hold across a fleet of daemons on one store (manifest
 // `limits: { shared: storage }`, docs/fleet.md): fixed-window counters and
 // leases kept by the storage plugin (ABI 1.5 counter_add / lease_acquire /
-// lease_release). The users of this class (Authenticator, IdempotencyClaims,
+// lease_release), each through a StorageGate of its own with the data
+// calls' deadline (server.storage_timeout_ms), so a store that hangs is a
+// failed call after that deadline, not a request that hangs with it.
+// The users of this class (Authenticator, IdempotencyClaims,
 // MessageReservations, HookBus) keep their per-daemon rule and use it when
 // the store fails: a failing store never refuses a request by itself.
 //
@@ -13,6 +16,7 @@
 #pragma once
 
 #include "loader/instances.hpp"
+#include "session/storage_gate.hpp"
 
 #include <atomic>
 #include <chrono>
@@ -34,8 +38,11 @@ class SharedLimits {
     // `metric(name, labels, delta)` counts outcomes (swarmhost_limits_*).
     using Metric = std::function<void(std::string_view name, std::string_view labels, double value)>;
 
+    // `gate_threads`, `timeout`: the bulkhead and deadline of the store calls
+    // (as server.storage_threads and server.storage_timeout_ms; 0 = no deadline).
     SharedLimits(std::shared_ptr<loader::StorageInstance> store, std::chrono::seconds lease_time,
-                 Metric metric = {});
+                 Metric metric = {}, int gate_threads = 2,
+                 std::chrono::milliseconds timeout = std::chrono::milliseconds(0));
     // Stops the renewal thread and gives every lease still held back.
     ~SharedLimits();
     SharedLimits(const SharedLimits &) = delete;
@@ -70,7 +77,9 @@ class SharedLimits {
         uint64_t weight = 1, limit = 0;
     };
     class Hold;
-    // Runs `call`; on a failure logs once and returns nullopt.
+    // Runs `call` through the gate; on a failure (the store's, or no answer
+    // within the deadline) logs once and returns nullopt. `call` owns what it
+    // uses: a call past its deadline outlives its caller.
     template <class Call> auto guarded(const char *what, Call &&call) -> std::optional<decltype(call())>;
     void run();
     void renew_all();
@@ -88,8 +97,9 @@ class SharedLimits {
     uint64_t next_owner_ = 0;
     bool stopping_ = false;
     std::atomic<bool> closed_{false}; // destroyed: answer every call with nullopt
-    bool failing_ = false;            // the last call failed (the next failure is not logged again)
-    std::thread thread_;              // last: started once everything above exists
+    StorageGate gate_;
+    bool failing_ = false; // the last call failed (the next failure is not logged again)
+    std::thread thread_;   // last: started once everything above exists
 };
 
 } // namespace swh

@@ -23,11 +23,13 @@ namespace {
 namespace fs = std::filesystem;
 using Keys = std::vector<std::string>;
 
-const Keys kTopKeys{"server",           "auth",      "plugin_dirs", "storage",
-                    "default_provider", "providers", "middleware",  "hooks",
-                    "session_types",    "events",    "limits"};
+const Keys kTopKeys{"server",     "auth",  "plugin_dirs",   "storage", "default_provider", "providers",
+                    "middleware", "hooks", "session_types", "events",  "limits",           "budgets"};
 const Keys kEventsKeys{"carrier", "plugin", "name", "config", "sha256"};
 const Keys kLimitsKeys{"shared", "lease_seconds"};
+const Keys kBudgetsKeys{"window", "prices", "keys", "users", "sessions"};
+const Keys kBudgetKeys{"tokens", "cost_usd"};
+const Keys kPriceKeys{"input_per_mtok", "output_per_mtok"};
 const Keys kAuthKeys{"mode",
                      "keys",
                      "keys_file",
@@ -405,6 +407,7 @@ class Parser {
         read_plugin_list(top, "session_types", session_types_, kPluginKeys);
         read_events(top);
         read_limits(top);
+        read_budgets(top);
     }
 
     void read_server(const MapView &top) {
@@ -656,6 +659,81 @@ class Parser {
                       "once_per_fleet of hook '" + hook.ref.name +
                           "' needs limits: { shared: storage } (the claim that one daemon handles each event "
                           "is kept in the store)");
+    }
+
+    // `budgets:` — token and cost budgets per key, user and session
+    // (docs/budgets.md), with prices per model.
+    void read_budgets(const MapView &top) {
+        BudgetSettings &budgets = manifest_.budgets;
+        budgets.mark = top.mark;
+        const auto *entry = top.get("budgets");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        budgets.mark = entry->value_mark;
+        if (!entry->value.IsMap())
+            return error(entry->value_mark,
+                         "expected a map like { sessions: { default: { tokens: 100000 } } } "
+                         "for 'budgets', got " +
+                             describe(entry->value));
+        budgets.configured = true;
+        const MapView view = this->view(entry->value, "budgets", kBudgetsKeys);
+        if (const auto window = string_at(view, "window")) {
+            if (window->value != "total" && window->value != "day" && window->value != "month")
+                error(window->mark,
+                      "budgets.window must be 'total', 'day' or 'month', got '" + window->value + "'");
+            else
+                budgets.window = window->value;
+        }
+        each_entry(view, "prices",
+                   [&](const YAML::Node &node, const SourceMark &mark, const std::string &name) {
+                       const auto price = map_view(node, mark, "budgets.prices." + name, kPriceKeys,
+                                                   "{ input_per_mtok: 2.5, output_per_mtok: 10 }");
+                       if (!price) return;
+                       ModelPrice &out = budgets.prices[name];
+                       if (const auto v = number_at(*price, "input_per_mtok")) out.input_per_mtok = *v;
+                       if (const auto v = number_at(*price, "output_per_mtok")) out.output_per_mtok = *v;
+                   });
+        read_budget_map(view, "keys", budgets.keys);
+        read_budget_map(view, "users", budgets.users);
+        read_budget_map(view, "sessions", budgets.sessions);
+    }
+
+    void read_budget_map(const MapView &view, const std::string &key,
+                         std::map<std::string, BudgetLimit> &out) {
+        each_entry(view, key, [&](const YAML::Node &node, const SourceMark &mark, const std::string &name) {
+            const auto limit = map_view(node, mark, "budgets." + key + "." + name, kBudgetKeys,
+                                        "{ tokens: 100000, cost_usd: 5 }");
+            if (!limit) return;
+            BudgetLimit &budget = out[name];
+            count_at(*limit, "tokens", budget.tokens);
+            if (const auto v = number_at(*limit, "cost_usd")) budget.cost_usd = *v;
+        });
+    }
+
+    std::optional<MapView> map_view(const YAML::Node &node, const SourceMark &mark,
+                                    const std::string &context, const Keys &allowed,
+                                    const std::string &example) {
+        if (node.IsMap()) return view(node, context, allowed);
+        error(mark, "expected a map like " + example + " for '" + context + "', got " + describe(node));
+        return std::nullopt;
+    }
+
+    // Calls `read(value, mark, name)` for each entry of the map under `key`.
+    template <class Read> void each_entry(const MapView &view, const std::string &key, Read read) {
+        const auto *entry = view.get(key);
+        if (entry == nullptr || entry->value.IsNull()) return;
+        if (!entry->value.IsMap())
+            return error(entry->value_mark,
+                         "expected a map for '" + key + "', got " + describe(entry->value));
+        for (const auto &item : entry->value) {
+            const SourceMark key_mark = mark_of(item.first, entry->value_mark);
+            if (!item.first.IsScalar() || item.first.Scalar().empty()) {
+                error(key_mark,
+                      "expected a non-empty string key in '" + key + "', got " + describe(item.first));
+                continue;
+            }
+            read(item.second, item.second.IsNull() ? key_mark : mark_of(item.second, key_mark),
+                 item.first.Scalar());
+        }
     }
 
     void read_providers(const MapView &top) {

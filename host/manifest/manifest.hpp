@@ -161,6 +161,25 @@ struct LimitsSettings {
     SourceMark mark;        // the `limits` block, or the top of the file when absent
 };
 
+// `budgets:` — token and cost budgets per API key, per user and per session
+// (docs/budgets.md). A limit of 0 is no limit; a map's `default` entry
+// applies to every key (user, session) the map does not name.
+struct BudgetLimit {
+    int64_t tokens = 0;  // input + output tokens the provider reported
+    double cost_usd = 0; // from `prices`
+    bool none() const { return tokens == 0 && cost_usd == 0; }
+};
+struct ModelPrice {
+    double input_per_mtok = 0, output_per_mtok = 0; // USD per million tokens
+};
+struct BudgetSettings {
+    bool configured = false;                  // the manifest has a `budgets:` block
+    std::string window = "total";             // total | day | month (UTC calendar)
+    std::map<std::string, ModelPrice> prices; // by model name (or provider instance name)
+    std::map<std::string, BudgetLimit> keys, users, sessions;
+    SourceMark mark; // the `budgets` block, or the top of the file when absent
+};
+
 struct Manifest {
     std::string path; // the file it came from
     ServerSettings server;
@@ -174,6 +193,7 @@ struct Manifest {
     std::vector<PluginRef> session_types;
     EventsSettings events;
     LimitsSettings limits;
+    BudgetSettings budgets;
 };
 
 // Parse and structurally validate a manifest file (keys, types, references

@@ -22,6 +22,7 @@ int http_status(ErrorKind kind) {
     case ErrorKind::Rejected:
         return 422;
     case ErrorKind::RateLimited:
+    case ErrorKind::BudgetExceeded:
         return 429;
     case ErrorKind::Upstream:
         return 502;
@@ -57,6 +58,8 @@ const char *error_code(ErrorKind kind) {
         return "rejected";
     case ErrorKind::RateLimited:
         return "rate_limited";
+    case ErrorKind::BudgetExceeded:
+        return "budget_exceeded";
     case ErrorKind::Upstream:
         return "upstream_error";
     case ErrorKind::Unavailable:

@@ -19,6 +19,7 @@ enum class ErrorKind {
     PayloadTooLarge,  // 413
     Rejected,         // 422
     RateLimited,      // 429
+    BudgetExceeded,   // 429 budget_exceeded (docs/budgets.md: why 429)
     Upstream,         // 502
     Unavailable,      // 503
     Timeout,          // 504
@@ -27,15 +28,21 @@ enum class ErrorKind {
 
 class ApiError : public std::runtime_error {
   public:
-    ApiError(ErrorKind kind, const std::string &message, int retry_after_seconds = -1)
-        : std::runtime_error(message), kind_(kind), retry_after_seconds_(retry_after_seconds) {}
+    ApiError(ErrorKind kind, const std::string &message, int retry_after_seconds = -1,
+             std::string details_json = {})
+        : std::runtime_error(message), kind_(kind), retry_after_seconds_(retry_after_seconds),
+          details_json_(std::move(details_json)) {}
     ErrorKind kind() const { return kind_; }
+    // Members every door adds to its error object (a JSON object's text, ""
+    // = none): what a budget_exceeded error says about the budget.
+    const std::string &details_json() const { return details_json_; }
     // For 429/503: when the client may try again (-1 = not known).
     int retry_after_seconds() const { return retry_after_seconds_; }
 
   private:
     ErrorKind kind_;
     int retry_after_seconds_;
+    std::string details_json_;
 };
 
 // Providers report an upstream's Retry-After as "retry_after=N" in their

@@ -182,6 +182,7 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     Pipeline pipeline;
     pipeline.default_provider = manifest.default_provider;
     pipeline.max_messages_per_session = manifest.server.max_messages_per_session;
+    pipeline.budgets = manifest.budgets; // a reload brings new budgets; what was spent stays
     pipeline.responses_retention_seconds = manifest.server.responses_retention_seconds;
 
     Json storage_config;
@@ -227,9 +228,10 @@ Pipeline build_pipeline(const manifest::Manifest &manifest, const loader::Plugin
     }
     if (!diagnostics.empty()) throw manifest::ManifestError(std::move(diagnostics));
     // A provider in its own process answers over a pipe (blocking reads) and
-    // middleware may block: either sends the exchange to a worker.
+    // middleware may block: either sends the exchange to a worker. So do
+    // budgets counted in the store (a store call before and after).
     pipeline.stateless_inline =
-        middleware.empty() &&
+        middleware.empty() && !(manifest.budgets.configured && manifest.limits.shared == "storage") &&
         std::none_of(manifest.providers.begin(), manifest.providers.end(),
                      [](const manifest::PluginRef &ref) { return ref.isolation == "process"; });
     pipeline.middleware = MiddlewareChain(std::move(middleware));

@@ -34,6 +34,7 @@ struct Pipeline {
     std::map<std::string, std::unique_ptr<loader::SessionTypeInstance>> session_types;
     std::unique_ptr<HookBus> hooks;
     uint64_t max_messages_per_session = 0; // server.max_messages_per_session; 0 = unlimited
+    manifest::BudgetSettings budgets;      // manifest `budgets:` (limits/budgets.hpp)
     // server.responses_retention_seconds: OpenAI responses and conversations
     // expire this long after their last write; 0 = never.
     uint64_t responses_retention_seconds = 30 * 24 * 3600;

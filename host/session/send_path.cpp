@@ -61,6 +61,17 @@ template <class M> void check_tool_result(const std::vector<M> &earlier, const M
                                                   "' matches no tool call of an earlier assistant message");
 }
 
+// Who pays for a reply: the caller's key and user (the session's owner when
+// the caller names none, as with auth: none), and the session unless it is a
+// stateless exchange's throwaway one.
+budgets::Payer payer_of(const Access &access, const Session &session, bool stateless) {
+    budgets::Payer payer;
+    payer.key = access.key;
+    payer.user = access.user.empty() ? session.user_id : access.user;
+    if (!stateless) payer.session = session.id;
+    return payer;
+}
+
 std::string system_prompt_of(const Session &session, const Json &metadata) {
     if (auto it = metadata.find("system_prompt"); it != metadata.end() && it->is_string()) return *it;
     if (auto it = session.config.find("system_prompt"); it != session.config.end() && it->is_string())
@@ -110,6 +121,7 @@ struct SendPath::SendState {
     Json tool_calls = Json::array(); // [{id, name, arguments}] by index
     std::string reasoning, reasoning_signature, finish_reason;
     Json usage;                           // null until the provider reports it
+    budgets::Payer payer;                 // whose budgets the reply is charged to
     std::string reply_id;                 // "" = a new one
     Json reply_metadata = Json::object(); // the door's own marks on the reply
 };
@@ -155,6 +167,10 @@ std::function<void()> SendPath::send_message(const SendParams &params,
             resumed = true;
         }
     }
+    // Before anything is stored or sent (a retry answered above costs
+    // nothing): a spent budget refuses the whole send.
+    state->payer = payer_of(params.access, state->session, false);
+    sessions_.budgets().check(pin->budgets, state->payer);
     if (!resumed) {
         state->user.id = new_uuid();
         state->user.session_id = state->session.id;
@@ -312,6 +328,9 @@ std::function<void()> SendPath::complete(CompletionParams params, std::shared_pt
         state->session.provider = params.provider; // the request's model routing wins for this exchange
         if (!params.model.empty()) state->session.model = params.model;
     }
+    // Before anything is stored or sent: a spent budget refuses the whole exchange.
+    state->payer = payer_of(params.access, state->session, state->stateless);
+    sessions_.budgets().check(pipeline_.budgets, state->payer);
     // The new turns, stored in order: strictly increasing timestamps keep
     // that order in every store.
     const std::size_t first_new = params.messages.size() - new_turns;
@@ -575,7 +594,7 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
         assistant.provider_metadata = std::move(state->provider_metadata);
         attach_reply_events(*state, assistant);
     }
-    record_usage(assistant);
+    record_usage(*state, assistant);
     assistant.id = state->reply_id.empty() ? new_uuid() : state->reply_id;
     assistant.session_id = state->session.id;
     assistant.role = "assistant";
@@ -666,8 +685,9 @@ void SendPath::drop_reply_events(SendState &state) {
     state.usage = Json();
 }
 
-// The reply's tokens, as its provider reported them, into the traffic ring.
-void SendPath::record_usage(const Message &assistant) {
+// The reply's tokens, as its provider reported them, into the traffic ring
+// and onto the payer's budgets.
+void SendPath::record_usage(SendState &state, const Message &assistant) {
     const auto usage = assistant.provider_metadata.find("usage");
     if (usage == assistant.provider_metadata.end() || !usage->is_object()) return;
     // The neutral names, else the OpenAI-style ones a provider put in its
@@ -678,8 +698,15 @@ void SendPath::record_usage(const Message &assistant) {
                 return it->get<int64_t>();
         return int64_t{-1};
     };
-    sessions_.traffic().record_tokens(now_us() / 1'000'000, count("input_tokens", "prompt_tokens"),
-                                      count("output_tokens", "completion_tokens"));
+    const int64_t input = count("input_tokens", "prompt_tokens"),
+                  output = count("output_tokens", "completion_tokens");
+    sessions_.traffic().record_tokens(now_us() / 1'000'000, input, output);
+    std::string model = state.session.model; // the model that answered, when the provider says
+    if (const auto it = assistant.provider_metadata.find("model");
+        it != assistant.provider_metadata.end() && it->is_string())
+        model = it->get<std::string>();
+    sessions_.budgets().charge(state.pipeline->budgets, state.payer, model, state.candidates[state.attempt],
+                               input, output);
 }
 
 // Called under the state's mutex: tool calls and thinking become the

@@ -47,7 +47,7 @@ class SendPath {
     Message run_assistant_stage(SendState &state, Message assistant);
     static void record_event(SendState &state, const ReplyEvent &event);
     static void attach_reply_events(SendState &state, Message &assistant);
-    void record_usage(const Message &assistant);
+    void record_usage(SendState &state, const Message &assistant);
     static void drop_reply_events(SendState &state);
     static void release_tool_calls(SendState &state, const Message &assistant);
     // Every door that appends a user message to a stored session calls this

@@ -9,6 +9,7 @@
 #pragma once
 
 #include "events/event_bus.hpp"
+#include "limits/budgets.hpp"
 #include "metrics/traffic.hpp"
 #include "model/errors.hpp"
 #include "model/model.hpp"
@@ -51,6 +52,7 @@ struct Access {
     std::string user;        // whom the request acts as ("" = anonymous)
     bool tenant = false;     // a user API key: only its own (or shared) sessions
     bool type_checks = true; // false for admin keys: session types' permissions do not apply
+    std::string key;         // the API key's id ("" with auth: none): whose budget it spends
 };
 
 struct SendParams {
@@ -222,7 +224,10 @@ class SessionManager {
     void share_limits(SharedLimits *shared) {
         shared_ = shared;
         idempotency_.share(shared);
+        budgets_.share(shared);
     }
+    // What keys, users and sessions have spent (manifest `budgets:`).
+    budgets::Ledger &budgets() { return budgets_; }
     // The newest messages of recently used sessions (history_cache.hpp);
     // forgotten when a session is patched, archived or deleted, and all of
     // it on a reload (another pipeline may mean another store).
@@ -257,6 +262,7 @@ class SessionManager {
     MessageReservations reservations_;
     IdempotencyClaims idempotency_;
     SharedLimits *shared_ = nullptr;
+    budgets::Ledger budgets_;
     HistoryCache history_;
     TrafficRing traffic_;
     SendPath send_path_; // uses the members above, and the gate only through calls

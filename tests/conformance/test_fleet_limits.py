@@ -35,6 +35,8 @@ RATED = Key("rated", "rita", rate_per_second=0.1, burst=4)
 STREAMER = Key("streamer", "stella", rate_per_second=0)
 SENDER = Key("sender", "sven", rate_per_second=0)
 KILLED = Key("killed", "kim", rate_per_second=0)  # streams held by a daemon that is killed
+BUDGETED = Key("budgeted", "bea", rate_per_second=0)  # a token budget the two daemons share
+BUDGET_TOKENS = 24
 MAX_STREAMS = 2
 MAX_FAILURES = 3
 MAX_MESSAGES = 6  # an idempotent retry in flight (1 stored + 2 + 2 reserved) stays under it
@@ -81,12 +83,13 @@ def manifest_extra(fake_base, backup_dir):
     provider = ("  - name: oa\n    plugin: openai\n    config:\n"
                 "      base_url: %s\n      api_key_env: \"\"\n      retries: 0\n      timeout_ms: 20000\n"
                 "      model: gpt-4o-mini\n" % swh_harness.yaml_str(fake_base + "/v1"))
-    text = provider + auth_section([ADMIN, RATED, STREAMER, SENDER, KILLED], max_streams_per_key=MAX_STREAMS,
+    text = provider + auth_section([ADMIN, RATED, STREAMER, SENDER, KILLED, BUDGETED], max_streams_per_key=MAX_STREAMS,
                                    max_failures_per_minute=MAX_FAILURES)
     text += ("hooks:\n  - name: backup\n    plugin: backup\n" + "    once_per_fleet: true\n" +
              "    config:\n      dir: %s\n      triggers: [archived]\n      keep_history: true\n"
              % swh_harness.yaml_str(backup_dir))
     text += "limits:\n  shared: storage\n  lease_seconds: %d\n" % LEASE_SECONDS
+    text += "budgets:\n  keys:\n    budgeted: { tokens: %d }\n" % BUDGET_TOKENS
     return text
 
 
@@ -160,6 +163,37 @@ class FleetLimitsBase:
         bound = RATED.burst if time.monotonic() - started < window else 2 * RATED.burst
         self.assertLessEqual(passed, bound)
         self.assertGreaterEqual(passed, RATED.burst)
+
+    # ---- a key's token budget (docs/budgets.md)
+    def test_a_key_budget_is_shared_by_both_daemons(self):
+        marker = "budget-%s" % uuid.uuid4().hex[:8]
+        body = {"model": "oa", "messages": [{"role": "user", "content": "%s spend" % marker}]}
+        spent, answered = 0, 0
+        for attempt in range(ATTEMPTS_CAP):
+            r = self.call((self.a, self.b)[attempt % 2], "POST", "/v1/chat/completions", BUDGETED, body)
+            if r.status == 429:
+                break
+            self.assertEqual(r.status, 200, r)
+            last = r.json["usage"]["total_tokens"]
+            spent += last
+            answered += 1
+        else:
+            self.fail("no refusal in %d requests" % ATTEMPTS_CAP)
+        self.assertEqual(r.json["error"]["type"], "budget_exceeded", r)
+        self.assertEqual(r.json["error"]["spent"]["tokens"], spent, r)
+        self.assertGreater(answered, 1)
+        # Sequential: the last reply started under the budget. Counted per
+        # daemon, each would have let BUDGET_TOKENS through: twice in all.
+        self.assertGreaterEqual(spent, BUDGET_TOKENS)
+        self.assertLess(spent - last, BUDGET_TOKENS, "a request was let through past the fleet's budget")
+        for daemon in (self.a, self.b):  # both refuse, and nothing more goes upstream
+            refused = self.call(daemon, "POST", "/v1/chat/completions", BUDGETED, body)
+            self.assertEqual(refused.status, 429, refused)
+        self.assertEqual(len(self.upstream_calls(marker)), answered)
+        for daemon in (self.a, self.b):  # each shows the fleet's spend
+            mine = self.call(daemon, "GET", "/v1/budgets", BUDGETED)
+            key = [b for b in mine.json["budgets"] if b["scope"] == "key"][0]
+            self.assertEqual(key["spent"]["tokens"], spent, mine)
 
     # ---- the key-guessing cut-off
     def test_failed_guesses_count_across_both_daemons(self):

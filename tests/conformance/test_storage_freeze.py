@@ -12,6 +12,12 @@ the daemon promises (docs/reliability.md, "A storage that does not answer"):
 3. requests that need no storage (a stateless chat completion, /v1/plugins,
    /metrics) are answered while every worker waits on the store;
 
+4. the limits and budgets shared through the store (`limits: { shared:
+   storage }`, docs/fleet.md) pass the same host deadline: a request whose key
+   check and budget check wait on the frozen store gets its 503 JSON (or,
+   needing no storage, is served under the daemon's own limits) instead of
+   hanging with the store;
+
 and once the server thaws, the same daemon serves again and every message
 it acknowledged is stored. No step measures time: each 503 is checked to
 arrive while the server is still stopped (before the test sends SIGCONT), and
@@ -19,7 +25,9 @@ each "is answered" while the storage-bound requests are still waiting. The
 timeouts below only keep a broken daemon from hanging the test.
 """
 
+import os
 import re
+import sys
 import threading
 import time
 import unittest
@@ -27,6 +35,12 @@ import uuid
 
 from storage_daemons import daemon_on, make_server
 import swh_harness
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "auth"))
+from auth_fixture import Key, auth_section  # noqa: E402
+
+RATED = Key("rated", "rita", rate_per_second=100, burst=100)  # counted in the store: a store call per request
+OPS = Key("ops", "olga", role="admin", rate_per_second=0)
 
 CLIENT_TIMEOUT_S = 20.0  # no answer by then: the test fails instead of hanging
 COMPLETION = {"model": "echo", "messages": [{"role": "user", "content": "needs no storage"}]}
@@ -51,8 +65,9 @@ class FreezeTests:
     def tearDownClass(cls):
         cls.server.cleanup()
 
-    def start_daemon(self, storage_config, server_lines):
-        self.daemon = daemon_on(self.server, storage_config=storage_config, server_lines=server_lines)
+    def start_daemon(self, storage_config, server_lines, extra_yaml=""):
+        self.daemon = daemon_on(self.server, storage_config=storage_config, server_lines=server_lines,
+                                extra_yaml=extra_yaml)
         self.addCleanup(self.daemon.cleanup)
         self.daemon.start()
         self.client = swh_harness.Client(self.daemon.port, timeout=CLIENT_TIMEOUT_S)
@@ -100,11 +115,11 @@ class FreezeTests:
         self.assertEqual(session.json["message_count"], 2 * len(expected), session)
         self.assertIsNone(self.daemon.proc.poll(), "daemon died")
 
-    def metric(self, name):
-        text = self.client.get("/metrics").raw.decode()
-        found = re.search(r"^%s (\d+)$" % name, text, re.M)
+    def metric(self, name, headers=None):
+        text = self.client.get("/metrics", headers=headers).raw.decode()
+        found = re.search(r"^%s ([0-9.]+)$" % name, text, re.M)
         self.assertIsNotNone(found, "%s missing from /metrics" % name)
-        return int(found.group(1))
+        return float(found.group(1))
 
     # ---- tests
 
@@ -202,6 +217,46 @@ class FreezeTests:
         self.assertEqual(answers["list"].status, 200, answers["list"])
         self.assertEqual(answers["send"].status, 201, answers["send"])  # acknowledged, so it must be stored
         self.assertRecovered(sid, ["before", "sent while frozen"])
+
+
+    def test_4_shared_limits_and_budgets_pass_the_host_deadline(self):
+        if self.kind == "mongodb":
+            self.skipTest("the mongodb plugin shares no limits (no ABI 1.5 counter_add): nothing to freeze under")
+        extra = (auth_section([RATED, OPS]) + "limits:\n  shared: storage\n" +
+                 "budgets:\n  keys:\n    rated: { tokens: 1000000 }\n  sessions:\n    default: { tokens: 1000000 }\n")
+        self.start_daemon(self.no_plugin_deadline,
+                          ["worker_threads: 2", "storage_threads: 2", "storage_timeout_ms: 1500"], extra)
+        key = RATED.bearer()
+        c = self.client
+        r = c.post("/v1/sessions", {"user_id": "rita"}, headers=key)
+        self.assertEqual(r.status, 201, r)
+        sid = r.json["id"]
+        self.assertEqual(c.post("/v1/sessions/%s/messages" % sid, {"content": "before"}, headers=key).status, 201)
+
+        self.server.freeze()
+        # The key's rate limit, the budgets and then the data wait on the store:
+        # each shared call ends at the host's deadline, the data call with a 503.
+        self.assertUnavailable(c.post("/v1/sessions/%s/messages" % sid, {"content": "during"}, headers=key),
+                               "storage")
+        self.assertUnavailable(c.get("/v1/sessions/%s" % sid, headers=key), "storage")
+        # Needing no storage: served, under this daemon's own counts while the store is away.
+        done = c.post("/v1/chat/completions", COMPLETION, headers=key)
+        self.assertEqual(done.status, 200, done)
+        self.assertGreater(self.metric("swarmhost_limits_store_errors_total", OPS.bearer()), 0)
+        self.assertStillFrozen()
+
+        self.server.thaw()
+        deadline = time.monotonic() + CLIENT_TIMEOUT_S
+        while c.get("/healthz", headers=key).status != 200:
+            self.assertLess(time.monotonic(), deadline, "the daemon never served again")
+            time.sleep(0.05)
+        after = c.post("/v1/sessions/%s/messages" % sid, {"content": "after"}, headers=key)
+        self.assertEqual(after.status, 201, after)
+        stored = [m["content"] for m in c.get("/v1/sessions/%s/messages?role=user" % sid, headers=key).json["messages"]]
+        self.assertEqual(stored, ["before", "after"])
+        spent = c.get("/v1/sessions/%s/budget" % sid, headers=key)
+        self.assertEqual(spent.status, 200, spent)
+        self.assertGreater(spent.json["spent"]["tokens"], 0)
 
 
 class RedisFreeze(FreezeTests, unittest.TestCase):
