@@ -19,13 +19,16 @@ each "is answered" while the storage-bound requests are still waiting. The
 timeouts below only keep a broken daemon from hanging the test.
 """
 
+import os
 import re
+import sys
 import threading
 import time
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tooling"))
+from storage_daemons import daemon_on, make_server  # noqa: E402
 import swh_harness
 
 CLIENT_TIMEOUT_S = 20.0  # no answer by then: the test fails instead of hanging
