@@ -405,10 +405,10 @@ class FleetTest(unittest.TestCase):
                         and time.monotonic() - started >= KILL_NOT_BEFORE_S):
                     kill["victim"] = served
                     kill["in_flight"] = sum(1 for _, s in sends if s.attempts and not s.acknowledged)
-                    self.daemons[self.names.index(served)].kill()  # SIGKILL
                     kill["at"] = time.monotonic()
                     with tally.lock:
-                        tally.kill_at = kill["at"]
+                        tally.kill_at = kill["at"]  # before: others may fail while kill() waits
+                    self.daemons[self.names.index(served)].kill()  # SIGKILL
                     in_flight_stream.set()
 
         def worker(mine):
