@@ -13,8 +13,9 @@ if [ "${1:-}" = "--test" ]; then
   # The test suite also needs the real servers and tools it drives.
   # libmongoc-dev: the mongodb storage plugin (its tests run the CongoDB emulator on Node.js).
   # chromium + fonts-dejavu-core: the console's browser test (tests/console, driven by puppeteer-core).
+  # haproxy: the load balancer in front of the fleet test's three daemons (tests/fleet).
   packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql libmongoc-dev libbson-dev abigail-tools clang
-    libclang-rt-14-dev chromium fonts-dejavu-core)
+    libclang-rt-14-dev chromium fonts-dejavu-core haproxy)
   # fiu-utils: libfiu's fiu-run / fiu-ctrl, disk-full and failing-fsync faults (tests/durability).
   packages+=(fiu-utils)
 fi

@@ -5,10 +5,13 @@ answers 503 with the storage unhealthy, routes that do not need storage keep
 working, and once the server is back the same daemon serves again.
 """
 
+import os
+import sys
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server, plugin_of
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tooling"))
+from storage_daemons import daemon_on, make_server, plugin_of  # noqa: E402
 
 
 class OutageTests:

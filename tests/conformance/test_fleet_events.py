@@ -6,12 +6,15 @@ Last-Event-ID gets what it missed, or is told it missed events the store no
 longer holds. Runs on PostgreSQL (LISTEN/NOTIFY) and Redis (streams +
 pub/sub), each with two real daemons."""
 
+import os
+import sys
 import threading
 import time
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tooling"))
+from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons  # noqa: E402
 
 EVENTS = "events:\n  carrier: storage\n"
 MAX_PER_SESSION = 20  # events_max_per_session: small, so trimming is testable

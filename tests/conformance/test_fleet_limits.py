@@ -19,12 +19,12 @@ import time
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons
-
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tooling"))
 sys.path.insert(0, os.path.join(HERE, "..", "auth"))
 sys.path.insert(0, os.path.join(HERE, "..", "pipeline"))
 
+from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons  # noqa: E402
 from auth_fixture import Key, auth_section  # noqa: E402
 from pipeline_support import parse_prometheus, sample  # noqa: E402
 import swh_harness  # noqa: E402
@@ -68,17 +68,6 @@ def poll(what, pred, deadline_s=DEADLINE_S):
     raise AssertionError("gave up waiting for " + what)
 
 
-def start_fake_upstream():
-    """tools/fake_upstream in this process: it records every request."""
-    fake_dir = os.path.join(HERE, "..", "..", "tools", "fake_upstream")
-    if fake_dir not in sys.path:
-        sys.path.insert(0, fake_dir)
-    import server as fake_upstream  # noqa: E402
-    fake = fake_upstream.make_server("127.0.0.1", 0)
-    threading.Thread(target=fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
-    return fake
-
-
 def manifest_extra(fake_base, backup_dir):
     provider = ("  - name: oa\n    plugin: openai\n    config:\n"
                 "      base_url: %s\n      api_key_env: \"\"\n      retries: 0\n      timeout_ms: 20000\n"
@@ -99,7 +88,7 @@ class FleetLimitsBase:
     @classmethod
     def setUpClass(cls):
         cls.server = make_server(cls.kind)
-        cls.fake = start_fake_upstream()
+        cls.fake = swh_harness.start_fake_upstream()
         fake_base = "http://127.0.0.1:%d" % cls.fake.server_address[1]
         cls.backup_dirs = []
 

@@ -33,7 +33,8 @@ import time
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tooling"))
+from storage_daemons import daemon_on, make_server  # noqa: E402
 import swh_harness
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "auth"))

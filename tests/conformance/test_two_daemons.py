@@ -2,11 +2,14 @@
 is read, continued and archived through the other, with concurrent writers
 through both and exact counts."""
 
+import os
+import sys
 import threading
 import unittest
 import uuid
 
-from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tooling"))
+from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons  # noqa: E402
 
 THREADS_PER_DAEMON = 4
 SENDS_PER_THREAD = 10

@@ -31,7 +31,6 @@ import unittest
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 sys.path.insert(0, os.path.join(HERE, "..", "tooling"))
-sys.path.insert(0, os.path.join(HERE, "..", "conformance"))
 
 import swh_harness  # noqa: E402
 import swh_servers  # noqa: E402

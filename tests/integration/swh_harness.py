@@ -624,6 +624,19 @@ class DaemonTestCase(unittest.TestCase):
         self.assertIsInstance(msg["provider_metadata"], dict)
 
 
+def start_fake_upstream():
+    """tools/fake_upstream/server.py serving on a free loopback port in a
+    thread of this process (it records every request: fake.state.requests);
+    stop it with fake.shutdown() and fake.server_close()."""
+    fake_dir = os.path.join(REPO_ROOT, "tools", "fake_upstream")
+    if fake_dir not in sys.path:
+        sys.path.insert(0, fake_dir)
+    import server as fake_upstream  # tools/fake_upstream/server.py
+    fake = fake_upstream.make_server("127.0.0.1", 0)
+    threading.Thread(target=fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+    return fake
+
+
 class FakeUpstreamTestCase(DaemonTestCase):
     """A daemon per class in front of tools/fake_upstream, run in this process
     (it records every request it gets; the vendors' npm clients check its
@@ -640,12 +653,7 @@ class FakeUpstreamTestCase(DaemonTestCase):
 
     @classmethod
     def setUpClass(cls):
-        fake_dir = os.path.join(REPO_ROOT, "tools", "fake_upstream")
-        if fake_dir not in sys.path:
-            sys.path.insert(0, fake_dir)
-        import server as fake_upstream  # tools/fake_upstream/server.py
-        cls.fake = fake_upstream.make_server("127.0.0.1", 0)
-        threading.Thread(target=cls.fake.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        cls.fake = start_fake_upstream()
         cls.fake_base = "http://127.0.0.1:%d" % cls.fake.server_address[1]
         try:
             cls.manifest_kw = cls.manifest_kw_for(cls.fake_base)

@@ -8,6 +8,9 @@
                       cluster_state:ok with all 16384 slots and all nodes known
     MongoServer()     CongoDB, a MongoDB-wire emulator (Node.js), on a free 127.0.0.1
                       port in memory mode; installed on first use (see install_congodb)
+    HAProxy(config)   haproxy (Debian package) on a free 127.0.0.1 port with the
+                      configuration config(port) returns, checked by `haproxy -c`
+                      first; servers() reads its view of the backends
 
 Each server lives in its own temporary folder, runs as a child of this process
 (and dies with it: PR_SET_PDEATHSIG), and is torn down by stop()/cleanup() or
@@ -46,6 +49,7 @@ import time
 PG_BIN = os.environ.get("SWH_PG_BIN", "/usr/lib/postgresql/15/bin")
 REDIS_SERVER = os.environ.get("SWH_REDIS_SERVER", "redis-server")
 REDIS_CLI = os.environ.get("SWH_REDIS_CLI", "redis-cli")
+HAPROXY = os.environ.get("SWH_HAPROXY", "/usr/sbin/haproxy")
 HERE = os.path.dirname(os.path.abspath(__file__))
 CONGODB_PACKAGE = "@push.rocks/smartmongo@2.2.0"
 CONGODB_DIR = os.environ.get("SWH_CONGODB_DIR") or os.path.join(
@@ -532,6 +536,62 @@ class MongoServer(_Server):
         d["server"] = "CongoDB (@push.rocks/smartmongo 2.2.0), a MongoDB-wire emulator"
         d["missing"] = self.missing
         return d
+
+
+class HAProxy(_Server):
+    """haproxy in the foreground (-db) with the configuration `config(port)`
+    returns (it must bind 127.0.0.1:port). A `global` section with a stats
+    socket in the server's folder is put before it, so servers() can ask
+    haproxy what it thinks of each backend server."""
+    kind = "haproxy"
+    durable = False
+
+    def __init__(self, config, base_dir=None):
+        super().__init__(base_dir)
+        self.socket_path = os.path.join(self.dir, "admin.sock")
+        self.config_path = os.path.join(self.dir, "haproxy.cfg")
+        with open(self.config_path, "w") as f:
+            f.write("global\n    stats socket %s mode 600 level admin\n\n" % self.socket_path)
+            f.write(config(self.port))
+
+    def start(self):
+        check = subprocess.run([HAPROXY, "-c", "-f", self.config_path], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=30)
+        if check.returncode != 0:
+            raise RuntimeError("haproxy -c refused the configuration:\n" + check.stdout.decode("utf-8", "replace"))
+        self._spawn([HAPROXY, "-db", "-f", self.config_path], preexec_fn=_die_with_parent())
+        _wait_tcp(self.port, self.proc, READY_DEADLINE_S, "haproxy", self.log_path)
+        return self
+
+    def stop(self):
+        self._reap(signal.SIGTERM)
+
+    def kill(self):
+        self._reap(signal.SIGKILL)
+
+    def servers(self, backend):
+        """{server name: status} of `backend` ("UP", "DOWN", "UP 1/3", ...),
+        from `show stat` on the stats socket; {} when haproxy does not answer."""
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                s.settimeout(5)
+                s.connect(self.socket_path)
+                s.sendall(b"show stat\n")
+                data = b""
+                while True:
+                    chunk = s.recv(65536)
+                    if not chunk:
+                        break
+                    data += chunk
+        except OSError:
+            return {}
+        lines = data.decode("utf-8", "replace").splitlines()
+        if not lines or not lines[0].startswith("# "):
+            return {}
+        fields = lines[0][2:].split(",")
+        rows = [dict(zip(fields, line.split(","))) for line in lines[1:] if line]
+        return {r["svname"]: r["status"] for r in rows
+                if r.get("pxname") == backend and r.get("svname") not in ("FRONTEND", "BACKEND")}
 
 
 SERVERS = {"redis": RedisServer, "postgres": PostgresServer, "redis-cluster": RedisCluster,

@@ -64,12 +64,17 @@ Test helpers (not vendor API):
   GET    /__requests         every request received, oldest first, as JSON:
                              {"requests":[{"seq","method","path","query","headers"
                              (lower-case names),"body" (parsed JSON or text),
-                             "scenario","time","outcome"}]}
+                             "scenario","time","outcome","last_write"}]}
                              outcome: null while the answer is being sent, then
                              "answered" (all of it was written), "cut" (the
                              scenario dropped the connection) or "client_closed"
                              (a write failed: the client hung up before the
-                             end, e.g. a gateway cancelling a stream)
+                             end, e.g. a gateway cancelling a stream);
+                             time: when the request had been read; last_write:
+                             when the answer's last write began (null before
+                             the first), so [time, last_write] lies inside the
+                             client's wait for the answer (the fleet test
+                             counts concurrent streams with it)
   DELETE /__requests         forget recorded requests and the xN counters
   GET    /__health           {"ok":true}
 
@@ -495,8 +500,17 @@ class Handler(BaseHTTPRequestHandler):
             return data
         return self.rfile.read(int(length)) if length else b""
 
+    _entry = None  # the request being answered, once recorded
+
+    def _mark_write(self):
+        """Notes when this write began: the client cannot have the whole
+        answer before then (see last_write in the module docstring)."""
+        if self._entry is not None:
+            self._entry["last_write"] = time.time()
+
     def _send(self, status, body, content_type="application/json", extra_headers=None):
         payload = body if isinstance(body, bytes) else body.encode("utf-8")
+        self._mark_write()
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
@@ -521,10 +535,12 @@ class Handler(BaseHTTPRequestHandler):
 
     def _chunk(self, text):
         data = text.encode("utf-8")
+        self._mark_write()
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
         self.wfile.flush()
 
     def _end_stream(self):
+        self._mark_write()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
 
@@ -558,6 +574,7 @@ class Handler(BaseHTTPRequestHandler):
         self._dispatch("DELETE")
 
     def _dispatch(self, method):
+        self._entry = None  # a kept-alive connection's previous request is answered
         parts = urlsplit(self.path)
         path = parts.path
         raw = self._read_body() if method in ("POST", "PUT", "PATCH") else b""
@@ -578,6 +595,7 @@ class Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         entry = {
             "outcome": None,
+            "last_write": None,
             "method": method,
             "path": path,
             "query": {k: v[0] for k, v in parse_qs(parts.query).items()},
@@ -593,6 +611,7 @@ class Handler(BaseHTTPRequestHandler):
         scenario = self._scenario(body if isinstance(body, dict) else {}, vendor)
         entry["scenario"] = scenario.text
         self.state.record(entry)
+        self._entry = entry
 
         if method == "GET" and path == "/v1/models":
             if self.headers.get("anthropic-version"):

@@ -1,4 +1,6 @@
-"""Daemons on a real storage server, for the daemon-level storage tests.
+"""Daemons on a real storage server, for the daemon-level storage tests
+(tests/conformance, tests/durability, tests/migrate) and the fleet test
+(tests/fleet): start_daemons() starts N daemons on one store at once.
 
 Builds on tests/integration/swh_harness.py (the daemon) and
 tests/tooling/swh_servers.py (the servers): the manifest is the harness's,
@@ -11,7 +13,7 @@ import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
-sys.path.insert(0, os.path.join(HERE, "..", "tooling"))
+sys.path.insert(0, HERE)
 
 import swh_harness  # noqa: E402
 import swh_servers  # noqa: E402
