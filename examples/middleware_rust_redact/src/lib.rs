@@ -44,14 +44,17 @@ impl Instance {
 const NO_ERROR: &[u8] = b"\0";
 const PANICKED: &[u8] = b"redact: panicked (caught at the ABI boundary)\0";
 
+/// Runs `body`; None when it panicked (the panic stops here).
+fn catch<T>(body: impl FnOnce() -> T) -> Option<T> {
+    catch_unwind(AssertUnwindSafe(body)).ok()
+}
+
 /// Runs `body`; a panic becomes SWH_E_INTERNAL (and `last_error` says so).
 fn guard(instance: Option<&Instance>, body: impl FnOnce() -> swh_status) -> swh_status {
-    match catch_unwind(AssertUnwindSafe(body)) {
-        Ok(status) => status,
-        Err(_) => match instance {
-            Some(i) => i.fail(PANICKED, SWH_E_INTERNAL),
-            None => SWH_E_INTERNAL,
-        },
+    match (catch(body), instance) {
+        (Some(status), _) => status,
+        (None, Some(i)) => i.fail(PANICKED, SWH_E_INTERNAL),
+        (None, None) => SWH_E_INTERNAL,
     }
 }
 
@@ -96,6 +99,26 @@ unsafe fn read_config(host: &swh_host_api, cfg: *const swh_config) -> Option<Red
 
 // ------------------------------------------------------------------- table
 
+/// Reads the config and logs; Err carries last_error's text and the status.
+unsafe fn configure(
+    host: *const swh_host_api,
+    cfg: *const swh_config,
+) -> Result<Redactor, (&'static [u8], swh_status)> {
+    // Every member read below is a 1.0 member: an older 1.x host's smaller
+    // table is fine as long as it reaches them.
+    let host = match host.as_ref() {
+        Some(h) if h.struct_size as usize >= end_of!(swh_host_api, config_list_string) => h,
+        _ => return Err((b"redact: the host's table lacks the config accessors\0", SWH_E_UNSUPPORTED)),
+    };
+    let redactor = read_config(host, cfg).ok_or((&b"redact: cannot read the config\0"[..], SWH_E_INVALID))?;
+    if let Some(log) = host.log {
+        let line =
+            format!("redact (Rust) ready: {} words, {} blocked", redactor.words.len(), redactor.blocked_words.len());
+        log(host.host_ctx, SWH_LOG_INFO, str_of(line.as_bytes()));
+    }
+    Ok(redactor)
+}
+
 unsafe extern "C" fn create(host: *const swh_host_api, cfg: *const swh_config, out: *mut *mut c_void) -> swh_status {
     if out.is_null() {
         return SWH_E_INVALID;
@@ -106,31 +129,14 @@ unsafe extern "C" fn create(host: *const swh_host_api, cfg: *const swh_config, o
         Box::into_raw(Box::new(Instance { redactor: empty, error: AtomicPtr::new(NO_ERROR.as_ptr() as *mut c_char) }));
     *out = instance as *mut c_void; // also on failure: the host reads last_error, then destroys
     let instance = &mut *instance;
-    let status = guard(None, || {
-        // Every member read below is a 1.0 member: an older 1.x host's
-        // smaller table is fine as long as it reaches them.
-        let host = match host.as_ref() {
-            Some(h) if h.struct_size as usize >= end_of!(swh_host_api, config_list_string) => h,
-            _ => return instance.fail(b"redact: the host's table lacks the config accessors\0", SWH_E_UNSUPPORTED),
-        };
-        match read_config(host, cfg) {
-            Some(redactor) => instance.redactor = redactor,
-            None => return instance.fail(b"redact: cannot read the config\0", SWH_E_INVALID),
+    match catch(|| configure(host, cfg)) {
+        Some(Ok(redactor)) => {
+            instance.redactor = redactor;
+            SWH_OK
         }
-        if let Some(log) = host.log {
-            let line = format!(
-                "redact (Rust) ready: {} words, {} blocked",
-                instance.redactor.words.len(),
-                instance.redactor.blocked_words.len()
-            );
-            log(host.host_ctx, SWH_LOG_INFO, str_of(line.as_bytes()));
-        }
-        SWH_OK
-    });
-    if status == SWH_E_INTERNAL {
-        instance.fail(PANICKED, status);
+        Some(Err((why, status))) => instance.fail(why, status),
+        None => instance.fail(PANICKED, SWH_E_INTERNAL),
     }
-    status
 }
 
 unsafe extern "C" fn destroy(handle: *mut c_void) {
