@@ -13,8 +13,11 @@ if [ "${1:-}" = "--test" ]; then
   # The test suite also needs the real servers and tools it drives.
   # libmongoc-dev: the mongodb storage plugin (its tests run the CongoDB emulator on Node.js).
   # chromium + fonts-dejavu-core: the console's browser test (tests/console, driven by puppeteer-core).
+  # g++-mingw-w64-x86-64-posix: Windows .dll plugins cross-built (tests/windows); the x86-64, POSIX-threads
+  #   part of the mingw-w64 metapackage, which also pulls the 32-bit and win32-threads compilers.
+  # cargo (Debian's, rustc 1.63): the Rust example plugin (tests/rust).
   packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql libmongoc-dev libbson-dev abigail-tools clang
-    libclang-rt-14-dev chromium fonts-dejavu-core)
+    libclang-rt-14-dev chromium fonts-dejavu-core g++-mingw-w64-x86-64-posix cargo)
 fi
 
 missing=()
