@@ -15,8 +15,8 @@
 
 use std::os::raw::{c_char, c_void};
 
-/// Offset of member `$m` in `$t` (std's offset_of! needs Rust 1.77).
-macro_rules! offset_of {
+/// (offset, size) of member `$m` in `$t` (std's offset_of! needs Rust 1.77).
+macro_rules! member_span {
     ($t:ty, $m:ident) => {{
         let probe = std::mem::MaybeUninit::<$t>::uninit();
         let base = probe.as_ptr();
@@ -24,19 +24,24 @@ macro_rules! offset_of {
         // uninitialised memory.
         #[allow(unused_unsafe)]
         let member = unsafe { std::ptr::addr_of!((*base).$m) };
-        member as usize - base as usize
+        (member as usize - base as usize, size_of_pointee(member))
     }};
+}
+
+/// Offset of member `$m` in `$t`.
+#[allow(unused_macros)] // used by the layout test
+macro_rules! offset_of {
+    ($t:ty, $m:ident) => {
+        member_span!($t, $m).0
+    };
 }
 
 /// Offset just past member `$m` of `$t`: a table whose struct_size is at
 /// least this has the member (SWH_HAS_MEMBER in abi.h).
 macro_rules! end_of {
     ($t:ty, $m:ident) => {{
-        let probe = std::mem::MaybeUninit::<$t>::uninit();
-        let base = probe.as_ptr();
-        #[allow(unused_unsafe)]
-        let member = unsafe { std::ptr::addr_of!((*base).$m) };
-        offset_of!($t, $m) + size_of_pointee(member)
+        let (offset, size) = member_span!($t, $m);
+        offset + size
     }};
 }
 
