@@ -58,10 +58,33 @@ def run(cmd, env=None):
     return text
 
 
-class RustPlugin(unittest.TestCase):
+class RustPlugin(h.DaemonTestCase):
+    """Builds the crate, then runs one daemon (DaemonTestCase) with it."""
+
     @classmethod
     def setUpClass(cls):
         cls.tmp = h.make_tmpdir("swh-rust-")
+        try:
+            cls.build_crate()
+            port = h.free_port()
+            cls.manifest_kw = {"workdir": os.path.join(cls.tmp, "daemon"), "port": port,
+                               "manifest": cls.manifest(port, os.path.join(cls.tmp, "db.sqlite"))}
+            os.makedirs(cls.manifest_kw["workdir"])
+            super().setUpClass()
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            super().tearDownClass()
+        finally:
+            if os.environ.get("SWH_KEEP_TMP") != "1":
+                shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    @classmethod
+    def build_crate(cls):
         cls.layout = os.path.join(cls.tmp, "c_layout.txt")
         with open(cls.layout, "w") as f:
             f.write(run([os.environ["SWH_C_LAYOUT_BIN"]]))
@@ -84,9 +107,16 @@ class RustPlugin(unittest.TestCase):
         shutil.copy(cls.built[CARGOS[0]], os.path.join(cls.plugin_dir, "swh_middleware_rust_redact.so"))
 
     @classmethod
-    def tearDownClass(cls):
-        if os.environ.get("SWH_KEEP_TMP") != "1":
-            shutil.rmtree(cls.tmp, ignore_errors=True)
+    def manifest(cls, port, db):
+        return "\n".join([
+            "server:", "  listen: %s" % h.yaml_str("127.0.0.1:%d" % port),
+            "plugin_dirs:", "  - %s" % h.yaml_str(h.plugin_dir()), "  - %s" % h.yaml_str(cls.plugin_dir),
+            "storage:", "  plugin: sqlite", "  config:", "    path: %s" % h.yaml_str(db),
+            "providers:", "  - name: echo", "    plugin: echo", "    config:", "      prefix: \"classified\"",
+            "middleware:", "  - plugin: redact", "    fail: closed", "    config:",
+            "      words: [\"hunter2\", \"classified\"]", "      blocked_words: [\"forbidden\"]",
+            "      panic_on: \"kaboom\"",
+        ]) + "\n"
 
     def test_exports_only_the_entry_point(self):
         for cargo, so in self.built.items():
@@ -100,60 +130,41 @@ class RustPlugin(unittest.TestCase):
         for key in ("redact", "words", "replacement", "blocked_words", "panic_on", "[redacted]"):
             self.assertIn(key, text)
 
-    def manifest(self, port, db):
-        return "\n".join([
-            "server:", "  listen: %s" % h.yaml_str("127.0.0.1:%d" % port),
-            "plugin_dirs:", "  - %s" % h.yaml_str(h.plugin_dir()), "  - %s" % h.yaml_str(self.plugin_dir),
-            "storage:", "  plugin: sqlite", "  config:", "    path: %s" % h.yaml_str(db),
-            "providers:", "  - name: echo", "    plugin: echo", "    config:", "      prefix: \"classified\"",
-            "middleware:", "  - plugin: redact", "    fail: closed", "    config:",
-            "      words: [\"hunter2\", \"classified\"]", "      blocked_words: [\"forbidden\"]",
-            "      panic_on: \"kaboom\"",
-        ]) + "\n"
+    def test_both_stages_redact(self):
+        # USER stage rewrites the question (so echo repeats the redacted
+        # text); ASSISTANT stage rewrites echo's own "classified" prefix,
+        # which the question never contained.
+        s = self.client.create_session("rust-stages")
+        r = self.client.send(s["id"], "my password is HUNTER2")
+        self.assertIn(r.status, (200, 201), r)
+        self.assertEqual(r.json["assistant_message"]["content"], "[redacted]#1 my password is [redacted]", r)
+        msgs = self.client.messages(s["id"])
+        self.assertEqual([m["content"] for m in msgs],
+                         ["my password is [redacted]", "[redacted]#1 my password is [redacted]"], msgs)
+        for m in msgs:
+            self.assertEqual(m["metadata"].get("redact"), {"replaced": 1}, m)
 
-    def test_daemon_runs_the_rust_middleware(self):
-        workdir = h.make_tmpdir("swh-rust-daemon-")
-        port = h.free_port()
-        d = h.Daemon(workdir=workdir, port=port, manifest=self.manifest(port, os.path.join(workdir, "db.sqlite")))
-        try:
-            d.start()
-            c = d.client
-            s = c.create_session("rust-user")
-            # USER stage rewrites the question (so echo repeats the redacted
-            # text); ASSISTANT stage rewrites echo's own "classified" prefix,
-            # which the question never contained.
-            r = c.send(s["id"], "my password is HUNTER2")
-            self.assertIn(r.status, (200, 201), r)
-            self.assertEqual(r.json["assistant_message"]["content"], "[redacted]#1 my password is [redacted]", r)
-            msgs = c.messages(s["id"])
-            self.assertEqual([m["content"] for m in msgs],
-                             ["my password is [redacted]", "[redacted]#1 my password is [redacted]"], msgs)
-            for m in msgs:
-                self.assertEqual(m["metadata"].get("redact"), {"replaced": 1}, m)
+    def test_blocked_word_is_rejected(self):
+        # 422 "rejected" with the plugin's reason, nothing stored.
+        s = self.client.create_session("rust-blocked")
+        r = self.client.send(s["id"], "this is Forbidden talk")
+        self.assertEqual(r.status, 422, r)
+        self.assertEqual(r.json["error"]["code"], "rejected", r)
+        self.assertIn("contains a blocked word: forbidden", r.json["error"]["message"])
+        self.assertEqual(self.client.messages(s["id"]), [])
 
-            # A blocked word: 422 "rejected" with the plugin's reason, nothing stored.
-            r = c.send(s["id"], "this is Forbidden talk")
-            self.assertEqual(r.status, 422, r)
-            self.assertEqual(r.json["error"]["code"], "rejected", r)
-            self.assertIn("contains a blocked word: forbidden", r.json["error"]["message"])
-
-            # A panic inside the plugin is caught at its boundary: the call
-            # fails (fail: closed -> 503), the daemon lives, the log has the reason.
-            r = c.send(s["id"], "say kaboom")
-            self.assertEqual(r.status, 503, r)
-            self.assertEqual(len(c.messages(s["id"])), 2)
-            self.assertEqual(c.get("/healthz").status, 200)
-            self.assertIn("panicked (caught at the ABI boundary)", d.log())
-            r = c.send(s["id"], "still fine")
-            self.assertIn(r.status, (200, 201), r)
-            self.assertEqual(r.json["assistant_message"]["content"], "[redacted]#2 still fine", r)
-            self.assertEqual(d.stop(), 0, d.log_tail())
-        except BaseException:
-            sys.stderr.write(d.log_tail() + "\n")
-            raise
-        finally:
-            d.cleanup()
-            shutil.rmtree(workdir, ignore_errors=True)
+    def test_panic_is_caught_at_the_boundary(self):
+        # The call fails (fail: closed -> 503), the daemon lives, the log
+        # has the plugin's reason, and the next message goes through.
+        s = self.client.create_session("rust-panic")
+        r = self.client.send(s["id"], "say kaboom")
+        self.assertEqual(r.status, 503, r)
+        self.assertEqual(self.client.messages(s["id"]), [])
+        self.assertEqual(self.client.get("/healthz").status, 200)
+        self.assertIn("panicked (caught at the ABI boundary)", self.daemon.log())
+        r = self.client.send(s["id"], "still fine")
+        self.assertIn(r.status, (200, 201), r)
+        self.assertEqual(r.json["assistant_message"]["content"], "[redacted]#1 still fine", r)
 
 
 CARGOS = find_cargos()
