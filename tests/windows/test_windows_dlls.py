@@ -53,10 +53,11 @@ def pe_tables(dll):
 class WindowsCrossBuild(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        base = os.environ.get("SWH_TEST_TMPDIR")
-        if base:
-            os.makedirs(base, exist_ok=True)
-        cls.tmp = tempfile.mkdtemp(prefix="swh-win-", dir=base)
+        # A fixed path (not mkdtemp's random one): the compile commands then
+        # repeat from run to run, so ccache can serve the second cold build.
+        cls.tmp = os.path.join(os.environ.get("SWH_TEST_TMPDIR") or tempfile.gettempdir(), "swh-win-cross")
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+        os.makedirs(cls.tmp)
         shim = os.path.join(cls.tmp, "header-shim")
         os.makedirs(shim)
         for tree in HEADER_TREES:
