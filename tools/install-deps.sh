@@ -14,8 +14,11 @@ if [ "${1:-}" = "--test" ]; then
   # libmongoc-dev: the mongodb storage plugin (its tests run the CongoDB emulator on Node.js).
   # chromium + fonts-dejavu-core: the console's browser test (tests/console, driven by puppeteer-core).
   # haproxy: the load balancer in front of the fleet test's three daemons (tests/fleet).
+  # g++-mingw-w64-x86-64-posix: Windows .dll plugins cross-built (tests/windows); the x86-64, POSIX-threads
+  #   part of the mingw-w64 metapackage, which also pulls the 32-bit and win32-threads compilers.
+  # cargo (Debian's, rustc 1.63): the Rust example plugin (tests/rust).
   packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql libmongoc-dev libbson-dev abigail-tools clang
-    libclang-rt-14-dev chromium fonts-dejavu-core haproxy)
+    libclang-rt-14-dev chromium fonts-dejavu-core haproxy g++-mingw-w64-x86-64-posix cargo)
   # fiu-utils: libfiu's fiu-run / fiu-ctrl, disk-full and failing-fsync faults (tests/durability).
   packages+=(fiu-utils)
 fi

@@ -5,6 +5,7 @@
 #include "loader/abi_convert.hpp"
 #include "loader/host_services.hpp"
 #include "loader/instances.hpp"
+#include "loader/plugin_platform.hpp"
 
 #include <csignal>
 #include <cstdio>
@@ -168,7 +169,7 @@ class PluginHost {
     // loaded it is refused before any of its code runs.
     void load() {
         try {
-            if (auto unsafe = loader::unsafe_file_reason(args_.plugin); !unsafe.empty())
+            if (auto unsafe = loader::platform::unsafe_file_reason(args_.plugin); !unsafe.empty())
                 throw loader::LoadError(unsafe);
             if (const auto now = loader::file_sha256(args_.plugin); now != args_.sha256)
                 throw loader::LoadError(args_.plugin + ": changed since the daemon loaded it (sha256 " + now +

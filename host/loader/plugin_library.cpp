@@ -1,13 +1,11 @@
 #include "loader/plugin_library.hpp"
 
+#include "loader/plugin_platform.hpp"
 #include "util/sha256.hpp"
 
-#include <dlfcn.h>
 #include <filesystem>
 #include <fstream>
 #include <spdlog/spdlog.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 namespace swh::loader {
 
@@ -131,24 +129,6 @@ void check_descriptor(const swh_plugin_descriptor *d, const std::string &file) {
                         std::to_string(min_table_size(d->kind)) + " bytes of required members");
 }
 
-// Boost.DLL reports only an errno text ("Bad file descriptor"); the dynamic
-// linker's own message says what is wrong ("invalid ELF header", a missing
-// dependency by name), so ask it.
-std::string loader_reason(const std::string &file, const boost::system::error_code &ec) {
-    ::dlerror();
-    if (void *handle = ::dlopen(file.c_str(), RTLD_LAZY | RTLD_LOCAL)) {
-        ::dlclose(handle);
-        return ec.message();
-    }
-    const char *reason = ::dlerror();
-    return reason ? reason : ec.message();
-}
-
-bool is_shared_object(const std::filesystem::path &p) {
-    const auto ext = p.extension().string();
-    return ext == ".so" || ext == ".dylib" || ext == ".dll";
-}
-
 } // namespace
 
 std::string file_sha256(const std::string &file) {
@@ -161,24 +141,6 @@ std::string file_sha256(const std::string &file) {
         hash.update(buffer.data(), static_cast<std::size_t>(in.gcount()));
     }
     return hash.hex();
-}
-
-std::string unsafe_file_reason(const std::string &file) {
-    struct stat st {};
-    if (::stat(file.c_str(), &st) != 0) return ""; // dlopen will report it
-    if (st.st_mode & S_IWOTH) return file + ": refusing a world-writable plugin file";
-    const uid_t me = ::geteuid();
-    if (st.st_uid != me && st.st_uid != 0)
-        return file + ": refusing a plugin file owned by uid " + std::to_string(st.st_uid) +
-               ", not by the daemon's user (uid " + std::to_string(me) + ") or root";
-    const std::string dir = std::filesystem::path(file).parent_path().string();
-    struct stat dst {};
-    // A sticky world-writable folder (like /tmp) still lets others add files
-    // but not replace ours; a plain world-writable one lets anyone swap it.
-    if (::stat(dir.empty() ? "." : dir.c_str(), &dst) == 0 && (dst.st_mode & S_IWOTH) &&
-        !(dst.st_mode & S_ISVTX))
-        return file + ": refusing a plugin in a world-writable folder (" + dir + ")";
-    return "";
 }
 
 const char *kind_name(uint32_t kind) {
@@ -209,7 +171,9 @@ std::shared_ptr<PluginLibrary> PluginLibrary::load(const std::string &file) {
     boost::system::error_code ec;
     // RTLD_LOCAL: two plugins may bundle different versions of a library.
     lib->library_.load(file, boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local, ec);
-    if (ec) throw LoadError(file + ": cannot load shared object: " + loader_reason(file, ec));
+    if (ec)
+        throw LoadError(file +
+                        ": cannot load shared object: " + platform::native_load_error(file, ec.message()));
     if (!lib->library_.has(SWH_PLUGIN_ENTRY_SYMBOL))
         throw LoadError(file + ": not a swarmhost plugin (no exported symbol " SWH_PLUGIN_ENTRY_SYMBOL ")");
     auto entry = lib->library_.get<const swh_plugin_descriptor *()>(SWH_PLUGIN_ENTRY_SYMBOL);
@@ -250,10 +214,11 @@ void PluginRegistry::scan(const std::vector<std::string> &dirs) {
         }
         std::vector<fs::path> files;
         for (const auto &entry : fs::directory_iterator(dir, ec))
-            if (entry.is_regular_file() && is_shared_object(entry.path())) files.push_back(entry.path());
+            if (entry.is_regular_file() && platform::is_plugin_library(entry.path()))
+                files.push_back(entry.path());
         std::sort(files.begin(), files.end()); // deterministic order and logs
         for (const auto &path : files) {
-            if (auto unsafe = unsafe_file_reason(path.string()); !unsafe.empty()) {
+            if (auto unsafe = platform::unsafe_file_reason(path.string()); !unsafe.empty()) {
                 failures_.push_back({path.string(), unsafe});
                 spdlog::error("plugin load refused: {}", unsafe);
                 continue;

@@ -27,9 +27,6 @@ std::string describe_instance(const std::string &instance, uint32_t kind, const 
 
 // Lowercase hex SHA-256 of a file's bytes; throws LoadError if unreadable.
 std::string file_sha256(const std::string &file);
-// Why a plugin file must not be loaded ("" = fine): world-writable file or
-// folder, or a file owned by someone other than the daemon's user or root.
-std::string unsafe_file_reason(const std::string &file);
 
 class PluginLibrary {
   public:
@@ -84,8 +81,8 @@ class PluginRegistry {
     // Loads every shared object (*.so, *.dylib, *.dll) in `dirs`. A file that
     // fails is logged (one line naming file and reason) and remembered; it
     // only matters if the manifest asks for it. Before loading, a file (or
-    // its folder) that is world-writable, or a file owned by neither the
-    // daemon's user nor root, is refused: anyone could swap its code.
+    // its folder) that others may write is refused: anyone could swap its
+    // code (platform::unsafe_file_reason says who counts as "others").
     void scan(const std::vector<std::string> &dirs);
     // nullptr if no plugin of that name was loaded.
     std::shared_ptr<PluginLibrary> find(const std::string &name) const;

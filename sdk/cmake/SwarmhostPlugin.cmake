@@ -1,6 +1,7 @@
 # swarmhost_add_plugin(<target> SOURCES <file>... [OUTPUT_DIRECTORY <dir>])
 #
-# Builds a loadable plugin module <target>.so (no "lib" prefix) that uses only
+# Builds a loadable plugin module <target>.so (<target>.dll for Windows, e.g.
+# with cmake/toolchains/mingw-w64-x86_64.cmake; no "lib" prefix) that uses only
 # the SDK headers (C99, and the optional header-only C++20 layer) and exports
 # nothing but swh_plugin_entry. Works in the swarmhost tree and, after
 # find_package(swarmhost-sdk), in any other project. Link your own
@@ -43,6 +44,13 @@ function(swarmhost_add_plugin target)
     target_link_options(${target} PRIVATE
       "LINKER:--version-script=${_exports_map}" "LINKER:--no-undefined")
     set_property(TARGET ${target} APPEND PROPERTY LINK_DEPENDS ${_exports_map})
+  elseif(MINGW)
+    # A .dll exports what is marked __declspec(dllexport) (SWH_EXPORT on
+    # swh_plugin_entry); --exclude-all-symbols turns off ld's auto-export,
+    # which would otherwise export every symbol of a DLL that marks none.
+    # -static links libgcc, libstdc++ and winpthreads in, so the DLL needs
+    # only Windows' own DLLs (docs/sdk.md, "Build a .dll plugin").
+    target_link_options(${target} PRIVATE "LINKER:--exclude-all-symbols" -static)
   endif()
   if(ARG_OUTPUT_DIRECTORY)
     set_target_properties(${target} PROPERTIES LIBRARY_OUTPUT_DIRECTORY ${ARG_OUTPUT_DIRECTORY})
