@@ -13,9 +13,10 @@ if [ "${1:-}" = "--test" ]; then
   # The test suite also needs the real servers and tools it drives.
   # libmongoc-dev: the mongodb storage plugin (its tests run the CongoDB emulator on Node.js).
   # chromium + fonts-dejavu-core: the console's browser test (tests/console, driven by puppeteer-core).
-  # dpkg-dev (dpkg-shlibdeps: CPack's Depends) + lintian: the Debian package test (tests/packaging).
+  # dpkg-dev (dpkg-shlibdeps: CPack's Depends) + lintian + systemd (systemd-analyze verify on the unit):
+  # the Debian package test (tests/packaging).
   packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql libmongoc-dev libbson-dev abigail-tools clang
-    libclang-rt-14-dev chromium fonts-dejavu-core dpkg-dev lintian)
+    libclang-rt-14-dev chromium fonts-dejavu-core dpkg-dev lintian systemd)
 fi
 
 missing=()

@@ -364,7 +364,8 @@ class DebianPackages(unittest.TestCase):
 
     def test_systemd_analyze_verify(self):
         if shutil.which("systemd-analyze") is None:
-            self.skipTest("systemd-analyze is not installed (package systemd): the unit was not verified")
+            self.skipTest("systemd-analyze is not installed (package systemd; tools/install-deps.sh --test "
+                          "installs it): the unit was not verified")
         # verify checks that ExecStart's program exists: the copy names the
         # scratch root's, nothing else changes. --root= would need a whole
         # systemd tree (sysinit.target…) inside the scratch root; --man=no:
