@@ -307,6 +307,11 @@ class DebianPackages(unittest.TestCase):
             self.assertIn('"%s"' % name, plugins.raw.decode())
         self.assertEqual(c.post("/v1/sessions/%s/archive" % s["id"]).status, 200)
         self.assertIn(c.delete("/v1/sessions/%s" % s["id"]).status, (200, 204))
+        # The web console is compiled into the installed binary (no files
+        # outside it to ship).
+        console = c.get("/console")
+        self.assertEqual(console.status, 200, console)
+        self.assertIn("text/html", console.content_type)
         # The store is where the manifest says: the state directory.
         self.assertTrue(os.path.isfile(self.in_root(STATE_DIR + "/swarmhost.db")))
         self.assertEqual(daemon.stop(), 0, daemon.log_tail())
