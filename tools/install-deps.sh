@@ -17,8 +17,10 @@ if [ "${1:-}" = "--test" ]; then
   # g++-mingw-w64-x86-64-posix: Windows .dll plugins cross-built (tests/windows); the x86-64, POSIX-threads
   #   part of the mingw-w64 metapackage, which also pulls the 32-bit and win32-threads compilers.
   # cargo (Debian's, rustc 1.63): the Rust example plugin (tests/rust).
+  # dpkg-dev (dpkg-shlibdeps: CPack's Depends) + lintian + systemd (systemd-analyze verify on the unit):
+  # the Debian package test (tests/packaging).
   packages+=(libhiredis-dev redis-server redis-tools libpq-dev postgresql libmongoc-dev libbson-dev abigail-tools clang
-    libclang-rt-14-dev chromium fonts-dejavu-core haproxy g++-mingw-w64-x86-64-posix cargo)
+    libclang-rt-14-dev chromium fonts-dejavu-core haproxy g++-mingw-w64-x86-64-posix cargo dpkg-dev lintian systemd)
   # fiu-utils: libfiu's fiu-run / fiu-ctrl, disk-full and failing-fsync faults (tests/durability).
   packages+=(fiu-utils)
 fi

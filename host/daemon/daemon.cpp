@@ -3,6 +3,7 @@
 #include "auth/authenticator.hpp"
 #include "conversation/state.hpp"
 #include "daemon/environment.hpp"
+#include "daemon/service_notify.hpp"
 #include "events/fleet_events.hpp"
 #include "http/api.hpp"
 #include "http/json_codec.hpp"
@@ -52,6 +53,14 @@ net::ip::tcp::endpoint parse_listen(const std::string &listen) {
     if (ec)
         throw std::invalid_argument("listen address '" + listen + "': '" + host + "' is not an IP address");
     return {address, static_cast<unsigned short>(port)};
+}
+
+// systemd (Type=notify) learns of readiness, reloads and stopping; a failed
+// send is worth a warning only: the daemon serves either way.
+void tell_service_manager(const std::string &state) {
+    if (!notify_service_manager(state))
+        spdlog::warn("could not notify the service manager (NOTIFY_SOCKET) of {}",
+                     state.substr(0, state.find('\n')));
 }
 
 int cores() {
@@ -520,12 +529,17 @@ int serve(const ServeOptions &options) {
         hangup.async_wait([&](const boost::system::error_code &ec, int) {
             if (ec) return;
             spdlog::info("SIGHUP received: reloading {}", options.manifest_path);
+            // RELOADING=1 ... READY=1 brackets the reload, so `systemctl
+            // reload` returns when it is done (refused or not: a refused
+            // reload leaves the old pipeline serving, still ready).
+            tell_service_manager(reloading_state());
             post_blocking([&reload] {
                 try {
                     reload();
                 } catch (const std::exception &) {
                     // already logged with its reason by reload()
                 }
+                tell_service_manager("READY=1");
             });
             on_hangup();
         });
@@ -576,12 +590,17 @@ int serve(const ServeOptions &options) {
         if (ec) return;
         spdlog::info("signal {} received: finishing {} in-flight requests, then stopping", signal,
                      server->in_flight());
+        tell_service_manager("STOPPING=1");
         sessions.events().close_all(); // live event streams end now rather than at the grace period
         hangup.cancel();
         sweep_timer.cancel();
         drain_then_stop(io, *server, manifest.server.shutdown_grace_seconds);
     });
 
+    // Ready only now: listening, and SIGTERM/SIGHUP have their handlers (a
+    // stop sent right after READY=1 must drain, not kill).
+    tell_service_manager("READY=1\nSTATUS=listening on " + bound.address().to_string() + ":" +
+                         std::to_string(bound.port()));
     io.run();
     workers.join(); // storage writes in progress complete before plugins unload
     free_workers.join();

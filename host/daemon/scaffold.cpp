@@ -353,13 +353,15 @@ std::string yaml_quote(const std::string &text) {
     return out + "\"";
 }
 
-// build/plugins next to build/host/swarmhost, when this binary runs from a build tree.
+// build/plugins next to build/host/swarmhost, when this binary runs from a build tree;
+// /usr/lib/swarmhost/plugins beside the Debian package's /usr/lib/swarmhost/swarmhost.
 std::string default_host_plugin_dir() {
     std::error_code ec;
     const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
     if (ec) return "";
-    for (const fs::path &candidate : {exe.parent_path().parent_path() / "plugins",
-                                      exe.parent_path().parent_path() / "lib" / "swarmhost" / "plugins"})
+    for (const fs::path &candidate :
+         {exe.parent_path().parent_path() / "plugins", exe.parent_path() / "plugins",
+          exe.parent_path().parent_path() / "lib" / "swarmhost" / "plugins"})
         if (fs::exists(candidate / "swh_storage_sqlite.so", ec)) return candidate.string();
     return "";
 }

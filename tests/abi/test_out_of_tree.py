@@ -64,7 +64,7 @@ class OutOfTree(unittest.TestCase):
                     "lib/cmake/swarmhost-sdk/swarmhost-sdkConfig.cmake",
                     "lib/cmake/swarmhost-sdk/swarmhost-sdkConfigVersion.cmake",
                     "lib/cmake/swarmhost-sdk/SwarmhostPlugin.cmake",
-                    "lib/pkgconfig/swarmhost-sdk.pc"):
+                    "share/pkgconfig/swarmhost-sdk.pc"):
             self.assertTrue(os.path.exists(os.path.join(self.prefix, rel)), rel)
         # No library: the SDK has no link-time dependency on the host.
         libs = [f for _, _, files in os.walk(self.prefix) for f in files if f.endswith((".so", ".a"))]
@@ -79,7 +79,7 @@ class OutOfTree(unittest.TestCase):
             self.assertEqual(symbols, ["swh_plugin_entry"], so)
 
     def test_pkg_config_build(self):
-        env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(self.prefix, "lib", "pkgconfig"))
+        env = dict(os.environ, PKG_CONFIG_PATH=os.path.join(self.prefix, "share", "pkgconfig"))
         cflags = run(["pkg-config", "--cflags", "swarmhost-sdk"], env=env).split()
         exports = run(["pkg-config", "--variable=exports_map", "swarmhost-sdk"], env=env).strip()
         self.assertTrue(os.path.exists(exports), exports)
