@@ -19,7 +19,9 @@
 # default 2; 1 for the 1-connection runs), CONNECTIONS (default "1 64"),
 # SAMPLES (default 200), PERF_OUT (if set: `perf record -g` of the daemon
 # during its wrk run at the last connection count, written to that file;
-# read it with `perf report -i FILE --no-children`). Loopback only; about 60 s; everything it starts is
+# read it with `perf report -i FILE --no-children`), TRACING (1: the daemon
+# exports a span per request step with OTLP/HTTP to nginx's /v1/traces, which
+# accepts and drops them; docs/tracing.md). Loopback only; about 60 s; everything it starts is
 # stopped on exit. Last line: `SUMMARY proxy key=value ...` (bench/summarize.py).
 set -euo pipefail
 
@@ -67,6 +69,10 @@ providers:
     plugin: openai
     config: { base_url: "$NGINX/stream/v1", api_key_env: "", retries: 0, timeout_ms: 10000 }
 EOF
+if [[ "${TRACING:-0}" == 1 ]]; then
+  printf 'tracing: { otlp_endpoint: "%s", sample_ratio: 1.0 }\n' "$NGINX" >> "$TMP/swarmhost.yaml"
+  echo "# tracing on: every request traced, spans to $NGINX/v1/traces"
+fi
 bench_spawn "$TMP/swarmhost.log" "$SWARMHOST" serve -c "$TMP/swarmhost.yaml" --log-level warn
 DAEMON_PID=$SPAWNED_PID
 DAEMON="http://127.0.0.1:$PORT"
@@ -132,6 +138,9 @@ TTFB="$(python3 "$HERE/ttfb.py" "$DAEMON/v1/chat/completions" "$NGINX/stream/v1/
   upstream_stream "$SAMPLES" 10)"
 TTFB="${TTFB#TTFB }"
 
+if [[ "${TRACING:-0}" == 1 ]]; then
+  curl -sf "$DAEMON/metrics" | grep -E '^swarmhost_trace_' | sed 's/^/# /'
+fi
 bench_stop "$DAEMON_PID"
 bench_stop "$NGINX_PID"
 DAEMON_WARNINGS="$(grep -ciE '(warn|error|critical)' "$TMP/swarmhost.log" || true)"

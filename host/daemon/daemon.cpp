@@ -8,6 +8,7 @@
 #include "http/api.hpp"
 #include "http/json_codec.hpp"
 #include "http/server.hpp"
+#include "http/tracing_door.hpp"
 #include "limits/shared_limits.hpp"
 #include "pipeline/pipeline.hpp"
 #include "session/session_manager.hpp"
@@ -22,6 +23,7 @@
 #include <iostream>
 #include <iterator>
 #include <mutex>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <sys/resource.h>
 #include <thread>
@@ -293,6 +295,31 @@ CheckedManifest check_manifest(const std::string &manifest_path,
     return checked;
 }
 
+// manifest `tracing:`; null when the section is absent (tracing off).
+std::unique_ptr<tracing::Tracer> make_tracer(const manifest::TracingSettings &settings, HttpClient &http) {
+    if (!settings.enabled) return nullptr;
+    tracing::ExporterSettings exporter;
+    exporter.endpoint = settings.otlp_endpoint;
+    exporter.resource.service_name = settings.service_name;
+    exporter.resource.service_version = SWH_VERSION;
+    exporter.batch = settings.batch;
+    exporter.queue = settings.queue;
+    exporter.flush = std::chrono::milliseconds(settings.flush_ms);
+    exporter.timeout = std::chrono::milliseconds(settings.timeout_ms);
+    exporter.headers = settings.headers;
+    spdlog::info("tracing: OTLP/HTTP to {}/v1/traces (service {}, sample ratio {}, batch {}, queue {})",
+                 settings.otlp_endpoint, settings.service_name, settings.sample_ratio, settings.batch,
+                 settings.queue);
+    return std::make_unique<tracing::Tracer>(std::make_shared<tracing::BatchExporter>(exporter, http),
+                                             settings.sample_ratio);
+}
+
+bool same_tracing(const manifest::TracingSettings &a, const manifest::TracingSettings &b) {
+    return a.enabled == b.enabled && a.otlp_endpoint == b.otlp_endpoint && a.service_name == b.service_name &&
+           a.sample_ratio == b.sample_ratio && a.batch == b.batch && a.flush_ms == b.flush_ms &&
+           a.queue == b.queue && a.timeout_ms == b.timeout_ms && a.headers == b.headers;
+}
+
 Json summary_of(const manifest::Manifest &manifest) {
     return Json{{"storage", manifest.storage.plugin},
                 {"providers", manifest.providers.size()},
@@ -348,16 +375,20 @@ int serve(const ServeOptions &options) {
     const int io_threads = manifest.server.io_threads > 0 ? manifest.server.io_threads : cores();
     const int worker_threads =
         manifest.server.worker_threads > 0 ? manifest.server.worker_threads : 2 * cores();
+    // Before anything that may record a span; spans end into its queue.
+    std::unique_ptr<tracing::Tracer> tracer = make_tracer(manifest.tracing, environment.http());
+    // Every hand-over to a worker keeps the request's trace (tracing::bind:
+    // a thread-local read and a branch when tracing is off).
     net::thread_pool workers(worker_threads);
     PostBlocking post_blocking = [&workers](std::function<void()> job) {
-        net::post(workers, std::move(job));
+        net::post(workers, tracing::bind(std::move(job)));
     };
     // Jobs that need no storage (stateless completions, /healthz, provider
     // routes) run on threads of their own: requests waiting on a slow or
     // frozen store cannot starve them (docs/reliability.md).
     net::thread_pool free_workers(worker_threads);
     PostBlocking post_free = [&free_workers](std::function<void()> job) {
-        net::post(free_workers, std::move(job));
+        net::post(free_workers, tracing::bind(std::move(job)));
     };
     StorageLimits storage_limits;
     storage_limits.threads =
@@ -445,6 +476,8 @@ int serve(const ServeOptions &options) {
         if (next.limits.shared != manifest.limits.shared ||
             next.limits.lease_seconds != manifest.limits.lease_seconds)
             restart_only += std::string(restart_only.empty() ? "" : ", ") + "limits";
+        if (!same_tracing(next.tracing, manifest.tracing))
+            restart_only += std::string(restart_only.empty() ? "" : ", ") + "tracing";
         if (!restart_only.empty())
             spdlog::warn("reload: {} apply only after a restart; the running values stay", restart_only);
         if (shared_limits && fresh->hooks) fresh->hooks->share(shared_limits.get());
@@ -498,9 +531,13 @@ int serve(const ServeOptions &options) {
     net::io_context io(1);
     const http::ServerLimits limits = server_limits_of(manifest.server, io_threads);
     ensure_descriptors_for(limits.max_connections);
+    // With tracing on, every request passes its door first (a server span).
+    std::optional<http::TracingHandler> traced_door;
+    if (tracer) traced_door.emplace(api, *tracer);
+    http::RequestHandler &door = traced_door ? static_cast<http::RequestHandler &>(*traced_door) : api;
     std::unique_ptr<http::Server> server;
     try {
-        server = std::make_unique<http::Server>(io, endpoint, api, limits);
+        server = std::make_unique<http::Server>(io, endpoint, door, limits);
         serving = server.get();
         // A stateless completion started on a lane talks to its upstream
         // from that lane too (HttpClient::attach_loop).
@@ -510,11 +547,12 @@ int serve(const ServeOptions &options) {
         spdlog::error("cannot listen on {}: {}", listen, e.code().message());
         return 1;
     }
-    api.set_server_metrics([&server = *server] {
+    api.set_server_metrics([&server = *server, &tracer] {
         return prometheus_series("swarmhost_http_connections_open", "gauge",
                                  {{"", server.open_connections()}}) +
                prometheus_series("swarmhost_http_connections_refused_total", "counter",
-                                 {{"", server.refused_connections()}});
+                                 {{"", server.refused_connections()}}) +
+               (tracer ? tracer->exporter().metrics() : std::string());
     });
     server->start();
     const auto bound = server->local_endpoint();
@@ -609,6 +647,7 @@ int serve(const ServeOptions &options) {
     environment.attach_events(nullptr);
     fleet.reset();                   // holds the pipeline it started with (its carrier)
     sessions.swap_pipeline(nullptr); // hooks drain their queues, then every plugin unloads
+    tracer.reset();                  // the spans still queued go out (bounded by tracing.timeout_ms)
     spdlog::info("stopped");
     return 0;
 }

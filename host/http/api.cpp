@@ -8,6 +8,7 @@
 #include "http/openai_conversations.hpp"
 #include "http/recorded_exchange.hpp"
 #include "http/route_table.hpp"
+#include "tracing/span.hpp"
 #include "util/clock.hpp"
 
 #include <algorithm>
@@ -257,11 +258,19 @@ void ApiHandler::handle_here(Request request, std::shared_ptr<Exchange> exchange
     const std::vector<std::string> parts = request.segments;
     const std::string &method = request.method;
     auth::Principal principal;
+    tracing::Span auth_span = tracing::start_span("auth");
     try {
         require_utf8_text(request);
         principal = auth_.authenticate(request.authorization, request.api_key, request.caller_user_id,
                                        request.client_address);
+        if (auth_span.recording()) {
+            auth_span.set("swarmhost.auth.authenticated", principal.authenticated);
+            if (!principal.key_id.empty()) auth_span.set("swarmhost.auth.key_id", principal.key_id);
+        }
+        auth_span.end();
     } catch (const ApiError &e) {
+        auth_span.set_error(e.what());
+        auth_span.end();
         // Load balancers probe /healthz without a key: they get the verdict only.
         if (parts == std::vector<std::string>{"healthz"} && e.kind() == ErrorKind::Unauthorized)
             return post_free_([this, exchange] {

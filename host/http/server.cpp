@@ -355,6 +355,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.anthropic_version = std::string(message["anthropic-version"]);
         request.last_event_id = std::string(message["Last-Event-ID"]);
         request.if_none_match = std::string(message["If-None-Match"]);
+        request.traceparent = std::string(message["traceparent"]);
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
         request.authorization = std::string(message[bhttp::field::authorization]);
         request.api_key = std::string(message["X-API-Key"]);

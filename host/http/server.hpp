@@ -42,6 +42,8 @@ struct Request {
     // If-None-Match, "" if absent: the console's assets answer 304 to the
     // ETag they were served with.
     std::string if_none_match;
+    // W3C traceparent, "" if absent: the client's trace (docs/tracing.md).
+    std::string traceparent;
     // Who makes the request (docs/session-types.md, "The caller"): the
     // X-Swarmhost-User header until the daemon authenticates API keys.
     std::string caller_user_id;

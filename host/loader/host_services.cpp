@@ -1,10 +1,13 @@
 #include "loader/host_services.hpp"
 
+#include "tracing/span.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
 #include <cstring>
+#include <optional>
 #include <spdlog/spdlog.h>
+#include <strings.h>
 
 namespace swh::loader {
 
@@ -168,6 +171,17 @@ std::vector<std::pair<std::string, std::string>> copy_headers(const swh_http_hea
     return out;
 }
 
+// W3C Trace Context to the upstream: a request a provider starts while its
+// call's span is current (inside its `start`) carries that span as the
+// parent, unless the plugin set a traceparent itself.
+void add_traceparent(std::vector<std::pair<std::string, std::string>> &headers) {
+    std::string traceparent = tracing::current_traceparent();
+    if (traceparent.empty()) return;
+    for (const auto &[name, value] : headers)
+        if (name.size() == 11 && strncasecmp(name.c_str(), "traceparent", 11) == 0) return;
+    headers.emplace_back("traceparent", std::move(traceparent));
+}
+
 swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const swh_http_sink *sink,
                          uint64_t *out_id) noexcept {
     if (!request || !sink || request->struct_size < sizeof(swh_http_request) ||
@@ -178,6 +192,7 @@ swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const 
         req.method = std::string(view(request->method));
         req.url = std::string(view(request->url));
         req.headers = copy_headers(request->headers, request->header_count);
+        add_traceparent(req.headers);
         req.body = std::string(view(request->body));
         req.timeout_ms = request->timeout_ms;
         req.connect_timeout_ms = request->connect_timeout_ms;
@@ -201,8 +216,11 @@ swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const 
             if (!plugin_sink.on_body) return true;
             return plugin_sink.on_body(plugin_sink.ctx, swh_str{chunk.data(), chunk.size()}) == SWH_OK;
         };
-        callbacks.on_done = [plugin_sink, library = self(host_ctx).keep_loaded()](swh_status status,
-                                                                                  std::string error) {
+        // A retry the plugin starts from its done handler stays in the trace.
+        callbacks.on_done = [plugin_sink, library = self(host_ctx).keep_loaded(),
+                             context = tracing::current()](swh_status status, std::string error) {
+            std::optional<tracing::ScopedContext> scope;
+            if (context.active()) scope.emplace(context);
             plugin_sink.on_done(plugin_sink.ctx, status, swh_str{error.data(), error.size()});
         };
         const uint64_t id = self(host_ctx).environment().http().start(std::move(req), std::move(callbacks));

@@ -2,6 +2,7 @@
 
 #include "loader/abi_convert.hpp"
 #include "loader/collectors.hpp"
+#include "tracing/span.hpp"
 #include "util/fatal_signal_note.hpp"
 
 #include <swarmhost/cpp/names.hpp>
@@ -319,8 +320,41 @@ struct ProviderInstance::Call {
     ProviderCallbacks callbacks;
     swh_provider_sink sink{};
     std::atomic<bool> finished{false};
+    // A traced request: the provider call's client span, and the request's
+    // context, made current again for the done handler (the send path
+    // stores the reply from there: those storage spans belong to the request).
+    tracing::Span span;
+    tracing::Context parent;
 
     static Call &of(void *ctx) { return *static_cast<Call *>(ctx); }
+
+    // GenAI semantic conventions: usage and finish reason from reply events.
+    void note(const ReplyEvent &event) {
+        if (!span.recording()) return;
+        if (event.type == ReplyEvent::Type::Usage) {
+            if (event.input_tokens >= 0) span.set("gen_ai.usage.input_tokens", event.input_tokens);
+            if (event.output_tokens >= 0) span.set("gen_ai.usage.output_tokens", event.output_tokens);
+        } else if (event.type == ReplyEvent::Type::Finish && !event.text.empty()) {
+            span.set("gen_ai.response.finish_reasons", event.text);
+        }
+    }
+    // The response's id and model, as the vendor named them.
+    void note(const std::string &id, const Json &metadata) {
+        if (!span.recording()) return;
+        if (!id.empty()) span.set("gen_ai.response.id", id);
+        if (auto it = metadata.find("model"); it != metadata.end() && it->is_string())
+            span.set("gen_ai.response.model", it->get<std::string>());
+    }
+    void end_span(swh_status status, swh_str error) {
+        if (!span.active()) return;
+        if (status == SWH_OK) {
+            span.set_ok();
+        } else {
+            span.set("error.type", std::string(status_name(status)));
+            span.set_error(to_string(error));
+        }
+        span.end();
+    }
 
     static swh_status on_chunk(void *ctx, swh_str text) noexcept {
         Call &call = of(ctx);
@@ -338,7 +372,9 @@ struct ProviderInstance::Call {
         Call &call = of(ctx);
         if (call.finished) return;
         try {
-            call.callbacks.on_metadata(to_string(id), parse_object(to_string(json), "provider metadata"));
+            Json metadata = parse_object(to_string(json), "provider metadata");
+            call.note(to_string(id), metadata);
+            call.callbacks.on_metadata(to_string(id), std::move(metadata));
         } catch (const std::exception &e) {
             spdlog::warn("[{}] ignored provider metadata: {}", call.owner->name(), e.what());
         }
@@ -351,7 +387,7 @@ struct ProviderInstance::Call {
             spdlog::warn("[{}] ignored a malformed reply event", call.owner->name());
             return SWH_OK;
         }
-        if (!call.callbacks.on_event) return SWH_OK;
+        if (!call.callbacks.on_event && !call.span.recording()) return SWH_OK;
         try {
             ReplyEvent event;
             event.type = static_cast<ReplyEvent::Type>(raw->type - SWH_REPLY_TOOL_CALL);
@@ -363,6 +399,8 @@ struct ProviderInstance::Call {
             event.output_tokens = raw->output_tokens;
             event.cached_input_tokens = raw->cached_input_tokens;
             event.reasoning_tokens = raw->reasoning_tokens;
+            call.note(event);
+            if (!call.callbacks.on_event) return SWH_OK;
             return call.callbacks.on_event(event) ? SWH_OK : SWH_E_CANCELLED;
         } catch (const std::exception &e) {
             spdlog::error("[{}] reply event handler failed: {}", call.owner->name(), e.what());
@@ -379,7 +417,10 @@ struct ProviderInstance::Call {
                           status);
             status = SWH_E_INTERNAL;
         }
+        call->end_span(status, error);
         try {
+            std::optional<tracing::ScopedContext> scope;
+            if (call->parent.active()) scope.emplace(std::move(call->parent));
             call->callbacks.on_done(status, to_string(error));
         } catch (const std::exception &e) {
             spdlog::error("[{}] done handler failed: {}", call->owner->name(), e.what());
@@ -412,6 +453,38 @@ void ProviderInstance::call_finished() {
     std::lock_guard lock(calls_mutex_);
     --open_calls_;
     calls_cv_.notify_all();
+}
+
+// The client span of one provider call: OpenTelemetry's GenAI semantic
+// conventions (gen_ai.*), "chat {model}".
+tracing::Span ProviderInstance::provider_span(const ProviderRequest &request) const {
+    tracing::Span span = tracing::start_span(
+        request.model.empty() ? std::string("chat") : "chat " + request.model, tracing::SpanKind::client);
+    if (!span.recording()) return span;
+    const std::string &vendor = library_->name();
+    span.set("gen_ai.operation.name", "chat");
+    span.set("gen_ai.system", vendor);
+    span.set("gen_ai.provider.name", vendor);
+    span.set("swarmhost.provider", name_);
+    if (!request.model.empty()) span.set("gen_ai.request.model", request.model);
+    if (request.session) span.set("session.id", request.session->id);
+    // Generation parameters as set (neutral form, model/generation_params).
+    static constexpr std::pair<const char *, const char *> kParams[] = {
+        {"temperature", "gen_ai.request.temperature"},
+        {"top_p", "gen_ai.request.top_p"},
+        {"max_output_tokens", "gen_ai.request.max_tokens"},
+        {"seed", "gen_ai.request.seed"},
+        {"frequency_penalty", "gen_ai.request.frequency_penalty"},
+        {"presence_penalty", "gen_ai.request.presence_penalty"}};
+    for (const auto &[key, attribute] : kParams) {
+        const auto it = request.params.find(key);
+        if (it == request.params.end()) continue;
+        if (it->is_number_integer())
+            span.set(attribute, it->get<int64_t>());
+        else if (it->is_number())
+            span.set(attribute, it->get<double>());
+    }
+    return span;
 }
 
 uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbacks callbacks) {
@@ -447,6 +520,14 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
 
     auto call = std::make_unique<Call>();
     call->owner = this;
+    if (tracing::current().active()) {
+        call->parent = tracing::current();
+        call->span = provider_span(request);
+    }
+    // Current while the plugin starts: requests it makes through
+    // host->http_start carry this span's traceparent to the upstream.
+    std::optional<tracing::ScopedContext> traced;
+    if (call->span.active()) traced.emplace(call->span.as_current());
     call->callbacks = std::move(callbacks);
     call->sink.struct_size = sizeof(swh_provider_sink);
     call->sink.ctx = call.get();
@@ -576,6 +657,9 @@ MiddlewareInstance::MiddlewareInstance(std::shared_ptr<PluginLibrary> library, s
 
 MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &session, const Message &message,
                                               const Json &context) {
+    // One span per middleware call of a traced request.
+    tracing::Span span =
+        tracing::current().active() ? tracing::start_span("middleware " + name_) : tracing::Span{};
     EditCollector edits;
     try {
         MiddlewareInputAbi input(stage, session, message, context);
@@ -596,6 +680,13 @@ MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &ses
     } catch (const std::exception &e) {
         edits.outcome.status = SWH_E_INTERNAL;
         edits.outcome.error = e.what();
+    }
+    if (span.recording()) {
+        span.set("swarmhost.middleware.name", name_);
+        span.set("swarmhost.middleware.plugin", library_->name());
+        span.set("swarmhost.middleware.stage", static_cast<int64_t>(stage));
+        if (edits.outcome.rejection) span.set("swarmhost.middleware.rejected", true);
+        if (edits.outcome.status != SWH_OK) span.set_error(edits.outcome.error);
     }
     return std::move(edits.outcome);
 }

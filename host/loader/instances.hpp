@@ -8,6 +8,7 @@
 #include "loader/plugin_library.hpp"
 #include "model/frozen_message.hpp"
 #include "model/model.hpp"
+#include "tracing/span.hpp"
 
 #include <atomic>
 #include <condition_variable>
@@ -163,6 +164,7 @@ class ProviderInstance : public InstanceBase {
   private:
     struct Call;
     void call_finished();
+    tracing::Span provider_span(const ProviderRequest &request) const;
     swh_provider_v1 table_;
     std::atomic<uint64_t> next_call_id_{1};
     // destroy must wait until every started call has reported done.

@@ -6,8 +6,10 @@
 #include "util/ip_networks.hpp"
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <charconv>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -23,13 +25,16 @@ namespace {
 namespace fs = std::filesystem;
 using Keys = std::vector<std::string>;
 
-const Keys kTopKeys{"server",     "auth",  "plugin_dirs",   "storage", "default_provider", "providers",
-                    "middleware", "hooks", "session_types", "events",  "limits",           "budgets"};
+const Keys kTopKeys{"server",    "auth",       "plugin_dirs", "storage",       "default_provider",
+                    "providers", "middleware", "hooks",       "session_types", "events",
+                    "limits",    "budgets",    "tracing"};
 const Keys kEventsKeys{"carrier", "plugin", "name", "config", "sha256"};
 const Keys kLimitsKeys{"shared", "lease_seconds"};
 const Keys kBudgetsKeys{"window", "prices", "keys", "users", "sessions"};
 const Keys kBudgetKeys{"tokens", "cost_usd"};
 const Keys kPriceKeys{"input_per_mtok", "output_per_mtok"};
+const Keys kTracingKeys{"otlp_endpoint", "service_name", "sample_ratio", "batch",
+                        "flush_ms",      "queue",        "timeout_ms",   "headers"};
 const Keys kAuthKeys{"mode",
                      "keys",
                      "keys_file",
@@ -408,6 +413,7 @@ class Parser {
         read_events(top);
         read_limits(top);
         read_budgets(top);
+        read_tracing(top);
     }
 
     void read_server(const MapView &top) {
@@ -733,6 +739,77 @@ class Parser {
             }
             read(item.second, item.second.IsNull() ? key_mark : mark_of(item.second, key_mark),
                  item.first.Scalar());
+        }
+    }
+
+    // `tracing:` — OTLP/HTTP export of request traces; otlp_endpoint is required.
+    void read_tracing(const MapView &top) {
+        TracingSettings &tracing = manifest_.tracing;
+        tracing.mark = top.mark;
+        const auto *entry = top.get("tracing");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        tracing.mark = entry->value_mark;
+        if (!entry->value.IsMap())
+            return error(
+                entry->value_mark,
+                "expected a map like { otlp_endpoint: \"http://127.0.0.1:4318\" } for 'tracing', got " +
+                    describe(entry->value));
+        const MapView view = this->view(entry->value, "tracing", kTracingKeys);
+        tracing.enabled = true;
+        if (const auto endpoint = string_at(view, "otlp_endpoint")) {
+            if (endpoint->value.rfind("http://", 0) != 0 && endpoint->value.rfind("https://", 0) != 0)
+                error(endpoint->mark, "tracing.otlp_endpoint must start with http:// or https://, got '" +
+                                          endpoint->value + "'");
+            tracing.otlp_endpoint = endpoint->value;
+        } else if (view.get("otlp_endpoint") == nullptr) {
+            error(tracing.mark, "missing required key 'otlp_endpoint' in tracing (the collector's OTLP/HTTP "
+                                "address, e.g. \"http://127.0.0.1:4318\")");
+        }
+        if (const auto name = string_at(view, "service_name")) tracing.service_name = name->value;
+        if (const auto ratio = number_at(view, "sample_ratio")) {
+            if (*ratio > 1.0)
+                error(view.get("sample_ratio")->value_mark,
+                      "expected a number from 0 to 1 for 'sample_ratio', got " +
+                          describe(view.get("sample_ratio")->value));
+            else
+                tracing.sample_ratio = *ratio;
+        }
+        if (const auto batch = int_at(view, "batch", 1, 100000, "an integer of at least 1"))
+            tracing.batch = static_cast<std::size_t>(*batch);
+        if (const auto queue = int_at(view, "queue", 1, 10000000, "an integer of at least 1"))
+            tracing.queue = static_cast<std::size_t>(*queue);
+        if (const auto flush = int_at(view, "flush_ms", 10, 3600000, "an integer of at least 10"))
+            tracing.flush_ms = static_cast<int>(*flush);
+        if (const auto timeout = int_at(view, "timeout_ms", 100, 600000, "an integer of at least 100"))
+            tracing.timeout_ms = static_cast<int>(*timeout);
+        read_tracing_headers(view, tracing);
+    }
+
+    // tracing.headers: { Name: value } sent with every export request.
+    void read_tracing_headers(const MapView &view, TracingSettings &tracing) {
+        const auto *entry = view.get("headers");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        if (!entry->value.IsMap())
+            return error(entry->value_mark, "expected a map like { x-api-key: \"...\" } for 'headers', got " +
+                                                describe(entry->value));
+        const auto token = [](const std::string &name) {
+            return !name.empty() && std::all_of(name.begin(), name.end(), [](unsigned char c) {
+                return std::isalnum(c) || std::strchr("!#$%&'*+-.^_`|~", c) != nullptr;
+            });
+        };
+        for (const auto &item : entry->value) {
+            const SourceMark mark = mark_of(item.first, entry->value_mark);
+            if (!item.first.IsScalar() || !token(item.first.Scalar())) {
+                error(mark, "expected an HTTP header name in tracing.headers, got " + describe(item.first));
+                continue;
+            }
+            const std::string &name = item.first.Scalar();
+            if (!item.second.IsScalar() || item.second.Scalar().find_first_of("\r\n") != std::string::npos) {
+                error(mark_of(item.second, mark), "expected a one-line string for tracing.headers." + name +
+                                                      ", got " + describe(item.second));
+                continue;
+            }
+            tracing.headers.emplace_back(name, item.second.Scalar());
         }
     }
 

@@ -180,6 +180,21 @@ struct BudgetSettings {
     SourceMark mark; // the `budgets` block, or the top of the file when absent
 };
 
+// `tracing:` — OpenTelemetry traces of every request, exported with
+// OTLP/HTTP (docs/tracing.md). Off when the section is absent.
+struct TracingSettings {
+    bool enabled = false;
+    std::string otlp_endpoint; // "http://127.0.0.1:4318"; spans go to {endpoint}/v1/traces
+    std::string service_name = "swarmhost";
+    double sample_ratio = 1.0; // share of new traces recorded; a client's trace follows its flag
+    std::size_t batch = 512;   // spans per export request at most
+    int flush_ms = 1000;       // a partial batch waits at most this long
+    std::size_t queue = 4096;  // spans waiting at most; more are dropped (counted on /metrics)
+    int timeout_ms = 10000;    // one export request
+    std::vector<std::pair<std::string, std::string>> headers; // sent with every export request
+    SourceMark mark; // the `tracing` block, or the top of the file when absent
+};
+
 struct Manifest {
     std::string path; // the file it came from
     ServerSettings server;
@@ -194,6 +209,7 @@ struct Manifest {
     EventsSettings events;
     LimitsSettings limits;
     BudgetSettings budgets;
+    TracingSettings tracing;
 };
 
 // Parse and structurally validate a manifest file (keys, types, references

@@ -1,5 +1,7 @@
 #include "session/storage_gate.hpp"
 
+#include "tracing/span.hpp"
+
 #include <spdlog/spdlog.h>
 
 namespace swh {
@@ -36,7 +38,21 @@ StorageGate::Stats StorageGate::stats() const {
     return {waiting_, overdue_, timed_out_};
 }
 
+// Each storage call of a traced request is a span of that request (the
+// caller's wait, queueing in the gate included: what the request paid).
 void StorageGate::wait_for(const char *what, std::function<void()> body) {
+    if (!tracing::current().active()) return wait_untraced(what, std::move(body));
+    tracing::Span span = tracing::start_span(std::string("storage ") + what, tracing::SpanKind::client);
+    span.set("db.operation.name", what);
+    try {
+        wait_untraced(what, std::move(body));
+    } catch (const std::exception &e) {
+        span.set_error(e.what());
+        throw;
+    }
+}
+
+void StorageGate::wait_untraced(const char *what, std::function<void()> body) {
     auto task = std::make_shared<Task>();
     task->body = std::move(body);
     std::unique_lock lock(mutex_);

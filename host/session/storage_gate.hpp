@@ -65,6 +65,7 @@ class StorageGate {
   private:
     struct Task;
     void wait_for(const char *what, std::function<void()> body);
+    void wait_untraced(const char *what, std::function<void()> body);
     void serve();
     void abandon(Task &task); // with the mutex held
 

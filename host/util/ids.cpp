@@ -6,10 +6,14 @@
 
 namespace swh {
 
-std::string new_uuid() {
+uint64_t random_u64() {
     // One generator per thread: no lock on the hot path, seeded from the OS.
     thread_local std::mt19937_64 rng{std::random_device{}()};
-    uint64_t hi = rng(), lo = rng();
+    return rng();
+}
+
+std::string new_uuid() {
+    uint64_t hi = random_u64(), lo = random_u64();
     hi = (hi & 0xFFFFFFFFFFFF0FFFull) | 0x0000000000004000ull; // version 4
     lo = (lo & 0x3FFFFFFFFFFFFFFFull) | 0x8000000000000000ull; // variant 10
     char buf[37];

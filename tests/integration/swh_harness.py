@@ -72,7 +72,7 @@ def make_tmpdir(prefix="swh-itest-"):
 
 
 def manifest_text(port, db_path, plugin_dirs=None, max_body_bytes=None, shutdown_grace_seconds=5,
-                  fail_on=FAIL_TOKEN, extra_providers="", server_lines=()):
+                  fail_on=FAIL_TOKEN, extra_providers="", server_lines=(), extra_sections=""):
     """The test manifest, block-style YAML so line numbers are predictable."""
     dirs = plugin_dirs if plugin_dirs is not None else [plugin_dir()]
     lines = [
@@ -100,7 +100,8 @@ def manifest_text(port, db_path, plugin_dirs=None, max_body_bytes=None, shutdown
     text = "\n".join(lines) + "\n"
     if extra_providers:
         text += extra_providers
-    return text
+    # Top-level sections after the providers list (e.g. "tracing:\n  ...").
+    return text + extra_sections
 
 
 class Response:
