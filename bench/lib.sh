@@ -22,6 +22,9 @@
 #                          at $NGINX_PROXY; its pid in $NGINX_PID
 #   start_static_nginx FILE  nginx serving FILE as a static JSON file, keep-alive,
 #                          at $STATIC_URL; its pid in $NGINX_PID
+#   start_postgres         one real PostgreSQL 15 on loopback through
+#                          tests/tooling/swh_servers.py: its conninfo in
+#                          $CONNINFO, the supervisor's pid in $PG_SUPERVISOR
 # Messages are prefixed with $BENCH_NAME (the script's name by default).
 
 BENCH_NAME="${BENCH_NAME:-$(basename "$(dirname "$0")")/$(basename "$0")}"
@@ -141,4 +144,27 @@ EOF
   NGINX_PID=$SPAWNED_PID
   STATIC_URL="http://127.0.0.1:$port/$name"
   wait_http "$STATIC_URL" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+}
+
+start_postgres() {
+  local repo _
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  # The supervisor keeps the server while its stdin is open (fd 3 here) and
+  # tears it down on EOF or TERM (the FIFO is opened read-write first:
+  # opening it for reading alone blocks until a writer comes). Not
+  # bench_spawn: a background command without its own `<` reads /dev/null.
+  mkfifo "$TMP/pg.in"
+  exec 3<> "$TMP/pg.in"
+  python3 "$repo/tests/tooling/swh_servers.py" serve postgres < "$TMP/pg.in" > "$TMP/pg.out" 2>&1 &
+  PG_SUPERVISOR=$!
+  BENCH_PIDS+=("$PG_SUPERVISOR")
+  for _ in $(seq 300); do
+    [[ -s "$TMP/pg.out" ]] && break
+    kill -0 "$PG_SUPERVISOR" 2>/dev/null || { cat "$TMP/pg.out" >&2; bench_die "postgres supervisor exited"; }
+    sleep 0.1
+  done
+  local info
+  info="$(head -1 "$TMP/pg.out")"
+  CONNINFO="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["conninfo"])' "$info" 2>/dev/null)" ||
+    bench_die "postgres did not start: $info"
 }

@@ -25,16 +25,7 @@ PGBIN=/usr/lib/postgresql/15/bin
 
 bench_init counter_commit
 echo "# counter_commit: $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
-mkfifo "$TMP/pg.in"
-exec 3<> "$TMP/pg.in"
-python3 "$REPO/tests/tooling/swh_servers.py" serve postgres < "$TMP/pg.in" > "$TMP/pg.out" 2>&1 &
-BENCH_PIDS+=("$!")
-for _ in $(seq 300); do
-  [[ -s "$TMP/pg.out" ]] && break
-  sleep 0.1
-done
-CONNINFO="$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["conninfo"])' "$(head -1 "$TMP/pg.out")")" ||
-  bench_die "postgres did not start: $(cat "$TMP/pg.out")"
+start_postgres
 echo "# postgres: $CONNINFO"
 
 # The table and statement as plugins/storage_postgres/src/pg_store.cpp has them.

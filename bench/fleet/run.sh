@@ -53,24 +53,7 @@ echo "# build: $BUILD, swarmhost $(sha256sum "$SWARMHOST" | cut -c1-12); wrk ${D
      "$CONNS conns, $SESSIONS sessions; setups: $SETUPS"
 
 # -------------------------------------------------------------- postgres
-# The supervisor keeps the server while its stdin is open (fd 3 here) and
-# tears it down on EOF or TERM.
-# (opened read-write first: opening a FIFO for reading alone blocks until a
-# writer comes).
-mkfifo "$TMP/pg.in"
-exec 3<> "$TMP/pg.in"
-# Not bench_spawn: a background command without its own `<` reads /dev/null.
-python3 "$REPO/tests/tooling/swh_servers.py" serve postgres < "$TMP/pg.in" > "$TMP/pg.out" 2>&1 &
-PG_SUPERVISOR=$!
-BENCH_PIDS+=("$PG_SUPERVISOR")
-for _ in $(seq 300); do
-  [[ -s "$TMP/pg.out" ]] && break
-  kill -0 "$PG_SUPERVISOR" 2>/dev/null || { cat "$TMP/pg.out" >&2; bench_die "postgres supervisor exited"; }
-  sleep 0.1
-done
-PG_INFO="$(head -1 "$TMP/pg.out")"
-CONNINFO="$(python3 -c 'import json,sys; d=json.loads(sys.argv[1]); print(d["conninfo"])' "$PG_INFO" 2>/dev/null)" ||
-  bench_die "postgres did not start: $PG_INFO"
+start_postgres
 POSTMASTER="$(pgrep -P "$PG_SUPERVISOR" -x postgres | head -1)" # the supervisor's child
 [[ -n "$POSTMASTER" ]] || bench_die "no postgres process under the supervisor $PG_SUPERVISOR"
 echo "# postgres: $CONNINFO (pid $POSTMASTER)"
