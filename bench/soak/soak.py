@@ -182,10 +182,12 @@ def worker_reload(api, every_s):
 def sample(pid):
     with open("/proc/%d/status" % pid) as f:
         fields = dict(line.split(":", 1) for line in f if ":" in line)
-    rss_kb = int(fields["VmRSS"].split()[0])
+    kb = lambda name: int(fields.get(name, "0 kB").split()[0])  # noqa: E731
     threads = int(fields["Threads"].strip())
     fds = len(os.listdir("/proc/%d/fd" % pid))
-    return rss_kb, fds, threads
+    # Anonymous (heap, stacks) and file-backed (mapped libraries, files)
+    # resident memory apart: they grow for different reasons.
+    return kb("VmRSS"), fds, threads, kb("RssAnon"), kb("RssFile")
 
 
 def slope_per_hour(points):
@@ -227,18 +229,18 @@ def main():
 
     rows = []
     with open(args.samples, "w") as out:
-        out.write("seconds,rss_kb,fds,threads\n")
+        out.write("seconds,rss_kb,fds,threads,rss_anon_kb,rss_file_kb\n")
         next_at = start
         while True:
             now = time.monotonic()
             if now >= next_at:
                 try:
-                    rss, fds, nthreads = sample(args.pid)
+                    measured = sample(args.pid)
                 except FileNotFoundError:
                     print("soak: the daemon exited %.0f s into the run" % (now - start))
                     return 1
-                rows.append((now - start, rss, fds, nthreads))
-                out.write("%.0f,%d,%d,%d\n" % rows[-1])
+                rows.append((now - start,) + measured)
+                out.write("%.0f,%d,%d,%d,%d,%d\n" % rows[-1])
                 out.flush()
                 next_at += args.sample_seconds
             if now >= deadline:
@@ -250,7 +252,8 @@ def main():
     warm = rows[len(rows) // 5:]
     print("soak: %d s, %d samples every %d s (slopes over the %d after the first fifth)"
           % (args.seconds, len(rows), args.sample_seconds, len(warm)))
-    for name, col, unit, scale in (("rss", 1, "MB", 1 / 1024), ("fds", 2, "", 1), ("threads", 3, "", 1)):
+    for name, col, unit, scale in (("rss", 1, "MB", 1 / 1024), ("anon", 4, "MB", 1 / 1024),
+                                   ("file", 5, "MB", 1 / 1024), ("fds", 2, "", 1), ("threads", 3, "", 1)):
         pts = [(r[0], r[col] * scale) for r in warm]
         print("soak: %-7s start %8.1f%s  after warm-up %8.1f%s  end %8.1f%s  min %8.1f  max %8.1f  "
               "slope %+.2f%s/hour" % (name, rows[0][col] * scale, unit, warm[0][col] * scale, unit,

@@ -73,6 +73,10 @@ void EventBus::publish(SessionEvent event) {
         fleet = fleet_;
     }
     if (fleet) return fleet->forward(std::move(event)); // numbered and delivered by the carrier
+    if (event.if_absent) return;
+    // Let go once delivered here, not with the listeners' copies (a slow
+    // listener must not hold up whatever waits on it).
+    const std::shared_ptr<void> hold = std::move(event.hold);
     std::vector<Listener> doomed; // destroyed after the lock is released (see unsubscribe)
     std::lock_guard lock(mutex_);
     event.sequence = next_sequence_++;

@@ -28,6 +28,16 @@ struct SessionEvent {
     Json data = Json::object();
     uint64_t sequence = 0; // per bus, increasing; set by publish (fleet: the session's carrier seq)
     std::string id;        // the SSE `id:` (fleet: the session's seq as text); "" = none
+    // Fleet: publish only if the store holds no "message" event for this
+    // message yet (a retry finishing what a dead daemon's attempt left).
+    // Without a fleet such an event is not delivered: the daemon that
+    // stored the message published it then.
+    bool if_absent = false;
+    // Held until the event is done with: handed to the local listeners, or
+    // numbered by the fleet's carrier (or given up on). A send keeps its
+    // answer in here (util/on_release.hpp), so that a client is answered
+    // only once its messages' events are in the store.
+    std::shared_ptr<void> hold;
 };
 
 class EventBus {

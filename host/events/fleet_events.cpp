@@ -126,6 +126,8 @@ void FleetEvents::handle(Publish &job) {
     const std::string payload = Json{{"type", event.type}, {"data", render_(event)}}.dump(
         -1, ' ', false, Json::error_handler_t::replace);
     try {
+        if (event.if_absent && event.message && holds_message_event(event.session_id, event.message->id))
+            return;
         carrier_->events_publish(event.session_id, payload);
     } catch (const std::exception &e) {
         failed("publish", e.what());
@@ -136,6 +138,26 @@ void FleetEvents::handle(Publish &job) {
     if (failing_) spdlog::info("events: carrier '{}' works again", carrier_->name());
     failing_ = false;
     catch_up(event.session_id); // do not wait for our own wake-up to come round
+}
+
+// Whether the store's retained events of the session announce this message.
+// Only a retry that found its first attempt's messages stored asks (the
+// first attempt's daemon may have died before publishing), so the cost of
+// reading the retained events is paid rarely. An event trimmed away already
+// cannot be told from one never published: the message is announced again.
+bool FleetEvents::holds_message_event(const std::string &session_id, const std::string &message_id) {
+    uint64_t after = 0;
+    for (;;) {
+        auto page = carrier_->events_read(session_id, after, settings_.page);
+        for (const auto &[seq, payload] : page.events) {
+            after = seq;
+            const Json body = Json::parse(payload, nullptr, false);
+            if (!body.is_object() || body.value("type", "") != "message") continue;
+            const auto data = body.find("data");
+            if (data != body.end() && data->is_object() && data->value("id", "") == message_id) return true;
+        }
+        if (page.events.size() < settings_.page) return false;
+    }
 }
 
 void FleetEvents::handle(Wake &job) {

@@ -4,7 +4,8 @@
 // retention window and wakes every daemon; this class is the daemon's side:
 //
 //   publish (any thread) -> queue -> carrier thread: events_publish, then
-//                                    read back and deliver locally
+//                                    read back and deliver locally; the
+//                                    event's `hold` is let go after that
 //   the store's listener thread: wake(session, seq) -> queue -> read the
 //                                    session's events after what its local
 //                                    listeners have seen, deliver in order
@@ -80,6 +81,7 @@ class FleetEvents {
     void handle(Join &job);
     void handle(Resync &job);
     void catch_up(const std::string &session_id);
+    bool holds_message_event(const std::string &session_id, const std::string &message_id);
     bool join(Join &job); // false: the store could not be read (retried on resync)
     SessionEvent decode(const std::string &session_id, uint64_t seq, const std::string &payload) const;
     SessionEvent missed(const std::string &session_id, uint64_t after, std::string reason) const;

@@ -9,6 +9,7 @@
 #include "upstream/http_client.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
+#include "util/on_release.hpp"
 
 #include <algorithm>
 #include <mutex>
@@ -156,10 +157,17 @@ std::function<void()> SendPath::send_message(const SendParams &params,
         state->idempotency = sessions_.idempotency().claim(state->session.id, params.idempotency_key);
         auto prior = find_prior_attempt(pin, state->session.id, params.idempotency_key);
         if (prior.first && prior.second) {
-            // Same answer as the first time; nothing new is stored.
-            release_holds(*state);
+            // Same answer as the first time; nothing new is stored. The
+            // first attempt's daemon may have died before publishing their
+            // events (a fleet): the answer waits until the store has them,
+            // and the claim is held until then.
             state->observer->on_user_stored(*prior.first);
-            state->observer->on_complete(*prior.first, *prior.second, 0.0);
+            auto answer = on_release([state, user = *prior.first, reply = *prior.second] {
+                release_holds(*state);
+                state->observer->on_complete(user, reply, 0.0);
+            });
+            sessions_.republish_message(state->session, *prior.first, answer);
+            sessions_.republish_message(state->session, *prior.second, std::move(answer));
             return [] {};
         }
         if (prior.first) {
@@ -226,6 +234,8 @@ std::function<void()> SendPath::send_message(const SendParams &params,
         state->session.message_count += 1;
         state->session.last_activity = state->user.timestamp;
         sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &state->user);
+    } else {
+        sessions_.republish_message(state->session, state->user, nullptr); // see the answered case above
     }
     state->observer->on_user_stored(state->user);
 
@@ -626,16 +636,27 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
     if (state->filter) release_tool_calls(*state, assistant);
     state->session.message_count += 1;
     state->session.last_activity = assistant.timestamp;
+    // The client is answered (and the Idempotency-Key let go) once the
+    // reply's event is done with: with a fleet carrier, once the store has
+    // numbered it (and, queued before it, the question's), so a daemon that
+    // dies before then leaves a retry that publishes what is missing rather
+    // than an acknowledged message no listener ever hears
+    // (docs/fleet-events.md "When a daemon dies"). Without a fleet this is
+    // at once, on this thread.
+    auto reply = std::make_shared<const Message>(std::move(assistant));
+    auto answer = on_release([state, reply] {
+        double overhead_ms;
+        {
+            std::lock_guard lock(state->mutex);
+            overhead_ms = std::max<int64_t>(0, now_us() - state->started_at - state->upstream_us) / 1000.0;
+        }
+        release_holds(*state);
+        state->observer->on_complete(state->user, *reply, overhead_ms);
+    });
     if (!state->stateless)
-        sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, &assistant,
-                          {{"response_time_ms", assistant.metadata["response_time_ms"]}});
-    double overhead_ms;
-    {
-        std::lock_guard lock(state->mutex);
-        overhead_ms = std::max<int64_t>(0, now_us() - state->started_at - state->upstream_us) / 1000.0;
-    }
-    release_holds(*state);
-    state->observer->on_complete(state->user, assistant, overhead_ms);
+        sessions_.publish(SWH_EVENT_MESSAGE_SENT, state->session, reply.get(),
+                          {{"response_time_ms", reply->metadata.value("response_time_ms", Json())}},
+                          std::move(answer));
 }
 
 // Called under the state's mutex: a reply event joins what the reply carries.

@@ -42,7 +42,7 @@ class SendPath {
     void start_attempt(std::shared_ptr<SendState> state);
     void cancel_send(const std::shared_ptr<SendState> &state);
     void finish_send(std::shared_ptr<SendState> state, swh_status status, std::string error);
-    void release_holds(SendState &state);
+    static void release_holds(SendState &state);
     void release_and_report(SendState &state, const ApiError &error);
     Message run_assistant_stage(SendState &state, Message assistant);
     static void record_event(SendState &state, const ReplyEvent &event);

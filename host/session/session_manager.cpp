@@ -192,11 +192,14 @@ void SessionManager::delete_session(const std::string &id) {
     }
 }
 
-void SessionManager::publish_live(const std::string &type, const Session &session, const Message *message) {
+void SessionManager::publish_live(const std::string &type, const Session &session, const Message *message,
+                                  const std::shared_ptr<void> &hold, bool if_absent) {
     if (!events_.wanted(session.id)) return; // the common case (no listener, no fleet) costs one map lookup
     SessionEvent event;
     event.session_id = session.id;
     event.type = type;
+    event.hold = hold;
+    event.if_absent = if_absent;
     if (message)
         event.message = *message;
     else if (type == "session_deleted")
@@ -206,12 +209,18 @@ void SessionManager::publish_live(const std::string &type, const Session &sessio
     events_.publish(std::move(event));
 }
 
-void SessionManager::publish(uint32_t type, const Session &session, const Message *message, Json details) {
+void SessionManager::republish_message(const Session &session, const Message &message,
+                                       std::shared_ptr<void> hold) {
+    publish_live("message", session, &message, hold, true);
+}
+
+void SessionManager::publish(uint32_t type, const Session &session, const Message *message, Json details,
+                             std::shared_ptr<void> hold) {
     const std::shared_ptr<Pipeline> pin = current();
     Pipeline &pipeline_ = *pin;
     switch (type) {
     case SWH_EVENT_MESSAGE_SENT:
-        publish_live("message", session, message);
+        publish_live("message", session, message, hold);
         break;
     case SWH_EVENT_SESSION_ARCHIVED:
         publish_live("session_archived", session);

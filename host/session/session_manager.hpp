@@ -241,15 +241,24 @@ class SessionManager {
     std::shared_ptr<MessageReservations::Reservation>
     reserve_messages(const std::shared_ptr<Pipeline> &pin, const std::string &session_id, uint64_t count);
     // Lifecycle events to the session's listeners and to the hooks.
+    // `hold` is let go once the live event is done with (numbered by the
+    // fleet's carrier, or handed to this daemon's listeners) and the hooks
+    // have it: see SessionEvent::hold.
     void publish(uint32_t type, const Session &session, const Message *message = nullptr,
-                 Json details = Json::object());
+                 Json details = Json::object(), std::shared_ptr<void> hold = nullptr);
+    // The live event of a message an earlier attempt of the same send
+    // stored, in case that attempt's daemon died before publishing it: the
+    // fleet's carrier publishes it only when the store has none for it.
+    // The hooks heard of it from that attempt, or never will.
+    void republish_message(const Session &session, const Message &message, std::shared_ptr<void> hold);
     // The instance serving the session's type; nullptr for a plain session.
     // ApiError 503 when the type is no longer configured (fail closed: its
     // permission checks cannot run).
     static loader::SessionTypeInstance *session_type_of(const Pipeline &pipeline, const Session &session);
 
   private:
-    void publish_live(const std::string &type, const Session &session, const Message *message = nullptr);
+    void publish_live(const std::string &type, const Session &session, const Message *message = nullptr,
+                      const std::shared_ptr<void> &hold = nullptr, bool if_absent = false);
     bool type_vouches_for(Pipeline &pipeline, const Session &session, const std::string &caller);
     Json storage_health(const std::shared_ptr<Pipeline> &pin);
 

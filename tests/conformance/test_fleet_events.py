@@ -6,7 +6,9 @@ Last-Event-ID gets what it missed, or is told it missed events the store no
 longer holds. Runs on PostgreSQL (LISTEN/NOTIFY) and Redis (streams +
 pub/sub), each with two real daemons."""
 
+import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -14,6 +16,7 @@ import unittest
 import uuid
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tooling"))
+import swh_servers  # noqa: E402
 from storage_daemons import daemon_on, make_server, start_daemons, stop_daemons  # noqa: E402
 
 EVENTS = "events:\n  carrier: storage\n"
@@ -241,6 +244,111 @@ class CarrierOutage(unittest.TestCase):
         self.wait_log(self.b, "is listening", 2)
         self.assertEqual(b.send(sid, "after").status, 201)
         self.assertEqual(message_events(stream, 2), [("3", "message", "after"), ("4", "message", "echo#3 after")])
+
+
+class DaemonDiesBeforePublishing(unittest.TestCase):
+    """A daemon killed after storing a send's messages and before the store
+    has numbered their events (docs/fleet-events.md "When a daemon dies"):
+    the send is not answered before its events are in the store, and its
+    retry with the same Idempotency-Key on the other daemon gets the stored
+    answer and publishes the events that are missing, once.
+
+    The daemon is caught between the two deterministically: a psql session
+    holds the lock of the session's row in swh_event_heads, which the
+    carrier's numbering statement takes, while messages go to other tables."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.server = make_server("postgres")
+        make = lambda: daemon_on(cls.server, extra_yaml=EVENTS)  # noqa: E731
+        cls.a, cls.b = start_daemons([cls.server], make, make)
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_daemons([cls.a, cls.b], [cls.server])
+
+    def psql_argv(self):
+        return [os.path.join(swh_servers.PG_BIN, "psql"), "-X", "-q", "-t", "-A", "-h", "127.0.0.1",
+                "-p", str(self.server.port), "-U", self.server.user, "-d", self.server.database]
+
+    def psql_json(self, sql):
+        p = subprocess.run(self.psql_argv() + ["-c", sql], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           timeout=30)
+        self.assertEqual(p.returncode, 0, p.stdout)
+        return json.loads(p.stdout.decode("utf-8"))
+
+    def wait_for(self, what, probe, deadline_s=30.0):
+        deadline = time.monotonic() + deadline_s
+        while not probe():
+            if time.monotonic() > deadline:
+                self.fail("waited %.0f s for %s" % (deadline_s, what))
+            time.sleep(0.05)
+
+    def hold_event_lock(self, sid):
+        """A psql session holding the row lock the numbering of `sid`'s
+        events needs; returns it (write COMMIT to let go)."""
+        holder = subprocess.Popen(self.psql_argv() + ["-v", "ON_ERROR_STOP=1"], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.addCleanup(lambda: holder.poll() is None and holder.kill())
+        holder.stdin.write(("BEGIN;\nSELECT 'locked:' || last_seq FROM swh_event_heads WHERE session_id = '%s' "
+                            "FOR UPDATE;\n" % sid).encode())
+        holder.stdin.flush()
+        line = holder.stdout.readline().decode().strip()
+        self.assertTrue(line.startswith("locked:"), line)
+        return holder
+
+    def waiting_on_the_lock(self):
+        return self.psql_json("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                              "AND query LIKE '%swh_event_heads%'") > 0
+
+    def stored(self, sid):
+        return self.psql_json("SELECT count(*) FROM swh_messages WHERE session_id = '%s'" % sid)
+
+    def test_a_retry_publishes_what_the_dead_daemon_did_not(self):
+        sid = self.a.client.create_session("u-" + uuid.uuid4().hex[:12])["id"]
+        self.assertEqual(self.a.client.send(sid, "first").status, 201)  # events 1 and 2; the row exists
+        holder = self.hold_event_lock(sid)
+        answered = []
+        sender = threading.Thread(target=lambda: answered.append(self.a.client.post(
+            "/v1/sessions/%s/messages" % sid, {"content": "second"}, headers={"Idempotency-Key": "k-second"})),
+            daemon=True)
+        sender.start()
+        self.wait_for("daemon A to wait on the events row lock", self.waiting_on_the_lock)
+        self.wait_for("the question and the reply to be stored", lambda: self.stored(sid) == 4)
+        # Stored, not yet numbered: not acknowledged either. (Were it answered
+        # now, a daemon dying here would leave an acknowledged message that no
+        # listener ever hears, and no retry to publish it.)
+        sender.join(timeout=1.0)
+        self.assertEqual(answered, [], "answered before its events were in the store")
+
+        self.a.kill()  # SIGKILL, still waiting on the lock
+        # Its waiting statement would still run once the lock is let go (the
+        # server notices a dead client only when it next talks to it); a
+        # daemon on a lost machine never gets that far.
+        self.psql_json("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                       "WHERE wait_event_type = 'Lock' AND query LIKE '%swh_event_heads%'")
+        holder.stdin.write(b"COMMIT;\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+        self.assertEqual(self.psql_json("SELECT count(*) FROM swh_events WHERE session_id = '%s'" % sid), 2)
+
+        retry = self.b.client.post("/v1/sessions/%s/messages" % sid, {"content": "second"},
+                                   headers={"Idempotency-Key": "k-second"})
+        self.assertEqual(retry.status, 201, retry)
+        self.assertEqual(retry.json["assistant_message"]["content"], "echo#2 second")
+        stream = self.b.client.stream("/v1/sessions/%s/events" % sid, None, method="GET",
+                                      headers={"Last-Event-ID": "2"}, deadline_s=STREAM_DEADLINE_S)
+        self.assertEqual(getattr(stream, "status", None), 200, stream)
+        self.addCleanup(stream.close)
+        self.assertEqual([(i, t, c) for i, t, c in message_events(stream, 3)],
+                         [("3", "message", "second"), ("4", "message", "echo#2 second"), (None, "ready", None)])
+        # Asked again: the same answer, and nothing announced twice.
+        again = self.b.client.post("/v1/sessions/%s/messages" % sid, {"content": "second"},
+                                   headers={"Idempotency-Key": "k-second"})
+        self.assertEqual(again.status, 201, again)
+        self.assertEqual(again.json["assistant_message"]["id"], retry.json["assistant_message"]["id"])
+        self.assertEqual(self.psql_json("SELECT count(*) FROM swh_events WHERE session_id = '%s'" % sid), 4)
+        self.assertEqual(self.stored(sid), 4)
 
 
 if __name__ == "__main__":
