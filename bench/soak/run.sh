@@ -10,6 +10,7 @@
 #   bench/soak/run.sh [BUILD_DIR]          # default ./build
 #   SOAK_SECONDS=120 bench/soak/run.sh     # a short run
 #   PACE_MS=5 bench/soak/run.sh            # each worker pauses 5 ms between requests
+#   HISTORY_CACHE_MB=1 bench/soak/run.sh   # server.history_cache_mb (default: the daemon's)
 #
 # The daemon runs with SQLite (synchronous: full), the echo provider, the
 # three session types, the three middleware and the three hooks of the
@@ -26,6 +27,7 @@ mkdir -p "$TMP/backups" "$TMP/attachments"
 cat > "$TMP/manifest.yaml" <<YAML
 server:
   listen: "127.0.0.1:$port"
+${HISTORY_CACHE_MB:+  history_cache_mb: $HISTORY_CACHE_MB}
 plugin_dirs: [ "$build/plugins" ]
 storage:
   plugin: sqlite

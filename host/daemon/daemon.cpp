@@ -3,6 +3,7 @@
 #include "auth/authenticator.hpp"
 #include "conversation/state.hpp"
 #include "daemon/environment.hpp"
+#include "daemon/heap.hpp"
 #include "daemon/service_notify.hpp"
 #include "events/fleet_events.hpp"
 #include "http/api.hpp"
@@ -331,6 +332,7 @@ Json summary_of(const manifest::Manifest &manifest) {
 } // namespace
 
 int serve(const ServeOptions &options) {
+    const char *heap_setup = heap::configure(); // before any thread allocates
     // Declared first so it outlives every plugin instance that points at it.
     MetricsRegistry metrics;
     DaemonEnvironment environment(metrics);
@@ -558,9 +560,9 @@ int serve(const ServeOptions &options) {
     const auto bound = server->local_endpoint();
     spdlog::info(
         "swarmhost {} listening on http://{}:{} (storage {}, providers {}, {} io threads, {} workers, "
-        "{} storage threads, storage timeout {} ms)",
+        "{} storage threads, storage timeout {} ms, {})",
         SWH_VERSION, bound.address().to_string(), bound.port(), manifest.storage.plugin, provider_count,
-        io_threads, worker_threads, storage_limits.threads, storage_limits.timeout.count());
+        io_threads, worker_threads, storage_limits.threads, storage_limits.timeout.count(), heap_setup);
 
     net::signal_set hangup(io, SIGHUP);
     std::function<void()> on_hangup = [&] {
@@ -613,11 +615,16 @@ int serve(const ServeOptions &options) {
     arm_sweep();
 
     net::steady_timer retired_timer(io);
+    uint32_t ticks = 0;
     std::function<void()> arm_retired_sweep = [&] {
         retired_timer.expires_after(std::chrono::seconds(1));
         retired_timer.async_wait([&](const boost::system::error_code &ec) {
             if (ec) return;
             if (!retired.empty()) post_blocking([&retired] { retired.sweep(); });
+            // Every 10 s the free heap goes back to the kernel (heap.hpp):
+            // without it a day of mixed load keeps the high water mark of
+            // every arena.
+            if (++ticks % 10 == 0) post_blocking([] { heap::give_back(); });
             arm_retired_sweep();
         });
     };

@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -119,6 +120,10 @@ class MessageCache {
         swh_time_us newest = 0;
         std::size_t bytes = 0;
         std::list<std::string>::iterator lru;
+        // False once a message came out of the store's order: `texts` is
+        // dropped (a snapshot reads everything), `ids` still counts what
+        // this hook knows to be stored.
+        bool ordered = true;
     };
 
     bool enabled() const { return max_bytes_ > 0; }
@@ -127,9 +132,18 @@ class MessageCache {
     const Entry *usable(const std::string &id, swh_time_us created_at, uint64_t count) {
         auto it = entries_.find(id);
         if (it == entries_.end()) return nullptr;
-        if (it->second.created_at != created_at || it->second.texts.size() != count) return nullptr;
+        if (!it->second.ordered || it->second.created_at != created_at || it->second.texts.size() != count)
+            return nullptr;
         lru_.splice(lru_.begin(), lru_, it->second.lru);
         return &it->second;
+    }
+
+    // How many of the session's stored messages this hook knows (read, or
+    // had the event of), if it follows the session.
+    std::optional<uint64_t> known(const std::string &id, swh_time_us created_at) const {
+        auto it = entries_.find(id);
+        if (it == entries_.end() || it->second.created_at != created_at) return std::nullopt;
+        return it->second.ids.size();
     }
 
     // After a full read: the session's messages as read, in store order.
@@ -164,8 +178,21 @@ class MessageCache {
         Entry &entry = it->second;
         std::string id(m.id);
         if (entry.ids.count(id)) return; // read by the full read that filled the entry
-        if (m.timestamp <= entry.newest) {
-            forget(it->first); // out of the store's order: the next snapshot reads everything
+        if (!entry.ordered || m.timestamp <= entry.newest) {
+            // Out of the store's order: the next snapshot reads everything;
+            // the entry goes on counting.
+            const std::size_t bytes = id.size() + kPerMessage;
+            if (entry.ordered) {
+                entry.ordered = false;
+                bytes_ -= entry.bytes;
+                entry.texts = {};
+                entry.bytes = entry.ids.size() * kPerMessage;
+                bytes_ += entry.bytes;
+            }
+            entry.ids.insert(std::move(id));
+            entry.bytes += bytes;
+            bytes_ += bytes;
+            trim();
             return;
         }
         std::string text = dump(message_json(m));
@@ -309,7 +336,9 @@ class Backup {
             if (every_ == 0) break;
             if (event.message) cache_.seen(*event.message);
             const uint64_t n = ++counts_[id];
-            if (n % every_ == 0) snapshot(id, "every_" + std::to_string(every_) + "_messages", event.time);
+            if (n % every_ == 0)
+                snapshot(id, "every_" + std::to_string(every_) + "_messages", event.time, nullptr,
+                         keep_history_ ? 0 : every_);
             break;
         }
         case SWH_EVENT_SESSION_ARCHIVED:
@@ -345,6 +374,11 @@ class Backup {
                "\n"
                "swarmhost_backup_reads_total{kind=\"full\"} " +
                std::to_string(full_reads_) + "\n";
+        out += "# HELP swarmhost_backup_superseded_total Count-triggered snapshots skipped because a later "
+               "one of the same session was already due (the hook was behind)\n"
+               "# TYPE swarmhost_backup_superseded_total counter\n"
+               "swarmhost_backup_superseded_total " +
+               std::to_string(superseded_) + "\n";
         return out;
     }
 
@@ -405,14 +439,30 @@ class Backup {
         return true;
     }
 
+    // `coming`: for a snapshot every N messages (not kept as history), N.
+    // Such a snapshot is superseded when the store holds N messages or more
+    // that this hook has not had the event of yet: their events follow in
+    // its queue, and one of them triggers a later snapshot of the same file.
+    // Skipping it is what lets a hook that fell behind (sessions grown long,
+    // snapshots grown slow) catch up instead of writing every stale snapshot
+    // while its queue fills memory. What the hook has seen is known only
+    // for a session it holds in its cache: otherwise nothing is skipped.
     void snapshot(const std::string &session_id, const std::string &trigger, int64_t when,
-                  const swh::cpp::Session *fallback = nullptr) {
+                  const swh::cpp::Session *fallback = nullptr, uint64_t coming = 0) {
         try {
             Collected c;
             swh_status status = SWH_E_UNSUPPORTED;
             const std::vector<std::string> *messages = nullptr;
             if (cache_.enabled()) {
                 status = read(session_id, c, false);
+                if (status == SWH_OK && c.have_session && coming > 0) {
+                    const auto seen = cache_.known(session_id, c.created_at);
+                    if (seen && c.message_count >= *seen + coming) {
+                        std::lock_guard lock(stats_mutex_);
+                        ++superseded_;
+                        return;
+                    }
+                }
                 if (status == SWH_OK && c.have_session) {
                     if (const auto *entry = cache_.usable(session_id, c.created_at, c.message_count)) {
                         messages = &entry->texts;
@@ -478,8 +528,8 @@ class Backup {
     std::map<std::string, uint64_t> counts_; // messages seen per session since it was created/loaded
     mutable std::mutex stats_mutex_;         // written_/failures_: on_event vs render_metrics
     std::map<std::string, uint64_t> written_;
-    uint64_t failures_ = 0, row_reads_ = 0, full_reads_ = 0; // guarded by stats_mutex_
-    MessageCache cache_;                                     // [serial]: on_event only
+    uint64_t failures_ = 0, row_reads_ = 0, full_reads_ = 0, superseded_ = 0; // guarded by stats_mutex_
+    MessageCache cache_;                                                      // [serial]: on_event only
 };
 
 } // namespace
