@@ -12,7 +12,9 @@ daemon hangs up on them (outcome "client_closed"):
 - a door's override wins over the global limit; a client's
   X-Swarmhost-Timeout-Ms can only shorten it; a reload changes the limits;
 - what was acknowledged stays stored (the user message), no reply is stored
-  afterwards, /metrics counts the expiries by door, the daemon stays healthy.
+  afterwards, /metrics counts the expiries by door, the daemon stays healthy;
+- a handler that hangs where there is no provider call to cancel (a
+  middleware) still gets its client the 504.
 
 The fake's waits (60 s) are far past every limit here, so an outcome never
 depends on how fast the machine is.
@@ -27,7 +29,7 @@ import time
 import unittest
 import uuid
 
-from swh_harness import FakeUpstreamTestCase, manifest_text, yaml_str
+from swh_harness import REPO_ROOT, DaemonTestCase, FakeUpstreamTestCase, manifest_text, plugin_dir, yaml_str
 
 STALL = 60000  # ms the fake waits in the stalled scenarios (far past every deadline below)
 
@@ -302,6 +304,43 @@ class DeadlineReloadTests(FakeOutcomes, FakeUpstreamTestCase):
         self.assertError(r, 504, "upstream_timeout")
         self.assertIn("1000 ms", r.json["error"]["message"])
         self.assertUpstreamAborted(m)
+
+
+class DeadlineHandlerTests(DaemonTestCase):
+    """Handler included: a user-stage middleware that hangs (the fixture
+    `fixture_crash` sleeps forever on "__hang__"; isolated, so its call ends
+    at isolation_timeout_ms, 4 s) holds no provider call to cancel, yet the
+    client gets its 504 at request_ms (1 s), and nothing of the send is
+    stored: the middleware vets the message before it is stored."""
+
+    fixtures = os.environ.get("SWH_FIXTURE_PLUGIN_DIR") or os.path.join(REPO_ROOT, "build", "tests",
+                                                                        "fixture_plugins")
+    manifest_kw = {
+        "plugin_dirs": [plugin_dir(), fixtures],
+        "server_lines": deadline_lines(1000, 0, 0),
+        "extra_sections": "middleware:\n  - %s\n" % json.dumps({
+            "name": "hangs", "plugin": "fixture_crash", "fail": "closed", "isolation": "process",
+            "isolation_timeout_ms": 4000}),
+    }
+
+    def test_a_hanging_handler_gets_504_and_stores_nothing(self):
+        hung = self.client.create_session("deadline-handler")["id"]
+        r = self.client.send(hung, "wait __hang__")
+        self.assertError(r, 504, "upstream_timeout")
+        self.assertIn("request_ms", r.json["error"]["message"])
+        # The daemon serves on: once the hung call has ended (the child is
+        # killed at its timeout and restarted), a send passes the middleware.
+        other = self.client.create_session("deadline-handler")["id"]
+        deadline = time.monotonic() + 60
+        while True:
+            r = self.client.send(other, "fine")
+            if r.status == 201:
+                break
+            self.assertIn(r.status, (503, 504), r)  # the child restarting, or busy with the hung call
+            self.assertLess(time.monotonic(), deadline, "the middleware never answered again")
+            time.sleep(0.2)
+        self.assertEqual(self.client.messages(hung), [])
+        self.assertEqual(self.client.get("/healthz").status, 200)
 
 
 if __name__ == "__main__":
