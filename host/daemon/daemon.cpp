@@ -109,6 +109,23 @@ std::string exposure_problem(const manifest::AuthSettings &auth, const net::ip::
            ", which is not a loopback address; add an auth section with API keys (docs/security.md)";
 }
 
+// server.deadlines as each request gets it: every door's limits whole, its
+// overrides over the global ones.
+std::shared_ptr<const http::DeadlinePolicy> deadline_policy_of(const manifest::ServerSettings &server) {
+    using ms = std::chrono::milliseconds;
+    auto policy = std::make_shared<http::DeadlinePolicy>();
+    policy->global = {ms(server.deadlines.request_ms), ms(server.deadlines.stream_ms),
+                      ms(server.deadlines.stream_idle_ms)};
+    for (const auto &[door, own] : server.door_deadlines) {
+        http::DeadlineLimits limits = policy->global;
+        if (own.request_ms) limits.request = ms(*own.request_ms);
+        if (own.stream_ms) limits.stream = ms(*own.stream_ms);
+        if (own.stream_idle_ms) limits.stream_idle = ms(*own.stream_idle_ms);
+        policy->doors[door] = limits;
+    }
+    return policy;
+}
+
 // The HTTP server's limits as the manifest's server section sets them
 // (io_lanes: the lanes the server is started with; a reload keeps them).
 http::ServerLimits server_limits_of(const manifest::ServerSettings &server, int io_threads) {
@@ -121,6 +138,7 @@ http::ServerLimits server_limits_of(const manifest::ServerSettings &server, int 
     limits.max_stream_queue_bytes = server.max_stream_queue_bytes;
     limits.io_lanes = static_cast<std::size_t>(io_threads);
     limits.trusted_proxies = std::make_shared<const IpNetworks>(server.trusted_proxies);
+    limits.deadlines = deadline_policy_of(server);
     return limits;
 }
 

@@ -3,6 +3,7 @@
 #include "console/console.hpp"
 #include "http/anthropic_messages.hpp"
 #include "http/completion_reply.hpp"
+#include "http/deadlines.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_compat.hpp"
 #include "http/openai_conversations.hpp"
@@ -294,16 +295,35 @@ void ApiHandler::handle_here(Request request, std::shared_ptr<Exchange> exchange
         if (!match.route) {
             if (!match.allowed.empty()) return method_not_allowed(parts, *exchange, method, match.allowed);
             // /v1/sessions/{id}/<path> that is not the host's: the session type's.
-            if (parts.size() >= 4 && parts[0] == "v1" && parts[1] == "sessions")
+            if (parts.size() >= 4 && parts[0] == "v1" && parts[1] == "sessions") {
+                arm_deadline(request, kSessionTypeRoutesDoor, exchange);
                 return session_type_route(std::move(request), access, parts, exchange);
+            }
             throw ApiError(ErrorKind::NotFound, "no route for " + request.path);
         }
         if (match.route->caller == Caller::Admin)
             require_admin(std::string(match.route->method) + " " + request.path);
+        arm_deadline(request, deadline_door(match.route->id), exchange);
         return dispatch(match.route->id, std::move(request), principal, parts, exchange);
     } catch (const ApiError &e) {
         respond_error_for(parts, *exchange, e); // keeps Retry-After
     }
+}
+
+// The request's deadline, by its door (http/deadlines.hpp). The callback
+// holds the exchange until the answer ends (the server drops it then).
+void ApiHandler::arm_deadline(const Request &request, std::string_view door,
+                              const std::shared_ptr<Exchange> &exchange) {
+    if (door.empty()) return;
+    const DeadlineLimits limits = deadline_limits(request, door);
+    if (!limits.any()) return;
+    exchange->set_deadline(limits, [this, door = std::string(door), exchange](const DeadlinePassed &passed) {
+        metrics_.add("swarmhost_request_deadlines_passed_total",
+                     dump_json(Json{{"door", door}, {"limit", passed.limit}}), 1);
+        // A stream is ended by its door's own last event once the cancel
+        // makes the send report (under_deadline).
+        if (!passed.streaming) respond_deadline_error(door, *exchange, deadline_error(passed));
+    });
 }
 
 // One route of kHostRoutes, already matched and its caller checked.
@@ -463,7 +483,10 @@ void ApiHandler::send_message(const Request &request, const auth::Principal &pri
         observer = std::make_shared<StreamedReply>(exchange, keepalive_, auth_.acquire_stream(principal));
     else
         observer = std::make_shared<WholeReply>(exchange);
+    observer = under_deadline(std::move(observer), exchange);
     post_blocking_([this, params = std::move(params), observer, exchange] {
+        // Its deadline passed while it waited for a worker: not started, nothing stored.
+        if (exchange->deadline_passed()) return;
         try {
             auto cancel = sessions_.send_message(params, observer);
             // A client that went away stops the upstream request.

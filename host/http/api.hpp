@@ -40,6 +40,8 @@ class ApiHandler : public RequestHandler {
                        bool uses_storage = true);
     void send_message(const Request &request, const auth::Principal &principal, const std::string &session_id,
                       std::shared_ptr<Exchange> exchange);
+    void arm_deadline(const Request &request, std::string_view door,
+                      const std::shared_ptr<Exchange> &exchange);
     void dispatch(RouteId route, Request request, const auth::Principal &principal,
                   const std::vector<std::string> &parts, std::shared_ptr<Exchange> exchange);
     void session_type_route(Request request, const Access &access, const std::vector<std::string> &parts,

@@ -1,5 +1,7 @@
 #include "http/completion_reply.hpp"
 
+#include "http/deadlines.hpp"
+
 #include <cstdio>
 #include <spdlog/spdlog.h>
 
@@ -14,6 +16,7 @@ std::string format_ms(double ms) {
 void run_completion(SessionManager &sessions, const PostBlocking &post, CompletionParams params,
                     std::shared_ptr<SendObserver> observer, std::shared_ptr<Exchange> exchange) {
     params.received_at_us = exchange->received_at_us();
+    observer = under_deadline(std::move(observer), exchange);
     std::shared_ptr<Pipeline> pin = sessions.pipeline();
     const bool inline_run = params.session_id.empty() && pin->stateless_inline;
     if (inline_run) {
@@ -21,6 +24,8 @@ void run_completion(SessionManager &sessions, const PostBlocking &post, Completi
         params.finish_on = [exchange](std::function<void()> work) { exchange->post(std::move(work)); };
     }
     auto run = [&sessions, params = std::move(params), observer, exchange]() mutable {
+        // Its deadline passed while it waited for a worker: not started, nothing stored.
+        if (exchange->deadline_passed()) return;
         try {
             exchange->on_client_gone(sessions.complete(std::move(params), observer));
         } catch (const ApiError &e) {

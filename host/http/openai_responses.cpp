@@ -3,6 +3,7 @@
 #include "conversation/items.hpp"
 #include "conversation/openai_ids.hpp"
 #include "conversation/state.hpp"
+#include "http/deadlines.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_responses_request.hpp"
 #include "model/field_checks.hpp"
@@ -369,6 +370,8 @@ void run_create(ResponsesRequest request, std::shared_ptr<Exchange> exchange, co
                                                door.caller.stream_slot ? door.caller.stream_slot() : nullptr);
     else
         observer = std::make_shared<WholeResponse>(exchange, id, envelope);
+    observer = under_deadline(std::move(observer), exchange);
+    if (exchange->deadline_passed()) return; // passed while it waited for a worker: not started
     try {
         exchange->on_client_gone(door.sessions.complete(std::move(params), observer));
     } catch (const ApiError &e) {

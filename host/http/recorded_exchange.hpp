@@ -31,6 +31,11 @@ class RecordedExchange : public Exchange {
     }
     void post(std::function<void()> work) override { inner_->post(std::move(work)); }
     int64_t received_at_us() const override { return inner_->received_at_us(); }
+    void set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) override {
+        inner_->set_deadline(limits, std::move(passed));
+    }
+    std::optional<DeadlinePassed> deadline_passed() const override { return inner_->deadline_passed(); }
+    bool upstream_activity() override { return inner_->upstream_activity(); }
 
   private:
     // Once per request: the first respond or start_stream is the answer.

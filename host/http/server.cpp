@@ -79,6 +79,25 @@ class GoneSignal {
     std::function<void()> callback_;
 };
 
+// One callback two signals may run (the client went away, the deadline
+// passed): whichever fires first runs it, once.
+class OnceCall {
+  public:
+    explicit OnceCall(std::function<void()> call) : call_(std::move(call)) {}
+    void run() {
+        if (!done_.exchange(true) && call_) call_();
+    }
+
+  private:
+    std::atomic<bool> done_{false};
+    std::function<void()> call_;
+};
+
+// A stream whose deadline passed has this long for its door to end it with
+// its own last event (the work's cancel makes the door report the error);
+// after it the stream gets a generic `error` event and is closed.
+constexpr std::chrono::seconds kDeadlineStreamGrace{2};
+
 // The peer's IP address as text ("" if the socket has none any more).
 std::string peer_address(beast::tcp_stream &stream) {
     beast::error_code ec;
@@ -184,7 +203,9 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
                  int64_t received_at_us)
         : connection_(std::move(connection)), keep_alive_(keep_alive), version_(version), head_(head),
           max_queue_bytes_(max_queue_bytes), in_flight_(std::make_shared<ScopedCount>(std::move(in_flight))),
-          received_at_us_(received_at_us) {}
+          received_at_us_(received_at_us),
+          received_at_(std::chrono::steady_clock::now() -
+                       std::chrono::microseconds(std::max<int64_t>(0, now_us() - received_at_us))) {}
 
     void respond(int status, std::string content_type, std::string body,
                  std::vector<std::pair<std::string, std::string>> extra_headers) override;
@@ -192,15 +213,37 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     bool send_event(std::string_view event, std::string_view data, std::string_view id = {}) override;
     void end_stream() override;
     bool client_gone() const override { return gone_->gone(); }
-    void on_client_gone(std::function<void()> callback) override { gone_->on_fire(std::move(callback)); }
+    void on_client_gone(std::function<void()> callback) override {
+        // The deadline cancels the work as a client that went away does.
+        auto once = std::make_shared<OnceCall>(std::move(callback));
+        gone_->on_fire([once] { once->run(); });
+        expired_->on_fire([once] { once->run(); });
+    }
     using Exchange::keep_alive;
     void keep_alive(std::chrono::milliseconds interval, std::string_view event,
                     std::string_view data) override;
     void post(std::function<void()> work) override;
     int64_t received_at_us() const override { return received_at_us_; }
+    void set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) override;
+    std::optional<DeadlinePassed> deadline_passed() const override {
+        std::lock_guard lock(mutex_);
+        return passed_;
+    }
+    bool upstream_activity() override {
+        last_activity_ = std::chrono::steady_clock::now().time_since_epoch().count();
+        return !expired_->gone();
+    }
 
   private:
     void drop_lagging_stream();
+    // The deadline's timer, on the connection's loop thread only.
+    void arm_deadline();
+    void on_deadline_timer();
+    void deadline_passed_now(DeadlinePassed passed);
+    void end_stream_after_grace();
+    // The answer ended: the deadline's timer goes (not left waiting for
+    // minutes, one per request).
+    void stop_deadline();
 
     std::shared_ptr<Connection> connection_;
     bool keep_alive_;
@@ -209,12 +252,22 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     std::size_t max_queue_bytes_; // server.max_stream_queue_bytes
     std::shared_ptr<ScopedCount> in_flight_;
     int64_t received_at_us_;
-    std::mutex mutex_;
+    std::chrono::steady_clock::time_point received_at_; // the same instant on the steady clock
+    mutable std::mutex mutex_;
     bool answered_ = false; // a respond or start_stream happened
     bool ended_ = false;
+    bool streaming_ = false; // start_stream happened
     std::atomic<std::chrono::steady_clock::rep> last_write_{0};
 
     std::shared_ptr<GoneSignal> gone_ = std::make_shared<GoneSignal>();
+    // The deadline (set_deadline): its limits and callback are set once,
+    // under mutex_; `passed_` too. The timer lives on the loop thread.
+    DeadlineLimits deadline_;
+    std::function<void(const DeadlinePassed &)> on_passed_;
+    std::optional<DeadlinePassed> passed_;
+    std::shared_ptr<boost::asio::steady_timer> deadline_timer_;
+    std::atomic<std::chrono::steady_clock::rep> last_activity_{0};
+    std::shared_ptr<GoneSignal> expired_ = std::make_shared<GoneSignal>(); // fired when the deadline passed
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -359,6 +412,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
         request.caller_user_id = std::string(message["X-Swarmhost-User"]);
         request.authorization = std::string(message[bhttp::field::authorization]);
         request.api_key = std::string(message["X-API-Key"]);
+        request.timeout_header = std::string(message["X-Swarmhost-Timeout-Ms"]);
+        request.deadlines = limits_->deadlines;
         request.client_address = client_address_;
         if (limits_->trusted_proxies && !limits_->trusted_proxies->empty())
             request.client_address =
@@ -533,15 +588,25 @@ void ExchangeImpl::respond(int status, std::string content_type, std::string bod
                       .event_stream = false});
     if (!head_) out.append(body); // a HEAD gets the Content-Length GET would have, no body
     connection_->enqueue(std::move(out), true, keep_alive_, gone_, in_flight_);
+    stop_deadline();
 }
 
 void ExchangeImpl::start_stream() {
+    bool armed = false;
     {
         std::lock_guard lock(mutex_);
         if (answered_) return;
         answered_ = true;
+        streaming_ = true;
         ended_ = head_; // a HEAD gets the stream's head only
+        armed = static_cast<bool>(on_passed_);
     }
+    // From here the stream's limits hold (and the idle one counts from now).
+    last_activity_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    if (armed && !head_)
+        net::dispatch(connection_->executor(), [self = shared_from_this()] { self->arm_deadline(); });
+    else if (armed)
+        stop_deadline();
     std::string out;
     append_head(out, {.version = version_,
                       .keep_alive = keep_alive_,
@@ -586,6 +651,7 @@ void ExchangeImpl::drop_lagging_stream() {
                            std::to_string(max_queue_bytes_) +
                            " bytes) of its events were waiting for the client to read them; it is closed");
     connection_->enqueue(chunk_frame(sse_frame("error", data)) + "0\r\n\r\n", true, false, gone_, in_flight_);
+    stop_deadline();
 }
 
 void ExchangeImpl::keep_alive(std::chrono::milliseconds interval, std::string_view event,
@@ -636,6 +702,133 @@ void ExchangeImpl::end_stream() {
         ended_ = true;
     }
     connection_->enqueue("0\r\n\r\n", true, keep_alive_, gone_, in_flight_);
+    stop_deadline();
+}
+
+void ExchangeImpl::set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) {
+    if (!limits.any()) return;
+    {
+        std::lock_guard lock(mutex_);
+        if (ended_ || on_passed_) return;
+        deadline_ = limits;
+        on_passed_ = std::move(passed);
+    }
+    last_activity_ = std::chrono::steady_clock::now().time_since_epoch().count();
+    net::dispatch(connection_->executor(), [self = shared_from_this()] { self->arm_deadline(); });
+}
+
+// (Re)arms the timer for the nearest limit that applies now: the request's
+// until the answer streams, then the stream's total and idle ones. The idle
+// limit's timer is not moved on each piece of the reply: when it fires
+// early (activity since), it is armed again for the new instant.
+void ExchangeImpl::arm_deadline() {
+    using clock = std::chrono::steady_clock;
+    std::optional<clock::time_point> due;
+    {
+        std::lock_guard lock(mutex_);
+        if (ended_ || passed_) return;
+        const auto earliest = [&due](clock::time_point at) {
+            if (!due || at < *due) due = at;
+        };
+        if (!streaming_) {
+            if (deadline_.request.count() > 0) earliest(received_at_ + deadline_.request);
+        } else {
+            if (deadline_.stream.count() > 0) earliest(received_at_ + deadline_.stream);
+            if (deadline_.stream_idle.count() > 0)
+                earliest(clock::time_point(clock::duration(last_activity_.load())) + deadline_.stream_idle);
+        }
+    }
+    if (!deadline_timer_) deadline_timer_ = std::make_shared<net::steady_timer>(connection_->executor());
+    if (!due) {
+        deadline_timer_->cancel();
+        // Streaming without a stream limit: nothing can pass any more.
+        std::function<void(const DeadlinePassed &)> dropped; // let go outside the lock
+        if (std::lock_guard lock(mutex_); streaming_) std::swap(dropped, on_passed_);
+        return;
+    }
+    deadline_timer_->expires_at(*due);
+    // Weak: a pending deadline must not keep a finished exchange alive;
+    // the timer itself lives until its wait ends.
+    deadline_timer_->async_wait([weak = std::weak_ptr<ExchangeImpl>(shared_from_this()),
+                                 timer = deadline_timer_](const boost::system::error_code &ec) {
+        auto self = weak.lock();
+        if (ec || !self) return;
+        self->on_deadline_timer();
+    });
+}
+
+void ExchangeImpl::on_deadline_timer() {
+    using clock = std::chrono::steady_clock;
+    const auto now = clock::now();
+    DeadlinePassed passed;
+    {
+        std::lock_guard lock(mutex_);
+        if (ended_ || passed_) return;
+        passed.streaming = streaming_;
+        if (!streaming_ && deadline_.request.count() > 0 && now >= received_at_ + deadline_.request) {
+            passed.limit = "request_ms";
+            passed.after = deadline_.request;
+            passed.by_client = deadline_.request_by_client;
+        } else if (streaming_ && deadline_.stream.count() > 0 && now >= received_at_ + deadline_.stream) {
+            passed.limit = "stream_ms";
+            passed.after = deadline_.stream;
+            passed.by_client = deadline_.stream_by_client;
+        } else if (streaming_ && deadline_.stream_idle.count() > 0 &&
+                   now >= clock::time_point(clock::duration(last_activity_.load())) + deadline_.stream_idle) {
+            passed.limit = "stream_idle_ms";
+            passed.after = deadline_.stream_idle;
+        }
+        if (!passed.limit.empty()) passed_ = passed;
+    }
+    if (passed.limit.empty()) return arm_deadline(); // the reply moved on since: wait for the new instant
+    deadline_passed_now(std::move(passed));
+}
+
+void ExchangeImpl::deadline_passed_now(DeadlinePassed passed) {
+    spdlog::warn("a request passed its deadline: {}", passed.message());
+    std::function<void(const DeadlinePassed &)> callback;
+    {
+        std::lock_guard lock(mutex_);
+        callback = on_passed_;
+    }
+    if (callback) callback(passed); // e.g. the door's 504
+    expired_->fire();               // the provider call (on_client_gone's callback) is cancelled
+    if (!passed.streaming) return;
+    // The cancel makes the send report its error: the door ends the stream
+    // with its own last event. A door that does not gets the generic one.
+    deadline_timer_->expires_after(kDeadlineStreamGrace);
+    deadline_timer_->async_wait([weak = std::weak_ptr<ExchangeImpl>(shared_from_this()),
+                                 timer = deadline_timer_](const boost::system::error_code &ec) {
+        auto self = weak.lock();
+        if (ec || !self) return;
+        self->end_stream_after_grace();
+    });
+}
+
+void ExchangeImpl::end_stream_after_grace() {
+    std::string message;
+    {
+        std::lock_guard lock(mutex_);
+        if (ended_ || !passed_) return;
+        ended_ = true;
+        message = passed_->message();
+    }
+    const std::string data = error_json("upstream_timeout", message);
+    connection_->enqueue(chunk_frame(sse_frame("error", data)) + "0\r\n\r\n", true, false, gone_, in_flight_);
+    stop_deadline();
+}
+
+void ExchangeImpl::stop_deadline() {
+    std::function<void(const DeadlinePassed &)> dropped; // may hold the exchange that wraps this one
+    {
+        std::lock_guard lock(mutex_);
+        if (!on_passed_) return;
+        dropped = std::move(on_passed_);
+        on_passed_ = nullptr;
+    }
+    net::dispatch(connection_->executor(), [self = shared_from_this()] {
+        if (self->deadline_timer_) self->deadline_timer_->cancel();
+    });
 }
 
 } // namespace
@@ -763,6 +956,17 @@ void Server::retry_accept(const boost::system::error_code &ec) {
     accept_retry_.async_wait([this](const boost::system::error_code &waited) {
         if (!waited && acceptor_.is_open()) do_accept();
     });
+}
+
+std::string DeadlinePassed::message() const {
+    const std::string ms = std::to_string(after.count()) + " ms";
+    const std::string source =
+        by_client ? "the client's X-Swarmhost-Timeout-Ms" : "server.deadlines " + limit;
+    if (limit == "stream_idle_ms")
+        return "the upstream sent nothing for " + ms + " (" + source + "); the reply is cancelled";
+    if (limit == "stream_ms")
+        return "the streamed reply did not end within " + ms + " (" + source + "); it is cancelled";
+    return "the request was not answered within " + ms + " (" + source + "); it is cancelled";
 }
 
 std::string error_json(std::string_view code, std::string_view message) {

@@ -15,11 +15,43 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 namespace swh::http {
+
+// A request's deadline (server.deadlines; docs/reliability.md, "Deadlines");
+// zero = no such limit. Each counts from when the request had been read.
+struct DeadlineLimits {
+    std::chrono::milliseconds request{0};     // until a whole (not streamed) answer is given
+    std::chrono::milliseconds stream{0};      // once the answer streams: until the stream ends
+    std::chrono::milliseconds stream_idle{0}; // once it streams: while the upstream produces nothing
+    // The client's X-Swarmhost-Timeout-Ms set `request` / `stream` (shorter).
+    bool request_by_client = false, stream_by_client = false;
+    bool any() const { return request.count() > 0 || stream.count() > 0 || stream_idle.count() > 0; }
+};
+
+// Which limit passed, for the answer, the log and /metrics.
+struct DeadlinePassed {
+    std::string limit; // "request_ms", "stream_ms" or "stream_idle_ms"
+    std::chrono::milliseconds after{0};
+    bool streaming = false; // the answer had begun as a stream
+    bool by_client = false; // the limit was the client's X-Swarmhost-Timeout-Ms
+    std::string message() const;
+};
+
+// server.deadlines as the server hands it to each request: the global
+// limits and each door's (http/deadlines.hpp names the doors).
+struct DeadlinePolicy {
+    DeadlineLimits global;
+    std::map<std::string, DeadlineLimits, std::less<>> doors; // whole: overrides merged over `global`
+    DeadlineLimits for_door(std::string_view door) const {
+        const auto it = doors.find(door);
+        return it == doors.end() ? global : it->second;
+    }
+};
 
 struct Request {
     std::string method; // "GET", "POST", ...
@@ -51,6 +83,12 @@ struct Request {
     std::string authorization;
     std::string api_key;
     std::string client_address; // the peer's IP address, e.g. "127.0.0.1"
+    // X-Swarmhost-Timeout-Ms, "" if absent: a client's own deadline, which
+    // can only shorten the door's (http/deadlines.hpp).
+    std::string timeout_header;
+    // The deadlines in force when the request was read (a reload's apply
+    // from the next request on); null = none.
+    std::shared_ptr<const DeadlinePolicy> deadlines;
     std::string body;
 };
 
@@ -88,6 +126,19 @@ class Exchange {
     // When the whole request had been read (microseconds since the epoch):
     // where the daemon's own time on an exchange starts (X-Swarmhost-Overhead-Ms).
     virtual int64_t received_at_us() const = 0;
+    // Arms this request's deadline. When a limit passes before the answer
+    // ended, on this exchange's lane: `passed` runs once (it may answer, e.g.
+    // 504, when nothing was sent yet); then the work behind the request is
+    // cancelled (the on_client_gone callback runs, though the client is
+    // still there); a stream its door has not ended a short grace later
+    // gets a last generic `error` event and is closed. Once it streams the
+    // stream limits replace the request limit. Call at most once.
+    virtual void set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) = 0;
+    // Which limit passed; nullopt while none has.
+    virtual std::optional<DeadlinePassed> deadline_passed() const = 0;
+    // The upstream produced something (a piece of the reply): the idle limit
+    // counts from now. False once the deadline has passed (stop relaying).
+    virtual bool upstream_activity() = 0;
 };
 
 class RequestHandler {
@@ -119,6 +170,8 @@ struct ServerLimits {
     // Proxies whose X-Forwarded-For / Forwarded name the client
     // (http/forwarded.hpp); null or empty = the headers are ignored.
     std::shared_ptr<const IpNetworks> trusted_proxies;
+    // server.deadlines, handed to each request (Request::deadlines).
+    std::shared_ptr<const DeadlinePolicy> deadlines;
 };
 
 // The limits in force, replaced whole by a reload; each request reads the

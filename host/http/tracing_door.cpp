@@ -45,6 +45,11 @@ class TracedExchange : public Exchange {
     // Work posted to the connection's lane stays in this request's trace.
     void post(std::function<void()> work) override { inner_->post(bind_to(std::move(work))); }
     int64_t received_at_us() const override { return inner_->received_at_us(); }
+    void set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) override {
+        inner_->set_deadline(limits, std::move(passed));
+    }
+    std::optional<DeadlinePassed> deadline_passed() const override { return inner_->deadline_passed(); }
+    bool upstream_activity() override { return inner_->upstream_activity(); }
 
   private:
     std::function<void()> bind_to(std::function<void()> work) const {

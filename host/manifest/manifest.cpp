@@ -61,7 +61,14 @@ const Keys kServerKeys{"listen",
                        "max_stream_queue_bytes",
                        "responses_retention_seconds",
                        "history_cache_mb",
-                       "trusted_proxies"};
+                       "trusted_proxies",
+                       "deadlines"};
+const Keys kDeadlineKeys{"request_ms", "stream_ms", "stream_idle_ms", "doors"};
+const Keys kDoorDeadlineKeys{"request_ms", "stream_ms", "stream_idle_ms"};
+// Which routes each door is: docs/reliability.md, "Deadlines".
+const Keys kDeadlineDoors{"chat_completions",    "messages", "responses", "conversations", "sessions",
+                          "session_type_routes", "other"};
+const Keys kStreamingDoors{"chat_completions", "messages", "responses", "sessions"};
 const Keys kPluginKeys{"name", "plugin", "config", "sha256", "isolation", "isolation_timeout_ms"};
 const Keys kHookKeys{"name",          "plugin", "config", "sha256", "isolation", "isolation_timeout_ms",
                      "once_per_fleet"};
@@ -454,6 +461,58 @@ class Parser {
                 error(proxy.mark, "server.trusted_proxies: " + *why);
             else
                 server.trusted_proxies.push_back(std::move(proxy.value));
+        }
+        read_deadlines(view, server);
+    }
+
+    // server.deadlines: { request_ms, stream_ms, stream_idle_ms, doors: { NAME: {...} } }
+    void read_deadlines(const MapView &server_view, ServerSettings &server) {
+        const auto *entry = server_view.get("deadlines");
+        if (entry == nullptr || entry->value.IsNull()) return;
+        if (!entry->value.IsMap())
+            return error(entry->value_mark,
+                         "expected a map like { request_ms: 300000, stream_idle_ms: 300000 } for "
+                         "'server.deadlines', got " +
+                             describe(entry->value));
+        const MapView view = this->view(entry->value, "server.deadlines", kDeadlineKeys);
+        count_at(view, "request_ms", server.deadlines.request_ms);
+        count_at(view, "stream_ms", server.deadlines.stream_ms);
+        count_at(view, "stream_idle_ms", server.deadlines.stream_idle_ms);
+        const auto *doors = view.get("doors");
+        if (doors == nullptr || doors->value.IsNull()) return;
+        if (!doors->value.IsMap())
+            return error(doors->value_mark,
+                         "expected a map like { chat_completions: { request_ms: 60000 } } for "
+                         "'server.deadlines.doors', got " +
+                             describe(doors->value));
+        // The door names are the map's keys: an unknown one is reported
+        // (with a near miss) as an unknown key.
+        const MapView by_door = this->view(doors->value, "server.deadlines.doors", kDeadlineDoors);
+        for (const auto &[name, door] : by_door.entries) {
+            const std::string context = "server.deadlines.doors." + name;
+            const auto limits =
+                map_view(door.value, door.value_mark, context, kDoorDeadlineKeys, "{ request_ms: 60000 }");
+            if (!limits) continue;
+            DoorDeadline &out = server.door_deadlines[name];
+            out.mark = door.key_mark;
+            const auto read = [&](const char *key, std::optional<int> &target) {
+                int value = 0;
+                if (limits->get(key) == nullptr) return;
+                const std::size_t before = diagnostics_.size();
+                count_at(*limits, key, value);
+                if (diagnostics_.size() == before) target = value;
+            };
+            read("request_ms", out.request_ms);
+            for (const char *key : {"stream_ms", "stream_idle_ms"}) {
+                if (const auto *given = limits->get(key);
+                    given && std::find(kStreamingDoors.begin(), kStreamingDoors.end(), name) ==
+                                 kStreamingDoors.end()) {
+                    error(given->key_mark, "'" + std::string(key) + "' in " + context + ": the door '" +
+                                               name + "' never streams (only request_ms applies to it)");
+                    continue;
+                }
+                read(key, std::string(key) == "stream_ms" ? out.stream_ms : out.stream_idle_ms);
+            }
         }
     }
 
@@ -1081,6 +1140,14 @@ Manifest load_manifest(const std::string &path) {
     // Absolute, so resolved plugin_dirs survive a later change of working directory.
     const fs::path base_dir = fs::absolute(path).parent_path();
     return parse_manifest(text, path, base_dir.string());
+}
+
+const std::vector<std::string> &deadline_doors() {
+    return kDeadlineDoors;
+}
+
+bool door_streams(const std::string &door) {
+    return std::find(kStreamingDoors.begin(), kStreamingDoors.end(), door) != kStreamingDoors.end();
 }
 
 } // namespace swh::manifest

@@ -3,7 +3,9 @@
 // file:line:col of the offending node.
 #pragma once
 
+#include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -44,6 +46,23 @@ class ManifestError : public std::runtime_error {
     std::vector<Diagnostic> diagnostics_;
 };
 
+// A request's deadline (server.deadlines, docs/reliability.md "Deadlines"),
+// in milliseconds; 0 = no such limit.
+struct DeadlineSettings {
+    int request_ms = 300000;     // a whole answer that is not streamed, handler included
+    int stream_ms = 0;           // a streamed answer, from the request's receipt to its end
+    int stream_idle_ms = 300000; // a streamed answer while the upstream produces nothing
+};
+// One door's override of the global deadline (server.deadlines.doors.NAME);
+// an unset limit is the global one.
+struct DoorDeadline {
+    std::optional<int> request_ms, stream_ms, stream_idle_ms;
+    SourceMark mark;
+};
+// The doors server.deadlines.doors may name, and those of them that stream.
+const std::vector<std::string> &deadline_doors();
+bool door_streams(const std::string &door);
+
 struct ServerSettings {
     std::string listen = "127.0.0.1:8080";
     int io_threads = 0;             // 0 = number of cores
@@ -71,6 +90,8 @@ struct ServerSettings {
     // Load balancers whose X-Forwarded-For / Forwarded name the client
     // (addresses or CIDR blocks); empty = the headers are ignored.
     std::vector<std::string> trusted_proxies;
+    DeadlineSettings deadlines;
+    std::map<std::string, DoorDeadline> door_deadlines; // by door name
     SourceMark mark;
 };
 

@@ -626,6 +626,18 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
                 assistant.metadata["providers"].push_back(state->candidates[i]);
         }
     }
+    // Cancelled (its client went away, its deadline passed) before the reply
+    // is stored: none is, as for an upstream failure; the user message stays.
+    bool cancelled_before_store;
+    {
+        std::lock_guard lock(state->mutex);
+        cancelled_before_store = state->cancelled;
+    }
+    if (cancelled_before_store) {
+        release_and_report(*state,
+                           ApiError(ErrorKind::Unavailable, "the reply was cancelled before it was stored"));
+        return;
+    }
     try {
         assistant = run_assistant_stage(*state, std::move(assistant));
         if (!state->stateless) store_message(*state, freeze(assistant));

@@ -541,3 +541,65 @@ TEST_CASE("manifest: shared limits errors", "[manifest][errors]") {
             "m.yaml:4:19: limits.shared: storage needs the storage plugin in process (storage has isolation: "
             "process)"});
 }
+
+TEST_CASE("manifest: server.deadlines", "[manifest]") {
+    const auto defaults = parse_manifest(kRequired, "m.yaml").server;
+    CHECK(defaults.deadlines.request_ms == 300000);
+    CHECK(defaults.deadlines.stream_ms == 0);
+    CHECK(defaults.deadlines.stream_idle_ms == 300000);
+    CHECK(defaults.door_deadlines.empty());
+
+    const auto m = parse_manifest(R"(server:
+  deadlines:
+    request_ms: 60000
+    stream_ms: 0
+    stream_idle_ms: 30000
+    doors:
+      chat_completions: { request_ms: 1000, stream_idle_ms: 5000 }
+      conversations: { request_ms: 0 }
+)" + kRequired,
+                                  "m.yaml");
+    CHECK(m.server.deadlines.request_ms == 60000);
+    CHECK(m.server.deadlines.stream_idle_ms == 30000);
+    REQUIRE(m.server.door_deadlines.size() == 2);
+    const auto &chat = m.server.door_deadlines.at("chat_completions");
+    CHECK(chat.request_ms == 1000);
+    CHECK(!chat.stream_ms);
+    CHECK(chat.stream_idle_ms == 5000);
+    CHECK(chat.mark.str() == "m.yaml:7:7");
+    CHECK(m.server.door_deadlines.at("conversations").request_ms == 0);
+}
+
+TEST_CASE("manifest: server.deadlines errors", "[manifest][errors]") {
+    CHECK(
+        manifest_errors(R"(server:
+  deadlines:
+    request_ms: -1
+    stream_ms: soon
+    stream_idel_ms: 5
+    doors:
+      chat_completion: { request_ms: 5 }
+      messages: { request_ms: 99999999999, stream: 5 }
+      conversations: { stream_idle_ms: 5 }
+      responses: 5
+)" + kRequired) ==
+        Lines{"m.yaml:3:17: expected a non-negative integer for 'request_ms', got '-1'",
+              "m.yaml:4:16: expected a non-negative integer for 'stream_ms', got 'soon'",
+              "m.yaml:5:5: unknown key 'stream_idel_ms' in server.deadlines; did you mean 'stream_idle_ms'?",
+              "m.yaml:7:7: unknown key 'chat_completion' in server.deadlines.doors; did you mean "
+              "'chat_completions'?",
+              "m.yaml:8:31: expected a non-negative integer of at most 2147483647 for 'request_ms', got "
+              "'99999999999'",
+              "m.yaml:8:44: unknown key 'stream' in server.deadlines.doors.messages (allowed: "
+              "request_ms, stream_ms, stream_idle_ms)",
+              "m.yaml:9:24: 'stream_idle_ms' in server.deadlines.doors.conversations: the door "
+              "'conversations' never streams (only request_ms applies to it)",
+              "m.yaml:10:18: expected a map like { request_ms: 60000 } for "
+              "'server.deadlines.doors.responses', got '5'"});
+    CHECK(manifest_errors("server:\n  deadlines: 5\n" + kRequired) ==
+          Lines{"m.yaml:2:14: expected a map like { request_ms: 300000, stream_idle_ms: 300000 } for "
+                "'server.deadlines', got '5'"});
+    CHECK(manifest_errors("server:\n  deadlines:\n    doors: [chat_completions]\n" + kRequired) ==
+          Lines{"m.yaml:3:12: expected a map like { chat_completions: { request_ms: 60000 } } for "
+                "'server.deadlines.doors', got a list"});
+}

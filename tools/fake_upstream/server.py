@@ -42,7 +42,9 @@ Scenario grammar: NAME[xN][:ARG]
                 the 401 message repeats the key that was presented, as OpenAI does
                 (so tests can check that a gateway scrubs it)
   slow[:MS]     wait MS milliseconds (default 2000) before the first byte
-  slowchunks[:MS]  wait MS (default 200) between streamed chunks
+  slowchunks[:MS]  wait MS (default 200) between streamed chunks (after the first)
+                (both waits end at once when the client hangs up meanwhile:
+                outcome "client_closed", e.g. a gateway whose deadline passed)
   timeout[:MS]  accept, then send nothing for MS (default 60000) and close
   garbage       HTTP 200 whose body is not what the vendor sends (both modes)
   disconnect    streaming: a few chunks, then the connection is cut mid-stream
@@ -92,6 +94,7 @@ import hashlib
 import json
 import os
 import re
+import select
 import socket
 import sys
 import threading
@@ -546,6 +549,27 @@ class Handler(BaseHTTPRequestHandler):
 
     _was_cut = False
 
+    def _pause(self, seconds):
+        """Wait `seconds` (the slow scenarios), watching the connection: a
+        client that hangs up meanwhile ends the wait at once, as the write
+        that follows would fail (outcome "client_closed"), so a test sees a
+        cancelled request as soon as the gateway gives up on it."""
+        end = time.monotonic() + seconds
+        while True:
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([self.connection], [], [], min(left, 0.05))
+            if not readable:
+                continue
+            try:
+                peeked = self.connection.recv(1, socket.MSG_PEEK)
+            except OSError:
+                peeked = b""
+            if not peeked:
+                raise ConnectionResetError("the client closed the connection while the answer waited")
+            time.sleep(min(left, 0.05))  # bytes of a next request (pipelined): not a hang-up
+
     def _cut(self):
         """Drop the connection at once (no terminating chunk, no FIN dance)."""
         self.close_connection = True
@@ -766,7 +790,7 @@ class Handler(BaseHTTPRequestHandler):
                 time.sleep(0.05)
             return self._cut()
         if name == "slow":
-            time.sleep((scenario.arg if scenario.arg is not None else 2000) / 1000.0)
+            self._pause((scenario.arg if scenario.arg is not None else 2000) / 1000.0)
         if name == "garbage":
             if stream:
                 self._start_stream()
@@ -873,7 +897,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._chunk("data: %s\n\n" % sse_json(err))
                 return self._end_stream()
             if gap:
-                time.sleep(gap)
+                self._pause(gap)
             self._chunk(chunk({"content": piece}))
         # each call: a first delta with id, type and name, then argument fragments
         for index, (ident, tool, args) in enumerate(calls):
@@ -881,7 +905,7 @@ class Handler(BaseHTTPRequestHandler):
                                                "function": {"name": tool, "arguments": ""}}]}))
             for piece in arg_pieces(args):
                 if gap:
-                    time.sleep(gap)
+                    self._pause(gap)
                 self._chunk(chunk({"tool_calls": [{"index": index, "function": {"arguments": piece}}]}))
         if name in ("disconnect", "streamerror"):  # replies of one piece
             return self._cut()
@@ -965,7 +989,7 @@ class Handler(BaseHTTPRequestHandler):
                 self._chunk(delta(index, {"type": "input_json_delta", "partial_json": ""}))
                 for piece in arg_pieces(block["_args"]):
                     if gap:
-                        time.sleep(gap)
+                        self._pause(gap)
                     self._chunk(delta(index, {"type": "input_json_delta", "partial_json": piece}))
             else:
                 pieces = word_pieces(block["text"])
@@ -977,7 +1001,7 @@ class Handler(BaseHTTPRequestHandler):
                                                                                "message": "Overloaded"}}))
                         return self._end_stream()
                     if gap:
-                        time.sleep(gap)
+                        self._pause(gap)
                     self._chunk(delta(index, {"type": "text_delta", "text": piece}))
                 if name in ("disconnect", "streamerror"):
                     return self._cut()
