@@ -437,7 +437,15 @@ int main(int argc, char **argv) {
     setenv("SWH_PLUGIN_HOST", SWH_BENCH_PLUGIN_HOST, 0); // 0: an explicit override wins
     const int calls = arg_int(argc, argv, "--calls", 20000);
     const int repeats = arg_int(argc, argv, "--repeats", 5);
+    const bool provider_only = arg_int(argc, argv, "--provider-only", 0) != 0;
     try {
+        if (provider_only) {
+            std::printf("== provider (echo) streamed requests, median of %d runs (us/request, us/chunk)\n",
+                        repeats);
+            std::printf("%-24s %-12s %10s %12s %10s\n", "call", "isolation", "calls", "us", "vs in_process");
+            bench_provider(arg_int(argc, argv, "--provider-calls", 5000), repeats);
+            return 0;
+        }
         std::printf("== middleware process() per call, median of %d runs (us/call)\n", repeats);
         std::printf("%-16s %-12s %10s %12s %10s\n", "plugin", "isolation", "calls", "us/call",
                     "vs in_process");

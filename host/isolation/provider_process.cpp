@@ -324,14 +324,18 @@ void ProviderProcess::read_loop(std::shared_ptr<ProviderProcess> self, std::shar
     const auto timeout = me.options_.timeout;
     const auto tick = std::clamp<milliseconds>(timeout / 4, milliseconds(10), milliseconds(250));
     const int fd = link->child.fd(); // open until this thread finishes the child
+    FrameReader reader(fd);
     auto last_frame = Clock::now();
     bool pinged = false;
     Clock::time_point stop_deadline{};
     enum class End { lost, hung, stopped, broken } end = End::lost;
     std::string protocol_error;
     for (;;) {
-        pollfd p{fd, POLLIN, 0};
-        const int n = ::poll(&p, 1, static_cast<int>(tick.count()));
+        int n = 1;
+        if (!reader.buffered()) {
+            pollfd p{fd, POLLIN, 0};
+            n = ::poll(&p, 1, static_cast<int>(tick.count()));
+        }
         if (n < 0) {
             if (errno == EINTR) continue;
             break;
@@ -340,7 +344,7 @@ void ProviderProcess::read_loop(std::shared_ptr<ProviderProcess> self, std::shar
             Json message;
             // A frame once begun must end within the timeout (a child
             // stopped mid-frame is hung).
-            const IoStatus io = recv_frame(fd, message, Clock::now() + timeout);
+            const IoStatus io = reader.next(message, Clock::now() + timeout);
             if (io == IoStatus::timeout) {
                 end = End::hung;
                 break;
