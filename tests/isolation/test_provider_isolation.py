@@ -115,9 +115,13 @@ class Identical(FakeUpstreamTestCase):
                   "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}]
         bodies = [{"content": "plain words for the echo"},
                   {"content": "please lookup the weather", "params": {"tools": tools}},
-                  {"content": "no tools here", "params": {"temperature": 0.5, "max_output_tokens": 2}}]
+                  {"content": "no tools here", "params": {"temperature": 0.5, "max_output_tokens": 2}},
+                  # Multi-byte text, and one word of 200 KB: a chunk frame that
+                  # takes several reads of the daemon's buffered reader.
+                  {"content": "h\u00e9llo w\u00f6rld \u2713 \u65e5\u672c\u8a9e \U0001f600 end"},
+                  {"content": "x" * 200000 + " end"}]
         for body in bodies:
-            with self.subTest(body=body["content"]):
+            with self.subTest(body=body["content"][:30]):
                 plain_iso, plain_in = self.plain("echo_iso", body), self.plain("echo", body)
                 self.assertEqual(plain_iso, plain_in)
                 if "tools" in body.get("params", {}):
