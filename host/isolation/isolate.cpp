@@ -4,6 +4,7 @@
 #include "isolation/provider_process.hpp"
 #include "loader/abi_convert.hpp"
 #include "loader/host_services.hpp"
+#include "tracing/span.hpp"
 
 #include <cstddef>
 #include <cstdlib>
@@ -576,6 +577,10 @@ Json provider_request_to_wire(const swh_provider_request &in) {
                  {"stream", in.stream != 0}};
     if (SWH_HAS_MEMBER(&in, swh_provider_request, params_json) && in.params_json.len > 0)
         request["params"] = loader::parse_object(loader::to_string(in.params_json), "params");
+    // The daemon's provider span is current here: the child's http_start
+    // requests send it upstream as their parent.
+    if (std::string traceparent = tracing::current_traceparent(); !traceparent.empty())
+        request["traceparent"] = std::move(traceparent);
     return request;
 }
 

@@ -479,6 +479,7 @@ class PluginHost {
         call_request.assistant_prefix = request.at("assistant_prefix").get<std::string>();
         call_request.stream = request.at("stream").get<bool>();
         call_request.params = request.value("params", Json::object());
+        call_request.upstream_traceparent = request.value("traceparent", std::string());
 
         auto call = std::make_shared<OpenCall>();
         {

@@ -21,12 +21,14 @@ No assertion depends on how long anything took."""
 
 import json
 import os
+import re
 import signal
 import time
 import unittest
+import uuid
 
 from pipeline_support import POLL_DEADLINE_S, PipelineTestCase, uid
-from swh_harness import FakeUpstreamTestCase, SSEStream, yaml_str
+from swh_harness import FakeUpstreamTestCase, SSEStream, free_port, yaml_str
 from test_isolation import children
 
 FIXTURE = "swh_fixture_crash_provider.so"
@@ -43,6 +45,22 @@ def chunk_texts(events):
     return [e.json["text"] for e in events if e.event == "chunk"]
 
 
+def openai_pair(base):
+    """The openai plugin on the fake upstream, in process (`oa_in`) and isolated (`oa_iso`)."""
+    os.environ["SWH_TEST_ISOLATED_OPENAI_KEY"] = OPENAI_KEY
+    extra = ""
+    for name, isolated in (("oa_in", False), ("oa_iso", True)):
+        extra += "\n".join([
+            "  - name: %s" % name, "    plugin: openai",
+            "    isolation: process" if isolated else "    isolation: in_process",
+            "    config:",
+            "      base_url: %s" % yaml_str(base + "/v1"),
+            "      api_key_env: SWH_TEST_ISOLATED_OPENAI_KEY",
+            "      retries: 0",
+            "      timeout_ms: 5000"]) + "\n"
+    return extra
+
+
 class Identical(FakeUpstreamTestCase):
     """The same requests through an in-process and an isolated instance of
     each real provider plugin: the client sees the same bytes."""
@@ -51,18 +69,7 @@ class Identical(FakeUpstreamTestCase):
 
     @classmethod
     def manifest_kw_for(cls, base):
-        os.environ["SWH_TEST_ISOLATED_OPENAI_KEY"] = OPENAI_KEY
-        extra = ""
-        for name, isolated in (("oa_in", False), ("oa_iso", True)):
-            extra += "\n".join([
-                "  - name: %s" % name, "    plugin: openai",
-                "    isolation: process" if isolated else "    isolation: in_process",
-                "    config:",
-                "      base_url: %s" % yaml_str(base + "/v1"),
-                "      api_key_env: SWH_TEST_ISOLATED_OPENAI_KEY",
-                "      retries: 0",
-                "      timeout_ms: 5000"]) + "\n"
-        extra += "  - name: echo_iso\n    plugin: echo\n    isolation: process\n"
+        extra = openai_pair(base) + "  - name: echo_iso\n    plugin: echo\n    isolation: process\n"
         return {"extra_providers": extra, "fail_on": None}
 
     def session(self, provider):
@@ -147,6 +154,34 @@ class Identical(FakeUpstreamTestCase):
             self.client.patch("/v1/providers/echo_iso", {"prefix": "echo"})
         bad = self.client.patch("/v1/providers/echo_iso", {"no_such_key": 1})
         self.assertEqual(bad.status, 400, bad)
+
+
+class Traceparent(FakeUpstreamTestCase):
+    """With tracing on, the isolated provider's upstream request names the
+    daemon's provider span as its parent, in the client's trace, as the
+    in-process one does (the child records nothing; spans go nowhere here:
+    the OTLP endpoint is a port nothing listens on)."""
+
+    @classmethod
+    def manifest_kw_for(cls, base):
+        tracing = "tracing:\n  otlp_endpoint: %s\n  flush_ms: 100\n" % yaml_str("http://127.0.0.1:%d" % free_port())
+        return {"extra_providers": openai_pair(base), "fail_on": None, "extra_sections": tracing}
+
+    def test_the_upstream_gets_the_provider_span_as_parent(self):
+        for provider in ("oa_in", "oa_iso"):
+            with self.subTest(provider=provider):
+                trace, span = uuid.uuid4().hex, uuid.uuid4().hex[:16]
+                r = self.client.post("/v1/sessions", {"user_id": "iso-trace", "provider": provider})
+                self.assertEqual(r.status, 201, r)
+                self.fake.state.reset()
+                r = self.client.post("/v1/sessions/%s/messages" % r.json["id"], {"content": "trace me"},
+                                     headers={"traceparent": "00-%s-%s-01" % (trace, span)})
+                self.assertEqual(r.status, 201, r)
+                [req] = [q for q in self.fake.state.requests if q["path"].endswith("/chat/completions")]
+                sent = req["headers"].get("traceparent", "")
+                m = re.match(r"^00-%s-([0-9a-f]{16})-01$" % trace, sent)
+                self.assertIsNotNone(m, req["headers"])
+                self.assertNotEqual(m.group(1), span, "the parent is the provider span, not the client's")
 
 
 class Failures(PipelineTestCase):
