@@ -9,7 +9,8 @@
 //   child -> daemon   {"op":"reply","rid",...}                (one per request)
 //                     {"op":"chunk","id"} + bytes {"t": text}
 //                     {"op":"metadata","id","mid","metadata"}
-//                     {"op":"reply_event","id","e":{...}}
+//                     {"op":"reply_event","id","e":[type,index,id,name,4 token counts]}
+//                       + bytes {"t": text}
 //                     {"op":"done","id","status","error"}
 //                     log / metric / event notices, as for every kind
 //
