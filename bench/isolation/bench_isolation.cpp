@@ -29,6 +29,16 @@
 // merge a patch, publish an event, respond 201; with an empty body and with
 // a 64 KiB body (an upload's bytes cross as base64).
 //
+// Providers: the real echo plugin through swh::loader::ProviderInstance::start
+// (the call the send path makes), streamed, in process vs isolated (the
+// multiplexed channel of host/isolation/provider_process.hpp: one request
+// frame, one reply frame, then one frame per chunk, the metadata and done):
+//   - per request: a 2-chunk reply ("echo#1 hi"), start to done;
+//   - per chunk: (time of a 1001-chunk reply - time of the 2-chunk one) / 999;
+//   - 8 threads streaming at once over one instance (one child): replies/s.
+// Echo answers inside start, so in process this is the host's own cost
+// alone: the ratio is the channel's cost over nothing, not over an upstream.
+//
 // Prints medians of several runs and the ratio to the baseline measured in
 // the same run. Speed is reported, never asserted.
 #include "isolation/isolate.hpp"
@@ -41,9 +51,11 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -297,6 +309,114 @@ void bench_session_type(int calls, int repeats) {
     }
 }
 
+// --------------------------------------------------------------- provider
+
+// One streamed reply, start to done; exits on a failure.
+void stream_one(swh::loader::ProviderInstance &provider, const swh::Session &session,
+                const std::vector<swh::Message> &history, std::size_t expect_chunks) {
+    struct Wait {
+        std::mutex mutex;
+        std::condition_variable cv;
+        bool done = false;
+        swh_status status = SWH_OK;
+        std::string error;
+        std::size_t chunks = 0; // only the call's callbacks touch it before done
+    } wait;
+    swh::loader::ProviderRequest request;
+    request.session = &session;
+    request.messages = &history;
+    request.stream = true;
+    swh::loader::ProviderCallbacks callbacks;
+    callbacks.on_chunk = [&](std::string_view) {
+        ++wait.chunks;
+        return true;
+    };
+    callbacks.on_metadata = [](std::string, Json) {};
+    callbacks.on_done = [&](swh_status status, std::string error) {
+        std::lock_guard lock(wait.mutex);
+        wait.done = true;
+        wait.status = status;
+        wait.error = std::move(error);
+        wait.cv.notify_all();
+    };
+    provider.start(request, std::move(callbacks));
+    std::unique_lock lock(wait.mutex);
+    wait.cv.wait(lock, [&] { return wait.done; });
+    if (wait.status != SWH_OK || wait.chunks != expect_chunks) {
+        std::fprintf(stderr, "provider call: status %d (%s), %zu chunks, expected %zu\n", wait.status,
+                     wait.error.c_str(), wait.chunks, expect_chunks);
+        std::exit(1);
+    }
+}
+
+void bench_provider(int requests, int repeats) {
+    auto lib = swh::loader::PluginLibrary::load(SWH_BENCH_ECHO_PLUGIN);
+    const Json config = with_defaults(*lib, Json::object());
+    swh::loader::ProviderInstance in_process(lib, "bench_in_process", config);
+    swh::loader::ProviderInstance isolated(swh::isolation::isolate(lib, 5000), "bench_isolated", config);
+    swh::Session session;
+    session.id = "3f1c2a9e-0000-4000-8000-000000000004";
+    session.user_id = "bench-user";
+    session.provider = "echo";
+    auto history_of = [&](const std::string &content) {
+        swh::Message m;
+        m.id = "3f1c2a9e-0000-4000-8000-000000000005";
+        m.session_id = session.id;
+        m.role = "user";
+        m.content = content;
+        return std::vector<swh::Message>{m};
+    };
+    const auto short_history = history_of("hi"); // "echo#1 hi": 2 chunks
+    std::string words;
+    for (int i = 0; i < 1000; ++i)
+        words += (i ? " w" : "w") + std::to_string(i % 10);
+    const auto long_history = history_of(words); // 1001 chunks
+    const int long_requests = std::max(1, requests / 50);
+    double short_ns[2], long_ns[2];
+    int which = 0;
+    for (auto *provider : {&in_process, &isolated}) {
+        auto short_one = [&] { stream_one(*provider, session, short_history, 2); };
+        auto long_one = [&] { stream_one(*provider, session, long_history, 1001); };
+        ns_per(requests / 10 + 1, 1, short_one); // warm-up
+        short_ns[which] = ns_per(requests, repeats, short_one);
+        long_ns[which] = ns_per(long_requests, repeats, long_one);
+        ++which;
+    }
+    print_pair("request, 2 chunks", requests, short_ns[0], short_ns[1]);
+    print_pair("request, 1001 chunks", long_requests, long_ns[0], long_ns[1]);
+    const double chunk_base = (long_ns[0] - short_ns[0]) / 999, chunk_iso = (long_ns[1] - short_ns[1]) / 999;
+    std::printf("%-24s %-12s %10s %12.3f %10s\n", "per chunk", "in_process", "", chunk_base / 1000, "1.00x");
+    std::printf("%-24s %-12s %10s %12.3f %9.1fx   (+%.2f us per chunk)\n", "per chunk", "process", "",
+                chunk_iso / 1000, chunk_iso / chunk_base, (chunk_iso - chunk_base) / 1000);
+
+    // Streams at once over one instance: in process they run side by side;
+    // isolated they share one child (its main thread starts them one after
+    // another, their frames interleave on one socket).
+    constexpr int kThreads = 8;
+    const int per_thread = std::max(1, requests / kThreads);
+    double rate[2];
+    which = 0;
+    for (auto *provider : {&in_process, &isolated}) {
+        std::vector<double> runs;
+        for (int r = 0; r < repeats; ++r) {
+            const auto start = Clock::now();
+            std::vector<std::thread> threads;
+            for (int t = 0; t < kThreads; ++t)
+                threads.emplace_back([&] {
+                    for (int i = 0; i < per_thread; ++i)
+                        stream_one(*provider, session, short_history, 2);
+                });
+            for (auto &t : threads)
+                t.join();
+            runs.push_back(kThreads * per_thread /
+                           std::chrono::duration<double>(Clock::now() - start).count());
+        }
+        rate[which++] = median(runs);
+    }
+    std::printf("2-chunk replies, %d threads at once: in_process %9.0f/s   process %9.0f/s   (%.2fx)\n",
+                kThreads, rate[0], rate[1], rate[1] / rate[0]);
+}
+
 int arg_int(int argc, char **argv, const char *name, int fallback) {
     for (int i = 1; i + 1 < argc; ++i)
         if (std::string(argv[i]) == name) return std::atoi(argv[i + 1]);
@@ -317,7 +437,15 @@ int main(int argc, char **argv) {
     setenv("SWH_PLUGIN_HOST", SWH_BENCH_PLUGIN_HOST, 0); // 0: an explicit override wins
     const int calls = arg_int(argc, argv, "--calls", 20000);
     const int repeats = arg_int(argc, argv, "--repeats", 5);
+    const bool provider_only = arg_int(argc, argv, "--provider-only", 0) != 0;
     try {
+        if (provider_only) {
+            std::printf("== provider (echo) streamed requests, median of %d runs (us/request, us/chunk)\n",
+                        repeats);
+            std::printf("%-24s %-12s %10s %12s %10s\n", "call", "isolation", "calls", "us", "vs in_process");
+            bench_provider(arg_int(argc, argv, "--provider-calls", 5000), repeats);
+            return 0;
+        }
         std::printf("== middleware process() per call, median of %d runs (us/call)\n", repeats);
         std::printf("%-16s %-12s %10s %12s %10s\n", "plugin", "isolation", "calls", "us/call",
                     "vs in_process");
@@ -341,6 +469,11 @@ int main(int argc, char **argv) {
             repeats);
         std::printf("%-24s %-12s %10s %12s %10s\n", "call", "isolation", "calls", "us/call", "vs in_process");
         bench_session_type(arg_int(argc, argv, "--route-calls", 5000), repeats);
+
+        std::printf("\n== provider (echo) streamed requests, median of %d runs (us/request, us/chunk)\n",
+                    repeats);
+        std::printf("%-24s %-12s %10s %12s %10s\n", "call", "isolation", "calls", "us", "vs in_process");
+        bench_provider(arg_int(argc, argv, "--provider-calls", 5000), repeats);
     } catch (const std::exception &e) {
         std::fprintf(stderr, "bench_isolation: %s\n", e.what());
         return 1;

@@ -1,8 +1,10 @@
 #include "isolation/isolate.hpp"
 
 #include "isolation/plugin_process.hpp"
+#include "isolation/provider_process.hpp"
 #include "loader/abi_convert.hpp"
 #include "loader/host_services.hpp"
+#include "tracing/span.hpp"
 
 #include <cstddef>
 #include <cstdlib>
@@ -25,6 +27,7 @@ struct ProxyState {
     swh_hook_v1 hook{};
     swh_storage_v1 storage{};
     swh_session_type_v1 session_type{};
+    swh_provider_v1 provider{};
 };
 
 // A session type's route table, fetched from the child once at create: the
@@ -41,11 +44,29 @@ struct ProxyStream {
     uint64_t generation = 0;
 };
 
-// The handle the daemon holds for one isolated instance.
+// The handle the daemon holds for one isolated instance. A provider's calls
+// go through `provider` (a multiplexed, streaming channel), every other
+// kind's through `process` (one request, one reply).
 struct Handle {
     Handle(ProcessOptions options, const swh_host_api *host, Json config)
-        : process(std::move(options), host, std::move(config)) {}
+        : process(options, host, config),
+          provider(options.kind == SWH_KIND_PROVIDER
+                       ? std::make_shared<ProviderProcess>(options, host, std::move(config))
+                       : nullptr) {}
+    Handle(const Handle &) = delete;
+    Handle &operator=(const Handle &) = delete;
+    ~Handle() {
+        if (provider) provider->stop(); // before the host table goes
+    }
+    void set_error(std::string text) {
+        if (provider)
+            provider->set_error(std::move(text));
+        else
+            process.set_error(std::move(text));
+    }
+    const char *error() { return provider ? provider->error() : process.error(); }
     PluginProcess process;
+    std::shared_ptr<ProviderProcess> provider;
     std::mutex streams_mutex;
     std::map<uint64_t, std::unique_ptr<ProxyStream>> streams;
     uint64_t next_stream = 1;
@@ -61,9 +82,9 @@ template <class F> swh_status guarded(void *handle, F &&body) noexcept {
     try {
         return body(handle_of(handle));
     } catch (const std::exception &e) {
-        handle_of(handle).process.set_error(std::string("isolation proxy: ") + e.what());
+        handle_of(handle).set_error(std::string("isolation proxy: ") + e.what());
     } catch (...) {
-        handle_of(handle).process.set_error("isolation proxy: unknown exception");
+        handle_of(handle).set_error("isolation proxy: unknown exception");
     }
     return SWH_E_INTERNAL;
 }
@@ -71,7 +92,7 @@ template <class F> swh_status guarded(void *handle, F &&body) noexcept {
 // The child's answer to an operation: its status, and its error as ours.
 swh_status answered(Handle &h, const Json &reply) {
     const swh_status status = reply.value("status", SWH_E_INTERNAL);
-    if (status != SWH_OK) h.process.set_error(reply.value("error", std::string()));
+    if (status != SWH_OK) h.set_error(reply.value("error", std::string()));
     return status;
 }
 
@@ -103,11 +124,16 @@ swh_status proxy_create(const swh_host_api *host, const swh_config *cfg, void **
         }
         swh_str text{nullptr, 0};
         if (host->config_json(host->host_ctx, cfg, &text) != SWH_OK) return SWH_E_INVALID;
-        ProcessOptions options{state->helper,   library->file(), library->sha256(), services.instance_name(),
-                               library->kind(), state->timeout};
+        ProcessOptions options{state->helper,
+                               library->file(),
+                               library->sha256(),
+                               services.instance_name(),
+                               library->kind(),
+                               state->timeout,
+                               static_cast<int>(services.http_version())};
         auto handle =
             std::make_unique<Handle>(std::move(options), host, Json::parse(loader::to_string(text)));
-        swh_status status = handle->process.start();
+        swh_status status = handle->provider ? handle->provider->start() : handle->process.start();
         if (status == SWH_OK && library->kind() == SWH_KIND_SESSION_TYPE) status = fetch_routes(*handle);
         *out_handle = handle.release(); // the daemon reads last_error, then destroys, on failure too
         return status;
@@ -123,7 +149,7 @@ void proxy_destroy(void *handle) noexcept {
 
 const char *proxy_last_error(void *handle) noexcept {
     try {
-        return handle ? handle_of(handle).process.error() : "";
+        return handle ? handle_of(handle).error() : "";
     } catch (...) {
         return "";
     }
@@ -527,6 +553,87 @@ swh_status stype_authorize(void *handle, const swh_session *session, swh_str cal
     });
 }
 
+// ------------------------------------------------------------- provider
+
+// The request as the child's wrapper rebuilds it: every message and the
+// session in wire form (all fields), the strings and parameters as given.
+Json provider_request_to_wire(const swh_provider_request &in) {
+    Json messages = Json::array();
+    if (in.message_count > 0 && in.messages != nullptr) {
+        // The stride the ABI prescribes (messages[0].struct_size).
+        const auto *base = reinterpret_cast<const char *>(in.messages);
+        const std::size_t stride = in.messages[0].struct_size;
+        for (std::size_t i = 0; i < in.message_count; ++i)
+            messages.push_back(
+                to_wire(loader::from_abi(*reinterpret_cast<const swh_message *>(base + i * stride))));
+    }
+    Json request{{"op", "provider_start"},
+                 {"id", in.call_id},
+                 {"session", in.session ? to_wire(loader::from_abi(*in.session)) : Json()},
+                 {"messages", std::move(messages)},
+                 {"model", loader::to_string(in.model)},
+                 {"system_prompt", loader::to_string(in.system_prompt)},
+                 {"assistant_prefix", loader::to_string(in.assistant_prefix)},
+                 {"stream", in.stream != 0}};
+    if (SWH_HAS_MEMBER(&in, swh_provider_request, params_json) && in.params_json.len > 0)
+        request["params"] = loader::parse_object(loader::to_string(in.params_json), "params");
+    // The daemon's provider span is current here: the child's http_start
+    // requests send it upstream as their parent.
+    if (std::string traceparent = tracing::current_traceparent(); !traceparent.empty())
+        request["traceparent"] = std::move(traceparent);
+    return request;
+}
+
+swh_status pv_start(void *handle, const swh_provider_request *request,
+                    const swh_provider_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        return h.provider->start_call(request->call_id, provider_request_to_wire(*request), sink);
+    });
+}
+
+void pv_cancel(void *handle, uint64_t call_id) noexcept {
+    guarded(handle, [&](Handle &h) {
+        h.provider->cancel(call_id);
+        return SWH_OK;
+    });
+}
+
+swh_status pv_get_metadata(void *handle, const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        if (const swh_status s = h.provider->call(Json{{"op", "get_metadata"}}, reply); s != SWH_OK) return s;
+        if (const swh_status s = answered(h, reply); s != SWH_OK) return s;
+        const std::string text = reply.at("json").dump();
+        return sink->json(sink->ctx, loader::to_str(text));
+    });
+}
+
+swh_status pv_update_config(void *handle, swh_str config_json) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        const Json request{{"op", "update_config"},
+                           {"changes", loader::parse_object(loader::to_string(config_json), "config")}};
+        if (const swh_status s = h.provider->call(request, reply); s != SWH_OK) return s;
+        return answered(h, reply);
+    });
+}
+
+swh_status pv_health_check(void *handle, const swh_result_sink *sink) noexcept {
+    return guarded(handle, [&](Handle &h) {
+        Json reply;
+        if (const swh_status s = h.provider->call(Json{{"op", "health_check"}}, reply); s != SWH_OK) {
+            // GET /v1/providers shows why (crashed, restarting...).
+            const std::string report =
+                Json{{"status", "unhealthy"}, {"error", std::string(h.error())}}.dump();
+            if (sink->json) sink->json(sink->ctx, loader::to_str(report));
+            return s;
+        }
+        const std::string text = reply.at("json").dump();
+        if (sink->json) sink->json(sink->ctx, loader::to_str(text));
+        return answered(h, reply);
+    });
+}
+
 // A copy of the real kind table, sized by the plugin (absent members NULL).
 template <class Table> Table real_table(const loader::PluginLibrary &real) {
     Table table{};
@@ -589,20 +696,29 @@ void fill_session_type(swh_session_type_v1 &t, const swh_session_type_v1 &real) 
     t.authorize = real.authorize ? stype_authorize : nullptr;
 }
 
+void fill_provider(swh_provider_v1 &t, const swh_provider_v1 &real) {
+    t.struct_size = sizeof t;
+    t.create = proxy_create;
+    t.destroy = proxy_destroy;
+    t.last_error = proxy_last_error;
+    t.start = pv_start;
+    // Offer what the plugin offers: a member it left NULL stays NULL.
+    t.cancel = real.cancel ? pv_cancel : nullptr;
+    t.get_metadata = real.get_metadata ? pv_get_metadata : nullptr;
+    t.update_config = real.update_config ? pv_update_config : nullptr;
+    t.health_check = real.health_check ? pv_health_check : nullptr;
+}
+
 } // namespace
 
 bool supports_isolation(uint32_t kind) {
     return kind == SWH_KIND_STORAGE || kind == SWH_KIND_MIDDLEWARE || kind == SWH_KIND_HOOK ||
-           kind == SWH_KIND_SESSION_TYPE;
+           kind == SWH_KIND_SESSION_TYPE || kind == SWH_KIND_PROVIDER;
 }
 
 std::string isolation_refusal(uint32_t kind) {
-    std::string text = std::string("isolation: process is supported for ") + kIsolatedKinds +
-                       " plugins, not for a " + loader::kind_name(kind) + " plugin";
-    if (kind == SWH_KIND_PROVIDER)
-        text += " (a provider answers through callbacks after its call has returned; the plugin process "
-                "answers each call once)";
-    return text;
+    return std::string("isolation: process is supported for ") + kIsolatedKinds + " plugins, not for a " +
+           loader::kind_name(kind) + " plugin";
 }
 
 std::string plugin_host_path() {
@@ -631,6 +747,9 @@ std::shared_ptr<loader::PluginLibrary> isolate(std::shared_ptr<loader::PluginLib
     } else if (kind == SWH_KIND_SESSION_TYPE) {
         fill_session_type(state->session_type, real_table<swh_session_type_v1>(*real));
         table = &state->session_type;
+    } else if (kind == SWH_KIND_PROVIDER) {
+        fill_provider(state->provider, real_table<swh_provider_v1>(*real));
+        table = &state->provider;
     } else {
         fill_hook(state->hook, real_table<swh_hook_v1>(*real));
         table = &state->hook;

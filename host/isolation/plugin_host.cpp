@@ -7,6 +7,7 @@
 #include "loader/instances.hpp"
 #include "loader/plugin_platform.hpp"
 
+#include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +19,7 @@
 #include <spdlog/spdlog.h>
 #include <thread>
 #include <unistd.h>
+#include <vector>
 
 namespace swh::isolation {
 
@@ -41,6 +43,8 @@ std::optional<Args> parse_args(int argc, char **argv) {
             args.kind = static_cast<uint32_t>(std::strtoul(value.c_str(), nullptr, 10));
         else if (key == "--log-level")
             args.log_level = std::atoi(value.c_str());
+        else if (key == "--instance")
+            continue; // for ps and tests: which instance this child runs
         else
             return std::nullopt;
     }
@@ -87,7 +91,7 @@ class ForwardSink : public spdlog::sinks::base_sink<std::mutex> {
 // The host services the child cannot answer itself go to the daemon.
 class ChildEnvironment : public loader::HostEnvironment {
   public:
-    explicit ChildEnvironment(Channel &channel) : channel_(channel) {}
+    ChildEnvironment(Channel &channel, bool multiplexed) : channel_(channel), multiplexed_(multiplexed) {}
     void metric_add(std::string_view, std::string_view name, std::string_view labels_json,
                     double value) override {
         channel_.send(Json{{"op", "metric"}, {"name", name}, {"labels", labels_json}, {"value", value}});
@@ -98,6 +102,9 @@ class ChildEnvironment : public loader::HostEnvironment {
     // The daemon answers only while it waits for a call's reply, and only
     // the main thread reads: a read from another thread is refused.
     swh_status read_session(std::string_view session_id, const swh_result_sink *sink) override {
+        // On a provider's multiplexed channel the next frame in may be any
+        // request: no reply can be waited for in line.
+        if (multiplexed_) return SWH_E_UNSUPPORTED;
         if (!channel_.on_main_thread()) return SWH_E_UNAVAILABLE;
         if (!channel_.send(Json{{"op", "read_session"}, {"session_id", session_id}}))
             return SWH_E_UNAVAILABLE;
@@ -121,6 +128,7 @@ class ChildEnvironment : public loader::HostEnvironment {
 
   private:
     Channel &channel_;
+    bool multiplexed_;
 };
 
 Json failure(swh_status status, const std::string &error) {
@@ -134,19 +142,39 @@ Json stream_reply(const loader::StreamOutput &out, const std::string &error) {
 
 class PluginHost {
   public:
-    PluginHost(Channel &channel, const Args &args) : env_(channel), args_(args) { load(); }
+    PluginHost(Channel &channel, const Args &args)
+        : channel_(channel), env_(channel, args.kind == SWH_KIND_PROVIDER), args_(args) {
+        load();
+    }
+
+    // At EOF: the provider's open calls are cancelled, so that its destroy
+    // (which waits for them) can run.
+    void cancel_open_calls() {
+        if (!provider_) return;
+        std::vector<std::shared_ptr<OpenCall>> open;
+        {
+            std::lock_guard lock(calls_mutex_);
+            for (const auto &[id, call] : calls_)
+                open.push_back(call);
+        }
+        for (const auto &call : open) {
+            call->cancelled = true;
+            provider_->cancel(call->call_id);
+        }
+    }
 
     Json handle(const Json &request) {
         const std::string &op = request.at("op").get_ref<const std::string &>();
         try {
             if (op == "create") return create(request);
+            if (op == "ping") return Json{{"status", SWH_OK}}; // the reply is the sign of life
             if (!has_instance()) return failure(SWH_E_UNAVAILABLE, "plugin host: no instance");
             if (storage_) {
                 if (auto reply = storage_op(op, request)) return *reply;
             } else if (session_type_) {
                 if (auto reply = session_type_op(op, request)) return *reply;
             } else if (provider_) {
-                // Created only to be tried (host/isolation/trial.hpp): no calls.
+                if (auto reply = provider_op(op, request)) return *reply;
             } else if (middleware_) {
                 if (op == "process") return process(request);
                 if (op == "on_error") return on_error(request);
@@ -215,7 +243,11 @@ class PluginHost {
                 middleware_ = std::make_unique<loader::MiddlewareInstance>(library_, instance_, config, env_);
                 mask = middleware_->stages();
             } else if (args_.kind == SWH_KIND_PROVIDER) {
-                provider_ = std::make_unique<loader::ProviderInstance>(library_, instance_, config, env_);
+                // The daemon's manifest `http:` for this instance: this
+                // process's HTTP client makes the provider's requests.
+                provider_ = std::make_unique<loader::ProviderInstance>(
+                    library_, instance_, config, env_,
+                    static_cast<HttpVersion>(request.value("http_version", 0)));
             } else {
                 hook_ = std::make_unique<loader::HookInstance>(library_, instance_, config, env_);
                 mask = hook_->events();
@@ -393,6 +425,106 @@ class PluginHost {
         return Json{{"status", SWH_OK}};
     }
 
+    // A provider operation; nullopt for one a provider does not have.
+    std::optional<Json> provider_op(const std::string &op, const Json &request) {
+        try {
+            if (op == "provider_start") return provider_start(request);
+            if (op == "provider_cancel") {
+                std::shared_ptr<OpenCall> call;
+                {
+                    std::lock_guard lock(calls_mutex_);
+                    auto it = calls_.find(request.at("id").get<uint64_t>());
+                    if (it != calls_.end()) call = it->second;
+                }
+                if (call) {
+                    call->cancelled = true;
+                    provider_->cancel(call->call_id);
+                }
+                return Json{{"status", SWH_OK}};
+            }
+            if (op == "get_metadata") return Json{{"status", SWH_OK}, {"json", provider_->metadata()}};
+            if (op == "update_config") {
+                provider_->update_config(request.at("changes"));
+                return Json{{"status", SWH_OK}};
+            }
+            if (op == "health_check") {
+                // The wrapper folds the plugin's status into the report.
+                const Json health = provider_->health_check();
+                const bool unhealthy = health.value("status", Json()) == "unhealthy";
+                return Json{
+                    {"status", unhealthy ? SWH_E_UNAVAILABLE : SWH_OK},
+                    {"error", unhealthy ? health.value("error", std::string("unhealthy")) : std::string()},
+                    {"json", health}};
+            }
+        } catch (const loader::PluginError &e) {
+            return failure(e.status(), detail(e.what()));
+        }
+        return std::nullopt;
+    }
+
+    // Starts one call. Its frames go out from whichever thread the plugin
+    // reports on (the channel serialises them); done is always the last.
+    Json provider_start(const Json &request) {
+        const uint64_t id = request.at("id").get<uint64_t>();
+        std::optional<Session> session;
+        if (!request.at("session").is_null()) session = session_from_wire(request.at("session"));
+        std::vector<Message> messages;
+        for (const auto &m : request.at("messages"))
+            messages.push_back(message_from_wire(m));
+        loader::ProviderRequest call_request;
+        call_request.session = session ? &*session : nullptr;
+        call_request.messages = &messages;
+        call_request.model = request.at("model").get<std::string>();
+        call_request.system_prompt = request.at("system_prompt").get<std::string>();
+        call_request.assistant_prefix = request.at("assistant_prefix").get<std::string>();
+        call_request.stream = request.at("stream").get<bool>();
+        call_request.params = request.value("params", Json::object());
+        call_request.upstream_traceparent = request.value("traceparent", std::string());
+
+        auto call = std::make_shared<OpenCall>();
+        {
+            std::lock_guard lock(calls_mutex_);
+            calls_[id] = call;
+        }
+        Channel &channel = channel_;
+        loader::ProviderCallbacks callbacks;
+        callbacks.on_chunk = [&channel, call, id](std::string_view text) {
+            if (call->cancelled) return false;
+            return channel.send(Json{{"op", "chunk"}, {"id", id}, {kBytesKey, {{"t", std::string(text)}}}}) &&
+                   !call->cancelled;
+        };
+        callbacks.on_metadata = [&channel, id](std::string provider_message_id, Json metadata) {
+            channel.send(Json{{"op", "metadata"},
+                              {"id", id},
+                              {"mid", std::move(provider_message_id)},
+                              {"metadata", std::move(metadata)}});
+        };
+        callbacks.on_event = [&channel, call, id](const ReplyEvent &event) {
+            if (call->cancelled) return false;
+            const Json fields = Json::array(
+                {static_cast<uint32_t>(event.type) + SWH_REPLY_TOOL_CALL, event.index, event.id, event.name,
+                 event.input_tokens, event.output_tokens, event.cached_input_tokens, event.reasoning_tokens});
+            return channel.send(Json{
+                       {"op", "reply_event"}, {"id", id}, {"e", fields}, {kBytesKey, {{"t", event.text}}}}) &&
+                   !call->cancelled;
+        };
+        callbacks.on_done = [this, &channel, id](swh_status status, std::string error) {
+            {
+                std::lock_guard lock(calls_mutex_);
+                calls_.erase(id);
+            }
+            channel.send(Json{{"op", "done"}, {"id", id}, {"status", status}, {"error", std::move(error)}});
+        };
+        try {
+            call->call_id = provider_->start(call_request, std::move(callbacks));
+        } catch (const loader::PluginError &e) {
+            std::lock_guard lock(calls_mutex_);
+            calls_.erase(id);
+            return failure(e.status(), detail(e.what()));
+        }
+        return Json{{"status", SWH_OK}};
+    }
+
     Json stream_open(const Json &request) {
         try {
             streams_[request.at("id").get<uint64_t>()] =
@@ -428,6 +560,13 @@ class PluginHost {
         return Json{{"status", SWH_OK}};
     }
 
+    // A provider call open in this child, by the daemon's call id.
+    struct OpenCall {
+        uint64_t call_id = 0; // the wrapper's, for cancel
+        std::atomic<bool> cancelled{false};
+    };
+
+    Channel &channel_;
     ChildEnvironment env_;
     Args args_;
     std::shared_ptr<loader::PluginLibrary> library_;
@@ -439,6 +578,8 @@ class PluginHost {
     std::unique_ptr<loader::ProviderInstance> provider_;
     // After middleware_: streams are closed before their instance goes.
     std::map<uint64_t, std::unique_ptr<loader::MiddlewareInstance::Stream>> streams_;
+    std::mutex calls_mutex_; // done comes from the plugin's threads
+    std::map<uint64_t, std::shared_ptr<OpenCall>> calls_;
 };
 
 // A daemon killed with SIGKILL cannot stop us, and a hung plugin never
@@ -457,9 +598,9 @@ void leave_when_orphaned() {
 int run_plugin_host(int argc, char **argv) {
     const auto args = parse_args(argc, argv);
     if (!args) {
-        std::fprintf(stderr,
-                     "usage: swarmhost-plugin-host --plugin FILE --sha256 HEX --kind N --log-level N\n"
-                     "(started by the swarmhost daemon for plugins with `isolation: process`)\n");
+        std::fprintf(stderr, "usage: swarmhost-plugin-host --plugin FILE --sha256 HEX --kind N --log-level N "
+                             "[--instance NAME]\n"
+                             "(started by the swarmhost daemon for plugins with `isolation: process`)\n");
         return 2;
     }
     if (::fcntl(kChildSocketFd, F_GETFD) < 0) {
@@ -481,6 +622,9 @@ int run_plugin_host(int argc, char **argv) {
             if (channel.recv(request) != IoStatus::ok) break; // the daemon closed: destroy and leave
             Json reply = host.handle(request);
             reply["op"] = "reply";
+            // A provider's requests are answered by id (several are open at once).
+            const auto rid = request.find("rid");
+            if (rid != request.end()) reply["rid"] = *rid;
             if (channel.send(reply)) continue;
             // A reply over the frame limit is refused before a byte is sent:
             // the daemon gets that failure instead of a dead child.
@@ -488,8 +632,11 @@ int run_plugin_host(int argc, char **argv) {
                                {"status", SWH_E_INTERNAL},
                                {"error", "plugin host: the reply to '" + request.value("op", std::string()) +
                                              "' did not fit in one frame"}};
-            if (!channel.send(refused)) break;
+            Json tagged = refused;
+            if (rid != request.end()) tagged["rid"] = *rid;
+            if (!channel.send(tagged)) break;
         }
+        host.cancel_open_calls();
     }
     // The channel goes out of scope next: no log line may reach it after.
     spdlog::set_default_logger(std::make_shared<spdlog::logger>("plugin-host"));

@@ -163,20 +163,30 @@ swh_status PluginProcess::exchange_locked(const Json &request, Json &reply, cons
 
 // What the child asks of the daemon while a call runs: log lines, metrics,
 // events (fire and forget) and read_session (answered at once).
-void PluginProcess::answer_child_locked(const Json &message, Clock::time_point deadline) {
+bool forward_notice(const swh_host_api *host, const Json &message) {
     const std::string &kind = string_at(message, "op");
     if (kind == "log") {
         const int level = std::clamp(message.value("level", 2), 0, 5);
         spdlog::default_logger_raw()->log(static_cast<spdlog::level::level_enum>(level), "{}",
                                           string_at(message, "text"));
     } else if (kind == "metric") {
-        if (host_->metric_add)
-            host_->metric_add(host_->host_ctx, loader::to_str(string_at(message, "name")),
-                              loader::to_str(string_at(message, "labels")), message.value("value", 0.0));
+        if (host->metric_add)
+            host->metric_add(host->host_ctx, loader::to_str(string_at(message, "name")),
+                             loader::to_str(string_at(message, "labels")), message.value("value", 0.0));
     } else if (kind == "event") {
-        if (host_->publish_event)
-            host_->publish_event(host_->host_ctx, loader::to_str(string_at(message, "type")),
-                                 loader::to_str(string_at(message, "payload")));
+        if (host->publish_event)
+            host->publish_event(host->host_ctx, loader::to_str(string_at(message, "type")),
+                                loader::to_str(string_at(message, "payload")));
+    } else {
+        return false;
+    }
+    return true;
+}
+
+void PluginProcess::answer_child_locked(const Json &message, Clock::time_point deadline) {
+    const std::string &kind = string_at(message, "op");
+    if (forward_notice(host_, message)) {
+        // a log line, metric or event: nothing to answer
     } else if (kind == "read_session") {
         ReadCollector collected;
         swh_status status = SWH_E_UNSUPPORTED;

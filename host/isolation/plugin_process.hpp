@@ -28,12 +28,17 @@ struct ProcessOptions {
     std::string file;     // the plugin's shared object
     std::string sha256;   // what the daemon hashed; the child checks it again
     std::string instance; // manifest instance name, for messages
-    uint32_t kind = 0;    // SWH_KIND_STORAGE / _MIDDLEWARE / _HOOK / _SESSION_TYPE
+    uint32_t kind = 0;    // SWH_KIND_STORAGE / _MIDDLEWARE / _HOOK / _SESSION_TYPE / _PROVIDER
     std::chrono::milliseconds timeout{5000};
+    int http_version = 0; // providers: the child's HTTP client speaks this (HttpVersion)
 };
 
 constexpr std::chrono::milliseconds kFirstBackoff{100};
 constexpr std::chrono::milliseconds kMaxBackoff{10'000};
+
+// The child's fire-and-forget messages (log lines, metrics, events) passed
+// on through `host`; false for any other message.
+bool forward_notice(const swh_host_api *host, const Json &message);
 
 class PluginProcess {
   public:

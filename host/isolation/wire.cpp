@@ -2,6 +2,7 @@
 
 #include "model/model_json.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <poll.h>
@@ -149,6 +150,108 @@ IoStatus recv_frame(int fd, Json &out, std::optional<Clock::time_point> deadline
     }
     out[kBytesKey] = std::move(section);
     return IoStatus::ok;
+}
+
+namespace {
+
+uint32_t u32_at(const char *p) {
+    const auto *u = reinterpret_cast<const unsigned char *>(p);
+    return u[0] | (u[1] << 8) | (u[2] << 16) | (uint32_t{u[3]} << 24);
+}
+
+enum class Scan { complete, partial, bad };
+
+// The length of the frame at the start of `data`, if it is all there; the
+// same bounds as recv_frame.
+Scan scan_frame(std::string_view data, std::size_t &length) {
+    if (data.size() < 4) return Scan::partial;
+    const uint32_t header = u32_at(data.data());
+    const uint32_t size = header & ~kBytesFlag;
+    if (size > kMaxFrameBytes) return Scan::bad;
+    std::size_t at = 4 + std::size_t{size};
+    if (header & kBytesFlag) {
+        if (data.size() < at + 4) return Scan::partial;
+        std::size_t budget = kMaxFrameBytes - size;
+        const uint32_t count = u32_at(data.data() + at);
+        at += 4;
+        for (uint32_t i = 0; i < count; ++i) {
+            if (budget < 8) return Scan::bad;
+            budget -= 8;
+            for (int part = 0; part < 2; ++part) {
+                if (data.size() < at + 4) return Scan::partial;
+                const uint32_t n = u32_at(data.data() + at);
+                if (n > budget) return Scan::bad;
+                budget -= n;
+                at += 4 + std::size_t{n};
+            }
+        }
+    }
+    if (data.size() < at) return Scan::partial;
+    length = at;
+    return Scan::complete;
+}
+
+// Decodes one complete frame (scan_frame said so).
+IoStatus decode_frame(std::string_view frame, Json &out) {
+    const uint32_t header = u32_at(frame.data());
+    const uint32_t size = header & ~kBytesFlag;
+    out = Json::parse(frame.substr(4, size), nullptr, false);
+    if (out.is_discarded()) return IoStatus::error;
+    if (!(header & kBytesFlag)) return IoStatus::ok;
+    if (!out.is_object()) return IoStatus::error;
+    std::size_t at = 4 + std::size_t{size};
+    const uint32_t count = u32_at(frame.data() + at);
+    at += 4;
+    Json section = Json::object();
+    for (uint32_t i = 0; i < count; ++i) {
+        const uint32_t key_size = u32_at(frame.data() + at);
+        std::string key(frame.substr(at + 4, key_size));
+        at += 4 + key_size;
+        const uint32_t value_size = u32_at(frame.data() + at);
+        section[key] = std::string(frame.substr(at + 4, value_size));
+        at += 4 + value_size;
+    }
+    out[kBytesKey] = std::move(section);
+    return IoStatus::ok;
+}
+
+} // namespace
+
+bool FrameReader::buffered() const {
+    std::size_t length = 0;
+    return scan_frame(std::string_view(buffer_).substr(start_), length) != Scan::partial;
+}
+
+IoStatus FrameReader::next(Json &out, std::optional<Clock::time_point> deadline) {
+    for (;;) {
+        const std::string_view unread = std::string_view(buffer_).substr(start_);
+        std::size_t length = 0;
+        const Scan scan = scan_frame(unread, length);
+        if (scan == Scan::bad) return IoStatus::error;
+        if (scan == Scan::complete) {
+            const IoStatus status = decode_frame(unread.substr(0, length), out);
+            start_ += length;
+            if (start_ == buffer_.size()) {
+                buffer_.clear();
+                start_ = 0;
+            }
+            return status;
+        }
+        if (start_ > 0) {
+            buffer_.erase(0, start_);
+            start_ = 0;
+        }
+        if (auto ready = wait_ready(fd_, POLLIN, deadline); ready != IoStatus::ok) return ready;
+        const std::size_t old_size = buffer_.size();
+        buffer_.resize(old_size + (std::size_t{64} << 10));
+        const ssize_t n = ::recv(fd_, buffer_.data() + old_size, buffer_.size() - old_size, MSG_DONTWAIT);
+        buffer_.resize(old_size + static_cast<std::size_t>(std::max<ssize_t>(n, 0)));
+        if (n == 0) return IoStatus::closed;
+        if (n < 0) {
+            if (errno == EINTR || errno == EAGAIN || errno == EWOULDBLOCK) continue;
+            return errno == ECONNRESET ? IoStatus::closed : IoStatus::error;
+        }
+    }
 }
 
 Json to_wire(const Session &s) {

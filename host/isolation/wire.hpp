@@ -29,6 +29,23 @@ IoStatus send_frame(int fd, const Json &message, std::optional<Clock::time_point
 // (or died) before a whole frame arrived.
 IoStatus recv_frame(int fd, Json &out, std::optional<Clock::time_point> deadline);
 
+// Reads frames through a buffer: one recv takes in every frame that has
+// arrived (a streamed reply's chunks come in bursts), where recv_frame makes
+// several system calls per frame. For a reader that owns the fd's input.
+class FrameReader {
+  public:
+    explicit FrameReader(int fd) : fd_(fd) {}
+    // Whether a whole frame is already buffered (next() will not wait).
+    bool buffered() const;
+    // The next frame, as recv_frame gives it.
+    IoStatus next(Json &out, std::optional<Clock::time_point> deadline);
+
+  private:
+    int fd_;
+    std::string buffer_;
+    std::size_t start_ = 0; // where the unread bytes begin
+};
+
 // Sessions and messages on the wire: every field, JSON members as objects.
 Json to_wire(const Session &session);
 Json to_wire(const Message &message);

@@ -527,7 +527,16 @@ uint64_t ProviderInstance::start(const ProviderRequest &request, ProviderCallbac
     // Current while the plugin starts: requests it makes through
     // host->http_start carry this span's traceparent to the upstream.
     std::optional<tracing::ScopedContext> traced;
-    if (call->span.active()) traced.emplace(call->span.as_current());
+    if (call->span.active()) {
+        traced.emplace(call->span.as_current());
+    } else if (!request.upstream_traceparent.empty()) {
+        // The daemon's span, current but recording nothing in this process.
+        struct Dropped : tracing::SpanSink {
+            void submit(tracing::SpanRecord) override {}
+        };
+        if (const auto parent = tracing::parse_traceparent(request.upstream_traceparent))
+            traced.emplace(tracing::Context{*parent, std::make_shared<Dropped>()});
+    }
     call->callbacks = std::move(callbacks);
     call->sink.struct_size = sizeof(swh_provider_sink);
     call->sink.ctx = call.get();

@@ -139,6 +139,11 @@ struct ProviderRequest {
     std::string model, system_prompt, assistant_prefix;
     bool stream = false;
     Json params = Json::object(); // generation parameters, neutral form (swh_provider_request.params_json)
+    // Set in an isolated provider's child (host/isolation/): the daemon's
+    // provider span, made current while the plugin starts so that its
+    // http_start requests carry it upstream. Nothing is recorded here: the
+    // daemon's instance records the span.
+    std::string upstream_traceparent;
 };
 
 class ProviderInstance : public InstanceBase {

@@ -927,12 +927,9 @@ class Parser {
             return error(version->mark,
                          "http.version must be 'auto', '1.1', '2' or '2-prior-knowledge', got '" +
                              version->value + "'");
-        ref.http_version = version->value;
         // An isolated provider's requests are made by its child process's own
-        // client, which this setting does not reach (yet): refuse rather than ignore.
-        if (ref.isolation == "process" && ref.http_version != "auto")
-            error(version->mark, "http.version applies to in-process providers only (this one has "
-                                 "isolation: process)");
+        // client: the daemon passes this setting on to it (host/isolation/).
+        ref.http_version = version->value;
     }
 
     void read_default_provider(const MapView &top) {

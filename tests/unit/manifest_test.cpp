@@ -445,13 +445,17 @@ providers:
   - { name: a, plugin: openai, http: { version: "2-prior-knowledge" } }
   - { name: b, plugin: openai, http: { version: "1.1" } }
   - { name: c, plugin: openai, http: { version: "2" } }
-  - { name: d, plugin: openai })",
+  - { name: d, plugin: openai }
+  - { name: e, plugin: openai, isolation: process, http: { version: "2" } })",
                                   "m.yaml");
-    REQUIRE(m.providers.size() == 4);
+    REQUIRE(m.providers.size() == 5);
     CHECK(m.providers[0].http_version == "2-prior-knowledge");
     CHECK(m.providers[1].http_version == "1.1");
     CHECK(m.providers[2].http_version == "2");
     CHECK(m.providers[3].http_version == "auto");
+    // An isolated provider's child makes its requests with the same setting.
+    CHECK(m.providers[4].isolation == "process");
+    CHECK(m.providers[4].http_version == "2");
 }
 
 TEST_CASE("manifest: http.version errors point at the value", "[manifest][errors]") {
@@ -462,9 +466,6 @@ TEST_CASE("manifest: http.version errors point at the value", "[manifest][errors
           Lines{"m.yaml:4:29: expected a map like { version: \"2-prior-knowledge\" } for 'http', got 'h2c'"});
     CHECK(manifest_errors(head + "  - { plugin: openai, http: { versoin: \"2\" } }") ==
           Lines{"m.yaml:4:31: unknown key 'versoin' in providers[0].http; did you mean 'version'?"});
-    CHECK(manifest_errors(head + "  - { plugin: openai, isolation: process, http: { version: \"2\" } }") ==
-          Lines{"m.yaml:4:60: http.version applies to in-process providers only (this one has isolation: "
-                "process)"});
     // Only providers reach upstreams through the host's client.
     CHECK(manifest_errors(kRequired + "hooks: [ { plugin: metrics, http: { version: \"2\" } } ]") ==
           Lines{"m.yaml:4:29: unknown key 'http' in hooks[0] (allowed: name, plugin, config, sha256, "
