@@ -11,6 +11,7 @@
 #   SOAK_SECONDS=120 bench/soak/run.sh     # a short run
 #   PACE_MS=5 bench/soak/run.sh            # each worker pauses 5 ms between requests
 #   HISTORY_CACHE_MB=1 bench/soak/run.sh   # server.history_cache_mb (default: the daemon's)
+#   SESSION_MESSAGES=0 bench/soak/run.sh   # never replace the long-lived sessions (default 2000)
 #
 # The daemon runs with SQLite (synchronous: full), the echo provider, the
 # three session types, the three middleware and the three hooks of the
@@ -62,7 +63,7 @@ wait_http "http://127.0.0.1:$port/healthz" "$daemon" daemon "$TMP/daemon.log"
 echo "soak: daemon pid $daemon on port $port, ${SOAK_SECONDS:-1800} s, sampling every ${SAMPLE_SECONDS:-10} s"
 status=0
 python3 "$here/soak.py" --port "$port" --pid "$daemon" --seconds "${SOAK_SECONDS:-1800}" \
-  --sample-seconds "${SAMPLE_SECONDS:-10}" --pace-ms "${PACE_MS:-0}" --samples "${SOAK_OUT:-$PWD/soak-samples.csv}" || status=$?
+  --sample-seconds "${SAMPLE_SECONDS:-10}" --pace-ms "${PACE_MS:-0}" --session-messages "${SESSION_MESSAGES:-2000}" --samples "${SOAK_OUT:-$PWD/soak-samples.csv}" || status=$?
 if ! kill -0 "$daemon" 2>/dev/null || [[ $status -ne 0 ]]; then
   cp "$TMP/daemon.log" "${SOAK_OUT:-$PWD/soak-samples.csv}.daemon.log"
   tail -30 "$TMP/daemon.log" >&2

@@ -4,7 +4,10 @@ the daemon and calls this; standard library only).
 
 Workers, each in its own thread, loop until the time is up:
   send        POST /v1/sessions/{id}/messages on a few long-lived sessions
-              and on fresh ones (created, used, archived, deleted)
+              and on fresh ones (created, used, archived, deleted); a
+              long-lived session is archived and replaced by a new one once
+              it holds --session-messages messages (a conversation does not
+              grow for ever; 0 keeps the same four all run long)
   stream      POST .../messages with stream: true, read to the end
   disconnect  a stream, and an SSE listener (/events), dropped after the
               first bytes (the client goes away mid-answer)
@@ -87,6 +90,39 @@ class Api:
             s.close()
 
 
+class Sessions:
+    """The long-lived sessions the send, stream and disconnect workers share.
+    Once one holds about `max_messages` (counted here: two per answered
+    send), it is archived and a fresh one takes its place."""
+
+    def __init__(self, api, count, max_messages):
+        self.api = api
+        self.max_messages = max_messages
+        self.lock = threading.Lock()
+        self.ids = [api.json("POST", "/v1/sessions", {"user_id": "soak"})["id"] for _ in range(count)]
+        self.counts = [0] * count
+        self.replaced = 0
+
+    def pick(self, rng):
+        with self.lock:
+            return rng.choice(self.ids)
+
+    def sent(self, sid):
+        if self.max_messages <= 0:
+            return
+        with self.lock:
+            if sid not in self.ids:
+                return
+            i = self.ids.index(sid)
+            self.counts[i] += 2
+            if self.counts[i] < self.max_messages:
+                return
+            self.ids[i] = self.api.json("POST", "/v1/sessions", {"user_id": "soak"})["id"]
+            self.counts[i] = 0
+            self.replaced += 1
+        self.api.json("POST", "/v1/sessions/%s/archive" % sid, expect=(200,))
+
+
 def run_until(deadline, stats, kind, step, pace_s):
     rng = random.Random(hash(kind) & 0xffff)
     while time.monotonic() < deadline:
@@ -107,8 +143,9 @@ def worker_send(api, sessions):
             api.json("POST", "/v1/sessions/%s/archive" % sid, expect=(200,))
             api.json("DELETE", "/v1/sessions/%s" % sid, expect=(200, 204))
             return
-        sid = rng.choice(sessions)
+        sid = sessions.pick(rng)
         api.json("POST", "/v1/sessions/%s/messages" % sid, {"content": "hello %d" % rng.randrange(10**6)})
+        sessions.sent(sid)
         if rng.random() < 0.2:
             api.json("GET", "/v1/sessions/%s/messages?limit=50" % sid, expect=(200,))
     return step
@@ -116,9 +153,10 @@ def worker_send(api, sessions):
 
 def worker_stream(api, sessions):
     def step(rng):
-        sid = rng.choice(sessions)
+        sid = sessions.pick(rng)
         status, payload = api.call("POST", "/v1/sessions/%s/messages" % sid,
                                    {"content": "stream please " * 8, "stream": True})
+        sessions.sent(sid)
         if status != 200 or b"event: done" not in payload and b"[DONE]" not in payload and b"done" not in payload:
             raise RuntimeError("stream -> %d %r" % (status, payload[-200:]))
     return step
@@ -126,7 +164,7 @@ def worker_stream(api, sessions):
 
 def worker_disconnect(api, sessions):
     def step(rng):
-        sid = rng.choice(sessions)
+        sid = sessions.pick(rng)
         if rng.random() < 0.5:
             api.drop_after_first_bytes("POST", "/v1/sessions/%s/messages" % sid,
                                        {"content": "leave early " * 20, "stream": True})
@@ -210,10 +248,12 @@ def main():
     ap.add_argument("--reload-every", type=int, default=30)
     ap.add_argument("--pace-ms", type=float, default=0, help="pause of each worker between requests")
     ap.add_argument("--samples", required=True, help="CSV file for the samples")
+    ap.add_argument("--session-messages", type=int, default=2000,
+                    help="replace a long-lived session once it holds this many messages (0: never)")
     args = ap.parse_args()
 
     api = Api(args.port)
-    sessions = [api.json("POST", "/v1/sessions", {"user_id": "soak"})["id"] for _ in range(4)]
+    sessions = Sessions(api, 4, args.session_messages)
     stats = Stats()
     start = time.monotonic()
     deadline = start + args.seconds
@@ -259,6 +299,7 @@ def main():
               "slope %+.2f%s/hour" % (name, rows[0][col] * scale, unit, warm[0][col] * scale, unit,
                                       rows[-1][col] * scale, unit, min(v for _, v in pts), max(v for _, v in pts),
                                       slope_per_hour(pts), unit))
+    print("soak: long-lived sessions replaced after %d messages: %d" % (args.session_messages, sessions.replaced))
     kinds = sorted(set(stats.ok) | set(stats.errors))
     print("soak: requests " + ", ".join("%s %d ok / %d errors" % (k, stats.ok.get(k, 0), stats.errors.get(k, 0))
                                         for k in kinds))
