@@ -228,9 +228,17 @@ TEST_CASE("exporter: a dead collector and a full queue are counted, never waited
     for (int i = 0; i < 10; ++i)
         Span("s", SpanKind::internal, parent, true, exporter).end();
     BatchExporter::Stats s = exporter->stats();
-    CHECK(s.dropped_full >= 7 - 2); // at most one batch of 2 may have left the queue meanwhile
-    // Bounded wait until every queued span went out and failed.
-    for (int i = 0; i < 400 && (exporter->stats().queued > 0 || exporter->stats().export_failures == 0); ++i)
+    // Ten spans into a queue of three: some were dropped at once (how many
+    // depends on how many batches the exporter thread took meanwhile, which
+    // a loaded machine decides).
+    CHECK(s.dropped_full >= 1);
+    // Bounded wait until every span is accounted for: dropped at the queue,
+    // or sent and failed (a batch in flight is neither yet).
+    auto settled = [&] {
+        const auto now = exporter->stats();
+        return now.queued == 0 && now.export_failures > 0 && now.dropped_full + now.dropped_failed == 10;
+    };
+    for (int i = 0; i < 400 && !settled(); ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
     s = exporter->stats();
     CHECK(s.queued == 0);
