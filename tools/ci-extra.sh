@@ -72,8 +72,8 @@ if [[ "$skip" != *asan* ]]; then
            swh_provider_echo swh_broken_plugins fuzz_manifest_replay fuzz_request_body_replay
            fuzz_request_query_replay fuzz_sse_replay fuzz_upload_replay fuzz_json_text_replay fuzz_vendor_stream_replay
            fuzz_session_routes_replay fuzz_stored_rows_replay swh_fixture_session_type
-           swh_session_collaborative swh_session_multimodal swh_session_templated swh_provider_openai
-           swh_middleware_content_filter swarmhost-plugin-host)
+           swh_session_collaborative swh_session_multimodal swh_session_templated swh_provider_openai swh_provider_anthropic
+           swh_middleware_content_filter swh_fixture_crash_middleware swarmhost-plugin-host)
   regex="${SWH_ASAN_TESTS:-^(unit/|loader:|http:|http_framing\.|integration\.|limits\.|durability\.|fuzz\.replay\.|session_types\.host_routing|auth\.|reload\.)}"
   # reload.create_crash makes a plugin segfault in create on purpose (in a
   # trial child and at start-up): ASan reports that crash, as it should.
