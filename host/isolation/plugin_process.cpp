@@ -63,13 +63,11 @@ PluginProcess::~PluginProcess() {
 }
 
 const char *PluginProcess::error() {
-    std::lock_guard lock(errors_mutex_);
-    return errors_[std::this_thread::get_id()].c_str();
+    return errors_.get();
 }
 
 void PluginProcess::set_error(std::string text) {
-    std::lock_guard lock(errors_mutex_);
-    errors_[std::this_thread::get_id()] = std::move(text);
+    errors_.set(std::move(text));
 }
 
 swh_status PluginProcess::start() {

@@ -40,6 +40,24 @@ constexpr std::chrono::milliseconds kMaxBackoff{10'000};
 // on through `host`; false for any other message.
 bool forward_notice(const swh_host_api *host, const Json &message);
 
+// The last error text of each calling thread: what an error() of the ABI
+// returns stays valid until that thread's next call.
+class ThreadErrors {
+  public:
+    const char *get() {
+        std::lock_guard lock(mutex_);
+        return texts_[std::this_thread::get_id()].c_str();
+    }
+    void set(std::string text) {
+        std::lock_guard lock(mutex_);
+        texts_[std::this_thread::get_id()] = std::move(text);
+    }
+
+  private:
+    std::mutex mutex_;
+    std::map<std::thread::id, std::string> texts_;
+};
+
 class PluginProcess {
   public:
     // `host` is the instance's host table (log, metrics, events and
@@ -84,8 +102,7 @@ class PluginProcess {
     Clock::time_point retry_at_{};
     std::string last_failure_;
     std::atomic<uint32_t> mask_{0};
-    std::mutex errors_mutex_;
-    std::map<std::thread::id, std::string> errors_;
+    ThreadErrors errors_;
 };
 
 } // namespace swh::isolation

@@ -89,13 +89,11 @@ ProviderProcess::ProviderProcess(ProcessOptions options, const swh_host_api *hos
 ProviderProcess::~ProviderProcess() = default; // stop() ended every reader
 
 const char *ProviderProcess::error() {
-    std::lock_guard lock(errors_mutex_);
-    return errors_[std::this_thread::get_id()].c_str();
+    return errors_.get();
 }
 
 void ProviderProcess::set_error(std::string text) {
-    std::lock_guard lock(errors_mutex_);
-    errors_[std::this_thread::get_id()] = std::move(text);
+    errors_.set(std::move(text));
 }
 
 swh_status ProviderProcess::start() {

@@ -109,8 +109,7 @@ class ProviderProcess : public std::enable_shared_from_this<ProviderProcess> {
     unsigned failures_ = 0;
     Clock::time_point retry_at_{};
     std::string last_failure_;
-    std::mutex errors_mutex_;
-    std::map<std::thread::id, std::string> errors_;
+    ThreadErrors errors_;
 };
 
 } // namespace swh::isolation
