@@ -458,18 +458,19 @@ void ProviderProcess::dispatch(Link &link, Json &message) {
         if (erase) link.streams.erase(it);
         return stream;
     };
+    // The host wants no more of a stream (a sink refused a piece): the
+    // child is told once, and its next call into the host says so too.
+    auto refused = [&](swh_status status, auto &stream) {
+        if (status == SWH_OK || stream.cancel_sent) return;
+        stream.cancel_sent = true;
+        send(link, Json{{"op", "provider_cancel"}, {"rid", 0}, {"id", message.at("id")}},
+             Clock::now() + options_.timeout);
+    };
     if (op == "chunk") {
         const auto stream = find(false);
         if (!stream) return; // after done, or a call we gave up on
         stream->touched = true;
-        const swh_status status =
-            stream->sink.chunk(stream->sink.ctx, loader::to_str(bytes_at(message, "t")));
-        if (status != SWH_OK && !stream->cancel_sent) {
-            // The host wants no more: the child's next chunk call says so.
-            stream->cancel_sent = true;
-            send(link, Json{{"op", "provider_cancel"}, {"rid", 0}, {"id", message.at("id")}},
-                 Clock::now() + options_.timeout);
-        }
+        refused(stream->sink.chunk(stream->sink.ctx, loader::to_str(bytes_at(message, "t"))), *stream);
     } else if (op == "reply_event") {
         const auto stream = find(false);
         if (!stream) return;
@@ -488,12 +489,7 @@ void ProviderProcess::dispatch(Link &link, Json &message) {
         event.output_tokens = e.at(5).get<int64_t>();
         event.cached_input_tokens = e.at(6).get<int64_t>();
         event.reasoning_tokens = e.at(7).get<int64_t>();
-        const swh_status status = stream->sink.event(stream->sink.ctx, &event);
-        if (status != SWH_OK && !stream->cancel_sent) {
-            stream->cancel_sent = true;
-            send(link, Json{{"op", "provider_cancel"}, {"rid", 0}, {"id", message.at("id")}},
-                 Clock::now() + options_.timeout);
-        }
+        refused(stream->sink.event(stream->sink.ctx, &event), *stream);
     } else if (op == "metadata") {
         const auto stream = find(false);
         if (!stream) return;
