@@ -8,6 +8,8 @@ packages=(
   libboost-dev libboost-filesystem-dev libboost-program-options-dev
   libyaml-cpp-dev nlohmann-json3-dev libspdlog-dev libcurl4-openssl-dev libssl-dev
   libsqlite3-dev sqlite3 catch2 python3 curl
+  # libsimdjson-dev: the openai provider reads upstream answers with it (issue 17).
+  libsimdjson-dev
 )
 if [ "${1:-}" = "--test" ]; then
   # The test suite also needs the real servers and tools it drives.
@@ -23,6 +25,11 @@ if [ "${1:-}" = "--test" ]; then
     libclang-rt-14-dev chromium fonts-dejavu-core haproxy g++-mingw-w64-x86-64-posix cargo dpkg-dev lintian systemd)
   # fiu-utils: libfiu's fiu-run / fiu-ctrl, disk-full and failing-fsync faults (tests/durability).
   packages+=(fiu-utils)
+fi
+if [ "${1:-}" = "--bench" ]; then
+  # bench/: wrk drives the HTTP benches, nginx is the fixed upstream and the
+  # reverse proxy they are compared with, perf and valgrind profile.
+  packages+=(wrk nginx-light linux-perf valgrind)
 fi
 
 missing=()

@@ -3,10 +3,12 @@
 #include "http/api.hpp"
 #include "http/completion_reply.hpp"
 #include "http/json_codec.hpp"
+#include "http/json_text.hpp"
 #include "http/openai_chat_request.hpp"
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
+#include <charconv>
 #include <map>
 #include <set>
 
@@ -27,8 +29,10 @@ int64_t count_of(const Json &usage, const char *key, const char *older_key) {
 } // namespace
 
 TokenCounts token_counts(const Message &assistant) {
+    static const Json kNoUsage = Json::object();
     const Json &meta = assistant.provider_metadata;
-    const Json usage = meta.contains("usage") && meta["usage"].is_object() ? meta["usage"] : Json::object();
+    const auto found = meta.find("usage");
+    const Json &usage = found != meta.end() && found->is_object() ? *found : kNoUsage;
     return {count_of(usage, "input_tokens", "prompt_tokens"),
             count_of(usage, "output_tokens", "completion_tokens"),
             count_of(usage, "cached_input_tokens", "cached_tokens"), count_of(usage, "reasoning_tokens", "")};
@@ -66,22 +70,87 @@ std::string finish_reason_of(const Message &assistant) {
 
 namespace {
 
-// The reply as OpenAI's assistant message: content is null when the model
-// only called tools.
-Json message_of(const Message &assistant) {
-    const bool calls = has_tool_calls(assistant);
-    Json message = {{"role", "assistant"},
-                    {"content", assistant.content.empty() && calls ? Json() : Json(assistant.content)},
-                    {"refusal", nullptr}};
-    if (!calls) return message;
-    message["tool_calls"] = Json::array();
-    for (const Json &call : assistant.structured["tool_calls"])
-        message["tool_calls"].push_back(
-            {{"id", call.value("id", "")},
-             {"type", "function"},
-             {"function", {{"name", call.value("name", "")}, {"arguments", call.value("arguments", "")}}}});
-    return message;
+// A structured tool call's string member; a non-string is written as its
+// JSON text (the arguments of a 1.0-1.2 provider may be an object).
+void append_member_text(std::string &out, const Json &call, const char *key) {
+    const auto it = call.find(key);
+    if (it == call.end()) return append_json_string(out, "");
+    append_json_string(out, it->is_string() ? it->get_ref<const std::string &>() : dump_json(*it));
 }
+
+// The reply as OpenAI's assistant message: content is null when the model
+// only called tools. Keys in nlohmann's (sorted) order, as the tree this
+// replaced dumped them.
+void append_message(std::string &out, const Message &assistant) {
+    const bool calls = has_tool_calls(assistant);
+    out += "{\"content\":";
+    if (assistant.content.empty() && calls)
+        out += "null";
+    else
+        append_json_string(out, assistant.content);
+    out += ",\"refusal\":null,\"role\":\"assistant\"";
+    if (calls) {
+        out += ",\"tool_calls\":[";
+        bool first = true;
+        for (const Json &call : assistant.structured["tool_calls"]) {
+            if (!first) out += ',';
+            first = false;
+            out += "{\"function\":{\"arguments\":";
+            append_member_text(out, call, "arguments");
+            out += ",\"name\":";
+            append_member_text(out, call, "name");
+            out += "},\"id\":";
+            append_member_text(out, call, "id");
+            out += ",\"type\":\"function\"}";
+        }
+        out += ']';
+    }
+    out += '}';
+}
+
+void append_int(std::string &out, int64_t value) {
+    char digits[24];
+    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
+    out.append(digits, end);
+}
+
+void append_usage(std::string &out, const TokenCounts &counts) {
+    out += "{\"completion_tokens\":";
+    append_int(out, counts.output);
+    out += ",\"completion_tokens_details\":{\"reasoning_tokens\":";
+    append_int(out, counts.reasoning);
+    out += "},\"prompt_tokens\":";
+    append_int(out, counts.input);
+    out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
+    append_int(out, counts.cached);
+    out += "},\"total_tokens\":";
+    append_int(out, counts.input + counts.output);
+    out += '}';
+}
+
+} // namespace
+
+std::string chat_completion_body(const std::string &id, int64_t created, const std::string &model,
+                                 const Message &assistant) {
+    std::string out;
+    out.reserve(320 + assistant.content.size());
+    out += "{\"choices\":[{\"finish_reason\":";
+    append_json_string(out, finish_reason_of(assistant));
+    out += ",\"index\":0,\"logprobs\":null,\"message\":";
+    append_message(out, assistant);
+    out += "}],\"created\":";
+    append_int(out, created);
+    out += ",\"id\":";
+    append_json_string(out, id);
+    out += ",\"model\":";
+    append_json_string(out, model);
+    out += ",\"object\":\"chat.completion\",\"usage\":";
+    append_usage(out, token_counts(assistant));
+    out += '}';
+    return out;
+}
+
+namespace {
 
 // Shared identity of one completion across its chunks.
 struct Identity {
@@ -98,16 +167,8 @@ class WholeCompletion : public SendObserver {
     bool on_chunk(std::string_view) override { return !exchange_->client_gone(); }
     bool on_reply_event(const ReplyEvent &) override { return !exchange_->client_gone(); }
     void on_complete(const Message &, const Message &assistant, double overhead_ms) override {
-        const Json body = {{"id", identity_.id},
-                           {"object", "chat.completion"},
-                           {"created", identity_.created},
-                           {"model", identity_.model},
-                           {"choices", Json::array({{{"index", 0},
-                                                     {"message", message_of(assistant)},
-                                                     {"logprobs", nullptr},
-                                                     {"finish_reason", finish_reason_of(assistant)}}})},
-                           {"usage", usage_of(assistant)}};
-        exchange_->respond(200, kJson, dump_json(body),
+        exchange_->respond(200, kJson,
+                           chat_completion_body(identity_.id, identity_.created, identity_.model, assistant),
                            {{"X-Swarmhost-Overhead-Ms", format_ms(overhead_ms)}});
     }
     void on_error(const ApiError &error) override { respond_error(*exchange_, error); }

@@ -45,6 +45,10 @@ struct TokenCounts {
 TokenCounts token_counts(const Message &assistant);
 // OpenAI's finish reason of a reply: stop, length, tool_calls, content_filter.
 std::string finish_reason_of(const Message &assistant);
+// The `chat.completion` object of a reply that was not streamed, written as
+// text (no JSON tree: issue 17), keys in sorted order.
+std::string chat_completion_body(const std::string &id, int64_t created, const std::string &model,
+                                 const Message &assistant);
 
 // Which provider and model a request's `model` means (exposed for tests).
 std::pair<std::string, std::string> route_model(const Pipeline &pipeline, const std::string &model);

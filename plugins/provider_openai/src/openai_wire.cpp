@@ -2,6 +2,8 @@
 
 #include <swarmhost/cpp/sse.hpp>
 
+#include <simdjson.h>
+
 #include <algorithm>
 #include <cstdint>
 #include <optional>
@@ -34,6 +36,45 @@ std::string error_text(const Json &j) {
     return text;
 }
 
+// The answers are read with simdjson's DOM parser rather than nlohmann's:
+// a proxied completion spent a fifth of its instructions building and
+// destroying the reply's nlohmann tree (issue 17, callgrind), and a stream
+// pays that per chunk. The error answers, rare, still go through nlohmann
+// (error_text) for their messages.
+namespace dom = simdjson::dom;
+
+// `text` as a JSON object; false when it is not one. The parser copies the
+// text into its own padded buffer, reused from one parse to the next.
+bool parse_object(dom::parser &parser, std::string_view text, dom::object &out) {
+    dom::element doc;
+    if (parser.parse(text.data(), text.size(), true).get(doc) != simdjson::SUCCESS) return false;
+    return doc.get_object().get(out) == simdjson::SUCCESS;
+}
+
+// The string member `key` of `obj`, else "" (absent, or not a string).
+std::string_view string_member(dom::object obj, std::string_view key) {
+    std::string_view value;
+    return obj[key].get_string().get(value) == simdjson::SUCCESS ? value : std::string_view();
+}
+
+// The object member `key`, if `obj` has one that is an object.
+std::optional<dom::object> object_member(dom::object obj, std::string_view key) {
+    dom::object value;
+    if (obj[key].get_object().get(value) != simdjson::SUCCESS) return std::nullopt;
+    return value;
+}
+
+// A count of usage, -1 when absent or not an integer (as count_or_unknown).
+int64_t count_member(dom::object obj, std::string_view key) {
+    int64_t value = -1;
+    return obj[key].get_int64().get(value) == simdjson::SUCCESS ? value : -1;
+}
+
+// `text` quoted as a JSON string, or null when empty.
+std::string quoted_or_null(const std::string &text) {
+    return text.empty() ? "null" : dump(Json(text));
+}
+
 class DecoderBase : public cpp::upstream::Decoder {
   public:
     explicit DecoderBase(std::string model) : model_(std::move(model)) {}
@@ -47,63 +88,89 @@ class DecoderBase : public cpp::upstream::Decoder {
     bool finish(Emitter &out) {
         // "function_call" is the legacy name of a tool call stop
         if (!out.finish(finish_reason_ == "function_call" ? "tool_calls" : finish_reason_)) return false;
-        if (usage_.is_object() && !usage_out(out)) return false;
+        if (!usage_json_.empty() && !out.usage(usage_)) return false;
         report(out);
         return true;
-    }
-    bool usage_out(Emitter &out) const {
-        cpp::provider::Usage u;
-        u.input_tokens = cpp::neutral::count_or_unknown(usage_, "prompt_tokens");
-        u.output_tokens = cpp::neutral::count_or_unknown(usage_, "completion_tokens");
-        if (const Json *d = find(usage_, "prompt_tokens_details"))
-            u.cached_input_tokens = cpp::neutral::count_or_unknown(*d, "cached_tokens");
-        if (const Json *d = find(usage_, "completion_tokens_details"))
-            u.reasoning_tokens = cpp::neutral::count_or_unknown(*d, "reasoning_tokens");
-        return out.usage(u);
     }
     // One entry of message.tool_calls or delta.tool_calls as a reply event;
     // `position` stands in for a missing index. The argument text is passed
     // on as the upstream wrote it, valid JSON or not.
-    static bool tool_call(const Json &call, size_t position, Emitter &out) {
+    static bool tool_call(dom::element call_element, size_t position, Emitter &out) {
+        dom::object call;
+        if (call_element.get_object().get(call) != simdjson::SUCCESS) return true; // nothing to tell
         uint32_t index = static_cast<uint32_t>(std::min<size_t>(position, UINT32_MAX));
-        if (const Json *i = find(call, "index"); i != nullptr && i->is_number_unsigned())
-            index = static_cast<uint32_t>(std::min<uint64_t>(i->get<uint64_t>(), UINT32_MAX));
-        const Json *fn = find(call, "function");
-        const Json empty = Json::object();
-        const Json &f = fn != nullptr ? *fn : empty;
-        std::string arguments = string_or(f, "arguments");
-        if (const Json *a = find(f, "arguments"); a != nullptr && !a->is_string()) arguments = dump(*a);
-        const std::string id = string_or(call, "id"), name = string_or(f, "name");
+        if (uint64_t i = 0; call["index"].get_uint64().get(i) == simdjson::SUCCESS)
+            index = static_cast<uint32_t>(std::min<uint64_t>(i, UINT32_MAX));
+        std::string arguments;
+        std::string_view name;
+        if (dom::object fn; call["function"].get_object().get(fn) == simdjson::SUCCESS) {
+            name = string_member(fn, "name");
+            if (dom::element a; fn["arguments"].get(a) == simdjson::SUCCESS)
+                arguments = a.is_string() ? std::string(a.get_string().value_unsafe()) : simdjson::minify(a);
+        }
+        const std::string_view id = string_member(call, "id");
         if (id.empty() && name.empty() && arguments.empty()) return true;
         return out.tool_call(index, id, name, arguments);
     }
-    static bool tool_calls(const Json &holder, Emitter &out) {
-        const Json *calls = find(holder, "tool_calls");
-        if (calls == nullptr || !calls->is_array()) return true;
-        for (size_t i = 0; i < calls->size(); ++i)
-            if (!tool_call((*calls)[i], i, out)) return false;
+    static bool tool_calls(dom::object holder, Emitter &out) {
+        dom::array calls;
+        if (holder["tool_calls"].get_array().get(calls) != simdjson::SUCCESS) return true;
+        size_t position = 0;
+        for (dom::element call : calls)
+            if (!tool_call(call, position++, out)) return false;
         return true;
     }
     // Thinking text of the servers that send it (DeepSeek, vLLM, llama.cpp).
-    static bool reasoning(const Json &holder, Emitter &out) {
-        return out.reasoning(string_or(holder, "reasoning_content"));
+    static bool reasoning(dom::object holder, Emitter &out) {
+        return out.reasoning(string_member(holder, "reasoning_content"));
     }
+    // The metadata the host stores with the reply, written as text.
     void report(Emitter &out) {
-        Json meta = {{"model", model_.empty() ? Json(nullptr) : Json(model_)},
-                     {"finish_reason", finish_reason_.empty() ? Json(nullptr) : Json(finish_reason_)}};
-        if (!usage_.is_null()) meta["usage"] = usage_;
-        if (!fingerprint_.empty()) meta["system_fingerprint"] = fingerprint_;
-        out.metadata(id_, dump(meta));
+        std::string meta =
+            "{\"finish_reason\":" + quoted_or_null(finish_reason_) + ",\"model\":" + quoted_or_null(model_);
+        if (!fingerprint_.empty()) meta += ",\"system_fingerprint\":" + dump(Json(fingerprint_));
+        if (!usage_json_.empty()) meta += ",\"usage\":" + usage_json_;
+        meta += '}';
+        out.metadata(id_, meta);
     }
-    void note(const Json &obj) {
-        if (obj.contains("id") && obj["id"].is_string()) id_ = obj["id"].get<std::string>();
-        if (obj.contains("model") && obj["model"].is_string()) model_ = obj["model"].get<std::string>();
-        if (obj.contains("system_fingerprint") && obj["system_fingerprint"].is_string())
-            fingerprint_ = obj["system_fingerprint"].get<std::string>();
-        if (obj.contains("usage") && obj["usage"].is_object()) usage_ = obj["usage"];
+    void note(dom::object obj) {
+        dom::element value;
+        for (const auto field : obj) {
+            const std::string_view key = field.key;
+            if (key == "id" || key == "model" || key == "system_fingerprint") {
+                std::string_view text;
+                if (field.value.get_string().get(text) != simdjson::SUCCESS) continue;
+                (key == "id" ? id_ : key == "model" ? model_ : fingerprint_).assign(text);
+            } else if (key == "usage" && field.value.is_object()) {
+                const dom::object usage = field.value.get_object().value_unsafe();
+                usage_json_ = simdjson::minify(field.value);
+                usage_.input_tokens = count_member(usage, "prompt_tokens");
+                usage_.output_tokens = count_member(usage, "completion_tokens");
+                usage_.cached_input_tokens = usage_.reasoning_tokens = -1;
+                if (auto d = object_member(usage, "prompt_tokens_details"))
+                    usage_.cached_input_tokens = count_member(*d, "cached_tokens");
+                if (auto d = object_member(usage, "completion_tokens_details"))
+                    usage_.reasoning_tokens = count_member(*d, "reasoning_tokens");
+            }
+        }
     }
+    // The first choice, when `obj` has a non-empty choices array.
+    static std::optional<dom::element> first_choice(dom::object obj) {
+        dom::array choices;
+        dom::element first;
+        if (obj["choices"].get_array().get(choices) != simdjson::SUCCESS) return std::nullopt;
+        if (choices.at(0).get(first) != simdjson::SUCCESS) return std::nullopt;
+        return first;
+    }
+    void note_finish_reason(dom::object choice) {
+        std::string_view reason;
+        if (choice["finish_reason"].get_string().get(reason) == simdjson::SUCCESS)
+            finish_reason_.assign(reason);
+    }
+    dom::parser parser_;
     std::string id_, model_, finish_reason_, fingerprint_;
-    Json usage_;
+    std::string usage_json_; // the upstream's usage object as text; empty = none
+    cpp::provider::Usage usage_;
 };
 
 class StreamDecoder final : public DecoderBase {
@@ -111,37 +178,38 @@ class StreamDecoder final : public DecoderBase {
     using DecoderBase::DecoderBase;
     std::optional<Problem> body(std::string_view bytes, Emitter &out) override {
         std::optional<Problem> problem;
-        bool ok = parser_.feed(bytes, [&](const cpp::sse::Event &ev) {
+        bool ok = parser_sse_.feed(bytes, [&](const cpp::sse::Event &ev) {
             if (ev.data == "[DONE]") {
                 done_ = true;
                 return true;
             }
-            Json j;
-            problem = cpp::http_provider::parse_event(ev.data, j);
-            if (problem) return false;
-            if (j.contains("error")) {
-                problem =
-                    Problem{SWH_E_UPSTREAM, "the upstream reported an error mid-stream: " + error_text(j)};
+            dom::object j;
+            if (!parse_object(parser_, ev.data, j)) {
+                problem = Problem{SWH_E_UPSTREAM, "the stream carried an event that is not a JSON object: " +
+                                                      excerpt(ev.data)};
+                return false;
+            }
+            if (dom::element e; j["error"].get(e) == simdjson::SUCCESS) {
+                problem = Problem{SWH_E_UPSTREAM, "the upstream reported an error mid-stream: " +
+                                                      error_text(Json::parse(ev.data, nullptr, false))};
                 return false;
             }
             note(j);
-            if (j.contains("choices") && j["choices"].is_array() && !j["choices"].empty()) {
-                const Json &choice = j["choices"][0];
-                if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
-                    finish_reason_ = choice["finish_reason"].get<std::string>();
-                if (choice.contains("delta") && choice["delta"].is_object()) {
-                    const Json &delta = choice["delta"];
+            dom::object choice;
+            if (auto first = first_choice(j); first && first->get_object().get(choice) == simdjson::SUCCESS) {
+                note_finish_reason(choice);
+                if (dom::object delta; choice["delta"].get_object().get(delta) == simdjson::SUCCESS) {
                     if (!reasoning(delta, out)) return false;
-                    if (delta.contains("content") && delta["content"].is_string()) {
+                    if (std::string_view text; delta["content"].get_string().get(text) == simdjson::SUCCESS) {
                         ++pieces_;
-                        if (!out.text(delta["content"].get_ref<const std::string &>())) return false;
+                        if (!out.text(text)) return false;
                     }
                     if (!tool_calls(delta, out)) return false;
                 }
             }
             return true;
         });
-        return cpp::http_provider::feed_outcome(ok, parser_, std::move(problem));
+        return cpp::http_provider::feed_outcome(ok, parser_sse_, std::move(problem));
     }
     std::optional<Problem> end(Emitter &out) override {
         if (!done_ && finish_reason_.empty())
@@ -152,7 +220,7 @@ class StreamDecoder final : public DecoderBase {
     }
 
   private:
-    cpp::sse::Parser parser_;
+    cpp::sse::Parser parser_sse_;
     bool done_ = false;
     size_t pieces_ = 0;
 };
@@ -162,23 +230,27 @@ class WholeDecoder final : public DecoderBase {
     using DecoderBase::DecoderBase;
     std::optional<Problem> body(std::string_view bytes, Emitter &) override { return body_.add(bytes); }
     std::optional<Problem> end(Emitter &out) override {
-        Json j;
-        if (auto problem = body_.parse(j)) return problem;
-        if (j.contains("error"))
-            return Problem{SWH_E_UPSTREAM, "the upstream reported an error: " + error_text(j)};
-        if (!j.contains("choices") || !j["choices"].is_array() || j["choices"].empty() ||
-            !j["choices"][0].is_object() || !j["choices"][0].contains("message"))
+        dom::object j;
+        if (!parse_object(parser_, body_.text(), j))
+            return Problem{SWH_E_UPSTREAM, "the answer is not JSON: " + excerpt(body_.text())};
+        if (dom::element e; j["error"].get(e) == simdjson::SUCCESS)
+            return Problem{SWH_E_UPSTREAM, "the upstream reported an error: " +
+                                               error_text(Json::parse(body_.text(), nullptr, false))};
+        dom::object choice;
+        dom::element message_element;
+        const auto first = first_choice(j);
+        if (!first || first->get_object().get(choice) != simdjson::SUCCESS ||
+            choice["message"].get(message_element) != simdjson::SUCCESS)
             return Problem{SWH_E_UPSTREAM, "the answer has no choices[0].message: " + excerpt(body_.text())};
         note(j);
-        const Json &choice = j["choices"][0];
-        if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
-            finish_reason_ = choice["finish_reason"].get<std::string>();
-        const Json &message = choice["message"];
-        if (!reasoning(message, out)) return std::nullopt;
-        if (message.contains("content") && message["content"].is_string()) {
-            if (!out.text(message["content"].get_ref<const std::string &>())) return std::nullopt;
+        note_finish_reason(choice);
+        if (dom::object message; message_element.get_object().get(message) == simdjson::SUCCESS) {
+            if (!reasoning(message, out)) return std::nullopt;
+            if (std::string_view text; message["content"].get_string().get(text) == simdjson::SUCCESS) {
+                if (!out.text(text)) return std::nullopt;
+            }
+            if (!tool_calls(message, out)) return std::nullopt;
         }
-        if (!tool_calls(message, out)) return std::nullopt;
         finish(out);
         return std::nullopt;
     }
