@@ -9,7 +9,9 @@
 #      gateway is compared with). req/s, p50/p99, daemon/direct and
 #      daemon/nginx-proxy ratios, p50 added per request.
 #   2. X-Swarmhost-Overhead-Ms (the daemon's own time per exchange) over
-#      $SAMPLES sequential requests (one curl, one kept-alive connection).
+#      $SAMPLES sequential requests (one curl, one kept-alive connection),
+#      alternating with as many straight to nginx: header vs what the same
+#      client measured (issue 17 target 7).
 #   3. Streaming: $SAMPLES streamed requests (model "upstream_stream" ->
 #      nginx /stream/v1) through the daemon vs straight to nginx, alternating,
 #      time to the first data line / first content token / [DONE] (ttfb.py).
@@ -110,26 +112,39 @@ for c in $CONNECTIONS; do
 done
 
 # ------------------------------------------- 2. X-Swarmhost-Overhead-Ms
-# One curl process, $SAMPLES transfers on one kept-alive connection; -D - dumps
+# One curl process, $SAMPLES transfers to the daemon and $SAMPLES straight to
+# nginx, alternating, each host on its own kept-alive connection: the same
+# client measures both (curl's time_total), so the median daemon time less
+# the median direct time is the overhead a client sees, set against the
+# header of those same daemon replies (target 7: within 25%). -D - dumps
 # every reply's headers (bodies go to /dev/null).
-{ for _ in $(seq "$SAMPLES"); do printf 'url = "%s"\noutput = "/dev/null"\n' "$DAEMON/v1/chat/completions"; done; } \
-  > "$TMP/curl-overhead.cfg"
-curl -s -D - -H 'Content-Type: application/json' --data-binary @"$TMP/body.json" -K "$TMP/curl-overhead.cfg" \
-  > "$TMP/overhead-headers.txt"
-OVERHEAD="$(python3 - "$TMP/overhead-headers.txt" "$SAMPLES" <<'PY'
+{ for _ in $(seq "$SAMPLES"); do
+    printf 'url = "%s"\noutput = "/dev/null"\n' "$DAEMON/v1/chat/completions" "$NGINX/v1/chat/completions"
+  done; } > "$TMP/curl-overhead.cfg"
+curl -s -D "$TMP/overhead-headers.txt" -w 'TIME %{url_effective} %{time_total}\n' -H 'Content-Type: application/json' \
+  --data-binary @"$TMP/body.json" -K "$TMP/curl-overhead.cfg" > "$TMP/overhead-times.txt"
+OVERHEAD="$(python3 - "$TMP/overhead-headers.txt" "$TMP/overhead-times.txt" "$SAMPLES" "$DAEMON" <<'PY'
 import statistics, sys
+headers, times, samples, daemon = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 status, vals = [], []
-for line in open(sys.argv[1], encoding="latin-1"):
+for line in open(headers, encoding="latin-1"):
     if line.startswith("HTTP/"):
         status.append(line.split()[1])
     elif line.lower().startswith("x-swarmhost-overhead-ms:"):
         vals.append(float(line.split(":", 1)[1]))
 if not vals:
     sys.exit("no X-Swarmhost-Overhead-Ms header in the replies")
+through, direct = [], []
+for line in open(times):
+    if line.startswith("TIME "):
+        _, url, seconds = line.split()
+        (through if url.startswith(daemon) else direct).append(float(seconds) * 1000)
+client_added = statistics.median(through) - statistics.median(direct)
 vals.sort()
 p = lambda q: vals[min(len(vals) - 1, round(q * (len(vals) - 1)))]
-print(f"n={len(vals)} non200={sum(s != '200' for s in status) + int(sys.argv[2]) - len(status)} "
-      f"p50={statistics.median(vals):.3f} p90={p(0.9):.3f} p99={p(0.99):.3f} max={vals[-1]:.3f}")
+print(f"n={len(vals)} non200={sum(s != '200' for s in status) + 2 * samples - len(status)} "
+      f"p50={statistics.median(vals):.3f} p90={p(0.9):.3f} p99={p(0.99):.3f} max={vals[-1]:.3f} "
+      f"client_added_p50={client_added:.3f} accuracy={statistics.median(vals) / client_added:.2f}")
 PY
 )"
 
@@ -182,7 +197,8 @@ for c in conns:
             f"proxy_added_p50_ms_c{c}={proxy_added:.3f}", f"added_p99_ms_c{c}={added99:.3f}"]
 o = kv(e["OVERHEAD"])
 print(f"X-Swarmhost-Overhead-Ms over {o['n']} sequential requests: p50 {o['p50']} ms, p90 {o['p90']}, "
-      f"p99 {o['p99']}, max {o['max']} (non-200: {o['non200']})")
+      f"p99 {o['p99']}, max {o['max']} (non-200: {o['non200']}); the same client measured "
+      f"+{o['client_added_p50']} ms over direct (header/measured {o['accuracy']}; target 7: 0.75-1.25)")
 out += [f"overhead_hdr_{k}={v}" for k, v in o.items() if k != "n"]
 t = kv(e["TTFB"])
 print()

@@ -82,8 +82,11 @@ class Params {
 
     // The value of `key` (nullptr when absent), marked as handled.
     const Json *take(std::string_view key) {
-        taken_.insert(std::string(key));
-        return find(params_, key);
+        // Only keys present need remembering (finish walks params_); most
+        // calls carry none of the sixteen a translator asks for (issue 17).
+        const Json *value = find(params_, key);
+        if (value != nullptr) taken_.insert(std::string(key));
+        return value;
     }
     std::optional<double> take_number(std::string_view key) {
         const Json *v = take(key);
