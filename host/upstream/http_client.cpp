@@ -1,5 +1,7 @@
 #include "upstream/http_client.hpp"
 
+#include "upstream/lane_http1.hpp"
+
 #include <algorithm>
 #include <atomic>
 #include <boost/asio/io_context.hpp>
@@ -223,16 +225,12 @@ struct Transfer {
         if (status == SWH_OK) report_response();
         if (aborted_by_plugin) status = SWH_E_CANCELLED;
         curl_off_t total = 0, pretransfer = 0;
+        int64_t wire_us = -1;
         if (easy && curl_easy_getinfo(easy.get(), CURLINFO_TOTAL_TIME_T, &total) == CURLE_OK &&
             curl_easy_getinfo(easy.get(), CURLINFO_PRETRANSFER_TIME_T, &pretransfer) == CURLE_OK &&
             total >= pretransfer && pretransfer > 0)
-            wire_us_in_done = static_cast<int64_t>(total - pretransfer);
-        try {
-            if (callbacks.on_done) callbacks.on_done(status, std::move(error));
-        } catch (const std::exception &e) {
-            spdlog::error("http done handler failed: {}", e.what());
-        }
-        wire_us_in_done = -1;
+            wire_us = static_cast<int64_t>(total - pretransfer);
+        upstream::report_done(callbacks.on_done, status, std::move(error), wire_us);
     }
 };
 
@@ -581,8 +579,12 @@ class Shard {
 // thread), so the count it keeps and the slot table live here.
 struct LaneRegistry {
     std::atomic<std::size_t> open{0};
-    std::mutex mutex;                          // guards slots
+    std::atomic<uint64_t> plain_started{0};
+    std::mutex mutex;                          // guards slots and plain
     std::vector<std::shared_ptr<Shard>> slots; // slot + 1 is the low byte of its transfers' ids
+    // The same lane's plain-HTTP/1.1 client (upstream/lane_http1.hpp), or
+    // nullptr; its requests share the lane's ids.
+    std::vector<std::shared_ptr<upstream::LaneHttp1>> plain;
 };
 
 // A transfer id: a counter above the low byte, which names the lane shard
@@ -678,6 +680,7 @@ class LaneDriver : public std::enable_shared_from_this<LaneDriver> {
 struct LaneBinding {
     const LaneRegistry *registry = nullptr;
     Shard *shard = nullptr;
+    upstream::LaneHttp1 *plain = nullptr;
     uint64_t slot_tag = 0;
 };
 thread_local LaneBinding this_lane;
@@ -687,16 +690,22 @@ class LaneAttachment {
   public:
     LaneAttachment(std::shared_ptr<LaneRegistry> registry, boost::asio::io_context &io)
         : registry_(std::move(registry)), shard_(std::make_shared<Shard>(registry_->open, false)),
-          driver_(std::make_shared<LaneDriver>(io, shard_)) {
+          driver_(std::make_shared<LaneDriver>(io, shard_)),
+          plain_(upstream::lane_client_enabled() ? std::make_shared<upstream::LaneHttp1>(io, registry_->open)
+                                                 : nullptr) {
         {
             std::lock_guard lock(registry_->mutex);
             auto &slots = registry_->slots;
             slot_ = std::find(slots.begin(), slots.end(), nullptr) - slots.begin();
             if (slot_ >= kMaxLaneSlots) throw std::runtime_error("http client: too many I/O lanes attached");
-            if (slot_ == slots.size()) slots.emplace_back();
+            if (slot_ == slots.size()) {
+                slots.emplace_back();
+                registry_->plain.emplace_back();
+            }
             slots[slot_] = shard_;
+            registry_->plain[slot_] = plain_;
         }
-        this_lane = {registry_.get(), shard_.get(), slot_ + 1};
+        this_lane = {registry_.get(), shard_.get(), plain_.get(), slot_ + 1};
         driver_->start();
     }
     // On the lane's thread, its loop still alive but no longer running.
@@ -707,8 +716,10 @@ class LaneAttachment {
         {
             std::lock_guard lock(registry_->mutex);
             registry_->slots[slot_] = nullptr;
+            registry_->plain[slot_] = nullptr;
         }
         shard_->close_all();
+        if (plain_) plain_->close_all();
     }
     LaneAttachment(const LaneAttachment &) = delete;
     LaneAttachment &operator=(const LaneAttachment &) = delete;
@@ -717,6 +728,7 @@ class LaneAttachment {
     std::shared_ptr<LaneRegistry> registry_;
     std::shared_ptr<Shard> shard_;
     std::shared_ptr<LaneDriver> driver_;
+    std::shared_ptr<upstream::LaneHttp1> plain_;
     std::size_t slot_ = 0;
 };
 
@@ -724,6 +736,17 @@ class LaneAttachment {
 
 int64_t upstream_wire_us_in_done() {
     return wire_us_in_done;
+}
+
+void upstream::report_done(const std::function<void(swh_status, std::string)> &on_done, swh_status status,
+                           std::string error, int64_t wire_us) {
+    wire_us_in_done = wire_us;
+    try {
+        if (on_done) on_done(status, std::move(error));
+    } catch (const std::exception &e) {
+        spdlog::error("http done handler failed: {}", e.what());
+    }
+    wire_us_in_done = -1;
 }
 
 struct HttpClient::Impl {
@@ -752,17 +775,32 @@ struct HttpClient::Impl {
         std::lock_guard lock(lanes->mutex);
         return tag <= lanes->slots.size() ? lanes->slots[tag - 1] : nullptr;
     }
+    std::shared_ptr<upstream::LaneHttp1> lane_plain_of(uint64_t id) {
+        const std::size_t tag = id & kMaxLaneSlots;
+        if (tag == 0) return nullptr;
+        std::lock_guard lock(lanes->mutex);
+        return tag <= lanes->plain.size() ? lanes->plain[tag - 1] : nullptr;
+    }
 };
 
 HttpClient::HttpClient(std::size_t threads) : impl_(std::make_unique<Impl>(threads)) {}
 HttpClient::~HttpClient() = default;
 
 uint64_t HttpClient::start(HttpRequest request, HttpCallbacks callbacks) {
+    const bool on_lane = this_lane.registry == impl_->lanes.get();
+    if (on_lane && this_lane.plain != nullptr) {
+        if (auto target = upstream::plain_target(request)) {
+            const uint64_t id = (impl_->next_id.fetch_add(1) << kSlotBits) | this_lane.slot_tag;
+            impl_->lanes->open.fetch_add(1);
+            impl_->lanes->plain_started.fetch_add(1, std::memory_order_relaxed);
+            this_lane.plain->start(id, std::move(*target), std::move(request), std::move(callbacks));
+            return id;
+        }
+    }
     auto t = std::make_unique<Transfer>();
     t->request = std::move(request);
     t->callbacks = std::move(callbacks);
     t->due = Clock::now() + std::chrono::milliseconds(t->request.delay_ms);
-    const bool on_lane = this_lane.registry == impl_->lanes.get();
     const uint64_t id = t->id =
         (impl_->next_id.fetch_add(1) << kSlotBits) | (on_lane ? this_lane.slot_tag : 0);
     impl_->lanes->open.fetch_add(1);
@@ -782,6 +820,9 @@ void HttpClient::cancel(uint64_t id) {
     if (id == 0) return;
     if ((id & kMaxLaneSlots) == 0) return impl_->shard_of(id).cancel(id);
     // A lane's shard gone meanwhile has ended all its transfers already.
+    // Which of the lane's two clients runs `id` only the lane knows: both
+    // hear of it, the other ignores it.
+    if (std::shared_ptr<upstream::LaneHttp1> plain = impl_->lane_plain_of(id)) plain->cancel(id);
     if (std::shared_ptr<Shard> shard = impl_->lane_shard_of(id)) shard->cancel(id);
 }
 
@@ -791,6 +832,10 @@ std::shared_ptr<void> HttpClient::attach_loop(boost::asio::io_context &io) {
 
 std::size_t HttpClient::open_requests() const {
     return impl_->lanes->open.load();
+}
+
+uint64_t HttpClient::lane_plain_requests() const {
+    return impl_->lanes->plain_started.load(std::memory_order_relaxed);
 }
 
 std::size_t HttpClient::threads() const {

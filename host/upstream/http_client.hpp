@@ -1,5 +1,7 @@
 // The host's asynchronous HTTP client: what provider plugins reach through
-// host->http_start. libcurl's multi interface driven by socket events
+// host->http_start. A plain-HTTP/1.1 request started on an I/O lane runs on
+// that lane's own small client (upstream/lane_http1.hpp); everything else on
+// libcurl's multi interface driven by socket events
 // (curl_multi_socket_action on epoll), on a few shard threads: thousands of
 // open streams cost memory, not threads, and a chunk costs the same whether
 // ten or ten thousand streams are open. Connections to one upstream are
@@ -76,6 +78,9 @@ class HttpClient {
     void cancel(uint64_t id);
     std::size_t open_requests() const;
     std::size_t threads() const;
+    // How many requests the lanes' plain-HTTP/1.1 client took so far
+    // (upstream/lane_http1.hpp) rather than libcurl.
+    uint64_t lane_plain_requests() const;
 
     // Called on a thread about to run `io` (an I/O lane of the HTTP server):
     // requests started on that thread from now on run on that loop too, so

@@ -6,6 +6,8 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/write.hpp>
 #include <catch2/catch.hpp>
 #include <condition_variable>
 #include <functional>
@@ -336,4 +338,278 @@ TEST_CASE("requests started on an attached loop run on that loop's thread, cance
     req.url = upstream.url("/json");
     client.start(req, collect(r));
     CHECK(wait_done(r).first == SWH_OK);
+}
+
+namespace {
+
+// A hand-written HTTP/1.1 server, so the wire can be exactly what a test
+// needs (the Beast server above always answers well): each connection on a
+// thread of its own, the path picks the answer. Counts connections and keeps
+// every request's head and body.
+class RawServer {
+  public:
+    RawServer() : acceptor_(io_, {boost::asio::ip::make_address("127.0.0.1"), 0}) {
+        thread_ = std::thread([this] { accept_loop(); });
+    }
+    ~RawServer() {
+        stopping_ = true;
+        boost::system::error_code ignored;
+        // Wake the accept with one last connection, then join everyone.
+        boost::asio::ip::tcp::socket poke(io_);
+        poke.connect(acceptor_.local_endpoint(), ignored);
+        thread_.join();
+        {
+            std::lock_guard lock(mutex_);
+            for (auto &s : open_)
+                s->shutdown(boost::asio::ip::tcp::socket::shutdown_both, ignored);
+        }
+        for (auto &t : workers_)
+            t.join();
+    }
+    std::string url(const std::string &path) const {
+        return "http://127.0.0.1:" + std::to_string(acceptor_.local_endpoint().port()) + path;
+    }
+    int connections() {
+        std::lock_guard lock(mutex_);
+        return connections_;
+    }
+    std::vector<std::string> heads() {
+        std::lock_guard lock(mutex_);
+        return heads_;
+    }
+    std::vector<std::string> bodies() {
+        std::lock_guard lock(mutex_);
+        return bodies_;
+    }
+
+  private:
+    using Socket = boost::asio::ip::tcp::socket;
+    void accept_loop() {
+        while (!stopping_) {
+            auto socket = std::make_shared<Socket>(io_);
+            boost::system::error_code ec;
+            acceptor_.accept(*socket, ec);
+            if (ec || stopping_) return;
+            std::lock_guard lock(mutex_);
+            ++connections_;
+            open_.push_back(socket);
+            workers_.emplace_back([this, socket] {
+                serve(*socket);
+                boost::system::error_code ignored;
+                socket->shutdown(Socket::shutdown_both,
+                                 ignored); // what the answer's end or a drop looks like
+            });
+        }
+    }
+    void serve(Socket &s) {
+        std::string in;
+        boost::system::error_code ec;
+        for (;;) {
+            std::size_t end;
+            while ((end = in.find("\r\n\r\n")) == std::string::npos) {
+                char buf[4096];
+                const std::size_t n = s.read_some(boost::asio::buffer(buf), ec);
+                if (ec) return;
+                in.append(buf, n);
+            }
+            const std::string head = in.substr(0, end + 4);
+            in.erase(0, end + 4);
+            std::size_t length = 0;
+            if (auto at = head.find("Content-Length: "); at != std::string::npos)
+                length = std::stoul(head.substr(at + 16));
+            while (in.size() < length) {
+                char buf[4096];
+                const std::size_t n = s.read_some(boost::asio::buffer(buf), ec);
+                if (ec) return;
+                in.append(buf, n);
+            }
+            const std::string body = in.substr(0, length);
+            in.erase(0, length);
+            {
+                std::lock_guard lock(mutex_);
+                heads_.push_back(head);
+                bodies_.push_back(body);
+            }
+            const std::string path =
+                head.substr(head.find(' ') + 1, head.find(' ', head.find(' ') + 1) - head.find(' ') - 1);
+            auto send = [&](const std::string &text) {
+                boost::asio::write(s, boost::asio::buffer(text), ec);
+            };
+            if (path == "/cl") {
+                send("HTTP/1.1 200 OK\r\nContent-Length: 5\r\nX-A: b\r\n\r\nhello");
+            } else if (path == "/chunked") {
+                send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n "
+                     "world\r\n0\r\n\r\n");
+            } else if (path == "/eof") {
+                send("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+                return;
+            } else if (path == "/interim") {
+                send("HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+            } else if (path == "/once") {
+                // A keep-alive answer, then the server drops the connection
+                // unannounced, as an upstream's idle timeout does.
+                send("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce");
+                return;
+            } else if (path == "/cut") {
+                send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
+                return;
+            } else if (path == "/quiet") {
+                send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nfirst");
+                char buf[1];
+                s.read_some(boost::asio::buffer(buf), ec); // until the client goes
+                return;
+            } else {
+                send("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+            }
+            if (ec) return;
+        }
+    }
+
+    boost::asio::io_context io_;
+    boost::asio::ip::tcp::acceptor acceptor_;
+    std::atomic<bool> stopping_{false};
+    std::thread thread_;
+    std::mutex mutex_;
+    int connections_ = 0;
+    std::vector<std::shared_ptr<Socket>> open_;
+    std::vector<std::thread> workers_;
+    std::vector<std::string> heads_, bodies_;
+};
+
+// A lane: an io_context on a thread of its own with the client attached.
+struct Lane {
+    explicit Lane(HttpClient &client) : client(client) {
+        std::promise<void> ready;
+        thread = std::thread([&] {
+            attached = client.attach_loop(io);
+            ready.set_value();
+            io.run();
+            attached.reset();
+        });
+        ready.get_future().wait();
+    }
+    ~Lane() {
+        work.reset();
+        io.stop();
+        thread.join();
+    }
+    // Starts `req` on the lane and waits for its end.
+    std::pair<swh_status, std::string> run(HttpRequest req, Result &r, int stop_after_pieces = -1) {
+        boost::asio::post(io, [&] { client.start(req, collect(r, stop_after_pieces)); });
+        return wait_done(r);
+    }
+    HttpClient &client;
+    boost::asio::io_context io{1};
+    boost::asio::executor_work_guard<boost::asio::io_context::executor_type> work =
+        boost::asio::make_work_guard(io);
+    std::shared_ptr<void> attached;
+    std::thread thread;
+};
+
+} // namespace
+
+TEST_CASE("plain HTTP/1.1 from a lane runs on the lane's own client: framing, reuse, retry, timeouts") {
+    RawServer upstream;
+    HttpClient client(1);
+    Lane lane(client);
+    const uint64_t plain_before = client.lane_plain_requests();
+
+    SECTION("content-length answers reuse one connection; the request head is curl's") {
+        for (int i = 0; i < 3; ++i) {
+            Result r;
+            HttpRequest req;
+            req.method = "POST";
+            req.url = upstream.url("/cl");
+            req.headers = {{"Content-Type", "application/json"}};
+            req.body = "{\"n\":" + std::to_string(i) + "}";
+            CHECK(lane.run(req, r).first == SWH_OK);
+            CHECK(r.status == 200);
+            CHECK(r.body == "hello");
+            CHECK(std::find(r.headers.begin(), r.headers.end(),
+                            std::make_pair(std::string("X-A"), std::string("b"))) != r.headers.end());
+        }
+        CHECK(upstream.connections() == 1);
+        const auto heads = upstream.heads();
+        REQUIRE(heads.size() == 3);
+        const std::string port = upstream.url("").substr(upstream.url("").rfind(':') + 1);
+        CHECK(heads[0].starts_with("POST /cl HTTP/1.1\r\n"));
+        CHECK(heads[0].find("\r\nHost: 127.0.0.1:" + port + "\r\n") != std::string::npos);
+        CHECK(heads[0].find("\r\nAccept: */*\r\n") != std::string::npos);
+        CHECK(heads[0].find("\r\nContent-Length: 7\r\n") != std::string::npos);
+        CHECK(heads[0].find("\r\nContent-Type: application/json\r\n") != std::string::npos);
+        CHECK(upstream.bodies()[2] == "{\"n\":2}");
+        CHECK(client.lane_plain_requests() - plain_before == 3);
+    }
+    SECTION("chunked, read-to-close and interim answers arrive whole") {
+        for (const auto &[path, body] : std::vector<std::pair<std::string, std::string>>{
+                 {"/chunked", "hello world"}, {"/eof", "until the end"}, {"/interim", "ok"}}) {
+            Result r;
+            HttpRequest req;
+            req.url = upstream.url(path);
+            INFO(path);
+            CHECK(lane.run(req, r).first == SWH_OK);
+            CHECK(r.status == 200);
+            CHECK(r.body == body);
+        }
+        CHECK(upstream.heads()[0].starts_with("GET /chunked HTTP/1.1\r\n"));
+        CHECK(upstream.heads()[0].find("Content-Length") == std::string::npos);
+    }
+    SECTION("a kept-alive connection the upstream dropped is retried once on a new one") {
+        Result first, second;
+        HttpRequest req;
+        req.url = upstream.url("/once");
+        CHECK(lane.run(req, first).first == SWH_OK);
+        CHECK(first.body == "once");
+        req.url = upstream.url("/cl");
+        CHECK(lane.run(req, second).first == SWH_OK);
+        CHECK(second.body == "hello");
+        CHECK(upstream.connections() == 2);
+    }
+    SECTION("a body cut short, a refused connection, a plugin that stops, timeouts, a cancel") {
+        Result cut;
+        HttpRequest req;
+        req.url = upstream.url("/cut");
+        auto [status, error] = lane.run(req, cut);
+        CHECK(status == SWH_E_UNAVAILABLE);
+        CHECK(cut.body == "only part");
+
+        Result refused;
+        HttpRequest nowhere;
+        {
+            boost::asio::io_context io;
+            boost::asio::ip::tcp::acceptor closed(io, {boost::asio::ip::make_address("127.0.0.1"), 0});
+            nowhere.url = "http://127.0.0.1:" + std::to_string(closed.local_endpoint().port()) + "/x";
+        } // the port is free again: nothing listens
+        auto [refused_status, refused_error] = lane.run(nowhere, refused);
+        CHECK(refused_status == SWH_E_UNAVAILABLE);
+        CHECK(refused_error.find("Failed to connect to 127.0.0.1 port") != std::string::npos);
+
+        Result stopped;
+        req.url = upstream.url("/chunked");
+        CHECK(lane.run(req, stopped, 1).first == SWH_E_CANCELLED);
+
+        Result idle;
+        HttpRequest quiet;
+        quiet.url = upstream.url("/quiet");
+        quiet.idle_timeout_ms = 300;
+        auto [idle_status, idle_error] = lane.run(quiet, idle);
+        CHECK(idle_status == SWH_E_TIMEOUT);
+        CHECK(idle.body == "first");
+
+        Result total;
+        quiet.idle_timeout_ms = 0;
+        quiet.timeout_ms = 300;
+        auto [total_status, total_error] = lane.run(quiet, total);
+        CHECK(total_status == SWH_E_TIMEOUT);
+        CHECK(total_error.find("timed out after 300 milliseconds") != std::string::npos);
+
+        Result cancelled;
+        quiet.timeout_ms = 0;
+        std::promise<uint64_t> id;
+        boost::asio::post(lane.io, [&] { id.set_value(client.start(quiet, collect(cancelled))); });
+        const uint64_t started = id.get_future().get();
+        client.cancel(started); // from this thread
+        CHECK(wait_done(cancelled).first == SWH_E_CANCELLED);
+        CHECK(client.open_requests() == 0);
+    }
 }

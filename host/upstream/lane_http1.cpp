@@ -1,0 +1,497 @@
+#include "upstream/lane_http1.hpp"
+
+#include "util/clock.hpp"
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <cctype>
+#include <chrono>
+#include <cstdlib>
+#include <limits>
+#include <spdlog/spdlog.h>
+#include <unordered_map>
+#include <vector>
+
+namespace swh::upstream {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = asio::ip::tcp;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+bool iequals_prefix(std::string_view text, std::string_view prefix) {
+    if (text.size() < prefix.size()) return false;
+    for (std::size_t i = 0; i < prefix.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
+    return true;
+}
+
+bool has_header(const HttpRequest &request, std::string_view name) {
+    for (const auto &[key, value] : request.headers)
+        if (key.size() == name.size() && iequals_prefix(key, name)) return true;
+    return false;
+}
+
+bool env_set(const char *name) {
+    const char *value = std::getenv(name);
+    return value != nullptr && *value != '\0';
+}
+
+// Connections kept per origin and lane beyond that are closed; idle ones
+// older than this are not reused (the upstream may have dropped them; curl's
+// default is 118 s).
+constexpr std::size_t kIdlePerOrigin = 256;
+constexpr auto kIdleMaxAge = std::chrono::seconds(60);
+// How often open requests' deadlines are checked: one timer per lane, not
+// one timer (and one timerfd update) per request.
+constexpr auto kSweep = std::chrono::milliseconds(50);
+constexpr std::size_t kPieceBytes = 16384;
+
+} // namespace
+
+std::optional<PlainTarget> plain_target(const HttpRequest &request) {
+    if (request.delay_ms != 0 || request.version == HttpVersion::http2 ||
+        request.version == HttpVersion::http2_prior_knowledge)
+        return std::nullopt;
+    if (request.method != "GET" && request.method != "POST" && request.method != "PUT" &&
+        request.method != "PATCH" && request.method != "DELETE")
+        return std::nullopt;
+    std::string_view url = request.url;
+    if (!iequals_prefix(url, "http://")) return std::nullopt;
+    url.remove_prefix(7);
+    const auto path_at = url.find_first_of("/?#");
+    std::string_view authority = url.substr(0, path_at);
+    std::string_view rest = path_at == std::string_view::npos ? std::string_view() : url.substr(path_at);
+    if (const auto hash = rest.find('#'); hash != std::string_view::npos) rest = rest.substr(0, hash);
+    if (authority.empty() || authority.find('@') != std::string_view::npos) return std::nullopt;
+    PlainTarget t;
+    std::string_view host = authority, port;
+    if (authority.front() == '[') {
+        const auto close = authority.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        host = authority.substr(1, close - 1);
+        const std::string_view after = authority.substr(close + 1);
+        if (!after.empty()) {
+            if (after.front() != ':') return std::nullopt;
+            port = after.substr(1);
+        }
+    } else if (const auto colon = authority.rfind(':'); colon != std::string_view::npos) {
+        host = authority.substr(0, colon);
+        port = authority.substr(colon + 1);
+    }
+    if (host.empty() || port.size() > 5) return std::nullopt;
+    for (char c : port)
+        if (c < '0' || c > '9') return std::nullopt;
+    for (char c : host)
+        if (static_cast<unsigned char>(c) <= ' ' || c == '%') return std::nullopt; // zone ids, junk: curl's
+    for (char c : rest)
+        if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f)
+            return std::nullopt;
+    t.host = std::string(host);
+    t.port = port.empty() ? "80" : std::string(port);
+    if (std::stoi(t.port) == 0 || std::stoi(t.port) > 65535) return std::nullopt;
+    t.target = rest.empty() || rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
+    t.origin = t.host + ":" + t.port;
+    // As curl writes it: the port only when it is not the scheme's.
+    t.host_header = std::string(authority.front() == '[' ? "[" + t.host + "]" : t.host);
+    if (t.port != "80") t.host_header += ":" + t.port;
+    return t;
+}
+
+bool lane_client_enabled() {
+    static const bool enabled = [] {
+        if (const char *choice = std::getenv("SWARMHOST_UPSTREAM_CLIENT");
+            choice != nullptr && std::string_view(choice) == "curl")
+            return false;
+        for (const char *name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"})
+            if (env_set(name)) return false;
+        return true;
+    }();
+    return enabled;
+}
+
+namespace {
+
+struct Connection {
+    explicit Connection(asio::io_context &io, std::string origin) : socket(io), origin(std::move(origin)) {}
+    tcp::socket socket;
+    std::string origin;
+    beast::flat_buffer buffer;
+    // Where body bytes land before they go to the plugin; kept with the
+    // connection, so a request on a kept-alive one allocates none.
+    std::unique_ptr<char[]> piece = std::make_unique_for_overwrite<char[]>(kPieceBytes);
+    bool reused = false;
+    Clock::time_point idle_since{};
+};
+
+} // namespace
+
+struct LaneHttp1::Impl {
+    struct Call : std::enable_shared_from_this<Call> {
+        uint64_t id = 0;
+        PlainTarget target;
+        HttpRequest request;
+        HttpCallbacks callbacks;
+        std::unique_ptr<Connection> connection;
+        std::optional<tcp::resolver> resolver;
+        std::optional<bhttp::response_parser<bhttp::buffer_body>> parser;
+        std::string head;
+        Clock::time_point deadline = Clock::time_point::max();         // the whole request
+        Clock::time_point connect_deadline = Clock::time_point::max(); // while connecting
+        Clock::time_point quiet_since{};                               // idle timeout: last bytes in
+        int64_t wire_started_us = 0;
+        bool connecting = false, responded = false, done = false, retried = false;
+    };
+
+    Impl(asio::io_context &io, std::atomic<std::size_t> &open, std::weak_ptr<LaneHttp1> owner)
+        : io(io), open(open), owner(std::move(owner)), sweeper(io) {}
+
+    asio::io_context &io;
+    std::atomic<std::size_t> &open;
+    std::weak_ptr<LaneHttp1> owner;
+    asio::steady_timer sweeper;
+    bool sweeping = false;
+    std::unordered_map<uint64_t, std::shared_ptr<Call>> calls;
+    std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
+
+    // ------------------------------------------------------------ begin
+    void begin(const std::shared_ptr<Call> &call) {
+        if (call->done) return;
+        const auto now = Clock::now();
+        if (call->request.timeout_ms)
+            call->deadline = now + std::chrono::milliseconds(call->request.timeout_ms);
+        call->quiet_since = now;
+        arm_sweeper();
+        if (auto conn = take_idle(call->target.origin, now)) {
+            call->connection = std::move(conn);
+            call->connection->reused = true;
+            return send(call);
+        }
+        connect(call);
+    }
+
+    std::unique_ptr<Connection> take_idle(const std::string &origin, Clock::time_point now) {
+        auto it = idle.find(origin);
+        while (it != idle.end() && !it->second.empty()) {
+            std::unique_ptr<Connection> conn = std::move(it->second.back());
+            it->second.pop_back();
+            if (now - conn->idle_since < kIdleMaxAge) return conn;
+        }
+        return nullptr;
+    }
+
+    void keep_idle(std::unique_ptr<Connection> conn) {
+        auto &list = idle[conn->origin];
+        if (list.size() >= kIdlePerOrigin) return; // closed as it goes
+        conn->idle_since = Clock::now();
+        conn->buffer.clear();
+        list.push_back(std::move(conn));
+    }
+
+    // ---------------------------------------------------------- connect
+    void connect(const std::shared_ptr<Call> &call) {
+        call->connection = std::make_unique<Connection>(io, call->target.origin);
+        call->connecting = true;
+        call->connect_deadline =
+            Clock::now() + std::chrono::milliseconds(
+                               call->request.connect_timeout_ms ? call->request.connect_timeout_ms : 10000);
+        boost::system::error_code ec;
+        const auto address = asio::ip::make_address(call->target.host, ec);
+        if (!ec) {
+            const tcp::endpoint endpoint(address, static_cast<unsigned short>(std::stoi(call->target.port)));
+            call->connection->socket.async_connect(
+                endpoint, [this, call](const boost::system::error_code &error) { connected(call, error); });
+            return;
+        }
+        call->resolver.emplace(io);
+        call->resolver->async_resolve(
+            call->target.host, call->target.port,
+            [this, call](const boost::system::error_code &error, const tcp::resolver::results_type &results) {
+                if (call->done) return;
+                if (error)
+                    return fail(call, SWH_E_UNAVAILABLE,
+                                "Could not resolve host: " + call->target.host + " (" + error.message() +
+                                    ")");
+                asio::async_connect(call->connection->socket, results,
+                                    [this, call](const boost::system::error_code &e, const tcp::endpoint &) {
+                                        connected(call, e);
+                                    });
+            });
+    }
+
+    void connected(const std::shared_ptr<Call> &call, const boost::system::error_code &error) {
+        if (call->done) return;
+        call->connecting = false;
+        if (error)
+            return fail(call, SWH_E_UNAVAILABLE,
+                        "Failed to connect to " + call->target.host + " port " + call->target.port + ": " +
+                            error.message());
+        boost::system::error_code ignored;
+        call->connection->socket.set_option(tcp::no_delay(true), ignored); // as curl does
+        send(call);
+    }
+
+    // ------------------------------------------------------------- send
+    void build_head(Call &call) {
+        const HttpRequest &r = call.request;
+        std::string &head = call.head;
+        head.reserve(256);
+        head += r.method;
+        head += ' ';
+        head += call.target.target;
+        head += " HTTP/1.1\r\n";
+        if (!has_header(r, "host")) head += "Host: " + call.target.host_header + "\r\n";
+        if (!has_header(r, "accept")) head += "Accept: */*\r\n";
+        const bool with_body = r.method == "POST" || !r.body.empty();
+        if (with_body) {
+            if (!has_header(r, "content-type")) head += "Content-Type: application/x-www-form-urlencoded\r\n";
+            if (!has_header(r, "content-length"))
+                head += "Content-Length: " + std::to_string(r.body.size()) + "\r\n";
+        }
+        for (const auto &[name, value] : r.headers) {
+            head += name;
+            head += ": ";
+            head += value;
+            head += "\r\n";
+        }
+        head += "\r\n";
+    }
+
+    void send(const std::shared_ptr<Call> &call) {
+        if (call->head.empty()) build_head(*call);
+        call->wire_started_us = now_us();
+        const std::array<asio::const_buffer, 2> buffers{asio::buffer(call->head),
+                                                        asio::buffer(call->request.body)};
+        asio::async_write(call->connection->socket, buffers,
+                          [this, call](const boost::system::error_code &error, std::size_t) {
+                              if (call->done) return;
+                              if (error) return lost(call, "Send failure: " + error.message());
+                              read_head(call);
+                          });
+    }
+
+    // ------------------------------------------------------------- read
+    void read_head(const std::shared_ptr<Call> &call) {
+        call->parser.emplace();
+        call->parser->body_limit(
+            std::numeric_limits<std::uint64_t>::max()); // streams run long; decoders bound what they keep
+        call->parser->header_limit(64 * 1024);
+        bhttp::async_read_header(call->connection->socket, call->connection->buffer, *call->parser,
+                                 [this, call](const boost::system::error_code &error, std::size_t) {
+                                     if (call->done) return;
+                                     if (error) return lost(call, "Recv failure: " + error.message());
+                                     call->quiet_since = Clock::now();
+                                     const unsigned status = call->parser->get().result_int();
+                                     if (status >= 100 && status < 200 && status != 101)
+                                         return read_head(call); // an interim answer: the real one follows
+                                     read_body(call);
+                                 });
+    }
+
+    void read_body(const std::shared_ptr<Call> &call) {
+        if (call->parser->is_done()) return finish(call);
+        auto &body = call->parser->get().body();
+        body.data = call->connection->piece.get();
+        body.size = kPieceBytes;
+        bhttp::async_read_some(
+            call->connection->socket, call->connection->buffer, *call->parser,
+            [this, call](boost::system::error_code error, std::size_t) {
+                if (call->done) return;
+                if (error == bhttp::error::need_buffer) error = {};
+                const std::size_t got = kPieceBytes - call->parser->get().body().size;
+                if (got > 0) {
+                    call->quiet_since = Clock::now();
+                    if (!deliver(call, std::string_view(call->connection->piece.get(), got))) return;
+                }
+                if (error)
+                    return fail(call, SWH_E_UNAVAILABLE,
+                                "transfer closed with outstanding read data remaining (" + error.message() +
+                                    ")");
+                read_body(call);
+            });
+    }
+
+    void report_response(Call &call) {
+        if (call.responded) return;
+        call.responded = true;
+        if (!call.callbacks.on_response) return;
+        std::vector<std::pair<std::string, std::string>> headers;
+        for (const auto &field : call.parser->get())
+            headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+        call.callbacks.on_response(static_cast<int>(call.parser->get().result_int()), headers);
+    }
+
+    // One piece of the body to the plugin; false when the call ended here.
+    bool deliver(const std::shared_ptr<Call> &call, std::string_view piece) {
+        report_response(*call);
+        if (call->done) return false;
+        bool more = true;
+        try {
+            more = !call->callbacks.on_body || call->callbacks.on_body(piece);
+        } catch (const std::exception &e) {
+            spdlog::error("http body handler failed: {}", e.what());
+            more = false;
+        }
+        if (call->done) return false;
+        if (!more) fail(call, SWH_E_CANCELLED, "Failure writing output to destination");
+        return more;
+    }
+
+    // A kept-alive connection the upstream closed before answering anything
+    // is tried once more on a new one, as curl does; otherwise it failed.
+    void lost(const std::shared_ptr<Call> &call, std::string error) {
+        const bool nothing_read = !call->parser || call->connection->buffer.size() == 0;
+        if (call->connection->reused && !call->retried && nothing_read) {
+            call->retried = true;
+            boost::system::error_code ignored;
+            call->connection->socket.close(ignored);
+            call->parser.reset();
+            return connect(call);
+        }
+        fail(call, SWH_E_UNAVAILABLE, std::move(error));
+    }
+
+    // -------------------------------------------------------------- end
+    void finish(const std::shared_ptr<Call> &call) {
+        report_response(*call);
+        if (call->done) return;
+        const bool reusable = call->parser->get().keep_alive() && !call->parser->need_eof();
+        if (reusable) keep_idle(std::move(call->connection));
+        end(call, SWH_OK, "", now_us() - call->wire_started_us);
+    }
+
+    void fail(const std::shared_ptr<Call> &call, swh_status status, std::string error) {
+        if (call->done) return;
+        if (call->connection) {
+            boost::system::error_code ignored;
+            call->connection->socket.close(ignored); // the upstream hears of it at once
+        }
+        if (call->resolver) call->resolver->cancel();
+        end(call, status, std::move(error), -1);
+    }
+
+    void end(const std::shared_ptr<Call> &call, swh_status status, std::string error, int64_t wire_us) {
+        call->done = true;
+        calls.erase(call->id);
+        open.fetch_sub(1); // counted closed before on_done, as the curl shards do
+        report_done(call->callbacks.on_done, status, std::move(error), wire_us);
+        call->callbacks = {};
+    }
+
+    // ------------------------------------------------------------ sweep
+    // `owner` keeps the check from touching an Impl that close_all let go
+    // of, should the loop run once more after it.
+    void arm_sweeper() {
+        if (sweeping) return;
+        sweeping = true;
+        sweeper.expires_after(kSweep);
+        sweeper.async_wait([owner = owner](const boost::system::error_code &error) {
+            auto lane = owner.lock();
+            Impl *self = lane ? lane->impl_.get() : nullptr;
+            if (self == nullptr) return;
+            self->sweeping = false;
+            if (error) return;
+            self->sweep();
+            if (!self->calls.empty()) self->arm_sweeper();
+        });
+    }
+
+    void sweep() {
+        const auto now = Clock::now();
+        std::vector<std::pair<std::shared_ptr<Call>, std::string>> late;
+        for (const auto &[id, call] : calls) {
+            if (now >= call->deadline)
+                late.emplace_back(call, "Operation timed out after " +
+                                            std::to_string(call->request.timeout_ms) + " milliseconds");
+            else if (call->connecting && now >= call->connect_deadline)
+                late.emplace_back(call, "Connection timed out after " +
+                                            std::to_string(call->request.connect_timeout_ms) +
+                                            " milliseconds");
+            else if (call->request.idle_timeout_ms && !call->connecting &&
+                     now - call->quiet_since >= std::chrono::milliseconds(call->request.idle_timeout_ms))
+                late.emplace_back(call, "Operation too slow: nothing received for " +
+                                            std::to_string(call->request.idle_timeout_ms) + " milliseconds");
+        }
+        for (auto &[call, why] : late)
+            fail(call, SWH_E_TIMEOUT, std::move(why));
+    }
+};
+
+LaneHttp1::LaneHttp1(asio::io_context &io, std::atomic<std::size_t> &open) : io_(io), open_(open) {}
+
+LaneHttp1::~LaneHttp1() = default;
+
+LaneHttp1::Impl &LaneHttp1::impl() {
+    // Made on the lane's first request: weak_from_this needs the shared_ptr.
+    if (!impl_) impl_ = std::make_unique<Impl>(io_, open_, weak_from_this());
+    return *impl_;
+}
+
+void LaneHttp1::start(uint64_t id, PlainTarget target, HttpRequest request, HttpCallbacks callbacks) {
+    auto call = std::make_shared<Impl::Call>();
+    call->id = id;
+    call->target = std::move(target);
+    call->request = std::move(request);
+    call->callbacks = std::move(callbacks);
+    {
+        std::lock_guard lock(mutex_);
+        if (closed_) {
+            // The lane is going: ended as its open requests were.
+            asio::post(io_, [this_open = &open_, call] {
+                this_open->fetch_sub(1);
+                report_done(call->callbacks.on_done, SWH_E_CANCELLED, "cancelled", -1);
+            });
+            return;
+        }
+        impl().calls.emplace(id, call);
+    }
+    // Posted: callbacks never run inside start().
+    asio::post(io_, [self = weak_from_this(), call] {
+        auto lane = self.lock();
+        if (lane && lane->impl_) lane->impl_->begin(call);
+    });
+}
+
+void LaneHttp1::cancel(uint64_t id) {
+    std::lock_guard lock(mutex_);
+    if (closed_) return;
+    asio::post(io_, [self = weak_from_this(), id] {
+        auto lane = self.lock();
+        if (!lane || !lane->impl_) return;
+        Impl &impl = *lane->impl_;
+        auto it = impl.calls.find(id);
+        if (it == impl.calls.end()) return;
+        const std::shared_ptr<Impl::Call> call = it->second;
+        impl.fail(call, SWH_E_CANCELLED, "cancelled");
+    });
+}
+
+void LaneHttp1::close_all() {
+    std::unique_ptr<Impl> gone;
+    {
+        std::lock_guard lock(mutex_);
+        closed_ = true;
+        gone = std::move(impl_);
+    }
+    if (!gone) return;
+    std::vector<std::shared_ptr<Impl::Call>> open_calls;
+    for (const auto &[id, call] : gone->calls)
+        open_calls.push_back(call);
+    for (const auto &call : open_calls)
+        gone->fail(call, SWH_E_CANCELLED, "cancelled");
+    gone->idle.clear();
+    gone->sweeper.cancel();
+} // `gone` ends here, on the lane's thread, while its loop still exists
+
+} // namespace swh::upstream
