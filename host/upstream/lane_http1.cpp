@@ -270,7 +270,6 @@ struct LaneHttp1::Impl {
 
     void send(const std::shared_ptr<Call> &call) {
         if (call->head.empty()) build_head(*call);
-        call->wire_started_us = now_us();
         const std::array<asio::const_buffer, 2> buffers{asio::buffer(call->head),
                                                         asio::buffer(call->request.body)};
         asio::async_write(call->connection->socket, buffers,
@@ -279,6 +278,10 @@ struct LaneHttp1::Impl {
                               if (error) return lost(call, "Send failure: " + error.message());
                               read_head(call);
                           });
+        // The upstream's share starts once the request is out: the write is
+        // tried at once, inside async_write, and is this daemon's own cost
+        // (X-Swarmhost-Overhead-Ms subtracts only the share).
+        call->wire_started_us = now_us();
     }
 
     // ------------------------------------------------------------- read
