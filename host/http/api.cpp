@@ -201,6 +201,11 @@ std::vector<std::pair<std::string, std::string>> error_headers(const ApiError &e
     if (error.kind() == ErrorKind::Unauthorized) headers.emplace_back("WWW-Authenticate", "Bearer");
     if (error.retry_after_seconds() >= 0)
         headers.emplace_back("Retry-After", std::to_string(error.retry_after_seconds()));
+    // A spent budget comes back at the end of its window, hours away: the
+    // official clients retry a 429 after sleeping the whole Retry-After, a
+    // hang to their caller. x-should-retry (the vendors' own header, obeyed
+    // by both clients) tells them to raise at once instead.
+    if (error.kind() == ErrorKind::BudgetExceeded) headers.emplace_back("x-should-retry", "false");
     return headers;
 }
 

@@ -73,7 +73,8 @@ void respond_error(Exchange &exchange, ErrorKind kind, const std::string &messag
 // With a Retry-After header when the error knows one.
 void respond_error(Exchange &exchange, const ApiError &error);
 // The headers an error answer carries: WWW-Authenticate on a 401, Retry-After
-// when the error knows one (every door's error shape uses them).
+// when the error knows one, x-should-retry: false on a spent budget (every
+// door's error shape uses them).
 std::vector<std::pair<std::string, std::string>> error_headers(const ApiError &error);
 
 } // namespace swh::http

@@ -3,6 +3,7 @@
 #include "conversation/items.hpp"
 #include "conversation/openai_ids.hpp"
 #include "conversation/state.hpp"
+#include "http/api.hpp"
 #include "http/deadlines.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_responses_request.hpp"
@@ -405,10 +406,8 @@ std::string openai_error_body(const ApiError &error) {
 }
 
 void respond_openai_error(Exchange &exchange, const ApiError &error) {
-    std::vector<std::pair<std::string, std::string>> headers;
-    if (error.retry_after_seconds() >= 0)
-        headers.emplace_back("Retry-After", std::to_string(error.retry_after_seconds()));
-    exchange.respond(http_status(error.kind()), kJson, openai_error_body(error), std::move(headers));
+    // The headers every door's errors carry (Retry-After, x-should-retry).
+    exchange.respond(http_status(error.kind()), kJson, openai_error_body(error), error_headers(error));
 }
 
 void openai_json(std::shared_ptr<Exchange> exchange, const PostBlocking &post, int status,

@@ -117,6 +117,8 @@ class BudgetTests(swh_harness.FakeUpstreamTestCase):
         self.assertIn("budget", error["message"], r)
         # window: day -> until the next UTC midnight
         self.assertTrue(0 < int(r.headers["retry-after"]) <= 86400, r.headers)
+        # Hours away: the official clients must raise, not sleep it out and retry.
+        self.assertEqual(r.headers.get("x-should-retry"), "false", r.headers)
         return error
 
     # ---- a key's budget, OpenAI chat-compat door
@@ -210,6 +212,7 @@ class BudgetTests(swh_harness.FakeUpstreamTestCase):
         error = refusal.json["error"]  # OpenAI's shape, with the budget's members
         self.assertEqual(error["type"], "budget_exceeded")
         self.assertEqual(error["budget"], {"cost_usd": COST_USD})
+        self.assertEqual(refusal.headers.get("x-should-retry"), "false", refusal.headers)
         micro = sum(costs)
         self.assertAlmostEqual(error["spent"]["cost_usd"], micro / 1e6, places=9)
         self.assertGreaterEqual(micro / 1e6, COST_USD)
