@@ -4,6 +4,7 @@
 #include "http/server.hpp"
 #include "model/generation_params.hpp"
 #include "util/clock.hpp"
+#include "util/json_parse.hpp"
 
 #include <charconv>
 #include <set>
@@ -169,13 +170,16 @@ Json parse_body(const std::string &body) {
     if (nested_too_deep(body))
         throw ApiError(ErrorKind::InvalidRequest,
                        "request body nests deeper than " + std::to_string(kMaxJsonDepth) + " levels");
-    Json value;
-    try {
-        value = Json::parse(body);
-    } catch (const Json::exception &e) {
-        // parse_error, and also out_of_range for numbers like 1e999 (found by
-        // tests/fuzz): every parser complaint is the client's bad JSON.
-        throw ApiError(ErrorKind::InvalidJson, std::string("request body is not valid JSON: ") + e.what());
+    Json value = parse_json(body);
+    if (value.is_discarded()) {
+        try {
+            value = Json::parse(body); // again, for the message that says where and why
+        } catch (const Json::exception &e) {
+            // parse_error, and also out_of_range for numbers like 1e999 (found by
+            // tests/fuzz): every parser complaint is the client's bad JSON.
+            throw ApiError(ErrorKind::InvalidJson,
+                           std::string("request body is not valid JSON: ") + e.what());
+        }
     }
     if (!value.is_object()) throw ApiError(ErrorKind::InvalidRequest, "request body must be a JSON object");
     return value;

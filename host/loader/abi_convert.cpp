@@ -1,5 +1,7 @@
 #include "loader/abi_convert.hpp"
 
+#include "util/json_parse.hpp"
+
 #include <cstddef>
 #include <stdexcept>
 
@@ -55,7 +57,7 @@ swh_message abi_view(const FrozenMessage &f) {
 
 Json parse_object(std::string_view text, const char *what) {
     if (text.empty()) return Json::object();
-    Json value = Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    Json value = parse_json(text);
     if (!value.is_object())
         throw std::runtime_error(std::string("plugin returned a ") + what + " that is not a JSON object");
     return value;
