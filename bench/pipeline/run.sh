@@ -4,7 +4,10 @@
 # (metrics, backup, user_behavior) on, against the same daemon with all of
 # them off. Same wrk script (post_pipeline.lua), same sessions, same manifest
 # otherwise (SQLite storage, echo provider). Prints both results and the
-# on/off ratio, plus the hooks' delivered/dropped counts from /metrics.
+# on/off ratio, plus the hooks' delivered/dropped counts from /metrics, and
+# the daemon's CPU (user + system, from /proc) per request of each measured
+# run with its ratio (CPU-RATIO, base over mode), which a machine shared with
+# other work disturbs less than requests per second.
 # Builds nothing: BUILD_DIR (default /work/main/build) must hold
 # host/swarmhost and plugins/*.so.
 # Environment: DURATION (wrk seconds, default 10), CONNECTIONS (default 16),
@@ -48,6 +51,11 @@ stop_daemon() {
 cleanup() { stop_daemon; rm -rf "$TMP"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+
+# cpu_ticks PID -> utime + stime of the process, in clock ticks
+cpu_ticks() {
+  python3 -c 'import sys; f = open("/proc/%s/stat" % sys.argv[1]).read().rsplit(")", 1)[1].split(); print(int(f[11]) + int(f[12]))' "$1"
+}
 
 free_port() {
   python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
@@ -120,12 +128,21 @@ run() {
     perf record -q ${PERF_ARGS:--g} -p "$DAEMON_PID" -o "$PERF_OUT.$mode" -- sleep "$DURATION" >/dev/null 2>&1 &
     perf_pid=$!
   fi
+  local cpu_before cpu_after
+  cpu_before="$(cpu_ticks "$DAEMON_PID")"
   result="$(wrk -t2 -c"$CONNECTIONS" -d"${DURATION}s" -s "$HERE/post_pipeline.lua" "http://127.0.0.1:$port" \
             -- "$dir/sessions.txt" | grep '^RESULT')"
+  cpu_after="$(cpu_ticks "$DAEMON_PID")"
   [[ -z "$perf_pid" ]] || wait "$perf_pid" || true
-  echo "$mode $result"
+  # Daemon CPU (user + system, its hook workers included) per request during
+  # the measured run: what a busy shared machine disturbs least.
+  local requests
+  requests="$(sed -E 's/.*requests=([0-9]+).*/\1/' <<<"$result")"
+  echo "$mode $result cpu_ms_per_req=$(python3 -c "import os,sys; t=os.sysconf('SC_CLK_TCK'); \
+print('%.3f' % ((int(sys.argv[2]) - int(sys.argv[1])) * 1000.0 / t / max(1, int(sys.argv[3]))))" \
+    "$cpu_before" "$cpu_after" "$requests")"
   if [[ "$mode" == on || "$mode" == hooks ]]; then
-    curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^swarmhost_(hook_(events_(delivered|dropped|failed)_total|queue_length)|backup_reads_total)' \
+    curl -sf "http://127.0.0.1:$port/metrics" | grep -E '^swarmhost_(hook_(events_(delivered|dropped|failed)_total|queue_length)|backup_(reads|superseded|deferred)_total)' \
       | sed 's/^/  on-metrics /'
   fi
   stop_daemon
@@ -137,8 +154,13 @@ for mode in $MODES; do RESULTS+=("$(run "$mode")"); done
 printf '%s\n' "${RESULTS[@]}"
 python3 - "${RESULTS[@]}" <<'PY'
 import re, sys
-runs = [(r.split()[0], float(re.search(r"rps=([\d.]+)", r).group(1))) for r in sys.argv[1:]]
-base_mode, base = runs[0]
-for mode, rps in runs[1:]:
+runs = [(r.split()[0], float(re.search(r"rps=([\d.]+)", r).group(1)),
+         float(re.search(r"cpu_ms_per_req=([\d.]+)", r).group(1))) for r in sys.argv[1:]]
+base_mode, base, base_cpu = runs[0]
+for mode, rps, cpu in runs[1:]:
     print("RATIO %s/%s = %.3f  (%s %.1f req/s, %s %.1f req/s)" % (mode, base_mode, rps / base, base_mode, base, mode, rps))
+    # The throughput ratio a machine with the daemon's CPU to itself would
+    # show if the daemon is CPU-bound: CPU per request, base over this mode.
+    print("CPU-RATIO %s/%s = %.3f  (%s %.3f ms/req, %s %.3f ms/req)" % (mode, base_mode, base_cpu / cpu, base_mode,
+                                                                     base_cpu, mode, cpu))
 PY

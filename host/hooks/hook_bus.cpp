@@ -1,6 +1,8 @@
 #include "hooks/hook_bus.hpp"
 
 #include "limits/shared_limits.hpp"
+#include "loader/abi_convert.hpp"
+#include "util/clock.hpp"
 
 #include <swarmhost/cpp/names.hpp>
 
@@ -26,6 +28,30 @@ std::string event_identity(const HookEvent &event) {
     return id;
 }
 
+// One published event, shared by every lane that takes it. Its ABI struct
+// (the session's and the message's JSON members as text) is made once, by
+// the first lane to deliver it, and read by the others: a plugin gets it
+// borrowed and const.
+class Published {
+  public:
+    explicit Published(const HookEvent &event) : event_(event) {}
+    const HookEvent &event() const { return event_; }
+    // Throws what the conversion throws (then the next caller tries again).
+    const swh_event &abi() const {
+        std::call_once(once_, [this] {
+            abi_ = std::make_unique<const loader::EventAbi>(event_.type, event_.time, event_.session,
+                                                            event_.message ? &*event_.message : nullptr,
+                                                            event_.details);
+        });
+        return *abi_->get();
+    }
+
+  private:
+    HookEvent event_;
+    mutable std::once_flag once_;
+    mutable std::unique_ptr<const loader::EventAbi> abi_;
+};
+
 } // namespace
 
 struct HookBus::Lane {
@@ -35,7 +61,7 @@ struct HookBus::Lane {
     const std::atomic<SharedLimits *> &shared;
     mutable std::mutex mutex;
     std::condition_variable wake;
-    std::deque<std::shared_ptr<const HookEvent>> queue;
+    std::deque<std::shared_ptr<const Published>> queue;
     bool stopping = false;
     uint64_t delivered = 0, failed = 0, dropped = 0, elsewhere = 0;
     std::thread worker;
@@ -54,14 +80,14 @@ struct HookBus::Lane {
         worker.join();
     }
 
-    void offer(std::shared_ptr<const HookEvent> event) {
+    void offer(std::shared_ptr<const Published> event) {
         {
             std::lock_guard lock(mutex);
             if (queue.size() >= capacity) {
                 // Log the first drop and then every 1000th, not every one.
                 if (dropped++ % 1000 == 0)
                     spdlog::warn("hook '{}' queue full ({} events): dropped {} ({} dropped so far)",
-                                 hook->name(), capacity, event_name(event->type), dropped);
+                                 hook->name(), capacity, event_name(event->event().type), dropped);
                 return;
             }
             queue.push_back(std::move(event));
@@ -70,16 +96,40 @@ struct HookBus::Lane {
     }
 
     void run() {
+        // A hook that asks for SWH_EVENT_QUEUE_IDLE gets one each time its
+        // queue runs empty after other events (also when stopping, after the
+        // drain), never two in a row: it may have put work off until events
+        // it knew were queued, and this tells it none is left.
+        const bool wants_idle = (hook->events() & SWH_EVENT_QUEUE_IDLE) != 0;
+        bool owe_idle = false;
         while (true) {
-            std::shared_ptr<const HookEvent> event;
+            std::shared_ptr<const Published> event;
             {
                 std::unique_lock lock(mutex);
-                wake.wait(lock, [&] { return stopping || !queue.empty(); });
-                if (queue.empty()) return; // stopping and drained
-                event = std::move(queue.front());
-                queue.pop_front();
+                if (!(owe_idle && queue.empty())) wake.wait(lock, [&] { return stopping || !queue.empty(); });
+                if (!queue.empty()) {
+                    event = std::move(queue.front());
+                    queue.pop_front();
+                } else if (!owe_idle) {
+                    return; // stopping and drained
+                }
+            }
+            if (!event) {
+                owe_idle = false;
+                deliver_idle();
+                continue;
             }
             deliver(*event);
+            owe_idle = wants_idle;
+        }
+    }
+
+    // Not an event of a session: not claimed across a fleet, not counted.
+    void deliver_idle() {
+        try {
+            hook->on_event(SWH_EVENT_QUEUE_IDLE, now_us(), Session{}, nullptr, Json::object());
+        } catch (const std::exception &e) {
+            spdlog::warn("hook '{}' failed on queue_idle: {}", hook->name(), e.what());
         }
     }
 
@@ -97,12 +147,12 @@ struct HookBus::Lane {
         return false;
     }
 
-    void deliver(const HookEvent &event) {
+    void deliver(const Published &published) {
+        const HookEvent &event = published.event();
         if (!claimed(event)) return;
         bool ok = true;
         try {
-            hook->on_event(event.type, event.time, event.session, event.message ? &*event.message : nullptr,
-                           event.details);
+            hook->on_event(published.abi());
         } catch (const std::exception &e) {
             ok = false;
             spdlog::warn("hook '{}' failed on {} for session {}: {}", hook->name(), event_name(event.type),
@@ -124,10 +174,10 @@ HookBus::HookBus(std::vector<std::unique_ptr<loader::HookInstance>> hooks, std::
 HookBus::~HookBus() = default; // each Lane drains and joins its worker
 
 void HookBus::publish(const HookEvent &event) {
-    std::shared_ptr<const HookEvent> shared; // one copy shared by every lane
+    std::shared_ptr<const Published> shared; // one copy (and one ABI struct) shared by every lane
     for (auto &lane : lanes_) {
         if (!(lane->hook->events() & event.type)) continue;
-        if (!shared) shared = std::make_shared<const HookEvent>(event);
+        if (!shared) shared = std::make_shared<const Published>(event);
         lane->offer(shared);
     }
 }

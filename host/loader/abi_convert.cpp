@@ -24,6 +24,18 @@ SessionAbi::SessionAbi(const Session &s)
     raw_.metadata_json = to_str(metadata_);
 }
 
+EventAbi::EventAbi(uint32_t type, int64_t time, const Session &session, const Message *message,
+                   const Json &details)
+    : session_(session), details_(details.dump()) {
+    if (message) message_.emplace(*message);
+    raw_.struct_size = sizeof raw_;
+    raw_.type = type;
+    raw_.time = time;
+    raw_.session = session_.get();
+    raw_.message = message_ ? message_->get() : nullptr;
+    raw_.details_json = to_str(details_);
+}
+
 namespace {
 
 // One message's C view over JSON text the caller keeps alive.

@@ -6,6 +6,7 @@
 #include "model/frozen_message.hpp"
 #include "model/model.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <swarmhost/swarmhost.h>
@@ -41,6 +42,22 @@ class MessageAbi {
   private:
     std::string metadata_, provider_metadata_, structured_;
     swh_message raw_{};
+};
+
+// A hook event's ABI struct and the text it points into.
+class EventAbi {
+  public:
+    EventAbi(uint32_t type, int64_t time, const Session &session, const Message *message,
+             const Json &details);
+    EventAbi(const EventAbi &) = delete;
+    EventAbi &operator=(const EventAbi &) = delete;
+    const swh_event *get() const { return &raw_; }
+
+  private:
+    SessionAbi session_;
+    std::optional<MessageAbi> message_;
+    std::string details_;
+    swh_event raw_{};
 };
 
 // The ABI struct of a frozen message: it points into `message`, which must

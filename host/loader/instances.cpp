@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <spdlog/spdlog.h>
 #include <thread>
 
@@ -638,15 +639,19 @@ struct EmitCollector {
 
 // The borrowed input struct and the text it points into.
 struct MiddlewareInputAbi {
-    SessionAbi session;
+    std::optional<SessionAbi> session; // unless the caller converted it (`prepared`)
     MessageAbi message;
     std::string context;
     swh_middleware_input raw{};
     MiddlewareInputAbi(uint32_t stage, const Session &s, const Message &m, const Json &ctx)
-        : session(s), message(m), context(ctx.dump()) {
+        : MiddlewareInputAbi(stage, nullptr, &s, m, ctx) {}
+    MiddlewareInputAbi(uint32_t stage, const swh_session *prepared, const Session *s, const Message &m,
+                       const Json &ctx)
+        : message(m), context(ctx.dump()) {
+        if (prepared == nullptr) prepared = session.emplace(*s).get();
         raw.struct_size = sizeof raw;
         raw.stage = stage;
-        raw.session = session.get();
+        raw.session = prepared;
         raw.message = message.get();
         raw.context_json = to_str(context);
     }
@@ -666,12 +671,23 @@ MiddlewareInstance::MiddlewareInstance(std::shared_ptr<PluginLibrary> library, s
 
 MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const Session &session, const Message &message,
                                               const Json &context) {
+    return process_with(stage, nullptr, &session, message, context);
+}
+
+MiddlewareOutcome MiddlewareInstance::process(uint32_t stage, const SessionAbi &session,
+                                              const Message &message, const Json &context) {
+    return process_with(stage, session.get(), nullptr, message, context);
+}
+
+MiddlewareOutcome MiddlewareInstance::process_with(uint32_t stage, const swh_session *prepared,
+                                                   const Session *session, const Message &message,
+                                                   const Json &context) {
     // One span per middleware call of a traced request.
     tracing::Span span =
         tracing::current().active() ? tracing::start_span("middleware " + name_) : tracing::Span{};
     EditCollector edits;
     try {
-        MiddlewareInputAbi input(stage, session, message, context);
+        MiddlewareInputAbi input(stage, prepared, session, message, context);
         const swh_status status =
             contained("process", [&] { return table_.process(handle_, &input.raw, &edits.editor); });
         if (status != SWH_OK) {
@@ -785,17 +801,11 @@ HookInstance::HookInstance(std::shared_ptr<PluginLibrary> library, std::string n
 
 void HookInstance::on_event(uint32_t type, int64_t time, const Session &session, const Message *message,
                             const Json &details) {
-    SessionAbi session_abi(session);
-    std::optional<MessageAbi> message_abi;
-    if (message) message_abi.emplace(*message);
-    const std::string details_text = details.dump();
-    swh_event event{};
-    event.struct_size = sizeof event;
-    event.type = type;
-    event.time = time;
-    event.session = session_abi.get();
-    event.message = message_abi ? message_abi->get() : nullptr;
-    event.details_json = to_str(details_text);
+    const EventAbi event(type, time, session, message, details);
+    on_event(*event.get());
+}
+
+void HookInstance::on_event(const swh_event &event) {
     check(contained("on_event", [&] { return table_.on_event(handle_, &event); }), "on_event");
 }
 

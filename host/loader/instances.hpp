@@ -21,6 +21,8 @@
 
 namespace swh::loader {
 
+class SessionAbi; // loader/abi_convert.hpp
+
 // A plugin call failed; status() is the SWH_E_* code, what() the plugin's
 // last_error prefixed with the instance name.
 class PluginError : public std::runtime_error {
@@ -206,6 +208,10 @@ class MiddlewareInstance : public InstanceBase {
     // Never throws: failures come back in the outcome.
     MiddlewareOutcome process(uint32_t stage, const Session &session, const Message &message,
                               const Json &context);
+    // The same with the session's ABI struct made by the caller: a chain
+    // pass hands one session to every middleware, so it converts it once.
+    MiddlewareOutcome process(uint32_t stage, const SessionAbi &session, const Message &message,
+                              const Json &context);
     void on_error(uint32_t stage, const Session &session, const Message &message, const Json &context,
                   swh_status status, const std::string &error);
 
@@ -229,6 +235,9 @@ class MiddlewareInstance : public InstanceBase {
     std::unique_ptr<Stream> open_stream(const Session &session, const Message &message, const Json &context);
 
   private:
+    // `prepared` when the caller converted the session, else `session`.
+    MiddlewareOutcome process_with(uint32_t stage, const swh_session *prepared, const Session *session,
+                                   const Message &message, const Json &context);
     swh_middleware_v1 table_;
     uint32_t stages_ = 0;
 };
@@ -241,6 +250,9 @@ class HookInstance : public InstanceBase {
     // Throws PluginError on failure.
     void on_event(uint32_t type, int64_t time, const Session &session, const Message *message,
                   const Json &details);
+    // The same with the event's ABI struct made by the caller (EventAbi): the
+    // hook bus converts an event once for every hook that takes it.
+    void on_event(const swh_event &event);
     // "" when the plugin renders none. Never throws.
     std::string render_metrics();
 

@@ -54,9 +54,13 @@ std::string prometheus_escape(std::string_view value) {
 void MetricsRegistry::add(std::string_view name, std::string_view labels_json, double value) {
     if (!std::isfinite(value)) return;
     const std::string key = sanitise_name(name);
-    const std::string labels = render_labels(labels_json);
     std::lock_guard lock(mutex_);
-    counters_[key][labels] += value;
+    auto labels = rendered_.find(labels_json);
+    if (labels == rendered_.end()) {
+        if (rendered_.size() >= kLabelCache) rendered_.clear();
+        labels = rendered_.emplace(std::string(labels_json), render_labels(labels_json)).first;
+    }
+    counters_[key][labels->second] += value;
 }
 
 std::string MetricsRegistry::render() const {

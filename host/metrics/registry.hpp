@@ -2,7 +2,9 @@
 // rendered in the Prometheus text format on GET /metrics.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -22,6 +24,12 @@ class MetricsRegistry {
   private:
     mutable std::mutex mutex_;
     std::map<std::string, std::map<std::string, double>> counters_; // name -> rendered labels -> value
+    // labels_json -> rendered labels: plugins add with a few label sets over
+    // and over (analytics: three per message), so each is parsed once.
+    // Emptied when it reaches kLabelCache entries (label sets that never
+    // repeat must not grow it without bound).
+    std::map<std::string, std::string, std::less<>> rendered_;
+    static constexpr std::size_t kLabelCache = 4096;
 };
 
 // Prometheus label value escaping (backslash, quote, newline).

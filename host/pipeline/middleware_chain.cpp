@@ -1,5 +1,6 @@
 #include "pipeline/middleware_chain.hpp"
 
+#include "loader/abi_convert.hpp"
 #include "model/errors.hpp"
 
 #include <algorithm>
@@ -80,6 +81,9 @@ ChainResult MiddlewareChain::run_after_stream(const Session &session, Message me
 ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session, Message message,
                                           bool skip_streaming) const {
     ChainResult result;
+    // The session is the same for every middleware of the pass: converted
+    // to the ABI once, when the first one runs.
+    std::optional<loader::SessionAbi> session_abi;
     if (auto it = message.metadata.find("processed_middleware");
         it != message.metadata.end() && it->is_array())
         result.processed = it->get<std::vector<std::string>>();
@@ -103,7 +107,14 @@ ChainResult MiddlewareChain::run_filtered(uint32_t stage, const Session &session
             tools_only = message;
             tools_only.content.clear();
         }
-        auto outcome = mw.process(stage, session, text_judged ? tools_only : message, context);
+        loader::MiddlewareOutcome outcome;
+        try {
+            if (!session_abi) session_abi.emplace(session);
+            outcome = mw.process(stage, *session_abi, text_judged ? tools_only : message, context);
+        } catch (const std::exception &e) { // the conversion (process itself never throws)
+            outcome.status = SWH_E_INTERNAL;
+            outcome.error = e.what();
+        }
         if (outcome.status != SWH_OK) {
             spdlog::error("session {}: middleware '{}' failed ({}): {}", session.id, mw.name(),
                           outcome.status, outcome.error);

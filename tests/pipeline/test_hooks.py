@@ -304,5 +304,48 @@ class BackupBehindTests(PipelineTestCase):
         sys.stderr.write("\nbackup: %d snapshots due, %d written, %d superseded\n" % (triggers, written, skipped))
 
 
+class BackupQueueIdleTests(PipelineTestCase):
+    """The backup hook puts a snapshot off for events it expects; events
+    that never come hold it up only until the hook's queue runs empty. (A
+    daemon of its own: BackupBehindTests counts every snapshot of its daemon.)"""
+    hooks = BackupBehindTests.hooks
+
+    def test_a_snapshot_put_off_for_events_that_never_come_is_taken_when_the_queue_runs_empty(self):
+        """A conversation's items are stored without a hook event. When the
+        row counts such a message, a count-triggered snapshot is put off for
+        its event (swarmhost_backup_deferred_total); the event never comes,
+        and the snapshot is taken, in full, when the hook's queue runs empty
+        (SWH_EVENT_QUEUE_IDLE). Without that the file would stay as the first
+        snapshot left it."""
+        r = self.client.post("/v1/conversations", {"items": [{"role": "user", "content": "item 1"}]})
+        self.assertEqual(r.status, 200, r)
+        conversation = r.json["id"]
+        h = conversation[len("conv_"):]
+        sid = "-".join((h[:8], h[8:12], h[12:16], h[16:20], h[20:]))
+        path = os.path.join(self.workdir, "backups", sid + ".json")
+
+        def file_is_the_store(count):
+            if not os.path.exists(path):
+                return None
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+            api = self.client.messages(sid)
+            return doc if len(api) == count and doc["messages"] == api else None
+
+        self.send_ok(sid, "first send")  # a trigger: read in full (the hook does not follow the session yet)
+        self.wait_for("the first snapshot", lambda: file_is_the_store(3))
+        before = self.metrics()
+        r = self.client.post("/v1/conversations/%s/items" % conversation,
+                             {"items": [{"role": "user", "content": "item 2"}]})
+        self.assertEqual(r.status, 200, r)
+        self.send_ok(sid, "second send")  # a trigger, with a message in the row whose event never comes
+        self.wait_for("the put-off snapshot", lambda: file_is_the_store(6))
+        after = self.metrics()
+        self.assertEqual(value(after, "swarmhost_backup_deferred_total")
+                         - value(before, "swarmhost_backup_deferred_total"), 1)
+        self.assertEqual(value(after, "swarmhost_backup_reads_total", kind="full")
+                         - value(before, "swarmhost_backup_reads_total", kind="full"), 1)
+
+
 if __name__ == "__main__":
     unittest.main()

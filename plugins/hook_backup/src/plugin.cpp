@@ -4,7 +4,9 @@
 // atomically: temp file in the same folder, fsync, rename, fsync the folder.
 // The messages of recently snapshotted sessions are kept serialized, so that
 // a snapshot whose session has had no message this hook did not see reads
-// only the session row (see MessageCache).
+// only the session row (see MessageCache). A snapshot due while the hook runs
+// behind (the row counts messages whose events are still queued) waits for
+// those events, or for the queue to run empty (SWH_EVENT_QUEUE_IDLE).
 #include <swarmhost/cpp/atomic_file.hpp>
 #include <swarmhost/cpp/plugin.hpp>
 #include <swarmhost/cpp/time.hpp>
@@ -322,6 +324,8 @@ class Backup {
         if (on_archived_) mask |= SWH_EVENT_SESSION_ARCHIVED;
         if (every_ > 0)
             mask |= SWH_EVENT_MESSAGE_SENT | SWH_EVENT_SESSION_ARCHIVED | SWH_EVENT_SESSION_DELETED;
+        // Deferred snapshots (see Pending) are taken at the latest when the queue runs empty.
+        if (every_ > 0 && !keep_history_ && cache_.enabled()) mask |= SWH_EVENT_QUEUE_IDLE;
         return mask;
     }
 
@@ -336,19 +340,43 @@ class Backup {
             if (every_ == 0) break;
             if (event.message) cache_.seen(*event.message);
             const uint64_t n = ++counts_[id];
-            if (n % every_ == 0)
+            if (n % every_ == 0) {
+                // This snapshot writes the same file later than one put off.
+                if (pending_.erase(id) > 0) count_superseded();
                 snapshot(id, "every_" + std::to_string(every_) + "_messages", event.time, nullptr,
                          keep_history_ ? 0 : every_);
+            } else if (auto it = pending_.find(id); it != pending_.end()) {
+                const auto seen = cache_.known(id, it->second.created_at);
+                if (!seen || *seen >= it->second.target) {
+                    // The events it waited for are in: the messages are in the cache.
+                    const std::string trigger = std::move(it->second.trigger);
+                    pending_.erase(it);
+                    snapshot(id, trigger, event.time, nullptr, every_ - n % every_);
+                }
+            }
             break;
         }
         case SWH_EVENT_SESSION_ARCHIVED:
             counts_.erase(id);
+            if (pending_.erase(id) > 0) {
+                // The archived snapshot is the newer file; without that
+                // trigger the one put off is taken now.
+                if (on_archived_)
+                    count_superseded();
+                else
+                    take_pending(id, event.time);
+            }
             if (on_archived_) snapshot(id, "archived", event.time);
             cache_.forget(id);
             break;
         case SWH_EVENT_SESSION_DELETED:
             counts_.erase(id);
+            if (pending_.erase(id) > 0) count_superseded(); // nothing left to back up
             cache_.forget(id);
+            break;
+        case SWH_EVENT_QUEUE_IDLE:
+            idle_delivered_ = true;
+            take_all_pending(event.time);
             break;
         default:
             break;
@@ -379,10 +407,64 @@ class Backup {
                "# TYPE swarmhost_backup_superseded_total counter\n"
                "swarmhost_backup_superseded_total " +
                std::to_string(superseded_) + "\n";
+        out +=
+            "# HELP swarmhost_backup_deferred_total Count-triggered snapshots put off until the hook had the "
+            "events of the messages the session row counted (or its queue ran empty)\n"
+            "# TYPE swarmhost_backup_deferred_total counter\n"
+            "swarmhost_backup_deferred_total " +
+            std::to_string(deferred_) + "\n";
         return out;
     }
 
   private:
+    // A count-triggered snapshot put off because the session row counted
+    // messages this hook had not had the events of yet (it runs behind the
+    // requests): reading them all from the store is what a snapshot costs
+    // most. The events follow in the queue; when the hook has them (the
+    // cache holds the messages), the snapshot reads only the row. Taken at
+    // the latest when the queue runs empty (events that never come: another
+    // daemon's messages, a door that stores without events, a dropped
+    // event), then with a full read if it must. A later trigger of the same
+    // session supersedes it.
+    struct Pending {
+        std::string trigger;
+        swh_time_us created_at = 0;
+        uint64_t target = 0; // the row's message count when it was put off
+    };
+
+    void count_superseded() {
+        std::lock_guard lock(stats_mutex_);
+        ++superseded_;
+    }
+
+    // A pending snapshot now, reading everything if the cache cannot answer.
+    void take_pending(const std::string &id, int64_t when) {
+        auto it = pending_.find(id);
+        std::string trigger = "every_" + std::to_string(every_) + "_messages";
+        if (it != pending_.end()) {
+            trigger = std::move(it->second.trigger);
+            pending_.erase(it);
+        }
+        snapshot(id, trigger, when);
+    }
+
+    // Every pending snapshot (the queue ran empty: nothing more is coming).
+    // Each is tried; the first failure is reported after the others.
+    void take_all_pending(int64_t when) {
+        std::optional<Failure> first;
+        while (!pending_.empty()) {
+            const std::string id = pending_.begin()->first;
+            try {
+                take_pending(id, when);
+            } catch (const Failure &e) {
+                if (!first) first = e;
+            } catch (const std::exception &e) {
+                if (!first) first = Failure(SWH_E_INTERNAL, e.what());
+            }
+        }
+        if (first) throw *first;
+    }
+
     static std::size_t cache_bytes(int64_t mb) {
         if (mb < 0 || mb > 1024 * 1024)
             throw Failure(SWH_E_INVALID, "backup: cache_mb must be within 0..1048576");
@@ -439,14 +521,17 @@ class Backup {
         return true;
     }
 
-    // `coming`: for a snapshot every N messages (not kept as history), N.
-    // Such a snapshot is superseded when the store holds N messages or more
-    // that this hook has not had the event of yet: their events follow in
-    // its queue, and one of them triggers a later snapshot of the same file.
-    // Skipping it is what lets a hook that fell behind (sessions grown long,
-    // snapshots grown slow) catch up instead of writing every stale snapshot
-    // while its queue fills memory. What the hook has seen is known only
-    // for a session it holds in its cache: otherwise nothing is skipped.
+    // `coming`: for a snapshot every N messages (not kept as history), how
+    // many more events of the session bring its next trigger (N at a
+    // trigger). Such a snapshot is superseded when the store holds that
+    // many messages or more that this hook has not had the event of yet:
+    // their events follow in its queue, and one of them triggers a later
+    // snapshot of the same file. Skipping it is what lets a hook that fell
+    // behind (sessions grown long, snapshots grown slow) catch up instead of
+    // writing every stale snapshot while its queue fills memory. With fewer
+    // such messages it is put off (Pending). What the hook has seen is known
+    // only for a session it holds in its cache: otherwise nothing is
+    // skipped or put off.
     void snapshot(const std::string &session_id, const std::string &trigger, int64_t when,
                   const swh::cpp::Session *fallback = nullptr, uint64_t coming = 0) {
         try {
@@ -455,13 +540,12 @@ class Backup {
             const std::vector<std::string> *messages = nullptr;
             if (cache_.enabled()) {
                 status = read(session_id, c, false);
-                if (status == SWH_OK && c.have_session && coming > 0) {
-                    const auto seen = cache_.known(session_id, c.created_at);
-                    if (seen && c.message_count >= *seen + coming) {
-                        std::lock_guard lock(stats_mutex_);
-                        ++superseded_;
-                        return;
-                    }
+                const auto seen = status == SWH_OK && c.have_session && coming > 0
+                                      ? cache_.known(session_id, c.created_at)
+                                      : std::nullopt;
+                if (seen && c.message_count >= *seen + coming) {
+                    count_superseded();
+                    return;
                 }
                 if (status == SWH_OK && c.have_session) {
                     if (const auto *entry = cache_.usable(session_id, c.created_at, c.message_count)) {
@@ -469,6 +553,15 @@ class Backup {
                         std::lock_guard lock(stats_mutex_);
                         ++row_reads_;
                     }
+                }
+                // Behind: the events of the messages the row counts beyond
+                // `seen` are queued. Only once the host has shown that it
+                // says when the queue runs empty (an older host never does).
+                if (messages == nullptr && seen && c.message_count > *seen && idle_delivered_) {
+                    pending_[session_id] = Pending{trigger, c.created_at, c.message_count};
+                    std::lock_guard lock(stats_mutex_);
+                    ++deferred_;
+                    return;
                 }
             }
             if (messages == nullptr && status != SWH_E_NOT_FOUND) {
@@ -528,8 +621,11 @@ class Backup {
     std::map<std::string, uint64_t> counts_; // messages seen per session since it was created/loaded
     mutable std::mutex stats_mutex_;         // written_/failures_: on_event vs render_metrics
     std::map<std::string, uint64_t> written_;
-    uint64_t failures_ = 0, row_reads_ = 0, full_reads_ = 0, superseded_ = 0; // guarded by stats_mutex_
-    MessageCache cache_;                                                      // [serial]: on_event only
+    uint64_t failures_ = 0, row_reads_ = 0, full_reads_ = 0, superseded_ = 0,
+             deferred_ = 0;                            // guarded by stats_mutex_
+    MessageCache cache_;                               // [serial]: on_event only
+    std::unordered_map<std::string, Pending> pending_; // [serial]: by session id
+    bool idle_delivered_ = false;                      // [serial]: the host sends SWH_EVENT_QUEUE_IDLE
 };
 
 } // namespace

@@ -18,6 +18,16 @@ extern "C" {
 #define SWH_EVENT_SESSION_ARCHIVED 0x04u
 #define SWH_EVENT_SESSION_DELETED 0x08u
 #define SWH_EVENT_PROVIDER_ERROR 0x10u
+/* The hook's queue has run empty after at least one other event: a hook
+ * that put work off until events it knew were queued behind the one it was
+ * handling (the backup hook's snapshots) does that work now. Not an event of
+ * a session: `session` points to a session with an empty id (nothing else
+ * in it means anything), `message` is NULL, `details_json` is "{}".
+ * Delivered only to a hook whose events() asks for it, and only by hosts
+ * built with this bit (an older host never sends it, so a hook must not
+ * wait for it before it has received one). Not counted in the host's
+ * delivered/failed counters. */
+#define SWH_EVENT_QUEUE_IDLE 0x20u
 
 /* One event. OWNERSHIP: borrowed for the call. */
 typedef struct swh_event {

@@ -57,6 +57,8 @@ constexpr const char *event_name(uint32_t type) noexcept {
         return "session_deleted";
     case SWH_EVENT_PROVIDER_ERROR:
         return "provider_error";
+    case SWH_EVENT_QUEUE_IDLE:
+        return "queue_idle";
     default:
         return "unknown";
     }
