@@ -20,6 +20,8 @@
 #                          replies from memory at $NGINX (/v1 and /stream/v1),
 #                          the same behind nginx as a keep-alive reverse proxy
 #                          at $NGINX_PROXY; its pid in $NGINX_PID
+#   write_proxy_daemon_config FILE PORT BASE_URL   the proxy benches' daemon
+#                          manifest: SQLite in $TMP, provider "up" -> BASE_URL
 #   start_static_nginx FILE  nginx serving FILE as a static JSON file, keep-alive,
 #                          at $STATIC_URL; its pid in $NGINX_PID
 #   start_postgres         one real PostgreSQL 15 on loopback through
@@ -110,6 +112,23 @@ start_fixed_nginx() {
   NGINX="http://127.0.0.1:$port"
   NGINX_PROXY="http://127.0.0.1:$proxy_port"
   wait_http "$NGINX/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
+}
+
+# The daemon of the proxy benches: listening on PORT, SQLite in $TMP, one
+# openai provider "up" in front of BASE_URL (no key, no retries).
+write_proxy_daemon_config() { # FILE PORT BASE_URL
+  cat > "$1" <<EOF
+server:
+  listen: "127.0.0.1:$2"
+plugin_dirs: [ "$BUILD/plugins" ]
+storage:
+  plugin: sqlite
+  config: { path: "$TMP/swarmhost.db" }
+providers:
+  - name: up
+    plugin: openai
+    config: { base_url: "$3", api_key_env: "", retries: 0, timeout_ms: 10000 }
+EOF
 }
 
 start_static_nginx() { # FILE

@@ -25,18 +25,7 @@ done
 bench_init instructions
 start_fixed_nginx
 PORT="$(free_port)"
-cat > "$TMP/swarmhost.yaml" <<EOT
-server:
-  listen: "127.0.0.1:$PORT"
-plugin_dirs: [ "$BUILD/plugins" ]
-storage:
-  plugin: sqlite
-  config: { path: "$TMP/swarmhost.db" }
-providers:
-  - name: up
-    plugin: openai
-    config: { base_url: "$NGINX/v1", api_key_env: "", retries: 0, timeout_ms: 10000 }
-EOT
+write_proxy_daemon_config "$TMP/swarmhost.yaml" "$PORT" "$NGINX/v1"
 bench_spawn "$TMP/swarmhost.log" valgrind --tool=callgrind --callgrind-out-file="$TMP/cg.out" --dump-instr=no \
   "$BUILD/host/swarmhost" serve -c "$TMP/swarmhost.yaml" --log-level warn
 DAEMON_PID=$SPAWNED_PID

@@ -56,17 +56,8 @@ start_fixed_nginx
 
 # ------------------------------------------------------------------ daemon
 PORT="$(free_port)"
-cat > "$TMP/swarmhost.yaml" <<EOF
-server:
-  listen: "127.0.0.1:$PORT"
-plugin_dirs: [ "$BUILD/plugins" ]
-storage:
-  plugin: sqlite
-  config: { path: "$TMP/swarmhost.db" }
-providers:
-  - name: up
-    plugin: openai
-    config: { base_url: "$NGINX/v1", api_key_env: "", retries: 0, timeout_ms: 10000 }
+write_proxy_daemon_config "$TMP/swarmhost.yaml" "$PORT" "$NGINX/v1"
+cat >> "$TMP/swarmhost.yaml" <<EOF
   - name: upstream_stream
     plugin: openai
     config: { base_url: "$NGINX/stream/v1", api_key_env: "", retries: 0, timeout_ms: 10000 }

@@ -55,18 +55,7 @@ UPSTREAM="$NGINX"
 
 # ----------------------------------------------------------------- daemon
 PORT="$(free_port)"
-cat > "$TMP/swarmhost.yaml" <<EOF
-server:
-  listen: "127.0.0.1:$PORT"
-plugin_dirs: [ "$BUILD/plugins" ]
-storage:
-  plugin: sqlite
-  config: { path: "$TMP/swarmhost.db" }
-providers:
-  - name: up
-    plugin: openai
-    config: { base_url: "$UPSTREAM/v1", api_key_env: "", retries: 0, timeout_ms: 10000 }
-EOF
+write_proxy_daemon_config "$TMP/swarmhost.yaml" "$PORT" "$UPSTREAM/v1"
 bench_spawn "$TMP/swarmhost.log" "$SWARMHOST" serve -c "$TMP/swarmhost.yaml" --log-level warn
 DAEMON_PID=$SPAWNED_PID
 wait_http "http://127.0.0.1:$PORT/healthz" "$DAEMON_PID" swarmhost "$TMP/swarmhost.log"
