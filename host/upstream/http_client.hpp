@@ -57,9 +57,10 @@ struct HttpCallbacks {
 };
 
 // Inside an on_done, on the thread running it: the upstream's own share of
-// that transfer in microseconds — from its request starting to go out to its
-// last byte in (curl's total less pretransfer time: the upstream's work and
-// the wire, not connecting nor this client's own queueing). -1 anywhere else.
+// that transfer in microseconds — from its request going out to its last
+// byte in (curl's total less pretransfer time; the lane client's from the
+// request written: the upstream's work and the wire, not connecting nor
+// this client's own queueing). -1 anywhere else.
 // A provider that reports done from within the HTTP done callback (the SDK's
 // upstream::Client does) lets the send path subtract exactly this from its
 // own time (X-Swarmhost-Overhead-Ms).
