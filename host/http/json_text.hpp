@@ -3,6 +3,8 @@
 // building and destroying nlohmann trees only to dump them).
 #pragma once
 
+#include <charconv>
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -13,6 +15,12 @@ namespace swh::http {
 // (a tampered store) becomes U+FFFD, as nlohmann's dump with
 // error_handler_t::replace does, so the answer is always valid JSON.
 void append_json_string(std::string &out, std::string_view text);
+
+// `value` as a JSON number, appended to `out`.
+inline void append_json_int(std::string &out, int64_t value) {
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+}
 
 // `"key":` appended to `out`; `key` is one of our own field names (plain
 // ASCII, nothing to escape).

@@ -8,7 +8,6 @@
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
-#include <charconv>
 #include <map>
 #include <set>
 
@@ -108,23 +107,17 @@ void append_message(std::string &out, const Message &assistant) {
     out += '}';
 }
 
-void append_int(std::string &out, int64_t value) {
-    char digits[24];
-    const auto end = std::to_chars(digits, digits + sizeof digits, value).ptr;
-    out.append(digits, end);
-}
-
 void append_usage(std::string &out, const TokenCounts &counts) {
     out += "{\"completion_tokens\":";
-    append_int(out, counts.output);
+    append_json_int(out, counts.output);
     out += ",\"completion_tokens_details\":{\"reasoning_tokens\":";
-    append_int(out, counts.reasoning);
+    append_json_int(out, counts.reasoning);
     out += "},\"prompt_tokens\":";
-    append_int(out, counts.input);
+    append_json_int(out, counts.input);
     out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
-    append_int(out, counts.cached);
+    append_json_int(out, counts.cached);
     out += "},\"total_tokens\":";
-    append_int(out, counts.input + counts.output);
+    append_json_int(out, counts.input + counts.output);
     out += '}';
 }
 
@@ -139,7 +132,7 @@ std::string chat_completion_body(const std::string &id, int64_t created, const s
     out += ",\"index\":0,\"logprobs\":null,\"message\":";
     append_message(out, assistant);
     out += "}],\"created\":";
-    append_int(out, created);
+    append_json_int(out, created);
     out += ",\"id\":";
     append_json_string(out, id);
     out += ",\"model\":";

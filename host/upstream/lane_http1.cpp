@@ -2,6 +2,7 @@
 
 #include "util/clock.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -9,10 +10,10 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <limits>
@@ -30,16 +31,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-bool iequals_prefix(std::string_view text, std::string_view prefix) {
-    if (text.size() < prefix.size()) return false;
-    for (std::size_t i = 0; i < prefix.size(); ++i)
-        if (std::tolower(static_cast<unsigned char>(text[i])) != prefix[i]) return false;
-    return true;
-}
-
-bool has_header(const HttpRequest &request, std::string_view name) {
+bool has_header(const HttpRequest &request, beast::string_view name) {
     for (const auto &[key, value] : request.headers)
-        if (key.size() == name.size() && iequals_prefix(key, name)) return true;
+        if (beast::iequals(key, name)) return true;
     return false;
 }
 
@@ -68,7 +62,8 @@ std::optional<PlainTarget> plain_target(const HttpRequest &request) {
         request.method != "PATCH" && request.method != "DELETE")
         return std::nullopt;
     std::string_view url = request.url;
-    if (!iequals_prefix(url, "http://")) return std::nullopt;
+    if (!beast::iequals(beast::string_view(url.data(), std::min<std::size_t>(url.size(), 7)), "http://"))
+        return std::nullopt;
     url.remove_prefix(7);
     const auto path_at = url.find_first_of("/?#");
     std::string_view authority = url.substr(0, path_at);
@@ -98,14 +93,15 @@ std::optional<PlainTarget> plain_target(const HttpRequest &request) {
     for (char c : rest)
         if (static_cast<unsigned char>(c) <= ' ' || static_cast<unsigned char>(c) >= 0x7f)
             return std::nullopt;
+    const int number = port.empty() ? 80 : std::stoi(std::string(port));
+    if (number == 0 || number > 65535) return std::nullopt;
     t.host = std::string(host);
-    t.port = port.empty() ? "80" : std::string(port);
-    if (std::stoi(t.port) == 0 || std::stoi(t.port) > 65535) return std::nullopt;
+    t.port = static_cast<unsigned short>(number);
     t.target = rest.empty() || rest.front() == '?' ? "/" + std::string(rest) : std::string(rest);
-    t.origin = t.host + ":" + t.port;
+    t.origin = t.host + ":" + std::to_string(t.port);
     // As curl writes it: the port only when it is not the scheme's.
     t.host_header = std::string(authority.front() == '[' ? "[" + t.host + "]" : t.host);
-    if (t.port != "80") t.host_header += ":" + t.port;
+    if (t.port != 80) t.host_header += ":" + std::to_string(t.port);
     return t;
 }
 
@@ -138,7 +134,7 @@ struct Connection {
 } // namespace
 
 struct LaneHttp1::Impl {
-    struct Call : std::enable_shared_from_this<Call> {
+    struct Call {
         uint64_t id = 0;
         PlainTarget target;
         HttpRequest request;
@@ -209,14 +205,14 @@ struct LaneHttp1::Impl {
         boost::system::error_code ec;
         const auto address = asio::ip::make_address(call->target.host, ec);
         if (!ec) {
-            const tcp::endpoint endpoint(address, static_cast<unsigned short>(std::stoi(call->target.port)));
+            const tcp::endpoint endpoint(address, call->target.port);
             call->connection->socket.async_connect(
                 endpoint, [this, call](const boost::system::error_code &error) { connected(call, error); });
             return;
         }
         call->resolver.emplace(io);
         call->resolver->async_resolve(
-            call->target.host, call->target.port,
+            call->target.host, std::to_string(call->target.port),
             [this, call](const boost::system::error_code &error, const tcp::resolver::results_type &results) {
                 if (call->done) return;
                 if (error)
@@ -235,8 +231,8 @@ struct LaneHttp1::Impl {
         call->connecting = false;
         if (error)
             return fail(call, SWH_E_UNAVAILABLE,
-                        "Failed to connect to " + call->target.host + " port " + call->target.port + ": " +
-                            error.message());
+                        "Failed to connect to " + call->target.host + " port " +
+                            std::to_string(call->target.port) + ": " + error.message());
         boost::system::error_code ignored;
         call->connection->socket.set_option(tcp::no_delay(true), ignored); // as curl does
         send(call);

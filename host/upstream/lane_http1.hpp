@@ -26,10 +26,10 @@ namespace swh::upstream {
 
 // Where a plain-HTTP request goes: what the lane client needs of its URL.
 struct PlainTarget {
-    std::string host;   // as written (no brackets for IPv6)
-    std::string port;   // "80" when the URL names none
-    std::string target; // path and query, "/" at least
-    std::string origin; // "host:port": what connections are shared by
+    std::string host;         // as written (no brackets for IPv6)
+    unsigned short port = 80; // when the URL names none
+    std::string target;       // path and query, "/" at least
+    std::string origin;       // "host:port": what connections are shared by
     std::string host_header;
 };
 

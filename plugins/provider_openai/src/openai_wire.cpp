@@ -134,7 +134,6 @@ class DecoderBase : public cpp::upstream::Decoder {
         out.metadata(id_, meta);
     }
     void note(dom::object obj) {
-        dom::element value;
         for (const auto field : obj) {
             const std::string_view key = field.key;
             if (key == "id" || key == "model" || key == "system_fingerprint") {
