@@ -24,6 +24,8 @@
 #   BASELINE=1            0 skips the direct run
 #   QUICK=1               N=500 D=3
 #   PERF_OUT=FILE         perf record -g of the daemon during the run
+#   STRACE_OUT=FILE       strace -f of the daemon instead (STRACE_ARGS, default -c:
+#                         system calls counted)
 # With HTTP/1.1 to the upstream the daemon holds two fds per stream; the fd
 # limit here is 20,000 per process, so N above ~9,500 needs HTTP/2.
 set -euo pipefail
@@ -119,7 +121,10 @@ IDLE_THREADS="$(status_kb "$DAEMON_PID" Threads)"
 sampler "$DAEMON_PID" "$TMP/peak" &
 SAMPLER=$!
 perf_pid=""
-if [[ -n "${PERF_OUT:-}" ]]; then
+if [[ -n "${STRACE_OUT:-}" ]]; then
+  timeout "$D" strace -f ${STRACE_ARGS:--c} -o "$STRACE_OUT" -p "$DAEMON_PID" >/dev/null 2>&1 &
+  perf_pid=$!
+elif [[ -n "${PERF_OUT:-}" ]]; then
   perf record -q -g -p "$DAEMON_PID" -o "$PERF_OUT" -- sleep "$D" >/dev/null 2>&1 &
   perf_pid=$!
 fi

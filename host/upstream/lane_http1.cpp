@@ -17,6 +17,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <limits>
+#include <set>
 #include <spdlog/spdlog.h>
 #include <unordered_map>
 #include <vector>
@@ -47,10 +48,14 @@ bool env_set(const char *name) {
 // default is 118 s).
 constexpr std::size_t kIdlePerOrigin = 256;
 constexpr auto kIdleMaxAge = std::chrono::seconds(60);
-// How often open requests' deadlines are checked: one timer per lane, not
-// one timer (and one timerfd update) per request.
+// How often due deadlines are looked for: one timer per lane, not one timer
+// (and one timerfd update) per request. Each tick reads only the deadlines
+// that are due, in order, so thousands of long streams cost nothing per tick.
 constexpr auto kSweep = std::chrono::milliseconds(50);
 constexpr std::size_t kPieceBytes = 16384;
+// One read's size, and how many full ones run before the loop's other work.
+constexpr std::size_t kReadBytes = 16384;
+constexpr int kReadsPerTurn = 8;
 
 } // namespace
 
@@ -146,8 +151,12 @@ struct LaneHttp1::Impl {
         Clock::time_point deadline = Clock::time_point::max();         // the whole request
         Clock::time_point connect_deadline = Clock::time_point::max(); // while connecting
         Clock::time_point quiet_since{};                               // idle timeout: last bytes in
+        Clock::time_point check_at = Clock::time_point::max();         // its entry in `checks`, if any
         int64_t wire_started_us = 0;
+        unsigned attempt = 0; // which connection: handlers of an earlier one do nothing
         bool connecting = false, responded = false, done = false, retried = false;
+        bool received = false; // bytes came back on this connection
+        bool writing = false;  // the request is still going out
     };
 
     Impl(asio::io_context &io, std::atomic<std::size_t> &open, std::weak_ptr<LaneHttp1> owner)
@@ -159,6 +168,10 @@ struct LaneHttp1::Impl {
     asio::steady_timer sweeper;
     bool sweeping = false;
     std::unordered_map<uint64_t, std::shared_ptr<Call>> calls;
+    // When each open call next needs a look: its earliest deadline. An idle
+    // deadline moves later with every read without touching this; the tick
+    // that finds it not yet reached files it again at its real time.
+    std::set<std::pair<Clock::time_point, uint64_t>> checks;
     std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 
     // ------------------------------------------------------------ begin
@@ -168,10 +181,10 @@ struct LaneHttp1::Impl {
         if (call->request.timeout_ms)
             call->deadline = now + std::chrono::milliseconds(call->request.timeout_ms);
         call->quiet_since = now;
-        arm_sweeper();
         if (auto conn = take_idle(call->target.origin, now)) {
             call->connection = std::move(conn);
             call->connection->reused = true;
+            schedule(*call);
             return send(call);
         }
         connect(call);
@@ -202,6 +215,7 @@ struct LaneHttp1::Impl {
         call->connect_deadline =
             Clock::now() + std::chrono::milliseconds(
                                call->request.connect_timeout_ms ? call->request.connect_timeout_ms : 10000);
+        schedule(*call);
         boost::system::error_code ec;
         const auto address = asio::ip::make_address(call->target.host, ec);
         if (!ec) {
@@ -229,12 +243,14 @@ struct LaneHttp1::Impl {
     void connected(const std::shared_ptr<Call> &call, const boost::system::error_code &error) {
         if (call->done) return;
         call->connecting = false;
+        schedule(*call); // the connect deadline is over; the idle one starts counting
         if (error)
             return fail(call, SWH_E_UNAVAILABLE,
                         "Failed to connect to " + call->target.host + " port " +
                             std::to_string(call->target.port) + ": " + error.message());
         boost::system::error_code ignored;
         call->connection->socket.set_option(tcp::no_delay(true), ignored); // as curl does
+        call->connection->socket.non_blocking(true, ignored);              // read_available's reads
         send(call);
     }
 
@@ -264,16 +280,23 @@ struct LaneHttp1::Impl {
         head += "\r\n";
     }
 
+    // The wait for the answer is queued before the request goes out, so no
+    // readiness the loop reports can pass unseen (see read_available).
     void send(const std::shared_ptr<Call> &call) {
         if (call->head.empty()) build_head(*call);
+        call->parser.reset();
+        call->received = false;
+        await_readable(call);
+        call->writing = true;
         const std::array<asio::const_buffer, 2> buffers{asio::buffer(call->head),
                                                         asio::buffer(call->request.body)};
-        asio::async_write(call->connection->socket, buffers,
-                          [this, call](const boost::system::error_code &error, std::size_t) {
-                              if (call->done) return;
-                              if (error) return lost(call, "Send failure: " + error.message());
-                              read_head(call);
-                          });
+        asio::async_write(
+            call->connection->socket, buffers,
+            [this, call, attempt = call->attempt](const boost::system::error_code &error, std::size_t) {
+                if (call->done || attempt != call->attempt) return;
+                call->writing = false;
+                if (error) lost(call, "Send failure: " + error.message());
+            });
         // The upstream's share starts once the request is out: the write is
         // tried at once, inside async_write, and is this daemon's own cost
         // (X-Swarmhost-Overhead-Ms subtracts only the share).
@@ -281,44 +304,93 @@ struct LaneHttp1::Impl {
     }
 
     // ------------------------------------------------------------- read
-    void read_head(const std::shared_ptr<Call> &call) {
-        call->parser.emplace();
-        call->parser->body_limit(
-            std::numeric_limits<std::uint64_t>::max()); // streams run long; decoders bound what they keep
-        call->parser->header_limit(64 * 1024);
-        bhttp::async_read_header(call->connection->socket, call->connection->buffer, *call->parser,
-                                 [this, call](const boost::system::error_code &error, std::size_t) {
-                                     if (call->done) return;
-                                     if (error) return lost(call, "Recv failure: " + error.message());
-                                     call->quiet_since = Clock::now();
-                                     const unsigned status = call->parser->get().result_int();
-                                     if (status >= 100 && status < 200 && status != 101)
-                                         return read_head(call); // an interim answer: the real one follows
-                                     read_body(call);
-                                 });
+    // The socket is read when the loop reports it readable, and a read that
+    // returns less than it asked for means the socket was drained: the next
+    // wait is queued there and then, before the loop polls again, so the
+    // next bytes' readiness finds it. (Asio's reads would instead try the
+    // socket at once after every piece, one failed recv per streamed chunk.)
+    void await_readable(const std::shared_ptr<Call> &call) {
+        call->connection->socket.async_wait(
+            tcp::socket::wait_read,
+            [this, call, attempt = call->attempt](const boost::system::error_code &error) {
+                if (call->done || attempt != call->attempt) return;
+                if (error) return lost(call, "Recv failure: " + error.message());
+                read_available(call);
+            });
     }
 
-    void read_body(const std::shared_ptr<Call> &call) {
-        if (call->parser->is_done()) return finish(call);
-        auto &body = call->parser->get().body();
-        body.data = call->connection->piece.get();
-        body.size = kPieceBytes;
-        bhttp::async_read_some(
-            call->connection->socket, call->connection->buffer, *call->parser,
-            [this, call](boost::system::error_code error, std::size_t) {
-                if (call->done) return;
-                if (error == bhttp::error::need_buffer) error = {};
-                const std::size_t got = kPieceBytes - call->parser->get().body().size;
-                if (got > 0) {
-                    call->quiet_since = Clock::now();
-                    if (!deliver(call, std::string_view(call->connection->piece.get(), got))) return;
+    void read_available(const std::shared_ptr<Call> &call) {
+        Connection &conn = *call->connection;
+        for (int reads = 0; reads < kReadsPerTurn; ++reads) {
+            boost::system::error_code error;
+            const std::size_t got = conn.socket.read_some(conn.buffer.prepare(kReadBytes), error);
+            if (error == asio::error::would_block) return await_readable(call);
+            if (error == asio::error::eof) return ended_by_upstream(call);
+            if (error) return lost(call, "Recv failure: " + error.message());
+            conn.buffer.commit(got);
+            call->received = true;
+            call->quiet_since = Clock::now();
+            if (!parse_buffered(call)) return; // the call ended
+            if (got < kReadBytes) return await_readable(call);
+        }
+        // More is waiting: the loop's other work first, then read on.
+        asio::post(io, [this, call, attempt = call->attempt] {
+            if (!call->done && attempt == call->attempt) read_available(call);
+        });
+    }
+
+    // Feeds what was read to the parser and the body to the plugin; false
+    // once the call ended (answered whole, failed, or the plugin stopped).
+    bool parse_buffered(const std::shared_ptr<Call> &call) {
+        Connection &conn = *call->connection;
+        for (;;) {
+            if (!call->parser) {
+                call->parser.emplace();
+                // Streams run long; the decoders bound what they keep.
+                call->parser->body_limit(std::numeric_limits<std::uint64_t>::max());
+                call->parser->header_limit(64 * 1024);
+            }
+            auto &parser = *call->parser;
+            const bool had_header = parser.is_header_done();
+            auto &body = parser.get().body();
+            body.data = conn.piece.get();
+            body.size = kPieceBytes;
+            boost::system::error_code error;
+            const std::size_t used = parser.put(conn.buffer.data(), error);
+            conn.buffer.consume(used);
+            if (error == bhttp::error::need_buffer) error = {};
+            if (error && error != bhttp::error::need_more) {
+                fail(call, SWH_E_UNAVAILABLE, "Invalid answer from the upstream: " + error.message());
+                return false;
+            }
+            if (!had_header && parser.is_header_done()) {
+                const unsigned status = parser.get().result_int();
+                if (status >= 100 && status < 200 && status != 101) {
+                    call->parser.reset(); // an interim answer: the real one follows
+                    continue;
                 }
-                if (error)
-                    return fail(call, SWH_E_UNAVAILABLE,
-                                "transfer closed with outstanding read data remaining (" + error.message() +
-                                    ")");
-                read_body(call);
-            });
+            }
+            const std::size_t piece = kPieceBytes - body.size;
+            if (piece > 0 && !deliver(call, std::string_view(conn.piece.get(), piece))) return false;
+            if (parser.is_done()) {
+                finish(call);
+                return false;
+            }
+            if (error == bhttp::error::need_more || (used == 0 && piece == 0)) return true;
+        }
+    }
+
+    // The upstream closed its side: the end of a body read to the close, or
+    // an answer cut short.
+    void ended_by_upstream(const std::shared_ptr<Call> &call) {
+        if (!call->parser || !call->parser->is_header_done())
+            return lost(call, "Recv failure: the upstream closed the connection");
+        boost::system::error_code error;
+        call->parser->put_eof(error);
+        if (!error && call->parser->is_done()) return finish(call);
+        fail(call, SWH_E_UNAVAILABLE,
+             "transfer closed with outstanding read data remaining (" +
+                 (error ? error.message() : std::string("end of stream")) + ")");
     }
 
     void report_response(Call &call) {
@@ -350,9 +422,9 @@ struct LaneHttp1::Impl {
     // A kept-alive connection the upstream closed before answering anything
     // is tried once more on a new one, as curl does; otherwise it failed.
     void lost(const std::shared_ptr<Call> &call, std::string error) {
-        const bool nothing_read = !call->parser || call->connection->buffer.size() == 0;
-        if (call->connection->reused && !call->retried && nothing_read) {
+        if (call->connection->reused && !call->retried && !call->received) {
             call->retried = true;
+            ++call->attempt; // what the old connection still has queued is stale
             boost::system::error_code ignored;
             call->connection->socket.close(ignored);
             call->parser.reset();
@@ -365,7 +437,9 @@ struct LaneHttp1::Impl {
     void finish(const std::shared_ptr<Call> &call) {
         report_response(*call);
         if (call->done) return;
-        const bool reusable = call->parser->get().keep_alive() && !call->parser->need_eof();
+        // An answer that came before the whole request went out (an early
+        // error) leaves the connection mid-write: not one to reuse.
+        const bool reusable = call->parser->get().keep_alive() && !call->parser->need_eof() && !call->writing;
         if (reusable) keep_idle(std::move(call->connection));
         end(call, SWH_OK, "", now_us() - call->wire_started_us);
     }
@@ -382,6 +456,7 @@ struct LaneHttp1::Impl {
 
     void end(const std::shared_ptr<Call> &call, swh_status status, std::string error, int64_t wire_us) {
         call->done = true;
+        unschedule(*call);
         calls.erase(call->id);
         open.fetch_sub(1); // counted closed before on_done, as the curl shards do
         report_done(call->callbacks.on_done, status, std::move(error), wire_us);
@@ -389,6 +464,30 @@ struct LaneHttp1::Impl {
     }
 
     // ------------------------------------------------------------ sweep
+    static Clock::time_point next_check(const Call &call) {
+        Clock::time_point at = call.deadline;
+        if (call.connecting)
+            at = std::min(at, call.connect_deadline);
+        else if (call.request.idle_timeout_ms)
+            at = std::min(at, call.quiet_since + std::chrono::milliseconds(call.request.idle_timeout_ms));
+        return at;
+    }
+
+    void unschedule(Call &call) {
+        if (call.check_at != Clock::time_point::max()) checks.erase({call.check_at, call.id});
+        call.check_at = Clock::time_point::max();
+    }
+
+    void schedule(Call &call) {
+        const Clock::time_point at = next_check(call);
+        if (at == call.check_at) return;
+        unschedule(call);
+        if (at == Clock::time_point::max()) return; // no deadline: nothing to look at
+        checks.emplace(at, call.id);
+        call.check_at = at;
+        arm_sweeper();
+    }
+
     // `owner` keeps the check from touching an Impl that close_all let go
     // of, should the loop run once more after it.
     void arm_sweeper() {
@@ -402,28 +501,43 @@ struct LaneHttp1::Impl {
             self->sweeping = false;
             if (error) return;
             self->sweep();
-            if (!self->calls.empty()) self->arm_sweeper();
+            if (!self->checks.empty()) self->arm_sweeper();
         });
+    }
+
+    // Why the call is late at `now`, or empty while it is not.
+    static std::string lateness(const Call &call, Clock::time_point now) {
+        if (now >= call.deadline)
+            return "Operation timed out after " + std::to_string(call.request.timeout_ms) + " milliseconds";
+        if (call.connecting && now >= call.connect_deadline)
+            return "Connection timed out after " + std::to_string(call.request.connect_timeout_ms) +
+                   " milliseconds";
+        if (call.request.idle_timeout_ms && !call.connecting &&
+            now - call.quiet_since >= std::chrono::milliseconds(call.request.idle_timeout_ms))
+            return "Operation too slow: nothing received for " +
+                   std::to_string(call.request.idle_timeout_ms) + " milliseconds";
+        return {};
     }
 
     void sweep() {
         const auto now = Clock::now();
-        std::vector<std::pair<std::shared_ptr<Call>, std::string>> late;
-        for (const auto &[id, call] : calls) {
-            if (now >= call->deadline)
-                late.emplace_back(call, "Operation timed out after " +
-                                            std::to_string(call->request.timeout_ms) + " milliseconds");
-            else if (call->connecting && now >= call->connect_deadline)
-                late.emplace_back(call, "Connection timed out after " +
-                                            std::to_string(call->request.connect_timeout_ms) +
-                                            " milliseconds");
-            else if (call->request.idle_timeout_ms && !call->connecting &&
-                     now - call->quiet_since >= std::chrono::milliseconds(call->request.idle_timeout_ms))
-                late.emplace_back(call, "Operation too slow: nothing received for " +
-                                            std::to_string(call->request.idle_timeout_ms) + " milliseconds");
+        std::vector<std::shared_ptr<Call>> due;
+        while (!checks.empty() && checks.begin()->first <= now) {
+            const uint64_t id = checks.begin()->second;
+            checks.erase(checks.begin());
+            auto it = calls.find(id);
+            if (it == calls.end()) continue;
+            it->second->check_at = Clock::time_point::max();
+            due.push_back(it->second);
         }
-        for (auto &[call, why] : late)
-            fail(call, SWH_E_TIMEOUT, std::move(why));
+        for (const auto &call : due) {
+            if (call->done) continue;
+            std::string why = lateness(*call, now);
+            if (why.empty())
+                schedule(*call); // an idle deadline that reads pushed on
+            else
+                fail(call, SWH_E_TIMEOUT, std::move(why));
+        }
     }
 };
 
