@@ -21,7 +21,7 @@ void run_completion(SessionManager &sessions, const PostBlocking &post, Completi
     const bool inline_run = params.session_id.empty() && pin->stateless_inline;
     if (inline_run) {
         params.pipeline = std::move(pin);
-        params.finish_on = [exchange](std::function<void()> work) { exchange->post(std::move(work)); };
+        params.finish_on = [exchange](std::function<void()> work) { exchange->dispatch(std::move(work)); };
     }
     auto run = [&sessions, params = std::move(params), observer, exchange]() mutable {
         // Its deadline passed while it waited for a worker: not started, nothing stored.

@@ -29,7 +29,7 @@ class RecordedExchange : public Exchange {
                     std::string_view data) override {
         inner_->keep_alive(interval, event, data);
     }
-    void post(std::function<void()> work) override { inner_->post(std::move(work)); }
+    void dispatch(std::function<void()> work) override { inner_->dispatch(std::move(work)); }
     int64_t received_at_us() const override { return inner_->received_at_us(); }
     void set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) override {
         inner_->set_deadline(limits, std::move(passed));

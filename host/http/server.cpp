@@ -37,12 +37,23 @@ class ScopedCount {
         ++*counter_;
     }
     ~ScopedCount() { --*counter_; }
+    const std::atomic<std::size_t> &counter() const { return *counter_; }
     ScopedCount(const ScopedCount &) = delete;
     ScopedCount &operator=(const ScopedCount &) = delete;
 
   private:
     std::shared_ptr<std::atomic<std::size_t>> counter_;
 };
+
+// Whether this request is the only one the daemon is serving. Then the next
+// step of its answer runs at once: a queued step costs a turn of the loop,
+// a poll, on the request's latency. With others in flight the step is
+// queued, so the loop's turns take many connections' work together, which
+// costs less per request: at 64 connections, doing these steps at once cost
+// 8-10 us more CPU per proxied request (bench/proxy, A/B of one build).
+bool serving_alone(const std::atomic<std::size_t> &in_flight) {
+    return in_flight.load(std::memory_order_relaxed) <= 1;
+}
 
 // A connection over server.max_connections is read (briefly) and answered
 // 503: reading the request first lets the close be clean, so the client sees
@@ -222,7 +233,7 @@ class ExchangeImpl : public Exchange, public std::enable_shared_from_this<Exchan
     using Exchange::keep_alive;
     void keep_alive(std::chrono::milliseconds interval, std::string_view event,
                     std::string_view data) override;
-    void post(std::function<void()> work) override;
+    void dispatch(std::function<void()> work) override;
     int64_t received_at_us() const override { return received_at_us_; }
     void set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) override;
     std::optional<DeadlinePassed> deadline_passed() const override {
@@ -284,7 +295,11 @@ class Connection : public std::enable_shared_from_this<Connection> {
           buffer_(limits_->max_header_bytes) {}
 
     void start() {
-        net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->do_read(); });
+        net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
+            beast::error_code ignored;
+            self->stream_.socket().non_blocking(true, ignored); // write_next's first try
+            self->do_read();
+        });
     }
     auto executor() { return stream_.get_executor(); }
     // Bytes queued for this connection and not yet written.
@@ -486,49 +501,83 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     // One write for everything queued up to the end of a response: a stream's
-    // events that arrived together cost one system call, not one each.
+    // events that arrived together cost one system call, not one each. When
+    // the request is served alone (serving_alone) the write is tried right
+    // here on the non-blocking socket, so a reply that fits in the socket's
+    // buffer needs no completion handler (a turn of the loop); otherwise, and
+    // for what the client is not ready for, the loop writes it.
     void write_next() {
-        stream_.expires_after(std::chrono::seconds(limits_->write_timeout_seconds));
-        writing_ = 0;
-        buffers_.clear();
-        for (const Pending &pending : queue_) {
-            buffers_.emplace_back(pending.bytes.data(), pending.bytes.size());
-            ++writing_;
-            if (pending.last || writing_ == kMaxWriteBatch) break;
+        while (writing_ == 0 && !queue_.empty()) { // once per batch; each pass takes one off
+            buffers_.clear();
+            std::size_t bytes = 0;
+            for (const Pending &pending : queue_) {
+                buffers_.emplace_back(pending.bytes.data(), pending.bytes.size());
+                bytes += pending.bytes.size();
+                ++writing_;
+                if (pending.last || writing_ == kMaxWriteBatch) break;
+            }
+            beast::error_code ec;
+            std::size_t wrote = 0;
+            if (serving_alone(*in_flight_)) wrote = stream_.socket().write_some(buffers_, ec);
+            if (ec == net::error::would_block || ec == net::error::try_again) {
+                ec = {};
+                wrote = 0;
+            }
+            if (ec || wrote == bytes) {
+                if (!written(ec)) return;
+                continue;
+            }
+            skip_written(wrote);
+            stream_.expires_after(std::chrono::seconds(limits_->write_timeout_seconds));
+            net::async_write(stream_, buffers_,
+                             [self = shared_from_this()](beast::error_code e, std::size_t) {
+                                 if (self->written(e)) self->write_next();
+                             });
+            return;
         }
-        net::async_write(stream_, buffers_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-            self->on_write(ec);
-        });
     }
 
-    void on_write(beast::error_code ec) {
-        std::deque<Pending> written;
+    // Drops the first `bytes` (fewer than all) from buffers_.
+    void skip_written(std::size_t bytes) {
+        auto first = buffers_.begin();
+        while (bytes >= first->size()) {
+            bytes -= first->size();
+            ++first;
+        }
+        buffers_.erase(buffers_.begin(), first);
+        buffers_.front() += bytes;
+    }
+
+    // The batch of writing_ entries went out (or failed): false once the
+    // connection is closed or waits for the next request.
+    bool written(beast::error_code ec) {
+        bool last = false, keep_alive = false;
         for (std::size_t i = 0; i < writing_; ++i) {
-            unwritten_ -= queue_.front().bytes.size();
-            written.push_back(std::move(queue_.front()));
+            Pending &front = queue_.front();
+            unwritten_ -= front.bytes.size();
+            last = front.last; // only the batch's last can end a response
+            keep_alive = front.keep_alive;
+            if (ec) front.gone->fire();
             queue_.pop_front();
         }
         writing_ = 0;
         if (ec) {
             auto pending = std::move(queue_);
             queue_.clear();
-            for (auto &p : written)
-                p.gone->fire();
             for (auto &p : pending)
                 p.gone->fire();
             close();
-            return;
+            return false;
         }
-        const Pending &done = written.back(); // only the batch's last can end a response
-        if (done.last) {
-            if (!done.keep_alive) {
+        if (last) {
+            if (!keep_alive) {
                 close();
-                return;
+                return false;
             }
             stream_.expires_never();
             do_read();
         }
-        if (!queue_.empty()) write_next();
+        return true;
     }
 
     void close() {
@@ -691,8 +740,9 @@ void ExchangeImpl::keep_alive(std::chrono::milliseconds interval, std::string_vi
     timer->async_wait([tick](const boost::system::error_code &ec) { (*tick)(ec); });
 }
 
-void ExchangeImpl::post(std::function<void()> work) {
-    net::post(connection_->executor(), std::move(work));
+void ExchangeImpl::dispatch(std::function<void()> work) {
+    if (!serving_alone(in_flight_->counter())) return net::post(connection_->executor(), std::move(work));
+    net::dispatch(connection_->executor(), std::move(work));
 }
 
 void ExchangeImpl::end_stream() {

@@ -119,10 +119,11 @@ class Exchange {
     // vendor keeps streams alive with one (Anthropic's `ping`).
     virtual void keep_alive(std::chrono::milliseconds interval, std::string_view event,
                             std::string_view data) = 0;
-    // Runs `work` later on the thread that serves this exchange's connection
-    // (its lane): work that ends in writing to this client goes there
-    // instead of onto a shared thread.
-    virtual void post(std::function<void()> work) = 0;
+    // Runs `work` on the thread that serves this exchange's connection (its
+    // lane): at once when called there while this is the only request being
+    // served, else queued to it. Work that ends in writing to this client goes
+    // there instead of onto a shared thread.
+    virtual void dispatch(std::function<void()> work) = 0;
     // When the whole request had been read (microseconds since the epoch):
     // where the daemon's own time on an exchange starts (X-Swarmhost-Overhead-Ms).
     virtual int64_t received_at_us() const = 0;

@@ -43,7 +43,7 @@ class TracedExchange : public Exchange {
         inner_->keep_alive(interval, event, data);
     }
     // Work posted to the connection's lane stays in this request's trace.
-    void post(std::function<void()> work) override { inner_->post(bind_to(std::move(work))); }
+    void dispatch(std::function<void()> work) override { inner_->dispatch(bind_to(std::move(work))); }
     int64_t received_at_us() const override { return inner_->received_at_us(); }
     void set_deadline(DeadlineLimits limits, std::function<void(const DeadlinePassed &)> passed) override {
         inner_->set_deadline(limits, std::move(passed));
