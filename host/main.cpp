@@ -11,8 +11,12 @@
 #include <swarmhost/abi.h>
 
 #include <boost/program_options.hpp>
+#include <cstdlib>
 #include <functional>
 #include <iostream>
+#ifdef SWH_ALLOCATOR_MIMALLOC
+#include <mimalloc.h>
+#endif
 
 namespace po = boost::program_options;
 
@@ -278,6 +282,21 @@ int run_command(const Command &command, int argc, char **argv) {
     }
 }
 
+// Which malloc this process runs on, and whether it really is the one that
+// serves malloc() (a link that lost it would leave glibc's silently).
+std::string allocator_line() {
+#ifdef SWH_ALLOCATOR_MIMALLOC
+    const int version = mi_version();
+    void *probe = std::malloc(64);
+    const bool serves_malloc = mi_is_in_heap_region(probe);
+    std::free(probe);
+    return "allocator: mimalloc " + std::to_string(version / 100) + "." + std::to_string(version / 10 % 10) +
+           "." + std::to_string(version % 10) + (serves_malloc ? "" : " (linked, but NOT serving malloc)");
+#else
+    return "allocator: system";
+#endif
+}
+
 } // namespace
 
 int main(int argc, char **argv) {
@@ -288,7 +307,8 @@ int main(int argc, char **argv) {
     }
     if (first == "--version" || first == "-V") {
         std::cout << "swarmhost " << SWH_VERSION << " (plugin ABI " << SWH_ABI_VERSION_MAJOR << "."
-                  << SWH_ABI_VERSION_MINOR << ")\n";
+                  << SWH_ABI_VERSION_MINOR << ")\n"
+                  << allocator_line() << "\n";
         return 0;
     }
     if (first.empty()) {

@@ -10,6 +10,8 @@ packages=(
   libsqlite3-dev sqlite3 catch2 python3 curl
   # libsimdjson-dev: the openai provider reads upstream answers with it (issue 17).
   libsimdjson-dev
+  # libmimalloc-dev: the daemon's malloc (CMake SWH_ALLOCATOR, issue 17).
+  libmimalloc-dev
 )
 if [ "${1:-}" = "--test" ]; then
   # The test suite also needs the real servers and tools it drives.

@@ -53,8 +53,11 @@ constexpr auto kIdleMaxAge = std::chrono::seconds(60);
 // that are due, in order, so thousands of long streams cost nothing per tick.
 constexpr auto kSweep = std::chrono::milliseconds(50);
 constexpr std::size_t kPieceBytes = 16384;
-// One read's size, and how many full ones run before the loop's other work.
-constexpr std::size_t kReadBytes = 16384;
+// A connection's reads start small (thousands of open streams each hold a
+// read buffer) and double, up to the most, while reads come back full;
+// full reads run up to kReadsPerTurn before the loop's other work.
+constexpr std::size_t kReadLeast = 4096;
+constexpr std::size_t kReadMost = 65536;
 constexpr int kReadsPerTurn = 8;
 
 } // namespace
@@ -129,9 +132,7 @@ struct Connection {
     tcp::socket socket;
     std::string origin;
     beast::flat_buffer buffer;
-    // Where body bytes land before they go to the plugin; kept with the
-    // connection, so a request on a kept-alive one allocates none.
-    std::unique_ptr<char[]> piece = std::make_unique_for_overwrite<char[]>(kPieceBytes);
+    std::size_t read_size = kReadLeast;
     bool reused = false;
     Clock::time_point idle_since{};
 };
@@ -172,6 +173,9 @@ struct LaneHttp1::Impl {
     // deadline moves later with every read without touching this; the tick
     // that finds it not yet reached files it again at its real time.
     std::set<std::pair<Clock::time_point, uint64_t>> checks;
+    // Where body bytes land on their way to the plugin: one for the lane, as
+    // each piece is parsed and handed over before anything else runs.
+    std::unique_ptr<char[]> piece_ = std::make_unique_for_overwrite<char[]>(kPieceBytes);
     std::unordered_map<std::string, std::vector<std::unique_ptr<Connection>>> idle;
 
     // ------------------------------------------------------------ begin
@@ -334,7 +338,8 @@ struct LaneHttp1::Impl {
         Connection &conn = *call->connection;
         for (int reads = 0; reads < kReadsPerTurn; ++reads) {
             boost::system::error_code error;
-            const std::size_t got = conn.socket.read_some(conn.buffer.prepare(kReadBytes), error);
+            const std::size_t asked = conn.read_size;
+            const std::size_t got = conn.socket.read_some(conn.buffer.prepare(asked), error);
             if (error == asio::error::would_block) return await_readable(call);
             if (error == asio::error::eof) return ended_by_upstream(call);
             if (error) return lost(call, "Recv failure: " + error.message());
@@ -342,7 +347,8 @@ struct LaneHttp1::Impl {
             call->received = true;
             call->quiet_since = Clock::now();
             if (!parse_buffered(call)) return; // the call ended
-            if (got < kReadBytes) return await_readable(call);
+            if (got < asked) return await_readable(call);
+            conn.read_size = std::min(asked * 2, kReadMost);
         }
         // More is waiting: the loop's other work first, then read on.
         asio::post(io, [this, call, attempt = call->attempt] {
@@ -364,7 +370,7 @@ struct LaneHttp1::Impl {
             auto &parser = *call->parser;
             const bool had_header = parser.is_header_done();
             auto &body = parser.get().body();
-            body.data = conn.piece.get();
+            body.data = piece_.get();
             body.size = kPieceBytes;
             boost::system::error_code error;
             const std::size_t used = parser.put(conn.buffer.data(), error);
@@ -382,7 +388,7 @@ struct LaneHttp1::Impl {
                 }
             }
             const std::size_t piece = kPieceBytes - body.size;
-            if (piece > 0 && !deliver(call, std::string_view(conn.piece.get(), piece))) return false;
+            if (piece > 0 && !deliver(call, std::string_view(piece_.get(), piece))) return false;
             if (parser.is_done()) {
                 finish(call);
                 return false;

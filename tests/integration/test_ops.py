@@ -92,6 +92,9 @@ class CliTests(unittest.TestCase):
         rc, out = run_cli(["--version"])
         self.assertEqual(rc, 0, out)
         self.assertRegex(out, r"\d+\.\d+\.\d+")
+        # The build's malloc, and that it is the one serving malloc().
+        self.assertRegex(out, r"allocator: (mimalloc \d+\.\d+\.\d+|system)\n")
+        self.assertNotIn("NOT serving malloc", out)
 
     def test_help(self):
         rc, out = run_cli(["--help"])
