@@ -8,7 +8,8 @@
 # dumped and divided by the requests wrk counted.
 # Prints instructions, malloc calls and the top functions by own cost per
 # request, then `SUMMARY instructions key=value ...`.
-# Environment: DURATION (10), TOP (25), SWARMHOST_UPSTREAM_CLIENT (passed to
+# Environment: DURATION (10), TOP (25), KEEP_PROFILE (a file to copy the
+# callgrind profile to), SWARMHOST_UPSTREAM_CLIENT (passed to
 # the daemon: "curl" measures the libcurl path). Needs valgrind, wrk, nginx
 # (tools/install-deps.sh --bench). Loopback only.
 set -euo pipefail
@@ -49,3 +50,4 @@ callgrind_control -d "$DAEMON_PID" > /dev/null 2>&1
 sleep 1
 [[ -s "$TMP/cg.out.1" ]] || bench_die "callgrind wrote no dump"
 python3 "$HERE/callgrind_top.py" "$TMP/cg.out.1" "$REQUESTS" "$TOP"
+[[ -z "${KEEP_PROFILE:-}" ]] || cp "$TMP/cg.out.1" "$KEEP_PROFILE"
