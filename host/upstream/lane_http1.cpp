@@ -14,11 +14,16 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
+#include <cerrno>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <limits>
+#include <linux/net_tstamp.h>
 #include <set>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <unordered_map>
 #include <vector>
 
@@ -133,9 +138,55 @@ struct Connection {
     std::string origin;
     beast::flat_buffer buffer;
     std::size_t read_size = kReadLeast;
+    int64_t arrived_us = 0; // when the kernel received the bytes last read (0: not known)
     bool reused = false;
     Clock::time_point idle_since{};
 };
+
+// The kernel stamps what it receives on this socket (software time stamps):
+// the upstream's share of a request then ends when its answer arrived, not
+// when this loop got round to reading it (X-Swarmhost-Overhead-Ms). Best
+// effort: without it the read time stands in.
+void stamp_arrivals(tcp::socket &socket) {
+    const int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
+    (void)::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
+}
+
+// One non-blocking read into `into`, noting the kernel's receive time of the
+// bytes it returned in conn.arrived_us.
+std::size_t receive(Connection &conn, asio::mutable_buffer into, boost::system::error_code &error) {
+    iovec part{into.data(), into.size()};
+    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(timespec))];
+    msghdr message{};
+    message.msg_iov = &part;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    ssize_t got = -1;
+    for (int tries = 0; tries < 3 && got < 0; ++tries) { // a signal may interrupt it
+        got = ::recvmsg(conn.socket.native_handle(), &message, MSG_DONTWAIT);
+        if (got < 0 && errno != EINTR) break;
+    }
+    if (got < 0) {
+        error = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
+                    ? boost::system::error_code(asio::error::would_block)
+                    : boost::system::error_code(errno, boost::system::system_category());
+        return 0;
+    }
+    if (got == 0) {
+        error = asio::error::eof;
+        return 0;
+    }
+    for (cmsghdr *header = CMSG_FIRSTHDR(&message); header != nullptr;
+         header = CMSG_NXTHDR(&message, header)) {
+        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_TIMESTAMPING) continue;
+        timespec stamps[3];
+        std::memcpy(stamps, CMSG_DATA(header), sizeof stamps);
+        if (stamps[0].tv_sec != 0)
+            conn.arrived_us = int64_t{stamps[0].tv_sec} * 1000000 + stamps[0].tv_nsec / 1000;
+    }
+    return static_cast<std::size_t>(got);
+}
 
 } // namespace
 
@@ -255,6 +306,7 @@ struct LaneHttp1::Impl {
         boost::system::error_code ignored;
         call->connection->socket.set_option(tcp::no_delay(true), ignored); // as curl does
         call->connection->socket.non_blocking(true, ignored);              // read_available's reads
+        stamp_arrivals(call->connection->socket);
         send(call);
     }
 
@@ -339,7 +391,7 @@ struct LaneHttp1::Impl {
         for (int reads = 0; reads < kReadsPerTurn; ++reads) {
             boost::system::error_code error;
             const std::size_t asked = conn.read_size;
-            const std::size_t got = conn.socket.read_some(conn.buffer.prepare(asked), error);
+            const std::size_t got = receive(conn, conn.buffer.prepare(asked), error);
             if (error == asio::error::would_block) return await_readable(call);
             if (error == asio::error::eof) return ended_by_upstream(call);
             if (error) return lost(call, "Recv failure: " + error.message());
@@ -457,8 +509,12 @@ struct LaneHttp1::Impl {
         // An answer that came before the whole request went out (an early
         // error) leaves the connection mid-write: not one to reuse.
         const bool reusable = call->parser->get().keep_alive() && !call->parser->need_eof() && !call->writing;
+        // The upstream's share: from the request written to the last of the
+        // answer received (by the kernel, when it says: stamp_arrivals).
+        const int64_t now = now_us(), arrived = call->connection->arrived_us;
+        const int64_t answered = arrived > call->wire_started_us && arrived <= now ? arrived : now;
         if (reusable) keep_idle(std::move(call->connection));
-        end(call, SWH_OK, "", now_us() - call->wire_started_us);
+        end(call, SWH_OK, "", answered - call->wire_started_us);
     }
 
     void fail(const std::shared_ptr<Call> &call, swh_status status, std::string error) {

@@ -450,6 +450,11 @@ class RawServer {
                 // unannounced, as an upstream's idle timeout does.
                 send("HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nonce");
                 return;
+            } else if (path == "/late") {
+                // Its end comes 20 ms after its start (see the wire-share section).
+                send("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nfirst\r\n");
+                std::this_thread::sleep_for(std::chrono::milliseconds(20));
+                send("4\r\nlast\r\n0\r\n\r\n");
             } else if (path == "/cut") {
                 send("HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly part");
                 return;
@@ -564,6 +569,37 @@ TEST_CASE("plain HTTP/1.1 from a lane runs on the lane's own client: framing, re
         CHECK(lane.run(req, second).first == SWH_OK);
         CHECK(second.body == "hello");
         CHECK(upstream.connections() == 2);
+    }
+    SECTION("the upstream's share ends when its answer arrived, not when the lane got round to reading it") {
+        // The plugin holds the lane for 300 ms on the first piece; the rest
+        // arrives meanwhile. The share (upstream_wire_us_in_done, what
+        // X-Swarmhost-Overhead-Ms subtracts) is the kernel's arrival time of
+        // the last bytes less the request's write, so the hold is the
+        // daemon's time, not the upstream's.
+        Result r;
+        HttpRequest req;
+        req.url = upstream.url("/late");
+        HttpCallbacks cb = collect(r);
+        auto body = cb.on_body;
+        bool held = false;
+        cb.on_body = [body, &held](std::string_view piece) {
+            if (!held) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+            held = true;
+            return body(piece);
+        };
+        int64_t wire_us = -1;
+        auto done = cb.on_done;
+        cb.on_done = [done, &wire_us](swh_status status, std::string error) {
+            wire_us = upstream_wire_us_in_done();
+            done(status, std::move(error));
+        };
+        const auto started = std::chrono::steady_clock::now();
+        boost::asio::post(lane.io, [&] { client.start(req, std::move(cb)); });
+        CHECK(wait_done(r).first == SWH_OK);
+        CHECK(r.body == "firstlast");
+        CHECK(std::chrono::steady_clock::now() - started >= std::chrono::milliseconds(300));
+        CHECK(wire_us >= 20000);
+        CHECK(wire_us < 200000);
     }
     SECTION("a body cut short, a refused connection, a plugin that stops, timeouts, a cancel") {
         Result cut;
