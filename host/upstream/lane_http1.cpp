@@ -336,21 +336,22 @@ struct LaneHttp1::Impl {
         head += "\r\n";
     }
 
-    // The wait for the answer is queued before the request goes out, so no
-    // readiness the loop reports can pass unseen (see read_available). The
-    // request is written at once on the non-blocking socket; only what the
-    // upstream is not ready for waits for the loop.
+    // The request is written at once on the non-blocking socket; only what
+    // the upstream is not ready for waits for the loop. The wait for the
+    // answer is queued after that write, off the request's way: queuing it
+    // re-arms the socket with the kernel (epoll_ctl), which reports an answer
+    // already there as well as one still to come.
     void send(const std::shared_ptr<Call> &call) {
         if (call->head.empty()) build_head(*call);
         call->parser.reset();
         call->received = false;
-        await_readable(call);
         std::array<asio::const_buffer, 2> buffers{asio::buffer(call->head), asio::buffer(call->request.body)};
         boost::system::error_code error;
         std::size_t wrote = call->connection->socket.write_some(buffers, error);
         // The upstream's share starts once the request is out (or most of
         // it): X-Swarmhost-Overhead-Ms subtracts only the share.
         call->wire_started_us = now_us();
+        await_readable(call);
         if (!error && wrote == buffers[0].size() + buffers[1].size()) return;
         // The rest goes out from the loop; a failed write is tried there
         // again and reported by its handler, never from inside start().
@@ -373,9 +374,10 @@ struct LaneHttp1::Impl {
     // ------------------------------------------------------------- read
     // The socket is read when the loop reports it readable, and a read that
     // returns less than it asked for means the socket was drained: the next
-    // wait is queued there and then, before the loop polls again, so the
-    // next bytes' readiness finds it. (Asio's reads would instead try the
-    // socket at once after every piece, one failed recv per streamed chunk.)
+    // wait is queued there and then. Queuing a wait re-arms the socket with
+    // the kernel (epoll_ctl), so bytes that came in between are reported too.
+    // (Asio's reads instead try the socket at once after every piece: one
+    // failed recv per streamed chunk where this spends that epoll_ctl.)
     void await_readable(const std::shared_ptr<Call> &call) {
         call->connection->socket.async_wait(
             tcp::socket::wait_read,
