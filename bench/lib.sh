@@ -114,12 +114,17 @@ start_fixed_nginx() {
   wait_http "$NGINX/v1/chat/completions" "$NGINX_PID" nginx "$TMP/nginx/error.log"
 }
 
-# The daemon of the proxy benches: listening on PORT, SQLite in $TMP, one
-# openai provider "up" in front of BASE_URL (no key, no retries).
-write_proxy_daemon_config() { # FILE PORT BASE_URL
+# The daemon of the proxy and stream benches: listening on PORT with no cap
+# on connections, SQLite in $TMP, one openai provider "up" in front of
+# BASE_URL (no key, no retries), its request timeout TIMEOUT_MS (default
+# 10000; 0 = none) and, when given, its `http: { version }`.
+write_proxy_daemon_config() { # FILE PORT BASE_URL [TIMEOUT_MS] [HTTP_VERSION]
+  local http_key=""
+  [[ -z "${5:-}" ]] || http_key="    http: { version: \"$5\" }"
   cat > "$1" <<EOF
 server:
   listen: "127.0.0.1:$2"
+  max_connections: 0
 plugin_dirs: [ "$BUILD/plugins" ]
 storage:
   plugin: sqlite
@@ -127,7 +132,8 @@ storage:
 providers:
   - name: up
     plugin: openai
-    config: { base_url: "$3", api_key_env: "", retries: 0, timeout_ms: 10000 }
+    config: { base_url: "$3", api_key_env: "", retries: 0, timeout_ms: ${4:-10000} }
+$http_key
 EOF
 }
 

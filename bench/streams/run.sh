@@ -92,22 +92,9 @@ fi
 
 PORT="$(free_port)"
 if [[ "$HTTP_VERSION" == 2-prior-knowledge ]]; then UP_URL="http://127.0.0.1:$H2_PORT/v1"; else UP_URL="http://127.0.0.1:$H1_PORT/v1"; fi
-HTTP_KEY=""
-[[ "$HTTP_VERSION" == none ]] || HTTP_KEY="    http: { version: \"$HTTP_VERSION\" }"
-cat > "$TMP/swarmhost.yaml" <<EOF
-server:
-  listen: "127.0.0.1:$PORT"
-  max_connections: 0
-plugin_dirs: [ "$BUILD/plugins" ]
-storage:
-  plugin: sqlite
-  config: { path: "$TMP/swarmhost.db" }
-providers:
-  - name: up
-    plugin: openai
-    config: { base_url: "$UP_URL", api_key_env: "", retries: 0, timeout_ms: 0 }
-$HTTP_KEY
-EOF
+HTTP_KEY="$HTTP_VERSION"
+[[ "$HTTP_VERSION" != none ]] || HTTP_KEY="" # a daemon that predates the key
+write_proxy_daemon_config "$TMP/swarmhost.yaml" "$PORT" "$UP_URL" 0 "$HTTP_KEY"
 bench_spawn "$TMP/swarmhost.log" "$SWARMHOST" serve -c "$TMP/swarmhost.yaml" --log-level warn
 DAEMON_PID=$SPAWNED_PID
 wait_http "http://127.0.0.1:$PORT/healthz" "$DAEMON_PID" swarmhost "$TMP/swarmhost.log"

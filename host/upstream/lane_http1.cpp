@@ -13,7 +13,6 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
-#include <boost/beast/http/read.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -162,12 +161,10 @@ std::size_t receive(Connection &conn, asio::mutable_buffer into, boost::system::
     message.msg_iovlen = 1;
     message.msg_control = control;
     message.msg_controllen = sizeof control;
-    ssize_t got = -1;
-    for (int tries = 0; tries < 3 && got < 0; ++tries) { // a signal may interrupt it
-        got = ::recvmsg(conn.socket.native_handle(), &message, MSG_DONTWAIT);
-        if (got < 0 && errno != EINTR) break;
-    }
+    const ssize_t got = ::recvmsg(conn.socket.native_handle(), &message, MSG_DONTWAIT);
     if (got < 0) {
+        // An interrupted read is retried as one that found nothing: the wait
+        // it leads to re-arms the socket, which reports bytes already there.
         error = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
                     ? boost::system::error_code(asio::error::would_block)
                     : boost::system::error_code(errno, boost::system::system_category());
@@ -605,8 +602,7 @@ struct LaneHttp1::Impl {
             it->second->check_at = Clock::time_point::max();
             due.push_back(it->second);
         }
-        for (const auto &call : due) {
-            if (call->done) continue;
+        for (const auto &call : due) { // open: end() takes a call out of `calls`
             std::string why = lateness(*call, now);
             if (why.empty())
                 schedule(*call); // an idle deadline that reads pushed on
