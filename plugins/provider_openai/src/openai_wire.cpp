@@ -1,5 +1,6 @@
 #include "openai_wire.hpp"
 
+#include <swarmhost/cpp/json_text.hpp>
 #include <swarmhost/cpp/sse.hpp>
 
 #include <simdjson.h>
@@ -70,10 +71,7 @@ int64_t count_member(dom::object obj, std::string_view key) {
     return obj[key].get_int64().get(value) == simdjson::SUCCESS ? value : -1;
 }
 
-// `text` quoted as a JSON string, or null when empty.
-std::string quoted_or_null(const std::string &text) {
-    return text.empty() ? "null" : dump(Json(text));
-}
+namespace json_text = cpp::json_text;
 
 class DecoderBase : public cpp::upstream::Decoder {
   public:
@@ -126,9 +124,14 @@ class DecoderBase : public cpp::upstream::Decoder {
     }
     // The metadata the host stores with the reply, written as text.
     void report(Emitter &out) {
-        std::string meta =
-            "{\"finish_reason\":" + quoted_or_null(finish_reason_) + ",\"model\":" + quoted_or_null(model_);
-        if (!fingerprint_.empty()) meta += ",\"system_fingerprint\":" + dump(Json(fingerprint_));
+        std::string meta = "{\"finish_reason\":";
+        json_text::append_string_or_null(meta, finish_reason_);
+        meta += ",\"model\":";
+        json_text::append_string_or_null(meta, model_);
+        if (!fingerprint_.empty()) {
+            meta += ",\"system_fingerprint\":";
+            json_text::append_string(meta, fingerprint_);
+        }
         if (!usage_json_.empty()) meta += ",\"usage\":" + usage_json_;
         meta += '}';
         out.metadata(id_, meta);
@@ -351,59 +354,141 @@ Json user_content(const Call &call, size_t i, const Json &structured, const Atta
     return out;
 }
 
-// An assistant turn; its tool calls as Chat Completions wants them back
+// An assistant turn with tool calls, as Chat Completions wants them back
 // (content null when there is no text). Reasoning is not sent: the wire has
 // no field for it in a request.
-Json assistant_message(const Call &call, size_t i, const Json &structured) {
-    const auto &t = call.turns[i];
-    const auto calls = cpp::neutral::tool_calls_of(structured, i, "openai");
-    if (calls.empty()) return {{"role", "assistant"}, {"content", std::string(t.content)}};
+Json assistant_with_calls(std::string_view content, const std::vector<cpp::neutral::ToolCall> &calls) {
     Json wire = Json::array();
     for (const auto &c : calls)
         wire.push_back({{"id", c.id},
                         {"type", "function"},
                         {"function", {{"name", c.name}, {"arguments", c.arguments}}}});
     return {{"role", "assistant"},
-            {"content", t.content.empty() ? Json(nullptr) : Json(std::string(t.content))},
+            {"content", content.empty() ? Json(nullptr) : Json(std::string(content))},
             {"tool_calls", std::move(wire)}};
 }
 
-Json tool_message(const Call &call, size_t i, const Json &structured) {
-    const std::string id = string_or(structured, "tool_call_id");
-    if (id.empty()) refuse("openai", message_at(i), "has role 'tool' but no structured.tool_call_id");
-    return {{"role", "tool"}, {"tool_call_id", id}, {"content", std::string(call.turns[i].content)}};
+// {"role":<role>,"content":<content>} appended to `out`.
+void append_text_message(std::string &out, std::string_view role, std::string_view content) {
+    out += "{\"role\":";
+    json_text::append_string(out, role);
+    out += ",\"content\":";
+    json_text::append_string(out, content);
+    out += '}';
 }
 
-Json messages_of(const Call &call, const std::vector<Attachments> &attachments) {
-    Json messages = Json::array();
-    if (!call.system_prompt.empty())
-        messages.push_back({{"role", "system"}, {"content", call.system_prompt}});
+// The conversation as the JSON text of "messages". Plain text turns, nearly
+// every turn, are written straight into the text; parts, attachments and
+// tool calls are built as JSON values and dumped in place.
+std::string messages_of(const Call &call, const std::vector<Attachments> &attachments) {
+    std::string out = "[";
+    const auto next = [&out] {
+        if (out.size() > 1) out += ',';
+    };
+    if (!call.system_prompt.empty()) {
+        next();
+        append_text_message(out, "system", call.system_prompt);
+    }
     for (size_t i = 0; i < call.turns.size(); ++i) {
         const auto &t = call.turns[i];
         const Json structured = cpp::neutral::structured_of(t.structured_json, i, "openai");
         if (t.role == "system") {
-            messages.push_back({{"role", "system"}, {"content", std::string(t.content)}});
+            next();
+            append_text_message(out, "system", t.content);
         } else if (t.role == "user") {
             const bool with_files = i < attachments.size() && !attachments[i].empty();
-            messages.push_back(
-                {{"role", "user"},
-                 {"content", user_content(call, i, structured, with_files ? &attachments[i] : nullptr)}});
+            next();
+            if (!with_files && cpp::neutral::parts_of(structured, i, "openai").empty()) {
+                append_text_message(out, "user", t.content);
+            } else {
+                out += "{\"role\":\"user\",\"content\":";
+                out += dump(user_content(call, i, structured, with_files ? &attachments[i] : nullptr));
+                out += '}';
+            }
         } else if (t.role == "assistant") {
-            messages.push_back(assistant_message(call, i, structured));
+            const auto calls = cpp::neutral::tool_calls_of(structured, i, "openai");
+            next();
+            if (calls.empty())
+                append_text_message(out, "assistant", t.content);
+            else
+                out += dump(assistant_with_calls(t.content, calls));
         } else if (t.role == "tool") {
-            messages.push_back(tool_message(call, i, structured));
+            const std::string id = string_or(structured, "tool_call_id");
+            if (id.empty()) refuse("openai", message_at(i), "has role 'tool' but no structured.tool_call_id");
+            next();
+            out += "{\"role\":\"tool\",\"tool_call_id\":";
+            json_text::append_string(out, id);
+            out += ",\"content\":";
+            json_text::append_string(out, t.content);
+            out += '}';
         }
     }
-    if (!call.assistant_prefix.empty())
-        messages.push_back({{"role", "assistant"}, {"content", call.assistant_prefix}});
-    return messages;
+    if (!call.assistant_prefix.empty()) {
+        next();
+        append_text_message(out, "assistant", call.assistant_prefix);
+    }
+    out += ']';
+    return out;
 }
 
+// The body's top-level members as JSON text, in the order first set. A later
+// set replaces a member's value, as assigning into a JSON object would: the
+// config's defaults, then custom_params, the call's parameters, params.extra.
+class Members {
+  public:
+    void set_text(std::string_view key, std::string text) {
+        for (auto &[k, v] : members_)
+            if (k == key) {
+                v = std::move(text);
+                return;
+            }
+        members_.emplace_back(std::string(key), std::move(text));
+    }
+    void set(std::string_view key, const Json &value) { set_text(key, dump(value)); }
+    void set_string(std::string_view key, std::string_view value) {
+        std::string text;
+        json_text::append_string(text, value);
+        set_text(key, std::move(text));
+    }
+    void set_int(std::string_view key, int64_t value) {
+        std::string text;
+        json_text::append_int(text, value);
+        set_text(key, std::move(text));
+    }
+    void set_bool(std::string_view key, bool value) { set_text(key, value ? "true" : "false"); }
+    void erase(std::string_view key) {
+        std::erase_if(members_, [key](const auto &member) { return member.first == key; });
+    }
+    std::string text() const {
+        size_t size = 2;
+        for (const auto &[k, v] : members_)
+            size += k.size() + v.size() + 4;
+        std::string out;
+        out.reserve(size);
+        out += '{';
+        for (const auto &[k, v] : members_) {
+            if (out.size() > 1) out += ',';
+            json_text::append_string(out, k); // a key of custom_params or extra may need escapes
+            out += ':';
+            out += v;
+        }
+        out += '}';
+        return out;
+    }
+
+  private:
+    std::vector<std::pair<std::string, std::string>> members_;
+};
+
 // Keys merged over the body (custom_params, params.extra) may not replace
-// the conversation or the stream switch: the plugin decides those.
-void merge(Json &body, const Json &keys) {
-    for (const auto &[key, value] : keys.items())
-        if (key != "messages" && key != "stream" && key != "stream_options") body[key] = value;
+// the conversation or the stream switch: the plugin decides those. A
+// "model" among them is the model asked for.
+void merge(Members &body, const Json &keys, std::string &model) {
+    for (const auto &[key, value] : keys.items()) {
+        if (key == "messages" || key == "stream" || key == "stream_options") continue;
+        if (key == "model") model = value.is_string() ? value.get<std::string>() : std::string();
+        body.set(key, value);
+    }
 }
 
 Json tools_of(const std::vector<cpp::neutral::Tool> &tools) {
@@ -428,44 +513,48 @@ Json response_format_of(const Json &format) {
 
 // The neutral generation parameters as Chat Completions fields, then
 // params.extra; a key not mapped here is refused by name.
-void apply_params(const Settings &s, const Json &neutral, Json &body) {
+void apply_params(const Settings &s, const Json &neutral, Members &body, std::string &model) {
     cpp::neutral::Params p(neutral, "openai");
     p.drop_cache_marks(); // Chat Completions has no cache marks (a cost hint, not meaning)
     for (const char *key : {"temperature", "top_p", "presence_penalty", "frequency_penalty"})
-        if (auto v = p.take_number(key)) body[key] = *v;
-    if (auto v = p.take_integer("seed")) body["seed"] = *v;
+        if (auto v = p.take_number(key)) body.set(key, *v);
+    if (auto v = p.take_integer("seed")) body.set_int("seed", *v);
     if (auto v = p.take_integer("max_output_tokens")) {
         body.erase("max_tokens"); // the config's default gives way to the call's
-        body[s.max_tokens_field] = *v;
+        body.set_int(s.max_tokens_field, *v);
     }
-    if (auto stop = p.take_stop(); !stop.empty()) body["stop"] = stop;
-    if (auto v = p.take_string("user")) body["user"] = *v;
-    if (auto tools = cpp::neutral::take_tools(p); !tools.empty()) body["tools"] = tools_of(tools);
+    if (auto stop = p.take_stop(); !stop.empty()) body.set("stop", stop);
+    if (auto v = p.take_string("user")) body.set_string("user", *v);
+    if (auto tools = cpp::neutral::take_tools(p); !tools.empty()) body.set("tools", tools_of(tools));
     if (auto choice = cpp::neutral::take_tool_choice(p))
-        body["tool_choice"] = choice->mode == "function"
-                                  ? Json{{"type", "function"}, {"function", {{"name", choice->name}}}}
-                                  : Json(choice->mode);
-    if (auto v = p.take_bool("parallel_tool_calls")) body["parallel_tool_calls"] = *v;
+        body.set("tool_choice", choice->mode == "function"
+                                    ? Json{{"type", "function"}, {"function", {{"name", choice->name}}}}
+                                    : Json(choice->mode));
+    if (auto v = p.take_bool("parallel_tool_calls")) body.set_bool("parallel_tool_calls", *v);
     if (auto format = cpp::neutral::take_response_format(p))
-        body["response_format"] = response_format_of(*format);
-    if (auto v = p.take_string("reasoning_effort")) body["reasoning_effort"] = *v;
+        body.set("response_format", response_format_of(*format));
+    if (auto v = p.take_string("reasoning_effort")) body.set_string("reasoning_effort", *v);
     const Json extra = p.take_extra();
     p.finish();
-    merge(body, extra);
+    merge(body, extra, model);
 }
 
 } // namespace
 
-Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments) {
-    Json body = {{"model", call.model.empty() ? s.http.model : call.model},
-                 {"messages", messages_of(call, attachments)}};
-    if (s.temperature >= 0) body["temperature"] = s.temperature;
-    if (s.max_tokens > 0) body["max_tokens"] = s.max_tokens;
-    merge(body, s.http.custom_params);
-    apply_params(s, call.params, body);
-    body["stream"] = call.stream;
-    if (call.stream && s.stream_usage) body["stream_options"] = {{"include_usage", true}};
-    return body;
+Body build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments) {
+    Body out;
+    out.model = call.model.empty() ? s.http.model : call.model;
+    Members body;
+    body.set_string("model", out.model);
+    body.set_text("messages", messages_of(call, attachments));
+    if (s.temperature >= 0) body.set("temperature", s.temperature);
+    if (s.max_tokens > 0) body.set_int("max_tokens", s.max_tokens);
+    merge(body, s.http.custom_params, out.model);
+    apply_params(s, call.params, body, out.model);
+    body.set_bool("stream", call.stream);
+    if (call.stream && s.stream_usage) body.set_text("stream_options", "{\"include_usage\":true}");
+    out.json = body.text();
+    return out;
 }
 
 std::string chat_url(const Settings &s) {

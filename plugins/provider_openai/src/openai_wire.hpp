@@ -45,11 +45,16 @@ using Attachments = std::vector<cpp::attachments::LoadedAttachment>;
 // parts. Throws Failure(SWH_E_INVALID) for a type the API cannot take.
 Json content_parts(std::string_view text, const Attachments &attachments);
 
-// The request body: the conversation (structured content, tool calls and
-// tool results included), the config's defaults, custom_params, the call's
-// neutral parameters mapped to Chat Completions fields, then params.extra.
+// The request body as JSON text: the conversation (structured content, tool
+// calls and tool results included), the config's defaults, custom_params, the
+// call's neutral parameters mapped to Chat Completions fields, then
+// params.extra. Written as text, not built as a tree (issue 17).
+struct Body {
+    std::string json;
+    std::string model; // the model the body asks for ("" when a merged "model" is not a string)
+};
 // Throws Failure(SWH_E_INVALID) naming the parameter or message it cannot send.
-Json build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments);
+Body build_body(const Settings &s, const Call &call, const std::vector<Attachments> &attachments);
 std::string chat_url(const Settings &s);
 
 std::unique_ptr<cpp::upstream::Decoder> make_decoder(bool stream, std::string requested_model);

@@ -50,9 +50,9 @@ struct OpenAI {
     static void check(const Settings &s) { s.check(); }
 
     static void prepare(const Settings &s, const Call &call, cpp::upstream::CallSpec &spec) {
-        const Json body = build_body(s, call, cpp::attachments::load_turn_attachments(call.turns, "openai"));
+        Body body = build_body(s, call, cpp::attachments::load_turn_attachments(call.turns, "openai"));
         spec.exchange.url = chat_url(s);
-        spec.exchange.body = http::dump(body);
+        spec.exchange.body = std::move(body.json);
         spec.exchange.headers.emplace_back("User-Agent", "swarmhost-provider-openai/0.1");
         if (!call.api_key.empty()) {
             if (s.api_version.empty())
@@ -60,7 +60,7 @@ struct OpenAI {
             else
                 spec.exchange.headers.emplace_back("api-key", std::string(call.api_key));
         }
-        spec.make_decoder = [stream = call.stream, model = body.value("model", std::string())] {
+        spec.make_decoder = [stream = call.stream, model = std::move(body.model)] {
             return make_decoder(stream, model);
         };
     }

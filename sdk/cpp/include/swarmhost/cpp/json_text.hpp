@@ -1,0 +1,107 @@
+// JSON written straight into a string, for text whose shape is fixed and
+// whose cost matters: the host's answers and the provider plugins' request
+// bodies and metadata (issue 17: building an nlohmann tree only to dump it
+// was a tenth of a proxied request). Header-only, so plugins and the host
+// share one writer.
+#pragma once
+
+#include <swarmhost/cpp/utf8.hpp>
+
+#include <charconv>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace swh::cpp::json_text {
+
+namespace detail {
+
+inline void append_escape(std::string &out, unsigned char c) {
+    switch (c) {
+    case '"':
+        out += "\\\"";
+        return;
+    case '\\':
+        out += "\\\\";
+        return;
+    case '\b':
+        out += "\\b";
+        return;
+    case '\f':
+        out += "\\f";
+        return;
+    case '\n':
+        out += "\\n";
+        return;
+    case '\r':
+        out += "\\r";
+        return;
+    case '\t':
+        out += "\\t";
+        return;
+    default:
+        break;
+    }
+    constexpr char hex[] = "0123456789abcdef";
+    out += "\\u00";
+    out += hex[c >> 4];
+    out += hex[c & 0xF];
+}
+
+} // namespace detail
+
+// `text` as a JSON string, quotes included, appended to `out`. Escapes what
+// JSON requires (", \, control characters) and nothing else, as nlohmann's
+// dump does; invalid UTF-8 becomes U+FFFD (dump with error_handler_t::replace
+// does the same), so the text is always valid JSON.
+inline void append_string(std::string &out, std::string_view text) {
+    out.reserve(out.size() + text.size() + 2);
+    out += '"';
+    std::size_t run = 0; // start of the bytes still to copy as they are
+    std::size_t i = 0;
+    while (i < text.size()) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
+            ++i;
+            continue;
+        }
+        if (c >= 0x80) {
+            if (const std::size_t n = utf8_sequence_length(text, i)) {
+                i += n;
+                continue;
+            }
+        }
+        out.append(text.data() + run, i - run);
+        if (c >= 0x80)
+            out += "\xEF\xBF\xBD"; // U+FFFD
+        else
+            detail::append_escape(out, c);
+        run = ++i;
+    }
+    out.append(text.data() + run, text.size() - run);
+    out += '"';
+}
+
+// `text` as a JSON string, or null when it is empty.
+inline void append_string_or_null(std::string &out, std::string_view text) {
+    if (text.empty())
+        out += "null";
+    else
+        append_string(out, text);
+}
+
+// `value` as a JSON number, appended to `out`.
+inline void append_int(std::string &out, int64_t value) {
+    char digits[24];
+    out.append(digits, std::to_chars(digits, digits + sizeof digits, value).ptr);
+}
+
+// `"key":` appended to `out`; `key` is one of our own field names (plain
+// ASCII, nothing to escape).
+inline void append_key(std::string &out, std::string_view key) {
+    out += '"';
+    out += key;
+    out += "\":";
+}
+
+} // namespace swh::cpp::json_text
