@@ -3,7 +3,7 @@
 # docs/reliability.md). Two steps, each bounded:
 #
 #   1. fuzz:  builds the libFuzzer targets (tests/fuzz, clang-14) into
-#             ./build-fuzz and runs each for $SWH_FUZZ_SECONDS (default 20 s).
+#             ./build-fuzz and runs each for $SWH_FUZZ_SECONDS (default 10 s).
 #   2. asan:  builds a subset of the tree with ASan+UBSan (GCC, preset `asan`)
 #             into ./build-asan and runs the matching ctest subset with every
 #             sanitizer report fatal. The subset: unit, loader, http,
@@ -31,7 +31,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 root="$(pwd)"
 jobs="${SWH_JOBS:-2}"
-fuzz_seconds="${SWH_FUZZ_SECONDS:-20}"
+fuzz_seconds="${SWH_FUZZ_SECONDS:-10}"
 skip="${SWH_CI_EXTRA_SKIP:-}"
 t0=$(date +%s)
 failed=()
