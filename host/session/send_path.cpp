@@ -483,7 +483,11 @@ void SendPath::start_attempt(std::shared_ptr<SendState> state) {
     callbacks.on_metadata = [state](std::string id, Json metadata) {
         std::lock_guard lock(state->mutex);
         if (!id.empty()) state->provider_message_id = std::move(id);
-        state->provider_metadata.update(metadata);
+        // The first report, nearly always the only one, is taken whole.
+        if (state->provider_metadata.empty() && metadata.is_object())
+            state->provider_metadata = std::move(metadata);
+        else
+            state->provider_metadata.update(metadata);
     };
     callbacks.on_event = [state](const ReplyEvent &event) {
         {
