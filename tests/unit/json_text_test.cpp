@@ -41,6 +41,22 @@ TEST_CASE("strings are written as nlohmann dumps them", "[json_text]") {
     }
 }
 
+TEST_CASE("a byte that needs more than a copy is found wherever it sits in a long string", "[json_text]") {
+    // The writer skips eight plain bytes at a time; each special byte is put
+    // at every offset of a 24-byte run, so each lands in every lane of a word
+    // and in the tail the word loop leaves.
+    const std::string specials[] = {"\"", "\\",   std::string(1, '\0'), "\x1f",
+                                    "\n", "\x7f", "\xC3\xA9",           "\xFF"};
+    for (const std::string &special : specials) {
+        for (std::size_t at = 0; at <= 24; ++at) {
+            std::string s(24, 'a');
+            s.insert(at, special);
+            INFO(at << " " << as_json_string(s));
+            CHECK(as_json_string(s) == nlohmann_dump(s));
+        }
+    }
+}
+
 TEST_CASE("invalid UTF-8 becomes U+FFFD and the answer stays valid JSON", "[json_text]") {
     const std::string bad[] = {
         "\xFF",

@@ -9,6 +9,7 @@
 
 #include <charconv>
 #include <cstdint>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,18 @@ inline void append_escape(std::string &out, unsigned char c) {
     out += hex[c & 0xF];
 }
 
+// True when none of the 8 bytes at `p` needs more than a copy: no control
+// character, quote, backslash or non-ASCII byte (the word-at-a-time tests
+// of "Bit Twiddling Hacks": exact for "is there any such byte").
+inline bool plain_word(const char *p) {
+    uint64_t w;
+    std::memcpy(&w, p, sizeof w);
+    constexpr uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    const auto has_zero = [](uint64_t v) { return (v - ones) & ~v & highs; };
+    const uint64_t control = (w - ones * 0x20) & ~w & highs; // a byte < 0x20
+    return ((w & highs) | control | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) == 0;
+}
+
 } // namespace detail
 
 // `text` as a JSON string, quotes included, appended to `out`. Escapes what
@@ -60,6 +73,9 @@ inline void append_string(std::string &out, std::string_view text) {
     std::size_t run = 0; // start of the bytes still to copy as they are
     std::size_t i = 0;
     while (i < text.size()) {
+        while (i + 8 <= text.size() && detail::plain_word(text.data() + i))
+            i += 8;
+        if (i == text.size()) break;
         const auto c = static_cast<unsigned char>(text[i]);
         if (c >= 0x20 && c != '"' && c != '\\' && c < 0x80) {
             ++i;
