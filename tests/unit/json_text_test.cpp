@@ -112,3 +112,15 @@ TEST_CASE("a message is written as dump_json(to_json(message)) gives it", "[json
     CHECK(Json::parse(body) ==
           Json{{"messages", Json::array({swh::http::to_json(m), swh::http::to_json(m)})}});
 }
+
+TEST_CASE("may_hold_key is false only when the text cannot name the key", "[json_text]") {
+    using swh::cpp::json_text::may_hold_key;
+    CHECK_FALSE(may_hold_key("", "system_prompt"));
+    CHECK_FALSE(may_hold_key("{}", "system_prompt"));
+    CHECK_FALSE(may_hold_key(R"({"client":"bench","n":3})", "attachments"));
+    CHECK(may_hold_key(R"({"system_prompt":"Be brief."})", "system_prompt"));
+    // An escape can spell the name; such a text is always parsed.
+    const std::string escaped = R"({"system\u005fprompt":"Be brief."})";
+    CHECK(Json::parse(escaped).contains("system_prompt"));
+    CHECK(may_hold_key(escaped, "system_prompt"));
+}

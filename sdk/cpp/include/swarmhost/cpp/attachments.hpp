@@ -9,6 +9,7 @@
 #pragma once
 
 #include <swarmhost/cpp/edge.hpp>
+#include <swarmhost/cpp/json_text.hpp>
 
 #include <nlohmann/json.hpp>
 
@@ -47,7 +48,7 @@ inline bool is_image(std::string_view mime) {
 // without a path) yields nothing.
 inline std::vector<AttachmentRef> attachments_of(std::string_view metadata_json) {
     std::vector<AttachmentRef> out;
-    if (metadata_json.empty()) return out;
+    if (!json_text::may_hold_key(metadata_json, "attachments")) return out;
     const nlohmann::json meta = nlohmann::json::parse(metadata_json, nullptr, false);
     if (!meta.is_object() || !meta.contains("attachments") || !meta["attachments"].is_array()) return out;
     auto text = [](const nlohmann::json &o, const char *key) {

@@ -31,6 +31,7 @@
 
 #include <swarmhost/cpp/edge.hpp>
 #include <swarmhost/cpp/json_config.hpp>
+#include <swarmhost/cpp/json_text.hpp>
 #include <swarmhost/cpp/neutral.hpp>
 #include <swarmhost/cpp/provider_edge.hpp>
 #include <swarmhost/cpp/sse.hpp>
@@ -190,7 +191,7 @@ inline std::string pick_system_prompt(std::string_view request_system,
                                       std::string_view session_config_json) {
     if (!request_system.empty()) return std::string(request_system);
     auto from = [](std::string_view json_text) -> std::string {
-        if (json_text.empty()) return {};
+        if (!json_text::may_hold_key(json_text, "system_prompt")) return {};
         Json j = Json::parse(json_text, nullptr, false);
         if (j.is_object() && j.contains("system_prompt") && j["system_prompt"].is_string())
             return j["system_prompt"].get<std::string>();

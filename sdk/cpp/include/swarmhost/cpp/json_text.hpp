@@ -120,4 +120,12 @@ inline void append_key(std::string &out, std::string_view key) {
     out += "\":";
 }
 
+// False only when the JSON text `json` cannot hold the member name `key`
+// (plain ASCII): the name appears nowhere in it, and no escape could spell
+// it. Lets a reader skip parsing a message's metadata or a session's config
+// for a key that is nearly always absent.
+inline bool may_hold_key(std::string_view json, std::string_view key) {
+    return json.find(key) != std::string_view::npos || json.find('\\') != std::string_view::npos;
+}
+
 } // namespace swh::cpp::json_text
