@@ -4,6 +4,7 @@
 #include "util/clock.hpp"
 #include "util/ids.hpp"
 
+#include <boost/container/small_vector.hpp>
 #include <cstring>
 #include <optional>
 #include <spdlog/spdlog.h>
@@ -202,11 +203,9 @@ swh_status cb_http_start(void *host_ctx, const swh_http_request *request, const 
         if (req.url.empty()) return SWH_E_INVALID;
         const swh_http_sink plugin_sink = *sink; // the plugin keeps its struct alive; we keep a copy anyway
         HttpCallbacks callbacks;
-        callbacks.on_response = [plugin_sink](int status,
-                                              const std::vector<std::pair<std::string, std::string>> &hs) {
+        callbacks.on_response = [plugin_sink](int status, HeaderViews hs) {
             if (!plugin_sink.on_response) return;
-            std::vector<swh_http_header> raw;
-            raw.reserve(hs.size());
+            boost::container::small_vector<swh_http_header, 16> raw;
             for (const auto &[name, value] : hs)
                 raw.push_back(
                     {sizeof(swh_http_header), {name.data(), name.size()}, {value.data(), value.size()}});

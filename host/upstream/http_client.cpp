@@ -133,7 +133,12 @@ struct Transfer {
         response_reported = true;
         long status = 0;
         if (easy) curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
-        if (callbacks.on_response) callbacks.on_response(static_cast<int>(status), response_headers);
+        if (!callbacks.on_response) return;
+        std::vector<HeaderView> views;
+        views.reserve(response_headers.size());
+        for (const auto &[name, value] : response_headers)
+            views.push_back({name, value});
+        callbacks.on_response(static_cast<int>(status), views);
     }
 
     static size_t on_header(char *data, size_t size, size_t count, void *user) {

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <swarmhost/abi.h>
@@ -46,12 +47,18 @@ struct HttpRequest {
     HttpVersion version = HttpVersion::automatic;
 };
 
+// A response header as the client read it: views into the client's own
+// buffers, valid during on_response only (no copy per header: issue 17).
+struct HeaderView {
+    std::string_view name, value;
+};
+using HeaderViews = std::span<const HeaderView>;
+
 // Called on a client thread (or the lane that started the request, see
 // HttpClient::attach_loop), never concurrently for one request:
 // on_response once, on_body zero or more times, on_done exactly once.
 struct HttpCallbacks {
-    std::function<void(int status, const std::vector<std::pair<std::string, std::string>> &headers)>
-        on_response;
+    std::function<void(int status, HeaderViews headers)> on_response;
     std::function<bool(std::string_view chunk)> on_body; // false = abort
     std::function<void(swh_status status, std::string error)> on_done;
 };

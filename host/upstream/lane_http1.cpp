@@ -13,6 +13,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <boost/container/small_vector.hpp>
 #include <cerrno>
 #include <chrono>
 #include <cstdlib>
@@ -465,10 +466,12 @@ struct LaneHttp1::Impl {
         if (call.responded) return;
         call.responded = true;
         if (!call.callbacks.on_response) return;
-        std::vector<std::pair<std::string, std::string>> headers;
+        boost::container::small_vector<HeaderView, 16> headers;
         for (const auto &field : call.parser->get())
-            headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-        call.callbacks.on_response(static_cast<int>(call.parser->get().result_int()), headers);
+            headers.push_back({std::string_view(field.name_string().data(), field.name_string().size()),
+                               std::string_view(field.value().data(), field.value().size())});
+        call.callbacks.on_response(static_cast<int>(call.parser->get().result_int()),
+                                   HeaderViews(headers.data(), headers.size()));
     }
 
     // One piece of the body to the plugin; false when the call ended here.

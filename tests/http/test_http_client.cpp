@@ -91,10 +91,12 @@ struct Result {
 
 HttpCallbacks collect(Result &r, int stop_after_pieces = -1) {
     HttpCallbacks cb;
-    cb.on_response = [&r](int status, const auto &headers) {
+    cb.on_response = [&r](int status, HeaderViews headers) {
         std::lock_guard lock(r.mutex);
         r.status = status;
-        r.headers = headers;
+        r.headers.clear();
+        for (const auto &[name, value] : headers)
+            r.headers.emplace_back(std::string(name), std::string(value));
     };
     cb.on_body = [&r, stop_after_pieces](std::string_view chunk) {
         std::lock_guard lock(r.mutex);
