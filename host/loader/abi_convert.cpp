@@ -14,6 +14,8 @@ namespace {
 std::string member_text(const Json &value) {
     if (value.is_null()) return "null";
     if (value.is_object() && value.empty()) return "{}";
+    if (value.is_object() && value.size() == 2 && value == default_session_context())
+        return std::string(kDefaultSessionContextText);
     return value.dump();
 }
 } // namespace

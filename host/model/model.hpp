@@ -6,10 +6,18 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 namespace swh {
 
 using Json = nlohmann::json;
+
+// The context every session starts with, {"user_context":{},
+// "system_context":{}}: one tree copied, not an initializer list built for
+// each Session (a stateless request makes one; issue 17). Its JSON text is
+// what the ABI hands a plugin for it.
+const Json &default_session_context();
+inline constexpr std::string_view kDefaultSessionContextText = R"({"system_context":{},"user_context":{}})";
 
 struct Message {
     std::string id;
@@ -62,7 +70,7 @@ struct Session {
     int64_t last_activity = 0;
     uint64_t message_count = 0;
     Json config = Json::object();
-    Json context = Json{{"user_context", Json::object()}, {"system_context", Json::object()}};
+    Json context = default_session_context();
     Json metadata = Json::object();
 };
 

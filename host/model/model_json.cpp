@@ -2,6 +2,11 @@
 
 namespace swh {
 
+const Json &default_session_context() {
+    static const Json context = Json::parse(kDefaultSessionContextText);
+    return context;
+}
+
 Json full_json(const Session &s) {
     return Json{{"id", s.id},
                 {"user_id", s.user_id},

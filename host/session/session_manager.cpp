@@ -13,7 +13,7 @@ namespace swh {
 namespace {
 
 Json normalised_context(const Json &given) {
-    Json context = {{"user_context", Json::object()}, {"system_context", Json::object()}};
+    Json context = default_session_context();
     for (const auto &[key, value] : given.items())
         context[key] = value;
     return context;

@@ -3,6 +3,7 @@
 // whatever the bytes (a tampered store), so the read path can skip trees.
 #include "http/json_codec.hpp"
 #include "http/json_text.hpp"
+#include "loader/abi_convert.hpp"
 
 #include <catch2/catch.hpp>
 #include <string>
@@ -123,4 +124,19 @@ TEST_CASE("may_hold_key is false only when the text cannot name the key", "[json
     const std::string escaped = R"({"system\u005fprompt":"Be brief."})";
     CHECK(Json::parse(escaped).contains("system_prompt"));
     CHECK(may_hold_key(escaped, "system_prompt"));
+}
+
+TEST_CASE("a session's JSON members reach the ABI as nlohmann dumps them", "[json_text]") {
+    const auto context_text = [](const swh::Session &s) {
+        const swh::loader::SessionAbi abi(s);
+        return std::string(abi.get()->context_json.ptr, abi.get()->context_json.len);
+    };
+    swh::Session s;
+    // The default context is written from a constant, not dumped.
+    CHECK(context_text(s) == s.context.dump());
+    CHECK(context_text(s) == swh::kDefaultSessionContextText);
+    s.context["user_context"]["name"] = "Ada";
+    CHECK(context_text(s) == s.context.dump());
+    s.context = Json{{"user_context", Json::object()}, {"system_context", Json::array()}};
+    CHECK(context_text(s) == s.context.dump());
 }
