@@ -614,11 +614,14 @@ void SendPath::finish_send(std::shared_ptr<SendState> state, swh_status status, 
     assistant.role = "assistant";
     assistant.timestamp = std::max(now_us(), state->user.timestamp + 1); // strictly after the question
     const int64_t total_us = now_us() - state->started_at;
-    assistant.metadata = {{"provider", state->candidates[state->attempt]},
-                          {"reply_to", state->user.id},
-                          {"response_time_ms", total_us / 1000.0},
-                          {"streaming", state->stream}};
-    assistant.metadata.update(state->reply_metadata);
+    // Put member by member: an initializer list builds and copies each
+    // value once more (issue 17).
+    Json::object_t &metadata = assistant.metadata.get_ref<Json::object_t &>();
+    metadata.emplace("provider", state->candidates[state->attempt]);
+    metadata.emplace("reply_to", state->user.id);
+    metadata.emplace("response_time_ms", total_us / 1000.0);
+    metadata.emplace("streaming", state->stream);
+    if (!state->reply_metadata.empty()) assistant.metadata.update(state->reply_metadata);
     {
         std::lock_guard lock(state->mutex);
         if (!state->failures.empty()) {
