@@ -12,7 +12,7 @@ using namespace fields; // the shared checks: invalid, need, at, present, only_k
 
 // Keys the official client sends back with items it got from us (an output
 // item replayed as input): derived from what the door returned.
-const std::set<std::string> kEchoedKeys = {"id", "status"};
+const std::initializer_list<std::string_view> kEchoedKeys = {"id", "status"};
 
 Json image_part(const Json &part, const std::string &field) {
     only_keys(part, field, {"type", "image_url", "detail"});

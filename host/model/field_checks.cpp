@@ -1,5 +1,8 @@
 #include "model/field_checks.hpp"
 
+#include <algorithm>
+#include <vector>
+
 namespace swh::fields {
 
 namespace {
@@ -28,13 +31,19 @@ const std::string &string_at(const Json &object, const char *key, const std::str
     return object[key].get_ref<const std::string &>();
 }
 
-void only_keys(const Json &object, const std::string &field, const std::set<std::string> &known,
-               const std::set<std::string> &ignored) {
+void only_keys(const Json &object, const std::string &field, std::initializer_list<std::string_view> known,
+               std::initializer_list<std::string_view> ignored) {
+    const auto listed = [](std::initializer_list<std::string_view> names, std::string_view key) {
+        return std::find(names.begin(), names.end(), key) != names.end();
+    };
     for (const auto &[key, value] : object.items()) {
-        if (known.count(key) || ignored.count(key) || value.is_null()) continue;
+        if (listed(known, key) || listed(ignored, key) || value.is_null()) continue;
+        std::vector<std::string_view> names(known); // named in order, as a set would list them
+        std::sort(names.begin(), names.end());
+        names.erase(std::unique(names.begin(), names.end()), names.end());
         std::string list;
-        for (const auto &k : known)
-            list += (list.empty() ? "" : ", ") + k;
+        for (const auto name : names)
+            list.append(list.empty() ? "" : ", ").append(name);
         invalid(field + "." + key, "is not supported here (expected one of: " + list + ")");
     }
 }

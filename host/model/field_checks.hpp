@@ -8,8 +8,10 @@
 #include "model/model.hpp"
 
 #include <functional>
+#include <initializer_list>
 #include <set>
 #include <string>
+#include <string_view>
 
 namespace swh::fields {
 
@@ -35,8 +37,10 @@ const std::string &string_at(const Json &object, const char *key, const std::str
 // Keys of an object that the door knows; anything else is refused by name,
 // so a field never disappears in silence. `ignored` are keys a client puts
 // back into the conversation itself (derived from what the door sent).
-void only_keys(const Json &object, const std::string &field, const std::set<std::string> &known,
-               const std::set<std::string> &ignored = {});
+// (Lists, not sets: the few names are compared in place, no set is built
+// per request; issue 17.)
+void only_keys(const Json &object, const std::string &field, std::initializer_list<std::string_view> known,
+               std::initializer_list<std::string_view> ignored = {});
 
 // A message's content as a string or a list of parts ("<field>.content[j]"
 // in errors): `decode_part` turns one part into its neutral form and adds
