@@ -21,7 +21,8 @@ std::optional<Json> convert(dom::element element) {
         for (const dom::key_value_pair field : object) {
             auto value = convert(field.value);
             if (!value) return std::nullopt;
-            out[std::string(field.key)] = std::move(*value); // a repeated key: the last wins, as in nlohmann
+            // a repeated key: the last wins, as in nlohmann
+            out.get_ref<Json::object_t &>().insert_or_assign(std::string(field.key), std::move(*value));
         }
         return out;
     }
@@ -77,7 +78,14 @@ bool may_hold_negative_zero(std::string_view text) {
 
 Json parse_json(std::string_view text) {
     if (may_hold_negative_zero(text)) return Json::parse(text, nullptr, /*allow_exceptions=*/false);
-    dom::parser parser;
+    // A parser allocates its buffers on its first parse: each thread keeps
+    // one for the small texts of every request (a request body, a plugin's
+    // metadata); a large text gets a parser of its own, so that no thread
+    // keeps a large buffer (issue 17).
+    constexpr std::size_t kReusedUpTo = 16 * 1024;
+    thread_local dom::parser reused;
+    std::optional<dom::parser> own;
+    dom::parser &parser = text.size() <= kReusedUpTo ? reused : own.emplace();
     dom::element root;
     if (parser.parse(text.data(), text.size(), true).get(root) == simdjson::SUCCESS)
         if (auto tree = convert(root)) return std::move(*tree);

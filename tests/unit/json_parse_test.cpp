@@ -63,6 +63,11 @@ TEST_CASE("parse_json reads what Json::parse reads, type for type", "[json_parse
         CHECK(got.is_discarded() == expected.is_discarded());
         if (!expected.is_discarded()) CHECK(same(got, expected));
     }
+    // Larger than the texts a thread keeps its parser for (a parser of its
+    // own), then a small one again (the thread's parser).
+    const std::string large = "{\"a\":\"" + std::string(20000, 'x') + "\",\"n\":[1,-2,3.5]}";
+    CHECK(same(swh::parse_json(large), Json::parse(large)));
+    CHECK(same(swh::parse_json(texts[0]), Json::parse(texts[0])));
     // Deeper than simdjson's own limit: nlohmann still reads it.
     const std::string deep = std::string(2000, '[') + std::string(2000, ']');
     CHECK(same(swh::parse_json(deep), Json::parse(deep)));
