@@ -436,6 +436,7 @@ std::string messages_of(const Call &call, const std::vector<Attachments> &attach
 // config's defaults, then custom_params, the call's parameters, params.extra.
 class Members {
   public:
+    Members() { members_.reserve(8); }
     void set_text(std::string_view key, std::string text) {
         for (auto &[k, v] : members_)
             if (k == key) {
@@ -514,6 +515,7 @@ Json response_format_of(const Json &format) {
 // The neutral generation parameters as Chat Completions fields, then
 // params.extra; a key not mapped here is refused by name.
 void apply_params(const Settings &s, const Json &neutral, Members &body, std::string &model) {
+    if (!neutral.is_object() || neutral.empty()) return; // most calls carry none: nothing to map or refuse
     cpp::neutral::Params p(neutral, "openai");
     p.drop_cache_marks(); // Chat Completions has no cache marks (a cost hint, not meaning)
     for (const char *key : {"temperature", "top_p", "presence_penalty", "frequency_penalty"})
