@@ -794,7 +794,7 @@ HttpClient::~HttpClient() = default;
 uint64_t HttpClient::start(HttpRequest request, HttpCallbacks callbacks) {
     const bool on_lane = this_lane.registry == impl_->lanes.get();
     if (on_lane && this_lane.plain != nullptr) {
-        if (auto target = upstream::plain_target(request)) {
+        if (auto target = this_lane.plain->target_of(request)) {
             const uint64_t id = (impl_->next_id.fetch_add(1) << kSlotBits) | this_lane.slot_tag;
             impl_->lanes->open.fetch_add(1);
             impl_->lanes->plain_started.fetch_add(1, std::memory_order_relaxed);

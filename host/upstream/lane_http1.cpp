@@ -67,14 +67,19 @@ constexpr int kReadsPerTurn = 8;
 
 } // namespace
 
-std::optional<PlainTarget> plain_target(const HttpRequest &request) {
+namespace {
+
+// Whether the lane client speaks what `request` asks for (its URL aside).
+bool plain_request(const HttpRequest &request) {
     if (request.delay_ms != 0 || request.version == HttpVersion::http2 ||
         request.version == HttpVersion::http2_prior_knowledge)
-        return std::nullopt;
-    if (request.method != "GET" && request.method != "POST" && request.method != "PUT" &&
-        request.method != "PATCH" && request.method != "DELETE")
-        return std::nullopt;
-    std::string_view url = request.url;
+        return false;
+    return request.method == "GET" || request.method == "POST" || request.method == "PUT" ||
+           request.method == "PATCH" || request.method == "DELETE";
+}
+
+// The target of an http:// URL the lane client can reach, else nullopt.
+std::optional<PlainTarget> plain_url(std::string_view url) {
     if (!beast::iequals(beast::string_view(url.data(), std::min<std::size_t>(url.size(), 7)), "http://"))
         return std::nullopt;
     url.remove_prefix(7);
@@ -117,6 +122,8 @@ std::optional<PlainTarget> plain_target(const HttpRequest &request) {
     if (t.port != 80) t.host_header += ":" + std::to_string(t.port);
     return t;
 }
+
+} // namespace
 
 bool lane_client_enabled() {
     static const bool enabled = [] {
@@ -623,6 +630,15 @@ LaneHttp1::Impl &LaneHttp1::impl() {
     // Made on the lane's first request: weak_from_this needs the shared_ptr.
     if (!impl_) impl_ = std::make_unique<Impl>(io_, open_, weak_from_this());
     return *impl_;
+}
+
+std::optional<PlainTarget> LaneHttp1::target_of(const HttpRequest &request) {
+    if (!plain_request(request)) return std::nullopt;
+    if (request.url != last_url_ || last_url_.empty()) {
+        last_target_ = plain_url(request.url);
+        last_url_ = request.url;
+    }
+    return last_target_;
 }
 
 void LaneHttp1::start(uint64_t id, PlainTarget target, HttpRequest request, HttpCallbacks callbacks) {

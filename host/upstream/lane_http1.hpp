@@ -33,9 +33,6 @@ struct PlainTarget {
     std::string host_header;
 };
 
-// The target of `request` when the lane client can run it, else nullopt.
-std::optional<PlainTarget> plain_target(const HttpRequest &request);
-
 // Whether the lane client may be used at all in this process: no proxy in
 // the environment (curl reads http_proxy/all_proxy; this client does not),
 // and SWARMHOST_UPSTREAM_CLIENT is not "curl". Read once.
@@ -54,6 +51,10 @@ class LaneHttp1 : public std::enable_shared_from_this<LaneHttp1> {
     LaneHttp1(const LaneHttp1 &) = delete;
     LaneHttp1 &operator=(const LaneHttp1 &) = delete;
 
+    // The target of `request` when this client can run it (plain http://,
+    // HTTP/1.1, no delay), else nullopt. On the lane's thread: a lane's
+    // requests go to the same few URLs, so the last URL's parse is kept.
+    std::optional<PlainTarget> target_of(const HttpRequest &request);
     // On the lane's thread. Callbacks run on it too, never inside start().
     void start(uint64_t id, PlainTarget target, HttpRequest request, HttpCallbacks callbacks);
     // Any thread; an id this lane does not know is ignored.
@@ -70,6 +71,8 @@ class LaneHttp1 : public std::enable_shared_from_this<LaneHttp1> {
     std::mutex mutex_; // guards closed_ and impl_ against cancel() from other threads
     bool closed_ = false;
     std::unique_ptr<Impl> impl_; // created and destroyed on the lane's thread
+    std::string last_url_;       // target_of's last URL and its parse (the lane's thread only)
+    std::optional<PlainTarget> last_target_;
 };
 
 } // namespace swh::upstream
