@@ -2,6 +2,10 @@
 
 #include "model/field_checks.hpp"
 #include "model/generation_params.hpp"
+#include "util/json_parse.hpp"
+
+#include <simdjson.h>
+#include <swarmhost/cpp/utf8.hpp>
 
 #include <functional>
 #include <map>
@@ -510,6 +514,89 @@ ChatCompletionRequest decode_chat_completion(const Json &body, const std::string
     // a mapping mistake here is a 400, never a confused provider.
     check_params(params.params, "params");
     params.session_id = session_header;
+    return request;
+}
+
+namespace {
+
+namespace dom = simdjson::dom;
+
+// The string `value`, when it is one and valid UTF-8 (simdjson may pass an
+// escaped lone surrogate that nlohmann refuses).
+std::optional<std::string_view> plain_string(dom::element value) {
+    std::string_view text;
+    if (value.get_string().get(text) != simdjson::SUCCESS || !cpp::valid_utf8(text)) return std::nullopt;
+    return text;
+}
+
+// One {"role":..., "content": "..."} into `params`; false when it is not of
+// the plain shape.
+bool plain_message(dom::element element, CompletionParams &params) {
+    dom::object object;
+    if (element.get_object().get(object) != simdjson::SUCCESS) return false;
+    std::optional<std::string_view> role, content;
+    for (const dom::key_value_pair field : object) {
+        std::optional<std::string_view> *slot = field.key == "role"      ? &role
+                                                : field.key == "content" ? &content
+                                                                         : nullptr;
+        if (slot == nullptr || slot->has_value()) return false; // another key, or one repeated
+        *slot = plain_string(field.value);
+        if (!slot->has_value()) return false;
+    }
+    if (!role || !content) return false;
+    if (*role == "system" || *role == "developer") {
+        if (!params.system_prompt.empty()) params.system_prompt += '\n';
+        params.system_prompt += *content;
+        return true;
+    }
+    if (*role != "user" && *role != "assistant") return false;
+    Message message;
+    message.role = *role;
+    message.content = *content;
+    params.messages.push_back(std::move(message));
+    return true;
+}
+
+std::optional<ChatCompletionRequest> plain_request(dom::element root) {
+    dom::object object;
+    if (root.get_object().get(object) != simdjson::SUCCESS) return std::nullopt;
+    std::optional<std::string_view> model;
+    std::optional<dom::array> messages;
+    std::optional<bool> stream;
+    for (const dom::key_value_pair field : object) {
+        if (field.key == "model" && !model) {
+            if (!(model = plain_string(field.value)) || model->empty()) return std::nullopt;
+        } else if (field.key == "messages" && !messages) {
+            dom::array list;
+            if (field.value.get_array().get(list) != simdjson::SUCCESS || list.size() == 0)
+                return std::nullopt;
+            messages = list;
+        } else if (field.key == "stream" && !stream) {
+            bool value = false;
+            if (field.value.get_bool().get(value) != simdjson::SUCCESS) return std::nullopt;
+            stream = value;
+        } else {
+            return std::nullopt; // another field, or one repeated
+        }
+    }
+    if (!model || !messages) return std::nullopt;
+    ChatCompletionRequest request;
+    CompletionParams &params = request.completion;
+    params.model = *model;
+    params.stream = stream.value_or(false);
+    params.messages.reserve(messages->size());
+    for (const dom::element message : *messages)
+        if (!plain_message(message, params)) return std::nullopt;
+    return request;
+}
+
+} // namespace
+
+std::optional<ChatCompletionRequest> decode_plain_chat_completion(std::string_view body,
+                                                                  const std::string &session_header) {
+    std::optional<ChatCompletionRequest> request;
+    with_simdjson(body, [&request](const dom::element &root) { request = plain_request(root); });
+    if (request) request->completion.session_id = session_header;
     return request;
 }
 

@@ -7,7 +7,9 @@
 
 #include "session/session_manager.hpp"
 
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace swh::http {
 
@@ -22,6 +24,17 @@ struct ChatCompletionRequest {
 
 // Throws ApiError(InvalidRequest) naming the field (and message index).
 ChatCompletionRequest decode_chat_completion(const Json &body, const std::string &session_header);
+
+// The plain shape most calls have, read straight from the body's text with
+// no nlohmann tree (issue 17): "model", "messages" whose entries hold only a
+// "role" (system, developer, user or assistant) and a string "content", an
+// optional boolean "stream", no other key, none repeated, valid UTF-8. For
+// that shape the result is what decode_chat_completion(parse_body(body))
+// gives (tests/fuzz/fuzz_request_body.cpp checks it on every input);
+// nullopt for anything else, which the caller decodes the long way (and
+// which that way may refuse, naming the field).
+std::optional<ChatCompletionRequest> decode_plain_chat_completion(std::string_view body,
+                                                                  const std::string &session_header);
 
 // OpenAI's reasoning effort (`field` as the client named it) into the
 // neutral params: reasoning_effort, or extra.reasoning_effort for the

@@ -321,7 +321,11 @@ Json model(const Pipeline &pipeline, const std::string &id) {
 void chat_completions(const Request &request, std::shared_ptr<Exchange> exchange, SessionManager &sessions,
                       const PostBlocking &post_blocking, std::chrono::milliseconds keepalive,
                       const CompletionCaller &caller) {
-    ChatCompletionRequest decoded = decode_chat_completion(parse_body(request.body), request.session_header);
+    // The plain shape skips the tree; anything else is decoded (or refused) the long way.
+    std::optional<ChatCompletionRequest> plain =
+        decode_plain_chat_completion(request.body, request.session_header);
+    ChatCompletionRequest decoded =
+        plain ? std::move(*plain) : decode_chat_completion(parse_body(request.body), request.session_header);
     CompletionParams &params = decoded.completion;
     Identity identity;
     identity.model = params.model; // what the client asked for, echoed as OpenAI does

@@ -76,8 +76,7 @@ bool may_hold_negative_zero(std::string_view text) {
 
 } // namespace
 
-Json parse_json(std::string_view text) {
-    if (may_hold_negative_zero(text)) return Json::parse(text, nullptr, /*allow_exceptions=*/false);
+bool with_simdjson(std::string_view text, const std::function<void(const dom::element &)> &use) {
     // A parser allocates its buffers on its first parse: each thread keeps
     // one for the small texts of every request (a request body, a plugin's
     // metadata); a large text gets a parser of its own, so that no thread
@@ -87,8 +86,16 @@ Json parse_json(std::string_view text) {
     std::optional<dom::parser> own;
     dom::parser &parser = text.size() <= kReusedUpTo ? reused : own.emplace();
     dom::element root;
-    if (parser.parse(text.data(), text.size(), true).get(root) == simdjson::SUCCESS)
-        if (auto tree = convert(root)) return std::move(*tree);
+    if (parser.parse(text.data(), text.size(), true).get(root) != simdjson::SUCCESS) return false;
+    use(root);
+    return true;
+}
+
+Json parse_json(std::string_view text) {
+    if (may_hold_negative_zero(text)) return Json::parse(text, nullptr, /*allow_exceptions=*/false);
+    std::optional<Json> tree;
+    if (with_simdjson(text, [&tree](const dom::element &root) { tree = convert(root); }) && tree)
+        return std::move(*tree);
     return Json::parse(text, nullptr, /*allow_exceptions=*/false);
 }
 

@@ -8,9 +8,21 @@
 
 #include <nlohmann/json.hpp>
 
+#include <functional>
 #include <string_view>
 
+namespace simdjson::dom {
+class element;
+}
+
 namespace swh {
+
+// `text` parsed by simdjson's DOM parser, `use` called with its root (valid
+// while `use` runs). A thread's texts up to 16 KB share that thread's parser
+// and its buffers; a larger one gets a parser of its own, so `use` must not
+// parse another text. False, and `use` not called, when simdjson refuses
+// the text.
+bool with_simdjson(std::string_view text, const std::function<void(const simdjson::dom::element &)> &use);
 
 // What Json::parse(text, nullptr, false) returns: the value, or a discarded
 // value when the text is not JSON.

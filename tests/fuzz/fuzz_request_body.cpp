@@ -3,7 +3,8 @@
 //   POST  /v1/sessions                 parse_body + decode_create_session
 //   PATCH /v1/sessions/{id}            parse_body + decode_session_patch
 //   POST  /v1/sessions/{id}/messages   parse_body + decode_send
-//   POST  /v1/chat/completions         parse_body + decode_completion
+//   POST  /v1/chat/completions         parse_body + decode_completion, and the
+//                                      plain decoder against it (chat_request_diff.hpp)
 //   POST  /v1/messages                 parse_body + decode_messages_request
 //   POST  /v1/responses                parse_body + decode_responses_request
 //   POST  /v1/conversations, …/items   parse_body + check_metadata + decode_items,
@@ -12,6 +13,7 @@
 // exception would escape into the HTTP server: that, a crash or a sanitizer
 // report is a finding. The error answer is serialised as the server would
 // (error_body(...)), since messages echo request text.
+#include "chat_request_diff.hpp"
 #include "http/anthropic_messages_request.hpp"
 #include "http/json_codec.hpp"
 #include "http/openai_responses_request.hpp"
@@ -56,6 +58,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         (void)http::dump_json(Json(p.content));
         (void)http::dump_json(p.metadata);
     });
+    if (const std::string difference = testing::chat_request_difference(body); !difference.empty()) {
+        std::fprintf(stderr, "fuzz_request_body: plain and full chat decoders differ: %s\n",
+                     difference.c_str());
+        std::abort();
+    }
     run("POST /v1/chat/completions", [&] {
         auto p = http::decode_completion(http::parse_body(body), "");
         (void)http::dump_json(Json(p.system_prompt));
