@@ -634,7 +634,8 @@ LaneHttp1::Impl &LaneHttp1::impl() {
 
 std::optional<PlainTarget> LaneHttp1::target_of(const HttpRequest &request) {
     if (!plain_request(request)) return std::nullopt;
-    if (request.url != last_url_ || last_url_.empty()) {
+    // Both start empty: nullopt is also what an empty URL parses to.
+    if (request.url != last_url_) {
         last_target_ = plain_url(request.url);
         last_url_ = request.url;
     }
