@@ -1,6 +1,7 @@
 #include "http/server.hpp"
 
 #include "http/forwarded.hpp"
+#include "util/arrival_stamps.hpp"
 #include "util/clock.hpp"
 
 #include <boost/asio/bind_executor.hpp>
@@ -298,6 +299,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
         net::dispatch(stream_.get_executor(), [self = shared_from_this()] {
             beast::error_code ignored;
             self->stream_.socket().non_blocking(true, ignored); // write_next's first try
+            stamp_arrivals(self->stream_.socket().native_handle());
             self->do_read();
         });
     }
@@ -346,16 +348,119 @@ class Connection : public std::enable_shared_from_this<Connection> {
     void do_read() {
         limits_ = cell_->get(); // a reload's limits apply from the next request on
         parser_.emplace();
+        parser_->eager(true); // the body with the head, as bhttp::async_read parses
         parser_->body_limit(limits_->max_body_bytes);
         parser_->header_limit(static_cast<std::uint32_t>(limits_->max_header_bytes));
         chunked_bytes_ = 0;
         parser_->on_chunk_header(on_chunk_header_);
-        stream_.expires_after(
+        reading_ = true;
+        read_deadline_ =
+            std::chrono::steady_clock::now() +
             std::chrono::seconds(refuse_ ? std::min(kRefusedReadSeconds, limits_->read_timeout_seconds)
-                                         : limits_->read_timeout_seconds));
-        bhttp::async_read(
-            stream_, buffer_, *parser_,
-            [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+                                         : limits_->read_timeout_seconds);
+        arm_read_timer();
+        // Bytes may be there already (a new connection's request, a
+        // pipelined one in the buffer): they are read and parsed on the next
+        // turn of the loop, never inside this call, whose caller (the end of
+        // the last response's write) is not done with the connection yet.
+        if (buffer_.size() > 0 || try_read_now_) {
+            net::post(stream_.get_executor(), [self = shared_from_this()] {
+                if (!self->reading_) return;
+                if (self->buffer_.size() > 0 && !self->parse_buffered()) return;
+                self->read_available();
+            });
+            return;
+        }
+        await_readable();
+    }
+
+    // The request is read here, not by bhttp::async_read: each recvmsg also
+    // brings the kernel's receive time of its bytes (arrival_stamps.hpp),
+    // from which the request's time in the daemon is counted
+    // (X-Swarmhost-Overhead-Ms, issue 17 target 7). Reads follow the
+    // loop's reports as Asio's would: after a read that found less than it
+    // asked for, the next one waits for the socket to become readable.
+    void await_readable() {
+        stream_.socket().async_wait(tcp::socket::wait_read,
+                                    [self = shared_from_this()](const beast::error_code &ec) {
+                                        if (!self->reading_) return;
+                                        if (ec) return self->end_read(ec);
+                                        self->read_available();
+                                    });
+    }
+
+    void read_available() {
+        for (int reads = 0; reads < kReadsPerTurn; ++reads) {
+            const std::size_t asked = beast::read_size(buffer_, kReadMost);
+            if (asked == 0) return end_read(bhttp::error::buffer_overflow);
+            beast::error_code ec;
+            const auto space = buffer_.prepare(asked);
+            const std::size_t got = receive_stamped(stream_.socket().native_handle(), space.data(),
+                                                    space.size(), arrived_us_, ec);
+            if (ec == net::error::would_block) {
+                try_read_now_ = false;
+                return await_readable();
+            }
+            if (ec == net::error::eof) return end_of_input();
+            if (ec) return end_read(ec);
+            buffer_.commit(got);
+            try_read_now_ = got == asked;
+            if (!parse_buffered()) return;
+            if (!try_read_now_) return await_readable();
+        }
+        // More is waiting: the loop's other work first, then read on.
+        net::post(stream_.get_executor(), [self = shared_from_this()] {
+            if (self->reading_) self->read_available();
+        });
+    }
+
+    // Feeds the buffered bytes to the parser: false once the request is read
+    // whole or reading failed (end_read ran), true when it needs more.
+    bool parse_buffered() {
+        beast::error_code ec;
+        const std::size_t used = parser_->put(buffer_.data(), ec);
+        buffer_.consume(used);
+        if (ec == bhttp::error::need_more) return true;
+        if (ec) {
+            end_read(ec);
+            return false;
+        }
+        if (parser_->is_done()) {
+            end_read({});
+            return false;
+        }
+        return true;
+    }
+
+    // The peer closed its side: the end of a request read to the close, or
+    // the end of the connection (as bhttp::async_read reports them).
+    void end_of_input() {
+        beast::error_code ec = bhttp::error::end_of_stream;
+        if (parser_->got_some()) {
+            ec = {};
+            parser_->put_eof(ec);
+        }
+        end_read(ec);
+    }
+
+    void end_read(beast::error_code ec) {
+        reading_ = false;
+        on_read(ec);
+    }
+
+    // One timer per connection for read_timeout_seconds, armed once and
+    // moved on by each request's read_deadline_ (not re-armed per request).
+    void arm_read_timer() {
+        if (read_timer_armed_) return;
+        read_timer_armed_ = true;
+        read_timer_.expires_at(read_deadline_);
+        read_timer_.async_wait([self = shared_from_this()](const beast::error_code &ec) {
+            self->read_timer_armed_ = false;
+            if (ec || !self->reading_) return;
+            if (std::chrono::steady_clock::now() < self->read_deadline_) return self->arm_read_timer();
+            self->reading_ = false;
+            self->on_read(beast::error::timeout);
+        });
     }
 
     void on_read(beast::error_code ec) {
@@ -406,7 +511,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                        "request body is larger than server.max_body_bytes (" +
                                            std::to_string(limits_->max_body_bytes) + " bytes)");
         }
-        const int64_t received_at = now_us();
+        // When the request's last bytes reached the kernel, else now.
+        const int64_t received_at = arrived_us_ > 0 ? std::min(arrived_us_, now_us()) : now_us();
+        arrived_us_ = 0;
         Request request;
         request.method = std::string(message.method_string());
         const std::string_view target(message.target().data(), message.target().size());
@@ -581,6 +688,8 @@ class Connection : public std::enable_shared_from_this<Connection> {
     }
 
     void close() {
+        reading_ = false;
+        read_timer_.cancel(); // it holds the connection
         beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
         stream_.socket().close(ignored);
@@ -595,6 +704,14 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool refuse_;                // over server.max_connections: answer 503 and close
     std::string client_address_; // the peer, asked once per connection, not per request
     beast::flat_buffer buffer_;
+    bool reading_ = false;     // a request is being read (the read timer may end it)
+    bool try_read_now_ = true; // the last read filled what it asked: read again before waiting
+    int64_t arrived_us_ = 0;   // the kernel's receive time of the last bytes read (0: not known)
+    std::chrono::steady_clock::time_point read_deadline_{};
+    net::steady_timer read_timer_{stream_.get_executor()};
+    bool read_timer_armed_ = false;
+    static constexpr std::size_t kReadMost = 65536; // as bhttp::async_read asks
+    static constexpr int kReadsPerTurn = 8;         // full reads before the loop's other work
     // Chunk sizes and extension bytes of the request being read: Beast counts
     // only the sizes against the body limit, so extensions would be free.
     std::uint64_t chunked_bytes_ = 0;

@@ -1,5 +1,6 @@
 #include "upstream/lane_http1.hpp"
 
+#include "util/arrival_stamps.hpp"
 #include "util/clock.hpp"
 
 #include <algorithm>
@@ -19,11 +20,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <linux/net_tstamp.h>
 #include <set>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <unordered_map>
 #include <vector>
 
@@ -150,49 +149,6 @@ struct Connection {
     Clock::time_point idle_since{};
 };
 
-// The kernel stamps what it receives on this socket (software time stamps):
-// the upstream's share of a request then ends when its answer arrived, not
-// when this loop got round to reading it (X-Swarmhost-Overhead-Ms). Best
-// effort: without it the read time stands in.
-void stamp_arrivals(tcp::socket &socket) {
-    const int flags = SOF_TIMESTAMPING_RX_SOFTWARE | SOF_TIMESTAMPING_SOFTWARE;
-    (void)::setsockopt(socket.native_handle(), SOL_SOCKET, SO_TIMESTAMPING, &flags, sizeof flags);
-}
-
-// One non-blocking read into `into`, noting the kernel's receive time of the
-// bytes it returned in conn.arrived_us.
-std::size_t receive(Connection &conn, asio::mutable_buffer into, boost::system::error_code &error) {
-    iovec part{into.data(), into.size()};
-    alignas(cmsghdr) char control[CMSG_SPACE(3 * sizeof(timespec))];
-    msghdr message{};
-    message.msg_iov = &part;
-    message.msg_iovlen = 1;
-    message.msg_control = control;
-    message.msg_controllen = sizeof control;
-    const ssize_t got = ::recvmsg(conn.socket.native_handle(), &message, MSG_DONTWAIT);
-    if (got < 0) {
-        // An interrupted read is retried as one that found nothing: the wait
-        // it leads to re-arms the socket, which reports bytes already there.
-        error = errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR
-                    ? boost::system::error_code(asio::error::would_block)
-                    : boost::system::error_code(errno, boost::system::system_category());
-        return 0;
-    }
-    if (got == 0) {
-        error = asio::error::eof;
-        return 0;
-    }
-    for (cmsghdr *header = CMSG_FIRSTHDR(&message); header != nullptr;
-         header = CMSG_NXTHDR(&message, header)) {
-        if (header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_TIMESTAMPING) continue;
-        timespec stamps[3];
-        std::memcpy(stamps, CMSG_DATA(header), sizeof stamps);
-        if (stamps[0].tv_sec != 0)
-            conn.arrived_us = int64_t{stamps[0].tv_sec} * 1000000 + stamps[0].tv_nsec / 1000;
-    }
-    return static_cast<std::size_t>(got);
-}
-
 } // namespace
 
 struct LaneHttp1::Impl {
@@ -311,7 +267,7 @@ struct LaneHttp1::Impl {
         boost::system::error_code ignored;
         call->connection->socket.set_option(tcp::no_delay(true), ignored); // as curl does
         call->connection->socket.non_blocking(true, ignored);              // read_available's reads
-        stamp_arrivals(call->connection->socket);
+        stamp_arrivals(call->connection->socket.native_handle());
         send(call);
     }
 
@@ -398,7 +354,9 @@ struct LaneHttp1::Impl {
         for (int reads = 0; reads < kReadsPerTurn; ++reads) {
             boost::system::error_code error;
             const std::size_t asked = conn.read_size;
-            const std::size_t got = receive(conn, conn.buffer.prepare(asked), error);
+            const auto space = conn.buffer.prepare(asked);
+            const std::size_t got = receive_stamped(conn.socket.native_handle(), space.data(), space.size(),
+                                                    conn.arrived_us, error);
             if (error == asio::error::would_block) return await_readable(call);
             if (error == asio::error::eof) return ended_by_upstream(call);
             if (error) return lost(call, "Recv failure: " + error.message());
