@@ -8,28 +8,49 @@ bool is_placeholder(std::string_view segment) {
     return segment.size() >= 2 && segment.front() == '{' && segment.back() == '}';
 }
 
-// Whether the table path `pattern` ("v1/sessions/{id}") matches `segments`.
-bool path_matches(std::string_view pattern, const std::vector<std::string> &segments) {
-    std::size_t index = 0;
-    std::size_t start = 0;
-    while (start <= pattern.size()) {
-        std::size_t end = pattern.find('/', start);
-        if (end == std::string_view::npos) end = pattern.size();
-        const std::string_view piece = pattern.substr(start, end - start);
-        if (index >= segments.size()) return false;
-        if (!is_placeholder(piece) && piece != segments[index]) return false;
-        ++index;
-        start = end + 1;
+// A table path ("v1/sessions/{id}") split at its slashes once, on first use:
+// matching a request then compares segment counts first and whole segments
+// after, instead of splitting 37 patterns per request (issue 17).
+struct SplitPath {
+    std::vector<std::string_view> pieces;
+    std::vector<bool> placeholder;
+};
+
+std::vector<SplitPath> split_table() {
+    std::vector<SplitPath> table;
+    table.reserve(kHostRoutes.size());
+    for (const HostRoute &route : kHostRoutes) {
+        SplitPath split;
+        const std::string_view pattern = route.path;
+        std::size_t start = 0;
+        while (start <= pattern.size()) {
+            std::size_t end = pattern.find('/', start);
+            if (end == std::string_view::npos) end = pattern.size();
+            split.pieces.push_back(pattern.substr(start, end - start));
+            split.placeholder.push_back(is_placeholder(split.pieces.back()));
+            start = end + 1;
+        }
+        table.push_back(std::move(split));
     }
-    return index == segments.size();
+    return table;
+}
+
+// Whether the split table path matches `segments`.
+bool path_matches(const SplitPath &pattern, const std::vector<std::string> &segments) {
+    if (pattern.pieces.size() != segments.size()) return false;
+    for (std::size_t i = 0; i < segments.size(); ++i)
+        if (!pattern.placeholder[i] && pattern.pieces[i] != segments[i]) return false;
+    return true;
 }
 
 } // namespace
 
 RouteMatch match_host_route(std::string_view method, const std::vector<std::string> &segments) {
+    static const std::vector<SplitPath> split = split_table();
     RouteMatch match;
-    for (const HostRoute &route : kHostRoutes) {
-        if (!path_matches(route.path, segments)) continue;
+    for (std::size_t i = 0; i < kHostRoutes.size(); ++i) {
+        const HostRoute &route = kHostRoutes[i];
+        if (!path_matches(split[i], segments)) continue;
         if (route.method == method) {
             match.route = &route;
             return match;

@@ -7,19 +7,6 @@
 
 namespace swh::loader {
 
-namespace {
-// A session member's JSON text. Most are empty, and nlohmann's serializer
-// costs about a thousand instructions even for "{}" (a stateless proxied
-// request builds three of these).
-std::string member_text(const Json &value) {
-    if (value.is_null()) return "null";
-    if (value.is_object() && value.empty()) return "{}";
-    if (value.is_object() && value.size() == 2 && value == default_session_context())
-        return std::string(kDefaultSessionContextText);
-    return value.dump();
-}
-} // namespace
-
 SessionAbi::SessionAbi(const Session &s)
     : config_(member_text(s.config)), context_(member_text(s.context)), metadata_(member_text(s.metadata)) {
     raw_.struct_size = sizeof(swh_session);
@@ -71,7 +58,7 @@ swh_message message_view(const Message &m, const std::string &metadata, const st
 } // namespace
 
 MessageAbi::MessageAbi(const Message &m)
-    : metadata_(m.metadata.dump()), provider_metadata_(m.provider_metadata.dump()),
+    : metadata_(member_text(m.metadata)), provider_metadata_(member_text(m.provider_metadata)),
       structured_(m.structured.empty() ? std::string() : m.structured.dump()) {
     raw_ = message_view(m, metadata_, provider_metadata_, structured_);
 }

@@ -18,8 +18,8 @@ namespace swh {
 // provider dumps nothing again.
 struct FrozenMessage {
     explicit FrozenMessage(Message m)
-        : message(std::move(m)), metadata_json(message.metadata.dump()),
-          provider_metadata_json(message.provider_metadata.dump()),
+        : message(std::move(m)), metadata_json(member_text(message.metadata)),
+          provider_metadata_json(member_text(message.provider_metadata)),
           structured_json(message.structured.empty() ? std::string() : message.structured.dump()) {}
 
     const Message message;

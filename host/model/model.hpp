@@ -19,6 +19,12 @@ using Json = nlohmann::json;
 const Json &default_session_context();
 inline constexpr std::string_view kDefaultSessionContextText = R"({"system_context":{},"user_context":{}})";
 
+// A session's or message's JSON member as the ABI hands it over (dump()):
+// most are null, {} or the default context, whose text is written without
+// nlohmann's serializer, which costs hundreds of instructions even for "{}"
+// (issue 17).
+std::string member_text(const Json &value);
+
 struct Message {
     std::string id;
     std::string session_id;

@@ -7,6 +7,14 @@ const Json &default_session_context() {
     return context;
 }
 
+std::string member_text(const Json &value) {
+    if (value.is_null()) return "null";
+    if (value.is_object() && value.empty()) return "{}";
+    if (value.is_object() && value.size() == 2 && value == default_session_context())
+        return std::string(kDefaultSessionContextText);
+    return value.dump();
+}
+
 Json full_json(const Session &s) {
     return Json{{"id", s.id},
                 {"user_id", s.user_id},
