@@ -3,6 +3,10 @@ manifest fallback — before the first token and mid-stream, where the
 fallback continues after the partial answer so the client's stream just goes
 on. Also the gateway-overhead report and the provider admin routes."""
 
+import json
+import os
+import signal
+import socket
 import time
 import unittest
 
@@ -19,6 +23,19 @@ PROVIDERS = """\
   - name: steady
     plugin: echo
 """
+
+
+def read_response(reader):
+    """(status, lower-cased headers, body) of one HTTP/1.1 response with a Content-Length."""
+    status = int(reader.readline().split()[1])
+    headers = {}
+    for _ in range(100):
+        line = reader.readline().rstrip(b"\r\n")
+        if not line:
+            break
+        name, _, value = line.decode().partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, reader.read(int(headers.get("content-length", "0")))
 
 
 class FailoverTests(unittest.TestCase):
@@ -89,6 +106,31 @@ class FailoverTests(unittest.TestCase):
                 overhead = float(r.headers["X-Swarmhost-Overhead-Ms"])
                 self.assertGreater(overhead, 0.0, r)
                 self.assertLess(overhead, client_ms, r)
+
+    def test_overhead_counts_from_the_request_arrival(self):
+        # A request that reached the kernel while the daemon could not read
+        # it (stopped, as a busy loop would be) waited in the daemon: the
+        # header counts from its arrival, not from when it was read (issue 17,
+        # target 7). The first request on the connection makes sure it is
+        # accepted (and stamped) before the daemon stops.
+        body = json.dumps({"model": "steady", "messages": [{"role": "user", "content": "hi"}]}).encode()
+        request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                   b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+        with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10) as sock:
+            reader = sock.makefile("rb")
+            sock.sendall(request)
+            first = read_response(reader)
+            self.assertEqual(first[0], 200, first)
+            self.assertLess(float(first[1]["x-swarmhost-overhead-ms"]), 200.0, first)
+            os.kill(self.daemon.proc.pid, signal.SIGSTOP)
+            try:
+                sock.sendall(request)
+                time.sleep(0.3)
+            finally:
+                os.kill(self.daemon.proc.pid, signal.SIGCONT)
+            second = read_response(reader)
+        self.assertEqual(second[0], 200, second)
+        self.assertGreaterEqual(float(second[1]["x-swarmhost-overhead-ms"]), 250.0, second)
 
     def test_provider_admin_routes(self):
         r = self.client.get("/v1/providers")
