@@ -524,17 +524,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             request.raw_query = std::string(target.substr(qpos + 1));
             request.query = parse_query(request.raw_query);
         }
-        request.content_type = std::string(message[bhttp::field::content_type]);
-        request.session_header = std::string(message["X-Swarmhost-Session"]);
-        request.idempotency_key = std::string(message["Idempotency-Key"]);
-        request.anthropic_version = std::string(message["anthropic-version"]);
-        request.last_event_id = std::string(message["Last-Event-ID"]);
-        request.if_none_match = std::string(message["If-None-Match"]);
-        request.traceparent = std::string(message["traceparent"]);
-        request.caller_user_id = std::string(message["X-Swarmhost-User"]);
-        request.authorization = std::string(message[bhttp::field::authorization]);
-        request.api_key = std::string(message["X-API-Key"]);
-        request.timeout_header = std::string(message["X-Swarmhost-Timeout-Ms"]);
+        take_headers(message, request);
         request.deadlines = limits_->deadlines;
         request.client_address = client_address_;
         if (limits_->trusted_proxies && !limits_->trusted_proxies->empty())
@@ -551,6 +541,48 @@ class Connection : public std::enable_shared_from_this<Connection> {
         } catch (const std::exception &e) {
             spdlog::error("request handler threw: {}", e.what());
             exchange->respond(500, "application/json", error_json("internal", "internal error"), {});
+        }
+    }
+
+    // The header fields a Request carries, in one pass over the request's
+    // few fields instead of a lookup per name (issue 17). The first of a
+    // repeated field counts, as message[name] would give it.
+    template <class Message> static void take_headers(const Message &message, Request &request) {
+        struct Wanted {
+            bhttp::field known; // field::unknown: matched by name
+            std::string_view name;
+            std::string Request::*member;
+        };
+        static constexpr Wanted kWanted[] = {
+            {bhttp::field::content_type, "", &Request::content_type}, // known to Beast: by enum
+            {bhttp::field::authorization, "", &Request::authorization},
+            {bhttp::field::if_none_match, "", &Request::if_none_match},
+            {bhttp::field::unknown, "X-Swarmhost-Session", &Request::session_header}, // by name
+            {bhttp::field::unknown, "Idempotency-Key", &Request::idempotency_key},
+            {bhttp::field::unknown, "anthropic-version", &Request::anthropic_version},
+            {bhttp::field::unknown, "Last-Event-ID", &Request::last_event_id},
+            {bhttp::field::unknown, "traceparent", &Request::traceparent},
+            {bhttp::field::unknown, "X-Swarmhost-User", &Request::caller_user_id},
+            {bhttp::field::unknown, "X-API-Key", &Request::api_key},
+            {bhttp::field::unknown, "X-Swarmhost-Timeout-Ms", &Request::timeout_header},
+        };
+        std::uint32_t taken = 0; // bit i: kWanted[i] was seen
+        for (const auto &field : message) {
+            const bhttp::field known = field.name();
+            const beast::string_view name = field.name_string();
+            for (std::size_t i = 0; i < std::size(kWanted); ++i) {
+                const Wanted &wanted = kWanted[i];
+                const bool match =
+                    wanted.known != bhttp::field::unknown
+                        ? wanted.known == known
+                        : beast::iequals(name, beast::string_view(wanted.name.data(), wanted.name.size()));
+                if (!match) continue;
+                if ((taken & (1u << i)) == 0) {
+                    taken |= 1u << i;
+                    request.*wanted.member = std::string(field.value().data(), field.value().size());
+                }
+                break;
+            }
         }
     }
 
