@@ -188,6 +188,32 @@ class LimitTests(swh_harness.DaemonTestCase):
                                  % (time.monotonic() - start))
         self.assertEqual(d.client.get("/healthz").status, 200)
 
+    def test_the_read_timeout_counts_per_request_on_a_kept_alive_connection(self):
+        # One timer per connection is moved on by each request (server.cpp,
+        # arm_read_timer): requests 0.5 s apart for 3 s all get answers (the
+        # first request's 2 s deadline does not end the connection), and the
+        # connection left idle is closed.
+        d = swh_harness.Daemon(manifest=open(self._manifest_with_read_timeout(2)).read())
+        self.addCleanup(d.cleanup)
+        d.start()
+        with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
+            reader = s.makefile("rb")
+            for i in range(7):
+                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                status = reader.readline()
+                self.assertIn(b" 200 ", status, "request %d on the kept-alive connection" % i)
+                length = 0
+                for _ in range(50):
+                    line = reader.readline()
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                    if line in (b"\r\n", b""):
+                        break
+                reader.read(length)
+                time.sleep(0.5)
+            s.settimeout(10)
+            self.assertEqual(s.recv(1), b"", "an idle connection is closed after the read timeout")
+
     def _manifest_with_read_timeout(self, seconds):
         path = os.path.join(self.daemon.workdir, "read-timeout.yaml")
         port = swh_harness.free_port()
