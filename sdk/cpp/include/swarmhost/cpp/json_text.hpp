@@ -61,6 +61,18 @@ inline bool plain_word(const char *p) {
     return ((w & highs) | control | has_zero(w ^ (ones * '"')) | has_zero(w ^ (ones * '\\'))) == 0;
 }
 
+// True when no byte of `text` needs more than a copy (as plain_word).
+inline bool plain_text(std::string_view text) {
+    std::size_t i = 0;
+    for (; i + 8 <= text.size(); i += 8)
+        if (!plain_word(text.data() + i)) return false;
+    for (; i < text.size(); ++i) {
+        const auto c = static_cast<unsigned char>(text[i]);
+        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x80) return false;
+    }
+    return true;
+}
+
 } // namespace detail
 
 // `text` as a JSON string, quotes included, appended to `out`. Escapes what
@@ -68,6 +80,18 @@ inline bool plain_word(const char *p) {
 // dump does; invalid UTF-8 becomes U+FFFD (dump with error_handler_t::replace
 // does the same), so the text is always valid JSON.
 inline void append_string(std::string &out, std::string_view text) {
+    // The common case, a short text with nothing to escape (a key, an id, a
+    // role), is one append: quotes, reserve and copy one at a time were most
+    // of the cost of such a string (issue 17).
+    constexpr std::size_t kShort = 62;
+    if (text.size() <= kShort && detail::plain_text(text)) {
+        char quoted[kShort + 2];
+        quoted[0] = '"';
+        if (!text.empty()) std::memcpy(quoted + 1, text.data(), text.size()); // data() may be null
+        quoted[text.size() + 1] = '"';
+        out.append(quoted, text.size() + 2);
+        return;
+    }
     out.reserve(out.size() + text.size() + 2);
     out += '"';
     std::size_t run = 0; // start of the bytes still to copy as they are
