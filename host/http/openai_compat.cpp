@@ -126,7 +126,7 @@ void append_usage(std::string &out, const TokenCounts &counts) {
 std::string chat_completion_body(const std::string &id, int64_t created, const std::string &model,
                                  const Message &assistant) {
     std::string out;
-    out.reserve(320 + assistant.content.size());
+    out.reserve(640 + assistant.content.size()); // the usual body in one allocation
     out += "{\"choices\":[{\"finish_reason\":";
     append_json_string(out, finish_reason_of(assistant));
     out += ",\"index\":0,\"logprobs\":null,\"message\":";
