@@ -4,6 +4,7 @@
 #include "util/arrival_stamps.hpp"
 #include "util/clock.hpp"
 
+#include <algorithm>
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
@@ -511,8 +512,13 @@ class Connection : public std::enable_shared_from_this<Connection> {
                                        "request body is larger than server.max_body_bytes (" +
                                            std::to_string(limits_->max_body_bytes) + " bytes)");
         }
-        // When the request's last bytes reached the kernel, else now.
-        const int64_t received_at = arrived_us_ > 0 ? std::min(arrived_us_, now_us()) : now_us();
+        // When the request's last bytes reached the kernel, else now; not
+        // before the connection was accepted: the listen queue's wait is
+        // the accepting any server pays (the direct upstream's included), so
+        // a new connection's request counts from its accept.
+        const int64_t now = now_us();
+        const int64_t received_at =
+            arrived_us_ > 0 ? std::clamp(arrived_us_, std::min(accepted_us_, now), now) : now;
         arrived_us_ = 0;
         Request request;
         request.method = std::string(message.method_string());
@@ -736,9 +742,10 @@ class Connection : public std::enable_shared_from_this<Connection> {
     bool refuse_;                // over server.max_connections: answer 503 and close
     std::string client_address_; // the peer, asked once per connection, not per request
     beast::flat_buffer buffer_;
-    bool reading_ = false;     // a request is being read (the read timer may end it)
-    bool try_read_now_ = true; // the last read filled what it asked: read again before waiting
-    int64_t arrived_us_ = 0;   // the kernel's receive time of the last bytes read (0: not known)
+    bool reading_ = false;           // a request is being read (the read timer may end it)
+    bool try_read_now_ = true;       // the last read filled what it asked: read again before waiting
+    int64_t arrived_us_ = 0;         // the kernel's receive time of the last bytes read (0: not known)
+    int64_t accepted_us_ = now_us(); // when this connection was accepted
     std::chrono::steady_clock::time_point read_deadline_{};
     net::steady_timer read_timer_{stream_.get_executor()};
     bool read_timer_armed_ = false;

@@ -38,6 +38,24 @@ def read_response(reader):
     return status, headers, reader.read(int(headers.get("content-length", "0")))
 
 
+def wait_stopped(pid):
+    """Until every thread of `pid` is stopped: SIGSTOP takes effect thread by
+    thread, and a busy machine can leave one running for a while."""
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        states = []
+        for task in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, task)) as f:
+                    states.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                continue
+        if states and all(state in ("T", "t") for state in states):
+            return
+        time.sleep(0.01)
+    raise AssertionError("the daemon did not stop within 10 s")
+
+
 class FailoverTests(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -124,6 +142,7 @@ class FailoverTests(unittest.TestCase):
             self.assertLess(float(first[1]["x-swarmhost-overhead-ms"]), 200.0, first)
             os.kill(self.daemon.proc.pid, signal.SIGSTOP)
             try:
+                wait_stopped(self.daemon.proc.pid)
                 sock.sendall(request)
                 time.sleep(0.3)
             finally:
