@@ -14,7 +14,9 @@
 #      client measured (issue 17 target 7).
 #   3. Streaming: $SAMPLES streamed requests (model "upstream_stream" ->
 #      nginx /stream/v1) through the daemon vs straight to nginx, alternating,
-#      time to the first data line / first content token / [DONE] (ttfb.py).
+#      time to the first data line / first content token / [DONE] (ttfb.py),
+#      and the stream's gateway_overhead_ms against the [DONE] difference
+#      (target 7's streamed figure).
 # Builds nothing: BUILD_DIR (default /work/main/build) must hold host/swarmhost,
 # plugins/swh_provider_openai.so and plugins/swh_storage_sqlite.so.
 # Environment: DURATION (wrk seconds, default 10), THREADS (wrk threads,
