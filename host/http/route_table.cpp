@@ -11,35 +11,31 @@ bool is_placeholder(std::string_view segment) {
 // A table path ("v1/sessions/{id}") split at its slashes once, on first use:
 // matching a request then compares segment counts first and whole segments
 // after, instead of splitting 37 patterns per request (issue 17).
-struct SplitPath {
-    std::vector<std::string_view> pieces;
-    std::vector<bool> placeholder;
-};
+using SplitPath = std::vector<std::string_view>;
 
 std::vector<SplitPath> split_table() {
     std::vector<SplitPath> table;
     table.reserve(kHostRoutes.size());
     for (const HostRoute &route : kHostRoutes) {
-        SplitPath split;
+        SplitPath pieces;
         const std::string_view pattern = route.path;
         std::size_t start = 0;
         while (start <= pattern.size()) {
             std::size_t end = pattern.find('/', start);
             if (end == std::string_view::npos) end = pattern.size();
-            split.pieces.push_back(pattern.substr(start, end - start));
-            split.placeholder.push_back(is_placeholder(split.pieces.back()));
+            pieces.push_back(pattern.substr(start, end - start));
             start = end + 1;
         }
-        table.push_back(std::move(split));
+        table.push_back(std::move(pieces));
     }
     return table;
 }
 
 // Whether the split table path matches `segments`.
 bool path_matches(const SplitPath &pattern, const std::vector<std::string> &segments) {
-    if (pattern.pieces.size() != segments.size()) return false;
+    if (pattern.size() != segments.size()) return false;
     for (std::size_t i = 0; i < segments.size(); ++i)
-        if (!pattern.placeholder[i] && pattern.pieces[i] != segments[i]) return false;
+        if (!is_placeholder(pattern[i]) && pattern[i] != segments[i]) return false;
     return true;
 }
 

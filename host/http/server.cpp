@@ -459,8 +459,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
             self->read_timer_armed_ = false;
             if (ec || !self->reading_) return;
             if (std::chrono::steady_clock::now() < self->read_deadline_) return self->arm_read_timer();
-            self->reading_ = false;
-            self->on_read(beast::error::timeout);
+            self->end_read(beast::error::timeout);
         });
     }
 

@@ -15,14 +15,11 @@
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/container/small_vector.hpp>
-#include <cerrno>
 #include <chrono>
 #include <cstdlib>
-#include <cstring>
 #include <limits>
 #include <set>
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 #include <unordered_map>
 #include <vector>
 

@@ -25,19 +25,6 @@ PROVIDERS = """\
 """
 
 
-def read_response(reader):
-    """(status, lower-cased headers, body) of one HTTP/1.1 response with a Content-Length."""
-    status = int(reader.readline().split()[1])
-    headers = {}
-    for _ in range(100):
-        line = reader.readline().rstrip(b"\r\n")
-        if not line:
-            break
-        name, _, value = line.decode().partition(":")
-        headers[name.strip().lower()] = value.strip()
-    return status, headers, reader.read(int(headers.get("content-length", "0")))
-
-
 def wait_stopped(pid):
     """Until every thread of `pid` is stopped: SIGSTOP takes effect thread by
     thread, and a busy machine can leave one running for a while."""
@@ -132,12 +119,11 @@ class FailoverTests(unittest.TestCase):
         # target 7). The first request on the connection makes sure it is
         # accepted (and stamped) before the daemon stops.
         body = json.dumps({"model": "steady", "messages": [{"role": "user", "content": "hi"}]}).encode()
-        request = (b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                   b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n" % len(body)) + body
+        request = h.request_bytes("POST", "/v1/chat/completions", body,
+                                  [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
         with socket.create_connection(("127.0.0.1", self.daemon.port), timeout=10) as sock:
-            reader = sock.makefile("rb")
             sock.sendall(request)
-            first = read_response(reader)
+            first = h.read_response(sock)
             self.assertEqual(first[0], 200, first)
             self.assertLess(float(first[1]["x-swarmhost-overhead-ms"]), 200.0, first)
             os.kill(self.daemon.proc.pid, signal.SIGSTOP)
@@ -147,7 +133,7 @@ class FailoverTests(unittest.TestCase):
                 time.sleep(0.3)
             finally:
                 os.kill(self.daemon.proc.pid, signal.SIGCONT)
-            second = read_response(reader)
+            second = h.read_response(sock)
         self.assertEqual(second[0], 200, second)
         self.assertGreaterEqual(float(second[1]["x-swarmhost-overhead-ms"]), 250.0, second)
 

@@ -197,19 +197,10 @@ class LimitTests(swh_harness.DaemonTestCase):
         self.addCleanup(d.cleanup)
         d.start()
         with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
-            reader = s.makefile("rb")
             for i in range(7):
-                s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
-                status = reader.readline()
-                self.assertIn(b" 200 ", status, "request %d on the kept-alive connection" % i)
-                length = 0
-                for _ in range(50):
-                    line = reader.readline()
-                    if line.lower().startswith(b"content-length:"):
-                        length = int(line.split(b":")[1])
-                    if line in (b"\r\n", b""):
-                        break
-                reader.read(length)
+                s.sendall(swh_harness.request_bytes("GET", "/healthz"))
+                status, _, _ = swh_harness.read_response(s)
+                self.assertEqual(status, 200, "request %d on the kept-alive connection" % i)
                 time.sleep(0.5)
             s.settimeout(10)
             self.assertEqual(s.recv(1), b"", "an idle connection is closed after the read timeout")
