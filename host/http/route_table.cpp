@@ -1,5 +1,7 @@
 #include "http/route_table.hpp"
 
+#include "util/text.hpp"
+
 namespace swh::http {
 
 namespace {
@@ -16,18 +18,8 @@ using SplitPath = std::vector<std::string_view>;
 std::vector<SplitPath> split_table() {
     std::vector<SplitPath> table;
     table.reserve(kHostRoutes.size());
-    for (const HostRoute &route : kHostRoutes) {
-        SplitPath pieces;
-        const std::string_view pattern = route.path;
-        std::size_t start = 0;
-        while (start <= pattern.size()) {
-            std::size_t end = pattern.find('/', start);
-            if (end == std::string_view::npos) end = pattern.size();
-            pieces.push_back(pattern.substr(start, end - start));
-            start = end + 1;
-        }
-        table.push_back(std::move(pieces));
-    }
+    for (const HostRoute &route : kHostRoutes)
+        table.push_back(split_pieces(route.path, '/'));
     return table;
 }
 

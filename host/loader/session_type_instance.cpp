@@ -1,6 +1,7 @@
 // SessionTypeInstance: the host side of swh_session_type_v1 (ABI 1.2).
 #include "loader/collectors.hpp"
 #include "loader/instances.hpp"
+#include "util/text.hpp"
 
 #include <spdlog/spdlog.h>
 
@@ -14,15 +15,8 @@ using detail::table_of;
 namespace {
 
 std::vector<std::string> split_segments(const std::string &path) {
-    std::vector<std::string> segments;
-    std::size_t start = 0;
-    while (start <= path.size()) {
-        std::size_t end = path.find('/', start);
-        if (end == std::string::npos) end = path.size();
-        segments.push_back(path.substr(start, end - start));
-        start = end + 1;
-    }
-    return segments;
+    const std::vector<std::string_view> pieces = split_pieces(path, '/');
+    return {pieces.begin(), pieces.end()};
 }
 
 // The host's own session sub-paths; a plugin route may not shadow them.
