@@ -3,6 +3,8 @@
 # (utime+stime from /proc/PID/stat, voluntary+nonvoluntary switches over /proc/PID/task/*/status),
 # SQLite synchronous=full, echo provider, 64 sessions, wrk POST load.
 # PREFILL: sends per session before the measured run (sessions reach the 100-message window).
+# PERF_OUT (if set): `perf record` of the daemon during the measured run, written there
+# (PERF_ARGS replaces the default `-g -F 999`).
 set -euo pipefail
 BUILD="$(cd "$1" && pwd)"; SECS="${2:-8}"; CONNS="${3:-16}"; PREFILL="${4:-60}"
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"; cd "$REPO"
@@ -28,7 +30,11 @@ if [ "$PREFILL" -gt 0 ]; then wrk -t2 -c16 -d$(( PREFILL * 64 / 400 + 1 ))s -s $
 cpu() { awk '{print $14+$15}' /proc/$PID/stat; }
 csw() { cat /proc/$PID/task/*/status | awk '/ctxt_switches/{s+=$2} END{print s}'; }
 C0=$(cpu); S0=$(csw)
-OUT=$(wrk -t2 -c$CONNS -d${SECS}s -s $REPO/bench/http_send/post_messages.lua "http://127.0.0.1:$PORT" -- "$TMP/ids")
+if [ -n "${PERF_OUT:-}" ]; then
+  perf record -q ${PERF_ARGS:--g -F 999} -p $PID -o "$PERF_OUT" -- sleep "$SECS" >/dev/null 2>&1 &
+fi
+THREADS=$(( CONNS < 2 ? 1 : 2 ))
+OUT=$(wrk -t$THREADS -c$CONNS -d${SECS}s -s $REPO/bench/http_send/post_messages.lua "http://127.0.0.1:$PORT" -- "$TMP/ids")
 C1=$(cpu); S1=$(csw)
 REQ=$(echo "$OUT" | awk '/requests in/{print $1}')
 NON2=$(echo "$OUT" | awk '/Non-2xx/{print $NF}')

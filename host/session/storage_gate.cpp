@@ -65,7 +65,14 @@ void StorageGate::wait_untraced(const char *what, std::function<void()> body) {
                            " ms (server.storage_timeout_ms); " + what + " not attempted");
     queue_.push_back(task);
     ++waiting_;
-    work_.notify_one();
+    // A gate thread that has just finished a call looks at the queue before
+    // it sleeps: wake one only for the calls those will not take. And wake
+    // it outside the mutex: woken while we hold it, it would only run into
+    // it and sleep again (two thread switches more a call).
+    const bool wake = queue_.size() > looking_;
+    lock.unlock();
+    if (wake) work_.notify_one();
+    lock.lock();
     const auto finished = [&task] { return task->done; };
     if (timeout_.count() <= 0)
         task->done_cv.wait(lock, finished);
@@ -112,7 +119,13 @@ void StorageGate::serve() {
             spdlog::warn("storage: a call abandoned after {} ms returned at last ({} still overdue)",
                          timeout_.count(), overdue_);
         }
+        // The caller is woken outside the mutex, for the reason given in
+        // wait_untraced; `task` keeps its condition variable alive.
+        ++looking_;
+        lock.unlock();
         task->done_cv.notify_one();
+        lock.lock();
+        --looking_; // looks (the wait's condition) under this same lock
     }
 }
 

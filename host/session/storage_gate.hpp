@@ -75,6 +75,7 @@ class StorageGate {
     std::condition_variable work_;
     std::deque<std::shared_ptr<Task>> queue_;
     uint64_t waiting_ = 0, overdue_ = 0, timed_out_ = 0;
+    size_t looking_ = 0; // gate threads between a finished call and their next look at the queue
     bool stopping_ = false;
     std::vector<std::thread> pool_;
 };
