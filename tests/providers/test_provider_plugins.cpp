@@ -54,6 +54,29 @@ TEST_CASE("openai: non-stream and stream replies, metadata, what was sent") {
     }
 }
 
+// The plugin parses answers with one parser per thread for texts up to
+// 16 KB and a parser of their own past that (openai_wire.cpp, ParsedObject):
+// both ways, one after the other on the same thread, come back whole.
+TEST_CASE("openai: answers above and below the reused parser's size come back whole") {
+    Fixture f;
+    loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config(Json::object()));
+    const std::string big(20 * 1024, 'x');
+    for (bool stream : {false, true}) {
+        for (const std::string &said : {big, std::string("small"), big}) {
+            DYNAMIC_SECTION("stream=" << stream << " size=" << said.size()) {
+                f.say(said);
+                f.request.stream = stream;
+                Collected c;
+                run(p, f.request, c);
+                CHECK(c.status == SWH_OK);
+                CHECK(c.error.empty());
+                CHECK(c.text() == "You said: " + said);
+                CHECK(c.metadata["finish_reason"] == "stop");
+            }
+        }
+    }
+}
+
 TEST_CASE("anthropic: non-stream and stream replies, system field, headers") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_anthropic"), "anthropic",

@@ -44,13 +44,45 @@ std::string error_text(const Json &j) {
 // (error_text) for their messages.
 namespace dom = simdjson::dom;
 
-// `text` as a JSON object; false when it is not one. The parser copies the
-// text into its own padded buffer, reused from one parse to the next.
-bool parse_object(dom::parser &parser, std::string_view text, dom::object &out) {
-    dom::element doc;
-    if (parser.parse(text.data(), text.size(), true).get(doc) != simdjson::SUCCESS) return false;
-    return doc.get_object().get(out) == simdjson::SUCCESS;
-}
+// `text` parsed as a JSON object, valid while this lives. A parser allocates
+// its buffers on its first parse (some 12 KB for a streamed chunk, most of it
+// for 1024 levels of nesting): one per decoder held that much for every open
+// stream (issue 17, target 6: 10,000 streams). So each thread lends its one
+// parser to one parse at a time; a large text, or a parse while the thread's
+// parser is lent (a callback that decodes again), gets a parser of its own.
+class ParsedObject {
+  public:
+    explicit ParsedObject(std::string_view text) {
+        constexpr std::size_t kReusedUpTo = 16 * 1024;
+        borrowed_ = !lent() && text.size() <= kReusedUpTo;
+        dom::parser &parser = borrowed_ ? reused() : own_.emplace();
+        if (borrowed_) lent() = true;
+        dom::element doc;
+        ok_ = parser.parse(text.data(), text.size(), true).get(doc) == simdjson::SUCCESS &&
+              doc.get_object().get(object_) == simdjson::SUCCESS;
+    }
+    ~ParsedObject() {
+        if (borrowed_) lent() = false;
+    }
+    ParsedObject(const ParsedObject &) = delete;
+    ParsedObject &operator=(const ParsedObject &) = delete;
+    // False when `text` is not a JSON object.
+    explicit operator bool() const { return ok_; }
+    dom::object object() const { return object_; }
+
+  private:
+    static dom::parser &reused() {
+        thread_local dom::parser parser;
+        return parser;
+    }
+    static bool &lent() {
+        thread_local bool lent = false;
+        return lent;
+    }
+    std::optional<dom::parser> own_;
+    bool borrowed_ = false, ok_ = false;
+    dom::object object_;
+};
 
 // The string member `key` of `obj`, else "" (absent, or not a string).
 std::string_view string_member(dom::object obj, std::string_view key) {
@@ -169,7 +201,6 @@ class DecoderBase : public cpp::upstream::Decoder {
         if (choice["finish_reason"].get_string().get(reason) == simdjson::SUCCESS)
             finish_reason_.assign(reason);
     }
-    dom::parser parser_;
     std::string id_, model_, finish_reason_, fingerprint_;
     std::string usage_json_; // the upstream's usage object as text; empty = none
     cpp::provider::Usage usage_;
@@ -185,12 +216,13 @@ class StreamDecoder final : public DecoderBase {
                 done_ = true;
                 return true;
             }
-            dom::object j;
-            if (!parse_object(parser_, ev.data, j)) {
+            const ParsedObject parsed(ev.data);
+            if (!parsed) {
                 problem = Problem{SWH_E_UPSTREAM, "the stream carried an event that is not a JSON object: " +
                                                       excerpt(ev.data)};
                 return false;
             }
+            const dom::object j = parsed.object();
             if (dom::element e; j["error"].get(e) == simdjson::SUCCESS) {
                 problem = Problem{SWH_E_UPSTREAM, "the upstream reported an error mid-stream: " +
                                                       error_text(Json::parse(ev.data, nullptr, false))};
@@ -232,9 +264,9 @@ class WholeDecoder final : public DecoderBase {
     using DecoderBase::DecoderBase;
     std::optional<Problem> body(std::string_view bytes, Emitter &) override { return body_.add(bytes); }
     std::optional<Problem> end(Emitter &out) override {
-        dom::object j;
-        if (!parse_object(parser_, body_.text(), j))
-            return Problem{SWH_E_UPSTREAM, "the answer is not JSON: " + excerpt(body_.text())};
+        const ParsedObject parsed(body_.text());
+        if (!parsed) return Problem{SWH_E_UPSTREAM, "the answer is not JSON: " + excerpt(body_.text())};
+        const dom::object j = parsed.object();
         if (dom::element e; j["error"].get(e) == simdjson::SUCCESS)
             return Problem{SWH_E_UPSTREAM, "the upstream reported an error: " +
                                                error_text(Json::parse(body_.text(), nullptr, false))};
