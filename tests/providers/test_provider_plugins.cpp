@@ -54,22 +54,28 @@ TEST_CASE("openai: non-stream and stream replies, metadata, what was sent") {
     }
 }
 
-// The plugin parses answers with one parser per thread for texts up to
-// 16 KB and a parser of their own past that (openai_wire.cpp, ParsedObject):
-// both ways, one after the other on the same thread, come back whole.
-TEST_CASE("openai: answers above and below the reused parser's size come back whole") {
+// The openai plugin's parser keeps stacks for 64 levels of nesting
+// (openai_wire.cpp, kMaxDepth): an answer nested deeper is refused by name,
+// and a large answer after a small one (the parser's buffers grow) and a
+// small one after it come back whole.
+TEST_CASE(
+    "openai: an answer nested past 64 levels is refused by name, large and small ones come back whole") {
     Fixture f;
     loader::ProviderInstance p(load("swh_provider_openai"), "openai", f.openai_config(Json::object()));
-    const std::string big(20 * 1024, 'x');
     for (bool stream : {false, true}) {
-        for (const std::string &said : {big, std::string("small"), big}) {
-            DYNAMIC_SECTION("stream=" << stream << " size=" << said.size()) {
+        DYNAMIC_SECTION("stream=" << stream) {
+            f.request.stream = stream;
+            f.say("[fake:deep] nested");
+            Collected deep;
+            run(p, f.request, deep);
+            CHECK(deep.status == SWH_E_UPSTREAM);
+            CHECK_THAT(deep.error, Catch::Contains("JSON nested deeper than 64 levels"));
+            for (const std::string &said :
+                 {std::string("small"), std::string(20 * 1024, 'x'), std::string("small")}) {
                 f.say(said);
-                f.request.stream = stream;
                 Collected c;
                 run(p, f.request, c);
                 CHECK(c.status == SWH_OK);
-                CHECK(c.error.empty());
                 CHECK(c.text() == "You said: " + said);
                 CHECK(c.metadata["finish_reason"] == "stop");
             }

@@ -47,6 +47,9 @@ Scenario grammar: NAME[xN][:ARG]
                 outcome "client_closed", e.g. a gateway whose deadline passed)
   timeout[:MS]  accept, then send nothing for MS (default 60000) and close
   garbage       HTTP 200 whose body is not what the vendor sends (both modes)
+  deep          HTTP 200, an OpenAI answer (or chunk) whose message carries an
+                extra member nested 100 levels deep: valid JSON a gateway may
+                refuse for its depth (both modes)
   disconnect    streaming: a few chunks, then the connection is cut mid-stream
                 (chunked encoding left unterminated); non-streaming: half the
                 body, then the connection is cut
@@ -798,6 +801,19 @@ class Handler(BaseHTTPRequestHandler):
                 self._end_stream()
             else:
                 self._send(200, b"<html><body>502 Bad Gateway</body></html>", "application/json")
+            return
+        if name == "deep":
+            nested = "[" * 100 + "]" * 100
+            if stream:
+                self._start_stream()
+                self._chunk('data: {"id":"chatcmpl-deep","object":"chat.completion.chunk","choices":[{"index":0,'
+                            '"delta":{"content":"deep","x":%s},"finish_reason":null}]}\n\n' % nested)
+                self._chunk("data: [DONE]\n\n")
+                self._end_stream()
+            else:
+                self._send(200, ('{"id":"chatcmpl-deep","object":"chat.completion","choices":[{"index":0,'
+                                 '"message":{"role":"assistant","content":"deep","x":%s},"finish_reason":"stop"}]}'
+                                 % nested).encode(), "application/json")
             return
         if name not in ("ok", "slow", "slowchunks", "disconnect", "streamerror", "badargs"):
             return self._error(vendor, 400, "invalid_request_error", "fake: unknown scenario %r" % scenario.text)

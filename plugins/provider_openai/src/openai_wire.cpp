@@ -44,45 +44,37 @@ std::string error_text(const Json &j) {
 // (error_text) for their messages.
 namespace dom = simdjson::dom;
 
-// `text` parsed as a JSON object, valid while this lives. A parser allocates
-// its buffers on its first parse (some 12 KB for a streamed chunk, most of it
-// for 1024 levels of nesting): one per decoder held that much for every open
-// stream (issue 17, target 6: 10,000 streams). So each thread lends its one
-// parser to one parse at a time; a large text, or a parse while the thread's
-// parser is lent (a callback that decodes again), gets a parser of its own.
-class ParsedObject {
-  public:
-    explicit ParsedObject(std::string_view text) {
-        constexpr std::size_t kReusedUpTo = 16 * 1024;
-        borrowed_ = !lent() && text.size() <= kReusedUpTo;
-        dom::parser &parser = borrowed_ ? reused() : own_.emplace();
-        if (borrowed_) lent() = true;
-        dom::element doc;
-        ok_ = parser.parse(text.data(), text.size(), true).get(doc) == simdjson::SUCCESS &&
-              doc.get_object().get(object_) == simdjson::SUCCESS;
-    }
-    ~ParsedObject() {
-        if (borrowed_) lent() = false;
-    }
-    ParsedObject(const ParsedObject &) = delete;
-    ParsedObject &operator=(const ParsedObject &) = delete;
-    // False when `text` is not a JSON object.
-    explicit operator bool() const { return ok_; }
-    dom::object object() const { return object_; }
+// Answers nest a handful of levels (choices, message, tool_calls, function):
+// a parser's stacks are sized for 64, not simdjson's default 1024 (9 KB). A
+// parser lives for one parse: one kept by each decoder held its buffers, some
+// 12 KB, for every open stream between its chunks (issue 17, target 6: 10,000
+// streams); allocating them again costs a streamed chunk far less than the
+// rest of its relay. (One parser per thread would pin this plugin in memory:
+// glibc keeps a library loaded while a thread has destructors of its
+// thread_local objects to run, and a reload unloads the plugin.)
+constexpr std::size_t kMaxDepth = 64;
 
-  private:
-    static dom::parser &reused() {
-        thread_local dom::parser parser;
-        return parser;
+// `text` as a JSON object in `out`, valid while `parser` lives and parses
+// nothing else; the error otherwise (INCORRECT_TYPE when it is JSON but not
+// an object).
+simdjson::error_code parse_object(dom::parser &parser, std::string_view text, dom::object &out) {
+    if (parser.capacity() == 0) {
+        // The first parse sizes the buffers, with the shallow stacks.
+        if (auto e = parser.allocate(text.size(), kMaxDepth); e != simdjson::SUCCESS) return e;
     }
-    static bool &lent() {
-        thread_local bool lent = false;
-        return lent;
-    }
-    std::optional<dom::parser> own_;
-    bool borrowed_ = false, ok_ = false;
-    dom::object object_;
-};
+    dom::element doc;
+    if (auto e = parser.parse(text.data(), text.size(), true).get(doc); e != simdjson::SUCCESS) return e;
+    return doc.get_object().get(out);
+}
+
+// What a problem says about a text parse_object refused: `otherwise` (e.g.
+// "not JSON") unless it nests too deep, then the text's start.
+std::string refused(simdjson::error_code error, std::string_view otherwise, std::string_view text) {
+    const std::string why = error == simdjson::DEPTH_ERROR
+                                ? "JSON nested deeper than " + std::to_string(kMaxDepth) + " levels"
+                                : std::string(otherwise);
+    return why + ": " + excerpt(text);
+}
 
 // The string member `key` of `obj`, else "" (absent, or not a string).
 std::string_view string_member(dom::object obj, std::string_view key) {
@@ -216,13 +208,13 @@ class StreamDecoder final : public DecoderBase {
                 done_ = true;
                 return true;
             }
-            const ParsedObject parsed(ev.data);
-            if (!parsed) {
-                problem = Problem{SWH_E_UPSTREAM, "the stream carried an event that is not a JSON object: " +
-                                                      excerpt(ev.data)};
+            dom::parser parser;
+            dom::object j;
+            if (const auto error = parse_object(parser, ev.data, j); error != simdjson::SUCCESS) {
+                problem = Problem{SWH_E_UPSTREAM, "the stream carried an event that is " +
+                                                      refused(error, "not a JSON object", ev.data)};
                 return false;
             }
-            const dom::object j = parsed.object();
             if (dom::element e; j["error"].get(e) == simdjson::SUCCESS) {
                 problem = Problem{SWH_E_UPSTREAM, "the upstream reported an error mid-stream: " +
                                                       error_text(Json::parse(ev.data, nullptr, false))};
@@ -264,9 +256,10 @@ class WholeDecoder final : public DecoderBase {
     using DecoderBase::DecoderBase;
     std::optional<Problem> body(std::string_view bytes, Emitter &) override { return body_.add(bytes); }
     std::optional<Problem> end(Emitter &out) override {
-        const ParsedObject parsed(body_.text());
-        if (!parsed) return Problem{SWH_E_UPSTREAM, "the answer is not JSON: " + excerpt(body_.text())};
-        const dom::object j = parsed.object();
+        dom::parser parser;
+        dom::object j;
+        if (const auto error = parse_object(parser, body_.text(), j); error != simdjson::SUCCESS)
+            return Problem{SWH_E_UPSTREAM, "the answer is " + refused(error, "not JSON", body_.text())};
         if (dom::element e; j["error"].get(e) == simdjson::SUCCESS)
             return Problem{SWH_E_UPSTREAM, "the upstream reported an error: " +
                                                error_text(Json::parse(body_.text(), nullptr, false))};
