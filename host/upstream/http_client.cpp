@@ -133,10 +133,14 @@ struct Transfer {
         response_reported = true;
         long status = 0;
         if (easy) curl_easy_getinfo(easy.get(), CURLINFO_RESPONSE_CODE, &status);
+        // Told once, then let go: a stream keeps its transfer open for as
+        // long as it runs (issue 17, target 6: 10,000 open streams).
+        const auto headers = std::move(response_headers);
+        response_headers = {};
         if (!callbacks.on_response) return;
         std::vector<HeaderView> views;
-        views.reserve(response_headers.size());
-        for (const auto &[name, value] : response_headers)
+        views.reserve(headers.size());
+        for (const auto &[name, value] : headers)
             views.push_back({name, value});
         callbacks.on_response(static_cast<int>(status), views);
     }
