@@ -502,6 +502,9 @@ class Connection : public std::enable_shared_from_this<Connection> {
             return;
         }
         auto message = parser_->release();
+        // Nothing of the next request read yet: the buffer goes until it is
+        // read (an open stream can last minutes; issue 17, target 6).
+        if (buffer_.size() == 0) buffer_.shrink_to_fit();
         // A reload may have come while this request waited on a keep-alive
         // connection: its limits hold from here on (a smaller body limit too).
         if (auto now = cell_->get(); now != limits_) {
