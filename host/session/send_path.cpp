@@ -105,7 +105,9 @@ struct SendPath::SendState {
     std::string system_prompt;
     std::vector<std::string> candidates;
     std::size_t attempt = 0;
-    Json failures = Json::array();
+    // Null until something is put in: an allocated empty array or object a
+    // request costs one allocation, and an open stream keeps it (issue 17).
+    Json failures; // [{provider, error}] of the attempts that failed
     loader::ProviderInstance *active_provider = nullptr;
     uint64_t active_call = 0;
     bool cancelled = false;
@@ -119,12 +121,12 @@ struct SendPath::SendState {
     Json provider_metadata = Json::object();
     Json params = Json::object(); // generation parameters for the provider
     // What the reply carries besides text (ABI 1.3 reply events).
-    Json tool_calls = Json::array(); // [{id, name, arguments}] by index
+    Json tool_calls; // [{id, name, arguments}] by index; null = none yet
     std::string reasoning, reasoning_signature, finish_reason;
-    Json usage;                           // null until the provider reports it
-    budgets::Payer payer;                 // whose budgets the reply is charged to
-    std::string reply_id;                 // "" = a new one
-    Json reply_metadata = Json::object(); // the door's own marks on the reply
+    Json usage;           // null until the provider reports it
+    budgets::Payer payer; // whose budgets the reply is charged to
+    std::string reply_id; // "" = a new one
+    Json reply_metadata;  // the door's own marks on the reply; null = none
 };
 
 std::function<void()> SendPath::send_message(const SendParams &params,
@@ -718,7 +720,7 @@ void SendPath::record_event(SendState &state, const ReplyEvent &event) {
 
 // Called under the state's mutex: what a failed attempt reported besides text.
 void SendPath::drop_reply_events(SendState &state) {
-    state.tool_calls = Json::array();
+    state.tool_calls = Json(); // none (null, as a new send starts)
     state.reasoning.clear();
     state.reasoning_signature.clear();
     state.finish_reason.clear();
