@@ -102,11 +102,15 @@ class DecoderBase : public cpp::upstream::Decoder {
         if (!stop_sequence_.empty()) meta["stop_sequence"] = stop_sequence_;
         if (!usage_.is_null()) {
             Json usage = usage_;
-            const int64_t in = usage_.value("input_tokens", int64_t{0});
-            const int64_t outn = usage_.value("output_tokens", int64_t{0});
+            // Counts only (a float such as 3.7e42 is no count: converting it
+            // is undefined, which fuzz_vendor_stream found), and a sum that
+            // cannot overflow.
+            const int64_t in = std::max<int64_t>(0, cpp::neutral::count_or_unknown(usage_, "input_tokens"));
+            const int64_t outn =
+                std::max<int64_t>(0, cpp::neutral::count_or_unknown(usage_, "output_tokens"));
             usage["prompt_tokens"] = in;
             usage["completion_tokens"] = outn;
-            usage["total_tokens"] = in + outn;
+            usage["total_tokens"] = in > INT64_MAX - outn ? INT64_MAX : in + outn;
             meta["usage"] = usage;
         }
         out.metadata(id_, dump(meta));
