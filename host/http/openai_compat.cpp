@@ -43,7 +43,7 @@ Json usage_of(const Message &assistant) {
     const TokenCounts counts = token_counts(assistant);
     return {{"prompt_tokens", counts.input},
             {"completion_tokens", counts.output},
-            {"total_tokens", counts.input + counts.output},
+            {"total_tokens", counts.total()},
             {"prompt_tokens_details", {{"cached_tokens", counts.cached}}},
             {"completion_tokens_details", {{"reasoning_tokens", counts.reasoning}}}};
 }
@@ -117,7 +117,7 @@ void append_usage(std::string &out, const TokenCounts &counts) {
     out += ",\"prompt_tokens_details\":{\"cached_tokens\":";
     append_json_int(out, counts.cached);
     out += "},\"total_tokens\":";
-    append_json_int(out, counts.input + counts.output);
+    append_json_int(out, counts.total());
     out += '}';
 }
 

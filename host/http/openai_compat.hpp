@@ -12,6 +12,8 @@
 #include "session/session_manager.hpp"
 
 #include <chrono>
+#include <cstdint>
+#include <limits>
 
 namespace swh::http::openai {
 
@@ -41,6 +43,12 @@ ModelEntry model_entry(const Pipeline &pipeline, const std::string &id);
 // keys, else the OpenAI-style ones a 1.0-1.2 provider wrote); 0 when unknown.
 struct TokenCounts {
     int64_t input = 0, output = 0, cached = 0, reasoning = 0;
+    // input + output, saturated: a provider reports what its upstream sent.
+    int64_t total() const {
+        int64_t sum;
+        if (!__builtin_add_overflow(input, output, &sum)) return sum;
+        return output > 0 ? std::numeric_limits<int64_t>::max() : std::numeric_limits<int64_t>::min();
+    }
 };
 TokenCounts token_counts(const Message &assistant);
 // OpenAI's finish reason of a reply: stop, length, tool_calls, content_filter.

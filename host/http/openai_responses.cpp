@@ -70,7 +70,7 @@ Json usage_of(const Message &reply) {
             {"input_tokens_details", {{"cached_tokens", counts.cached}}},
             {"output_tokens", counts.output},
             {"output_tokens_details", {{"reasoning_tokens", counts.reasoning}}},
-            {"total_tokens", counts.input + counts.output}};
+            {"total_tokens", counts.total()}};
 }
 
 // What a response looks like at every stage: the request's envelope over

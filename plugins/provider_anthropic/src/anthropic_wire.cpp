@@ -88,7 +88,7 @@ class DecoderBase : public cpp::upstream::Decoder {
         const int64_t in = cpp::neutral::count_or_unknown(usage_, "input_tokens");
         const int64_t read = cpp::neutral::count_or_unknown(usage_, "cache_read_input_tokens");
         const int64_t written = cpp::neutral::count_or_unknown(usage_, "cache_creation_input_tokens");
-        u.input_tokens = in < 0 ? -1 : in + std::max<int64_t>(read, 0) + std::max<int64_t>(written, 0);
+        u.input_tokens = in < 0 ? -1 : cpp::neutral::count_sum(cpp::neutral::count_sum(in, read), written);
         u.cached_input_tokens = read;
         u.output_tokens = cpp::neutral::count_or_unknown(usage_, "output_tokens");
         return u; // thinking tokens are not reported apart: reasoning stays -1
@@ -103,14 +103,13 @@ class DecoderBase : public cpp::upstream::Decoder {
         if (!usage_.is_null()) {
             Json usage = usage_;
             // Counts only (a float such as 3.7e42 is no count: converting it
-            // is undefined, which fuzz_vendor_stream found), and a sum that
-            // cannot overflow.
+            // is undefined, which fuzz_vendor_stream found).
             const int64_t in = std::max<int64_t>(0, cpp::neutral::count_or_unknown(usage_, "input_tokens"));
             const int64_t outn =
                 std::max<int64_t>(0, cpp::neutral::count_or_unknown(usage_, "output_tokens"));
             usage["prompt_tokens"] = in;
             usage["completion_tokens"] = outn;
-            usage["total_tokens"] = in > INT64_MAX - outn ? INT64_MAX : in + outn;
+            usage["total_tokens"] = cpp::neutral::count_sum(in, outn);
             meta["usage"] = usage;
         }
         out.metadata(id_, dump(meta));

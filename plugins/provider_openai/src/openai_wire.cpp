@@ -58,10 +58,8 @@ constexpr std::size_t kMaxDepth = 64;
 // nothing else; the error otherwise (INCORRECT_TYPE when it is JSON but not
 // an object).
 simdjson::error_code parse_object(dom::parser &parser, std::string_view text, dom::object &out) {
-    if (parser.capacity() == 0) {
-        // The first parse sizes the buffers, with the shallow stacks.
-        if (auto e = parser.allocate(text.size(), kMaxDepth); e != simdjson::SUCCESS) return e;
-    }
+    if (auto e = parser.allocate(text.size(), kMaxDepth); e != simdjson::SUCCESS)
+        return e; // the shallow stacks
     dom::element doc;
     if (auto e = parser.parse(text.data(), text.size(), true).get(doc); e != simdjson::SUCCESS) return e;
     return doc.get_object().get(out);

@@ -309,4 +309,12 @@ inline int64_t count_or_unknown(const Json &obj, std::string_view key) {
     return v != nullptr && v->is_number_integer() ? v->get<int64_t>() : -1;
 }
 
+// a + b for counts (unknown, i.e. negative, counts as 0) that an upstream
+// may report as large as it likes: saturates instead of overflowing.
+inline int64_t count_sum(int64_t a, int64_t b) {
+    a = a < 0 ? 0 : a;
+    b = b < 0 ? 0 : b;
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
 } // namespace swh::cpp::neutral
